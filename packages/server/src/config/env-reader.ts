@@ -1,0 +1,120 @@
+import { EVENT_KEYS, type EventKey } from '../core/event-names.ts';
+
+/** Thrown at boot when the environment is malformed; the message names every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+const TRUE = new Set(['true', '1', 'yes', 'on']);
+const FALSE = new Set(['false', '0', 'no', 'off']);
+
+/**
+ * Reads typed values from an environment, collecting every problem instead of stopping at the first,
+ * so that one boot tells the operator everything that is wrong. Empty strings count as unset.
+ */
+export class EnvReader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Record<string, string | undefined>) {}
+
+  raw(name: string): string | undefined {
+    const value = this.env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value.replace(/^(['"])(.*)\1$/, '$2');
+  }
+
+  has(name: string): boolean {
+    return this.raw(name) !== undefined;
+  }
+
+  names(prefix: string): string[] {
+    return Object.keys(this.env).filter((name) => name.startsWith(prefix) && this.raw(name) !== undefined);
+  }
+
+  str(name: string, fallback: string): string;
+  str(name: string): string | undefined;
+  str(name: string, fallback?: string): string | undefined {
+    return this.raw(name) ?? fallback;
+  }
+
+  int(name: string, fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+      this.problems.push(`${name}="${value}" must be an integer between ${min} and ${max}`);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  num(name: string, fallback: number, { min = 0, max = Number.MAX_VALUE } = {}): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed) || parsed < min || parsed > max) {
+      this.problems.push(`${name}="${value}" must be a number between ${min} and ${max}`);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const value = this.raw(name)?.toLowerCase();
+    if (value === undefined) return fallback;
+    if (TRUE.has(value)) return true;
+    if (FALSE.has(value)) return false;
+    this.problems.push(`${name}="${value}" must be true or false`);
+    return fallback;
+  }
+
+  list(name: string, fallback: string[] = []): string[] {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    return value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
+  }
+
+  oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const match = values.find((candidate) => candidate.toLowerCase() === value.toLowerCase());
+    if (!match) this.problems.push(`${name}="${value}" must be one of ${values.join(', ')}`);
+    return match ?? fallback;
+  }
+
+  url(name: string, fallback?: string, protocols: readonly string[] = ['http:', 'https:']): string | undefined {
+    const value = this.raw(name) ?? fallback;
+    if (value === undefined) return undefined;
+    try {
+      const parsed = new URL(value);
+      if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
+      return value;
+    } catch {
+      this.problems.push(`${name}="${value}" must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+      return undefined;
+    }
+  }
+
+  /**
+   * Per-event toggles such as `WEBHOOK_EVENTS_MESSAGES_UPSERT=true`. When no toggle of the prefix is
+   * set, every event is on (a global destination with no filter receives everything); once any is set,
+   * only the events set to true are. Unknown event names are reported.
+   */
+  eventToggles(prefix: string): ReadonlySet<EventKey> {
+    const set = this.names(prefix);
+    if (set.length === 0) return new Set(EVENT_KEYS);
+    const on = new Set<EventKey>();
+    for (const name of set) {
+      const key = name.slice(prefix.length) === 'GROUP_UPDATE' ? 'GROUPS_UPDATE' : name.slice(prefix.length);
+      if (!(EVENT_KEYS as readonly string[]).includes(key)) {
+        this.problems.push(`${name} names no known event (known: ${EVENT_KEYS.join(', ')})`);
+        continue;
+      }
+      if (this.bool(name, false)) on.add(key as EventKey);
+    }
+    return on;
+  }
+}

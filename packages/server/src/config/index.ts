@@ -1,0 +1,148 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { newToken } from '../core/ids.ts';
+import type { EventKey } from '../core/event-names.ts';
+import { ConfigError, EnvReader } from './env-reader.ts';
+
+export { ConfigError } from './env-reader.ts';
+
+export interface WebhookConfig {
+  globalEnabled: boolean;
+  globalUrl: string | undefined;
+  globalByEvents: boolean;
+  globalEvents: ReadonlySet<EventKey>;
+  requestTimeoutMs: number;
+  retryMaxAttempts: number;
+  retryInitialDelaySeconds: number;
+  retryUseExponentialBackoff: boolean;
+  retryMaxDelaySeconds: number;
+  retryJitterFactor: number;
+  nonRetryableStatusCodes: ReadonlySet<number>;
+  maxInFlight: number;
+  circuitFailureThreshold: number;
+  circuitCooldownSeconds: number;
+}
+
+export interface WebsocketConfig {
+  enabled: boolean;
+  globalEvents: boolean;
+  allowedHosts: readonly string[];
+}
+
+export interface RealtimeConfig {
+  ackWaitMs: number;
+  maxInFlight: number;
+  maxDeliver: number;
+}
+
+export interface Config {
+  server: { port: number; host: string; url: string; bodyLimitBytes: number };
+  auth: { apiKey: string; apiKeyGenerated: boolean; exposeInFetchInstances: boolean };
+  database: { provider: 'sqlite' | 'postgresql'; uri: string; sqliteSync: 'full' | 'normal' };
+  dataDir: string;
+  logLevel: string;
+  events: { retentionHours: number };
+  webhook: WebhookConfig;
+  websocket: WebsocketConfig;
+  realtime: RealtimeConfig;
+  /** Everything the environment held, for channels that read their own variables (brokers). */
+  env: EnvReader;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Reads the global API key: from the environment, else from the data folder, else a new one written there. */
+function resolveApiKey(env: EnvReader, dataDir: string): { apiKey: string; apiKeyGenerated: boolean } {
+  const fromEnv = env.str('AUTHENTICATION_API_KEY');
+  if (fromEnv) return { apiKey: fromEnv, apiKeyGenerated: false };
+  const file = resolve(dataDir, 'api-key');
+  if (existsSync(file)) return { apiKey: readFileSync(file, 'utf8').trim(), apiKeyGenerated: false };
+  const apiKey = newToken(32);
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, `${apiKey}\n`, { mode: 0o600 });
+  return { apiKey, apiKeyGenerated: true };
+}
+
+function readWebhook(env: EnvReader): WebhookConfig {
+  const codes = env.list('WEBHOOK_RETRY_NON_RETRYABLE_STATUS_CODES', ['400', '401', '403', '404', '422']);
+  const nonRetryable = new Set<number>();
+  for (const code of codes) {
+    const parsed = Number(code);
+    if (!Number.isInteger(parsed) || parsed < 100 || parsed > 599) {
+      env.problems.push(`WEBHOOK_RETRY_NON_RETRYABLE_STATUS_CODES has "${code}", which is not an HTTP status code`);
+    } else nonRetryable.add(parsed);
+  }
+  const globalEnabled = env.bool('WEBHOOK_GLOBAL_ENABLED', false);
+  const globalUrl = env.url('WEBHOOK_GLOBAL_URL');
+  if (globalEnabled && !globalUrl) env.problems.push('WEBHOOK_GLOBAL_ENABLED=true needs WEBHOOK_GLOBAL_URL');
+  return {
+    globalEnabled,
+    globalUrl,
+    globalByEvents: env.bool('WEBHOOK_GLOBAL_WEBHOOK_BY_EVENTS', false),
+    globalEvents: env.eventToggles('WEBHOOK_EVENTS_'),
+    requestTimeoutMs: env.int('WEBHOOK_REQUEST_TIMEOUT_MS', 60000, { min: 1 }),
+    retryMaxAttempts: env.int('WEBHOOK_RETRY_MAX_ATTEMPTS', 10, { min: 1 }),
+    retryInitialDelaySeconds: env.num('WEBHOOK_RETRY_INITIAL_DELAY_SECONDS', 5),
+    retryUseExponentialBackoff: env.bool('WEBHOOK_RETRY_USE_EXPONENTIAL_BACKOFF', true),
+    retryMaxDelaySeconds: env.num('WEBHOOK_RETRY_MAX_DELAY_SECONDS', 300),
+    retryJitterFactor: env.num('WEBHOOK_RETRY_JITTER_FACTOR', 0.2, { max: 1 }),
+    nonRetryableStatusCodes: nonRetryable,
+    maxInFlight: env.int('WEBHOOK_MAX_IN_FLIGHT', 16, { min: 1, max: 1024 }),
+    circuitFailureThreshold: env.int('WEBHOOK_CIRCUIT_FAILURE_THRESHOLD', 10, { min: 1 }),
+    circuitCooldownSeconds: env.num('WEBHOOK_CIRCUIT_COOLDOWN_SECONDS', 30),
+  };
+}
+
+/** Parses and validates the environment once; the result is frozen. Throws ConfigError naming each bad variable. */
+export function loadConfig(source: Record<string, string | undefined> = process.env, cwd = process.cwd()): Config {
+  const dotenvFile = resolve(cwd, '.env');
+  const merged = existsSync(dotenvFile) ? { ...parseDotenv(readFileSync(dotenvFile)), ...source } : source;
+  const env = new EnvReader(merged);
+
+  const port = env.int('SERVER_PORT', 8080, { max: 65535 });
+  const host = env.str('SERVER_HOST', '0.0.0.0');
+  const provider = env.oneOf('DATABASE_PROVIDER', ['sqlite', 'postgresql'] as const, 'sqlite');
+  const dataDir = resolve(cwd, env.str('DATA_DIR', './data'));
+  const defaultUri = provider === 'sqlite' ? resolve(dataDir, 'pombo.db') : undefined;
+  const uri = env.str('DATABASE_CONNECTION_URI') ?? defaultUri;
+  if (!uri) env.problems.push('DATABASE_CONNECTION_URI is required when DATABASE_PROVIDER=postgresql');
+  if (provider === 'postgresql') {
+    env.problems.push('DATABASE_PROVIDER=postgresql is not available yet in this version: use sqlite');
+  }
+  const config: Config = {
+    server: {
+      port,
+      host,
+      url: env.url('SERVER_URL', `http://localhost:${port}`) ?? `http://localhost:${port}`,
+      bodyLimitBytes: env.int('SERVER_BODY_LIMIT_BYTES', 10 * 1024 * 1024, { min: 1024 }),
+    },
+    auth: {
+      ...(env.problems.length ? { apiKey: '', apiKeyGenerated: false } : resolveApiKey(env, dataDir)),
+      exposeInFetchInstances: env.bool('AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES', false),
+    },
+    database: {
+      provider,
+      uri: provider === 'sqlite' && uri && uri !== ':memory:' ? resolve(cwd, uri) : (uri ?? ''),
+      sqliteSync: env.oneOf('DATABASE_SQLITE_SYNCHRONOUS', ['full', 'normal'] as const, 'full'),
+    },
+    dataDir,
+    logLevel: env.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    events: { retentionHours: env.num('EVENTS_RETENTION_HOURS', 72, { min: 0.001 }) },
+    webhook: readWebhook(env),
+    websocket: {
+      enabled: env.bool('WEBSOCKET_ENABLED', true),
+      globalEvents: env.bool('WEBSOCKET_GLOBAL_EVENTS', false),
+      allowedHosts: env.list('WEBSOCKET_ALLOWED_HOSTS', []),
+    },
+    realtime: {
+      ackWaitMs: env.int('REALTIME_ACK_WAIT_MS', 30000, { min: 10 }),
+      maxInFlight: env.int('REALTIME_MAX_IN_FLIGHT', 1000, { min: 1 }),
+      maxDeliver: env.int('REALTIME_MAX_DELIVER', 10, { min: 1 }),
+    },
+    env,
+  };
+  if (config.database.provider === 'sqlite') mkdirSync(dirname(config.database.uri), { recursive: true });
+  if (env.problems.length) throw new ConfigError(env.problems);
+  return Object.freeze(config);
+}

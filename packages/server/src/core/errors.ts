@@ -1,0 +1,66 @@
+/**
+ * Every error Pombo returns, with a stable code, an HTTP status and a message template.
+ * `docs/errors.md` lists them; a test keeps both in sync.
+ */
+export const ERRORS = {
+  POMBO_ERR_UNAUTHORIZED: { status: 401, message: 'Missing or invalid apikey: send the global API key or the instance token in the "apikey" header' },
+  POMBO_ERR_FORBIDDEN: { status: 403, message: 'This key cannot access {resource}' },
+  POMBO_ERR_INSTANCE_NOT_FOUND: { status: 404, message: 'The "{instance}" instance does not exist' },
+  POMBO_ERR_INSTANCE_EXISTS: { status: 403, message: 'This name "{instance}" is already in use.' },
+  POMBO_ERR_NOT_FOUND: { status: 404, message: '{resource} was not found' },
+  POMBO_ERR_VALIDATION: { status: 400, message: '{detail}' },
+  POMBO_ERR_INVALID_JSON: { status: 400, message: 'The request body is not valid JSON: {detail}' },
+  POMBO_ERR_BODY_TOO_LARGE: { status: 413, message: 'The request body exceeds the limit of {limit} bytes' },
+  POMBO_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send the body as application/json' },
+  POMBO_ERR_UNKNOWN_EVENT: { status: 400, message: 'Unknown event "{event}": use one of the names in docs/events.md (e.g. MESSAGES_UPSERT or messages.upsert)' },
+  POMBO_ERR_INSTANCE_NOT_CONNECTED: { status: 409, message: 'The "{instance}" instance is not connected: call GET /instance/connect/{instance} first' },
+  POMBO_ERR_WRONG_INTEGRATION: { status: 400, message: 'The "{instance}" instance uses the {integration} integration, which cannot {action}' },
+  POMBO_ERR_CHANNEL_DISABLED: { status: 400, message: 'The {channel} channel is disabled on this server: set {variable}=true to enable it' },
+  POMBO_ERR_ROUTE_NOT_FOUND: { status: 404, message: 'Route {method} {url} not found' },
+  POMBO_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'Method {method} is not allowed on {url}' },
+  POMBO_ERR_UNAVAILABLE: { status: 503, message: 'The service is unavailable: {detail}' },
+  POMBO_ERR_INTERNAL: { status: 500, message: 'Internal error (reference {reference}); the server log has the details' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** An error a client can act on: serialized in Evolution API's shape `{status, error, response:{message:[…]}}`. */
+export class PomboError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly messages: string[];
+
+  constructor(code: ErrorCode, params: Record<string, string | number> = {}, extra: string[] = []) {
+    const template: string = ERRORS[code].message;
+    const message = template.replace(/\{(\w+)\}/g, (_, name: string) => String(params[name] ?? `{${name}}`));
+    super(message);
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.messages = [message, ...extra];
+  }
+
+  toJSON(): { status: number; error: string; code: ErrorCode; response: { message: string[] } } {
+    return {
+      status: this.status,
+      error: STATUS_TEXT[this.status] ?? 'Error',
+      code: this.code,
+      response: { message: this.messages },
+    };
+  }
+}
+
+export const validationError = (detail: string, more: string[] = []): PomboError =>
+  new PomboError('POMBO_ERR_VALIDATION', { detail }, more);
