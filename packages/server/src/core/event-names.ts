@@ -39,7 +39,15 @@ const pickBy =
   (data: unknown): RealtimeType | undefined =>
     table[String(field(data, name))];
 
+/** Typing, recording and paused are presences in a chat; available and unavailable are a user's. */
 const CHAT_PRESENCES = new Set(['composing', 'recording', 'paused']);
+
+/** The presences a PRESENCE_UPDATE carries (Baileys shape: `presences: {jid: {lastKnownPresence}}`). */
+function presencesOf(data: unknown): string[] {
+  const presences = field(data, 'presences');
+  if (presences === null || typeof presences !== 'object') return [String(field(data, 'presence'))];
+  return Object.values(presences as Record<string, unknown>).map((entry) => String(field(entry, 'lastKnownPresence')));
+}
 
 const ROWS = [
   { key: 'APPLICATION_STARTUP' },
@@ -73,7 +81,7 @@ const ROWS = [
     key: 'PRESENCE_UPDATE',
     realtime: {
       types: ['Presence', 'ChatPresence'],
-      pick: (data) => (CHAT_PRESENCES.has(String(field(data, 'presence'))) ? 'ChatPresence' : 'Presence'),
+      pick: (data) => (presencesOf(data).some((p) => CHAT_PRESENCES.has(p)) ? 'ChatPresence' : 'Presence'),
     },
   },
   { key: 'GROUPS_UPSERT' },

@@ -1,0 +1,24 @@
+import type { FastifyInstance } from 'fastify';
+import type { DestinationSpec } from '../delivery/destination.ts';
+import type { Obj } from '../http/validate.ts';
+import type { Instance } from '../store/types.ts';
+
+/**
+ * One kind of destination (webhook, rabbitmq, …). A channel validates its per-instance config,
+ * says which destinations a config asks for, and delivers; the dispatcher does the rest.
+ * Its `name` is the config's body key (`{"webhook": {…}}`) and its route prefix (`/webhook/set/:instanceName`).
+ */
+export interface ChannelModule {
+  readonly name: string;
+  /** Validates the object under the channel's key; throws a PomboError (400) that names the bad field. */
+  parseConfig(config: Obj, path: string): unknown;
+  /** What `GET /<name>/find/:instanceName` returns: the config with secrets masked, and live state. */
+  describe(instance: Instance): unknown;
+  /** The destinations an instance's stored config asks for. */
+  destinations(instance: Instance): DestinationSpec[];
+  /** Destinations configured by the environment (global mode). */
+  globalDestinations(): DestinationSpec[];
+  /** Routes beyond set/find (e.g. the webhook delivery log). */
+  routes?(app: FastifyInstance): void;
+  stop?(): Promise<void>;
+}

@@ -1,0 +1,61 @@
+import type { Dispatcher } from '../delivery/dispatcher.ts';
+import type { Instance } from '../store/types.ts';
+import type { ChannelModule } from './channel.ts';
+
+/** The configured channels, and the destinations each instance's configuration asks the dispatcher for. */
+export class ChannelRegistry {
+  private readonly modules = new Map<string, ChannelModule>();
+  private readonly owned = new Map<string, Set<string>>();
+
+  constructor(private readonly dispatcher: Dispatcher) {}
+
+  register(module: ChannelModule): void {
+    this.modules.set(module.name, module);
+  }
+
+  get(name: string): ChannelModule | undefined {
+    return this.modules.get(name);
+  }
+
+  all(): ChannelModule[] {
+    return [...this.modules.values()];
+  }
+
+  /** Starts the destinations configured by the environment. */
+  startGlobal(): void {
+    for (const module of this.modules.values()) {
+      for (const spec of module.globalDestinations()) this.dispatcher.upsert(spec);
+    }
+  }
+
+  /** Makes the dispatcher's destinations match the instance's configuration. */
+  sync(instance: Instance): void {
+    const wanted = new Set<string>();
+    for (const module of this.modules.values()) {
+      for (const spec of module.destinations(instance)) {
+        wanted.add(spec.id);
+        this.dispatcher.upsert(spec);
+      }
+    }
+    for (const id of this.owned.get(instance.id) ?? []) {
+      if (!wanted.has(id)) void this.dispatcher.remove(id);
+    }
+    this.owned.set(instance.id, wanted);
+  }
+
+  /** Stops an instance's destinations once they have drained (at most `graceMs`), and forgets them. */
+  async release(instanceId: string, graceMs = 10_000): Promise<void> {
+    const ids = [...(this.owned.get(instanceId) ?? [])];
+    this.owned.delete(instanceId);
+    await Promise.all(
+      ids.map(async (id) => {
+        await Promise.race([this.dispatcher.whenIdle(id), new Promise((r) => setTimeout(r, graceMs).unref())]);
+        await this.dispatcher.remove(id, { forget: true });
+      }),
+    );
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.modules.values()].map((module) => module.stop?.()));
+  }
+}

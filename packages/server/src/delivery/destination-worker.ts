@@ -1,0 +1,430 @@
+import type { Logger } from 'pino';
+import type { DeliveryAttempt, DeliveryRecord, Store, StoredEvent } from '../store/types.ts';
+import { CircuitBreaker, type HealthState } from './circuit-breaker.ts';
+import { laneOf, type DestinationSpec } from './destination.ts';
+import type { Outcome } from './outcome.ts';
+
+/** Events held in memory per destination; beyond it the backlog waits in the store. */
+const WINDOW = 10_000;
+const READ_BATCH = 500;
+const KEPT_ATTEMPTS = 20;
+
+interface Item {
+  readonly event: StoredEvent;
+  readonly lane: string;
+  attempts: DeliveryAttempt[];
+  tries: number;
+  state: 'ready' | 'inflight' | 'waiting' | 'done';
+  dueAt: number;
+  /** Settled for the cursor: done, or durably recorded as pending. */
+  settled: boolean;
+  /** A replay of an event behind the cursor: never holds the cursor back. */
+  replay: boolean;
+}
+
+export interface DestinationStatus {
+  id: string;
+  channel: string;
+  state: HealthState;
+  consecutiveFailures: number;
+  /** Position in the log up to which everything is delivered or durably pending. */
+  cursor: number;
+  inFlight: number;
+  retrying: number;
+  lastError: string | null;
+  lastDeliveredAt: string | null;
+  delivered: number;
+  failed: number;
+}
+
+export interface WorkerHooks {
+  head(): number;
+  onOutcome(spec: DestinationSpec, outcome: Outcome, event: StoredEvent): void;
+}
+
+/**
+ * Moves one destination through the log: reads what its filter accepts, hands lanes to its channel
+ * with bounded concurrency, schedules retries, and writes its cursor and delivery records.
+ */
+export class DestinationWorker {
+  private cursor = 0;
+  private readPos = 0;
+  private caughtUp = false;
+  private started = false;
+  private stopped = false;
+  private running = false;
+  private rerun = false;
+  private readonly items = new Map<number, Item>();
+  private readonly lanes = new Map<string, Item[]>();
+  private readonly readyLanes = new Set<string>();
+  private readonly waiting = new Set<Item>();
+  private known = new Map<number, string>();
+  private inflight = 0;
+  private dirty: DeliveryRecord[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private idle: Array<() => void> = [];
+  private readonly circuit: CircuitBreaker | undefined;
+  private lastError: string | null = null;
+  private lastDeliveredAt: string | null = null;
+  private deliveredCount = 0;
+  private failedCount = 0;
+
+  constructor(
+    public spec: DestinationSpec,
+    private readonly store: Store,
+    private readonly log: Logger,
+    private readonly hooks: WorkerHooks,
+  ) {
+    this.circuit = spec.circuit && new CircuitBreaker(spec.circuit);
+  }
+
+  status(): DestinationStatus {
+    return {
+      id: this.spec.id,
+      channel: this.spec.channel,
+      state: this.circuit?.state ?? (this.lastError && this.waiting.size ? 'failing' : 'healthy'),
+      consecutiveFailures: this.circuit?.consecutiveFailures ?? 0,
+      cursor: this.cursor,
+      inFlight: this.inflight,
+      retrying: this.waiting.size,
+      lastError: this.lastError,
+      lastDeliveredAt: this.lastDeliveredAt,
+      delivered: this.deliveredCount,
+      failed: this.failedCount,
+    };
+  }
+
+  /** Wakes the worker; runs are coalesced so that at most one is active. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.rerun = true;
+      return;
+    }
+    this.running = true;
+    setImmediate(() => void this.run());
+  }
+
+  private async run(): Promise<void> {
+    try {
+      do {
+        this.rerun = false;
+        if (!this.started) await this.start();
+        if (!this.caughtUp && this.items.size < WINDOW) await this.fill();
+        this.dispatch();
+      } while (this.rerun && !this.stopped);
+    } catch (error) {
+      this.lastError = `store: ${(error as Error).message}`;
+      this.log.error({ err: error, destination: this.spec.id }, 'destination worker failed; retrying in 1s');
+      this.arm(1000);
+    } finally {
+      this.running = false;
+      this.armForNextDue();
+      if (this.inflight === 0 && this.caughtUp && this.readyLanes.size === 0) this.resolveIdle();
+    }
+  }
+
+  private async start(): Promise<void> {
+    const saved = await this.store.getCursor(this.spec.id);
+    if (saved === undefined) {
+      this.cursor = this.spec.startAt === 'now' ? this.hooks.head() : 0;
+      await this.store.saveDeliveries(this.spec.id, [], this.cursor);
+    } else this.cursor = saved;
+    this.readPos = this.cursor;
+    for (const record of await this.store.pendingDeliveries(this.spec.id, WINDOW)) {
+      const [event] = await this.store.getByIds([record.eventId]);
+      if (!event) continue;
+      const item = this.add(event, record.pos <= this.cursor);
+      item.attempts = record.attempts;
+      item.tries = record.attempts.length;
+      item.settled = true;
+      this.park(item, record.nextAttemptAt ?? Date.now());
+    }
+    if (this.spec.record === 'all') {
+      const later = await this.store.listDeliveries({ destination: this.spec.id, afterPos: this.cursor, limit: WINDOW * 2 });
+      this.known = new Map(later.map((record) => [record.pos, record.status]));
+    }
+    this.started = true;
+  }
+
+  /** Reads the next part of the backlog from the store. */
+  private async fill(): Promise<void> {
+    const head = this.hooks.head();
+    if (this.readPos >= head) {
+      this.caughtUp = true;
+      return;
+    }
+    const limit = Math.min(READ_BATCH, WINDOW - this.items.size);
+    const events = await this.store.read({
+      afterPos: this.readPos,
+      untilPos: head,
+      limit,
+      ...(this.spec.instanceId ? { instanceId: this.spec.instanceId } : {}),
+      ...(this.spec.events ? { events: [...this.spec.events] } : {}),
+    });
+    for (const event of events) {
+      if (!this.known.has(event.pos) && !this.items.has(event.pos)) this.add(event, false);
+    }
+    const last = events.at(-1);
+    this.readPos = events.length < limit || !last ? head : last.pos;
+    if (this.known.size && this.readPos >= Math.max(...this.known.keys())) this.known.clear();
+    this.caughtUp = this.readPos >= head;
+    if (!this.caughtUp) this.rerun = true;
+    this.scheduleFlush();
+  }
+
+  /** Takes freshly committed events directly when caught up, sparing a read of the store. */
+  offer(events: readonly StoredEvent[], previousHead: number): void {
+    if (!this.started || !this.caughtUp || this.readPos !== previousHead || this.items.size + events.length > WINDOW) {
+      this.caughtUp = false;
+      this.wake();
+      return;
+    }
+    for (const event of events) if (this.accepts(event)) this.add(event, false);
+    this.readPos = events.at(-1)?.pos ?? this.readPos;
+    this.scheduleFlush();
+    this.wake();
+  }
+
+  private accepts(event: StoredEvent): boolean {
+    if (this.spec.instanceId && event.instanceId !== this.spec.instanceId) return false;
+    return !this.spec.events || this.spec.events.has(event.event);
+  }
+
+  /** Delivers these events again (a replay), whatever their earlier outcome. */
+  async replay(events: readonly StoredEvent[]): Promise<number> {
+    const records: DeliveryRecord[] = [];
+    for (const event of events) {
+      if (this.items.has(event.pos)) continue;
+      const item = this.add(event, true);
+      records.push(this.record(item, 'pending', Date.now()));
+    }
+    await this.store.saveDeliveries(this.spec.id, records);
+    for (const record of records) {
+      const item = this.items.get(record.pos);
+      if (item) item.settled = true;
+    }
+    this.wake();
+    return records.length;
+  }
+
+  private add(event: StoredEvent, replay: boolean): Item {
+    const item: Item = {
+      event,
+      lane: laneOf(event, this.spec.ordering),
+      attempts: [],
+      tries: 0,
+      state: 'ready',
+      dueAt: 0,
+      settled: false,
+      replay,
+    };
+    this.items.set(event.pos, item);
+    const lane = this.lanes.get(item.lane);
+    if (!lane) {
+      this.lanes.set(item.lane, [item]);
+      this.readyLanes.add(item.lane);
+    } else if ((lane.at(-1)?.event.pos ?? 0) < event.pos) lane.push(item);
+    else {
+      lane.splice(lane.findIndex((other) => other.event.pos > event.pos), 0, item);
+      if (lane[0] === item) this.readyLanes.add(item.lane);
+    }
+    return item;
+  }
+
+  /** Starts as many sends as the concurrency limit and the circuit breaker allow. */
+  private dispatch(): void {
+    if (this.stopped) return;
+    let allowance = this.spec.maxInFlight - this.inflight;
+    if (allowance <= 0 || this.readyLanes.size === 0) return;
+    if (this.circuit) allowance = this.circuit.allowance(allowance);
+    for (const laneKey of this.readyLanes) {
+      if (allowance <= 0) break;
+      this.readyLanes.delete(laneKey);
+      const lane = this.lanes.get(laneKey);
+      if (!lane || lane[0]?.state !== 'ready') continue;
+      const batch: Item[] = [];
+      for (const item of lane) {
+        if (item.state !== 'ready' || batch.length >= this.spec.maxBatch) break;
+        item.state = 'inflight';
+        batch.push(item);
+      }
+      allowance--;
+      void this.send(batch);
+    }
+  }
+
+  private async send(batch: Item[]): Promise<void> {
+    this.inflight++;
+    const startedAt = Date.now();
+    let outcomes: Outcome[];
+    try {
+      outcomes = await this.spec.send(batch.map((item) => ({ event: item.event, previousAttempts: item.tries })));
+    } catch (error) {
+      const message = (error as Error).message ?? String(error);
+      outcomes = batch.map(() => ({ kind: 'retry', error: message }) as Outcome);
+    }
+    this.inflight--;
+    const durationMs = Date.now() - startedAt;
+    let blocked = false;
+    batch.forEach((item, index) => {
+      if (blocked) {
+        // An ordered lane stops at its first failure: what follows goes again after it.
+        item.state = 'ready';
+        return;
+      }
+      const outcome = outcomes[index] ?? { kind: 'retry', error: 'the channel gave no outcome' };
+      this.settle(item, outcome, startedAt, durationMs);
+      blocked = outcome.kind === 'retry' && this.spec.ordering !== 'none';
+    });
+    const head = this.lanes.get(batch[0]?.lane ?? '')?.[0];
+    if (head?.state === 'ready') this.readyLanes.add(head.lane);
+    this.scheduleFlush();
+    this.wake();
+  }
+
+  private settle(item: Item, outcome: Outcome, startedAt: number, durationMs: number): void {
+    const attempt: DeliveryAttempt = { at: new Date(startedAt).toISOString(), durationMs, ...outcome.attempt };
+    if (outcome.kind === 'retry') attempt.error ??= outcome.error;
+    if (outcome.kind === 'dead') attempt.error ??= outcome.reason;
+    item.attempts = [...item.attempts, attempt].slice(-KEPT_ATTEMPTS);
+    item.tries++;
+    this.hooks.onOutcome(this.spec, outcome, item.event);
+    if (outcome.kind === 'delivered') {
+      this.circuit?.succeeded();
+      this.lastError = null;
+      this.lastDeliveredAt = new Date().toISOString();
+      this.finish(item, 'delivered');
+    } else if (outcome.kind === 'dead') {
+      this.lastError = outcome.reason;
+      this.finish(item, 'failed');
+    } else {
+      this.circuit?.failed();
+      this.lastError = outcome.error;
+      if (item.tries >= this.spec.retry.maxAttempts) this.finish(item, 'failed');
+      else {
+        const due = Date.now() + (outcome.afterMs ?? this.spec.retry.delayMs(item.tries));
+        this.park(item, due);
+        if (this.spec.record === 'all') this.dirty.push(this.record(item, 'pending', due));
+      }
+    }
+  }
+
+  private park(item: Item, dueAt: number): void {
+    item.state = 'waiting';
+    item.dueAt = dueAt;
+    this.waiting.add(item);
+  }
+
+  private finish(item: Item, status: 'delivered' | 'failed'): void {
+    item.state = 'done';
+    if (status === 'delivered') this.deliveredCount++;
+    else this.failedCount++;
+    this.waiting.delete(item);
+    if (this.spec.record === 'all' || status === 'failed') this.dirty.push(this.record(item, status, null));
+    const lane = this.lanes.get(item.lane);
+    if (lane?.[0] === item) {
+      lane.shift();
+      if (!lane.length) this.lanes.delete(item.lane);
+      else if (lane[0]?.state === 'ready') this.readyLanes.add(item.lane);
+    } else if (lane) lane.splice(lane.indexOf(item), 1);
+  }
+
+  private record(item: Item, status: DeliveryRecord['status'], nextAttemptAt: number | null): DeliveryRecord {
+    return {
+      destination: this.spec.id,
+      pos: item.event.pos,
+      eventId: item.event.id,
+      instanceId: item.event.instanceId,
+      event: item.event.event,
+      status,
+      attempts: item.attempts,
+      nextAttemptAt,
+    };
+  }
+
+  /** Moves due retries back to ready, and arms a timer for the next one (or for the circuit's probe). */
+  private armForNextDue(): void {
+    if (this.stopped) return;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const item of this.waiting) {
+      if (item.dueAt <= now) {
+        this.waiting.delete(item);
+        item.state = 'ready';
+        if (this.lanes.get(item.lane)?.[0] === item) this.readyLanes.add(item.lane);
+      } else next = Math.min(next, item.dueAt);
+    }
+    if (this.readyLanes.size && this.inflight < this.spec.maxInFlight) {
+      const probe = this.circuit?.msUntilProbe(now) ?? 0;
+      if (probe === 0) return this.wake();
+      next = Math.min(next, now + probe);
+    }
+    if (Number.isFinite(next)) this.arm(next - now);
+  }
+
+  private arm(ms: number): void {
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = setTimeout(() => this.wake(), Math.max(1, Math.min(ms, 2 ** 31 - 1)));
+    this.wakeTimer.unref();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer || this.stopped) return;
+    this.flushTimer = setTimeout(() => void this.flush(), 5);
+  }
+
+  /** Writes pending records and the cursor: the highest position below which everything is settled. */
+  async flush(): Promise<void> {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const records = this.dirty;
+    this.dirty = [];
+    // Records and cursor are written in one transaction, so what this write records counts as settled.
+    const recorded = new Set(records.map((record) => record.pos));
+    let cursor = this.readPos;
+    for (const [pos, item] of this.items) {
+      const settled = item.settled || item.state === 'done' || recorded.has(pos);
+      if (!settled && !item.replay && pos <= cursor) cursor = pos - 1;
+    }
+    cursor = Math.max(cursor, this.cursor);
+    if (!records.length && cursor === this.cursor) return;
+    try {
+      await this.store.saveDeliveries(this.spec.id, records, cursor);
+      this.cursor = cursor;
+      for (const record of records) {
+        const item = this.items.get(record.pos);
+        if (item) item.settled = true;
+      }
+      for (const [pos, item] of this.items) if (item.state === 'done') this.items.delete(pos);
+    } catch (error) {
+      this.dirty = [...records, ...this.dirty];
+      this.log.error({ err: error, destination: this.spec.id }, 'could not save delivery state; will retry');
+      this.scheduleFlush();
+    }
+    if (this.items.size < WINDOW && !this.caughtUp) this.wake();
+  }
+
+  /** Resolves once nothing is in flight or ready (used by shutdown and tests). */
+  whenIdle(): Promise<void> {
+    if (this.inflight === 0 && this.caughtUp && this.readyLanes.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private resolveIdle(): void {
+    const waiters = this.idle;
+    this.idle = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Stops sending, waits up to `graceMs` for sends in flight, and saves the state. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.wakeTimer);
+    const deadline = Date.now() + graceMs;
+    while (this.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await this.flush();
+    clearTimeout(this.flushTimer);
+  }
+}

@@ -1,0 +1,61 @@
+import type { EventKey } from '../core/event-names.ts';
+import type { StoredEvent } from '../store/types.ts';
+import type { CircuitOptions } from './circuit-breaker.ts';
+import type { Outcome } from './outcome.ts';
+import type { RetryPolicy } from './retry-policy.ts';
+
+/** One event handed to a channel, with how many times it was tried before. */
+export interface Delivery {
+  readonly event: StoredEvent;
+  readonly previousAttempts: number;
+}
+
+/**
+ * How events that must stay in order are grouped: `none` delivers every event independently,
+ * `instance` one lane per instance, `chat` one lane per chat (`remoteJid`) with chats in parallel.
+ */
+export type Ordering = 'none' | 'instance' | 'chat';
+
+/**
+ * One configured target: the global webhook, an instance's RabbitMQ publishing, a realtime
+ * subscriber… The dispatcher keeps its cursor in the log and its pending retries in the store.
+ */
+export interface DestinationSpec {
+  /** Stable across restarts: the key of its cursor and delivery records. */
+  readonly id: string;
+  /** The channel kind, for logs and metrics (`webhook`, `rabbitmq`, …). */
+  readonly channel: string;
+  /** Only this instance's events; null for every instance. */
+  readonly instanceId: string | null;
+  /** Only these events; null for all. */
+  readonly events: ReadonlySet<EventKey> | null;
+  readonly ordering: Ordering;
+  /** Deliveries in flight at once. */
+  readonly maxInFlight: number;
+  /** Events of one lane handed to `send` at once (brokers publish a batch, then await confirms). */
+  readonly maxBatch: number;
+  readonly retry: RetryPolicy;
+  /** `all` writes a record per delivery (the webhook delivery log); `failures` only dead letters. */
+  readonly record: 'all' | 'failures';
+  /** Where a destination with no cursor yet starts: at the log's head (`now`) or at its tail. */
+  readonly startAt: 'now' | 'beginning';
+  readonly circuit?: CircuitOptions;
+  /** Delivers a batch (one lane, in order); answers one outcome per delivery, in the same order. */
+  send(batch: readonly Delivery[]): Promise<Outcome[]>;
+}
+
+/** The lane key of an event under an ordering; distinct events get distinct keys under `none`. */
+export function laneOf(event: StoredEvent, ordering: Ordering): string {
+  if (ordering === 'none') return `#${event.pos}`;
+  if (ordering === 'instance') return event.instanceId;
+  return `${event.instanceId}/${chatOf(event.data) ?? ''}`;
+}
+
+/** The chat an event belongs to: `key.remoteJid`, `remoteJid`, or `id` of its data. */
+export function chatOf(data: unknown): string | undefined {
+  if (data === null || typeof data !== 'object') return undefined;
+  const record = data as Record<string, unknown>;
+  const key = record.key as Record<string, unknown> | undefined;
+  const jid = key?.remoteJid ?? record.remoteJid ?? record.id;
+  return typeof jid === 'string' ? jid : undefined;
+}

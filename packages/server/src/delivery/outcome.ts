@@ -1,0 +1,21 @@
+import type { DeliveryAttempt } from '../store/types.ts';
+
+/**
+ * What a channel answers for one delivery. Channels never sleep, loop or persist: they say what
+ * happened and the dispatcher decides what comes next.
+ */
+export type Outcome =
+  | { kind: 'delivered'; attempt?: Partial<DeliveryAttempt> }
+  | { kind: 'retry'; error: string; afterMs?: number; attempt?: Partial<DeliveryAttempt> }
+  | { kind: 'dead'; reason: string; attempt?: Partial<DeliveryAttempt> };
+
+export const delivered = (attempt?: Partial<DeliveryAttempt>): Outcome => ({ kind: 'delivered', attempt });
+
+export const retry = (error: string, afterMs?: number, attempt?: Partial<DeliveryAttempt>): Outcome => ({
+  kind: 'retry',
+  error,
+  afterMs,
+  attempt,
+});
+
+export const dead = (reason: string, attempt?: Partial<DeliveryAttempt>): Outcome => ({ kind: 'dead', reason, attempt });

@@ -1,0 +1,39 @@
+import type { FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { ChannelRegistry } from '../channels/registry.ts';
+import type { Config } from '../config/index.ts';
+import type { EnvelopeContext } from '../core/envelope.ts';
+import type { Dispatcher } from '../delivery/dispatcher.ts';
+import type { InstanceService } from '../instances/instance-service.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import type { SandboxNetwork } from '../sources/sandbox/sandbox-network.ts';
+import type { Instance, Store } from '../store/types.ts';
+import { Authenticator, type Principal } from './auth.ts';
+
+/** Everything a route or a channel needs, built once at boot. */
+export interface AppContext {
+  readonly config: Config;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly dispatcher: Dispatcher;
+  readonly auth: Authenticator;
+  readonly instances: InstanceService;
+  readonly channels: ChannelRegistry;
+  readonly sandbox: SandboxNetwork;
+  readonly envelope: EnvelopeContext;
+}
+
+/** The `apikey` header (any case), as Evolution API clients send it. */
+export const apikeyOf = (request: FastifyRequest): string | undefined => {
+  const value = request.headers.apikey;
+  return Array.isArray(value) ? value[0] : value;
+};
+
+/** Authenticates the request and returns the named instance if the key may act on it (401, 404, 403 otherwise). */
+export function authorizedInstance(context: AppContext, request: FastifyRequest, name: string): Instance {
+  const principal: Principal = context.auth.require(apikeyOf(request));
+  const instance = context.instances.get(name);
+  Authenticator.authorize(principal, instance);
+  return instance;
+}

@@ -1,0 +1,62 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { PomboError } from '../core/errors.ts';
+import type { Instance, InstanceRepository } from '../store/types.ts';
+
+/** Who is calling: the holder of the global API key, or of one instance's token. */
+export type Principal = { kind: 'global' } | { kind: 'instance'; instanceId: string };
+
+const digest = (secret: string): Buffer => createHash('sha256').update(secret).digest();
+
+/** Compares secrets in constant time (hashing first makes the lengths equal). */
+export function secretsEqual(a: string, b: string): boolean {
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+/**
+ * Resolves keys to principals. Instance tokens are indexed by their SHA-256, so a lookup never
+ * compares a presented key against every token.
+ */
+export class Authenticator {
+  private readonly byTokenDigest = new Map<string, string>();
+
+  constructor(private readonly globalKey: string) {}
+
+  async load(instances: InstanceRepository): Promise<void> {
+    for (const instance of await instances.listInstances()) this.remember(instance);
+  }
+
+  remember(instance: Pick<Instance, 'id' | 'token'>): void {
+    this.byTokenDigest.set(digest(instance.token).toString('hex'), instance.id);
+  }
+
+  forget(instance: Pick<Instance, 'token'>): void {
+    this.byTokenDigest.delete(digest(instance.token).toString('hex'));
+  }
+
+  /** The principal of a key, or undefined when the key is unknown. */
+  identify(key: string | undefined): Principal | undefined {
+    if (!key) return undefined;
+    if (secretsEqual(key, this.globalKey)) return { kind: 'global' };
+    const instanceId = this.byTokenDigest.get(digest(key).toString('hex'));
+    return instanceId ? { kind: 'instance', instanceId } : undefined;
+  }
+
+  /** Throws 401 for a missing or unknown key. */
+  require(key: string | undefined): Principal {
+    const principal = this.identify(key);
+    if (!principal) throw new PomboError('POMBO_ERR_UNAUTHORIZED');
+    return principal;
+  }
+
+  requireGlobal(key: string | undefined): void {
+    if (this.require(key).kind !== 'global') {
+      throw new PomboError('POMBO_ERR_FORBIDDEN', { resource: 'this route: it needs the global API key' });
+    }
+  }
+
+  /** Throws 403 unless the principal may act on the instance. */
+  static authorize(principal: Principal, instance: Pick<Instance, 'id' | 'name'>): void {
+    if (principal.kind === 'global' || principal.instanceId === instance.id) return;
+    throw new PomboError('POMBO_ERR_FORBIDDEN', { resource: `the "${instance.name}" instance` });
+  }
+}

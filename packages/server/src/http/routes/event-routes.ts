@@ -1,0 +1,57 @@
+import type { FastifyInstance } from 'fastify';
+import { envelopeOf } from '../../core/envelope.ts';
+import { validationError } from '../../core/errors.ts';
+import { parseIngestBody } from '../../sources/ingest/ingest-body.ts';
+import { type AppContext, authorizedInstance } from '../app-context.ts';
+import { eventKey } from '../validate.ts';
+
+type Named = { Params: { instanceName: string } };
+
+/** The ingest API (producers push events in) and the paged read of the retained log. */
+export function eventRoutes(app: FastifyInstance, context: AppContext): void {
+  const { instances, store } = context;
+
+  app.post<Named>('/events/:instanceName', async (request, reply) => {
+    let instance = authorizedInstance(context, request, request.params.instanceName);
+    const idempotencyKey = request.headers['idempotency-key'];
+    const { items, batch } = parseIngestBody(request.body, instance.name, typeof idempotencyKey === 'string' ? idempotencyKey : undefined);
+    const sender = items.find((item) => item.sender)?.sender;
+    if (sender && sender !== instance.ownerJid) instance = await instances.update(instance, { ownerJid: sender });
+    const results = await instances.emitMany(instance, items, 'ingest');
+    await followConnection(context, instance.name, items);
+    const view = results.map(({ event, duplicate }) => ({ id: event.id, seq: event.seq, event: event.event, duplicate }));
+    const fresh = results.filter((result) => !result.duplicate).length;
+    reply.code(fresh > 0 ? 201 : 200);
+    return batch ? { appended: fresh, duplicates: results.length - fresh, events: view } : view[0];
+  });
+
+  app.get<Named & { Querystring: { after?: string; limit?: string; events?: string } }>('/events/:instanceName', async (request) => {
+    const instance = authorizedInstance(context, request, request.params.instanceName);
+    const { after, events } = request.query;
+    const limit = request.query.limit === undefined ? 100 : Number(request.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw validationError('limit must be an integer between 1 and 1000');
+    let afterPos = 0;
+    if (after) {
+      const [anchor] = await store.getByIds([after]);
+      if (!anchor || anchor.instanceId !== instance.id) {
+        throw validationError(`after="${after}" is not an event of "${instance.name}" that is still retained`);
+      }
+      afterPos = anchor.pos;
+    }
+    const names = events ? events.split(',').map((name, index) => eventKey(name.trim(), `events[${index}]`)) : undefined;
+    const page = await store.read({ afterPos, instanceId: instance.id, limit, ...(names ? { events: names } : {}) });
+    return {
+      events: page.map((event) => ({ ...envelopeOf(event, context.envelope), seq: event.seq })),
+      next: page.length === limit ? page.at(-1)?.id : null,
+    };
+  });
+}
+
+/** An ingested CONNECTION_UPDATE moves the instance's state, so `connectionState` tells the truth. */
+async function followConnection(context: AppContext, name: string, items: ReturnType<typeof parseIngestBody>['items']) {
+  const last = items.filter((item) => item.event === 'CONNECTION_UPDATE').at(-1);
+  const state = (last?.data as { state?: unknown } | null)?.state;
+  if (state === 'open' || state === 'close' || state === 'connecting') {
+    await context.instances.update(context.instances.get(name), { state });
+  }
+}

@@ -1,0 +1,35 @@
+import type { FastifyInstance } from 'fastify';
+import { PomboError } from '../../core/errors.ts';
+import type { AppContext } from '../app-context.ts';
+import { apikeyOf } from '../app-context.ts';
+
+const startedAt = new Date().toISOString();
+
+/** Status, health and Prometheus metrics. */
+export function opsRoutes(app: FastifyInstance, context: AppContext): void {
+  app.get('/', async () => ({
+    status: 200,
+    message: 'Welcome to Pombo, the event gateway for WhatsApp instances',
+    version: '0.1.0',
+    startedAt,
+    documentation: 'https://github.com/pombo/pombo#readme',
+  }));
+
+  app.get('/health', async (_request, reply) => {
+    try {
+      await context.store.ping();
+      return { status: 'ok', store: context.store.provider };
+    } catch (error) {
+      reply.code(503);
+      return new PomboError('POMBO_ERR_UNAVAILABLE', { detail: `the event store does not answer (${(error as Error).message})` }).toJSON();
+    }
+  });
+
+  app.get('/metrics', async (request, reply) => {
+    const bearer = request.headers.authorization?.replace(/^Bearer\s+/i, '');
+    context.auth.requireGlobal(apikeyOf(request) ?? bearer);
+    context.dispatcher.collect();
+    reply.type(context.metrics.registry.contentType);
+    return context.metrics.registry.metrics();
+  });
+}

@@ -1,0 +1,93 @@
+import { EVENT_KEYS, findEventName, type EventKey } from '../core/event-names.ts';
+import { PomboError, validationError } from '../core/errors.ts';
+
+/** Small, explicit validators whose messages name the offending field, so a person can fix the request. */
+
+export type Obj = Record<string, unknown>;
+
+export function object(value: unknown, path: string): Obj {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw validationError(`${path} must be a JSON object`);
+  }
+  return value as Obj;
+}
+
+export function optionalObject(body: Obj, key: string, path = key): Obj | undefined {
+  const value = body[key];
+  return value === undefined || value === null ? undefined : object(value, path);
+}
+
+export function string(body: Obj, key: string, path = key): string {
+  const value = body[key];
+  if (typeof value !== 'string' || value.trim() === '') throw validationError(`${path} is required and must be a non-empty string`);
+  return value.trim();
+}
+
+export function optionalString(body: Obj, key: string, path = key): string | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw validationError(`${path} must be a string`);
+  return value.trim() === '' ? undefined : value.trim();
+}
+
+export function optionalBoolean(body: Obj, key: string, path = key): boolean | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw validationError(`${path} must be true or false`);
+  return value;
+}
+
+export function optionalInteger(body: Obj, key: string, min: number, max: number, path = key): number | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw validationError(`${path} must be an integer between ${min} and ${max}`);
+  }
+  return value;
+}
+
+export function oneOf<T extends string>(body: Obj, key: string, values: readonly T[], fallback: T, path = key): T {
+  const value = body[key];
+  if (value === undefined || value === null) return fallback;
+  const match = values.find((candidate) => typeof value === 'string' && candidate.toLowerCase() === value.toLowerCase());
+  if (!match) throw validationError(`${path} must be one of ${values.join(', ')}`);
+  return match;
+}
+
+/** An event name in any wire form, turned into its key; unknown names are a 400 naming the event. */
+export function eventKey(value: unknown, path: string): EventKey {
+  if (typeof value !== 'string') throw validationError(`${path} must be an event name such as MESSAGES_UPSERT`);
+  const name = findEventName(value.trim());
+  if (!name) throw new PomboError('POMBO_ERR_UNKNOWN_EVENT', { event: value });
+  return name.key;
+}
+
+/** An `events` list: empty or missing means every event. */
+export function eventList(body: Obj, key = 'events', path = key): EventKey[] {
+  const value = body[key];
+  if (value === undefined || value === null) return [...EVENT_KEYS];
+  if (!Array.isArray(value)) throw validationError(`${path} must be an array of event names`);
+  if (value.length === 0) return [...EVENT_KEYS];
+  return [...new Set(value.map((item, index) => eventKey(item, `${path}[${index}]`)))];
+}
+
+/** Instance names end up in routing keys, subjects and queue names: letters, digits, `-` and `_` only. */
+export const INSTANCE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function instanceName(value: unknown, path = 'instanceName'): string {
+  if (typeof value !== 'string' || !INSTANCE_NAME.test(value)) {
+    throw validationError(`${path} must be 1 to 64 letters, digits, "-" or "_" (it is used in routing keys, subjects and queue names)`);
+  }
+  return value;
+}
+
+export function httpUrl(value: unknown, path: string): string {
+  if (typeof value !== 'string') throw validationError(`${path} must be an http(s) URL`);
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error();
+    return url.toString();
+  } catch {
+    throw validationError(`${path} must be an absolute http:// or https:// URL, got "${value}"`);
+  }
+}

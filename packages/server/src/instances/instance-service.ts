@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { EventKey } from '../core/event-names.ts';
+import { PomboError } from '../core/errors.ts';
+import { newToken } from '../core/ids.ts';
+import type { ChannelRegistry } from '../channels/registry.ts';
+import type { Authenticator } from '../http/auth.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import type { AppendRequest, AppendResult, Instance, InstancePatch, Integration, Store, StoredEvent } from '../store/types.ts';
+
+export interface CreateInstance {
+  instanceName: string;
+  token?: string | undefined;
+  integration: Integration;
+  number?: string | undefined;
+  channels: Record<string, unknown>;
+}
+
+export interface Emit {
+  event: EventKey;
+  data: unknown;
+  producerId?: string | undefined;
+}
+
+/**
+ * Instances and their lifecycle. Keeps every instance in memory (they are few and read on every
+ * request and every envelope); the store stays the source of truth.
+ */
+export class InstanceService {
+  private readonly byName = new Map<string, Instance>();
+  private readonly byId = new Map<string, Instance>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly auth: Authenticator,
+    private readonly channels: ChannelRegistry,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {}
+
+  async load(): Promise<Instance[]> {
+    const all = await this.store.listInstances();
+    for (const instance of all) this.cache(instance);
+    return all;
+  }
+
+  private cache(instance: Instance): Instance {
+    const previous = this.byId.get(instance.id);
+    if (previous && previous.name !== instance.name) this.byName.delete(previous.name);
+    this.byId.set(instance.id, instance);
+    this.byName.set(instance.name, instance);
+    return instance;
+  }
+
+  find(name: string): Instance | undefined {
+    return this.byName.get(name);
+  }
+
+  findById(id: string): Instance | undefined {
+    return this.byId.get(id);
+  }
+
+  /** By id or by name (the realtime protocol's `instance_id` accepts either). */
+  resolve(idOrName: string): Instance | undefined {
+    return this.byId.get(idOrName) ?? this.byName.get(idOrName);
+  }
+
+  get(name: string): Instance {
+    const instance = this.byName.get(name);
+    if (!instance) throw new PomboError('POMBO_ERR_INSTANCE_NOT_FOUND', { instance: name });
+    return instance;
+  }
+
+  list(): Instance[] {
+    return [...this.byId.values()];
+  }
+
+  async create(input: CreateInstance): Promise<Instance> {
+    if (this.byName.has(input.instanceName)) {
+      throw new PomboError('POMBO_ERR_INSTANCE_EXISTS', { instance: input.instanceName });
+    }
+    const instance = this.cache(
+      await this.store.createInstance({
+        id: randomUUID(),
+        name: input.instanceName,
+        token: input.token ?? newToken(),
+        integration: input.integration,
+        number: input.number ?? null,
+        channels: input.channels,
+      }),
+    );
+    this.auth.remember(instance);
+    await this.emit(instance, { event: 'INSTANCE_CREATE', data: { instanceName: instance.name, instanceId: instance.id } });
+    this.channels.sync(instance);
+    this.log.info({ instance: instance.name, integration: instance.integration }, 'instance created');
+    return instance;
+  }
+
+  async update(instance: Instance, patch: InstancePatch): Promise<Instance> {
+    return this.cache(await this.store.updateInstance(instance.id, patch));
+  }
+
+  async setChannelConfig(instance: Instance, channel: string, config: unknown): Promise<Instance> {
+    const updated = this.cache(await this.store.setChannelConfig(instance.id, channel, config));
+    this.channels.sync(updated);
+    return updated;
+  }
+
+  /** Appends events of one instance, all or nothing, and counts them. */
+  async emitMany(instance: Instance, emits: readonly Emit[], source = 'api'): Promise<AppendResult[]> {
+    const requests: AppendRequest[] = emits.map((emit) => ({
+      instanceId: instance.id,
+      event: emit.event,
+      data: emit.data,
+      producerId: emit.producerId,
+    }));
+    const results = await this.store.append(requests);
+    for (const result of results) {
+      if (!result.duplicate) this.metrics.eventsAppended.inc({ event: result.event.event, source });
+    }
+    return results;
+  }
+
+  async emit(instance: Instance, emit: Emit, source = 'api'): Promise<StoredEvent> {
+    const [result] = await this.emitMany(instance, [emit], source);
+    return (result as AppendResult).event;
+  }
+
+  async logout(instance: Instance): Promise<Instance> {
+    const updated = await this.update(instance, { state: 'close' });
+    await this.emitMany(updated, [
+      { event: 'LOGOUT_INSTANCE', data: null },
+      { event: 'CONNECTION_UPDATE', data: { instance: instance.name, state: 'close', statusReason: 401 } },
+    ]);
+    return updated;
+  }
+
+  /** Emits the removal events, then deletes the instance; its destinations drain them first. */
+  async delete(instance: Instance): Promise<void> {
+    await this.emitMany(instance, [
+      { event: 'INSTANCE_DELETE', data: { instanceName: instance.name, instanceId: instance.id } },
+      { event: 'REMOVE_INSTANCE', data: null },
+    ]);
+    await this.store.deleteInstance(instance.id);
+    this.byId.delete(instance.id);
+    this.byName.delete(instance.name);
+    this.auth.forget(instance);
+    void this.channels.release(instance.id);
+    this.log.info({ instance: instance.name }, 'instance deleted');
+  }
+}

@@ -1,0 +1,37 @@
+import { ConfigError, loadConfig } from './config/index.ts';
+import { createLogger } from './ops/logger.ts';
+import { createPombo } from './pombo.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\nSee docs/configuration.md for every variable and its default.\n`);
+      process.exit(78);
+    }
+    throw error;
+  }
+  const log = createLogger(config.logLevel);
+  const pombo = await createPombo(config, log);
+  const address = await pombo.listen();
+  if (config.auth.apiKeyGenerated) {
+    process.stdout.write(
+      `\nA global API key was generated and saved in ${config.dataDir}/api-key (shown once):\n\n    ${config.auth.apiKey}\n\nSend it as the "apikey" header.\n\n`,
+    );
+  }
+  log.info({ address, store: config.database.provider }, 'Pombo is listening');
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log.info({ signal }, 'shutting down: flushing deliveries in flight');
+    await pombo.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+void main();

@@ -1,0 +1,25 @@
+import { pino, type Logger } from 'pino';
+
+/**
+ * Structured JSON logs. Secrets and message bodies never reach them: headers that carry
+ * credentials are redacted, and code logs event ids and names, not event data.
+ */
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: { service: 'pombo' },
+    redact: {
+      paths: [
+        'req.headers.apikey',
+        'req.headers.authorization',
+        'req.headers["x-instance-token"]',
+        'req.query.apikey',
+        '*.token',
+        '*.secret',
+        '*.apikey',
+        '*.password',
+      ],
+      censor: '[redacted]',
+    },
+  });
+}

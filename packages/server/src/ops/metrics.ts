@@ -1,0 +1,43 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every Prometheus metric Pombo exports, on one registry. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'pombo_process_' });
+  return {
+    registry,
+    eventsAppended: new Counter({
+      name: 'pombo_events_appended_total',
+      help: 'Events appended to the log',
+      labelNames: ['event', 'source'] as const,
+      registers: [registry],
+    }),
+    deliveries: new Counter({
+      name: 'pombo_deliveries_total',
+      help: 'Delivery attempts per destination and outcome (delivered, retry, dead)',
+      labelNames: ['channel', 'destination', 'outcome'] as const,
+      registers: [registry],
+    }),
+    deliveryLatency: new Histogram({
+      name: 'pombo_delivery_latency_seconds',
+      help: 'From append to successful delivery',
+      labelNames: ['channel'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300],
+      registers: [registry],
+    }),
+    destinationLag: new Gauge({
+      name: 'pombo_destination_lag_events',
+      help: 'Log positions between the head and the destination cursor',
+      labelNames: ['channel', 'destination'] as const,
+      registers: [registry],
+    }),
+    destinationRetrying: new Gauge({
+      name: 'pombo_destination_retrying',
+      help: 'Deliveries waiting for a retry',
+      labelNames: ['channel', 'destination'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,74 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { ChannelRegistry } from './channels/registry.ts';
+import type { ChannelModule } from './channels/channel.ts';
+import type { Config } from './config/index.ts';
+import { Dispatcher } from './delivery/dispatcher.ts';
+import { Authenticator } from './http/auth.ts';
+import type { AppContext } from './http/app-context.ts';
+import { buildHttpServer } from './http/http-server.ts';
+import { InstanceService } from './instances/instance-service.ts';
+import { createLogger } from './ops/logger.ts';
+import { createMetrics } from './ops/metrics.ts';
+import { startRetention } from './ops/retention.ts';
+import { SandboxNetwork } from './sources/sandbox/sandbox-network.ts';
+import { openStore } from './store/index.ts';
+import { CHANNELS } from './channels/index.ts';
+
+export interface Pombo {
+  readonly context: AppContext;
+  readonly http: FastifyInstance;
+  /** Listens on the configured port (or `port`, e.g. 0 in tests); resolves to the address. */
+  listen(port?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Builds Pombo from a configuration: store, dispatcher, channels, sources and the HTTP server. */
+export async function createPombo(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Pombo> {
+  const store = openStore(config);
+  const metrics = createMetrics();
+  const dispatcher = new Dispatcher(store, log, metrics);
+  const auth = new Authenticator(config.auth.apiKey);
+  const channels = new ChannelRegistry(dispatcher);
+  const instances = new InstanceService(store, auth, channels, metrics, log);
+  const context: AppContext = {
+    config,
+    store,
+    log,
+    metrics,
+    dispatcher,
+    auth,
+    instances,
+    channels,
+    sandbox: new SandboxNetwork(instances),
+    envelope: {
+      serverUrl: config.server.url,
+      apikeyOf: (instanceId) => (config.auth.exposeInFetchInstances ? (instances.findById(instanceId)?.token ?? null) : null),
+    },
+  };
+  for (const make of CHANNELS) {
+    const module: ChannelModule | undefined = make(context);
+    if (module) channels.register(module);
+  }
+  await dispatcher.start();
+  await auth.load(store);
+  for (const instance of await instances.load()) channels.sync(instance);
+  channels.startGlobal();
+  const http = buildHttpServer(context);
+  const retention = startRetention(context);
+
+  return {
+    context,
+    http,
+    async listen(port = config.server.port) {
+      return http.listen({ port, host: config.server.host });
+    },
+    async close() {
+      retention.stop();
+      await http.close();
+      await dispatcher.stop();
+      await channels.stop();
+      await store.close();
+    },
+  };
+}

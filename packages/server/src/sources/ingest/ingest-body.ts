@@ -1,0 +1,58 @@
+import { createHash } from 'node:crypto';
+import { validationError } from '../../core/errors.ts';
+import type { Emit } from '../../instances/instance-service.ts';
+import { eventKey, object, type Obj } from '../../http/validate.ts';
+
+export const MAX_BATCH = 1000;
+
+/** Events whose data Evolution API sends as null. */
+const NULL_DATA = new Set(['REMOVE_INSTANCE', 'LOGOUT_INSTANCE']);
+
+export interface IngestItem extends Emit {
+  /** The sender JID an Evolution payload carried, if any. */
+  sender?: string | undefined;
+}
+
+/** An Evolution API webhook payload, as its webhook sender posts it. */
+const isEvolutionPayload = (item: Obj): boolean => 'instance' in item || 'date_time' in item || 'server_url' in item;
+
+function parseItem(value: unknown, path: string, instanceName: string, idempotencyKey: string | undefined): IngestItem {
+  const item = object(value, path);
+  const event = eventKey(item.event, `${path}.event`);
+  const data = item.data;
+  const isStructured = data !== null && typeof data === 'object';
+  if (!isStructured && !(data === null && NULL_DATA.has(event)) && !(data === undefined && NULL_DATA.has(event))) {
+    throw validationError(`${path}.data must be a JSON object or array`);
+  }
+  if (item.id !== undefined && (typeof item.id !== 'string' || item.id === '' || item.id.length > 200)) {
+    throw validationError(`${path}.id must be a non-empty string of at most 200 characters (your producer's id for the event)`);
+  }
+  const evolution = isEvolutionPayload(item);
+  if (evolution && item.instance !== undefined && item.instance !== instanceName) {
+    throw validationError(`${path}.instance is "${String(item.instance)}" but the route names "${instanceName}"`);
+  }
+  // An Evolution sender retries with the very same bytes: the payload's digest makes the retry idempotent.
+  const producerId =
+    (item.id as string | undefined) ??
+    idempotencyKey ??
+    (evolution ? `sha256:${createHash('sha256').update(JSON.stringify(item)).digest('hex')}` : undefined);
+  return {
+    event,
+    data: data ?? null,
+    producerId,
+    sender: typeof item.sender === 'string' ? item.sender : undefined,
+  };
+}
+
+/**
+ * Accepts one event (`{event, data, id?}` or an Evolution webhook payload as it is), an array of
+ * them, or `{events: [...]}`. Returns the events and whether the body was a batch.
+ */
+export function parseIngestBody(body: unknown, instanceName: string, idempotencyKey?: string): { items: IngestItem[]; batch: boolean } {
+  const list = Array.isArray(body) ? body : Array.isArray((body as Obj | null)?.events) ? ((body as Obj).events as unknown[]) : undefined;
+  if (!list) return { items: [parseItem(body, 'body', instanceName, idempotencyKey)], batch: false };
+  if (list.length === 0) throw validationError('the batch is empty: send at least one event');
+  if (list.length > MAX_BATCH) throw validationError(`a batch holds at most ${MAX_BATCH} events; got ${list.length}`);
+  const items = list.map((item, index) => parseItem(item, `events[${index}]`, instanceName, undefined));
+  return { items, batch: true };
+}

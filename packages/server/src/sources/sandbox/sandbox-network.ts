@@ -1,0 +1,170 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { PomboError, validationError } from '../../core/errors.ts';
+import type { InstanceService } from '../../instances/instance-service.ts';
+import type { Instance } from '../../store/types.ts';
+
+const USER_SUFFIX = '@s.whatsapp.net';
+const GROUP_SUFFIX = '@g.us';
+
+export const jidOf = (number: string): string => (number.includes('@') ? number : `${number.replace(/\D/g, '')}${USER_SUFFIX}`);
+const messageId = (): string => `3EB0${randomBytes(8).toString('hex').toUpperCase()}`;
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+interface Group {
+  id: string;
+  subject: string;
+  owner: string;
+  creation: number;
+  participants: Set<string>;
+}
+
+/**
+ * A simulated WhatsApp network: every SANDBOX instance is a number, and numbers talk to each other
+ * through Pombo itself, so everything can be demoed and tested offline. Payloads are shaped like
+ * Evolution API's (Baileys) ones.
+ */
+export class SandboxNetwork {
+  private readonly groups = new Map<string, Group>();
+
+  constructor(private readonly instances: InstanceService) {}
+
+  /** A fresh sandbox number (Brazil's country code and a reserved-looking prefix). */
+  static newNumber(): string {
+    return `5500${randomInt(100_000_000, 999_999_999)}`;
+  }
+
+  private connectedByJid(jid: string): Instance | undefined {
+    return this.instances
+      .list()
+      .find((instance) => instance.integration === 'SANDBOX' && instance.state === 'open' && instance.ownerJid === jid);
+  }
+
+  private requireOpen(instance: Instance, action: string): string {
+    if (instance.integration !== 'SANDBOX') {
+      throw new PomboError('POMBO_ERR_WRONG_INTEGRATION', { instance: instance.name, integration: instance.integration, action });
+    }
+    if (instance.state !== 'open' || !instance.ownerJid) {
+      throw new PomboError('POMBO_ERR_INSTANCE_NOT_CONNECTED', { instance: instance.name });
+    }
+    return instance.ownerJid;
+  }
+
+  /** Connecting shows a QR code, which the sandbox "scans" at once. */
+  async connect(instance: Instance): Promise<{ pairingCode: null; code: string; base64: string; count: number }> {
+    if (instance.integration !== 'SANDBOX') {
+      throw new PomboError('POMBO_ERR_WRONG_INTEGRATION', { instance: instance.name, integration: instance.integration, action: 'be connected by Pombo (its producer reports CONNECTION_UPDATE events)' });
+    }
+    const code = `2@${randomBytes(24).toString('base64')}`;
+    const qrcode = { pairingCode: null, code, base64: `data:image/png;base64,${Buffer.from(code).toString('base64')}`, count: 1 };
+    if (instance.state === 'open') return qrcode;
+    const number = instance.number ?? SandboxNetwork.newNumber();
+    const connecting = await this.instances.update(instance, { state: 'connecting', number });
+    await this.instances.emit(connecting, { event: 'QRCODE_UPDATED', data: { qrcode: { instance: instance.name, ...qrcode } } });
+    const wuid = jidOf(number);
+    const open = await this.instances.update(connecting, { state: 'open', ownerJid: wuid, profileName: instance.name });
+    await this.instances.emit(open, {
+      event: 'CONNECTION_UPDATE',
+      data: { instance: instance.name, state: 'open', statusReason: 200, wuid, profileName: instance.name },
+    });
+    return qrcode;
+  }
+
+  /** `POST /message/sendText`: SEND_MESSAGE on the sender, MESSAGES_UPSERT on a sandbox recipient, then receipts. */
+  async sendText(sender: Instance, number: string, text: string): Promise<Record<string, unknown>> {
+    const senderJid = this.requireOpen(sender, 'send messages');
+    const remoteJid = jidOf(number);
+    const id = messageId();
+    const messageTimestamp = nowSeconds();
+    const message = { conversation: text };
+    const sent = {
+      key: { remoteJid, fromMe: true, id },
+      pushName: sender.profileName ?? sender.name,
+      status: 'PENDING',
+      message,
+      messageType: 'conversation',
+      messageTimestamp,
+      instanceId: sender.id,
+      source: 'sandbox',
+    };
+    await this.instances.emit(sender, { event: 'SEND_MESSAGE', data: sent });
+    const recipient = this.connectedByJid(remoteJid);
+    if (recipient) {
+      await this.instances.emit(recipient, {
+        event: 'MESSAGES_UPSERT',
+        data: { ...sent, key: { remoteJid: senderJid, fromMe: false, id }, status: 'DELIVERY_ACK', instanceId: recipient.id },
+      });
+      const receipt = (status: string) => ({
+        event: 'MESSAGES_UPDATE' as const,
+        data: { keyId: id, remoteJid, fromMe: true, participant: null, status, instanceId: sender.id, messageId: id },
+      });
+      await this.instances.emitMany(sender, [receipt('DELIVERY_ACK'), receipt('READ')]);
+    }
+    return sent;
+  }
+
+  /** `POST /chat/sendPresence`: the recipient sees PRESENCE_UPDATE for the sender. */
+  async sendPresence(sender: Instance, number: string, presence: string): Promise<void> {
+    const senderJid = this.requireOpen(sender, 'send presence');
+    const recipient = this.connectedByJid(jidOf(number));
+    if (!recipient) return;
+    await this.instances.emit(recipient, {
+      event: 'PRESENCE_UPDATE',
+      data: { id: senderJid, presences: { [senderJid]: { lastKnownPresence: presence } } },
+    });
+  }
+
+  /** `POST /group/create`: GROUPS_UPSERT on the creator and every sandbox participant. */
+  async createGroup(creator: Instance, subject: string, numbers: string[]): Promise<Record<string, unknown>> {
+    const owner = this.requireOpen(creator, 'create groups');
+    const group: Group = {
+      id: `120363${randomInt(100_000_000, 999_999_999)}${randomInt(100_000, 999_999)}${GROUP_SUFFIX}`,
+      subject,
+      owner,
+      creation: nowSeconds(),
+      participants: new Set([owner, ...numbers.map(jidOf)]),
+    };
+    this.groups.set(group.id, group);
+    const metadata = this.metadata(group);
+    await this.tellMembers(group, [], async (member) => {
+      await this.instances.emit(member, { event: 'GROUPS_UPSERT', data: [metadata] });
+    });
+    return metadata;
+  }
+
+  /** `POST /group/updateParticipant`: GROUP_PARTICIPANTS_UPDATE on every sandbox member, old and new. */
+  async updateParticipants(actor: Instance, groupJid: string, action: string, numbers: string[]): Promise<Record<string, unknown>> {
+    const author = this.requireOpen(actor, 'manage groups');
+    const group = this.groups.get(groupJid);
+    if (!group || !group.participants.has(author)) {
+      throw validationError(`groupJid "${groupJid}" is not a group "${actor.name}" belongs to`);
+    }
+    const participants = numbers.map(jidOf);
+    const before = [...group.participants];
+    if (action === 'add') participants.forEach((jid) => group.participants.add(jid));
+    if (action === 'remove') participants.forEach((jid) => group.participants.delete(jid));
+    const data = { id: group.id, author, participants, action };
+    await this.tellMembers(group, before, async (member) => {
+      await this.instances.emit(member, { event: 'GROUP_PARTICIPANTS_UPDATE', data });
+    });
+    return { updateParticipants: participants.map((jid) => ({ status: '200', jid })) };
+  }
+
+  private metadata(group: Group): Record<string, unknown> {
+    return {
+      id: group.id,
+      subject: group.subject,
+      owner: group.owner,
+      creation: group.creation,
+      size: group.participants.size,
+      participants: [...group.participants].map((id) => ({ id, admin: id === group.owner ? 'superadmin' : null })),
+    };
+  }
+
+  private async tellMembers(group: Group, extra: string[], tell: (member: Instance) => Promise<void>): Promise<void> {
+    const jids = new Set([...group.participants, ...extra]);
+    for (const jid of jids) {
+      const member = this.connectedByJid(jid);
+      if (member) await tell(member);
+    }
+  }
+}

@@ -1,0 +1,53 @@
+/** The SQLite schema, applied in order; `user_version` records how many steps a database has seen. */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE instances (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    token TEXT NOT NULL,
+    integration TEXT NOT NULL,
+    number TEXT,
+    state TEXT NOT NULL DEFAULT 'close',
+    owner_jid TEXT,
+    profile_name TEXT,
+    channels TEXT NOT NULL DEFAULT '{}',
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE events (
+    pos INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    instance_id TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    data TEXT NOT NULL,
+    sender TEXT,
+    producer_id TEXT,
+    created_at INTEGER NOT NULL
+  );
+  CREATE UNIQUE INDEX events_instance_seq ON events (instance_id, seq);
+  CREATE UNIQUE INDEX events_producer ON events (instance_id, producer_id) WHERE producer_id IS NOT NULL;
+  CREATE INDEX events_instance_pos ON events (instance_id, pos);
+  CREATE INDEX events_created ON events (created_at);
+  CREATE TABLE cursors (
+    destination TEXT PRIMARY KEY,
+    pos INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE deliveries (
+    destination TEXT NOT NULL,
+    pos INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts TEXT NOT NULL,
+    next_attempt_at INTEGER,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (destination, pos)
+  ) WITHOUT ROWID;
+  CREATE INDEX deliveries_status ON deliveries (destination, status, pos);
+  CREATE INDEX deliveries_pending ON deliveries (status, pos) WHERE status = 'pending';
+  `,
+];

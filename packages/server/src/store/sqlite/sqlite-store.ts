@@ -1,0 +1,392 @@
+import Database from 'better-sqlite3';
+import { newEventId } from '../../core/ids.ts';
+import type { EventKey } from '../../core/event-names.ts';
+import type {
+  AppendRequest,
+  AppendResult,
+  DeliveryQuery,
+  DeliveryRecord,
+  Instance,
+  InstancePatch,
+  NewInstance,
+  ReadQuery,
+  Store,
+  StoredEvent,
+} from '../types.ts';
+import { MIGRATIONS } from './schema.ts';
+
+interface EventRow {
+  pos: number;
+  id: string;
+  instance_id: string;
+  instance: string;
+  seq: number;
+  event: string;
+  data: string;
+  sender: string | null;
+  created_at: number;
+}
+
+interface InstanceRow {
+  id: string;
+  name: string;
+  token: string;
+  integration: string;
+  number: string | null;
+  state: string;
+  owner_jid: string | null;
+  profile_name: string | null;
+  channels: string;
+  created_at: string;
+}
+
+interface DeliveryRow {
+  destination: string;
+  pos: number;
+  event_id: string;
+  instance_id: string;
+  event: string;
+  status: string;
+  attempts: string;
+  next_attempt_at: number | null;
+}
+
+const toEvent = (row: EventRow): StoredEvent => ({
+  pos: row.pos,
+  id: row.id,
+  instanceId: row.instance_id,
+  instance: row.instance,
+  seq: row.seq,
+  event: row.event as EventKey,
+  data: JSON.parse(row.data) as unknown,
+  sender: row.sender,
+  createdAt: new Date(row.created_at).toISOString(),
+});
+
+const toInstance = (row: InstanceRow): Instance => ({
+  id: row.id,
+  name: row.name,
+  token: row.token,
+  integration: row.integration as Instance['integration'],
+  number: row.number,
+  state: row.state as Instance['state'],
+  ownerJid: row.owner_jid,
+  profileName: row.profile_name,
+  createdAt: row.created_at,
+  channels: JSON.parse(row.channels) as Record<string, unknown>,
+});
+
+const toDelivery = (row: DeliveryRow): DeliveryRecord => ({
+  destination: row.destination,
+  pos: row.pos,
+  eventId: row.event_id,
+  instanceId: row.instance_id,
+  event: row.event as EventKey,
+  status: row.status as DeliveryRecord['status'],
+  attempts: JSON.parse(row.attempts) as DeliveryRecord['attempts'],
+  nextAttemptAt: row.next_attempt_at,
+});
+
+interface QueuedAppend {
+  requests: readonly AppendRequest[];
+  resolve: (results: AppendResult[]) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * The embedded store: one SQLite file in WAL mode. Appends made in the same tick are committed
+ * together (group commit), so concurrent producers share one fsync; a promise resolves only
+ * after its events are durable.
+ */
+export class SqliteStore implements Store {
+  readonly provider = 'sqlite';
+  private readonly db: Database.Database;
+  private readonly listeners = new Set<(events: readonly StoredEvent[]) => void>();
+  private queue: QueuedAppend[] = [];
+  private flushScheduled = false;
+  private readonly statements;
+
+  constructor(file: string, { synchronous = 'full' as 'full' | 'normal' } = {}) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    this.statements = {
+      nextSeq: this.db.prepare<[string], { last_seq: number; owner_jid: string | null; name: string }>(
+        'UPDATE instances SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq, owner_jid, name',
+      ),
+      byProducer: this.db.prepare<[string, string], EventRow>('SELECT * FROM events WHERE instance_id = ? AND producer_id = ?'),
+      insertEvent: this.db.prepare(
+        `INSERT INTO events (id, instance_id, instance, seq, event, data, sender, producer_id, created_at)
+         VALUES (@id, @instanceId, @instance, @seq, @event, @data, @sender, @producerId, @createdAt) RETURNING pos`,
+      ),
+      getCursor: this.db.prepare<[string], { pos: number }>('SELECT pos FROM cursors WHERE destination = ?'),
+      setCursor: this.db.prepare(
+        `INSERT INTO cursors (destination, pos, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (destination) DO UPDATE SET pos = excluded.pos, updated_at = excluded.updated_at`,
+      ),
+      upsertDelivery: this.db.prepare(
+        `INSERT INTO deliveries (destination, pos, event_id, instance_id, event, status, attempts, next_attempt_at, updated_at)
+         VALUES (@destination, @pos, @eventId, @instanceId, @event, @status, @attempts, @nextAttemptAt, @updatedAt)
+         ON CONFLICT (destination, pos) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
+           next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at`,
+      ),
+    };
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    for (let step = version; step < MIGRATIONS.length; step++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[step] ?? '');
+        this.db.pragma(`user_version = ${step + 1}`);
+      })();
+    }
+  }
+
+  // ---- event log -------------------------------------------------------------------------------
+
+  append(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ requests, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    const batch = this.queue;
+    this.queue = [];
+    this.flushScheduled = false;
+    const appended: StoredEvent[] = [];
+    const outcomes: Array<AppendResult[] | Error> = [];
+    try {
+      this.db.transaction(() => {
+        for (const item of batch) outcomes.push(this.appendInSavepoint(item.requests, appended));
+      })();
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    batch.forEach((item, index) => {
+      const outcome = outcomes[index];
+      if (outcome instanceof Error || outcome === undefined) item.reject(outcome);
+      else item.resolve(outcome);
+    });
+    if (appended.length) for (const listener of this.listeners) listener(appended);
+  }
+
+  /** One caller's requests, all or nothing, inside the shared transaction. */
+  private appendInSavepoint(requests: readonly AppendRequest[], appended: StoredEvent[]): AppendResult[] | Error {
+    const mark = appended.length;
+    try {
+      return this.db.transaction(() => requests.map((request) => this.appendOne(request, appended)))();
+    } catch (error) {
+      appended.length = mark;
+      return error instanceof Error ? error : new Error(String(error));
+    }
+  }
+
+  private appendOne(request: AppendRequest, appended: StoredEvent[]): AppendResult {
+    if (request.producerId !== undefined) {
+      const existing = this.statements.byProducer.get(request.instanceId, request.producerId);
+      if (existing) return { event: toEvent(existing), duplicate: true };
+    }
+    const instance = this.statements.nextSeq.get(request.instanceId);
+    if (!instance) throw new Error(`instance ${request.instanceId} does not exist`);
+    const createdAt = Date.now();
+    const row = {
+      id: newEventId(),
+      instanceId: request.instanceId,
+      instance: instance.name,
+      seq: instance.last_seq,
+      event: request.event,
+      data: JSON.stringify(request.data ?? null),
+      sender: instance.owner_jid,
+      producerId: request.producerId ?? null,
+      createdAt,
+    };
+    const { pos } = this.statements.insertEvent.get(row) as { pos: number };
+    const event: StoredEvent = {
+      pos,
+      id: row.id,
+      instanceId: row.instanceId,
+      instance: row.instance,
+      seq: row.seq,
+      event: request.event,
+      data: request.data ?? null,
+      sender: row.sender,
+      createdAt: new Date(createdAt).toISOString(),
+    };
+    appended.push(event);
+    return { event, duplicate: false };
+  }
+
+  async read(query: ReadQuery): Promise<StoredEvent[]> {
+    const where: string[] = ['pos > @afterPos'];
+    const params: Record<string, unknown> = { afterPos: query.afterPos ?? 0, limit: query.limit };
+    if (query.untilPos !== undefined) {
+      where.push('pos <= @untilPos');
+      params.untilPos = query.untilPos;
+    }
+    if (query.instanceId !== undefined) {
+      where.push('instance_id = @instanceId');
+      params.instanceId = query.instanceId;
+    }
+    if (query.fromTime !== undefined) {
+      where.push('created_at >= @fromTime');
+      params.fromTime = Date.parse(query.fromTime);
+    }
+    if (query.toTime !== undefined) {
+      where.push('created_at <= @toTime');
+      params.toTime = Date.parse(query.toTime);
+    }
+    if (query.events?.length) {
+      where.push(`event IN (${query.events.map((_, i) => `@e${i}`).join(', ')})`);
+      query.events.forEach((name, i) => (params[`e${i}`] = name));
+    }
+    const sql = `SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY pos LIMIT @limit`;
+    return this.db.prepare<[Record<string, unknown>], EventRow>(sql).all(params).map(toEvent);
+  }
+
+  async getByIds(ids: readonly string[]): Promise<StoredEvent[]> {
+    if (!ids.length) return [];
+    const sql = `SELECT * FROM events WHERE id IN (${ids.map(() => '?').join(', ')}) ORDER BY pos`;
+    return this.db.prepare<unknown[], EventRow>(sql).all(...ids).map(toEvent);
+  }
+
+  async headPosition(): Promise<number> {
+    const row = this.db.prepare<[], { pos: number | null }>('SELECT MAX(pos) AS pos FROM events').get();
+    const seq = this.db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get();
+    return row?.pos ?? seq?.seq ?? 0;
+  }
+
+  async tailPosition(): Promise<number | undefined> {
+    const row = this.db.prepare<[], { pos: number | null }>('SELECT MIN(pos) AS pos FROM events').get();
+    return row?.pos ?? undefined;
+  }
+
+  async prune(before: Date): Promise<number> {
+    const result = this.db
+      .prepare(
+        `DELETE FROM events WHERE created_at < ?
+           AND pos NOT IN (SELECT pos FROM deliveries WHERE status = 'pending')`,
+      )
+      .run(before.getTime());
+    this.db
+      .prepare("DELETE FROM deliveries WHERE status != 'pending' AND updated_at < ?")
+      .run(before.getTime());
+    return result.changes;
+  }
+
+  onAppend(listener: (events: readonly StoredEvent[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // ---- instances -------------------------------------------------------------------------------
+
+  async createInstance(instance: NewInstance): Promise<Instance> {
+    this.db
+      .prepare(
+        `INSERT INTO instances (id, name, token, integration, number, channels, created_at)
+         VALUES (@id, @name, @token, @integration, @number, @channels, @createdAt)`,
+      )
+      .run({ ...instance, channels: JSON.stringify(instance.channels), createdAt: new Date().toISOString() });
+    return (await this.getInstanceById(instance.id)) as Instance;
+  }
+
+  async getInstance(name: string): Promise<Instance | undefined> {
+    const row = this.db.prepare<[string], InstanceRow>('SELECT * FROM instances WHERE name = ?').get(name);
+    return row && toInstance(row);
+  }
+
+  async getInstanceById(id: string): Promise<Instance | undefined> {
+    const row = this.db.prepare<[string], InstanceRow>('SELECT * FROM instances WHERE id = ?').get(id);
+    return row && toInstance(row);
+  }
+
+  async listInstances(): Promise<Instance[]> {
+    return this.db.prepare<[], InstanceRow>('SELECT * FROM instances ORDER BY created_at, name').all().map(toInstance);
+  }
+
+  async updateInstance(id: string, patch: InstancePatch): Promise<Instance> {
+    const columns: Record<keyof InstancePatch, string> = {
+      state: 'state',
+      ownerJid: 'owner_jid',
+      profileName: 'profile_name',
+      number: 'number',
+    };
+    const keys = Object.keys(patch) as Array<keyof InstancePatch>;
+    if (keys.length) {
+      const sets = keys.map((key) => `${columns[key]} = @${key}`).join(', ');
+      this.db.prepare(`UPDATE instances SET ${sets} WHERE id = @id`).run({ ...patch, id });
+    }
+    return (await this.getInstanceById(id)) as Instance;
+  }
+
+  async setChannelConfig(id: string, channel: string, config: unknown): Promise<Instance> {
+    this.db
+      .prepare("UPDATE instances SET channels = json_set(channels, '$.' || ?, json(?)) WHERE id = ?")
+      .run(channel, JSON.stringify(config ?? null), id);
+    return (await this.getInstanceById(id)) as Instance;
+  }
+
+  async deleteInstance(id: string): Promise<void> {
+    this.db.prepare('DELETE FROM instances WHERE id = ?').run(id);
+  }
+
+  // ---- deliveries ------------------------------------------------------------------------------
+
+  async getCursor(destination: string): Promise<number | undefined> {
+    return this.statements.getCursor.get(destination)?.pos;
+  }
+
+  async saveDeliveries(destination: string, records: readonly DeliveryRecord[], cursor?: number): Promise<void> {
+    const now = Date.now();
+    this.db.transaction(() => {
+      for (const record of records) {
+        this.statements.upsertDelivery.run({
+          ...record,
+          attempts: JSON.stringify(record.attempts),
+          updatedAt: now,
+        });
+      }
+      if (cursor !== undefined) this.statements.setCursor.run(destination, cursor, now);
+    })();
+  }
+
+  async listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]> {
+    const where = ['destination = @destination', 'pos > @afterPos'];
+    if (query.status) where.push('status = @status');
+    if (query.event) where.push('event = @event');
+    const sql = `SELECT * FROM deliveries WHERE ${where.join(' AND ')} ORDER BY pos LIMIT @limit`;
+    return this.db
+      .prepare<[Record<string, unknown>], DeliveryRow>(sql)
+      .all({ afterPos: 0, status: null, event: null, ...query })
+      .map(toDelivery);
+  }
+
+  async pendingDeliveries(destination: string, limit: number): Promise<DeliveryRecord[]> {
+    return this.listDeliveries({ destination, status: 'pending', limit });
+  }
+
+  async deleteDestination(destination: string): Promise<void> {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM deliveries WHERE destination = ?').run(destination);
+      this.db.prepare('DELETE FROM cursors WHERE destination = ?').run(destination);
+    })();
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.queue.length) this.flush();
+    this.db.close();
+  }
+}

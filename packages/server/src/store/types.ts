@@ -1,0 +1,133 @@
+import type { EventKey } from '../core/event-names.ts';
+
+/** One event as the log holds it. `pos` orders the whole log; `seq` orders one instance's events, with no gaps. */
+export interface StoredEvent {
+  readonly pos: number;
+  readonly id: string;
+  readonly instanceId: string;
+  readonly instance: string;
+  readonly seq: number;
+  readonly event: EventKey;
+  readonly data: unknown;
+  readonly sender: string | null;
+  readonly createdAt: string;
+}
+
+export interface AppendRequest {
+  instanceId: string;
+  event: EventKey;
+  data: unknown;
+  /** A producer's own id for the event: a second append with the same one returns the first event. */
+  producerId?: string | undefined;
+}
+
+export interface AppendResult {
+  event: StoredEvent;
+  duplicate: boolean;
+}
+
+export interface ReadQuery {
+  afterPos?: number;
+  /** Inclusive upper bound on `pos`. */
+  untilPos?: number;
+  instanceId?: string;
+  events?: readonly EventKey[];
+  fromTime?: string;
+  toTime?: string;
+  limit: number;
+}
+
+export type Integration = 'SANDBOX' | 'INGEST';
+export type ConnectionState = 'open' | 'connecting' | 'close';
+
+export interface Instance {
+  readonly id: string;
+  readonly name: string;
+  readonly token: string;
+  readonly integration: Integration;
+  readonly number: string | null;
+  readonly state: ConnectionState;
+  /** The connected number's JID; the envelope's `sender`. */
+  readonly ownerJid: string | null;
+  readonly profileName: string | null;
+  readonly createdAt: string;
+  /** Per-channel configuration, keyed by channel (`webhook`, `rabbitmq`, …), as each channel validated it. */
+  readonly channels: Readonly<Record<string, unknown>>;
+}
+
+export type NewInstance = Omit<Instance, 'createdAt' | 'state' | 'ownerJid' | 'profileName'>;
+export type InstancePatch = Partial<Pick<Instance, 'state' | 'ownerJid' | 'profileName' | 'number'>>;
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+export interface DeliveryAttempt {
+  at: string;
+  durationMs: number;
+  statusCode?: number;
+  error?: string;
+  response?: string;
+}
+
+/** The state of one event for one destination. */
+export interface DeliveryRecord {
+  destination: string;
+  pos: number;
+  eventId: string;
+  instanceId: string;
+  event: EventKey;
+  status: DeliveryStatus;
+  attempts: DeliveryAttempt[];
+  /** When a pending delivery is due (ms since epoch); null while it waits behind an earlier one of its lane. */
+  nextAttemptAt: number | null;
+}
+
+export interface DeliveryQuery {
+  destination: string;
+  status?: DeliveryStatus;
+  event?: EventKey;
+  afterPos?: number;
+  limit: number;
+}
+
+/** The append-only event log: every event is written once here before anything else sees it. */
+export interface EventLog {
+  append(requests: readonly AppendRequest[]): Promise<AppendResult[]>;
+  read(query: ReadQuery): Promise<StoredEvent[]>;
+  getByIds(ids: readonly string[]): Promise<StoredEvent[]>;
+  /** The position of the newest event (0 when the log is empty). */
+  headPosition(): Promise<number>;
+  /** The position of the oldest retained event (undefined when the log is empty). */
+  tailPosition(): Promise<number | undefined>;
+  /** Deletes events created before `before`, except those a pending delivery still needs. */
+  prune(before: Date): Promise<number>;
+  /** Called after each commit with the events it made durable. */
+  onAppend(listener: (events: readonly StoredEvent[]) => void): () => void;
+}
+
+export interface InstanceRepository {
+  createInstance(instance: NewInstance): Promise<Instance>;
+  getInstance(name: string): Promise<Instance | undefined>;
+  getInstanceById(id: string): Promise<Instance | undefined>;
+  listInstances(): Promise<Instance[]>;
+  updateInstance(id: string, patch: InstancePatch): Promise<Instance>;
+  setChannelConfig(id: string, channel: string, config: unknown): Promise<Instance>;
+  deleteInstance(id: string): Promise<void>;
+}
+
+/** Delivery state per destination: its cursor in the log and the records of its deliveries. */
+export interface DeliveryLedger {
+  getCursor(destination: string): Promise<number | undefined>;
+  /** Writes records and, atomically with them, the destination's new cursor. */
+  saveDeliveries(destination: string, records: readonly DeliveryRecord[], cursor?: number): Promise<void>;
+  listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]>;
+  /** Pending deliveries of one destination, oldest first. */
+  pendingDeliveries(destination: string, limit: number): Promise<DeliveryRecord[]>;
+  deleteDestination(destination: string): Promise<void>;
+}
+
+export interface Store extends EventLog, InstanceRepository, DeliveryLedger {
+  readonly provider: string;
+  /** Throws when the store cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
