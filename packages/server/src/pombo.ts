@@ -47,7 +47,7 @@ export async function createPombo(config: Config, log: Logger = createLogger(con
     },
   };
   for (const make of CHANNELS) {
-    const module: ChannelModule | undefined = make(context);
+    const module: ChannelModule | undefined = await make(context);
     if (module) channels.register(module);
   }
   await dispatcher.start();

@@ -5,4 +5,4 @@ import type { ChannelModule } from './channel.ts';
  * Every channel Pombo knows. Each factory returns its module, or undefined when the channel is
  * disabled by the environment (a broker's client library is then never loaded).
  */
-export const CHANNELS: ReadonlyArray<(context: AppContext) => ChannelModule | undefined> = [];
+export const CHANNELS: ReadonlyArray<(context: AppContext) => ChannelModule | Promise<ChannelModule> | undefined> = [];

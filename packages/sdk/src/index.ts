@@ -1,0 +1,2 @@
+/** Pombo's TypeScript SDK: realtime subscriptions with acknowledgements, webhook verification, REST helpers. */
+export {};

@@ -1,0 +1,133 @@
+import type { EventKey } from '../../core/event-names.ts';
+import { envelopeOf, type Envelope } from '../../core/envelope.ts';
+import type { DestinationSpec } from '../../delivery/destination.ts';
+import type { Outcome } from '../../delivery/outcome.ts';
+import { forever } from '../../delivery/retry-policy.ts';
+import type { AppContext } from '../../http/app-context.ts';
+import { eventList, optionalBoolean, type Obj } from '../../http/validate.ts';
+import type { Instance, StoredEvent } from '../../store/types.ts';
+import type { ChannelModule } from '../channel.ts';
+
+/** One event to publish: the stored event, its envelope, and whether it goes out in global or per-instance mode. */
+export interface BrokerMessage {
+  readonly event: StoredEvent;
+  readonly envelope: Envelope;
+  readonly scope: 'global' | 'instance';
+}
+
+export type ConnectionState = 'connected' | 'connecting' | 'disconnected';
+
+/**
+ * What each broker implements: publish a batch in order and answer, per message, `delivered` only
+ * once the broker confirmed it. A driver (re)connects lazily inside `publish`; the dispatcher retries
+ * failed publishes forever with capped, jittered backoff, so a broker outage only grows the backlog.
+ */
+export interface BrokerDriver {
+  publish(batch: readonly BrokerMessage[], destination: DestinationSpec): Promise<Outcome[]>;
+  connection(): { state: ConnectionState; lastError: string | null };
+  close(): Promise<void>;
+}
+
+export interface BrokerConfig {
+  enabled: boolean;
+  events: EventKey[];
+}
+
+export interface BrokerChannelOptions {
+  /** The channel's name: body key and route prefix (`rabbitmq`). */
+  name: string;
+  /** The env prefix (`RABBITMQ` → `RABBITMQ_ENABLED`, `RABBITMQ_GLOBAL_ENABLED`, `RABBITMQ_EVENTS_*`). */
+  envPrefix: string;
+  /** Loads the driver (and so the client library) only when the channel is enabled. */
+  loadDriver: () => Promise<BrokerDriver>;
+  /** Extra per-instance fields beyond `enabled` and `events` (Pusher's credentials…). */
+  parseExtra?: (config: Obj, path: string) => Record<string, unknown>;
+  /** Masks secrets of the extra fields for `find`. */
+  describeExtra?: (config: Record<string, unknown>) => Record<string, unknown>;
+  /** Events published per batch (default 500). */
+  maxBatch?: number;
+  /** Env toggles prefix when it differs (`SQS_GLOBAL_` in Evolution API); defaults to `<PREFIX>_EVENTS_`. */
+  eventTogglePrefixes?: string[];
+}
+
+/**
+ * Builds a broker channel (RabbitMQ, NATS, Kafka, SQS, Pusher) on the shared machinery: global and
+ * per-instance modes, one destination per (instance or global) × broker, publishing in log order,
+ * the cursor advancing only on the broker's confirmation, and connection state plus backlog in `find`.
+ */
+export async function brokerChannel(context: AppContext, options: BrokerChannelOptions): Promise<ChannelModule> {
+  const env = context.config.env;
+  const prefix = options.envPrefix;
+  const enabled = env.bool(`${prefix}_ENABLED`, false);
+  const globalEnabled = env.bool(`${prefix}_GLOBAL_ENABLED`, false);
+  const toggleNames = options.eventTogglePrefixes ?? [`${prefix}_EVENTS_`];
+  const globalEvents = new Set<EventKey>();
+  for (const togglePrefix of toggleNames) for (const key of env.eventToggles(togglePrefix)) globalEvents.add(key);
+  const driver = enabled ? await options.loadDriver() : undefined;
+
+  const spec = (id: string, instanceId: string | null, events: ReadonlySet<EventKey>, scope: BrokerMessage['scope']): DestinationSpec => {
+    const destination: DestinationSpec = {
+      id,
+      channel: options.name,
+      instanceId,
+      events,
+      ordering: 'instance',
+      maxInFlight: 8,
+      maxBatch: options.maxBatch ?? 500,
+      retry: forever(),
+      record: 'failures',
+      startAt: 'now',
+      send: async (batch) => {
+        if (!driver) return batch.map(() => ({ kind: 'retry', error: `${prefix}_ENABLED is false` }) as Outcome);
+        const messages = batch.map(({ event }) => ({ event, envelope: envelopeOf(event, context.envelope), scope }));
+        return driver.publish(messages, destination);
+      },
+    };
+    return destination;
+  };
+
+  const configOf = (instance: Instance): (BrokerConfig & Record<string, unknown>) | undefined =>
+    instance.channels[options.name] as (BrokerConfig & Record<string, unknown>) | undefined;
+
+  return {
+    name: options.name,
+    parseConfig(config: Obj, path: string) {
+      const on = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
+      return {
+        enabled: on,
+        events: on ? eventList(config, 'events', `${path}.events`) : [],
+        ...options.parseExtra?.(config, path),
+      };
+    },
+    describe(instance: Instance) {
+      const config = configOf(instance);
+      const status = context.dispatcher.status(`${options.name}:${instance.id}`);
+      const { enabled: on = false, events = [], ...extra } = config ?? {};
+      return {
+        enabled: on,
+        events,
+        ...options.describeExtra?.(extra),
+        channelEnabled: enabled,
+        ...(enabled ? {} : { hint: `the server has ${prefix}_ENABLED=false: set it to true to publish` }),
+        state: {
+          connection: driver?.connection().state ?? 'disconnected',
+          lastError: status?.lastError ?? driver?.connection().lastError ?? null,
+          backlog: context.dispatcher.lag(`${options.name}:${instance.id}`) ?? 0,
+          delivered: status?.delivered ?? 0,
+        },
+      };
+    },
+    destinations(instance: Instance) {
+      const config = configOf(instance);
+      if (!enabled || !config?.enabled) return [];
+      return [spec(`${options.name}:${instance.id}`, instance.id, new Set(config.events), 'instance')];
+    },
+    globalDestinations() {
+      if (!enabled || !globalEnabled) return [];
+      return [spec(`${options.name}:global`, null, globalEvents, 'global')];
+    },
+    async stop() {
+      await driver?.close();
+    },
+  };
+}
