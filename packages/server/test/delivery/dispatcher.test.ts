@@ -1,0 +1,223 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Dispatcher } from '../../src/delivery/dispatcher.ts';
+import type { Delivery, DestinationSpec } from '../../src/delivery/destination.ts';
+import { delivered, retry, dead, type Outcome } from '../../src/delivery/outcome.ts';
+import { backoff } from '../../src/delivery/retry-policy.ts';
+import { createMetrics } from '../../src/ops/metrics.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import type { Store } from '../../src/store/types.ts';
+import { eventually } from '../helpers/pombo-harness.ts';
+
+const silent = pino({ level: 'silent' });
+
+async function withStore(run: (store: Store, file: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pombo-dispatch-'));
+  const file = join(dir, 'pombo.db');
+  const store = new SqliteStore(file);
+  try {
+    await run(store, file);
+  } finally {
+    await store.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function instance(store: Store, name: string): Promise<string> {
+  const created = await store.createInstance({ id: name, name, token: `${name}-token`, integration: 'INGEST', number: null, channels: {} });
+  return created.id;
+}
+
+function spec(partial: Partial<DestinationSpec> & Pick<DestinationSpec, 'id' | 'send'>): DestinationSpec {
+  return {
+    channel: 'test',
+    instanceId: null,
+    events: null,
+    ordering: 'none',
+    maxInFlight: 4,
+    maxBatch: 1,
+    retry: backoff({ maxAttempts: 3, initialDelayMs: 5, maxDelayMs: 20, exponential: true, jitterFactor: 0 }),
+    record: 'all',
+    startAt: 'beginning',
+    ...partial,
+  };
+}
+
+const chat = (jid: string, n: number) => ({ key: { remoteJid: jid, fromMe: false, id: `m${n}` }, n });
+
+test('every event reaches the destination once, retries until delivered, and the cursor reaches the head', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    const dispatcher = new Dispatcher(store, silent, createMetrics());
+    await dispatcher.start();
+    const seen: number[] = [];
+    const failedOnce = new Set<number>();
+    dispatcher.upsert(
+      spec({
+        id: 'dest',
+        send: async (batch: readonly Delivery[]): Promise<Outcome[]> =>
+          batch.map(({ event }) => {
+            const n = (event.data as { n: number }).n;
+            if (n % 3 === 0 && !failedOnce.has(n)) {
+              failedOnce.add(n);
+              return retry('flaky');
+            }
+            seen.push(n);
+            return delivered();
+          }),
+      }),
+    );
+    await store.append(Array.from({ length: 30 }, (_, n) => ({ instanceId: id, event: 'MESSAGES_UPSERT' as const, data: { n } })));
+    await eventually(() => seen.length === 30, 'all 30 delivered');
+    assert.deepEqual([...seen].sort((x, y) => x - y), Array.from({ length: 30 }, (_, n) => n));
+    await eventually(async () => (await store.getCursor('dest')) === (await store.headPosition()), 'cursor at head');
+    const records = await store.listDeliveries({ destination: 'dest', status: 'delivered', limit: 100 });
+    assert.equal(records.length, 30);
+    assert.equal(records.find((r) => (r.pos - 1) % 3 === 0 && r.pos > 1)?.attempts.length, 2);
+    await dispatcher.stop();
+  });
+});
+
+test('after the last attempt a delivery is dead-lettered with its attempts, and a replay delivers it again', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    const dispatcher = new Dispatcher(store, silent, createMetrics());
+    await dispatcher.start();
+    let healthy = false;
+    const got: string[] = [];
+    dispatcher.upsert(
+      spec({
+        id: 'dest',
+        send: async (batch) =>
+          batch.map(({ event }) => {
+            if (!healthy) return retry('down');
+            got.push(event.id);
+            return delivered();
+          }),
+      }),
+    );
+    const [result] = await store.append([{ instanceId: id, event: 'MESSAGES_UPSERT', data: { n: 1 } }]);
+    const failed = await eventually(
+      async () => (await store.listDeliveries({ destination: 'dest', status: 'failed', limit: 10 }))[0],
+      'a dead letter',
+    );
+    assert.equal(failed.attempts.length, 3);
+    assert.equal(failed.attempts[0]?.error, 'down');
+    healthy = true;
+    await dispatcher.replay('dest', [result!.event]);
+    await eventually(() => got.length === 1, 'the replayed event');
+    await eventually(async () => (await store.listDeliveries({ destination: 'dest', status: 'delivered', limit: 10 })).length === 1, 'delivered record');
+    await dispatcher.stop();
+  });
+});
+
+test('a non-retryable outcome dead-letters at once', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    const dispatcher = new Dispatcher(store, silent, createMetrics());
+    await dispatcher.start();
+    let calls = 0;
+    dispatcher.upsert(spec({ id: 'dest', send: async (batch) => batch.map(() => (calls++, dead('HTTP 400'))) }));
+    await store.append([{ instanceId: id, event: 'MESSAGES_UPSERT', data: {} }]);
+    await eventually(async () => (await store.listDeliveries({ destination: 'dest', status: 'failed', limit: 10 })).length === 1, 'dead letter');
+    assert.equal(calls, 1);
+    await dispatcher.stop();
+  });
+});
+
+test('chat ordering keeps each chat in order while a blocked chat does not delay the others', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    const dispatcher = new Dispatcher(store, silent, createMetrics());
+    await dispatcher.start();
+    const order: Record<string, number[]> = { x: [], y: [] };
+    let xFailures = 0;
+    dispatcher.upsert(
+      spec({
+        id: 'dest',
+        ordering: 'chat',
+        retry: backoff({ maxAttempts: 10, initialDelayMs: 100, maxDelayMs: 100, exponential: false, jitterFactor: 0 }),
+        send: async (batch) =>
+          batch.map(({ event }) => {
+            const data = event.data as { key: { remoteJid: string }; n: number };
+            const jid = data.key.remoteJid;
+            if (jid === 'x' && data.n === 0 && xFailures < 2) {
+              xFailures++;
+              return retry('x is blocked');
+            }
+            order[jid]!.push(data.n);
+            return delivered();
+          }),
+      }),
+    );
+    const events = [];
+    for (let n = 0; n < 10; n++) {
+      events.push({ instanceId: id, event: 'MESSAGES_UPSERT' as const, data: chat('x', n) });
+      events.push({ instanceId: id, event: 'MESSAGES_UPSERT' as const, data: chat('y', n) });
+    }
+    await store.append(events);
+    await eventually(() => order.y!.length === 10, 'chat y delivered');
+    assert.equal(order.x!.length, 0, 'chat x waits behind its failing first message');
+    await eventually(() => order.x!.length === 10, 'chat x delivered after its retries');
+    assert.deepEqual(order.x, [...Array(10).keys()]);
+    assert.deepEqual(order.y, [...Array(10).keys()]);
+    await dispatcher.stop();
+  });
+});
+
+test('pending retries survive a restart and are delivered afterwards', async () => {
+  await withStore(async (store, file) => {
+    const id = await instance(store, 'a');
+    let dispatcher = new Dispatcher(store, silent, createMetrics());
+    await dispatcher.start();
+    const destination = (send: DestinationSpec['send']) =>
+      spec({ id: 'dest', retry: backoff({ maxAttempts: 100, initialDelayMs: 50, maxDelayMs: 50, exponential: false, jitterFactor: 0 }), send });
+    dispatcher.upsert(destination(async (batch) => batch.map(() => retry('down'))));
+    await store.append(Array.from({ length: 5 }, (_, n) => ({ instanceId: id, event: 'MESSAGES_UPSERT' as const, data: { n } })));
+    await eventually(async () => (await store.listDeliveries({ destination: 'dest', status: 'pending', limit: 10 })).length === 5, '5 pending');
+    await dispatcher.stop();
+    await store.close();
+
+    const reopened = new SqliteStore(file);
+    dispatcher = new Dispatcher(reopened, silent, createMetrics());
+    await dispatcher.start();
+    const got: number[] = [];
+    dispatcher.upsert(destination(async (batch) => batch.map(({ event }) => (got.push((event.data as { n: number }).n), delivered()))));
+    await eventually(() => got.length >= 5, 'the 5 pending events');
+    assert.deepEqual([...new Set(got)].sort(), [0, 1, 2, 3, 4]);
+    await dispatcher.stop();
+    await reopened.close();
+  });
+});
+
+test('a destination filtered by instance and event only receives those', async () => {
+  await withStore(async (store) => {
+    const a = await instance(store, 'a');
+    const b = await instance(store, 'b');
+    const dispatcher = new Dispatcher(store, silent, createMetrics());
+    await dispatcher.start();
+    const got: string[] = [];
+    dispatcher.upsert(
+      spec({
+        id: 'dest',
+        instanceId: a,
+        events: new Set(['MESSAGES_UPSERT'] as const),
+        send: async (batch) => batch.map(({ event }) => (got.push(`${event.instance}:${event.event}`), delivered())),
+      }),
+    );
+    await store.append([
+      { instanceId: a, event: 'MESSAGES_UPSERT', data: {} },
+      { instanceId: b, event: 'MESSAGES_UPSERT', data: {} },
+      { instanceId: a, event: 'PRESENCE_UPDATE', data: {} },
+      { instanceId: a, event: 'MESSAGES_UPSERT', data: {} },
+    ]);
+    await eventually(() => got.length === 2, 'two events');
+    await dispatcher.whenIdle('dest');
+    assert.deepEqual(got, ['a:MESSAGES_UPSERT', 'a:MESSAGES_UPSERT']);
+    await dispatcher.stop();
+  });
+});
