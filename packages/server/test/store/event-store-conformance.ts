@@ -1,0 +1,470 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { EventKey } from '../../src/core/event-names.ts';
+import { timeOfId } from '../../src/core/ids.ts';
+import type { AppendRequest, DeliveryRecord, Instance, Store, StoredEvent } from '../../src/store/types.ts';
+
+/**
+ * The contract every event store passes (SQLite now, PostgreSQL later). Each test works on its
+ * own instances and destinations, so the suite also runs against a database other tests share;
+ * reads that span instances are bounded by positions the test itself observed.
+ */
+export function describeEventStoreConformance(name: string, open: () => Promise<Store>): void {
+  describe(`${name} event store conformance`, () => {
+    let store: Store;
+    before(async () => {
+      store = await open();
+    });
+    after(async () => {
+      await store.close();
+    });
+
+    const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
+    const newInstance = (overrides: Partial<Instance> = {}): Promise<Instance> =>
+      store.createInstance({ id: randomUUID(), name: unique('conf'), token: randomUUID(), integration: 'INGEST', number: null, channels: {}, ...overrides });
+    const request = (instance: Instance, data: unknown = { n: 1 }, event: EventKey = 'MESSAGES_UPSERT', producerId?: string): AppendRequest => ({
+      instanceId: instance.id,
+      event,
+      data,
+      producerId,
+    });
+    const appendOne = async (instance: Instance, data: unknown = { n: 1 }, event: EventKey = 'MESSAGES_UPSERT') => {
+      const [result] = await store.append([request(instance, data, event)]);
+      assert.ok(result);
+      return result.event;
+    };
+    const allOf = (instance: Instance) => store.read({ instanceId: instance.id, limit: 100_000 });
+    const seqs = (events: readonly StoredEvent[]) => events.map((event) => event.seq);
+    const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+    describe('append', () => {
+      test('gives each event a unique, time-sortable evt_ id, the next position and seq, and a UTC time', async () => {
+        const instance = await newInstance();
+        const before = Date.now();
+        const results = await store.append([request(instance, { a: 1 }), request(instance, { b: [1, 'två', null] }, 'SEND_MESSAGE')]);
+        const after = Date.now();
+        assert.equal(results.length, 2);
+        const [first, second] = results.map((result) => result.event) as [StoredEvent, StoredEvent];
+        assert.ok(results.every((result) => result.duplicate === false));
+        for (const event of [first, second]) {
+          assert.match(event.id, /^evt_[0-9A-HJKMNP-TV-Z]{26}$/);
+          assert.match(event.createdAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+          const at = Date.parse(event.createdAt);
+          assert.ok(at >= before && at <= after, `${event.createdAt} is the append time`);
+          assert.ok(Math.abs((timeOfId(event.id) ?? 0) - at) < 5_000, 'the id carries the append time');
+          assert.equal(event.instanceId, instance.id);
+          assert.equal(event.instance, instance.name);
+        }
+        assert.notEqual(first.id, second.id);
+        assert.ok(first.id < second.id && first.pos < second.pos);
+        assert.deepEqual(seqs([first, second]), [1, 2]);
+        assert.deepEqual([first.event, second.event], ['MESSAGES_UPSERT', 'SEND_MESSAGE']);
+        assert.deepEqual(await allOf(instance), [first, second], 'read returns exactly what append returned');
+      });
+
+      test('keeps data as JSON: nested values, unicode, arrays and null', async () => {
+        const instance = await newInstance();
+        const values = [{ deep: { list: [1, { x: 'ç😀' }], flag: false, none: null } }, [{ id: 'g@g.us' }], null];
+        for (const data of values) await appendOne(instance, data);
+        assert.deepEqual((await allOf(instance)).map((event) => event.data), values);
+      });
+
+      test('uses the instance owner JID as sender, null before the instance has one', async () => {
+        const instance = await newInstance();
+        assert.equal((await appendOne(instance)).sender, null);
+        await store.updateInstance(instance.id, { ownerJid: '5511999990000@s.whatsapp.net' });
+        assert.equal((await appendOne(instance)).sender, '5511999990000@s.whatsapp.net');
+      });
+
+      test('numbers each instance’s events 1, 2, 3… with no gap under many concurrent callers (group commit)', async () => {
+        const instances = await Promise.all([newInstance(), newInstance(), newInstance()]);
+        const calls = Array.from({ length: 300 }, (_, i) => {
+          const instance = instances[i % 3] as Instance;
+          const size = 1 + (i % 4);
+          return store.append(Array.from({ length: size }, (_, k) => request(instance, { call: i, k })));
+        });
+        const results = (await Promise.all(calls)).flat();
+        assert.equal(results.length, 750);
+        assert.equal(new Set(results.map((result) => result.event.id)).size, 750, 'ids are unique');
+        for (const instance of instances) {
+          const events = await allOf(instance);
+          assert.deepEqual(seqs(events), range(250), `${instance.name}: consecutive seq in log order`);
+          const ids = events.map((event) => event.id);
+          assert.deepEqual([...ids].sort(), ids, 'id order is log order');
+        }
+        for (const [i, call] of (await Promise.all(calls)).entries()) {
+          const data = call.map((result) => result.event.data as { call: number; k: number });
+          assert.ok(data.every((item, k) => item.call === i && item.k === k), 'each caller gets its own events, in its order');
+          const ownSeqs = call.map((result) => result.event.seq);
+          assert.deepEqual(ownSeqs, ownSeqs.map((_, k) => (ownSeqs[0] ?? 0) + k), 'one call’s events are consecutive');
+        }
+      });
+
+      test('a failing call in a concurrent group fails alone, all or nothing, and leaves no gap', async () => {
+        const good = await newInstance();
+        const seen: StoredEvent[] = [];
+        const unsubscribe = store.onAppend((events) => seen.push(...events.filter((event) => event.instanceId === good.id)));
+        try {
+          const missing = { instanceId: randomUUID(), event: 'MESSAGES_UPSERT' as const, data: {} };
+          const calls = [
+            store.append([request(good, { ok: 1 })]),
+            store.append([request(good, { doomed: 1 }), missing]),
+            store.append([request(good, { ok: 2 })]),
+            store.append([request(good, { doomed: 2 }), request(good, { big: 10n })]),
+            store.append([request(good, { ok: 3 })]),
+          ];
+          const settled = await Promise.allSettled(calls);
+          assert.deepEqual(settled.map((outcome) => outcome.status), ['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+          const events = await allOf(good);
+          assert.deepEqual(events.map((event) => event.data), [{ ok: 1 }, { ok: 2 }, { ok: 3 }], 'nothing of a failed call is stored');
+          assert.deepEqual(seqs(events), [1, 2, 3]);
+          assert.deepEqual(seen.map((event) => event.id), events.map((event) => event.id), 'listeners never see rolled-back events');
+          assert.deepEqual(seqs([await appendOne(good)]), [4]);
+        } finally {
+          unsubscribe();
+        }
+      });
+
+      test('rejects events of an instance that does not exist', async () => {
+        await assert.rejects(store.append([{ instanceId: randomUUID(), event: 'CALL', data: {} }]));
+      });
+
+      test('an empty call appends nothing', async () => {
+        assert.deepEqual(await store.append([]), []);
+      });
+    });
+
+    describe('producer ids', () => {
+      test('the same producer id returns the first event, marked duplicate, and appends nothing', async () => {
+        const instance = await newInstance();
+        const [first] = await store.append([request(instance, { v: 1 }, 'MESSAGES_UPSERT', 'p-1')]);
+        const [again] = await store.append([request(instance, { v: 2 }, 'SEND_MESSAGE', 'p-1')]);
+        assert.equal(first?.duplicate, false);
+        assert.equal(again?.duplicate, true);
+        assert.deepEqual(again?.event, first?.event, 'the first event, unchanged');
+        assert.deepEqual(seqs(await allOf(instance)), [1]);
+      });
+
+      test('duplicates within one batch and across concurrent callers collapse to one event', async () => {
+        const instance = await newInstance();
+        const batch = await store.append([
+          request(instance, { v: 1 }, 'MESSAGES_UPSERT', 'p-a'),
+          request(instance, { v: 2 }, 'MESSAGES_UPSERT', 'p-b'),
+          request(instance, { v: 3 }, 'MESSAGES_UPSERT', 'p-a'),
+        ]);
+        assert.deepEqual(batch.map((result) => result.duplicate), [false, false, true]);
+        assert.equal(batch[2]?.event.id, batch[0]?.event.id);
+        const racing = await Promise.all(Array.from({ length: 20 }, (_, i) => store.append([request(instance, { i }, 'CALL', 'p-race')])));
+        assert.equal(racing.filter(([result]) => result?.duplicate === false).length, 1, 'exactly one caller appends');
+        assert.equal(new Set(racing.map(([result]) => result?.event.id)).size, 1);
+        assert.deepEqual(seqs(await allOf(instance)), [1, 2, 3]);
+      });
+
+      test('producer ids are scoped to their instance; events without one never collide', async () => {
+        const [a, b] = await Promise.all([newInstance(), newInstance()]);
+        const [onA] = await store.append([request(a, {}, 'CALL', 'shared')]);
+        const [onB] = await store.append([request(b, {}, 'CALL', 'shared')]);
+        assert.equal(onB?.duplicate, false);
+        assert.notEqual(onA?.event.id, onB?.event.id);
+        await store.append([request(a, {}), request(a, {})]);
+        assert.deepEqual(seqs(await allOf(a)), [1, 2, 3]);
+      });
+
+      test('an onAppend listener hears a duplicate’s event only once, when it was first appended', async () => {
+        const instance = await newInstance();
+        const heard: string[] = [];
+        const unsubscribe = store.onAppend((events) => heard.push(...events.filter((e) => e.instanceId === instance.id).map((e) => e.id)));
+        try {
+          const [first] = await store.append([request(instance, {}, 'CALL', 'once')]);
+          await store.append([request(instance, {}, 'CALL', 'once')]);
+          assert.deepEqual(heard, [first?.event.id]);
+        } finally {
+          unsubscribe();
+        }
+      });
+    });
+
+    describe('read', () => {
+      /** Two instances, interleaved events of three kinds, in two bursts separated in time. */
+      async function fixture() {
+        const [a, b] = await Promise.all([newInstance(), newInstance()]);
+        const kinds: EventKey[] = ['MESSAGES_UPSERT', 'SEND_MESSAGE', 'PRESENCE_UPDATE'];
+        const burst = async (burstNo: number) => {
+          const events: StoredEvent[] = [];
+          for (let i = 0; i < 6; i++) events.push(await appendOne(i % 2 ? b : a, { burstNo, i }, kinds[i % 3]));
+          return events;
+        };
+        const first = await burst(1);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        const second = await burst(2);
+        return { a, b, first, second, all: [...first, ...second] };
+      }
+
+      test('by position range, oldest first, up to a limit', async () => {
+        const { all } = await fixture();
+        const start = (all[0]?.pos ?? 0) - 1;
+        const end = all.at(-1)?.pos ?? 0;
+        assert.deepEqual(await store.read({ afterPos: start, untilPos: end, limit: 1000 }), all);
+        assert.deepEqual(await store.read({ afterPos: start, untilPos: end, limit: 4 }), all.slice(0, 4));
+        assert.deepEqual(await store.read({ afterPos: all[4]?.pos, untilPos: end, limit: 1000 }), all.slice(5));
+        assert.deepEqual(await store.read({ afterPos: start, untilPos: all[2]?.pos, limit: 1000 }), all.slice(0, 3));
+        assert.deepEqual(await store.read({ afterPos: end, untilPos: end, limit: 1000 }), []);
+      });
+
+      test('by instance and by event names', async () => {
+        const { a, b, all } = await fixture();
+        assert.deepEqual(await allOf(a), all.filter((event) => event.instanceId === a.id));
+        assert.deepEqual(await allOf(b), all.filter((event) => event.instanceId === b.id));
+        const wanted = new Set<EventKey>(['SEND_MESSAGE', 'PRESENCE_UPDATE']);
+        assert.deepEqual(
+          await store.read({ instanceId: a.id, events: [...wanted], limit: 1000 }),
+          all.filter((event) => event.instanceId === a.id && wanted.has(event.event)),
+        );
+        assert.deepEqual(await store.read({ instanceId: b.id, events: ['CALL'], limit: 1000 }), []);
+        assert.deepEqual(await store.read({ instanceId: b.id, events: [], limit: 1000 }), await allOf(b), 'an empty list filters nothing');
+      });
+
+      test('by time range, inclusive', async () => {
+        const { a, first, second } = await fixture();
+        const onA = (events: StoredEvent[]) => events.filter((event) => event.instanceId === a.id);
+        const boundary = second[0]?.createdAt ?? '';
+        assert.deepEqual(await store.read({ instanceId: a.id, fromTime: boundary, limit: 1000 }), onA(second));
+        assert.deepEqual(await store.read({ instanceId: a.id, toTime: first.at(-1)?.createdAt ?? '', limit: 1000 }), onA(first));
+        const exact = first[0]?.createdAt ?? '';
+        const sameMs = onA(first).filter((event) => event.createdAt === exact);
+        assert.deepEqual(await store.read({ instanceId: a.id, fromTime: exact, toTime: exact, limit: 1000 }), sameMs);
+      });
+
+      test('getByIds returns the known ones in log order', async () => {
+        const { all } = await fixture();
+        const picked = [all[7], all[1], all[4]].map((event) => event?.id ?? '');
+        const found = await store.getByIds([...picked, 'evt_00000000000000000000000000']);
+        assert.deepEqual(found, [all[1], all[4], all[7]]);
+        assert.deepEqual(await store.getByIds([]), []);
+      });
+
+      test('head and tail positions bound the log', async () => {
+        const instance = await newInstance();
+        const event = await appendOne(instance);
+        assert.equal(await store.headPosition(), event.pos);
+        const tail = await store.tailPosition();
+        assert.ok(tail !== undefined && tail <= event.pos);
+      });
+    });
+
+    describe('retention', () => {
+      const record = (event: StoredEvent, destination: string, status: DeliveryRecord['status']): DeliveryRecord => ({
+        destination,
+        pos: event.pos,
+        eventId: event.id,
+        instanceId: event.instanceId,
+        event: event.event,
+        status,
+        attempts: [{ at: new Date().toISOString(), durationMs: 3, statusCode: 500, error: 'HTTP 500' }],
+        nextAttemptAt: status === 'pending' ? Date.now() + 60_000 : null,
+      });
+
+      test('prune removes events older than the date, except those a pending delivery needs', async () => {
+        const instance = await newInstance();
+        const events = [await appendOne(instance), await appendOne(instance), await appendOne(instance)];
+        const destination = unique('dest');
+        await store.saveDeliveries(destination, [record(events[1] as StoredEvent, destination, 'pending')], events[2]?.pos);
+        assert.equal(await store.prune(new Date(Date.now() - 3_600_000)), 0, 'nothing is that old');
+        assert.deepEqual(await allOf(instance), events);
+        const removed = await store.prune(new Date(Date.now() + 60_000));
+        assert.ok(removed >= 2);
+        assert.deepEqual(await allOf(instance), [events[1]], 'the pending delivery keeps its event');
+        assert.equal((await store.pendingDeliveries(destination, 10)).length, 1);
+      });
+
+      test('prune drops finished delivery records but keeps pending ones', async () => {
+        const instance = await newInstance();
+        const [done, failed, pending] = [await appendOne(instance), await appendOne(instance), await appendOne(instance)];
+        const destination = unique('dest');
+        await store.saveDeliveries(destination, [
+          record(done as StoredEvent, destination, 'delivered'),
+          record(failed as StoredEvent, destination, 'failed'),
+          record(pending as StoredEvent, destination, 'pending'),
+        ]);
+        await store.prune(new Date(Date.now() + 60_000));
+        assert.deepEqual((await store.listDeliveries({ destination, limit: 10 })).map((r) => r.status), ['pending']);
+      });
+
+      test('positions and sequence numbers never go back after a prune', async () => {
+        const instance = await newInstance();
+        const before = [await appendOne(instance), await appendOne(instance)];
+        await store.prune(new Date(Date.now() + 60_000));
+        const next = await appendOne(instance);
+        assert.ok(next.pos > (before[1]?.pos ?? 0));
+        assert.equal(next.seq, 3);
+        assert.ok((await store.headPosition()) >= next.pos);
+      });
+    });
+
+    describe('delivery ledger', () => {
+      const record = (pos: number, overrides: Partial<DeliveryRecord> = {}): DeliveryRecord => ({
+        destination: 'unset',
+        pos,
+        eventId: `evt_${pos}`,
+        instanceId: 'i',
+        event: 'MESSAGES_UPSERT',
+        status: 'pending',
+        attempts: [],
+        nextAttemptAt: null,
+        ...overrides,
+      });
+
+      test('a cursor is unset until saved, then round-trips with the records written alongside', async () => {
+        const destination = unique('dest');
+        assert.equal(await store.getCursor(destination), undefined);
+        await store.saveDeliveries(destination, [], 42);
+        assert.equal(await store.getCursor(destination), 42);
+        const records = [
+          record(43, { destination, status: 'delivered', attempts: [{ at: '2030-01-01T00:00:00.000Z', durationMs: 12, statusCode: 200 }] }),
+          record(44, { destination, nextAttemptAt: 1_900_000_000_000, attempts: [{ at: '2030-01-01T00:00:01.000Z', durationMs: 5, error: 'ECONNREFUSED' }] }),
+        ];
+        await store.saveDeliveries(destination, records, 44);
+        assert.equal(await store.getCursor(destination), 44);
+        assert.deepEqual(await store.listDeliveries({ destination, limit: 10 }), records);
+        await store.saveDeliveries(destination, [], undefined);
+        assert.equal(await store.getCursor(destination), 44, 'no cursor leaves it unchanged');
+      });
+
+      test('a record is updated in place by destination and position', async () => {
+        const destination = unique('dest');
+        await store.saveDeliveries(destination, [record(7, { destination, nextAttemptAt: 5 })]);
+        const done = record(7, { destination, status: 'delivered', attempts: [{ at: '2030-01-01T00:00:00.000Z', durationMs: 1 }] });
+        await store.saveDeliveries(destination, [done]);
+        assert.deepEqual(await store.listDeliveries({ destination, limit: 10 }), [done]);
+        assert.deepEqual(await store.pendingDeliveries(destination, 10), []);
+      });
+
+      test('list filters by status, event and position, oldest first, up to a limit', async () => {
+        const destination = unique('dest');
+        const other = unique('dest');
+        const records = [
+          record(1, { destination, status: 'failed' }),
+          record(2, { destination }),
+          record(3, { destination, event: 'SEND_MESSAGE' }),
+          record(4, { destination, status: 'delivered' }),
+          record(5, { destination, event: 'SEND_MESSAGE', status: 'failed' }),
+        ];
+        await store.saveDeliveries(destination, [...records].reverse());
+        await store.saveDeliveries(other, [record(2, { destination: other })]);
+        const positions = async (query: Partial<Parameters<Store['listDeliveries']>[0]>) =>
+          (await store.listDeliveries({ destination, limit: 100, ...query })).map((r) => r.pos);
+        assert.deepEqual(await positions({}), [1, 2, 3, 4, 5]);
+        assert.deepEqual(await positions({ status: 'failed' }), [1, 5]);
+        assert.deepEqual(await positions({ event: 'SEND_MESSAGE' }), [3, 5]);
+        assert.deepEqual(await positions({ status: 'pending', event: 'SEND_MESSAGE' }), [3]);
+        assert.deepEqual(await positions({ afterPos: 2 }), [3, 4, 5]);
+        assert.deepEqual(await positions({ limit: 2 }), [1, 2]);
+        assert.deepEqual((await store.pendingDeliveries(destination, 1)).map((r) => r.pos), [2]);
+        assert.deepEqual((await store.pendingDeliveries(destination, 10)).map((r) => r.pos), [2, 3]);
+      });
+
+      test('deleting a destination forgets its cursor and records, and only its own', async () => {
+        const destination = unique('dest');
+        const other = unique('dest');
+        await store.saveDeliveries(destination, [record(1, { destination })], 1);
+        await store.saveDeliveries(other, [record(1, { destination: other })], 9);
+        await store.deleteDestination(destination);
+        assert.equal(await store.getCursor(destination), undefined);
+        assert.deepEqual(await store.listDeliveries({ destination, limit: 10 }), []);
+        assert.equal(await store.getCursor(other), 9);
+        assert.equal((await store.listDeliveries({ destination: other, limit: 10 })).length, 1);
+      });
+    });
+
+    describe('onAppend', () => {
+      test('listeners hear every committed event once, in log order, readable when heard', async () => {
+        const instance = await newInstance();
+        const heard: StoredEvent[] = [];
+        const readable: Array<Promise<boolean>> = [];
+        const unsubscribe = store.onAppend((events) => {
+          const mine = events.filter((event) => event.instanceId === instance.id);
+          heard.push(...mine);
+          if (mine.length) readable.push(store.getByIds(mine.map((e) => e.id)).then((found) => found.length === mine.length));
+          for (let i = 1; i < events.length; i++) assert.ok((events[i]?.pos ?? 0) > (events[i - 1]?.pos ?? 0));
+        });
+        try {
+          const results = await Promise.all(Array.from({ length: 30 }, (_, i) => store.append([request(instance, { i }), request(instance, { i, k: 2 })])));
+          assert.deepEqual(heard, await allOf(instance));
+          assert.deepEqual(
+            heard.map((event) => event.id).sort(),
+            results.flat().map((result) => result.event.id).sort(),
+          );
+          assert.ok((await Promise.all(readable)).every(Boolean), 'a listener can read what it hears');
+        } finally {
+          unsubscribe();
+        }
+        await appendOne(instance);
+        assert.equal(heard.length, 60, 'an unsubscribed listener hears nothing more');
+      });
+    });
+
+    describe('instances', () => {
+      test('create, get by name and id, list', async () => {
+        const id = randomUUID();
+        const created = await newInstance({ id, integration: 'SANDBOX', number: '5511999990000', channels: { webhook: { url: 'http://x' } } });
+        assert.equal(created.id, id);
+        assert.equal(created.integration, 'SANDBOX');
+        assert.equal(created.number, '5511999990000');
+        assert.equal(created.state, 'close');
+        assert.equal(created.ownerJid, null);
+        assert.equal(created.profileName, null);
+        assert.ok(!Number.isNaN(Date.parse(created.createdAt)));
+        assert.deepEqual(created.channels, { webhook: { url: 'http://x' } });
+        assert.deepEqual(await store.getInstance(created.name), created);
+        assert.deepEqual(await store.getInstanceById(id), created);
+        assert.deepEqual((await store.listInstances()).find((instance) => instance.id === id), created);
+        assert.equal(await store.getInstance(unique('missing')), undefined);
+        assert.equal(await store.getInstanceById(randomUUID()), undefined);
+      });
+
+      test('names are unique', async () => {
+        const existing = await newInstance();
+        await assert.rejects(newInstance({ name: existing.name }));
+      });
+
+      test('update patches only the given fields', async () => {
+        const instance = await newInstance({ number: '5511999990001' });
+        const open = await store.updateInstance(instance.id, { state: 'open', ownerJid: '5511999990001@s.whatsapp.net', profileName: 'Ana' });
+        assert.deepEqual(open, { ...instance, state: 'open', ownerJid: '5511999990001@s.whatsapp.net', profileName: 'Ana' });
+        const closed = await store.updateInstance(instance.id, { state: 'close' });
+        assert.deepEqual(closed, { ...open, state: 'close' });
+        assert.deepEqual(await store.updateInstance(instance.id, {}), closed);
+      });
+
+      test('channel configs are stored as JSON, one key per channel', async () => {
+        const instance = await newInstance();
+        const webhook = { enabled: true, url: 'https://example.com/hook', events: ['MESSAGES_UPSERT'], headers: { Authorization: 'Bearer x' }, byEvents: false };
+        const withWebhook = await store.setChannelConfig(instance.id, 'webhook', webhook);
+        assert.deepEqual(withWebhook.channels, { webhook });
+        const both = await store.setChannelConfig(instance.id, 'rabbitmq', { enabled: true, events: [] });
+        assert.deepEqual(both.channels, { webhook, rabbitmq: { enabled: true, events: [] } });
+        const replaced = await store.setChannelConfig(instance.id, 'webhook', { enabled: false });
+        assert.deepEqual(replaced.channels, { webhook: { enabled: false }, rabbitmq: { enabled: true, events: [] } });
+        assert.deepEqual((await store.getInstance(instance.name))?.channels, replaced.channels);
+      });
+
+      test('a deleted instance is gone, its events stay in the log until retention', async () => {
+        const instance = await newInstance();
+        const event = await appendOne(instance, {}, 'REMOVE_INSTANCE');
+        await store.deleteInstance(instance.id);
+        assert.equal(await store.getInstance(instance.name), undefined);
+        assert.equal(await store.getInstanceById(instance.id), undefined);
+        assert.ok(!(await store.listInstances()).some((i) => i.id === instance.id));
+        assert.deepEqual(await store.getByIds([event.id]), [event], 'destinations still deliver the removal events');
+        await assert.rejects(store.append([request(instance)]), 'no more events for it');
+        const reborn = await newInstance({ name: instance.name });
+        assert.deepEqual(seqs([await appendOne(reborn)]), [1], 'a new instance with the same name starts its own sequence');
+      });
+    });
+
+    test('ping answers while the store is open', async () => {
+      await store.ping();
+    });
+  });
+}
