@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pombo_process_' });
+  const brokerProbes = new Map<string, () => boolean>();
   return {
     registry,
     eventsAppended: new Counter({
@@ -37,6 +38,19 @@ export function createMetrics() {
       labelNames: ['channel', 'destination'] as const,
       registers: [registry],
     }),
+    brokerConnected: new Gauge({
+      name: 'pombo_broker_connected',
+      help: '1 while the broker channel is connected to its broker, else 0',
+      labelNames: ['channel'] as const,
+      registers: [registry],
+      collect() {
+        for (const [channel, connected] of brokerProbes) this.set({ channel }, connected() ? 1 : 0);
+      },
+    }),
+    /** Registers how a broker channel tells whether it is connected (read on each scrape). */
+    watchBroker(channel: string, connected: () => boolean): void {
+      brokerProbes.set(channel, connected);
+    },
   };
 }
 

@@ -1,4 +1,5 @@
-import type { EventKey } from '../../core/event-names.ts';
+import { ConfigError } from '../../config/env-reader.ts';
+import { eventName, type EventKey } from '../../core/event-names.ts';
 import { envelopeOf, type Envelope } from '../../core/envelope.ts';
 import type { DestinationSpec } from '../../delivery/destination.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
@@ -18,6 +19,21 @@ export interface BrokerMessage {
 export type ConnectionState = 'connected' | 'connecting' | 'disconnected';
 
 /**
+ * The headers every broker message carries (AMQP headers, NATS and Kafka headers), so that a
+ * consumer can route and deduplicate without parsing the body.
+ */
+export function messageHeaders(message: BrokerMessage): Record<string, string> {
+  const name = eventName(message.event.event);
+  return {
+    'event-id': message.event.id,
+    event: name.dotted,
+    'event-key': name.key,
+    instance: message.event.instance,
+    'instance-id': message.event.instanceId,
+  };
+}
+
+/**
  * What each broker implements: publish a batch in order and answer, per message, `delivered` only
  * once the broker confirmed it. A driver (re)connects lazily inside `publish`; the dispatcher retries
  * failed publishes forever with capped, jittered backoff, so a broker outage only grows the backlog.
@@ -25,6 +41,8 @@ export type ConnectionState = 'connected' | 'connecting' | 'disconnected';
 export interface BrokerDriver {
   publish(batch: readonly BrokerMessage[], destination: DestinationSpec): Promise<Outcome[]>;
   connection(): { state: ConnectionState; lastError: string | null };
+  /** Called once the configuration is known to be valid: connect in the background, so `find` shows the state early. */
+  start?(): void;
   close(): Promise<void>;
 }
 
@@ -57,13 +75,25 @@ export interface BrokerChannelOptions {
  */
 export async function brokerChannel(context: AppContext, options: BrokerChannelOptions): Promise<ChannelModule> {
   const env = context.config.env;
+  const problemsBefore = env.problems.length;
   const prefix = options.envPrefix;
   const enabled = env.bool(`${prefix}_ENABLED`, false);
   const globalEnabled = env.bool(`${prefix}_GLOBAL_ENABLED`, false);
   const toggleNames = options.eventTogglePrefixes ?? [`${prefix}_EVENTS_`];
   const globalEvents = new Set<EventKey>();
   for (const togglePrefix of toggleNames) for (const key of env.eventToggles(togglePrefix)) globalEvents.add(key);
+  const maxRetryDelayMs = env.int(`${prefix}_RETRY_MAX_DELAY_MS`, 30_000, { min: 10 });
+  // The environment was parsed at boot before this channel read its own variables: report them the same way.
+  const failOnProblems = () => {
+    if (env.problems.length > problemsBefore) throw new ConfigError(env.problems.slice(problemsBefore));
+  };
+  failOnProblems();
   const driver = enabled ? await options.loadDriver() : undefined;
+  failOnProblems();
+  if (driver) {
+    context.metrics.watchBroker(options.name, () => driver.connection().state === 'connected');
+    driver.start?.();
+  }
 
   const spec = (id: string, instanceId: string | null, events: ReadonlySet<EventKey>, scope: BrokerMessage['scope']): DestinationSpec => {
     const destination: DestinationSpec = {
@@ -74,7 +104,7 @@ export async function brokerChannel(context: AppContext, options: BrokerChannelO
       ordering: 'instance',
       maxInFlight: 8,
       maxBatch: options.maxBatch ?? 500,
-      retry: forever(),
+      retry: forever(200, maxRetryDelayMs),
       record: 'failures',
       startAt: 'now',
       send: async (batch) => {
