@@ -101,14 +101,20 @@ export class EnvReader {
   /**
    * Per-event toggles such as `WEBHOOK_EVENTS_MESSAGES_UPSERT=true`. When no toggle of the prefix is
    * set, every event is on (a global destination with no filter receives everything); once any is set,
-   * only the events set to true are. Unknown event names are reported.
+   * only the events set to true are. Unknown event names are reported. Several prefixes count as one
+   * set (SQS reads `SQS_GLOBAL_<EVENT>` as Evolution API does, and `SQS_EVENTS_<EVENT>`); `except`
+   * names the other variables that share a prefix (`SQS_GLOBAL_ENABLED`).
    */
-  eventToggles(prefix: string): ReadonlySet<EventKey> {
-    const set = this.names(prefix);
+  eventToggles(prefixes: string | readonly string[], except: readonly string[] = []): ReadonlySet<EventKey> {
+    const set = (typeof prefixes === 'string' ? [prefixes] : prefixes).flatMap((prefix) =>
+      this.names(prefix)
+        .filter((name) => !except.includes(name))
+        .map((name) => ({ name, suffix: name.slice(prefix.length) })),
+    );
     if (set.length === 0) return new Set(EVENT_KEYS);
     const on = new Set<EventKey>();
-    for (const name of set) {
-      const key = name.slice(prefix.length) === 'GROUP_UPDATE' ? 'GROUPS_UPDATE' : name.slice(prefix.length);
+    for (const { name, suffix } of set) {
+      const key = suffix === 'GROUP_UPDATE' ? 'GROUPS_UPDATE' : suffix;
       if (!(EVENT_KEYS as readonly string[]).includes(key)) {
         this.problems.push(`${name} names no known event (known: ${EVENT_KEYS.join(', ')})`);
         continue;

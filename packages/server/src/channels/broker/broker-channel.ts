@@ -5,7 +5,7 @@ import type { DestinationSpec } from '../../delivery/destination.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
 import { forever } from '../../delivery/retry-policy.ts';
 import type { AppContext } from '../../http/app-context.ts';
-import { eventList, optionalBoolean, type Obj } from '../../http/validate.ts';
+import { eventList, oneOf, optionalBoolean, type Obj } from '../../http/validate.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 
@@ -14,6 +14,8 @@ export interface BrokerMessage {
   readonly event: StoredEvent;
   readonly envelope: Envelope;
   readonly scope: 'global' | 'instance';
+  /** The instance's channel configuration (extra fields such as Pusher credentials); undefined in global mode. */
+  readonly config?: Readonly<BrokerConfig & Record<string, unknown>>;
 }
 
 export type ConnectionState = 'connected' | 'connecting' | 'disconnected';
@@ -49,6 +51,8 @@ export interface BrokerDriver {
 export interface BrokerConfig {
   enabled: boolean;
   events: EventKey[];
+  /** `chat` keeps each chat in order with chats in parallel (Kafka keys and SQS FIFO groups per chat). */
+  ordering?: 'instance' | 'chat';
 }
 
 export interface BrokerChannelOptions {
@@ -66,6 +70,8 @@ export interface BrokerChannelOptions {
   maxBatch?: number;
   /** Env toggles prefix when it differs (`SQS_GLOBAL_` in Evolution API); defaults to `<PREFIX>_EVENTS_`. */
   eventTogglePrefixes?: string[];
+  /** Other variables under a toggle prefix, which are not event toggles (`SQS_GLOBAL_ENABLED`). */
+  eventToggleExceptions?: string[];
 }
 
 /**
@@ -80,8 +86,7 @@ export async function brokerChannel(context: AppContext, options: BrokerChannelO
   const enabled = env.bool(`${prefix}_ENABLED`, false);
   const globalEnabled = env.bool(`${prefix}_GLOBAL_ENABLED`, false);
   const toggleNames = options.eventTogglePrefixes ?? [`${prefix}_EVENTS_`];
-  const globalEvents = new Set<EventKey>();
-  for (const togglePrefix of toggleNames) for (const key of env.eventToggles(togglePrefix)) globalEvents.add(key);
+  const globalEvents = env.eventToggles(toggleNames, options.eventToggleExceptions);
   const maxRetryDelayMs = env.int(`${prefix}_RETRY_MAX_DELAY_MS`, 30_000, { min: 10 });
   // The environment was parsed at boot before this channel read its own variables: report them the same way.
   const failOnProblems = () => {
@@ -95,13 +100,13 @@ export async function brokerChannel(context: AppContext, options: BrokerChannelO
     driver.start?.();
   }
 
-  const spec = (id: string, instanceId: string | null, events: ReadonlySet<EventKey>, scope: BrokerMessage['scope']): DestinationSpec => {
+  const spec = (id: string, instanceId: string | null, events: ReadonlySet<EventKey>, scope: BrokerMessage['scope'], config?: BrokerMessage['config']): DestinationSpec => {
     const destination: DestinationSpec = {
       id,
       channel: options.name,
       instanceId,
       events,
-      ordering: 'instance',
+      ordering: config?.ordering ?? 'instance',
       maxInFlight: 8,
       maxBatch: options.maxBatch ?? 500,
       retry: forever(200, maxRetryDelayMs),
@@ -109,7 +114,7 @@ export async function brokerChannel(context: AppContext, options: BrokerChannelO
       startAt: 'now',
       send: async (batch) => {
         if (!driver) return batch.map(() => ({ kind: 'retry', error: `${prefix}_ENABLED is false` }) as Outcome);
-        const messages = batch.map(({ event }) => ({ event, envelope: envelopeOf(event, context.envelope), scope }));
+        const messages = batch.map(({ event }) => ({ event, envelope: envelopeOf(event, context.envelope), scope, config }));
         return driver.publish(messages, destination);
       },
     };
@@ -126,16 +131,18 @@ export async function brokerChannel(context: AppContext, options: BrokerChannelO
       return {
         enabled: on,
         events: on ? eventList(config, 'events', `${path}.events`) : [],
+        ordering: oneOf(config, 'ordering', ['instance', 'chat'] as const, 'instance', `${path}.ordering`),
         ...options.parseExtra?.(config, path),
       };
     },
     describe(instance: Instance) {
       const config = configOf(instance);
       const status = context.dispatcher.status(`${options.name}:${instance.id}`);
-      const { enabled: on = false, events = [], ...extra } = config ?? {};
+      const { enabled: on = false, events = [], ordering = 'instance', ...extra } = config ?? {};
       return {
         enabled: on,
         events,
+        ordering,
         ...options.describeExtra?.(extra),
         channelEnabled: enabled,
         ...(enabled ? {} : { hint: `the server has ${prefix}_ENABLED=false: set it to true to publish` }),
@@ -150,7 +157,7 @@ export async function brokerChannel(context: AppContext, options: BrokerChannelO
     destinations(instance: Instance) {
       const config = configOf(instance);
       if (!enabled || !config?.enabled) return [];
-      return [spec(`${options.name}:${instance.id}`, instance.id, new Set(config.events), 'instance')];
+      return [spec(`${options.name}:${instance.id}`, instance.id, new Set(config.events), 'instance', config)];
     },
     globalDestinations() {
       if (!enabled || !globalEnabled) return [];
