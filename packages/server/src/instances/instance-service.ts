@@ -76,19 +76,21 @@ export class InstanceService {
   }
 
   async create(input: CreateInstance): Promise<Instance> {
-    if (this.byName.has(input.instanceName)) {
-      throw new PomboError('POMBO_ERR_INSTANCE_EXISTS', { instance: input.instanceName });
-    }
-    const instance = this.cache(
-      await this.store.createInstance({
-        id: randomUUID(),
-        name: input.instanceName,
-        token: input.token ?? newToken(),
-        integration: input.integration,
-        number: input.number ?? null,
-        channels: input.channels,
-      }),
-    );
+    const exists = new PomboError('POMBO_ERR_INSTANCE_EXISTS', { instance: input.instanceName });
+    if (this.byName.has(input.instanceName)) throw exists;
+    const row = {
+      id: randomUUID(),
+      name: input.instanceName,
+      token: input.token ?? newToken(),
+      integration: input.integration,
+      number: input.number ?? null,
+      channels: input.channels,
+    };
+    // Another node sharing the store may have taken the name since this one cached its instances.
+    const created = await this.store.createInstance(row).catch(async (error: unknown) => {
+      throw (await this.store.getInstance(row.name)) ? exists : error;
+    });
+    const instance = this.cache(created);
     this.auth.remember(instance);
     await this.emit(instance, { event: 'INSTANCE_CREATE', data: { instanceName: instance.name, instanceId: instance.id } });
     this.channels.sync(instance);
