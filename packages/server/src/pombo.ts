@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ChannelRegistry } from './channels/registry.ts';
@@ -11,6 +12,7 @@ import { InstanceService } from './instances/instance-service.ts';
 import { createLogger } from './ops/logger.ts';
 import { createMetrics } from './ops/metrics.ts';
 import { startRetention } from './ops/retention.ts';
+import { MediaStore } from './sources/sandbox/media-store.ts';
 import { SandboxNetwork } from './sources/sandbox/sandbox-network.ts';
 import { openStore } from './store/index.ts';
 import { CHANNELS } from './channels/index.ts';
@@ -40,7 +42,7 @@ export async function createPombo(config: Config, log: Logger = createLogger(con
     auth,
     instances,
     channels,
-    sandbox: new SandboxNetwork(instances),
+    sandbox: new SandboxNetwork(instances, new MediaStore(join(config.dataDir, 'media'))),
     envelope: {
       serverUrl: config.server.url,
       apikeyOf: (instanceId) => (config.auth.exposeInFetchInstances ? (instances.findById(instanceId)?.token ?? null) : null),

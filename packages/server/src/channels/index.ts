@@ -1,8 +1,11 @@
 import type { AppContext } from '../http/app-context.ts';
 import type { ChannelModule } from './channel.ts';
+import { webhookChannel } from './webhook/webhook-channel.ts';
 
 /**
  * Every channel Pombo knows. Each factory returns its module, or undefined when the channel is
  * disabled by the environment (a broker's client library is then never loaded).
  */
-export const CHANNELS: ReadonlyArray<(context: AppContext) => ChannelModule | Promise<ChannelModule> | undefined> = [];
+export const CHANNELS: ReadonlyArray<(context: AppContext) => ChannelModule | Promise<ChannelModule> | undefined> = [
+  webhookChannel,
+];

@@ -12,6 +12,9 @@ export interface WebhookConfig {
   globalUrl: string | undefined;
   globalByEvents: boolean;
   globalEvents: ReadonlySet<EventKey>;
+  /** A Standard Webhooks secret (`whsec_…`) signing the global webhook; the webhook channel validates it. */
+  globalSecret: string | undefined;
+  globalBase64: boolean;
   requestTimeoutMs: number;
   retryMaxAttempts: number;
   retryInitialDelaySeconds: number;
@@ -22,6 +25,7 @@ export interface WebhookConfig {
   maxInFlight: number;
   circuitFailureThreshold: number;
   circuitCooldownSeconds: number;
+  circuitMaxCooldownSeconds: number;
 }
 
 export interface WebsocketConfig {
@@ -81,6 +85,8 @@ function readWebhook(env: EnvReader): WebhookConfig {
     globalUrl,
     globalByEvents: env.bool('WEBHOOK_GLOBAL_WEBHOOK_BY_EVENTS', false),
     globalEvents: env.eventToggles('WEBHOOK_EVENTS_'),
+    globalSecret: env.str('WEBHOOK_GLOBAL_SECRET'),
+    globalBase64: env.bool('WEBHOOK_GLOBAL_BASE64', false),
     requestTimeoutMs: env.int('WEBHOOK_REQUEST_TIMEOUT_MS', 60000, { min: 1 }),
     retryMaxAttempts: env.int('WEBHOOK_RETRY_MAX_ATTEMPTS', 10, { min: 1 }),
     retryInitialDelaySeconds: env.num('WEBHOOK_RETRY_INITIAL_DELAY_SECONDS', 5),
@@ -91,6 +97,7 @@ function readWebhook(env: EnvReader): WebhookConfig {
     maxInFlight: env.int('WEBHOOK_MAX_IN_FLIGHT', 16, { min: 1, max: 1024 }),
     circuitFailureThreshold: env.int('WEBHOOK_CIRCUIT_FAILURE_THRESHOLD', 10, { min: 1 }),
     circuitCooldownSeconds: env.num('WEBHOOK_CIRCUIT_COOLDOWN_SECONDS', 30),
+    circuitMaxCooldownSeconds: env.num('WEBHOOK_CIRCUIT_MAX_COOLDOWN_SECONDS', 600),
   };
 }
 

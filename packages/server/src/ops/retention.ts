@@ -5,7 +5,9 @@ export function startRetention(context: AppContext): { stop(): void } {
   const retentionMs = context.config.events.retentionHours * 3_600_000;
   const prune = async () => {
     try {
-      const removed = await context.store.prune(new Date(Date.now() - retentionMs));
+      const before = new Date(Date.now() - retentionMs);
+      const removed = await context.store.prune(before);
+      await context.sandbox.media.prune(before);
       if (removed) context.log.info({ removed }, 'pruned events past retention');
     } catch (error) {
       context.log.error({ err: error }, 'pruning failed; will try again');

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { validationError } from '../../core/errors.ts';
 import { type AppContext, authorizedInstance } from '../app-context.ts';
-import { object, oneOf, string } from '../validate.ts';
+import { object, oneOf, optionalString, string } from '../validate.ts';
 
 type Named = { Params: { instanceName: string } };
 
@@ -20,6 +20,21 @@ export function sandboxRoutes(app: FastifyInstance, context: AppContext): void {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = object(request.body, 'body');
     const sent = await sandbox.sendText(instance, string(body, 'number'), string(body, 'text'));
+    reply.code(201);
+    return sent;
+  });
+
+  app.post<Named>('/message/sendMedia/:instanceName', async (request, reply) => {
+    const instance = authorizedInstance(context, request, request.params.instanceName);
+    const body = object(request.body, 'body');
+    if (body.mediatype === undefined) throw validationError('mediatype is required: image, video, audio or document');
+    const sent = await sandbox.sendMedia(instance, string(body, 'number'), {
+      mediatype: oneOf(body, 'mediatype', ['image', 'video', 'audio', 'document'] as const, 'image'),
+      mimetype: optionalString(body, 'mimetype'),
+      caption: optionalString(body, 'caption'),
+      fileName: optionalString(body, 'fileName'),
+      media: string(body, 'media'),
+    });
     reply.code(201);
     return sent;
   });

@@ -2,6 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { PomboError, validationError } from '../../core/errors.ts';
 import type { InstanceService } from '../../instances/instance-service.ts';
 import type { Instance } from '../../store/types.ts';
+import type { MediaStore } from './media-store.ts';
 
 const USER_SUFFIX = '@s.whatsapp.net';
 const GROUP_SUFFIX = '@g.us';
@@ -9,6 +10,16 @@ const GROUP_SUFFIX = '@g.us';
 export const jidOf = (number: string): string => (number.includes('@') ? number : `${number.replace(/\D/g, '')}${USER_SUFFIX}`);
 const messageId = (): string => `3EB0${randomBytes(8).toString('hex').toUpperCase()}`;
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+/** Base64 media, bare or as a data URI; a 400 when it is neither base64 nor a URL. */
+function decodeBase64(media: string): Buffer {
+  const encoded = media.replace(/^data:[^,]*;base64,/, '').replace(/\s+/g, '');
+  const bytes = Buffer.from(encoded, 'base64');
+  if (!bytes.length || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(encoded)) {
+    throw validationError('media must be an http(s) URL or the file in base64');
+  }
+  return bytes;
+}
 
 interface Group {
   id: string;
@@ -18,6 +29,24 @@ interface Group {
   participants: Set<string>;
 }
 
+export type MediaType = 'image' | 'video' | 'audio' | 'document';
+
+export interface MediaMessage {
+  mediatype: MediaType;
+  mimetype?: string | undefined;
+  caption?: string | undefined;
+  fileName?: string | undefined;
+  /** An http(s) URL (referenced as is, never fetched) or base64 bytes (stored in the media store). */
+  media: string;
+}
+
+const DEFAULT_MIMETYPE: Record<MediaType, string> = {
+  image: 'image/jpeg',
+  video: 'video/mp4',
+  audio: 'audio/ogg; codecs=opus',
+  document: 'application/octet-stream',
+};
+
 /**
  * A simulated WhatsApp network: every SANDBOX instance is a number, and numbers talk to each other
  * through Pombo itself, so everything can be demoed and tested offline. Payloads are shaped like
@@ -26,7 +55,10 @@ interface Group {
 export class SandboxNetwork {
   private readonly groups = new Map<string, Group>();
 
-  constructor(private readonly instances: InstanceService) {}
+  constructor(
+    private readonly instances: InstanceService,
+    readonly media: MediaStore,
+  ) {}
 
   /** A fresh sandbox number (Brazil's country code and a reserved-looking prefix). */
   static newNumber(): string {
@@ -71,17 +103,39 @@ export class SandboxNetwork {
 
   /** `POST /message/sendText`: SEND_MESSAGE on the sender, MESSAGES_UPSERT on a sandbox recipient, then receipts. */
   async sendText(sender: Instance, number: string, text: string): Promise<Record<string, unknown>> {
+    return this.sendMessage(sender, number, { conversation: text }, 'conversation');
+  }
+
+  /**
+   * `POST /message/sendMedia`: like a text, with an `<type>Message` that references the media (its URL,
+   * or the `fileSha256` of bytes kept in the media store) and never carries the bytes themselves.
+   */
+  async sendMedia(sender: Instance, number: string, media: MediaMessage): Promise<Record<string, unknown>> {
+    this.requireOpen(sender, 'send messages');
+    const type = `${media.mediatype}Message`;
+    const part: Record<string, unknown> = { mimetype: media.mimetype ?? DEFAULT_MIMETYPE[media.mediatype] };
+    if (/^https?:\/\//i.test(media.media)) part.url = media.media;
+    else {
+      const bytes = decodeBase64(media.media);
+      part.fileSha256 = await this.media.save(bytes);
+      part.fileLength = bytes.length;
+    }
+    if (media.caption !== undefined && media.mediatype !== 'audio') part.caption = media.caption;
+    if (media.fileName !== undefined) part.fileName = media.fileName;
+    return this.sendMessage(sender, number, { [type]: part }, type);
+  }
+
+  private async sendMessage(sender: Instance, number: string, message: Record<string, unknown>, messageType: string): Promise<Record<string, unknown>> {
     const senderJid = this.requireOpen(sender, 'send messages');
     const remoteJid = jidOf(number);
     const id = messageId();
     const messageTimestamp = nowSeconds();
-    const message = { conversation: text };
     const sent = {
       key: { remoteJid, fromMe: true, id },
       pushName: sender.profileName ?? sender.name,
       status: 'PENDING',
       message,
-      messageType: 'conversation',
+      messageType,
       messageTimestamp,
       instanceId: sender.id,
       source: 'sandbox',

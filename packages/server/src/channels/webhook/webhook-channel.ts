@@ -1,0 +1,138 @@
+import { ConfigError } from '../../config/index.ts';
+import { EVENT_KEYS, type EventKey } from '../../core/event-names.ts';
+import { envelopeOf } from '../../core/envelope.ts';
+import type { DestinationSpec, Ordering } from '../../delivery/destination.ts';
+import type { Outcome } from '../../delivery/outcome.ts';
+import { backoff } from '../../delivery/retry-policy.ts';
+import type { AppContext } from '../../http/app-context.ts';
+import type { Obj } from '../../http/validate.ts';
+import type { Instance, StoredEvent } from '../../store/types.ts';
+import type { ChannelModule } from '../channel.ts';
+import {
+  enabledWebhook,
+  GLOBAL_WEBHOOK,
+  instanceWebhook,
+  maskedSettings,
+  parseWebhookSettings,
+  type WebhookSettings,
+} from './webhook-config.ts';
+import { withBase64 } from './webhook-media.ts';
+import { webhookRoutes } from './webhook-routes.ts';
+import { WebhookSender } from './webhook-sender.ts';
+import { secretKey } from './webhook-signature.ts';
+import { WebhookTarget } from './webhook-target.ts';
+
+/** A filter that lets every event through is no filter: the log is then read without an `IN (…)` list. */
+const filterOf = (events: Iterable<EventKey>): ReadonlySet<EventKey> | null => {
+  const set = new Set(events);
+  return EVENT_KEYS.every((key) => set.has(key)) ? null : set;
+};
+
+/** The key of a `whsec_` secret; a bad WEBHOOK_GLOBAL_SECRET stops the boot with a message naming it. */
+function globalKey(secret: string | undefined): Buffer | undefined {
+  if (secret === undefined) return undefined;
+  const key = secretKey(secret);
+  if (typeof key === 'string') throw new ConfigError([`WEBHOOK_GLOBAL_SECRET ${key}`]);
+  return key;
+}
+
+/**
+ * The webhook channel (seed 001, section 1): the global webhook from the environment and one per
+ * instance, each a destination of its own with durable retries, dead letters, a delivery log and
+ * a circuit breaker; requests signed with Standard Webhooks when a secret is set.
+ */
+export function webhookChannel(context: AppContext): ChannelModule {
+  const settings = context.config.webhook;
+  const sender = new WebhookSender({ timeoutMs: settings.requestTimeoutMs, nonRetryable: settings.nonRetryableStatusCodes });
+  const retry = backoff({
+    maxAttempts: settings.retryMaxAttempts,
+    initialDelayMs: settings.retryInitialDelaySeconds * 1000,
+    maxDelayMs: settings.retryMaxDelaySeconds * 1000,
+    exponential: settings.retryUseExponentialBackoff,
+    jitterFactor: settings.retryJitterFactor,
+  });
+  const circuit = {
+    failureThreshold: settings.circuitFailureThreshold,
+    cooldownMs: settings.circuitCooldownSeconds * 1000,
+    maxCooldownMs: Math.max(settings.circuitCooldownSeconds, settings.circuitMaxCooldownSeconds) * 1000,
+  };
+  const global =
+    settings.globalEnabled && settings.globalUrl
+      ? new WebhookTarget({
+          url: settings.globalUrl,
+          byEvents: settings.globalByEvents,
+          headers: {},
+          key: globalKey(settings.globalSecret),
+          base64: settings.globalBase64,
+        })
+      : undefined;
+
+  async function deliver(target: WebhookTarget, event: StoredEvent): Promise<Outcome> {
+    const envelope = envelopeOf(event, context.envelope, target.url);
+    const body = JSON.stringify(target.base64 ? await withBase64(envelope, context.sandbox.media) : envelope);
+    return sender.post(target.endpoint(event.event), target.headersFor(event.id, body), body);
+  }
+
+  const spec = (id: string, instanceId: string | null, events: ReadonlySet<EventKey> | null, target: WebhookTarget, ordering: Ordering, maxInFlight: number): DestinationSpec => ({
+    id,
+    channel: 'webhook',
+    instanceId,
+    events,
+    ordering,
+    maxInFlight,
+    maxBatch: 1,
+    retry,
+    record: 'all',
+    startAt: 'now',
+    circuit,
+    send: (batch) => Promise.all(batch.map(({ event }) => deliver(target, event))),
+  });
+
+  return {
+    name: 'webhook',
+    parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path),
+    describe(instance: Instance) {
+      const stored = instance.channels.webhook as WebhookSettings | undefined;
+      const id = instanceWebhook(instance.id);
+      const status = context.dispatcher.status(id);
+      const shown = stored ?? parseWebhookSettings({ enabled: false }, 'webhook');
+      return {
+        instanceId: instance.id,
+        ...maskedSettings(shown),
+        maxInFlight: shown.maxInFlight ?? settings.maxInFlight,
+        // Evolution API's names for the same fields, for clients that read them from `find`.
+        webhookByEvents: shown.byEvents,
+        webhookBase64: shown.base64,
+        state: {
+          health: status?.state ?? 'disabled',
+          consecutiveFailures: status?.consecutiveFailures ?? 0,
+          lastError: status?.lastError ?? null,
+          lastDeliveredAt: status?.lastDeliveredAt ?? null,
+          backlog: context.dispatcher.lag(id) ?? 0,
+          inFlight: status?.inFlight ?? 0,
+          retrying: status?.retrying ?? 0,
+          delivered: status?.delivered ?? 0,
+          failed: status?.failed ?? 0,
+        },
+      };
+    },
+    destinations(instance: Instance) {
+      const webhook = enabledWebhook(instance);
+      if (!webhook?.url) return [];
+      const target = new WebhookTarget({
+        url: webhook.url,
+        byEvents: webhook.byEvents,
+        headers: webhook.headers,
+        key: webhook.secret ? (secretKey(webhook.secret) as Buffer) : undefined,
+        base64: webhook.base64,
+      });
+      const maxInFlight = webhook.maxInFlight ?? settings.maxInFlight;
+      return [spec(instanceWebhook(instance.id), instance.id, filterOf(webhook.events), target, webhook.ordering, maxInFlight)];
+    },
+    globalDestinations() {
+      return global ? [spec(GLOBAL_WEBHOOK, null, filterOf(settings.globalEvents), global, 'none', settings.maxInFlight)] : [];
+    },
+    routes: (app) => webhookRoutes(app, context),
+    stop: () => sender.close(),
+  };
+}

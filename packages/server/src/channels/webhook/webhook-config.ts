@@ -1,0 +1,117 @@
+import type { EventKey } from '../../core/event-names.ts';
+import { validationError } from '../../core/errors.ts';
+import type { Ordering } from '../../delivery/destination.ts';
+import {
+  eventList,
+  httpUrl,
+  object,
+  oneOf,
+  optionalBoolean,
+  optionalInteger,
+  optionalString,
+  type Obj,
+} from '../../http/validate.ts';
+import type { Instance } from '../../store/types.ts';
+import { maskSecret, secretKey } from './webhook-signature.ts';
+
+/** One instance's webhook, as `POST /webhook/set` stored it (seed 001's fields plus Pombo's). */
+export interface WebhookSettings {
+  enabled: boolean;
+  url: string | null;
+  events: EventKey[];
+  headers: Record<string, string>;
+  base64: boolean;
+  byEvents: boolean;
+  /** A Standard Webhooks secret (`whsec_…`): requests are signed when set. */
+  secret: string | null;
+  ordering: Ordering;
+  /** Requests in flight at once to this webhook; null uses WEBHOOK_MAX_IN_FLIGHT. */
+  maxInFlight: number | null;
+}
+
+export const GLOBAL_WEBHOOK = 'webhook:global';
+export const instanceWebhook = (instanceId: string): string => `webhook:${instanceId}`;
+
+/** The stored settings of an instance's webhook when it is enabled. */
+export function enabledWebhook(instance: Instance): WebhookSettings | undefined {
+  const settings = instance.channels.webhook as WebhookSettings | undefined;
+  return settings?.enabled && settings.url ? settings : undefined;
+}
+
+export const ORDERINGS = ['none', 'instance', 'chat'] as const satisfies readonly Ordering[];
+
+/** Headers Pombo sets itself (framing and signing): a configured value would break the request or its signature. */
+const RESERVED_HEADERS = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'webhook-id',
+  'webhook-timestamp',
+  'webhook-signature',
+]);
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Header names whose values are credentials: `find` masks them. */
+const SECRET_HEADER = /auth|token|secret|key|pass|signature|cookie|jwt|session|credential/i;
+
+function headers(config: Obj, path: string): Record<string, string> {
+  const value = config.headers;
+  if (value === undefined || value === null) return {};
+  const given = object(value, `${path}.headers`);
+  const out: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(given)) {
+    const field = `${path}.headers.${name}`;
+    if (!TOKEN.test(name)) throw validationError(`${field} is not a valid HTTP header name`);
+    if (RESERVED_HEADERS.has(name.toLowerCase())) throw validationError(`${field} cannot be configured: Pombo sets this header itself`);
+    if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
+      throw validationError(`${field} must be a string`);
+    }
+    const text = String(raw);
+    if (/[\r\n\0]/.test(text)) throw validationError(`${field} must not contain line breaks`);
+    out[name] = text;
+  }
+  return out;
+}
+
+function secret(config: Obj, path: string): string | null {
+  const value = optionalString(config, 'secret', `${path}.secret`);
+  if (value === undefined) return null;
+  const key = secretKey(value);
+  if (typeof key === 'string') throw validationError(`${path}.secret ${key}`);
+  return value;
+}
+
+/** Validates `{"webhook": {…}}`; `url` is required unless the webhook is disabled. */
+export function parseWebhookSettings(config: Obj, path: string): WebhookSettings {
+  const enabled = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
+  const url = config.url === undefined || config.url === null || (!enabled && config.url === '') ? null : httpUrl(config.url, `${path}.url`);
+  if (enabled && !url) throw validationError(`${path}.url is required when the webhook is enabled (an http:// or https:// URL)`);
+  return {
+    enabled,
+    url,
+    events: eventList(config, 'events', `${path}.events`),
+    headers: headers(config, path),
+    base64: optionalBoolean(config, 'base64', `${path}.base64`) ?? false,
+    byEvents: optionalBoolean(config, 'byEvents', `${path}.byEvents`) ?? false,
+    secret: secret(config, path),
+    ordering: oneOf(config, 'ordering', ORDERINGS, 'none', `${path}.ordering`),
+    maxInFlight: optionalInteger(config, 'maxInFlight', 1, 1024, `${path}.maxInFlight`) ?? null,
+  };
+}
+
+/** `Bearer …abcd`: keeps an auth scheme and the last characters of long values only. */
+export function maskCredential(value: string): string {
+  const [, scheme, rest = value] = /^(\w+)\s+(\S.*)$/.exec(value) ?? [];
+  const tail = rest.length >= 12 ? rest.slice(-4) : '';
+  return scheme ? `${scheme} …${tail}` : `…${tail}`;
+}
+
+/** The settings as `find` shows them: the secret and credential-like header values masked. */
+export function maskedSettings(settings: WebhookSettings): Record<string, unknown> {
+  const headers = Object.fromEntries(
+    Object.entries(settings.headers).map(([name, value]) => [name, SECRET_HEADER.test(name) ? maskCredential(value) : value]),
+  );
+  return { ...settings, headers, secret: settings.secret && maskSecret(settings.secret) };
+}

@@ -1,0 +1,149 @@
+import type { FastifyInstance } from 'fastify';
+import { eventName, type EventKey } from '../../core/event-names.ts';
+import { PomboError, validationError } from '../../core/errors.ts';
+import { type AppContext, authorizedInstance } from '../../http/app-context.ts';
+import { eventKey, object, type Obj } from '../../http/validate.ts';
+import type { DeliveryRecord, DeliveryStatus, Instance, StoredEvent } from '../../store/types.ts';
+import { enabledWebhook, instanceWebhook } from './webhook-config.ts';
+
+type Named = { Params: { instanceName: string } };
+type DeliveriesQuery = { Querystring: { status?: string; event?: string; limit?: string; after?: string } };
+
+/** Events one replay call selects at most; a larger selection answers `truncated: true`. */
+export const MAX_REPLAY = 10_000;
+const PAGE = 500;
+const STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'failed'];
+
+/** What to replay: every dead letter, chosen events, or a time range of the instance's log. */
+type ReplaySelection = { kind: 'failed' } | { kind: 'ids'; ids: string[] } | { kind: 'range'; from: string; to: string };
+
+const view = (record: DeliveryRecord) => ({
+  id: record.eventId,
+  event: eventName(record.event).dotted,
+  status: record.status,
+  nextAttemptAt: record.nextAttemptAt === null ? null : new Date(record.nextAttemptAt).toISOString(),
+  attempts: record.attempts,
+});
+
+function isoTime(body: Obj, key: string, fallback: string): string {
+  const value = body[key];
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) {
+    throw validationError(`${key} must be an ISO 8601 time such as 2025-01-31T12:00:00Z`);
+  }
+  return new Date(value).toISOString();
+}
+
+function parseReplay(body: Obj): ReplaySelection {
+  const forms = ['status', 'ids', 'from/to'].filter((form) => form.split('/').some((key) => body[key] !== undefined));
+  if (forms.length !== 1) {
+    throw validationError('send exactly one of {"status":"failed"}, {"ids":["evt_…"]} or {"from":"<ISO time>","to":"<ISO time>"}');
+  }
+  if (body.status !== undefined) {
+    if (body.status !== 'failed') throw validationError('status must be "failed" (replays every dead-lettered delivery)');
+    return { kind: 'failed' };
+  }
+  if (body.ids !== undefined) {
+    const ids = body.ids;
+    if (!Array.isArray(ids) || !ids.length || ids.length > MAX_REPLAY || ids.some((id) => typeof id !== 'string' || !id)) {
+      throw validationError(`ids must be an array of 1 to ${MAX_REPLAY} event ids`);
+    }
+    return { kind: 'ids', ids: [...new Set(ids as string[])] };
+  }
+  const from = isoTime(body, 'from', new Date(0).toISOString());
+  const to = isoTime(body, 'to', new Date().toISOString());
+  if (from > to) throw validationError('from must not be later than to');
+  return { kind: 'range', from, to };
+}
+
+/** The delivery log and replay of an instance's webhook. */
+export function webhookRoutes(app: FastifyInstance, context: AppContext): void {
+  const { store, dispatcher } = context;
+
+  /** The position of one of the instance's retained events, for paging with `after`. */
+  async function positionOf(instance: Instance, id: string): Promise<number> {
+    const [event] = await store.getByIds([id]);
+    if (!event || event.instanceId !== instance.id) {
+      throw validationError(`after="${id}" is not an event of "${instance.name}" that is still retained`);
+    }
+    return event.pos;
+  }
+
+  async function byIds(ids: readonly string[]): Promise<StoredEvent[]> {
+    const events: StoredEvent[] = [];
+    for (let i = 0; i < ids.length; i += PAGE) events.push(...(await store.getByIds(ids.slice(i, i + PAGE))));
+    return events;
+  }
+
+  async function deadLetters(destination: string): Promise<StoredEvent[]> {
+    const ids: string[] = [];
+    let afterPos = 0;
+    while (ids.length <= MAX_REPLAY) {
+      const page = await store.listDeliveries({ destination, status: 'failed', afterPos, limit: PAGE });
+      ids.push(...page.map((record) => record.eventId));
+      afterPos = page.at(-1)?.pos ?? afterPos;
+      if (page.length < PAGE) break;
+    }
+    return byIds(ids.slice(0, MAX_REPLAY + 1));
+  }
+
+  async function inRange(instance: Instance, events: readonly EventKey[], from: string, to: string): Promise<StoredEvent[]> {
+    const found: StoredEvent[] = [];
+    let afterPos = 0;
+    while (found.length <= MAX_REPLAY) {
+      const page = await store.read({
+        instanceId: instance.id,
+        fromTime: from,
+        toTime: to,
+        afterPos,
+        limit: PAGE,
+        events,
+      });
+      found.push(...page);
+      afterPos = page.at(-1)?.pos ?? afterPos;
+      if (page.length < PAGE) break;
+    }
+    return found;
+  }
+
+  app.get<Named & DeliveriesQuery>('/webhook/deliveries/:instanceName', async (request) => {
+    const instance = authorizedInstance(context, request, request.params.instanceName);
+    const { status, event, after } = request.query;
+    const limit = request.query.limit === undefined ? 100 : Number(request.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw validationError('limit must be an integer between 1 and 1000');
+    if (status !== undefined && !STATUSES.includes(status as DeliveryStatus)) {
+      throw validationError('status must be pending (waiting for a retry), delivered or failed (dead-lettered)');
+    }
+    const records = await store.listDeliveries({
+      destination: instanceWebhook(instance.id),
+      limit,
+      afterPos: after ? await positionOf(instance, after) : 0,
+      ...(status ? { status: status as DeliveryStatus } : {}),
+      ...(event ? { event: eventKey(event, 'event') } : {}),
+    });
+    return { deliveries: records.map(view), next: records.length === limit ? (records.at(-1)?.eventId ?? null) : null };
+  });
+
+  app.post<Named>('/webhook/replay/:instanceName', async (request, reply) => {
+    const instance = authorizedInstance(context, request, request.params.instanceName);
+    const selection = parseReplay(object(request.body, 'body'));
+    const webhook = enabledWebhook(instance);
+    const destination = instanceWebhook(instance.id);
+    if (!webhook || !dispatcher.has(destination)) throw new PomboError('POMBO_ERR_WEBHOOK_NOT_SET', { instance: instance.name });
+    let events: StoredEvent[];
+    let notFound: string[] | undefined;
+    if (selection.kind === 'failed') events = await deadLetters(destination);
+    else if (selection.kind === 'range') {
+      events = await inRange(instance, webhook.events, selection.from, selection.to);
+    } else {
+      events = (await byIds(selection.ids)).filter((event) => event.instanceId === instance.id);
+      const found = new Set(events.map((event) => event.id));
+      notFound = selection.ids.filter((id) => !found.has(id));
+    }
+    const truncated = events.length > MAX_REPLAY;
+    const selected = events.slice(0, MAX_REPLAY);
+    const replayed = await dispatcher.replay(destination, selected);
+    reply.code(202);
+    return { replayed, selected: selected.length, truncated, ...(notFound ? { notFound } : {}) };
+  });
+}

@@ -1,0 +1,95 @@
+import { Agent, type Dispatcher } from 'undici';
+import { dead, delivered, retry, type Outcome } from '../../delivery/outcome.ts';
+import type { DeliveryAttempt } from '../../store/types.ts';
+import type { Endpoint } from './webhook-target.ts';
+
+/** Bytes of a receiver's answer kept in the delivery log. */
+export const RESPONSE_LIMIT = 1024;
+/** Bytes read from an answer before the connection is dropped instead of drained for reuse. */
+const DRAIN_LIMIT = 64 * 1024;
+/** A `Retry-After` longer than this is shortened to it, so one answer cannot park a delivery for days. */
+export const MAX_RETRY_AFTER_MS = 3_600_000;
+
+export interface SenderOptions {
+  timeoutMs: number;
+  nonRetryable: ReadonlySet<number>;
+}
+
+/** `Retry-After` in seconds or as an HTTP date, in milliseconds from now; undefined when absent or malformed. */
+export function retryAfterMs(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const text = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (!text) return undefined;
+  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now;
+  return Number.isNaN(ms) ? undefined : Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
+}
+
+/** Reads the start of a response body for the log and drains the rest, so the connection is reused. */
+async function readPrefix(body: Dispatcher.ResponseData['body']): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (size < RESPONSE_LIMIT) chunks.push(chunk);
+    size += chunk.length;
+    if (size > DRAIN_LIMIT) break;
+  }
+  return Buffer.concat(chunks).subarray(0, RESPONSE_LIMIT).toString('utf8');
+}
+
+const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+function describeError(error: unknown, timeoutMs: number): string {
+  const { code, message } = error as { code?: string; message?: string };
+  if (code && TIMEOUTS.has(code)) return `timeout: no answer within ${timeoutMs} ms`;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  return code ? `${code}: ${message ?? ''}`.trim() : (message ?? String(error));
+}
+
+/**
+ * Posts webhook requests over keep-alive connection pools (one per origin) and turns each answer into
+ * an outcome: 2xx delivered, a non-retryable status dead, 429/503 retried after `Retry-After`, anything
+ * else (other statuses, redirects, timeouts, connection errors) retried with the backoff.
+ */
+export class WebhookSender {
+  private readonly agent: Agent;
+
+  constructor(private readonly options: SenderOptions) {
+    this.agent = new Agent({
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 120_000,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      connect: { timeout: options.timeoutMs },
+    });
+  }
+
+  async post(endpoint: Endpoint, headers: Record<string, string>, body: string): Promise<Outcome> {
+    const startedAt = performance.now();
+    const elapsed = () => Math.round(performance.now() - startedAt);
+    try {
+      const response = await this.agent.request({ ...endpoint, method: 'POST', headers, body });
+      const text = await readPrefix(response.body);
+      return this.judge(response.statusCode, response.headers['retry-after'], {
+        statusCode: response.statusCode,
+        durationMs: elapsed(),
+        response: text,
+      });
+    } catch (error) {
+      const message = describeError(error, this.options.timeoutMs);
+      return retry(message, undefined, { durationMs: elapsed(), error: message });
+    }
+  }
+
+  private judge(status: number, retryAfter: string | string[] | undefined, attempt: Partial<DeliveryAttempt>): Outcome {
+    if (status >= 200 && status < 300) return delivered(attempt);
+    const error = `HTTP ${status}`;
+    if (this.options.nonRetryable.has(status)) {
+      return dead(`${error} is not retryable (WEBHOOK_RETRY_NON_RETRYABLE_STATUS_CODES)`, { ...attempt, error });
+    }
+    const after = status === 429 || status === 503 ? retryAfterMs(retryAfter) : undefined;
+    return retry(error, after, { ...attempt, error });
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+}
