@@ -322,7 +322,9 @@ export class DestinationWorker {
     if (status === 'delivered') this.deliveredCount++;
     else this.failedCount++;
     this.waiting.delete(item);
-    if (this.spec.record === 'all' || status === 'failed') this.dirty.push(this.record(item, status, null));
+    // A replayed or reloaded item has a pending record in the store: its final state must replace it.
+    const recordedPending = item.replay || item.settled;
+    if (this.spec.record === 'all' || status === 'failed' || recordedPending) this.dirty.push(this.record(item, status, null));
     const lane = this.lanes.get(item.lane);
     if (lane?.[0] === item) {
       lane.shift();

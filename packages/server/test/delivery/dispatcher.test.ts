@@ -221,3 +221,28 @@ test('a destination filtered by instance and event only receives those', async (
     await dispatcher.stop();
   });
 });
+
+test('a replay to a destination that records only failures leaves no pending record once delivered', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    const got: string[] = [];
+    const send: DestinationSpec['send'] = async (batch) => batch.map(({ event }) => (got.push(event.id), delivered()));
+    let dispatcher = new Dispatcher(store, silent, createMetrics());
+    await dispatcher.start();
+    dispatcher.upsert(spec({ id: 'dest', record: 'failures', send }));
+    const [result] = await store.append([{ instanceId: id, event: 'MESSAGES_UPSERT', data: {} }]);
+    await eventually(() => got.length === 1, 'the first delivery');
+    await dispatcher.replay('dest', [result!.event]);
+    await eventually(() => got.length === 2, 'the replayed delivery');
+    await dispatcher.whenIdle('dest');
+    await dispatcher.stop();
+    assert.deepEqual(await store.pendingDeliveries('dest', 10), []);
+    // A restart must not deliver it a third time.
+    dispatcher = new Dispatcher(store, silent, createMetrics());
+    await dispatcher.start();
+    dispatcher.upsert(spec({ id: 'dest', record: 'failures', send }));
+    await dispatcher.whenIdle('dest');
+    assert.equal(got.length, 2);
+    await dispatcher.stop();
+  });
+});
