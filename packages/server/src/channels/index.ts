@@ -1,5 +1,6 @@
 import type { AppContext } from '../http/app-context.ts';
 import type { ChannelModule } from './channel.ts';
+import { socketioChannel } from './socketio/socketio-channel.ts';
 import { webhookChannel } from './webhook/webhook-channel.ts';
 
 /**
@@ -8,4 +9,5 @@ import { webhookChannel } from './webhook/webhook-channel.ts';
  */
 export const CHANNELS: ReadonlyArray<(context: AppContext) => ChannelModule | Promise<ChannelModule> | undefined> = [
   webhookChannel,
+  socketioChannel,
 ];

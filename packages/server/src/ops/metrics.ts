@@ -38,6 +38,12 @@ export function createMetrics() {
       labelNames: ['channel', 'destination'] as const,
       registers: [registry],
     }),
+    socketioConnections: new Gauge({
+      name: 'pombo_socketio_connections',
+      help: 'Connected Socket.IO sockets, on "/" (scope global) or in instance namespaces (scope instance)',
+      labelNames: ['scope'] as const,
+      registers: [registry],
+    }),
     brokerConnected: new Gauge({
       name: 'pombo_broker_connected',
       help: '1 while the broker channel is connected to its broker, else 0',

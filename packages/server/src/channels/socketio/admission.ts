@@ -1,0 +1,86 @@
+import { PomboError, validationError } from '../../core/errors.ts';
+import type { AppContext } from '../../http/app-context.ts';
+import { Authenticator, type Principal } from '../../http/auth.ts';
+import { asPomboError, connectError } from './socket-errors.ts';
+import type { PomboSocket, Scope, SocketData } from './socket-types.ts';
+
+const ROOT: Scope = { kind: 'root' };
+const MAX_EVENT_ID_LENGTH = 200;
+
+const first = (value: unknown): string | undefined => {
+  const candidate: unknown = Array.isArray(value) ? value[0] : value;
+  return typeof candidate === 'string' && candidate !== '' ? candidate : undefined;
+};
+
+/** The key, from the Socket.IO `auth` object, the `apikey` query parameter or the `apikey` header (Evolution API's two). */
+export const keyOf = (handshake: PomboSocket['handshake']): string | undefined =>
+  first((handshake.auth as Record<string, unknown>).apikey) ?? first(handshake.query.apikey) ?? first(handshake.headers.apikey);
+
+/** `::ffff:127.0.0.1` and `127.0.0.1` are one client: IPv4-mapped addresses compare by their IPv4 form. */
+export const unmapped = (address: string): string => (address.startsWith('::ffff:') ? address.slice(7) : address);
+
+/** Who may see what: the global key sees `/` and every namespace; an instance token only its own namespace. */
+function scopeOf(context: AppContext, principal: Principal, namespace: string): Scope {
+  if (namespace === '/') {
+    if (principal.kind === 'global') return ROOT;
+    const own = context.instances.findById(principal.instanceId)?.name ?? '<instanceName>';
+    throw new PomboError('POMBO_ERR_FORBIDDEN', {
+      resource: `the "/" namespace, which streams every instance's events: an instance token connects to its own namespace "/${own}"`,
+    });
+  }
+  const instance = context.instances.get(namespace.slice(1));
+  Authenticator.authorize(principal, instance);
+  return { kind: 'instance', instanceId: instance.id, instanceName: instance.name };
+}
+
+/** The log position to replay after, from `auth.lastEventId` (or socket.io's documented `auth.offset`). */
+async function resumePosition(context: AppContext, scope: Scope, auth: Record<string, unknown>): Promise<number | undefined> {
+  const field = auth.lastEventId !== undefined ? 'lastEventId' : 'offset';
+  const value = auth[field];
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string' || value.length > MAX_EVENT_ID_LENGTH) {
+    throw validationError(`auth.${field} must be the id of the last event you received (evt_…)`);
+  }
+  const [event] = await context.store.getByIds([value]);
+  if (!event) {
+    throw validationError(
+      `auth.${field} "${value}" is not in the event log (unknown, or older than EVENTS_RETENTION_HOURS): reconnect without it to receive live events only`,
+    );
+  }
+  if (scope.kind === 'instance' && event.instanceId !== scope.instanceId) {
+    throw validationError(`auth.${field} "${value}" is an event of another instance than "${scope.instanceName}"`);
+  }
+  return event.pos;
+}
+
+async function admit(context: AppContext, allowedHosts: ReadonlySet<string>, socket: PomboSocket): Promise<SocketData> {
+  const { handshake } = socket;
+  if (allowedHosts.size > 0 && !allowedHosts.has(unmapped(handshake.address))) {
+    throw new PomboError('POMBO_ERR_HOST_NOT_ALLOWED', { address: handshake.address });
+  }
+  const principal = context.auth.identify(keyOf(handshake));
+  if (!principal) throw new PomboError('POMBO_ERR_SOCKET_UNAUTHORIZED');
+  const scope = scopeOf(context, principal, socket.nsp.name);
+  return { scope, resumeAfter: await resumePosition(context, scope, handshake.auth as Record<string, unknown>) };
+}
+
+/**
+ * The middleware of every namespace: every connection is authenticated (WEBSOCKET_ALLOWED_HOSTS
+ * narrows who may connect and never replaces the key) and authorized for the namespace; a refusal
+ * reaches the client as a `connect_error` whose `message` says why and whose `data.code` is stable.
+ */
+export function admission(context: AppContext, allowedHosts: ReadonlySet<string>) {
+  return (socket: PomboSocket, next: (error?: Error) => void): void => {
+    admit(context, allowedHosts, socket).then(
+      (data) => {
+        socket.data = data;
+        next();
+      },
+      (error: unknown) => {
+        const refusal = asPomboError(error, context.log);
+        context.log.debug({ code: refusal.code, namespace: socket.nsp.name, address: socket.handshake.address }, 'socket.io connection refused');
+        next(connectError(refusal));
+      },
+    );
+  };
+}

@@ -1,0 +1,45 @@
+import { eventName, type EventKey } from '../../core/event-names.ts';
+import type { InstanceService } from '../../instances/instance-service.ts';
+import type { Instance, StoredEvent } from '../../store/types.ts';
+
+/** What `POST /websocket/set/:instanceName` stores: `{"websocket": {enabled, events}}`. */
+export interface WebsocketInstanceConfig {
+  enabled: boolean;
+  events: EventKey[];
+}
+
+/** Where one event goes: the Socket.IO event names it is emitted under, per stream. */
+export interface Route {
+  /** Its dotted name in the instance's namespace `/<instanceName>`, when the instance's config selects it. */
+  readonly instanceEvent: string | undefined;
+  /** Its names on `/`: the instance's name (config or global mode) and `*` (global mode). */
+  readonly rootEvents: readonly string[];
+}
+
+/** Names a Socket.IO client treats as its own events: an instance called so is not emitted by name on `/`. */
+const RESERVED = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
+
+export const STAR = '*';
+
+export const websocketConfigOf = (instance: Instance | undefined): WebsocketInstanceConfig | undefined =>
+  instance?.channels.websocket as WebsocketInstanceConfig | undefined;
+
+/**
+ * Decides the streams of each event, from the instance's current config (an in-memory lookup per
+ * event, never per socket) and `WEBSOCKET_GLOBAL_EVENTS`.
+ */
+export class EventRouter {
+  constructor(
+    private readonly instances: InstanceService,
+    private readonly globalEvents: boolean,
+  ) {}
+
+  route(event: StoredEvent): Route {
+    const config = websocketConfigOf(this.instances.findById(event.instanceId));
+    const selected = config?.enabled === true && config.events.includes(event.event);
+    const rootEvents: string[] = [];
+    if ((selected || this.globalEvents) && !RESERVED.has(event.instance)) rootEvents.push(event.instance);
+    if (this.globalEvents) rootEvents.push(STAR);
+    return { instanceEvent: selected ? eventName(event.event).dotted : undefined, rootEvents };
+  }
+}

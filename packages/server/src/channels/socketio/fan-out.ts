@@ -1,0 +1,110 @@
+import { envelopeOf } from '../../core/envelope.ts';
+import type { AppContext } from '../../http/app-context.ts';
+import type { StoredEvent } from '../../store/types.ts';
+import type { EventRouter } from './event-routing.ts';
+import { SerializedPayload } from './payload-parser.ts';
+import { Replay } from './replay.ts';
+import { instanceRoom, liveRoom, ROOT_ROOM, type PomboNamespace, type PomboServer, type PomboSocket } from './socket-types.ts';
+
+/**
+ * Live events to sockets. Subscribes to the log's commits (so a socket never sees an event that is
+ * not durable), routes each event once, serializes its envelope once, and emits it to rooms: the
+ * cost per event does not depend on how many instances or configs exist, only on who listens.
+ * Socket.IO is at-most-once live; a client that reconnects with `auth.lastEventId` is replayed.
+ */
+export class SocketFanOut {
+  private readonly replays = new Set<Replay>();
+  /** Instance name → its namespaces that have sockets (usually one; socket.io may briefly hold two). */
+  private readonly namespaces = new Map<string, Set<PomboNamespace>>();
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly io: PomboServer,
+    private readonly router: EventRouter,
+    private readonly context: AppContext,
+  ) {}
+
+  start(): void {
+    this.unsubscribe = this.context.store.onAppend((events) => this.publish(events));
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+  }
+
+  readonly serialize = (event: StoredEvent): SerializedPayload =>
+    new SerializedPayload(JSON.stringify(envelopeOf(event, this.context.envelope)));
+
+  /** An admitted socket: replays what it missed (`resumeAfter`), then receives live events. */
+  admit(socket: PomboSocket): void {
+    const { scope, resumeAfter } = socket.data;
+    if (scope.kind === 'instance') this.track(socket);
+    if (resumeAfter === undefined) {
+      void socket.join(liveRoom(scope));
+      return;
+    }
+    const replay = new Replay(socket, scope, resumeAfter, this.context.store, this.router, this.serialize);
+    this.replays.add(replay);
+    replay
+      .run()
+      .catch((error: unknown) => {
+        this.context.log.error({ err: error, namespace: socket.nsp.name }, 'socket.io replay failed');
+        socket.disconnect();
+      })
+      .finally(() => this.replays.delete(replay));
+  }
+
+  /** Sockets of one instance connected to its namespace (for `/websocket/find`). */
+  connections(instanceId: string, instanceName: string): number {
+    let count = 0;
+    for (const nsp of this.namespaces.get(instanceName) ?? []) {
+      for (const socket of nsp.sockets.values()) if (socket.data.scope.kind === 'instance' && socket.data.scope.instanceId === instanceId) count++;
+    }
+    return count;
+  }
+
+  private track(socket: PomboSocket): void {
+    const name = socket.nsp.name.slice(1);
+    const namespaces = this.namespaces.get(name) ?? new Set<PomboNamespace>();
+    namespaces.add(socket.nsp);
+    this.namespaces.set(name, namespaces);
+    socket.once('disconnect', () => {
+      if (socket.nsp.sockets.size > 0) return;
+      namespaces.delete(socket.nsp);
+      if (namespaces.size === 0 && this.namespaces.get(name) === namespaces) this.namespaces.delete(name);
+    });
+  }
+
+  private publish(events: readonly StoredEvent[]): void {
+    for (const event of events) {
+      this.publishOne(event);
+      if (event.event === 'INSTANCE_DELETE') setImmediate(() => this.dropIfDeleted(event));
+    }
+    for (const replay of this.replays) replay.buffer(events);
+  }
+
+  private publishOne(event: StoredEvent): void {
+    const route = this.router.route(event);
+    let payload: SerializedPayload | undefined;
+    if (route.instanceEvent) {
+      const room = instanceRoom(event.instanceId);
+      for (const nsp of this.namespaces.get(event.instance) ?? []) {
+        if (nsp.adapter.rooms.has(room)) nsp.to(room).emit(route.instanceEvent, (payload ??= this.serialize(event)));
+      }
+    }
+    if (route.rootEvents.length > 0 && this.io.sockets.adapter.rooms.has(ROOT_ROOM)) {
+      payload ??= this.serialize(event);
+      for (const name of route.rootEvents) this.io.sockets.to(ROOT_ROOM).emit(name, payload);
+    }
+  }
+
+  /**
+   * After an instance is deleted, its namespace's sockets are disconnected (after the deletion
+   * events they were sent): their token is gone, and a new instance may take the name. INSTANCE_DELETE
+   * is also what a producer can ingest, so the instance is checked to be really gone first.
+   */
+  private dropIfDeleted(event: StoredEvent): void {
+    if (this.context.instances.findById(event.instanceId)) return;
+    for (const nsp of this.namespaces.get(event.instance) ?? []) nsp.in(instanceRoom(event.instanceId)).disconnectSockets();
+  }
+}

@@ -1,0 +1,59 @@
+import type { FastifyInstance } from 'fastify';
+import { Server } from 'socket.io';
+import type { AppContext } from '../../http/app-context.ts';
+import { INSTANCE_NAME } from '../../http/validate.ts';
+import { admission } from './admission.ts';
+import { EventRouter } from './event-routing.ts';
+import { SocketFanOut } from './fan-out.ts';
+import { payloadParser } from './payload-parser.ts';
+import { onSendMessage } from './send-message.ts';
+import type { PomboServer, PomboSocket } from './socket-types.ts';
+
+export interface SocketServerOptions {
+  globalEvents: boolean;
+  /** Remote addresses that may connect (IPv4-mapped forms unmapped); empty means any. */
+  allowedHosts: ReadonlySet<string>;
+}
+
+/**
+ * Serves Socket.IO on Pombo's HTTP server, at socket.io's default path `/socket.io/`: `/` for the
+ * global key (every instance's events, named by instance, and `*`), and one namespace per instance
+ * `/<instanceName>` (dotted event names). Other upgrade requests (the realtime protocol at
+ * `/events/ws`) are left to their own handlers.
+ */
+export function attachSocketServer(app: FastifyInstance, context: AppContext, options: SocketServerOptions): SocketFanOut {
+  const io: PomboServer = new Server(app.server, {
+    serveClient: false,
+    // engine.io would otherwise end every upgrade it does not handle after a second.
+    destroyUpgrade: false,
+    // Namespaces live while they have sockets; a refused connection leaves nothing behind.
+    cleanupEmptyChildNamespaces: true,
+    parser: payloadParser,
+  });
+  const fanOut = new SocketFanOut(io, new EventRouter(context.instances, options.globalEvents), context);
+  const admit = admission(context, options.allowedHosts);
+  const gauge = context.metrics.socketioConnections;
+  const connected = (socket: PomboSocket): void => {
+    const scope = socket.data.scope.kind;
+    gauge.inc({ scope });
+    socket.once('disconnect', () => gauge.dec({ scope }));
+    onSendMessage(context, socket);
+    fanOut.admit(socket);
+  };
+
+  io.use(admit);
+  io.on('connection', connected);
+  // A namespace per instance, created on the first connection (before the instance's first event);
+  // admission then answers an unknown instance with a clear error instead of "Invalid namespace".
+  const instances = io.of((name, _auth, next) => next(null, INSTANCE_NAME.test(name.slice(1))));
+  instances.use(admit);
+  instances.on('connection', connected);
+
+  fanOut.start();
+  app.addHook('preClose', async () => {
+    fanOut.stop();
+    // Closing the transports (not disconnecting) lets clients reconnect to the restarted server.
+    io.engine.close();
+  });
+  return fanOut;
+}

@@ -1,0 +1,58 @@
+import { isIP } from 'node:net';
+import { ConfigError } from '../../config/index.ts';
+import type { AppContext } from '../../http/app-context.ts';
+import { eventList, optionalBoolean, type Obj } from '../../http/validate.ts';
+import type { Instance } from '../../store/types.ts';
+import type { ChannelModule } from '../channel.ts';
+import { unmapped } from './admission.ts';
+import { websocketConfigOf, type WebsocketInstanceConfig } from './event-routing.ts';
+import type { SocketFanOut } from './fan-out.ts';
+import { attachSocketServer } from './socket-server.ts';
+
+/** WEBSOCKET_ALLOWED_HOSTS as a set of addresses; anything that is not an IP address stops the start. */
+function allowedHosts(entries: readonly string[]): ReadonlySet<string> {
+  const problems = entries
+    .filter((entry) => isIP(entry) === 0)
+    .map((entry) => `WEBSOCKET_ALLOWED_HOSTS has "${entry}", which is not an IP address (list remote addresses, e.g. 127.0.0.1,::1)`);
+  if (problems.length) throw new ConfigError(problems);
+  return new Set(entries.map(unmapped));
+}
+
+/**
+ * Socket.IO as Evolution API serves it (seeds 001 and 002), with authentication on every
+ * connection and replay by `auth.lastEventId`. Its config key and routes are `websocket`
+ * (`POST /websocket/set/:instanceName` `{"websocket": {enabled, events}}`). It has no dispatcher
+ * destination: sockets are fed live from the log's commits, and resume from the log.
+ */
+export function socketioChannel(context: AppContext): ChannelModule {
+  const { enabled, globalEvents, allowedHosts: hosts } = context.config.websocket;
+  const allowed = allowedHosts(hosts);
+  let fanOut: SocketFanOut | undefined;
+
+  return {
+    name: 'websocket',
+    parseConfig(config: Obj, path: string): WebsocketInstanceConfig {
+      const on = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
+      return { enabled: on, events: on ? eventList(config, 'events', `${path}.events`) : [] };
+    },
+    describe(instance: Instance) {
+      const config = websocketConfigOf(instance);
+      return {
+        enabled: config?.enabled ?? false,
+        events: config?.events ?? [],
+        channelEnabled: enabled,
+        ...(enabled ? {} : { hint: 'the server has WEBSOCKET_ENABLED=false: set it to true to serve Socket.IO' }),
+        namespace: `/${instance.name}`,
+        state: { connections: fanOut?.connections(instance.id, instance.name) ?? 0 },
+      };
+    },
+    destinations: () => [],
+    globalDestinations: () => [],
+    routes(app) {
+      if (enabled) fanOut = attachSocketServer(app, context, { globalEvents, allowedHosts: allowed });
+    },
+    async stop() {
+      fanOut?.stop();
+    },
+  };
+}
