@@ -1,4 +1,4 @@
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { PomboError, validationError } from '../core/errors.ts';
 import type { AppContext } from './app-context.ts';
@@ -28,12 +28,26 @@ function toPomboError(error: FastifyError, context: AppContext): PomboError {
   return new PomboError('POMBO_ERR_INTERNAL', { reference });
 }
 
+/** Malformed URLs and over-long path parameters are the client's mistake: answer them in our shape. */
+function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+  const detail = tooLong ? 'a path parameter is too long (instance names have at most 64 characters)' : 'the URL is malformed';
+  void reply.code(400).send(validationError(detail).toJSON());
+}
+
 export function buildHttpServer(context: AppContext): FastifyInstance {
   const app = Fastify({
     bodyLimit: context.config.server.bodyLimitBytes,
     logger: false,
     return503OnClosing: true,
     forceCloseConnections: true,
+    frameworkErrors,
+  });
+  // Bodies are JSON only: Fastify's default text/plain parser would turn a form or a text into a string body.
+  app.removeContentTypeParser('text/plain');
+  app.addHook('onRequest', async (request) => {
+    const repeated = Object.entries(request.query as Record<string, unknown>).find(([, value]) => Array.isArray(value));
+    if (repeated) throw validationError(`the query parameter ${repeated[0]} is given more than once`);
   });
 
   app.setErrorHandler((error: FastifyError, _request, reply) => {

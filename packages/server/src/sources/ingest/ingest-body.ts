@@ -53,6 +53,9 @@ export function parseIngestBody(body: unknown, instanceName: string, idempotency
   if (!list) return { items: [parseItem(body, 'body', instanceName, idempotencyKey)], batch: false };
   if (list.length === 0) throw validationError('the batch is empty: send at least one event');
   if (list.length > MAX_BATCH) throw validationError(`a batch holds at most ${MAX_BATCH} events; got ${list.length}`);
-  const items = list.map((item, index) => parseItem(item, `events[${index}]`, instanceName, undefined));
+  // A batch retried under the same Idempotency-Key gives each event the same derived key as before.
+  const items = list.map((item, index) =>
+    parseItem(item, `events[${index}]`, instanceName, idempotencyKey === undefined ? undefined : `${idempotencyKey}#${index}`),
+  );
   return { items, batch: true };
 }
