@@ -1,5 +1,9 @@
 import type { AppContext } from '../http/app-context.ts';
 import type { ChannelModule } from './channel.ts';
+import { kafkaChannel } from './kafka/kafka-channel.ts';
+import { natsChannel } from './nats/nats-channel.ts';
+import { rabbitmqChannel } from './rabbitmq/rabbitmq-channel.ts';
+import { realtimeChannel } from './realtime/realtime-channel.ts';
 import { socketioChannel } from './socketio/socketio-channel.ts';
 import { webhookChannel } from './webhook/webhook-channel.ts';
 
@@ -10,4 +14,8 @@ import { webhookChannel } from './webhook/webhook-channel.ts';
 export const CHANNELS: ReadonlyArray<(context: AppContext) => ChannelModule | Promise<ChannelModule> | undefined> = [
   webhookChannel,
   socketioChannel,
+  rabbitmqChannel,
+  natsChannel,
+  kafkaChannel,
+  realtimeChannel,
 ];

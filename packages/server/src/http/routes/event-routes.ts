@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { envelopeOf } from '../../core/envelope.ts';
-import { validationError } from '../../core/errors.ts';
+import { PomboError, validationError } from '../../core/errors.ts';
 import { parseIngestBody } from '../../sources/ingest/ingest-body.ts';
 import { type AppContext, authorizedInstance } from '../app-context.ts';
 import { eventKey } from '../validate.ts';
@@ -23,6 +23,16 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
     const fresh = results.filter((result) => !result.duplicate).length;
     reply.code(fresh > 0 ? 201 : 200);
     return batch ? { appended: fresh, duplicates: results.length - fresh, events: view } : view[0];
+  });
+
+  // One event by id: where the compact references of size-limited channels (SQS, Pusher, Kafka) point.
+  app.get<{ Params: { instanceName: string; eventId: string } }>('/events/:instanceName/:eventId', async (request) => {
+    const instance = authorizedInstance(context, request, request.params.instanceName);
+    const [event] = await store.getByIds([request.params.eventId]);
+    if (!event || event.instanceId !== instance.id) {
+      throw new PomboError('POMBO_ERR_NOT_FOUND', { resource: `Event "${request.params.eventId}" of "${instance.name}" (or it is no longer retained)` });
+    }
+    return { ...envelopeOf(event, context.envelope), seq: event.seq };
   });
 
   app.get<Named & { Querystring: { after?: string; limit?: string; events?: string } }>('/events/:instanceName', async (request) => {

@@ -1,0 +1,170 @@
+import { Admin, Producer, ProduceAcks, stringSerializers, type BaseOptions, type MessageToProduce } from '@platformatic/kafka';
+import type { Logger } from 'pino';
+import { referenceTo } from '../../core/event-reference.ts';
+import type { DestinationSpec } from '../../delivery/destination.ts';
+import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
+import { messageHeaders, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import { ConnectionKeeper } from '../broker/connection-keeper.ts';
+import type { KafkaSettings } from './kafka-settings.ts';
+import { KafkaTopics, keyOf, topicOf } from './kafka-topics.ts';
+
+type Record = MessageToProduce<string, string, string, string>;
+type KafkaProducer = Producer<string, string, string, string>;
+
+interface Session {
+  readonly producer: KafkaProducer;
+  readonly admin: Admin | undefined;
+  /** Present when KAFKA_AUTO_CREATE_TOPICS=true. */
+  readonly topics: KafkaTopics | undefined;
+}
+
+/** Attempts of one request inside the client before the dispatcher takes over (with its own backoff). */
+const CLIENT_RETRIES = 3;
+const CLIENT_RETRY_DELAY_MS = 250;
+
+/** The messages of a failure and of its causes (the client nests them), without repeats. */
+export function reasonOf(error: unknown): string {
+  const messages = new Set<string>();
+  const walk = (value: unknown, depth: number) => {
+    if (!(value instanceof Error) || depth > 3) return;
+    if (value.message) messages.add(value.message);
+    for (const inner of (value as { errors?: unknown[] }).errors ?? []) walk(inner, depth + 1);
+    walk(value.cause, depth + 1);
+  };
+  walk(error, 0);
+  return [...messages].slice(0, 4).join(': ') || String(error);
+}
+
+const unknownTopic = (error: unknown): string | undefined => /^Unknown topic (.+)\.$/.exec((error as Error)?.message ?? '')?.[1];
+
+/** Splits records, in order, into sends whose total size stays within the broker's limit for one batch. */
+function chunks(records: readonly { record: Record; size: number }[], maxBytes: number): Record[][] {
+  const result: Record[][] = [];
+  let current: Record[] = [];
+  let bytes = 0;
+  for (const { record, size } of records) {
+    if (current.length && bytes + size > maxBytes) {
+      result.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(record);
+    bytes += size;
+  }
+  if (current.length) result.push(current);
+  return result;
+}
+
+/**
+ * Publishes with an idempotent producer (acks from all in-sync replicas, so a retried send is
+ * never written twice within a producer session); one send per batch, answered `delivered` once
+ * the brokers acknowledged it. Pombo never consumes its own topics.
+ */
+export class KafkaDriver implements BrokerDriver {
+  private readonly keeper: ConnectionKeeper<Session>;
+
+  constructor(
+    private readonly settings: KafkaSettings,
+    log: Logger,
+  ) {
+    this.keeper = new ConnectionKeeper({
+      target: `Kafka at ${settings.brokers.join(',')}`,
+      connect: () => this.open(),
+      disconnect: (session) => close(session),
+      log,
+    });
+  }
+
+  start(): void {
+    this.keeper.start();
+  }
+
+  connection() {
+    return this.keeper.connection();
+  }
+
+  private clientOptions(): BaseOptions {
+    const { settings } = this;
+    return {
+      clientId: settings.clientId,
+      bootstrapBrokers: settings.brokers,
+      connectTimeout: settings.connectTimeoutMs,
+      requestTimeout: settings.requestTimeoutMs,
+      timeout: settings.requestTimeoutMs,
+      retries: CLIENT_RETRIES,
+      retryDelay: CLIENT_RETRY_DELAY_MS,
+      ...(settings.sasl ? { sasl: settings.sasl } : {}),
+      ...(settings.tls ? { tls: settings.tls } : {}),
+    };
+  }
+
+  private async open(): Promise<Session> {
+    const producer: KafkaProducer = new Producer({
+      ...this.clientOptions(),
+      serializers: stringSerializers,
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+      // Topics are created by Pombo with the configured partitions, or not at all: never by the broker's defaults.
+      autocreateTopics: false,
+    });
+    try {
+      // Proves the brokers answer and accept the credentials before the keeper reports `connected`.
+      await producer.initIdempotentProducer({});
+    } catch (error) {
+      await producer.close().catch(() => undefined);
+      throw new Error(reasonOf(error));
+    }
+    const admin = this.settings.autoCreateTopics ? new Admin(this.clientOptions()) : undefined;
+    return { producer, admin, topics: admin && new KafkaTopics(admin, this.settings) };
+  }
+
+  private recordOf(message: BrokerMessage, destination: DestinationSpec): { record: Record; size: number } {
+    const key = keyOf(message, destination.ordering);
+    const headers = messageHeaders(message);
+    const overhead = Buffer.byteLength(key) + Object.entries(headers).reduce((sum, [name, value]) => sum + name.length + Buffer.byteLength(value), 0);
+    // Evolution API's Kafka value carries a `timestamp` (ms); here it is the event's own time.
+    let value = JSON.stringify({ ...message.envelope, timestamp: Date.parse(message.event.createdAt) });
+    let size = overhead + Buffer.byteLength(value);
+    if (size > this.settings.maxMessageBytes) {
+      value = JSON.stringify(referenceTo(message.envelope, size));
+      size = overhead + Buffer.byteLength(value);
+    }
+    return { record: { topic: topicOf(this.settings.prefix, message), key, value, headers }, size };
+  }
+
+  async publish(batch: readonly BrokerMessage[], destination: DestinationSpec): Promise<Outcome[]> {
+    const records = batch.map((message) => this.recordOf(message, destination));
+    let session: Session;
+    try {
+      session = await this.keeper.get();
+      await session.topics?.ensure(records.map(({ record }) => record.topic));
+    } catch (error) {
+      const reason = `Kafka at ${this.settings.brokers.join(',')}: ${reasonOf(error)}`;
+      return batch.map(() => retry(reason));
+    }
+    const outcomes: Outcome[] = [];
+    for (const chunk of chunks(records, this.settings.maxMessageBytes)) {
+      try {
+        await session.producer.send({ messages: chunk });
+        outcomes.push(...chunk.map(() => delivered()));
+      } catch (error) {
+        const missing = unknownTopic(error);
+        // Any other failure may leave the idempotent sequence numbers out of step: start a new producer session.
+        if (!missing) this.keeper.lost(session, reasonOf(error));
+        const reason = missing
+          ? `Kafka topic "${missing}" does not exist and KAFKA_AUTO_CREATE_TOPICS=false: create it, or set KAFKA_AUTO_CREATE_TOPICS=true`
+          : `Kafka did not acknowledge: ${reasonOf(error)}`;
+        while (outcomes.length < batch.length) outcomes.push(retry(reason));
+      }
+    }
+    return outcomes;
+  }
+
+  async close(): Promise<void> {
+    await this.keeper.close();
+  }
+}
+
+async function close(session: Session): Promise<void> {
+  await Promise.allSettled([session.producer.close(), session.admin?.close()]);
+}

@@ -1,0 +1,66 @@
+import { Admin, Consumer, stringDeserializers, type Message } from '@platformatic/kafka';
+import { eventually } from '../helpers/pombo-harness.ts';
+
+export const KAFKA_BROKERS = '127.0.0.1:9092';
+
+export type KafkaRecord = Message<string, string, string, string>;
+
+/** Whether the test Kafka (scripts/services/kafka.sh) answers. */
+export async function kafkaAvailable(): Promise<boolean> {
+  const admin = new Admin({ clientId: 'pombo-test', bootstrapBrokers: [KAFKA_BROKERS], retries: 0, connectTimeout: 1000 });
+  try {
+    await admin.metadata({ topics: [] });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.close().catch(() => undefined);
+  }
+}
+
+/** The topics that exist among `names`. */
+export async function existingTopics(names: readonly string[]): Promise<string[]> {
+  const admin = new Admin({ clientId: 'pombo-test', bootstrapBrokers: [KAFKA_BROKERS] });
+  try {
+    const all = await admin.listTopics();
+    return names.filter((name) => all.includes(name));
+  } finally {
+    await admin.close();
+  }
+}
+
+export async function createTopic(topic: string): Promise<void> {
+  const admin = new Admin({ clientId: 'pombo-test', bootstrapBrokers: [KAFKA_BROKERS] });
+  try {
+    await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
+  } finally {
+    await admin.close();
+  }
+}
+
+/**
+ * Reads a topic from its beginning, as a user's consumer would (its own group), until `done` holds
+ * for what was read; waits for the topic to exist first.
+ */
+export async function readTopic(topic: string, done: (records: KafkaRecord[]) => boolean, timeoutMs = 30_000): Promise<KafkaRecord[]> {
+  await eventually(async () => (await existingTopics([topic])).length === 1, `topic ${topic} to exist`, timeoutMs, 200);
+  const consumer = new Consumer({
+    clientId: 'pombo-test',
+    groupId: `pombo-test-${topic}-${Date.now()}`,
+    bootstrapBrokers: [KAFKA_BROKERS],
+    deserializers: stringDeserializers,
+  });
+  const records: KafkaRecord[] = [];
+  try {
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 200 });
+    stream.on('data', (record: KafkaRecord) => records.push(record));
+    await eventually(() => done(records), `records on ${topic} (got ${records.length})`, timeoutMs, 50);
+    await stream.close();
+    return records;
+  } finally {
+    await consumer.close(true);
+  }
+}
+
+/** The JSON value of each record. */
+export const valuesOf = (records: readonly KafkaRecord[]): any[] => records.map((record) => JSON.parse(record.value));

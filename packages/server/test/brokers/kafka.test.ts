@@ -1,0 +1,161 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, requireService, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
+import { createTopic, existingTopics, KAFKA_BROKERS, kafkaAvailable, readTopic, valuesOf } from './kafka-topic-reader.ts';
+
+const available = await kafkaAvailable();
+const needsKafka = requireService(available, 'Kafka on 127.0.0.1:9092', 'run scripts/services/kafka.sh');
+
+const KAFKA_ENV = { KAFKA_ENABLED: 'true', KAFKA_BROKERS, KAFKA_RETRY_MAX_DELAY_MS: '300' };
+const phone = () => `5511${String(Math.floor(Math.random() * 1e9)).padStart(9, '0')}`;
+const jidOf = (number: string) => `${number}@s.whatsapp.net`;
+
+/** Waits until a destination has nothing left to publish, so that absent topics prove filtering. */
+async function drained(pombo: Harness, name: string, channel = 'kafka'): Promise<any> {
+  return eventually(async () => {
+    const found = await pombo.api('GET', `/${channel}/find/${name}`);
+    return found.body.state.backlog === 0 && found.body.state.delivered > 0 && found.body;
+  }, `${name}'s ${channel} backlog to drain`);
+}
+
+test('sandbox events arrive on the seed topics evolution.{instance}.{event}, keyed by instance, with id headers, filtered per instance', needsKafka, async () => {
+  const pombo = await startPombo({ ...KAFKA_ENV, KAFKA_AUTO_CREATE_TOPICS: 'true' });
+  try {
+    const alice = uniqueName('alice');
+    const bob = uniqueName('bob');
+    const bobNumber = phone();
+    await pombo.sandbox(alice, { kafka: { enabled: true, events: ['SEND_MESSAGE'] } });
+    await pombo.sandbox(bob, { number: bobNumber, kafka: { enabled: true, events: ['MESSAGES_UPSERT'] } });
+    const sent = await pombo.api('POST', `/message/sendText/${alice}`, { number: bobNumber, text: 'Olá, Kafka' });
+    assert.equal(sent.status, 201);
+
+    const [upsert] = await readTopic(`evolution.${bob}.messages-upsert`, (records) => records.length >= 1);
+    assert.ok(upsert);
+    const envelope = JSON.parse(upsert.value);
+    assert.equal(upsert.key, bob, 'the key is the instance, so its events stay in one partition');
+    assert.equal(envelope.event, 'messages.upsert');
+    assert.equal(envelope.instance, bob);
+    assert.equal(envelope.data.message.conversation, 'Olá, Kafka');
+    assert.match(envelope.id, /^evt_/);
+    assert.equal(typeof envelope.timestamp, 'number');
+    assert.equal(upsert.headers.get('event-id'), envelope.id);
+    assert.equal(upsert.headers.get('event'), 'messages.upsert');
+    assert.equal(upsert.headers.get('instance'), bob);
+
+    const [sentRecord] = valuesOf(await readTopic(`evolution.${alice}.send-message`, (records) => records.length >= 1));
+    assert.equal(sentRecord.event, 'send.message');
+
+    const found = await drained(pombo, alice);
+    assert.deepEqual(found.events, ['SEND_MESSAGE']);
+    assert.equal(found.state.connection, 'connected');
+    await drained(pombo, bob);
+    // The sandbox also produced alice's receipts (MESSAGES_UPDATE) and bob's other events: the filters kept them out.
+    assert.deepEqual(
+      await existingTopics([`evolution.${alice}.messages-update`, `evolution.${alice}.qrcode-updated`, `evolution.${bob}.connection-update`]),
+      [],
+    );
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('global mode publishes to {prefix}.global.{event} with KAFKA_EVENTS_* filters; ordering "chat" keys by instance and chat', needsKafka, async () => {
+  const prefix = uniqueName('pt').replace('-', '');
+  const pombo = await startPombo({
+    ...KAFKA_ENV,
+    KAFKA_AUTO_CREATE_TOPICS: 'true',
+    KAFKA_TOPIC_PREFIX: prefix,
+    KAFKA_GLOBAL_ENABLED: 'true',
+    KAFKA_EVENTS_MESSAGES_UPSERT: 'true',
+    KAFKA_EVENTS_SEND_MESSAGE: 'false',
+  });
+  try {
+    const alice = uniqueName('alice');
+    const bob = uniqueName('bob');
+    const aliceNumber = phone();
+    const bobNumber = phone();
+    await pombo.sandbox(alice, { number: aliceNumber });
+    await pombo.sandbox(bob, { number: bobNumber, kafka: { enabled: true, events: ['MESSAGES_UPSERT'], ordering: 'chat' } });
+    await pombo.api('POST', `/message/sendText/${alice}`, { number: bobNumber, text: 'global' });
+
+    const [global] = await readTopic(`${prefix}.global.messages-upsert`, (records) => records.length >= 1);
+    assert.equal(JSON.parse(global?.value ?? '{}').instance, bob);
+    assert.equal(global?.key, bob);
+    const [perChat] = await readTopic(`${prefix}.${bob}.messages-upsert`, (records) => records.length >= 1);
+    assert.equal(perChat?.key, `${bob}/${jidOf(aliceNumber)}`);
+    assert.equal((await pombo.api('GET', `/kafka/find/${bob}`)).body.ordering, 'chat');
+
+    await pombo.pombo.context.dispatcher.whenIdle('kafka:global');
+    assert.deepEqual(await existingTopics([`${prefix}.global.send-message`, `${prefix}.global.messages-update`]), []);
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('a missing topic is a visible delivery error, retried until the topic exists (KAFKA_AUTO_CREATE_TOPICS=false)', needsKafka, async () => {
+  const pombo = await startPombo(KAFKA_ENV);
+  try {
+    const name = uniqueName('ingest');
+    await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', kafka: { enabled: true } });
+    const posted = await pombo.api('POST', `/events/${name}`, { event: 'MESSAGES_UPSERT', data: { key: { remoteJid: 'x@s.whatsapp.net', id: 'M1' } } });
+    assert.equal(posted.status, 201);
+    const topic = `evolution.${name}.messages-upsert`;
+    const failing = await eventually(async () => {
+      const found = await pombo.api('GET', `/kafka/find/${name}`);
+      return found.body.state.lastError && found.body;
+    }, 'the delivery error in find');
+    assert.match(failing.state.lastError, new RegExp(`topic "${topic}" does not exist and KAFKA_AUTO_CREATE_TOPICS=false`));
+    assert.ok(failing.state.backlog >= 1, 'the event waits');
+
+    await createTopic(topic);
+    const [record] = valuesOf(await readTopic(topic, (records) => records.length >= 1));
+    assert.equal(record.id, posted.body.id);
+    await eventually(async () => (await pombo.api('GET', `/kafka/find/${name}`)).body.state.lastError === null, 'the error to clear');
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('an event over KAFKA_MAX_MESSAGE_BYTES arrives as a reference that resolves to the whole event', needsKafka, async () => {
+  const pombo = await startPombo({ ...KAFKA_ENV, KAFKA_AUTO_CREATE_TOPICS: 'true', KAFKA_MAX_MESSAGE_BYTES: '4096' });
+  try {
+    const name = uniqueName('big');
+    const created = await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', kafka: { enabled: true } });
+    const other = await pombo.api('POST', '/instance/create', { instanceName: uniqueName('other'), integration: 'INGEST' });
+    const big = { key: { remoteJid: 'x@s.whatsapp.net', id: 'BIG' }, message: { conversation: 'é'.repeat(6000) } };
+    const small = await pombo.api('POST', `/events/${name}`, { event: 'MESSAGES_UPSERT', data: { key: { id: 'SMALL' } } });
+    const large = await pombo.api('POST', `/events/${name}`, { event: 'MESSAGES_UPSERT', data: big });
+    const records = valuesOf(await readTopic(`evolution.${name}.messages-upsert`, (all) => all.length >= 2));
+    assert.deepEqual(records.map((record) => record.id), [small.body.id, large.body.id], 'in log order');
+    assert.equal(records[0].dataType, undefined);
+    const reference = records[1];
+    assert.equal(reference.dataType, 'reference');
+    assert.equal(reference.data, undefined);
+    assert.equal(reference.event, 'messages.upsert');
+    assert.ok(reference.size > 4096);
+    assert.equal(reference.fetch, `${pombo.pombo.context.config.server.url}/events/${name}/${large.body.id}`);
+
+    const path = new URL(reference.fetch).pathname;
+    const fetched = await pombo.api('GET', path, undefined, created.body.hash);
+    assert.equal(fetched.status, 200, 'the instance token resolves its own references');
+    assert.equal(fetched.body.id, large.body.id);
+    assert.deepEqual(fetched.body.data, big);
+    assert.equal((await pombo.api('GET', path, undefined, other.body.hash)).status, 403, "another instance's token cannot");
+    assert.equal((await pombo.api('GET', path, undefined, null)).status, 401);
+    const unknown = await pombo.api('GET', `/events/${name}/evt_unknown`);
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.body.code, 'POMBO_ERR_NOT_FOUND');
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('bad Kafka variables stop the boot with a message naming each', async () => {
+  await assert.rejects(
+    startPombo({ KAFKA_ENABLED: 'true', KAFKA_BROKERS: 'localhost:99999', KAFKA_SASL_ENABLED: 'true', KAFKA_SSL_ENABLED: 'true', KAFKA_SSL_CA: '/nonexistent/ca.pem' }),
+    (error: Error) =>
+      /KAFKA_BROKERS has "localhost:99999"/.test(error.message) &&
+      /KAFKA_SASL_ENABLED=true needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD/.test(error.message) &&
+      /KAFKA_SSL_CA="\/nonexistent\/ca.pem" is neither a PEM nor the path/.test(error.message),
+  );
+});
