@@ -125,7 +125,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       bodyLimitBytes: env.int('SERVER_BODY_LIMIT_BYTES', 10 * 1024 * 1024, { min: 1024 }),
     },
     auth: {
-      ...(env.problems.length ? { apiKey: '', apiKeyGenerated: false } : resolveApiKey(env, dataDir)),
+      apiKey: '',
+      apiKeyGenerated: false,
       exposeInFetchInstances: env.bool('AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES', false),
     },
     database: {
@@ -135,7 +136,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     dataDir,
     logLevel: env.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
-    events: { retentionHours: env.num('EVENTS_RETENTION_HOURS', 72, { min: 0.001 }) },
+    events: { retentionHours: env.num('EVENTS_RETENTION_HOURS', 72, { min: 0.0001 }) },
     webhook: readWebhook(env),
     websocket: {
       enabled: env.bool('WEBSOCKET_ENABLED', true),
@@ -149,7 +150,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     env,
   };
-  if (config.database.provider === 'sqlite') mkdirSync(dirname(config.database.uri), { recursive: true });
+  // Only a valid configuration touches the disk: no data folder, no key file for a start that is refused.
   if (env.problems.length) throw new ConfigError(env.problems);
+  if (config.database.provider === 'sqlite') mkdirSync(dirname(config.database.uri), { recursive: true });
+  config.auth = { ...config.auth, ...resolveApiKey(env, dataDir) };
   return Object.freeze(config);
 }

@@ -3,6 +3,23 @@ import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+/** tsx by absolute URL, so that a child started in another folder (a temporary cwd) still finds it. */
+const TSX = import.meta.resolve('tsx');
+
+export interface SpawnOptions {
+  /** The working folder (where `.env` and the default `./data` are). */
+  cwd?: string;
+  /** Start from an empty environment (only PATH and HOME) plus `env`, as a newcomer's shell would: no defaults added. */
+  cleanEnv?: boolean;
+}
+
+export interface ChildPombo {
+  child: ChildProcess;
+  url: string;
+  /** Everything the child wrote to stdout so far. */
+  stdout(): string;
+  kill(): Promise<void>;
+}
 
 /** A free TCP port on loopback. */
 export async function freePort(): Promise<number> {
@@ -20,13 +37,17 @@ export async function freePort(): Promise<number> {
  * Pombo in a child process, for tests that kill it with SIGKILL and start it again on the same data.
  * Resolves once it answers on `/health`.
  */
-export async function spawnPombo(env: Record<string, string>, port: number): Promise<{ child: ChildProcess; url: string; kill(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env, SERVER_PORT: String(port), SERVER_HOST: '127.0.0.1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
+export async function spawnPombo(env: Record<string, string>, port: number, options: SpawnOptions = {}): Promise<ChildPombo> {
+  const base = options.cleanEnv ? { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } : { ...process.env, LOG_LEVEL: 'warn', SERVER_HOST: '127.0.0.1' };
+  const child = spawn(process.execPath, ['--import', TSX, MAIN], {
+    cwd: options.cwd,
+    env: { ...base, ...env, SERVER_PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
+  let stdout = '';
   child.stderr?.on('data', (chunk) => (stderr += chunk));
+  child.stdout?.on('data', (chunk) => (stdout += chunk));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
@@ -42,6 +63,7 @@ export async function spawnPombo(env: Record<string, string>, port: number): Pro
   return {
     child,
     url,
+    stdout: () => stdout,
     kill: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();

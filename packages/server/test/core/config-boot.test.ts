@@ -1,0 +1,151 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, loadConfig } from '../../src/config/index.ts';
+import { freePort, spawnPombo } from '../helpers/child-pombo.ts';
+
+const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+
+function tempDir(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pombo-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The problems loadConfig reports for an environment, or [] when it loads. */
+function problemsOf(env: Record<string, string>, cwd: string): string[] {
+  try {
+    loadConfig({ AUTHENTICATION_API_KEY: 'k', ...env }, cwd);
+    return [];
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    assert.match(error.message, /^Invalid configuration:/);
+    return error.problems;
+  }
+}
+
+describe('loadConfig', () => {
+  test('a malformed value stops the start with a message naming the variable', (t) => {
+    const cwd = tempDir(t);
+    assert.throws(() => loadConfig({ SERVER_PORT: 'abc' }, cwd), (error: unknown) => error instanceof ConfigError && /SERVER_PORT="abc"/.test(error.message));
+    const cases: Record<string, RegExp> = {
+      SERVER_PORT: /SERVER_PORT="70000" must be an integer between 0 and 65535/,
+      SERVER_URL: /SERVER_URL="localhost:8080" must be a URL/,
+      SERVER_BODY_LIMIT_BYTES: /SERVER_BODY_LIMIT_BYTES="10" must be an integer between 1024/,
+      DATABASE_PROVIDER: /DATABASE_PROVIDER="mysql" must be one of sqlite, postgresql/,
+      DATABASE_SQLITE_SYNCHRONOUS: /DATABASE_SQLITE_SYNCHRONOUS="off" must be one of full, normal/,
+      LOG_LEVEL: /LOG_LEVEL="loud" must be one of fatal, error, warn, info, debug, trace, silent/,
+      EVENTS_RETENTION_HOURS: /EVENTS_RETENTION_HOURS="-1" must be a number/,
+      AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES: /AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES="maybe" must be true or false/,
+    };
+    const values: Record<string, string> = {
+      SERVER_PORT: '70000',
+      SERVER_URL: 'localhost:8080',
+      SERVER_BODY_LIMIT_BYTES: '10',
+      DATABASE_PROVIDER: 'mysql',
+      DATABASE_SQLITE_SYNCHRONOUS: 'off',
+      LOG_LEVEL: 'loud',
+      EVENTS_RETENTION_HOURS: '-1',
+      AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES: 'maybe',
+    };
+    for (const [name, pattern] of Object.entries(cases)) {
+      const problems = problemsOf({ [name]: values[name] ?? '' }, cwd);
+      assert.equal(problems.length, 1, `${name}: ${problems.join('; ')}`);
+      assert.match(problems[0] ?? '', pattern);
+    }
+    assert.equal(problemsOf(values, cwd).length, Object.keys(values).length, 'one start reports every bad variable');
+    assert.throws(() => loadConfig({ WEBHOOK_GLOBAL_ENABLED: 'sure' }, cwd), ConfigError);
+    assert.ok(!existsSync(join(cwd, 'data')), 'a refused configuration creates nothing, not even a key');
+  });
+
+  test('with nothing set: port 8080, SQLite in ./data, 72 h retention, and a generated key kept in the data folder', (t) => {
+    const cwd = tempDir(t);
+    const config = loadConfig({}, cwd);
+    assert.ok(Object.isFrozen(config));
+    assert.equal(config.server.port, 8080);
+    assert.equal(config.server.url, 'http://localhost:8080');
+    assert.equal(config.database.provider, 'sqlite');
+    assert.equal(config.database.uri, join(cwd, 'data', 'pombo.db'));
+    assert.equal(config.database.sqliteSync, 'full');
+    assert.equal(config.events.retentionHours, 72);
+    assert.equal(config.logLevel, 'info');
+    assert.equal(config.auth.apiKeyGenerated, true);
+    assert.ok(config.auth.apiKey.length >= 32);
+    assert.equal(readFileSync(join(cwd, 'data', 'api-key'), 'utf8').trim(), config.auth.apiKey);
+    const again = loadConfig({}, cwd);
+    assert.equal(again.auth.apiKey, config.auth.apiKey);
+    assert.equal(again.auth.apiKeyGenerated, false);
+  });
+
+  test('a .env file in the working folder is read; the environment wins over it', (t) => {
+    const cwd = tempDir(t);
+    writeFileSync(join(cwd, '.env'), 'SERVER_PORT=9090\nLOG_LEVEL=debug\nAUTHENTICATION_API_KEY="from-dotenv"\n');
+    const config = loadConfig({ LOG_LEVEL: 'warn' }, cwd);
+    assert.equal(config.server.port, 9090);
+    assert.equal(config.logLevel, 'warn');
+    assert.equal(config.auth.apiKey, 'from-dotenv');
+    assert.equal(config.auth.apiKeyGenerated, false);
+    assert.ok(!existsSync(join(cwd, 'data', 'api-key')), 'a configured key is not written anywhere');
+  });
+
+  test('DATABASE_CONNECTION_URI and DATA_DIR are resolved against the working folder', (t) => {
+    const cwd = tempDir(t);
+    const config = loadConfig({ DATA_DIR: 'state', DATABASE_CONNECTION_URI: 'db/events.sqlite', AUTHENTICATION_API_KEY: 'k' }, cwd);
+    assert.equal(config.dataDir, join(cwd, 'state'));
+    assert.equal(config.database.uri, join(cwd, 'db', 'events.sqlite'));
+  });
+});
+
+describe('npm start', () => {
+  test('a malformed variable: the process exits non-zero and its stderr names the variable', async (t) => {
+    const cwd = tempDir(t);
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'shout', SERVER_PORT: 'abc' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.notEqual(code, 0);
+    assert.match(stderr, /SERVER_PORT="abc"/);
+    assert.match(stderr, /LOG_LEVEL="shout"/);
+    assert.match(stderr, /docs\/configuration\.md/);
+    assert.doesNotMatch(stderr, /\bat .+\.ts:\d+/, 'no stack trace');
+    assert.ok(!existsSync(join(cwd, 'data')));
+  });
+
+  test('with no configuration it starts on SQLite in ./data and prints the generated key once', async (t) => {
+    const cwd = tempDir(t);
+    const port = await freePort();
+    const first = await spawnPombo({}, port, { cwd, cleanEnv: true });
+    let key: string;
+    try {
+      key = readFileSync(join(cwd, 'data', 'api-key'), 'utf8').trim();
+      assert.ok(existsSync(join(cwd, 'data', 'pombo.db')));
+      assert.ok(first.stdout().includes(key), 'the key is printed at first start');
+      const health = await fetch(`${first.url}/health`);
+      assert.deepEqual(await health.json(), { status: 'ok', store: 'sqlite' });
+      const created = await fetch(`${first.url}/instance/create`, {
+        method: 'POST',
+        headers: { apikey: key, 'content-type': 'application/json' },
+        body: JSON.stringify({ instanceName: 'alice', qrcode: true }),
+      });
+      assert.equal(created.status, 201, 'the printed key is the global key, and the sandbox is ready');
+    } finally {
+      await first.kill();
+    }
+    const second = await spawnPombo({}, port, { cwd, cleanEnv: true });
+    try {
+      assert.ok(!second.stdout().includes(key), 'the key is not printed again');
+      const list = await fetch(`${second.url}/instance/fetchInstances`, { headers: { apikey: key } });
+      assert.deepEqual(((await list.json()) as Array<{ name: string }>).map((i) => i.name), ['alice'], 'same key, same data');
+    } finally {
+      await second.kill();
+    }
+  });
+});
