@@ -2,19 +2,22 @@ import { ConfigError, loadConfig } from './config/index.ts';
 import { createLogger } from './ops/logger.ts';
 import { createPombo } from './pombo.ts';
 
+/** Stops the start with the list of bad variables (no stack trace): parsed at boot, by the config or by a channel. */
+function exitOnConfigError(error: unknown): never {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`${error.message}\nSee docs/configuration.md for every variable and its default.\n`);
+  process.exit(78);
+}
+
 async function main(): Promise<void> {
   let config;
   try {
     config = loadConfig();
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\nSee docs/configuration.md for every variable and its default.\n`);
-      process.exit(78);
-    }
-    throw error;
+    exitOnConfigError(error);
   }
   const log = createLogger(config.logLevel);
-  const pombo = await createPombo(config, log);
+  const pombo = await createPombo(config, log).catch(exitOnConfigError);
   const address = await pombo.listen();
   if (config.auth.apiKeyGenerated) {
     process.stdout.write(

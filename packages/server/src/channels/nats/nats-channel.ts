@@ -1,0 +1,20 @@
+import type { AppContext } from '../../http/app-context.ts';
+import { brokerChannel } from '../broker/broker-channel.ts';
+import type { ChannelModule } from '../channel.ts';
+import { readNatsSettings } from './nats-settings.ts';
+
+/**
+ * NATS (seed 001 section 6): the `nats` channel on the shared broker machinery. The NATS client is
+ * imported only when NATS_ENABLED=true.
+ */
+export function natsChannel(context: AppContext): Promise<ChannelModule> {
+  return brokerChannel(context, {
+    name: 'nats',
+    envPrefix: 'NATS',
+    loadDriver: async () => {
+      const settings = readNatsSettings(context.config.env);
+      const { NatsDriver } = await import('./nats-driver.ts');
+      return new NatsDriver(settings, context.log.child({ channel: 'nats' }));
+    },
+  });
+}

@@ -1,0 +1,164 @@
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { connect, headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { eventName } from '../../core/event-names.ts';
+import { dead, delivered, retry, type Outcome } from '../../delivery/outcome.ts';
+import { messageHeaders, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import { ConnectionKeeper } from '../broker/connection-keeper.ts';
+import { ensureStream } from './jetstream-stream.ts';
+import type { NatsSettings } from './nats-settings.ts';
+
+interface Session {
+  readonly nc: NatsConnection;
+  /** Set with NATS_JETSTREAM_ENABLED: publishes wait for the stream's acknowledgement. */
+  readonly js: JetStreamClient | undefined;
+}
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** `{prefix}.{instance}.{event.dotted}`, e.g. `evolution.minha-instancia.messages.upsert` (seed 001). */
+export const subjectOf = (prefix: string, message: BrokerMessage): string =>
+  `${prefix}.${message.event.instance}.${eventName(message.event.event).dotted}`;
+
+function headersOf(message: BrokerMessage): MsgHdrs {
+  const result = headers();
+  for (const [name, value] of Object.entries(messageHeaders(message))) result.set(name, value);
+  return result;
+}
+
+/** A message the server can never take (larger than its max_payload) is dead; anything else is worth a retry. */
+function failed(error: unknown): Outcome {
+  const message = messageOf(error);
+  return message.includes('max_payload') ? dead(`NATS refuses the message: ${message}`) : retry(`NATS: ${message}`);
+}
+
+/**
+ * Publishes to NATS subjects. Core NATS (the default) is at most once: a batch is delivered once the
+ * server has read it (publish, then flush). With JetStream every message is acknowledged by the stream
+ * and carries `Nats-Msg-Id` = the event id, so a republished event is dropped by the server's dedupe.
+ * The client reconnects forever by itself; a first connection that fails is retried by the keeper.
+ */
+export class NatsDriver implements BrokerDriver {
+  private readonly keeper: ConnectionKeeper<Session>;
+
+  constructor(
+    private readonly settings: NatsSettings,
+    private readonly log: Logger,
+  ) {
+    this.keeper = new ConnectionKeeper({
+      target: `NATS at ${settings.servers.join(',')}`,
+      connect: () => this.open(),
+      disconnect: (session) => session.nc.close(),
+      log,
+    });
+  }
+
+  start(): void {
+    this.keeper.start();
+  }
+
+  connection() {
+    return this.keeper.connection();
+  }
+
+  private async open(): Promise<Session> {
+    const { servers, user, pass, token, tls } = this.settings;
+    const nc = await connect({
+      servers,
+      ...(user === undefined ? {} : { user, pass }),
+      ...(token === undefined ? {} : { token }),
+      ...(tls ? { tls: {} } : {}),
+      name: 'pombo',
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 1000,
+      timeout: 10_000,
+    });
+    try {
+      let js: JetStreamClient | undefined;
+      if (this.settings.jetstream) {
+        await this.ensureStream(nc);
+        js = jetstream(nc, { timeout: this.settings.publishTimeoutMs });
+      }
+      const session: Session = { nc, js };
+      void this.watch(session);
+      return session;
+    } catch (error) {
+      await nc.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async ensureStream(nc: NatsConnection): Promise<void> {
+    const jsm = await jetstreamManager(nc, { timeout: this.settings.publishTimeoutMs });
+    await ensureStream(jsm, this.settings.stream, this.settings.prefix, this.log);
+  }
+
+  /** Mirrors the client's own reconnects in the keeper's state; a closed client is replaced. */
+  private async watch(session: Session): Promise<void> {
+    void session.nc.closed().then((error) => this.keeper.lost(session, error ?? 'the connection closed'));
+    for await (const status of session.nc.status()) {
+      if (status.type === 'disconnect') this.keeper.report('connecting', `disconnected from ${status.server}; reconnecting`);
+      else if (status.type === 'reconnect') {
+        this.keeper.report('connected');
+        // A server restarted without its storage has lost the stream: publishes would find no responder.
+        if (session.js) this.ensureStream(session.nc).catch((error) => this.log.warn({ error: messageOf(error) }, 'cannot ensure the JetStream stream'));
+      }
+      else if (status.type === 'error') this.log.warn({ error: messageOf(status.error) }, 'NATS reported an error');
+    }
+  }
+
+  async publish(batch: readonly BrokerMessage[]): Promise<Outcome[]> {
+    let session: Session;
+    try {
+      session = await this.keeper.get();
+    } catch (error) {
+      return batch.map(() => retry(`NATS at ${this.settings.servers.join(',')}: ${messageOf(error)}`));
+    }
+    const { state, lastError } = this.keeper.connection();
+    // While the client reconnects it would buffer publishes: better to keep them in the log.
+    if (state !== 'connected') return batch.map(() => retry(`NATS: ${lastError ?? state}`));
+    return session.js ? this.publishJetStream(session.js, batch) : this.publishCore(session.nc, batch);
+  }
+
+  private async publishJetStream(js: JetStreamClient, batch: readonly BrokerMessage[]): Promise<Outcome[]> {
+    return Promise.all(
+      batch.map((message) =>
+        js
+          .publish(subjectOf(this.settings.prefix, message), JSON.stringify(message.envelope), {
+            msgID: message.event.id,
+            headers: headersOf(message),
+          })
+          .then(() => delivered(), failed),
+      ),
+    );
+  }
+
+  private async publishCore(nc: NatsConnection, batch: readonly BrokerMessage[]): Promise<Outcome[]> {
+    const outcomes = batch.map((message): Outcome | undefined => {
+      try {
+        nc.publish(subjectOf(this.settings.prefix, message), JSON.stringify(message.envelope), { headers: headersOf(message) });
+        return undefined;
+      } catch (error) {
+        return failed(error);
+      }
+    });
+    try {
+      await withTimeout(nc.flush(), this.settings.publishTimeoutMs);
+    } catch (error) {
+      return outcomes.map((outcome) => outcome ?? failed(error));
+    }
+    return outcomes.map((outcome) => outcome ?? delivered());
+  }
+
+  async close(): Promise<void> {
+    await this.keeper.close();
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms (NATS_PUBLISH_TIMEOUT_MS)`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

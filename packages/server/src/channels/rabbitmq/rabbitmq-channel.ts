@@ -1,0 +1,20 @@
+import type { AppContext } from '../../http/app-context.ts';
+import { brokerChannel } from '../broker/broker-channel.ts';
+import type { ChannelModule } from '../channel.ts';
+import { readRabbitMqSettings } from './rabbitmq-settings.ts';
+
+/**
+ * RabbitMQ (seed 001 section 3): the `rabbitmq` channel on the shared broker machinery. amqplib is
+ * imported only when RABBITMQ_ENABLED=true.
+ */
+export function rabbitmqChannel(context: AppContext): Promise<ChannelModule> {
+  return brokerChannel(context, {
+    name: 'rabbitmq',
+    envPrefix: 'RABBITMQ',
+    loadDriver: async () => {
+      const settings = readRabbitMqSettings(context.config.env);
+      const { RabbitMqDriver } = await import('./rabbitmq-driver.ts');
+      return new RabbitMqDriver(settings, context.log.child({ channel: 'rabbitmq' }));
+    },
+  });
+}
