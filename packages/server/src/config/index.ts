@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { newToken } from '../core/ids.ts';
@@ -66,6 +67,15 @@ function resolveApiKey(env: EnvReader, dataDir: string): { apiKey: string; apiKe
   mkdirSync(dataDir, { recursive: true });
   writeFileSync(file, `${apiKey}\n`, { mode: 0o600 });
   return { apiKey, apiKeyGenerated: true };
+}
+
+/** A comma list of IP addresses (remote addresses a server compares, so host names would never match). */
+function ipList(env: EnvReader, name: string): string[] {
+  const entries = env.list(name, []);
+  for (const entry of entries) {
+    if (isIP(entry) === 0) env.problems.push(`${name} has "${entry}", which is not an IP address (list remote addresses, e.g. 127.0.0.1,::1)`);
+  }
+  return entries;
 }
 
 function readWebhook(env: EnvReader): WebhookConfig {
@@ -141,7 +151,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     websocket: {
       enabled: env.bool('WEBSOCKET_ENABLED', true),
       globalEvents: env.bool('WEBSOCKET_GLOBAL_EVENTS', false),
-      allowedHosts: env.list('WEBSOCKET_ALLOWED_HOSTS', []),
+      allowedHosts: ipList(env, 'WEBSOCKET_ALLOWED_HOSTS'),
     },
     realtime: {
       ackWaitMs: env.int('REALTIME_ACK_WAIT_MS', 30000, { min: 10 }),

@@ -1,5 +1,3 @@
-import { isIP } from 'node:net';
-import { ConfigError } from '../../config/index.ts';
 import type { AppContext } from '../../http/app-context.ts';
 import { eventList, optionalBoolean, type Obj } from '../../http/validate.ts';
 import type { Instance } from '../../store/types.ts';
@@ -9,15 +7,6 @@ import { websocketConfigOf, type WebsocketInstanceConfig } from './event-routing
 import type { SocketFanOut } from './fan-out.ts';
 import { attachSocketServer } from './socket-server.ts';
 
-/** WEBSOCKET_ALLOWED_HOSTS as a set of addresses; anything that is not an IP address stops the start. */
-function allowedHosts(entries: readonly string[]): ReadonlySet<string> {
-  const problems = entries
-    .filter((entry) => isIP(entry) === 0)
-    .map((entry) => `WEBSOCKET_ALLOWED_HOSTS has "${entry}", which is not an IP address (list remote addresses, e.g. 127.0.0.1,::1)`);
-  if (problems.length) throw new ConfigError(problems);
-  return new Set(entries.map(unmapped));
-}
-
 /**
  * Socket.IO as Evolution API serves it (seeds 001 and 002), with authentication on every
  * connection and replay by `auth.lastEventId`. Its config key and routes are `websocket`
@@ -25,8 +14,9 @@ function allowedHosts(entries: readonly string[]): ReadonlySet<string> {
  * destination: sockets are fed live from the log's commits, and resume from the log.
  */
 export function socketioChannel(context: AppContext): ChannelModule {
-  const { enabled, globalEvents, allowedHosts: hosts } = context.config.websocket;
-  const allowed = allowedHosts(hosts);
+  const { enabled, globalEvents, allowedHosts } = context.config.websocket;
+  // IPv4-mapped forms are compared by their IPv4 form (config validated that each entry is an IP address).
+  const allowed = new Set(allowedHosts.map(unmapped));
   let fanOut: SocketFanOut | undefined;
 
   return {

@@ -1,0 +1,75 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
+import { Clients, ingest, namespaceUrl, numbered } from './socket-helpers.ts';
+
+let pombo: Harness;
+const clients = new Clients();
+
+before(async () => {
+  pombo = await startPombo();
+});
+
+after(async () => {
+  clients.closeAll();
+  await pombo.close();
+});
+
+test('POST /websocket/set chooses an instance\'s events live (no reconnect), and /websocket/find shows the config', async () => {
+  const alice = uniqueName('alice');
+  const { token } = await pombo.sandbox(alice);
+  const socket = await clients.connect(namespaceUrl(pombo, alice), { auth: { apikey: token } });
+  const ns = (name: string) => clients.received(socket).filter((item) => item.name === name);
+
+  const set = await pombo.api('POST', `/websocket/set/${alice}`, { websocket: { enabled: true, events: ['messages.upsert'] } }, token);
+  assert.equal(set.status, 201);
+  assert.deepEqual(set.body.events, ['MESSAGES_UPSERT']);
+  const find = await pombo.api('GET', `/websocket/find/${alice}`, undefined, token);
+  assert.deepEqual(
+    { enabled: find.body.enabled, events: find.body.events, channelEnabled: find.body.channelEnabled },
+    { enabled: true, events: ['MESSAGES_UPSERT'], channelEnabled: true },
+  );
+
+  await ingest(pombo, alice, [{ event: 'CONTACTS_UPSERT', data: [{ id: 'c' }] }, ...numbered(1, 1)]);
+  await clients.waitFor(socket, 'message 1', (item) => item.payload.data.n === 1);
+
+  await pombo.api('POST', `/websocket/set/${alice}`, { websocket: { enabled: false } });
+  await ingest(pombo, alice, numbered(2, 1));
+  await pombo.api('POST', `/websocket/set/${alice}`, { websocket: { enabled: true, events: ['MESSAGES_UPSERT', 'CONTACTS_UPSERT'] } });
+  await ingest(pombo, alice, [...numbered(3, 1), { event: 'CONTACTS_UPSERT', data: [{ id: 'd' }] }]);
+  await clients.waitFor(socket, 'contact d', (item) => item.payload.data[0]?.id === 'd');
+
+  assert.deepEqual(ns('messages.upsert').map((item) => item.payload.data.n), [1, 3], 'message 2 was sent while the channel was disabled');
+  assert.deepEqual(ns('contacts.upsert').map((item) => item.payload.data[0].id), ['d']);
+  assert.equal(clients.received(socket).length, 3);
+});
+
+test('/websocket/set names a bad event in a 400, and an instance token cannot configure another instance', async () => {
+  const alice = uniqueName('alice');
+  const bob = uniqueName('bob');
+  const { token } = await pombo.sandbox(alice);
+  await pombo.sandbox(bob);
+  const bad = await pombo.api('POST', `/websocket/set/${alice}`, { websocket: { enabled: true, events: ['MESSAGES_UPSERT', 'NOPE'] } });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.code, 'POMBO_ERR_UNKNOWN_EVENT');
+  const other = await pombo.api('POST', `/websocket/set/${bob}`, { websocket: { enabled: true } }, token);
+  assert.equal(other.status, 403);
+});
+
+test('with WEBSOCKET_ENABLED=false no Socket.IO server answers, and /websocket/find says how to enable it', async () => {
+  const off = await startPombo({ WEBSOCKET_ENABLED: 'false' });
+  const local = new Clients();
+  try {
+    const alice = uniqueName('alice');
+    await off.sandbox(alice, { websocket: { enabled: true } });
+    const error = await local.refused(off.url, { auth: { apikey: off.apiKey }, transports: ['polling'] });
+    assert.equal(error.data, undefined, 'refused by the HTTP server, not by Socket.IO');
+    const find = await off.api('GET', `/websocket/find/${alice}`);
+    assert.equal(find.body.enabled, true);
+    assert.equal(find.body.channelEnabled, false);
+    assert.match(find.body.hint, /WEBSOCKET_ENABLED/);
+  } finally {
+    local.closeAll();
+    await off.close();
+  }
+});

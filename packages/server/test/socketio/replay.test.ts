@@ -1,0 +1,120 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
+import { Clients, ingest, namespaceUrl, numbered, type Received } from './socket-helpers.ts';
+
+let pombo: Harness;
+const clients = new Clients();
+
+before(async () => {
+  pombo = await startPombo();
+});
+
+after(async () => {
+  clients.closeAll();
+  await pombo.close();
+});
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const numbers = (items: Received[]): number[] => items.map((item) => item.payload.data.n as number);
+
+/** Ingests numbered messages `from`…`to` in batches of `size`, one request after the other. */
+async function produce(instance: string, from: number, to: number, size: number): Promise<void> {
+  for (let n = from; n <= to; n += size) await ingest(pombo, instance, numbered(n, Math.min(size, to - n + 1)));
+}
+
+test('auth.lastEventId replays the missed events, then live ones, with no gap and no duplicate while events keep coming', async () => {
+  const alice = uniqueName('alice');
+  const bob = uniqueName('bob');
+  const { token } = await pombo.sandbox(alice, { websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } });
+  await pombo.sandbox(bob, { websocket: { enabled: true } });
+
+  const first = await clients.connect(namespaceUrl(pombo, alice), { auth: { apikey: token } });
+  await produce(alice, 1, 5, 5);
+  const fifth = await clients.waitFor(first, 'message 5', (item) => item.payload.data.n === 5);
+  first.close();
+
+  // Missed while away: more than one page of the log, among events of another instance and of unselected kinds.
+  await produce(alice, 6, 1005, 1000);
+  await ingest(pombo, bob, numbered(1, 10));
+  await ingest(pombo, alice, [{ event: 'CONTACTS_UPSERT', data: [{ id: 'c' }] }]);
+
+  const producing = produce(alice, 1006, 1305, 20);
+  const second = clients.open(namespaceUrl(pombo, alice), { auth: { apikey: token, lastEventId: fifth.payload.id } });
+  await producing;
+  await clients.waitFor(second, 'message 1305', (item) => item.payload.data.n === 1305, 20_000);
+
+  assert.deepEqual(numbers(clients.received(second)), range(6, 1305));
+  assert.ok(clients.received(second).every((item) => item.name === 'messages.upsert' && item.payload.instance === alice));
+});
+
+test('on "/", auth.offset (socket.io\'s documented name) replays what the global key missed, with the same streams as live', async () => {
+  const alice = uniqueName('alice');
+  const bob = uniqueName('bob');
+  await pombo.sandbox(alice, { websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } });
+  await pombo.sandbox(bob);
+
+  const first = await clients.connect(pombo.url, { auth: { apikey: pombo.apiKey } });
+  await produce(alice, 1, 1, 1);
+  const one = await clients.waitFor(first, 'message 1', (item) => item.name === alice);
+  first.close();
+
+  await produce(alice, 2, 4, 3);
+  await ingest(pombo, bob, numbered(100, 3));
+  const second = await clients.connect(pombo.url, { auth: { apikey: pombo.apiKey, offset: one.payload.id } });
+  await produce(alice, 5, 6, 1);
+  await clients.waitFor(second, 'message 6', (item) => item.payload.data.n === 6);
+
+  // Bob has no websocket config and global events are off: none of his events is replayed.
+  assert.deepEqual(clients.received(second).map((item) => `${item.name}:${item.payload.data.n}`), range(2, 6).map((n) => `${alice}:${n}`));
+});
+
+test('an unknown lastEventId, or one of another instance, is refused with a clear connect_error', async () => {
+  const alice = uniqueName('alice');
+  const bob = uniqueName('bob');
+  const { token } = await pombo.sandbox(alice, { websocket: { enabled: true } });
+  await pombo.sandbox(bob);
+  const [bobEvent] = await ingest(pombo, bob, numbered(1, 1));
+
+  const unknown = await clients.refused(namespaceUrl(pombo, alice), { auth: { apikey: token, lastEventId: 'evt_01ZZZZZZZZZZZZZZZZZZZZZZZZ' } });
+  assert.equal(unknown.data?.code, 'POMBO_ERR_VALIDATION');
+  assert.match(unknown.message, /auth\.lastEventId "evt_01Z+" is not in the event log .*reconnect without it/);
+
+  const foreign = await clients.refused(namespaceUrl(pombo, alice), { auth: { apikey: token, lastEventId: bobEvent } });
+  assert.equal(foreign.message, `auth.lastEventId "${bobEvent}" is an event of another instance than "${alice}"`);
+
+  const malformed = await clients.refused(namespaceUrl(pombo, alice), { auth: { apikey: token, lastEventId: 42 } });
+  assert.match(malformed.message, /auth\.lastEventId must be the id of the last event you received/);
+});
+
+test('events committed while the replay reads the log are sent exactly once, from the log or from the live buffer', async () => {
+  const alice = uniqueName('alice');
+  const { token } = await pombo.sandbox(alice, { websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } });
+  const first = await clients.connect(namespaceUrl(pombo, alice), { auth: { apikey: token } });
+  await produce(alice, 1, 1, 1);
+  const one = await clients.waitFor(first, 'message 1', (item) => item.payload.data.n === 1);
+  first.close();
+  await produce(alice, 2, 601, 600);
+
+  // Commits land during the replay's reads: after the first page is read (so the next read sees
+  // them too), and after the last read (so only the live buffer has them).
+  const { store, instances } = pombo.pombo.context;
+  const read = store.read.bind(store);
+  const during = [numbered(602, 10), numbered(612, 5)];
+  store.read = async (query) => {
+    const page = await read(query);
+    const batch = query.instanceId === (instances.find(alice)?.id ?? '') ? during.shift() : undefined;
+    if (batch) await instances.emitMany(instances.get(alice), batch.map((item) => ({ event: 'MESSAGES_UPSERT' as const, data: item.data })));
+    return page;
+  };
+  try {
+    const second = clients.open(namespaceUrl(pombo, alice), { auth: { apikey: token, lastEventId: one.payload.id } });
+    await clients.waitFor(second, 'message 616', (item) => item.payload.data.n === 616);
+    await produce(alice, 617, 617, 1);
+    await clients.waitFor(second, 'message 617', (item) => item.payload.data.n === 617);
+    assert.deepEqual(during, [], 'both batches were committed during the replay');
+    assert.deepEqual(numbers(clients.received(second)), range(2, 617));
+  } finally {
+    store.read = read;
+  }
+});
