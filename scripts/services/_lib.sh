@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared helpers for the service launchers in scripts/services/.
 # Sourced, not executed. Callers have `set -euo pipefail` on.
 
@@ -42,8 +43,10 @@ start_detached() {
   rm -f "$pidfile"
   # The inner shell writes its own pid, then execs the server, so the pid in
   # the file is the server's pid.
+  # fd 9 (the launch lock) is closed so the server does not hold the lock.
+  # shellcheck disable=SC2016 # $$ and $@ expand in the inner shell
   nohup setsid bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" "$@" \
-    >>"$logfile" 2>&1 </dev/null &
+    >>"$logfile" 2>&1 </dev/null 9>&- &
   local i
   for i in $(seq 1 50); do
     [[ -s $pidfile ]] && return 0

@@ -10,25 +10,29 @@
 #
 # Env:
 #   POMBO_SERVICES_DIR     cache root (default ~/.cache/pombo-services)
-#   KAFKA_VERSION          org.apache.kafka version from Maven Central (default 4.3.1)
+#   KAFKA_VERSION          org.apache.kafka version from Maven Central (default 4.1.2)
 #   KAFKA_PORT             client port (default 9092)
 #   KAFKA_CONTROLLER_PORT  KRaft controller port (default 9093)
 #   KAFKA_HEAP_OPTS        default "-Xms256m -Xmx512m"
 #   KAFKA_START_TIMEOUT    seconds to wait for readiness (default 120)
 #
 # Kafka's own tools run from the same classpath, e.g.:
-#   java -cp "$POMBO_SERVICES_DIR/kafka/lib-4.3.1/jars/*" \
+#   java -cp "$POMBO_SERVICES_DIR/kafka/lib-4.1.2/jars/*" \
 #     -Dlog4j2.configurationFile=file:$POMBO_SERVICES_DIR/kafka/tools-log4j2.properties \
 #     org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 --list
 set -euo pipefail
 
+# shellcheck disable=SC2034 # used by log() in _lib.sh
 SERVICE_NAME=kafka
+# shellcheck source-path=SCRIPTDIR source=_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/_lib.sh"
 
 HOST=127.0.0.1
 PORT="${KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
-VERSION="${KAFKA_VERSION:-4.3.1}"
+# 4.1.x: inside the range that the Node client @platformatic/kafka documents
+# (3.5.0 - 4.1.0); 4.3.1 was also tested and works (KAFKA_VERSION=4.3.1).
+VERSION="${KAFKA_VERSION:-4.1.2}"
 TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
 HEAP="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 
@@ -79,6 +83,8 @@ if ! pid_alive "$PIDFILE"; then
     <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$VERSION</version></dependency>
     <!-- logging: Kafka 4 logs through slf4j 2 to log4j2 -->
     <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>2.0.17</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-api</artifactId><version>2.25.4</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>2.25.4</version></dependency>
     <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId><version>2.25.4</version></dependency>
   </dependencies>
 </project>
@@ -109,6 +115,10 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 min.insync.replicas=1
 group.initial.rebalance.delay.ms=0
+# after a crash (stop.sh kafka --kill) the restarted broker waits for its old
+# registration to expire: keep that short (default 9s) for outage tests
+broker.heartbeat.interval.ms=500
+broker.session.timeout.ms=3000
 log.retention.hours=24
 log.segment.bytes=67108864
 EOF
@@ -142,6 +152,13 @@ EOF
   LOG4J="-Dlog4j2.configurationFile=file:$DIR/log4j2.properties"
 
   # --- format storage once (keeps the same cluster id across restarts) -----
+  # Data written by another Kafka version may not load (metadata.version can't
+  # go down), so a version change starts from empty storage, same cluster id.
+  if [[ -f $DATA/meta.properties && "$(cat "$DIR/data.version" 2>/dev/null)" != "$VERSION" ]]; then
+    log "data dir was formatted by Kafka $(cat "$DIR/data.version" 2>/dev/null || echo '?'), now $VERSION: wiping $DATA"
+    rm -rf "$DATA"
+    mkdir -p "$DATA"
+  fi
   if [[ ! -f $DATA/meta.properties ]]; then
     if [[ ! -s $DIR/cluster.id ]]; then
       # A Kafka Uuid: 16 random bytes, URL-safe base64 without padding.
@@ -154,6 +171,7 @@ EOF
       cat "$DIR/format.log" >&2
       die "kafka storage format failed"
     fi
+    echo "$VERSION" >"$DIR/data.version"
   fi
 
   # --- start ----------------------------------------------------------------
