@@ -2,8 +2,10 @@ import type { AppContext } from '../http/app-context.ts';
 import type { ChannelModule } from './channel.ts';
 import { kafkaChannel } from './kafka/kafka-channel.ts';
 import { natsChannel } from './nats/nats-channel.ts';
+import { pusherChannel } from './pusher/pusher-channel.ts';
 import { rabbitmqChannel } from './rabbitmq/rabbitmq-channel.ts';
 import { realtimeChannel } from './realtime/realtime-channel.ts';
+import { sqsChannel } from './sqs/sqs-channel.ts';
 import { socketioChannel } from './socketio/socketio-channel.ts';
 import { webhookChannel } from './webhook/webhook-channel.ts';
 
@@ -17,5 +19,7 @@ export const CHANNELS: ReadonlyArray<(context: AppContext) => ChannelModule | Pr
   rabbitmqChannel,
   natsChannel,
   kafkaChannel,
+  sqsChannel,
+  pusherChannel,
   realtimeChannel,
 ];

@@ -1,0 +1,100 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import Pusher from 'pusher';
+import { eventName } from '../../core/event-names.ts';
+import { referenceTo } from '../../core/event-reference.ts';
+import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
+import type { BrokerDriver, BrokerMessage } from '../broker/broker-channel.ts';
+import { RequestState } from '../broker/request-state.ts';
+import type { PusherApp } from './pusher-app.ts';
+
+/** Events per `triggerBatch` call (Pusher's limit). */
+const BATCH_EVENTS = 10;
+
+export interface PusherSettings {
+  /** The app of PUSHER_GLOBAL_*, when global mode is on. */
+  readonly globalApp: PusherApp | undefined;
+  /** Above this many bytes an event's data becomes a reference to the event (Pusher's limit is 10 KB). */
+  readonly maxPayloadBytes: number;
+  readonly requestTimeoutMs: number;
+}
+
+/** `evolution.{instanceName}`, the channel the seed's pusher-js example subscribes to. */
+export const channelOf = (message: BrokerMessage): string => `evolution.${message.event.instance}`;
+
+/** Why a trigger failed, without the request URL (it carries the signed query). */
+function reasonOf(error: unknown): { reason: string; answered: boolean } {
+  const { status, body, error: cause, message } = error as { status?: number; body?: string; error?: Error; message?: string };
+  if (status !== undefined) return { reason: `Pusher answered ${status}: ${(body ?? '').slice(0, 300)}`, answered: true };
+  return { reason: `Pusher request failed: ${cause?.message ?? message ?? String(error)}`, answered: false };
+}
+
+/**
+ * Triggers on Pusher channels with `triggerBatch` (10 events per call, in order), with the global
+ * app's credentials or the instance's own. One client per set of credentials, kept for reuse.
+ */
+export class PusherDriver implements BrokerDriver {
+  private readonly clients = new Map<string, Pusher>();
+  private readonly state = new RequestState();
+  private readonly agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+
+  constructor(private readonly settings: PusherSettings) {}
+
+  connection() {
+    return this.state.connection();
+  }
+
+  private clientFor(app: PusherApp): Pusher {
+    const id = [app.appId, app.key, app.secret, app.cluster, app.useTLS, app.host, app.port].join('\n');
+    let client = this.clients.get(id);
+    if (!client) {
+      client = new Pusher({
+        appId: app.appId,
+        key: app.key,
+        secret: app.secret,
+        useTLS: app.useTLS,
+        timeout: this.settings.requestTimeoutMs,
+        agent: app.useTLS ? this.agents.https : this.agents.http,
+        ...(app.host === undefined ? { cluster: app.cluster ?? '' } : { host: app.host, ...(app.port ? { port: String(app.port) } : {}) }),
+      });
+      this.clients.set(id, client);
+    }
+    return client;
+  }
+
+  /** The seed's event (UPPER_SNAKE name on `evolution.{instance}`), its data Evolution API's Pusher payload. */
+  private eventOf(message: BrokerMessage, app: PusherApp): Pusher.BatchEvent {
+    const envelope = { ...message.envelope, destination: app.appId };
+    let data = JSON.stringify(envelope);
+    const size = Buffer.byteLength(data);
+    if (size > this.settings.maxPayloadBytes) data = JSON.stringify(referenceTo(envelope, size));
+    return { channel: channelOf(message), name: eventName(message.event.event).key, data };
+  }
+
+  async publish(batch: readonly BrokerMessage[]): Promise<Outcome[]> {
+    const first = batch[0];
+    const app = first?.scope === 'global' ? this.settings.globalApp : (first?.config as PusherApp | undefined);
+    if (!first || !app) return batch.map(() => retry('no Pusher credentials for this destination'));
+    const client = this.clientFor(app);
+    const events = batch.map((message) => this.eventOf(message, app));
+    const outcomes: Outcome[] = [];
+    for (let start = 0; start < events.length; start += BATCH_EVENTS) {
+      const part = events.slice(start, start + BATCH_EVENTS);
+      try {
+        await client.triggerBatch(part);
+        this.state.succeeded();
+        outcomes.push(...part.map(() => delivered()));
+      } catch (error) {
+        const { reason, answered } = reasonOf(error);
+        this.state.failed(reason, answered);
+        while (outcomes.length < batch.length) outcomes.push(retry(reason));
+      }
+    }
+    return outcomes;
+  }
+
+  async close(): Promise<void> {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
+  }
+}

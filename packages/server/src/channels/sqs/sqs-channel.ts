@@ -1,0 +1,29 @@
+import type { AppContext } from '../../http/app-context.ts';
+import { optionalBoolean, type Obj } from '../../http/validate.ts';
+import { brokerChannel } from '../broker/broker-channel.ts';
+import type { ChannelModule } from '../channel.ts';
+import { readSqsSettings } from './sqs-settings.ts';
+
+/**
+ * Amazon SQS (seed 001 section 4) and SQS-compatible servers: the `sqs` channel on the shared broker
+ * machinery. @aws-sdk/client-sqs is imported only when SQS_ENABLED=true. Global toggles are read
+ * under Evolution API's `SQS_GLOBAL_<EVENT>` and under `SQS_EVENTS_<EVENT>` like the other brokers.
+ */
+export function sqsChannel(context: AppContext): Promise<ChannelModule> {
+  return brokerChannel(context, {
+    name: 'sqs',
+    envPrefix: 'SQS',
+    eventTogglePrefixes: ['SQS_GLOBAL_', 'SQS_EVENTS_'],
+    eventToggleExceptions: ['SQS_GLOBAL_ENABLED', 'SQS_GLOBAL_FORCE_SINGLE_QUEUE', 'SQS_GLOBAL_PREFIX_NAME'],
+    loadDriver: async () => {
+      const settings = readSqsSettings(context.config.env);
+      const { SqsDriver } = await import('./sqs-driver.ts');
+      return new SqsDriver(settings);
+    },
+    parseExtra: (config: Obj, path: string) => {
+      const fifo = optionalBoolean(config, 'fifo', `${path}.fifo`);
+      return fifo === undefined ? {} : { fifo };
+    },
+    describeExtra: (extra) => (extra.fifo === undefined ? {} : { fifo: extra.fifo }),
+  });
+}

@@ -1,0 +1,155 @@
+import { SendMessageBatchCommand, SQSClient, type MessageAttributeValue, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
+import { referenceTo } from '../../core/event-reference.ts';
+import { chatOf, type DestinationSpec, type Ordering } from '../../delivery/destination.ts';
+import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
+import { messageHeaders, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import { RequestState } from '../broker/request-state.ts';
+import { isMissingQueue, queueNameOf, SqsQueues } from './sqs-queues.ts';
+import type { SqsSettings } from './sqs-settings.ts';
+
+/** Entries per SendMessageBatch call (SQS's limit). */
+const BATCH_ENTRIES = 10;
+/** SQS's limit on MessageGroupId. */
+const MAX_GROUP_ID = 128;
+
+interface Entry {
+  /** Position in the batch handed to `publish`. */
+  readonly index: number;
+  readonly queue: string;
+  readonly fifo: boolean;
+  readonly request: SendMessageBatchRequestEntry;
+  readonly size: number;
+}
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message || error.name : String(error));
+const answered = (error: unknown): boolean => (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== undefined;
+
+/** JSON may hold U+FFFE and U+FFFF, which SQS refuses in a message: they travel escaped instead. */
+const sqsSafe = (json: string): string => json.replace(/[\ufffe\uffff]/g, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
+
+function attributesOf(message: BrokerMessage): { attributes: Record<string, MessageAttributeValue>; size: number } {
+  const attributes: Record<string, MessageAttributeValue> = {};
+  let size = 0;
+  for (const [name, value] of Object.entries(messageHeaders(message))) {
+    attributes[name] = { DataType: 'String', StringValue: value };
+    size += Buffer.byteLength(name) + 'String'.length + Buffer.byteLength(value);
+  }
+  return { attributes, size };
+}
+
+/** Splits a queue's entries, in order, into calls of at most 10 entries and `maxBytes` in total. */
+function calls(entries: readonly Entry[], maxBytes: number): Entry[][] {
+  const result: Entry[][] = [];
+  let current: Entry[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    if (current.length === BATCH_ENTRIES || (current.length && bytes + entry.size > maxBytes)) {
+      result.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(entry);
+    bytes += entry.size;
+  }
+  if (current.length) result.push(current);
+  return result;
+}
+
+/**
+ * Sends with SendMessageBatch (10 entries per call, an outcome per entry), to queues it creates on
+ * demand. FIFO queues get the instance (or chat) as message group and the event id as deduplication
+ * id, and their calls go one after another so that a group keeps its order.
+ */
+export class SqsDriver implements BrokerDriver {
+  private readonly client: SQSClient;
+  private readonly queues: SqsQueues;
+  private readonly state = new RequestState();
+
+  constructor(private readonly settings: SqsSettings) {
+    this.client = new SQSClient({
+      region: settings.region,
+      ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+      ...(settings.credentials ? { credentials: settings.credentials } : {}),
+      // The dispatcher retries with its own backoff: one quick retry here is enough.
+      maxAttempts: 2,
+      requestHandler: { connectionTimeout: Math.min(settings.requestTimeoutMs, 5000), requestTimeout: settings.requestTimeoutMs },
+    });
+    this.queues = new SqsQueues(this.client, settings);
+  }
+
+  connection() {
+    return this.state.connection();
+  }
+
+  private entryOf(message: BrokerMessage, index: number, ordering: Ordering): Entry {
+    const configured = message.config?.fifo;
+    const fifo = message.scope === 'instance' && typeof configured === 'boolean' ? configured : this.settings.fifo;
+    const { attributes, size: attributesSize } = attributesOf(message);
+    let body = sqsSafe(JSON.stringify({ ...message.envelope, dataType: 'json' }));
+    const size = attributesSize + Buffer.byteLength(body);
+    if (size > this.settings.maxPayloadBytes) body = sqsSafe(JSON.stringify(referenceTo(message.envelope, size)));
+    const chat = ordering === 'chat' ? chatOf(message.event.data) : undefined;
+    const group = chat === undefined ? message.event.instance : `${message.event.instance}/${chat}`;
+    const request: SendMessageBatchRequestEntry = {
+      Id: String(index),
+      MessageBody: body,
+      MessageAttributes: attributes,
+      ...(fifo ? { MessageGroupId: group.slice(0, MAX_GROUP_ID), MessageDeduplicationId: message.event.id } : {}),
+    };
+    return { index, queue: queueNameOf(this.settings, message, fifo), fifo, request, size: attributesSize + Buffer.byteLength(body) };
+  }
+
+  async publish(batch: readonly BrokerMessage[], destination: DestinationSpec): Promise<Outcome[]> {
+    const outcomes: Outcome[] = batch.map(() => retry('not sent: SQS did not take this message, or one before it in its FIFO queue'));
+    const byQueue = new Map<string, Entry[]>();
+    batch.forEach((message, index) => {
+      const entry = this.entryOf(message, index, destination.ordering);
+      byQueue.set(entry.queue, [...(byQueue.get(entry.queue) ?? []), entry]);
+    });
+    await Promise.all([...byQueue.entries()].map(([queue, entries]) => this.sendToQueue(queue, entries, outcomes)));
+    return outcomes;
+  }
+
+  private async sendToQueue(queue: string, entries: Entry[], outcomes: Outcome[]): Promise<void> {
+    let url: string;
+    try {
+      url = await this.queues.url(queue);
+    } catch (error) {
+      this.failed(`SQS queue ${queue}: ${messageOf(error)}`, error, entries, outcomes);
+      return;
+    }
+    const parts = calls(entries, this.settings.maxPayloadBytes);
+    if (!entries[0]?.fifo) {
+      await Promise.all(parts.map((part) => this.sendCall(queue, url, part, outcomes)));
+      return;
+    }
+    // A FIFO group keeps its order: a call goes only once the one before it was taken whole.
+    for (const part of parts) if (!(await this.sendCall(queue, url, part, outcomes))) return;
+  }
+
+  /** One SendMessageBatch; true when every entry was taken. */
+  private async sendCall(queue: string, url: string, entries: Entry[], outcomes: Outcome[]): Promise<boolean> {
+    try {
+      const result = await this.client.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries.map((entry) => entry.request) }));
+      this.state.succeeded();
+      for (const success of result.Successful ?? []) outcomes[Number(success.Id)] = delivered();
+      for (const failure of result.Failed ?? []) {
+        outcomes[Number(failure.Id)] = retry(`SQS refused the message for ${queue}: ${failure.Code}: ${failure.Message ?? ''}`);
+      }
+      return !result.Failed?.length;
+    } catch (error) {
+      if (isMissingQueue(error)) this.queues.forget(queue);
+      this.failed(`SQS SendMessageBatch to ${queue}: ${messageOf(error)}`, error, entries, outcomes);
+      return false;
+    }
+  }
+
+  private failed(reason: string, error: unknown, entries: readonly Entry[], outcomes: Outcome[]): void {
+    this.state.failed(reason, answered(error));
+    for (const entry of entries) outcomes[entry.index] = retry(reason);
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}
