@@ -111,7 +111,7 @@ test('seed 002: an instance namespace gets dotted event names, with the key in a
   }
 });
 
-test('the key is also accepted from the apikey header, and long-polling clients work as well as websocket ones', async () => {
+test('the key is also accepted from the apikey header, and long-polling clients (also from another origin) work as well as websocket ones', async () => {
   const pombo = await startPombo();
   const clients = new Clients();
   const alice = uniqueName('alice');
@@ -124,6 +124,10 @@ test('the key is also accepted from the apikey header, and long-polling clients 
       const item = await clients.waitFor(socket, 'chats.upsert', (received) => received.name === 'chats.upsert');
       assert.equal(item.payload.instance, alice);
     }
+    // A browser page on another origin may long-poll (as with Evolution API's CORS_ORIGIN=*).
+    const handshake = await fetch(`${pombo.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin: 'https://dashboard.example' } });
+    assert.equal(handshake.status, 200);
+    assert.equal(handshake.headers.get('access-control-allow-origin'), '*');
   } finally {
     clients.closeAll();
     await pombo.close();

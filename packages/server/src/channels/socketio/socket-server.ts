@@ -24,6 +24,9 @@ export interface SocketServerOptions {
 export function attachSocketServer(app: FastifyInstance, context: AppContext, options: SocketServerOptions): SocketFanOut {
   const io: PomboServer = new Server(app.server, {
     serveClient: false,
+    // As Evolution API (CORS_ORIGIN defaults to *): browser dashboards on another origin can long-poll.
+    // Safe because the key travels in the handshake, never in a cookie.
+    cors: { origin: '*' },
     // engine.io would otherwise end every upgrade it does not handle after a second.
     destroyUpgrade: false,
     // Namespaces live while they have sockets; a refused connection leaves nothing behind.
