@@ -38,27 +38,39 @@ export async function createTopic(topic: string): Promise<void> {
   }
 }
 
-/**
- * Reads a topic from its beginning, as a user's consumer would (its own group), until `done` holds
- * for what was read; waits for the topic to exist first.
- */
-export async function readTopic(topic: string, done: (records: KafkaRecord[]) => boolean, timeoutMs = 30_000): Promise<KafkaRecord[]> {
+/** A consumer in its own group reading a topic from its beginning, as a user's would; `records` grows as they arrive. */
+export async function followTopic(topic: string, timeoutMs = 30_000): Promise<{ records: KafkaRecord[]; close(): Promise<void> }> {
   await eventually(async () => (await existingTopics([topic])).length === 1, `topic ${topic} to exist`, timeoutMs, 200);
   const consumer = new Consumer({
     clientId: 'pombo-test',
     groupId: `pombo-test-${topic}-${Date.now()}`,
     bootstrapBrokers: [KAFKA_BROKERS],
     deserializers: stringDeserializers,
+    // The client must ride out a broker restart (outage tests) rather than give up.
+    retries: 1000,
+    retryDelay: 250,
   });
   const records: KafkaRecord[] = [];
+  const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 200 });
+  stream.on('data', (record: KafkaRecord) => records.push(record));
+  stream.on('error', () => undefined);
+  return {
+    records,
+    async close() {
+      await stream.close().catch(() => undefined);
+      await consumer.close(true).catch(() => undefined);
+    },
+  };
+}
+
+/** Reads a topic from its beginning until `done` holds for what was read (waits for the topic to exist). */
+export async function readTopic(topic: string, done: (records: KafkaRecord[]) => boolean, timeoutMs = 30_000): Promise<KafkaRecord[]> {
+  const follower = await followTopic(topic, timeoutMs);
   try {
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 200 });
-    stream.on('data', (record: KafkaRecord) => records.push(record));
-    await eventually(() => done(records), `records on ${topic} (got ${records.length})`, timeoutMs, 50);
-    await stream.close();
-    return records;
+    await eventually(() => done(follower.records), `records on ${topic} (got ${follower.records.length})`, timeoutMs, 50);
+    return follower.records;
   } finally {
-    await consumer.close(true);
+    await follower.close();
   }
 }
 

@@ -47,31 +47,40 @@ export interface Received {
   readonly message: Message;
 }
 
-/**
- * Receives (and deletes) a queue's messages as a consumer would, until `done` holds for everything
- * received so far; waits for the queue to exist first.
- */
-export async function receiveUntil(queue: string, done: (received: Received[]) => boolean, timeoutMs = 30_000): Promise<Received[]> {
+/** A consumer receiving (and deleting) a queue's messages in the background; `received` grows as they arrive. */
+export async function followQueue(queue: string, timeoutMs = 30_000): Promise<{ received: Received[]; close(): Promise<void> }> {
   const url = await eventually(async () => (await sqs.send(new GetQueueUrlCommand({ QueueName: queue }))).QueueUrl, `queue ${queue}`, timeoutMs, 100);
   const received: Received[] = [];
-  const deadline = Date.now() + timeoutMs;
-  while (!done(received)) {
-    if (Date.now() > deadline) throw new Error(`timed out receiving from ${queue} (got ${received.length})`);
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: url,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 1,
-        MessageAttributeNames: ['All'],
-        MessageSystemAttributeNames: ['All'],
-      }),
-    );
-    for (const message of Messages) received.push({ body: JSON.parse(message.Body ?? 'null'), message });
-    if (Messages.length) {
-      await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) }));
+  let open = true;
+  const loop = (async () => {
+    while (open) {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['All'] }),
+      );
+      for (const message of Messages) received.push({ body: JSON.parse(message.Body ?? 'null'), message });
+      if (Messages.length) {
+        await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) }));
+      }
     }
+  })();
+  return {
+    received,
+    async close() {
+      open = false;
+      await loop;
+    },
+  };
+}
+
+/** Receives (and deletes) a queue's messages until `done` holds for everything received (waits for the queue to exist). */
+export async function receiveUntil(queue: string, done: (received: Received[]) => boolean, timeoutMs = 30_000): Promise<Received[]> {
+  const follower = await followQueue(queue, timeoutMs);
+  try {
+    await eventually(() => done(follower.received), `messages on ${queue} (got ${follower.received.length})`, timeoutMs, 50);
+    return follower.received;
+  } finally {
+    await follower.close();
   }
-  return received;
 }
 
 /** A message attribute's string value. */

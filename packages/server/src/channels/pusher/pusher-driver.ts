@@ -22,11 +22,12 @@ export interface PusherSettings {
 /** `evolution.{instanceName}`, the channel the seed's pusher-js example subscribes to. */
 export const channelOf = (message: BrokerMessage): string => `evolution.${message.event.instance}`;
 
-/** Why a trigger failed, without the request URL (it carries the signed query). */
+/** Why a trigger failed, without the signed query of the request URL (its signature could be replayed). */
 function reasonOf(error: unknown): { reason: string; answered: boolean } {
   const { status, body, error: cause, message } = error as { status?: number; body?: string; error?: Error; message?: string };
   if (status !== undefined) return { reason: `Pusher answered ${status}: ${(body ?? '').slice(0, 300)}`, answered: true };
-  return { reason: `Pusher request failed: ${cause?.message ?? message ?? String(error)}`, answered: false };
+  const detail = (cause?.message ?? message ?? String(error)).replace(/(https?:\/\/[^\s?]+)\?\S*/g, '$1');
+  return { reason: `Pusher request failed: ${detail}`, answered: false };
 }
 
 /**

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, spawnPombo } from '../helpers/child-pombo.ts';
+import { startFlow, Tally } from '../helpers/event-flow.ts';
+import { eventually, startPombo, uniqueName } from '../helpers/pombo-harness.ts';
+
+/**
+ * The two "loses nothing" scenarios of issue 6, shared by Kafka, SQS and Pusher: a broker outage
+ * while events flow, and a kill -9 of Pombo mid-stream. Each broker says how to enable it and how a
+ * user's consumer reads an instance's MESSAGES_UPSERT events.
+ */
+export interface LossSubject {
+  /** `kafka`, `sqs` or `pusher`: the config key and the `/{channel}/find` route. */
+  readonly channel: string;
+  readonly env: Record<string, string>;
+  /** The instance's channel config. */
+  readonly config: Record<string, unknown>;
+  /** A consumer of the instance's MESSAGES_UPSERT events: the flow numbers (`data.n`) received so far. */
+  consume(instance: string): Promise<{ numbers(): Promise<number[]>; close(): Promise<void> }>;
+}
+
+export interface Disruption {
+  cut(): Promise<void>;
+  restore(): Promise<void>;
+}
+
+async function tallyOf(consumer: { numbers(): Promise<number[]> }): Promise<Tally> {
+  const tally = new Tally();
+  for (const n of await consumer.numbers()) tally.add(n);
+  return tally;
+}
+
+/** Waits until the consumer has every acknowledged number. */
+async function everyAcknowledged(consumer: { numbers(): Promise<number[]> }, acknowledged: ReadonlySet<number>, what: string): Promise<Tally> {
+  const expected = [...acknowledged];
+  return eventually(async () => {
+    const tally = await tallyOf(consumer);
+    return tally.missing(expected).length === 0 ? tally : undefined;
+  }, what, 90_000, 200);
+}
+
+const findOf = async (url: string, apiKey: string, channel: string, instance: string): Promise<any> => {
+  const response = await fetch(`${url}/${channel}/find/${instance}`, { headers: { apikey: apiKey } });
+  return response.json();
+};
+
+export async function outageLosesNothing(t: TestContext, subject: LossSubject, disruption: Disruption): Promise<void> {
+  const pombo = await startPombo(subject.env);
+  const instance = uniqueName('stream');
+  await pombo.api('POST', '/instance/create', { instanceName: instance, integration: 'INGEST', [subject.channel]: subject.config });
+  const flow = startFlow({ url: pombo.url, apiKey: pombo.apiKey, instance });
+  const consumer = await subject.consume(instance);
+  try {
+    await eventually(async () => (await tallyOf(consumer)).distinct > 50, 'events to flow before the outage', 20_000);
+    await disruption.cut();
+    const during = await eventually(async () => {
+      const found = await findOf(pombo.url, pombo.apiKey, subject.channel, instance);
+      return found.state.lastError && found.state.backlog > 0 ? found : undefined;
+    }, 'find to show the outage', 20_000);
+    const acknowledgedAtCut = flow.acknowledged.size;
+    await sleep(2000);
+    assert.ok(flow.acknowledged.size > acknowledgedAtCut, 'events were appended during the outage');
+    await disruption.restore();
+    await sleep(500);
+    await flow.stop();
+
+    const tally = await everyAcknowledged(consumer, flow.acknowledged, 'every acknowledged event to arrive after the outage');
+    const after = await eventually(async () => {
+      const found = await findOf(pombo.url, pombo.apiKey, subject.channel, instance);
+      return found.state.backlog === 0 && found.state.lastError === null ? found : undefined;
+    }, 'find to show the recovery');
+    assert.equal(after.state.connection, 'connected');
+    t.diagnostic(`outage (${during.state.lastError}): ${flow.acknowledged.size} events, ${tally.duplicates} duplicates`);
+  } finally {
+    await flow.stop();
+    await consumer.close();
+    await pombo.close();
+  }
+}
+
+/**
+ * Kills Pombo with SIGKILL while it publishes (behind `backlog` when given, so that the kill lands
+ * while a backlog is being caught up), restarts it on the same data folder, and checks that every
+ * event Pombo acknowledged to its producer arrives.
+ */
+export async function killLosesNothing(t: TestContext, subject: LossSubject, backlog?: Disruption): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'pombo-kill-'));
+  const apiKey = `kill-test-key-${uniqueName('k')}`;
+  const env = { ...subject.env, DATA_DIR: dataDir, AUTHENTICATION_API_KEY: apiKey };
+  const port = await freePort();
+  const instance = uniqueName('doomed');
+  let child = await spawnPombo(env, port);
+  const created = await fetch(`${child.url}/instance/create`, {
+    method: 'POST',
+    headers: { apikey: apiKey, 'content-type': 'application/json' },
+    body: JSON.stringify({ instanceName: instance, integration: 'INGEST', [subject.channel]: subject.config }),
+  });
+  assert.equal(created.status, 201);
+  const flow = startFlow({ url: child.url, apiKey, instance, batch: 20 });
+  const consumer = await subject.consume(instance);
+  try {
+    await eventually(async () => (await tallyOf(consumer)).distinct > 200, 'events to flow before the kill', 20_000);
+    if (backlog) {
+      await backlog.cut();
+      await eventually(async () => (await findOf(child.url, apiKey, subject.channel, instance)).state.backlog > 300, 'a backlog to build up');
+      await backlog.restore();
+    }
+    await child.kill();
+    const acknowledgedAtKill = flow.acknowledged.size;
+    t.diagnostic(`killed with ${acknowledgedAtKill - (await tallyOf(consumer)).distinct} acknowledged events not yet received`);
+    child = await spawnPombo(env, port);
+    await eventually(() => flow.acknowledged.size > acknowledgedAtKill + 100, 'the restarted Pombo to take events', 20_000);
+    await flow.stop();
+
+    const tally = await everyAcknowledged(consumer, flow.acknowledged, 'every acknowledged event to arrive after the restart');
+    t.diagnostic(`kill -9: ${flow.acknowledged.size} events, ${tally.duplicates} duplicates, ${flow.failures} refused requests`);
+  } finally {
+    await flow.stop();
+    await child.kill();
+    await consumer.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}

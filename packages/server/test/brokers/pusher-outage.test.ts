@@ -1,0 +1,38 @@
+import { test } from 'node:test';
+import { requireService } from '../helpers/pombo-harness.ts';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
+import { killLosesNothing, outageLosesNothing, type LossSubject } from './loss-scenarios.ts';
+import { dataOf, pusherAvailable, recorded, testApp } from './pusher-recorder.ts';
+
+const needsPusher = requireService(await pusherAvailable(), 'A Pusher-protocol server on 127.0.0.1:6001', 'run scripts/services/pusher.sh');
+
+/** Pombo reaches the Pusher server through a proxy the test cuts (the server keeps what it recorded). */
+const subjectThrough = (proxy: TcpProxy): LossSubject => ({
+  channel: 'pusher',
+  env: { PUSHER_ENABLED: 'true', PUSHER_RETRY_MAX_DELAY_MS: '300' },
+  config: { enabled: true, ...testApp(proxy.port), events: ['MESSAGES_UPSERT'] },
+  async consume(instance) {
+    return {
+      numbers: async () => dataOf((await recorded(`evolution.${instance}`)).filter((e) => e.name === 'MESSAGES_UPSERT')).map((data) => data.data.n),
+      close: async () => undefined,
+    };
+  },
+});
+
+test('a Pusher outage while events flow loses nothing', needsPusher, async (t) => {
+  const proxy = await startTcpProxy({ port: 6001 });
+  try {
+    await outageLosesNothing(t, subjectThrough(proxy), { cut: async () => proxy.cut(), restore: async () => proxy.restore() });
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('kill -9 of Pombo while it triggers Pusher events loses nothing', needsPusher, async (t) => {
+  const proxy = await startTcpProxy({ port: 6001 });
+  try {
+    await killLosesNothing(t, subjectThrough(proxy), { cut: async () => proxy.cut(), restore: async () => proxy.restore() });
+  } finally {
+    await proxy.close();
+  }
+});
