@@ -87,9 +87,26 @@ const toDelivery = (row: DeliveryRow): DeliveryRecord => ({
   nextAttemptAt: row.next_attempt_at,
 });
 
+/** One instance's sequence during a commit. */
+interface InstanceHead {
+  readonly name: string;
+  readonly ownerJid: string | null;
+  /** `last_seq` as stored before the commit. */
+  readonly storedSeq: number;
+  lastSeq: number;
+}
+
 interface QueuedAppend {
   requests: readonly AppendRequest[];
   resolve: (results: AppendResult[]) => void;
+  reject: (error: unknown) => void;
+}
+
+interface QueuedLedgerWrite {
+  destination: string;
+  records: readonly DeliveryRecord[];
+  cursor: number | undefined;
+  resolve: () => void;
   reject: (error: unknown) => void;
 }
 
@@ -104,6 +121,7 @@ export class SqliteStore implements Store {
   private readonly listeners = new Set<(events: readonly StoredEvent[]) => void>();
   private queue: QueuedAppend[] = [];
   private flushScheduled = false;
+  private ledgerQueue: QueuedLedgerWrite[] = [];
   private readonly statements;
 
   constructor(file: string, { synchronous = 'full' as 'full' | 'normal' } = {}) {
@@ -113,13 +131,14 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
     this.statements = {
-      nextSeq: this.db.prepare<[string], { last_seq: number; owner_jid: string | null; name: string }>(
-        'UPDATE instances SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq, owner_jid, name',
+      head: this.db.prepare<[string], { last_seq: number; owner_jid: string | null; name: string }>(
+        'SELECT last_seq, owner_jid, name FROM instances WHERE id = ?',
       ),
+      setLastSeq: this.db.prepare<[number, string]>('UPDATE instances SET last_seq = ? WHERE id = ?'),
       byProducer: this.db.prepare<[string, string], EventRow>('SELECT * FROM events WHERE instance_id = ? AND producer_id = ?'),
       insertEvent: this.db.prepare(
         `INSERT INTO events (id, instance_id, instance, seq, event, data, sender, producer_id, created_at)
-         VALUES (@id, @instanceId, @instance, @seq, @event, @data, @sender, @producerId, @createdAt) RETURNING pos`,
+         VALUES (@id, @instanceId, @instance, @seq, @event, @data, @sender, @producerId, @createdAt)`,
       ),
       getCursor: this.db.prepare<[string], { pos: number }>('SELECT pos FROM cursors WHERE destination = ?'),
       setCursor: this.db.prepare(
@@ -163,9 +182,11 @@ export class SqliteStore implements Store {
     this.flushScheduled = false;
     const appended: StoredEvent[] = [];
     const outcomes: Array<AppendResult[] | Error> = [];
+    const heads = new Map<string, InstanceHead>();
     try {
       this.db.transaction(() => {
-        for (const item of batch) outcomes.push(this.appendInSavepoint(item.requests, appended));
+        for (const item of batch) outcomes.push(this.appendCall(item.requests, appended, heads));
+        for (const [id, head] of heads) if (head.lastSeq !== head.storedSeq) this.statements.setLastSeq.run(head.lastSeq, id);
       })();
     } catch (error) {
       for (const item of batch) item.reject(error);
@@ -179,37 +200,53 @@ export class SqliteStore implements Store {
     if (appended.length) for (const listener of this.listeners) listener(appended);
   }
 
-  /** One caller's requests, all or nothing, inside the shared transaction. */
-  private appendInSavepoint(requests: readonly AppendRequest[], appended: StoredEvent[]): AppendResult[] | Error {
-    const mark = appended.length;
+  /**
+   * One caller's requests, all or nothing, inside the shared transaction. Everything that can fail
+   * (an unknown instance, data that is not JSON) is checked before the first write, so a caller
+   * needs no savepoint of its own (they cost more than the inserts); a write that still fails aborts
+   * the whole group, which its callers then see rejected.
+   */
+  private appendCall(requests: readonly AppendRequest[], appended: StoredEvent[], heads: Map<string, InstanceHead>): AppendResult[] | Error {
+    let rows: Array<{ request: AppendRequest; head: InstanceHead; data: string }>;
     try {
-      return this.db.transaction(() => requests.map((request) => this.appendOne(request, appended)))();
+      rows = requests.map((request) => ({ request, head: this.headOf(request.instanceId, heads), data: JSON.stringify(request.data ?? null) }));
     } catch (error) {
-      appended.length = mark;
       return error instanceof Error ? error : new Error(String(error));
     }
+    return rows.map(({ request, head, data }) => this.appendOne(request, head, data, appended));
   }
 
-  private appendOne(request: AppendRequest, appended: StoredEvent[]): AppendResult {
+  /** An instance's sequence as this commit moves it: read once, written once (not one UPDATE per event). */
+  private headOf(instanceId: string, heads: Map<string, InstanceHead>): InstanceHead {
+    let head = heads.get(instanceId);
+    if (!head) {
+      const row = this.statements.head.get(instanceId);
+      if (!row) throw new Error(`instance ${instanceId} does not exist`);
+      head = { name: row.name, ownerJid: row.owner_jid, storedSeq: row.last_seq, lastSeq: row.last_seq };
+      heads.set(instanceId, head);
+    }
+    return head;
+  }
+
+  private appendOne(request: AppendRequest, head: InstanceHead, data: string, appended: StoredEvent[]): AppendResult {
     if (request.producerId !== undefined) {
       const existing = this.statements.byProducer.get(request.instanceId, request.producerId);
       if (existing) return { event: toEvent(existing), duplicate: true };
     }
-    const instance = this.statements.nextSeq.get(request.instanceId);
-    if (!instance) throw new Error(`instance ${request.instanceId} does not exist`);
     const createdAt = Date.now();
     const row = {
       id: newEventId(),
       instanceId: request.instanceId,
-      instance: instance.name,
-      seq: instance.last_seq,
+      instance: head.name,
+      seq: head.lastSeq + 1,
       event: request.event,
-      data: JSON.stringify(request.data ?? null),
-      sender: instance.owner_jid,
+      data,
+      sender: head.ownerJid,
       producerId: request.producerId ?? null,
       createdAt,
     };
-    const { pos } = this.statements.insertEvent.get(row) as { pos: number };
+    const pos = Number(this.statements.insertEvent.run(row).lastInsertRowid);
+    head.lastSeq = row.seq;
     const event: StoredEvent = {
       pos,
       id: row.id,
@@ -345,18 +382,35 @@ export class SqliteStore implements Store {
     return this.statements.getCursor.get(destination)?.pos;
   }
 
-  async saveDeliveries(destination: string, records: readonly DeliveryRecord[], cursor?: number): Promise<void> {
+  /**
+   * Writes made in the same tick by any destinations are committed together, like appends: a thousand
+   * realtime subscribers moving their cursors cost one disk sync, not a thousand.
+   */
+  saveDeliveries(destination: string, records: readonly DeliveryRecord[], cursor?: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.ledgerQueue.push({ destination, records, cursor, resolve, reject });
+      if (this.ledgerQueue.length === 1) setImmediate(() => this.flushLedger());
+    });
+  }
+
+  private flushLedger(): void {
+    const batch = this.ledgerQueue;
+    this.ledgerQueue = [];
     const now = Date.now();
-    this.db.transaction(() => {
-      for (const record of records) {
-        this.statements.upsertDelivery.run({
-          ...record,
-          attempts: JSON.stringify(record.attempts),
-          updatedAt: now,
-        });
-      }
-      if (cursor !== undefined) this.statements.setCursor.run(destination, cursor, now);
-    })();
+    try {
+      this.db.transaction(() => {
+        for (const { destination, records, cursor } of batch) {
+          for (const record of records) {
+            this.statements.upsertDelivery.run({ ...record, attempts: JSON.stringify(record.attempts), updatedAt: now });
+          }
+          if (cursor !== undefined) this.statements.setCursor.run(destination, cursor, now);
+        }
+      })();
+    } catch (error) {
+      for (const write of batch) write.reject(error);
+      return;
+    }
+    for (const write of batch) write.resolve();
   }
 
   async listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]> {
@@ -387,6 +441,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.queue.length) this.flush();
+    if (this.ledgerQueue.length) this.flushLedger();
     this.db.close();
   }
 }
