@@ -58,7 +58,7 @@ export async function followTopic(topic: string, timeoutMs = 30_000): Promise<{ 
     records,
     async close() {
       await stream.close().catch(() => undefined);
-      await consumer.close(true).catch(() => undefined);
+      await consumer.close().catch(() => undefined);
     },
   };
 }

@@ -35,7 +35,7 @@ test('sandbox events are triggered on evolution.{instance} as UPPER_SNAKE events
 
     const [event] = await eventually(async () => {
       const events = await recorded(`evolution.${bob}`);
-      return events.length >= 1 && events;
+      return events.length >= 1 ? events : undefined;
     }, 'the trigger on evolution.{bob}');
     assert.equal(event?.name, 'MESSAGES_UPSERT', 'the seed pusher-js example binds MESSAGES_UPSERT');
     assert.equal(event?.appId, app.appId);
@@ -83,7 +83,7 @@ test('global mode triggers with PUSHER_GLOBAL_* credentials and PUSHER_EVENTS_* 
     await pombo.api('POST', `/events/${name}`, { events: [{ event: 'SEND_MESSAGE', data: { n: -1 } }, ...events] });
     const got = await eventually(async () => {
       const all = await recorded(`evolution.${name}`);
-      return all.length >= 25 && all;
+      return all.length >= 25 ? all : undefined;
     }, '25 triggers');
     assert.deepEqual(dataOf(got).map((data) => data.data.n), events.map((_, n) => n), 'in log order, SEND_MESSAGE filtered out');
     assert.ok(got.every((event) => event.name === 'MESSAGES_UPSERT' && event.appId === app.appId));
@@ -111,7 +111,7 @@ test('wrong credentials are a visible, retried error; fixing them with /pusher/s
     assert.equal(fixed.status, 201);
     const [event] = await eventually(async () => {
       const all = await recorded(`evolution.${name}`);
-      return all.length >= 1 && all;
+      return all.length >= 1 ? all : undefined;
     }, 'the waiting event');
     assert.equal(JSON.parse(event?.data ?? '{}').id, posted.body.id);
   } finally {
@@ -129,7 +129,7 @@ test('an event over the 10 KB limit is triggered as a reference that resolves', 
     const [reference] = dataOf(
       await eventually(async () => {
         const all = await recorded(`evolution.${name}`);
-        return all.length >= 1 && all;
+        return all.length >= 1 ? all : undefined;
       }, 'the reference'),
     );
     assert.equal(reference.dataType, 'reference');
