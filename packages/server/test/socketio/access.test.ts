@@ -1,22 +1,13 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
-import { startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
-import { Clients, ingest, namespaceUrl } from './socket-helpers.ts';
+import { uniqueName } from '../helpers/pombo-harness.ts';
+import { ingest, namespaceUrl, pomboForFile, withPombo } from './socket-helpers.ts';
 
-let pombo: Harness;
-const clients = new Clients();
-
-before(async () => {
-  pombo = await startPombo({ WEBSOCKET_GLOBAL_EVENTS: 'true' });
-});
-
-after(async () => {
-  clients.closeAll();
-  await pombo.close();
-});
+const shared = pomboForFile({ WEBSOCKET_GLOBAL_EVENTS: 'true' });
 
 test('an instance token is refused on another instance\'s namespace and on "/", with a clear connect_error', async () => {
+  const { pombo, clients } = shared;
   const alice = uniqueName('alice');
   const bob = uniqueName('bob');
   const { token: aliceToken } = await pombo.sandbox(alice, { websocket: { enabled: true } });
@@ -39,6 +30,7 @@ test('an instance token is refused on another instance\'s namespace and on "/", 
 });
 
 test('a missing or wrong key is refused on "/" and in namespaces', async () => {
+  const { pombo, clients } = shared;
   const alice = uniqueName('alice');
   await pombo.sandbox(alice, { websocket: { enabled: true } });
   for (const url of [pombo.url, namespaceUrl(pombo, alice)]) {
@@ -51,6 +43,7 @@ test('a missing or wrong key is refused on "/" and in namespaces', async () => {
 });
 
 test('an unknown instance\'s namespace is refused by name, and a deleted instance\'s sockets are disconnected', async () => {
+  const { pombo, clients } = shared;
   const ghost = uniqueName('ghost');
   const unknown = await clients.refused(namespaceUrl(pombo, ghost), { auth: { apikey: pombo.apiKey } });
   assert.equal(unknown.data?.code, 'POMBO_ERR_INSTANCE_NOT_FOUND');
@@ -72,41 +65,31 @@ test('an unknown instance\'s namespace is refused by name, and a deleted instanc
 });
 
 test('WEBSOCKET_ALLOWED_HOSTS refuses addresses it does not list, even with the global key', async () => {
-  const guarded = await startPombo({ WEBSOCKET_ALLOWED_HOSTS: '10.9.9.9' });
-  const local = new Clients();
-  try {
+  await withPombo({ WEBSOCKET_ALLOWED_HOSTS: '10.9.9.9' }, async (guarded, clients) => {
     const alice = uniqueName('alice');
     await guarded.sandbox(alice, { websocket: { enabled: true } });
     for (const url of [guarded.url, namespaceUrl(guarded, alice)]) {
-      const error = await local.refused(url, { auth: { apikey: guarded.apiKey } });
+      const error = await clients.refused(url, { auth: { apikey: guarded.apiKey } });
       assert.equal(error.data?.code, 'POMBO_ERR_HOST_NOT_ALLOWED');
       assert.match(error.message, /127\.0\.0\.1.*WEBSOCKET_ALLOWED_HOSTS/);
     }
-  } finally {
-    local.closeAll();
-    await guarded.close();
-  }
+  });
 });
 
 test('WEBSOCKET_ALLOWED_HOSTS never replaces the key: a listed address still needs one', async () => {
-  const guarded = await startPombo({ WEBSOCKET_ALLOWED_HOSTS: '10.9.9.9, 127.0.0.1,::1' });
-  const local = new Clients();
-  try {
+  await withPombo({ WEBSOCKET_ALLOWED_HOSTS: '10.9.9.9, 127.0.0.1,::1' }, async (guarded, clients) => {
     const alice = uniqueName('alice');
     const { token } = await guarded.sandbox(alice, { websocket: { enabled: true } });
-    const error = await local.refused(namespaceUrl(guarded, alice));
+    const error = await clients.refused(namespaceUrl(guarded, alice));
     assert.equal(error.data?.code, 'POMBO_ERR_SOCKET_UNAUTHORIZED');
-    const socket = await local.connect(namespaceUrl(guarded, alice), { auth: { apikey: token } });
+    const socket = await clients.connect(namespaceUrl(guarded, alice), { auth: { apikey: token } });
     assert.ok(socket.connected);
-  } finally {
-    local.closeAll();
-    await guarded.close();
-  }
+  });
 });
 
-test('a WEBSOCKET_ALLOWED_HOSTS entry that is not an IP address stops the start with a message naming it', async () => {
+test('a WEBSOCKET_ALLOWED_HOSTS entry that is not an IP address stops the start with a message naming it', () => {
   const env = { AUTHENTICATION_API_KEY: 'k'.repeat(32), DATABASE_CONNECTION_URI: ':memory:', WEBSOCKET_ALLOWED_HOSTS: '127.0.0.1,localhost' };
-  assert.throws(() => loadConfig(env, pombo.dataDir), (error: unknown) => {
+  assert.throws(() => loadConfig(env, shared.pombo.dataDir), (error: unknown) => {
     assert.ok(error instanceof ConfigError);
     assert.match(error.message, /WEBSOCKET_ALLOWED_HOSTS has "localhost", which is not an IP address/);
     return true;

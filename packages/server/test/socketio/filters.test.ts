@@ -1,21 +1,12 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
-import { Clients, ingest, namespaceUrl, numbered } from './socket-helpers.ts';
+import { uniqueName } from '../helpers/pombo-harness.ts';
+import { ingest, namespaceUrl, numbered, pomboForFile, withPombo } from './socket-helpers.ts';
 
-let pombo: Harness;
-const clients = new Clients();
-
-before(async () => {
-  pombo = await startPombo();
-});
-
-after(async () => {
-  clients.closeAll();
-  await pombo.close();
-});
+const shared = pomboForFile();
 
 test('POST /websocket/set chooses an instance\'s events live (no reconnect), and /websocket/find shows the config', async () => {
+  const { pombo, clients } = shared;
   const alice = uniqueName('alice');
   const { token } = await pombo.sandbox(alice);
   const socket = await clients.connect(namespaceUrl(pombo, alice), { auth: { apikey: token } });
@@ -45,6 +36,7 @@ test('POST /websocket/set chooses an instance\'s events live (no reconnect), and
 });
 
 test('/websocket/set names a bad event in a 400, and an instance token cannot configure another instance', async () => {
+  const { pombo } = shared;
   const alice = uniqueName('alice');
   const bob = uniqueName('bob');
   const { token } = await pombo.sandbox(alice);
@@ -57,19 +49,14 @@ test('/websocket/set names a bad event in a 400, and an instance token cannot co
 });
 
 test('with WEBSOCKET_ENABLED=false no Socket.IO server answers, and /websocket/find says how to enable it', async () => {
-  const off = await startPombo({ WEBSOCKET_ENABLED: 'false' });
-  const local = new Clients();
-  try {
+  await withPombo({ WEBSOCKET_ENABLED: 'false' }, async (off, clients) => {
     const alice = uniqueName('alice');
     await off.sandbox(alice, { websocket: { enabled: true } });
-    const error = await local.refused(off.url, { auth: { apikey: off.apiKey }, transports: ['polling'] });
+    const error = await clients.refused(off.url, { auth: { apikey: off.apiKey }, transports: ['polling'] });
     assert.equal(error.data, undefined, 'refused by the HTTP server, not by Socket.IO');
     const find = await off.api('GET', `/websocket/find/${alice}`);
     assert.equal(find.body.enabled, true);
     assert.equal(find.body.channelEnabled, false);
     assert.match(find.body.hint, /WEBSOCKET_ENABLED/);
-  } finally {
-    local.closeAll();
-    await off.close();
-  }
+  });
 });

@@ -1,29 +1,20 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
-import { Clients, ingest, namespaceUrl, numbered, type Received } from './socket-helpers.ts';
+import { uniqueName } from '../helpers/pombo-harness.ts';
+import { ingest, namespaceUrl, numbered, pomboForFile, type Received } from './socket-helpers.ts';
 
-let pombo: Harness;
-const clients = new Clients();
-
-before(async () => {
-  pombo = await startPombo();
-});
-
-after(async () => {
-  clients.closeAll();
-  await pombo.close();
-});
+const shared = pomboForFile();
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 const numbers = (items: Received[]): number[] => items.map((item) => item.payload.data.n as number);
 
 /** Ingests numbered messages `from`…`to` in batches of `size`, one request after the other. */
 async function produce(instance: string, from: number, to: number, size: number): Promise<void> {
-  for (let n = from; n <= to; n += size) await ingest(pombo, instance, numbered(n, Math.min(size, to - n + 1)));
+  for (let n = from; n <= to; n += size) await ingest(shared.pombo, instance, numbered(n, Math.min(size, to - n + 1)));
 }
 
 test('auth.lastEventId replays the missed events, then live ones, with no gap and no duplicate while events keep coming', async () => {
+  const { pombo, clients } = shared;
   const alice = uniqueName('alice');
   const bob = uniqueName('bob');
   const { token } = await pombo.sandbox(alice, { websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } });
@@ -49,6 +40,7 @@ test('auth.lastEventId replays the missed events, then live ones, with no gap an
 });
 
 test('on "/", auth.offset (socket.io\'s documented name) replays what the global key missed, with the same streams as live', async () => {
+  const { pombo, clients } = shared;
   const alice = uniqueName('alice');
   const bob = uniqueName('bob');
   await pombo.sandbox(alice, { websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } });
@@ -70,6 +62,7 @@ test('on "/", auth.offset (socket.io\'s documented name) replays what the global
 });
 
 test('an unknown lastEventId, or one of another instance, is refused with a clear connect_error', async () => {
+  const { pombo, clients } = shared;
   const alice = uniqueName('alice');
   const bob = uniqueName('bob');
   const { token } = await pombo.sandbox(alice, { websocket: { enabled: true } });
@@ -88,6 +81,7 @@ test('an unknown lastEventId, or one of another instance, is refused with a clea
 });
 
 test('events committed while the replay reads the log are sent exactly once, from the log or from the live buffer', async () => {
+  const { pombo, clients } = shared;
   const alice = uniqueName('alice');
   const { token } = await pombo.sandbox(alice, { websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } });
   const first = await clients.connect(namespaceUrl(pombo, alice), { auth: { apikey: token } });

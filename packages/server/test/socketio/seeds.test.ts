@@ -1,16 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
-import { startPombo, uniqueName, eventually } from '../helpers/pombo-harness.ts';
-import { Clients, ingest, namespaceUrl } from './socket-helpers.ts';
+import { eventually, uniqueName } from '../helpers/pombo-harness.ts';
+import { ingest, namespaceUrl, pomboForFile, withPombo } from './socket-helpers.ts';
 
 const ENVELOPE_KEYS = ['apikey', 'data', 'date_time', 'event', 'id', 'instance', 'sender', 'server_url'];
 
+const shared = pomboForFile();
+
 test('seed 001: the global key on "/" gets each instance\'s events under its name, and every event under "*" with WEBSOCKET_GLOBAL_EVENTS=true', async () => {
-  const pombo = await startPombo({ WEBSOCKET_GLOBAL_EVENTS: 'true' });
-  const alice = uniqueName('alice');
-  const bob = uniqueName('bob');
-  try {
+  await withPombo({ WEBSOCKET_GLOBAL_EVENTS: 'true' }, async (pombo) => {
+    const alice = uniqueName('alice');
+    const bob = uniqueName('bob');
     await pombo.sandbox(alice);
     await pombo.sandbox(bob, { number: '5511912345678' });
 
@@ -43,118 +44,92 @@ test('seed 001: the global key on "/" gets each instance\'s events under its nam
     } finally {
       socket.close();
     }
-  } finally {
-    await pombo.close();
-  }
+  });
 });
 
 test('seed 001 without global events: events named by instance follow its websocket config, and "*" stays silent', async () => {
-  const pombo = await startPombo();
-  const clients = new Clients();
+  const { pombo, clients } = shared;
   const alice = uniqueName('alice');
   const bob = uniqueName('bob');
-  try {
-    await pombo.sandbox(alice, { websocket: { enabled: true, events: ['SEND_MESSAGE'] } });
-    await pombo.sandbox(bob, { number: '5511912345679' });
-    const socket = await clients.connect(pombo.url, { auth: { apikey: pombo.apiKey } });
+  await pombo.sandbox(alice, { websocket: { enabled: true, events: ['SEND_MESSAGE'] } });
+  await pombo.sandbox(bob, { number: '5511912345679' });
+  const socket = await clients.connect(pombo.url, { auth: { apikey: pombo.apiKey } });
 
-    await pombo.api('POST', `/message/sendText/${alice}`, { number: '5511912345679', text: 'hi' });
-    await ingest(pombo, alice, [{ event: 'SEND_MESSAGE', data: { marker: 'last' } }]);
-    await clients.waitFor(socket, 'the marker event', (item) => item.payload.data?.marker === 'last');
+  await pombo.api('POST', `/message/sendText/${alice}`, { number: '5511912345679', text: 'hi' });
+  await ingest(pombo, alice, [{ event: 'SEND_MESSAGE', data: { marker: 'last' } }]);
+  await clients.waitFor(socket, 'the marker event', (item) => item.payload.data?.marker === 'last');
 
-    // Alice's receipts (MESSAGES_UPDATE) are not selected, Bob has no websocket config: only Alice's sends arrive.
-    assert.deepEqual(
-      clients.received(socket).map((item) => `${item.name}:${item.payload.event}`),
-      [`${alice}:send.message`, `${alice}:send.message`],
-    );
-  } finally {
-    clients.closeAll();
-    await pombo.close();
-  }
+  // Alice's receipts (MESSAGES_UPDATE) are not selected, Bob has no websocket config: only Alice's sends arrive.
+  assert.deepEqual(
+    clients.received(socket).map((item) => `${item.name}:${item.payload.event}`),
+    [`${alice}:send.message`, `${alice}:send.message`],
+  );
 });
 
 test('seed 002: an instance namespace gets dotted event names, with the key in auth or in the URL query', async () => {
-  const pombo = await startPombo();
-  const clients = new Clients();
+  const { pombo, clients } = shared;
   const alice = uniqueName('alice');
   const bob = uniqueName('bob');
-  try {
-    await pombo.sandbox(alice);
-    const { token } = await pombo.sandbox(bob, { number: '5511912345670', websocket: { enabled: true, events: [] } });
+  await pombo.sandbox(alice);
+  const { token } = await pombo.sandbox(bob, { number: '5511912345670', websocket: { enabled: true, events: [] } });
 
-    // The seed's client code: io('wss://host/instance_name', {transports: ['websocket']}), plus the key.
-    const withAuth = io(namespaceUrl(pombo, bob), { transports: ['websocket'], auth: { apikey: token } });
-    const withQuery = io(`${namespaceUrl(pombo, bob)}?apikey=${token}`, { transports: ['websocket'] });
-    const upserts: any[] = [];
-    const fromQuery: any[] = [];
-    withAuth.on('messages.upsert', (data) => upserts.push(data));
-    withQuery.on('messages.upsert', (data) => fromQuery.push(data));
-    try {
-      await Promise.all(
-        [withAuth, withQuery].map((socket) => new Promise<void>((resolve, reject) => socket.on('connect', resolve).on('connect_error', reject))),
-      );
-      await pombo.api('POST', `/message/sendText/${alice}`, { number: '5511912345670', text: 'bom dia' });
-      await eventually(() => upserts.length === 1 && fromQuery.length === 1, 'messages.upsert in /bob on both sockets');
-      const [upsert] = upserts;
-      assert.equal(upsert.event, 'messages.upsert');
-      assert.equal(upsert.instance, bob);
-      assert.equal(upsert.data.message.conversation, 'bom dia');
-      assert.deepEqual(Object.keys(upsert).sort(), ENVELOPE_KEYS);
-      assert.equal(fromQuery[0].id, upsert.id);
-    } finally {
-      withAuth.close();
-      withQuery.close();
-    }
+  // The seed's client code: io('wss://host/instance_name', {transports: ['websocket']}), plus the key.
+  const withAuth = io(namespaceUrl(pombo, bob), { transports: ['websocket'], auth: { apikey: token } });
+  const withQuery = io(`${namespaceUrl(pombo, bob)}?apikey=${token}`, { transports: ['websocket'] });
+  const upserts: any[] = [];
+  const fromQuery: any[] = [];
+  withAuth.on('messages.upsert', (data) => upserts.push(data));
+  withQuery.on('messages.upsert', (data) => fromQuery.push(data));
+  try {
+    await Promise.all(
+      [withAuth, withQuery].map((socket) => new Promise<void>((resolve, reject) => socket.on('connect', resolve).on('connect_error', reject))),
+    );
+    await pombo.api('POST', `/message/sendText/${alice}`, { number: '5511912345670', text: 'bom dia' });
+    await eventually(() => upserts.length === 1 && fromQuery.length === 1, 'messages.upsert in /bob on both sockets');
+    const [upsert] = upserts;
+    assert.equal(upsert.event, 'messages.upsert');
+    assert.equal(upsert.instance, bob);
+    assert.equal(upsert.data.message.conversation, 'bom dia');
+    assert.deepEqual(Object.keys(upsert).sort(), ENVELOPE_KEYS);
+    assert.equal(fromQuery[0].id, upsert.id);
   } finally {
-    clients.closeAll();
-    await pombo.close();
+    withAuth.close();
+    withQuery.close();
   }
 });
 
 test('the key is also accepted from the apikey header, and long-polling clients (also from another origin) work as well as websocket ones', async () => {
-  const pombo = await startPombo();
-  const clients = new Clients();
+  const { pombo, clients } = shared;
   const alice = uniqueName('alice');
-  try {
-    const { token } = await pombo.sandbox(alice, { websocket: { enabled: true } });
-    const byHeader = await clients.connect(namespaceUrl(pombo, alice), { extraHeaders: { apikey: token } });
-    const polling = await clients.connect(namespaceUrl(pombo, alice), { transports: ['polling'], auth: { apikey: token } });
-    await ingest(pombo, alice, [{ event: 'CHATS_UPSERT', data: [{ id: 'x@s.whatsapp.net' }] }]);
-    for (const socket of [byHeader, polling]) {
-      const item = await clients.waitFor(socket, 'chats.upsert', (received) => received.name === 'chats.upsert');
-      assert.equal(item.payload.instance, alice);
-    }
-    // A browser page on another origin may long-poll (as with Evolution API's CORS_ORIGIN=*).
-    const handshake = await fetch(`${pombo.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin: 'https://dashboard.example' } });
-    assert.equal(handshake.status, 200);
-    assert.equal(handshake.headers.get('access-control-allow-origin'), '*');
-  } finally {
-    clients.closeAll();
-    await pombo.close();
+  const { token } = await pombo.sandbox(alice, { websocket: { enabled: true } });
+  const byHeader = await clients.connect(namespaceUrl(pombo, alice), { extraHeaders: { apikey: token } });
+  const polling = await clients.connect(namespaceUrl(pombo, alice), { transports: ['polling'], auth: { apikey: token } });
+  await ingest(pombo, alice, [{ event: 'CHATS_UPSERT', data: [{ id: 'x@s.whatsapp.net' }] }]);
+  for (const socket of [byHeader, polling]) {
+    const item = await clients.waitFor(socket, 'chats.upsert', (received) => received.name === 'chats.upsert');
+    assert.equal(item.payload.instance, alice);
   }
+  // A browser page on another origin may long-poll (as with Evolution API's CORS_ORIGIN=*).
+  const handshake = await fetch(`${pombo.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin: 'https://dashboard.example' } });
+  assert.equal(handshake.status, 200);
+  assert.equal(handshake.headers.get('access-control-allow-origin'), '*');
 });
 
 test('a namespace can be joined before the instance\'s first event, and /websocket/find counts its sockets', async () => {
-  const pombo = await startPombo();
-  const clients = new Clients();
+  const { pombo, clients } = shared;
   const alice = uniqueName('alice');
-  try {
-    const created = await pombo.api('POST', '/instance/create', { instanceName: alice, websocket: { enabled: true } });
-    assert.equal(created.status, 201);
-    const socket = await clients.connect(namespaceUrl(pombo, alice), { auth: { apikey: created.body.hash } });
-    const find = await pombo.api('GET', `/websocket/find/${alice}`);
-    assert.equal(find.body.state.connections, 1);
-    assert.equal(find.body.namespace, `/${alice}`);
+  const created = await pombo.api('POST', '/instance/create', { instanceName: alice, websocket: { enabled: true } });
+  assert.equal(created.status, 201);
+  const socket = await clients.connect(namespaceUrl(pombo, alice), { auth: { apikey: created.body.hash } });
+  const find = await pombo.api('GET', `/websocket/find/${alice}`);
+  assert.equal(find.body.state.connections, 1);
+  assert.equal(find.body.namespace, `/${alice}`);
 
-    await pombo.api('GET', `/instance/connect/${alice}`);
-    await clients.waitFor(socket, 'connection.update', (item) => item.name === 'connection.update');
-    assert.deepEqual(
-      clients.received(socket).map((item) => item.name),
-      ['qrcode.updated', 'connection.update'],
-    );
-    assert.equal(clients.received(socket)[1]?.payload.data.state, 'open');
-  } finally {
-    clients.closeAll();
-    await pombo.close();
-  }
+  await pombo.api('GET', `/instance/connect/${alice}`);
+  await clients.waitFor(socket, 'connection.update', (item) => item.name === 'connection.update');
+  assert.deepEqual(
+    clients.received(socket).map((item) => item.name),
+    ['qrcode.updated', 'connection.update'],
+  );
+  assert.equal(clients.received(socket)[1]?.payload.data.state, 'open');
 });

@@ -1,21 +1,12 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
-import { Clients, namespaceUrl } from './socket-helpers.ts';
+import { uniqueName } from '../helpers/pombo-harness.ts';
+import { namespaceUrl, pomboForFile } from './socket-helpers.ts';
 
-let pombo: Harness;
-const clients = new Clients();
-
-before(async () => {
-  pombo = await startPombo();
-});
-
-after(async () => {
-  clients.closeAll();
-  await pombo.close();
-});
+const shared = pomboForFile();
 
 test('send_message sends through the sandbox and acks {ok: true, message}; the recipient\'s namespace gets messages.upsert', async () => {
+  const { pombo, clients } = shared;
   const alice = uniqueName('alice');
   const bob = uniqueName('bob');
   const { token } = await pombo.sandbox(alice);
@@ -35,6 +26,7 @@ test('send_message sends through the sandbox and acks {ok: true, message}; the r
 });
 
 test('send_message answers errors through the ack with their code and message', async () => {
+  const { pombo, clients } = shared;
   const idle = uniqueName('idle');
   const created = await pombo.api('POST', '/instance/create', { instanceName: idle });
   const socket = await clients.connect(namespaceUrl(pombo, idle), { auth: { apikey: created.body.hash } });

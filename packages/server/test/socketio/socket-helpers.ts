@@ -1,5 +1,6 @@
+import { after, before } from 'node:test';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
-import { eventually, type Harness } from '../helpers/pombo-harness.ts';
+import { eventually, startPombo, type Harness } from '../helpers/pombo-harness.ts';
 
 export type Options = Partial<ManagerOptions & SocketOptions>;
 
@@ -74,3 +75,28 @@ export async function ingest(pombo: Harness, instance: string, items: Array<{ ev
 /** `count` numbered MESSAGES_UPSERT events (`data.n` = from, from+1, …). */
 export const numbered = (from: number, count: number) =>
   Array.from({ length: count }, (_, i) => ({ event: 'MESSAGES_UPSERT', data: { n: from + i } }));
+
+/** Runs `body` with its own Pombo (started with `env`) and clients, closing both afterwards. */
+export async function withPombo(env: Record<string, string>, body: (pombo: Harness, clients: Clients) => Promise<void>): Promise<void> {
+  const pombo = await startPombo(env);
+  const clients = new Clients();
+  try {
+    await body(pombo, clients);
+  } finally {
+    clients.closeAll();
+    await pombo.close();
+  }
+}
+
+/** One Pombo and one set of clients shared by the tests of a file (started before them, closed after). */
+export function pomboForFile(env: Record<string, string> = {}): { pombo: Harness; clients: Clients } {
+  const shared = { pombo: undefined as unknown as Harness, clients: new Clients() };
+  before(async () => {
+    shared.pombo = await startPombo(env);
+  });
+  after(async () => {
+    shared.clients.closeAll();
+    await shared.pombo.close();
+  });
+  return shared;
+}
