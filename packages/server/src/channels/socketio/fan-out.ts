@@ -76,6 +76,8 @@ export class SocketFanOut {
   }
 
   private publish(events: readonly StoredEvent[]): void {
+    // Nobody connected (the common case on a server without Socket.IO clients): no work at all.
+    if (this.io.engine.clientsCount === 0) return;
     for (const event of events) {
       this.publishOne(event);
       if (event.event === 'INSTANCE_DELETE') setImmediate(() => this.dropIfDeleted(event));
