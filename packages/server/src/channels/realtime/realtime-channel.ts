@@ -1,0 +1,78 @@
+import type { FastifyInstance } from 'fastify';
+import { WebSocketServer } from 'ws';
+import { randomUUID } from 'node:crypto';
+import { PomboError, validationError } from '../../core/errors.ts';
+import type { AppContext } from '../../http/app-context.ts';
+import type { Obj } from '../../http/validate.ts';
+import type { Instance } from '../../store/types.ts';
+import type { ChannelModule } from '../channel.ts';
+import { refuse } from './close-codes.ts';
+import { EVERY_EVENT, namesOf, parseFilter } from './realtime-filter.ts';
+import { RealtimeHub } from './realtime-hub.ts';
+import { isRealtimePath, parseRealtimeRequest } from './realtime-request.ts';
+
+interface RealtimeInstanceConfig {
+  /** The events a connection gets when it names none (names as the `events` query accepts them). */
+  events: string[];
+}
+
+const configOf = (instance: Instance): RealtimeInstanceConfig | undefined =>
+  instance.channels.realtime as RealtimeInstanceConfig | undefined;
+
+/**
+ * The acknowledged WebSocket protocol at `/events/ws` (docs/realtime-protocol.md): each
+ * (instance, subscriber name) is a dispatcher destination whose events go to its live sockets and
+ * count as delivered only when the client acks them.
+ */
+export function realtimeChannel(context: AppContext): ChannelModule {
+  const { realtime } = context.config;
+  const hub = new RealtimeHub(context, {
+    ...realtime,
+    pingIntervalMs: context.config.env.int('REALTIME_PING_INTERVAL_MS', 30_000, { min: 100 }),
+    defaultFilter: (instance) => {
+      const events = configOf(instance)?.events;
+      return events?.length ? parseFilter(events) : EVERY_EVENT;
+    },
+  });
+  const unsubscribe = context.store.onAppend((events) => {
+    for (const event of events) if (event.event === 'REMOVE_INSTANCE') void hub.retire(event.instanceId);
+  });
+
+  const internal = (error: unknown): PomboError => {
+    const reference = randomUUID();
+    context.log.error({ err: error, reference }, 'realtime handshake failed');
+    return new PomboError('POMBO_ERR_INTERNAL', { reference });
+  };
+
+  return {
+    name: 'realtime',
+    parseConfig(config: Obj, path: string): RealtimeInstanceConfig {
+      const events = config.events ?? [];
+      if (!Array.isArray(events) || events.some((name) => typeof name !== 'string')) {
+        throw validationError(`${path}.events must be an array of event names (Message, Connected, MESSAGES_UPSERT, …)`);
+      }
+      return { events: namesOf(parseFilter(events as string[])).filter((name) => name !== 'All') };
+    },
+    describe: (instance) => ({ events: configOf(instance)?.events ?? [], subscribers: hub.describe(instance.id) }),
+    destinations: () => [],
+    globalDestinations: () => [],
+    routes(app: FastifyInstance) {
+      const wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: 64 * 1024 });
+      app.server.on('upgrade', (request, socket, head: Buffer) => {
+        if (!isRealtimePath(request.url)) return;
+        socket.on('error', () => socket.destroy());
+        try {
+          const parsed = parseRealtimeRequest(request, context.auth, context.instances);
+          wss.handleUpgrade(request, socket, head, (ws) => hub.open(parsed, ws));
+        } catch (error) {
+          refuse(wss, request, socket, head, error instanceof PomboError ? error : internal(error));
+        }
+      });
+      app.addHook('preClose', async () => hub.shutdown());
+    },
+    async stop() {
+      unsubscribe();
+      await hub.shutdown();
+    },
+  };
+}

@@ -1,0 +1,79 @@
+import type { WebSocket } from 'ws';
+import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
+import { ackedId } from './realtime-frame.ts';
+import type { RealtimeFilter } from './realtime-filter.ts';
+
+interface Pending {
+  readonly resolve: (outcome: Outcome) => void;
+  readonly deadline: number;
+}
+
+/**
+ * One client socket of a subscriber: writes event frames and settles each one when its ack arrives,
+ * when the ack wait passes, or when the socket closes.
+ */
+export class RealtimeConnection {
+  /** In send order, so an expiry sweep stops at the first one still in time. */
+  private readonly pending = new Map<string, Pending>();
+  private alive = true;
+  closed = false;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly filter: RealtimeFilter,
+    private readonly ackWaitMs: number,
+  ) {
+    ws.on('message', (data, isBinary) => {
+      this.alive = true;
+      if (!isBinary) this.ack(ackedId(data.toString()));
+    });
+    ws.on('pong', () => (this.alive = true));
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Writes one event frame; resolves `delivered` on its ack, `retry` when the wait passes or the socket closes. */
+  deliver(eventId: string, frame: string): Promise<Outcome> {
+    return new Promise((resolve) => {
+      this.pending.set(eventId, { resolve, deadline: Date.now() + this.ackWaitMs });
+      this.ws.send(frame);
+    });
+  }
+
+  /** Acks are per event and in any order; an unknown, repeated or empty id is ignored. */
+  private ack(eventId: string | undefined): void {
+    if (eventId === undefined) return;
+    const pending = this.pending.get(eventId);
+    if (!pending) return;
+    this.pending.delete(eventId);
+    pending.resolve(delivered());
+  }
+
+  /** Settles the deliveries whose ack wait has passed: they are redelivered (to this or another socket). */
+  expire(now: number): void {
+    for (const [eventId, pending] of this.pending) {
+      if (pending.deadline > now) return;
+      this.pending.delete(eventId);
+      pending.resolve(retry(`no ack within ${this.ackWaitMs} ms`, 0));
+    }
+  }
+
+  /** Pings the client; a socket that answered nothing since the previous ping is cut. */
+  heartbeat(): void {
+    if (!this.alive) {
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    this.ws.ping();
+  }
+
+  /** Marks the connection closed and hands its unacknowledged deliveries back for redelivery. */
+  release(reason: string): void {
+    this.closed = true;
+    for (const pending of this.pending.values()) pending.resolve(retry(reason, 0));
+    this.pending.clear();
+  }
+}

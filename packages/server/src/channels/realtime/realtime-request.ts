@@ -1,0 +1,68 @@
+import type { IncomingMessage } from 'node:http';
+import { PomboError, validationError } from '../../core/errors.ts';
+import { Authenticator, type Principal } from '../../http/auth.ts';
+import type { InstanceService } from '../../instances/instance-service.ts';
+import type { Instance } from '../../store/types.ts';
+import { parseFilter, type RealtimeFilter } from './realtime-filter.ts';
+
+export const REALTIME_PATH = '/events/ws';
+
+/** What a client asked for in its handshake, once authenticated and authorized. */
+export interface RealtimeRequest {
+  readonly instance: Instance;
+  /** Null when the client named no events: the instance's realtime config (or every event) applies. */
+  readonly filter: RealtimeFilter | null;
+  readonly subscriber: string;
+  readonly lastEventId: string | undefined;
+}
+
+const SUBSCRIBER = /^[A-Za-z0-9._-]{1,64}$/;
+
+export const isRealtimePath = (url: string | undefined): boolean => {
+  const path = (url ?? '').split('?')[0];
+  return path === REALTIME_PATH || path === `${REALTIME_PATH}/`;
+};
+
+const header = (request: IncomingMessage, name: string): string | undefined => {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
+
+/** Every credential the handshake carries: headers first, then the query parameters browsers must use. */
+function credentialsOf(request: IncomingMessage, query: URLSearchParams): string[] {
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header(request, 'authorization') ?? '')?.[1];
+  const candidates = [header(request, 'x-instance-token'), bearer, header(request, 'apikey'), query.get('instance_token'), query.get('access_token')];
+  return candidates.filter((value): value is string => typeof value === 'string' && value !== '');
+}
+
+/**
+ * Authenticates and validates a handshake: 401 without a known key, 404 for an unknown instance,
+ * 403 when no key may read it, 400 for a bad query. The global key or that instance's token only.
+ */
+export function parseRealtimeRequest(request: IncomingMessage, auth: Authenticator, instances: InstanceService): RealtimeRequest {
+  const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
+  const principals = credentialsOf(request, query)
+    .map((key) => auth.identify(key))
+    .filter((principal): principal is Principal => principal !== undefined);
+  if (!principals.length) {
+    throw new PomboError('POMBO_ERR_UNAUTHORIZED', {}, [
+      'realtime: send the key in the X-Instance-Token, Authorization: Bearer or apikey header, or the instance_token or access_token query parameter',
+    ]);
+  }
+  const instanceId = query.get('instance_id');
+  if (!instanceId) throw validationError('instance_id is required: the id or the name of the instance to subscribe to');
+  const instance = instances.resolve(instanceId);
+  if (!instance) throw new PomboError('POMBO_ERR_INSTANCE_NOT_FOUND', { instance: instanceId });
+  if (!principals.some((principal) => principal.kind === 'global' || principal.instanceId === instance.id)) {
+    Authenticator.authorize(principals[0] as Principal, instance);
+  }
+  const names = query.getAll('events').flatMap((value) => value.split(','));
+  const subscriber = query.get('subscriber') || 'default';
+  if (!SUBSCRIBER.test(subscriber)) throw validationError('subscriber must be 1 to 64 letters, digits, ".", "-" or "_"');
+  return {
+    instance,
+    filter: names.some((name) => name.trim() !== '') ? parseFilter(names) : null,
+    subscriber,
+    lastEventId: query.get('last_event_id') || undefined,
+  };
+}

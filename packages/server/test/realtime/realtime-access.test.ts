@@ -1,0 +1,106 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startPombo, uniqueName } from '../helpers/pombo-harness.ts';
+import { connect, ingest } from './ws-client.ts';
+
+const refused = async (promise: Promise<unknown>): Promise<{ status: number; body: any }> => {
+  const error = (await promise.then(
+    () => assert.fail('the handshake was accepted'),
+    (error: unknown) => error,
+  )) as { status: number; body: string };
+  return { status: error.status, body: JSON.parse(error.body) };
+};
+
+test('a handshake without a valid key, for another instance, an unknown instance or an unknown event is refused with an HTTP status before any upgrade', async () => {
+  const pombo = await startPombo();
+  try {
+    const mine = uniqueName('mine');
+    const theirs = uniqueName('theirs');
+    const { token } = await pombo.sandbox(mine);
+    await pombo.sandbox(theirs);
+    const noKey = await refused(connect(pombo.url, { query: { instance_id: mine } }));
+    assert.equal(noKey.status, 401);
+    assert.equal(noKey.body.code, 'POMBO_ERR_UNAUTHORIZED');
+    const wrongKey = await refused(connect(pombo.url, { query: { instance_id: mine, access_token: 'nope' } }));
+    assert.equal(wrongKey.status, 401);
+    const cross = await refused(connect(pombo.url, { query: { instance_id: theirs }, headers: { 'x-instance-token': token } }));
+    assert.equal(cross.status, 403);
+    assert.equal(cross.body.code, 'POMBO_ERR_FORBIDDEN');
+    const missing = await refused(connect(pombo.url, { query: { instance_id: 'nobody-here' }, headers: { apikey: pombo.apiKey } }));
+    assert.equal(missing.status, 404);
+    const badEvent = await refused(connect(pombo.url, { query: { instance_id: mine, events: 'Message,Receipt' }, headers: { apikey: pombo.apiKey } }));
+    assert.equal(badEvent.status, 400);
+    assert.equal(badEvent.body.code, 'POMBO_ERR_UNKNOWN_EVENT');
+    assert.match(badEvent.body.response.message[0], /Receipt/);
+    const noInstance = await refused(connect(pombo.url, { headers: { apikey: pombo.apiKey } }));
+    assert.equal(noInstance.status, 400);
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('a browser (Origin header, credentials in the query) is told why with a close code: 4403 for another instance, 4401 without a key', async () => {
+  const pombo = await startPombo();
+  try {
+    const mine = uniqueName('mine');
+    const theirs = uniqueName('theirs');
+    const { token } = await pombo.sandbox(mine);
+    await pombo.sandbox(theirs);
+    const origin = { origin: 'https://dashboard.example' };
+    const cross = await connect(pombo.url, { query: { instance_id: theirs, instance_token: token }, headers: origin });
+    const closed = await cross.closed;
+    assert.equal(closed.code, 4403);
+    assert.match(closed.reason, /theirs/);
+    assert.equal(cross.frames.length, 0);
+    const anonymous = await connect(pombo.url, { query: { instance_id: mine }, headers: origin });
+    assert.equal((await anonymous.closed).code, 4401);
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('a browser-style connection with the instance token in the query receives and acks its own events', async () => {
+  const pombo = await startPombo();
+  try {
+    const name = uniqueName('browser');
+    const { token, id } = await pombo.sandbox(name);
+    const client = await connect(pombo.url, {
+      query: { instance_id: id, instance_token: token, events: 'Message' },
+      headers: { origin: 'https://dashboard.example' },
+      autoAck: true,
+    });
+    const ids = await ingest(pombo, name, 2);
+    const frames = await client.waitFrames(2);
+    assert.deepEqual(frames.map((frame) => frame.id), ids);
+    const viaAccessToken = await connect(pombo.url, { query: { instance_id: name, access_token: pombo.apiKey, subscriber: 'ops' }, autoAck: true });
+    const [later] = await ingest(pombo, name, 1);
+    assert.equal((await viaAccessToken.waitFrames(1))[0]!.id, later, 'the global key works in access_token too');
+    await Promise.all([client.close(), viaAccessToken.close()]);
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('deleting the instance closes its connections with 4410 after they received the removal events', async () => {
+  const pombo = await startPombo({ REALTIME_ACK_WAIT_MS: '200' });
+  try {
+    const name = uniqueName('doomed');
+    const { token } = await pombo.sandbox(name);
+    const client = await connect(pombo.url, { query: { instance_id: name }, headers: { 'x-instance-token': token }, autoAck: true });
+    await pombo.api('DELETE', `/instance/delete/${name}`);
+    const closed = await client.closed;
+    assert.equal(closed.code, 4410);
+    assert.deepEqual(client.frames.map((frame) => frame.data.event), ['instance.delete', 'remove.instance']);
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('a server shutdown closes connections with 1001 (reconnect)', async () => {
+  const pombo = await startPombo();
+  const name = uniqueName('bye');
+  const { token } = await pombo.sandbox(name);
+  const client = await connect(pombo.url, { query: { instance_id: name }, headers: { 'x-instance-token': token } });
+  await pombo.close();
+  assert.equal((await client.closed).code, 1001);
+});

@@ -1,0 +1,112 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomInt } from 'node:crypto';
+import { startPombo, uniqueName, eventually } from '../helpers/pombo-harness.ts';
+import { connect, ingest } from './ws-client.ts';
+
+const number = () => `5511${randomInt(10_000_000, 99_999_999)}`;
+
+test('frames are events only: {id, type, instance_id, created_at, data}, data being the webhook payload; liveness is ws ping', async () => {
+  const pombo = await startPombo({ REALTIME_PING_INTERVAL_MS: '100' });
+  try {
+    const alice = uniqueName('alice');
+    const bob = uniqueName('bob');
+    const bobNumber = number();
+    await pombo.sandbox(alice);
+    const { id: bobId, token: bobToken } = await pombo.sandbox(bob, { number: bobNumber });
+    const client = await connect(pombo.url, { query: { instance_id: bobId }, headers: { 'x-instance-token': bobToken }, autoAck: true });
+    let pings = 0;
+    client.ws.on('ping', () => pings++);
+    await pombo.api('POST', `/message/sendText/${alice}`, { number: bobNumber, text: 'olá' });
+    const [frame] = await client.waitFrames(1);
+    assert.deepEqual(Object.keys(frame!).sort(), ['created_at', 'data', 'id', 'instance_id', 'type']);
+    assert.equal(frame!.type, 'Message');
+    assert.equal(frame!.instance_id, bobId);
+    assert.match(frame!.id, /^evt_/);
+    assert.equal(frame!.data.id, frame!.id);
+    assert.equal(frame!.data.event, 'messages.upsert');
+    assert.equal(frame!.data.instance, bob);
+    assert.equal(frame!.data.data.message.conversation, 'olá');
+    assert.equal(frame!.created_at, frame!.data.date_time);
+    await eventually(() => pings >= 2, 'WebSocket pings');
+    assert.equal(client.frames.length, 1, 'nothing but events arrives as a frame');
+    await client.close();
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('events filter by seed-000 type and by canonical name, as a comma list or repeated parameter', async () => {
+  const pombo = await startPombo();
+  try {
+    const alice = uniqueName('alice');
+    const bobNumber = number();
+    const { id } = await pombo.sandbox(alice);
+    await pombo.sandbox(uniqueName('bob'), { number: bobNumber });
+    const byType = await connect(pombo.url, { query: { instance_id: alice, events: 'Message,ReadReceipt' }, headers: { apikey: pombo.apiKey }, autoAck: true });
+    const repeated = await connect(pombo.url, { query: { instance_id: id, events: ['messages.update', 'Connected'], subscriber: 'second' }, headers: { apikey: pombo.apiKey }, autoAck: true });
+    await pombo.api('POST', `/message/sendText/${alice}`, { number: bobNumber, text: 'hi' });
+    const frames = await byType.waitFrames(3);
+    assert.deepEqual(frames.map((frame) => `${frame.type}/${frame.data.event}`), ['Message/send.message', 'ReadReceipt/messages.update', 'ReadReceipt/messages.update']);
+    await pombo.api('DELETE', `/instance/logout/${alice}`);
+    await pombo.api('GET', `/instance/connect/${alice}`);
+    const more = await repeated.waitFrames(3);
+    assert.deepEqual(more.map((frame) => frame.type), ['ReadReceipt', 'ReadReceipt', 'Connected'], 'Disconnected is a CONNECTION_UPDATE that Connected does not include');
+    assert.equal(byType.frames.length, 3);
+    await Promise.all([byType.close(), repeated.close()]);
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('an unacked event comes again on the live connection after the ack wait; acks are per event, in any order, under any of the three keys', async () => {
+  const pombo = await startPombo({ REALTIME_ACK_WAIT_MS: '300' });
+  try {
+    const name = uniqueName('acks');
+    const { token } = await pombo.sandbox(name);
+    const client = await connect(pombo.url, { query: { instance_id: name }, headers: { authorization: `Bearer ${token}` } });
+    const ids = await ingest(pombo, name, 5);
+    await client.waitFrames(5);
+    // Out of order, skipping the second; three wire spellings of the ack; junk and unknown ids are ignored.
+    client.ack(ids[4]!, 'id');
+    client.ack(ids[2]!, 'eventId');
+    client.ws.send('not json');
+    client.ws.send(JSON.stringify({ type: 'ack', event_id: 'evt_unknown' }));
+    client.ws.send(JSON.stringify({ type: 'ack', event_id: '' }));
+    client.ack(ids[0]!);
+    client.ack(ids[3]!);
+    const again = await client.waitFrames(6);
+    assert.equal(again[5]!.id, ids[1], 'only the unacked event is redelivered');
+    client.ack(ids[1]!);
+    await eventually(async () => (await pombo.api('GET', `/realtime/find/${name}`)).body.subscribers[0]?.backlog === 0, 'the cursor at the head');
+    assert.equal(client.frames.length, 6);
+    await client.close();
+    const resumed = await connect(pombo.url, { query: { instance_id: name }, headers: { authorization: `Bearer ${token}` } });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.equal(resumed.frames.length, 0, 'everything acked is not sent again after a reconnect');
+    await resumed.close();
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('after REALTIME_MAX_DELIVER unacked deliveries an event is dead-lettered for that subscriber', async () => {
+  const pombo = await startPombo({ REALTIME_ACK_WAIT_MS: '100', REALTIME_MAX_DELIVER: '3' });
+  try {
+    const name = uniqueName('dlq');
+    const { token } = await pombo.sandbox(name);
+    const client = await connect(pombo.url, { query: { instance_id: name, instance_token: token } });
+    const [id] = await ingest(pombo, name, 1);
+    await client.waitFrames(3);
+    const find = await eventually(async () => {
+      const body = (await pombo.api('GET', `/realtime/find/${name}`)).body;
+      return body.subscribers[0]?.deadLettered === 1 && body;
+    }, 'a dead letter');
+    assert.equal(find.subscribers[0].backlog, 0);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(client.frames.map((frame) => frame.id), [id, id, id]);
+    await client.close();
+  } finally {
+    await pombo.close();
+  }
+});

@@ -1,0 +1,132 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startPombo, uniqueName, eventually } from '../helpers/pombo-harness.ts';
+import { connect, ingest, type Frame, type RealtimeClient } from './ws-client.ts';
+
+const ids = (from: RealtimeClient | Frame[]): string[] => (Array.isArray(from) ? from : from.frames).map((frame) => frame.id);
+
+/** An event id made at `ms` (a ULID's first ten characters are its time). */
+function idAt(ms: number): string {
+  const crockford = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+  let time = '';
+  for (let i = 0; i < 10; i++, ms = Math.floor(ms / 32)) time = crockford[ms % 32] + time;
+  return `evt_${time}${'0'.repeat(16)}`;
+}
+
+test('two connections with one subscriber name share the events; two names each receive every event', async () => {
+  const pombo = await startPombo();
+  try {
+    const name = uniqueName('share');
+    await pombo.sandbox(name);
+    const open = (subscriber: string) =>
+      connect(pombo.url, { query: { instance_id: name, subscriber }, headers: { apikey: pombo.apiKey }, autoAck: true });
+    const [workerA, workerB, audit] = await Promise.all([open('workers'), open('workers'), open('audit')]);
+    const sent = await ingest(pombo, name, 40);
+    await audit.waitFrames(40);
+    await eventually(() => workerA.frames.length + workerB.frames.length >= 40, 'the shared events');
+    assert.deepEqual(ids(audit), sent, 'the other name gets every event, in order');
+    assert.ok(workerA.frames.length > 0 && workerB.frames.length > 0, 'both connections of one name get work');
+    assert.deepEqual([...ids(workerA), ...ids(workerB)].sort(), [...sent].sort(), 'each event goes to one connection of the name');
+    await Promise.all([workerA.close(), workerB.close(), audit.close()]);
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('a subscriber resumes at its durable cursor; an earlier last_event_id moves it back, a later one does not skip unacked events', async () => {
+  const pombo = await startPombo();
+  try {
+    const name = uniqueName('resume');
+    const { token } = await pombo.sandbox(name);
+    const open = (query: Record<string, string> = {}, autoAck = true) =>
+      connect(pombo.url, { query: { instance_id: name, ...query }, headers: { 'x-instance-token': token }, autoAck });
+    const first = await open();
+    const sent = await ingest(pombo, name, 3);
+    await first.waitFrames(3);
+    await eventually(async () => (await pombo.api('GET', `/realtime/find/${name}`)).body.subscribers[0]?.backlog === 0, 'acks recorded');
+    await first.close();
+    const missed = await ingest(pombo, name, 2);
+    const plain = await open();
+    assert.deepEqual(ids(await plain.waitFrames(2)), missed, 'what happened while away, nothing acked before');
+    await plain.close();
+    const back = await open({ last_event_id: sent[0]! });
+    assert.deepEqual(ids(await back.waitFrames(4)), [...sent.slice(1), ...missed], 'from last_event_id + 1');
+    await back.close();
+    const unacked = await ingest(pombo, name, 1);
+    const forward = await open({ last_event_id: unacked[0]! });
+    assert.deepEqual(ids(await forward.waitFrames(1)), unacked, 'a later last_event_id cannot skip an unacked event');
+    await forward.close();
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('a second connection of a live subscriber with an earlier last_event_id gets those events replayed', async () => {
+  const pombo = await startPombo();
+  try {
+    const name = uniqueName('replay');
+    await pombo.sandbox(name);
+    const open = (query: Record<string, string> = {}) =>
+      connect(pombo.url, { query: { instance_id: name, ...query }, headers: { apikey: pombo.apiKey }, autoAck: true });
+    const live = await open();
+    const sent = await ingest(pombo, name, 4);
+    await live.waitFrames(4);
+    await eventually(async () => (await pombo.api('GET', `/realtime/find/${name}`)).body.subscribers[0]?.backlog === 0, 'acks recorded');
+    const late = await open({ last_event_id: sent[1]! });
+    await eventually(() => live.frames.length + late.frames.length >= 6, 'the replayed events');
+    assert.deepEqual([...ids(live).slice(4), ...ids(late)].sort(), sent.slice(2).sort());
+    await Promise.all([live.close(), late.close()]);
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('a last_event_id older than the retained log gets a Gap event (with an id, before any other) and then every retained event', async () => {
+  const pombo = await startPombo();
+  try {
+    const name = uniqueName('gap');
+    const { id } = await pombo.sandbox(name);
+    const retained = await ingest(pombo, name, 2);
+    const expired = idAt(Date.now() - 30 * 24 * 3_600_000);
+    const client = await connect(pombo.url, { query: { instance_id: name, last_event_id: expired, events: 'Message' }, headers: { apikey: pombo.apiKey }, autoAck: true });
+    const [gap, ...rest] = await client.waitFrames(3);
+    assert.equal(gap!.type, 'Gap');
+    assert.match(gap!.id, /^gap_/);
+    assert.equal(gap!.instance_id, id);
+    assert.equal(gap!.data.reason, 'retention');
+    assert.equal(gap!.data.last_event_id, expired);
+    assert.deepEqual(rest.map((frame) => frame.id), retained);
+    await client.close();
+    const unknown = await connect(pombo.url, { query: { instance_id: name, last_event_id: 'evt_not-a-real-id', subscriber: 'other' }, headers: { apikey: pombo.apiKey } });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(unknown.frames.length, 0, 'an unknown recent id is ignored: a new subscriber starts at the head');
+    await unknown.close();
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('a subscriber whose position fell out of retention gets a Gap event, then the retained events', async () => {
+  // EVENTS_RETENTION_HOURS=0.001 keeps events 3.6 s and prunes every second.
+  const pombo = await startPombo({ EVENTS_RETENTION_HOURS: '0.001' });
+  try {
+    const name = uniqueName('expired');
+    await pombo.sandbox(name);
+    const open = () => connect(pombo.url, { query: { instance_id: name, events: 'Message' }, headers: { apikey: pombo.apiKey }, autoAck: true });
+    const first = await open();
+    const [seen] = await ingest(pombo, name, 1);
+    await first.waitFrames(1);
+    await first.close();
+    const [lost] = await ingest(pombo, name, 1);
+    await eventually(async () => (await pombo.api('GET', `/events/${name}`)).body.events.every((event: { id: string }) => event.id !== lost), 'the pruning', 10_000, 200);
+    const [kept] = await ingest(pombo, name, 1);
+    const back = await open();
+    const [gap, next] = await back.waitFrames(2);
+    assert.equal(gap!.type, 'Gap');
+    assert.equal(gap!.data.last_event_id, null);
+    assert.deepEqual([next!.id], [kept], `neither ${seen} (acked) nor ${lost} (pruned) comes back`);
+    await back.close();
+  } finally {
+    await pombo.close();
+  }
+});
