@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, requireService, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
+import { queueNameOf } from '../../src/channels/sqs/sqs-queues.ts';
+import { readSqsSettings } from '../../src/channels/sqs/sqs-settings.ts';
+import { EnvReader } from '../../src/config/env-reader.ts';
+import type { BrokerMessage } from '../../src/channels/broker/broker-channel.ts';
 import { attribute, deleteQueue, queueNames, receiveUntil, sqsAvailable, sqsEnv } from './sqs-queue-reader.ts';
 
 const needsSqs = requireService(await sqsAvailable(), 'An SQS-compatible server on 127.0.0.1:9324', 'run scripts/services/sqs.sh');
@@ -142,4 +146,17 @@ test('bad SQS variables stop the boot with a message naming each', async () => {
       /SQS_MAX_PAYLOAD_SIZE="10"/.test(error.message) &&
       /SQS_QUEUE_PREFIX="a.b"/.test(error.message),
   );
+});
+
+test('queue names longer than SQS allows are shortened with a hash, never shared', () => {
+  const settings = readSqsSettings(new EnvReader({ SQS_REGION: 'us-east-1' }));
+  const of = (instance: string, fifo: boolean) =>
+    queueNameOf(settings, { scope: 'instance', event: { instance, event: 'GROUP_PARTICIPANTS_UPDATE' } } as unknown as BrokerMessage, fifo);
+  assert.equal(of('minha-instancia', false), 'evolution-minha-instancia-group-participants-update');
+  const long = 'x'.repeat(60);
+  const [a, b, fifo] = [of(`${long}-a`, false), of(`${long}-b`, false), of(`${long}-a`, true)];
+  assert.ok(a.length <= 80 && fifo.length <= 80, `${a} / ${fifo}`);
+  assert.notEqual(a, b);
+  assert.ok(fifo.endsWith('.fifo'));
+  assert.match(a, /^evolution-x+-[0-9a-f]{8}$/);
 });

@@ -14,7 +14,7 @@ const MAX_NAME = 80;
 function fitted(name: string, suffix: string): string {
   if (name.length + suffix.length <= MAX_NAME) return `${name}${suffix}`;
   const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
-  return `${name.slice(0, MAX_NAME - suffix.length - hash.length - 1)}-${hash}${suffix}`;
+  return `${name.slice(0, MAX_NAME - suffix.length - hash.length - 1).replace(/[-_]+$/, '')}-${hash}${suffix}`;
 }
 
 /**
