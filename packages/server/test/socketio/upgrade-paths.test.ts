@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import { closeUnansweredUpgrades } from '../../src/http/unanswered-upgrades.ts';
 import { startPombo, uniqueName } from '../helpers/pombo-harness.ts';
 import { Clients, ingest, namespaceUrl } from './socket-helpers.ts';
 
@@ -37,5 +39,28 @@ test('Socket.IO leaves other upgrade paths to their handlers, even one that take
     clients.closeAll();
     other.close();
     await pombo.close();
+  }
+});
+
+test('an upgrade request that no handler answers gets a 404 and is closed, instead of staying open forever', { timeout: 5000 }, async () => {
+  const server = createServer();
+  // A handler for another path, as each channel has: it leaves this request alone.
+  server.on('upgrade', () => undefined);
+  closeUnansweredUpgrades(server, 50);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const answer = await new Promise<string>((resolve, reject) => {
+      let received = '';
+      const socket = connect(port, '127.0.0.1', () =>
+        socket.write('GET /nothing-here HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'),
+      );
+      socket.on('data', (chunk) => (received += chunk));
+      socket.on('end', () => resolve(received));
+      socket.on('error', reject);
+    });
+    assert.match(answer, /^HTTP\/1\.1 404 Not Found/);
+  } finally {
+    server.close();
   }
 });
