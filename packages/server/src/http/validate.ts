@@ -81,6 +81,19 @@ export function instanceName(value: unknown, path = 'instanceName'): string {
   return value;
 }
 
+const JID = /^[\d-]{5,40}@(s\.whatsapp\.net|g\.us|lid)$/;
+
+/** A phone number with its country code (`+`, spaces, dots, dashes and parentheses ignored), or a WhatsApp JID. */
+export function phone(value: unknown, path: string): string {
+  if (typeof value === 'string') {
+    const trimmed = value.trim();
+    if (JID.test(trimmed)) return trimmed;
+    const digits = trimmed.replace(/[\s+().-]/g, '');
+    if (/^\d{8,15}$/.test(digits)) return digits;
+  }
+  throw validationError(`${path} must be a phone number with its country code (8 to 15 digits, e.g. 5511999990000) or a JID such as 5511999990000@s.whatsapp.net`);
+}
+
 export function httpUrl(value: unknown, path: string): string {
   if (typeof value !== 'string') throw validationError(`${path} must be an http(s) URL`);
   try {

@@ -58,10 +58,14 @@ test('a body that is not an object, or fields of the wrong type, are 400s naming
     assertError(await create({ integration: 7 }), 400, 'POMBO_ERR_VALIDATION', /integration/);
     assertError(await create({ webhook: 'https://example.com' }), 400, 'POMBO_ERR_VALIDATION', /webhook must be a JSON object/);
     const send = (body: unknown) => pombo.api('POST', `/message/sendText/${alice}`, body);
-    assertError(await send({ number: 5511966665555, text: 'hi' }), 400, 'POMBO_ERR_VALIDATION', /number/);
+    assertError(await send({ number: 5511966665555, text: 'hi' }), 400, 'POMBO_ERR_VALIDATION', /number must be a phone number/);
+    for (const number of ['abc', '123', '55 11 999', '5511999990000@example.com', '']) {
+      assertError(await send({ number, text: 'hi' }), 400, 'POMBO_ERR_VALIDATION', /number must be a phone number with its country code/);
+    }
+    assertError(await pombo.api('POST', `/group/create/${alice}`, { subject: 'g', participants: ['5511966665555', 'x'] }), 400, 'POMBO_ERR_VALIDATION', /participants\[1\] must be a phone number/);
     assertError(await send({ number: '5511966665555', text: 42 }), 400, 'POMBO_ERR_VALIDATION', /text/);
     assertError(await send({ number: '5511966665555' }), 400, 'POMBO_ERR_VALIDATION', /text is required/);
-    assertError(await send({ text: 'hi' }), 400, 'POMBO_ERR_VALIDATION', /number is required/);
+    assertError(await send({ text: 'hi' }), 400, 'POMBO_ERR_VALIDATION', /number must be a phone number/);
     assertError(
       await pombo.api('POST', `/chat/sendPresence/${alice}`, { number: '5511966665555', presence: 'dancing' }),
       400,

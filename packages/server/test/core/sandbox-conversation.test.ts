@@ -77,6 +77,18 @@ test('a message to a number outside the sandbox is sent but never delivered', as
   assert.deepEqual((await since(alice.name)).map((e) => e.event), ['send.message']);
 });
 
+test('numbers are accepted with formatting or as JIDs, and reach the same recipient', async () => {
+  const alice = await member('alice');
+  const bob = await member('bob');
+  const formatted = `+${bob.number.slice(0, 2)} (${bob.number.slice(2, 4)}) ${bob.number.slice(4, 9)}-${bob.number.slice(9)}`;
+  for (const number of [formatted, bob.jid]) {
+    const sent = await pombo.api('POST', `/message/sendText/${alice.name}`, { number, text: number });
+    assert.equal(sent.status, 201);
+    assert.equal(sent.body.key.remoteJid, bob.jid);
+  }
+  assert.deepEqual((await since(bob.name)).map((e) => e.data.message.conversation), [formatted, bob.jid]);
+});
+
 test('a disconnected recipient receives nothing; a disconnected sender gets a 409 telling it to connect', async () => {
   const alice = await member('alice');
   const bob = await member('bob');

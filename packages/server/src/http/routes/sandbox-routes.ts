@@ -1,15 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { validationError } from '../../core/errors.ts';
 import { type AppContext, authorizedInstance } from '../app-context.ts';
-import { object, oneOf, optionalString, string } from '../validate.ts';
+import { object, oneOf, optionalString, phone, string } from '../validate.ts';
 
 type Named = { Params: { instanceName: string } };
 
 const numbers = (value: unknown, path: string): string[] => {
-  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item.trim() === '')) {
-    throw validationError(`${path} must be an array of phone numbers`);
-  }
-  return value as string[];
+  if (!Array.isArray(value)) throw validationError(`${path} must be an array of phone numbers`);
+  return value.map((item, index) => phone(item, `${path}[${index}]`));
 };
 
 /** Evolution API's message, chat and group routes, served by the sandbox network. */
@@ -19,7 +17,7 @@ export function sandboxRoutes(app: FastifyInstance, context: AppContext): void {
   app.post<Named>('/message/sendText/:instanceName', async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = object(request.body, 'body');
-    const sent = await sandbox.sendText(instance, string(body, 'number'), string(body, 'text'));
+    const sent = await sandbox.sendText(instance, phone(body.number, 'number'), string(body, 'text'));
     reply.code(201);
     return sent;
   });
@@ -28,7 +26,7 @@ export function sandboxRoutes(app: FastifyInstance, context: AppContext): void {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = object(request.body, 'body');
     if (body.mediatype === undefined) throw validationError('mediatype is required: image, video, audio or document');
-    const sent = await sandbox.sendMedia(instance, string(body, 'number'), {
+    const sent = await sandbox.sendMedia(instance, phone(body.number, 'number'), {
       mediatype: oneOf(body, 'mediatype', ['image', 'video', 'audio', 'document'] as const, 'image'),
       mimetype: optionalString(body, 'mimetype'),
       caption: optionalString(body, 'caption'),
@@ -43,7 +41,7 @@ export function sandboxRoutes(app: FastifyInstance, context: AppContext): void {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = object(request.body, 'body');
     const presence = oneOf(body, 'presence', ['available', 'unavailable', 'composing', 'recording', 'paused'] as const, 'available');
-    await sandbox.sendPresence(instance, string(body, 'number'), presence);
+    await sandbox.sendPresence(instance, phone(body.number, 'number'), presence);
     reply.code(201);
     return { presence };
   });
