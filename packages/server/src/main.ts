@@ -16,14 +16,15 @@ async function main(): Promise<void> {
   } catch (error) {
     exitOnConfigError(error);
   }
-  const log = createLogger(config.logLevel);
-  const pombo = await createPombo(config, log).catch(exitOnConfigError);
-  const address = await pombo.listen();
+  // Shown as soon as it exists: a start that fails further on must not swallow the only showing.
   if (config.auth.apiKeyGenerated) {
     process.stdout.write(
       `\nA global API key was generated and saved in ${config.dataDir}/api-key (shown once):\n\n    ${config.auth.apiKey}\n\nSend it as the "apikey" header.\n\n`,
     );
   }
+  const log = createLogger(config.logLevel);
+  const pombo = await createPombo(config, log).catch(exitOnConfigError);
+  const address = await pombo.listen();
   log.info({ address, store: config.database.provider }, 'Pombo is listening');
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -37,4 +38,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
-void main();
+main().catch((error: unknown) => {
+  process.stderr.write(`Pombo could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

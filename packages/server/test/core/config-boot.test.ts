@@ -4,6 +4,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
 import { freePort, spawnPombo } from '../helpers/child-pombo.ts';
@@ -100,23 +102,44 @@ describe('loadConfig', () => {
   });
 });
 
+/** Runs `npm start`'s command in `cwd` with only `env` and waits for it to exit. */
+async function runToExit(cwd: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, stdout, stderr };
+}
+
 describe('npm start', () => {
   test('a malformed variable: the process exits non-zero and its stderr names the variable', async (t) => {
     const cwd = tempDir(t);
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN], {
-      cwd,
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'shout', SERVER_PORT: 'abc' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { code, stderr } = await runToExit(cwd, { LOG_LEVEL: 'shout', SERVER_PORT: 'abc' });
     assert.notEqual(code, 0);
     assert.match(stderr, /SERVER_PORT="abc"/);
     assert.match(stderr, /LOG_LEVEL="shout"/);
     assert.match(stderr, /docs\/configuration\.md/);
     assert.doesNotMatch(stderr, /\bat .+\.ts:\d+/, 'no stack trace');
     assert.ok(!existsSync(join(cwd, 'data')));
+  });
+
+  test('a port already in use: a one-line reason, exit non-zero, and the generated key was still shown', async (t) => {
+    const cwd = tempDir(t);
+    const port = await freePort();
+    const taken = createServer().listen(port);
+    await once(taken, 'listening');
+    t.after(() => taken.close());
+    const { code, stdout, stderr } = await runToExit(cwd, { SERVER_PORT: String(port) });
+    assert.notEqual(code, 0);
+    assert.match(stderr, /^Pombo could not start: .*EADDRINUSE/);
+    assert.doesNotMatch(stderr, /\bat .+:\d+:\d+/, 'no stack trace');
+    assert.ok(stdout.includes(readFileSync(join(cwd, 'data', 'api-key'), 'utf8').trim()), 'the key is shown before anything can fail');
   });
 
   test('with no configuration it starts on SQLite in ./data and prints the generated key once', async (t) => {
