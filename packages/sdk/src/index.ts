@@ -1,2 +1,12 @@
 /** Pombo's TypeScript SDK: realtime subscriptions with acknowledgements, webhook verification, REST helpers. */
-export {};
+import './dispose.ts';
+
+export { PomboClient, type PomboClientOptions } from './client.ts';
+export { PomboApiError, PomboRealtimeError, WebhookVerificationError } from './errors.ts';
+export type { Envelope, ErrorHandler, EventHandler, EventType, PomboEvent } from './events/event.ts';
+export { EventSubscription, type SubscribeRequest } from './events/subscription.ts';
+export type { EventInput, PublishedEvent } from './events/events-api.ts';
+export type { SocketLike, Transport } from './events/transport.ts';
+export type { EventsConfig, RealtimeConfig, WebhookConfig } from './rest/channel-config.ts';
+export type { CreateInstanceRequest, CreatedInstance, InstanceView, QrCode } from './rest/instances.ts';
+export { verifyWebhook, type HeaderBag, type VerifyOptions } from './webhooks/verify.ts';

@@ -1,0 +1,43 @@
+/** An error answer of Pombo's REST API: its HTTP status, stable code and messages. */
+export class PomboApiError extends Error {
+  constructor(
+    readonly status: number,
+    /** The stable error code (`POMBO_ERR_FORBIDDEN`, …); see docs/errors.md. */
+    readonly code: string | undefined,
+    readonly messages: readonly string[],
+  ) {
+    super(`${status}${code ? ` ${code}` : ''}: ${messages.join('; ') || 'no message'}`);
+    this.name = 'PomboApiError';
+  }
+}
+
+/**
+ * Why a realtime subscription ended or could not start: the close code (4000 + HTTP status for a
+ * refusal, see docs/realtime-protocol.md) or the HTTP status of a refused handshake, and the reason.
+ */
+export class PomboRealtimeError extends Error {
+  constructor(
+    message: string,
+    /** The WebSocket close code, when the server closed the connection. */
+    readonly closeCode?: number,
+    /** The HTTP status, when the handshake was refused before the upgrade. */
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'PomboRealtimeError';
+  }
+
+  /** A refusal (bad request, key, instance…): connecting again cannot help. */
+  get fatal(): boolean {
+    const code = this.closeCode ?? (this.status === undefined ? undefined : 4000 + this.status);
+    return code !== undefined && code >= 4400 && code < 4500;
+  }
+}
+
+/** A webhook request whose signature, timestamp or headers do not check out. */
+export class WebhookVerificationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WebhookVerificationError';
+  }
+}

@@ -1,0 +1,279 @@
+import { asyncDispose } from '../dispose.ts';
+import { PomboRealtimeError } from '../errors.ts';
+import { fullJitter } from './backoff.ts';
+import type { ErrorHandler, EventHandler, EventType, PomboEvent } from './event.ts';
+import { RecentIds } from './recent-ids.ts';
+import { OPEN, type SocketLike, type Transport } from './transport.ts';
+
+export interface SubscribeRequest {
+  /** The instance's id or name. */
+  instanceId: string;
+  /** The instance token; without it the client's API key is used. */
+  instanceToken?: string;
+  /** Seed-000 types (`Message`, `Connected`, …) or event names (`MESSAGES_UPSERT`, `messages.upsert`); all when empty. */
+  events?: ReadonlyArray<EventType | 'All' | (string & {})>;
+  /** Connections with the same subscriber name share the events; each name gets every event. Default `default`. */
+  subscriber?: string;
+  /** Reconnect after a lost connection, resuming after the last acknowledged event. Default true. */
+  reconnect?: boolean;
+  /** Failed connection attempts in a row before giving up. Default: no limit. */
+  maxRetries?: number;
+  /** The first reconnect delay's ceiling; each attempt doubles it (full jitter). Default 500 ms. */
+  retryDelayMs?: number;
+  /** The largest reconnect delay ceiling. Default 30 s. */
+  maxRetryDelayMs?: number;
+  /** Resume cursor: the server resends what came after it (or its own ack floor, if earlier). */
+  lastEventId?: string;
+  /** Skip redeliveries of the last N events already handled (`true`: 1,000). Default off. */
+  dedupe?: boolean | number;
+  /** Events handled at once. Default 1 (in arrival order). */
+  concurrency?: number;
+  /** Where credentials go: headers when the WebSocket implementation can send them (Node), else the query. */
+  credentials?: 'headers' | 'query';
+  /** Also reachable with `sub.on('error', …)`. */
+  onError?: ErrorHandler;
+}
+
+/** Everything a subscription needs besides the request: the URL, the key and the socket factory. */
+export interface SubscriptionContext {
+  realtimeUrl: string;
+  apiKey: string | undefined;
+  transport: Transport;
+}
+
+type State = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+interface Registration {
+  readonly type: string;
+  readonly handler: EventHandler;
+}
+
+/**
+ * A realtime subscription: handlers per event type, an ack once every handler of an event has
+ * finished, and reconnection with backoff that resumes after the last acknowledged event.
+ */
+export class EventSubscription {
+  private readonly registrations: Registration[] = [];
+  private readonly errorHandlers = new Set<ErrorHandler>();
+  private readonly queue: PomboEvent[] = [];
+  private readonly running = new Set<Promise<void>>();
+  private readonly recent: RecentIds | undefined;
+  private socket: SocketLike | undefined;
+  private stateValue: State = 'connecting';
+  private attempts = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private acked: string | undefined;
+  private outcome: { error?: Error } | undefined;
+  private readonly closedWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+  private readonly opened: Promise<void>;
+  private settleOpen: { resolve: () => void; reject: (error: Error) => void } | undefined;
+
+  constructor(
+    private readonly request: SubscribeRequest,
+    private readonly context: SubscriptionContext,
+    signal?: AbortSignal,
+  ) {
+    const dedupe = request.dedupe === true ? 1000 : request.dedupe || 0;
+    this.recent = dedupe > 0 ? new RecentIds(dedupe) : undefined;
+    if (request.onError) this.errorHandlers.add(request.onError);
+    this.opened = new Promise((resolve, reject) => (this.settleOpen = { resolve, reject }));
+    signal?.addEventListener('abort', () => void this.close(), { once: true });
+    if (signal?.aborted) this.finish();
+    else this.connect();
+  }
+
+  /** Resolves once the first connection is open; rejects if it never could be. */
+  ready(): Promise<this> {
+    return this.opened.then(() => this);
+  }
+
+  get state(): State {
+    return this.stateValue;
+  }
+
+  /** The id of the last event this subscription acknowledged (the resume point of a reconnect). */
+  get lastEventId(): string | undefined {
+    return this.acked ?? this.request.lastEventId;
+  }
+
+  /** Adds a handler for one type (`Message`, `Connected`, …, `Gap`), `All`, or `error`. */
+  on(type: 'error', handler: ErrorHandler): this;
+  on(type: EventType | 'All' | (string & {}), handler: EventHandler): this;
+  on(type: string, handler: EventHandler | ErrorHandler): this {
+    if (type === 'error') this.errorHandlers.add(handler as ErrorHandler);
+    else this.registrations.push({ type, handler: handler as EventHandler });
+    return this;
+  }
+
+  off(type: string, handler: EventHandler | ErrorHandler): this {
+    if (type === 'error') this.errorHandlers.delete(handler as ErrorHandler);
+    const index = this.registrations.findIndex((registration) => registration.type === type && registration.handler === handler);
+    if (index >= 0) this.registrations.splice(index, 1);
+    return this;
+  }
+
+  /** Resolves when the subscription has closed; rejects with a `PomboRealtimeError` if it ended in failure. */
+  waitForClose(): Promise<void> {
+    if (this.outcome) return this.outcome.error ? Promise.reject(this.outcome.error) : Promise.resolve();
+    return new Promise((resolve, reject) => this.closedWaiters.push({ resolve, reject }));
+  }
+
+  /** Stops receiving, lets the handlers already running finish and acknowledge, then closes the socket. */
+  async close(): Promise<void> {
+    if (this.outcome) return;
+    this.queue.length = 0;
+    this.stateValue = 'closed';
+    clearTimeout(this.retryTimer);
+    await Promise.allSettled([...this.running]);
+    this.finish();
+  }
+
+  async [asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---- connection ------------------------------------------------------------------------------
+
+  private url(): { url: string; headers: Record<string, string> } {
+    const { request, context } = this;
+    const url = new URL(context.realtimeUrl);
+    url.searchParams.set('instance_id', request.instanceId);
+    const events = (request.events ?? []).filter((name) => name !== '');
+    if (events.length) url.searchParams.set('events', events.join(','));
+    if (request.subscriber) url.searchParams.set('subscriber', request.subscriber);
+    if (this.lastEventId) url.searchParams.set('last_event_id', this.lastEventId);
+    const [name, key] = request.instanceToken ? ['instance_token', request.instanceToken] : ['access_token', context.apiKey];
+    if (!key) throw new PomboRealtimeError('no credentials: pass instanceToken, or create the client with an apiKey');
+    const inHeaders = (request.credentials ?? (context.transport.headers ? 'headers' : 'query')) === 'headers' && context.transport.headers;
+    if (!inHeaders) url.searchParams.set(name, key);
+    const headers: Record<string, string> = inHeaders ? { [request.instanceToken ? 'x-instance-token' : 'apikey']: key } : {};
+    return { url: url.toString(), headers };
+  }
+
+  private connect(): void {
+    let refusal: PomboRealtimeError | undefined;
+    let socket: SocketLike;
+    try {
+      const { url, headers } = this.url();
+      socket = this.context.transport.open(url, headers, (status, body) => (refusal = refusedError(status, body)));
+    } catch (error) {
+      return this.fail(error as Error);
+    }
+    this.socket = socket;
+    socket.onopen = () => {
+      this.attempts = 0;
+      this.stateValue = 'open';
+      this.settleOpen?.resolve();
+    };
+    socket.onmessage = (message) => this.receive(message.data);
+    socket.onerror = () => undefined; // the close that follows says what happened
+    socket.onclose = ({ code, reason }) => {
+      if (this.socket !== socket) return;
+      this.socket = undefined;
+      this.closed(refusal ?? new PomboRealtimeError(`connection closed (${code}${reason ? `: ${reason}` : ''})`, code));
+    };
+  }
+
+  /** Decides what a lost connection means: the end (refused, given up, not reconnecting) or another attempt. */
+  private closed(error: PomboRealtimeError): void {
+    if (this.stateValue === 'closed') return this.finish();
+    const clean = error.closeCode === 1000 || error.closeCode === 1001;
+    if (error.fatal) return this.fail(error);
+    if (this.request.reconnect === false) return clean && this.stateValue === 'open' ? this.finish() : this.fail(error);
+    this.attempts++;
+    const maxRetries = this.request.maxRetries ?? Number.POSITIVE_INFINITY;
+    if (this.attempts > maxRetries) return this.fail(new PomboRealtimeError(`gave up after ${maxRetries} reconnect attempts: ${error.message}`, error.closeCode, error.status));
+    this.stateValue = 'reconnecting';
+    this.report(error);
+    const delay = fullJitter(this.attempts, this.request.retryDelayMs ?? 500, this.request.maxRetryDelayMs ?? 30_000);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private fail(error: Error): void {
+    this.report(error);
+    this.finish(error);
+  }
+
+  private finish(error?: Error): void {
+    if (this.outcome) return;
+    this.outcome = error ? { error } : {};
+    this.stateValue = 'closed';
+    clearTimeout(this.retryTimer);
+    const socket = this.socket;
+    this.socket = undefined;
+    if (socket && socket.readyState <= OPEN) socket.close(1000, 'closed by the client');
+    this.settleOpen?.reject(error ?? new PomboRealtimeError('the subscription was closed before it connected'));
+    for (const waiter of this.closedWaiters.splice(0)) (error ? waiter.reject(error) : waiter.resolve());
+  }
+
+  private report(error: Error, event?: PomboEvent): void {
+    for (const handler of this.errorHandlers) {
+      try {
+        handler(error, event);
+      } catch {
+        // an error handler's own failure has nowhere left to go
+      }
+    }
+  }
+
+  // ---- events ----------------------------------------------------------------------------------
+
+  private receive(data: unknown): void {
+    if (this.stateValue === 'closed' || typeof data !== 'string') return;
+    let event: PomboEvent;
+    try {
+      event = JSON.parse(data) as PomboEvent;
+    } catch {
+      return this.report(new Error('the server sent a frame that is not JSON'));
+    }
+    this.queue.push(event);
+    this.pump();
+  }
+
+  /** Starts queued events while fewer than `concurrency` are being handled. */
+  private pump(): void {
+    const limit = Math.max(1, this.request.concurrency ?? 1);
+    while (this.running.size < limit && this.queue.length) {
+      const task = this.handle(this.queue.shift() as PomboEvent).finally(() => {
+        this.running.delete(task);
+        this.pump();
+      });
+      this.running.add(task);
+    }
+  }
+
+  /** Runs every matching handler in registration order; acks only if none threw. */
+  private async handle(event: PomboEvent): Promise<void> {
+    if (this.recent?.has(event.id)) return this.ack(event);
+    let failed = false;
+    for (const { handler } of this.registrations.filter((r) => r.type === event.type || r.type === 'All')) {
+      try {
+        await handler(event);
+      } catch (error) {
+        failed = true;
+        this.report(error instanceof Error ? error : new Error(String(error)), event);
+      }
+    }
+    if (failed) return;
+    this.recent?.add(event.id);
+    this.ack(event);
+  }
+
+  private ack(event: PomboEvent): void {
+    if (typeof event.id !== 'string' || event.id === '') return;
+    if (this.socket?.readyState === OPEN) this.socket.send(JSON.stringify({ type: 'ack', event_id: event.id }));
+    if (event.type !== 'Gap') this.acked = event.id;
+  }
+}
+
+/** A handshake refused with an HTTP status (non-browser clients): the body is Pombo's JSON error. */
+function refusedError(status: number, body: string): PomboRealtimeError {
+  let message = body;
+  try {
+    const parsed = JSON.parse(body) as { response?: { message?: string[] } };
+    message = parsed.response?.message?.join('; ') ?? body;
+  } catch {
+    // not JSON: keep the text
+  }
+  return new PomboRealtimeError(`the server refused the subscription (HTTP ${status}): ${message}`, undefined, status);
+}

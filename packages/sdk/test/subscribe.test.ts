@@ -1,0 +1,135 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startPombo, uniqueName, eventually, type Harness } from '../../server/test/helpers/pombo-harness.ts';
+import { PomboClient, PomboRealtimeError, type PomboEvent } from '../src/index.ts';
+
+async function withPombo(env: Record<string, string>, run: (pombo: Harness, client: PomboClient, name: string) => Promise<void>): Promise<void> {
+  const pombo = await startPombo(env);
+  try {
+    const client = new PomboClient({ baseUrl: pombo.url, apiKey: pombo.apiKey });
+    const name = uniqueName('sdk');
+    await client.instances.create({ instanceName: name });
+    await run(pombo, client, name);
+  } finally {
+    await pombo.close();
+  }
+}
+
+const publish = async (client: PomboClient, name: string, count: number, event = 'MESSAGES_UPSERT'): Promise<string[]> =>
+  (await client.events.publish(name, Array.from({ length: count }, (_, n) => ({ event, data: { key: { remoteJid: `${n}@s.whatsapp.net`, id: `m${n}` } } })))).events.map(
+    (event) => event.id,
+  );
+
+const backlog = async (client: PomboClient, name: string, subscriber = 'default'): Promise<number | undefined> => {
+  const { subscribers } = (await client.realtime.find(name)) as { subscribers: Array<{ subscriber: string; backlog: number }> };
+  return subscribers.find((entry) => entry.subscriber === subscriber)?.backlog;
+};
+
+test('typed and All handlers run for each event, which is acknowledged once they finished', async () => {
+  await withPombo({}, async (_pombo, client, name) => {
+    const [instance] = await client.instances.fetch({ instanceName: name });
+    const typed: string[] = [];
+    const all: string[] = [];
+    await using sub = await client.events.subscribe({ instanceId: name, instanceToken: instance!.token, events: ['Message', 'Connected'] });
+    sub.on('Message', async (event) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      typed.push(event.id);
+    });
+    sub.on('All', (event: PomboEvent) => void all.push(`${event.type}:${event.id}`));
+    const ids = await publish(client, name, 3);
+    await publish(client, name, 1, 'PRESENCE_UPDATE');
+    await eventually(() => typed.length === 3, 'three messages');
+    assert.deepEqual(typed, ids);
+    assert.deepEqual(all, ids.map((id) => `Message:${id}`), 'Presence was not subscribed to');
+    await eventually(async () => (await backlog(client, name)) === 0, 'every event acknowledged');
+    assert.equal(sub.lastEventId, ids[2]);
+  });
+});
+
+test('a throwing handler reports the error and gets the event again on the live connection, which it then acknowledges', async () => {
+  await withPombo({ REALTIME_ACK_WAIT_MS: '200' }, async (_pombo, client, name) => {
+    const errors: Array<{ message: string; id: string | undefined }> = [];
+    const seen: string[] = [];
+    const sub = await client.events.subscribe({ instanceId: name, onError: (error, event) => errors.push({ message: error.message, id: event?.id }) });
+    sub.on('Message', (event) => {
+      seen.push(event.id);
+      if (seen.length === 1) throw new Error('the database was busy');
+    });
+    const [id] = await publish(client, name, 1);
+    await eventually(() => seen.length === 2, 'the redelivery');
+    assert.deepEqual(seen, [id, id]);
+    assert.deepEqual(errors, [{ message: 'the database was busy', id }]);
+    assert.equal(sub.state, 'open', 'the socket stayed open');
+    await eventually(async () => (await backlog(client, name)) === 0, 'the second delivery acknowledged');
+    await sub.close();
+    await sub.waitForClose();
+  });
+});
+
+test('handlers running concurrently acknowledge out of order, and nothing is delivered twice', async () => {
+  await withPombo({ REALTIME_ACK_WAIT_MS: '1500' }, async (_pombo, client, name) => {
+    const seen: string[] = [];
+    await using sub = await client.events.subscribe({ instanceId: name, concurrency: 8 });
+    sub.on('All', async (event) => {
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 40));
+      seen.push(event.id);
+    });
+    const ids = await publish(client, name, 30);
+    await eventually(async () => seen.length === 30 && (await backlog(client, name)) === 0, 'all acknowledged');
+    assert.notDeepEqual(seen, ids, 'handlers finished out of order');
+    assert.deepEqual([...seen].sort(), [...ids].sort());
+    await new Promise((resolve) => setTimeout(resolve, 1700));
+    assert.equal(seen.length, 30, 'no redelivery after the ack wait');
+  });
+});
+
+test('credentials in the query (as browsers send them) work; a refusal rejects at once without retrying', async () => {
+  await withPombo({}, async (_pombo, client, name) => {
+    const [mine] = await client.instances.fetch({ instanceName: name });
+    await using sub = await client.events.subscribe({ instanceId: mine!.id, instanceToken: mine!.token, credentials: 'query' });
+    const got: string[] = [];
+    sub.on('All', (event) => void got.push(event.id));
+    const ids = await publish(client, name, 2);
+    await eventually(() => got.length === 2, 'two events');
+    assert.deepEqual(got, ids);
+    const other = uniqueName('other');
+    await client.instances.create({ instanceName: other });
+    const started = Date.now();
+    const refused = await client.events.subscribe({ instanceId: other, instanceToken: mine!.token, maxRetries: 5, retryDelayMs: 1000 }).then(
+      () => assert.fail('subscribed to another instance'),
+      (error: unknown) => error,
+    );
+    assert.ok(refused instanceof PomboRealtimeError && refused.fatal);
+    assert.equal(refused.status, 403);
+    assert.ok(Date.now() - started < 1000, 'no reconnect attempts after a refusal');
+  });
+});
+
+test('an aborted signal closes the subscription; close() lets a running handler finish and acknowledge', async () => {
+  await withPombo({}, async (_pombo, client, name) => {
+    const controller = new AbortController();
+    const aborted = await client.events.subscribe({ instanceId: name, subscriber: 'aborted' }, { signal: controller.signal });
+    controller.abort();
+    await aborted.waitForClose();
+    assert.equal(aborted.state, 'closed');
+
+    const sub = await client.events.subscribe({ instanceId: name });
+    let started = false;
+    let finished = false;
+    sub.on('All', async () => {
+      started = true;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      finished = true;
+    });
+    await publish(client, name, 1);
+    await eventually(() => started, 'the handler running');
+    await sub.close();
+    assert.ok(finished, 'close waited for the handler');
+    const again = await client.events.subscribe({ instanceId: name });
+    const redelivered: string[] = [];
+    again.on('All', (event) => void redelivered.push(event.id));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(redelivered, [], 'the handled event was acknowledged before the socket closed');
+    await again.close();
+  });
+});
