@@ -1,22 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, requireService, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
+import { eventually, requireService, startPombo, uniqueName } from '../helpers/pombo-harness.ts';
+import { drained, phone } from './broker-test-helpers.ts';
 import { createTopic, existingTopics, KAFKA_BROKERS, kafkaAvailable, readTopic, valuesOf } from './kafka-topic-reader.ts';
 
 const available = await kafkaAvailable();
 const needsKafka = requireService(available, 'Kafka on 127.0.0.1:9092', 'run scripts/services/kafka.sh');
 
 const KAFKA_ENV = { KAFKA_ENABLED: 'true', KAFKA_BROKERS, KAFKA_RETRY_MAX_DELAY_MS: '300' };
-const phone = () => `5511${String(Math.floor(Math.random() * 1e9)).padStart(9, '0')}`;
 const jidOf = (number: string) => `${number}@s.whatsapp.net`;
-
-/** Waits until a destination has nothing left to publish, so that absent topics prove filtering. */
-async function drained(pombo: Harness, name: string, channel = 'kafka'): Promise<any> {
-  return eventually(async () => {
-    const found = await pombo.api('GET', `/${channel}/find/${name}`);
-    return found.body.state.backlog === 0 && found.body.state.delivered > 0 && found.body;
-  }, `${name}'s ${channel} backlog to drain`);
-}
 
 test('sandbox events arrive on the seed topics evolution.{instance}.{event}, keyed by instance, with id headers, filtered per instance', needsKafka, async () => {
   const pombo = await startPombo({ ...KAFKA_ENV, KAFKA_AUTO_CREATE_TOPICS: 'true' });
@@ -45,10 +37,10 @@ test('sandbox events arrive on the seed topics evolution.{instance}.{event}, key
     const [sentRecord] = valuesOf(await readTopic(`evolution.${alice}.send-message`, (records) => records.length >= 1));
     assert.equal(sentRecord.event, 'send.message');
 
-    const found = await drained(pombo, alice);
+    const found = await drained(pombo, 'kafka', alice);
     assert.deepEqual(found.events, ['SEND_MESSAGE']);
     assert.equal(found.state.connection, 'connected');
-    await drained(pombo, bob);
+    await drained(pombo, 'kafka', bob);
     // The sandbox also produced alice's receipts (MESSAGES_UPDATE) and bob's other events: the filters kept them out.
     assert.deepEqual(
       await existingTopics([`evolution.${alice}.messages-update`, `evolution.${alice}.qrcode-updated`, `evolution.${bob}.connection-update`]),

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, spawnPombo } from '../helpers/child-pombo.ts';
 import { startFlow, Tally } from '../helpers/event-flow.ts';
 import { eventually, startPombo, uniqueName } from '../helpers/pombo-harness.ts';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
 /**
  * The two "loses nothing" scenarios of issue 6, shared by Kafka, SQS and Pusher: a broker outage
@@ -26,6 +27,16 @@ export interface LossSubject {
 export interface Disruption {
   cut(): Promise<void>;
   restore(): Promise<void>;
+}
+
+/** Runs a scenario with the broker (on loopback `port`) behind a TCP proxy whose cut is the disruption. */
+export async function behindProxy(port: number, scenario: (proxy: TcpProxy, disruption: Disruption) => Promise<void>): Promise<void> {
+  const proxy = await startTcpProxy({ port });
+  try {
+    await scenario(proxy, { cut: async () => proxy.cut(), restore: async () => proxy.restore() });
+  } finally {
+    await proxy.close();
+  }
 }
 
 async function tallyOf(consumer: { numbers(): Promise<number[]> }): Promise<Tally> {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { requireService } from '../helpers/pombo-harness.ts';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
-import { killLosesNothing, outageLosesNothing, type LossSubject } from './loss-scenarios.ts';
+import type { TcpProxy } from '../helpers/tcp-proxy.ts';
+import { behindProxy, killLosesNothing, outageLosesNothing, type LossSubject } from './loss-scenarios.ts';
 import { dataOf, pusherAvailable, recorded, testApp } from './pusher-recorder.ts';
 
 const needsPusher = requireService(await pusherAvailable(), 'A Pusher-protocol server on 127.0.0.1:6001', 'run scripts/services/pusher.sh');
@@ -19,20 +19,6 @@ const subjectThrough = (proxy: TcpProxy): LossSubject => ({
   },
 });
 
-test('a Pusher outage while events flow loses nothing', needsPusher, async (t) => {
-  const proxy = await startTcpProxy({ port: 6001 });
-  try {
-    await outageLosesNothing(t, subjectThrough(proxy), { cut: async () => proxy.cut(), restore: async () => proxy.restore() });
-  } finally {
-    await proxy.close();
-  }
-});
+test('a Pusher outage while events flow loses nothing', needsPusher, (t) => behindProxy(6001, (proxy, cut) => outageLosesNothing(t, subjectThrough(proxy), cut)));
 
-test('kill -9 of Pombo while it triggers Pusher events loses nothing', needsPusher, async (t) => {
-  const proxy = await startTcpProxy({ port: 6001 });
-  try {
-    await killLosesNothing(t, subjectThrough(proxy), { cut: async () => proxy.cut(), restore: async () => proxy.restore() });
-  } finally {
-    await proxy.close();
-  }
-});
+test('kill -9 of Pombo while it triggers Pusher events loses nothing', needsPusher, (t) => behindProxy(6001, (proxy, cut) => killLosesNothing(t, subjectThrough(proxy), cut)));

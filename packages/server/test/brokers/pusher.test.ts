@@ -1,19 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, requireService, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
+import { eventually, requireService, startPombo, uniqueName } from '../helpers/pombo-harness.ts';
+import { drained, phone } from './broker-test-helpers.ts';
 import { dataOf, pusherAvailable, recorded, testApp } from './pusher-recorder.ts';
 
 const needsPusher = requireService(await pusherAvailable(), 'A Pusher-protocol server on 127.0.0.1:6001', 'run scripts/services/pusher.sh');
 
 const PUSHER_ENV = { PUSHER_ENABLED: 'true', PUSHER_RETRY_MAX_DELAY_MS: '300' };
-const phone = () => `5511${String(Math.floor(Math.random() * 1e9)).padStart(9, '0')}`;
-
-async function drained(pombo: Harness, name: string): Promise<any> {
-  return eventually(async () => {
-    const found = await pombo.api('GET', `/pusher/find/${name}`);
-    return found.body.state.backlog === 0 && found.body.state.delivered > 0 && found.body;
-  }, `${name}'s pusher backlog to drain`);
-}
 
 test('sandbox events are triggered on evolution.{instance} as UPPER_SNAKE events with the instance credentials; find masks the secret', needsPusher, async () => {
   const pombo = await startPombo(PUSHER_ENV);
@@ -46,7 +39,7 @@ test('sandbox events are triggered on evolution.{instance} as UPPER_SNAKE events
     assert.equal(data.data.message.conversation, 'Olá, Pusher');
     assert.match(data.id, /^evt_/);
 
-    const found = await drained(pombo, bob);
+    const found = await drained(pombo, 'pusher', bob);
     assert.equal(found.secret, '********');
     assert.equal(found.appId, app.appId);
     assert.equal(found.host, '127.0.0.1');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { requireService } from '../helpers/pombo-harness.ts';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
-import { killLosesNothing, outageLosesNothing, type LossSubject } from './loss-scenarios.ts';
+import type { TcpProxy } from '../helpers/tcp-proxy.ts';
+import { behindProxy, killLosesNothing, outageLosesNothing, type LossSubject } from './loss-scenarios.ts';
 import { followQueue, sqsAvailable, sqsEnv } from './sqs-queue-reader.ts';
 
 const needsSqs = requireService(await sqsAvailable(), 'An SQS-compatible server on 127.0.0.1:9324', 'run scripts/services/sqs.sh');
@@ -17,20 +17,6 @@ const subjectThrough = (proxy: TcpProxy): LossSubject => ({
   },
 });
 
-test('an SQS outage while events flow loses nothing', needsSqs, async (t) => {
-  const proxy = await startTcpProxy({ port: 9324 });
-  try {
-    await outageLosesNothing(t, subjectThrough(proxy), { cut: async () => proxy.cut(), restore: async () => proxy.restore() });
-  } finally {
-    await proxy.close();
-  }
-});
+test('an SQS outage while events flow loses nothing', needsSqs, (t) => behindProxy(9324, (proxy, cut) => outageLosesNothing(t, subjectThrough(proxy), cut)));
 
-test('kill -9 of Pombo while it publishes to SQS loses nothing', needsSqs, async (t) => {
-  const proxy = await startTcpProxy({ port: 9324 });
-  try {
-    await killLosesNothing(t, subjectThrough(proxy), { cut: async () => proxy.cut(), restore: async () => proxy.restore() });
-  } finally {
-    await proxy.close();
-  }
-});
+test('kill -9 of Pombo while it publishes to SQS loses nothing', needsSqs, (t) => behindProxy(9324, (proxy, cut) => killLosesNothing(t, subjectThrough(proxy), cut)));

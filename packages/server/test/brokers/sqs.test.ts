@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, requireService, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
+import { drained, phone } from './broker-test-helpers.ts';
 import { queueNameOf } from '../../src/channels/sqs/sqs-queues.ts';
 import { readSqsSettings } from '../../src/channels/sqs/sqs-settings.ts';
 import { EnvReader } from '../../src/config/env-reader.ts';
@@ -8,15 +9,6 @@ import type { BrokerMessage } from '../../src/channels/broker/broker-channel.ts'
 import { attribute, deleteQueue, queueNames, receiveUntil, sqsAvailable, sqsEnv } from './sqs-queue-reader.ts';
 
 const needsSqs = requireService(await sqsAvailable(), 'An SQS-compatible server on 127.0.0.1:9324', 'run scripts/services/sqs.sh');
-
-const phone = () => `5511${String(Math.floor(Math.random() * 1e9)).padStart(9, '0')}`;
-
-async function drained(pombo: Harness, name: string): Promise<any> {
-  return eventually(async () => {
-    const found = await pombo.api('GET', `/sqs/find/${name}`);
-    return found.body.state.backlog === 0 && found.body.state.delivered > 0 && found.body;
-  }, `${name}'s sqs backlog to drain`);
-}
 
 async function ingestInstance(pombo: Harness, sqs: Record<string, unknown>): Promise<{ name: string; token: string }> {
   const name = uniqueName('ingest');
@@ -52,9 +44,9 @@ test('sandbox events arrive on the seed queues evolution-{instance}-{event}, wit
     const [sent] = await receiveUntil(`evolution-${alice}-send-message`, (all) => all.length >= 1);
     assert.equal(sent?.body.event, 'send.message');
 
-    const found = await drained(pombo, alice);
+    const found = await drained(pombo, 'sqs', alice);
     assert.equal(found.state.connection, 'connected');
-    await drained(pombo, bob);
+    await drained(pombo, 'sqs', bob);
     assert.deepEqual(await queueNames(`evolution-${alice}`), [`evolution-${alice}-send-message`], 'no queue for filtered events');
     assert.deepEqual(await queueNames(`evolution-${bob}`), [`evolution-${bob}-messages-upsert`]);
   } finally {
