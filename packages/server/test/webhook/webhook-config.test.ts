@@ -1,0 +1,121 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
+import { EVENT_KEYS } from '../../src/core/event-names.ts';
+import { instanceWithWebhook } from './webhook-fixtures.ts';
+
+const SECRET = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
+
+let pombo: Harness;
+before(async () => {
+  pombo = await startPombo();
+});
+after(() => pombo.close());
+
+const set = (name: string, webhook: unknown) => pombo.api('POST', `/webhook/set/${name}`, { webhook });
+
+test('set and find use seed 001 bodies; find masks the secret and credential headers and shows the delivery state', async () => {
+  const instance = await instanceWithWebhook(pombo, { enabled: false });
+  const response = await set(instance.name, {
+    enabled: true,
+    url: 'https://example.com/webhook',
+    events: ['MESSAGES_UPSERT', 'messages.update', 'CONNECTION_UPDATE'],
+    headers: { Authorization: 'Bearer a-long-secret-token-9876', 'X-Tenant': 'acme' },
+    base64: true,
+    byEvents: false,
+    secret: SECRET,
+    ordering: 'chat',
+    maxInFlight: 4,
+  });
+  assert.equal(response.status, 201, JSON.stringify(response.body));
+  const found = await pombo.api('GET', `/webhook/find/${instance.name}`);
+  assert.equal(found.status, 200);
+  const body = found.body;
+  assert.equal(body.enabled, true);
+  assert.equal(body.url, 'https://example.com/webhook');
+  assert.deepEqual(body.events, ['MESSAGES_UPSERT', 'MESSAGES_UPDATE', 'CONNECTION_UPDATE']);
+  assert.equal(body.base64, true);
+  assert.equal(body.webhookBase64, true);
+  assert.equal(body.byEvents, false);
+  assert.equal(body.webhookByEvents, false);
+  assert.equal(body.ordering, 'chat');
+  assert.equal(body.maxInFlight, 4);
+  assert.equal(body.secret, `whsec_…${SECRET.slice(-4)}`);
+  assert.equal(body.headers.Authorization, 'Bearer …9876');
+  assert.equal(body.headers['X-Tenant'], 'acme');
+  assert.ok(!JSON.stringify(body).includes('a-long-secret-token'), 'no credential in clear');
+  assert.ok(!JSON.stringify(body).includes(SECRET.slice(6, 20)), 'no secret in clear');
+  assert.equal(body.state.health, 'healthy');
+  assert.equal(body.state.lastError, null);
+  assert.equal(typeof body.state.backlog, 'number');
+});
+
+test('an empty or missing events list means every event; defaults fill Pombo fields', async () => {
+  const instance = await instanceWithWebhook(pombo, { enabled: true, url: 'http://127.0.0.1:9/hook', events: [] });
+  const found = (await pombo.api('GET', `/webhook/find/${instance.name}`)).body;
+  assert.equal(found.events.length, EVENT_KEYS.length);
+  assert.equal(found.ordering, 'none');
+  assert.equal(found.secret, null);
+  assert.equal(found.maxInFlight, 16);
+  await set(instance.name, { enabled: false });
+});
+
+test('an instance without a webhook shows it disabled', async () => {
+  const name = uniqueName('nowh');
+  await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST' });
+  const found = (await pombo.api('GET', `/webhook/find/${name}`)).body;
+  assert.equal(found.enabled, false);
+  assert.equal(found.url, null);
+  assert.equal(found.state.health, 'disabled');
+});
+
+test('bad webhook configs are a 400 naming the field', async () => {
+  const instance = await instanceWithWebhook(pombo, { enabled: false });
+  const cases: Array<[unknown, RegExp]> = [
+    [{ enabled: true }, /webhook\.url is required/],
+    [{ url: 'ftp://example.com' }, /webhook\.url must be an absolute http/],
+    [{ url: 'not a url' }, /webhook\.url must be an absolute http/],
+    [{ url: 'https://example.com', events: ['MESSAGES_UPSERTED'] }, /Unknown event "MESSAGES_UPSERTED"/],
+    [{ url: 'https://example.com', events: 'MESSAGES_UPSERT' }, /webhook\.events must be an array/],
+    [{ url: 'https://example.com', secret: 'hunter2' }, /webhook\.secret must be a Standard Webhooks secret/],
+    [{ url: 'https://example.com', secret: 'whsec_c2hvcnQ=' }, /webhook\.secret must be "whsec_" followed by the base64 of 24 to 64/],
+    [{ url: 'https://example.com', secret: `whsec_…${SECRET.slice(-4)}` }, /webhook\.secret is masked/],
+    [{ url: 'https://example.com', headers: { 'webhook-signature': 'x' } }, /webhook\.headers\.webhook-signature cannot be configured/],
+    [{ url: 'https://example.com', headers: { 'bad header': 'x' } }, /not a valid HTTP header name/],
+    [{ url: 'https://example.com', headers: { 'X-A': 'a\r\nInjected: 1' } }, /must not contain line breaks/],
+    [{ url: 'https://example.com', headers: { 'X-A': { nested: true } } }, /webhook\.headers\.X-A must be a string/],
+    [{ url: 'https://example.com', ordering: 'random' }, /webhook\.ordering must be one of none, instance, chat/],
+    [{ url: 'https://example.com', maxInFlight: 0 }, /webhook\.maxInFlight must be an integer between 1 and 1024/],
+    [{ url: 'https://example.com', base64: 'yes' }, /webhook\.base64 must be true or false/],
+    ['https://example.com', /webhook must be a JSON object/],
+  ];
+  for (const [webhook, message] of cases) {
+    const response = await set(instance.name, webhook);
+    assert.equal(response.status, 400, `${JSON.stringify(webhook)} → ${response.status}`);
+    assert.match(response.body.response.message[0], message, JSON.stringify(webhook));
+  }
+  const unchanged = (await pombo.api('GET', `/webhook/find/${instance.name}`)).body;
+  assert.equal(unchanged.enabled, false, 'a rejected set changes nothing');
+});
+
+test('/instance/create validates the nested webhook with the same rules', async () => {
+  const name = uniqueName('badcreate');
+  const response = await pombo.api('POST', '/instance/create', { instanceName: name, webhook: { url: 'nope' } });
+  assert.equal(response.status, 400);
+  assert.match(response.body.response.message[0], /webhook\.url/);
+  const found = await pombo.api('GET', `/webhook/find/${name}`);
+  assert.equal(found.status, 404, 'nothing was created');
+});
+
+test('an instance token may set and find only its own webhook', async () => {
+  const mine = uniqueName('mine');
+  const other = uniqueName('other');
+  const token = (await pombo.api('POST', '/instance/create', { instanceName: mine, integration: 'INGEST' })).body.hash;
+  await pombo.api('POST', '/instance/create', { instanceName: other, integration: 'INGEST' });
+  assert.equal((await pombo.api('POST', `/webhook/set/${mine}`, { webhook: { url: 'https://example.com' } }, token)).status, 201);
+  assert.equal((await pombo.api('GET', `/webhook/find/${other}`, undefined, token)).status, 403);
+  assert.equal((await pombo.api('GET', `/webhook/deliveries/${other}`, undefined, token)).status, 403);
+  assert.equal((await pombo.api('POST', `/webhook/replay/${other}`, { status: 'failed' }, token)).status, 403);
+  assert.equal((await pombo.api('GET', `/webhook/find/${mine}`, undefined, null)).status, 401);
+  await pombo.api('POST', `/webhook/set/${mine}`, { webhook: { enabled: false } });
+});
