@@ -26,14 +26,17 @@ export function keyOf(message: BrokerMessage, ordering: Ordering): string {
  */
 export class KafkaTopics {
   private readonly created = new Map<string, Promise<void>>();
+  /** Topics known to exist: the common case costs a set lookup per publish. */
+  private readonly done = new Set<string>();
 
   constructor(
     private readonly admin: Admin,
     private readonly settings: KafkaSettings,
   ) {}
 
-  async ensure(topics: Iterable<string>): Promise<void> {
-    await Promise.all([...new Set(topics)].map((topic) => this.ensureOne(topic)));
+  async ensure(topics: readonly string[]): Promise<void> {
+    const pending = [...new Set(topics)].filter((topic) => !this.done.has(topic));
+    if (pending.length) await Promise.all(pending.map((topic) => this.ensureOne(topic)));
   }
 
   private ensureOne(topic: string): Promise<void> {
@@ -41,7 +44,10 @@ export class KafkaTopics {
     if (!pending) {
       pending = this.create(topic);
       this.created.set(topic, pending);
-      pending.catch(() => this.created.delete(topic));
+      pending.then(
+        () => this.done.add(topic),
+        () => this.created.delete(topic),
+      );
     }
     return pending;
   }
