@@ -109,6 +109,20 @@ test('a missing topic is a visible delivery error, retried until the topic exist
   }
 });
 
+test('a batch larger than KAFKA_MAX_MESSAGE_BYTES goes in several requests, in order', needsKafka, async () => {
+  const pombo = await startPombo({ ...KAFKA_ENV, KAFKA_AUTO_CREATE_TOPICS: 'true', KAFKA_MAX_MESSAGE_BYTES: '4096' });
+  try {
+    const name = uniqueName('chunks');
+    await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', kafka: { enabled: true } });
+    const events = Array.from({ length: 30 }, (_, n) => ({ event: 'MESSAGES_UPSERT', data: { key: { id: `C${n}` }, text: 'x'.repeat(1000), n } }));
+    await pombo.api('POST', `/events/${name}`, { events });
+    const records = valuesOf(await readTopic(`evolution.${name}.messages-upsert`, (all) => all.length >= 30));
+    assert.deepEqual(records.map((record) => record.data.n), events.map((_, n) => n));
+  } finally {
+    await pombo.close();
+  }
+});
+
 test('an event over KAFKA_MAX_MESSAGE_BYTES arrives as a reference that resolves to the whole event', needsKafka, async () => {
   const pombo = await startPombo({ ...KAFKA_ENV, KAFKA_AUTO_CREATE_TOPICS: 'true', KAFKA_MAX_MESSAGE_BYTES: '4096' });
   try {

@@ -35,3 +35,9 @@ export async function recorded(channel: string): Promise<Recorded[]> {
 
 /** The data of each recorded event, parsed as a pusher-js client would. */
 export const dataOf = (events: readonly Recorded[]): any[] => events.map((event) => JSON.parse(event.data));
+
+/** Makes the next `count` trigger calls answer `status` (the server's fault injection). */
+export async function failNextTriggers(status: number, count: number): Promise<void> {
+  const response = await fetch(`${PUSHER_URL}/_faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ status, count }) });
+  if (!response.ok) throw new Error(`could not set a fault: ${response.status}`);
+}

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, requireService, startPombo, uniqueName } from '../helpers/pombo-harness.ts';
 import { drained, phone } from './broker-test-helpers.ts';
-import { dataOf, pusherAvailable, recorded, testApp } from './pusher-recorder.ts';
+import { dataOf, failNextTriggers, pusherAvailable, recorded, testApp } from './pusher-recorder.ts';
 
 const needsPusher = requireService(await pusherAvailable(), 'A Pusher-protocol server on 127.0.0.1:6001', 'run scripts/services/pusher.sh');
 
@@ -80,6 +80,22 @@ test('global mode triggers with PUSHER_GLOBAL_* credentials and PUSHER_EVENTS_* 
     }, '25 triggers');
     assert.deepEqual(dataOf(got).map((data) => data.data.n), events.map((_, n) => n), 'in log order, SEND_MESSAGE filtered out');
     assert.ok(got.every((event) => event.name === 'MESSAGES_UPSERT' && event.appId === app.appId));
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('a refused trigger call is sent again from there: every event once, in order', needsPusher, async () => {
+  const pombo = await startPombo(PUSHER_ENV);
+  try {
+    const name = uniqueName('refused');
+    await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', pusher: testApp() });
+    await failNextTriggers(503, 1);
+    const events = Array.from({ length: 25 }, (_, n) => ({ event: 'MESSAGES_UPSERT', data: { key: { id: `R${n}` }, n } }));
+    await pombo.api('POST', `/events/${name}`, { events });
+    await drained(pombo, 'pusher', name);
+    const numbers = dataOf(await recorded(`evolution.${name}`)).map((data) => data.data.n);
+    assert.deepEqual(numbers, events.map((_, n) => n), 'the calls after the refused one waited for it');
   } finally {
     await pombo.close();
   }

@@ -8,7 +8,7 @@ import { ConnectionKeeper } from '../broker/connection-keeper.ts';
 import type { KafkaSettings } from './kafka-settings.ts';
 import { KafkaTopics, keyOf, topicOf } from './kafka-topics.ts';
 
-type Record = MessageToProduce<string, string, string, string>;
+type KafkaRecord = MessageToProduce<string, string, string, string>;
 type KafkaProducer = Producer<string, string, string, string>;
 
 interface Session {
@@ -38,9 +38,9 @@ export function reasonOf(error: unknown): string {
 const unknownTopic = (error: unknown): string | undefined => /^Unknown topic (.+)\.$/.exec((error as Error)?.message ?? '')?.[1];
 
 /** Splits records, in order, into sends whose total size stays within the broker's limit for one batch. */
-function chunks(records: readonly { record: Record; size: number }[], maxBytes: number): Record[][] {
-  const result: Record[][] = [];
-  let current: Record[] = [];
+function chunks(records: readonly { record: KafkaRecord; size: number }[], maxBytes: number): KafkaRecord[][] {
+  const result: KafkaRecord[][] = [];
+  let current: KafkaRecord[] = [];
   let bytes = 0;
   for (const { record, size } of records) {
     if (current.length && bytes + size > maxBytes) {
@@ -118,7 +118,7 @@ export class KafkaDriver implements BrokerDriver {
     return { producer, admin, topics: admin && new KafkaTopics(admin, this.settings) };
   }
 
-  private recordOf(message: BrokerMessage, destination: DestinationSpec): { record: Record; size: number } {
+  private recordOf(message: BrokerMessage, destination: DestinationSpec): { record: KafkaRecord; size: number } {
     const key = keyOf(message, destination.ordering);
     const headers = messageHeaders(message);
     const overhead = Buffer.byteLength(key) + Object.entries(headers).reduce((sum, [name, value]) => sum + name.length + Buffer.byteLength(value), 0);
@@ -156,6 +156,7 @@ export class KafkaDriver implements BrokerDriver {
           ? `Kafka topic "${missing}" does not exist and KAFKA_AUTO_CREATE_TOPICS=false: create it, or set KAFKA_AUTO_CREATE_TOPICS=true`
           : `Kafka did not acknowledge: ${reasonOf(error)}`;
         while (outcomes.length < batch.length) outcomes.push(retry(reason));
+        break;
       }
     }
     return outcomes;

@@ -89,6 +89,7 @@ export class PusherDriver implements BrokerDriver {
         const { reason, answered } = reasonOf(error);
         this.state.failed(reason, answered);
         while (outcomes.length < batch.length) outcomes.push(retry(reason));
+        break;
       }
     }
     return outcomes;
