@@ -57,6 +57,8 @@ export class DestinationWorker {
   private readonly items = new Map<number, Item>();
   private readonly lanes = new Map<string, Item[]>();
   private readonly readyLanes = new Set<string>();
+  /** Per lane, its batches in flight (at most `spec.pipeline`), each resolving once its answers are settled. */
+  private readonly laneSends = new Map<string, Promise<void>[]>();
   private readonly waiting = new Set<Item>();
   private known = new Map<number, string>();
   private inflight = 0;
@@ -225,8 +227,10 @@ export class DestinationWorker {
     if (!lane) {
       this.lanes.set(item.lane, [item]);
       this.readyLanes.add(item.lane);
-    } else if ((lane.at(-1)?.event.pos ?? 0) < event.pos) lane.push(item);
-    else {
+    } else if ((lane.at(-1)?.event.pos ?? 0) < event.pos) {
+      lane.push(item);
+      if (this.pipelined) this.readyLanes.add(item.lane);
+    } else {
       lane.splice(lane.findIndex((other) => other.event.pos > event.pos), 0, item);
       if (lane[0] === item) this.readyLanes.add(item.lane);
     }
@@ -242,20 +246,50 @@ export class DestinationWorker {
     for (const laneKey of this.readyLanes) {
       if (allowance <= 0) break;
       this.readyLanes.delete(laneKey);
-      const lane = this.lanes.get(laneKey);
-      if (!lane || lane[0]?.state !== 'ready') continue;
-      const batch: Item[] = [];
-      for (const item of lane) {
-        if (item.state !== 'ready' || batch.length >= this.spec.maxBatch) break;
-        item.state = 'inflight';
-        batch.push(item);
-      }
+      const batch = this.nextBatch(laneKey);
+      if (!batch.length) continue;
       allowance--;
       void this.send(batch);
+      // A pipelined lane may send its next batch before this one is answered: visit it again.
+      if (this.pipelined) this.readyLanes.add(laneKey);
     }
   }
 
+  private get pipelined(): boolean {
+    return (this.spec.pipeline ?? 1) > 1;
+  }
+
+  /** The ready events that follow the lane's batches in flight, if the lane may send one more batch. */
+  private nextBatch(laneKey: string): Item[] {
+    const lane = this.lanes.get(laneKey);
+    const batch: Item[] = [];
+    if (!lane || (this.laneSends.get(laneKey)?.length ?? 0) >= (this.spec.pipeline ?? 1)) return batch;
+    for (const item of lane) {
+      if (item.state === 'inflight' && batch.length === 0) continue;
+      if (item.state !== 'ready' || batch.length >= this.spec.maxBatch) break;
+      item.state = 'inflight';
+      batch.push(item);
+    }
+    return batch;
+  }
+
+  /** Whether an earlier event of the batch's lane failed while the batch was in flight (pipelined lanes). */
+  private behindFailure(first: Item): boolean {
+    if (!this.pipelined || this.spec.ordering === 'none') return false;
+    for (const item of this.lanes.get(first.lane) ?? []) {
+      if (item === first) return false;
+      if (item.state !== 'inflight') return true;
+    }
+    return false;
+  }
+
   private async send(batch: Item[]): Promise<void> {
+    const laneKey = batch[0]?.lane ?? '';
+    const sends = this.laneSends.get(laneKey) ?? [];
+    const previous = sends.at(-1);
+    let release = () => {};
+    sends.push(new Promise<void>((resolve) => (release = resolve)));
+    this.laneSends.set(laneKey, sends);
     this.inflight++;
     const startedAt = Date.now();
     let outcomes: Outcome[];
@@ -265,9 +299,25 @@ export class DestinationWorker {
       const message = (error as Error).message ?? String(error);
       outcomes = batch.map(() => ({ kind: 'retry', error: message }) as Outcome);
     }
-    this.inflight--;
+    // A pipelined lane settles its batches in send order: answers that come early wait for the earlier batch.
+    await previous;
+    try {
+      this.settleBatch(batch, outcomes, startedAt);
+    } finally {
+      this.inflight--;
+      sends.shift();
+      if (!sends.length && this.laneSends.get(laneKey) === sends) this.laneSends.delete(laneKey);
+      release();
+    }
+    const head = this.lanes.get(laneKey)?.[0];
+    if (head?.state === 'ready' || (head && this.pipelined)) this.readyLanes.add(laneKey);
+    this.scheduleFlush();
+    this.wake();
+  }
+
+  private settleBatch(batch: Item[], outcomes: Outcome[], startedAt: number): void {
     const durationMs = Date.now() - startedAt;
-    let blocked = false;
+    let blocked = batch[0] !== undefined && this.behindFailure(batch[0]);
     batch.forEach((item, index) => {
       if (blocked) {
         // An ordered lane stops at its first failure: what follows goes again after it.
@@ -278,10 +328,6 @@ export class DestinationWorker {
       this.settle(item, outcome, startedAt, durationMs);
       blocked = outcome.kind === 'retry' && this.spec.ordering !== 'none';
     });
-    const head = this.lanes.get(batch[0]?.lane ?? '')?.[0];
-    if (head?.state === 'ready') this.readyLanes.add(head.lane);
-    this.scheduleFlush();
-    this.wake();
   }
 
   private settle(item: Item, outcome: Outcome, startedAt: number, durationMs: number): void {

@@ -34,6 +34,12 @@ export interface DestinationSpec {
   readonly maxInFlight: number;
   /** Events of one lane handed to `send` at once (brokers publish a batch, then await confirms). */
   readonly maxBatch: number;
+  /**
+   * Batches of one lane in flight at once (default 1). Above 1 the next batch of a lane goes out before
+   * the previous one is answered, for channels that keep the send order on one connection (broker
+   * confirms); a batch answered behind a failure goes again after it, as the rest of a failed batch does.
+   */
+  readonly pipeline?: number;
   readonly retry: RetryPolicy;
   /** `all` writes a record per delivery (the webhook delivery log); `failures` only dead letters. */
   readonly record: 'all' | 'failures';
