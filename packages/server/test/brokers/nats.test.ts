@@ -91,6 +91,8 @@ test('JetStream mode: a stream covers {prefix}.>, every event is stored once wit
     await eventually(async () => (await pombo.api('GET', '/nats/find/feed')).body.state.delivered === 5, 'five acknowledged publishes');
 
     // Publishing the same events again (a replay) must not store them twice.
+    const { store } = pombo.pombo.context;
+    await eventually(async () => (await store.getCursor(destination)) === (await store.headPosition()), 'the cursor at the head');
     const events = await pombo.pombo.context.store.read({ afterPos: 0, events: ['MESSAGES_UPSERT'], limit: 100 });
     assert.equal(await pombo.pombo.context.dispatcher.replay(destination, events), 5);
     await eventually(async () => (await pombo.api('GET', '/nats/find/feed')).body.state.delivered === 10, 'the replay to be acknowledged');

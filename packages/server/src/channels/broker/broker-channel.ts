@@ -68,6 +68,11 @@ export interface BrokerChannelOptions {
   describeExtra?: (config: Record<string, unknown>) => Record<string, unknown>;
   /** Events published per batch (default 500). */
   maxBatch?: number;
+  /**
+   * Batches of one lane in flight at once (default 1): above 1 only for drivers whose broker keeps the
+   * publish order of one connection and answers each message (RabbitMQ confirms, JetStream acks).
+   */
+  pipeline?: number;
   /** Env toggles prefix when it differs (`SQS_GLOBAL_` in Evolution API); defaults to `<PREFIX>_EVENTS_`. */
   eventTogglePrefixes?: string[];
   /** Other variables under a toggle prefix, which are not event toggles (`SQS_GLOBAL_ENABLED`). */
@@ -109,6 +114,7 @@ export async function brokerChannel(context: AppContext, options: BrokerChannelO
       ordering: config?.ordering ?? 'instance',
       maxInFlight: 8,
       maxBatch: options.maxBatch ?? 500,
+      pipeline: options.pipeline ?? 1,
       retry: forever(200, maxRetryDelayMs),
       record: 'failures',
       startAt: 'now',
