@@ -1,0 +1,147 @@
+/**
+ * Broker publishing throughput: events per second that Pombo publishes with broker confirms, end to
+ * end (append to the log → the destination's cursor at the head, i.e. every event confirmed), against
+ * the raw client library publishing the same payloads with confirms, in the same run.
+ *
+ *   node --import tsx bench/brokers.ts            (BENCH_EVENTS=20000 BENCH_ROUNDS=3 BENCH_ONLY=rabbitmq)
+ *
+ * Each broker is one entry of BROKERS (bench/brokers/<name>.ts). Rounds alternate which side runs
+ * first; the medians are compared. Loopback only; every run uses its own names and cleans up.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { loadConfig } from '../packages/server/src/config/index.ts';
+import { envelopeOf } from '../packages/server/src/core/envelope.ts';
+import { createLogger } from '../packages/server/src/ops/logger.ts';
+import { createPombo, type Pombo } from '../packages/server/src/pombo.ts';
+import type { Instance } from '../packages/server/src/store/types.ts';
+import type { BrokerBench, RawPayload } from './brokers/broker-bench.ts';
+import { kafkaBench } from './brokers/kafka.ts';
+import { natsJetStreamBench } from './brokers/nats.ts';
+import { rabbitmqBench } from './brokers/rabbitmq.ts';
+import { sqsBench } from './brokers/sqs.ts';
+
+const BROKERS: readonly BrokerBench[] = [rabbitmqBench, natsJetStreamBench, kafkaBench, sqsBench];
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const WARMUP = 2_000;
+const APPEND_CHUNK = 500;
+const INSTANCE = 'bench';
+
+/** A MESSAGES_UPSERT shaped like Evolution API's (about 600 bytes of envelope). */
+const messageData = (n: number) => ({
+  key: { remoteJid: `55119${String(n % 10_000).padStart(8, '0')}@s.whatsapp.net`, fromMe: false, id: `3EB0${n.toString(16).toUpperCase().padStart(16, '0')}` },
+  pushName: 'Bench Contact',
+  message: { conversation: `Benchmark message number ${n}: ${'lorem ipsum '.repeat(12)}` },
+  messageType: 'conversation',
+  messageTimestamp: 1_735_689_600 + n,
+  instanceId: 'bench',
+  source: 'android',
+});
+
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+const runId = (): string => randomBytes(4).toString('hex');
+
+async function appendEvents(pombo: Pombo, instance: Instance, from: number, count: number): Promise<void> {
+  for (let start = from; start < from + count; start += APPEND_CHUNK) {
+    const size = Math.min(APPEND_CHUNK, from + count - start);
+    const emits = Array.from({ length: size }, (_, index) => ({ event: 'MESSAGES_UPSERT' as const, data: messageData(start + index) }));
+    await pombo.context.instances.emitMany(instance, emits, 'bench');
+  }
+}
+
+/** Resolves once the destination's cursor is at the log's head: every event confirmed and recorded. */
+async function caughtUp(pombo: Pombo, destination: string): Promise<void> {
+  for (;;) {
+    const status = pombo.context.dispatcher.status(destination);
+    if (status?.lastError) throw new Error(`${destination}: ${status.lastError}`);
+    if (pombo.context.dispatcher.lag(destination) === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+/** Pombo end to end: append EVENTS (after a warm-up), until the destination has them all confirmed. Returns events/s and the payloads it published. */
+async function measurePombo(bench: BrokerBench, run: string): Promise<{ rate: number; payloads: RawPayload[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'pombo-bench-'));
+  const config = loadConfig({ ...bench.env(run), DATA_DIR: dir, AUTHENTICATION_API_KEY: `bench-${run}-key`, LOG_LEVEL: 'warn' }, dir);
+  const pombo = await createPombo(config, createLogger('warn'));
+  try {
+    const module = pombo.context.channels.get(bench.channel);
+    if (!module) throw new Error(`the ${bench.channel} channel is not registered`);
+    const channels = { [bench.channel]: module.parseConfig({ enabled: true, events: ['MESSAGES_UPSERT'] }, bench.channel) };
+    const instance = await pombo.context.instances.create({ instanceName: INSTANCE, integration: 'INGEST', channels });
+    const destination = `${bench.channel}:${instance.id}`;
+    await appendEvents(pombo, instance, 0, WARMUP);
+    await caughtUp(pombo, destination);
+    const head = await pombo.context.store.headPosition();
+
+    const startedAt = performance.now();
+    await appendEvents(pombo, instance, WARMUP, EVENTS);
+    await caughtUp(pombo, destination);
+    const rate = EVENTS / ((performance.now() - startedAt) / 1000);
+
+    const events = await pombo.context.store.read({ afterPos: head, instanceId: instance.id, limit: EVENTS });
+    const payloads = events.map((event) => ({
+      id: event.id,
+      event: 'messages.upsert',
+      body: Buffer.from(JSON.stringify(envelopeOf(event, pombo.context.envelope))),
+    }));
+    return { rate, payloads };
+  } finally {
+    await pombo.close();
+    await bench.cleanup(run, INSTANCE);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measureRaw(bench: BrokerBench, payloads: readonly RawPayload[]): Promise<number> {
+  const run = runId();
+  try {
+    await bench.publishRaw(run, INSTANCE, payloads.slice(0, WARMUP));
+    const startedAt = performance.now();
+    await bench.publishRaw(run, INSTANCE, payloads);
+    return payloads.length / ((performance.now() - startedAt) / 1000);
+  } finally {
+    await bench.cleanup(run, INSTANCE);
+  }
+}
+
+async function benchBroker(bench: BrokerBench): Promise<void> {
+  if (!(await bench.available())) {
+    console.log(`${bench.name}: skipped (not reachable)`);
+    return;
+  }
+  const pombo: number[] = [];
+  const raw: number[] = [];
+  let payloads: RawPayload[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternate which side goes first, so a warming (or tiring) broker favours neither; the raw side
+    // publishes the payloads Pombo published in the previous run.
+    const rawFirst = round % 2 === 1;
+    if (rawFirst) raw.push(await measureRaw(bench, payloads));
+    const measured = await measurePombo(bench, runId());
+    pombo.push(measured.rate);
+    payloads = measured.payloads;
+    if (!rawFirst) raw.push(await measureRaw(bench, payloads));
+    console.log(`  ${bench.name} round ${round + 1}: Pombo ${Math.round(measured.rate)} events/s, raw ${Math.round(raw.at(-1) ?? 0)} events/s`);
+  }
+  const result = {
+    bench: 'brokers',
+    broker: bench.name,
+    events: EVENTS,
+    rounds: ROUNDS,
+    pomboEventsPerSecond: Math.round(median(pombo)),
+    rawEventsPerSecond: Math.round(median(raw)),
+    ratio: Number((median(pombo) / median(raw)).toFixed(2)),
+  };
+  console.log(`${bench.name}: Pombo ${result.pomboEventsPerSecond} events/s vs raw ${result.rawEventsPerSecond} events/s = ${Math.round(result.ratio * 100)}% of raw`);
+  console.log(JSON.stringify(result));
+}
+
+const only = process.env.BENCH_ONLY?.split(',');
+for (const bench of BROKERS) {
+  if (!only || only.includes(bench.channel) || only.includes(bench.name)) await benchBroker(bench);
+}
