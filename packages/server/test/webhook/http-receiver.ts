@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { TestContext } from 'node:test';
 
 /** One request a receiver got. */
 export interface Received {
@@ -79,5 +80,12 @@ export async function startReceiver(respond: Responder = () => ({ status: 200 })
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+  return receiver;
+}
+
+/** A receiver closed when the test ends, whether it passed or not. */
+export async function receiverFor(t: TestContext, respond?: Responder): Promise<Receiver> {
+  const receiver = await startReceiver(respond);
+  t.after(() => receiver.close());
   return receiver;
 }

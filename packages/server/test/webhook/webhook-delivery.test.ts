@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
-import { startReceiver, type Receiver } from './http-receiver.ts';
+import { receiverFor, startReceiver, type Receiver } from './http-receiver.ts';
 import { emit, FAST_RETRIES, instanceWithWebhook, message, settled } from './webhook-fixtures.ts';
 
 const SECRET = `whsec_${Buffer.from('a 32 byte secret for the signing!').toString('base64')}`;
@@ -30,8 +30,8 @@ after(async () => {
   await global.close();
 });
 
-test('the payload is the seed envelope plus the event id, posted as JSON to the configured URL', async () => {
-  const receiver = await startReceiver();
+test('the payload is the seed envelope plus the event id, posted as JSON to the configured URL', async (t) => {
+  const receiver = await receiverFor(t);
   const instance = await instanceWithWebhook(pombo, { enabled: true, url: `${receiver.url}/hook`, events: [] });
   const [id] = await emit(pombo, instance, [message('5511999999999@s.whatsapp.net', 'hello')]);
   const request = await eventually(() => receiver.requests[0], 'the webhook request');
@@ -49,11 +49,10 @@ test('the payload is the seed envelope plus the event id, posted as JSON to the 
   assert.ok(Math.abs(Date.parse(body.date_time) - Date.now()) < 60_000, 'date_time is the true UTC time');
   assert.deepEqual(body.data.key, { remoteJid: '5511999999999@s.whatsapp.net', fromMe: false, id: 'MSG-hello' });
   assert.equal(request.headers['webhook-signature'], undefined, 'unsigned without a secret');
-  await receiver.close();
 });
 
-test('only the events of the filter are sent, in UPPER_SNAKE or dotted form', async () => {
-  const receiver = await startReceiver();
+test('only the events of the filter are sent, in UPPER_SNAKE or dotted form', async (t) => {
+  const receiver = await receiverFor(t);
   const instance = await instanceWithWebhook(pombo, { url: receiver.url, events: ['MESSAGES_UPSERT', 'connection.update'] });
   await emit(pombo, instance, [
     { event: 'SEND_MESSAGE', data: { key: { remoteJid: 'x@s.whatsapp.net', fromMe: true, id: '1' } } },
@@ -66,8 +65,8 @@ test('only the events of the filter are sent, in UPPER_SNAKE or dotted form', as
   assert.deepEqual(receiver.requests.map((request) => request.json.event).sort(), ['connection.update', 'messages.upsert']);
 });
 
-test('byEvents appends the kebab event name to the path and keeps the query string', async () => {
-  const receiver = await startReceiver();
+test('byEvents appends the kebab event name to the path and keeps the query string', async (t) => {
+  const receiver = await receiverFor(t);
   const withQuery = await instanceWithWebhook(pombo, { url: `${receiver.url}/hooks/in?token=abc&x=1`, byEvents: true });
   const trailingSlash = await instanceWithWebhook(pombo, { url: `${receiver.url}/hooks/`, byEvents: true });
   await emit(pombo, withQuery, [message('a@s.whatsapp.net', 'q'), { event: 'GROUP_PARTICIPANTS_UPDATE', data: { id: 'g@g.us', action: 'add', participants: [] } }]);
@@ -81,11 +80,10 @@ test('byEvents appends the kebab event name to the path and keeps the query stri
   ]);
   const upsert = receiver.requests.find((request) => request.url.includes('messages-upsert'));
   assert.equal(upsert?.json.destination, `${receiver.url}/hooks/in?token=abc&x=1`, 'destination is the configured URL');
-  await receiver.close();
 });
 
-test('configured headers are sent as they are', async () => {
-  const receiver = await startReceiver();
+test('configured headers are sent as they are', async (t) => {
+  const receiver = await receiverFor(t);
   const instance = await instanceWithWebhook(pombo, {
     url: receiver.url,
     headers: { 'X-Tenant': 'acme', Authorization: 'Bearer s3cr3t-token-1234', 'x-count': 3 },
@@ -95,11 +93,10 @@ test('configured headers are sent as they are', async () => {
   assert.equal(request.headers['x-tenant'], 'acme');
   assert.equal(request.headers.authorization, 'Bearer s3cr3t-token-1234');
   assert.equal(request.headers['x-count'], '3');
-  await receiver.close();
 });
 
-test('with a secret, the Standard Webhooks headers verify with the standardwebhooks package', async () => {
-  const receiver = await startReceiver();
+test('with a secret, the Standard Webhooks headers verify with the standardwebhooks package', async (t) => {
+  const receiver = await receiverFor(t);
   const instance = await instanceWithWebhook(pombo, { url: receiver.url, secret: SECRET });
   const [id] = await emit(pombo, instance, [message('a@s.whatsapp.net', 'signed')]);
   const request = await eventually(() => receiver.requests[0], 'the signed request');
@@ -111,11 +108,10 @@ test('with a secret, the Standard Webhooks headers verify with the standardwebho
   assert.throws(() => new Webhook(SECRET).verify(request.body.replace('signed', 'forged'), headers), /signature/i);
   const other = `whsec_${Buffer.from('another secret of 32 bytes long!').toString('base64')}`;
   assert.throws(() => new Webhook(other).verify(request.body, headers), /signature/i);
-  await receiver.close();
 });
 
-test("Evolution API's jwt_key header becomes an HS256 bearer token", async () => {
-  const receiver = await startReceiver();
+test("Evolution API's jwt_key header becomes an HS256 bearer token", async (t) => {
+  const receiver = await receiverFor(t);
   const instance = await instanceWithWebhook(pombo, { url: receiver.url, headers: { jwt_key: 'evolution-jwt-key' } });
   await emit(pombo, instance, [message('a@s.whatsapp.net', 'jwt')]);
   const request = await eventually(() => receiver.requests[0], 'the request');
@@ -126,12 +122,11 @@ test("Evolution API's jwt_key header becomes an HS256 bearer token", async () =>
   const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
   assert.equal(claims.app, 'evolution');
   assert.equal(claims.exp - claims.iat, 600);
-  await receiver.close();
 });
 
-test('base64 media reaches only the webhooks that asked for it', async () => {
-  const withBase64 = await startReceiver();
-  const without = await startReceiver();
+test('base64 media reaches only the webhooks that asked for it', async (t) => {
+  const withBase64 = await receiverFor(t);
+  const without = await receiverFor(t);
   const alice = uniqueName('alice');
   const bob = uniqueName('bob');
   await pombo.sandbox(alice, { webhook: { url: withBase64.url, base64: true, events: ['SEND_MESSAGE'] } });
@@ -169,12 +164,10 @@ test('base64 media reaches only the webhooks that asked for it', async () => {
   for (const request of globals) assert.equal(request.json.data.message.base64, undefined, 'the global webhook (no base64) never gets the bytes');
   const stored = await pombo.api('GET', `/events/${alice}?events=SEND_MESSAGE`);
   assert.equal(stored.body.events[0].data.message.base64, undefined, 'the stored event is unchanged');
-  await withBase64.close();
-  await without.close();
 });
 
-test('the global webhook receives every instance, filtered by WEBHOOK_EVENTS_*, signed, independently of instance webhooks', async () => {
-  const receiver = await startReceiver(() => ({ status: 500 }));
+test('the global webhook receives every instance, filtered by WEBHOOK_EVENTS_*, signed, independently of instance webhooks', async (t) => {
+  const receiver = await receiverFor(t, () => ({ status: 500 }));
   const instance = await instanceWithWebhook(pombo, { url: receiver.url });
   const [upsert] = await emit(pombo, instance, [message('g@s.whatsapp.net', 'global'), { event: 'CONNECTION_UPDATE', data: { state: 'open' } }]);
   const request = await eventually(() => global.requests.find((r) => r.json?.id === upsert), 'the event on the global webhook');
@@ -184,5 +177,4 @@ test('the global webhook receives every instance, filtered by WEBHOOK_EVENTS_*, 
   await eventually(() => receiver.requests.length >= 2, 'the failing instance webhook being tried');
   assert.ok(!global.requests.some((r) => r.json?.instance === instance.name && r.json.event === 'connection.update'), 'CONNECTION_UPDATE is not toggled on');
   await pombo.api('POST', `/webhook/set/${instance.name}`, { webhook: { enabled: false } });
-  await receiver.close();
 });

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, startPombo, type Harness } from '../helpers/pombo-harness.ts';
-import { startReceiver } from './http-receiver.ts';
+import { receiverFor } from './http-receiver.ts';
 import { emit, FAST_RETRIES, instanceWithWebhook, message } from './webhook-fixtures.ts';
 
 let pombo: Harness;
@@ -20,10 +20,10 @@ after(() => pombo.close());
 const find = async (name: string) => (await pombo.api('GET', `/webhook/find/${name}`)).body;
 const texts = (count: number, jid = 'a@s.whatsapp.net', prefix = 'm') => Array.from({ length: count }, (_, i) => message(jid, `${prefix}${i}`));
 
-test('a hanging endpoint and a paused one never delay a healthy endpoint', async () => {
-  const hanging = await startReceiver(() => ({ hang: true }));
-  const failing = await startReceiver(() => ({ status: 500 }));
-  const healthy = await startReceiver();
+test('a hanging endpoint and a paused one never delay a healthy endpoint', async (t) => {
+  const hanging = await receiverFor(t, () => ({ hang: true }));
+  const failing = await receiverFor(t, () => ({ status: 500 }));
+  const healthy = await receiverFor(t);
   const slow = await instanceWithWebhook(pombo, { url: hanging.url });
   const dead = await instanceWithWebhook(pombo, { url: failing.url });
   const good = await instanceWithWebhook(pombo, { url: healthy.url });
@@ -40,12 +40,11 @@ test('a hanging endpoint and a paused one never delay a healthy endpoint', async
   assert.equal(state.state.lastError, 'HTTP 500');
   await pombo.api('POST', `/webhook/set/${slow.name}`, { webhook: { enabled: false } });
   await pombo.api('POST', `/webhook/set/${dead.name}`, { webhook: { enabled: false } });
-  await Promise.all([hanging.close(), failing.close(), healthy.close()]);
 });
 
-test('a paused endpoint is probed and, once it answers, resumes and gets every event', async () => {
+test('a paused endpoint is probed and, once it answers, resumes and gets every event', async (t) => {
   let up = false;
-  const receiver = await startReceiver(() => ({ status: up ? 200 : 503 }));
+  const receiver = await receiverFor(t, () => ({ status: up ? 200 : 503 }));
   const instance = await instanceWithWebhook(pombo, { url: receiver.url });
   const ids = await emit(pombo, instance, texts(5));
   const paused = await eventually(async () => {
@@ -62,13 +61,12 @@ test('a paused endpoint is probed and, once it answers, resumes and gets every e
   const resumed = await find(instance.name);
   assert.equal(resumed.state.health, 'healthy');
   assert.equal(resumed.state.lastError, null);
-  await receiver.close();
 });
 
-test('ordering chat: a failing chat waits for its retry while other chats keep flowing', async () => {
+test('ordering chat: a failing chat waits for its retry while other chats keep flowing', async (t) => {
   const chatA = 'a@s.whatsapp.net';
   const chatB = 'b@s.whatsapp.net';
-  const receiver = await startReceiver((request, all) => {
+  const receiver = await receiverFor(t, (request, all) => {
     const isFirstOfA = request.json.data.key.id === 'MSG-a0';
     const bDone = all.filter((r) => r.json.data.key.remoteJid === chatB).length >= 3;
     // A's first event fails until every event of chat B has arrived: B must not wait behind A.
@@ -83,15 +81,13 @@ test('ordering chat: a failing chat waits for its retry while other chats keep f
   assert.deepEqual(acceptedKeys.filter((key) => key.startsWith('MSG-b')), ['MSG-b0', 'MSG-b1', 'MSG-b2'], 'chat B in order');
   assert.ok(keys.filter((key) => key === 'MSG-a0').length >= 2, 'A0 failed at least once');
   assert.ok(keys.indexOf('MSG-a1') > keys.lastIndexOf('MSG-a0'), 'A1 was not sent before A0 succeeded');
-  await receiver.close();
 });
 
-test('ordering instance: a retry holds back every later event of the instance', async () => {
-  const receiver = await startReceiver((request, all) => ({ status: request.json.data.key.id === 'MSG-i0' && all.length === 1 ? 500 : 200 }));
+test('ordering instance: a retry holds back every later event of the instance', async (t) => {
+  const receiver = await receiverFor(t, (request, all) => ({ status: request.json.data.key.id === 'MSG-i0' && all.length === 1 ? 500 : 200 }));
   const instance = await instanceWithWebhook(pombo, { url: receiver.url, ordering: 'instance' });
   const ids = await emit(pombo, instance, [...texts(2, 'a@s.whatsapp.net', 'i'), ...texts(2, 'b@s.whatsapp.net', 'j')]);
   await eventually(() => receiver.accepted().length === 4, 'all four events');
   assert.deepEqual(receiver.deliveredIds(), ids);
   assert.deepEqual(receiver.requests.map((request) => request.json.id), [ids[0], ...ids]);
-  await receiver.close();
 });

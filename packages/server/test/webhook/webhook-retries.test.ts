@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, startPombo, type Harness } from '../helpers/pombo-harness.ts';
 import { freePort } from '../helpers/child-pombo.ts';
-import { startReceiver } from './http-receiver.ts';
+import { receiverFor } from './http-receiver.ts';
 import { emit, FAST_RETRIES, instanceWithWebhook, message, settled, type TestInstance } from './webhook-fixtures.ts';
 
 let pombo: Harness;
@@ -24,8 +24,8 @@ const records = (instance: TestInstance, query: string, count = 1) =>
     return found.length === count ? found : undefined;
   }, `${count} record(s) for ${query}`);
 
-test('a failing delivery is retried with the same id until it succeeds, and the log keeps every attempt', async () => {
-  const receiver = await startReceiver((_request, all) =>
+test('a failing delivery is retried with the same id until it succeeds, and the log keeps every attempt', async (t) => {
+  const receiver = await receiverFor(t, (_request, all) =>
     all.length === 1 ? { status: 500, body: 'x'.repeat(5000) } : all.length === 2 ? { status: 502, body: 'bad gateway' } : { status: 200 },
   );
   const instance = await instanceWithWebhook(pombo, { url: receiver.url });
@@ -44,11 +44,10 @@ test('a failing delivery is retried with the same id until it succeeds, and the 
     assert.equal(typeof attempt.durationMs, 'number');
     assert.ok(!Number.isNaN(Date.parse(attempt.at)));
   }
-  await receiver.close();
 });
 
-test('a non-retryable status dead-letters the delivery at once', async () => {
-  const receiver = await startReceiver(() => ({ status: 404, body: 'no such hook' }));
+test('a non-retryable status dead-letters the delivery at once', async (t) => {
+  const receiver = await receiverFor(t, () => ({ status: 404, body: 'no such hook' }));
   const instance = await instanceWithWebhook(pombo, { url: receiver.url });
   const [id] = await emit(pombo, instance, [message('a@s.whatsapp.net', 'gone')]);
   const [record] = await records(instance, '?status=failed');
@@ -58,11 +57,10 @@ test('a non-retryable status dead-letters the delivery at once', async () => {
   assert.equal(record?.attempts.length, 1);
   assert.equal(record?.attempts[0].statusCode, 404);
   assert.equal(record?.attempts[0].response, 'no such hook');
-  await receiver.close();
 });
 
-test('429 with Retry-After waits as long as the receiver asked', async () => {
-  const receiver = await startReceiver((_request, all) => (all.length === 1 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 }));
+test('429 with Retry-After waits as long as the receiver asked', async (t) => {
+  const receiver = await receiverFor(t, (_request, all) => (all.length === 1 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 }));
   const instance = await instanceWithWebhook(pombo, { url: receiver.url });
   await emit(pombo, instance, [message('a@s.whatsapp.net', 'slow down')]);
   await eventually(() => receiver.accepted().length === 1, 'the retry after Retry-After');
@@ -70,23 +68,21 @@ test('429 with Retry-After waits as long as the receiver asked', async () => {
   assert.ok(first && second);
   // The configured backoff would retry after 50 ms; Retry-After: 1 asks for a second.
   assert.ok(second.at - first.at >= 900, `retried after ${second.at - first.at} ms`);
-  await receiver.close();
 });
 
-test('an endpoint that does not answer within the timeout is retried', async () => {
-  const receiver = await startReceiver((_request, all) => (all.length === 1 ? { hang: true } : { status: 200 }));
+test('an endpoint that does not answer within the timeout is retried', async (t) => {
+  const receiver = await receiverFor(t, (_request, all) => (all.length === 1 ? { hang: true } : { status: 200 }));
   const instance = await instanceWithWebhook(pombo, { url: receiver.url });
   await emit(pombo, instance, [message('a@s.whatsapp.net', 'timeout')]);
   await eventually(() => receiver.accepted().length === 1, 'the attempt after the timeout');
   const [record] = await records(instance, '?status=delivered');
   assert.match(record?.attempts[0].error, /timeout: no answer within 500 ms/);
   assert.equal(record?.attempts[1].statusCode, 200);
-  await receiver.close();
 });
 
-test('after the last attempt the delivery is a dead letter with its attempts; replay delivers it', async () => {
+test('after the last attempt the delivery is a dead letter with its attempts; replay delivers it', async (t) => {
   let up = false;
-  const receiver = await startReceiver(() => ({ status: up ? 200 : 500 }));
+  const receiver = await receiverFor(t, () => ({ status: up ? 200 : 500 }));
   const instance = await instanceWithWebhook(pombo, { url: receiver.url });
   const ids = await emit(pombo, instance, [message('a@s.whatsapp.net', 'd1'), message('b@s.whatsapp.net', 'd2')]);
   const failed = await records(instance, '?status=failed', 2);
@@ -104,11 +100,10 @@ test('after the last attempt the delivery is a dead letter with its attempts; re
   assert.deepEqual(new Set(receiver.deliveredIds()), new Set(ids));
   await records(instance, '?status=delivered', 2);
   assert.deepEqual(await deliveries(instance, '?status=failed'), []);
-  await receiver.close();
 });
 
-test('replay by ids and by time range delivers those events again', async () => {
-  const receiver = await startReceiver();
+test('replay by ids and by time range delivers those events again', async (t) => {
+  const receiver = await receiverFor(t);
   const instance = await instanceWithWebhook(pombo, { url: receiver.url, events: ['MESSAGES_UPSERT'] });
   const from = new Date().toISOString();
   const ids = await emit(pombo, instance, [
@@ -132,10 +127,9 @@ test('replay by ids and by time range delivers those events again', async () => 
   assert.equal(byRange.body.selected, 2, "the range holds the webhook's two MESSAGES_UPSERT (its filter applies)");
   await eventually(() => receiver.accepted().length === 5, 'the replay by range');
   assert.deepEqual(receiver.deliveredIds().slice(3).sort(), [ids[0], ids[2]].sort());
-  await receiver.close();
 });
 
-test('replay answers 400 for a bad body and 409 when the instance has no webhook', async () => {
+test('replay answers 400 for a bad body and 409 when the instance has no webhook', async (t) => {
   const instance = await instanceWithWebhook(pombo, { enabled: false });
   const bad: Array<[unknown, RegExp]> = [
     [{}, /exactly one of/],
@@ -158,9 +152,9 @@ test('replay answers 400 for a bad body and 409 when the instance has no webhook
   assert.match(none.body.response.message[0], /has no enabled webhook: set one with POST \/webhook\/set\//);
 });
 
-test('the delivery log filters by status and event and pages with after', async () => {
+test('the delivery log filters by status and event and pages with after', async (t) => {
   const port = await freePort();
-  const receiver = await startReceiver((request) => ({ status: request.json.event === 'connection.update' ? 400 : 200 }));
+  const receiver = await receiverFor(t, (request) => ({ status: request.json.event === 'connection.update' ? 400 : 200 }));
   const refused = await instanceWithWebhook(pombo, { url: `http://127.0.0.1:${port}/closed` });
   const instance = await instanceWithWebhook(pombo, { url: receiver.url });
   await emit(pombo, refused, [message('a@s.whatsapp.net', 'nobody')]);
@@ -187,5 +181,4 @@ test('the delivery log filters by status and event and pages with after', async 
 
   const [dead] = await records(refused, '?status=failed');
   assert.deepEqual(dead?.attempts.map((attempt) => attempt.error), ['connection refused', 'connection refused', 'connection refused']);
-  await receiver.close();
 });
