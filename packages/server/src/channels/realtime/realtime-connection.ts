@@ -1,11 +1,42 @@
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import { ackedId } from './realtime-frame.ts';
 import type { RealtimeFilter } from './realtime-filter.ts';
+import type { RealtimeSubscriber } from './realtime-subscriber.ts';
 
 interface Pending {
   readonly resolve: (outcome: Outcome) => void;
   readonly deadline: number;
+}
+
+/** What a connection reports to: the hub. */
+export interface ConnectionOwner {
+  readonly ackWaitMs: number;
+  closed(connection: RealtimeConnection): void;
+}
+
+// One set of socket listeners for every connection (not closures per socket): a connection is idle most of its life.
+const connections = new WeakMap<WebSocket, RealtimeConnection>();
+
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  const connection = connections.get(this);
+  if (!connection) return;
+  connection.alive = true;
+  if (!isBinary) connection.ack(ackedId(data.toString()));
+}
+
+function onPong(this: WebSocket): void {
+  const connection = connections.get(this);
+  if (connection) connection.alive = true;
+}
+
+function onClose(this: WebSocket): void {
+  const connection = connections.get(this);
+  if (connection) connection.owner.closed(connection);
+}
+
+function onError(this: WebSocket): void {
+  this.terminate();
 }
 
 /**
@@ -15,19 +46,17 @@ interface Pending {
 export class RealtimeConnection {
   /** In send order, so an expiry sweep stops at the first one still in time. */
   private readonly pending = new Map<string, Pending>();
-  private alive = true;
+  alive = true;
   closed = false;
 
   constructor(
     readonly ws: WebSocket,
     readonly filter: RealtimeFilter,
-    private readonly ackWaitMs: number,
+    readonly subscriber: RealtimeSubscriber,
+    readonly owner: ConnectionOwner,
   ) {
-    ws.on('message', (data, isBinary) => {
-      this.alive = true;
-      if (!isBinary) this.ack(ackedId(data.toString()));
-    });
-    ws.on('pong', () => (this.alive = true));
+    connections.set(ws, this);
+    ws.on('message', onMessage).on('pong', onPong).on('close', onClose).on('error', onError);
   }
 
   get inFlight(): number {
@@ -37,13 +66,13 @@ export class RealtimeConnection {
   /** Writes one event frame; resolves `delivered` on its ack, `retry` when the wait passes or the socket closes. */
   deliver(eventId: string, frame: string): Promise<Outcome> {
     return new Promise((resolve) => {
-      this.pending.set(eventId, { resolve, deadline: Date.now() + this.ackWaitMs });
+      this.pending.set(eventId, { resolve, deadline: Date.now() + this.owner.ackWaitMs });
       this.ws.send(frame);
     });
   }
 
   /** Acks are per event and in any order; an unknown, repeated or empty id is ignored. */
-  private ack(eventId: string | undefined): void {
+  ack(eventId: string | undefined): void {
     if (eventId === undefined) return;
     const pending = this.pending.get(eventId);
     if (!pending) return;
@@ -56,7 +85,7 @@ export class RealtimeConnection {
     for (const [eventId, pending] of this.pending) {
       if (pending.deadline > now) return;
       this.pending.delete(eventId);
-      pending.resolve(retry(`no ack within ${this.ackWaitMs} ms`, 0));
+      pending.resolve(retry(`no ack within ${this.owner.ackWaitMs} ms`, 0));
     }
   }
 

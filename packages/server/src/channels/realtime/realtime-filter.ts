@@ -22,6 +22,10 @@ export const EVERY_EVENT: RealtimeFilter = Object.freeze({ keys: new Set<EventKe
 
 const isAll = (filter: RealtimeFilter): boolean => filter.keys.size === 0 && filter.types.size === 0;
 
+/** Filters are shared by every connection that asks for the same events (most ask for the same few). */
+const interned = new Map<string, RealtimeFilter>();
+const MAX_INTERNED = 1000;
+
 /** Parses names in any form: `Message`, `MESSAGES_UPSERT`, `messages.upsert`, `messages-upsert`; `All` means every event. */
 export function parseFilter(names: readonly string[]): RealtimeFilter {
   const keys = new Set<EventKey>();
@@ -34,7 +38,12 @@ export function parseFilter(names: readonly string[]): RealtimeFilter {
     if (type) types.add(type);
     else keys.add(findEventName(name)?.key ?? unknown(name));
   }
-  return { keys, types };
+  const id = [...types, '|', ...keys].sort().join(',');
+  const known = interned.get(id);
+  if (known) return known;
+  const filter = Object.freeze({ keys, types });
+  if (interned.size < MAX_INTERNED) interned.set(id, filter);
+  return filter;
 }
 
 function unknown(name: string): never {
@@ -45,15 +54,26 @@ export function accepts(filter: RealtimeFilter, key: EventKey, type: string): bo
   return isAll(filter) || filter.keys.has(key) || filter.types.has(type as RealtimeType);
 }
 
+const keysOfOne = new WeakMap<RealtimeFilter, ReadonlySet<EventKey> | null>();
+
 /** The event keys the log must be read for to serve all these filters; null for every event. */
-export function keysOf(filters: Iterable<RealtimeFilter>): Set<EventKey> | null {
-  const union = new Set<EventKey>();
+export function keysOf(filters: readonly RealtimeFilter[]): ReadonlySet<EventKey> | null {
+  const [only] = filters;
+  if (filters.length === 1 && only) {
+    if (!keysOfOne.has(only)) keysOfOne.set(only, union(filters));
+    return keysOfOne.get(only) ?? null;
+  }
+  return union(filters);
+}
+
+function union(filters: readonly RealtimeFilter[]): Set<EventKey> | null {
+  const keys = new Set<EventKey>();
   for (const filter of filters) {
     if (isAll(filter)) return null;
-    for (const key of filter.keys) union.add(key);
-    for (const type of filter.types) for (const key of keysForRealtimeType(type)) union.add(key);
+    for (const key of filter.keys) keys.add(key);
+    for (const type of filter.types) for (const key of keysForRealtimeType(type)) keys.add(key);
   }
-  return union.size === EVENT_KEYS.length ? null : union;
+  return keys.size === EVENT_KEYS.length ? null : keys;
 }
 
 /** The names of a filter, for status output. */

@@ -2,7 +2,7 @@ import type { WebSocket } from 'ws';
 import type { AppContext } from '../../http/app-context.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import { CLOSE, reasonOf } from './close-codes.ts';
-import { RealtimeConnection } from './realtime-connection.ts';
+import { RealtimeConnection, type ConnectionOwner } from './realtime-connection.ts';
 import { namesOf, type RealtimeFilter } from './realtime-filter.ts';
 import { gapFrame } from './realtime-frame.ts';
 import type { RealtimeRequest } from './realtime-request.ts';
@@ -23,7 +23,8 @@ const REPLAY_PAGE = 1000;
  * exists while it has a connection; its cursor stays in the store in between, so a subscriber
  * resumes where it was after a disconnect or a restart.
  */
-export class RealtimeHub {
+export class RealtimeHub implements ConnectionOwner {
+  readonly ackWaitMs: number;
   private readonly subscribers = new Map<string, RealtimeSubscriber>();
   private readonly timers: NodeJS.Timeout[];
   private closing = false;
@@ -32,6 +33,7 @@ export class RealtimeHub {
     private readonly context: AppContext,
     private readonly options: HubOptions,
   ) {
+    this.ackWaitMs = options.ackWaitMs;
     const sweepMs = Math.min(1000, Math.max(5, Math.floor(options.ackWaitMs / 10)));
     this.timers = [
       setInterval(() => this.eachConnection((connection) => connection.expire(Date.now())), sweepMs),
@@ -47,10 +49,8 @@ export class RealtimeHub {
   /** Serves a freshly upgraded socket: resumes its subscriber and starts delivering. */
   open(request: RealtimeRequest, ws: WebSocket): void {
     if (this.closing) return ws.close(CLOSE.goingAway, 'the server is shutting down');
-    const connection = new RealtimeConnection(ws, request.filter ?? this.options.defaultFilter(request.instance), this.options.ackWaitMs);
     const subscriber = this.subscriberFor(request.instance.id, request.subscriber);
-    ws.on('close', () => void this.detach(subscriber, connection, 'the connection closed'));
-    ws.on('error', () => ws.terminate());
+    const connection = new RealtimeConnection(ws, request.filter ?? this.options.defaultFilter(request.instance), subscriber, this);
     subscriber.serial(() => this.attach(subscriber, connection, request.lastEventId)).catch((error: unknown) => {
       this.context.log.error({ err: error, destination: subscriber.id }, 'realtime subscription could not start');
       ws.close(CLOSE.internalError, 'the subscription could not start: try again');
@@ -98,9 +98,14 @@ export class RealtimeHub {
     }
   }
 
+  closed(connection: RealtimeConnection): void {
+    void this.detach(connection, 'the connection closed');
+  }
+
   /** Takes a closed connection out; the last one of a subscriber stops its destination (its cursor stays). */
-  private detach(subscriber: RealtimeSubscriber, connection: RealtimeConnection, reason: string): Promise<void> {
+  private detach(connection: RealtimeConnection, reason: string): Promise<void> {
     if (connection.closed) return Promise.resolve();
+    const { subscriber } = connection;
     connection.closed = true;
     return subscriber.serial(async () => {
       const index = subscriber.connections.indexOf(connection);
@@ -119,10 +124,10 @@ export class RealtimeHub {
   }
 
   /** Closes one connection with a code and reason, and detaches it at once. */
-  private async end(subscriber: RealtimeSubscriber, connection: RealtimeConnection, code: number, reason: string): Promise<void> {
+  private async end(connection: RealtimeConnection, code: number, reason: string): Promise<void> {
     connection.ws.close(code, reasonOf(reason));
     setTimeout(() => connection.ws.terminate(), 1000).unref();
-    await this.detach(subscriber, connection, reason);
+    await this.detach(connection, reason);
   }
 
   /** After an instance is deleted: lets its subscribers drain the removal events, then closes them and forgets them. */
@@ -135,7 +140,7 @@ export class RealtimeHub {
         const drained = this.context.dispatcher.whenIdle(subscriber.id);
         await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
         const reason = 'the instance was deleted';
-        await Promise.all([...subscriber.connections].map((connection) => this.end(subscriber, connection, CLOSE.instanceDeleted, reason)));
+        await Promise.all([...subscriber.connections].map((connection) => this.end(connection, CLOSE.instanceDeleted, reason)));
         await subscriber.serial(() => this.context.dispatcher.remove(subscriber.id, { forget: true }));
       }),
     );
@@ -165,7 +170,7 @@ export class RealtimeHub {
     const reason = 'the server is shutting down: reconnect';
     await Promise.all(
       [...this.subscribers.values()].flatMap((subscriber) =>
-        [...subscriber.connections].map((connection) => this.end(subscriber, connection, CLOSE.goingAway, reason)),
+        [...subscriber.connections].map((connection) => this.end(connection, CLOSE.goingAway, reason)),
       ),
     );
   }
