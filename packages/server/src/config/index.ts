@@ -69,9 +69,8 @@ function resolveApiKey(env: EnvReader, dataDir: string): { apiKey: string; apiKe
   return { apiKey, apiKeyGenerated: true };
 }
 
-/** A comma list of IP addresses (remote addresses a server compares, so host names would never match). */
-function ipList(env: EnvReader, name: string): string[] {
-  const entries = env.list(name, []);
+/** Checks that a list holds IP addresses (remote addresses a server compares, so host names would never match). */
+function ipAddresses(env: EnvReader, name: string, entries: string[]): string[] {
   for (const entry of entries) {
     if (isIP(entry) === 0) env.problems.push(`${name} has "${entry}", which is not an IP address (list remote addresses, e.g. 127.0.0.1,::1)`);
   }
@@ -151,7 +150,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     websocket: {
       enabled: env.bool('WEBSOCKET_ENABLED', true),
       globalEvents: env.bool('WEBSOCKET_GLOBAL_EVENTS', false),
-      allowedHosts: ipList(env, 'WEBSOCKET_ALLOWED_HOSTS'),
+      allowedHosts: ipAddresses(env, 'WEBSOCKET_ALLOWED_HOSTS', env.list('WEBSOCKET_ALLOWED_HOSTS', [])),
     },
     realtime: {
       ackWaitMs: env.int('REALTIME_ACK_WAIT_MS', 30000, { min: 10 }),
