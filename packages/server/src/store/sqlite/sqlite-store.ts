@@ -397,6 +397,8 @@ export class SqliteStore implements Store {
 
   private flushLedger(): void {
     const batch = this.ledgerQueue;
+    // close() may have written the queue already: the database is closed by now.
+    if (!batch.length) return;
     this.ledgerQueue = [];
     const now = Date.now();
     // Ledger commits only record progress, so they skip the fsync: a power cut can lose only the last
