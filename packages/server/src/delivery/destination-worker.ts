@@ -68,7 +68,7 @@ export class DestinationWorker {
   private idle: Array<() => void> = [];
   private readonly circuit: CircuitBreaker | undefined;
   private lastError: string | null = null;
-  private lastDeliveredAt: string | null = null;
+  private lastDeliveredMs: number | null = null;
   private deliveredCount = 0;
   private failedCount = 0;
 
@@ -91,7 +91,7 @@ export class DestinationWorker {
       inFlight: this.inflight,
       retrying: this.waiting.size,
       lastError: this.lastError,
-      lastDeliveredAt: this.lastDeliveredAt,
+      lastDeliveredAt: this.lastDeliveredMs === null ? null : new Date(this.lastDeliveredMs).toISOString(),
       delivered: this.deliveredCount,
       failed: this.failedCount,
     };
@@ -331,16 +331,19 @@ export class DestinationWorker {
   }
 
   private settle(item: Item, outcome: Outcome, startedAt: number, durationMs: number): void {
-    const attempt: DeliveryAttempt = { at: new Date(startedAt).toISOString(), durationMs, ...outcome.attempt };
-    if (outcome.kind === 'retry') attempt.error ??= outcome.error;
-    if (outcome.kind === 'dead') attempt.error ??= outcome.reason;
-    item.attempts = [...item.attempts, attempt].slice(-KEPT_ATTEMPTS);
+    // An attempt is kept only where a record can show it: a failure, a retry, a delivery log.
+    if (outcome.kind !== 'delivered' || this.recorded(item)) {
+      const attempt: DeliveryAttempt = { at: new Date(startedAt).toISOString(), durationMs, ...outcome.attempt };
+      if (outcome.kind === 'retry') attempt.error ??= outcome.error;
+      if (outcome.kind === 'dead') attempt.error ??= outcome.reason;
+      item.attempts = [...item.attempts, attempt].slice(-KEPT_ATTEMPTS);
+    }
     item.tries++;
     this.hooks.onOutcome(this.spec, outcome, item.event);
     if (outcome.kind === 'delivered') {
       this.circuit?.succeeded();
       this.lastError = null;
-      this.lastDeliveredAt = new Date().toISOString();
+      this.lastDeliveredMs = Date.now();
       this.finish(item, 'delivered');
     } else if (outcome.kind === 'dead') {
       this.lastError = outcome.reason;
@@ -368,15 +371,18 @@ export class DestinationWorker {
     if (status === 'delivered') this.deliveredCount++;
     else this.failedCount++;
     this.waiting.delete(item);
-    // A replayed or reloaded item has a pending record in the store: its final state must replace it.
-    const recordedPending = item.replay || item.settled;
-    if (this.spec.record === 'all' || status === 'failed' || recordedPending) this.dirty.push(this.record(item, status, null));
+    if (status === 'failed' || this.recorded(item)) this.dirty.push(this.record(item, status, null));
     const lane = this.lanes.get(item.lane);
     if (lane?.[0] === item) {
       lane.shift();
       if (!lane.length) this.lanes.delete(item.lane);
       else if (lane[0]?.state === 'ready') this.readyLanes.add(item.lane);
     } else if (lane) lane.splice(lane.indexOf(item), 1);
+  }
+
+  /** Whether the item's final state is written: always for a delivery log, and where a pending record must be replaced (a replay, a reloaded retry). */
+  private recorded(item: Item): boolean {
+    return this.spec.record === 'all' || item.replay || item.settled;
   }
 
   private record(item: Item, status: DeliveryRecord['status'], nextAttemptAt: number | null): DeliveryRecord {
@@ -420,7 +426,7 @@ export class DestinationWorker {
 
   private scheduleFlush(): void {
     if (this.flushTimer || this.stopped) return;
-    this.flushTimer = setTimeout(() => void this.flush(), 5);
+    this.flushTimer = setTimeout(() => void this.flush(), this.spec.saveDelayMs ?? 5);
   }
 
   /** Writes pending records and the cursor: the highest position below which everything is settled. */

@@ -46,6 +46,17 @@ export interface DestinationSpec {
   /** Where a destination with no cursor yet starts: at the log's head (`now`) or at its tail. */
   readonly startAt: 'now' | 'beginning';
   readonly circuit?: CircuitOptions;
+  /**
+   * How long after a change its cursor is saved (default 5 ms). Longer for destinations with many
+   * small deliveries (a realtime subscriber per client): fewer writes; after a crash, only what was
+   * delivered in that last moment goes again.
+   */
+  readonly saveDelayMs?: number;
+  /**
+   * The `destination` label of its metrics (default: its id). Destinations whose ids clients choose
+   * (realtime subscribers) share one, so the number of series stays bounded.
+   */
+  readonly metricsLabel?: string;
   /** Delivers a batch (one lane, in order); answers one outcome per delivery, in the same order. */
   send(batch: readonly Delivery[]): Promise<Outcome[]>;
 }

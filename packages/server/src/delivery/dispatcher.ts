@@ -85,18 +85,31 @@ export class Dispatcher {
   }
 
   private count(spec: DestinationSpec, outcome: Outcome, event: StoredEvent): void {
-    this.metrics.deliveries.inc({ channel: spec.channel, destination: spec.id, outcome: outcome.kind });
+    this.metrics.deliveries.inc({ channel: spec.channel, destination: spec.metricsLabel ?? spec.id, outcome: outcome.kind });
     if (outcome.kind === 'delivered') {
       this.metrics.deliveryLatency.observe({ channel: spec.channel }, (Date.now() - Date.parse(event.createdAt)) / 1000);
     }
   }
 
-  /** Refreshes the per-destination gauges (called on each /metrics scrape). */
+  /**
+   * Refreshes the per-destination gauges (called on each /metrics scrape): removed destinations
+   * disappear; destinations sharing a metrics label show their largest lag and their retries summed.
+   */
   collect(): void {
-    for (const status of this.statuses()) {
-      const labels = { channel: status.channel, destination: status.id };
-      this.metrics.destinationLag.set(labels, this.head - status.cursor);
-      this.metrics.destinationRetrying.set(labels, status.retrying);
+    const gauges = new Map<string, { channel: string; destination: string; lag: number; retrying: number }>();
+    for (const worker of this.workers.values()) {
+      const status = worker.status();
+      const destination = worker.spec.metricsLabel ?? status.id;
+      const entry = gauges.get(destination) ?? { channel: status.channel, destination, lag: 0, retrying: 0 };
+      entry.lag = Math.max(entry.lag, this.head - status.cursor);
+      entry.retrying += status.retrying;
+      gauges.set(destination, entry);
+    }
+    this.metrics.destinationLag.reset();
+    this.metrics.destinationRetrying.reset();
+    for (const { channel, destination, lag, retrying } of gauges.values()) {
+      this.metrics.destinationLag.set({ channel, destination }, lag);
+      this.metrics.destinationRetrying.set({ channel, destination }, retrying);
     }
   }
 

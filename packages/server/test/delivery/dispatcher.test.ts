@@ -246,3 +246,44 @@ test('a replay to a destination that records only failures leaves no pending rec
     await dispatcher.stop();
   });
 });
+
+test('saveDelayMs defers cursor writes; stopping the dispatcher still saves the cursor', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    const dispatcher = new Dispatcher(store, silent, createMetrics());
+    await dispatcher.start();
+    let got = 0;
+    dispatcher.upsert(spec({ id: 'slow-save', record: 'failures', startAt: 'now', saveDelayMs: 60_000, send: async (batch) => batch.map(() => (got++, delivered())) }));
+    await dispatcher.whenIdle('slow-save');
+    const start = await store.getCursor('slow-save');
+    const results = await store.append([{ instanceId: id, event: 'MESSAGES_UPSERT', data: {} }]);
+    await eventually(() => got === 1, 'the delivery');
+    assert.equal(await store.getCursor('slow-save'), start, 'not saved before the delay');
+    await dispatcher.stop();
+    assert.equal(await store.getCursor('slow-save'), results[0]!.event.pos);
+  });
+});
+
+test('destinations sharing a metrics label count under it, and removed destinations leave no gauge behind', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    const metrics = createMetrics();
+    const dispatcher = new Dispatcher(store, silent, metrics);
+    await dispatcher.start();
+    const send: DestinationSpec['send'] = async (batch) => batch.map(() => delivered());
+    dispatcher.upsert(spec({ id: 'client-1', metricsLabel: 'shared', send }));
+    dispatcher.upsert(spec({ id: 'client-2', metricsLabel: 'shared', send }));
+    await store.append([{ instanceId: id, event: 'MESSAGES_UPSERT', data: {} }]);
+    await Promise.all([eventually(() => dispatcher.status('client-1')?.delivered === 1, 'one'), eventually(() => dispatcher.status('client-2')?.delivered === 1, 'two')]);
+    dispatcher.collect();
+    const deliveries = await metrics.registry.getSingleMetricAsString('pombo_deliveries_total');
+    assert.match(deliveries, /destination="shared",outcome="delivered"\} 2/);
+    assert.doesNotMatch(deliveries, /client-1/);
+    assert.match(await metrics.registry.getSingleMetricAsString('pombo_destination_lag_events'), /destination="shared"\} 0/);
+    await dispatcher.remove('client-1');
+    await dispatcher.remove('client-2');
+    dispatcher.collect();
+    assert.doesNotMatch(await metrics.registry.getSingleMetricAsString('pombo_destination_lag_events'), /shared/);
+    await dispatcher.stop();
+  });
+});
