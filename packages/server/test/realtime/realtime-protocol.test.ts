@@ -100,9 +100,9 @@ test('after REALTIME_MAX_DELIVER unacked deliveries an event is dead-lettered fo
     await client.waitFrames(3);
     const find = await eventually(async () => {
       const body = (await pombo.api('GET', `/realtime/find/${name}`)).body;
-      return body.subscribers[0]?.deadLettered === 1 && body;
-    }, 'a dead letter');
-    assert.equal(find.subscribers[0].backlog, 0);
+      return body.subscribers[0]?.deadLettered === 1 && body.subscribers[0].backlog === 0 && body;
+    }, 'a dead letter, and the cursor past it');
+    assert.equal(find.subscribers[0].delivered, 0);
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.deepEqual(client.frames.map((frame) => frame.id), [id, id, id]);
     await client.close();

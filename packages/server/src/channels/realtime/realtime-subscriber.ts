@@ -55,6 +55,11 @@ export class RealtimeSubscriber {
       retry: { maxAttempts: limits.maxDeliver, delayMs: () => 0 },
       record: 'failures',
       startAt: 'now',
+      // A cursor write per ack and per subscriber would be most of the cost; after a crash, at most the last
+      // second of acked events is delivered again (at least once, deduplicated by id on the client).
+      saveDelayMs: 1000,
+      // Subscriber names are the client's choice: one series per instance keeps the metrics bounded.
+      metricsLabel: `realtime:${this.instanceId}`,
       send: (batch) => Promise.all(batch.map((delivery) => this.deliver(delivery))),
     };
   }
