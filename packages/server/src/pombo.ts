@@ -48,9 +48,16 @@ export async function createPombo(config: Config, log: Logger = createLogger(con
       apikeyOf: (instanceId) => (config.auth.exposeInFetchInstances ? (instances.findById(instanceId)?.token ?? null) : null),
     },
   };
-  for (const make of CHANNELS) {
-    const module: ChannelModule | undefined = await make(context);
-    if (module) channels.register(module);
+  try {
+    for (const make of CHANNELS) {
+      const module: ChannelModule | undefined = await make(context);
+      if (module) channels.register(module);
+    }
+  } catch (error) {
+    // A channel refused its configuration: release what was opened before reporting it.
+    await channels.stop().catch(() => undefined);
+    await store.close();
+    throw error;
   }
   await dispatcher.start();
   await auth.load(store);
