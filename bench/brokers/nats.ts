@@ -29,7 +29,8 @@ export const natsJetStreamBench: BrokerBench = {
   async publishRaw(run, instance, payloads) {
     const { prefix, stream } = names(run);
     const subject = `${prefix}.${instance}.messages.upsert`;
-    const nc = await connect({ servers: URI });
+    // The same client options as Pombo's: without noAsyncTraces every request captures a stack.
+    const nc = await connect({ servers: URI, noAsyncTraces: true });
     try {
       const jsm = await jetstreamManager(nc);
       await jsm.streams.add({ name: stream, subjects: [`${prefix}.>`] }).catch(() => undefined);

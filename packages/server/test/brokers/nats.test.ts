@@ -138,6 +138,30 @@ test('JetStream mode publishes into a stream the operator already made for the s
   }
 });
 
+test('an event larger than the server\'s max_payload is published as a reference to fetch, never dropped', nats, async () => {
+  const names = natsNames();
+  const subscriber = await subscribe(`${names.prefix}.>`);
+  const pombo = await startPombo(natsEnv(names, { SERVER_URL: 'http://pombo.test' }));
+  try {
+    await pombo.api('POST', '/instance/create', { instanceName: 'big', integration: 'INGEST', nats: { enabled: true, events: ['MESSAGES_UPSERT'] } });
+    const huge = { ...numberedEvent(1), data: { ...numberedEvent(1).data, message: { conversation: 'x'.repeat(1_200_000) } } };
+    const posted = await pombo.api('POST', '/events/big', { events: [huge, numberedEvent(2)] });
+    assert.equal(posted.status, 201);
+    await eventually(() => subscriber.received.length === 2, 'both events');
+    const [reference, normal] = subscriber.received as [NatsReceived, NatsReceived];
+    assert.equal(reference.body.dataType, 'reference');
+    assert.equal(reference.body.data, undefined);
+    assert.ok(reference.body.size > 1_200_000);
+    assert.equal(reference.body.fetch, `http://pombo.test/events/big/${reference.body.id}`);
+    const fetched = await pombo.api('GET', new URL(reference.body.fetch).pathname);
+    assert.equal(fetched.body.data.message.conversation.length, 1_200_000);
+    assert.equal(normal.body.data.n, 2);
+  } finally {
+    await subscriber.close();
+    await pombo.close();
+  }
+});
+
 test('bad NATS configuration: malformed variables stop the start naming them; invalid events are a 400', nats, async () => {
   const boot = (env: Record<string, string>) => startPombo({ NATS_ENABLED: 'true', NATS_URI, ...env });
   await assert.rejects(boot({ NATS_URI: 'http://localhost:4222' }), /NATS_URI has "http:\/\/localhost:4222", which is not a nats:\/\/host:port/);

@@ -174,7 +174,8 @@ test('RABBITMQ_QUEUE_MAX_LENGTH bounds the declared queues; RABBITMQ_DECLARE_QUE
 
 test('an unreachable broker is shown in find and keeps the backlog; Pombo keeps serving', rabbit, async () => {
   const names = rabbitNames();
-  const pombo = await startPombo(rabbitEnv(names, { RABBITMQ_URI: 'amqp://guest:guest@127.0.0.1:1', RABBITMQ_RETRY_MAX_DELAY_MS: '200' }));
+  const secret = 's3cret-password';
+  const pombo = await startPombo(rabbitEnv(names, { RABBITMQ_URI: `amqp://pombo:${secret}@127.0.0.1:1`, RABBITMQ_RETRY_MAX_DELAY_MS: '200' }));
   try {
     await pombo.api('POST', '/instance/create', { instanceName: 'lonely', integration: 'INGEST', rabbitmq: { enabled: true } });
     await pombo.api('POST', '/events/lonely', { events: [1, 2, 3].map((n) => numberedEvent(n)) });
@@ -183,7 +184,8 @@ test('an unreachable broker is shown in find and keeps the backlog; Pombo keeps 
       return response.body.state.lastError && response.body.state.backlog >= 3 ? response.body : undefined;
     }, 'find to report the connection error');
     assert.notEqual(find.state.connection, 'connected');
-    assert.match(find.state.lastError, /ECONNREFUSED/);
+    assert.match(find.state.lastError, /RabbitMQ at amqp:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/);
+    assert.ok(!JSON.stringify(find).includes(secret), 'the password never shows');
     assert.equal(find.state.delivered, 0);
     assert.equal((await pombo.api('GET', '/health')).status, 200);
     assert.match((await pombo.api('GET', '/metrics')).body, /pombo_broker_connected\{channel="rabbitmq"\} 0/);

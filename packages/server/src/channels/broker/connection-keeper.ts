@@ -89,7 +89,7 @@ export class ConnectionKeeper<T> {
   report(state: ConnectionState, error?: unknown): void {
     this.state = state;
     if (state === 'connected') this.lastError = null;
-    else if (error !== undefined) this.lastError = messageOf(error);
+    else if (error !== undefined) this.lastError = `${this.options.target}: ${messageOf(error)}`;
   }
 
   private schedule(): void {

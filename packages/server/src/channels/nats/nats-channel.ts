@@ -13,7 +13,7 @@ export function natsChannel(context: AppContext): Promise<ChannelModule> {
     envPrefix: 'NATS',
     // Several batches in flight per lane: one connection keeps the publish order; each message is answered (flush or JetStream ack), so the
     // next batch need not wait for the previous one's answers (see bench/brokers.ts).
-    pipeline: 4,
+    pipeline: 8,
     loadDriver: async () => {
       const settings = readNatsSettings(context.config.env);
       const { NatsDriver } = await import('./nats-driver.ts');

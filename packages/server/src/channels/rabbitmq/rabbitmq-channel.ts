@@ -13,7 +13,7 @@ export function rabbitmqChannel(context: AppContext): Promise<ChannelModule> {
     envPrefix: 'RABBITMQ',
     // Several batches in flight per lane: confirms come back in publish order on one channel, so the
     // next batch need not wait for the previous one's answers (see bench/brokers.ts).
-    pipeline: 4,
+    pipeline: 8,
     loadDriver: async () => {
       const settings = readRabbitMqSettings(context.config.env);
       const { RabbitMqDriver } = await import('./rabbitmq-driver.ts');
