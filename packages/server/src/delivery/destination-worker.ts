@@ -196,9 +196,14 @@ export class DestinationWorker {
 
   /** Delivers these events again (a replay), whatever their earlier outcome. */
   async replay(events: readonly StoredEvent[]): Promise<number> {
+    // Final records still waiting for the next save are written first, so that they cannot overwrite
+    // the pending records of this replay; a delivery that just finished is replayed, one in flight or
+    // waiting for its retry is not.
+    await this.flush();
     const records: DeliveryRecord[] = [];
     for (const event of events) {
-      if (this.items.has(event.pos)) continue;
+      const live = this.items.get(event.pos);
+      if (live && live.state !== 'done') continue;
       const item = this.add(event, true);
       records.push(this.record(item, 'pending', Date.now()));
     }
