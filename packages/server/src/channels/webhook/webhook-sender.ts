@@ -23,16 +23,25 @@ export function retryAfterMs(value: string | string[] | undefined, now = Date.no
   return Number.isNaN(ms) ? undefined : Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
 }
 
-/** Reads the start of a response body for the log and drains the rest, so the connection is reused. */
-async function readPrefix(body: Dispatcher.ResponseData['body']): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    if (size < RESPONSE_LIMIT) chunks.push(chunk);
-    size += chunk.length;
-    if (size > DRAIN_LIMIT) break;
-  }
-  return Buffer.concat(chunks).subarray(0, RESPONSE_LIMIT).toString('utf8');
+/**
+ * Reads the start of a response body for the log and drains the rest, so the connection is reused
+ * (a body larger than DRAIN_LIMIT closes it instead). Listeners, not an async iterator: this runs
+ * once per request.
+ */
+function readPrefix(body: Dispatcher.ResponseData['body']): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => resolve(Buffer.concat(chunks).subarray(0, RESPONSE_LIMIT).toString('utf8'));
+    body.on('data', (chunk: Buffer) => {
+      if (size < RESPONSE_LIMIT) chunks.push(chunk);
+      size += chunk.length;
+      if (size > DRAIN_LIMIT) body.destroy();
+    });
+    body.on('end', done);
+    body.on('close', done);
+    body.on('error', done);
+  });
 }
 
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);

@@ -1,0 +1,303 @@
+/**
+ * bench/webhook: events appended to Pombo's log (SQLite, synchronous=FULL) and delivered by the
+ * webhook channel to a local receiver that answers 200 at once, every delivery durably tracked
+ * (record: all). In the same run, the baseline: a plain undici loop posting the same payloads to the
+ * same receiver with the same concurrency, the practical ceiling on this machine. Then latency at a
+ * steady 1,000 events/s, and a receiver failing 30% of requests, where every event must still arrive.
+ * The receiver runs in a worker thread and measures append → receipt from a timestamp in each event.
+ *
+ *   node --import tsx bench/webhook.ts [--events 20000] [--concurrency 32] [--rounds 3] [--seconds 10]
+ */
+import { Worker } from 'node:worker_threads';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { randomUUID } from 'node:crypto';
+import { Agent } from 'undici';
+import { loadConfig } from '../packages/server/src/config/index.ts';
+import { createLogger } from '../packages/server/src/ops/logger.ts';
+import { createPombo, type Pombo } from '../packages/server/src/pombo.ts';
+import type { Emit } from '../packages/server/src/instances/instance-service.ts';
+import type { Instance } from '../packages/server/src/store/types.ts';
+import type { ReceiverCommand, ReceiverMessage, ReceiverStats } from './webhook/receiver-worker.ts';
+
+const arg = (name: string, fallback: number): number => Number(process.argv[process.argv.indexOf(`--${name}`) + 1]) || fallback;
+const EVENTS = arg('events', 20_000);
+const CONCURRENCY = arg('concurrency', 32);
+const STEADY_SECONDS = arg('seconds', 10);
+const STEADY_RATE = 1000;
+const FAILING_EVENTS = Math.min(EVENTS, 5000);
+/** Throughput rounds, Pombo and the loop alternating, so both see the same machine; medians are reported. */
+const ROUNDS = arg('rounds', 3);
+const APPEND_BATCH = 100;
+const PRODUCERS = 4;
+
+const now = (): number => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---- the receiver thread ----------------------------------------------------------------------
+
+/** Node 20 does not pass tsx's loader on to workers: the worker registers it, then loads the TypeScript entry. */
+const WORKER_BOOT = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
+  .then(({ register }) => { register(); return import(${JSON.stringify(new URL('./webhook/receiver-worker.ts', import.meta.url).href)}); })`;
+
+class Receiver {
+  private readonly worker = new Worker(WORKER_BOOT, { eval: true });
+  readonly url: Promise<string>;
+
+  constructor() {
+    this.url = this.next('listening').then((message) => `http://127.0.0.1:${(message as { port: number }).port}/webhook`);
+  }
+
+  private next(type: ReceiverMessage['type']): Promise<ReceiverMessage> {
+    return new Promise((resolve) => {
+      const listener = (message: ReceiverMessage) => {
+        if (message.type !== type) return;
+        this.worker.off('message', listener);
+        resolve(message);
+      };
+      this.worker.on('message', listener);
+    });
+  }
+
+  /** Expects `expected` distinct events; resolves with the time the last one arrived. */
+  expect(expected: number, failRate = 0): Promise<number> {
+    this.worker.postMessage({ type: 'reset', expected, failRate } satisfies ReceiverCommand);
+    return this.next('done').then((message) => (message as { at: number }).at);
+  }
+
+  async stats(): Promise<ReceiverStats> {
+    const reply = this.next('stats');
+    this.worker.postMessage({ type: 'stats' } satisfies ReceiverCommand);
+    return (await reply) as ReceiverStats & { type: 'stats' };
+  }
+
+  close(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
+// ---- payloads ---------------------------------------------------------------------------------
+
+let counter = 0;
+
+/** MESSAGES_UPSERT data shaped like Evolution API's, with `t`: when it was handed to Pombo (or to the baseline). */
+function data(): Record<string, unknown> {
+  const n = counter++;
+  return {
+    key: { remoteJid: `55119${String(n % 1000).padStart(8, '0')}@s.whatsapp.net`, fromMe: false, id: `3EB0BENCH${n}` },
+    pushName: 'Bench',
+    message: { conversation: `message number ${n}` },
+    messageType: 'conversation',
+    messageTimestamp: 1_700_000_000 + n,
+    t: now(),
+  };
+}
+
+const emits = (count: number): Emit[] => Array.from({ length: count }, () => ({ event: 'MESSAGES_UPSERT', data: data() }));
+
+// ---- Pombo ------------------------------------------------------------------------------------
+
+interface Running {
+  pombo: Pombo;
+  instance: Instance;
+  dir: string;
+}
+
+async function startPombo(url: string, env: Record<string, string> = {}): Promise<Running> {
+  const dir = mkdtempSync(join(tmpdir(), 'pombo-bench-webhook-'));
+  const config = loadConfig({ DATA_DIR: dir, AUTHENTICATION_API_KEY: randomUUID(), LOG_LEVEL: 'silent', WEBHOOK_MAX_IN_FLIGHT: String(CONCURRENCY), ...env }, dir);
+  const pombo = await createPombo(config, createLogger('silent'));
+  const webhook = pombo.context.channels.get('webhook')?.parseConfig({ url }, 'webhook');
+  const instance = await pombo.context.instances.create({ instanceName: 'bench', integration: 'INGEST', channels: { webhook } });
+  await sleep(50);
+  return { pombo, instance, dir };
+}
+
+async function stopPombo({ pombo, dir }: Running): Promise<void> {
+  await pombo.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Appends `count` events as fast as the log takes them: batches from a few concurrent producers, as the ingest API would. */
+async function appendAll({ pombo, instance }: Running, count: number): Promise<void> {
+  let sent = 0;
+  const producer = async () => {
+    while (sent < count) {
+      const batch = Math.min(APPEND_BATCH, count - sent);
+      sent += batch;
+      await pombo.context.instances.emitMany(instance, emits(batch));
+    }
+  };
+  await Promise.all(Array.from({ length: PRODUCERS }, producer));
+}
+
+/** Appends at a steady `rate` per second for `seconds`, a few events at a time as they fall due. */
+async function appendSteadily({ pombo, instance }: Running, rate: number, seconds: number): Promise<number> {
+  const total = rate * seconds;
+  const start = now();
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((now() - start) * rate) / 1000));
+    if (due > sent) {
+      const batch = due - sent;
+      sent = due;
+      void pombo.context.instances.emitMany(instance, emits(batch));
+    }
+    await sleep(1);
+  }
+  return total;
+}
+
+// ---- the baseline -----------------------------------------------------------------------------
+
+/** A plain undici loop: `concurrency` callers posting envelopes of the same shape, one after another. */
+async function undiciLoop(url: string, count: number, concurrency: number): Promise<void> {
+  const agent = new Agent({ keepAliveTimeout: 30_000 });
+  const { origin, pathname } = new URL(url);
+  let next = 0;
+  const caller = async () => {
+    while (next < count) {
+      const n = next++;
+      const body = JSON.stringify({
+        id: `evt_${n}`,
+        event: 'messages.upsert',
+        instance: 'bench',
+        data: data(),
+        destination: url,
+        date_time: new Date().toISOString(),
+        sender: null,
+        server_url: 'http://localhost:8080',
+        apikey: null,
+      });
+      const response = await agent.request({ origin, path: pathname, method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      await response.body.dump();
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, caller));
+  await agent.close();
+}
+
+// ---- measurements -----------------------------------------------------------------------------
+
+const quantile = (values: number[], q: number): number => {
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+};
+
+interface Result {
+  eventsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  requests: number;
+  unique: number;
+  duplicates: number;
+  /** CPU time of the whole process (Pombo or the loop, and the receiver thread) per event, in µs: robust to a busy machine. */
+  cpuUsPerEvent: number;
+}
+
+async function measure(receiver: Receiver, expected: number, failRate: number, produce: () => Promise<unknown>): Promise<Result> {
+  const done = receiver.expect(expected, failRate);
+  const cpu = process.cpuUsage();
+  const start = now();
+  await produce();
+  const end = await done;
+  const used = process.cpuUsage(cpu);
+  const stats = await receiver.stats();
+  return {
+    eventsPerSecond: expected / ((end - start) / 1000),
+    p50Ms: quantile(stats.latenciesMs, 0.5),
+    p99Ms: quantile(stats.latenciesMs, 0.99),
+    maxMs: Math.max(...stats.latenciesMs),
+    requests: stats.requests,
+    unique: stats.unique,
+    duplicates: stats.accepted - stats.unique,
+    cpuUsPerEvent: (used.user + used.system) / expected,
+  };
+}
+
+async function pomboThroughput(receiver: Receiver, url: string): Promise<Result> {
+  const running = await startPombo(url);
+  try {
+    return await measure(receiver, EVENTS, 0, () => appendAll(running, EVENTS));
+  } finally {
+    await stopPombo(running);
+  }
+}
+
+/** The round with the median rate. */
+const median = (results: Result[]): Result => [...results].sort((a, b) => a.eventsPerSecond - b.eventsPerSecond)[Math.floor(results.length / 2)] as Result;
+
+async function throughput(receiver: Receiver, url: string): Promise<{ pombo: Result; baseline: Result; rounds: Array<{ pombo: number; baseline: number }> }> {
+  const baselines: Result[] = [];
+  const pombos: Result[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    baselines.push(await measure(receiver, EVENTS, 0, () => undiciLoop(url, EVENTS, CONCURRENCY)));
+    pombos.push(await pomboThroughput(receiver, url));
+  }
+  const rounds = pombos.map((pombo, i) => ({ pombo: Math.round(pombo.eventsPerSecond), baseline: Math.round(baselines[i]?.eventsPerSecond ?? 0) }));
+  return { pombo: median(pombos), baseline: median(baselines), rounds };
+}
+
+async function steady(receiver: Receiver, url: string): Promise<Result> {
+  const running = await startPombo(url);
+  try {
+    return await measure(receiver, STEADY_RATE * STEADY_SECONDS, 0, () => appendSteadily(running, STEADY_RATE, STEADY_SECONDS));
+  } finally {
+    await stopPombo(running);
+  }
+}
+
+async function failing(receiver: Receiver, url: string): Promise<Result> {
+  const running = await startPombo(url, {
+    WEBHOOK_RETRY_INITIAL_DELAY_SECONDS: '0.05',
+    WEBHOOK_RETRY_MAX_DELAY_SECONDS: '1',
+    WEBHOOK_RETRY_MAX_ATTEMPTS: '100',
+  });
+  try {
+    return await measure(receiver, FAILING_EVENTS, 0.3, () => appendAll(running, FAILING_EVENTS));
+  } finally {
+    await stopPombo(running);
+  }
+}
+
+function machine(): string {
+  const model = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
+  return `${cpus().length} × ${model}, Node.js ${process.version}`;
+}
+
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const ms = (n: number): string => n.toFixed(1);
+
+const receiver = new Receiver();
+try {
+  const url = await receiver.url;
+  const load = loadavg()[0] ?? 0;
+  const { pombo, baseline, rounds } = await throughput(receiver, url);
+  const steadyResult = await steady(receiver, url);
+  const failingResult = await failing(receiver, url);
+  const ratio = pombo.eventsPerSecond / baseline.eventsPerSecond;
+  console.log(
+    `bench/webhook: ${machine()}; SQLite synchronous=FULL; concurrency ${CONCURRENCY}; throughput: median of ${ROUNDS} alternating rounds; load average ${load.toFixed(1)} at start, ${(loadavg()[0] ?? 0).toFixed(1)} at end\n`,
+  );
+  console.log('| run | events | events/s | p50 ms | p99 ms | max ms | requests | duplicates | CPU µs/event | target |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log(`| plain undici loop (ceiling) | ${fmt(EVENTS)} | ${fmt(baseline.eventsPerSecond)} | ${ms(baseline.p50Ms)} | ${ms(baseline.p99Ms)} | ${ms(baseline.maxMs)} | ${fmt(baseline.requests)} | ${baseline.duplicates} | ${fmt(baseline.cpuUsPerEvent)} | |`);
+  console.log(
+    `| Pombo, as fast as appended | ${fmt(EVENTS)} | ${fmt(pombo.eventsPerSecond)} | ${ms(pombo.p50Ms)} | ${ms(pombo.p99Ms)} | ${ms(pombo.maxMs)} | ${fmt(pombo.requests)} | ${pombo.duplicates} | ${fmt(pombo.cpuUsPerEvent)} | ≥ 60% of the loop: ${(ratio * 100).toFixed(0)}% ${ratio >= 0.6 ? 'met' : 'missed'} |`,
+  );
+  console.log(
+    `| Pombo, steady ${fmt(STEADY_RATE)}/s for ${STEADY_SECONDS} s | ${fmt(STEADY_RATE * STEADY_SECONDS)} | ${fmt(steadyResult.eventsPerSecond)} | ${ms(steadyResult.p50Ms)} | ${ms(steadyResult.p99Ms)} | ${ms(steadyResult.maxMs)} | ${fmt(steadyResult.requests)} | ${steadyResult.duplicates} | ${fmt(steadyResult.cpuUsPerEvent)} | p99 < 50 ms: ${steadyResult.p99Ms < 50 ? 'met' : 'missed'} |`,
+  );
+  const allArrived = failingResult.unique === FAILING_EVENTS;
+  console.log(
+    `| Pombo, receiver failing 30% | ${fmt(FAILING_EVENTS)} | ${fmt(failingResult.eventsPerSecond)} | ${ms(failingResult.p50Ms)} | ${ms(failingResult.p99Ms)} | ${ms(failingResult.maxMs)} | ${fmt(failingResult.requests)} | ${failingResult.duplicates} | ${fmt(failingResult.cpuUsPerEvent)} | every event arrives: ${allArrived ? 'met' : 'missed'} (${fmt(failingResult.unique)}) |`,
+  );
+  console.log(`\nPombo / plain undici loop: ${ratio.toFixed(2)} (rounds, events/s Pombo vs loop: ${rounds.map((r) => `${fmt(r.pombo)} vs ${fmt(r.baseline)}`).join('; ')})`);
+  console.log(JSON.stringify({ bench: 'webhook', machine: machine(), loadAverage: load, concurrency: CONCURRENCY, ratio, rounds, baseline, pombo, steady: steadyResult, failing: failingResult }));
+  if (!allArrived) process.exitCode = 1;
+} finally {
+  await receiver.close();
+}
