@@ -11,10 +11,13 @@ const UNANSWERED_UPGRADE_MS = 10_000;
  */
 export function closeUnansweredUpgrades(server: Server, afterMs = UNANSWERED_UPGRADE_MS): void {
   server.on('upgrade', (_request, socket: Socket) => {
+    const cancel = () => clearTimeout(timer);
     const timer = setTimeout(() => {
+      // Upgraded sockets live for hours: let go of the timer and this listener once they are done with.
+      socket.off('close', cancel);
       if (socket.writable && socket.bytesWritten === 0) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     }, afterMs);
     timer.unref();
-    socket.once('close', () => clearTimeout(timer));
+    socket.once('close', cancel);
   });
 }
