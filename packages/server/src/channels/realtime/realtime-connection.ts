@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { RawData, WebSocket } from 'ws';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import { ackedId } from './realtime-frame.ts';
@@ -48,6 +49,7 @@ export class RealtimeConnection {
   private readonly pending = new Map<string, Pending>();
   alive = true;
   closed = false;
+  private corked = false;
 
   constructor(
     readonly ws: WebSocket,
@@ -63,11 +65,27 @@ export class RealtimeConnection {
     return this.pending.size;
   }
 
-  /** Writes one event frame; resolves `delivered` on its ack, `retry` when the wait passes or the socket closes. */
-  deliver(eventId: string, frame: string): Promise<Outcome> {
+  /** Writes one event frame (UTF-8 text); resolves `delivered` on its ack, `retry` when the wait passes or the socket closes. */
+  deliver(eventId: string, frame: Buffer): Promise<Outcome> {
     return new Promise((resolve) => {
       this.pending.set(eventId, { resolve, deadline: Date.now() + this.owner.ackWaitMs });
-      this.ws.send(frame);
+      this.cork();
+      this.ws.send(frame, { binary: false });
+    });
+  }
+
+  /**
+   * Frames written in the same tick (a backlog, a burst) leave in one system call rather than one
+   * each. `ws` does not expose its socket; `_socket` is its long-standing name for it.
+   */
+  private cork(): void {
+    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
+    if (this.corked || !socket) return;
+    this.corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      socket.uncork();
     });
   }
 

@@ -16,10 +16,11 @@ export interface EventFrame {
   data: unknown;
 }
 
-/** A live event is the same object for every subscriber of it, so it is serialized once. */
-const serialized = new WeakMap<StoredEvent, string>();
+/** A live event is the same object for every subscriber of it, so it is serialized (and encoded) once. */
+const serialized = new WeakMap<StoredEvent, Buffer>();
 
-export function frameOf(event: StoredEvent, context: EnvelopeContext): string {
+/** The UTF-8 text of an event's frame. */
+export function frameOf(event: StoredEvent, context: EnvelopeContext): Buffer {
   let frame = serialized.get(event);
   if (frame === undefined) {
     const body: EventFrame = {
@@ -29,7 +30,7 @@ export function frameOf(event: StoredEvent, context: EnvelopeContext): string {
       created_at: event.createdAt,
       data: envelopeOf(event, context),
     };
-    frame = JSON.stringify(body);
+    frame = Buffer.from(JSON.stringify(body));
     serialized.set(event, frame);
   }
   return frame;

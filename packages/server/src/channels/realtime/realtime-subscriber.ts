@@ -60,7 +60,8 @@ export class RealtimeSubscriber {
       saveDelayMs: 1000,
       // Subscriber names are the client's choice: one series per instance keeps the metrics bounded.
       metricsLabel: `realtime:${this.instanceId}`,
-      send: (batch) => Promise.all(batch.map((delivery) => this.deliver(delivery))),
+      // One event per batch (maxBatch 1).
+      send: async ([delivery]) => [await this.deliver(delivery as Delivery)],
     };
   }
 

@@ -1,0 +1,144 @@
+/**
+ * Realtime fan-out: 2,000 connected clients, events broadcast at a steady rate, then a burst. For
+ * Pombo's Socket.IO endpoint and its acknowledged WebSocket protocol (`/events/ws`), and in the same
+ * run for a bare socket.io server and a bare `ws` server broadcasting the same payloads: delivered
+ * messages per second, latency (emit → client) p50/p99, and server memory per idle connection.
+ *
+ *   node --import tsx bench/realtime.ts     (BENCH_CLIENTS=2000 BENCH_RATE=10 BENCH_SECONDS=10 BENCH_BURST=100)
+ *
+ * Each server runs alone in a child process (its memory is its own), the clients in another (their
+ * work does not run on the server's event loop). Loopback only.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { ClientKind, ClientReply, Memory, Received, ServerKind, ServerReply, Target } from './realtime/protocol.ts';
+import { ask } from './realtime/protocol.ts';
+
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 2000);
+const RATE = Number(process.env.BENCH_RATE ?? 10);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const BURST = Number(process.env.BENCH_BURST ?? 100);
+
+const TARGETS: ReadonlyArray<{ target: Target; server: ServerKind; client: ClientKind; baseline?: Target }> = [
+  { target: 'bare-socketio', server: 'bare-socketio', client: 'socketio' },
+  { target: 'pombo-socketio', server: 'pombo', client: 'socketio', baseline: 'bare-socketio' },
+  { target: 'bare-ws', server: 'bare-ws', client: 'ws' },
+  { target: 'pombo-ws', server: 'pombo', client: 'sdk', baseline: 'bare-ws' },
+];
+
+interface Result {
+  target: Target;
+  connectMs: number;
+  /** Server memory growth per idle connection, in bytes. */
+  rssPerConnection: number;
+  heapPerConnection: number;
+  steady: Phase;
+  burst: Phase;
+}
+
+interface Phase {
+  received: Received;
+  /** Messages delivered per second, from the first emit to the last message received. */
+  perSecond: number;
+  /** Server CPU time per delivered message (µs): steadier than throughput on a busy machine. */
+  cpuPerMessage: number;
+}
+
+const child = (file: string): ChildProcess =>
+  fork(fileURLToPath(new URL(file, import.meta.url)), [], { execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_NODE_ARGS?.split(' ') ?? [])], stdio: 'inherit' });
+
+/** Lets a child exit on its own (so that profiles are written), killing it if it does not. */
+async function stop(process: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => process.once('exit', resolve));
+  process.disconnect();
+  const timer = setTimeout(() => process.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function phase(server: ChildProcess, clients: ChildProcess, count: number, rate: number): Promise<Phase> {
+  const timeoutMs = (rate > 0 ? (count / rate) * 1000 : 0) + 60_000;
+  const cpu = async () => (await ask<Extract<ServerReply, { type: 'cpu' }>>(server, { type: 'cpu' }, 'cpu')).micros;
+  const cpuBefore = await cpu();
+  const received = ask<Extract<ClientReply, { type: 'received' }>>(clients, { type: 'expect', count, timeoutMs }, 'received');
+  const sent = await ask<Extract<ServerReply, { type: 'sent' }>>(server, { type: 'broadcast', count, rate }, 'sent');
+  const result = (await received).received;
+  const cpuPerMessage = ((await cpu()) - cpuBefore) / result.messages;
+  return { received: result, perSecond: result.messages / ((result.lastAt - sent.firstAt) / 1000), cpuPerMessage };
+}
+
+async function measure(target: (typeof TARGETS)[number]): Promise<Result> {
+  const server = child('./realtime/server-process.ts');
+  const clients = child('./realtime/client-process.ts');
+  try {
+    const { endpoint } = await ask<Extract<ServerReply, { type: 'ready' }>>(server, { type: 'start', kind: target.server }, 'ready');
+    const memory = async () => (await ask<Extract<ServerReply, { type: 'memory' }>>(server, { type: 'memory' }, 'memory')).memory;
+    const before: Memory = await memory();
+    const { ms } = await ask<Extract<ClientReply, { type: 'connected' }>>(clients, { type: 'connect', kind: target.client, endpoint, clients: CLIENTS }, 'connected');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const after: Memory = await memory();
+    const steady = await phase(server, clients, RATE * SECONDS, RATE);
+    const burst = await phase(server, clients, BURST, 0);
+    return {
+      target: target.target,
+      connectMs: ms,
+      rssPerConnection: (after.rss - before.rss) / CLIENTS,
+      heapPerConnection: (after.heapUsed + after.external - before.heapUsed - before.external) / CLIENTS,
+      steady,
+      burst,
+    };
+  } finally {
+    await Promise.all([stop(server), stop(clients)]);
+  }
+}
+
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+const ratio = (value: number, base: number) => (base ? (value / base).toFixed(2) : 'n/a');
+const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
+
+function report(results: Result[]): void {
+  const byTarget = new Map(results.map((result) => [result.target, result]));
+  console.log(`\nrealtime fan-out: ${CLIENTS} clients, ${RATE} events/s for ${SECONDS} s, then a burst of ${BURST}; ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}\n`);
+  console.log(row(['target', 'steady msgs/s', 'delivered', 'p50 ms', 'p99 ms', 'server CPU µs/msg', 'burst msgs/s', 'burst p99 ms', 'burst CPU µs/msg', 'RSS/conn', 'heap/conn']));
+  console.log(row(Array(11).fill('---')));
+  for (const { target, steady, burst, rssPerConnection, heapPerConnection } of results) {
+    console.log(
+      row([
+        target,
+        steady.perSecond.toFixed(0),
+        `${steady.received.messages}/${steady.received.expected}`,
+        steady.received.p50.toFixed(1),
+        steady.received.p99.toFixed(1),
+        steady.cpuPerMessage.toFixed(1),
+        burst.perSecond.toFixed(0),
+        burst.received.p99.toFixed(0),
+        burst.cpuPerMessage.toFixed(1),
+        kb(rssPerConnection),
+        kb(heapPerConnection),
+      ]),
+    );
+  }
+  console.log('\nPombo / bare (targets: throughput ≥ 0.80, p99 < 100 ms, memory ≤ 1.5×)');
+  for (const { target, baseline } of TARGETS) {
+    const result = byTarget.get(target);
+    const base = baseline && byTarget.get(baseline);
+    if (!result || !base) continue;
+    console.log(
+      `${target} vs ${baseline}: steady throughput ${ratio(result.steady.perSecond, base.steady.perSecond)}, ` +
+        `burst throughput ${ratio(result.burst.perSecond, base.burst.perSecond)}, steady p99 ${result.steady.received.p99.toFixed(1)} ms, ` +
+        `server CPU/msg ${ratio(result.steady.cpuPerMessage, base.steady.cpuPerMessage)}, ` +
+        `RSS/conn ${ratio(result.rssPerConnection, base.rssPerConnection)}, heap/conn ${ratio(result.heapPerConnection, base.heapPerConnection)}`,
+    );
+  }
+  console.log(`\n${JSON.stringify({ bench: 'realtime', clients: CLIENTS, rate: RATE, seconds: SECONDS, burst: BURST, results })}`);
+}
+
+const only = process.env.BENCH_ONLY?.split(',');
+const results: Result[] = [];
+for (const target of TARGETS) {
+  if (only && !only.includes(target.target)) continue;
+  console.error(`measuring ${target.target}…`);
+  results.push(await measure(target));
+}
+report(results);

@@ -1,0 +1,78 @@
+/** Messages between the realtime benchmark's orchestrator and its server and client processes. */
+
+/** What is measured: two Pombo endpoints and the bare servers they are compared with. */
+export type Target = 'pombo-socketio' | 'bare-socketio' | 'pombo-ws' | 'bare-ws';
+
+export type ServerKind = 'pombo' | 'bare-socketio' | 'bare-ws';
+export type ClientKind = 'socketio' | 'sdk' | 'ws';
+
+export interface Endpoint {
+  url: string;
+  apiKey: string;
+  instance: string;
+}
+
+export interface Memory {
+  rss: number;
+  heapUsed: number;
+  external: number;
+}
+
+export type ServerRequest =
+  | { type: 'start'; kind: ServerKind }
+  | { type: 'memory' }
+  /** The server process's CPU time so far (user + system), in µs. */
+  | { type: 'cpu' }
+  /** Emits `count` events, `rate` per second (0: as fast as the server takes them). */
+  | { type: 'broadcast'; count: number; rate: number };
+
+export type ServerReply =
+  | { type: 'ready'; endpoint: Endpoint }
+  | { type: 'memory'; memory: Memory }
+  | { type: 'cpu'; micros: number }
+  | { type: 'sent'; firstAt: number; lastAt: number };
+
+export type ClientRequest =
+  | { type: 'connect'; kind: ClientKind; endpoint: Endpoint; clients: number }
+  /** Waits until every client got `count` more events (or `timeoutMs` passes). */
+  | { type: 'expect'; count: number; timeoutMs: number };
+
+export interface Received {
+  messages: number;
+  expected: number;
+  firstAt: number;
+  lastAt: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+export type ClientReply = { type: 'connected'; ms: number } | { type: 'received'; received: Received };
+
+/** Wall-clock time in ms with sub-ms precision, comparable across processes on one machine. */
+export const now = (): number => performance.timeOrigin + performance.now();
+
+/** A MESSAGES_UPSERT's data shaped like Evolution API's (about 600 bytes of envelope), stamped with when it was emitted. */
+export const messageData = (n: number, sentAt: number) => ({
+  key: { remoteJid: `55119${String(n % 10_000).padStart(8, '0')}@s.whatsapp.net`, fromMe: false, id: `3EB0${n.toString(16).toUpperCase().padStart(16, '0')}` },
+  pushName: 'Bench Contact',
+  message: { conversation: `Benchmark message number ${n}: ${'lorem ipsum '.repeat(12)}` },
+  messageType: 'conversation',
+  messageTimestamp: 1_735_689_600 + n,
+  instanceId: 'bench',
+  source: 'bench',
+  sentAt,
+});
+
+/** Sends a message to the parent (or child) and waits for the reply of the given type. */
+export function ask<Reply extends { type: string }>(target: NodeJS.Process | import('node:child_process').ChildProcess, message: unknown, type: Reply['type']): Promise<Reply> {
+  return new Promise((resolve) => {
+    const listener = (reply: Reply) => {
+      if (reply.type !== type) return;
+      target.off('message', listener);
+      resolve(reply);
+    };
+    target.on('message', listener);
+    target.send?.(message as never);
+  });
+}

@@ -1,0 +1,130 @@
+/**
+ * One server of the realtime benchmark, alone in its process so that its memory is its own: Pombo
+ * (events appended by an in-process source, as the sandbox does) or a bare ws / socket.io server
+ * broadcasting the same payloads.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Server as SocketIoServer } from 'socket.io';
+import { WebSocketServer } from 'ws';
+import { loadConfig } from '../../packages/server/src/config/index.ts';
+import { newEventId } from '../../packages/server/src/core/ids.ts';
+import { createLogger } from '../../packages/server/src/ops/logger.ts';
+import { createPombo } from '../../packages/server/src/pombo.ts';
+import type { Endpoint, ServerKind, ServerReply, ServerRequest } from './protocol.ts';
+import { messageData, now } from './protocol.ts';
+
+const INSTANCE = 'bench';
+const API_KEY = 'bench-realtime-key-0123456789';
+
+/** Emits one event; resolves when the server has taken it (Pombo: appended durably). */
+type Emit = (n: number) => Promise<void> | void;
+
+interface Running {
+  endpoint: Endpoint;
+  emit: Emit;
+}
+
+const reply = (message: ServerReply) => process.send?.(message);
+
+async function listen(server: HttpServer): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** The envelope Pombo sends for the same event (webhook payload, Socket.IO payload, realtime `data`). */
+const envelope = (n: number) => {
+  const id = newEventId();
+  return {
+    id,
+    event: 'messages.upsert',
+    instance: INSTANCE,
+    data: messageData(n, now()),
+    date_time: new Date().toISOString(),
+    sender: null,
+    server_url: 'http://localhost:8080',
+    apikey: null,
+  };
+};
+
+async function startPombo(): Promise<Running> {
+  const dir = mkdtempSync(join(tmpdir(), 'pombo-bench-realtime-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const config = loadConfig({ AUTHENTICATION_API_KEY: API_KEY, DATA_DIR: dir, LOG_LEVEL: 'warn' }, dir);
+  const pombo = await createPombo(config, createLogger('warn'));
+  const url = (await pombo.listen(0)).replace('0.0.0.0', '127.0.0.1');
+  const instance = await pombo.context.instances.create({
+    instanceName: INSTANCE,
+    integration: 'INGEST',
+    channels: { websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } },
+  });
+  return {
+    endpoint: { url, apiKey: API_KEY, instance: INSTANCE },
+    emit: async (n) => {
+      await pombo.context.instances.emit(instance, { event: 'MESSAGES_UPSERT', data: messageData(n, now()) });
+    },
+  };
+}
+
+async function startBareWs(): Promise<Running> {
+  const server = createServer();
+  const wss = new WebSocketServer({ server });
+  const url = await listen(server);
+  return {
+    endpoint: { url, apiKey: API_KEY, instance: INSTANCE },
+    emit: (n) => {
+      const data = envelope(n);
+      const frame = JSON.stringify({ id: data.id, type: 'Message', instance_id: INSTANCE, created_at: data.date_time, data });
+      for (const client of wss.clients) client.send(frame);
+    },
+  };
+}
+
+async function startBareSocketIo(): Promise<Running> {
+  const server = createServer();
+  const io = new SocketIoServer(server, { serveClient: false });
+  const url = await listen(server);
+  const namespace = io.of(`/${INSTANCE}`);
+  return { endpoint: { url, apiKey: API_KEY, instance: INSTANCE }, emit: (n) => void namespace.emit('messages.upsert', envelope(n)) };
+}
+
+const STARTERS: Record<ServerKind, () => Promise<Running>> = {
+  pombo: startPombo,
+  'bare-ws': startBareWs,
+  'bare-socketio': startBareSocketIo,
+};
+
+async function broadcast(emit: Emit, count: number, rate: number): Promise<void> {
+  const firstAt = now();
+  for (let n = 0; n < count; n++) {
+    if (rate > 0) {
+      const due = firstAt + (n * 1000) / rate;
+      if (due > now()) await new Promise((resolve) => setTimeout(resolve, due - now()));
+    }
+    await emit(n);
+  }
+  reply({ type: 'sent', firstAt, lastAt: now() });
+}
+
+function memory(): void {
+  for (let i = 0; i < 3; i++) globalThis.gc?.();
+  const usage = process.memoryUsage();
+  reply({ type: 'memory', memory: { rss: usage.rss, heapUsed: usage.heapUsed, external: usage.external } });
+}
+
+let running: Running | undefined;
+process.on('message', async (request: ServerRequest) => {
+  if (request.type === 'start') {
+    running = await STARTERS[request.kind]();
+    reply({ type: 'ready', endpoint: running.endpoint });
+  } else if (request.type === 'memory') memory();
+  else if (request.type === 'cpu') {
+    const { user, system } = process.cpuUsage();
+    reply({ type: 'cpu', micros: user + system });
+  }
+  else if (running) await broadcast(running.emit, request.count, request.rate);
+});
+process.on('disconnect', () => process.exit(0));
