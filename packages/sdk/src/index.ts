@@ -3,7 +3,7 @@ import './dispose.ts';
 
 export { PomboClient, type PomboClientOptions } from './client.ts';
 export { PomboApiError, PomboRealtimeError, WebhookVerificationError } from './errors.ts';
-export type { Envelope, ErrorHandler, EventHandler, EventType, PomboEvent } from './events/event.ts';
+export { EVENT_TYPES, type Envelope, type ErrorHandler, type EventHandler, type EventType, type PomboEvent } from './events/event.ts';
 export { EventSubscription, type SubscribeRequest } from './events/subscription.ts';
 export type { EventInput, PublishedEvent } from './events/events-api.ts';
 export type { SocketLike, Transport } from './events/transport.ts';

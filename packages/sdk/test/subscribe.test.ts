@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPombo, uniqueName, eventually, type Harness } from '../../server/test/helpers/pombo-harness.ts';
-import { PomboClient, PomboRealtimeError, type PomboEvent } from '../src/index.ts';
+import { REALTIME_TYPES } from '../../server/src/core/event-names.ts';
+import { EVENT_TYPES, PomboClient, PomboRealtimeError, type PomboEvent } from '../src/index.ts';
 
 async function withPombo(env: Record<string, string>, run: (pombo: Harness, client: PomboClient, name: string) => Promise<void>): Promise<void> {
   const pombo = await startPombo(env);
@@ -132,4 +133,8 @@ test('an aborted signal closes the subscription; close() lets a running handler 
     assert.deepEqual(redelivered, [], 'the handled event was acknowledged before the socket closed');
     await again.close();
   });
+});
+
+test("the SDK's event types are the server's realtime vocabulary plus Gap", () => {
+  assert.deepEqual(EVENT_TYPES, [...REALTIME_TYPES, 'Gap']);
 });

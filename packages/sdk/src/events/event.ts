@@ -1,15 +1,18 @@
 /** The seed-000 realtime vocabulary, plus `Gap` (some events may have been lost: see docs/realtime-protocol.md). */
-export type EventType =
-  | 'Message'
-  | 'ReadReceipt'
-  | 'Presence'
-  | 'ChatPresence'
-  | 'HistorySync'
-  | 'Connected'
-  | 'Disconnected'
-  | 'GroupParticipantsAdd'
-  | 'GroupParticipantsRemove'
-  | 'Gap';
+export const EVENT_TYPES = [
+  'Message',
+  'ReadReceipt',
+  'Presence',
+  'ChatPresence',
+  'HistorySync',
+  'Connected',
+  'Disconnected',
+  'GroupParticipantsAdd',
+  'GroupParticipantsRemove',
+  'Gap',
+] as const;
+
+export type EventType = (typeof EVENT_TYPES)[number];
 
 /**
  * The webhook payload of an event, which is also the realtime event's `data`: Evolution API's

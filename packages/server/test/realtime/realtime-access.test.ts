@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPombo, uniqueName } from '../helpers/pombo-harness.ts';
-import { connect, ingest } from './ws-client.ts';
+import { connect, ingest, withPombo } from './ws-client.ts';
 
 const refused = async (promise: Promise<unknown>): Promise<{ status: number; body: any }> => {
   const error = (await promise.then(
@@ -11,9 +11,8 @@ const refused = async (promise: Promise<unknown>): Promise<{ status: number; bod
   return { status: error.status, body: JSON.parse(error.body) };
 };
 
-test('a handshake without a valid key, for another instance, an unknown instance or an unknown event is refused with an HTTP status before any upgrade', async () => {
-  const pombo = await startPombo();
-  try {
+test('a handshake without a valid key, for another instance, an unknown instance or an unknown event is refused with an HTTP status before any upgrade', () =>
+  withPombo({}, async (pombo) => {
     const mine = uniqueName('mine');
     const theirs = uniqueName('theirs');
     const { token } = await pombo.sandbox(mine);
@@ -34,14 +33,11 @@ test('a handshake without a valid key, for another instance, an unknown instance
     assert.match(badEvent.body.response.message[0], /Receipt/);
     const noInstance = await refused(connect(pombo.url, { headers: { apikey: pombo.apiKey } }));
     assert.equal(noInstance.status, 400);
-  } finally {
-    await pombo.close();
-  }
-});
+  }),
+);
 
-test('a browser (Origin header, credentials in the query) is told why with a close code: 4403 for another instance, 4401 without a key', async () => {
-  const pombo = await startPombo();
-  try {
+test('a browser (Origin header, credentials in the query) is told why with a close code: 4403 for another instance, 4401 without a key', () =>
+  withPombo({}, async (pombo) => {
     const mine = uniqueName('mine');
     const theirs = uniqueName('theirs');
     const { token } = await pombo.sandbox(mine);
@@ -54,14 +50,11 @@ test('a browser (Origin header, credentials in the query) is told why with a clo
     assert.equal(cross.frames.length, 0);
     const anonymous = await connect(pombo.url, { query: { instance_id: mine }, headers: origin });
     assert.equal((await anonymous.closed).code, 4401);
-  } finally {
-    await pombo.close();
-  }
-});
+  }),
+);
 
-test('a browser-style connection with the instance token in the query receives and acks its own events', async () => {
-  const pombo = await startPombo();
-  try {
+test('a browser-style connection with the instance token in the query receives and acks its own events', () =>
+  withPombo({}, async (pombo) => {
     const name = uniqueName('browser');
     const { token, id } = await pombo.sandbox(name);
     const client = await connect(pombo.url, {
@@ -76,14 +69,11 @@ test('a browser-style connection with the instance token in the query receives a
     const [later] = await ingest(pombo, name, 1);
     assert.equal((await viaAccessToken.waitFrames(1))[0]!.id, later, 'the global key works in access_token too');
     await Promise.all([client.close(), viaAccessToken.close()]);
-  } finally {
-    await pombo.close();
-  }
-});
+  }),
+);
 
-test('deleting the instance closes its connections with 4410 after they received the removal events', async () => {
-  const pombo = await startPombo({ REALTIME_ACK_WAIT_MS: '200' });
-  try {
+test('deleting the instance closes its connections with 4410 after they received the removal events', () =>
+  withPombo({ REALTIME_ACK_WAIT_MS: '200' }, async (pombo) => {
     const name = uniqueName('doomed');
     const { token } = await pombo.sandbox(name);
     const client = await connect(pombo.url, { query: { instance_id: name }, headers: { 'x-instance-token': token }, autoAck: true });
@@ -91,10 +81,8 @@ test('deleting the instance closes its connections with 4410 after they received
     const closed = await client.closed;
     assert.equal(closed.code, 4410);
     assert.deepEqual(client.frames.map((frame) => frame.data.event), ['instance.delete', 'remove.instance']);
-  } finally {
-    await pombo.close();
-  }
-});
+  }),
+);
 
 test('a server shutdown closes connections with 1001 (reconnect)', async () => {
   const pombo = await startPombo();

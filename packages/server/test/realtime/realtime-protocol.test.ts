@@ -1,14 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { startPombo, uniqueName, eventually } from '../helpers/pombo-harness.ts';
-import { connect, ingest } from './ws-client.ts';
+import { uniqueName, eventually } from '../helpers/pombo-harness.ts';
+import { connect, ingest, withPombo } from './ws-client.ts';
 
 const number = () => `5511${randomInt(10_000_000, 99_999_999)}`;
 
-test('frames are events only: {id, type, instance_id, created_at, data}, data being the webhook payload; liveness is ws ping', async () => {
-  const pombo = await startPombo({ REALTIME_PING_INTERVAL_MS: '100' });
-  try {
+test('frames are events only: {id, type, instance_id, created_at, data}, data being the webhook payload; liveness is ws ping', () =>
+  withPombo({ REALTIME_PING_INTERVAL_MS: '100' }, async (pombo) => {
     const alice = uniqueName('alice');
     const bob = uniqueName('bob');
     const bobNumber = number();
@@ -31,14 +30,11 @@ test('frames are events only: {id, type, instance_id, created_at, data}, data be
     await eventually(() => pings >= 2, 'WebSocket pings');
     assert.equal(client.frames.length, 1, 'nothing but events arrives as a frame');
     await client.close();
-  } finally {
-    await pombo.close();
-  }
-});
+  }),
+);
 
-test('events filter by seed-000 type and by canonical name, as a comma list or repeated parameter', async () => {
-  const pombo = await startPombo();
-  try {
+test('events filter by seed-000 type and by canonical name, as a comma list or repeated parameter', () =>
+  withPombo({}, async (pombo) => {
     const alice = uniqueName('alice');
     const bobNumber = number();
     const { id } = await pombo.sandbox(alice);
@@ -54,14 +50,11 @@ test('events filter by seed-000 type and by canonical name, as a comma list or r
     assert.deepEqual(more.map((frame) => frame.type), ['ReadReceipt', 'ReadReceipt', 'Connected'], 'Disconnected is a CONNECTION_UPDATE that Connected does not include');
     assert.equal(byType.frames.length, 3);
     await Promise.all([byType.close(), repeated.close()]);
-  } finally {
-    await pombo.close();
-  }
-});
+  }),
+);
 
-test('an unacked event comes again on the live connection after the ack wait; acks are per event, in any order, under any of the three keys', async () => {
-  const pombo = await startPombo({ REALTIME_ACK_WAIT_MS: '300' });
-  try {
+test('an unacked event comes again on the live connection after the ack wait; acks are per event, in any order, under any of the three keys', () =>
+  withPombo({ REALTIME_ACK_WAIT_MS: '300' }, async (pombo) => {
     const name = uniqueName('acks');
     const { token } = await pombo.sandbox(name);
     const client = await connect(pombo.url, { query: { instance_id: name }, headers: { authorization: `Bearer ${token}` } });
@@ -85,14 +78,11 @@ test('an unacked event comes again on the live connection after the ack wait; ac
     await new Promise((resolve) => setTimeout(resolve, 400));
     assert.equal(resumed.frames.length, 0, 'everything acked is not sent again after a reconnect');
     await resumed.close();
-  } finally {
-    await pombo.close();
-  }
-});
+  }),
+);
 
-test('after REALTIME_MAX_DELIVER unacked deliveries an event is dead-lettered for that subscriber', async () => {
-  const pombo = await startPombo({ REALTIME_ACK_WAIT_MS: '100', REALTIME_MAX_DELIVER: '3' });
-  try {
+test('after REALTIME_MAX_DELIVER unacked deliveries an event is dead-lettered for that subscriber', () =>
+  withPombo({ REALTIME_ACK_WAIT_MS: '100', REALTIME_MAX_DELIVER: '3' }, async (pombo) => {
     const name = uniqueName('dlq');
     const { token } = await pombo.sandbox(name);
     const client = await connect(pombo.url, { query: { instance_id: name, instance_token: token } });
@@ -106,7 +96,5 @@ test('after REALTIME_MAX_DELIVER unacked deliveries an event is dead-lettered fo
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.deepEqual(client.frames.map((frame) => frame.id), [id, id, id]);
     await client.close();
-  } finally {
-    await pombo.close();
-  }
-});
+  }),
+);

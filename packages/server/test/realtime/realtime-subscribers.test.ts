@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPombo, uniqueName, eventually } from '../helpers/pombo-harness.ts';
-import { connect, ingest, type Frame, type RealtimeClient } from './ws-client.ts';
+import { uniqueName, eventually } from '../helpers/pombo-harness.ts';
+import { connect, ingest, withPombo, type Frame, type RealtimeClient } from './ws-client.ts';
 
 const ids = (from: RealtimeClient | Frame[]): string[] => (Array.isArray(from) ? from : from.frames).map((frame) => frame.id);
 
@@ -13,9 +13,8 @@ function idAt(ms: number): string {
   return `evt_${time}${'0'.repeat(16)}`;
 }
 
-test('two connections with one subscriber name share the events; two names each receive every event', async () => {
-  const pombo = await startPombo();
-  try {
+test('two connections with one subscriber name share the events; two names each receive every event', () =>
+  withPombo({}, async (pombo) => {
     const name = uniqueName('share');
     await pombo.sandbox(name);
     const open = (subscriber: string) =>
@@ -28,14 +27,11 @@ test('two connections with one subscriber name share the events; two names each 
     assert.ok(workerA.frames.length > 0 && workerB.frames.length > 0, 'both connections of one name get work');
     assert.deepEqual([...ids(workerA), ...ids(workerB)].sort(), [...sent].sort(), 'each event goes to one connection of the name');
     await Promise.all([workerA.close(), workerB.close(), audit.close()]);
-  } finally {
-    await pombo.close();
-  }
-});
+  }),
+);
 
-test('a subscriber resumes at its durable cursor; an earlier last_event_id moves it back, a later one does not skip unacked events', async () => {
-  const pombo = await startPombo();
-  try {
+test('a subscriber resumes at its durable cursor; an earlier last_event_id moves it back, a later one does not skip unacked events', () =>
+  withPombo({}, async (pombo) => {
     const name = uniqueName('resume');
     const { token } = await pombo.sandbox(name);
     const open = (query: Record<string, string> = {}, autoAck = true) =>
@@ -56,14 +52,11 @@ test('a subscriber resumes at its durable cursor; an earlier last_event_id moves
     const forward = await open({ last_event_id: unacked[0]! });
     assert.deepEqual(ids(await forward.waitFrames(1)), unacked, 'a later last_event_id cannot skip an unacked event');
     await forward.close();
-  } finally {
-    await pombo.close();
-  }
-});
+  }),
+);
 
-test('a second connection of a live subscriber with an earlier last_event_id gets those events replayed', async () => {
-  const pombo = await startPombo();
-  try {
+test('a second connection of a live subscriber with an earlier last_event_id gets those events replayed', () =>
+  withPombo({}, async (pombo) => {
     const name = uniqueName('replay');
     await pombo.sandbox(name);
     const open = (query: Record<string, string> = {}) =>
@@ -76,14 +69,11 @@ test('a second connection of a live subscriber with an earlier last_event_id get
     await eventually(() => live.frames.length + late.frames.length >= 6, 'the replayed events');
     assert.deepEqual([...ids(live).slice(4), ...ids(late)].sort(), sent.slice(2).sort());
     await Promise.all([live.close(), late.close()]);
-  } finally {
-    await pombo.close();
-  }
-});
+  }),
+);
 
-test('a last_event_id older than the retained log gets a Gap event (with an id, before any other) and then every retained event', async () => {
-  const pombo = await startPombo();
-  try {
+test('a last_event_id older than the retained log gets a Gap event (with an id, before any other) and then every retained event', () =>
+  withPombo({}, async (pombo) => {
     const name = uniqueName('gap');
     const { id } = await pombo.sandbox(name);
     const retained = await ingest(pombo, name, 2);
@@ -101,15 +91,12 @@ test('a last_event_id older than the retained log gets a Gap event (with an id, 
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(unknown.frames.length, 0, 'an unknown recent id is ignored: a new subscriber starts at the head');
     await unknown.close();
-  } finally {
-    await pombo.close();
-  }
-});
+  }),
+);
 
-test('a subscriber whose position fell out of retention gets a Gap event, then the retained events', async () => {
+test('a subscriber whose position fell out of retention gets a Gap event, then the retained events', () =>
   // EVENTS_RETENTION_HOURS=0.001 keeps events 3.6 s and prunes every second.
-  const pombo = await startPombo({ EVENTS_RETENTION_HOURS: '0.001' });
-  try {
+  withPombo({ EVENTS_RETENTION_HOURS: '0.001' }, async (pombo) => {
     const name = uniqueName('expired');
     await pombo.sandbox(name);
     const open = () => connect(pombo.url, { query: { instance_id: name, events: 'Message' }, headers: { apikey: pombo.apiKey }, autoAck: true });
@@ -126,7 +113,5 @@ test('a subscriber whose position fell out of retention gets a Gap event, then t
     assert.equal(gap!.data.last_event_id, null);
     assert.deepEqual([next!.id], [kept], `neither ${seen} (acked) nor ${lost} (pruned) comes back`);
     await back.close();
-  } finally {
-    await pombo.close();
-  }
-});
+  }),
+);
