@@ -6,7 +6,7 @@
  * steady 1,000 events/s, and a receiver failing 30% of requests, where every event must still arrive.
  * The receiver runs in a worker thread and measures append → receipt from a timestamp in each event.
  *
- *   node --import tsx bench/webhook.ts [--events 20000] [--concurrency 32] [--rounds 3] [--seconds 10]
+ *   node --import tsx bench/webhook.ts [--events 20000] [--concurrency 32] [--rounds 3] [--seconds 10] [--sync normal]
  */
 import { Worker } from 'node:worker_threads';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -27,6 +27,8 @@ const EVENTS = arg('events', 20_000);
 const CONCURRENCY = arg('concurrency', 32);
 const STEADY_SECONDS = arg('seconds', 10);
 const STEADY_RATE = 1000;
+/** `--sync normal` measures without the disk sync of each append (DATABASE_SQLITE_SYNCHRONOUS=normal). */
+const SYNC = process.argv.includes('--sync') ? (process.argv[process.argv.indexOf('--sync') + 1] ?? 'full') : 'full';
 const FAILING_EVENTS = Math.min(EVENTS, 5000);
 /** Throughput rounds, Pombo and the loop alternating, so both see the same machine; medians are reported. */
 const ROUNDS = arg('rounds', 3);
@@ -107,7 +109,7 @@ interface Running {
 
 async function startPombo(url: string, env: Record<string, string> = {}): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'pombo-bench-webhook-'));
-  const config = loadConfig({ DATA_DIR: dir, AUTHENTICATION_API_KEY: randomUUID(), LOG_LEVEL: 'silent', WEBHOOK_MAX_IN_FLIGHT: String(CONCURRENCY), ...env }, dir);
+  const config = loadConfig({ DATA_DIR: dir, AUTHENTICATION_API_KEY: randomUUID(), LOG_LEVEL: 'silent', WEBHOOK_MAX_IN_FLIGHT: String(CONCURRENCY), DATABASE_SQLITE_SYNCHRONOUS: SYNC, ...env }, dir);
   const pombo = await createPombo(config, createLogger('silent'));
   const webhook = pombo.context.channels.get('webhook')?.parseConfig({ url }, 'webhook');
   const instance = await pombo.context.instances.create({ instanceName: 'bench', integration: 'INGEST', channels: { webhook } });
@@ -280,7 +282,7 @@ try {
   const failingResult = await failing(receiver, url);
   const ratio = pombo.eventsPerSecond / baseline.eventsPerSecond;
   console.log(
-    `bench/webhook: ${machine()}; SQLite synchronous=FULL; concurrency ${CONCURRENCY}; throughput: median of ${ROUNDS} alternating rounds; load average ${load.toFixed(1)} at start, ${(loadavg()[0] ?? 0).toFixed(1)} at end\n`,
+    `bench/webhook: ${machine()}; SQLite synchronous=${SYNC.toUpperCase()}; concurrency ${CONCURRENCY}; throughput: median of ${ROUNDS} alternating rounds; load average ${load.toFixed(1)} at start, ${(loadavg()[0] ?? 0).toFixed(1)} at end\n`,
   );
   console.log('| run | events | events/s | p50 ms | p99 ms | max ms | requests | duplicates | CPU µs/event | target |');
   console.log('|---|---|---|---|---|---|---|---|---|---|');
