@@ -3,11 +3,14 @@
  * request and 100 per request, durable in SQLite (synchronous=FULL), with request latency.
  * Two baselines run in the same process and the same run, so the ratios survive a noisy machine:
  * the raw store append rate (no HTTP) and a bare Fastify server that only parses the same bodies
- * (HTTP with no work). The load comes from a worker thread over keep-alive connections.
+ * (HTTP with no work). The load comes from another process over keep-alive connections, so this
+ * process's CPU time is the server's: the CPU cost per event, and the rate one dedicated core
+ * would sustain, are printed too (they hold even when other work shares the machine).
  *
  *   node --import tsx bench/ingest.ts [--seconds 5]
  */
-import { Worker } from 'node:worker_threads';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +22,7 @@ import { createLogger } from '../packages/server/src/ops/logger.ts';
 import { createPombo } from '../packages/server/src/pombo.ts';
 import { SqliteStore } from '../packages/server/src/store/sqlite/sqlite-store.ts';
 import type { AppendRequest } from '../packages/server/src/store/types.ts';
-import type { LoadPlan, LoadResult } from './http-load-worker.ts';
+import type { LoadPlan, LoadResult } from './http-load.ts';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 5;
 const MEASURE_MS = seconds * 1000;
@@ -32,9 +35,17 @@ type Mode = (typeof MODES)[number];
 
 interface Rate {
   eventsPerSecond: number;
+  /** This process's CPU time (user + system) per event acknowledged. */
+  cpuMicrosPerEvent: number;
   p50Ms?: number;
   p99Ms?: number;
 }
+
+/** CPU microseconds this process spent since `start`. */
+const cpuSince = (start: NodeJS.CpuUsage): number => {
+  const { user, system } = process.cpuUsage(start);
+  return user + system;
+};
 
 /** The raw store: as many concurrent callers as the HTTP run has connections, each appending `batch` events per call. */
 async function rawStoreRate(dir: string, mode: Mode): Promise<Rate> {
@@ -49,34 +60,38 @@ async function rawStoreRate(dir: string, mode: Mode): Promise<Rate> {
   const measureFrom = performance.now() + WARMUP_MS;
   const end = measureFrom + MEASURE_MS;
   let events = 0;
+  let cpuStart = process.cpuUsage();
   const caller = async () => {
     for (let now = performance.now(); now < end; now = performance.now()) {
       await store.append(Array.from({ length: mode.batch }, request));
       if (now >= measureFrom) events += mode.batch;
     }
   };
+  setTimeout(() => (cpuStart = process.cpuUsage()), WARMUP_MS);
   await Promise.all(Array.from({ length: mode.connections }, caller));
+  const cpu = cpuSince(cpuStart);
   await store.close();
-  return { eventsPerSecond: events / (MEASURE_MS / 1000) };
+  return { eventsPerSecond: events / (MEASURE_MS / 1000), cpuMicrosPerEvent: cpu / events };
 }
 
-/** Node 20 does not pass tsx's loader on to workers: the worker registers it, then loads the TypeScript entry. */
-const WORKER_BOOT = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
-  .then(({ register }) => { register(); return import(${JSON.stringify(new URL('./http-load-worker.ts', import.meta.url).href)}); })`;
+const LOAD = new URL('./http-load.ts', import.meta.url).pathname;
 
-function load(plan: LoadPlan): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_BOOT, { eval: true, workerData: plan });
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
-}
-
+/** Runs the load generator in a child process; the CPU this process spent meanwhile is the server's. */
 async function loadRate(url: string, headers: Record<string, string>, mode: Mode): Promise<Rate & { acknowledged: number }> {
-  const result = await load({ url, path: '/events/bench', headers, batch: mode.batch, connections: mode.connections, warmupMs: WARMUP_MS, measureMs: MEASURE_MS });
+  const plan: LoadPlan = { url, path: '/events/bench', headers, batch: mode.batch, connections: mode.connections, warmupMs: WARMUP_MS, measureMs: MEASURE_MS };
+  const cpuStart = process.cpuUsage();
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), LOAD, JSON.stringify(plan)]);
+  const cpu = cpuSince(cpuStart);
+  const result = JSON.parse(stdout) as LoadResult;
   if (result.errors) throw new Error(`${result.errors} requests failed`);
   const { p50, p99 } = result.latenciesMs;
-  return { eventsPerSecond: result.events / (result.elapsedMs / 1000), p50Ms: p50, p99Ms: p99, acknowledged: result.acknowledged };
+  return {
+    eventsPerSecond: result.events / (result.elapsedMs / 1000),
+    cpuMicrosPerEvent: cpu / result.acknowledged,
+    p50Ms: p50,
+    p99Ms: p99,
+    acknowledged: result.acknowledged,
+  };
 }
 
 /** HTTP with no work: Fastify parsing the same JSON bodies and answering 201. */
@@ -139,6 +154,13 @@ try {
     console.log(
       `| ${mode.label} | ${fmt(pombo.eventsPerSecond)} | ${ms(pombo.p50Ms)} | ${ms(pombo.p99Ms)} | ${fmt(bare.eventsPerSecond)} | ${fmt(raw.eventsPerSecond)} | ${ratio(pombo, bare)} | ${ratio(pombo, raw)} | ≥ ${fmt(mode.target)}: ${verdict} |`,
     );
+  }
+  console.log('\nCPU of the server process per event (µs), and the events/s one dedicated core would sustain at that cost:\n');
+  console.log('| mode | Pombo | bare Fastify | raw store | Pombo events/s per core |');
+  console.log('|---|---|---|---|---|');
+  for (const { mode, raw, bare, pombo } of results) {
+    const cpu = (rate: Rate) => rate.cpuMicrosPerEvent.toFixed(1);
+    console.log(`| ${mode.name} | ${cpu(pombo)} | ${cpu(bare)} | ${cpu(raw)} | ${fmt(1e6 / pombo.cpuMicrosPerEvent)} |`);
   }
   const lost = results.reduce((sum, { pombo }) => sum + pombo.lost, 0);
   console.log(`\nacknowledged events missing from the log: ${lost}`);

@@ -1,9 +1,10 @@
 /**
- * A load generator in its own thread, so that it never shares Pombo's event loop: keep-alive
- * connections (an undici Pool) each posting one request after another for a fixed time.
- * Receives a `LoadPlan` as workerData and posts back a `LoadResult`.
+ * A load generator in its own process, so that it never shares the server's event loop and the
+ * server's process CPU time is the server's alone: keep-alive connections (an undici Pool), each
+ * posting one request after another for a fixed time.
+ *
+ *   node --import tsx bench/http-load.ts '<LoadPlan as JSON>'   → prints a LoadResult as JSON
  */
-import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 
@@ -29,7 +30,7 @@ export interface LoadResult {
   latenciesMs: { p50: number; p99: number; max: number };
 }
 
-const plan = workerData as LoadPlan;
+const plan = JSON.parse(process.argv[2] ?? '{}') as LoadPlan;
 let counter = 0;
 
 /** A message event shaped like Evolution API's MESSAGES_UPSERT (about 250 bytes). */
@@ -86,4 +87,4 @@ async function run(): Promise<LoadResult> {
   };
 }
 
-parentPort?.postMessage(await run());
+process.stdout.write(JSON.stringify(await run()));
