@@ -19,11 +19,11 @@ import { createPombo, type Pombo } from '../packages/server/src/pombo.ts';
 import type { Instance } from '../packages/server/src/store/types.ts';
 import type { BrokerBench, RawPayload } from './brokers/broker-bench.ts';
 import { kafkaBench } from './brokers/kafka.ts';
-import { natsJetStreamBench } from './brokers/nats.ts';
+import { natsJetStreamAsyncAcksBench, natsJetStreamBench } from './brokers/nats.ts';
 import { rabbitmqBench } from './brokers/rabbitmq.ts';
 import { sqsBench } from './brokers/sqs.ts';
 
-const BROKERS: readonly BrokerBench[] = [rabbitmqBench, natsJetStreamBench, kafkaBench, sqsBench];
+const BROKERS: readonly BrokerBench[] = [rabbitmqBench, natsJetStreamBench, natsJetStreamAsyncAcksBench, kafkaBench, sqsBench];
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);

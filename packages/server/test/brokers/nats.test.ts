@@ -115,6 +115,24 @@ test('JetStream mode: a stream covers {prefix}.>, every event is stored once wit
   }
 });
 
+test('JetStream mode: a stream deleted while Pombo runs is made again, and the events published meanwhile are stored', nats, async () => {
+  const names = natsNames();
+  const pombo = await startPombo(natsEnv(names, { NATS_JETSTREAM_ENABLED: 'true', NATS_RETRY_MAX_DELAY_MS: '200' }));
+  try {
+    await pombo.api('POST', '/instance/create', { instanceName: 'feed', integration: 'INGEST', nats: { enabled: true, events: ['MESSAGES_UPSERT'] } });
+    await pombo.api('POST', '/events/feed', numberedEvent(1));
+    await eventually(async () => (await pombo.api('GET', '/nats/find/feed')).body.state.delivered === 1, 'the first event');
+    await deleteStreams(names.stream);
+    await pombo.api('POST', '/events/feed', { events: [2, 3].map((n) => numberedEvent(n)) });
+    await eventually(async () => (await pombo.api('GET', '/nats/find/feed')).body.state.delivered === 3, 'the events after the deletion');
+    const stored = await withNats((nc) => readStream(nc, names.stream));
+    assert.deepEqual(stored.map((item) => item.body.data.n), [2, 3]);
+  } finally {
+    await pombo.close();
+    await deleteStreams(names.stream);
+  }
+});
+
 test('JetStream mode publishes into a stream the operator already made for the subjects', nats, async () => {
   const names = natsNames();
   const own = `OPERATOR_${names.prefix}`;

@@ -1,4 +1,4 @@
-import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { eventName } from '../../core/event-names.ts';
@@ -6,13 +6,14 @@ import { referenceTo } from '../../core/event-reference.ts';
 import { dead, delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import { messageHeaders, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
+import { JetStreamPublisher, NO_STREAM } from './jetstream-publisher.ts';
 import { ensureStream } from './jetstream-stream.ts';
 import type { NatsSettings } from './nats-settings.ts';
 
 interface Session {
   readonly nc: NatsConnection;
   /** Set with NATS_JETSTREAM_ENABLED: publishes wait for the stream's acknowledgement. */
-  readonly js: JetStreamClient | undefined;
+  readonly js: JetStreamPublisher | undefined;
 }
 
 const reasonOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
@@ -63,7 +64,10 @@ export class NatsDriver implements BrokerDriver {
     this.keeper = new ConnectionKeeper({
       target: `NATS at ${settings.servers.join(',')}`,
       connect: () => this.open(),
-      disconnect: (session) => session.nc.close(),
+      disconnect: (session) => {
+        session.js?.abandon('the connection was closed');
+        return session.nc.close();
+      },
       log,
     });
   }
@@ -91,10 +95,10 @@ export class NatsDriver implements BrokerDriver {
       noAsyncTraces: true,
     });
     try {
-      let js: JetStreamClient | undefined;
+      let js: JetStreamPublisher | undefined;
       if (this.settings.jetstream) {
         await this.ensureStream(nc);
-        js = jetstream(nc, { timeout: this.settings.publishTimeoutMs });
+        js = new JetStreamPublisher(nc);
       }
       const session: Session = { nc, js };
       void this.watch(session);
@@ -114,7 +118,10 @@ export class NatsDriver implements BrokerDriver {
   private async watch(session: Session): Promise<void> {
     void session.nc.closed().then((error) => this.keeper.lost(session, error ?? 'the connection closed'));
     for await (const status of session.nc.status()) {
-      if (status.type === 'disconnect') this.keeper.report('connecting', `disconnected from ${status.server}; reconnecting`);
+      if (status.type === 'disconnect') {
+        this.keeper.report('connecting', `disconnected from ${status.server}; reconnecting`);
+        session.js?.abandon(`the connection to ${status.server} dropped before JetStream acknowledged`);
+      }
       else if (status.type === 'reconnect') {
         this.keeper.report('connected');
         // A server restarted without its storage has lost the stream: publishes would find no responder.
@@ -135,18 +142,17 @@ export class NatsDriver implements BrokerDriver {
     // While the client reconnects it would buffer publishes: better to keep them in the log.
     if (state !== 'connected') return batch.map(() => retry(`NATS: ${lastError ?? state}`));
     const maxPayload = session.nc.info?.max_payload;
-    return session.js ? this.publishJetStream(session.js, batch, maxPayload) : this.publishCore(session.nc, batch, maxPayload);
+    return session.js ? this.publishJetStream(session, session.js, batch, maxPayload) : this.publishCore(session.nc, batch, maxPayload);
   }
 
-  private async publishJetStream(js: JetStreamClient, batch: readonly BrokerMessage[], maxPayload: number | undefined): Promise<Outcome[]> {
-    return Promise.all(
-      batch.map((message) => {
-        const { body, headers: hdrs } = messageOf(message, maxPayload);
-        return js
-          .publish(subjectOf(this.settings.prefix, message), body, { msgID: message.event.id, headers: hdrs })
-          .then(() => delivered(), failed);
-      }),
-    );
+  private async publishJetStream(session: Session, js: JetStreamPublisher, batch: readonly BrokerMessage[], maxPayload: number | undefined): Promise<Outcome[]> {
+    const messages = batch.map((message) => ({ subject: subjectOf(this.settings.prefix, message), msgId: message.event.id, ...messageOf(message, maxPayload) }));
+    const outcomes = await js.publish(messages, this.settings.publishTimeoutMs);
+    // The stream is gone (deleted by hand): make it again, so that the retries find it.
+    if (outcomes.some((outcome) => outcome.kind === 'retry' && outcome.error === NO_STREAM)) {
+      await this.ensureStream(session.nc).catch((error) => this.log.warn({ error: reasonOf(error) }, 'cannot ensure the JetStream stream'));
+    }
+    return outcomes;
   }
 
   private async publishCore(nc: NatsConnection, batch: readonly BrokerMessage[], maxPayload: number | undefined): Promise<Outcome[]> {
