@@ -43,7 +43,6 @@ function globalKey(secret: string | undefined): Buffer | undefined {
  */
 export function webhookChannel(context: AppContext): ChannelModule {
   const settings = context.config.webhook;
-  const sender = new WebhookSender({ timeoutMs: settings.requestTimeoutMs, nonRetryable: settings.nonRetryableStatusCodes });
   const retry = backoff({
     maxAttempts: settings.retryMaxAttempts,
     initialDelayMs: settings.retryInitialDelaySeconds * 1000,
@@ -66,6 +65,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
           base64: settings.globalBase64,
         })
       : undefined;
+  const sender = new WebhookSender({ timeoutMs: settings.requestTimeoutMs, nonRetryable: settings.nonRetryableStatusCodes });
 
   async function deliver(target: WebhookTarget, event: StoredEvent): Promise<Outcome> {
     const envelope = envelopeOf(event, context.envelope, target.url);
