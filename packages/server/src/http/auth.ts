@@ -18,8 +18,11 @@ export function secretsEqual(a: string, b: string): boolean {
  */
 export class Authenticator {
   private readonly byTokenDigest = new Map<string, string>();
+  private readonly globalDigest: Buffer;
 
-  constructor(private readonly globalKey: string) {}
+  constructor(globalKey: string) {
+    this.globalDigest = digest(globalKey);
+  }
 
   async load(instances: InstanceRepository): Promise<void> {
     for (const instance of await instances.listInstances()) this.remember(instance);
@@ -36,8 +39,10 @@ export class Authenticator {
   /** The principal of a key, or undefined when the key is unknown. */
   identify(key: string | undefined): Principal | undefined {
     if (!key) return undefined;
-    if (secretsEqual(key, this.globalKey)) return { kind: 'global' };
-    const instanceId = this.byTokenDigest.get(digest(key).toString('hex'));
+    // One hash of the presented key serves both checks (it runs on every request).
+    const presented = digest(key);
+    if (timingSafeEqual(presented, this.globalDigest)) return { kind: 'global' };
+    const instanceId = this.byTokenDigest.get(presented.toString('hex'));
     return instanceId ? { kind: 'instance', instanceId } : undefined;
   }
 
