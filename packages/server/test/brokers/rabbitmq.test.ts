@@ -1,7 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, spawnPombo } from '../helpers/child-pombo.ts';
 import { eventually, startPombo, type Harness } from '../helpers/pombo-harness.ts';
 import { numberedEvent } from '../helpers/event-flow.ts';
 import { cleanupRabbit, consume, queueDepth, rabbitmqRequired, rabbitNames, RABBITMQ_URI, type Received } from './rabbitmq-helpers.ts';
@@ -204,6 +208,18 @@ test('bad RabbitMQ configuration: malformed variables stop the start naming them
     return true;
   });
   await assert.rejects(boot({ RABBITMQ_EVENTS_MESSAGE_UPSERT: 'true' }), /RABBITMQ_EVENTS_MESSAGE_UPSERT names no known event/);
+  // The real process stops with the list and exit code 78, not a stack trace.
+  const dataDir = mkdtempSync(join(tmpdir(), 'pombo-badcfg-'));
+  try {
+    const env = { DATA_DIR: dataDir, AUTHENTICATION_API_KEY: 'bad-config-test-key', RABBITMQ_ENABLED: 'true', RABBITMQ_URI: 'amqp//nope' };
+    await assert.rejects(spawnPombo(env, await freePort()), (error: Error) => {
+      assert.match(error.message, /exited with 78: Invalid configuration:\n {2}- RABBITMQ_URI="amqp\/\/nope" must be a URL/);
+      assert.doesNotMatch(error.message, /\bat \S+ \(/, 'no stack trace');
+      return true;
+    });
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 
   const names = rabbitNames();
   const pombo = await startPombo(rabbitEnv(names));
