@@ -121,13 +121,11 @@ export class NatsDriver implements BrokerDriver {
       if (status.type === 'disconnect') {
         this.keeper.report('connecting', `disconnected from ${status.server}; reconnecting`);
         session.js?.abandon(`the connection to ${status.server} dropped before JetStream acknowledged`);
-      }
-      else if (status.type === 'reconnect') {
+      } else if (status.type === 'reconnect') {
         this.keeper.report('connected');
-        // A server restarted without its storage has lost the stream: publishes would find no responder.
-        if (session.js) this.ensureStream(session.nc).catch((error) => this.log.warn({ error: reasonOf(error) }, 'cannot ensure the JetStream stream'));
+      } else if (status.type === 'error') {
+        this.log.warn({ error: reasonOf(status.error) }, 'NATS reported an error');
       }
-      else if (status.type === 'error') this.log.warn({ error: reasonOf(status.error) }, 'NATS reported an error');
     }
   }
 
@@ -142,15 +140,16 @@ export class NatsDriver implements BrokerDriver {
     // While the client reconnects it would buffer publishes: better to keep them in the log.
     if (state !== 'connected') return batch.map(() => retry(`NATS: ${lastError ?? state}`));
     const maxPayload = session.nc.info?.max_payload;
-    return session.js ? this.publishJetStream(session, session.js, batch, maxPayload) : this.publishCore(session.nc, batch, maxPayload);
+    if (!session.js) return this.publishCore(session.nc, batch, maxPayload);
+    return this.publishJetStream(session.nc, session.js, batch, maxPayload);
   }
 
-  private async publishJetStream(session: Session, js: JetStreamPublisher, batch: readonly BrokerMessage[], maxPayload: number | undefined): Promise<Outcome[]> {
+  private async publishJetStream(nc: NatsConnection, js: JetStreamPublisher, batch: readonly BrokerMessage[], maxPayload: number | undefined): Promise<Outcome[]> {
     const messages = batch.map((message) => ({ subject: subjectOf(this.settings.prefix, message), msgId: message.event.id, ...messageOf(message, maxPayload) }));
     const outcomes = await js.publish(messages, this.settings.publishTimeoutMs);
-    // The stream is gone (deleted by hand): make it again, so that the retries find it.
+    // The stream is gone (deleted by hand, or a server restarted without its storage): make it again.
     if (outcomes.some((outcome) => outcome.kind === 'retry' && outcome.error === NO_STREAM)) {
-      await this.ensureStream(session.nc).catch((error) => this.log.warn({ error: reasonOf(error) }, 'cannot ensure the JetStream stream'));
+      await this.ensureStream(nc).catch((error) => this.log.warn({ error: reasonOf(error) }, 'cannot ensure the JetStream stream'));
     }
     return outcomes;
   }
