@@ -176,6 +176,28 @@ test('RABBITMQ_QUEUE_MAX_LENGTH bounds the declared queues; RABBITMQ_DECLARE_QUE
   }
 });
 
+test('pipelined batches keep the log order, even when an earlier batch waits for a queue to be declared', rabbit, async () => {
+  const names = rabbitNames();
+  const consumer = await consume(names.exchange, `${names.prefix}.#`);
+  const pombo = await startPombo(rabbitEnv(names));
+  try {
+    await pombo.api('POST', '/instance/create', { instanceName: 'order', integration: 'INGEST', rabbitmq: { enabled: true } });
+    await pombo.api('POST', '/events/order', numberedEvent(0));
+    await eventually(() => consumer.received.some((item) => item.body.data?.n === 0), 'the first event');
+    // 1,000 events in one append: two batches of 500 go out at once. The first ends with a new event
+    // type (its queue is declared before it is published); the second needs no declaration.
+    const events = Array.from({ length: 1000 }, (_, index) => numberedEvent(index + 1, index === 499 ? 'CHATS_UPDATE' : 'MESSAGES_UPSERT'));
+    assert.equal((await pombo.api('POST', '/events/order', { events })).status, 201);
+    await eventually(() => consumer.received.length >= 1001, 'all 1,001 events', 15_000);
+    const order = consumer.received.map((item) => item.body.data.n as number);
+    assert.deepEqual(order, Array.from({ length: 1001 }, (_, n) => n));
+  } finally {
+    await consumer.close();
+    await pombo.close();
+    await cleanupRabbit(names.exchange, names.prefix, ['order']);
+  }
+});
+
 test('an unreachable broker is shown in find and keeps the backlog; Pombo keeps serving', rabbit, async () => {
   const names = rabbitNames();
   const secret = 's3cret-password';

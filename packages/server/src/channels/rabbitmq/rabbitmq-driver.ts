@@ -31,6 +31,8 @@ export const routingKeyOf = (prefix: string, message: BrokerMessage): string =>
 export class RabbitMqDriver implements BrokerDriver {
   private readonly keeper: ConnectionKeeper<Session>;
   private blocked: string | undefined;
+  /** The write of the last batch handed over: the next one starts after it. */
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly settings: RabbitMqSettings,
@@ -83,14 +85,28 @@ export class RabbitMqDriver implements BrokerDriver {
   }
 
   async publish(batch: readonly BrokerMessage[]): Promise<Outcome[]> {
+    // A pipelined lane hands over its next batch before this one is confirmed: batches are written one
+    // after another, in the order they came, while their confirms are awaited together.
+    const written = this.writing.then(() => this.write(batch));
+    this.writing = written.then(
+      () => undefined,
+      () => undefined,
+    );
+    return settleWithin(await written, this.settings.publishTimeoutMs, () =>
+      retry(`RabbitMQ did not confirm within ${this.settings.publishTimeoutMs} ms (RABBITMQ_PUBLISH_TIMEOUT_MS)`),
+    );
+  }
+
+  /** Connects and declares if needed, then writes the batch; resolves to each message's confirm. */
+  private async write(batch: readonly BrokerMessage[]): Promise<Promise<Outcome>[]> {
     let session: Session;
     const keys = batch.map((message) => routingKeyOf(this.settings.prefix, message));
     try {
       session = await this.keeper.get();
       await session.topology.ensure(keys);
     } catch (error) {
-      const reason = `RabbitMQ at ${this.settings.target}: ${messageOf(error)}`;
-      return batch.map(() => retry(reason));
+      const reason = retry(`RabbitMQ at ${this.settings.target}: ${messageOf(error)}`);
+      return batch.map(() => Promise.resolve(reason));
     }
     const confirms: Promise<Outcome>[] = [];
     for (const [index, message] of batch.entries()) {
@@ -98,9 +114,7 @@ export class RabbitMqDriver implements BrokerDriver {
       confirms.push(confirmed);
       if (!accepted) await drained(session.channel);
     }
-    return settleWithin(confirms, this.settings.publishTimeoutMs, () =>
-      retry(`RabbitMQ did not confirm within ${this.settings.publishTimeoutMs} ms (RABBITMQ_PUBLISH_TIMEOUT_MS)`),
-    );
+    return confirms;
   }
 
   /** Publishes one message; `accepted` is false when the socket's buffer is full and it is time to wait. */
