@@ -26,6 +26,3 @@ export async function logOf(pombo: Harness, name: string, query = ''): Promise<a
     after = page.body.next;
   }
 }
-
-/** The events' keys as UPPER_SNAKE would read them, from their dotted names in the envelope. */
-export const dottedNames = (events: readonly any[]): string[] => events.map((event) => event.event);
