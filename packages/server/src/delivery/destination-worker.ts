@@ -268,7 +268,8 @@ export class DestinationWorker {
   private nextBatch(laneKey: string): Item[] {
     const lane = this.lanes.get(laneKey);
     const batch: Item[] = [];
-    if (!lane || (this.laneSends.get(laneKey)?.length ?? 0) >= (this.spec.pipeline ?? 1)) return batch;
+    const full = this.pipelined ? (this.laneSends.get(laneKey)?.length ?? 0) >= (this.spec.pipeline ?? 1) : lane?.[0]?.state !== 'ready';
+    if (!lane || full) return batch;
     for (const item of lane) {
       if (item.state === 'inflight' && batch.length === 0) continue;
       if (item.state !== 'ready' || batch.length >= this.spec.maxBatch) break;
@@ -290,11 +291,7 @@ export class DestinationWorker {
 
   private async send(batch: Item[]): Promise<void> {
     const laneKey = batch[0]?.lane ?? '';
-    const sends = this.laneSends.get(laneKey) ?? [];
-    const previous = sends.at(-1);
-    let release = () => {};
-    sends.push(new Promise<void>((resolve) => (release = resolve)));
-    this.laneSends.set(laneKey, sends);
+    const turn = this.pipelined ? this.takeTurn(laneKey) : undefined;
     this.inflight++;
     const startedAt = Date.now();
     let outcomes: Outcome[];
@@ -305,19 +302,37 @@ export class DestinationWorker {
       outcomes = batch.map(() => ({ kind: 'retry', error: message }) as Outcome);
     }
     // A pipelined lane settles its batches in send order: answers that come early wait for the earlier batch.
-    await previous;
+    if (turn?.previous) await turn.previous;
     try {
       this.settleBatch(batch, outcomes, startedAt);
     } finally {
       this.inflight--;
-      sends.shift();
-      if (!sends.length && this.laneSends.get(laneKey) === sends) this.laneSends.delete(laneKey);
-      release();
+      turn?.done();
     }
     const head = this.lanes.get(laneKey)?.[0];
     if (head?.state === 'ready' || (head && this.pipelined)) this.readyLanes.add(laneKey);
     this.scheduleFlush();
     this.wake();
+  }
+
+  /**
+   * A pipelined batch's place in its lane: the batch before it, and what lets the next one settle.
+   * Only pipelined lanes keep this (a promise per batch), as most destinations send one batch per lane.
+   */
+  private takeTurn(laneKey: string): { previous: Promise<void> | undefined; done(): void } {
+    const sends = this.laneSends.get(laneKey) ?? [];
+    const previous = sends.at(-1);
+    let release = () => {};
+    sends.push(new Promise<void>((resolve) => (release = resolve)));
+    this.laneSends.set(laneKey, sends);
+    return {
+      previous,
+      done: () => {
+        sends.shift();
+        if (!sends.length && this.laneSends.get(laneKey) === sends) this.laneSends.delete(laneKey);
+        release();
+      },
+    };
   }
 
   private settleBatch(batch: Item[], outcomes: Outcome[], startedAt: number): void {

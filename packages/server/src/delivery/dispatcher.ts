@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Store, StoredEvent } from '../store/types.ts';
+import { DeliveryMetrics } from './delivery-metrics.ts';
 import type { DestinationSpec } from './destination.ts';
 import { DestinationWorker, type DestinationStatus } from './destination-worker.ts';
 import type { Outcome } from './outcome.ts';
@@ -13,12 +14,15 @@ export class Dispatcher {
   private readonly workers = new Map<string, DestinationWorker>();
   private head = 0;
   private unsubscribe: (() => void) | undefined;
+  private readonly deliveryMetrics: DeliveryMetrics;
 
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    this.deliveryMetrics = new DeliveryMetrics(metrics);
+  }
 
   async start(): Promise<void> {
     this.head = await this.store.headPosition();
@@ -85,10 +89,8 @@ export class Dispatcher {
   }
 
   private count(spec: DestinationSpec, outcome: Outcome, event: StoredEvent): void {
-    this.metrics.deliveries.inc({ channel: spec.channel, destination: spec.metricsLabel ?? spec.id, outcome: outcome.kind });
-    if (outcome.kind === 'delivered') {
-      this.metrics.deliveryLatency.observe({ channel: spec.channel }, (Date.now() - Date.parse(event.createdAt)) / 1000);
-    }
+    const latency = outcome.kind === 'delivered' ? (Date.now() - Date.parse(event.createdAt)) / 1000 : undefined;
+    this.deliveryMetrics.record(spec.channel, spec.metricsLabel ?? spec.id, outcome.kind, latency);
   }
 
   /**
@@ -96,6 +98,7 @@ export class Dispatcher {
    * disappear; destinations sharing a metrics label show their largest lag and their retries summed.
    */
   collect(): void {
+    this.deliveryMetrics.flush();
     const gauges = new Map<string, { channel: string; destination: string; lag: number; retrying: number }>();
     for (const worker of this.workers.values()) {
       const status = worker.status();

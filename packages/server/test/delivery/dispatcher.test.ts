@@ -278,6 +278,7 @@ test('destinations sharing a metrics label count under it, and removed destinati
     dispatcher.collect();
     const deliveries = await metrics.registry.getSingleMetricAsString('pombo_deliveries_total');
     assert.match(deliveries, /destination="shared",outcome="delivered"\} 2/);
+    assert.match(await metrics.registry.getSingleMetricAsString('pombo_delivery_latency_seconds'), /_count\{channel="test"\} 2/);
     assert.doesNotMatch(deliveries, /client-1/);
     assert.match(await metrics.registry.getSingleMetricAsString('pombo_destination_lag_events'), /destination="shared"\} 0/);
     await dispatcher.remove('client-1');
