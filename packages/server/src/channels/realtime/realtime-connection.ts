@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import type { RawData, WebSocket } from 'ws';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import { ackedId } from './realtime-frame.ts';
@@ -49,7 +48,6 @@ export class RealtimeConnection {
   private readonly pending = new Map<string, Pending>();
   alive = true;
   closed = false;
-  private corked = false;
 
   constructor(
     readonly ws: WebSocket,
@@ -69,23 +67,7 @@ export class RealtimeConnection {
   deliver(eventId: string, frame: Buffer): Promise<Outcome> {
     return new Promise((resolve) => {
       this.pending.set(eventId, { resolve, deadline: Date.now() + this.owner.ackWaitMs });
-      this.cork();
       this.ws.send(frame, { binary: false });
-    });
-  }
-
-  /**
-   * Frames written in the same tick (a backlog, a burst) leave in one system call rather than one
-   * each. `ws` does not expose its socket; `_socket` is its long-standing name for it.
-   */
-  private cork(): void {
-    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
-    if (this.corked || !socket) return;
-    this.corked = true;
-    socket.cork();
-    process.nextTick(() => {
-      this.corked = false;
-      socket.uncork();
     });
   }
 
