@@ -84,6 +84,20 @@ test('deleting the instance closes its connections with 4410 after they received
   }),
 );
 
+test('a REMOVE_INSTANCE that a producer ingests for a live instance is only an event: the connection stays', () =>
+  withPombo({}, async (pombo) => {
+    const name = uniqueName('alive');
+    await pombo.sandbox(name);
+    const client = await connect(pombo.url, { query: { instance_id: name }, headers: { apikey: pombo.apiKey }, autoAck: true });
+    await ingest(pombo, name, 1, 'REMOVE_INSTANCE');
+    await ingest(pombo, name, 1);
+    const frames = await client.waitFrames(2);
+    assert.deepEqual(frames.map((frame) => frame.data.event), ['remove.instance', 'messages.upsert']);
+    assert.equal(client.ws.readyState, client.ws.OPEN);
+    await client.close();
+  }),
+);
+
 test('a server shutdown closes connections with 1001 (reconnect)', async () => {
   const pombo = await startPombo();
   const name = uniqueName('bye');

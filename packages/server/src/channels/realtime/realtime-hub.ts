@@ -132,8 +132,10 @@ export class RealtimeHub implements ConnectionOwner {
 
   /** After an instance is deleted: lets its subscribers drain the removal events, then closes them and forgets them. */
   async retire(instanceId: string, graceMs = Math.min(this.options.ackWaitMs, 10_000)): Promise<void> {
-    // Called from the store's append listener: let the dispatcher take the removal events first.
+    // Called from the store's append listener: let the dispatcher take the removal events first, and
+    // the deletion finish (a producer may also ingest a REMOVE_INSTANCE for an instance that lives on).
     await new Promise((resolve) => setImmediate(resolve));
+    if (this.context.instances.findById(instanceId)) return;
     const subscribers = [...this.subscribers.values()].filter((subscriber) => subscriber.instanceId === instanceId);
     await Promise.all(
       subscribers.map(async (subscriber) => {
