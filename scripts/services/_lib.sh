@@ -125,3 +125,19 @@ mvn_fetch_classpath() {
   rm -rf "$dest"
   mv "$tmp" "$dest"
 }
+
+# Exits through the caller's done_ok when its service already answers (is_ready); refuses a port
+# held by a process this script did not start, after giving one that may still be starting
+# `grace` half-seconds. Uses the caller's HOST, PORT and PIDFILE.
+exit_if_running() {
+  local what=$1 grace=${2:-20}
+  is_ready && done_ok
+  if ! pid_alive "$PIDFILE" && port_open "$HOST" "$PORT"; then
+    for _ in $(seq 1 "$grace"); do
+      is_ready && done_ok
+      sleep 0.5
+    done
+    die "port $HOST:$PORT is taken by a process that is not $what (not started by this script)"
+  fi
+  return 0
+}

@@ -53,18 +53,7 @@ done_ok() {
 take_lock "$DIR"
 
 # --- already running? -------------------------------------------------------
-if is_ready; then
-  done_ok
-fi
-if ! pid_alive "$PIDFILE" && port_open "$HOST" "$PORT"; then
-  # Something we did not start holds the port: give it a few seconds in case
-  # it is a Kafka that is still starting, else refuse.
-  for _ in $(seq 1 20); do
-    is_ready && done_ok
-    sleep 0.5
-  done
-  die "port $HOST:$PORT is taken by a process that is not a ready Kafka broker (not started by this script)"
-fi
+exit_if_running "a ready Kafka broker"
 
 if ! pid_alive "$PIDFILE"; then
   # --- jars ---------------------------------------------------------------

@@ -53,12 +53,7 @@ command -v node >/dev/null 2>&1 || die "node not found"
 command -v curl >/dev/null 2>&1 || die "curl not found"
 take_lock "$DIR"
 
-if is_ready; then
-  done_ok
-fi
-if ! pid_alive "$PIDFILE" && port_open "$HOST" "$PORT"; then
-  die "port $HOST:$PORT is taken by a process that is not the Pusher test server (not started by this script)"
-fi
+exit_if_running "the Pusher test server" 0
 
 if ! pid_alive "$PIDFILE"; then
   if [[ -z ${PUSHER_TEST_APPS:-} && ! -s $SECRET_FILE ]]; then

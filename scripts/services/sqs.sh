@@ -47,16 +47,7 @@ done_ok() {
 command -v curl >/dev/null 2>&1 || die "curl not found"
 take_lock "$DIR"
 
-if is_ready; then
-  done_ok
-fi
-if ! pid_alive "$PIDFILE" && port_open "$HOST" "$PORT"; then
-  for _ in $(seq 1 20); do
-    is_ready && done_ok
-    sleep 0.5
-  done
-  die "port $HOST:$PORT is taken by a process that is not an SQS server (not started by this script)"
-fi
+exit_if_running "an SQS server"
 
 if ! pid_alive "$PIDFILE"; then
   JAVA=$(java_bin)
