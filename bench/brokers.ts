@@ -26,6 +26,7 @@ import { kafkaBench } from './brokers/kafka.ts';
 import { natsJetStreamAsyncAcksBench, natsJetStreamBench } from './brokers/nats.ts';
 import { rabbitmqBench } from './brokers/rabbitmq.ts';
 import { sqsBench } from './brokers/sqs.ts';
+import { messageData } from './message-data.ts';
 
 const BROKERS: readonly BrokerBench[] = [rabbitmqBench, natsJetStreamBench, natsJetStreamAsyncAcksBench, kafkaBench, sqsBench];
 
@@ -34,17 +35,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WARMUP = 2_000;
 const APPEND_CHUNK = 500;
 const INSTANCE = 'bench';
-
-/** A MESSAGES_UPSERT shaped like Evolution API's (about 600 bytes of envelope). */
-const messageData = (n: number) => ({
-  key: { remoteJid: `55119${String(n % 10_000).padStart(8, '0')}@s.whatsapp.net`, fromMe: false, id: `3EB0${n.toString(16).toUpperCase().padStart(16, '0')}` },
-  pushName: 'Bench Contact',
-  message: { conversation: `Benchmark message number ${n}: ${'lorem ipsum '.repeat(12)}` },
-  messageType: 'conversation',
-  messageTimestamp: 1_735_689_600 + n,
-  instanceId: 'bench',
-  source: 'android',
-});
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 const runId = (): string => randomBytes(4).toString('hex');

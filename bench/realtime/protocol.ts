@@ -1,5 +1,7 @@
 /** Messages between the realtime benchmark's orchestrator and its server and client processes. */
 
+import { messageData } from '../message-data.ts';
+
 /** What is measured: two Pombo endpoints and the bare servers they are compared with. */
 export type Target = 'pombo-socketio' | 'bare-socketio' | 'pombo-ws' | 'bare-ws';
 
@@ -52,17 +54,8 @@ export type ClientReply = { type: 'connected'; ms: number } | { type: 'received'
 /** Wall-clock time in ms with sub-ms precision, comparable across processes on one machine. */
 export const now = (): number => performance.timeOrigin + performance.now();
 
-/** A MESSAGES_UPSERT's data shaped like Evolution API's (about 600 bytes of envelope), stamped with when it was emitted. */
-export const messageData = (n: number, sentAt: number) => ({
-  key: { remoteJid: `55119${String(n % 10_000).padStart(8, '0')}@s.whatsapp.net`, fromMe: false, id: `3EB0${n.toString(16).toUpperCase().padStart(16, '0')}` },
-  pushName: 'Bench Contact',
-  message: { conversation: `Benchmark message number ${n}: ${'lorem ipsum '.repeat(12)}` },
-  messageType: 'conversation',
-  messageTimestamp: 1_735_689_600 + n,
-  instanceId: 'bench',
-  source: 'bench',
-  sentAt,
-});
+/** A MESSAGES_UPSERT's data stamped with when it was emitted (for latency). */
+export const stampedMessage = (n: number, sentAt: number) => messageData(n, { sentAt });
 
 /** Sends a message to the parent (or child) and waits for the reply of the given type. */
 export function ask<Reply extends { type: string }>(target: NodeJS.Process | import('node:child_process').ChildProcess, message: unknown, type: Reply['type']): Promise<Reply> {

@@ -15,7 +15,7 @@ import { newEventId } from '../../packages/server/src/core/ids.ts';
 import { createLogger } from '../../packages/server/src/ops/logger.ts';
 import { createPombo } from '../../packages/server/src/pombo.ts';
 import type { Endpoint, ServerKind, ServerReply, ServerRequest } from './protocol.ts';
-import { messageData, now } from './protocol.ts';
+import { now, stampedMessage } from './protocol.ts';
 
 const INSTANCE = 'bench';
 const API_KEY = 'bench-realtime-key-0123456789';
@@ -42,7 +42,7 @@ const envelope = (n: number) => {
     id,
     event: 'messages.upsert',
     instance: INSTANCE,
-    data: messageData(n, now()),
+    data: stampedMessage(n, now()),
     date_time: new Date().toISOString(),
     sender: null,
     server_url: 'http://localhost:8080',
@@ -64,7 +64,7 @@ async function startPombo(): Promise<Running> {
   return {
     endpoint: { url, apiKey: API_KEY, instance: INSTANCE },
     emit: async (n) => {
-      await pombo.context.instances.emit(instance, { event: 'MESSAGES_UPSERT', data: messageData(n, now()) });
+      await pombo.context.instances.emit(instance, { event: 'MESSAGES_UPSERT', data: stampedMessage(n, now()) });
     },
   };
 }

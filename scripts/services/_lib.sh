@@ -141,3 +141,23 @@ exit_if_running() {
   fi
   return 0
 }
+
+# Waits up to TIMEOUT seconds for the caller's is_ready, then exits through done_ok; a process that
+# dies while starting, or one still not ready at the deadline (then stopped), ends the script with
+# its log tail. Uses the caller's PIDFILE, LOGFILE and TIMEOUT.
+wait_until_ready() {
+  local what=$1 poll=${2:-0.5}
+  local deadline=$((SECONDS + TIMEOUT))
+  while ((SECONDS < deadline)); do
+    is_ready && done_ok
+    if ! pid_alive "$PIDFILE"; then
+      show_log_tail "$LOGFILE"
+      rm -f "$PIDFILE"
+      die "$what exited during startup"
+    fi
+    sleep "$poll"
+  done
+  show_log_tail "$LOGFILE"
+  stop_pidfile "$PIDFILE" 10 || true
+  die "$what was not ready within ${TIMEOUT}s (stopped it)"
+}

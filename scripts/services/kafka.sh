@@ -180,18 +180,4 @@ else
 fi
 
 # --- wait until ready ---------------------------------------------------------
-deadline=$((SECONDS + TIMEOUT))
-while ((SECONDS < deadline)); do
-  if is_ready; then
-    done_ok
-  fi
-  if ! pid_alive "$PIDFILE"; then
-    show_log_tail "$LOGFILE"
-    rm -f "$PIDFILE"
-    die "kafka exited during startup"
-  fi
-  sleep 0.5
-done
-show_log_tail "$LOGFILE"
-stop_pidfile "$PIDFILE" 10 || true
-die "kafka was not ready on $HOST:$PORT within ${TIMEOUT}s (stopped it)"
+wait_until_ready "kafka" 0.5

@@ -70,18 +70,4 @@ else
   log "pusher test server pid $(<"$PIDFILE") is starting, waiting for $URL"
 fi
 
-deadline=$((SECONDS + TIMEOUT))
-while ((SECONDS < deadline)); do
-  if is_ready; then
-    done_ok
-  fi
-  if ! pid_alive "$PIDFILE"; then
-    show_log_tail "$LOGFILE"
-    rm -f "$PIDFILE"
-    die "pusher test server exited during startup"
-  fi
-  sleep 0.1
-done
-show_log_tail "$LOGFILE"
-stop_pidfile "$PIDFILE" 5 || true
-die "pusher test server did not answer on $URL within ${TIMEOUT}s (stopped it)"
+wait_until_ready "pusher test server" 0.1

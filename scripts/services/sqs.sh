@@ -115,18 +115,4 @@ else
   log "elasticmq pid $(<"$PIDFILE") is starting, waiting for $URL"
 fi
 
-deadline=$((SECONDS + TIMEOUT))
-while ((SECONDS < deadline)); do
-  if is_ready; then
-    done_ok
-  fi
-  if ! pid_alive "$PIDFILE"; then
-    show_log_tail "$LOGFILE"
-    rm -f "$PIDFILE"
-    die "elasticmq exited during startup"
-  fi
-  sleep 0.3
-done
-show_log_tail "$LOGFILE"
-stop_pidfile "$PIDFILE" 10 || true
-die "elasticmq did not answer on $URL within ${TIMEOUT}s (stopped it)"
+wait_until_ready "elasticmq" 0.3
