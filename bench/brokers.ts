@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../packages/server/src/config/index.ts';
-import { envelopeOf } from '../packages/server/src/core/envelope.ts';
+import { envelopeJson } from '../packages/server/src/core/envelope.ts';
 import { createLogger } from '../packages/server/src/ops/logger.ts';
 import { createPombo, type Pombo } from '../packages/server/src/pombo.ts';
 import type { Instance } from '../packages/server/src/store/types.ts';
@@ -82,7 +82,7 @@ async function measurePombo(bench: BrokerBench, run: string): Promise<{ rate: nu
     const payloads = events.map((event) => ({
       id: event.id,
       event: 'messages.upsert',
-      body: Buffer.from(JSON.stringify(envelopeOf(event, pombo.context.envelope))),
+      body: Buffer.from(envelopeJson(event, pombo.context.envelope)),
     }));
 
     // Off keeps the destination's cursor, as `POST /<channel>/set` with enabled: false would.

@@ -18,7 +18,8 @@ export function eventUrl(serverUrl: string, instance: string, eventId: string): 
   return `${serverUrl.replace(/\/+$/, '')}/events/${encodeURIComponent(instance)}/${encodeURIComponent(eventId)}`;
 }
 
-export function referenceTo(envelope: Envelope, size: number): EventReference {
-  const { data: _data, ...rest } = envelope;
-  return { ...rest, dataType: 'reference', fetch: eventUrl(envelope.server_url, envelope.instance, envelope.id), size };
+/** The reference for an envelope (its JSON text: a rare path, for events too large for a channel, may parse it). */
+export function referenceTo(envelopeJson: string, size: number): EventReference {
+  const { data: _data, ...rest } = JSON.parse(envelopeJson) as Envelope;
+  return { ...rest, dataType: 'reference', fetch: eventUrl(rest.server_url, rest.instance, rest.id), size };
 }

@@ -8,7 +8,10 @@ export interface StoredEvent {
   readonly instance: string;
   readonly seq: number;
   readonly event: EventKey;
+  /** The event's data; an event read back from the log parses it only when something looks inside. */
   readonly data: unknown;
+  /** `data` as the JSON text the log holds: what channels put in their payloads as it is. */
+  readonly dataJson: string;
   readonly sender: string | null;
   readonly createdAt: string;
 }

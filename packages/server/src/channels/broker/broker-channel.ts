@@ -1,6 +1,6 @@
 import { ConfigError } from '../../config/env-reader.ts';
 import { eventName, type EventKey } from '../../core/event-names.ts';
-import { envelopeOf, type Envelope } from '../../core/envelope.ts';
+import { envelopeJson } from '../../core/envelope.ts';
 import type { DestinationSpec } from '../../delivery/destination.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
 import { forever } from '../../delivery/retry-policy.ts';
@@ -9,10 +9,11 @@ import { eventList, oneOf, optionalBoolean, type Obj } from '../../http/validate
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 
-/** One event to publish: the stored event, its envelope, and whether it goes out in global or per-instance mode. */
+/** One event to publish: the stored event, its envelope's JSON, and whether it goes out in global or per-instance mode. */
 export interface BrokerMessage {
   readonly event: StoredEvent;
-  readonly envelope: Envelope;
+  /** The envelope as JSON text (`envelopeJson`): drivers send it as it is, or add members with `withFields`. */
+  readonly body: string;
   readonly scope: 'global' | 'instance';
   /** The instance's channel configuration (extra fields such as Pusher credentials); undefined in global mode. */
   readonly config?: Readonly<BrokerConfig & Record<string, unknown>>;
@@ -120,7 +121,7 @@ export async function brokerChannel(context: AppContext, options: BrokerChannelO
       startAt: 'now',
       send: async (batch) => {
         if (!driver) return batch.map(() => ({ kind: 'retry', error: `${prefix}_ENABLED is false` }) as Outcome);
-        const messages = batch.map(({ event }) => ({ event, envelope: envelopeOf(event, context.envelope), scope, config }));
+        const messages = batch.map(({ event }) => ({ event, body: envelopeJson(event, context.envelope), scope, config }));
         return driver.publish(messages, destination);
       },
     };

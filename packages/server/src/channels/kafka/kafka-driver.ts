@@ -1,5 +1,6 @@
 import { Admin, Producer, ProduceAcks, stringSerializers, type BaseOptions, type MessageToProduce } from '@platformatic/kafka';
 import type { Logger } from 'pino';
+import { withFields } from '../../core/envelope.ts';
 import { referenceTo } from '../../core/event-reference.ts';
 import type { DestinationSpec } from '../../delivery/destination.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
@@ -122,12 +123,11 @@ export class KafkaDriver implements BrokerDriver {
     const key = keyOf(message, destination.ordering);
     const headers = messageHeaders(message);
     const overhead = Buffer.byteLength(key) + Object.entries(headers).reduce((sum, [name, value]) => sum + name.length + Buffer.byteLength(value), 0);
-    // Evolution API's Kafka value carries a `timestamp` (ms); here it is the event's own time. Appended
-    // to the envelope's JSON rather than to a copy of the envelope: this runs for every event.
-    let value = `${JSON.stringify(message.envelope).slice(0, -1)},"timestamp":${Date.parse(message.event.createdAt)}}`;
+    // Evolution API's Kafka value carries a `timestamp` (ms); here it is the event's own time.
+    let value = withFields(message.body, { timestamp: Date.parse(message.event.createdAt) });
     let size = overhead + Buffer.byteLength(value);
     if (size > this.settings.maxMessageBytes) {
-      value = JSON.stringify(referenceTo(message.envelope, size));
+      value = JSON.stringify(referenceTo(message.body, size));
       size = overhead + Buffer.byteLength(value);
     }
     return { record: { topic: topicOf(this.settings.prefix, message), key, value, headers }, size };

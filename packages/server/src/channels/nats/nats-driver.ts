@@ -34,12 +34,12 @@ function messageOf(message: BrokerMessage, maxPayload: number | undefined): { bo
     hdrs.set(name, value);
     headerBytes += name.length + Buffer.byteLength(value) + 4;
   }
-  const body = JSON.stringify(message.envelope);
+  const { body } = message;
   // A UTF-16 length times 3 bounds the UTF-8 size: most events need no byte count at all.
   if (maxPayload === undefined || body.length * 3 + headerBytes <= maxPayload) return { body, headers: hdrs };
   const size = Buffer.byteLength(body) + headerBytes;
   if (size <= maxPayload) return { body, headers: hdrs };
-  return { body: JSON.stringify(referenceTo(message.envelope, size)), headers: hdrs };
+  return { body: JSON.stringify(referenceTo(body, size)), headers: hdrs };
 }
 
 /** A message the server can never take (larger than its max_payload) is dead; anything else is worth a retry. */

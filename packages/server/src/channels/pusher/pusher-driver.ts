@@ -2,6 +2,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import Pusher from 'pusher';
 import { eventName } from '../../core/event-names.ts';
+import { withFields } from '../../core/envelope.ts';
 import { referenceTo } from '../../core/event-reference.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import type { BrokerDriver, BrokerMessage } from '../broker/broker-channel.ts';
@@ -65,10 +66,9 @@ export class PusherDriver implements BrokerDriver {
 
   /** The seed's event (UPPER_SNAKE name on `evolution.{instance}`), its data Evolution API's Pusher payload. */
   private eventOf(message: BrokerMessage, app: PusherApp): Pusher.BatchEvent {
-    const envelope = { ...message.envelope, destination: app.appId };
-    let data = JSON.stringify(envelope);
+    let data = withFields(message.body, { destination: app.appId });
     const size = Buffer.byteLength(data);
-    if (size > this.settings.maxPayloadBytes) data = JSON.stringify(referenceTo(envelope, size));
+    if (size > this.settings.maxPayloadBytes) data = JSON.stringify(referenceTo(data, size));
     return { channel: channelOf(message), name: eventName(message.event.event).key, data };
   }
 

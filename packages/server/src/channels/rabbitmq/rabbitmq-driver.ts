@@ -131,7 +131,7 @@ export class RabbitMqDriver implements BrokerDriver {
         appId: 'pombo',
         headers: messageHeaders(message),
       };
-      const body = Buffer.from(JSON.stringify(message.envelope));
+      const body = Buffer.from(message.body);
       try {
         accepted = channel.publish(this.settings.exchange, routingKey, body, options, (error: unknown) =>
           resolve(error ? retry(`RabbitMQ did not confirm: ${messageOf(error)}`) : delivered()),

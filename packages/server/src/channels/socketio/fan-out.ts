@@ -1,4 +1,4 @@
-import { envelopeOf } from '../../core/envelope.ts';
+import { envelopeJson } from '../../core/envelope.ts';
 import type { AppContext } from '../../http/app-context.ts';
 import type { StoredEvent } from '../../store/types.ts';
 import type { EventRouter } from './event-routing.ts';
@@ -33,7 +33,7 @@ export class SocketFanOut {
   }
 
   readonly serialize = (event: StoredEvent): SerializedPayload =>
-    new SerializedPayload(JSON.stringify(envelopeOf(event, this.context.envelope)));
+    new SerializedPayload(envelopeJson(event, this.context.envelope));
 
   /** An admitted socket: replays what it missed (`resumeAfter`), then receives live events. */
   admit(socket: PomboSocket): void {

@@ -1,16 +1,17 @@
 import { SendMessageBatchCommand, SQSClient, type MessageAttributeValue, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
+import { withFields } from '../../core/envelope.ts';
 import { referenceTo } from '../../core/event-reference.ts';
 import { chatOf, type DestinationSpec, type Ordering } from '../../delivery/destination.ts';
-import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
+import { retry, type Outcome } from '../../delivery/outcome.ts';
 import { messageHeaders, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
 import { RequestState } from '../broker/request-state.ts';
+import { callOutcomes } from './sqs-call-outcomes.ts';
+import { messageGroupId } from './sqs-message-group.ts';
 import { isMissingQueue, queueNameOf, SqsQueues } from './sqs-queues.ts';
 import type { SqsSettings } from './sqs-settings.ts';
 
 /** Entries per SendMessageBatch call (SQS's limit). */
 const BATCH_ENTRIES = 10;
-/** SQS's limit on MessageGroupId. */
-const MAX_GROUP_ID = 128;
 
 interface Entry {
   /** Position in the batch handed to `publish`. */
@@ -85,16 +86,16 @@ export class SqsDriver implements BrokerDriver {
     const configured = message.config?.fifo;
     const fifo = message.scope === 'instance' && typeof configured === 'boolean' ? configured : this.settings.fifo;
     const { attributes, size: attributesSize } = attributesOf(message);
-    let body = sqsSafe(JSON.stringify({ ...message.envelope, dataType: 'json' }));
+    let body = sqsSafe(withFields(message.body, { dataType: 'json' }));
     const size = attributesSize + Buffer.byteLength(body);
-    if (size > this.settings.maxPayloadBytes) body = sqsSafe(JSON.stringify(referenceTo(message.envelope, size)));
+    if (size > this.settings.maxPayloadBytes) body = sqsSafe(JSON.stringify(referenceTo(message.body, size)));
     const chat = ordering === 'chat' ? chatOf(message.event.data) : undefined;
     const group = chat === undefined ? message.event.instance : `${message.event.instance}/${chat}`;
     const request: SendMessageBatchRequestEntry = {
       Id: String(index),
       MessageBody: body,
       MessageAttributes: attributes,
-      ...(fifo ? { MessageGroupId: group.slice(0, MAX_GROUP_ID), MessageDeduplicationId: message.event.id } : {}),
+      ...(fifo ? { MessageGroupId: messageGroupId(group), MessageDeduplicationId: message.event.id } : {}),
     };
     return { index, queue: queueNameOf(this.settings, message, fifo), fifo, request, size: attributesSize + Buffer.byteLength(body) };
   }
@@ -132,10 +133,7 @@ export class SqsDriver implements BrokerDriver {
     try {
       const result = await this.client.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries.map((entry) => entry.request) }));
       this.state.succeeded();
-      for (const success of result.Successful ?? []) outcomes[Number(success.Id)] = delivered();
-      for (const failure of result.Failed ?? []) {
-        outcomes[Number(failure.Id)] = retry(`SQS refused the message for ${queue}: ${failure.Code}: ${failure.Message ?? ''}`);
-      }
+      callOutcomes(queue, entries.map((entry) => entry.request), result).forEach((outcome, i) => (outcomes[entries[i]!.index] = outcome));
       return !result.Failed?.length;
     } catch (error) {
       if (isMissingQueue(error)) this.queues.forget(queue);

@@ -1,6 +1,6 @@
 import { ConfigError } from '../../config/index.ts';
 import { EVENT_KEYS, type EventKey } from '../../core/event-names.ts';
-import { envelopeOf } from '../../core/envelope.ts';
+import { envelopeJson, envelopeOf } from '../../core/envelope.ts';
 import type { DestinationSpec, Ordering } from '../../delivery/destination.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
 import { backoff } from '../../delivery/retry-policy.ts';
@@ -68,8 +68,9 @@ export function webhookChannel(context: AppContext): ChannelModule {
   const sender = new WebhookSender({ timeoutMs: settings.requestTimeoutMs, nonRetryable: settings.nonRetryableStatusCodes });
 
   async function deliver(target: WebhookTarget, event: StoredEvent): Promise<Outcome> {
-    const envelope = envelopeOf(event, context.envelope, target.url);
-    const body = JSON.stringify(target.base64 ? await withBase64(envelope, context.sandbox.media) : envelope);
+    const body = target.base64
+      ? JSON.stringify(await withBase64(envelopeOf(event, context.envelope, target.url), context.sandbox.media))
+      : envelopeJson(event, context.envelope, target.url);
     return sender.post(target.endpoint(event.event), target.headersFor(event.id, body), body);
   }
 

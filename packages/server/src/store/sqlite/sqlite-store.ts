@@ -51,17 +51,24 @@ interface DeliveryRow {
   next_attempt_at: number | null;
 }
 
-const toEvent = (row: EventRow): StoredEvent => ({
-  pos: row.pos,
-  id: row.id,
-  instanceId: row.instance_id,
-  instance: row.instance,
-  seq: row.seq,
-  event: row.event as EventKey,
-  data: JSON.parse(row.data) as unknown,
-  sender: row.sender,
-  createdAt: new Date(row.created_at).toISOString(),
-});
+/** An event read back: `data` is parsed on first use, as most channels send `dataJson` as it is. */
+const toEvent = (row: EventRow): StoredEvent => {
+  let data: unknown;
+  return {
+    pos: row.pos,
+    id: row.id,
+    instanceId: row.instance_id,
+    instance: row.instance,
+    seq: row.seq,
+    event: row.event as EventKey,
+    get data() {
+      return (data ??= JSON.parse(row.data));
+    },
+    dataJson: row.data,
+    sender: row.sender,
+    createdAt: new Date(row.created_at).toISOString(),
+  };
+};
 
 const toInstance = (row: InstanceRow): Instance => ({
   id: row.id,
@@ -123,6 +130,8 @@ export class SqliteStore implements Store {
   private flushScheduled = false;
   private ledgerQueue: QueuedLedgerWrite[] = [];
   private readonly statements;
+  /** Statements whose text depends on the query (filters, id lists), prepared once per text. */
+  private readonly queries = new Map<string, Database.Statement>();
   private readonly fullSync: boolean;
 
   constructor(file: string, { synchronous = 'full' as 'full' | 'normal' } = {}) {
@@ -147,9 +156,9 @@ export class SqliteStore implements Store {
         `INSERT INTO cursors (destination, pos, updated_at) VALUES (?, ?, ?)
          ON CONFLICT (destination) DO UPDATE SET pos = excluded.pos, updated_at = excluded.updated_at`,
       ),
-      upsertDelivery: this.db.prepare(
+      upsertDelivery: this.db.prepare<[string, number, string, string, string, string, string, number | null, number]>(
         `INSERT INTO deliveries (destination, pos, event_id, instance_id, event, status, attempts, next_attempt_at, updated_at)
-         VALUES (@destination, @pos, @eventId, @instanceId, @event, @status, @attempts, @nextAttemptAt, @updatedAt)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (destination, pos) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
            next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at`,
       ),
@@ -257,6 +266,7 @@ export class SqliteStore implements Store {
       seq: row.seq,
       event: request.event,
       data: request.data ?? null,
+      dataJson: data,
       sender: row.sender,
       createdAt: new Date(createdAt).toISOString(),
     };
@@ -288,13 +298,24 @@ export class SqliteStore implements Store {
       query.events.forEach((name, i) => (params[`e${i}`] = name));
     }
     const sql = `SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY pos LIMIT @limit`;
-    return this.db.prepare<[Record<string, unknown>], EventRow>(sql).all(params).map(toEvent);
+    return (this.query(sql).all(params) as EventRow[]).map(toEvent);
   }
 
   async getByIds(ids: readonly string[]): Promise<StoredEvent[]> {
     if (!ids.length) return [];
     const sql = `SELECT * FROM events WHERE id IN (${ids.map(() => '?').join(', ')}) ORDER BY pos`;
-    return this.db.prepare<unknown[], EventRow>(sql).all(...ids).map(toEvent);
+    return (this.query(sql).all(...ids) as EventRow[]).map(toEvent);
+  }
+
+  /** A prepared statement for this text; the cache is bounded, as id lists make texts of many lengths. */
+  private query(sql: string): Database.Statement {
+    let statement = this.queries.get(sql);
+    if (!statement) {
+      if (this.queries.size >= 200) this.queries.clear();
+      statement = this.db.prepare(sql);
+      this.queries.set(sql, statement);
+    }
+    return statement;
   }
 
   async headPosition(): Promise<number> {
@@ -409,7 +430,8 @@ export class SqliteStore implements Store {
       this.db.transaction(() => {
         for (const { destination, records, cursor } of batch) {
           for (const record of records) {
-            this.statements.upsertDelivery.run({ ...record, attempts: JSON.stringify(record.attempts), updatedAt: now });
+            const { pos, eventId, instanceId, event, status, attempts, nextAttemptAt } = record;
+            this.statements.upsertDelivery.run(record.destination, pos, eventId, instanceId, event, status, JSON.stringify(attempts), nextAttemptAt, now);
           }
           if (cursor !== undefined) this.statements.setCursor.run(destination, cursor, now);
         }

@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { envelopeJson, envelopeOf, withFields, type EnvelopeContext } from '../../src/core/envelope.ts';
+import { referenceTo } from '../../src/core/event-reference.ts';
+import type { StoredEvent } from '../../src/store/types.ts';
+
+const eventWith = (data: unknown, overrides: Partial<StoredEvent> = {}): StoredEvent => ({
+  pos: 7,
+  id: 'evt_01JD0000000000000000000000',
+  instanceId: 'inst-1',
+  instance: 'loja "centro" – São Paulo',
+  seq: 3,
+  event: 'MESSAGES_UPSERT',
+  data,
+  dataJson: JSON.stringify(data),
+  sender: '5511999999999@s.whatsapp.net',
+  createdAt: '2026-11-23T14:00:00.000Z',
+  ...overrides,
+});
+
+const exposing: EnvelopeContext = { serverUrl: 'https://pombo.example/api', apikeyOf: (id) => `token-of-${id}` };
+const hiding: EnvelopeContext = { serverUrl: 'http://localhost:8080', apikeyOf: () => null };
+
+test('the envelope built from stored JSON text is exactly the serialized envelope', () => {
+  const data = { key: { remoteJid: '55@s.whatsapp.net', fromMe: false, id: 'ABC' }, message: { conversation: 'olá "mundo"\n\u2028 😀' }, n: 1.5, list: [null, true] };
+  const cases: Array<[StoredEvent, EnvelopeContext, string | undefined]> = [
+    [eventWith(data), exposing, undefined],
+    [eventWith(data), hiding, 'https://hooks.example/in?x="1"'],
+    [eventWith(null, { sender: null, event: 'CONNECTION_UPDATE' }), hiding, undefined],
+    [eventWith('text', { event: 'GROUP_PARTICIPANTS_UPDATE' }), exposing, ''],
+  ];
+  for (const [event, context, destination] of cases) {
+    const text = envelopeJson(event, context, destination);
+    assert.equal(text, JSON.stringify(envelopeOf(event, context, destination)));
+    assert.deepEqual(JSON.parse(text), envelopeOf(event, context, destination));
+  }
+});
+
+test('withFields adds members at the end, as a spread would', () => {
+  const envelope = envelopeOf(eventWith({ a: 1 }), exposing);
+  const text = envelopeJson(eventWith({ a: 1 }), exposing);
+  assert.equal(withFields(text, { timestamp: 1700000000000, dataType: 'json' }), JSON.stringify({ ...envelope, timestamp: 1700000000000, dataType: 'json' }));
+  assert.equal(withFields('{}', { a: 'b' }), '{"a":"b"}');
+});
+
+test('a reference keeps everything but the data, and says where to fetch the event', () => {
+  const event = eventWith({ big: 'x'.repeat(100) });
+  const reference = referenceTo(envelopeJson(event, exposing), 12345);
+  assert.equal('data' in reference, false);
+  assert.equal(reference.id, event.id);
+  assert.equal(reference.dataType, 'reference');
+  assert.equal(reference.size, 12345);
+  assert.equal(reference.fetch, `https://pombo.example/api/events/${encodeURIComponent(event.instance)}/${event.id}`);
+});
