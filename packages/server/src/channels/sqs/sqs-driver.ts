@@ -133,7 +133,7 @@ export class SqsDriver implements BrokerDriver {
     try {
       const result = await this.client.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries.map((entry) => entry.request) }));
       this.state.succeeded();
-      callOutcomes(queue, entries.map((entry) => entry.request), result).forEach((outcome, i) => (outcomes[entries[i]!.index] = outcome));
+      for (const [id, outcome] of callOutcomes(queue, entries.map((entry) => entry.request), result)) outcomes[Number(id)] = outcome;
       return !result.Failed?.length;
     } catch (error) {
       if (isMissingQueue(error)) this.queues.forget(queue);
