@@ -1,4 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import type { EnvReader } from '../../config/env-reader.ts';
 import { dottedName } from '../broker/broker-env.ts';
 
@@ -38,16 +40,42 @@ function parseBrokers(env: EnvReader): string[] {
 
 /**
  * A PEM for TLS: the seed shows a path (`/path/to/ca.pem`), Evolution API reads the PEM text itself;
- * both work. An unreadable path stops the boot rather than failing every publish later.
+ * both work. An unreadable path stops the boot rather than failing every publish later. `shown`
+ * names the value in messages: the variable and its path, never the text (it may be a private key).
  */
-function pem(env: EnvReader, name: string): string | undefined {
+function pem(env: EnvReader, name: string): { text: string; shown: string } | undefined {
   const value = env.str(name);
-  if (value === undefined || value.includes('-----BEGIN')) return value?.replaceAll('\\n', '\n');
-  if (!existsSync(value)) {
+  if (value === undefined) return undefined;
+  if (value.includes('-----BEGIN')) return { text: value.replaceAll('\\n', '\n'), shown: name };
+  try {
+    return { text: readFileSync(value, 'utf8'), shown: `${name}="${value}"` };
+  } catch {
     env.problems.push(`${name}="${value}" is neither a PEM nor the path of a readable file`);
     return undefined;
   }
-  return readFileSync(value, 'utf8');
+}
+
+/**
+ * Whether a PEM holds certificates, all of them readable. Checked at boot because Node silently
+ * ignores an unreadable CA, which would surface later as an obscure verification error.
+ */
+function holdsCertificates(text: string): boolean {
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  try {
+    for (const block of blocks) new X509Certificate(block);
+    return blocks.length > 0;
+  } catch {
+    return false;
+  }
+}
+
+function holdsPrivateKey(text: string): boolean {
+  try {
+    createPrivateKey(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function readSasl(env: EnvReader): KafkaSettings['sasl'] {
@@ -62,12 +90,24 @@ function readSasl(env: EnvReader): KafkaSettings['sasl'] {
 function readTls(env: EnvReader): KafkaSettings['tls'] {
   if (!env.bool('KAFKA_SSL_ENABLED', false)) return undefined;
   const [ca, key, cert] = [pem(env, 'KAFKA_SSL_CA'), pem(env, 'KAFKA_SSL_KEY'), pem(env, 'KAFKA_SSL_CERT')];
+  const usableKey = key !== undefined && holdsPrivateKey(key.text);
+  const usableCert = cert !== undefined && holdsCertificates(cert.text);
+  if (ca && !holdsCertificates(ca.text)) env.problems.push(`${ca.shown} holds no readable PEM certificate`);
+  if (cert && !usableCert) env.problems.push(`${cert.shown} holds no readable PEM certificate`);
+  if (key && !usableKey) env.problems.push(`${key.shown} holds no readable PEM private key (an unencrypted one)`);
   if ((key === undefined) !== (cert === undefined)) env.problems.push('KAFKA_SSL_KEY and KAFKA_SSL_CERT go together (client certificate authentication)');
+  if (usableKey && usableCert) {
+    try {
+      createSecureContext({ key: key.text, cert: cert.text });
+    } catch (error) {
+      env.problems.push(`KAFKA_SSL_KEY and KAFKA_SSL_CERT are not a key and its certificate (${(error as Error).message})`);
+    }
+  }
   return {
     rejectUnauthorized: env.bool('KAFKA_SSL_REJECT_UNAUTHORIZED', true),
-    ...(ca === undefined ? {} : { ca }),
-    ...(key === undefined ? {} : { key }),
-    ...(cert === undefined ? {} : { cert }),
+    ...(ca === undefined ? {} : { ca: ca.text }),
+    ...(key === undefined ? {} : { key: key.text }),
+    ...(cert === undefined ? {} : { cert: cert.text }),
   };
 }
 
