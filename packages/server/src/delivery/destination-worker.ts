@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { DeliveryAttempt, DeliveryRecord, Store, StoredEvent } from '../store/types.ts';
 import { CircuitBreaker, type HealthState } from './circuit-breaker.ts';
 import { laneOf, type DestinationSpec } from './destination.ts';
+import { Lane } from './lane.ts';
 import type { Outcome } from './outcome.ts';
 
 /** Events held in memory per destination; beyond it the backlog waits in the store. */
@@ -55,11 +56,13 @@ export class DestinationWorker {
   private running = false;
   private rerun = false;
   private readonly items = new Map<number, Item>();
-  private readonly lanes = new Map<string, Item[]>();
+  private readonly lanes = new Map<string, Lane<Item>>();
   private readonly readyLanes = new Set<string>();
   /** Per lane, its batches in flight (at most `spec.pipeline`), each resolving once its answers are settled. */
   private readonly laneSends = new Map<string, Promise<void>[]>();
   private readonly waiting = new Set<Item>();
+  /** Items finished since the last save: dropped from `items` once it is written. */
+  private finished: Item[] = [];
   private known = new Map<number, string>();
   private inflight = 0;
   private dirty: DeliveryRecord[] = [];
@@ -228,17 +231,13 @@ export class DestinationWorker {
       replay,
     };
     this.items.set(event.pos, item);
-    const lane = this.lanes.get(item.lane);
+    let lane = this.lanes.get(item.lane);
     if (!lane) {
-      this.lanes.set(item.lane, [item]);
-      this.readyLanes.add(item.lane);
-    } else if ((lane.at(-1)?.event.pos ?? 0) < event.pos) {
-      lane.push(item);
-      if (this.pipelined) this.readyLanes.add(item.lane);
-    } else {
-      lane.splice(lane.findIndex((other) => other.event.pos > event.pos), 0, item);
-      if (lane[0] === item) this.readyLanes.add(item.lane);
+      lane = new Lane<Item>();
+      this.lanes.set(item.lane, lane);
     }
+    lane.insert(item);
+    if (lane.at(0) === item || this.pipelined) this.readyLanes.add(item.lane);
     return item;
   }
 
@@ -268,9 +267,10 @@ export class DestinationWorker {
   private nextBatch(laneKey: string): Item[] {
     const lane = this.lanes.get(laneKey);
     const batch: Item[] = [];
-    const full = this.pipelined ? (this.laneSends.get(laneKey)?.length ?? 0) >= (this.spec.pipeline ?? 1) : lane?.[0]?.state !== 'ready';
+    const full = this.pipelined ? (this.laneSends.get(laneKey)?.length ?? 0) >= (this.spec.pipeline ?? 1) : lane?.at(0)?.state !== 'ready';
     if (!lane || full) return batch;
-    for (const item of lane) {
+    for (let index = 0; index < lane.size; index++) {
+      const item = lane.at(index) as Item;
       if (item.state === 'inflight' && batch.length === 0) continue;
       if (item.state !== 'ready' || batch.length >= this.spec.maxBatch) break;
       item.state = 'inflight';
@@ -282,7 +282,9 @@ export class DestinationWorker {
   /** Whether an earlier event of the batch's lane failed while the batch was in flight (pipelined lanes). */
   private behindFailure(first: Item): boolean {
     if (!this.pipelined || this.spec.ordering === 'none') return false;
-    for (const item of this.lanes.get(first.lane) ?? []) {
+    const lane = this.lanes.get(first.lane);
+    for (let index = 0; lane && index < lane.size; index++) {
+      const item = lane.at(index) as Item;
       if (item === first) return false;
       if (item.state !== 'inflight') return true;
     }
@@ -309,7 +311,7 @@ export class DestinationWorker {
       this.inflight--;
       turn?.done();
     }
-    const head = this.lanes.get(laneKey)?.[0];
+    const head = this.lanes.get(laneKey)?.at(0);
     if (head?.state === 'ready' || (head && this.pipelined)) this.readyLanes.add(laneKey);
     this.scheduleFlush();
     this.wake();
@@ -388,16 +390,17 @@ export class DestinationWorker {
 
   private finish(item: Item, status: 'delivered' | 'failed'): void {
     item.state = 'done';
+    this.finished.push(item);
     if (status === 'delivered') this.deliveredCount++;
     else this.failedCount++;
     this.waiting.delete(item);
     if (status === 'failed' || this.recorded(item)) this.dirty.push(this.record(item, status, null));
     const lane = this.lanes.get(item.lane);
-    if (lane?.[0] === item) {
-      lane.shift();
-      if (!lane.length) this.lanes.delete(item.lane);
-      else if (lane[0]?.state === 'ready') this.readyLanes.add(item.lane);
-    } else if (lane) lane.splice(lane.indexOf(item), 1);
+    if (!lane) return;
+    const wasHead = lane.at(0) === item;
+    lane.remove(item);
+    if (!lane.size) this.lanes.delete(item.lane);
+    else if (wasHead && lane.at(0)?.state === 'ready') this.readyLanes.add(item.lane);
   }
 
   /** Whether the item's final state is written: always for a delivery log, and where a pending record must be replaced (a replay, a reloaded retry). */
@@ -427,7 +430,7 @@ export class DestinationWorker {
       if (item.dueAt <= now) {
         this.waiting.delete(item);
         item.state = 'ready';
-        if (this.lanes.get(item.lane)?.[0] === item) this.readyLanes.add(item.lane);
+        if (this.lanes.get(item.lane)?.at(0) === item) this.readyLanes.add(item.lane);
       } else next = Math.min(next, item.dueAt);
     }
     if (this.readyLanes.size && this.inflight < this.spec.maxInFlight) {
@@ -458,12 +461,19 @@ export class DestinationWorker {
     // Records and cursor are written in one transaction, so what this write records counts as settled.
     const recorded = new Set(records.map((record) => record.pos));
     let cursor = this.readPos;
+    // The only items that can be unsettled are those read from the log (neither replays nor reloaded
+    // retries), and `items` holds them in log order: the first one found bounds the cursor.
     for (const [pos, item] of this.items) {
       const settled = item.settled || item.state === 'done' || recorded.has(pos);
-      if (!settled && !item.replay && pos <= cursor) cursor = pos - 1;
+      if (!settled && !item.replay) {
+        cursor = Math.min(cursor, pos - 1);
+        break;
+      }
     }
     cursor = Math.max(cursor, this.cursor);
     if (!records.length && cursor === this.cursor) return;
+    const finished = this.finished;
+    this.finished = [];
     try {
       await this.store.saveDeliveries(this.spec.id, records, cursor);
       this.cursor = cursor;
@@ -471,8 +481,9 @@ export class DestinationWorker {
         const item = this.items.get(record.pos);
         if (item) item.settled = true;
       }
-      for (const [pos, item] of this.items) if (item.state === 'done') this.items.delete(pos);
+      for (const item of finished) if (this.items.get(item.event.pos) === item) this.items.delete(item.event.pos);
     } catch (error) {
+      this.finished = [...finished, ...this.finished];
       this.dirty = [...records, ...this.dirty];
       this.log.error({ err: error, destination: this.spec.id }, 'could not save delivery state; will retry');
       this.scheduleFlush();
