@@ -13,19 +13,8 @@ import type {
   Store,
   StoredEvent,
 } from '../types.ts';
+import { LoggedEvent } from '../logged-event.ts';
 import { MIGRATIONS } from './schema.ts';
-
-interface EventRow {
-  pos: number;
-  id: string;
-  instance_id: string;
-  instance: string;
-  seq: number;
-  event: string;
-  data: string;
-  sender: string | null;
-  created_at: number;
-}
 
 interface InstanceRow {
   id: string;
@@ -51,24 +40,23 @@ interface DeliveryRow {
   next_attempt_at: number | null;
 }
 
-/** An event read back: `data` is parsed on first use, as most channels send `dataJson` as it is. */
-const toEvent = (row: EventRow): StoredEvent => {
-  let data: unknown;
-  return {
-    pos: row.pos,
-    id: row.id,
-    instanceId: row.instance_id,
-    instance: row.instance,
-    seq: row.seq,
-    event: row.event as EventKey,
-    get data() {
-      return (data ??= JSON.parse(row.data));
-    },
-    dataJson: row.data,
-    sender: row.sender,
-    createdAt: new Date(row.created_at).toISOString(),
-  };
-};
+/** The columns of an event, in the order `toEvent` takes them (rows are read as arrays: no object per row). */
+const EVENT_COLUMNS = 'pos, id, instance_id, instance, seq, event, data, sender, created_at';
+type EventTuple = [number, string, string, string, number, string, string, string | null, number];
+
+/** ISO 8601 of a time in ms; the events of one commit share their millisecond, so the last answer is kept. */
+let lastMs = Number.NaN;
+let lastIso = '';
+function isoTime(ms: number): string {
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
+const toEvent = ([pos, id, instanceId, instance, seq, event, data, sender, createdAt]: EventTuple): StoredEvent =>
+  new LoggedEvent(pos, id, instanceId, instance, seq, event as EventKey, data, sender, isoTime(createdAt));
 
 const toInstance = (row: InstanceRow): Instance => ({
   id: row.id,
@@ -146,10 +134,10 @@ export class SqliteStore implements Store {
         'SELECT last_seq, owner_jid, name FROM instances WHERE id = ?',
       ),
       setLastSeq: this.db.prepare<[number, string]>('UPDATE instances SET last_seq = ? WHERE id = ?'),
-      byProducer: this.db.prepare<[string, string], EventRow>('SELECT * FROM events WHERE instance_id = ? AND producer_id = ?'),
-      insertEvent: this.db.prepare(
+      byProducer: this.db.prepare<[string, string], EventTuple>(`SELECT ${EVENT_COLUMNS} FROM events WHERE instance_id = ? AND producer_id = ?`).raw(),
+      insertEvent: this.db.prepare<[string, string, string, number, string, string, string | null, string | null, number]>(
         `INSERT INTO events (id, instance_id, instance, seq, event, data, sender, producer_id, created_at)
-         VALUES (@id, @instanceId, @instance, @seq, @event, @data, @sender, @producerId, @createdAt)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       getCursor: this.db.prepare<[string], { pos: number }>('SELECT pos FROM cursors WHERE destination = ?'),
       setCursor: this.db.prepare(
@@ -245,74 +233,45 @@ export class SqliteStore implements Store {
       if (existing) return { event: toEvent(existing), duplicate: true };
     }
     const createdAt = Date.now();
-    const row = {
-      id: newEventId(),
-      instanceId: request.instanceId,
-      instance: head.name,
-      seq: head.lastSeq + 1,
-      event: request.event,
-      data,
-      sender: head.ownerJid,
-      producerId: request.producerId ?? null,
-      createdAt,
-    };
-    const pos = Number(this.statements.insertEvent.run(row).lastInsertRowid);
-    head.lastSeq = row.seq;
-    const event: StoredEvent = {
-      pos,
-      id: row.id,
-      instanceId: row.instanceId,
-      instance: row.instance,
-      seq: row.seq,
-      event: request.event,
-      data: request.data ?? null,
-      dataJson: data,
-      sender: row.sender,
-      createdAt: new Date(createdAt).toISOString(),
-    };
+    const id = newEventId();
+    const seq = head.lastSeq + 1;
+    const { instanceId } = request;
+    const inserted = this.statements.insertEvent.run(id, instanceId, head.name, seq, request.event, data, head.ownerJid, request.producerId ?? null, createdAt);
+    head.lastSeq = seq;
+    const pos = Number(inserted.lastInsertRowid);
+    const event = new LoggedEvent(pos, id, instanceId, head.name, seq, request.event, data, head.ownerJid, isoTime(createdAt), request.data ?? null);
     appended.push(event);
     return { event, duplicate: false };
   }
 
   async read(query: ReadQuery): Promise<StoredEvent[]> {
-    const where: string[] = ['pos > @afterPos'];
-    const params: Record<string, unknown> = { afterPos: query.afterPos ?? 0, limit: query.limit };
-    if (query.untilPos !== undefined) {
-      where.push('pos <= @untilPos');
-      params.untilPos = query.untilPos;
-    }
-    if (query.instanceId !== undefined) {
-      where.push('instance_id = @instanceId');
-      params.instanceId = query.instanceId;
-    }
-    if (query.fromTime !== undefined) {
-      where.push('created_at >= @fromTime');
-      params.fromTime = Date.parse(query.fromTime);
-    }
-    if (query.toTime !== undefined) {
-      where.push('created_at <= @toTime');
-      params.toTime = Date.parse(query.toTime);
-    }
-    if (query.events?.length) {
-      where.push(`event IN (${query.events.map((_, i) => `@e${i}`).join(', ')})`);
-      query.events.forEach((name, i) => (params[`e${i}`] = name));
-    }
-    const sql = `SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY pos LIMIT @limit`;
-    return (this.query(sql).all(params) as EventRow[]).map(toEvent);
+    const where: string[] = ['pos > ?'];
+    const params: unknown[] = [query.afterPos ?? 0];
+    const filter = (condition: string, ...values: unknown[]) => {
+      where.push(condition);
+      params.push(...values);
+    };
+    if (query.untilPos !== undefined) filter('pos <= ?', query.untilPos);
+    if (query.instanceId !== undefined) filter('instance_id = ?', query.instanceId);
+    if (query.fromTime !== undefined) filter('created_at >= ?', Date.parse(query.fromTime));
+    if (query.toTime !== undefined) filter('created_at <= ?', Date.parse(query.toTime));
+    if (query.events?.length) filter(`event IN (${query.events.map(() => '?').join(', ')})`, ...query.events);
+    const sql = `SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY pos LIMIT ?`;
+    return (this.query(sql).all(...params, query.limit) as EventTuple[]).map(toEvent);
   }
 
   async getByIds(ids: readonly string[]): Promise<StoredEvent[]> {
     if (!ids.length) return [];
-    const sql = `SELECT * FROM events WHERE id IN (${ids.map(() => '?').join(', ')}) ORDER BY pos`;
-    return (this.query(sql).all(...ids) as EventRow[]).map(toEvent);
+    const sql = `SELECT ${EVENT_COLUMNS} FROM events WHERE id IN (${ids.map(() => '?').join(', ')}) ORDER BY pos`;
+    return (this.query(sql).all(...ids) as EventTuple[]).map(toEvent);
   }
 
-  /** A prepared statement for this text; the cache is bounded, as id lists make texts of many lengths. */
+  /** A prepared statement for this text, answering rows as arrays; the cache is bounded, as id lists make texts of many lengths. */
   private query(sql: string): Database.Statement {
     let statement = this.queries.get(sql);
     if (!statement) {
       if (this.queries.size >= 200) this.queries.clear();
-      statement = this.db.prepare(sql);
+      statement = this.db.prepare(sql).raw();
       this.queries.set(sql, statement);
     }
     return statement;
