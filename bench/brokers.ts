@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../packages/server/src/config/index.ts';
+import { messageHeaders } from '../packages/server/src/channels/broker/broker-channel.ts';
 import { envelopeJson } from '../packages/server/src/core/envelope.ts';
 import { createLogger } from '../packages/server/src/ops/logger.ts';
 import { createPombo, type Pombo } from '../packages/server/src/pombo.ts';
@@ -83,6 +84,7 @@ async function measurePombo(bench: BrokerBench, run: string): Promise<{ rate: nu
       id: event.id,
       event: 'messages.upsert',
       body: Buffer.from(envelopeJson(event, pombo.context.envelope)),
+      headers: messageHeaders(event),
     }));
 
     // Off keeps the destination's cursor, as `POST /<channel>/set` with enabled: false would.

@@ -17,9 +17,10 @@ export interface BrokerBench {
   cleanup(run: string, instance: string): Promise<void>;
 }
 
-/** One message as Pombo would publish it: the envelope's bytes, its event id and dotted name. */
+/** One message as Pombo published it: the envelope's bytes, its event id and dotted name, and the headers Pombo sent with it. */
 export interface RawPayload {
   readonly id: string;
   readonly event: string;
   readonly body: Buffer;
+  readonly headers: Readonly<Record<string, string>>;
 }

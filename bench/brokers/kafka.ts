@@ -32,7 +32,7 @@ export const kafkaBench: BrokerBench = {
           topic,
           key: instance,
           value: payload.body.toString(),
-          headers: { 'event-id': payload.id, event: payload.event, instance },
+          headers: { ...payload.headers },
         }));
         await producer.send({ messages });
       }

@@ -8,11 +8,10 @@ const names = (run: string) => ({ prefix: `bench${run}`, stream: `POMBO_BENCH_${
 /** Each raw publish gets message ids of its own: a warm-up's ids must not be deduplicated away. */
 let publishes = 0;
 
+/** The headers Pombo sent with the payload (`instance` is the run's own instance name). */
 const headersOf = (payload: RawPayload, instance: string): MsgHdrs => {
   const h = headers();
-  h.set('event-id', payload.id);
-  h.set('event', payload.event);
-  h.set('instance', instance);
+  for (const [name, value] of Object.entries(payload.headers)) h.set(name, name === 'instance' ? instance : value);
   return h;
 };
 

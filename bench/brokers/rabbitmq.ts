@@ -33,7 +33,7 @@ export const rabbitmqBench: BrokerBench = {
               exchange,
               routingKey,
               payload.body,
-              { persistent: true, messageId: payload.id, contentType: 'application/json', headers: { 'event-id': payload.id, event: payload.event, instance } },
+              { persistent: true, messageId: payload.id, contentType: 'application/json', headers: payload.headers },
               (error: unknown) => (error ? reject(error) : resolve()),
             );
           }),

@@ -25,14 +25,14 @@ export type ConnectionState = 'connected' | 'connecting' | 'disconnected';
  * The headers every broker message carries (AMQP headers, NATS and Kafka headers), so that a
  * consumer can route and deduplicate without parsing the body.
  */
-export function messageHeaders(message: BrokerMessage): Record<string, string> {
-  const name = eventName(message.event.event);
+export function messageHeaders(event: StoredEvent): Record<string, string> {
+  const name = eventName(event.event);
   return {
-    'event-id': message.event.id,
+    'event-id': event.id,
     event: name.dotted,
     'event-key': name.key,
-    instance: message.event.instance,
-    'instance-id': message.event.instanceId,
+    instance: event.instance,
+    'instance-id': event.instanceId,
   };
 }
 

@@ -30,7 +30,7 @@ function messageOf(message: BrokerMessage, maxPayload: number | undefined): { bo
   const hdrs = headers();
   // Headers count towards max_payload ("name: value\r\n" each, the status line, JetStream's Nats-Msg-Id).
   let headerBytes = 64 + message.event.id.length;
-  for (const [name, value] of Object.entries(messageHeaders(message))) {
+  for (const [name, value] of Object.entries(messageHeaders(message.event))) {
     hdrs.set(name, value);
     headerBytes += name.length + Buffer.byteLength(value) + 4;
   }

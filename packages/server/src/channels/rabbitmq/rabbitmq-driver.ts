@@ -129,7 +129,7 @@ export class RabbitMqDriver implements BrokerDriver {
         type: eventName(message.event.event).dotted,
         timestamp: Math.floor(Date.parse(message.event.createdAt) / 1000),
         appId: 'pombo',
-        headers: messageHeaders(message),
+        headers: messageHeaders(message.event),
       };
       const body = Buffer.from(message.body);
       try {

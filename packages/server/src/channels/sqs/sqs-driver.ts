@@ -31,7 +31,7 @@ const sqsSafe = (json: string): string => json.replace(/[\ufffe\uffff]/g, (char)
 function attributesOf(message: BrokerMessage): { attributes: Record<string, MessageAttributeValue>; size: number } {
   const attributes: Record<string, MessageAttributeValue> = {};
   let size = 0;
-  for (const [name, value] of Object.entries(messageHeaders(message))) {
+  for (const [name, value] of Object.entries(messageHeaders(message.event))) {
     attributes[name] = { DataType: 'String', StringValue: value };
     size += Buffer.byteLength(name) + 'String'.length + Buffer.byteLength(value);
   }
