@@ -364,6 +364,27 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         assert.deepEqual((await store.pendingDeliveries(destination, 10)).map((r) => r.pos), [2, 3]);
       });
 
+      test('hundreds of records written at once, by several destinations, land as written; the last write of a position wins', async () => {
+        const destination = unique('dest');
+        const other = unique('dest');
+        const many = Array.from({ length: 150 }, (_, k) => record(k + 1, { destination, status: 'delivered', attempts: [{ at: '2030-01-01T00:00:00.000Z', durationMs: k }] }));
+        // Position 10 goes pending, then (later in the same save) failed; position 149 is written twice in one call.
+        const writes = [
+          store.saveDeliveries(destination, [record(10, { destination, nextAttemptAt: 1 }), ...many.slice(0, 100)], 100),
+          store.saveDeliveries(other, [record(3, { destination: other, status: 'failed' })], 3),
+          store.saveDeliveries(destination, [...many.slice(100), record(149, { destination, status: 'failed' }), record(10, { destination, status: 'failed' })], 150),
+        ];
+        await Promise.all(writes);
+        const written = await store.listDeliveries({ destination, limit: 1000 });
+        assert.equal(written.length, 150);
+        assert.deepEqual(written.map((r) => r.pos), many.map((r) => r.pos));
+        assert.deepEqual(written.filter((r) => r.status === 'failed').map((r) => r.pos), [10, 149]);
+        assert.deepEqual(written[50], many[50]);
+        assert.equal(await store.getCursor(destination), 150);
+        assert.deepEqual((await store.listDeliveries({ destination: other, limit: 10 })).map((r) => r.status), ['failed']);
+        assert.equal(await store.getCursor(other), 3);
+      });
+
       test('deleting a destination forgets its cursor and records, and only its own', async () => {
         const destination = unique('dest');
         const other = unique('dest');

@@ -44,6 +44,18 @@ interface DeliveryRow {
 const EVENT_COLUMNS = 'pos, id, instance_id, instance, seq, event, data, sender, created_at';
 type EventTuple = [number, string, string, string, number, string, string, string | null, number];
 
+/** Delivery records written by one statement: a statement for many rows costs a third less per row than one each. */
+const UPSERT_ROWS = 64;
+const DELIVERY_COLUMNS = 9;
+
+function upsertDeliveriesSql(rows: number): string {
+  const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+  return `INSERT INTO deliveries (destination, pos, event_id, instance_id, event, status, attempts, next_attempt_at, updated_at)
+    VALUES ${values}
+    ON CONFLICT (destination, pos) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
+      next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at`;
+}
+
 /** ISO 8601 of a time in ms; the events of one commit share their millisecond, so the last answer is kept. */
 let lastMs = Number.NaN;
 let lastIso = '';
@@ -144,12 +156,8 @@ export class SqliteStore implements Store {
         `INSERT INTO cursors (destination, pos, updated_at) VALUES (?, ?, ?)
          ON CONFLICT (destination) DO UPDATE SET pos = excluded.pos, updated_at = excluded.updated_at`,
       ),
-      upsertDelivery: this.db.prepare<[string, number, string, string, string, string, string, number | null, number]>(
-        `INSERT INTO deliveries (destination, pos, event_id, instance_id, event, status, attempts, next_attempt_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (destination, pos) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
-           next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at`,
-      ),
+      upsertDelivery: this.db.prepare(upsertDeliveriesSql(1)),
+      upsertDeliveries: this.db.prepare(upsertDeliveriesSql(UPSERT_ROWS)),
     };
   }
 
@@ -387,13 +395,21 @@ export class SqliteStore implements Store {
     if (this.fullSync) this.db.pragma('synchronous = NORMAL');
     try {
       this.db.transaction(() => {
-        for (const { destination, records, cursor } of batch) {
-          for (const record of records) {
-            const { pos, eventId, instanceId, event, status, attempts, nextAttemptAt } = record;
-            this.statements.upsertDelivery.run(record.destination, pos, eventId, instanceId, event, status, JSON.stringify(attempts), nextAttemptAt, now);
+        // Rows in write order: a later record of the same delivery updates the earlier one, in one statement or the next.
+        const rows: unknown[] = [];
+        for (const { records } of batch) {
+          for (const { destination, pos, eventId, instanceId, event, status, attempts, nextAttemptAt } of records) {
+            rows.push(destination, pos, eventId, instanceId, event, status, JSON.stringify(attempts), nextAttemptAt, now);
           }
-          if (cursor !== undefined) this.statements.setCursor.run(destination, cursor, now);
         }
+        const whole = rows.length - (rows.length % (UPSERT_ROWS * DELIVERY_COLUMNS));
+        for (let start = 0; start < whole; start += UPSERT_ROWS * DELIVERY_COLUMNS) {
+          this.statements.upsertDeliveries.run(rows.slice(start, start + UPSERT_ROWS * DELIVERY_COLUMNS));
+        }
+        for (let start = whole; start < rows.length; start += DELIVERY_COLUMNS) {
+          this.statements.upsertDelivery.run(rows.slice(start, start + DELIVERY_COLUMNS));
+        }
+        for (const { destination, cursor } of batch) if (cursor !== undefined) this.statements.setCursor.run(destination, cursor, now);
       })();
     } catch (error) {
       for (const write of batch) write.reject(error);
