@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { DeliveryAttempt, DeliveryRecord, Store, StoredEvent } from '../store/types.ts';
+import { isoTime } from '../core/iso-time.ts';
 import { CircuitBreaker, type HealthState } from './circuit-breaker.ts';
 import { laneOf, type DestinationSpec } from './destination.ts';
 import { Lane } from './lane.ts';
@@ -355,10 +356,10 @@ export class DestinationWorker {
   private settle(item: Item, outcome: Outcome, startedAt: number, durationMs: number): void {
     // An attempt is kept only where a record can show it: a failure, a retry, a delivery log.
     if (outcome.kind !== 'delivered' || this.recorded(item)) {
-      const attempt: DeliveryAttempt = { at: new Date(startedAt).toISOString(), durationMs, ...outcome.attempt };
+      const attempt: DeliveryAttempt = { at: isoTime(startedAt), durationMs, ...outcome.attempt };
       if (outcome.kind === 'retry') attempt.error ??= outcome.error;
       if (outcome.kind === 'dead') attempt.error ??= outcome.reason;
-      item.attempts = [...item.attempts, attempt].slice(-KEPT_ATTEMPTS);
+      item.attempts = item.attempts.length ? [...item.attempts, attempt].slice(-KEPT_ATTEMPTS) : [attempt];
     }
     item.tries++;
     this.hooks.onOutcome(this.spec, outcome, item.event);

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { msOfIso } from '../core/iso-time.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Store, StoredEvent } from '../store/types.ts';
 import { DeliveryMetrics } from './delivery-metrics.ts';
@@ -89,7 +90,7 @@ export class Dispatcher {
   }
 
   private count(spec: DestinationSpec, outcome: Outcome, event: StoredEvent): void {
-    const latency = outcome.kind === 'delivered' ? (Date.now() - Date.parse(event.createdAt)) / 1000 : undefined;
+    const latency = outcome.kind === 'delivered' ? (Date.now() - msOfIso(event.createdAt)) / 1000 : undefined;
     this.deliveryMetrics.record(spec.channel, spec.metricsLabel ?? spec.id, outcome.kind, latency);
   }
 

@@ -1,6 +1,7 @@
 import { Admin, Producer, ProduceAcks, stringSerializers, type BaseOptions, type MessageToProduce } from '@platformatic/kafka';
 import type { Logger } from 'pino';
 import { withFields } from '../../core/envelope.ts';
+import { msOfIso } from '../../core/iso-time.ts';
 import { referenceTo } from '../../core/event-reference.ts';
 import type { DestinationSpec } from '../../delivery/destination.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
@@ -124,7 +125,7 @@ export class KafkaDriver implements BrokerDriver {
     const headers = messageHeaders(message.event);
     const overhead = Buffer.byteLength(key) + Object.entries(headers).reduce((sum, [name, value]) => sum + name.length + Buffer.byteLength(value), 0);
     // Evolution API's Kafka value carries a `timestamp` (ms); here it is the event's own time.
-    let value = withFields(message.body, { timestamp: Date.parse(message.event.createdAt) });
+    let value = withFields(message.body, { timestamp: msOfIso(message.event.createdAt) });
     let size = overhead + Buffer.byteLength(value);
     if (size > this.settings.maxMessageBytes) {
       value = JSON.stringify(referenceTo(message.body, size));

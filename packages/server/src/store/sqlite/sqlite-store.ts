@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { newEventId } from '../../core/ids.ts';
+import { isoTime } from '../../core/iso-time.ts';
 import type { EventKey } from '../../core/event-names.ts';
 import type {
   AppendRequest,
@@ -54,17 +55,6 @@ function upsertDeliveriesSql(rows: number): string {
     VALUES ${values}
     ON CONFLICT (destination, pos) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
       next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at`;
-}
-
-/** ISO 8601 of a time in ms; the events of one commit share their millisecond, so the last answer is kept. */
-let lastMs = Number.NaN;
-let lastIso = '';
-function isoTime(ms: number): string {
-  if (ms !== lastMs) {
-    lastMs = ms;
-    lastIso = new Date(ms).toISOString();
-  }
-  return lastIso;
 }
 
 const toEvent = ([pos, id, instanceId, instance, seq, event, data, sender, createdAt]: EventTuple): StoredEvent =>
