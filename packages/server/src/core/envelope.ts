@@ -52,6 +52,6 @@ export function envelopeJson(event: StoredEvent, context: EnvelopeContext, desti
 /** Adds members at the end of a JSON object's text (Kafka's `timestamp`, SQS's `dataType`), without parsing it. */
 export function withFields(objectJson: string, fields: Readonly<Record<string, unknown>>): string {
   let members = '';
-  for (const [name, value] of Object.entries(fields)) members += `,${json(name)}:${json(value)}`;
+  for (const name in fields) members += `,${json(name)}:${json(fields[name])}`;
   return objectJson === '{}' ? `{${members.slice(1)}}` : `${objectJson.slice(0, -1)}${members}}`;
 }

@@ -123,7 +123,8 @@ export class KafkaDriver implements BrokerDriver {
   private recordOf(message: BrokerMessage, destination: DestinationSpec): { record: KafkaRecord; size: number } {
     const key = keyOf(message, destination.ordering);
     const headers = messageHeaders(message.event);
-    const overhead = Buffer.byteLength(key) + Object.entries(headers).reduce((sum, [name, value]) => sum + name.length + Buffer.byteLength(value), 0);
+    let overhead = Buffer.byteLength(key);
+    for (const name in headers) overhead += name.length + Buffer.byteLength(headers[name] as string);
     // Evolution API's Kafka value carries a `timestamp` (ms); here it is the event's own time.
     let value = withFields(message.body, { timestamp: msOfIso(message.event.createdAt) });
     let size = overhead + Buffer.byteLength(value);
