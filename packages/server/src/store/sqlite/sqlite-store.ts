@@ -16,7 +16,6 @@ import type {
 } from '../types.ts';
 import { LoggedEvent } from '../logged-event.ts';
 import { MIGRATIONS } from './schema.ts';
-import { WalSync } from './wal-sync.ts';
 
 interface InstanceRow {
   id: string;
@@ -111,7 +110,7 @@ interface QueuedLedgerWrite {
 /**
  * The embedded store: one SQLite file in WAL mode. Appends made in the same tick are committed
  * together (group commit), so concurrent producers share one fsync; a promise resolves only
- * after its events are durable. With synchronous=full that sync runs off the event loop (WalSync).
+ * after its events are durable.
  */
 export class SqliteStore implements Store {
   readonly provider = 'sqlite';
@@ -123,17 +122,14 @@ export class SqliteStore implements Store {
   private readonly statements;
   /** Statements whose text depends on the query (filters, id lists), prepared once per text. */
   private readonly queries = new Map<string, Database.Statement>();
-  /** Present with synchronous=full on a file: what makes commits durable before they are answered. */
-  private readonly walSync: WalSync | undefined;
+  private readonly fullSync: boolean;
 
   constructor(file: string, { synchronous = 'full' as 'full' | 'normal' } = {}) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
-    // Commits are written without a sync on this thread; with `full`, WalSync syncs them before answering.
-    this.db.pragma('synchronous = NORMAL');
+    this.fullSync = synchronous === 'full';
+    this.db.pragma(`synchronous = ${this.fullSync ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');
-    const inMemory = this.db.memory || this.db.pragma('journal_mode', { simple: true }) !== 'wal';
-    this.walSync = synchronous === 'full' && !inMemory ? new WalSync(`${file}-wal`) : undefined;
     this.migrate();
     this.statements = {
       head: this.db.prepare<[string], { last_seq: number; owner_jid: string | null; name: string }>(
@@ -193,22 +189,12 @@ export class SqliteStore implements Store {
       for (const item of batch) item.reject(error);
       return;
     }
-    const answer = (syncError: Error | null) => {
-      batch.forEach((item, index) => {
-        const outcome = syncError ?? outcomes[index];
-        if (outcome instanceof Error || outcome === undefined) item.reject(outcome);
-        else item.resolve(outcome);
-      });
-      // Channels see an event only once it is durable, as its producer does.
-      if (appended.length && !syncError) for (const listener of this.listeners) listener(appended);
-    };
-    if (this.walSync) this.walSync.after(answer);
-    else answer(null);
-  }
-
-  /** Resolves once every commit so far is durable (instance changes are answered only then). */
-  private async durable(): Promise<void> {
-    await this.walSync?.durable();
+    batch.forEach((item, index) => {
+      const outcome = outcomes[index];
+      if (outcome instanceof Error || outcome === undefined) item.reject(outcome);
+      else item.resolve(outcome);
+    });
+    if (appended.length) for (const listener of this.listeners) listener(appended);
   }
 
   /**
@@ -327,7 +313,6 @@ export class SqliteStore implements Store {
          VALUES (@id, @name, @token, @integration, @number, @channels, @createdAt)`,
       )
       .run({ ...instance, channels: JSON.stringify(instance.channels), createdAt: new Date().toISOString() });
-    await this.durable();
     return (await this.getInstanceById(instance.id)) as Instance;
   }
 
@@ -356,7 +341,6 @@ export class SqliteStore implements Store {
     if (keys.length) {
       const sets = keys.map((key) => `${columns[key]} = @${key}`).join(', ');
       this.db.prepare(`UPDATE instances SET ${sets} WHERE id = @id`).run({ ...patch, id });
-      await this.durable();
     }
     return (await this.getInstanceById(id)) as Instance;
   }
@@ -365,13 +349,11 @@ export class SqliteStore implements Store {
     this.db
       .prepare("UPDATE instances SET channels = json_set(channels, '$.' || ?, json(?)) WHERE id = ?")
       .run(channel, JSON.stringify(config ?? null), id);
-    await this.durable();
     return (await this.getInstanceById(id)) as Instance;
   }
 
   async deleteInstance(id: string): Promise<void> {
     this.db.prepare('DELETE FROM instances WHERE id = ?').run(id);
-    await this.durable();
   }
 
   // ---- deliveries ------------------------------------------------------------------------------
@@ -397,9 +379,10 @@ export class SqliteStore implements Store {
     if (!batch.length) return;
     this.ledgerQueue = [];
     const now = Date.now();
-    // Ledger commits only record progress, so they are not synced on their own: a power cut can lose only
-    // the last ones (WAL commits survive in order, and the next append's sync covers those before it),
-    // which means delivering those events again, never losing one. They are most of the commits of busy destinations.
+    // Ledger commits only record progress, so they skip the fsync: a power cut can lose only the last
+    // ones (WAL commits survive in order, and the next FULL commit, an append, syncs those before it),
+    // which means delivering those events again, never losing one. They are most of the syncs of busy destinations.
+    if (this.fullSync) this.db.pragma('synchronous = NORMAL');
     try {
       this.db.transaction(() => {
         // Rows in write order: a later record of the same delivery updates the earlier one, in one statement or the next.
@@ -421,6 +404,8 @@ export class SqliteStore implements Store {
     } catch (error) {
       for (const write of batch) write.reject(error);
       return;
+    } finally {
+      if (this.fullSync) this.db.pragma('synchronous = FULL');
     }
     for (const write of batch) write.resolve();
   }
@@ -454,7 +439,6 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.queue.length) this.flush();
     if (this.ledgerQueue.length) this.flushLedger();
-    await this.walSync?.close();
     this.db.close();
   }
 }
