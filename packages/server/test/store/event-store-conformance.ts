@@ -236,6 +236,20 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         assert.deepEqual(await store.read({ instanceId: a.id, fromTime: exact, toTime: exact, limit: 1000 }), sameMs);
       });
 
+      test('times never go back along the log, even when the clock steps back, so time ranges stay ranges of the log', async (t) => {
+        const instance = await newInstance();
+        const before = await appendOne(instance);
+        const stepBack = Date.parse(before.createdAt) - 3_600_000;
+        t.mock.method(Date, 'now', () => stepBack);
+        const during = [await appendOne(instance), await appendOne(instance)];
+        t.mock.restoreAll();
+        const after = await appendOne(instance);
+        const times = [before, ...during, after].map((event) => Date.parse(event.createdAt));
+        assert.deepEqual([...times].sort((x, y) => x - y), times, 'event times follow log order');
+        assert.deepEqual(await store.read({ instanceId: instance.id, fromTime: before.createdAt, limit: 10 }), [before, ...during, after]);
+        assert.deepEqual(await store.read({ instanceId: instance.id, toTime: new Date(stepBack).toISOString(), limit: 10 }), []);
+      });
+
       test('getByIds returns the known ones in log order', async () => {
         const { all } = await fixture();
         const picked = [all[7], all[1], all[4]].map((event) => event?.id ?? '');

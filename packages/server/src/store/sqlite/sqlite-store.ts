@@ -123,6 +123,8 @@ export class SqliteStore implements Store {
   /** Statements whose text depends on the query (filters, id lists), prepared once per text. */
   private readonly queries = new Map<string, Database.Statement>();
   private readonly fullSync: boolean;
+  /** The time of the newest event: times never go back along the log, even when the clock does. */
+  private lastCreatedAt: number;
 
   constructor(file: string, { synchronous = 'full' as 'full' | 'normal' } = {}) {
     this.db = new Database(file);
@@ -146,9 +148,11 @@ export class SqliteStore implements Store {
         `INSERT INTO cursors (destination, pos, updated_at) VALUES (?, ?, ?)
          ON CONFLICT (destination) DO UPDATE SET pos = excluded.pos, updated_at = excluded.updated_at`,
       ),
+      firstAtOrAfter: this.db.prepare<[number], [number, number]>('SELECT pos, created_at FROM events WHERE pos >= ? ORDER BY pos LIMIT 1').raw(),
       upsertDelivery: this.db.prepare(upsertDeliveriesSql(1)),
       upsertDeliveries: this.db.prepare(upsertDeliveriesSql(UPSERT_ROWS)),
     };
+    this.lastCreatedAt = this.db.prepare<[], { t: number | null }>('SELECT MAX(created_at) AS t FROM events').get()?.t ?? 0;
   }
 
   private migrate(): void {
@@ -230,7 +234,8 @@ export class SqliteStore implements Store {
       const existing = this.statements.byProducer.get(request.instanceId, request.producerId);
       if (existing) return { event: toEvent(existing), duplicate: true };
     }
-    const createdAt = Date.now();
+    const createdAt = Math.max(Date.now(), this.lastCreatedAt);
+    this.lastCreatedAt = createdAt;
     const id = newEventId();
     const seq = head.lastSeq + 1;
     const { instanceId } = request;
@@ -251,8 +256,9 @@ export class SqliteStore implements Store {
     };
     if (query.untilPos !== undefined) filter('pos <= ?', query.untilPos);
     if (query.instanceId !== undefined) filter('instance_id = ?', query.instanceId);
-    if (query.fromTime !== undefined) filter('created_at >= ?', Date.parse(query.fromTime));
-    if (query.toTime !== undefined) filter('created_at <= ?', Date.parse(query.toTime));
+    // Times never go back along the log: a time range is a range of positions, found by bisection.
+    if (query.fromTime !== undefined) filter('pos >= ?', this.firstPosAt(Date.parse(query.fromTime)));
+    if (query.toTime !== undefined) filter('pos < ?', this.firstPosAt(Date.parse(query.toTime) + 1));
     if (query.events?.length) filter(`event IN (${query.events.map(() => '?').join(', ')})`, ...query.events);
     const sql = `SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY pos LIMIT ?`;
     return (this.query(sql).all(...params, query.limit) as EventTuple[]).map(toEvent);
@@ -286,13 +292,27 @@ export class SqliteStore implements Store {
     return row?.pos ?? undefined;
   }
 
+  /**
+   * The first position whose time is at or after `ms` (past the head when there is none), by bisection
+   * over positions: times never go back along the log, so no index on time is kept (one less per append).
+   */
+  private firstPosAt(ms: number): number {
+    const bounds = this.db.prepare<[], { low: number | null; high: number | null }>('SELECT MIN(pos) AS low, MAX(pos) AS high FROM events').get();
+    let low = bounds?.low ?? 1;
+    let high = (bounds?.high ?? 0) + 1;
+    while (low < high) {
+      const middle = Math.floor((low + high) / 2);
+      const row = this.statements.firstAtOrAfter.get(middle);
+      if (!row || row[1] >= ms) high = middle;
+      else low = row[0] + 1;
+    }
+    return low;
+  }
+
   async prune(before: Date): Promise<number> {
     const result = this.db
-      .prepare(
-        `DELETE FROM events WHERE created_at < ?
-           AND pos NOT IN (SELECT pos FROM deliveries WHERE status = 'pending')`,
-      )
-      .run(before.getTime());
+      .prepare(`DELETE FROM events WHERE pos < ? AND pos NOT IN (SELECT pos FROM deliveries WHERE status = 'pending')`)
+      .run(this.firstPosAt(before.getTime()));
     this.db
       .prepare("DELETE FROM deliveries WHERE status != 'pending' AND updated_at < ?")
       .run(before.getTime());
