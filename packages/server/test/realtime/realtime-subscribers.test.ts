@@ -115,3 +115,44 @@ test('a subscriber whose position fell out of retention gets a Gap event, then t
     await back.close();
   }),
 );
+
+test('a subscriber holds at most REALTIME_MAX_IN_FLIGHT unacked events; the rest follow, in order, as it acks', () =>
+  withPombo({ REALTIME_MAX_IN_FLIGHT: '3' }, async (pombo) => {
+    const name = uniqueName('window');
+    await pombo.sandbox(name);
+    const client = await connect(pombo.url, { query: { instance_id: name }, headers: { apikey: pombo.apiKey } });
+    const sent = await ingest(pombo, name, 10);
+    await client.waitFrames(3);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(client.frames.length, 3, 'no more than the window before an ack');
+    // Acked one at a time, the oldest first: each ack lets one more through, until all ten came.
+    for (let acked = 0; acked < 10; acked++) {
+      await client.waitFrames(Math.min(10, acked + 3));
+      client.ack(client.frames[acked]!.id);
+    }
+    assert.deepEqual(ids(client), sent, 'every event once, in log order');
+    await eventually(async () => (await pombo.api('GET', `/realtime/find/${name}`)).body.subscribers[0]?.backlog === 0, 'the floor at the head');
+    const [later] = await ingest(pombo, name, 1);
+    assert.equal((await client.waitFrames(11))[10]!.id, later, 'live again after catching up');
+    await client.close();
+  }),
+);
+
+test('the unacked events of a connection that closes go at once to the other connection of its subscriber', () =>
+  withPombo({}, async (pombo) => {
+    const name = uniqueName('handover');
+    await pombo.sandbox(name);
+    const open = (autoAck: boolean) => connect(pombo.url, { query: { instance_id: name, subscriber: 'pair' }, headers: { apikey: pombo.apiKey }, autoAck });
+    const silent = await open(false);
+    const acking = await open(true);
+    const sent = await ingest(pombo, name, 6);
+    await eventually(() => silent.frames.length + acking.frames.length >= 6, 'the shared events');
+    assert.ok(silent.frames.length > 0, 'the silent connection got some');
+    const held = ids(silent);
+    await silent.close();
+    // The default ack wait is 30 s: what arrives now came from the close, not from a timeout.
+    await eventually(() => held.every((id) => ids(acking).includes(id)), 'the closed connection’s events on the other one', 3000);
+    assert.deepEqual([...new Set(ids(acking))].sort(), [...sent].sort());
+    await acking.close();
+  }),
+);

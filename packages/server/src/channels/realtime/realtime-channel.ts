@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import { PomboError, validationError } from '../../core/errors.ts';
 import type { AppContext } from '../../http/app-context.ts';
 import type { Obj } from '../../http/validate.ts';
@@ -16,13 +17,19 @@ interface RealtimeInstanceConfig {
   events: string[];
 }
 
+/** Until a socket is a WebSocket (or refused), an error on it just ends it. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 const configOf = (instance: Instance): RealtimeInstanceConfig | undefined =>
   instance.channels.realtime as RealtimeInstanceConfig | undefined;
 
 /**
- * The acknowledged WebSocket protocol at `/events/ws` (docs/realtime-protocol.md): each
- * (instance, subscriber name) is a dispatcher destination whose events go to its live sockets and
- * count as delivered only when the client acks them.
+ * The acknowledged WebSocket protocol at `/events/ws` (docs/realtime-protocol.md): each instance with
+ * subscribers has one dispatcher destination, its feed, that hands its events to every (instance,
+ * subscriber name); a subscriber's events go to its live sockets and count as delivered only when
+ * the client acks them.
  */
 export function realtimeChannel(context: AppContext): ChannelModule {
   const { realtime } = context.config;
@@ -34,9 +41,7 @@ export function realtimeChannel(context: AppContext): ChannelModule {
       return events?.length ? parseFilter(events) : EVERY_EVENT;
     },
   });
-  const unsubscribe = context.store.onAppend((events) => {
-    for (const event of events) if (event.event === 'REMOVE_INSTANCE') void hub.retire(event.instanceId);
-  });
+  const unsubscribe = context.store.onAppend((events) => hub.appended(events));
 
   const internal = (error: unknown): PomboError => {
     const reference = randomUUID();
@@ -57,13 +62,18 @@ export function realtimeChannel(context: AppContext): ChannelModule {
     destinations: () => [],
     globalDestinations: () => [],
     routes(app: FastifyInstance) {
-      const wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: 64 * 1024 });
+      // No compression: connections write whole frames to their sockets beside ws's own (RealtimeConnection.send).
+      const wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: 64 * 1024, perMessageDeflate: false });
       app.server.on('upgrade', (request, socket, head: Buffer) => {
         if (!isRealtimePath(request.url)) return;
-        socket.on('error', () => socket.destroy());
+        socket.on('error', destroyOnError);
         try {
           const parsed = parseRealtimeRequest(request, context.auth, context.instances);
-          wss.handleUpgrade(request, socket, head, (ws) => hub.open(parsed, ws));
+          wss.handleUpgrade(request, socket, head, (ws) => {
+            // The WebSocket handles its socket's errors from now on.
+            socket.off('error', destroyOnError);
+            hub.open(parsed, ws, socket);
+          });
         } catch (error) {
           refuse(wss, request, socket, head, error instanceof PomboError ? error : internal(error));
         }

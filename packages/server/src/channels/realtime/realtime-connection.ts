@@ -1,17 +1,11 @@
+import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
-import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import { ackedId } from './realtime-frame.ts';
 import type { RealtimeFilter } from './realtime-filter.ts';
 import type { RealtimeSubscriber } from './realtime-subscriber.ts';
 
-interface Pending {
-  readonly resolve: (outcome: Outcome) => void;
-  readonly deadline: number;
-}
-
 /** What a connection reports to: the hub. */
 export interface ConnectionOwner {
-  readonly ackWaitMs: number;
   closed(connection: RealtimeConnection): void;
 }
 
@@ -22,7 +16,9 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   const connection = connections.get(this);
   if (!connection) return;
   connection.alive = true;
-  if (!isBinary) connection.ack(ackedId(data.toString()));
+  if (isBinary || connection.closed) return;
+  const eventId = ackedId(data.toString());
+  if (eventId !== undefined) connection.subscriber.ack(eventId);
 }
 
 function onPong(this: WebSocket): void {
@@ -39,18 +35,19 @@ function onError(this: WebSocket): void {
   this.terminate();
 }
 
-/**
- * One client socket of a subscriber: writes event frames and settles each one when its ack arrives,
- * when the ack wait passes, or when the socket closes.
- */
+const OPEN = 1;
+
+/** One client socket of a subscriber: writes event frames, passes acks on, answers for its liveness. */
 export class RealtimeConnection {
-  /** In send order, so an expiry sweep stops at the first one still in time. */
-  private readonly pending = new Map<string, Pending>();
   alive = true;
   closed = false;
+  /** Events sent on this socket and not acknowledged yet (the subscriber's window says which). */
+  inFlight = 0;
 
   constructor(
     readonly ws: WebSocket,
+    /** The upgraded socket under `ws`, to which whole event frames are written. */
+    private readonly socket: Duplex,
     readonly filter: RealtimeFilter,
     readonly subscriber: RealtimeSubscriber,
     readonly owner: ConnectionOwner,
@@ -59,34 +56,13 @@ export class RealtimeConnection {
     ws.on('message', onMessage).on('pong', onPong).on('close', onClose).on('error', onError);
   }
 
-  get inFlight(): number {
-    return this.pending.size;
-  }
-
-  /** Writes one event frame (UTF-8 text); resolves `delivered` on its ack, `retry` when the wait passes or the socket closes. */
-  deliver(eventId: string, frame: Buffer): Promise<Outcome> {
-    return new Promise((resolve) => {
-      this.pending.set(eventId, { resolve, deadline: Date.now() + this.owner.ackWaitMs });
-      this.ws.send(frame, { binary: false });
-    });
-  }
-
-  /** Acks are per event and in any order; an unknown, repeated or empty id is ignored. */
-  ack(eventId: string | undefined): void {
-    if (eventId === undefined) return;
-    const pending = this.pending.get(eventId);
-    if (!pending) return;
-    this.pending.delete(eventId);
-    pending.resolve(delivered());
-  }
-
-  /** Settles the deliveries whose ack wait has passed: they are redelivered (to this or another socket). */
-  expire(now: number): void {
-    for (const [eventId, pending] of this.pending) {
-      if (pending.deadline > now) return;
-      this.pending.delete(eventId);
-      pending.resolve(retry(`no ack within ${this.owner.ackWaitMs} ms`, 0));
-    }
+  /**
+   * Writes one event's whole frame (`frameOf`) to the socket: the same bytes for every socket, one
+   * write each, where `ws.send` would frame the payload again for each socket. `ws` writes its own
+   * frames (pings, close) at once too (no compression is negotiated), so frames never interleave.
+   */
+  send(frame: Buffer): void {
+    if (this.ws.readyState === OPEN) this.socket.write(frame);
   }
 
   /** Pings the client; a socket that answered nothing since the previous ping is cut. */
@@ -97,12 +73,5 @@ export class RealtimeConnection {
     }
     this.alive = false;
     this.ws.ping();
-  }
-
-  /** Marks the connection closed and hands its unacknowledged deliveries back for redelivery. */
-  release(reason: string): void {
-    this.closed = true;
-    for (const pending of this.pending.values()) pending.resolve(retry(reason, 0));
-    this.pending.clear();
   }
 }

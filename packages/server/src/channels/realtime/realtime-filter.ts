@@ -24,10 +24,21 @@ const isAll = (filter: RealtimeFilter): boolean => filter.keys.size === 0 && fil
 
 /** Filters are shared by every connection that asks for the same events (most ask for the same few). */
 const interned = new Map<string, RealtimeFilter>();
+/** The same, by the names as written: a handshake that asks what an earlier one asked parses nothing. */
+const byNames = new Map<string, RealtimeFilter>();
 const MAX_INTERNED = 1000;
 
 /** Parses names in any form: `Message`, `MESSAGES_UPSERT`, `messages.upsert`, `messages-upsert`; `All` means every event. */
 export function parseFilter(names: readonly string[]): RealtimeFilter {
+  const written = names.join('\u0000');
+  const known = byNames.get(written);
+  if (known) return known;
+  const filter = parseNames(names);
+  if (byNames.size < MAX_INTERNED) byNames.set(written, filter);
+  return filter;
+}
+
+function parseNames(names: readonly string[]): RealtimeFilter {
   const keys = new Set<EventKey>();
   const types = new Set<RealtimeType>();
   for (const raw of names) {

@@ -1,43 +1,62 @@
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { AppContext } from '../../http/app-context.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
+import { clock } from './ack-window.ts';
 import { CLOSE, reasonOf } from './close-codes.ts';
 import { RealtimeConnection, type ConnectionOwner } from './realtime-connection.ts';
+import { RealtimeFeed, type RealtimeContext, type SubscriberLimits } from './realtime-feed.ts';
 import { namesOf, type RealtimeFilter } from './realtime-filter.ts';
 import { gapFrame } from './realtime-frame.ts';
 import type { RealtimeRequest } from './realtime-request.ts';
-import { resumePoint } from './realtime-resume.ts';
-import { RealtimeSubscriber, subscriberId, type SubscriberLimits } from './realtime-subscriber.ts';
+import { resumePoint, type ResumePoint } from './realtime-resume.ts';
+import { RealtimeSubscriber, subscriberId } from './realtime-subscriber.ts';
 
 export interface HubOptions extends SubscriberLimits {
-  ackWaitMs: number;
   pingIntervalMs: number;
   /** The filter for a client that names no events (the instance's realtime config). */
   defaultFilter(instance: Instance): RealtimeFilter;
 }
 
-const REPLAY_PAGE = 1000;
+/**
+ * How often the subscribers' floors are written: after a crash, at most this much of acknowledged
+ * events is sent again. All the floors that moved are written together (one commit).
+ */
+const SAVE_INTERVAL_MS = 1000;
+
+/** How long a starting subscriber waits for others to write their positions with. */
+const START_SAVE_DELAY_MS = 5;
+
+const AT_HEAD: ResumePoint = Object.freeze({ from: undefined });
 
 /**
- * The live side of the realtime protocol: subscribers and their sockets. A subscriber's destination
- * exists while it has a connection; its cursor stays in the store in between, so a subscriber
- * resumes where it was after a disconnect or a restart.
+ * The live side of the realtime protocol: an instance's feed, its subscribers and their sockets. A
+ * subscriber lives in memory while it has a connection; its floor stays in the store in between, so
+ * a subscriber resumes where it was after a disconnect or a restart.
  */
 export class RealtimeHub implements ConnectionOwner {
-  readonly ackWaitMs: number;
+  private readonly feeds = new Map<string, RealtimeFeed>();
   private readonly subscribers = new Map<string, RealtimeSubscriber>();
+  private readonly realtime: RealtimeContext;
   private readonly timers: NodeJS.Timeout[];
+  /** Subscribers starting, whose positions are written together (`saveStart`). */
+  private starting: RealtimeSubscriber[] = [];
+  private startsSaved: Promise<void> | undefined;
+  /** The newest position in the log, for the backlog of `describe`. */
+  private head = 0;
   private closing = false;
 
   constructor(
     private readonly context: AppContext,
     private readonly options: HubOptions,
   ) {
-    this.ackWaitMs = options.ackWaitMs;
-    const sweepMs = Math.min(1000, Math.max(5, Math.floor(options.ackWaitMs / 10)));
+    const { ackWaitMs, maxInFlight, maxDeliver } = options;
+    this.realtime = { store: context.store, dispatcher: context.dispatcher, log: context.log, envelope: context.envelope, limits: { ackWaitMs, maxInFlight, maxDeliver } };
+    const sweepMs = Math.min(1000, Math.max(5, Math.floor(ackWaitMs / 10)));
     this.timers = [
-      setInterval(() => this.eachConnection((connection) => connection.expire(Date.now())), sweepMs),
+      setInterval(() => this.expire(), sweepMs),
       setInterval(() => this.eachConnection((connection) => connection.heartbeat()), options.pingIntervalMs),
+      setInterval(() => this.saveFloors(), SAVE_INTERVAL_MS),
     ];
     for (const timer of this.timers) timer.unref();
   }
@@ -46,11 +65,65 @@ export class RealtimeHub implements ConnectionOwner {
     for (const subscriber of this.subscribers.values()) for (const connection of subscriber.connections) visit(connection);
   }
 
+  private expire(): void {
+    const now = clock();
+    for (const feed of this.feeds.values()) for (const subscriber of feed.subscribers) subscriber.expire(now);
+  }
+
+  /** Writes the floors that moved since the last save (in one tick: the store commits them together). */
+  private saveFloors(): void {
+    for (const feed of this.feeds.values()) {
+      feed.refresh();
+      for (const subscriber of feed.subscribers) {
+        const floor = subscriber.floor();
+        if (floor !== subscriber.savedFloor) void this.save(subscriber, floor);
+      }
+    }
+  }
+
+  private async save(subscriber: RealtimeSubscriber, floor: number): Promise<void> {
+    subscriber.savedFloor = floor;
+    try {
+      await this.context.store.saveDeliveries(subscriber.id, [], floor);
+    } catch (error) {
+      subscriber.savedFloor = -1;
+      this.context.log.error({ err: error, destination: subscriber.id }, 'could not save a realtime subscriber position; will retry');
+    }
+  }
+
+  /**
+   * Writes the position of a subscriber that starts, together with those of the others that start
+   * within a few milliseconds (clients connect in waves): one commit for many, not one each.
+   */
+  private saveStart(subscriber: RealtimeSubscriber): Promise<void> {
+    this.starting.push(subscriber);
+    this.startsSaved ??= new Promise((resolve) => setTimeout(resolve, START_SAVE_DELAY_MS)).then(() => {
+      const starting = this.starting;
+      this.starting = [];
+      this.startsSaved = undefined;
+      return Promise.all(
+        starting.map((started) => {
+          const floor = started.floor();
+          started.savedFloor = floor;
+          return this.context.store.saveDeliveries(started.id, [], floor);
+        }),
+      ).then(() => undefined);
+    });
+    return this.startsSaved;
+  }
+
+  /** Called with each commit of the log. */
+  appended(events: readonly StoredEvent[]): void {
+    this.head = events.at(-1)?.pos ?? this.head;
+    for (const event of events) if (event.event === 'REMOVE_INSTANCE') void this.retire(event.instanceId, event.pos);
+  }
+
   /** Serves a freshly upgraded socket: resumes its subscriber and starts delivering. */
-  open(request: RealtimeRequest, ws: WebSocket): void {
+  open(request: RealtimeRequest, ws: WebSocket, socket: Duplex): void {
     if (this.closing) return ws.close(CLOSE.goingAway, 'the server is shutting down');
     const subscriber = this.subscriberFor(request.instance.id, request.subscriber);
-    const connection = new RealtimeConnection(ws, request.filter ?? this.options.defaultFilter(request.instance), subscriber, this);
+    const connection = new RealtimeConnection(ws, socket, request.filter ?? this.options.defaultFilter(request.instance), subscriber, this);
+    subscriber.pendingAttaches++;
     subscriber.serial(() => this.attach(subscriber, connection, request.lastEventId)).catch((error: unknown) => {
       this.context.log.error({ err: error, destination: subscriber.id }, 'realtime subscription could not start');
       ws.close(CLOSE.internalError, 'the subscription could not start: try again');
@@ -58,43 +131,54 @@ export class RealtimeHub implements ConnectionOwner {
   }
 
   private subscriberFor(instanceId: string, name: string): RealtimeSubscriber {
-    const id = subscriberId(instanceId, name);
-    let subscriber = this.subscribers.get(id);
+    let subscriber = this.subscribers.get(subscriberId(instanceId, name));
     if (!subscriber) {
-      subscriber = new RealtimeSubscriber(instanceId, name, this.context.envelope);
-      this.subscribers.set(id, subscriber);
+      subscriber = new RealtimeSubscriber(this.feedFor(instanceId), name);
+      // Keyed by its own id: one copy of the string per subscriber.
+      this.subscribers.set(subscriber.id, subscriber);
     }
     return subscriber;
   }
 
-  private async attach(subscriber: RealtimeSubscriber, connection: RealtimeConnection, lastEventId: string | undefined): Promise<void> {
-    if (connection.closed) return;
-    const { dispatcher, store } = this.context;
-    const live = dispatcher.has(subscriber.id);
-    const saved = await store.getCursor(subscriber.id);
-    const cursor = live ? Math.max(saved ?? 0, dispatcher.status(subscriber.id)?.cursor ?? 0) : saved;
-    const { from, gap } = await resumePoint(store, subscriber.instanceId, cursor, lastEventId);
-    if (connection.closed) return;
-    if (gap) connection.ws.send(gapFrame(subscriber.instanceId, gap));
-    if (!live && from !== undefined && from !== saved) await store.saveDeliveries(subscriber.id, [], from);
-    subscriber.connections.push(connection);
-    dispatcher.upsert(subscriber.spec(this.options));
-    if (live && from !== undefined && cursor !== undefined && from < cursor) await this.replay(subscriber, from, cursor);
+  private feedFor(instanceId: string): RealtimeFeed {
+    let feed = this.feeds.get(instanceId);
+    if (!feed) {
+      const created = new RealtimeFeed(instanceId, this.realtime);
+      // A feed that could not start is made again by the next connection.
+      created.ready.catch(() => {
+        if (this.feeds.get(instanceId) === created) this.feeds.delete(instanceId);
+      });
+      this.feeds.set(instanceId, created);
+      feed = created;
+    }
+    return feed;
   }
 
-  /** Sends a live subscriber's events in (from, until] again, for a connection that resumes from further back. */
-  private async replay(subscriber: RealtimeSubscriber, from: number, until: number): Promise<void> {
-    const events = subscriber.spec(this.options).events;
-    for (let after = from; after < until; ) {
-      const page = await this.context.store.read({
-        afterPos: after,
-        untilPos: until,
-        instanceId: subscriber.instanceId,
-        limit: REPLAY_PAGE,
-        ...(events ? { events: [...events] } : {}),
-      });
-      await this.context.dispatcher.replay(subscriber.id, page);
-      after = page.length < REPLAY_PAGE ? until : (page.at(-1) as StoredEvent).pos;
+  private async attach(subscriber: RealtimeSubscriber, connection: RealtimeConnection, lastEventId: string | undefined): Promise<void> {
+    try {
+      if (connection.closed) return;
+      const { store } = this.context;
+      const { feed } = subscriber;
+      if (!feed.started) await feed.ready;
+      const cursor = subscriber.active ? subscriber.floor() : await store.getCursor(subscriber.id);
+      // A new subscriber with no last_event_id starts at the head: nothing to look up.
+      const { from, gap } = cursor === undefined && !lastEventId ? AT_HEAD : await resumePoint(store, feed.instanceId, cursor, lastEventId);
+      if (connection.closed) return;
+      if (gap) connection.ws.send(gapFrame(feed.instanceId, gap));
+      if (subscriber.active) {
+        if (from !== undefined) subscriber.rewind(from);
+      } else {
+        subscriber.start(from);
+        subscriber.savedFloor = cursor ?? -1;
+        // A new position is written before anything is sent: after a crash the subscriber must not start at a later head.
+        if (subscriber.floor() !== subscriber.savedFloor) await this.saveStart(subscriber);
+      }
+      if (connection.closed) return;
+      // The shutdown closed the connections attached before it.
+      if (this.closing) return void this.end(connection, CLOSE.goingAway, 'the server is shutting down: reconnect');
+      subscriber.attach(connection);
+    } finally {
+      subscriber.pendingAttaches--;
     }
   }
 
@@ -102,24 +186,26 @@ export class RealtimeHub implements ConnectionOwner {
     void this.detach(connection, 'the connection closed');
   }
 
-  /** Takes a closed connection out; the last one of a subscriber stops its destination (its cursor stays). */
+  /**
+   * Takes a closed connection out: its unacknowledged events go to the subscriber's other connections at
+   * once. The last one stops the subscriber and writes its floor.
+   */
   private detach(connection: RealtimeConnection, reason: string): Promise<void> {
     if (connection.closed) return Promise.resolve();
-    const { subscriber } = connection;
     connection.closed = true;
+    const { subscriber } = connection;
+    subscriber.detach(connection, reason);
     return subscriber.serial(async () => {
-      const index = subscriber.connections.indexOf(connection);
-      if (index >= 0) subscriber.connections.splice(index, 1);
-      if (subscriber.connections.length) {
-        this.context.dispatcher.upsert(subscriber.spec(this.options));
-        connection.release(reason);
-        return;
+      if (subscriber.connections.length || subscriber.pendingAttaches) return;
+      if (subscriber.active) {
+        const floor = subscriber.floor();
+        subscriber.stop();
+        if (floor !== subscriber.savedFloor) await this.save(subscriber, floor);
       }
-      // Stopped first, so that the deliveries handed back are not sent again to nobody.
-      const removal = this.context.dispatcher.remove(subscriber.id);
-      connection.release(reason);
-      await removal;
-      if (!subscriber.connections.length) this.subscribers.delete(subscriber.id);
+      // A connection opened meanwhile keeps it (its attach comes next).
+      if (!subscriber.connections.length && !subscriber.pendingAttaches && this.subscribers.get(subscriber.id) === subscriber) {
+        this.subscribers.delete(subscriber.id);
+      }
     });
   }
 
@@ -130,39 +216,44 @@ export class RealtimeHub implements ConnectionOwner {
     await this.detach(connection, reason);
   }
 
-  /** After an instance is deleted: lets its subscribers drain the removal events, then closes them and forgets them. */
-  async retire(instanceId: string, graceMs = Math.min(this.options.ackWaitMs, 10_000)): Promise<void> {
-    // Called from the store's append listener: let the dispatcher take the removal events first, and
-    // the deletion finish (a producer may also ingest a REMOVE_INSTANCE for an instance that lives on).
+  /**
+   * After an instance is deleted: lets its subscribers take and acknowledge the removal events (the one
+   * at `removalPos` and those before it), then closes them and forgets them.
+   */
+  async retire(instanceId: string, removalPos: number, graceMs = Math.min(this.options.ackWaitMs, 10_000)): Promise<void> {
+    // Called from the store's append listener: let the deletion finish (a producer may also ingest a
+    // REMOVE_INSTANCE for an instance that lives on).
     await new Promise((resolve) => setImmediate(resolve));
     if (this.context.instances.findById(instanceId)) return;
-    const subscribers = [...this.subscribers.values()].filter((subscriber) => subscriber.instanceId === instanceId);
-    await Promise.all(
-      subscribers.map(async (subscriber) => {
-        const drained = this.context.dispatcher.whenIdle(subscriber.id);
-        await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
-        const reason = 'the instance was deleted';
-        await Promise.all([...subscriber.connections].map((connection) => this.end(connection, CLOSE.instanceDeleted, reason)));
-        await subscriber.serial(() => this.context.dispatcher.remove(subscriber.id, { forget: true }));
-      }),
-    );
+    const feed = this.feeds.get(instanceId);
+    if (!feed) return;
+    this.feeds.delete(instanceId);
+    const deadline = Date.now() + graceMs;
+    const drained = () => feed.position >= removalPos && feed.subscribers.every((subscriber) => subscriber.live && subscriber.inFlight === 0);
+    while (!drained() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    const subscribers = [...this.subscribers.values()].filter((subscriber) => subscriber.feed === feed);
+    const reason = 'the instance was deleted';
+    await Promise.all(subscribers.flatMap((subscriber) => [...subscriber.connections].map((connection) => this.end(connection, CLOSE.instanceDeleted, reason))));
+    await Promise.all(subscribers.map((subscriber) => subscriber.serial(() => this.context.store.deleteDestination(subscriber.id))));
+    await this.context.dispatcher.remove(feed.id, { forget: true });
   }
 
   /** The live subscribers of an instance, for `GET /realtime/find/:instanceName`. */
   describe(instanceId: string): unknown[] {
-    return [...this.subscribers.values()]
-      .filter((subscriber) => subscriber.instanceId === instanceId && subscriber.connections.length)
-      .map((subscriber) => {
-        const status = this.context.dispatcher.status(subscriber.id);
-        return {
-          subscriber: subscriber.name,
-          connections: subscriber.connections.map((connection) => ({ events: namesOf(connection.filter), inFlight: connection.inFlight })),
-          backlog: this.context.dispatcher.lag(subscriber.id) ?? 0,
-          delivered: status?.delivered ?? 0,
-          deadLettered: status?.failed ?? 0,
-          lastError: status?.lastError ?? null,
-        };
-      });
+    const feed = this.feeds.get(instanceId);
+    if (!feed) return [];
+    feed.refresh();
+    const head = Math.max(this.head, feed.through());
+    return feed.subscribers
+      .filter((subscriber) => subscriber.connections.length)
+      .map((subscriber) => ({
+        subscriber: subscriber.name,
+        connections: subscriber.connections.map((connection) => ({ events: namesOf(connection.filter), inFlight: connection.inFlight })),
+        backlog: Math.max(0, head - subscriber.floor()),
+        delivered: subscriber.delivered,
+        deadLettered: subscriber.deadLettered,
+        lastError: subscriber.lastError,
+      }));
   }
 
   /** Closes every connection (1001: reconnect later) and saves every subscriber's position. */
@@ -175,5 +266,7 @@ export class RealtimeHub implements ConnectionOwner {
         [...subscriber.connections].map((connection) => this.end(connection, CLOSE.goingAway, reason)),
       ),
     );
+    // Connections still attaching are closed as their attach ends.
+    await Promise.all([...this.subscribers.values()].map((subscriber) => subscriber.settled()));
   }
 }

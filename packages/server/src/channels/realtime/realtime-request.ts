@@ -40,7 +40,9 @@ function credentialsOf(request: IncomingMessage, query: URLSearchParams): string
  * 403 when no key may read it, 400 for a bad query. The global key or that instance's token only.
  */
 export function parseRealtimeRequest(request: IncomingMessage, auth: Authenticator, instances: InstanceService): RealtimeRequest {
-  const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
+  // Only the query matters here (the path was matched already): no URL object per handshake.
+  const url = request.url ?? '';
+  const query = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
   const principals = credentialsOf(request, query)
     .map((key) => auth.identify(key))
     .filter((principal): principal is Principal => principal !== undefined);

@@ -1,83 +1,316 @@
-import type { EnvelopeContext } from '../../core/envelope.ts';
 import { realtimeTypeOf, type EventKey } from '../../core/event-names.ts';
-import type { Delivery, DestinationSpec } from '../../delivery/destination.ts';
-import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
+import type { DeliveryRecord, StoredEvent } from '../../store/types.ts';
+import { AckWindow, clock } from './ack-window.ts';
 import type { RealtimeConnection } from './realtime-connection.ts';
+import { feedId, type RealtimeFeed } from './realtime-feed.ts';
 import { accepts, keysOf } from './realtime-filter.ts';
 import { frameOf } from './realtime-frame.ts';
 
-export interface SubscriberLimits {
-  maxInFlight: number;
-  maxDeliver: number;
-}
+/** Events read from the log at once by a subscriber that is behind. */
+const PAGE = 500;
+/** Room a subscriber that is behind waits for in its window before it reads the log again. */
+const READ_AHEAD = 64;
 
 const noop = (): void => undefined;
+const NONE: readonly RealtimeConnection[] = Object.freeze([]);
 
-/** The dispatcher destination of one (instance, subscriber name). */
-export const subscriberId = (instanceId: string, name: string): string => `realtime:${instanceId}:${name}`;
+/** The ledger key of one (instance, subscriber name): its durable cursor is stored under it. */
+export const subscriberId = (instanceId: string, name: string): string => `${feedId(instanceId)}:${name}`;
 
 /**
- * One durable subscriber: a dispatcher destination whose deliveries go to one of its live
- * connections. Connections with the same name share the work; each name gets every event.
+ * One durable subscriber (instance, name), as in NATS JetStream: its ack floor is kept in the store's
+ * ledger, its unacknowledged events in a compact window. It follows its instance's feed live, or,
+ * when it is behind (a resume, a full window), reads the log itself until it reaches the feed.
+ * Connections with the same name share its events; each name gets every event.
  */
 export class RealtimeSubscriber {
   readonly id: string;
-  readonly connections: RealtimeConnection[] = [];
+  /** Replaced, not changed, when a connection comes or goes (rare): an array of exactly its length. */
+  connections: readonly RealtimeConnection[] = NONE;
+  /** Connections opened and not attached yet: the subscriber stays in memory while there are some. */
+  pendingAttaches = 0;
+  /** In its feed, with a position: from its first attach until its last connection is gone. */
+  active = false;
+  /** Following the feed; otherwise reading the log after `readPos` until it reaches the feed. */
+  live = false;
+  /** While behind: every event of the instance up to here was sent or skipped. */
+  private readPos = 0;
+  private reading = false;
+  /** Moves on each rewind, so that a read of the log started before it is dropped. */
+  private epoch = 0;
+  private window: AckWindow<RealtimeConnection> | undefined;
+  /** The floor last written to the store (-1: none). */
+  savedFloor = -1;
+  delivered = 0;
+  deadLettered = 0;
+  lastError: string | null = null;
   private turn = 0;
-  private chain: Promise<unknown> = Promise.resolve();
+  private chain: Promise<unknown> | undefined;
 
   constructor(
-    readonly instanceId: string,
-    readonly name: string,
-    private readonly envelope: EnvelopeContext,
+    readonly feed: RealtimeFeed,
+    name: string,
   ) {
-    this.id = subscriberId(instanceId, name);
+    this.id = subscriberId(feed.instanceId, name);
   }
 
-  /** Runs `task` after every earlier one of this subscriber, so connects, disconnects and removal never interleave. */
+  /** The subscriber's name (not kept apart from its id: a string less per subscriber). */
+  get name(): string {
+    return this.id.slice(this.feed.id.length + 1);
+  }
+
+  /** Runs `task` after every earlier one of this subscriber, so attaches and detaches never interleave. */
   serial<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(task);
-    this.chain = run.then(noop, noop);
+    const run = (this.chain ?? Promise.resolve()).then(task);
+    const chain = run.then(noop, noop);
+    this.chain = chain;
+    // An idle subscriber keeps no settled promise.
+    void chain.then(() => {
+      if (this.chain === chain) this.chain = undefined;
+    });
     return run;
   }
 
-  /** The destination: unordered, a bounded window of unacked events, redelivered up to `maxDeliver` times. */
-  spec(limits: SubscriberLimits): DestinationSpec {
-    return {
-      id: this.id,
-      channel: 'realtime',
-      instanceId: this.instanceId,
-      events: keysOf(this.connections.map((connection) => connection.filter)),
-      ordering: 'none',
-      maxInFlight: limits.maxInFlight,
-      maxBatch: 1,
-      // The ack wait is the delay: an unacked event goes out again as soon as its wait has passed.
-      retry: { maxAttempts: limits.maxDeliver, delayMs: () => 0 },
-      record: 'failures',
-      startAt: 'now',
-      // A cursor write per ack and per subscriber would be most of the cost; after a crash, at most the last
-      // second of acked events is delivered again (at least once, deduplicated by id on the client).
-      saveDelayMs: 1000,
-      // Subscriber names are the client's choice: one series per instance keeps the metrics bounded.
-      metricsLabel: `realtime:${this.instanceId}`,
-      // One event per batch (maxBatch 1).
-      send: async ([delivery]) => [await this.deliver(delivery as Delivery)],
-    };
+  /** Resolves once no attach or detach is queued. */
+  async settled(): Promise<void> {
+    while (this.chain) await this.chain;
   }
 
-  private deliver({ event }: Delivery): Promise<Outcome> | Outcome {
+  get inFlight(): number {
+    return this.window?.size ?? 0;
+  }
+
+  /**
+   * The ack floor: every event of the instance up to it is acknowledged, dead-lettered or not wanted.
+   * A subscriber resumes after it.
+   */
+  floor(): number {
+    const read = this.live ? this.feed.through() : this.readPos;
+    const oldest = this.window?.size ? this.window.oldestPos() : Number.POSITIVE_INFINITY;
+    return Math.min(read, oldest - 1);
+  }
+
+  /** Starts following the log after `from` (undefined: at the feed, i.e. the log's head). */
+  start(from: number | undefined): void {
+    this.active = true;
+    this.feed.subscribers.push(this);
+    if (from === undefined || from >= this.feed.position) this.live = true;
+    else this.fallBehind(from);
+  }
+
+  /** Goes back to `from` for a connection that resumes from further back: those events go again. */
+  rewind(from: number): void {
+    if (from >= this.floor()) return;
+    this.fallBehind(from);
+  }
+
+  private fallBehind(readPos: number): void {
+    this.live = false;
+    this.readPos = readPos;
+    this.epoch++;
+  }
+
+  /** Stops: the subscriber leaves its feed; what it has not acknowledged is below its floor, sent again next time. */
+  stop(): void {
+    this.active = false;
+    this.live = false;
+    this.window = undefined;
+    const feed = this.feed.subscribers;
+    const index = feed.indexOf(this);
+    if (index >= 0) feed.splice(index, 1);
+  }
+
+  /** Adds a connection: events waiting for one go to it, and reading resumes if the subscriber is behind. */
+  attach(connection: RealtimeConnection): void {
+    this.connections = this.connections.length ? [...this.connections, connection] : [connection];
+    this.window?.forEach((slot) => {
+      if (this.window?.target(slot) === null) this.retry(slot);
+    });
+    if (!this.live) void this.catchUp();
+  }
+
+  /** Takes a closed connection out; its unacknowledged events go to another connection, or wait for one. */
+  detach(connection: RealtimeConnection, reason: string): void {
+    this.connections = this.connections.length === 1 && this.connections[0] === connection ? NONE : this.connections.filter((other) => other !== connection);
+    const window = this.window;
+    window?.forEach((slot) => {
+      if (window.target(slot) === connection) this.failed(slot, reason);
+    });
+    connection.inFlight = 0;
+  }
+
+  /** A live event from the feed (in log order). */
+  offer(event: StoredEvent, type: string): void {
+    const connection = this.pick(event.event, type);
+    if (connection === undefined) {
+      // No connection wants it: nothing to do, unless there is no connection at all (one is attaching).
+      if (!this.connections.length) this.fallBehind(event.pos - 1);
+      return;
+    }
+    if (this.inFlight >= this.feed.context.limits.maxInFlight) {
+      this.fallBehind(event.pos - 1);
+      return;
+    }
+    this.send(event, connection);
+  }
+
+  private send(event: StoredEvent, connection: RealtimeConnection): void {
+    const { limits, envelope } = this.feed.context;
+    this.window ??= new AckWindow();
+    this.window.add(event, connection, clock() + limits.ackWaitMs);
+    connection.inFlight++;
+    connection.send(frameOf(event, envelope));
+  }
+
+  /** Acks are per event and in any order, from any of the subscriber's connections; an unknown id is ignored. */
+  ack(eventId: string): void {
+    const window = this.window;
+    const slot = window ? window.find(eventId) : -1;
+    if (!window || slot < 0) return;
+    const target = window.target(slot);
+    if (target) target.inFlight--;
+    window.remove(slot);
+    this.delivered++;
+    this.lastError = null;
+    this.resume();
+  }
+
+  /** Sends again the events whose ack wait has passed (or dead-letters them). */
+  expire(now: number): void {
+    const window = this.window;
+    if (!window?.size) return;
+    window.forEach((slot) => {
+      const target = window.target(slot);
+      if (target !== null && window.deadline(slot) <= now) {
+        target.inFlight--;
+        this.failed(slot, `no ack within ${this.feed.context.limits.ackWaitMs} ms`);
+      }
+    });
+  }
+
+  /** A send that got no ack (the wait passed, the connection closed): the event goes again, unless it was sent often enough. */
+  private failed(slot: number, error: string): void {
+    const window = this.window as AckWindow<RealtimeConnection>;
+    this.lastError = error;
+    if (window.sends(slot) >= this.feed.context.limits.maxDeliver) this.deadLetter(slot, error);
+    else this.retry(slot);
+  }
+
+  /** Sends an event of the window again, to the connection that takes it now; with none, it waits for one. */
+  private retry(slot: number): void {
+    const window = this.window as AckWindow<RealtimeConnection>;
+    const event = window.event(slot);
     const connection = this.pick(event.event, realtimeTypeOf(event.event, event.data));
-    if (connection) return connection.deliver(event.id, frameOf(event, this.envelope));
-    // No connection asked for this type (a Connected-only subscriber and a Disconnected event): nothing to do.
-    return this.connections.length ? delivered() : retry('no live connection');
+    if (connection) {
+      window.resend(slot, connection, clock() + this.feed.context.limits.ackWaitMs);
+      connection.inFlight++;
+      connection.send(frameOf(event, this.feed.context.envelope));
+    } else if (this.connections.length) {
+      // The connections left do not ask for this type: nothing to do.
+      window.remove(slot);
+      this.resume();
+    } else window.resend(slot, null, 0);
+  }
+
+  private deadLetter(slot: number, error: string): void {
+    const window = this.window as AckWindow<RealtimeConnection>;
+    const event = window.event(slot);
+    const sends = window.sends(slot);
+    window.remove(slot);
+    this.deadLettered++;
+    const record: DeliveryRecord = {
+      destination: this.id,
+      pos: event.pos,
+      eventId: event.id,
+      instanceId: event.instanceId,
+      event: event.event,
+      status: 'failed',
+      attempts: [{ at: new Date().toISOString(), durationMs: 0, error: `${error} (sent ${sends} times: REALTIME_MAX_DELIVER)` }],
+      nextAttemptAt: null,
+    };
+    // Queued before the floor that passes it, so both land in the same or an earlier commit.
+    this.feed.context.store.saveDeliveries(this.id, [record]).catch((err: unknown) => {
+      this.feed.context.log.error({ err, destination: this.id }, 'could not record a realtime dead letter');
+    });
+    this.resume();
+  }
+
+  /** A subscriber that is behind reads on once its window has room for a few events (not a read of the log per ack). */
+  private resume(): void {
+    if (this.live || this.reading) return;
+    const { maxInFlight } = this.feed.context.limits;
+    if (maxInFlight - this.inFlight >= Math.max(1, Math.min(READ_AHEAD, Math.floor(maxInFlight / 2)))) void this.catchUp();
+  }
+
+  /** Reads the log after `readPos` into the window until the subscriber reaches the feed, then follows it live. */
+  private async catchUp(): Promise<void> {
+    if (this.reading || this.live || !this.active) return;
+    const { store, limits, log } = this.feed.context;
+    this.reading = true;
+    try {
+      for (;;) {
+        const room = limits.maxInFlight - this.inFlight;
+        if (!this.active || this.live || !this.connections.length || room <= 0) return;
+        // Everything after the feed's position comes from the feed: read up to it, then follow it.
+        const until = this.feed.position;
+        if (this.readPos >= until) {
+          this.live = true;
+          return;
+        }
+        const epoch = this.epoch;
+        const keys = keysOf(this.connections.map((connection) => connection.filter));
+        const limit = Math.min(PAGE, room);
+        const page = await store.read({
+          afterPos: this.readPos,
+          untilPos: until,
+          instanceId: this.feed.instanceId,
+          limit,
+          ...(keys ? { events: [...keys] } : {}),
+        });
+        if (epoch !== this.epoch) continue;
+        if (!this.take(page)) return;
+        if (page.length < limit) this.readPos = Math.max(this.readPos, until);
+      }
+    } catch (error) {
+      log.error({ err: error, destination: this.id }, 'realtime subscriber could not read the log; retrying in 1s');
+      setTimeout(() => void this.catchUp(), 1000).unref();
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  /** Sends a page read from the log; false when it stopped (a full window, no connection) before its end. */
+  private take(page: readonly StoredEvent[]): boolean {
+    const window = this.window;
+    // After a rewind, events still unacknowledged are in the window already: they are not sent twice.
+    const newest = window?.size ? window.newestPos() : -1;
+    for (const event of page) {
+      if (event.pos <= newest && window?.has(event.pos)) {
+        this.readPos = event.pos;
+        continue;
+      }
+      const connection = this.pick(event.event, realtimeTypeOf(event.event, event.data));
+      if (connection === undefined && !this.connections.length) return false;
+      if (connection !== undefined) {
+        if (this.inFlight >= this.feed.context.limits.maxInFlight) return false;
+        this.send(event, connection);
+      }
+      this.readPos = event.pos;
+    }
+    return true;
   }
 
   /** The live connection that wants the event and has the fewest unacked events, taking turns on ties. */
   private pick(key: EventKey, type: string): RealtimeConnection | undefined {
+    const connections = this.connections;
+    const count = connections.length;
+    if (count === 1) {
+      const only = connections[0] as RealtimeConnection;
+      return !only.closed && accepts(only.filter, key, type) ? only : undefined;
+    }
     let best: RealtimeConnection | undefined;
-    const count = this.connections.length;
     for (let i = 0; i < count; i++) {
-      const connection = this.connections[(this.turn + i) % count] as RealtimeConnection;
+      const connection = connections[(this.turn + i) % count] as RealtimeConnection;
       if (connection.closed || !accepts(connection.filter, key, type)) continue;
       if (!best || connection.inFlight < best.inFlight) best = connection;
     }

@@ -1,0 +1,137 @@
+import type { StoredEvent } from '../../store/types.ts';
+
+/** Times are kept as ms since this module loaded: small integers that a plain array holds unboxed. */
+const EPOCH = Date.now();
+export const clock = (): number => Date.now() - EPOCH;
+
+/** Slot layout: four array cells per unacknowledged event. */
+const EVENT = 0;
+const TARGET = 1;
+const DEADLINE = 2;
+const SENDS = 3;
+const STRIDE = 4;
+
+/**
+ * The events sent to one subscriber and not acknowledged yet, in one flat array (no object per event
+ * per subscriber: with thousands of subscribers, that was most of the allocation of a fan-out).
+ * `T` is where an event went (a connection); null while it waits for one.
+ */
+export class AckWindow<T> {
+  private slots: unknown[] = [];
+  /** Index of the first slot that may still be taken; the ones before are settled. */
+  private start = 0;
+  /** Unacknowledged events. */
+  size = 0;
+  /** Set while `forEach` runs: slots do not move under it. */
+  private visiting = false;
+
+  add(event: StoredEvent, target: T | null, deadline: number): void {
+    this.slots.push(event, target, deadline, 1);
+    this.size++;
+  }
+
+  /** The slot of an event, by id (acks mostly come in send order: found at once), else -1. */
+  find(eventId: string): number {
+    const slots = this.slots;
+    for (let slot = this.start; slot < slots.length; slot += STRIDE) {
+      const event = slots[slot + EVENT] as StoredEvent | null;
+      if (event !== null && event.id === eventId) return slot;
+    }
+    return -1;
+  }
+
+  has(pos: number): boolean {
+    const slots = this.slots;
+    for (let slot = this.start; slot < slots.length; slot += STRIDE) {
+      if ((slots[slot + EVENT] as StoredEvent | null)?.pos === pos) return true;
+    }
+    return false;
+  }
+
+  event(slot: number): StoredEvent {
+    return this.slots[slot + EVENT] as StoredEvent;
+  }
+
+  target(slot: number): T | null {
+    return this.slots[slot + TARGET] as T | null;
+  }
+
+  deadline(slot: number): number {
+    return this.slots[slot + DEADLINE] as number;
+  }
+
+  /** How many times the event was sent (the first send included). */
+  sends(slot: number): number {
+    return this.slots[slot + SENDS] as number;
+  }
+
+  /** Records a send of the event again, to `target` (null: waiting for a connection). */
+  resend(slot: number, target: T | null, deadline: number): void {
+    this.slots[slot + TARGET] = target;
+    this.slots[slot + DEADLINE] = deadline;
+    if (target !== null) this.slots[slot + SENDS] = (this.slots[slot + SENDS] as number) + 1;
+  }
+
+  /** Takes an event out (acknowledged or dead-lettered). */
+  remove(slot: number): void {
+    const slots = this.slots;
+    slots[slot + EVENT] = null;
+    slots[slot + TARGET] = null;
+    this.size--;
+    if (!this.visiting) this.compact();
+  }
+
+  private compact(): void {
+    const slots = this.slots;
+    if (this.size === 0) {
+      slots.length = 0;
+      this.start = 0;
+      return;
+    }
+    while (this.start < slots.length && slots[this.start + EVENT] === null) this.start += STRIDE;
+    // Settled slots at the front are dropped once they are half the array (amortized O(1)).
+    if (this.start >= 64 && this.start * 2 >= slots.length) {
+      slots.copyWithin(0, this.start);
+      slots.length -= this.start;
+      this.start = 0;
+    }
+  }
+
+  /** Calls `visit` with every slot still taken, oldest first; `visit` may remove or resend it. */
+  forEach(visit: (slot: number) => void): void {
+    const slots = this.slots;
+    // Only the slots taken when the walk starts are visited.
+    const end = slots.length;
+    this.visiting = true;
+    try {
+      for (let slot = this.start; slot < end; slot += STRIDE) {
+        if (slots[slot + EVENT] !== null) visit(slot);
+      }
+    } finally {
+      this.visiting = false;
+      this.compact();
+    }
+  }
+
+  /** The log position of the newest unacknowledged event (-1 when none). */
+  newestPos(): number {
+    const slots = this.slots;
+    let newest = -1;
+    for (let slot = this.start; slot < slots.length; slot += STRIDE) {
+      const event = slots[slot + EVENT] as StoredEvent | null;
+      if (event !== null && event.pos > newest) newest = event.pos;
+    }
+    return newest;
+  }
+
+  /** The log position of the oldest unacknowledged event (Infinity when none). */
+  oldestPos(): number {
+    const slots = this.slots;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (let slot = this.start; slot < slots.length; slot += STRIDE) {
+      const event = slots[slot + EVENT] as StoredEvent | null;
+      if (event !== null && event.pos < oldest) oldest = event.pos;
+    }
+    return oldest;
+  }
+}

@@ -1,0 +1,113 @@
+import type { Logger } from 'pino';
+import type { EnvelopeContext } from '../../core/envelope.ts';
+import { realtimeTypeOf } from '../../core/event-names.ts';
+import type { Delivery, DestinationSpec } from '../../delivery/destination.ts';
+import type { Dispatcher } from '../../delivery/dispatcher.ts';
+import { delivered, type Outcome } from '../../delivery/outcome.ts';
+import type { Store } from '../../store/types.ts';
+import type { RealtimeSubscriber } from './realtime-subscriber.ts';
+
+export interface SubscriberLimits {
+  ackWaitMs: number;
+  maxInFlight: number;
+  maxDeliver: number;
+}
+
+/** What an instance's feed and its subscribers use. */
+export interface RealtimeContext {
+  readonly store: Store;
+  readonly dispatcher: Dispatcher;
+  readonly log: Logger;
+  readonly envelope: EnvelopeContext;
+  readonly limits: SubscriberLimits;
+}
+
+/** Events handed to the subscribers at once. */
+const FEED_BATCH = 500;
+const DELIVERED = delivered();
+
+/** The dispatcher destination of an instance's realtime subscribers. */
+export const feedId = (instanceId: string): string => `realtime:${instanceId}`;
+
+/**
+ * One instance's realtime fan-out: a single dispatcher destination gets the instance's events in log
+ * order, once, and hands each to every subscriber that follows it live, so the log is read and an
+ * event held once whatever the number of subscribers. The destination's own cursor only says how far
+ * the feed got; each subscriber keeps its durable ack floor in the ledger.
+ */
+export class RealtimeFeed {
+  readonly id: string;
+  readonly subscribers: RealtimeSubscriber[] = [];
+  /** The last event of the instance handed to the subscribers (at first, the log's head when the feed started). */
+  position = 0;
+  /** The feed destination's saved cursor: the instance's events up to it were handed (it moves past other instances' events too). */
+  private cursor = 0;
+  /** Resolves once the destination runs from `position`. */
+  readonly ready: Promise<void>;
+  started = false;
+
+  constructor(
+    readonly instanceId: string,
+    readonly context: RealtimeContext,
+  ) {
+    this.id = feedId(instanceId);
+    this.ready = this.start();
+  }
+
+  private async start(): Promise<void> {
+    const { store, dispatcher } = this.context;
+    const head = await store.headPosition();
+    // The destination starts exactly where the subscribers' own reads of the log stop: nothing falls in between.
+    await store.saveDeliveries(this.id, [], head);
+    this.position = head;
+    this.cursor = head;
+    dispatcher.upsert(this.spec());
+    this.started = true;
+  }
+
+  /** Where a subscriber that follows the feed and has nothing unacknowledged has its floor. */
+  through(): number {
+    return Math.max(this.position, this.cursor);
+  }
+
+  /** Reads the destination's cursor (on each save of the subscribers' floors and for status). */
+  refresh(): void {
+    this.cursor = this.context.dispatcher.status(this.id)?.cursor ?? this.cursor;
+  }
+
+  private spec(): DestinationSpec {
+    return {
+      id: this.id,
+      channel: 'realtime',
+      instanceId: this.instanceId,
+      events: null,
+      ordering: 'instance',
+      maxInFlight: 1,
+      maxBatch: FEED_BATCH,
+      // Handing events over cannot fail; a bug in it must not stop the feed.
+      retry: { maxAttempts: Number.POSITIVE_INFINITY, delayMs: () => 1000 },
+      record: 'failures',
+      startAt: 'now',
+      saveDelayMs: 1000,
+      send: async (batch) => this.hand(batch),
+    };
+  }
+
+  /** Hands a batch (in log order) to the live subscribers; events at or before `position` were handed already. */
+  private hand(batch: readonly Delivery[]): Outcome[] {
+    for (const { event } of batch) {
+      if (event.pos <= this.position) continue;
+      this.position = event.pos;
+      const type = realtimeTypeOf(event.event, event.data);
+      for (const subscriber of this.subscribers) {
+        if (!subscriber.live) continue;
+        try {
+          subscriber.offer(event, type);
+        } catch (error) {
+          this.context.log.error({ err: error, destination: subscriber.id }, 'realtime subscriber could not take an event');
+        }
+      }
+    }
+    return batch.map(() => DELIVERED);
+  }
+}
