@@ -27,7 +27,7 @@ export interface Pombo {
 
 /** Builds Pombo from a configuration: store, dispatcher, channels, sources and the HTTP server. */
 export async function createPombo(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Pombo> {
-  const store = openStore(config);
+  const store = await openStore(config);
   const metrics = createMetrics();
   const dispatcher = new Dispatcher(store, log, metrics);
   const auth = new Authenticator(config.auth.apiKey);

@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { newToken } from '../core/ids.ts';
 import type { EventKey } from '../core/event-names.ts';
+import { parsePostgresUri } from '../store/postgres/postgres-uri.ts';
 import { ConfigError, EnvReader } from './env-reader.ts';
 
 export { ConfigError } from './env-reader.ts';
@@ -123,8 +124,13 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const defaultUri = provider === 'sqlite' ? resolve(dataDir, 'pombo.db') : undefined;
   const uri = env.str('DATABASE_CONNECTION_URI') ?? defaultUri;
   if (!uri) env.problems.push('DATABASE_CONNECTION_URI is required when DATABASE_PROVIDER=postgresql');
-  if (provider === 'postgresql') {
-    env.problems.push('DATABASE_PROVIDER=postgresql is not available yet in this version: use sqlite');
+  if (provider === 'postgresql' && uri) {
+    try {
+      parsePostgresUri(uri);
+    } catch (error) {
+      // The message never repeats the URI: it holds the password.
+      env.problems.push(`DATABASE_CONNECTION_URI ${(error as Error).message}`);
+    }
   }
   const config: Config = {
     server: {

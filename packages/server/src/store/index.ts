@@ -1,10 +1,23 @@
-import type { Config } from '../config/index.ts';
+import { ConfigError, type Config } from '../config/index.ts';
+import { PostgresStore } from './postgres/postgres-store.ts';
+import { parsePostgresUri } from './postgres/postgres-uri.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 import type { Store } from './types.ts';
 
 export type * from './types.ts';
 
-/** Opens the store the configuration names. */
-export function openStore(config: Config): Store {
-  return new SqliteStore(config.database.uri, { synchronous: config.database.sqliteSync });
+/**
+ * Opens the store the configuration names. A PostgreSQL server that cannot be reached (or refuses the
+ * credentials) stops the start like a bad variable does: a message naming DATABASE_CONNECTION_URI,
+ * with the password masked, and no stack trace.
+ */
+export async function openStore(config: Config): Promise<Store> {
+  const { provider, uri } = config.database;
+  if (provider === 'sqlite') return new SqliteStore(uri, { synchronous: config.database.sqliteSync });
+  try {
+    return await PostgresStore.open(uri);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message || (error as NodeJS.ErrnoException).code || error.name : String(error);
+    throw new ConfigError([`DATABASE_CONNECTION_URI: PostgreSQL at ${parsePostgresUri(uri).redacted} could not be opened: ${reason}`]);
+  }
 }

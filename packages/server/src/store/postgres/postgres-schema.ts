@@ -1,0 +1,60 @@
+/**
+ * The PostgreSQL schema, applied in order; `pombo_schema_version` records how many steps a database
+ * has seen. Tables are prefixed `pombo_`: the schema is often one Evolution API (or another
+ * application) already uses, and `events` or `instances` are common names.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE pombo_instances (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    token TEXT NOT NULL,
+    integration TEXT NOT NULL,
+    number TEXT,
+    state TEXT NOT NULL DEFAULT 'close',
+    owner_jid TEXT,
+    profile_name TEXT,
+    channels JSONB NOT NULL DEFAULT '{}',
+    last_seq BIGINT NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+  );
+  -- data is TEXT, not JSONB: the exact JSON text appended is what channels send back (dataJson).
+  CREATE TABLE pombo_events (
+    pos BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    instance_id TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    event TEXT NOT NULL,
+    data TEXT NOT NULL,
+    sender TEXT,
+    producer_id TEXT,
+    created_at BIGINT NOT NULL
+  );
+  CREATE UNIQUE INDEX pombo_events_instance_seq ON pombo_events (instance_id, seq);
+  CREATE UNIQUE INDEX pombo_events_producer ON pombo_events (instance_id, producer_id) WHERE producer_id IS NOT NULL;
+  CREATE INDEX pombo_events_instance_pos ON pombo_events (instance_id, pos);
+  -- Times never go back along the log, so a block range index is enough for time ranges and retention,
+  -- and costs next to nothing per append.
+  CREATE INDEX pombo_events_created ON pombo_events USING BRIN (created_at);
+  CREATE TABLE pombo_cursors (
+    destination TEXT PRIMARY KEY,
+    pos BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE TABLE pombo_deliveries (
+    destination TEXT NOT NULL,
+    pos BIGINT NOT NULL,
+    event_id TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts TEXT NOT NULL,
+    next_attempt_at BIGINT,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (destination, pos)
+  );
+  CREATE INDEX pombo_deliveries_status ON pombo_deliveries (destination, status, pos);
+  CREATE INDEX pombo_deliveries_pending ON pombo_deliveries (pos) WHERE status = 'pending';
+  `,
+];

@@ -1,0 +1,601 @@
+import pg from 'pg';
+import { newEventId } from '../../core/ids.ts';
+import { isoTime } from '../../core/iso-time.ts';
+import type { EventKey } from '../../core/event-names.ts';
+import type {
+  AppendRequest,
+  AppendResult,
+  DeliveryQuery,
+  DeliveryRecord,
+  Instance,
+  InstancePatch,
+  NewInstance,
+  ReadQuery,
+  Store,
+  StoredEvent,
+} from '../types.ts';
+import { LoggedEvent } from '../logged-event.ts';
+import { MIGRATIONS } from './postgres-schema.ts';
+import { parsePostgresUri } from './postgres-uri.ts';
+
+interface InstanceRow {
+  id: string;
+  name: string;
+  token: string;
+  integration: string;
+  number: string | null;
+  state: string;
+  owner_jid: string | null;
+  profile_name: string | null;
+  channels: Record<string, unknown>;
+  created_at: string;
+}
+
+interface DeliveryRow {
+  destination: string;
+  pos: number;
+  event_id: string;
+  instance_id: string;
+  event: string;
+  status: string;
+  attempts: string;
+  next_attempt_at: number | null;
+}
+
+/** The columns of an event, in the order `toEvent` takes them (rows are read as arrays: no object per row). */
+const EVENT_COLUMNS = 'pos, id, instance_id, instance, seq, event, data, sender, created_at';
+type EventTuple = [number, string, string, string, number, string, string, string | null, number];
+
+const toEvent = ([pos, id, instanceId, instance, seq, event, data, sender, createdAt]: EventTuple): StoredEvent =>
+  new LoggedEvent(pos, id, instanceId, instance, seq, event as EventKey, data, sender, isoTime(createdAt));
+
+const toInstance = (row: InstanceRow): Instance => ({
+  id: row.id,
+  name: row.name,
+  token: row.token,
+  integration: row.integration as Instance['integration'],
+  number: row.number,
+  state: row.state as Instance['state'],
+  ownerJid: row.owner_jid,
+  profileName: row.profile_name,
+  createdAt: row.created_at,
+  channels: row.channels,
+});
+
+const toDelivery = (row: DeliveryRow): DeliveryRecord => ({
+  destination: row.destination,
+  pos: row.pos,
+  eventId: row.event_id,
+  instanceId: row.instance_id,
+  event: row.event as EventKey,
+  status: row.status as DeliveryRecord['status'],
+  attempts: JSON.parse(row.attempts) as DeliveryRecord['attempts'],
+  nextAttemptAt: row.next_attempt_at,
+});
+
+/** BIGINT columns (positions, sequences, ms times) as numbers: they stay far below 2^53. */
+const INT8_OID = 20;
+const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format ?? 'text')) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+/** Serializes migrations of Pombos starting together on one database. */
+const MIGRATION_LOCK = 0x706f6d626f;
+
+/** One instance's sequence during a commit. */
+interface InstanceHead {
+  readonly name: string;
+  readonly ownerJid: string | null;
+  /** `last_seq` as stored before the commit. */
+  readonly storedSeq: number;
+  lastSeq: number;
+}
+
+/** An event of a commit, before its position is allocated. */
+interface NewEvent {
+  id: string;
+  request: AppendRequest;
+  head: InstanceHead;
+  seq: number;
+  data: string;
+  createdAt: number;
+  /** The event as committed, once its position is allocated. */
+  stored?: StoredEvent;
+}
+
+const isNew = (event: StoredEvent | NewEvent): event is NewEvent => 'request' in event;
+
+type Outcome = { event: NewEvent; duplicate: false } | { event: StoredEvent | NewEvent; duplicate: true };
+
+interface QueuedAppend {
+  requests: readonly AppendRequest[];
+  resolve: (results: AppendResult[]) => void;
+  reject: (error: unknown) => void;
+}
+
+interface QueuedLedgerWrite {
+  destination: string;
+  records: readonly DeliveryRecord[];
+  cursor: number | undefined;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+const producerKey = (instanceId: string, producerId: string) => `${instanceId}\u0000${producerId}`;
+
+/**
+ * The server store: PostgreSQL through `pg`, in the schema the URI's `?schema=` names (Prisma's
+ * convention, so Evolution API's setting works as it is; created when missing).
+ *
+ * Appends made while a commit is in flight are committed together by the next one (group commit),
+ * all on one writer connection, one transaction at a time: a promise resolves only after COMMIT.
+ * Positions come from a sequence, so a rolled-back commit leaves a gap in positions (never in an
+ * instance's `seq`, which the instance's row, locked with FOR UPDATE, carries). Pombo is single-node
+ * and this writer is the only one appending, so positions become visible to readers in commit order:
+ * a reader that saw position p will never later see a smaller one appear. Reads, instances and the
+ * delivery ledger use the other connections of the pool.
+ */
+export class PostgresStore implements Store {
+  readonly provider = 'postgresql';
+  private readonly listeners = new Set<(events: readonly StoredEvent[]) => void>();
+  private queue: QueuedAppend[] = [];
+  /** The commit in flight (appends queue behind it), or undefined. */
+  private appending: Promise<void> | undefined;
+  private ledgerQueue: QueuedLedgerWrite[] = [];
+  private ledgerWriting: Promise<void> | undefined;
+  /** The newest position committed, so the head survives a prune that empties the log. */
+  private committedHead: number;
+  /** The time of the newest event: times never go back along the log, even when the clock does. */
+  private lastCreatedAt: number;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    /** A pool of one: the single writer connection of appends (replaced if the connection breaks). */
+    private readonly writer: pg.Pool,
+    head: { pos: number; createdAt: number },
+  ) {
+    this.committedHead = head.pos;
+    this.lastCreatedAt = head.createdAt;
+  }
+
+  /** Connects, creates the schema if missing and migrates it; throws when the server cannot be reached. */
+  static async open(uri: string, { poolSize = 10 } = {}): Promise<PostgresStore> {
+    const { connectionString, schema } = parsePostgresUri(uri);
+    const settings: pg.PoolConfig = {
+      connectionString,
+      types: TYPES,
+      // Every connection works in the schema (unqualified names, as the migrations write them).
+      options: `-c search_path="${schema}"`,
+      connectionTimeoutMillis: 10_000,
+      application_name: 'pombo',
+    };
+    const pool = new pg.Pool({ ...settings, max: poolSize });
+    const writer = new pg.Pool({ ...settings, max: 1 });
+    // An idle connection the server drops is replaced on next use; without a listener it would crash Pombo.
+    pool.on('error', () => undefined);
+    writer.on('error', () => undefined);
+    try {
+      await migrate(pool, schema);
+      const head = await pool.query<{ pos: number | null; created_at: number | null; last_value: number; is_called: boolean }>(
+        `SELECT (SELECT MAX(pos) FROM pombo_events) AS pos, (SELECT MAX(created_at) FROM pombo_events) AS created_at,
+           last_value, is_called FROM pombo_events_pos_seq`,
+      );
+      const row = head.rows[0];
+      const allocated = row?.is_called ? row.last_value : 0;
+      return new PostgresStore(pool, writer, { pos: Math.max(row?.pos ?? 0, allocated), createdAt: row?.created_at ?? 0 });
+    } catch (error) {
+      await Promise.all([pool.end(), writer.end()]).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  // ---- event log -------------------------------------------------------------------------------
+
+  append(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ requests, resolve, reject });
+      if (!this.appending) this.appending = this.drainAppends();
+    });
+  }
+
+  /** Commits queued appends, one transaction per turn, until the queue stays empty. */
+  private async drainAppends(): Promise<void> {
+    // Let the rest of this tick queue its appends: they share the commit.
+    await new Promise((resolve) => setImmediate(resolve));
+    try {
+      while (this.queue.length) {
+        const batch = this.queue;
+        this.queue = [];
+        await this.commitAppends(batch);
+      }
+    } finally {
+      this.appending = undefined;
+    }
+  }
+
+  private async commitAppends(batch: QueuedAppend[]): Promise<void> {
+    let outcomes: Array<Outcome[] | Error>;
+    let appended: StoredEvent[];
+    let client: pg.PoolClient | undefined;
+    try {
+      client = await this.writer.connect();
+      await client.query('BEGIN');
+      ({ outcomes, appended } = await this.appendBatch(client, batch));
+      await client.query('COMMIT');
+      client.release();
+    } catch (error) {
+      if (client) {
+        // A failed statement or a broken connection: roll back, or drop the connection if even that fails.
+        const broken = await client.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError as Error);
+        client.release(broken);
+      }
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    if (appended.length) this.committedHead = Math.max(this.committedHead, appended.at(-1)?.pos ?? 0);
+    batch.forEach((item, index) => {
+      const outcome = outcomes[index];
+      if (outcome instanceof Error || outcome === undefined) item.reject(outcome);
+      else item.resolve(outcome.map(({ event, duplicate }) => ({ event: isNew(event) ? (event.stored as StoredEvent) : event, duplicate })));
+    });
+    if (appended.length) for (const listener of this.listeners) listener(appended);
+  }
+
+  /**
+   * Every call of the batch, each all or nothing, in one transaction: the instances' rows are locked
+   * and read once, producer ids looked up once, positions allocated once, the events inserted by one
+   * statement and the sequences moved by one. What can fail per call (an unknown instance, data that
+   * is not JSON) is checked before anything is written, so a failing call fails alone; a statement
+   * that still fails aborts the whole group, which its callers then see rejected.
+   */
+  private async appendBatch(client: pg.PoolClient, batch: QueuedAppend[]): Promise<{ outcomes: Array<Outcome[] | Error>; appended: StoredEvent[] }> {
+    const instanceIds = [...new Set(batch.flatMap((item) => item.requests.map((request) => request.instanceId)))];
+    const heads = new Map<string, InstanceHead>();
+    if (instanceIds.length) {
+      const locked = await client.query<{ id: string; name: string; owner_jid: string | null; last_seq: number }>(
+        'SELECT id, name, owner_jid, last_seq FROM pombo_instances WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE',
+        [instanceIds],
+      );
+      for (const row of locked.rows) heads.set(row.id, { name: row.name, ownerJid: row.owner_jid, storedSeq: row.last_seq, lastSeq: row.last_seq });
+    }
+    const known = await this.eventsOfProducers(client, batch, heads);
+
+    const outcomes: Array<Outcome[] | Error> = [];
+    const fresh: NewEvent[] = [];
+    for (const { requests } of batch) {
+      let rows: Array<{ request: AppendRequest; head: InstanceHead; data: string }>;
+      try {
+        rows = requests.map((request) => {
+          const head = heads.get(request.instanceId);
+          if (!head) throw new Error(`instance ${request.instanceId} does not exist`);
+          const data = JSON.stringify(request.data ?? null) as string | undefined;
+          if (data === undefined) throw new Error('event data is not JSON');
+          return { request, head, data };
+        });
+      } catch (error) {
+        outcomes.push(error instanceof Error ? error : new Error(String(error)));
+        continue;
+      }
+      outcomes.push(
+        rows.map(({ request, head, data }): Outcome => {
+          const key = request.producerId === undefined ? undefined : producerKey(request.instanceId, request.producerId);
+          const first = key === undefined ? undefined : known.get(key);
+          if (first) return { event: first, duplicate: true };
+          const createdAt = Math.max(Date.now(), this.lastCreatedAt);
+          this.lastCreatedAt = createdAt;
+          head.lastSeq += 1;
+          const event: NewEvent = { id: newEventId(), request, head, seq: head.lastSeq, data, createdAt };
+          if (key !== undefined) known.set(key, event);
+          fresh.push(event);
+          return { event, duplicate: false };
+        }),
+      );
+    }
+    if (!fresh.length) return { outcomes, appended: [] };
+
+    const allocated = await client.query<{ pos: number }>("SELECT nextval('pombo_events_pos_seq') AS pos FROM generate_series(1, $1)", [fresh.length]);
+    const positions = allocated.rows.map((row) => row.pos).sort((a, b) => a - b);
+    const appended = fresh.map((item, index) => {
+      const { request, head } = item;
+      item.stored = new LoggedEvent(positions[index] ?? 0, item.id, request.instanceId, head.name, item.seq, request.event, item.data, head.ownerJid, isoTime(item.createdAt), request.data ?? null);
+      return item.stored;
+    });
+    await client.query(
+      `INSERT INTO pombo_events (pos, id, instance_id, instance, seq, event, data, sender, producer_id, created_at)
+       SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[])`,
+      [
+        positions,
+        fresh.map((item) => item.id),
+        fresh.map((item) => item.request.instanceId),
+        fresh.map((item) => item.head.name),
+        fresh.map((item) => item.seq),
+        fresh.map((item) => item.request.event),
+        fresh.map((item) => item.data),
+        fresh.map((item) => item.head.ownerJid),
+        fresh.map((item) => item.request.producerId ?? null),
+        fresh.map((item) => item.createdAt),
+      ],
+    );
+    const moved = [...heads].filter(([, head]) => head.lastSeq !== head.storedSeq);
+    await client.query(
+      'UPDATE pombo_instances AS i SET last_seq = v.seq FROM unnest($1::text[], $2::int8[]) AS v(id, seq) WHERE i.id = v.id',
+      [moved.map(([id]) => id), moved.map(([, head]) => head.lastSeq)],
+    );
+    return { outcomes, appended };
+  }
+
+  /** The events already stored under the producer ids this batch carries, by instance and producer id. */
+  private async eventsOfProducers(client: pg.PoolClient, batch: QueuedAppend[], heads: Map<string, InstanceHead>): Promise<Map<string, StoredEvent | NewEvent>> {
+    const known = new Map<string, StoredEvent | NewEvent>();
+    const instanceIds: string[] = [];
+    const producerIds: string[] = [];
+    for (const { requests } of batch) {
+      for (const { instanceId, producerId } of requests) {
+        if (producerId !== undefined && heads.has(instanceId)) {
+          instanceIds.push(instanceId);
+          producerIds.push(producerId);
+        }
+      }
+    }
+    if (!producerIds.length) return known;
+    const found = await client.query<[...EventTuple, string]>({
+      text: `SELECT ${EVENT_COLUMNS}, producer_id FROM pombo_events
+             WHERE (instance_id, producer_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      values: [instanceIds, producerIds],
+      rowMode: 'array',
+    });
+    for (const row of found.rows) known.set(producerKey(row[2], row[9]), toEvent(row.slice(0, 9) as EventTuple));
+    return known;
+  }
+
+  async read(query: ReadQuery): Promise<StoredEvent[]> {
+    const params: unknown[] = [];
+    const where: string[] = [];
+    const filter = (condition: (placeholder: string) => string, value: unknown) => {
+      params.push(value);
+      where.push(condition(`$${params.length}`));
+    };
+    filter((p) => `pos > ${p}`, query.afterPos ?? 0);
+    if (query.untilPos !== undefined) filter((p) => `pos <= ${p}`, query.untilPos);
+    if (query.instanceId !== undefined) filter((p) => `instance_id = ${p}`, query.instanceId);
+    if (query.fromTime !== undefined) filter((p) => `created_at >= ${p}`, Date.parse(query.fromTime));
+    if (query.toTime !== undefined) filter((p) => `created_at <= ${p}`, Date.parse(query.toTime));
+    if (query.events?.length) filter((p) => `event = ANY(${p}::text[])`, query.events);
+    params.push(query.limit);
+    const text = `SELECT ${EVENT_COLUMNS} FROM pombo_events WHERE ${where.join(' AND ')} ORDER BY pos LIMIT $${params.length}`;
+    const result = await this.pool.query<EventTuple>({ text, values: params, rowMode: 'array' });
+    return result.rows.map(toEvent);
+  }
+
+  async getByIds(ids: readonly string[]): Promise<StoredEvent[]> {
+    if (!ids.length) return [];
+    const result = await this.pool.query<EventTuple>({
+      text: `SELECT ${EVENT_COLUMNS} FROM pombo_events WHERE id = ANY($1::text[]) ORDER BY pos`,
+      values: [ids],
+      rowMode: 'array',
+    });
+    return result.rows.map(toEvent);
+  }
+
+  async headPosition(): Promise<number> {
+    const result = await this.pool.query<{ pos: number | null }>('SELECT MAX(pos) AS pos FROM pombo_events');
+    return Math.max(result.rows[0]?.pos ?? 0, this.committedHead);
+  }
+
+  async tailPosition(): Promise<number | undefined> {
+    const result = await this.pool.query<{ pos: number | null }>('SELECT MIN(pos) AS pos FROM pombo_events');
+    return result.rows[0]?.pos ?? undefined;
+  }
+
+  async prune(before: Date): Promise<number> {
+    const removed = await this.pool.query(
+      `DELETE FROM pombo_events AS e WHERE created_at < $1
+       AND NOT EXISTS (SELECT 1 FROM pombo_deliveries AS d WHERE d.status = 'pending' AND d.pos = e.pos)`,
+      [before.getTime()],
+    );
+    await this.pool.query("DELETE FROM pombo_deliveries WHERE status <> 'pending' AND updated_at < $1", [before.getTime()]);
+    return removed.rowCount ?? 0;
+  }
+
+  onAppend(listener: (events: readonly StoredEvent[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // ---- instances -------------------------------------------------------------------------------
+
+  async createInstance(instance: NewInstance): Promise<Instance> {
+    const result = await this.pool.query<InstanceRow>(
+      `INSERT INTO pombo_instances (id, name, token, integration, number, channels, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING *`,
+      [instance.id, instance.name, instance.token, instance.integration, instance.number, JSON.stringify(instance.channels), new Date().toISOString()],
+    );
+    return toInstance(result.rows[0] as InstanceRow);
+  }
+
+  async getInstance(name: string): Promise<Instance | undefined> {
+    const result = await this.pool.query<InstanceRow>('SELECT * FROM pombo_instances WHERE name = $1', [name]);
+    return result.rows[0] && toInstance(result.rows[0]);
+  }
+
+  async getInstanceById(id: string): Promise<Instance | undefined> {
+    const result = await this.pool.query<InstanceRow>('SELECT * FROM pombo_instances WHERE id = $1', [id]);
+    return result.rows[0] && toInstance(result.rows[0]);
+  }
+
+  async listInstances(): Promise<Instance[]> {
+    return (await this.pool.query<InstanceRow>('SELECT * FROM pombo_instances ORDER BY created_at, name')).rows.map(toInstance);
+  }
+
+  async updateInstance(id: string, patch: InstancePatch): Promise<Instance> {
+    const columns: Record<keyof InstancePatch, string> = {
+      state: 'state',
+      ownerJid: 'owner_jid',
+      profileName: 'profile_name',
+      number: 'number',
+    };
+    const keys = (Object.keys(patch) as Array<keyof InstancePatch>).filter((key) => key in columns);
+    if (!keys.length) return (await this.getInstanceById(id)) as Instance;
+    const sets = keys.map((key, index) => `${columns[key]} = $${index + 2}`).join(', ');
+    const result = await this.pool.query<InstanceRow>(`UPDATE pombo_instances SET ${sets} WHERE id = $1 RETURNING *`, [id, ...keys.map((key) => patch[key] ?? null)]);
+    return (result.rows[0] && toInstance(result.rows[0])) as Instance;
+  }
+
+  async setChannelConfig(id: string, channel: string, config: unknown): Promise<Instance> {
+    const result = await this.pool.query<InstanceRow>(
+      'UPDATE pombo_instances SET channels = channels || jsonb_build_object($2::text, $3::jsonb) WHERE id = $1 RETURNING *',
+      [id, channel, JSON.stringify(config ?? null)],
+    );
+    return (result.rows[0] && toInstance(result.rows[0])) as Instance;
+  }
+
+  async deleteInstance(id: string): Promise<void> {
+    await this.pool.query('DELETE FROM pombo_instances WHERE id = $1', [id]);
+  }
+
+  // ---- deliveries ------------------------------------------------------------------------------
+
+  async getCursor(destination: string): Promise<number | undefined> {
+    const result = await this.pool.query<{ pos: number }>('SELECT pos FROM pombo_cursors WHERE destination = $1', [destination]);
+    return result.rows[0]?.pos;
+  }
+
+  /**
+   * Writes made while a ledger commit is in flight, by any destinations, are committed together by the
+   * next one, in order, like appends: a thousand realtime subscribers moving their cursors cost one commit.
+   */
+  saveDeliveries(destination: string, records: readonly DeliveryRecord[], cursor?: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.ledgerQueue.push({ destination, records, cursor, resolve, reject });
+      if (!this.ledgerWriting) this.ledgerWriting = this.drainLedger();
+    });
+  }
+
+  private async drainLedger(): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.ledgerQueue.length) {
+      const batch = this.ledgerQueue;
+      this.ledgerQueue = [];
+      try {
+        await this.commitLedger(batch);
+      } catch (error) {
+        for (const write of batch) write.reject(error);
+        continue;
+      }
+      for (const write of batch) write.resolve();
+    }
+    this.ledgerWriting = undefined;
+  }
+
+  /**
+   * One transaction for the batch. Ledger commits only record progress, so they do not wait for the WAL
+   * flush (synchronous_commit off): a crash of the server can lose only the last ones, whole and in order
+   * (the next append's commit flushes them), which means delivering those events again, never losing one.
+   */
+  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<void> {
+    // One row per delivery, the last write of a position winning (one statement cannot update a row twice).
+    const records = new Map<string, DeliveryRecord>();
+    const cursors = new Map<string, number>();
+    for (const write of batch) {
+      for (const record of write.records) records.set(`${record.pos}\u0000${record.destination}`, record);
+      if (write.cursor !== undefined) cursors.set(write.destination, write.cursor);
+    }
+    const rows = [...records.values()];
+    const now = Date.now();
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL synchronous_commit = off');
+      if (rows.length) {
+        await client.query(
+          `INSERT INTO pombo_deliveries (destination, pos, event_id, instance_id, event, status, attempts, next_attempt_at, updated_at)
+           SELECT *, $9::int8 FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[])
+           ON CONFLICT (destination, pos) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
+             next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at`,
+          [
+            rows.map((r) => r.destination),
+            rows.map((r) => r.pos),
+            rows.map((r) => r.eventId),
+            rows.map((r) => r.instanceId),
+            rows.map((r) => r.event),
+            rows.map((r) => r.status),
+            rows.map((r) => JSON.stringify(r.attempts)),
+            rows.map((r) => r.nextAttemptAt),
+            now,
+          ],
+        );
+      }
+      if (cursors.size) {
+        await client.query(
+          `INSERT INTO pombo_cursors (destination, pos, updated_at) SELECT *, $3::int8 FROM unnest($1::text[], $2::int8[])
+           ON CONFLICT (destination) DO UPDATE SET pos = excluded.pos, updated_at = excluded.updated_at`,
+          [[...cursors.keys()], [...cursors.values()], now],
+        );
+      }
+      await client.query('COMMIT');
+      client.release();
+    } catch (error) {
+      const broken = await client.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError as Error);
+      client.release(broken);
+      throw error;
+    }
+  }
+
+  async listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]> {
+    const params: unknown[] = [query.destination, query.afterPos ?? 0];
+    const where = ['destination = $1', 'pos > $2'];
+    if (query.status) where.push(`status = $${params.push(query.status)}`);
+    if (query.event) where.push(`event = $${params.push(query.event)}`);
+    const sql = `SELECT * FROM pombo_deliveries WHERE ${where.join(' AND ')} ORDER BY pos LIMIT $${params.push(query.limit)}`;
+    return (await this.pool.query<DeliveryRow>(sql, params)).rows.map(toDelivery);
+  }
+
+  async pendingDeliveries(destination: string, limit: number): Promise<DeliveryRecord[]> {
+    return this.listDeliveries({ destination, status: 'pending', limit });
+  }
+
+  async deleteDestination(destination: string): Promise<void> {
+    // One statement, so both go together.
+    await this.pool.query(
+      'WITH records AS (DELETE FROM pombo_deliveries WHERE destination = $1) DELETE FROM pombo_cursors WHERE destination = $1',
+      [destination],
+    );
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  /** Commits what is still queued, then closes the connections. */
+  async close(): Promise<void> {
+    while (this.appending || this.ledgerWriting) await Promise.all([this.appending, this.ledgerWriting]);
+    await Promise.all([this.pool.end(), this.writer.end()]);
+  }
+}
+
+/** Creates the schema if missing and applies the migrations it has not seen, under a lock other Pombos wait on. */
+async function migrate(pool: pg.Pool, schema: string): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    // Checked first: CREATE SCHEMA IF NOT EXISTS needs the right to create even when the schema exists.
+    const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    if (!exists.rowCount) await client.query(`CREATE SCHEMA "${schema}"`);
+    await client.query('CREATE TABLE IF NOT EXISTS pombo_schema_version (version INTEGER NOT NULL)');
+    const current = await client.query<{ version: number }>('SELECT version FROM pombo_schema_version');
+    let version = current.rows[0]?.version ?? 0;
+    if (!current.rowCount) await client.query('INSERT INTO pombo_schema_version (version) VALUES (0)');
+    for (; version < MIGRATIONS.length; version++) {
+      await client.query(MIGRATIONS[version] ?? '');
+      await client.query('UPDATE pombo_schema_version SET version = $1', [version + 1]);
+    }
+    await client.query('COMMIT');
+    client.release();
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release(true);
+    throw error;
+  }
+}

@@ -1,0 +1,91 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
+import pg from 'pg';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { requireService } from '../helpers/pombo-harness.ts';
+import { describeEventStoreConformance } from './event-store-conformance.ts';
+
+/** The machine's PostgreSQL (trust auth, database `test`); each run works in a schema of its own, dropped at the end. */
+const SERVER = 'postgresql://postgres@127.0.0.1:5432/test';
+const schema = `pombo_test_${randomBytes(5).toString('hex')}`;
+const uri = `${SERVER}?schema=${schema}`;
+
+const reachable = await new Promise<boolean>((resolve) => {
+  const socket = connect(5432, '127.0.0.1', () => resolve(socket.end() && true)).on('error', () => resolve(false));
+});
+const service = requireService(reachable, 'PostgreSQL on 127.0.0.1:5432', 'start it, e.g. bash scripts/services/start-all.sh');
+
+after(async () => {
+  if (!reachable) return;
+  const admin = new pg.Client({ connectionString: SERVER });
+  await admin.connect();
+  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await admin.end();
+});
+
+if ('skip' in service) test('PostgreSQL event store', service, () => undefined);
+else {
+  describeEventStoreConformance('PostgreSQL', () => PostgresStore.open(uri));
+
+  test('PostgreSQL: the log lives in the ?schema= schema, created when missing, and survives a reopen', async () => {
+    let store = await PostgresStore.open(uri);
+    const instance = await store.createInstance({ id: randomUUID(), name: `reopen-${randomUUID()}`, token: 't', integration: 'INGEST', number: null, channels: {} });
+    const [first] = await store.append([{ instanceId: instance.id, event: 'CALL', data: { n: 1 } }]);
+    await store.close();
+
+    const admin = new pg.Client({ connectionString: SERVER });
+    await admin.connect();
+    try {
+      const tables = await admin.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema]);
+      assert.deepEqual(tables.rows.map((row) => row.table_name), ['pombo_cursors', 'pombo_deliveries', 'pombo_events', 'pombo_instances', 'pombo_schema_version']);
+      const stored = await admin.query(`SELECT data FROM "${schema}".pombo_events WHERE id = $1`, [first?.event.id]);
+      assert.equal(stored.rows[0]?.data, '{"n":1}', 'the data is kept as the JSON text appended');
+      const version = await admin.query(`SELECT version FROM "${schema}".pombo_schema_version`);
+      assert.deepEqual(version.rows, [{ version: 1 }]);
+    } finally {
+      await admin.end();
+    }
+
+    store = await PostgresStore.open(uri);
+    try {
+      assert.deepEqual(await store.getByIds([first?.event.id ?? '']), [first?.event]);
+      const [second] = await store.append([{ instanceId: instance.id, event: 'CALL', data: { n: 2 } }]);
+      assert.equal(second?.event.seq, 2, 'the sequence continues after a reopen');
+      assert.ok((second?.event.pos ?? 0) > (first?.event.pos ?? 0));
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('PostgreSQL: appends still queued at close are committed, not lost', async () => {
+    const store = await PostgresStore.open(uri);
+    const instance = await store.createInstance({ id: randomUUID(), name: `queued-${randomUUID()}`, token: 't', integration: 'INGEST', number: null, channels: {} });
+    const pending = store.append([{ instanceId: instance.id, event: 'CALL', data: {} }]);
+    const saved = store.saveDeliveries(`dest-${randomUUID()}`, [], 7);
+    await store.close();
+    const [result] = await pending;
+    await saved;
+    const reopened = await PostgresStore.open(uri);
+    try {
+      assert.deepEqual(await reopened.getByIds([result?.event.id ?? '']), [result?.event]);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  test('PostgreSQL: two stores opening a new schema at once both migrate it once', async () => {
+    const fresh = `${schema}_race`;
+    const stores = await Promise.all([PostgresStore.open(`${SERVER}?schema=${fresh}`), PostgresStore.open(`${SERVER}?schema=${fresh}`)]);
+    await Promise.all(stores.map((store) => store.close()));
+    const admin = new pg.Client({ connectionString: SERVER });
+    await admin.connect();
+    try {
+      assert.deepEqual((await admin.query(`SELECT version FROM "${fresh}".pombo_schema_version`)).rows, [{ version: 1 }]);
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS "${fresh}" CASCADE`);
+      await admin.end();
+    }
+  });
+}
