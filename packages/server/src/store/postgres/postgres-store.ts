@@ -1,7 +1,6 @@
 import pg from 'pg';
 import { newEventId } from '../../core/ids.ts';
 import { isoTime } from '../../core/iso-time.ts';
-import type { EventKey } from '../../core/event-names.ts';
 import type {
   AppendRequest,
   AppendResult,
@@ -15,63 +14,9 @@ import type {
   StoredEvent,
 } from '../types.ts';
 import { LoggedEvent } from '../logged-event.ts';
+import { EVENT_COLUMNS, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { MIGRATIONS } from './postgres-schema.ts';
 import { parsePostgresUri } from './postgres-uri.ts';
-
-interface InstanceRow {
-  id: string;
-  name: string;
-  token: string;
-  integration: string;
-  number: string | null;
-  state: string;
-  owner_jid: string | null;
-  profile_name: string | null;
-  channels: Record<string, unknown>;
-  created_at: string;
-}
-
-interface DeliveryRow {
-  destination: string;
-  pos: number;
-  event_id: string;
-  instance_id: string;
-  event: string;
-  status: string;
-  attempts: string;
-  next_attempt_at: number | null;
-}
-
-/** The columns of an event, in the order `toEvent` takes them (rows are read as arrays: no object per row). */
-const EVENT_COLUMNS = 'pos, id, instance_id, instance, seq, event, data, sender, created_at';
-type EventTuple = [number, string, string, string, number, string, string, string | null, number];
-
-const toEvent = ([pos, id, instanceId, instance, seq, event, data, sender, createdAt]: EventTuple): StoredEvent =>
-  new LoggedEvent(pos, id, instanceId, instance, seq, event as EventKey, data, sender, isoTime(createdAt));
-
-const toInstance = (row: InstanceRow): Instance => ({
-  id: row.id,
-  name: row.name,
-  token: row.token,
-  integration: row.integration as Instance['integration'],
-  number: row.number,
-  state: row.state as Instance['state'],
-  ownerJid: row.owner_jid,
-  profileName: row.profile_name,
-  createdAt: row.created_at,
-  channels: row.channels,
-});
-
-const toDelivery = (row: DeliveryRow): DeliveryRecord => ({
-  destination: row.destination,
-  pos: row.pos,
-  eventId: row.event_id,
-  instanceId: row.instance_id,
-  event: row.event as EventKey,
-  status: row.status as DeliveryRecord['status'],
-  attempts: JSON.parse(row.attempts) as DeliveryRecord['attempts'],
-  nextAttemptAt: row.next_attempt_at,
-});
 
 /** BIGINT columns (positions, sequences, ms times) as numbers: they stay far below 2^53. */
 const INT8_OID = 20;
@@ -82,15 +27,6 @@ const TYPES = {
 
 /** Serializes migrations of Pombos starting together on one database. */
 const MIGRATION_LOCK = 0x706f6d626f;
-
-/** One instance's sequence during a commit. */
-interface InstanceHead {
-  readonly name: string;
-  readonly ownerJid: string | null;
-  /** `last_seq` as stored before the commit. */
-  readonly storedSeq: number;
-  lastSeq: number;
-}
 
 /** An event of a commit, before its position is allocated. */
 interface NewEvent {
@@ -107,20 +43,6 @@ interface NewEvent {
 const isNew = (event: StoredEvent | NewEvent): event is NewEvent => 'request' in event;
 
 type Outcome = { event: NewEvent; duplicate: false } | { event: StoredEvent | NewEvent; duplicate: true };
-
-interface QueuedAppend {
-  requests: readonly AppendRequest[];
-  resolve: (results: AppendResult[]) => void;
-  reject: (error: unknown) => void;
-}
-
-interface QueuedLedgerWrite {
-  destination: string;
-  records: readonly DeliveryRecord[];
-  cursor: number | undefined;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
 
 const producerKey = (instanceId: string, producerId: string) => `${instanceId}\u0000${producerId}`;
 

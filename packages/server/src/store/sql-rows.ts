@@ -1,0 +1,90 @@
+import type { EventKey } from '../core/event-names.ts';
+import { isoTime } from '../core/iso-time.ts';
+import type { AppendRequest, AppendResult, DeliveryRecord, Instance, StoredEvent } from './types.ts';
+import { LoggedEvent } from './logged-event.ts';
+
+/**
+ * What the SQL stores (SQLite, PostgreSQL) share: their rows as the database answers them, how those
+ * become the store's values, and the writes they queue for group commits.
+ */
+
+export interface InstanceRow {
+  id: string;
+  name: string;
+  token: string;
+  integration: string;
+  number: string | null;
+  state: string;
+  owner_jid: string | null;
+  profile_name: string | null;
+  /** JSON text (SQLite), or already parsed (PostgreSQL's JSONB). */
+  channels: string | Record<string, unknown>;
+  created_at: string;
+}
+
+export interface DeliveryRow {
+  destination: string;
+  pos: number;
+  event_id: string;
+  instance_id: string;
+  event: string;
+  status: string;
+  attempts: string;
+  next_attempt_at: number | null;
+}
+
+/** The columns of an event, in the order `toEvent` takes them (rows are read as arrays: no object per row). */
+export const EVENT_COLUMNS = 'pos, id, instance_id, instance, seq, event, data, sender, created_at';
+export type EventTuple = [number, string, string, string, number, string, string, string | null, number];
+
+export const toEvent = ([pos, id, instanceId, instance, seq, event, data, sender, createdAt]: EventTuple): StoredEvent =>
+  new LoggedEvent(pos, id, instanceId, instance, seq, event as EventKey, data, sender, isoTime(createdAt));
+
+export const toInstance = (row: InstanceRow): Instance => ({
+  id: row.id,
+  name: row.name,
+  token: row.token,
+  integration: row.integration as Instance['integration'],
+  number: row.number,
+  state: row.state as Instance['state'],
+  ownerJid: row.owner_jid,
+  profileName: row.profile_name,
+  createdAt: row.created_at,
+  channels: typeof row.channels === 'string' ? (JSON.parse(row.channels) as Record<string, unknown>) : row.channels,
+});
+
+export const toDelivery = (row: DeliveryRow): DeliveryRecord => ({
+  destination: row.destination,
+  pos: row.pos,
+  eventId: row.event_id,
+  instanceId: row.instance_id,
+  event: row.event as EventKey,
+  status: row.status as DeliveryRecord['status'],
+  attempts: JSON.parse(row.attempts) as DeliveryRecord['attempts'],
+  nextAttemptAt: row.next_attempt_at,
+});
+
+/** One instance's sequence during a commit. */
+export interface InstanceHead {
+  readonly name: string;
+  readonly ownerJid: string | null;
+  /** `last_seq` as stored before the commit. */
+  readonly storedSeq: number;
+  lastSeq: number;
+}
+
+/** One caller's append, waiting for the next group commit. */
+export interface QueuedAppend {
+  requests: readonly AppendRequest[];
+  resolve: (results: AppendResult[]) => void;
+  reject: (error: unknown) => void;
+}
+
+/** One destination's ledger write, waiting for the next ledger commit. */
+export interface QueuedLedgerWrite {
+  destination: string;
+  records: readonly DeliveryRecord[];
+  cursor: number | undefined;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
