@@ -1,34 +1,19 @@
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { freePort, spawnPombo, type ChildPombo } from '../helpers/child-pombo.ts';
-import { eventually, requireService, uniqueName } from '../helpers/pombo-harness.ts';
+import { eventually, uniqueName } from '../helpers/pombo-harness.ts';
+import { postgresTestSchema } from '../helpers/postgres-test-schema.ts';
 import { startReceiver } from '../webhook/http-receiver.ts';
 
 /** Pombo started as a user would, with Evolution API's PostgreSQL settings, on the machine's server (database `test`). */
-const SERVER = 'postgresql://postgres@127.0.0.1:5432/test';
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
-const schema = `pombo_test_${randomBytes(5).toString('hex')}`;
-
-const reachable = await new Promise<boolean>((resolve) => {
-  const socket = connect(5432, '127.0.0.1', () => resolve(socket.end() && true)).on('error', () => resolve(false));
-});
-const service = requireService(reachable, 'PostgreSQL on 127.0.0.1:5432', 'start it, e.g. bash scripts/services/start-all.sh');
-
-after(async () => {
-  if (!reachable) return;
-  const admin = new pg.Client({ connectionString: SERVER });
-  await admin.connect();
-  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await admin.end();
-});
+const { uri, reachable, service } = await postgresTestSchema();
 
 test('DATABASE_PROVIDER=postgresql: events are logged and delivered, and instances and events survive a restart', service, async (t) => {
   const receiver = await startReceiver();
@@ -41,7 +26,7 @@ test('DATABASE_PROVIDER=postgresql: events are logged and delivered, and instanc
   const env = {
     AUTHENTICATION_API_KEY: apiKey,
     DATABASE_PROVIDER: 'postgresql',
-    DATABASE_CONNECTION_URI: `${SERVER}?schema=${schema}`,
+    DATABASE_CONNECTION_URI: uri,
     WEBHOOK_GLOBAL_ENABLED: 'true',
     WEBHOOK_GLOBAL_URL: `${receiver.url}/global`,
     WEBHOOK_EVENTS_MESSAGES_UPSERT: 'true',

@@ -1,29 +1,12 @@
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { connect } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
-import { requireService } from '../helpers/pombo-harness.ts';
+import { POSTGRES_SERVER as SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
 import { describeEventStoreConformance } from './event-store-conformance.ts';
 
-/** The machine's PostgreSQL (trust auth, database `test`); each run works in a schema of its own, dropped at the end. */
-const SERVER = 'postgresql://postgres@127.0.0.1:5432/test';
-const schema = `pombo_test_${randomBytes(5).toString('hex')}`;
-const uri = `${SERVER}?schema=${schema}`;
-
-const reachable = await new Promise<boolean>((resolve) => {
-  const socket = connect(5432, '127.0.0.1', () => resolve(socket.end() && true)).on('error', () => resolve(false));
-});
-const service = requireService(reachable, 'PostgreSQL on 127.0.0.1:5432', 'start it, e.g. bash scripts/services/start-all.sh');
-
-after(async () => {
-  if (!reachable) return;
-  const admin = new pg.Client({ connectionString: SERVER });
-  await admin.connect();
-  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await admin.end();
-});
+const { schema, uri, service } = await postgresTestSchema();
 
 if ('skip' in service) test('PostgreSQL event store', service, () => undefined);
 else {
