@@ -25,6 +25,8 @@ export interface RealtimeContext {
 /** Events handed to the subscribers at once. */
 const FEED_BATCH = 500;
 const DELIVERED = delivered();
+/** How long the feed hands events before it lets the event loop run. */
+const SLICE_MS = 10;
 
 /** The dispatcher destination of an instance's realtime subscribers. */
 export const feedId = (instanceId: string): string => `realtime:${instanceId}`;
@@ -89,14 +91,23 @@ export class RealtimeFeed {
       record: 'failures',
       startAt: 'now',
       saveDelayMs: 1000,
-      send: async (batch) => this.hand(batch),
+      send: (batch) => this.hand(batch),
     };
   }
 
-  /** Hands a batch (in log order) to the live subscribers; events at or before `position` were handed already. */
-  private hand(batch: readonly Delivery[]): Outcome[] {
+  /**
+   * Hands a batch (in log order) to the live subscribers; events at or before `position` were handed
+   * already. A burst is handed in slices of about SLICE_MS, with the event loop's other work (acks,
+   * pings, the API) in between: an event is handed whole, but never a thousand at once.
+   */
+  private async hand(batch: readonly Delivery[]): Promise<Outcome[]> {
+    let sliceStart = performance.now();
     for (const { event } of batch) {
       if (event.pos <= this.position) continue;
+      if (performance.now() - sliceStart > SLICE_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+      }
       this.position = event.pos;
       const type = realtimeTypeOf(event.event, event.data);
       for (const subscriber of this.subscribers) {
