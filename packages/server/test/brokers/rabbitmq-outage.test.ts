@@ -8,7 +8,7 @@ import { freePort, spawnPombo } from '../helpers/child-pombo.ts';
 import { startFlow, Tally } from '../helpers/event-flow.ts';
 import { eventually, startPombo } from '../helpers/pombo-harness.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
-import { cleanupRabbit, consume, rabbitmqRequired, rabbitNames, RABBITMQ_HOST, RABBITMQ_PORT, RABBITMQ_URI, type Received } from './rabbitmq-helpers.ts';
+import { cleanupRabbit, consume, rabbitmqRequired, rabbitNames, RABBITMQ_HOST, RABBITMQ_PORT, type Received } from './rabbitmq-helpers.ts';
 
 const rabbit = await rabbitmqRequired();
 

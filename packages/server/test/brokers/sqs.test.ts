@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, requireService, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
+import { requireService, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { drained, phone } from './broker-test-helpers.ts';
 import { queueNameOf } from '../../src/channels/sqs/sqs-queues.ts';
 import { readSqsSettings } from '../../src/channels/sqs/sqs-settings.ts';

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Dispatcher } from '../../src/delivery/dispatcher.ts';
 import type { Delivery, DestinationSpec } from '../../src/delivery/destination.ts';
-import { delivered, retry, type Outcome } from '../../src/delivery/outcome.ts';
+import { delivered, retry } from '../../src/delivery/outcome.ts';
 import { backoff } from '../../src/delivery/retry-policy.ts';
 import { createMetrics } from '../../src/ops/metrics.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';

@@ -67,7 +67,7 @@ test('seed 001 without global events: events named by instance follow its websoc
 });
 
 test('seed 002: an instance namespace gets dotted event names, with the key in auth or in the URL query', async () => {
-  const { pombo, clients } = shared;
+  const { pombo } = shared;
   const alice = uniqueName('alice');
   const bob = uniqueName('bob');
   await pombo.sandbox(alice);
