@@ -54,6 +54,8 @@ interface Registration {
  */
 export class EventSubscription {
   private readonly registrations: Registration[] = [];
+  /** The handlers of each type, in registration order (`All` ones included); rebuilt when handlers change. */
+  private readonly handlersByType = new Map<string, readonly EventHandler[]>();
   private readonly errorHandlers = new Set<ErrorHandler>();
   private readonly queue: PomboEvent[] = [];
   private readonly running = new Set<Promise<void>>();
@@ -102,6 +104,7 @@ export class EventSubscription {
   on(type: string, handler: EventHandler | ErrorHandler): this {
     if (type === 'error') this.errorHandlers.add(handler as ErrorHandler);
     else this.registrations.push({ type, handler: handler as EventHandler });
+    this.handlersByType.clear();
     return this;
   }
 
@@ -109,6 +112,7 @@ export class EventSubscription {
     if (type === 'error') this.errorHandlers.delete(handler as ErrorHandler);
     const index = this.registrations.findIndex((registration) => registration.type === type && registration.handler === handler);
     if (index >= 0) this.registrations.splice(index, 1);
+    this.handlersByType.clear();
     return this;
   }
 
@@ -226,34 +230,94 @@ export class EventSubscription {
     } catch {
       return this.report(new Error('the server sent a frame that is not JSON'));
     }
-    this.queue.push(event);
-    this.pump();
+    // Nothing waiting: handled at once, without going through the queue.
+    if (this.queue.length === 0 && this.running.size < this.concurrency) this.start(event);
+    else {
+      this.queue.push(event);
+      this.pump();
+    }
+  }
+
+  private get concurrency(): number {
+    return Math.max(1, this.request.concurrency ?? 1);
   }
 
   /** Starts queued events while fewer than `concurrency` are being handled. */
   private pump(): void {
-    const limit = Math.max(1, this.request.concurrency ?? 1);
-    while (this.running.size < limit && this.queue.length) {
-      const task = this.handle(this.queue.shift() as PomboEvent).finally(() => {
-        this.running.delete(task);
-        this.pump();
-      });
-      this.running.add(task);
-    }
+    while (this.running.size < this.concurrency && this.queue.length) this.start(this.queue.shift() as PomboEvent);
   }
 
-  /** Runs every matching handler in registration order; acks only if none threw. */
-  private async handle(event: PomboEvent): Promise<void> {
-    if (this.recent?.has(event.id)) return this.ack(event);
+  /** Handles an event; one whose handlers are still running (async ones) counts against `concurrency` until they end. */
+  private start(event: PomboEvent): void {
+    const pending = this.handle(event);
+    if (!pending) return;
+    const task = pending.finally(() => {
+      this.running.delete(task);
+      this.pump();
+    });
+    this.running.add(task);
+  }
+
+  private handlersFor(type: string): readonly EventHandler[] {
+    let handlers = this.handlersByType.get(type);
+    if (!handlers) {
+      handlers = this.registrations.filter((r) => r.type === type || r.type === 'All').map((r) => r.handler);
+      this.handlersByType.set(type, handlers);
+    }
+    return handlers;
+  }
+
+  /**
+   * Runs every matching handler in registration order; acks only if none threw. Handlers that return
+   * at once are run without a promise per event (most are); from the first one that returns a promise
+   * on, the rest wait for it, and the returned promise settles when all are done.
+   */
+  private handle(event: PomboEvent): Promise<void> | undefined {
+    if (this.recent?.has(event.id)) {
+      this.ack(event);
+      return undefined;
+    }
+    const handlers = this.handlersFor(event.type);
     let failed = false;
-    for (const { handler } of this.registrations.filter((r) => r.type === event.type || r.type === 'All')) {
+    for (let index = 0; index < handlers.length; index++) {
+      let result: unknown;
+      try {
+        result = (handlers[index] as EventHandler)(event);
+      } catch (error) {
+        failed = true;
+        this.failed(error, event);
+        continue;
+      }
+      if (isThenable(result)) return this.handleRest(event, handlers, index, result, failed);
+    }
+    this.handled(event, failed);
+    return undefined;
+  }
+
+  /** `handle` once handler `index` returned a promise. */
+  private async handleRest(event: PomboEvent, handlers: readonly EventHandler[], index: number, pending: PromiseLike<unknown>, failed: boolean): Promise<void> {
+    try {
+      await pending;
+    } catch (error) {
+      failed = true;
+      this.failed(error, event);
+    }
+    for (const handler of handlers.slice(index + 1)) {
       try {
         await handler(event);
       } catch (error) {
         failed = true;
-        this.report(error instanceof Error ? error : new Error(String(error)), event);
+        this.failed(error, event);
       }
     }
+    this.handled(event, failed);
+  }
+
+  private failed(error: unknown, event: PomboEvent): void {
+    this.report(error instanceof Error ? error : new Error(String(error)), event);
+  }
+
+  private handled(event: PomboEvent, failed: boolean): void {
     if (failed) return;
     this.recent?.add(event.id);
     this.ack(event);
@@ -261,10 +325,13 @@ export class EventSubscription {
 
   private ack(event: PomboEvent): void {
     if (typeof event.id !== 'string' || event.id === '') return;
-    if (this.socket?.readyState === OPEN) this.socket.send(JSON.stringify({ type: 'ack', event_id: event.id }));
+    if (this.socket?.readyState === OPEN) this.socket.send(`{"type":"ack","event_id":${JSON.stringify(event.id)}}`);
     if (event.type !== 'Gap') this.acked = event.id;
   }
 }
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
 
 /** A handshake refused with an HTTP status (non-browser clients): the body is Pombo's JSON error. */
 function refusedError(status: number, body: string): PomboRealtimeError {
