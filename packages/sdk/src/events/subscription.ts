@@ -65,6 +65,8 @@ export class EventSubscription {
   private attempts = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private acked: string | undefined;
+  private pendingAcks: PomboEvent[] = [];
+  private readonly sendAcks = (): void => this.flushAcks();
   private outcome: { error?: Error } | undefined;
   private readonly closedWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   private readonly opened: Promise<void>;
@@ -200,6 +202,7 @@ export class EventSubscription {
 
   private finish(error?: Error): void {
     if (this.outcome) return;
+    this.flushAcks();
     this.outcome = error ? { error } : {};
     this.stateValue = 'closed';
     clearTimeout(this.retryTimer);
@@ -323,11 +326,42 @@ export class EventSubscription {
     this.ack(event);
   }
 
+  /**
+   * Acks are sent once the events at hand are handled (the same turn of the event loop): a client with
+   * many subscriptions runs its handlers first instead of waiting for a write per event in between.
+   */
   private ack(event: PomboEvent): void {
     if (typeof event.id !== 'string' || event.id === '') return;
-    if (this.socket?.readyState === OPEN) this.socket.send(`{"type":"ack","event_id":${JSON.stringify(event.id)}}`);
-    if (event.type !== 'Gap') this.acked = event.id;
+    this.pendingAcks.push(event);
+    if (this.pendingAcks.length === 1) afterThisTurn(this.sendAcks);
   }
+
+  /** Sends the acks of the events handled since the last flush (a closed socket drops them: the events come again). */
+  private flushAcks(): void {
+    const events = this.pendingAcks;
+    if (!events.length) return;
+    this.pendingAcks = [];
+    if (this.socket?.readyState !== OPEN) return;
+    for (const event of events) {
+      this.socket.send(`{"type":"ack","event_id":${JSON.stringify(event.id)}}`);
+      if (event.type !== 'Gap') this.acked = event.id;
+    }
+  }
+}
+
+/** What runs once the I/O callbacks of the current turn of the event loop are done (one timer for all). */
+const deferred = new Set<() => void>();
+const later: (run: () => void) => void = typeof setImmediate === 'function' ? (run) => void setImmediate(run) : (run) => void setTimeout(run, 0);
+
+function afterThisTurn(task: () => void): void {
+  if (deferred.size === 0) later(runDeferred);
+  deferred.add(task);
+}
+
+function runDeferred(): void {
+  const tasks = [...deferred];
+  deferred.clear();
+  for (const task of tasks) task();
 }
 
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
