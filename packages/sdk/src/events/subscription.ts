@@ -65,7 +65,10 @@ export class EventSubscription {
   private attempts = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private acked: string | undefined;
-  private pendingAcks: PomboEvent[] = [];
+  /** Ids to acknowledge at the end of this turn (ids only: the events themselves are not kept alive). */
+  private pendingAcks: string[] = [];
+  /** The resume point those acks move to (a `Gap` is not one). */
+  private pendingResume: string | undefined;
   private readonly sendAcks = (): void => this.flushAcks();
   private outcome: { error?: Error } | undefined;
   private readonly closedWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
@@ -332,20 +335,21 @@ export class EventSubscription {
    */
   private ack(event: PomboEvent): void {
     if (typeof event.id !== 'string' || event.id === '') return;
-    this.pendingAcks.push(event);
+    this.pendingAcks.push(event.id);
+    if (event.type !== 'Gap') this.pendingResume = event.id;
     if (this.pendingAcks.length === 1) afterThisTurn(this.sendAcks);
   }
 
   /** Sends the acks of the events handled since the last flush (a closed socket drops them: the events come again). */
   private flushAcks(): void {
-    const events = this.pendingAcks;
-    if (!events.length) return;
+    const ids = this.pendingAcks;
+    const resume = this.pendingResume;
+    if (!ids.length) return;
     this.pendingAcks = [];
+    this.pendingResume = undefined;
     if (this.socket?.readyState !== OPEN) return;
-    for (const event of events) {
-      this.socket.send(`{"type":"ack","event_id":${JSON.stringify(event.id)}}`);
-      if (event.type !== 'Gap') this.acked = event.id;
-    }
+    for (const id of ids) this.socket.send(`{"type":"ack","event_id":${JSON.stringify(id)}}`);
+    if (resume !== undefined) this.acked = resume;
   }
 }
 
