@@ -51,7 +51,8 @@ export class RealtimeHub implements ConnectionOwner {
     private readonly options: HubOptions,
   ) {
     const { ackWaitMs, maxInFlight, maxDeliver } = options;
-    this.realtime = { store: context.store, dispatcher: context.dispatcher, log: context.log, envelope: context.envelope, limits: { ackWaitMs, maxInFlight, maxDeliver } };
+    const { store, dispatcher, log, envelope } = context;
+    this.realtime = { store, dispatcher, log, envelope, limits: { ackWaitMs, maxInFlight, maxDeliver } };
     const sweepMs = Math.min(1000, Math.max(5, Math.floor(ackWaitMs / 10)));
     this.timers = [
       setInterval(() => this.expire(), sweepMs),
