@@ -19,10 +19,16 @@ export interface HubOptions extends SubscriberLimits {
 }
 
 /**
- * How often the subscribers' floors are written: after a crash, at most this much of acknowledged
- * events is sent again. All the floors that moved are written together (one commit).
+ * How often a subscriber's floor is written: after a crash, at most this much of acknowledged events
+ * is sent again. The floors that moved in one slice are written together (one commit).
  */
 const SAVE_INTERVAL_MS = 1000;
+
+/**
+ * Periodic work on every subscriber (floor writes, pings) is done a slice of the subscribers at a
+ * time, spread over its interval: thousands at once would hold up the events of that moment.
+ */
+const SLICES = 10;
 
 /** How long a starting subscriber waits for others to write their positions with. */
 const START_SAVE_DELAY_MS = 5;
@@ -45,6 +51,10 @@ export class RealtimeHub implements ConnectionOwner {
   /** The newest position in the log, for the backlog of `describe`. */
   private head = 0;
   private closing = false;
+  /** Slices are dealt to subscribers in turn. */
+  private nextSlice = 0;
+  private saveTick = 0;
+  private pingTick = 0;
 
   constructor(
     private readonly context: AppContext,
@@ -56,14 +66,18 @@ export class RealtimeHub implements ConnectionOwner {
     const sweepMs = Math.min(1000, Math.max(5, Math.floor(ackWaitMs / 10)));
     this.timers = [
       setInterval(() => this.expire(), sweepMs),
-      setInterval(() => this.eachConnection((connection) => connection.heartbeat()), options.pingIntervalMs),
-      setInterval(() => this.saveFloors(), SAVE_INTERVAL_MS),
+      setInterval(() => this.heartbeat(), options.pingIntervalMs / SLICES),
+      setInterval(() => this.saveFloors(), SAVE_INTERVAL_MS / SLICES),
     ];
     for (const timer of this.timers) timer.unref();
   }
 
-  private eachConnection(visit: (connection: RealtimeConnection) => void): void {
-    for (const subscriber of this.subscribers.values()) for (const connection of subscriber.connections) visit(connection);
+  /** Pings the connections of one slice of the subscribers. */
+  private heartbeat(): void {
+    const slice = this.pingTick++ % SLICES;
+    for (const subscriber of this.subscribers.values()) {
+      if (subscriber.slice === slice) for (const connection of subscriber.connections) connection.heartbeat();
+    }
   }
 
   private expire(): void {
@@ -71,11 +85,13 @@ export class RealtimeHub implements ConnectionOwner {
     for (const feed of this.feeds.values()) for (const subscriber of feed.subscribers) subscriber.expire(now);
   }
 
-  /** Writes the floors that moved since the last save (in one tick: the store commits them together). */
+  /** Writes the floors of one slice of the subscribers that moved since their last save (in one tick: one commit). */
   private saveFloors(): void {
+    const slice = this.saveTick++ % SLICES;
     for (const feed of this.feeds.values()) {
       feed.refresh();
       for (const subscriber of feed.subscribers) {
+        if (subscriber.slice !== slice) continue;
         const floor = subscriber.floor();
         if (floor !== subscriber.savedFloor) void this.save(subscriber, floor);
       }
@@ -134,7 +150,7 @@ export class RealtimeHub implements ConnectionOwner {
   private subscriberFor(instanceId: string, name: string): RealtimeSubscriber {
     let subscriber = this.subscribers.get(subscriberId(instanceId, name));
     if (!subscriber) {
-      subscriber = new RealtimeSubscriber(this.feedFor(instanceId), name);
+      subscriber = new RealtimeSubscriber(this.feedFor(instanceId), name, this.nextSlice++ % SLICES);
       // Keyed by its own id: one copy of the string per subscriber.
       this.subscribers.set(subscriber.id, subscriber);
     }

@@ -50,6 +50,8 @@ export class RealtimeSubscriber {
   constructor(
     readonly feed: RealtimeFeed,
     name: string,
+    /** Which slice of the periodic work (floor writes, pings) it falls in. */
+    readonly slice: number,
   ) {
     this.id = subscriberId(feed.instanceId, name);
   }
