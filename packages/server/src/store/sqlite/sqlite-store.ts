@@ -45,6 +45,8 @@ export class SqliteStore implements Store {
   /** Statements whose text depends on the query (filters, id lists), prepared once per text. */
   private readonly queries = new Map<string, Database.Statement>();
   private readonly fullSync: boolean;
+  /** The ledger's commit, its transaction wrapper made once (one per commit was garbage at every save). */
+  private readonly writeLedger: (batch: readonly QueuedLedgerWrite[], now: number) => void;
   /** The time of the newest event: times never go back along the log, even when the clock does. */
   private lastCreatedAt: number;
 
@@ -74,6 +76,7 @@ export class SqliteStore implements Store {
       upsertDelivery: this.db.prepare(upsertDeliveriesSql(1)),
       upsertDeliveries: this.db.prepare(upsertDeliveriesSql(UPSERT_ROWS)),
     };
+    this.writeLedger = this.db.transaction((batch: readonly QueuedLedgerWrite[], now: number) => this.upsertLedger(batch, now));
     this.lastCreatedAt = this.db.prepare<[], { t: number | null }>('SELECT MAX(created_at) AS t FROM events').get()?.t ?? 0;
   }
 
@@ -315,6 +318,25 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** One ledger commit's writes: every queued write's records, then their cursors (run inside `writeLedger`'s transaction). */
+  private upsertLedger(batch: readonly QueuedLedgerWrite[], now: number): void {
+    // Rows in write order: a later record of the same delivery updates the earlier one, in one statement or the next.
+    const rows: unknown[] = [];
+    for (const { records } of batch) {
+      for (const { destination, pos, eventId, instanceId, event, status, attempts, nextAttemptAt } of records) {
+        rows.push(destination, pos, eventId, instanceId, event, status, JSON.stringify(attempts), nextAttemptAt, now);
+      }
+    }
+    const whole = rows.length - (rows.length % (UPSERT_ROWS * DELIVERY_COLUMNS));
+    for (let start = 0; start < whole; start += UPSERT_ROWS * DELIVERY_COLUMNS) {
+      this.statements.upsertDeliveries.run(rows.slice(start, start + UPSERT_ROWS * DELIVERY_COLUMNS));
+    }
+    for (let start = whole; start < rows.length; start += DELIVERY_COLUMNS) {
+      this.statements.upsertDelivery.run(rows.slice(start, start + DELIVERY_COLUMNS));
+    }
+    for (const { destination, cursor } of batch) if (cursor !== undefined) this.statements.setCursor.run(destination, cursor, now);
+  }
+
   private flushLedger(): void {
     const batch = this.ledgerQueue;
     // close() may have written the queue already: the database is closed by now.
@@ -326,23 +348,7 @@ export class SqliteStore implements Store {
     // which means delivering those events again, never losing one. They are most of the syncs of busy destinations.
     if (this.fullSync) this.db.pragma('synchronous = NORMAL');
     try {
-      this.db.transaction(() => {
-        // Rows in write order: a later record of the same delivery updates the earlier one, in one statement or the next.
-        const rows: unknown[] = [];
-        for (const { records } of batch) {
-          for (const { destination, pos, eventId, instanceId, event, status, attempts, nextAttemptAt } of records) {
-            rows.push(destination, pos, eventId, instanceId, event, status, JSON.stringify(attempts), nextAttemptAt, now);
-          }
-        }
-        const whole = rows.length - (rows.length % (UPSERT_ROWS * DELIVERY_COLUMNS));
-        for (let start = 0; start < whole; start += UPSERT_ROWS * DELIVERY_COLUMNS) {
-          this.statements.upsertDeliveries.run(rows.slice(start, start + UPSERT_ROWS * DELIVERY_COLUMNS));
-        }
-        for (let start = whole; start < rows.length; start += DELIVERY_COLUMNS) {
-          this.statements.upsertDelivery.run(rows.slice(start, start + DELIVERY_COLUMNS));
-        }
-        for (const { destination, cursor } of batch) if (cursor !== undefined) this.statements.setCursor.run(destination, cursor, now);
-      })();
+      this.writeLedger(batch, now);
     } catch (error) {
       for (const write of batch) write.reject(error);
       return;
