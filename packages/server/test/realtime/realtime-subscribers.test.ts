@@ -20,6 +20,12 @@ test('two connections with one subscriber name share the events; two names each 
     const open = (subscriber: string) =>
       connect(pombo.url, { query: { instance_id: name, subscriber }, headers: { apikey: pombo.apiKey }, autoAck: true });
     const [workerA, workerB, audit] = await Promise.all([open('workers'), open('workers'), open('audit')]);
+    // A connection is attached to its subscriber just after its upgrade: events wait until both workers are in.
+    const attached = async (subscriber: string) =>
+      ((await pombo.api('GET', `/realtime/find/${name}`)).body.subscribers as Array<{ subscriber: string; connections: unknown[] }>).find(
+        (entry) => entry.subscriber === subscriber,
+      )?.connections.length ?? 0;
+    await eventually(async () => (await attached('workers')) === 2 && (await attached('audit')) === 1, 'every connection attached');
     const sent = await ingest(pombo, name, 40);
     await audit.waitFrames(40);
     await eventually(() => workerA.frames.length + workerB.frames.length >= 40, 'the shared events');
