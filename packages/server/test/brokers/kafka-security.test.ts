@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Admin, Consumer, stringDeserializers, type BaseOptions, type Message } from '@platformatic/kafka';
 import { eventually, requireService, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { phone } from './broker-test-helpers.ts';
+import { kafkaAvailable } from './kafka-topic-reader.ts';
 
 /**
  * SASL and TLS against the secured listeners of the test broker (scripts/services/kafka.sh):
@@ -35,20 +36,7 @@ const testClient = (b: SecuredBroker): BaseOptions => ({
   tls: { ca: readFileSync(b.ca, 'utf8') },
 });
 
-async function securedAvailable(): Promise<boolean> {
-  if (!broker) return false;
-  const admin = new Admin({ ...testClient(broker), retries: 0, connectTimeout: 1000 });
-  try {
-    await admin.metadata({ topics: [] });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await admin.close().catch(() => undefined);
-  }
-}
-
-const needsSecuredKafka = requireService(await securedAvailable(), `Kafka's SASL_SSL listener (${CLIENT_FILE})`, 'run scripts/services/kafka.sh');
+const needsSecuredKafka = requireService(broker !== undefined && (await kafkaAvailable(testClient(broker))), `Kafka's SASL_SSL listener (${CLIENT_FILE})`, 'run scripts/services/kafka.sh');
 const secured = (): SecuredBroker => broker as SecuredBroker;
 
 /** Reads a topic from its beginning over SASL_SSL until `count` records arrived. */

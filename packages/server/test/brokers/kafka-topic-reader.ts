@@ -1,13 +1,13 @@
-import { Admin, Consumer, stringDeserializers, type Message } from '@platformatic/kafka';
+import { Admin, Consumer, stringDeserializers, type BaseOptions, type Message } from '@platformatic/kafka';
 import { eventually } from '../helpers/pombo-harness.ts';
 
 export const KAFKA_BROKERS = '127.0.0.1:9092';
 
 export type KafkaRecord = Message<string, string, string, string>;
 
-/** Whether the test Kafka (scripts/services/kafka.sh) answers. */
-export async function kafkaAvailable(): Promise<boolean> {
-  const admin = new Admin({ clientId: 'pombo-test', bootstrapBrokers: [KAFKA_BROKERS], retries: 0, connectTimeout: 1000 });
+/** Whether the test Kafka (scripts/services/kafka.sh) answers, on its plaintext listener unless told how to reach it. */
+export async function kafkaAvailable(client: BaseOptions = { clientId: 'pombo-test', bootstrapBrokers: [KAFKA_BROKERS] }): Promise<boolean> {
+  const admin = new Admin({ ...client, retries: 0, connectTimeout: 1000 });
   try {
     await admin.metadata({ topics: [] });
     return true;
