@@ -149,10 +149,11 @@ export function eventName(key: EventKey): EventName {
 }
 
 /** The realtime (seed 000) type of one event, or its UPPER_SNAKE key when the vocabulary has no word for it. */
-export function realtimeTypeOf(key: EventKey, data: unknown): string {
-  const mapping = eventName(key).realtime;
-  if (!mapping) return key;
-  return (mapping.pick ? mapping.pick(data) : mapping.types[0]) ?? key;
+export function realtimeTypeOf(event: { readonly event: EventKey; readonly data: unknown }): string {
+  const mapping = eventName(event.event).realtime;
+  if (!mapping) return event.event;
+  // `data` is read only where the type depends on it: a stored event parses it on first use.
+  return (mapping.pick ? mapping.pick(event.data) : mapping.types[0]) ?? event.event;
 }
 
 /** The event keys a realtime type can come from (used to pre-filter the log by name). */

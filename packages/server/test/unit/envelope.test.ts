@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { envelopeJson, envelopeOf, withFields, type EnvelopeContext } from '../../src/core/envelope.ts';
 import { referenceTo } from '../../src/core/event-reference.ts';
+import { frameOf } from '../../src/channels/realtime/realtime-frame.ts';
 import type { StoredEvent } from '../../src/store/types.ts';
 
 const eventWith = (data: unknown, overrides: Partial<StoredEvent> = {}): StoredEvent => ({
@@ -51,4 +52,14 @@ test('a reference keeps everything but the data, and says where to fetch the eve
   assert.equal(reference.dataType, 'reference');
   assert.equal(reference.size, 12345);
   assert.equal(reference.fetch, `https://pombo.example/api/events/${encodeURIComponent(event.instance)}/${event.id}`);
+});
+
+test('a realtime frame carries the envelope built from the stored text, as the object form would serialize it', () => {
+  const event = eventWith({ key: { remoteJid: '55@s.whatsapp.net', id: 'X' }, message: { conversation: 'oi "você"' } });
+  const frame = frameOf(event, exposing);
+  const length = frame[1] === 126 ? frame.readUInt16BE(2) : (frame[1] as number);
+  const header = frame[1] === 126 ? 4 : 2;
+  assert.equal(frame.length, header + length);
+  const expected = { id: event.id, type: 'Message', instance_id: event.instanceId, created_at: event.createdAt, data: envelopeOf(event, exposing) };
+  assert.equal(frame.subarray(header).toString('utf8'), JSON.stringify(expected));
 });

@@ -8,7 +8,10 @@ import {
   findEventName,
   keysForRealtimeType,
   realtimeTypeOf,
+  type EventKey,
 } from '../../src/core/event-names.ts';
+
+const typeOf = (event: EventKey, data: unknown) => realtimeTypeOf({ event, data });
 
 /** Every event of seed 001, in the seed's order (its tables, copied verbatim). */
 const SEED_001_EVENTS = [
@@ -61,24 +64,24 @@ test('lower-case snake names are accepted; unknown names are not', () => {
 });
 
 test('events map onto the realtime vocabulary of seed 000, by data where it decides', () => {
-  assert.equal(realtimeTypeOf('MESSAGES_UPSERT', {}), 'Message');
-  assert.equal(realtimeTypeOf('SEND_MESSAGE', {}), 'Message');
-  assert.equal(realtimeTypeOf('MESSAGES_UPDATE', { status: 'READ' }), 'ReadReceipt');
-  assert.equal(realtimeTypeOf('MESSAGES_SET', []), 'HistorySync');
-  assert.equal(realtimeTypeOf('CONNECTION_UPDATE', { state: 'open' }), 'Connected');
-  assert.equal(realtimeTypeOf('CONNECTION_UPDATE', { state: 'close' }), 'Disconnected');
-  assert.equal(realtimeTypeOf('CONNECTION_UPDATE', { state: 'connecting' }), 'CONNECTION_UPDATE');
-  assert.equal(realtimeTypeOf('CONNECTION_UPDATE', null), 'CONNECTION_UPDATE');
+  assert.equal(typeOf('MESSAGES_UPSERT', {}), 'Message');
+  assert.equal(typeOf('SEND_MESSAGE', {}), 'Message');
+  assert.equal(typeOf('MESSAGES_UPDATE', { status: 'READ' }), 'ReadReceipt');
+  assert.equal(typeOf('MESSAGES_SET', []), 'HistorySync');
+  assert.equal(typeOf('CONNECTION_UPDATE', { state: 'open' }), 'Connected');
+  assert.equal(typeOf('CONNECTION_UPDATE', { state: 'close' }), 'Disconnected');
+  assert.equal(typeOf('CONNECTION_UPDATE', { state: 'connecting' }), 'CONNECTION_UPDATE');
+  assert.equal(typeOf('CONNECTION_UPDATE', null), 'CONNECTION_UPDATE');
   const presence = (lastKnownPresence: string) => ({ id: 'x@s.whatsapp.net', presences: { 'x@s.whatsapp.net': { lastKnownPresence } } });
-  assert.equal(realtimeTypeOf('PRESENCE_UPDATE', presence('available')), 'Presence');
-  assert.equal(realtimeTypeOf('PRESENCE_UPDATE', presence('unavailable')), 'Presence');
-  assert.equal(realtimeTypeOf('PRESENCE_UPDATE', presence('composing')), 'ChatPresence');
-  assert.equal(realtimeTypeOf('PRESENCE_UPDATE', presence('recording')), 'ChatPresence');
-  assert.equal(realtimeTypeOf('PRESENCE_UPDATE', { presence: 'paused' }), 'ChatPresence');
-  assert.equal(realtimeTypeOf('GROUP_PARTICIPANTS_UPDATE', { action: 'add' }), 'GroupParticipantsAdd');
-  assert.equal(realtimeTypeOf('GROUP_PARTICIPANTS_UPDATE', { action: 'remove' }), 'GroupParticipantsRemove');
-  assert.equal(realtimeTypeOf('GROUP_PARTICIPANTS_UPDATE', { action: 'promote' }), 'GROUP_PARTICIPANTS_UPDATE');
-  assert.equal(realtimeTypeOf('CALL', {}), 'CALL', 'an event with no realtime word keeps its key');
+  assert.equal(typeOf('PRESENCE_UPDATE', presence('available')), 'Presence');
+  assert.equal(typeOf('PRESENCE_UPDATE', presence('unavailable')), 'Presence');
+  assert.equal(typeOf('PRESENCE_UPDATE', presence('composing')), 'ChatPresence');
+  assert.equal(typeOf('PRESENCE_UPDATE', presence('recording')), 'ChatPresence');
+  assert.equal(typeOf('PRESENCE_UPDATE', { presence: 'paused' }), 'ChatPresence');
+  assert.equal(typeOf('GROUP_PARTICIPANTS_UPDATE', { action: 'add' }), 'GroupParticipantsAdd');
+  assert.equal(typeOf('GROUP_PARTICIPANTS_UPDATE', { action: 'remove' }), 'GroupParticipantsRemove');
+  assert.equal(typeOf('GROUP_PARTICIPANTS_UPDATE', { action: 'promote' }), 'GROUP_PARTICIPANTS_UPDATE');
+  assert.equal(typeOf('CALL', {}), 'CALL', 'an event with no realtime word keeps its key');
 });
 
 test('every realtime type comes from at least one event, and the reverse lookup agrees', () => {

@@ -109,7 +109,7 @@ export class RealtimeFeed {
         sliceStart = performance.now();
       }
       this.position = event.pos;
-      const type = realtimeTypeOf(event.event, event.data);
+      const type = realtimeTypeOf(event);
       for (const subscriber of this.subscribers) {
         if (!subscriber.live) continue;
         try {

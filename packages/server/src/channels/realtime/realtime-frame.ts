@@ -1,4 +1,4 @@
-import { envelopeOf, type EnvelopeContext } from '../../core/envelope.ts';
+import { envelopeJson, type EnvelopeContext } from '../../core/envelope.ts';
 import { realtimeTypeOf } from '../../core/event-names.ts';
 import { ulid } from '../../core/ids.ts';
 import type { StoredEvent } from '../../store/types.ts';
@@ -26,14 +26,9 @@ const framed = new WeakMap<StoredEvent, Buffer>();
 export function frameOf(event: StoredEvent, context: EnvelopeContext): Buffer {
   let frame = framed.get(event);
   if (frame === undefined) {
-    const body: EventFrame = {
-      id: event.id,
-      type: realtimeTypeOf(event.event, event.data),
-      instance_id: event.instanceId,
-      created_at: event.createdAt,
-      data: envelopeOf(event, context),
-    };
-    frame = textFrame(JSON.stringify(body));
+    // An EventFrame's JSON, built around the envelope's text (the event's data is not parsed again).
+    const head = `{"id":${JSON.stringify(event.id)},"type":${JSON.stringify(realtimeTypeOf(event))}`;
+    frame = textFrame(`${head},"instance_id":${JSON.stringify(event.instanceId)},"created_at":"${event.createdAt}","data":${envelopeJson(event, context)}}`);
     framed.set(event, frame);
   }
   return frame;

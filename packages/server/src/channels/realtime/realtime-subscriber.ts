@@ -202,7 +202,7 @@ export class RealtimeSubscriber {
   private retry(slot: number): void {
     const window = this.window as AckWindow<RealtimeConnection>;
     const event = window.event(slot);
-    const connection = this.pick(event.event, realtimeTypeOf(event.event, event.data));
+    const connection = this.pick(event.event, realtimeTypeOf(event));
     if (connection) {
       window.resend(slot, connection, clock() + this.feed.context.limits.ackWaitMs);
       connection.inFlight++;
@@ -291,7 +291,7 @@ export class RealtimeSubscriber {
         this.readPos = event.pos;
         continue;
       }
-      const connection = this.pick(event.event, realtimeTypeOf(event.event, event.data));
+      const connection = this.pick(event.event, realtimeTypeOf(event));
       if (connection === undefined && !this.connections.length) return false;
       if (connection !== undefined) {
         if (this.inFlight >= this.feed.context.limits.maxInFlight) return false;
