@@ -72,6 +72,7 @@ export class SqliteStore implements Store {
         `INSERT INTO cursors (destination, pos, updated_at) VALUES (?, ?, ?)
          ON CONFLICT (destination) DO UPDATE SET pos = excluded.pos, updated_at = excluded.updated_at`,
       ),
+      bounds: this.db.prepare<[], { low: number | null; high: number | null }>('SELECT MIN(pos) AS low, MAX(pos) AS high FROM events'),
       firstAtOrAfter: this.db.prepare<[number], [number, number]>('SELECT pos, created_at FROM events WHERE pos >= ? ORDER BY pos LIMIT 1').raw(),
       upsertDelivery: this.db.prepare(upsertDeliveriesSql(1)),
       upsertDeliveries: this.db.prepare(upsertDeliveriesSql(UPSERT_ROWS)),
@@ -222,7 +223,7 @@ export class SqliteStore implements Store {
    * over positions: times never go back along the log, so no index on time is kept (one less per append).
    */
   private firstPosAt(ms: number): number {
-    const bounds = this.db.prepare<[], { low: number | null; high: number | null }>('SELECT MIN(pos) AS low, MAX(pos) AS high FROM events').get();
+    const bounds = this.statements.bounds.get();
     let low = bounds?.low ?? 1;
     let high = (bounds?.high ?? 0) + 1;
     while (low < high) {
