@@ -3,7 +3,8 @@
  * warm-up events), then a burst. For Pombo's Socket.IO endpoint and its acknowledged WebSocket
  * protocol (`/events/ws`, with the SDK), and in the same run for a bare socket.io server and a bare
  * `ws` server broadcasting the same payloads: delivered messages per second, latency (emit → client)
- * p50/p99, server CPU per message, and server memory per idle connection.
+ * p50/p99, server CPU per message, and server memory per idle connection (settled: see
+ * `server-process.ts` `memory`).
  *
  *   node --import tsx bench/realtime.ts     (BENCH_CLIENTS=2000 BENCH_RATE=5 BENCH_SECONDS=20 BENCH_BURST=100)
  *
@@ -32,7 +33,7 @@ const TARGETS: ReadonlyArray<{ target: Target; server: ServerKind; client: Clien
 interface Result {
   target: Target;
   connectMs: number;
-  /** Server memory growth per idle connection, in bytes. */
+  /** Server memory growth per idle connection, in bytes, measured settled (after a last-resort GC). */
   rssPerConnection: number;
   heapPerConnection: number;
   steady: Phase;
