@@ -125,7 +125,11 @@ export interface DeliveryLedger {
   listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]>;
   /** Pending deliveries of one destination, oldest first. */
   pendingDeliveries(destination: string, limit: number): Promise<DeliveryRecord[]>;
-  deleteDestination(destination: string): Promise<void>;
+  /**
+   * Deletes a destination's cursor and records; with `children`, those of every destination whose id
+   * is `<destination>:…` too (a realtime feed's subscribers).
+   */
+  deleteDestination(destination: string, options?: { children?: boolean }): Promise<void>;
 }
 
 export interface Store extends EventLog, InstanceRepository, DeliveryLedger {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPombo, uniqueName } from '../helpers/pombo-harness.ts';
+import { rmSync } from 'node:fs';
+import { eventually, startPombo, uniqueName } from '../helpers/pombo-harness.ts';
 import { connect, ingest, withPombo } from './ws-client.ts';
 
 const refused = async (promise: Promise<unknown>): Promise<{ status: number; body: any }> => {
@@ -83,6 +84,31 @@ test('deleting the instance closes its connections with 4410 after they received
     assert.deepEqual(client.frames.map((frame) => frame.data.event), ['instance.delete', 'remove.instance']);
   }),
 );
+
+test('deleting an instance forgets the positions of its subscribers, also of those not connected since a restart', async () => {
+  const first = await startPombo();
+  const name = uniqueName('forgotten');
+  const { id } = await first.sandbox(name);
+  const positions = ['ops', 'audit'].map((subscriber) => `realtime:${id}:${subscriber}`);
+  for (const subscriber of ['ops', 'audit']) {
+    const client = await connect(first.url, { query: { instance_id: name, subscriber }, headers: { apikey: first.apiKey }, autoAck: true });
+    await ingest(first, name, 1);
+    await client.waitFrames(1);
+    await client.close();
+  }
+  await first.close({ keepData: true });
+  const second = await startPombo({}, first.dataDir);
+  try {
+    const { store } = second.pombo.context;
+    for (const position of positions) assert.ok((await store.getCursor(position)) !== undefined, `${position} was kept across the restart`);
+    assert.equal((await second.api('DELETE', `/instance/delete/${name}`)).status, 200);
+    await eventually(async () => (await Promise.all(positions.map((position) => store.getCursor(position)))).every((cursor) => cursor === undefined), 'the positions are deleted');
+    assert.equal(await store.getCursor(`realtime:${id}`), undefined);
+  } finally {
+    await second.close();
+    rmSync(first.dataDir, { recursive: true, force: true });
+  }
+});
 
 test('a REMOVE_INSTANCE that a producer ingests for a live instance is only an event: the connection stays', () =>
   withPombo({}, async (pombo) => {

@@ -410,6 +410,22 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         assert.equal(await store.getCursor(other), 9);
         assert.equal((await store.listDeliveries({ destination: other, limit: 10 })).length, 1);
       });
+
+      test('deleting a destination with its children forgets `<id>:…` too, and not an id that only starts alike', async () => {
+        const parent = unique('feed');
+        const children = [`${parent}:a`, `${parent}:b:c`];
+        const alike = [`${parent}x`, `${parent};`, `${parent}x:a`];
+        for (const destination of [parent, ...children, ...alike]) await store.saveDeliveries(destination, [record(1, { destination })], 5);
+        await store.deleteDestination(parent, { children: true });
+        for (const destination of [parent, ...children]) {
+          assert.equal(await store.getCursor(destination), undefined, destination);
+          assert.deepEqual(await store.listDeliveries({ destination, limit: 10 }), [], destination);
+        }
+        for (const destination of alike) {
+          assert.equal(await store.getCursor(destination), 5, destination);
+          assert.equal((await store.listDeliveries({ destination, limit: 10 })).length, 1, destination);
+        }
+      });
     });
 
     describe('onAppend', () => {

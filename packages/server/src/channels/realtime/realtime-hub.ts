@@ -3,9 +3,10 @@ import type { WebSocket } from 'ws';
 import type { AppContext } from '../../http/app-context.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import { clock } from './ack-window.ts';
+import { CatchUpReads } from './catch-up-reads.ts';
 import { CLOSE, reasonOf } from './close-codes.ts';
 import { RealtimeConnection, type ConnectionOwner } from './realtime-connection.ts';
-import { RealtimeFeed, type RealtimeContext, type SubscriberLimits } from './realtime-feed.ts';
+import { feedId, RealtimeFeed, type RealtimeContext, type SubscriberLimits } from './realtime-feed.ts';
 import { namesOf, type RealtimeFilter } from './realtime-filter.ts';
 import { gapFrame } from './realtime-frame.ts';
 import type { RealtimeRequest } from './realtime-request.ts';
@@ -62,7 +63,7 @@ export class RealtimeHub implements ConnectionOwner {
   ) {
     const { ackWaitMs, maxInFlight, maxDeliver } = options;
     const { store, dispatcher, log, envelope } = context;
-    this.realtime = { store, dispatcher, log, envelope, limits: { ackWaitMs, maxInFlight, maxDeliver } };
+    this.realtime = { store, dispatcher, log, envelope, limits: { ackWaitMs, maxInFlight, maxDeliver }, reads: new CatchUpReads(store) };
     const sweepMs = Math.min(1000, Math.max(5, Math.floor(ackWaitMs / 10)));
     this.timers = [
       setInterval(() => this.expire(), sweepMs),
@@ -234,8 +235,9 @@ export class RealtimeHub implements ConnectionOwner {
   }
 
   /**
-   * After an instance is deleted: lets its subscribers take and acknowledge the removal events (the one
-   * at `removalPos` and those before it), then closes them and forgets them.
+   * After an instance is deleted: lets its live subscribers take and acknowledge the removal events
+   * (the one at `removalPos` and those before it), closes them, and forgets the positions of every
+   * subscriber the instance had, connected or not.
    */
   async retire(instanceId: string, removalPos: number, graceMs = Math.min(this.options.ackWaitMs, 10_000)): Promise<void> {
     // Called from the store's append listener: let the deletion finish (a producer may also ingest a
@@ -243,16 +245,21 @@ export class RealtimeHub implements ConnectionOwner {
     await new Promise((resolve) => setImmediate(resolve));
     if (this.context.instances.findById(instanceId)) return;
     const feed = this.feeds.get(instanceId);
-    if (!feed) return;
-    this.feeds.delete(instanceId);
+    if (feed) await this.closeFeed(feed, removalPos, graceMs);
+    await this.context.store.deleteDestination(feedId(instanceId), { children: true });
+  }
+
+  private async closeFeed(feed: RealtimeFeed, removalPos: number, graceMs: number): Promise<void> {
+    this.feeds.delete(feed.instanceId);
     const deadline = Date.now() + graceMs;
     const drained = () => feed.position >= removalPos && feed.subscribers.every((subscriber) => subscriber.live && subscriber.inFlight === 0);
     while (!drained() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     const subscribers = [...this.subscribers.values()].filter((subscriber) => subscriber.feed === feed);
     const reason = 'the instance was deleted';
     await Promise.all(subscribers.flatMap((subscriber) => [...subscriber.connections].map((connection) => this.end(connection, CLOSE.instanceDeleted, reason))));
-    await Promise.all(subscribers.map((subscriber) => subscriber.serial(() => this.context.store.deleteDestination(subscriber.id))));
-    await this.context.dispatcher.remove(feed.id, { forget: true });
+    // Their last floors are written before the positions are deleted, not after.
+    await Promise.all(subscribers.map((subscriber) => subscriber.settled()));
+    await this.context.dispatcher.remove(feed.id);
   }
 
   /** The live subscribers of an instance, for `GET /realtime/find/:instanceName`. */

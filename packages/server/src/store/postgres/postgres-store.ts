@@ -477,12 +477,11 @@ export class PostgresStore implements Store {
     return this.listDeliveries({ destination, status: 'pending', limit });
   }
 
-  async deleteDestination(destination: string): Promise<void> {
+  async deleteDestination(destination: string, { children = false } = {}): Promise<void> {
+    const which = children ? 'destination = $1 OR starts_with(destination, $2)' : 'destination = $1';
+    const params = children ? [destination, `${destination}:`] : [destination];
     // One statement, so both go together.
-    await this.pool.query(
-      'WITH records AS (DELETE FROM pombo_deliveries WHERE destination = $1) DELETE FROM pombo_cursors WHERE destination = $1',
-      [destination],
-    );
+    await this.pool.query(`WITH records AS (DELETE FROM pombo_deliveries WHERE ${which}) DELETE FROM pombo_cursors WHERE ${which}`, params);
   }
 
   async ping(): Promise<void> {

@@ -374,10 +374,13 @@ export class SqliteStore implements Store {
     return this.listDeliveries({ destination, status: 'pending', limit });
   }
 
-  async deleteDestination(destination: string): Promise<void> {
+  async deleteDestination(destination: string, { children = false } = {}): Promise<void> {
+    // Children are the ids from `<destination>:` up to `<destination>;` (';' follows ':'): a range of the index.
+    const which = children ? 'destination = ? OR (destination >= ? AND destination < ?)' : 'destination = ?';
+    const params = children ? [destination, `${destination}:`, `${destination};`] : [destination];
     this.db.transaction(() => {
-      this.db.prepare('DELETE FROM deliveries WHERE destination = ?').run(destination);
-      this.db.prepare('DELETE FROM cursors WHERE destination = ?').run(destination);
+      this.db.prepare(`DELETE FROM deliveries WHERE ${which}`).run(params);
+      this.db.prepare(`DELETE FROM cursors WHERE ${which}`).run(params);
     })();
   }
 
