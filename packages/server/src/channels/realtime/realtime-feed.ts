@@ -5,6 +5,7 @@ import type { Delivery, DestinationSpec } from '../../delivery/destination.ts';
 import type { Dispatcher } from '../../delivery/dispatcher.ts';
 import { delivered, type Outcome } from '../../delivery/outcome.ts';
 import type { Store } from '../../store/types.ts';
+import type { CatchUpReads } from './catch-up-reads.ts';
 import type { RealtimeSubscriber } from './realtime-subscriber.ts';
 
 export interface SubscriberLimits {
@@ -20,6 +21,8 @@ export interface RealtimeContext {
   readonly log: Logger;
   readonly envelope: EnvelopeContext;
   readonly limits: SubscriberLimits;
+  /** The log reads of the subscribers that are behind, shared among them. */
+  readonly reads: CatchUpReads;
 }
 
 /** Events handed to the subscribers at once. */

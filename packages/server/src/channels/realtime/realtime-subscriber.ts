@@ -247,7 +247,7 @@ export class RealtimeSubscriber {
   /** Reads the log after `readPos` into the window until the subscriber reaches the feed, then follows it live. */
   private async catchUp(): Promise<void> {
     if (this.reading || this.live || !this.active) return;
-    const { store, limits, log } = this.feed.context;
+    const { reads, limits, log } = this.feed.context;
     this.reading = true;
     try {
       for (;;) {
@@ -262,16 +262,10 @@ export class RealtimeSubscriber {
         const epoch = this.epoch;
         const keys = keysOf(this.connections.map((connection) => connection.filter));
         const limit = Math.min(PAGE, room);
-        const page = await store.read({
-          afterPos: this.readPos,
-          untilPos: until,
-          instanceId: this.feed.instanceId,
-          limit,
-          ...(keys ? { events: [...keys] } : {}),
-        });
+        const page = await reads.read(this.feed.instanceId, keys, this.readPos, until, limit);
         if (epoch !== this.epoch) continue;
-        if (!this.take(page)) return;
-        if (page.length < limit) this.readPos = Math.max(this.readPos, until);
+        if (!this.take(page.events)) return;
+        this.readPos = Math.max(this.readPos, page.through);
       }
     } catch (error) {
       log.error({ err: error, destination: this.id }, 'realtime subscriber could not read the log; retrying in 1s');
