@@ -47,6 +47,30 @@ test('typed and All handlers run for each event, which is acknowledged once they
   });
 });
 
+test('a resuming subscriber\'s backlog waits for the first handler: nothing is acknowledged before a handler ran', async () => {
+  await withPombo({}, async (_pombo, client, name) => {
+    const first = await client.events.subscribe({ instanceId: name, subscriber: 'late' });
+    const seen: string[] = [];
+    first.on('Message', (event) => void seen.push(event.id));
+    await publish(client, name, 1);
+    await eventually(() => seen.length === 1, 'the first event');
+    await first.close();
+    const ids = await publish(client, name, 5);
+    await using again = await client.events.subscribe({ instanceId: name, subscriber: 'late' });
+    // The backlog is sent as soon as the socket opens; the caller registers its handlers later.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await backlog(client, name, 'late'), 5, 'nothing acknowledged without a handler');
+    const resumed: string[] = [];
+    const all: string[] = [];
+    again.on('Message', (event) => void resumed.push(event.id));
+    again.on('All', (event) => void all.push(event.id));
+    await eventually(() => resumed.length === 5, 'the backlog, once a handler is there');
+    assert.deepEqual(resumed, ids);
+    assert.deepEqual(all, ids, 'handlers registered in the same turn all get the held events');
+    await eventually(async () => (await backlog(client, name, 'late')) === 0, 'the backlog acknowledged');
+  });
+});
+
 test('a throwing handler reports the error and gets the event again on the live connection, which it then acknowledges', async () => {
   await withPombo({ REALTIME_ACK_WAIT_MS: '200' }, async (_pombo, client, name) => {
     const errors: Array<{ message: string; id: string | undefined }> = [];

@@ -51,9 +51,15 @@ interface Registration {
 /**
  * A realtime subscription: handlers per event type, an ack once every handler of an event has
  * finished, and reconnection with backoff that resumes after the last acknowledged event.
+ *
+ * Events wait until the first handler is registered: a subscriber that resumes gets its backlog as
+ * soon as the socket opens, often in the same read as the handshake, before `subscribe()`'s caller
+ * could call `on()`; handled then, they would be acknowledged with no handler run.
  */
 export class EventSubscription {
   private readonly registrations: Registration[] = [];
+  /** Set once the first event handler is registered (and the handlers registered with it in the same turn). */
+  private dispatching = false;
   /** The handlers of each type, in registration order (`All` ones included); rebuilt when handlers change. */
   private readonly handlersByType = new Map<string, readonly EventHandler[]>();
   private readonly errorHandlers = new Set<ErrorHandler>();
@@ -108,7 +114,11 @@ export class EventSubscription {
   on(type: EventType | 'All' | (string & {}), handler: EventHandler): this;
   on(type: string, handler: EventHandler | ErrorHandler): this {
     if (type === 'error') this.errorHandlers.add(handler as ErrorHandler);
-    else this.registrations.push({ type, handler: handler as EventHandler });
+    else {
+      this.registrations.push({ type, handler: handler as EventHandler });
+      // The events held so far start once this turn's other `on()` calls are in.
+      if (!this.dispatching) queueMicrotask(() => this.startDispatching());
+    }
     this.handlersByType.clear();
     return this;
   }
@@ -237,11 +247,17 @@ export class EventSubscription {
       return this.report(new Error('the server sent a frame that is not JSON'));
     }
     // Nothing waiting: handled at once, without going through the queue.
-    if (this.queue.length === 0 && this.running.size < this.concurrency) this.start(event);
+    if (this.dispatching && this.queue.length === 0 && this.running.size < this.concurrency) this.start(event);
     else {
       this.queue.push(event);
       this.pump();
     }
+  }
+
+  private startDispatching(): void {
+    if (this.dispatching || this.stateValue === 'closed') return;
+    this.dispatching = true;
+    this.pump();
   }
 
   private get concurrency(): number {
@@ -250,6 +266,7 @@ export class EventSubscription {
 
   /** Starts queued events while fewer than `concurrency` are being handled. */
   private pump(): void {
+    if (!this.dispatching) return;
     while (this.running.size < this.concurrency && this.queue.length) this.start(this.queue.shift() as PomboEvent);
   }
 
