@@ -11,9 +11,9 @@
  * Each server runs alone in a child process (its memory is its own), the clients in another (their
  * work does not run on the server's event loop). Loopback only.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { child, stop } from './realtime/processes.ts';
 import type { ClientKind, ClientReply, Memory, Received, ServerKind, ServerReply, Target } from './realtime/protocol.ts';
 import { ask } from './realtime/protocol.ts';
 
@@ -48,18 +48,6 @@ interface Phase {
   cpuPerMessage: number;
 }
 
-const child = (file: string): ChildProcess =>
-  fork(fileURLToPath(new URL(file, import.meta.url)), [], { execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_NODE_ARGS?.split(' ') ?? [])], stdio: 'inherit' });
-
-/** Lets a child exit on its own (so that profiles are written), killing it if it does not. */
-async function stop(process: ChildProcess): Promise<void> {
-  const exited = new Promise((resolve) => process.once('exit', resolve));
-  process.disconnect();
-  const timer = setTimeout(() => process.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
 async function phase(server: ChildProcess, clients: ChildProcess, count: number, rate: number): Promise<Phase> {
   const timeoutMs = (rate > 0 ? (count / rate) * 1000 : 0) + 60_000;
   const cpu = async () => (await ask<Extract<ServerReply, { type: 'cpu' }>>(server, { type: 'cpu' }, 'cpu')).micros;
@@ -72,8 +60,8 @@ async function phase(server: ChildProcess, clients: ChildProcess, count: number,
 }
 
 async function measure(target: (typeof TARGETS)[number]): Promise<Result> {
-  const server = child('./realtime/server-process.ts');
-  const clients = child('./realtime/client-process.ts');
+  const server = child('./server-process.ts');
+  const clients = child('./client-process.ts');
   try {
     const { endpoint } = await ask<Extract<ServerReply, { type: 'ready' }>>(server, { type: 'start', kind: target.server }, 'ready');
     const memory = async () => (await ask<Extract<ServerReply, { type: 'memory' }>>(server, { type: 'memory' }, 'memory')).memory;

@@ -26,18 +26,26 @@ export type ServerRequest =
   /** The server process's CPU time so far (user + system), in µs. */
   | { type: 'cpu' }
   /** Emits `count` events, `rate` per second (0: as fast as the server takes them). */
-  | { type: 'broadcast'; count: number; rate: number };
+  | { type: 'broadcast'; count: number; rate: number }
+  /**
+   * Emits `count` events while no client is connected, for clients that resume: Pombo keeps them in
+   * its log for each subscriber; a bare `ws` server sends the same frames to every new connection.
+   */
+  | { type: 'backlog'; count: number };
 
 export type ServerReply =
   | { type: 'ready'; endpoint: Endpoint }
   | { type: 'memory'; memory: Memory }
   | { type: 'cpu'; micros: number }
-  | { type: 'sent'; firstAt: number; lastAt: number };
+  | { type: 'sent'; firstAt: number; lastAt: number }
+  | { type: 'backlogged' };
 
 export type ClientRequest =
   | { type: 'connect'; kind: ClientKind; endpoint: Endpoint; clients: number }
-  /** Waits until every client got `count` more events (or `timeoutMs` passes). */
-  | { type: 'expect'; count: number; timeoutMs: number };
+  /** Waits until every client (`clients`, default those connected now) got `count` more events (or `timeoutMs` passes). */
+  | { type: 'expect'; count: number; timeoutMs: number; clients?: number }
+  /** Closes every client (SDK subscriptions end cleanly, so their acks are in). */
+  | { type: 'disconnect' };
 
 export interface Received {
   messages: number;
@@ -49,7 +57,7 @@ export interface Received {
   max: number;
 }
 
-export type ClientReply = { type: 'connected'; ms: number } | { type: 'received'; received: Received };
+export type ClientReply = { type: 'connected'; ms: number } | { type: 'received'; received: Received } | { type: 'disconnected' };
 
 /** Wall-clock time in ms with sub-ms precision, comparable across processes on one machine. */
 export const now = (): number => performance.timeOrigin + performance.now();

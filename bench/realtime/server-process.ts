@@ -26,6 +26,8 @@ type Emit = (n: number) => Promise<void> | void;
 interface Running {
   endpoint: Endpoint;
   emit: Emit;
+  /** Events for clients that connect later (see the `backlog` request); unset where not measured. */
+  backlog?(count: number): Promise<void>;
 }
 
 const reply = (message: ServerReply) => process.send?.(message);
@@ -66,6 +68,10 @@ async function startPombo(): Promise<Running> {
     emit: async (n) => {
       await pombo.context.instances.emit(instance, { event: 'MESSAGES_UPSERT', data: stampedMessage(n, now()) });
     },
+    // Appended while no client is connected: each subscriber resumes from its ack floor.
+    backlog: async (count) => {
+      for (let n = 0; n < count; n++) await pombo.context.instances.emit(instance, { event: 'MESSAGES_UPSERT', data: stampedMessage(n, now()) });
+    },
   };
 }
 
@@ -73,12 +79,23 @@ async function startBareWs(): Promise<Running> {
   const server = createServer();
   const wss = new WebSocketServer({ server });
   const url = await listen(server);
+  const frameOf = (n: number) => {
+    const data = envelope(n);
+    return JSON.stringify({ id: data.id, type: 'Message', instance_id: INSTANCE, created_at: data.date_time, data });
+  };
+  // Frames every new connection gets at once: what a server with no log, cursor or acks does for a backlog.
+  let backlog: string[] = [];
+  wss.on('connection', (ws) => {
+    for (const frame of backlog) ws.send(frame);
+  });
   return {
     endpoint: { url, apiKey: API_KEY, instance: INSTANCE },
     emit: (n) => {
-      const data = envelope(n);
-      const frame = JSON.stringify({ id: data.id, type: 'Message', instance_id: INSTANCE, created_at: data.date_time, data });
+      const frame = frameOf(n);
       for (const client of wss.clients) client.send(frame);
+    },
+    backlog: async (count) => {
+      backlog = Array.from({ length: count }, (_, n) => frameOf(n));
     },
   };
 }
@@ -131,6 +148,10 @@ process.on('message', async (request: ServerRequest) => {
     const { user, system } = process.cpuUsage();
     reply({ type: 'cpu', micros: user + system });
   }
-  else if (running) await broadcast(running.emit, request.count, request.rate);
+  else if (request.type === 'backlog') {
+    if (!running?.backlog) throw new Error('this server has no backlog to measure');
+    await running.backlog(request.count);
+    reply({ type: 'backlogged' });
+  } else if (running) await broadcast(running.emit, request.count, request.rate);
 });
 process.on('disconnect', () => process.exit(0));
