@@ -162,3 +162,23 @@ test('the unacked events of a connection that closes go at once to the other con
     await acking.close();
   }),
 );
+
+test('twenty subscribers coming back to a backlog at once, through small windows, each get every event once, in order', () =>
+  withPombo({ REALTIME_MAX_IN_FLIGHT: '16' }, async (pombo) => {
+    const name = uniqueName('comeback');
+    await pombo.sandbox(name);
+    const subscribers = Array.from({ length: 20 }, (_, n) => `worker-${n}`);
+    const open = () =>
+      Promise.all(subscribers.map((subscriber) => connect(pombo.url, { query: { instance_id: name, subscriber }, headers: { apikey: pombo.apiKey }, autoAck: true })));
+    const first = await open();
+    await ingest(pombo, name, 1);
+    await Promise.all(first.map((client) => client.waitFrames(1)));
+    await Promise.all(first.map((client) => client.close()));
+    // Three pages' worth of backlog for windows of 16: the subscribers read it in many small steps, not in lockstep.
+    const backlog = [...(await ingest(pombo, name, 400)), ...(await ingest(pombo, name, 400))];
+    const again = await open();
+    await Promise.all(again.map((client) => client.waitFrames(backlog.length, 30_000)));
+    for (const client of again) assert.deepEqual(ids(client), backlog);
+    await Promise.all(again.map((client) => client.close()));
+  }),
+);

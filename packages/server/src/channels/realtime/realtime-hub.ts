@@ -133,7 +133,12 @@ export class RealtimeHub implements ConnectionOwner {
   /** Called with each commit of the log. */
   appended(events: readonly StoredEvent[]): void {
     this.head = events.at(-1)?.pos ?? this.head;
-    for (const event of events) if (event.event === 'REMOVE_INSTANCE') void this.retire(event.instanceId, event.pos);
+    for (const event of events) {
+      if (event.event !== 'REMOVE_INSTANCE') continue;
+      this.retire(event.instanceId, event.pos).catch((error: unknown) => {
+        this.context.log.error({ err: error, instanceId: event.instanceId }, 'could not forget the realtime positions of a deleted instance');
+      });
+    }
   }
 
   /** Serves a freshly upgraded socket: resumes its subscriber and starts delivering. */
@@ -243,7 +248,8 @@ export class RealtimeHub implements ConnectionOwner {
     // Called from the store's append listener: let the deletion finish (a producer may also ingest a
     // REMOVE_INSTANCE for an instance that lives on).
     await new Promise((resolve) => setImmediate(resolve));
-    if (this.context.instances.findById(instanceId)) return;
+    // A shutdown closes the store: the positions of an instance deleted just before it stay (under an id no instance gets again).
+    if (this.closing || this.context.instances.findById(instanceId)) return;
     const feed = this.feeds.get(instanceId);
     if (feed) await this.closeFeed(feed, removalPos, graceMs);
     await this.context.store.deleteDestination(feedId(instanceId), { children: true });
