@@ -43,6 +43,9 @@ export interface SubscriptionContext {
 
 type State = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
+/** Events held at most before the first handler (the server's window, REALTIME_MAX_IN_FLIGHT, is 1,000 by default). */
+const MAX_HELD = 10_000;
+
 interface Registration {
   readonly type: string;
   readonly handler: EventHandler;
@@ -54,12 +57,15 @@ interface Registration {
  *
  * Events wait until the first handler is registered: a subscriber that resumes gets its backlog as
  * soon as the socket opens, often in the same read as the handshake, before `subscribe()`'s caller
- * could call `on()`; handled then, they would be acknowledged with no handler run.
+ * could call `on()`; handled then, they would be acknowledged with no handler run. Held events are
+ * not acknowledged, so the server sends them again after a reconnect: a lost connection drops them.
  */
 export class EventSubscription {
   private readonly registrations: Registration[] = [];
   /** Set once the first event handler is registered (and the handlers registered with it in the same turn). */
   private dispatching = false;
+  /** The ids of the events held until then: a redelivery (after the server's ack wait) is not held twice. */
+  private readonly held = new Set<string>();
   /** The handlers of each type, in registration order (`All` ones included); rebuilt when handlers change. */
   private readonly handlersByType = new Map<string, readonly EventHandler[]>();
   private readonly errorHandlers = new Set<ErrorHandler>();
@@ -189,6 +195,8 @@ export class EventSubscription {
     socket.onclose = ({ code, reason }) => {
       if (this.socket !== socket) return;
       this.socket = undefined;
+      // Unacknowledged, held events come again on the next connection.
+      if (!this.dispatching) this.dropHeld();
       this.closed(refusal ?? new PomboRealtimeError(`connection closed (${code}${reason ? `: ${reason}` : ''})`, code));
     };
   }
@@ -246,17 +254,31 @@ export class EventSubscription {
     } catch {
       return this.report(new Error('the server sent a frame that is not JSON'));
     }
+    if (!this.dispatching) return this.hold(event);
     // Nothing waiting: handled at once, without going through the queue.
-    if (this.dispatching && this.queue.length === 0 && this.running.size < this.concurrency) this.start(event);
+    if (this.queue.length === 0 && this.running.size < this.concurrency) this.start(event);
     else {
       this.queue.push(event);
       this.pump();
     }
   }
 
+  /** Keeps an event until the first handler (at most MAX_HELD: the server holds the rest, unacknowledged). */
+  private hold(event: PomboEvent): void {
+    if (this.held.has(event.id) || this.held.size >= MAX_HELD) return;
+    this.held.add(event.id);
+    this.queue.push(event);
+  }
+
+  private dropHeld(): void {
+    this.queue.length = 0;
+    this.held.clear();
+  }
+
   private startDispatching(): void {
     if (this.dispatching || this.stateValue === 'closed') return;
     this.dispatching = true;
+    this.held.clear();
     this.pump();
   }
 

@@ -20,8 +20,10 @@ interface Span {
   usedAt: number;
 }
 
-/** Spans kept at most (each up to a page of events). */
+/** Spans kept at most (each up to a page of events)… */
 const SPANS = 32;
+/** …and events held in them at most. */
+const EVENTS = 4000;
 /** A span not used for this long is dropped. */
 const IDLE_MS = 5000;
 
@@ -41,7 +43,8 @@ function firstAfter(events: readonly StoredEvent[], pos: number): number {
  * The log reads of realtime subscribers that are behind, shared. After a restart, or when a burst
  * fills their windows, many subscribers of an instance read the same stretch of its log: it is read
  * once, and they get the same event objects, so each event's frame is also made once (`frameOf`).
- * A stretch stays while it is in use, at most `IDLE_MS` after, and at most `SPANS` of them.
+ * A stretch stays while it is in use and at most `IDLE_MS` after; at most `SPANS` stretches and
+ * `EVENTS` events are kept (the least recently used go first).
  */
 export class CatchUpReads {
   private spans: Span[] = [];
@@ -56,8 +59,8 @@ export class CatchUpReads {
       const span = this.find(instanceId, keyString, afterPos);
       if (!span) break;
       if (span.reading) {
-        // Read by another subscriber right now: wait for it (if it fails, it is gone and the loop reads itself).
-        await span.reading.catch(() => undefined);
+        // Read by another subscriber right now: wait for it; its failure is this read's too (the reader retries later).
+        await span.reading;
         continue;
       }
       span.usedAt = performance.now();
@@ -79,6 +82,7 @@ export class CatchUpReads {
       this.spans = this.spans.filter((other) => other !== span);
       throw error;
     }
+    this.trim();
     return slice(span, afterPos, untilPos, limit);
   }
 
@@ -93,14 +97,23 @@ export class CatchUpReads {
 
   private add(span: Span): void {
     this.drop(performance.now() - IDLE_MS);
-    if (this.spans.length >= SPANS) {
-      const idle = this.spans.filter((other) => !other.reading).sort((a, b) => a.usedAt - b.usedAt)[0];
-      if (idle) this.spans = this.spans.filter((other) => other !== idle);
-    }
     this.spans.push(span);
+    this.trim();
     if (!this.sweep) {
       this.sweep = setInterval(() => this.drop(performance.now() - IDLE_MS), IDLE_MS);
       this.sweep.unref();
+    }
+  }
+
+  /** Drops the spans used least recently (not those being read) while there are too many, or too many events in them. */
+  private trim(): void {
+    let events = 0;
+    for (const span of this.spans) events += span.events.length;
+    while (this.spans.length > SPANS || events > EVENTS) {
+      const idle = this.spans.filter((span) => !span.reading).sort((a, b) => a.usedAt - b.usedAt)[0];
+      if (!idle) return;
+      this.spans = this.spans.filter((span) => span !== idle);
+      events -= idle.events.length;
     }
   }
 

@@ -252,6 +252,7 @@ export class RealtimeHub implements ConnectionOwner {
     if (this.closing || this.context.instances.findById(instanceId)) return;
     const feed = this.feeds.get(instanceId);
     if (feed) await this.closeFeed(feed, removalPos, graceMs);
+    if (this.closing) return;
     await this.context.store.deleteDestination(feedId(instanceId), { children: true });
   }
 

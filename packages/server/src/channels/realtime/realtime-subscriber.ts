@@ -125,6 +125,8 @@ export class RealtimeSubscriber {
   /** Adds a connection: events waiting for one go to it, and reading resumes if the subscriber is behind. */
   attach(connection: RealtimeConnection): void {
     this.connections = this.connections.length ? [...this.connections, connection] : [connection];
+    // A read of the log under way was for the filters before this one: its page is read again with this one's.
+    this.epoch++;
     this.window?.forEach((slot) => {
       if (this.window?.target(slot) === null) this.retry(slot);
     });

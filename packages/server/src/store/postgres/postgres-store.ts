@@ -478,10 +478,19 @@ export class PostgresStore implements Store {
   }
 
   async deleteDestination(destination: string, { children = false } = {}): Promise<void> {
-    const which = children ? 'destination = $1 OR starts_with(destination, $2)' : 'destination = $1';
-    const params = children ? [destination, `${destination}:`] : [destination];
     // One statement, so both go together.
-    await this.pool.query(`WITH records AS (DELETE FROM pombo_deliveries WHERE ${which}) DELETE FROM pombo_cursors WHERE ${which}`, params);
+    if (!children) {
+      await this.pool.query('WITH records AS (DELETE FROM pombo_deliveries WHERE destination = $1) DELETE FROM pombo_cursors WHERE destination = $1', [destination]);
+      return;
+    }
+    // Every destination has a cursor row from its start: the children are found among the cursors (one
+    // row per destination), and their records, however many, through the records' own key.
+    await this.pool.query(
+      `WITH doomed AS (SELECT destination FROM pombo_cursors WHERE destination = $1 OR starts_with(destination, $2) UNION SELECT $1),
+            records AS (DELETE FROM pombo_deliveries WHERE destination IN (SELECT destination FROM doomed))
+       DELETE FROM pombo_cursors WHERE destination IN (SELECT destination FROM doomed)`,
+      [destination, `${destination}:`],
+    );
   }
 
   async ping(): Promise<void> {
