@@ -3,8 +3,9 @@
  * warm-up events), then a burst. For Pombo's Socket.IO endpoint and its acknowledged WebSocket
  * protocol (`/events/ws`, with the SDK), and in the same run for a bare socket.io server and a bare
  * `ws` server broadcasting the same payloads: delivered messages per second, latency (emit → client)
- * p50/p99, server CPU per message, and server memory per idle connection (settled: see
- * `server-process.ts` `memory`).
+ * p50/p99, server CPU per message, and server memory per idle connection (RSS, the share of it that is
+ * V8's young generation growing, and the heap the connections hold), each reading settled
+ * (`server-process.ts` `memory`).
  *
  *   node --import tsx bench/realtime.ts     (BENCH_CLIENTS=2000 BENCH_RATE=5 BENCH_SECONDS=20 BENCH_BURST=100)
  *
@@ -15,7 +16,7 @@ import type { ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import { child, stop } from './realtime/processes.ts';
 import type { ClientKind, ClientReply, Memory, Received, ServerKind, ServerReply, Target } from './realtime/protocol.ts';
-import { ask } from './realtime/protocol.ts';
+import { ask, deliveredOf } from './realtime/protocol.ts';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 2000);
 const RATE = Number(process.env.BENCH_RATE ?? 5);
@@ -35,7 +36,13 @@ interface Result {
   connectMs: number;
   /** Server memory growth per idle connection, in bytes, measured settled (after a last-resort GC). */
   rssPerConnection: number;
+  /** What the connections hold: V8 heap in use plus external memory. */
   heapPerConnection: number;
+  /**
+   * The part of the RSS growth that is V8's young generation growing (its pages, up to 32 MB in all):
+   * a process-wide nursery that V8 sizes to the allocation it sees, held by no connection.
+   */
+  youngPerConnection: number;
   steady: Phase;
   burst: Phase;
 }
@@ -55,8 +62,9 @@ async function phase(server: ChildProcess, clients: ChildProcess, count: number,
   const received = ask<Extract<ClientReply, { type: 'received' }>>(clients, { type: 'expect', count, timeoutMs }, 'received');
   const sent = await ask<Extract<ServerReply, { type: 'sent' }>>(server, { type: 'broadcast', count, rate }, 'sent');
   const result = (await received).received;
-  const cpuPerMessage = ((await cpu()) - cpuBefore) / result.messages;
-  return { received: result, perSecond: result.messages / ((result.lastAt - sent.firstAt) / 1000), cpuPerMessage };
+  const unique = result.messages - result.repeats;
+  const cpuPerMessage = ((await cpu()) - cpuBefore) / unique;
+  return { received: result, perSecond: unique / ((result.lastAt - sent.firstAt) / 1000), cpuPerMessage };
 }
 
 async function measure(target: (typeof TARGETS)[number]): Promise<Result> {
@@ -77,6 +85,7 @@ async function measure(target: (typeof TARGETS)[number]): Promise<Result> {
       connectMs: ms,
       rssPerConnection: (after.rss - before.rss) / CLIENTS,
       heapPerConnection: (after.heapUsed + after.external - before.heapUsed - before.external) / CLIENTS,
+      youngPerConnection: (after.youngGeneration - before.youngGeneration) / CLIENTS,
       steady,
       burst,
     };
@@ -92,14 +101,14 @@ const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
 function report(results: Result[]): void {
   const byTarget = new Map(results.map((result) => [result.target, result]));
   console.log(`\nrealtime fan-out: ${CLIENTS} clients, ${RATE} events/s for ${SECONDS} s, then a burst of ${BURST}; ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}\n`);
-  console.log(row(['target', 'steady msgs/s', 'delivered', 'p50 ms', 'p99 ms', 'server CPU µs/msg', 'burst msgs/s', 'burst p99 ms', 'burst CPU µs/msg', 'RSS/conn', 'heap/conn']));
-  console.log(row(Array(11).fill('---')));
-  for (const { target, steady, burst, rssPerConnection, heapPerConnection } of results) {
+  console.log(row(['target', 'steady msgs/s', 'delivered', 'p50 ms', 'p99 ms', 'server CPU µs/msg', 'burst msgs/s', 'burst p99 ms', 'burst CPU µs/msg', 'RSS/conn', 'of which young gen', 'heap/conn']));
+  console.log(row(Array(12).fill('---')));
+  for (const { target, steady, burst, rssPerConnection, heapPerConnection, youngPerConnection } of results) {
     console.log(
       row([
         target,
         steady.perSecond.toFixed(0),
-        `${steady.received.messages}/${steady.received.expected}`,
+        deliveredOf(steady.received),
         steady.received.p50.toFixed(1),
         steady.received.p99.toFixed(1),
         steady.cpuPerMessage.toFixed(1),
@@ -107,6 +116,7 @@ function report(results: Result[]): void {
         burst.received.p99.toFixed(0),
         burst.cpuPerMessage.toFixed(1),
         kb(rssPerConnection),
+        kb(youngPerConnection),
         kb(heapPerConnection),
       ]),
     );
@@ -120,7 +130,9 @@ function report(results: Result[]): void {
       `${target} vs ${baseline}: steady throughput ${ratio(result.steady.perSecond, base.steady.perSecond)}, ` +
         `burst throughput ${ratio(result.burst.perSecond, base.burst.perSecond)}, steady p99 ${result.steady.received.p99.toFixed(1)} ms, ` +
         `server CPU/msg ${ratio(result.steady.cpuPerMessage, base.steady.cpuPerMessage)}, ` +
-        `RSS/conn ${ratio(result.rssPerConnection, base.rssPerConnection)}, heap/conn ${ratio(result.heapPerConnection, base.heapPerConnection)}`,
+        `RSS/conn ${ratio(result.rssPerConnection, base.rssPerConnection)}, ` +
+        `RSS/conn less young gen ${ratio(result.rssPerConnection - result.youngPerConnection, base.rssPerConnection - base.youngPerConnection)}, ` +
+        `heap/conn ${ratio(result.heapPerConnection, base.heapPerConnection)}`,
     );
   }
   console.log(`\n${JSON.stringify({ bench: 'realtime', clients: CLIENTS, rate: RATE, seconds: SECONDS, burst: BURST, results })}`);

@@ -11,15 +11,21 @@ import { now } from './protocol.ts';
 /** Connections opened at once: enough to be quick, few enough not to overflow the accept backlog. */
 const CONNECT_BATCH = 100;
 
-/** Calls `receive` with the emit time of each event; resolves once connected, with how to close the client. */
-type Connect = (endpoint: Endpoint, index: number, receive: (sentAt: number) => void) => Promise<Close>;
+/** What a client reads of each event: when it was emitted, and its number (`messageTimestamp` grows with it). */
+interface Stamp {
+  sentAt: number;
+  messageTimestamp: number;
+}
+
+/** Calls `receive` with each event's stamp and the client's index; resolves once connected, with how to close the client. */
+type Connect = (endpoint: Endpoint, index: number, receive: (stamp: Stamp, client: number) => void) => Promise<Close>;
 type Close = () => Promise<unknown> | void;
 
-const socketio: Connect = (endpoint, _index, receive) =>
+const socketio: Connect = (endpoint, index, receive) =>
   new Promise((resolve, reject) => {
     // Seed 002's client code, in the instance's namespace.
     const socket: Socket = io(`${endpoint.url}/${endpoint.instance}`, { transports: ['websocket'], auth: { apikey: endpoint.apiKey }, reconnection: false });
-    socket.on('messages.upsert', (envelope: { data: { sentAt: number } }) => receive(envelope.data.sentAt));
+    socket.on('messages.upsert', (envelope: { data: Stamp }) => receive(envelope.data, index));
     socket.once('connect', () => resolve(() => void socket.disconnect()));
     socket.once('connect_error', reject);
   });
@@ -30,15 +36,15 @@ const sdk = (): Connect => {
     client ??= new PomboClient({ baseUrl: endpoint.url, apiKey: endpoint.apiKey });
     // A subscriber name per client: every client gets every event, as a broadcast does.
     const subscription = await client.events.subscribe({ instanceId: endpoint.instance, subscriber: `bench-${index}`, events: ['Message'] });
-    subscription.on('Message', (event) => receive((event.data as { data: { sentAt: number } }).data.sentAt));
+    subscription.on('Message', (event) => receive((event.data as { data: Stamp }).data, index));
     return () => subscription.close();
   };
 };
 
-const plainWs: Connect = (endpoint, _index, receive) =>
+const plainWs: Connect = (endpoint, index, receive) =>
   new Promise((resolve, reject) => {
     const socket = new WebSocket(endpoint.url.replace(/^http/, 'ws'));
-    socket.on('message', (data) => receive((JSON.parse(data.toString()) as { data: { data: { sentAt: number } } }).data.data.sentAt));
+    socket.on('message', (data) => receive((JSON.parse(data.toString()) as { data: { data: Stamp } }).data.data, index));
     socket.once('open', () => resolve(() => socket.close()));
     socket.once('error', reject);
   });
@@ -48,10 +54,15 @@ let messages = 0;
 let firstAt = 0;
 let lastAt = 0;
 let clients = 0;
+/** Per client, the newest event number it got in this phase; an event not newer is a repeat (events come in order). */
+const newest: number[] = [];
+let repeats = 0;
 const closers: Close[] = [];
 
-function receive(sentAt: number): void {
+function receive({ sentAt, messageTimestamp }: Stamp, client: number): void {
   const at = now();
+  if (messageTimestamp <= (newest[client] ?? Number.NEGATIVE_INFINITY)) repeats++;
+  else newest[client] = messageTimestamp;
   if (messages === 0) firstAt = at;
   lastAt = at;
   messages++;
@@ -60,9 +71,11 @@ function receive(sentAt: number): void {
 
 async function connectAll(kind: ClientKind, endpoint: Endpoint, count: number): Promise<void> {
   const connect: Connect = kind === 'socketio' ? socketio : kind === 'sdk' ? sdk() : plainWs;
-  clients = count;
+  // Added to those connected already: their indexes (subscriber names) follow on.
+  const first = clients;
+  clients += count;
   for (let start = 0; start < count; start += CONNECT_BATCH) {
-    const batch = Array.from({ length: Math.min(CONNECT_BATCH, count - start) }, (_, i) => connect(endpoint, start + i, receive));
+    const batch = Array.from({ length: Math.min(CONNECT_BATCH, count - start) }, (_, i) => connect(endpoint, first + start + i, receive));
     closers.push(...(await Promise.all(batch)));
   }
 }
@@ -71,12 +84,14 @@ const percentile = (sorted: number[], p: number): number => sorted[Math.min(sort
 
 async function expect(count: number, timeoutMs: number, of = clients): Promise<void> {
   messages = 0;
+  repeats = 0;
+  newest.length = 0;
   latencies.length = 0;
   const expected = count * of;
   const deadline = Date.now() + timeoutMs;
-  while (messages < expected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  while (messages - repeats < expected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   const sorted = latencies.sort((a, b) => a - b);
-  reply({ type: 'received', received: { messages, expected, firstAt, lastAt, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? Number.NaN } });
+  reply({ type: 'received', received: { messages, repeats, expected, firstAt, lastAt, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? Number.NaN } });
 }
 
 const reply = (message: ClientReply) => process.send?.(message);

@@ -18,6 +18,8 @@ export interface Memory {
   rss: number;
   heapUsed: number;
   external: number;
+  /** The pages of V8's young generation (new space) in memory. */
+  youngGeneration: number;
 }
 
 export type ServerRequest =
@@ -48,7 +50,10 @@ export type ClientRequest =
   | { type: 'disconnect' };
 
 export interface Received {
+  /** Events handed to the clients' handlers, repeats included. */
   messages: number;
+  /** Of those, events a client had already got (each client gets each event once, in order, unless something went wrong). */
+  repeats: number;
   expected: number;
   firstAt: number;
   lastAt: number;
@@ -58,6 +63,10 @@ export interface Received {
 }
 
 export type ClientReply = { type: 'connected'; ms: number } | { type: 'received'; received: Received } | { type: 'disconnected' };
+
+/** Events delivered once each, as `delivered/expected`, with the repeats if there were any. */
+export const deliveredOf = ({ messages, repeats, expected }: Received): string =>
+  `${messages - repeats}/${expected}${repeats ? ` (+${repeats} repeats)` : ''}`;
 
 /** Wall-clock time in ms with sub-ms precision, comparable across processes on one machine. */
 export const now = (): number => performance.timeOrigin + performance.now();

@@ -8,6 +8,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { Server as SocketIoServer } from 'socket.io';
 import { WebSocketServer } from 'ws';
 import { loadConfig } from '../../packages/server/src/config/index.ts';
@@ -79,23 +80,25 @@ async function startBareWs(): Promise<Running> {
   const server = createServer();
   const wss = new WebSocketServer({ server });
   const url = await listen(server);
-  const frameOf = (n: number) => {
+  // Each event's payload is encoded once, as a broadcast loop should, and sent as a text frame.
+  const payloadOf = (n: number) => {
     const data = envelope(n);
-    return JSON.stringify({ id: data.id, type: 'Message', instance_id: INSTANCE, created_at: data.date_time, data });
+    return Buffer.from(JSON.stringify({ id: data.id, type: 'Message', instance_id: INSTANCE, created_at: data.date_time, data }));
   };
+  const TEXT = { binary: false };
   // Frames every new connection gets at once: what a server with no log, cursor or acks does for a backlog.
-  let backlog: string[] = [];
+  let backlog: Buffer[] = [];
   wss.on('connection', (ws) => {
-    for (const frame of backlog) ws.send(frame);
+    for (const payload of backlog) ws.send(payload, TEXT);
   });
   return {
     endpoint: { url, apiKey: API_KEY, instance: INSTANCE },
     emit: (n) => {
-      const frame = frameOf(n);
-      for (const client of wss.clients) client.send(frame);
+      const payload = payloadOf(n);
+      for (const client of wss.clients) client.send(payload, TEXT);
     },
     backlog: async (count) => {
-      backlog = Array.from({ length: count }, (_, n) => frameOf(n));
+      backlog = Array.from({ length: count }, (_, n) => payloadOf(n));
     },
   };
 }
@@ -135,7 +138,8 @@ async function broadcast(emit: Emit, count: number, rate: number): Promise<void>
 function memory(): void {
   for (let i = 0; i < 2; i++) globalThis.gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
   const usage = process.memoryUsage();
-  reply({ type: 'memory', memory: { rss: usage.rss, heapUsed: usage.heapUsed, external: usage.external } });
+  const youngGeneration = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.physical_space_size ?? 0;
+  reply({ type: 'memory', memory: { rss: usage.rss, heapUsed: usage.heapUsed, external: usage.external, youngGeneration } });
 }
 
 let running: Running | undefined;
