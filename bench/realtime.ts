@@ -3,9 +3,9 @@
  * warm-up events), then a burst. For Pombo's Socket.IO endpoint and its acknowledged WebSocket
  * protocol (`/events/ws`, with the SDK), and in the same run for a bare socket.io server and a bare
  * `ws` server broadcasting the same payloads: delivered messages per second, latency (emit → client)
- * p50/p99, server CPU per message, and server memory per idle connection (RSS, the share of it that is
- * V8's young generation growing, and the heap the connections hold), each reading settled
- * (`server-process.ts` `memory`).
+ * p50/p99, server CPU per message, and server memory per idle connection: RSS, the share of it that is
+ * V8's young generation growing, the heap the connections hold, and RSS again in a second start of
+ * each server with its young generation fixed at V8's maximum (`FIXED_YOUNG_GENERATION`).
  *
  *   node --import tsx bench/realtime.ts     (BENCH_CLIENTS=2000 BENCH_RATE=5 BENCH_SECONDS=20 BENCH_BURST=100)
  *
@@ -34,18 +34,31 @@ const TARGETS: ReadonlyArray<{ target: Target; server: ServerKind; client: Clien
 interface Result {
   target: Target;
   connectMs: number;
-  /** Server memory growth per idle connection, in bytes, measured settled (after a last-resort GC). */
-  rssPerConnection: number;
-  /** What the connections hold: V8 heap in use plus external memory. */
-  heapPerConnection: number;
-  /**
-   * The part of the RSS growth that is V8's young generation growing (its pages, up to 32 MB in all):
-   * a process-wide nursery that V8 sizes to the allocation it sees, held by no connection.
-   */
-  youngPerConnection: number;
+  /** Server memory growth per idle connection, with V8's default young generation. */
+  memory: PerConnection;
+  /** The same with the server's young generation held at its maximum from the start. */
+  fixedYoung: PerConnection;
   steady: Phase;
   burst: Phase;
 }
+
+/** Server memory growth per idle connection (bytes), each reading settled (`server-process.ts` `memory`). */
+interface PerConnection {
+  rss: number;
+  /**
+   * The part of the RSS growth that is V8's young generation growing (its pages, up to 32 MB in all):
+   * a process-wide nursery that V8 sizes from the allocation it has seen, held by no connection.
+   */
+  young: number;
+  /** What the connections hold: V8 heap in use plus external memory. */
+  heap: number;
+}
+
+/**
+ * V8 flags that hold the young generation at its default maximum (16 MB semi-spaces) from the start,
+ * so that its growth, which depends on each process's allocation history, is not counted per connection.
+ */
+const FIXED_YOUNG_GENERATION = ['--min-semi-space-size=16', '--max-semi-space-size=16'];
 
 interface Phase {
   received: Received;
@@ -67,31 +80,38 @@ async function phase(server: ChildProcess, clients: ChildProcess, count: number,
   return { received: result, perSecond: unique / ((result.lastAt - sent.firstAt) / 1000), cpuPerMessage };
 }
 
-async function measure(target: (typeof TARGETS)[number]): Promise<Result> {
-  const server = child('./server-process.ts');
+/** Starts the target's server and clients, connects every client, and reports the server's growth per connection. */
+async function connectAll(target: (typeof TARGETS)[number], serverArgs: readonly string[] = []) {
+  const server = child('./server-process.ts', serverArgs);
   const clients = child('./client-process.ts');
+  const { endpoint } = await ask<Extract<ServerReply, { type: 'ready' }>>(server, { type: 'start', kind: target.server }, 'ready');
+  const memory = async () => (await ask<Extract<ServerReply, { type: 'memory' }>>(server, { type: 'memory' }, 'memory')).memory;
+  const before: Memory = await memory();
+  const { ms } = await ask<Extract<ClientReply, { type: 'connected' }>>(clients, { type: 'connect', kind: target.client, endpoint, clients: CLIENTS }, 'connected');
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const after: Memory = await memory();
+  const perConnection: PerConnection = {
+    rss: (after.rss - before.rss) / CLIENTS,
+    young: (after.youngGeneration - before.youngGeneration) / CLIENTS,
+    heap: (after.heapUsed + after.external - before.heapUsed - before.external) / CLIENTS,
+  };
+  return { server, clients, ms, perConnection, stop: () => Promise.all([stop(server), stop(clients)]) };
+}
+
+async function measure(target: (typeof TARGETS)[number]): Promise<Result> {
+  const run = await connectAll(target);
+  let memory: PerConnection;
+  let phases: { steady: Phase; burst: Phase };
   try {
-    const { endpoint } = await ask<Extract<ServerReply, { type: 'ready' }>>(server, { type: 'start', kind: target.server }, 'ready');
-    const memory = async () => (await ask<Extract<ServerReply, { type: 'memory' }>>(server, { type: 'memory' }, 'memory')).memory;
-    const before: Memory = await memory();
-    const { ms } = await ask<Extract<ClientReply, { type: 'connected' }>>(clients, { type: 'connect', kind: target.client, endpoint, clients: CLIENTS }, 'connected');
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const after: Memory = await memory();
-    await phase(server, clients, WARMUP, RATE); // first events through cold code paths: not measured
-    const steady = await phase(server, clients, RATE * SECONDS, RATE);
-    const burst = await phase(server, clients, BURST, 0);
-    return {
-      target: target.target,
-      connectMs: ms,
-      rssPerConnection: (after.rss - before.rss) / CLIENTS,
-      heapPerConnection: (after.heapUsed + after.external - before.heapUsed - before.external) / CLIENTS,
-      youngPerConnection: (after.youngGeneration - before.youngGeneration) / CLIENTS,
-      steady,
-      burst,
-    };
+    memory = run.perConnection;
+    await phase(run.server, run.clients, WARMUP, RATE); // first events through cold code paths: not measured
+    phases = { steady: await phase(run.server, run.clients, RATE * SECONDS, RATE), burst: await phase(run.server, run.clients, BURST, 0) };
   } finally {
-    await Promise.all([stop(server), stop(clients)]);
+    await run.stop();
   }
+  const fixed = await connectAll(target, FIXED_YOUNG_GENERATION);
+  await fixed.stop();
+  return { target: target.target, connectMs: run.ms, memory, fixedYoung: fixed.perConnection, ...phases };
 }
 
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
@@ -101,9 +121,9 @@ const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
 function report(results: Result[]): void {
   const byTarget = new Map(results.map((result) => [result.target, result]));
   console.log(`\nrealtime fan-out: ${CLIENTS} clients, ${RATE} events/s for ${SECONDS} s, then a burst of ${BURST}; ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}\n`);
-  console.log(row(['target', 'steady msgs/s', 'delivered', 'p50 ms', 'p99 ms', 'server CPU µs/msg', 'burst msgs/s', 'burst p99 ms', 'burst CPU µs/msg', 'RSS/conn', 'of which young gen', 'heap/conn']));
-  console.log(row(Array(12).fill('---')));
-  for (const { target, steady, burst, rssPerConnection, heapPerConnection, youngPerConnection } of results) {
+  console.log(row(['target', 'steady msgs/s', 'delivered', 'p50 ms', 'p99 ms', 'server CPU µs/msg', 'burst msgs/s', 'burst p99 ms', 'burst CPU µs/msg', 'RSS/conn', 'of which young gen', 'heap/conn', 'RSS/conn, fixed young gen']));
+  console.log(row(Array(13).fill('---')));
+  for (const { target, steady, burst, memory, fixedYoung } of results) {
     console.log(
       row([
         target,
@@ -115,9 +135,10 @@ function report(results: Result[]): void {
         burst.perSecond.toFixed(0),
         burst.received.p99.toFixed(0),
         burst.cpuPerMessage.toFixed(1),
-        kb(rssPerConnection),
-        kb(youngPerConnection),
-        kb(heapPerConnection),
+        kb(memory.rss),
+        kb(memory.young),
+        kb(memory.heap),
+        kb(fixedYoung.rss),
       ]),
     );
   }
@@ -130,9 +151,8 @@ function report(results: Result[]): void {
       `${target} vs ${baseline}: steady throughput ${ratio(result.steady.perSecond, base.steady.perSecond)}, ` +
         `burst throughput ${ratio(result.burst.perSecond, base.burst.perSecond)}, steady p99 ${result.steady.received.p99.toFixed(1)} ms, ` +
         `server CPU/msg ${ratio(result.steady.cpuPerMessage, base.steady.cpuPerMessage)}, ` +
-        `RSS/conn ${ratio(result.rssPerConnection, base.rssPerConnection)}, ` +
-        `RSS/conn less young gen ${ratio(result.rssPerConnection - result.youngPerConnection, base.rssPerConnection - base.youngPerConnection)}, ` +
-        `heap/conn ${ratio(result.heapPerConnection, base.heapPerConnection)}`,
+        `RSS/conn ${ratio(result.memory.rss, base.memory.rss)}, heap/conn ${ratio(result.memory.heap, base.memory.heap)}, ` +
+        `RSS/conn with a fixed young generation ${ratio(result.fixedYoung.rss, base.fixedYoung.rss)}`,
     );
   }
   console.log(`\n${JSON.stringify({ bench: 'realtime', clients: CLIENTS, rate: RATE, seconds: SECONDS, burst: BURST, results })}`);
