@@ -71,6 +71,20 @@ test('a resuming subscriber\'s backlog waits for the first handler: nothing is a
   });
 });
 
+test('events resent while they wait for the first handler (the ack wait passed) reach it once', async () => {
+  await withPombo({ REALTIME_ACK_WAIT_MS: '100', REALTIME_MAX_DELIVER: '100' }, async (_pombo, client, name) => {
+    await using sub = await client.events.subscribe({ instanceId: name, subscriber: 'slow-start' });
+    const ids = await publish(client, name, 3);
+    // The server sends each event again every 100 ms while it is not acknowledged.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const seen: string[] = [];
+    sub.on('Message', (event) => void seen.push(event.id));
+    await eventually(async () => (await backlog(client, name, 'slow-start')) === 0, 'the three acknowledged');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(seen, ids, 'each once, in order');
+  });
+});
+
 test('a throwing handler reports the error and gets the event again on the live connection, which it then acknowledges', async () => {
   await withPombo({ REALTIME_ACK_WAIT_MS: '200' }, async (_pombo, client, name) => {
     const errors: Array<{ message: string; id: string | undefined }> = [];
