@@ -6,9 +6,10 @@ import { timeOfId } from '../../src/core/ids.ts';
 import type { AppendRequest, DeliveryRecord, Instance, Store, StoredEvent } from '../../src/store/types.ts';
 
 /**
- * The contract every event store passes (SQLite now, PostgreSQL later). Each test works on its
- * own instances and destinations, so the suite also runs against a database other tests share;
- * reads that span instances are bounded by positions the test itself observed.
+ * The contract every event store passes (SQLite and PostgreSQL). Each test works on its own
+ * instances and destinations, so the suite also runs against a database other tests share; reads
+ * that span instances are bounded by positions the test itself observed. `open` opens the same
+ * database each time (the reopen tests close a store and open it again).
  */
 export function describeEventStoreConformance(name: string, open: () => Promise<Store>): void {
   describe(`${name} event store conformance`, () => {
@@ -516,6 +517,45 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
 
     test('ping answers while the store is open', async () => {
       await store.ping();
+    });
+
+    describe('reopening', () => {
+      const newInstanceIn = (other: Store) =>
+        other.createInstance({ id: randomUUID(), name: unique('reopen'), token: randomUUID(), integration: 'INGEST', number: null, channels: {} });
+
+      test('a reopened store has every event, and the sequence goes on', async () => {
+        let other = await open();
+        const instance = await newInstanceIn(other);
+        const [first] = await other.append([request(instance, { n: 1 }, 'CALL')]);
+        await other.close();
+        other = await open();
+        try {
+          assert.deepEqual(await other.getByIds([first?.event.id ?? '']), [first?.event]);
+          const [second] = await other.append([request(instance, { n: 2 }, 'CALL')]);
+          assert.equal(second?.event.seq, 2, 'the sequence continues after a reopen');
+          assert.ok((second?.event.pos ?? 0) > (first?.event.pos ?? 0));
+        } finally {
+          await other.close();
+        }
+      });
+
+      test('appends and delivery writes still queued at close are committed, not lost', async () => {
+        const other = await open();
+        const instance = await newInstanceIn(other);
+        const destination = unique('dest');
+        const pending = other.append([request(instance, {}, 'CALL')]);
+        const saved = other.saveDeliveries(destination, [], 7);
+        await other.close();
+        const [result] = await pending;
+        await saved;
+        const reopened = await open();
+        try {
+          assert.deepEqual(await reopened.getByIds([result?.event.id ?? '']), [result?.event]);
+          assert.equal(await reopened.getCursor(destination), 7);
+        } finally {
+          await reopened.close();
+        }
+      });
     });
   });
 }
