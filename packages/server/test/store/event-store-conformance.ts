@@ -417,8 +417,11 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         const children = [`${parent}:a`, `${parent}:b:c`];
         const alike = [`${parent}x`, `${parent};`, `${parent}x:a`];
         for (const destination of [parent, ...children, ...alike]) await store.saveDeliveries(destination, [record(1, { destination })], 5);
+        // A child with records and no cursor yet.
+        const uncursored = `${parent}:d`;
+        await store.saveDeliveries(uncursored, [record(2, { destination: uncursored })]);
         await store.deleteDestination(parent, { children: true });
-        for (const destination of [parent, ...children]) {
+        for (const destination of [parent, ...children, uncursored]) {
           assert.equal(await store.getCursor(destination), undefined, destination);
           assert.deepEqual(await store.listDeliveries({ destination, limit: 10 }), [], destination);
         }

@@ -82,7 +82,7 @@ export class PostgresStore implements Store {
   }
 
   /** Connects, creates the schema if missing and migrates it; throws when the server cannot be reached. */
-  static async open(uri: string, { poolSize = 10 } = {}): Promise<PostgresStore> {
+  static async open(uri: string): Promise<PostgresStore> {
     const { connectionString, schema } = parsePostgresUri(uri);
     const settings: pg.PoolConfig = {
       connectionString,
@@ -92,7 +92,7 @@ export class PostgresStore implements Store {
       connectionTimeoutMillis: 10_000,
       application_name: 'pombo',
     };
-    const pool = new pg.Pool({ ...settings, max: poolSize });
+    const pool = new pg.Pool({ ...settings, max: 10 });
     const writer = new pg.Pool({ ...settings, max: 1 });
     // An idle connection the server drops is replaced on next use; without a listener it would crash Pombo.
     pool.on('error', () => undefined);
@@ -100,7 +100,8 @@ export class PostgresStore implements Store {
     try {
       await migrate(pool, schema);
       const head = await pool.query<{ pos: number | null; created_at: number | null; last_value: number; is_called: boolean }>(
-        `SELECT (SELECT MAX(pos) FROM pombo_events) AS pos, (SELECT MAX(created_at) FROM pombo_events) AS created_at,
+        // Times never go back along the log: the newest is the last event's (a key lookup, not a scan).
+        `SELECT (SELECT MAX(pos) FROM pombo_events) AS pos, (SELECT created_at FROM pombo_events ORDER BY pos DESC LIMIT 1) AS created_at,
            last_value, is_called FROM pombo_events_pos_seq`,
       );
       const row = head.rows[0];
@@ -218,9 +219,10 @@ export class PostgresStore implements Store {
 
     const allocated = await client.query<{ pos: number }>("SELECT nextval('pombo_events_pos_seq') AS pos FROM generate_series(1, $1)", [fresh.length]);
     const positions = allocated.rows.map((row) => row.pos).sort((a, b) => a - b);
+    if (positions.length !== fresh.length) throw new Error(`PostgreSQL handed out ${positions.length} positions for ${fresh.length} events`);
     const appended = fresh.map((item, index) => {
       const { request, head } = item;
-      item.stored = new LoggedEvent(positions[index] ?? 0, item.id, request.instanceId, head.name, item.seq, request.event, item.data, head.ownerJid, isoTime(item.createdAt), request.data ?? null);
+      item.stored = new LoggedEvent(positions[index] as number, item.id, request.instanceId, head.name, item.seq, request.event, item.data, head.ownerJid, isoTime(item.createdAt), request.data ?? null);
       return item.stored;
     });
     await client.query(
@@ -300,9 +302,9 @@ export class PostgresStore implements Store {
     return result.rows.map(toEvent);
   }
 
+  /** The single writer knows its head: no query (it outlives a prune that empties the log). */
   async headPosition(): Promise<number> {
-    const result = await this.pool.query<{ pos: number | null }>('SELECT MAX(pos) AS pos FROM pombo_events');
-    return Math.max(result.rows[0]?.pos ?? 0, this.committedHead);
+    return this.committedHead;
   }
 
   async tailPosition(): Promise<number | undefined> {
@@ -427,8 +429,8 @@ export class PostgresStore implements Store {
     const now = Date.now();
     const client = await this.pool.connect();
     try {
-      await client.query('BEGIN');
-      await client.query('SET LOCAL synchronous_commit = off');
+      // One round trip for both (a query without parameters may hold several statements).
+      await client.query('BEGIN; SET LOCAL synchronous_commit = off');
       if (rows.length) {
         await client.query(
           `INSERT INTO pombo_deliveries (destination, pos, event_id, instance_id, event, status, attempts, next_attempt_at, updated_at)
@@ -478,19 +480,12 @@ export class PostgresStore implements Store {
   }
 
   async deleteDestination(destination: string, { children = false } = {}): Promise<void> {
+    // Children by prefix (a scan: only an instance's deletion asks for them; the key's collation may
+    // not order ':' as bytes do, so a key range would not find them all).
+    const which = children ? 'destination = $1 OR starts_with(destination, $2)' : 'destination = $1';
+    const params = children ? [destination, `${destination}:`] : [destination];
     // One statement, so both go together.
-    if (!children) {
-      await this.pool.query('WITH records AS (DELETE FROM pombo_deliveries WHERE destination = $1) DELETE FROM pombo_cursors WHERE destination = $1', [destination]);
-      return;
-    }
-    // Every destination has a cursor row from its start: the children are found among the cursors (one
-    // row per destination), and their records, however many, through the records' own key.
-    await this.pool.query(
-      `WITH doomed AS (SELECT destination FROM pombo_cursors WHERE destination = $1 OR starts_with(destination, $2) UNION SELECT $1),
-            records AS (DELETE FROM pombo_deliveries WHERE destination IN (SELECT destination FROM doomed))
-       DELETE FROM pombo_cursors WHERE destination IN (SELECT destination FROM doomed)`,
-      [destination, `${destination}:`],
-    );
+    await this.pool.query(`WITH records AS (DELETE FROM pombo_deliveries WHERE ${which}) DELETE FROM pombo_cursors WHERE ${which}`, params);
   }
 
   async ping(): Promise<void> {

@@ -53,4 +53,9 @@ export const MIGRATIONS: readonly string[] = [
   // Event times never go back along the log (the store keeps them monotonic), so time ranges and
   // retention bisect positions instead: one index less to write per event.
   `DROP INDEX events_created;`,
+  // Logs written before times were kept in order may hold a time that went back: each takes the
+  // latest time before it, so that bisecting positions by time (retention, time ranges) holds for them.
+  `UPDATE events SET created_at = clamped.t
+     FROM (SELECT pos, MAX(created_at) OVER (ORDER BY pos) AS t FROM events) AS clamped
+     WHERE clamped.pos = events.pos AND clamped.t > events.created_at;`,
 ];

@@ -45,7 +45,8 @@ export class SqliteStore implements Store {
   /** Statements whose text depends on the query (filters, id lists), prepared once per text. */
   private readonly queries = new Map<string, Database.Statement>();
   private readonly fullSync: boolean;
-  /** The ledger's commit, its transaction wrapper made once (one per commit was garbage at every save). */
+  /** The commits of appends and of the ledger, their transaction wrappers made once (one per commit was garbage). */
+  private readonly writeAppends: (batch: readonly QueuedAppend[], outcomes: Array<AppendResult[] | Error>, appended: StoredEvent[]) => void;
   private readonly writeLedger: (batch: readonly QueuedLedgerWrite[], now: number) => void;
   /** The time of the newest event: times never go back along the log, even when the clock does. */
   private lastCreatedAt: number;
@@ -72,13 +73,20 @@ export class SqliteStore implements Store {
         `INSERT INTO cursors (destination, pos, updated_at) VALUES (?, ?, ?)
          ON CONFLICT (destination) DO UPDATE SET pos = excluded.pos, updated_at = excluded.updated_at`,
       ),
-      bounds: this.db.prepare<[], { low: number | null; high: number | null }>('SELECT MIN(pos) AS low, MAX(pos) AS high FROM events'),
+      // Two subqueries: SQLite reads MIN or MAX alone off the key, but both in one SELECT scan the table.
+      bounds: this.db.prepare<[], { low: number | null; high: number | null }>('SELECT (SELECT MIN(pos) FROM events) AS low, (SELECT MAX(pos) FROM events) AS high'),
+      // The last position handed out, for an empty log (AUTOINCREMENT never hands one out twice).
+      lastPos: this.db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'"),
       firstAtOrAfter: this.db.prepare<[number], [number, number]>('SELECT pos, created_at FROM events WHERE pos >= ? ORDER BY pos LIMIT 1').raw(),
       upsertDelivery: this.db.prepare(upsertDeliveriesSql(1)),
       upsertDeliveries: this.db.prepare(upsertDeliveriesSql(UPSERT_ROWS)),
     };
+    this.writeAppends = this.db.transaction((batch: readonly QueuedAppend[], outcomes: Array<AppendResult[] | Error>, appended: StoredEvent[]) =>
+      this.appendBatch(batch, outcomes, appended),
+    );
     this.writeLedger = this.db.transaction((batch: readonly QueuedLedgerWrite[], now: number) => this.upsertLedger(batch, now));
-    this.lastCreatedAt = this.db.prepare<[], { t: number | null }>('SELECT MAX(created_at) AS t FROM events').get()?.t ?? 0;
+    // Times never go back along the log: the newest is the last event's (a key lookup, not a scan).
+    this.lastCreatedAt = this.db.prepare<[], { t: number }>('SELECT created_at AS t FROM events ORDER BY pos DESC LIMIT 1').get()?.t ?? 0;
   }
 
   private migrate(): void {
@@ -109,12 +117,8 @@ export class SqliteStore implements Store {
     this.flushScheduled = false;
     const appended: StoredEvent[] = [];
     const outcomes: Array<AppendResult[] | Error> = [];
-    const heads = new Map<string, InstanceHead>();
     try {
-      this.db.transaction(() => {
-        for (const item of batch) outcomes.push(this.appendCall(item.requests, appended, heads));
-        for (const [id, head] of heads) if (head.lastSeq !== head.storedSeq) this.statements.setLastSeq.run(head.lastSeq, id);
-      })();
+      this.writeAppends(batch, outcomes, appended);
     } catch (error) {
       for (const item of batch) item.reject(error);
       return;
@@ -125,6 +129,13 @@ export class SqliteStore implements Store {
       else item.resolve(outcome);
     });
     if (appended.length) for (const listener of this.listeners) listener(appended);
+  }
+
+  /** One commit's appends: each caller's, then the sequences they moved (run inside `writeAppends`'s transaction). */
+  private appendBatch(batch: readonly QueuedAppend[], outcomes: Array<AppendResult[] | Error>, appended: StoredEvent[]): void {
+    const heads = new Map<string, InstanceHead>();
+    for (const item of batch) outcomes.push(this.appendCall(item.requests, appended, heads));
+    for (const [id, head] of heads) if (head.lastSeq !== head.storedSeq) this.statements.setLastSeq.run(head.lastSeq, id);
   }
 
   /**
@@ -208,14 +219,11 @@ export class SqliteStore implements Store {
   }
 
   async headPosition(): Promise<number> {
-    const row = this.db.prepare<[], { pos: number | null }>('SELECT MAX(pos) AS pos FROM events').get();
-    const seq = this.db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get();
-    return row?.pos ?? seq?.seq ?? 0;
+    return this.statements.bounds.get()?.high ?? this.statements.lastPos.get()?.seq ?? 0;
   }
 
   async tailPosition(): Promise<number | undefined> {
-    const row = this.db.prepare<[], { pos: number | null }>('SELECT MIN(pos) AS pos FROM events').get();
-    return row?.pos ?? undefined;
+    return this.statements.bounds.get()?.low ?? undefined;
   }
 
   /**
