@@ -14,7 +14,7 @@ import type { ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import { child, stop } from './realtime/processes.ts';
 import type { ClientKind, ClientReply, Received, ServerKind, ServerReply } from './realtime/protocol.ts';
-import { ask, deliveredOf, now } from './realtime/protocol.ts';
+import { ask, deliveredOf, now, serverCpu } from './realtime/protocol.ts';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 500);
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 2000);
@@ -34,7 +34,6 @@ interface Result {
   cpuPerMessage: number;
 }
 
-const cpu = async (server: ChildProcess) => (await ask<Extract<ServerReply, { type: 'cpu' }>>(server, { type: 'cpu' }, 'cpu')).micros;
 const expect = (clients: ChildProcess, count: number, of?: number) =>
   ask<Extract<ClientReply, { type: 'received' }>>(clients, { type: 'expect', count, timeoutMs: 300_000, clients: of }, 'received');
 
@@ -51,7 +50,7 @@ async function measure({ target, server: serverKind, client }: (typeof TARGETS)[
     await warm;
     await ask(clients, { type: 'disconnect' }, 'disconnected');
     await ask(server, { type: 'backlog', count: BACKLOG }, 'backlogged');
-    const cpuBefore = await cpu(server);
+    const cpuBefore = await serverCpu(server);
     // Counted from before the reconnect: the backlog flows as soon as a client is connected.
     const received = expect(clients, BACKLOG, CLIENTS);
     const startedAt = now();
@@ -64,7 +63,7 @@ async function measure({ target, server: serverKind, client }: (typeof TARGETS)[
       target,
       received: result,
       perSecond: unique / ((result.lastAt - startedAt) / 1000),
-      cpuPerMessage: ((await cpu(server)) - cpuBefore) / unique,
+      cpuPerMessage: ((await serverCpu(server)) - cpuBefore) / unique,
     };
   } finally {
     await Promise.all([stop(server), stop(clients)]);

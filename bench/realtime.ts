@@ -16,7 +16,7 @@ import type { ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import { child, stop } from './realtime/processes.ts';
 import type { ClientKind, ClientReply, Memory, Received, ServerKind, ServerReply, Target } from './realtime/protocol.ts';
-import { ask, deliveredOf } from './realtime/protocol.ts';
+import { ask, deliveredOf, serverCpu } from './realtime/protocol.ts';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 2000);
 const RATE = Number(process.env.BENCH_RATE ?? 5);
@@ -70,13 +70,12 @@ interface Phase {
 
 async function phase(server: ChildProcess, clients: ChildProcess, count: number, rate: number): Promise<Phase> {
   const timeoutMs = (rate > 0 ? (count / rate) * 1000 : 0) + 60_000;
-  const cpu = async () => (await ask<Extract<ServerReply, { type: 'cpu' }>>(server, { type: 'cpu' }, 'cpu')).micros;
-  const cpuBefore = await cpu();
+  const cpuBefore = await serverCpu(server);
   const received = ask<Extract<ClientReply, { type: 'received' }>>(clients, { type: 'expect', count, timeoutMs }, 'received');
   const sent = await ask<Extract<ServerReply, { type: 'sent' }>>(server, { type: 'broadcast', count, rate }, 'sent');
   const result = (await received).received;
   const unique = result.messages - result.repeats;
-  const cpuPerMessage = ((await cpu()) - cpuBefore) / unique;
+  const cpuPerMessage = ((await serverCpu(server)) - cpuBefore) / unique;
   return { received: result, perSecond: unique / ((result.lastAt - sent.firstAt) / 1000), cpuPerMessage };
 }
 

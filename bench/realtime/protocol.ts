@@ -74,6 +74,10 @@ export const now = (): number => performance.timeOrigin + performance.now();
 /** A MESSAGES_UPSERT's data stamped with when it was emitted (for latency). */
 export const stampedMessage = (n: number, sentAt: number) => messageData(n, { sentAt });
 
+/** The server process's CPU time so far (user + system), in µs. */
+export const serverCpu = async (server: import('node:child_process').ChildProcess): Promise<number> =>
+  (await ask<Extract<ServerReply, { type: 'cpu' }>>(server, { type: 'cpu' }, 'cpu')).micros;
+
 /** Sends a message to the parent (or child) and waits for the reply of the given type. */
 export function ask<Reply extends { type: string }>(target: NodeJS.Process | import('node:child_process').ChildProcess, message: unknown, type: Reply['type']): Promise<Reply> {
   return new Promise((resolve) => {

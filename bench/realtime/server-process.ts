@@ -64,14 +64,15 @@ async function startPombo(): Promise<Running> {
     integration: 'INGEST',
     channels: { websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } },
   });
+  const emit = async (n: number) => {
+    await pombo.context.instances.emit(instance, { event: 'MESSAGES_UPSERT', data: stampedMessage(n, now()) });
+  };
   return {
     endpoint: { url, apiKey: API_KEY, instance: INSTANCE },
-    emit: async (n) => {
-      await pombo.context.instances.emit(instance, { event: 'MESSAGES_UPSERT', data: stampedMessage(n, now()) });
-    },
+    emit,
     // Appended while no client is connected: each subscriber resumes from its ack floor.
     backlog: async (count) => {
-      for (let n = 0; n < count; n++) await pombo.context.instances.emit(instance, { event: 'MESSAGES_UPSERT', data: stampedMessage(n, now()) });
+      for (let n = 0; n < count; n++) await emit(n);
     },
   };
 }

@@ -1,6 +1,7 @@
 import { connect, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
 import type { Logger } from 'pino';
 import { eventName } from '../../core/event-names.ts';
+import { msOfIso } from '../../core/iso-time.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import { messageHeaders, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
@@ -127,7 +128,7 @@ export class RabbitMqDriver implements BrokerDriver {
         contentType: 'application/json',
         contentEncoding: 'utf-8',
         type: eventName(message.event.event).dotted,
-        timestamp: Math.floor(Date.parse(message.event.createdAt) / 1000),
+        timestamp: Math.floor(msOfIso(message.event.createdAt) / 1000),
         appId: 'pombo',
         headers: messageHeaders(message.event),
       };
