@@ -20,5 +20,11 @@ export interface ChannelModule {
   globalDestinations(): DestinationSpec[];
   /** Routes beyond set/find (e.g. the webhook delivery log). */
   routes?(app: FastifyInstance): void;
+  /**
+   * After an instance is deleted (gone from the store, its token forgotten): ends what the channel
+   * keeps for it beyond its destinations (live connections, positions). `removalPos` is the position
+   * of its last event, REMOVE_INSTANCE. Never rejects: failures are the channel's to log.
+   */
+  released?(instance: Instance, removalPos: number): Promise<void>;
   stop?(): Promise<void>;
 }

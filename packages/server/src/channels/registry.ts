@@ -43,16 +43,20 @@ export class ChannelRegistry {
     this.owned.set(instance.id, wanted);
   }
 
-  /** Stops an instance's destinations once they have drained (at most `graceMs`), and forgets them. */
-  async release(instanceId: string, graceMs = 10_000): Promise<void> {
-    const ids = [...(this.owned.get(instanceId) ?? [])];
-    this.owned.delete(instanceId);
-    await Promise.all(
-      ids.map(async (id) => {
+  /**
+   * After an instance is deleted: stops its destinations once they have drained (at most `graceMs`) and
+   * forgets them, and lets every channel release what else it keeps for the instance.
+   */
+  async release(instance: Instance, removalPos: number, graceMs = 10_000): Promise<void> {
+    const ids = [...(this.owned.get(instance.id) ?? [])];
+    this.owned.delete(instance.id);
+    await Promise.all([
+      ...ids.map(async (id) => {
         await Promise.race([this.dispatcher.whenIdle(id), new Promise((r) => setTimeout(r, graceMs).unref())]);
         await this.dispatcher.remove(id, { forget: true });
       }),
-    );
+      ...[...this.modules.values()].map((module) => module.released?.(instance, removalPos)),
+    ]);
   }
 
   async stop(): Promise<void> {

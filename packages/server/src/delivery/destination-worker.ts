@@ -85,6 +85,11 @@ export class DestinationWorker {
     this.circuit = spec.circuit && new CircuitBreaker(spec.circuit);
   }
 
+  /** The cursor (what `status().cursor` says, without building the status). */
+  get settledThrough(): number {
+    return this.cursor;
+  }
+
   status(): DestinationStatus {
     return {
       id: this.spec.id,

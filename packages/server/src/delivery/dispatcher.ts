@@ -73,9 +73,19 @@ export class Dispatcher {
     return [...this.workers.values()].map((worker) => worker.status());
   }
 
+  /** The newest position of the log the dispatcher has heard of. */
+  get headPosition(): number {
+    return this.head;
+  }
+
+  /** A destination's cursor, without building its status (asked often, e.g. by realtime feeds). */
+  cursor(id: string): number | undefined {
+    return this.workers.get(id)?.settledThrough;
+  }
+
   lag(id: string): number | undefined {
-    const status = this.status(id);
-    return status && this.head - status.cursor;
+    const cursor = this.cursor(id);
+    return cursor === undefined ? undefined : this.head - cursor;
   }
 
   async replay(id: string, events: readonly StoredEvent[]): Promise<number> {

@@ -140,7 +140,7 @@ export class InstanceService {
 
   /** Emits the removal events, then deletes the instance; its destinations drain them first. */
   async delete(instance: Instance): Promise<void> {
-    await this.emitMany(instance, [
+    const removal = await this.emitMany(instance, [
       { event: 'INSTANCE_DELETE', data: { instanceName: instance.name, instanceId: instance.id } },
       { event: 'REMOVE_INSTANCE', data: null },
     ]);
@@ -148,7 +148,7 @@ export class InstanceService {
     this.byId.delete(instance.id);
     this.byName.delete(instance.name);
     this.auth.forget(instance);
-    void this.channels.release(instance.id);
+    void this.channels.release(instance, removal.at(-1)?.event.pos ?? 0);
     this.log.info({ instance: instance.name }, 'instance deleted');
   }
 }

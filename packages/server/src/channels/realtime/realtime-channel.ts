@@ -41,7 +41,6 @@ export function realtimeChannel(context: AppContext): ChannelModule {
       return events?.length ? parseFilter(events) : EVERY_EVENT;
     },
   });
-  const unsubscribe = context.store.onAppend((events) => hub.appended(events));
 
   const internal = (error: unknown): PomboError => {
     const reference = randomUUID();
@@ -80,8 +79,8 @@ export function realtimeChannel(context: AppContext): ChannelModule {
       });
       app.addHook('preClose', async () => hub.shutdown());
     },
+    released: (instance, removalPos) => hub.retire(instance.id, removalPos),
     async stop() {
-      unsubscribe();
       await hub.shutdown();
     },
   };

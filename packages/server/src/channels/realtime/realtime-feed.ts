@@ -77,7 +77,7 @@ export class RealtimeFeed {
 
   /** Reads the destination's cursor (on each save of the subscribers' floors and for status). */
   refresh(): void {
-    this.cursor = this.context.dispatcher.status(this.id)?.cursor ?? this.cursor;
+    this.cursor = this.context.dispatcher.cursor(this.id) ?? this.cursor;
   }
 
   private spec(): DestinationSpec {

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { AppContext } from '../../http/app-context.ts';
-import type { Instance, StoredEvent } from '../../store/types.ts';
+import type { Instance } from '../../store/types.ts';
 import { clock } from './ack-window.ts';
 import { CatchUpReads } from './catch-up-reads.ts';
 import { CLOSE, reasonOf } from './close-codes.ts';
@@ -49,8 +49,6 @@ export class RealtimeHub implements ConnectionOwner {
   /** Subscribers starting, whose positions are written together (`saveStart`). */
   private starting: RealtimeSubscriber[] = [];
   private startsSaved: Promise<void> | undefined;
-  /** The newest position in the log, for the backlog of `describe`. */
-  private head = 0;
   private closing = false;
   /** Slices are dealt to subscribers in turn. */
   private nextSlice = 0;
@@ -128,17 +126,6 @@ export class RealtimeHub implements ConnectionOwner {
       ).then(() => undefined);
     });
     return this.startsSaved;
-  }
-
-  /** Called with each commit of the log. */
-  appended(events: readonly StoredEvent[]): void {
-    this.head = events.at(-1)?.pos ?? this.head;
-    for (const event of events) {
-      if (event.event !== 'REMOVE_INSTANCE') continue;
-      this.retire(event.instanceId, event.pos).catch((error: unknown) => {
-        this.context.log.error({ err: error, instanceId: event.instanceId }, 'could not forget the realtime positions of a deleted instance');
-      });
-    }
   }
 
   /** Serves a freshly upgraded socket: resumes its subscriber and starts delivering. */
@@ -242,21 +229,22 @@ export class RealtimeHub implements ConnectionOwner {
   /**
    * After an instance is deleted: lets its live subscribers take and acknowledge the removal events
    * (the one at `removalPos` and those before it), closes them, and forgets the positions of every
-   * subscriber the instance had, connected or not.
+   * subscriber the instance had, connected or not. Never rejects (a failure is logged).
    */
-  async retire(instanceId: string, removalPos: number, graceMs = Math.min(this.options.ackWaitMs, 10_000)): Promise<void> {
-    // Called from the store's append listener: let the deletion finish (a producer may also ingest a
-    // REMOVE_INSTANCE for an instance that lives on).
-    await new Promise((resolve) => setImmediate(resolve));
-    // A shutdown closes the store: the positions of an instance deleted just before it stay (under an id no instance gets again).
-    if (this.closing || this.context.instances.findById(instanceId)) return;
-    const feed = this.feeds.get(instanceId);
-    if (feed) await this.closeFeed(feed, removalPos, graceMs);
-    if (this.closing) return;
-    await this.context.store.deleteDestination(feedId(instanceId), { children: true });
+  async retire(instanceId: string, removalPos: number): Promise<void> {
+    try {
+      const feed = this.feeds.get(instanceId);
+      if (feed) await this.closeFeed(feed, removalPos);
+      // A shutdown closes the store: the positions of an instance deleted just before it stay (under an id no instance gets again).
+      if (this.closing) return;
+      await this.context.store.deleteDestination(feedId(instanceId), { children: true });
+    } catch (error) {
+      this.context.log.error({ err: error, instanceId }, 'could not forget the realtime positions of a deleted instance');
+    }
   }
 
-  private async closeFeed(feed: RealtimeFeed, removalPos: number, graceMs: number): Promise<void> {
+  private async closeFeed(feed: RealtimeFeed, removalPos: number): Promise<void> {
+    const graceMs = Math.min(this.options.ackWaitMs, 10_000);
     this.feeds.delete(feed.instanceId);
     const deadline = Date.now() + graceMs;
     const drained = () => feed.position >= removalPos && feed.subscribers.every((subscriber) => subscriber.live && subscriber.inFlight === 0);
@@ -274,7 +262,7 @@ export class RealtimeHub implements ConnectionOwner {
     const feed = this.feeds.get(instanceId);
     if (!feed) return [];
     feed.refresh();
-    const head = Math.max(this.head, feed.through());
+    const head = Math.max(this.context.dispatcher.headPosition, feed.through());
     return feed.subscribers
       .filter((subscriber) => subscriber.connections.length)
       .map((subscriber) => ({

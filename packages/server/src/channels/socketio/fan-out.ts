@@ -1,6 +1,6 @@
 import { envelopeJson } from '../../core/envelope.ts';
 import type { AppContext } from '../../http/app-context.ts';
-import type { StoredEvent } from '../../store/types.ts';
+import type { Instance, StoredEvent } from '../../store/types.ts';
 import type { EventRouter } from './event-routing.ts';
 import { SerializedPayload } from './payload-parser.ts';
 import { Replay } from './replay.ts';
@@ -78,10 +78,7 @@ export class SocketFanOut {
   private publish(events: readonly StoredEvent[]): void {
     // Nobody connected (the common case on a server without Socket.IO clients): no work at all.
     if (this.io.engine.clientsCount === 0) return;
-    for (const event of events) {
-      this.publishOne(event);
-      if (event.event === 'INSTANCE_DELETE') setImmediate(() => this.dropIfDeleted(event));
-    }
+    for (const event of events) this.publishOne(event);
     for (const replay of this.replays) replay.buffer(events);
   }
 
@@ -101,12 +98,11 @@ export class SocketFanOut {
   }
 
   /**
-   * After an instance is deleted, its namespace's sockets are disconnected (after the deletion
-   * events they were sent): their token is gone, and a new instance may take the name. INSTANCE_DELETE
-   * is also what a producer can ingest, so the instance is checked to be really gone first.
+   * After an instance is deleted, its namespace's sockets are disconnected, after the removal events
+   * they were sent (emitted when appended, before the deletion): their token is gone, and a new
+   * instance may take the name.
    */
-  private dropIfDeleted(event: StoredEvent): void {
-    if (this.context.instances.findById(event.instanceId)) return;
-    for (const nsp of this.namespaces.get(event.instance) ?? []) nsp.in(instanceRoom(event.instanceId)).disconnectSockets();
+  drop(instance: Pick<Instance, 'id' | 'name'>): void {
+    for (const nsp of this.namespaces.get(instance.name) ?? []) nsp.in(instanceRoom(instance.id)).disconnectSockets();
   }
 }

@@ -41,6 +41,9 @@ export function socketioChannel(context: AppContext): ChannelModule {
     routes(app) {
       if (enabled) fanOut = attachSocketServer(app, context, { globalEvents, allowedHosts: allowed });
     },
+    async released(instance) {
+      fanOut?.drop(instance);
+    },
     async stop() {
       fanOut?.stop();
     },
