@@ -21,10 +21,16 @@ const publish = async (client: PomboClient, name: string, count: number, event =
     (event) => event.id,
   );
 
-const backlog = async (client: PomboClient, name: string, subscriber = 'default'): Promise<number | undefined> => {
-  const { subscribers } = (await client.realtime.find(name)) as { subscribers: Array<{ subscriber: string; backlog: number }> };
-  return subscribers.find((entry) => entry.subscriber === subscriber)?.backlog;
+const subscriberState = async (client: PomboClient, name: string, subscriber: string) => {
+  const { subscribers } = (await client.realtime.find(name)) as { subscribers: Array<{ subscriber: string; backlog: number; connections: Array<{ inFlight: number }> }> };
+  return subscribers.find((entry) => entry.subscriber === subscriber);
 };
+
+const backlog = async (client: PomboClient, name: string, subscriber = 'default'): Promise<number | undefined> => (await subscriberState(client, name, subscriber))?.backlog;
+
+/** Events sent to the subscriber's connections and not acknowledged yet. */
+const inFlight = async (client: PomboClient, name: string, subscriber: string): Promise<number | undefined> =>
+  (await subscriberState(client, name, subscriber))?.connections.reduce((sum, connection) => sum + connection.inFlight, 0);
 
 test('typed and All handlers run for each event, which is acknowledged once they finished', async () => {
   await withPombo({}, async (_pombo, client, name) => {
@@ -57,7 +63,8 @@ test('a resuming subscriber\'s backlog waits for the first handler: nothing is a
     await first.close();
     const ids = await publish(client, name, 5);
     await using again = await client.events.subscribe({ instanceId: name, subscriber: 'late' });
-    // The backlog is sent as soon as the socket opens; the caller registers its handlers later.
+    // The backlog is sent as soon as the socket opens (the server counts it in flight); the caller registers its handlers later.
+    await eventually(async () => (await inFlight(client, name, 'late')) === 5, 'the backlog sent');
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(await backlog(client, name, 'late'), 5, 'nothing acknowledged without a handler');
     const resumed: string[] = [];
@@ -72,10 +79,11 @@ test('a resuming subscriber\'s backlog waits for the first handler: nothing is a
 });
 
 test('events resent while they wait for the first handler (the ack wait passed) reach it once', async () => {
-  await withPombo({ REALTIME_ACK_WAIT_MS: '100', REALTIME_MAX_DELIVER: '100' }, async (_pombo, client, name) => {
+  await withPombo({ REALTIME_ACK_WAIT_MS: '250', REALTIME_MAX_DELIVER: '100' }, async (_pombo, client, name) => {
     await using sub = await client.events.subscribe({ instanceId: name, subscriber: 'slow-start' });
     const ids = await publish(client, name, 3);
-    // The server sends each event again every 100 ms while it is not acknowledged.
+    // The server sends each event again every 250 ms while it is not acknowledged: twice before the
+    // handler comes at 600 ms, the next time (750 ms) well after its acks.
     await new Promise((resolve) => setTimeout(resolve, 600));
     const seen: string[] = [];
     sub.on('Message', (event) => void seen.push(event.id));

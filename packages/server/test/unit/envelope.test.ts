@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { envelopeJson, envelopeOf, withFields, type EnvelopeContext } from '../../src/core/envelope.ts';
 import { referenceTo } from '../../src/core/event-reference.ts';
+import { createRequire } from 'node:module';
 import { frameOf } from '../../src/channels/realtime/realtime-frame.ts';
 import type { StoredEvent } from '../../src/store/types.ts';
 
@@ -62,4 +63,23 @@ test('a realtime frame carries the envelope built from the stored text, as the o
   assert.equal(frame.length, header + length);
   const expected = { id: event.id, type: 'Message', instance_id: event.instanceId, created_at: event.createdAt, data: envelopeOf(event, exposing) };
   assert.equal(frame.subarray(header).toString('utf8'), JSON.stringify(expected));
+});
+
+/** ws's frame reader (not in its type declarations): the parser its clients read frames with. */
+type FrameReader = NodeJS.WritableStream & { on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): unknown; on(event: 'error', listener: (error: Error) => void): unknown };
+const Receiver = createRequire(import.meta.url)('ws').Receiver as new (options: { isServer: boolean; maxPayload: number }) => FrameReader;
+
+test('realtime frames of every length class (7-bit, 16-bit, 64-bit) parse with ws\'s own reader as one text message', async () => {
+  for (const size of [10, 1_000, 70_000]) {
+    const event = eventWith({ text: 'x'.repeat(size) });
+    const receiver = new Receiver({ isServer: false, maxPayload: 0 });
+    const message = new Promise<{ data: Buffer; isBinary: boolean }>((resolve, reject) => {
+      receiver.on('message', (data: Buffer, isBinary: boolean) => resolve({ data, isBinary }));
+      receiver.on('error', reject);
+    });
+    receiver.write(frameOf(event, exposing));
+    const { data, isBinary } = await message;
+    assert.equal(isBinary, false, `${size}`);
+    assert.equal(JSON.parse(data.toString()).data.data.text.length, size);
+  }
 });

@@ -22,12 +22,15 @@ export class AckWindow<T> {
   private start = 0;
   /** Unacknowledged events. */
   size = 0;
+  /** No deadline comes before this (an ack-wait sweep with nothing due reads no slot). */
+  private earliestDeadline = Number.POSITIVE_INFINITY;
   /** Set while `forEach` runs: slots do not move under it. */
   private visiting = false;
 
   add(event: StoredEvent, target: T | null, deadline: number): void {
     this.slots.push(event, target, deadline, 1);
     this.size++;
+    if (target !== null && deadline < this.earliestDeadline) this.earliestDeadline = deadline;
   }
 
   /** The slot of an event, by id (acks mostly come in send order: found at once), else -1. */
@@ -69,7 +72,10 @@ export class AckWindow<T> {
   resend(slot: number, target: T | null, deadline: number): void {
     this.slots[slot + TARGET] = target;
     this.slots[slot + DEADLINE] = deadline;
-    if (target !== null) this.slots[slot + SENDS] = (this.slots[slot + SENDS] as number) + 1;
+    if (target !== null) {
+      this.slots[slot + SENDS] = (this.slots[slot + SENDS] as number) + 1;
+      if (deadline < this.earliestDeadline) this.earliestDeadline = deadline;
+    }
   }
 
   /** Takes an event out (acknowledged or dead-lettered). */
@@ -111,6 +117,22 @@ export class AckWindow<T> {
       this.visiting = false;
       this.compact();
     }
+  }
+
+  /**
+   * Calls `visit` with every sent slot whose deadline has passed, oldest first; while none is due, no
+   * slot is read. `visit` may remove or resend the slot.
+   */
+  forEachDue(now: number, visit: (slot: number) => void): void {
+    if (this.earliestDeadline > now) return;
+    // Recomputed by the walk from the slots that stay; a resend lowers it again for its new deadline.
+    this.earliestDeadline = Number.POSITIVE_INFINITY;
+    this.forEach((slot) => {
+      if (this.target(slot) === null) return;
+      const deadline = this.deadline(slot);
+      if (deadline <= now) visit(slot);
+      else if (deadline < this.earliestDeadline) this.earliestDeadline = deadline;
+    });
   }
 
   /** The log position of the newest unacknowledged event (-1 when none). */

@@ -35,7 +35,7 @@ export function frameOf(event: StoredEvent, context: EnvelopeContext): Buffer {
 }
 
 /** A final, unmasked text frame (RFC 6455 §5.2) carrying `text`. */
-export function textFrame(text: string): Buffer {
+function textFrame(text: string): Buffer {
   const length = Buffer.byteLength(text);
   const header = length < 126 ? 2 : length < 0x10000 ? 4 : 10;
   const frame = Buffer.allocUnsafe(header + length);

@@ -118,10 +118,16 @@ export class RealtimeHub implements ConnectionOwner {
       this.starting = [];
       this.startsSaved = undefined;
       return Promise.all(
-        starting.map((started) => {
+        starting.map(async (started) => {
           const floor = started.floor();
           started.savedFloor = floor;
-          return this.context.store.saveDeliveries(started.id, [], floor);
+          try {
+            await this.context.store.saveDeliveries(started.id, [], floor);
+          } catch (error) {
+            // Not written: the periodic save tries again (and this attach fails, as nothing may be sent first).
+            started.savedFloor = -1;
+            throw error;
+          }
         }),
       ).then(() => undefined);
     });

@@ -183,12 +183,9 @@ export class RealtimeSubscriber {
   expire(now: number): void {
     const window = this.window;
     if (!window?.size) return;
-    window.forEach((slot) => {
-      const target = window.target(slot);
-      if (target !== null && window.deadline(slot) <= now) {
-        target.inFlight--;
-        this.failed(slot, `no ack within ${this.feed.context.limits.ackWaitMs} ms`);
-      }
+    window.forEachDue(now, (slot) => {
+      (window.target(slot) as RealtimeConnection).inFlight--;
+      this.failed(slot, `no ack within ${this.feed.context.limits.ackWaitMs} ms`);
     });
   }
 
