@@ -1,6 +1,6 @@
 import type { EventKey } from '../core/event-names.ts';
 import { isoTime } from '../core/iso-time.ts';
-import type { AppendRequest, AppendResult, DeliveryRecord, Instance, StoredEvent } from './types.ts';
+import type { AppendRequest, AppendResult, DeliveryRecord, Instance, InstancePatch, StoredEvent } from './types.ts';
 import { LoggedEvent } from './logged-event.ts';
 
 /**
@@ -71,6 +71,37 @@ export interface InstanceHead {
   /** `last_seq` as stored before the commit. */
   readonly storedSeq: number;
   lastSeq: number;
+}
+
+/** One request of an append, checked: its instance's head and its data as JSON text. */
+export interface AppendRow {
+  readonly request: AppendRequest;
+  readonly head: InstanceHead;
+  readonly data: string;
+}
+
+/**
+ * A caller's requests checked before anything is written (an unknown instance, data that is not
+ * JSON), so that a call is all or nothing without a savepoint: the rows, or the caller's error.
+ */
+export function appendRows(requests: readonly AppendRequest[], headOf: (instanceId: string) => InstanceHead): AppendRow[] | Error {
+  try {
+    return requests.map((request) => {
+      const data = JSON.stringify(request.data ?? null) as string | undefined;
+      if (data === undefined) throw new Error('event data is not JSON');
+      return { request, head: headOf(request.instanceId), data };
+    });
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+/** The columns `updateInstance` may set, by patch key. */
+const PATCH_COLUMNS: Readonly<Record<keyof InstancePatch, string>> = { state: 'state', ownerJid: 'owner_jid', profileName: 'profile_name', number: 'number' };
+
+/** A patch's columns and values (keys that are not columns are ignored; undefined sets NULL). */
+export function patchColumns(patch: InstancePatch): Array<[column: string, value: string | null]> {
+  return (Object.keys(patch) as Array<keyof InstancePatch>).filter((key) => key in PATCH_COLUMNS).map((key) => [PATCH_COLUMNS[key], patch[key] ?? null]);
 }
 
 /** One caller's append, waiting for the next group commit. */

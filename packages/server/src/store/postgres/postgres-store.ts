@@ -14,7 +14,7 @@ import type {
   StoredEvent,
 } from '../types.ts';
 import { LoggedEvent } from '../logged-event.ts';
-import { EVENT_COLUMNS, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
+import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { MIGRATIONS } from './postgres-schema.ts';
 import { parsePostgresUri } from './postgres-uri.ts';
 
@@ -187,17 +187,13 @@ export class PostgresStore implements Store {
     const outcomes: Array<Outcome[] | Error> = [];
     const fresh: NewEvent[] = [];
     for (const { requests } of batch) {
-      let rows: Array<{ request: AppendRequest; head: InstanceHead; data: string }>;
-      try {
-        rows = requests.map((request) => {
-          const head = heads.get(request.instanceId);
-          if (!head) throw new Error(`instance ${request.instanceId} does not exist`);
-          const data = JSON.stringify(request.data ?? null) as string | undefined;
-          if (data === undefined) throw new Error('event data is not JSON');
-          return { request, head, data };
-        });
-      } catch (error) {
-        outcomes.push(error instanceof Error ? error : new Error(String(error)));
+      const rows = appendRows(requests, (instanceId) => {
+        const head = heads.get(instanceId);
+        if (!head) throw new Error(`instance ${instanceId} does not exist`);
+        return head;
+      });
+      if (rows instanceof Error) {
+        outcomes.push(rows);
         continue;
       }
       outcomes.push(
@@ -353,16 +349,10 @@ export class PostgresStore implements Store {
   }
 
   async updateInstance(id: string, patch: InstancePatch): Promise<Instance> {
-    const columns: Record<keyof InstancePatch, string> = {
-      state: 'state',
-      ownerJid: 'owner_jid',
-      profileName: 'profile_name',
-      number: 'number',
-    };
-    const keys = (Object.keys(patch) as Array<keyof InstancePatch>).filter((key) => key in columns);
-    if (!keys.length) return (await this.getInstanceById(id)) as Instance;
-    const sets = keys.map((key, index) => `${columns[key]} = $${index + 2}`).join(', ');
-    const result = await this.pool.query<InstanceRow>(`UPDATE pombo_instances SET ${sets} WHERE id = $1 RETURNING *`, [id, ...keys.map((key) => patch[key] ?? null)]);
+    const columns = patchColumns(patch);
+    if (!columns.length) return (await this.getInstanceById(id)) as Instance;
+    const sets = columns.map(([column], index) => `${column} = $${index + 2}`).join(', ');
+    const result = await this.pool.query<InstanceRow>(`UPDATE pombo_instances SET ${sets} WHERE id = $1 RETURNING *`, [id, ...columns.map(([, value]) => value)]);
     return (result.rows[0] && toInstance(result.rows[0])) as Instance;
   }
 

@@ -14,7 +14,7 @@ import type {
   StoredEvent,
 } from '../types.ts';
 import { LoggedEvent } from '../logged-event.ts';
-import { EVENT_COLUMNS, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
+import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { MIGRATIONS } from './schema.ts';
 
 /** Delivery records written by one statement: a statement for many rows costs a third less per row than one each. */
@@ -145,12 +145,8 @@ export class SqliteStore implements Store {
    * the whole group, which its callers then see rejected.
    */
   private appendCall(requests: readonly AppendRequest[], appended: StoredEvent[], heads: Map<string, InstanceHead>): AppendResult[] | Error {
-    let rows: Array<{ request: AppendRequest; head: InstanceHead; data: string }>;
-    try {
-      rows = requests.map((request) => ({ request, head: this.headOf(request.instanceId, heads), data: JSON.stringify(request.data ?? null) }));
-    } catch (error) {
-      return error instanceof Error ? error : new Error(String(error));
-    }
+    const rows = appendRows(requests, (instanceId) => this.headOf(instanceId, heads));
+    if (rows instanceof Error) return rows;
     return rows.map(({ request, head, data }) => this.appendOne(request, head, data, appended));
   }
 
@@ -285,16 +281,10 @@ export class SqliteStore implements Store {
   }
 
   async updateInstance(id: string, patch: InstancePatch): Promise<Instance> {
-    const columns: Record<keyof InstancePatch, string> = {
-      state: 'state',
-      ownerJid: 'owner_jid',
-      profileName: 'profile_name',
-      number: 'number',
-    };
-    const keys = Object.keys(patch) as Array<keyof InstancePatch>;
-    if (keys.length) {
-      const sets = keys.map((key) => `${columns[key]} = @${key}`).join(', ');
-      this.db.prepare(`UPDATE instances SET ${sets} WHERE id = @id`).run({ ...patch, id });
+    const columns = patchColumns(patch);
+    if (columns.length) {
+      const sets = columns.map(([column]) => `${column} = ?`).join(', ');
+      this.db.prepare(`UPDATE instances SET ${sets} WHERE id = ?`).run(...columns.map(([, value]) => value), id);
     }
     return (await this.getInstanceById(id)) as Instance;
   }
