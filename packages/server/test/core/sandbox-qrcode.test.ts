@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import jsQR from 'jsqr';
+import jsqr from 'jsqr';
 import { PNG } from 'pngjs';
 import { startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { logOf } from './http-assert.ts';
@@ -12,6 +12,9 @@ before(async () => {
 after(async () => {
   await pombo.close();
 });
+
+// jsqr is CommonJS with an ES `default` member: under NodeNext the default import is the module object.
+const jsQR = jsqr.default;
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
