@@ -19,6 +19,7 @@ import {
   type WebhookSettings,
 } from './webhook-config.ts';
 import { webhookEndpointRoutes } from './webhook-endpoint-routes.ts';
+import { eventHeaders } from './webhook-event-headers.ts';
 import { withBase64 } from './webhook-media.ts';
 import { webhookRoutes } from './webhook-routes.ts';
 import { WebhookSender } from './webhook-sender.ts';
@@ -74,7 +75,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
     const body = target.base64
       ? JSON.stringify(await withBase64(envelopeOf(event, context.envelope, target.url), context.sandbox.media))
       : envelopeJson(event, context.envelope, target.url);
-    return sender.post(target.endpoint(event.event), target.headersFor(event.id, body), body);
+    return sender.post(target.endpoint(event.event), { ...eventHeaders(event), ...target.headersFor(event.id, body) }, body);
   }
 
   const spec = (id: string, instanceId: string | null, events: ReadonlySet<EventKey> | null, target: WebhookTarget, ordering: Ordering, maxInFlight: number): DestinationSpec => ({
