@@ -29,6 +29,8 @@ export interface WebhookConfig {
   circuitFailureThreshold: number;
   circuitCooldownSeconds: number;
   circuitMaxCooldownSeconds: number;
+  /** Additional endpoints (`/webhook/endpoints/…`) an instance may have, besides its default webhook. */
+  maxEndpointsPerInstance: number;
 }
 
 export interface WebsocketConfig {
@@ -112,6 +114,7 @@ function readWebhook(env: EnvReader): WebhookConfig {
     circuitFailureThreshold: env.int('WEBHOOK_CIRCUIT_FAILURE_THRESHOLD', 10, { min: 1 }),
     circuitCooldownSeconds: env.num('WEBHOOK_CIRCUIT_COOLDOWN_SECONDS', 30),
     circuitMaxCooldownSeconds: env.num('WEBHOOK_CIRCUIT_MAX_COOLDOWN_SECONDS', 600),
+    maxEndpointsPerInstance: env.int('WEBHOOK_MAX_ENDPOINTS_PER_INSTANCE', 10, { min: 0, max: 1000 }),
   };
 }
 

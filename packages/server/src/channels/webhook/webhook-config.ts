@@ -30,8 +30,17 @@ export interface WebhookSettings {
   maxInFlight: number | null;
 }
 
+/** One more webhook of an instance (`/webhook/endpoints/…`): the same settings, with an id of its own. */
+export interface WebhookEndpoint extends WebhookSettings {
+  readonly id: string;
+  readonly description: string | null;
+  readonly createdAt: string;
+}
+
 export const GLOBAL_WEBHOOK = 'webhook:global';
 export const instanceWebhook = (instanceId: string): string => `webhook:${instanceId}`;
+/** An endpoint's destination: `webhook:<instanceId>:<endpointId>`. */
+export const endpointWebhook = (instanceId: string, endpointId: string): string => `webhook:${instanceId}:${endpointId}`;
 
 /** The stored settings of an instance's webhook when it is enabled. */
 export function enabledWebhook(instance: Instance): WebhookSettings | undefined {
