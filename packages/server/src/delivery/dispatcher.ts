@@ -14,6 +14,8 @@ import type { Outcome } from './outcome.ts';
  */
 export class Dispatcher {
   private readonly workers = new Map<string, DestinationWorker>();
+  /** Destinations being stopped (their last save under way). */
+  private readonly stopping = new Map<string, Promise<void>>();
   private head = 0;
   private unsubscribe: (() => void) | undefined;
   private readonly deliveryMetrics: DeliveryMetrics;
@@ -71,12 +73,21 @@ export class Dispatcher {
     return this.workers.has(id);
   }
 
-  /** Stops a destination; with `forget`, its cursor and delivery records are deleted too. */
+  /**
+   * Stops a destination; with `forget`, its cursor and delivery records are deleted too, once a stop
+   * already under way has saved its state (else that last save would write them back).
+   */
   async remove(id: string, { forget = false } = {}): Promise<void> {
     const worker = this.workers.get(id);
     this.workers.delete(id);
     this.deliveryLog.forget(id);
-    await worker?.stop();
+    if (worker) {
+      const stopped = worker.stop();
+      this.stopping.set(id, stopped);
+      await stopped.finally(() => {
+        if (this.stopping.get(id) === stopped) this.stopping.delete(id);
+      });
+    } else await this.stopping.get(id);
     if (forget) await this.store.deleteDestination(id);
   }
 

@@ -62,9 +62,9 @@ test('a scrape of /metrics names destinations by channel and instance name, and 
   await eventually(() => receiver.accepted().length === 2, 'both deliveries');
   const scrape = async () => (await fetch(`${pombo.url}/metrics`, { headers: { authorization: `Bearer ${pombo.apiKey}` } })).text();
   // The cursor is saved a few milliseconds after the delivery: the lag reaches 0 then.
-  const text = await eventually(async () => {
+  const text = await eventually(async (): Promise<string | undefined> => {
     const scraped = await scrape();
-    return scraped.includes(`pombo_destination_lag_events{channel="webhook",instance_name="${name}"} 0`) && scraped;
+    return scraped.includes(`pombo_destination_lag_events{channel="webhook",instance_name="${name}"} 0`) ? scraped : undefined;
   }, 'the lag to reach 0');
   assert.ok(text.includes(`pombo_deliveries_total{channel="webhook",instance_name="${name}",outcome="delivered"} 2`), 'deliveries by channel and instance name');
   assert.ok(text.includes(`pombo_destination_retrying{channel="webhook",instance_name="${name}"} 0`));
