@@ -26,6 +26,22 @@ export function byEventUrl(base: string, event: EventKey): string {
   return url.toString();
 }
 
+const decoded = (text: string): string => {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text; // a stray `%` is sent as written
+  }
+};
+
+/** `https://user:pass@host/…`: the URL's credentials as HTTP Basic auth (an origin never carries them). */
+function basicAuthOf(href: string): string | undefined {
+  const url = new URL(href);
+  if (!url.username && !url.password) return undefined;
+  const pair = `${decoded(url.username)}:${decoded(url.password)}`;
+  return `Basic ${Buffer.from(pair).toString('base64')}`;
+}
+
 function endpointOf(href: string): Endpoint {
   const url = new URL(href);
   return { origin: url.origin, path: `${url.pathname}${url.search}` };
@@ -46,7 +62,8 @@ export class WebhookTarget {
     this.base64 = options.base64;
     this.single = endpointOf(options.url);
     // Header names are case-insensitive: lower-cased, a configured one replaces Pombo's default instead of doubling it.
-    this.headers = { ...BASE_HEADERS };
+    const basic = basicAuthOf(options.url);
+    this.headers = { ...BASE_HEADERS, ...(basic ? { authorization: basic } : {}) };
     for (const [name, value] of Object.entries(options.headers)) this.headers[name.toLowerCase()] = value;
     this.jwtKey = this.headers[JWT_KEY_HEADER];
     delete this.headers[JWT_KEY_HEADER];

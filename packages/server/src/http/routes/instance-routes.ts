@@ -3,6 +3,7 @@ import { validationError } from '../../core/errors.ts';
 import { secretsEqual } from '../auth.ts';
 import { type AppContext, apikeyOf, authorizedInstance } from '../app-context.ts';
 import { instanceName, object, oneOf, optionalBoolean, optionalObject, optionalString } from '../validate.ts';
+import { INTEGRATIONS, isSandboxed } from '../../instances/integration.ts';
 import type { Instance } from '../../store/types.ts';
 
 /** The channel config keys `/instance/create` accepts, as in Evolution API. */
@@ -36,9 +37,11 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
         throw validationError('token is already in use: choose another one, or leave it out to get a generated one');
       }
     }
-    const integration = oneOf(body, 'integration', ['SANDBOX', 'INGEST'] as const, 'SANDBOX');
+    const integration = oneOf(body, 'integration', INTEGRATIONS, 'SANDBOX');
     const number = optionalString(body, 'number');
     if (number !== undefined && !/^\d{8,15}$/.test(number)) throw validationError('number must be 8 to 15 digits, country code first');
+    // As in Evolution API: a Cloud API instance is its phone number id.
+    if (integration === 'WHATSAPP-BUSINESS' && number === undefined) throw validationError('number is required for WHATSAPP-BUSINESS (the phone number id of the WhatsApp Business account)');
     const connectNow = optionalBoolean(body, 'qrcode') ?? false;
     const configs: Record<string, unknown> = {};
     for (const key of CHANNEL_KEYS) {
@@ -48,7 +51,7 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
       configs[key] = module ? module.parseConfig(config, key) : config;
     }
     let instance = await instances.create({ instanceName: name, token, integration, number, channels: configs });
-    const qrcode = connectNow && integration === 'SANDBOX' ? await sandbox.connect(instance) : undefined;
+    const qrcode = connectNow && isSandboxed(integration) ? await sandbox.connect(instance) : undefined;
     instance = instances.get(name);
     reply.code(201);
     return {
