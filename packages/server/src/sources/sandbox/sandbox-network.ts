@@ -4,6 +4,7 @@ import type { InstanceService } from '../../instances/instance-service.ts';
 import { isSandboxed } from '../../instances/integration.ts';
 import type { Instance } from '../../store/types.ts';
 import type { MediaStore } from './media-store.ts';
+import { newQrCode, type QrCode } from './qr-code.ts';
 
 const USER_SUFFIX = '@s.whatsapp.net';
 const GROUP_SUFFIX = '@g.us';
@@ -83,12 +84,11 @@ export class SandboxNetwork {
   }
 
   /** Connecting shows a QR code, which the sandbox "scans" at once. */
-  async connect(instance: Instance): Promise<{ pairingCode: null; code: string; base64: string; count: number }> {
+  async connect(instance: Instance): Promise<QrCode> {
     if (!isSandboxed(instance.integration)) {
       throw new PomboError('POMBO_ERR_WRONG_INTEGRATION', { instance: instance.name, integration: instance.integration, action: 'be connected by Pombo (its producer reports CONNECTION_UPDATE events)' });
     }
-    const code = `2@${randomBytes(24).toString('base64')}`;
-    const qrcode = { pairingCode: null, code, base64: `data:image/png;base64,${Buffer.from(code).toString('base64')}`, count: 1 };
+    const qrcode = await newQrCode();
     if (instance.state === 'open') return qrcode;
     const number = instance.number ?? SandboxNetwork.newNumber();
     const connecting = await this.instances.update(instance, { state: 'connecting', number });
