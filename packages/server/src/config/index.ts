@@ -6,6 +6,7 @@ import { newToken } from '../core/ids.ts';
 import type { EventKey } from '../core/event-names.ts';
 import { narrowExisting, privateDir } from '../ops/private-files.ts';
 import { parsePostgresUri } from '../store/postgres/postgres-uri.ts';
+import { type CorsConfig, readCors } from './cors.ts';
 import { ConfigError, EnvReader } from './env-reader.ts';
 
 export { ConfigError } from './env-reader.ts';
@@ -49,6 +50,7 @@ export interface RealtimeConfig {
 
 export interface Config {
   server: { port: number; host: string; url: string; bodyLimitBytes: number };
+  cors: CorsConfig;
   auth: { apiKey: string; apiKeyGenerated: boolean; exposeInFetchInstances: boolean };
   database: { provider: 'sqlite' | 'postgresql'; uri: string; sqliteSync: 'full' | 'normal' };
   dataDir: string;
@@ -152,6 +154,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       url: env.url('SERVER_URL', `http://localhost:${port}`) ?? `http://localhost:${port}`,
       bodyLimitBytes: env.int('SERVER_BODY_LIMIT_BYTES', 10 * 1024 * 1024, { min: 1024 }),
     },
+    cors: readCors(env),
     auth: {
       apiKey: '',
       apiKeyGenerated: false,

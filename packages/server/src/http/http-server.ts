@@ -1,5 +1,7 @@
+import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import { corsOrigin } from '../config/cors.ts';
 import { PomboError, validationError } from '../core/errors.ts';
 import type { AppContext } from './app-context.ts';
 import { channelConfigRoutes } from './routes/channel-config-routes.ts';
@@ -50,6 +52,8 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     forceCloseConnections: true,
     frameworkErrors,
   });
+  const { methods, credentials } = context.config.cors;
+  void app.register(cors, { origin: corsOrigin(context.config.cors), methods: [...methods], credentials, maxAge: 600 });
   // Bodies are JSON only: Fastify's default text/plain parser would turn a form or a text into a string body.
   app.removeContentTypeParser('text/plain');
   app.addHook('onRequest', async (request) => {
