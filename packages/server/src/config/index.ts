@@ -32,6 +32,8 @@ export interface WebhookConfig {
   circuitMaxCooldownSeconds: number;
   /** Additional endpoints (`/webhook/endpoints/…`) an instance may have, besides its default webhook. */
   maxEndpointsPerInstance: number;
+  /** How long a rotated-out secret keeps signing alongside the new one, unless the rotation says otherwise. */
+  secretRotationOverlapSeconds: number;
 }
 
 export interface WebsocketConfig {
@@ -60,6 +62,9 @@ export interface Config {
   /** Everything the environment held, for channels that read their own variables (brokers). */
   env: EnvReader;
 }
+
+/** The longest overlap of a secret rotation: 30 days. */
+export const MAX_OVERLAP_SECONDS = 30 * 86_400;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -117,6 +122,7 @@ function readWebhook(env: EnvReader): WebhookConfig {
     circuitCooldownSeconds: env.num('WEBHOOK_CIRCUIT_COOLDOWN_SECONDS', 30),
     circuitMaxCooldownSeconds: env.num('WEBHOOK_CIRCUIT_MAX_COOLDOWN_SECONDS', 600),
     maxEndpointsPerInstance: env.int('WEBHOOK_MAX_ENDPOINTS_PER_INSTANCE', 10, { min: 0, max: 1000 }),
+    secretRotationOverlapSeconds: env.int('WEBHOOK_SECRET_ROTATION_OVERLAP_SECONDS', 86_400, { min: 0, max: MAX_OVERLAP_SECONDS }),
   };
 }
 

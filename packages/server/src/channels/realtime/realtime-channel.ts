@@ -81,7 +81,10 @@ export function realtimeChannel(context: AppContext): ChannelModule {
             hub.open(parsed, ws as RealtimeSocket, socket);
           });
         } catch (error) {
-          refuse(wss, request, socket, head, error instanceof PomboError ? error : internal(error));
+          const refusal = error instanceof PomboError ? error : internal(error);
+          const path = request.url?.split('?')[0];
+          context.log.info({ code: refusal.code, path, address: request.socket.remoteAddress }, 'realtime connection refused');
+          refuse(wss, request, socket, head, refusal);
         }
       });
       app.addHook('preClose', async () => hub.shutdown());

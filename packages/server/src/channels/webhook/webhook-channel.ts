@@ -16,12 +16,14 @@ import {
   instanceWebhook,
   maskedSettings,
   parseWebhookSettings,
+  previousKeyOf,
   type WebhookSettings,
 } from './webhook-config.ts';
 import { webhookEndpointRoutes } from './webhook-endpoint-routes.ts';
 import { eventHeaders } from './webhook-event-headers.ts';
 import { withBase64 } from './webhook-media.ts';
 import { webhookRoutes } from './webhook-routes.ts';
+import { secretRotationRoute } from './webhook-secret-rotation.ts';
 import { WebhookSender } from './webhook-sender.ts';
 import { secretKey } from './webhook-signature.ts';
 import { WebhookTarget } from './webhook-target.ts';
@@ -123,6 +125,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
       byEvents: webhook.byEvents,
       headers: webhook.headers,
       key: webhook.secret ? (secretKey(webhook.secret) as Buffer) : undefined,
+      previous: previousKeyOf(webhook),
       base64: webhook.base64,
     });
     return spec(id, instanceId, filterOf(webhook.events), target, webhook.ordering, webhook.maxInFlight ?? settings.maxInFlight);
@@ -160,6 +163,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
     routes(app) {
       webhookRoutes(app, context);
       webhookEndpointRoutes(app, context, { book, view, maxEndpoints: settings.maxEndpointsPerInstance });
+      secretRotationRoute(app, context, book, settings.secretRotationOverlapSeconds);
     },
     stop: () => sender.close(),
   };

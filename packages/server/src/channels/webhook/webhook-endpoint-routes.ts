@@ -85,7 +85,14 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
     const { instance: updated, settings } = await book.edit(instance.id, endpointId, (current) => {
       const endpoint = current as WebhookEndpoint;
       const parsed = parseWebhookSettings({ ...asInput(endpoint), ...body }, 'endpoint');
-      return { ...endpoint, ...parsed, description: description(body, endpoint.description) };
+      // A secret set by hand replaces the current one at once (rotate-secret is the way to overlap them).
+      const replaced = body.secret !== undefined && parsed.secret !== endpoint.secret;
+      return {
+        ...endpoint,
+        ...parsed,
+        description: description(body, endpoint.description),
+        ...(replaced ? { previousSecret: null, previousSecretExpiresAt: null } : {}),
+      };
     });
     return show(updated.id, settings as WebhookEndpoint);
   });
