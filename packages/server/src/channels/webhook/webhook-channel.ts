@@ -14,6 +14,7 @@ import {
   instanceWebhook,
   maskedSettings,
   parseWebhookSettings,
+  WEBHOOK_CONFIG_SCHEMA,
   type WebhookSettings,
 } from './webhook-config.ts';
 import { withBase64 } from './webhook-media.ts';
@@ -94,6 +95,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
 
   return {
     name: 'webhook',
+    configSchema: WEBHOOK_CONFIG_SCHEMA,
     parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path),
     describe(instance: Instance) {
       const stored = instance.channels.webhook as WebhookSettings | undefined;
