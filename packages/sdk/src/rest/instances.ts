@@ -1,6 +1,7 @@
 import { type Http, segment } from './http.ts';
 
-export type Integration = 'SANDBOX' | 'INGEST';
+/** Pombo's sources and Evolution API's names for them (`WHATSAPP-BAILEYS` is served by the sandbox, the other two by ingest). */
+export type Integration = 'SANDBOX' | 'INGEST' | 'WHATSAPP-BAILEYS' | 'WHATSAPP-BUSINESS' | 'EVOLUTION';
 export type ConnectionState = 'open' | 'connecting' | 'close';
 
 export interface CreateInstanceRequest {

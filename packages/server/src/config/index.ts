@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { newToken } from '../core/ids.ts';
 import type { EventKey } from '../core/event-names.ts';
+import { narrowExisting, privateDir } from '../ops/private-files.ts';
 import { parsePostgresUri } from '../store/postgres/postgres-uri.ts';
 import { ConfigError, EnvReader } from './env-reader.ts';
 
@@ -28,6 +29,10 @@ export interface WebhookConfig {
   circuitFailureThreshold: number;
   circuitCooldownSeconds: number;
   circuitMaxCooldownSeconds: number;
+  /** Additional endpoints (`/webhook/endpoints/…`) an instance may have, besides its default webhook. */
+  maxEndpointsPerInstance: number;
+  /** How long a rotated-out secret keeps signing alongside the new one, unless the rotation says otherwise. */
+  secretRotationOverlapSeconds: number;
 }
 
 export interface WebsocketConfig {
@@ -56,6 +61,9 @@ export interface Config {
   env: EnvReader;
 }
 
+/** The longest overlap of a secret rotation: 30 days. */
+export const MAX_OVERLAP_SECONDS = 30 * 86_400;
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Reads the global API key: from the environment, else from the data folder, else a new one written there. */
@@ -63,9 +71,12 @@ function resolveApiKey(env: EnvReader, dataDir: string): { apiKey: string; apiKe
   const fromEnv = env.str('AUTHENTICATION_API_KEY');
   if (fromEnv) return { apiKey: fromEnv, apiKeyGenerated: false };
   const file = resolve(dataDir, 'api-key');
-  if (existsSync(file)) return { apiKey: readFileSync(file, 'utf8').trim(), apiKeyGenerated: false };
+  if (existsSync(file)) {
+    narrowExisting(file);
+    return { apiKey: readFileSync(file, 'utf8').trim(), apiKeyGenerated: false };
+  }
   const apiKey = newToken(32);
-  mkdirSync(dataDir, { recursive: true });
+  privateDir(dataDir);
   writeFileSync(file, `${apiKey}\n`, { mode: 0o600 });
   return { apiKey, apiKeyGenerated: true };
 }
@@ -108,6 +119,8 @@ function readWebhook(env: EnvReader): WebhookConfig {
     circuitFailureThreshold: env.int('WEBHOOK_CIRCUIT_FAILURE_THRESHOLD', 10, { min: 1 }),
     circuitCooldownSeconds: env.num('WEBHOOK_CIRCUIT_COOLDOWN_SECONDS', 30),
     circuitMaxCooldownSeconds: env.num('WEBHOOK_CIRCUIT_MAX_COOLDOWN_SECONDS', 600),
+    maxEndpointsPerInstance: env.int('WEBHOOK_MAX_ENDPOINTS_PER_INSTANCE', 10, { min: 0, max: 1000 }),
+    secretRotationOverlapSeconds: env.int('WEBHOOK_SECRET_ROTATION_OVERLAP_SECONDS', 86_400, { min: 0, max: MAX_OVERLAP_SECONDS }),
   };
 }
 
@@ -167,7 +180,13 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   };
   // Only a valid configuration touches the disk: no data folder, no key file for a start that is refused.
   if (env.problems.length) throw new ConfigError(env.problems);
-  if (config.database.provider === 'sqlite') mkdirSync(dirname(config.database.uri), { recursive: true });
+  if (config.database.provider === 'sqlite' && config.database.uri !== ':memory:') {
+    const dbDir = dirname(config.database.uri);
+    // A folder of the operator's own choosing (a custom DATABASE_CONNECTION_URI) is created private, never narrowed.
+    if (dbDir === dataDir) privateDir(dataDir);
+    else privateDir(dbDir, { narrow: false });
+  }
+  if (existsSync(dataDir)) privateDir(dataDir);
   config.auth = { ...config.auth, ...resolveApiKey(env, dataDir) };
   return Object.freeze(config);
 }

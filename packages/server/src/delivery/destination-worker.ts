@@ -41,7 +41,8 @@ export interface DestinationStatus {
 
 export interface WorkerHooks {
   head(): number;
-  onOutcome(spec: DestinationSpec, outcome: Outcome, event: StoredEvent): void;
+  /** Every outcome, with the attempt it answered (1 for the first) and the circuit's state after it. */
+  onOutcome(spec: DestinationSpec, outcome: Outcome, event: StoredEvent, attempt: number, state: HealthState | undefined): void;
 }
 
 /**
@@ -367,9 +368,10 @@ export class DestinationWorker {
       item.attempts = item.attempts.length ? [...item.attempts, attempt].slice(-KEPT_ATTEMPTS) : [attempt];
     }
     item.tries++;
-    this.hooks.onOutcome(this.spec, outcome, item.event);
+    if (outcome.kind === 'delivered') this.circuit?.succeeded();
+    else if (outcome.kind === 'retry') this.circuit?.failed();
+    this.hooks.onOutcome(this.spec, outcome, item.event, item.tries, this.circuit?.state);
     if (outcome.kind === 'delivered') {
-      this.circuit?.succeeded();
       this.lastError = null;
       this.lastDeliveredMs = Date.now();
       this.finish(item, 'delivered');
@@ -377,7 +379,6 @@ export class DestinationWorker {
       this.lastError = outcome.reason;
       this.finish(item, 'failed');
     } else {
-      this.circuit?.failed();
       this.lastError = outcome.error;
       if (item.tries >= this.spec.retry.maxAttempts) this.finish(item, 'failed');
       else {

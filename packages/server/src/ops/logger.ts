@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { CENSOR } from './redact.ts';
 
 /**
  * Structured JSON logs. Secrets and message bodies never reach them: headers that carry
@@ -19,7 +20,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
         '*.apikey',
         '*.password',
       ],
-      censor: '[redacted]',
+      censor: CENSOR,
     },
   };
   return destination ? pino(options, destination) : pino(options);

@@ -40,7 +40,8 @@ export interface ReadQuery {
   limit: number;
 }
 
-export type Integration = 'SANDBOX' | 'INGEST';
+/** Pombo's sources (`SANDBOX`, `INGEST`) and Evolution API's names for them (see instances/integration.ts). */
+export type Integration = 'SANDBOX' | 'INGEST' | 'WHATSAPP-BAILEYS' | 'WHATSAPP-BUSINESS' | 'EVOLUTION';
 export type ConnectionState = 'open' | 'connecting' | 'close';
 
 export interface Instance {

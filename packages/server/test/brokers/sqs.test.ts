@@ -128,6 +128,25 @@ test('an event over SQS_MAX_PAYLOAD_SIZE arrives as a reference that resolves; a
   }
 });
 
+test('SQS_BASE_URL, Evolution API’s name for the endpoint, reaches the same server as SQS_ENDPOINT_URL', needsSqs, async () => {
+  const { SQS_ENDPOINT_URL: endpoint, ...rest } = sqsEnv();
+  const pombo = await startPombo({ ...rest, SQS_BASE_URL: endpoint ?? '' });
+  try {
+    const { name } = await ingestInstance(pombo, { enabled: true, events: ['MESSAGES_UPSERT'] });
+    assert.equal((await pombo.api('POST', `/events/${name}`, message(1))).status, 201);
+    const [received] = await receiveUntil(`evolution-${name}-messages-upsert`, (all) => all.length >= 1);
+    assert.equal(received?.body.data.n, 1);
+  } finally {
+    await pombo.close();
+  }
+  const settings = readSqsSettings(new EnvReader({ SQS_REGION: 'us-east-1', SQS_BASE_URL: 'http://localhost:4566' }));
+  assert.equal(settings.endpoint, 'http://localhost:4566');
+  await assert.rejects(
+    startPombo({ SQS_ENABLED: 'true', SQS_REGION: 'us-east-1', SQS_ENDPOINT_URL: 'http://a:9324', SQS_BASE_URL: 'http://b:9324' }),
+    /SQS_ENDPOINT_URL="http:\/\/a:9324" and SQS_BASE_URL="http:\/\/b:9324" name two servers/,
+  );
+});
+
 test('bad SQS variables stop the boot with a message naming each', async () => {
   await assert.rejects(startPombo({ SQS_ENABLED: 'true', SQS_GLOBAL_MESAGES_UPSERT: 'true' }), /SQS_GLOBAL_MESAGES_UPSERT names no known event/);
   await assert.rejects(

@@ -45,6 +45,35 @@ describe('POST /instance/create', () => {
     assert.match(created.body.qrcode.base64, /^data:image\/png;base64,/);
   });
 
+  test('accepts Evolution API’s integrations: WHATSAPP-BAILEYS is a sandbox number, WHATSAPP-BUSINESS and EVOLUTION are fed by ingest', async () => {
+    const baileys = uniqueName('baileys');
+    const created = await create({ instanceName: baileys, integration: 'WHATSAPP-BAILEYS', qrcode: true });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.instance.integration, 'WHATSAPP-BAILEYS', 'kept as the client sent it');
+    assert.equal(created.body.instance.status, 'open', 'connected by the sandbox');
+    assert.match(created.body.qrcode.base64, /^data:image\/png;base64,/);
+    const friend = uniqueName('friend');
+    await pombo.sandbox(friend, { number: '5511955550001' });
+    assert.equal((await pombo.api('POST', `/message/sendText/${baileys}`, { number: '5511955550001', text: 'oi' })).status, 201);
+    assert.deepEqual((await logOf(pombo, friend)).map((e) => e.event).at(-1), 'messages.upsert');
+
+    for (const integration of ['WHATSAPP-BUSINESS', 'EVOLUTION', 'whatsapp-baileys']) {
+      const name = uniqueName('evo');
+      const made = await create({ instanceName: name, integration, number: '123456789012345', qrcode: true });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      assert.equal(made.body.instance.integration, integration.toUpperCase());
+    }
+    const business = uniqueName('business');
+    assert.equal((await create({ instanceName: business, integration: 'WHATSAPP-BUSINESS', number: '123456789012345' })).status, 201);
+    assertError(await pombo.api('GET', `/instance/connect/${business}`), 400, 'POMBO_ERR_WRONG_INTEGRATION', /WHATSAPP-BUSINESS/);
+    const ingested = await pombo.api('POST', `/events/${business}`, { event: 'MESSAGES_UPSERT', data: { key: { id: 'x' } } });
+    assert.equal(ingested.status, 201);
+    assertError(await create({ instanceName: uniqueName('nonumber'), integration: 'WHATSAPP-BUSINESS' }), 400, 'POMBO_ERR_VALIDATION', /number is required for WHATSAPP-BUSINESS/);
+    assertError(await create({ instanceName: uniqueName('bad'), integration: 'TELEGRAM' }), 400, 'POMBO_ERR_VALIDATION', /integration must be one of SANDBOX, INGEST, WHATSAPP-BAILEYS, WHATSAPP-BUSINESS, EVOLUTION/);
+    const listed = ((await pombo.api('GET', `/instance/fetchInstances?instanceName=${baileys}`)).body as any[])[0];
+    assert.equal(listed.integration, 'WHATSAPP-BAILEYS');
+  });
+
   test('stores the nested channel configurations of seed 001', async () => {
     const name = uniqueName('nested');
     const body = {

@@ -267,27 +267,30 @@ test('saveDelayMs defers cursor writes; stopping the dispatcher still saves the 
   });
 });
 
-test('destinations sharing a metrics label count under it, and removed destinations leave no gauge behind', async () => {
+test('metrics name a destination by channel and instance name; destinations of one instance and channel add up; removed ones leave no gauge', async () => {
   await withStore(async (store) => {
     const id = await instance(store, 'a');
     const metrics = createMetrics();
-    const dispatcher = new Dispatcher(store, silent, metrics);
+    const names = new Map([[id, 'alice']]);
+    const dispatcher = new Dispatcher(store, silent, metrics, (instanceId) => names.get(instanceId));
     await dispatcher.start();
     const send: DestinationSpec['send'] = async (batch) => batch.map(() => delivered());
-    dispatcher.upsert(spec({ id: 'client-1', metricsLabel: 'shared', send }));
-    dispatcher.upsert(spec({ id: 'client-2', metricsLabel: 'shared', send }));
+    dispatcher.upsert(spec({ id: 'client-1', instanceId: id, send }));
+    dispatcher.upsert(spec({ id: 'client-2', instanceId: id, send }));
+    dispatcher.upsert(spec({ id: 'every-instance', send }));
     await store.append([{ instanceId: id, event: 'MESSAGES_UPSERT', data: {} }]);
-    await Promise.all([eventually(() => dispatcher.status('client-1')?.delivered === 1, 'one'), eventually(() => dispatcher.status('client-2')?.delivered === 1, 'two')]);
+    await Promise.all(['client-1', 'client-2', 'every-instance'].map((d) => eventually(() => dispatcher.status(d)?.delivered === 1, d)));
     dispatcher.collect();
     const deliveries = await metrics.registry.getSingleMetricAsString('pombo_deliveries_total');
-    assert.match(deliveries, /destination="shared",outcome="delivered"\} 2/);
-    assert.match(await metrics.registry.getSingleMetricAsString('pombo_delivery_latency_seconds'), /_count\{channel="test"\} 2/);
-    assert.doesNotMatch(deliveries, /client-1/);
-    assert.match(await metrics.registry.getSingleMetricAsString('pombo_destination_lag_events'), /destination="shared"\} 0/);
+    assert.match(deliveries, /\{channel="test",instance_name="alice",outcome="delivered"\} 2/);
+    assert.match(deliveries, /\{channel="test",instance_name="\*",outcome="delivered"\} 1/);
+    assert.match(await metrics.registry.getSingleMetricAsString('pombo_delivery_latency_seconds'), /_count\{channel="test"\} 3/);
+    assert.doesNotMatch(deliveries, /client-1|instance_name="a"/);
+    assert.match(await metrics.registry.getSingleMetricAsString('pombo_destination_lag_events'), /instance_name="alice"\} 0/);
     await dispatcher.remove('client-1');
     await dispatcher.remove('client-2');
     dispatcher.collect();
-    assert.doesNotMatch(await metrics.registry.getSingleMetricAsString('pombo_destination_lag_events'), /shared/);
+    assert.doesNotMatch(await metrics.registry.getSingleMetricAsString('pombo_destination_lag_events'), /alice/);
     await dispatcher.stop();
   });
 });

@@ -41,6 +41,19 @@ function readCredentials(env: EnvReader): SqsSettings['credentials'] {
   return { accessKeyId: accessKeyId ?? '', secretAccessKey: secretAccessKey ?? '' };
 }
 
+/**
+ * The SQS-compatible server: `SQS_ENDPOINT_URL` (the AWS SDK's word) or `SQS_BASE_URL` (Evolution API's,
+ * since 2.3.7); both may be set only to the same URL.
+ */
+function readEndpoint(env: EnvReader): string | undefined {
+  const endpoint = env.url('SQS_ENDPOINT_URL');
+  const base = env.url('SQS_BASE_URL');
+  if (endpoint && base && endpoint !== base) {
+    env.problems.push(`SQS_ENDPOINT_URL="${endpoint}" and SQS_BASE_URL="${base}" name two servers: set one of them (SQS_BASE_URL is Evolution API's name for SQS_ENDPOINT_URL)`);
+  }
+  return endpoint ?? base;
+}
+
 /** Reads the SQS variables (seed 001 names plus `SQS_ENDPOINT_URL` and Pombo's own); problems go to `env.problems`. */
 export function readSqsSettings(env: EnvReader): SqsSettings {
   const region = env.str('SQS_REGION');
@@ -49,7 +62,7 @@ export function readSqsSettings(env: EnvReader): SqsSettings {
   if (accountId !== undefined && !/^\d{12}$/.test(accountId)) env.problems.push(`SQS_ACCOUNT_ID="${accountId}" must be a 12-digit AWS account id`);
   return {
     region: region ?? 'us-east-1',
-    endpoint: env.url('SQS_ENDPOINT_URL'),
+    endpoint: readEndpoint(env),
     credentials: readCredentials(env),
     accountId,
     queuePrefix: queueWord(env, 'SQS_QUEUE_PREFIX', 'evolution'),

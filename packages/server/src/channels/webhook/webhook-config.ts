@@ -12,6 +12,7 @@ import {
   type Obj,
 } from '../../http/validate.ts';
 import { booleanField, eventList as eventListSchema, strictObject, stringField, type JsonSchema } from '../../http/schemas.ts';
+import { CREDENTIAL_NAME, isRedactedUrl, redactUrl } from '../../ops/redact.ts';
 import type { Instance } from '../../store/types.ts';
 import { maskSecret, secretKey } from './webhook-signature.ts';
 
@@ -28,10 +29,22 @@ export interface WebhookSettings {
   ordering: Ordering;
   /** Requests in flight at once to this webhook; null uses WEBHOOK_MAX_IN_FLIGHT. */
   maxInFlight: number | null;
+  /** The secret rotated out by `POST /webhook/rotate-secret`: it signs too, until `previousSecretExpiresAt`. */
+  previousSecret?: string | null;
+  previousSecretExpiresAt?: string | null;
+}
+
+/** One more webhook of an instance (`/webhook/endpoints/…`): the same settings, with an id of its own. */
+export interface WebhookEndpoint extends WebhookSettings {
+  readonly id: string;
+  readonly description: string | null;
+  readonly createdAt: string;
 }
 
 export const GLOBAL_WEBHOOK = 'webhook:global';
 export const instanceWebhook = (instanceId: string): string => `webhook:${instanceId}`;
+/** An endpoint's destination: `webhook:<instanceId>:<endpointId>`. */
+export const endpointWebhook = (instanceId: string, endpointId: string): string => `webhook:${instanceId}:${endpointId}`;
 
 /** The stored settings of an instance's webhook when it is enabled. */
 export function enabledWebhook(instance: Instance): WebhookSettings | undefined {
@@ -54,8 +67,6 @@ const RESERVED_HEADERS = new Set([
   'webhook-signature',
 ]);
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** Header names whose values are credentials: `find` masks them. */
-const SECRET_HEADER = /auth|token|secret|key|pass|signature|cookie|jwt|session|credential/i;
 
 function headers(config: Obj, path: string): Record<string, string> {
   const value = config.headers;
@@ -114,6 +125,7 @@ export function parseWebhookSettings(config: Obj, path: string): WebhookSettings
   const enabled = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
   const url = config.url === undefined || config.url === null || (!enabled && config.url === '') ? null : httpUrl(config.url, `${path}.url`);
   if (enabled && !url) throw validationError(`${path}.url is required when the webhook is enabled (an http:// or https:// URL)`);
+  if (url && isRedactedUrl(url)) throw validationError(`${path}.url has its credentials masked (as find shows it): send the full URL`);
   return {
     enabled,
     url,
@@ -134,10 +146,27 @@ export function maskCredential(value: string): string {
   return scheme ? `${scheme} …${tail}` : `…${tail}`;
 }
 
-/** The settings as `find` shows them: the secret and credential-like header values masked. */
+/** The settings as `find` shows them: the secret, credential-like header values and the URL's credentials masked. */
 export function maskedSettings(settings: WebhookSettings): Record<string, unknown> {
   const headers = Object.fromEntries(
-    Object.entries(settings.headers).map(([name, value]) => [name, SECRET_HEADER.test(name) ? maskCredential(value) : value]),
+    Object.entries(settings.headers).map(([name, value]) => [name, CREDENTIAL_NAME.test(name) ? maskCredential(value) : value]),
   );
-  return { ...settings, headers, secret: settings.secret && maskSecret(settings.secret) };
+  const overlapping = previousKeyOf(settings) !== undefined;
+  return {
+    ...settings,
+    url: settings.url && redactUrl(settings.url),
+    headers,
+    secret: settings.secret && maskSecret(settings.secret),
+    previousSecret: overlapping && settings.previousSecret ? maskSecret(settings.previousSecret) : null,
+    previousSecretExpiresAt: overlapping ? (settings.previousSecretExpiresAt ?? null) : null,
+  };
+}
+
+/** The key of the rotated-out secret while its overlap lasts (it signs alongside the current one). */
+export function previousKeyOf(settings: WebhookSettings, now = Date.now()): { key: Buffer; untilMs: number } | undefined {
+  const { previousSecret, previousSecretExpiresAt } = settings;
+  if (!previousSecret || !previousSecretExpiresAt || !settings.secret) return undefined;
+  const untilMs = Date.parse(previousSecretExpiresAt);
+  const key = secretKey(previousSecret);
+  return untilMs > now && typeof key !== 'string' ? { key, untilMs } : undefined;
 }

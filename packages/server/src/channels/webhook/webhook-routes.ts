@@ -4,17 +4,20 @@ import { PomboError, validationError } from '../../core/errors.ts';
 import { type AppContext, authorizedInstance } from '../../http/app-context.ts';
 import { eventKey, type Obj } from '../../http/validate.ts';
 import type { DeliveryRecord, DeliveryStatus, Instance, StoredEvent } from '../../store/types.ts';
-import { enabledWebhook, instanceWebhook } from './webhook-config.ts';
+import { destinationOf, settingsOf, type WebhookRef } from './webhook-book.ts';
 import { apiSchema, instanceParams, strictObject, stringField } from '../../http/schemas.ts';
 import { PAGE_LIMIT } from '../../http/routes/event-routes.ts';
 
 type Named = { Params: { instanceName: string } };
-type DeliveriesQuery = { Querystring: { status?: DeliveryStatus; event?: string; limit: number; after?: string } };
+type DeliveriesQuery = { Querystring: { status?: DeliveryStatus; event?: string; limit: number; after?: string; endpoint?: string } };
+type EndpointQuery = { Querystring: { endpoint?: string } };
 
 /** Events one replay call selects at most; a larger selection answers `truncated: true`. */
 export const MAX_REPLAY = 10_000;
 const PAGE = 500;
 const STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'failed'];
+
+const ENDPOINT = stringField("One of the instance's webhook endpoints (its id); the default webhook when missing.");
 
 const deliveries = apiSchema({
   tag: 'Webhook',
@@ -31,6 +34,7 @@ const deliveries = apiSchema({
     event: stringField('One event name, in any form.'),
     limit: PAGE_LIMIT,
     after: stringField('An event id: the page starts after its delivery.'),
+    endpoint: ENDPOINT,
   }),
 });
 
@@ -40,6 +44,7 @@ const replay = apiSchema({
   description: 'Exactly one of {"status": "failed"} (every dead letter), {"ids": [...]} or {"from", "to"} (a time range of the log).',
   key: 'any',
   params: instanceParams,
+  querystring: strictObject({ endpoint: ENDPOINT }),
   body: strictObject({
     status: { type: 'string', 'x-message': 'must be "failed" (replays every dead-lettered delivery)', description: '"failed": replay every dead letter.' },
     ids: { type: 'array', description: `1 to ${MAX_REPLAY} event ids.` },
@@ -90,7 +95,14 @@ function parseReplay(body: Obj): ReplaySelection {
   return { kind: 'range', from, to };
 }
 
-/** The delivery log and replay of an instance's webhook. */
+/** Which webhook a route acts on: the default one, or the endpoint named by the `endpoint` query parameter. */
+export function webhookRef(instance: Instance, endpoint: string | undefined): WebhookRef {
+  const ref = { instance, endpointId: endpoint === undefined || endpoint === '' ? null : endpoint };
+  settingsOf(ref);
+  return ref;
+}
+
+/** The delivery log and replay of an instance's webhooks. */
 export function webhookRoutes(app: FastifyInstance, context: AppContext): void {
   const { store, dispatcher } = context;
 
@@ -143,8 +155,9 @@ export function webhookRoutes(app: FastifyInstance, context: AppContext): void {
   app.get<Named & DeliveriesQuery>('/webhook/deliveries/:instanceName', { schema: deliveries }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const { status, event, after, limit } = request.query;
+    const destination = destinationOf(webhookRef(instance, request.query.endpoint));
     const records = await store.listDeliveries({
-      destination: instanceWebhook(instance.id),
+      destination,
       limit,
       afterPos: after ? await positionOf(instance, after) : 0,
       ...(status ? { status } : {}),
@@ -153,12 +166,16 @@ export function webhookRoutes(app: FastifyInstance, context: AppContext): void {
     return { deliveries: records.map(view), next: records.length === limit ? (records.at(-1)?.eventId ?? null) : null };
   });
 
-  app.post<Named & { Body: Obj }>('/webhook/replay/:instanceName', { schema: replay }, async (request, reply) => {
+  app.post<Named & EndpointQuery & { Body: Obj }>('/webhook/replay/:instanceName', { schema: replay }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const selection = parseReplay(request.body);
-    const webhook = enabledWebhook(instance);
-    const destination = instanceWebhook(instance.id);
-    if (!webhook || !dispatcher.has(destination)) throw new PomboError('POMBO_ERR_WEBHOOK_NOT_SET', { instance: instance.name });
+    const ref = webhookRef(instance, request.query.endpoint);
+    const webhook = settingsOf(ref);
+    const destination = destinationOf(ref);
+    if (!webhook?.enabled || !webhook.url || !dispatcher.has(destination)) {
+      if (ref.endpointId === null) throw new PomboError('POMBO_ERR_WEBHOOK_NOT_SET', { instance: instance.name });
+      throw new PomboError('POMBO_ERR_WEBHOOK_ENDPOINT_DISABLED', { instance: instance.name, endpoint: ref.endpointId });
+    }
     let events: StoredEvent[];
     let notFound: string[] | undefined;
     if (selection.kind === 'failed') events = await deadLetters(destination);

@@ -14,6 +14,8 @@ export interface TargetOptions {
   headers: Readonly<Record<string, string>>;
   /** The decoded Standard Webhooks key, when requests are signed. */
   key: Buffer | undefined;
+  /** The key of the secret being rotated out: it signs alongside `key` until `untilMs`. */
+  previous?: { key: Buffer; untilMs: number } | undefined;
   base64: boolean;
 }
 
@@ -24,6 +26,22 @@ export function byEventUrl(base: string, event: EventKey): string {
   const url = new URL(base);
   url.pathname = `${url.pathname.replace(/\/+$/, '')}/${eventName(event).kebab}`;
   return url.toString();
+}
+
+const decoded = (text: string): string => {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text; // a stray `%` is sent as written
+  }
+};
+
+/** `https://user:pass@host/…`: the URL's credentials as HTTP Basic auth (an origin never carries them). */
+function basicAuthOf(href: string): string | undefined {
+  const url = new URL(href);
+  if (!url.username && !url.password) return undefined;
+  const pair = `${decoded(url.username)}:${decoded(url.password)}`;
+  return `Basic ${Buffer.from(pair).toString('base64')}`;
 }
 
 function endpointOf(href: string): Endpoint {
@@ -46,7 +64,8 @@ export class WebhookTarget {
     this.base64 = options.base64;
     this.single = endpointOf(options.url);
     // Header names are case-insensitive: lower-cased, a configured one replaces Pombo's default instead of doubling it.
-    this.headers = { ...BASE_HEADERS };
+    const basic = basicAuthOf(options.url);
+    this.headers = { ...BASE_HEADERS, ...(basic ? { authorization: basic } : {}) };
     for (const [name, value] of Object.entries(options.headers)) this.headers[name.toLowerCase()] = value;
     this.jwtKey = this.headers[JWT_KEY_HEADER];
     delete this.headers[JWT_KEY_HEADER];
@@ -62,13 +81,20 @@ export class WebhookTarget {
     return endpoint;
   }
 
+  /** The current key, and the previous one while its overlap lasts. */
+  private keys(): Buffer[] {
+    const { key, previous } = this.options;
+    if (!key) return [];
+    return previous && Date.now() < previous.untilMs ? [key, previous.key] : [key];
+  }
+
   /** The configured headers, plus the signature of exactly `body` and Evolution's JWT when asked for. */
   headersFor(eventId: string, body: string): Record<string, string> {
     if (!this.options.key && !this.jwtKey) return this.headers;
     return {
       ...this.headers,
       ...(this.jwtKey ? { authorization: `Bearer ${evolutionJwt(this.jwtKey)}` } : {}),
-      ...(this.options.key ? signatureHeaders(this.options.key, eventId, body) : {}),
+      ...(this.options.key ? signatureHeaders(this.keys(), eventId, body) : {}),
     };
   }
 }

@@ -3,6 +3,7 @@ import { validationError } from '../../core/errors.ts';
 import { secretsEqual } from '../auth.ts';
 import { type AppContext, apikeyOf, authorizedInstance } from '../app-context.ts';
 import { INSTANCE_NAME, oneOf, optionalBoolean, optionalObject, optionalString, type Obj } from '../validate.ts';
+import { INTEGRATIONS, isSandboxed } from '../../instances/integration.ts';
 import type { Instance } from '../../store/types.ts';
 import type { ChannelRegistry } from '../../channels/registry.ts';
 import { apiSchema, booleanField, instanceParams, strictObject, stringField, type JsonSchema } from '../schemas.ts';
@@ -34,7 +35,7 @@ function createBody(channels: ChannelRegistry): JsonSchema {
         'x-message': 'must be 1 to 64 letters, digits, "-" or "_" (it is used in routing keys, subjects and queue names)',
         example: 'alice',
       }),
-      integration: stringField('SANDBOX (the built-in simulated network, default) or INGEST (a producer pushes events to POST /events/:instanceName); any case.'),
+      integration: stringField(`One of ${INTEGRATIONS.join(', ')} (any case; default SANDBOX): the sandbox network plays SANDBOX and WHATSAPP-BAILEYS numbers, a producer ingests the others' events.`),
       token: stringField("The instance's key: at least 16 characters, not used by anything else; generated when missing."),
       number: stringField('8 to 15 digits, country code first; a fresh sandbox number at connect when missing.'),
       qrcode: booleanField('Connect a sandbox instance at once; the answer then has `qrcode`.'),
@@ -77,9 +78,11 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
         throw validationError('token is already in use: choose another one, or leave it out to get a generated one');
       }
     }
-    const integration = oneOf(body, 'integration', ['SANDBOX', 'INGEST'] as const, 'SANDBOX');
+    const integration = oneOf(body, 'integration', INTEGRATIONS, 'SANDBOX');
     const number = optionalString(body, 'number');
     if (number !== undefined && !/^\d{8,15}$/.test(number)) throw validationError('number must be 8 to 15 digits, country code first');
+    // As in Evolution API: a Cloud API instance is its phone number id.
+    if (integration === 'WHATSAPP-BUSINESS' && number === undefined) throw validationError('number is required for WHATSAPP-BUSINESS (the phone number id of the WhatsApp Business account)');
     const connectNow = optionalBoolean(body, 'qrcode') ?? false;
     const configs: Record<string, unknown> = {};
     for (const key of CHANNEL_KEYS) {
@@ -89,7 +92,7 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
       configs[key] = module ? module.parseConfig(config, key) : config;
     }
     let instance = await instances.create({ instanceName: name, token, integration, number, channels: configs });
-    const qrcode = connectNow && integration === 'SANDBOX' ? await sandbox.connect(instance) : undefined;
+    const qrcode = connectNow && isSandboxed(integration) ? await sandbox.connect(instance) : undefined;
     instance = instances.get(name);
     reply.code(201);
     return {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { privateDir } from '../../ops/private-files.ts';
 
 /**
  * The bytes of media messages sent through the sandbox, one file per content (named by its SHA-256),
@@ -8,13 +9,18 @@ import { join } from 'node:path';
  * `base64` gets the bytes added when it is sent.
  */
 export class MediaStore {
+  private ready = false;
+
   constructor(private readonly dir: string) {}
 
   /** Stores the bytes (once per content) and returns their SHA-256 in base64, WhatsApp's `fileSha256`. */
   async save(bytes: Buffer): Promise<string> {
     const digest = createHash('sha256').update(bytes).digest();
     const file = join(this.dir, digest.toString('hex'));
-    await mkdir(this.dir, { recursive: true });
+    if (!this.ready) {
+      privateDir(this.dir);
+      this.ready = true;
+    }
     // Written aside then renamed, so a crash never leaves a truncated file under the final name.
     const partial = `${file}.${process.pid}.partial`;
     await writeFile(partial, bytes, { mode: 0o600 });

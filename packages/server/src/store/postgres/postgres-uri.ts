@@ -1,3 +1,5 @@
+import { redactUrl } from '../../ops/redact.ts';
+
 /** A PostgreSQL connection URI as Evolution API (Prisma) writes it, split for `pg`. */
 export interface PostgresUri {
   /** The URI without `schema` (which `pg` does not know). */
@@ -26,6 +28,5 @@ export function parsePostgresUri(uri: string): PostgresUri {
   if (!SCHEMA_NAME.test(schema)) throw new Error('has a ?schema= that is not a plain schema name (letters, digits, _, - and $)');
   url.searchParams.delete('schema');
   const connectionString = url.toString();
-  if (url.password) url.password = '***';
-  return { connectionString, schema, redacted: url.toString() };
+  return { connectionString, schema, redacted: redactUrl(connectionString) };
 }

@@ -15,6 +15,7 @@ import type {
 } from '../types.ts';
 import { LoggedEvent } from '../logged-event.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
+import { narrowExisting, privateFile } from '../../ops/private-files.ts';
 import { MIGRATIONS } from './schema.ts';
 
 /** Delivery records written by one statement: a statement for many rows costs a third less per row than one each. */
@@ -52,8 +53,12 @@ export class SqliteStore implements Store {
   private lastCreatedAt: number;
 
   constructor(file: string, { synchronous = 'full' as 'full' | 'normal' } = {}) {
+    const onDisk = file !== ':memory:' && file !== '';
+    // SQLite gives its -wal and -shm files the database file's mode: a 600 database keeps them 600 too.
+    if (onDisk) privateFile(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
+    if (onDisk) narrowExisting(`${file}-wal`, `${file}-shm`);
     this.fullSync = synchronous === 'full';
     this.db.pragma(`synchronous = ${this.fullSync ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');

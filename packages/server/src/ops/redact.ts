@@ -1,0 +1,44 @@
+/**
+ * What counts as a credential, and how it is hidden, in logs and in the answers that show stored
+ * configuration (`find`): one rule for both.
+ */
+
+/** What the logger writes in place of a credential. */
+export const CENSOR = '[redacted]';
+
+/** What a masked URL holds in place of a password or a credential-like query value (stays a valid URL). */
+export const URL_MASK = '***';
+
+/** Names (headers, query parameters) whose values are credentials. */
+export const CREDENTIAL_NAME = /auth|token|secret|key|pass|signature|sig$|cookie|jwt|session|credential|bearer/i;
+
+/**
+ * The URL with its credentials masked: the password (or a user name given alone, often a token) and
+ * the values of credential-like query parameters (`?token=…`, `?api_key=…`). Not a URL: returned as is.
+ */
+export function redactUrl(href: string): string {
+  let url: URL;
+  try {
+    url = new URL(href);
+  } catch {
+    return href;
+  }
+  if (url.password) url.password = URL_MASK;
+  else if (url.username) url.username = URL_MASK;
+  for (const name of new Set(url.searchParams.keys())) {
+    if (CREDENTIAL_NAME.test(name)) url.searchParams.set(name, URL_MASK);
+  }
+  return url.toString();
+}
+
+/** Whether a URL holds what `redactUrl` puts in (a client sending back what `find` showed). */
+export function isRedactedUrl(href: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(href);
+  } catch {
+    return false;
+  }
+  if (url.password === URL_MASK || (!url.password && url.username === URL_MASK)) return true;
+  return [...url.searchParams].some(([name, value]) => CREDENTIAL_NAME.test(name) && value === URL_MASK);
+}
