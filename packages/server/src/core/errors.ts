@@ -19,6 +19,7 @@ export const ERRORS = {
   POMBO_ERR_WRONG_INTEGRATION: { status: 400, message: 'The "{instance}" instance uses the {integration} integration, which cannot {action}' },
   POMBO_ERR_WEBHOOK_NOT_SET: { status: 409, message: 'The "{instance}" instance has no enabled webhook: set one with POST /webhook/set/{instance} first' },
   POMBO_ERR_CHANNEL_DISABLED: { status: 400, message: 'The {channel} channel is disabled on this server: set {variable}=true to enable it' },
+  POMBO_ERR_LIMIT_REACHED: { status: 403, message: '{what}: the limit is {limit} ({variable}, see docs/security.md)' },
   POMBO_ERR_ROUTE_NOT_FOUND: { status: 404, message: 'Route {method} {url} not found' },
   POMBO_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'Method {method} is not allowed on {url}' },
   POMBO_ERR_UNAVAILABLE: { status: 503, message: 'The service is unavailable: {detail}' },

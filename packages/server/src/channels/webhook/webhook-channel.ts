@@ -94,12 +94,12 @@ export function webhookChannel(context: AppContext): ChannelModule {
 
   return {
     name: 'webhook',
-    parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path),
+    parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path, settings),
     describe(instance: Instance) {
       const stored = instance.channels.webhook as WebhookSettings | undefined;
       const id = instanceWebhook(instance.id);
       const status = context.dispatcher.status(id);
-      const shown = stored ?? parseWebhookSettings({ enabled: false }, 'webhook');
+      const shown = stored ?? parseWebhookSettings({ enabled: false }, 'webhook', settings);
       return {
         instanceId: instance.id,
         ...maskedSettings(shown),

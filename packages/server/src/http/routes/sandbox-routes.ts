@@ -5,8 +5,15 @@ import { object, oneOf, optionalString, phone, string } from '../validate.ts';
 
 type Named = { Params: { instanceName: string } };
 
-const numbers = (value: unknown, path: string): string[] => {
+/** WhatsApp's own limits: a text of 65,536 characters, a group subject of 100. */
+const TEXT_MAX = 65_536;
+const SUBJECT_MAX = 100;
+const NAME_MAX = 255;
+
+/** A list of phone numbers, no longer than a group may be (checked before a single number is looked at). */
+const numbers = (value: unknown, path: string, max: number): string[] => {
   if (!Array.isArray(value)) throw validationError(`${path} must be an array of phone numbers`);
+  if (value.length > max) throw validationError(`${path} holds ${value.length} numbers; a group has at most ${max} participants (SANDBOX_GROUP_MAX_PARTICIPANTS)`);
   return value.map((item, index) => phone(item, `${path}[${index}]`));
 };
 
@@ -17,7 +24,7 @@ export function sandboxRoutes(app: FastifyInstance, context: AppContext): void {
   app.post<Named>('/message/sendText/:instanceName', async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = object(request.body, 'body');
-    const sent = await sandbox.sendText(instance, phone(body.number, 'number'), string(body, 'text'));
+    const sent = await sandbox.sendText(instance, phone(body.number, 'number'), string(body, 'text', 'text', TEXT_MAX));
     reply.code(201);
     return sent;
   });
@@ -28,9 +35,9 @@ export function sandboxRoutes(app: FastifyInstance, context: AppContext): void {
     if (body.mediatype === undefined) throw validationError('mediatype is required: image, video, audio or document');
     const sent = await sandbox.sendMedia(instance, phone(body.number, 'number'), {
       mediatype: oneOf(body, 'mediatype', ['image', 'video', 'audio', 'document'] as const, 'image'),
-      mimetype: optionalString(body, 'mimetype'),
-      caption: optionalString(body, 'caption'),
-      fileName: optionalString(body, 'fileName'),
+      mimetype: optionalString(body, 'mimetype', 'mimetype', NAME_MAX),
+      caption: optionalString(body, 'caption', 'caption', TEXT_MAX),
+      fileName: optionalString(body, 'fileName', 'fileName', NAME_MAX),
       media: string(body, 'media'),
     });
     reply.code(201);
@@ -49,7 +56,7 @@ export function sandboxRoutes(app: FastifyInstance, context: AppContext): void {
   app.post<Named>('/group/create/:instanceName', async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = object(request.body, 'body');
-    const group = await sandbox.createGroup(instance, string(body, 'subject'), numbers(body.participants, 'participants'));
+    const group = await sandbox.createGroup(instance, string(body, 'subject', 'subject', SUBJECT_MAX), numbers(body.participants, 'participants', sandbox.limits.maxParticipants));
     reply.code(201);
     return group;
   });
@@ -61,7 +68,7 @@ export function sandboxRoutes(app: FastifyInstance, context: AppContext): void {
     if (!groupJid) throw validationError('the groupJid query parameter is required (e.g. ?groupJid=120363…@g.us)');
     const action = oneOf(body, 'action', ['add', 'remove', 'promote', 'demote'] as const, 'add');
     if (body.action === undefined) throw validationError('action is required: add, remove, promote or demote');
-    const result = await sandbox.updateParticipants(instance, groupJid, action, numbers(body.participants, 'participants'));
+    const result = await sandbox.updateParticipants(instance, groupJid, action, numbers(body.participants, 'participants', sandbox.limits.maxParticipants));
     reply.code(201);
     return result;
   });
