@@ -29,7 +29,8 @@ export interface Pombo {
 export async function createPombo(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Pombo> {
   const store = await openStore(config);
   const metrics = createMetrics();
-  const dispatcher = new Dispatcher(store, log, metrics);
+  // Names instances in metrics and logs; asked only once `instances` exists (at the first delivery).
+  const dispatcher = new Dispatcher(store, log, metrics, (instanceId): string | undefined => instances.findById(instanceId)?.name);
   const auth = new Authenticator(config.auth.apiKey);
   const channels = new ChannelRegistry(dispatcher);
   const instances = new InstanceService(store, auth, channels, metrics, log);

@@ -33,6 +33,10 @@ export interface WebhookConfig {
   allowPrivateNetworks: boolean;
   headersMax: number;
   headersMaxBytes: number;
+  /** Additional endpoints (`/webhook/endpoints/…`) an instance may have, besides its default webhook. */
+  maxEndpointsPerInstance: number;
+  /** How long a rotated-out secret keeps signing alongside the new one, unless the rotation says otherwise. */
+  secretRotationOverlapSeconds: number;
 }
 
 export interface WebsocketConfig {
@@ -74,6 +78,9 @@ export interface Config {
   /** Everything the environment held, for channels that read their own variables (brokers). */
   env: EnvReader;
 }
+
+/** The longest overlap of a secret rotation: 30 days. */
+export const MAX_OVERLAP_SECONDS = 30 * 86_400;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -133,6 +140,8 @@ function readWebhook(env: EnvReader): WebhookConfig {
     allowPrivateNetworks: env.bool('WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
     headersMax: env.int('WEBHOOK_HEADERS_MAX', 32, { min: 0, max: 1000 }),
     headersMaxBytes: env.int('WEBHOOK_HEADERS_MAX_BYTES', 8192, { min: 0, max: 1024 * 1024 }),
+    maxEndpointsPerInstance: env.int('WEBHOOK_MAX_ENDPOINTS_PER_INSTANCE', 10, { min: 0, max: 1000 }),
+    secretRotationOverlapSeconds: env.int('WEBHOOK_SECRET_ROTATION_OVERLAP_SECONDS', 86_400, { min: 0, max: MAX_OVERLAP_SECONDS }),
   };
 }
 

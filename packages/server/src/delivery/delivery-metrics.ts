@@ -1,11 +1,14 @@
 import type { Metrics } from '../ops/metrics.ts';
+import type { DestinationSpec } from './destination.ts';
 import type { Outcome } from './outcome.ts';
 
 interface Tally {
-  readonly channel: string;
-  readonly destination: string;
+  readonly spec: Pick<DestinationSpec, 'channel' | 'instanceId'>;
   counts: Record<Outcome['kind'], number>;
 }
+
+/** The label of a destination's instance in metrics: its name, `*` for a destination of every instance. */
+export type InstanceLabel = (instanceId: string | null) => string;
 
 /** Latencies kept per channel before they go to the histogram (bounds the memory between scrapes). */
 const LATENCY_BATCH = 1024;
@@ -13,33 +16,38 @@ const LATENCY_BATCH = 1024;
 /**
  * Delivery counts and latencies, kept as plain numbers and handed to Prometheus in batches (on each
  * scrape, and every thousand latencies). prom-client builds a label key on every call: with a
- * realtime fan-out (every event × every subscriber) that was a fifth of the dispatcher's CPU.
+ * realtime fan-out (every event × every subscriber) that was a fifth of the dispatcher's CPU. The
+ * instance's name is looked up at the flush too, not per delivery.
  */
 export class DeliveryMetrics {
   private readonly tallies = new Map<string, Tally>();
   private readonly latencies = new Map<string, number[]>();
 
-  constructor(private readonly metrics: Metrics) {}
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly instanceLabel: InstanceLabel,
+  ) {}
 
-  record(channel: string, destination: string, kind: Outcome['kind'], latencySeconds?: number): void {
-    let tally = this.tallies.get(destination);
+  record(spec: DestinationSpec, kind: Outcome['kind'], latencySeconds?: number): void {
+    let tally = this.tallies.get(spec.id);
     if (!tally) {
-      tally = { channel, destination, counts: { delivered: 0, retry: 0, dead: 0 } };
-      this.tallies.set(destination, tally);
+      tally = { spec: { channel: spec.channel, instanceId: spec.instanceId }, counts: { delivered: 0, retry: 0, dead: 0 } };
+      this.tallies.set(spec.id, tally);
     }
     tally.counts[kind]++;
     if (latencySeconds === undefined) return;
-    const pending = this.latencies.get(channel) ?? [];
+    const pending = this.latencies.get(spec.channel) ?? [];
     pending.push(latencySeconds);
-    this.latencies.set(channel, pending);
-    if (pending.length >= LATENCY_BATCH) this.observe(channel, pending);
+    this.latencies.set(spec.channel, pending);
+    if (pending.length >= LATENCY_BATCH) this.observe(spec.channel, pending);
   }
 
   /** Moves everything recorded so far into the Prometheus metrics. */
   flush(): void {
-    for (const { channel, destination, counts } of this.tallies.values()) {
+    for (const { spec, counts } of this.tallies.values()) {
+      const labels = { channel: spec.channel, instance_name: this.instanceLabel(spec.instanceId) };
       for (const [outcome, count] of Object.entries(counts)) {
-        if (count > 0) this.metrics.deliveries.inc({ channel, destination, outcome }, count);
+        if (count > 0) this.metrics.deliveries.inc({ ...labels, outcome }, count);
       }
     }
     this.tallies.clear();

@@ -52,11 +52,6 @@ export interface DestinationSpec {
    * delivered in that last moment goes again.
    */
   readonly saveDelayMs?: number;
-  /**
-   * The `destination` label of its metrics (default: its id). Destinations whose ids clients choose
-   * (realtime subscribers) share one, so the number of series stays bounded.
-   */
-  readonly metricsLabel?: string;
   /** Delivers a batch (one lane, in order); answers one outcome per delivery, in the same order. */
   send(batch: readonly Delivery[]): Promise<Outcome[]>;
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { msOfIso } from '../core/iso-time.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Store, StoredEvent } from '../store/types.ts';
+import { DeliveryLog } from './delivery-log.ts';
 import { DeliveryMetrics } from './delivery-metrics.ts';
 import type { DestinationSpec } from './destination.ts';
 import { DestinationWorker, type DestinationStatus } from './destination-worker.ts';
@@ -13,17 +14,30 @@ import type { Outcome } from './outcome.ts';
  */
 export class Dispatcher {
   private readonly workers = new Map<string, DestinationWorker>();
+  /** Destinations being stopped (their last save under way). */
+  private readonly stopping = new Map<string, Promise<void>>();
   private head = 0;
   private unsubscribe: (() => void) | undefined;
   private readonly deliveryMetrics: DeliveryMetrics;
+  private readonly deliveryLog: DeliveryLog;
 
+  /** `instanceName` names instances in metrics and logs (their ids are meaningless to an operator). */
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
     private readonly metrics: Metrics,
+    instanceName: (instanceId: string) => string | undefined = () => undefined,
   ) {
-    this.deliveryMetrics = new DeliveryMetrics(metrics);
+    this.deliveryMetrics = new DeliveryMetrics(metrics, this.instanceLabel);
+    this.deliveryLog = new DeliveryLog(log, this.instanceLabel);
+    this.instanceName = instanceName;
   }
+
+  private readonly instanceName: (instanceId: string) => string | undefined;
+
+  /** An instance's name (its id once it is deleted), `*` for a destination of every instance. */
+  readonly instanceLabel = (instanceId: string | null): string =>
+    instanceId === null ? '*' : (this.instanceName(instanceId) ?? instanceId);
 
   async start(): Promise<void> {
     this.head = await this.store.headPosition();
@@ -46,7 +60,10 @@ export class Dispatcher {
     }
     const worker = new DestinationWorker(spec, this.store, this.log, {
       head: () => this.head,
-      onOutcome: (destination, outcome, event) => this.count(destination, outcome, event),
+      onOutcome: (destination, outcome, event, attempt, state) => {
+        this.count(destination, outcome, event);
+        this.deliveryLog.outcome(destination, outcome, event, attempt, state);
+      },
     });
     this.workers.set(spec.id, worker);
     worker.wake();
@@ -56,11 +73,21 @@ export class Dispatcher {
     return this.workers.has(id);
   }
 
-  /** Stops a destination; with `forget`, its cursor and delivery records are deleted too. */
+  /**
+   * Stops a destination; with `forget`, its cursor and delivery records are deleted too, once a stop
+   * already under way has saved its state (else that last save would write them back).
+   */
   async remove(id: string, { forget = false } = {}): Promise<void> {
     const worker = this.workers.get(id);
     this.workers.delete(id);
-    await worker?.stop();
+    this.deliveryLog.forget(id);
+    if (worker) {
+      const stopped = worker.stop();
+      this.stopping.set(id, stopped);
+      await stopped.finally(() => {
+        if (this.stopping.get(id) === stopped) this.stopping.delete(id);
+      });
+    } else await this.stopping.get(id);
     if (forget) await this.store.deleteDestination(id);
   }
 
@@ -101,29 +128,31 @@ export class Dispatcher {
 
   private count(spec: DestinationSpec, outcome: Outcome, event: StoredEvent): void {
     const latency = outcome.kind === 'delivered' ? (Date.now() - msOfIso(event.createdAt)) / 1000 : undefined;
-    this.deliveryMetrics.record(spec.channel, spec.metricsLabel ?? spec.id, outcome.kind, latency);
+    this.deliveryMetrics.record(spec, outcome.kind, latency);
   }
 
   /**
-   * Refreshes the per-destination gauges (called on each /metrics scrape): removed destinations
-   * disappear; destinations sharing a metrics label show their largest lag and their retries summed.
+   * Refreshes the per-destination gauges (called on each /metrics scrape), labelled by channel and
+   * instance name: removed destinations disappear; destinations of one channel and instance show
+   * their largest lag and their retries summed.
    */
   collect(): void {
     this.deliveryMetrics.flush();
-    const gauges = new Map<string, { channel: string; destination: string; lag: number; retrying: number }>();
+    const gauges = new Map<string, { channel: string; instance_name: string; lag: number; retrying: number }>();
     for (const worker of this.workers.values()) {
       const status = worker.status();
-      const destination = worker.spec.metricsLabel ?? status.id;
-      const entry = gauges.get(destination) ?? { channel: status.channel, destination, lag: 0, retrying: 0 };
+      const instance_name = this.instanceLabel(worker.spec.instanceId);
+      const key = `${status.channel}\0${instance_name}`;
+      const entry = gauges.get(key) ?? { channel: status.channel, instance_name, lag: 0, retrying: 0 };
       entry.lag = Math.max(entry.lag, this.head - status.cursor);
       entry.retrying += status.retrying;
-      gauges.set(destination, entry);
+      gauges.set(key, entry);
     }
     this.metrics.destinationLag.reset();
     this.metrics.destinationRetrying.reset();
-    for (const { channel, destination, lag, retrying } of gauges.values()) {
-      this.metrics.destinationLag.set({ channel, destination }, lag);
-      this.metrics.destinationRetrying.set({ channel, destination }, retrying);
+    for (const { lag, retrying, ...labels } of gauges.values()) {
+      this.metrics.destinationLag.set(labels, lag);
+      this.metrics.destinationRetrying.set(labels, retrying);
     }
   }
 

@@ -30,6 +30,12 @@ function toPomboError(error: FastifyError, context: AppContext): PomboError {
   return new PomboError('POMBO_ERR_INTERNAL', { reference });
 }
 
+/** A refused key is what an operator looks for first (a client with a stale key, a probe): never the key itself. */
+export function logRefusal(context: AppContext, request: FastifyRequest, error: PomboError): void {
+  const path = request.url.split('?')[0];
+  context.log.info({ code: error.code, method: request.method, path, address: request.ip }, 'request refused');
+}
+
 /** Malformed URLs and over-long path parameters are the client's mistake: answer them in our shape. */
 function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
   const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
@@ -53,8 +59,9 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     if (repeated) throw validationError(`the query parameter ${repeated[0]} is given more than once`);
   });
 
-  app.setErrorHandler((error: FastifyError, _request, reply) => {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
     const pombo = toPomboError(error, context);
+    if (pombo.status === 401 || pombo.status === 403) logRefusal(context, request, pombo);
     void reply.code(pombo.status).send(pombo.toJSON());
   });
   app.setNotFoundHandler((request, reply) => {

@@ -3,7 +3,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** Every Prometheus metric Pombo exports, on one registry. */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'pombo_process_' });
+  // prom-client's own names start with process_ or nodejs_: pombo_process_cpu_seconds_total, pombo_nodejs_heap_size_used_bytes.
+  collectDefaultMetrics({ register: registry, prefix: 'pombo_' });
   const brokerProbes = new Map<string, () => boolean>();
   return {
     registry,
@@ -15,8 +16,8 @@ export function createMetrics() {
     }),
     deliveries: new Counter({
       name: 'pombo_deliveries_total',
-      help: 'Delivery attempts per destination and outcome (delivered, retry, dead)',
-      labelNames: ['channel', 'destination', 'outcome'] as const,
+      help: 'Delivery attempts per channel, instance and outcome (delivered, retry, dead)',
+      labelNames: ['channel', 'instance_name', 'outcome'] as const,
       registers: [registry],
     }),
     deliveryLatency: new Histogram({
@@ -28,14 +29,14 @@ export function createMetrics() {
     }),
     destinationLag: new Gauge({
       name: 'pombo_destination_lag_events',
-      help: 'Log positions between the head and the destination cursor',
-      labelNames: ['channel', 'destination'] as const,
+      help: 'Log positions between the head and the destination cursor (the largest, when an instance has several destinations of a channel)',
+      labelNames: ['channel', 'instance_name'] as const,
       registers: [registry],
     }),
     destinationRetrying: new Gauge({
       name: 'pombo_destination_retrying',
       help: 'Deliveries waiting for a retry',
-      labelNames: ['channel', 'destination'] as const,
+      labelNames: ['channel', 'instance_name'] as const,
       registers: [registry],
     }),
     socketioConnections: new Gauge({

@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
+import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
+import { startReceiver } from '../webhook/http-receiver.ts';
 import { assertError } from './http-assert.ts';
 
 let pombo: Harness;
@@ -48,6 +49,29 @@ test('GET /metrics needs the global key and counts appended events', async () =>
   const text = await res.text();
   assert.match(text, /# TYPE pombo_events_appended_total counter/);
   assert.match(text, /pombo_process_/);
+});
+
+test('a scrape of /metrics names destinations by channel and instance name, and process metrics once', async (t) => {
+  const receiver = await startReceiver();
+  t.after(() => receiver.close());
+  const name = uniqueName('scrape');
+  const created = await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', webhook: { enabled: true, url: receiver.url } });
+  assert.equal(created.status, 201);
+  const instanceId: string = created.body.instance.instanceId;
+  await pombo.api('POST', `/events/${name}`, [{ event: 'CALL', data: {} }, { event: 'CALL', data: {} }]);
+  await eventually(() => receiver.accepted().length === 2, 'both deliveries');
+  const scrape = async () => (await fetch(`${pombo.url}/metrics`, { headers: { authorization: `Bearer ${pombo.apiKey}` } })).text();
+  // The cursor is saved a few milliseconds after the delivery: the lag reaches 0 then.
+  const text = await eventually(async (): Promise<string | undefined> => {
+    const scraped = await scrape();
+    return scraped.includes(`pombo_destination_lag_events{channel="webhook",instance_name="${name}"} 0`) ? scraped : undefined;
+  }, 'the lag to reach 0');
+  assert.ok(text.includes(`pombo_deliveries_total{channel="webhook",instance_name="${name}",outcome="delivered"} 2`), 'deliveries by channel and instance name');
+  assert.ok(text.includes(`pombo_destination_retrying{channel="webhook",instance_name="${name}"} 0`));
+  assert.ok(!text.includes(instanceId), 'no instance id in any label');
+  assert.match(text, /^pombo_process_cpu_user_seconds_total \d/m);
+  assert.match(text, /^pombo_nodejs_heap_size_used_bytes \d/m);
+  assert.doesNotMatch(text, /process_process|pombo_process_nodejs/);
 });
 
 test('GET /health is a 503 in our shape when the store does not answer', async () => {

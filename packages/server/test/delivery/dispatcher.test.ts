@@ -1,51 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { Dispatcher } from '../../src/delivery/dispatcher.ts';
 import type { Delivery, DestinationSpec } from '../../src/delivery/destination.ts';
 import { delivered, retry, dead, type Outcome } from '../../src/delivery/outcome.ts';
 import { backoff } from '../../src/delivery/retry-policy.ts';
 import { createMetrics } from '../../src/ops/metrics.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import type { Store } from '../../src/store/types.ts';
 import { eventually } from '../helpers/pombo-harness.ts';
-
-const silent = pino({ level: 'silent' });
-
-async function withStore(run: (store: Store, file: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'pombo-dispatch-'));
-  const file = join(dir, 'pombo.db');
-  const store = new SqliteStore(file);
-  try {
-    await run(store, file);
-  } finally {
-    await store.close().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function instance(store: Store, name: string): Promise<string> {
-  const created = await store.createInstance({ id: name, name, token: `${name}-token`, integration: 'INGEST', number: null, channels: {} });
-  return created.id;
-}
-
-function spec(partial: Partial<DestinationSpec> & Pick<DestinationSpec, 'id' | 'send'>): DestinationSpec {
-  return {
-    channel: 'test',
-    instanceId: null,
-    events: null,
-    ordering: 'none',
-    maxInFlight: 4,
-    maxBatch: 1,
-    retry: backoff({ maxAttempts: 3, initialDelayMs: 5, maxDelayMs: 20, exponential: true, jitterFactor: 0 }),
-    record: 'all',
-    startAt: 'beginning',
-    ...partial,
-  };
-}
+import { instance, silent, spec, withStore } from './dispatcher-fixtures.ts';
 
 const chat = (jid: string, n: number) => ({ key: { remoteJid: jid, fromMe: false, id: `m${n}` }, n });
 
@@ -267,27 +229,30 @@ test('saveDelayMs defers cursor writes; stopping the dispatcher still saves the 
   });
 });
 
-test('destinations sharing a metrics label count under it, and removed destinations leave no gauge behind', async () => {
+test('metrics name a destination by channel and instance name; destinations of one instance and channel add up; removed ones leave no gauge', async () => {
   await withStore(async (store) => {
     const id = await instance(store, 'a');
     const metrics = createMetrics();
-    const dispatcher = new Dispatcher(store, silent, metrics);
+    const names = new Map([[id, 'alice']]);
+    const dispatcher = new Dispatcher(store, silent, metrics, (instanceId) => names.get(instanceId));
     await dispatcher.start();
     const send: DestinationSpec['send'] = async (batch) => batch.map(() => delivered());
-    dispatcher.upsert(spec({ id: 'client-1', metricsLabel: 'shared', send }));
-    dispatcher.upsert(spec({ id: 'client-2', metricsLabel: 'shared', send }));
+    dispatcher.upsert(spec({ id: 'client-1', instanceId: id, send }));
+    dispatcher.upsert(spec({ id: 'client-2', instanceId: id, send }));
+    dispatcher.upsert(spec({ id: 'every-instance', send }));
     await store.append([{ instanceId: id, event: 'MESSAGES_UPSERT', data: {} }]);
-    await Promise.all([eventually(() => dispatcher.status('client-1')?.delivered === 1, 'one'), eventually(() => dispatcher.status('client-2')?.delivered === 1, 'two')]);
+    await Promise.all(['client-1', 'client-2', 'every-instance'].map((d) => eventually(() => dispatcher.status(d)?.delivered === 1, d)));
     dispatcher.collect();
     const deliveries = await metrics.registry.getSingleMetricAsString('pombo_deliveries_total');
-    assert.match(deliveries, /destination="shared",outcome="delivered"\} 2/);
-    assert.match(await metrics.registry.getSingleMetricAsString('pombo_delivery_latency_seconds'), /_count\{channel="test"\} 2/);
-    assert.doesNotMatch(deliveries, /client-1/);
-    assert.match(await metrics.registry.getSingleMetricAsString('pombo_destination_lag_events'), /destination="shared"\} 0/);
+    assert.match(deliveries, /\{channel="test",instance_name="alice",outcome="delivered"\} 2/);
+    assert.match(deliveries, /\{channel="test",instance_name="\*",outcome="delivered"\} 1/);
+    assert.match(await metrics.registry.getSingleMetricAsString('pombo_delivery_latency_seconds'), /_count\{channel="test"\} 3/);
+    assert.doesNotMatch(deliveries, /client-1|instance_name="a"/);
+    assert.match(await metrics.registry.getSingleMetricAsString('pombo_destination_lag_events'), /instance_name="alice"\} 0/);
     await dispatcher.remove('client-1');
     await dispatcher.remove('client-2');
     dispatcher.collect();
-    assert.doesNotMatch(await metrics.registry.getSingleMetricAsString('pombo_destination_lag_events'), /shared/);
+    assert.doesNotMatch(await metrics.registry.getSingleMetricAsString('pombo_destination_lag_events'), /alice/);
     await dispatcher.stop();
   });
 });

@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+/** What `npm start` runs: the JavaScript `npm run build:server` compiled. */
+export const COMPILED_MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 /** tsx by absolute URL, so that a child started in another folder (a temporary cwd) still finds it. */
 const TSX = import.meta.resolve('tsx');
 
@@ -11,6 +13,8 @@ export interface SpawnOptions {
   cwd?: string;
   /** Start from an empty environment (only PATH and HOME) plus `env`, as a newcomer's shell would: no defaults added. */
   cleanEnv?: boolean;
+  /** Run the compiled JavaScript with plain node (as `npm start` does) instead of the sources through tsx. */
+  compiled?: boolean;
 }
 
 export interface ChildPombo {
@@ -39,7 +43,7 @@ export async function freePort(): Promise<number> {
  */
 export async function spawnPombo(env: Record<string, string>, port: number, options: SpawnOptions = {}): Promise<ChildPombo> {
   const base = options.cleanEnv ? { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } : { ...process.env, LOG_LEVEL: 'warn', SERVER_HOST: '127.0.0.1' };
-  const child = spawn(process.execPath, ['--import', TSX, MAIN], {
+  const child = spawn(process.execPath, options.compiled ? [COMPILED_MAIN] : ['--import', TSX, MAIN], {
     cwd: options.cwd,
     env: { ...base, ...env, SERVER_PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

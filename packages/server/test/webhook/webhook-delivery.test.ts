@@ -49,6 +49,11 @@ test('the payload is the seed envelope plus the event id, posted as JSON to the 
   assert.ok(Math.abs(Date.parse(body.date_time) - Date.now()) < 60_000, 'date_time is the true UTC time');
   assert.deepEqual(body.data.key, { remoteJid: '5511999999999@s.whatsapp.net', fromMe: false, id: 'MSG-hello' });
   assert.equal(request.headers['webhook-signature'], undefined, 'unsigned without a secret');
+  assert.equal(request.headers['x-instance-id'], instance.id, 'Evolution API 2.3.7 headers');
+  assert.equal(request.headers['x-instance-name'], instance.name);
+  assert.equal(request.headers['x-event-type'], 'messages.upsert');
+  const timestamp = Number(request.headers['x-timestamp']);
+  assert.ok(Number.isInteger(timestamp) && Math.abs(timestamp - request.at) < 60_000, `x-timestamp is the send time in ms: ${request.headers['x-timestamp']}`);
 });
 
 test('only the events of the filter are sent, in UPPER_SNAKE or dotted form', async (t) => {

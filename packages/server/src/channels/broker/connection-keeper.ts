@@ -58,7 +58,8 @@ export class ConnectionKeeper<T> {
         await this.options.disconnect(client).catch(() => undefined);
         throw new Error(`the connection to ${this.options.target} is closed`);
       }
-      if (this.failures > 0 || this.lastError) this.options.log.info({ target: this.options.target }, 'broker connection restored');
+      const restored = this.failures > 0 || this.lastError !== null;
+      this.options.log.info({ target: this.options.target }, restored ? 'broker connection restored' : 'broker connected');
       this.client = client;
       this.failures = 0;
       this.report('connected');
@@ -109,6 +110,8 @@ export class ConnectionKeeper<T> {
     const client = this.client ?? (await this.pending?.catch(() => undefined));
     this.client = undefined;
     this.state = 'disconnected';
-    if (client) await this.options.disconnect(client).catch(() => undefined);
+    if (!client) return;
+    await this.options.disconnect(client).catch(() => undefined);
+    this.options.log.info({ target: this.options.target }, 'broker disconnected');
   }
 }

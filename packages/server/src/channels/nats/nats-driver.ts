@@ -119,9 +119,11 @@ export class NatsDriver implements BrokerDriver {
     void session.nc.closed().then((error) => this.keeper.lost(session, error ?? 'the connection closed'));
     for await (const status of session.nc.status()) {
       if (status.type === 'disconnect') {
+        this.log.warn({ target: `NATS at ${status.server}` }, 'broker connection lost; reconnecting');
         this.keeper.report('connecting', `disconnected from ${status.server}; reconnecting`);
         session.js?.abandon(`the connection to ${status.server} dropped before JetStream acknowledged`);
       } else if (status.type === 'reconnect') {
+        this.log.info({ target: `NATS at ${status.server}` }, 'broker connection restored');
         this.keeper.report('connected');
       } else if (status.type === 'error') {
         this.log.warn({ error: reasonOf(status.error) }, 'NATS reported an error');

@@ -9,6 +9,7 @@ import type { Instance } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 import { refuse } from './close-codes.ts';
 import { EVERY_EVENT, namesOf, parseFilter } from './realtime-filter.ts';
+import { RealtimeSocket } from './realtime-connection.ts';
 import { RealtimeHub } from './realtime-hub.ts';
 import { isRealtimePath, parseRealtimeRequest } from './realtime-request.ts';
 
@@ -63,7 +64,13 @@ export function realtimeChannel(context: AppContext): ChannelModule {
     globalDestinations: () => [],
     routes(app: FastifyInstance) {
       // No compression: connections write whole frames to their sockets beside ws's own (RealtimeConnection.send).
-      const wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: 64 * 1024, perMessageDeflate: false });
+      const wss = new WebSocketServer({
+        noServer: true,
+        clientTracking: false,
+        maxPayload: 64 * 1024,
+        perMessageDeflate: false,
+        WebSocket: RealtimeSocket,
+      });
       app.server.on('upgrade', (request, socket, head: Buffer) => {
         if (!isRealtimePath(request.url)) return;
         socket.on('error', destroyOnError);
@@ -72,10 +79,13 @@ export function realtimeChannel(context: AppContext): ChannelModule {
           wss.handleUpgrade(request, socket, head, (ws) => {
             // The WebSocket handles its socket's errors from now on.
             socket.off('error', destroyOnError);
-            hub.open(parsed, ws, socket);
+            hub.open(parsed, ws as RealtimeSocket, socket);
           });
         } catch (error) {
-          refuse(wss, request, socket, head, error instanceof PomboError ? error : internal(error));
+          const refusal = error instanceof PomboError ? error : internal(error);
+          const path = request.url?.split('?')[0];
+          context.log.info({ code: refusal.code, path, address: request.socket.remoteAddress }, 'realtime connection refused');
+          refuse(wss, request, socket, head, refusal);
         }
       });
       app.addHook('preClose', async () => hub.shutdown());

@@ -1,12 +1,13 @@
 import type { Duplex } from 'node:stream';
-import type { RawData, WebSocket } from 'ws';
+import { WebSocket, type RawData } from 'ws';
 import { ackedId } from './realtime-frame.ts';
 import type { RealtimeFilter } from './realtime-filter.ts';
 import type { RealtimeSubscriber } from './realtime-subscriber.ts';
 
 /** What a connection reports to: the hub. */
 export interface ConnectionOwner {
-  closed(connection: RealtimeConnection): void;
+  /** Takes the connection out of its subscriber; resolves once a floor its close moved is written. */
+  closed(connection: RealtimeConnection): Promise<void>;
 }
 
 // One set of socket listeners for every connection (not closures per socket): a connection is idle most of its life.
@@ -28,7 +29,7 @@ function onPong(this: WebSocket): void {
 
 function onClose(this: WebSocket): void {
   const connection = connections.get(this);
-  if (connection) connection.owner.closed(connection);
+  if (connection) void connection.owner.closed(connection);
 }
 
 function onError(this: WebSocket): void {
@@ -36,6 +37,22 @@ function onError(this: WebSocket): void {
 }
 
 const OPEN = 1;
+
+/**
+ * The server's WebSocket (the `WebSocket` option of ws's server). ws answers a client's close frame by
+ * calling `close()`; here that answer waits until the connection is out of its subscriber and a floor
+ * its close moved is written, so a client whose close handshake completed knows that every ack it sent
+ * before is saved, even if the server is killed the next moment. Closes by the server wait the same way.
+ */
+export class RealtimeSocket extends WebSocket {
+  override close(code?: number, data?: string | Buffer): void {
+    const connection = connections.get(this);
+    if (!connection || connection.closed || this.readyState !== OPEN) return super.close(code, data);
+    // ws hands the reason as a view of the socket's read buffer: kept as a copy for the deferred answer.
+    const reason = Buffer.isBuffer(data) ? Buffer.from(data) : data;
+    void connection.owner.closed(connection).finally(() => super.close(code, reason));
+  }
+}
 
 /** One client socket of a subscriber: writes event frames, passes acks on, answers for its liveness. */
 export class RealtimeConnection {
@@ -45,7 +62,7 @@ export class RealtimeConnection {
   inFlight = 0;
 
   constructor(
-    readonly ws: WebSocket,
+    readonly ws: RealtimeSocket,
     /** The upgraded socket under `ws`, to which whole event frames are written. */
     private readonly socket: Duplex,
     readonly filter: RealtimeFilter,

@@ -1,11 +1,10 @@
 import type { Duplex } from 'node:stream';
-import type { WebSocket } from 'ws';
 import type { AppContext } from '../../http/app-context.ts';
 import type { Instance } from '../../store/types.ts';
 import { clock } from './ack-window.ts';
 import { CatchUpReads } from './catch-up-reads.ts';
 import { CLOSE, reasonOf } from './close-codes.ts';
-import { RealtimeConnection, type ConnectionOwner } from './realtime-connection.ts';
+import { RealtimeConnection, type ConnectionOwner, type RealtimeSocket } from './realtime-connection.ts';
 import { feedId, RealtimeFeed, type RealtimeContext, type SubscriberLimits } from './realtime-feed.ts';
 import { namesOf, type RealtimeFilter } from './realtime-filter.ts';
 import { gapFrame } from './realtime-frame.ts';
@@ -135,7 +134,7 @@ export class RealtimeHub implements ConnectionOwner {
   }
 
   /** Serves a freshly upgraded socket: resumes its subscriber and starts delivering. */
-  open(request: RealtimeRequest, ws: WebSocket, socket: Duplex): void {
+  open(request: RealtimeRequest, ws: RealtimeSocket, socket: Duplex): void {
     if (this.closing) return ws.close(CLOSE.goingAway, 'the server is shutting down');
     const subscriber = this.subscriberFor(request.instance.id, request.subscriber);
     const connection = new RealtimeConnection(ws, socket, request.filter ?? this.options.defaultFilter(request.instance), subscriber, this);
@@ -198,8 +197,8 @@ export class RealtimeHub implements ConnectionOwner {
     }
   }
 
-  closed(connection: RealtimeConnection): void {
-    void this.detach(connection, 'the connection closed');
+  closed(connection: RealtimeConnection): Promise<void> {
+    return this.detach(connection, 'the connection closed');
   }
 
   /**
@@ -214,9 +213,10 @@ export class RealtimeHub implements ConnectionOwner {
     return subscriber.serial(async () => {
       if (subscriber.connections.length || subscriber.pendingAttaches) return;
       if (subscriber.active) {
+        // Stopped once written: until then `describe` still lists it, so its listing ending means its acks are saved.
         const floor = subscriber.floor();
-        subscriber.stop();
         if (floor !== subscriber.savedFloor) await this.save(subscriber, floor);
+        subscriber.stop();
       }
       // A connection opened meanwhile keeps it (its attach comes next).
       if (!subscriber.connections.length && !subscriber.pendingAttaches && this.subscribers.get(subscriber.id) === subscriber) {
@@ -225,11 +225,11 @@ export class RealtimeHub implements ConnectionOwner {
     });
   }
 
-  /** Closes one connection with a code and reason, and detaches it at once. */
+  /** Detaches one connection (its floor written if it was the last), then closes it with a code and reason. */
   private async end(connection: RealtimeConnection, code: number, reason: string): Promise<void> {
+    await this.detach(connection, reason);
     connection.ws.close(code, reasonOf(reason));
     setTimeout(() => connection.ws.terminate(), 1000).unref();
-    await this.detach(connection, reason);
   }
 
   /**
@@ -270,7 +270,7 @@ export class RealtimeHub implements ConnectionOwner {
     feed.refresh();
     const head = Math.max(this.context.dispatcher.headPosition, feed.through());
     return feed.subscribers
-      .filter((subscriber) => subscriber.connections.length)
+      .filter((subscriber) => subscriber.active)
       .map((subscriber) => ({
         subscriber: subscriber.name,
         connections: subscriber.connections.map((connection) => ({ events: namesOf(connection.filter), inFlight: connection.inFlight })),

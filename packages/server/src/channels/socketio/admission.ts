@@ -78,7 +78,7 @@ export function admission(context: AppContext, allowedHosts: ReadonlySet<string>
       },
       (error: unknown) => {
         const refusal = asPomboError(error, context.log);
-        context.log.debug({ code: refusal.code, namespace: socket.nsp.name, address: socket.handshake.address }, 'socket.io connection refused');
+        context.log.info({ code: refusal.code, namespace: socket.nsp.name, address: socket.handshake.address }, 'socket.io connection refused');
         next(connectError(refusal));
       },
     );

@@ -8,16 +8,22 @@ import type { AppContext } from '../../http/app-context.ts';
 import type { Obj } from '../../http/validate.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
+import { defaultOf, endpointsOf, WebhookBook } from './webhook-book.ts';
 import {
   enabledWebhook,
+  endpointWebhook,
   GLOBAL_WEBHOOK,
   instanceWebhook,
   maskedSettings,
   parseWebhookSettings,
+  previousKeyOf,
   type WebhookSettings,
 } from './webhook-config.ts';
+import { webhookEndpointRoutes } from './webhook-endpoint-routes.ts';
+import { eventHeaders } from './webhook-event-headers.ts';
 import { withBase64 } from './webhook-media.ts';
 import { webhookRoutes } from './webhook-routes.ts';
+import { secretRotationRoute } from './webhook-secret-rotation.ts';
 import { WebhookSender } from './webhook-sender.ts';
 import { secretKey } from './webhook-signature.ts';
 import { WebhookTarget } from './webhook-target.ts';
@@ -71,7 +77,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
     const body = target.base64
       ? JSON.stringify(await withBase64(envelopeOf(event, context.envelope, target.url), context.sandbox.media))
       : envelopeJson(event, context.envelope, target.url);
-    return sender.post(target.endpoint(event.event), target.headersFor(event.id, body), body);
+    return sender.post(target.endpoint(event.event), { ...eventHeaders(event), ...target.headersFor(event.id, body) }, body);
   }
 
   const spec = (id: string, instanceId: string | null, events: ReadonlySet<EventKey> | null, target: WebhookTarget, ordering: Ordering, maxInFlight: number): DestinationSpec => ({
@@ -92,51 +98,73 @@ export function webhookChannel(context: AppContext): ChannelModule {
     send: (batch) => Promise.all(batch.map(({ event }) => deliver(target, event))),
   });
 
+  /** The configuration as routes show it (secrets masked) with the delivery state of its destination. */
+  function view(shown: WebhookSettings, destination: string): Record<string, unknown> {
+    const status = context.dispatcher.status(destination);
+    return {
+      ...maskedSettings(shown),
+      maxInFlight: shown.maxInFlight ?? settings.maxInFlight,
+      state: {
+        health: status?.state ?? 'disabled',
+        consecutiveFailures: status?.consecutiveFailures ?? 0,
+        lastError: status?.lastError ?? null,
+        lastDeliveredAt: status?.lastDeliveredAt ?? null,
+        backlog: context.dispatcher.lag(destination) ?? 0,
+        inFlight: status?.inFlight ?? 0,
+        retrying: status?.retrying ?? 0,
+        delivered: status?.delivered ?? 0,
+        failed: status?.failed ?? 0,
+      },
+    };
+  }
+
+  /** The destination of one enabled webhook of an instance. */
+  function instanceSpec(id: string, instanceId: string, webhook: WebhookSettings & { url: string }): DestinationSpec {
+    const target = new WebhookTarget({
+      url: webhook.url,
+      byEvents: webhook.byEvents,
+      headers: webhook.headers,
+      key: webhook.secret ? (secretKey(webhook.secret) as Buffer) : undefined,
+      previous: previousKeyOf(webhook),
+      base64: webhook.base64,
+    });
+    return spec(id, instanceId, filterOf(webhook.events), target, webhook.ordering, webhook.maxInFlight ?? settings.maxInFlight);
+  }
+
+  const book = new WebhookBook(context.instances);
+
   return {
     name: 'webhook',
     parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path, settings),
     describe(instance: Instance) {
-      const stored = instance.channels.webhook as WebhookSettings | undefined;
-      const id = instanceWebhook(instance.id);
-      const status = context.dispatcher.status(id);
-      const shown = stored ?? parseWebhookSettings({ enabled: false }, 'webhook', settings);
+      const shown = defaultOf(instance) ?? parseWebhookSettings({ enabled: false }, 'webhook', settings);
+      const { state, ...rest } = view(shown, instanceWebhook(instance.id));
       return {
         instanceId: instance.id,
-        ...maskedSettings(shown),
-        maxInFlight: shown.maxInFlight ?? settings.maxInFlight,
+        ...rest,
         // Evolution API's names for the same fields, for clients that read them from `find`.
         webhookByEvents: shown.byEvents,
         webhookBase64: shown.base64,
-        state: {
-          health: status?.state ?? 'disabled',
-          consecutiveFailures: status?.consecutiveFailures ?? 0,
-          lastError: status?.lastError ?? null,
-          lastDeliveredAt: status?.lastDeliveredAt ?? null,
-          backlog: context.dispatcher.lag(id) ?? 0,
-          inFlight: status?.inFlight ?? 0,
-          retrying: status?.retrying ?? 0,
-          delivered: status?.delivered ?? 0,
-          failed: status?.failed ?? 0,
-        },
+        state,
       };
     },
     destinations(instance: Instance) {
+      const specs: DestinationSpec[] = [];
       const webhook = enabledWebhook(instance);
-      if (!webhook?.url) return [];
-      const target = new WebhookTarget({
-        url: webhook.url,
-        byEvents: webhook.byEvents,
-        headers: webhook.headers,
-        key: webhook.secret ? (secretKey(webhook.secret) as Buffer) : undefined,
-        base64: webhook.base64,
-      });
-      const maxInFlight = webhook.maxInFlight ?? settings.maxInFlight;
-      return [spec(instanceWebhook(instance.id), instance.id, filterOf(webhook.events), target, webhook.ordering, maxInFlight)];
+      if (webhook?.url) specs.push(instanceSpec(instanceWebhook(instance.id), instance.id, { ...webhook, url: webhook.url }));
+      for (const endpoint of endpointsOf(instance)) {
+        if (endpoint.enabled && endpoint.url) specs.push(instanceSpec(endpointWebhook(instance.id, endpoint.id), instance.id, { ...endpoint, url: endpoint.url }));
+      }
+      return specs;
     },
     globalDestinations() {
       return global ? [spec(GLOBAL_WEBHOOK, null, filterOf(settings.globalEvents), global, 'none', settings.maxInFlight)] : [];
     },
-    routes: (app) => webhookRoutes(app, context),
+    routes(app) {
+      webhookRoutes(app, context);
+      webhookEndpointRoutes(app, context, { book, view, maxEndpoints: settings.maxEndpointsPerInstance });
+      secretRotationRoute(app, context, book, settings.secretRotationOverlapSeconds);
+    },
     stop: () => sender.close(),
   };
 }

@@ -29,10 +29,22 @@ export interface WebhookSettings {
   ordering: Ordering;
   /** Requests in flight at once to this webhook; null uses WEBHOOK_MAX_IN_FLIGHT. */
   maxInFlight: number | null;
+  /** The secret rotated out by `POST /webhook/rotate-secret`: it signs too, until `previousSecretExpiresAt`. */
+  previousSecret?: string | null;
+  previousSecretExpiresAt?: string | null;
+}
+
+/** One more webhook of an instance (`/webhook/endpoints/…`): the same settings, with an id of its own. */
+export interface WebhookEndpoint extends WebhookSettings {
+  readonly id: string;
+  readonly description: string | null;
+  readonly createdAt: string;
 }
 
 export const GLOBAL_WEBHOOK = 'webhook:global';
 export const instanceWebhook = (instanceId: string): string => `webhook:${instanceId}`;
+/** An endpoint's destination: `webhook:<instanceId>:<endpointId>`. */
+export const endpointWebhook = (instanceId: string, endpointId: string): string => `webhook:${instanceId}:${endpointId}`;
 
 /** The stored settings of an instance's webhook when it is enabled. */
 export function enabledWebhook(instance: Instance): WebhookSettings | undefined {
@@ -130,5 +142,22 @@ export function maskedSettings(settings: WebhookSettings): Record<string, unknow
   const headers = Object.fromEntries(
     Object.entries(settings.headers).map(([name, value]) => [name, CREDENTIAL_NAME.test(name) ? maskCredential(value) : value]),
   );
-  return { ...settings, url: settings.url && redactUrl(settings.url), headers, secret: settings.secret && maskSecret(settings.secret) };
+  const overlapping = previousKeyOf(settings) !== undefined;
+  return {
+    ...settings,
+    url: settings.url && redactUrl(settings.url),
+    headers,
+    secret: settings.secret && maskSecret(settings.secret),
+    previousSecret: overlapping && settings.previousSecret ? maskSecret(settings.previousSecret) : null,
+    previousSecretExpiresAt: overlapping ? (settings.previousSecretExpiresAt ?? null) : null,
+  };
+}
+
+/** The key of the rotated-out secret while its overlap lasts (it signs alongside the current one). */
+export function previousKeyOf(settings: WebhookSettings, now = Date.now()): { key: Buffer; untilMs: number } | undefined {
+  const { previousSecret, previousSecretExpiresAt } = settings;
+  if (!previousSecret || !previousSecretExpiresAt || !settings.secret) return undefined;
+  const untilMs = Date.parse(previousSecretExpiresAt);
+  const key = secretKey(previousSecret);
+  return untilMs > now && typeof key !== 'string' ? { key, untilMs } : undefined;
 }

@@ -4,10 +4,11 @@ import { PomboError, validationError } from '../../core/errors.ts';
 import { type AppContext, authorizedInstance } from '../../http/app-context.ts';
 import { eventKey, object, type Obj } from '../../http/validate.ts';
 import type { DeliveryRecord, DeliveryStatus, Instance, StoredEvent } from '../../store/types.ts';
-import { enabledWebhook, instanceWebhook } from './webhook-config.ts';
+import { destinationOf, settingsOf, type WebhookRef } from './webhook-book.ts';
 
 type Named = { Params: { instanceName: string } };
-type DeliveriesQuery = { Querystring: { status?: string; event?: string; limit?: string; after?: string } };
+type DeliveriesQuery = { Querystring: { status?: string; event?: string; limit?: string; after?: string; endpoint?: string } };
+type EndpointQuery = { Querystring: { endpoint?: string } };
 
 /** Events one replay call selects at most; a larger selection answers `truncated: true`. */
 export const MAX_REPLAY = 10_000;
@@ -56,7 +57,14 @@ function parseReplay(body: Obj): ReplaySelection {
   return { kind: 'range', from, to };
 }
 
-/** The delivery log and replay of an instance's webhook. */
+/** Which webhook a route acts on: the default one, or the endpoint named by the `endpoint` query parameter. */
+export function webhookRef(instance: Instance, endpoint: string | undefined): WebhookRef {
+  const ref = { instance, endpointId: endpoint === undefined || endpoint === '' ? null : endpoint };
+  settingsOf(ref);
+  return ref;
+}
+
+/** The delivery log and replay of an instance's webhooks. */
 export function webhookRoutes(app: FastifyInstance, context: AppContext): void {
   const { store, dispatcher } = context;
 
@@ -114,8 +122,9 @@ export function webhookRoutes(app: FastifyInstance, context: AppContext): void {
     if (status !== undefined && !STATUSES.includes(status as DeliveryStatus)) {
       throw validationError('status must be pending (waiting for a retry), delivered or failed (dead-lettered)');
     }
+    const destination = destinationOf(webhookRef(instance, request.query.endpoint));
     const records = await store.listDeliveries({
-      destination: instanceWebhook(instance.id),
+      destination,
       limit,
       afterPos: after ? await positionOf(instance, after) : 0,
       ...(status ? { status: status as DeliveryStatus } : {}),
@@ -124,12 +133,16 @@ export function webhookRoutes(app: FastifyInstance, context: AppContext): void {
     return { deliveries: records.map(view), next: records.length === limit ? (records.at(-1)?.eventId ?? null) : null };
   });
 
-  app.post<Named>('/webhook/replay/:instanceName', async (request, reply) => {
+  app.post<Named & EndpointQuery>('/webhook/replay/:instanceName', async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const selection = parseReplay(object(request.body, 'body'));
-    const webhook = enabledWebhook(instance);
-    const destination = instanceWebhook(instance.id);
-    if (!webhook || !dispatcher.has(destination)) throw new PomboError('POMBO_ERR_WEBHOOK_NOT_SET', { instance: instance.name });
+    const ref = webhookRef(instance, request.query.endpoint);
+    const webhook = settingsOf(ref);
+    const destination = destinationOf(ref);
+    if (!webhook?.enabled || !webhook.url || !dispatcher.has(destination)) {
+      if (ref.endpointId === null) throw new PomboError('POMBO_ERR_WEBHOOK_NOT_SET', { instance: instance.name });
+      throw new PomboError('POMBO_ERR_WEBHOOK_ENDPOINT_DISABLED', { instance: instance.name, endpoint: ref.endpointId });
+    }
     let events: StoredEvent[];
     let notFound: string[] | undefined;
     if (selection.kind === 'failed') events = await deadLetters(destination);

@@ -4,6 +4,7 @@ import type { InstanceService } from '../../instances/instance-service.ts';
 import { isSandboxed } from '../../instances/integration.ts';
 import type { Instance } from '../../store/types.ts';
 import type { MediaStore } from './media-store.ts';
+import { newQrCode, type QrCode } from './qr-code.ts';
 
 const USER_SUFFIX = '@s.whatsapp.net';
 const GROUP_SUFFIX = '@g.us';
@@ -36,6 +37,18 @@ interface Group {
 export interface SandboxLimits {
   maxGroups: number;
   maxParticipants: number;
+}
+
+/** A message as the sender's SEND_MESSAGE carries it. */
+export interface SentMessage {
+  key: { remoteJid: string; fromMe: true; id: string };
+  pushName: string;
+  status: string;
+  message: Record<string, unknown>;
+  messageType: string;
+  messageTimestamp: number;
+  instanceId: string;
+  source: string;
 }
 
 export type MediaType = 'image' | 'video' | 'audio' | 'document';
@@ -112,12 +125,11 @@ export class SandboxNetwork {
   }
 
   /** Connecting shows a QR code, which the sandbox "scans" at once. */
-  async connect(instance: Instance): Promise<{ pairingCode: null; code: string; base64: string; count: number }> {
+  async connect(instance: Instance): Promise<QrCode> {
     if (!isSandboxed(instance.integration)) {
       throw new PomboError('POMBO_ERR_WRONG_INTEGRATION', { instance: instance.name, integration: instance.integration, action: 'be connected by Pombo (its producer reports CONNECTION_UPDATE events)' });
     }
-    const code = `2@${randomBytes(24).toString('base64')}`;
-    const qrcode = { pairingCode: null, code, base64: `data:image/png;base64,${Buffer.from(code).toString('base64')}`, count: 1 };
+    const qrcode = await newQrCode();
     if (instance.state === 'open') return qrcode;
     const number = instance.number ?? this.newNumber();
     const wuid = jidOf(number);
@@ -134,7 +146,7 @@ export class SandboxNetwork {
   }
 
   /** `POST /message/sendText`: SEND_MESSAGE on the sender, MESSAGES_UPSERT on a sandbox recipient, then receipts. */
-  async sendText(sender: Instance, number: string, text: string): Promise<Record<string, unknown>> {
+  async sendText(sender: Instance, number: string, text: string): Promise<SentMessage> {
     return this.sendMessage(sender, number, { conversation: text }, 'conversation');
   }
 
@@ -142,7 +154,7 @@ export class SandboxNetwork {
    * `POST /message/sendMedia`: like a text, with an `<type>Message` that references the media (its URL,
    * or the `fileSha256` of bytes kept in the media store) and never carries the bytes themselves.
    */
-  async sendMedia(sender: Instance, number: string, media: MediaMessage): Promise<Record<string, unknown>> {
+  async sendMedia(sender: Instance, number: string, media: MediaMessage): Promise<SentMessage> {
     this.requireOpen(sender, 'send messages');
     const type = `${media.mediatype}Message`;
     const part: Record<string, unknown> = { mimetype: media.mimetype ?? DEFAULT_MIMETYPE[media.mediatype] };
@@ -157,12 +169,12 @@ export class SandboxNetwork {
     return this.sendMessage(sender, number, { [type]: part }, type);
   }
 
-  private async sendMessage(sender: Instance, number: string, message: Record<string, unknown>, messageType: string): Promise<Record<string, unknown>> {
+  private async sendMessage(sender: Instance, number: string, message: Record<string, unknown>, messageType: string): Promise<SentMessage> {
     const senderJid = this.requireOpen(sender, 'send messages');
     const remoteJid = jidOf(number);
     const id = messageId();
     const messageTimestamp = nowSeconds();
-    const sent = {
+    const sent: SentMessage = {
       key: { remoteJid, fromMe: true, id },
       pushName: sender.profileName ?? sender.name,
       status: 'PENDING',
@@ -172,6 +184,10 @@ export class SandboxNetwork {
       instanceId: sender.id,
       source: 'sandbox',
     };
+    if (remoteJid.endsWith(GROUP_SUFFIX)) {
+      await this.sendToGroup(sender, senderJid, this.memberGroup(sender, senderJid, remoteJid), sent);
+      return sent;
+    }
     await this.instances.emit(sender, { event: 'SEND_MESSAGE', data: sent });
     const recipient = this.connectedByJid(remoteJid);
     if (recipient) {
@@ -186,6 +202,38 @@ export class SandboxNetwork {
       await this.instances.emitMany(sender, [receipt('DELIVERY_ACK'), receipt('READ')]);
     }
     return sent;
+  }
+
+  /**
+   * A message to a group: SEND_MESSAGE on the sender, then MESSAGES_UPSERT on every other member that is
+   * a connected sandbox instance, with the group as `remoteJid` and the sender as `participant` (as
+   * Baileys reports group messages), and one DELIVERY_ACK on the sender once a member got it.
+   */
+  private async sendToGroup(sender: Instance, senderJid: string, group: Group, sent: SentMessage): Promise<void> {
+    await this.instances.emit(sender, { event: 'SEND_MESSAGE', data: sent });
+    let delivered = false;
+    await this.tellMembers(group, [], async (member) => {
+      if (member.id === sender.id) return;
+      delivered = true;
+      await this.instances.emit(member, {
+        event: 'MESSAGES_UPSERT',
+        data: { ...sent, key: { remoteJid: group.id, fromMe: false, id: sent.key.id, participant: senderJid }, status: 'DELIVERY_ACK', instanceId: member.id },
+      });
+    });
+    if (!delivered) return;
+    await this.instances.emit(sender, {
+      event: 'MESSAGES_UPDATE',
+      data: { keyId: sent.key.id, remoteJid: group.id, fromMe: true, participant: null, status: 'DELIVERY_ACK', instanceId: sender.id, messageId: sent.key.id },
+    });
+  }
+
+  /** The group `groupJid` if the instance belongs to it; a 400 naming both otherwise. */
+  private memberGroup(instance: Instance, jid: string, groupJid: string): Group {
+    const group = this.groups.get(groupJid);
+    if (!group || !group.participants.has(jid)) {
+      throw validationError(`groupJid "${groupJid}" is not a group "${instance.name}" belongs to`);
+    }
+    return group;
   }
 
   /** `POST /chat/sendPresence`: the recipient sees PRESENCE_UPDATE for the sender. */
@@ -229,15 +277,19 @@ export class SandboxNetwork {
   /** `POST /group/updateParticipant`: GROUP_PARTICIPANTS_UPDATE on every sandbox member, old and new. */
   async updateParticipants(actor: Instance, groupJid: string, action: string, numbers: string[]): Promise<Record<string, unknown>> {
     const author = this.requireOpen(actor, 'manage groups');
-    const group = this.groups.get(groupJid);
-    if (!group || !group.participants.has(author)) {
-      throw validationError(`groupJid "${groupJid}" is not a group "${actor.name}" belongs to`);
-    }
+    const group = this.memberGroup(actor, author, groupJid);
     const participants = numbers.map(jidOf);
     const before = [...group.participants];
     if (action === 'add') this.checkSize(new Set([...group.participants, ...participants]).size);
+    const joined = action === 'add' ? participants.filter((jid) => !group.participants.has(jid)) : [];
     if (action === 'add') participants.forEach((jid) => group.participants.add(jid));
     if (action === 'remove') participants.forEach((jid) => group.participants.delete(jid));
+    // A number added to a group sees the group appear (GROUPS_UPSERT) before the change itself.
+    const metadata = this.metadata(group);
+    for (const jid of joined) {
+      const member = this.connectedByJid(jid);
+      if (member) await this.instances.emit(member, { event: 'GROUPS_UPSERT', data: [metadata] });
+    }
     const data = { id: group.id, author, participants, action };
     await this.tellMembers(group, before, async (member) => {
       await this.instances.emit(member, { event: 'GROUP_PARTICIPANTS_UPDATE', data });

@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { PomboError, validationError } from '../../core/errors.ts';
+import { ulid } from '../../core/ids.ts';
+import { isoTime } from '../../core/iso-time.ts';
+import { type AppContext, authorizedInstance } from '../../http/app-context.ts';
+import { object, type Obj } from '../../http/validate.ts';
+import { endpointsOf, settingsOf, type WebhookBook } from './webhook-book.ts';
+import { endpointWebhook, parseWebhookSettings, type WebhookEndpoint, type WebhookSettings } from './webhook-config.ts';
+
+type Named = { Params: { instanceName: string } };
+type OneEndpoint = { Params: { instanceName: string; endpointId: string } };
+
+export interface EndpointRouteOptions {
+  book: WebhookBook;
+  /** The settings as routes show them, with the delivery state of `destination`. */
+  view(settings: WebhookSettings, destination: string): Record<string, unknown>;
+  maxEndpoints: number;
+}
+
+/** A new Standard Webhooks secret: endpoints are signed unless told otherwise. */
+export const newSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
+
+const DESCRIPTION_MAX = 500;
+
+function description(body: Obj, fallback: string | null): string | null {
+  const value = body.description;
+  if (value === undefined) return fallback;
+  if (value === null || value === '') return null;
+  if (typeof value !== 'string' || value.length > DESCRIPTION_MAX) throw validationError(`description must be a string of at most ${DESCRIPTION_MAX} characters`);
+  return value;
+}
+
+/** The stored settings as a request body, so that a PATCH is validated exactly as a create. */
+function asInput(endpoint: WebhookSettings): Obj {
+  const { enabled, url, events, headers, base64, byEvents, secret, ordering, maxInFlight } = endpoint;
+  return { enabled, url, events, headers, base64, byEvents, secret, ordering, maxInFlight };
+}
+
+/**
+ * Additional webhooks of an instance (Svix's and Outpost's endpoints): each its own destination, with
+ * its own events, secret, headers, ordering, delivery log and replay. The default webhook
+ * (`/webhook/set`) is not one of them and works as before.
+ */
+export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext, options: EndpointRouteOptions): void {
+  const { book, view, maxEndpoints } = options;
+  const show = (instanceId: string, endpoint: WebhookEndpoint) => view(endpoint, endpointWebhook(instanceId, endpoint.id));
+
+  app.post<Named>('/webhook/endpoints/:instanceName', async (request, reply) => {
+    const instance = authorizedInstance(context, request, request.params.instanceName);
+    const body = object(request.body, 'body');
+    const parsed = parseWebhookSettings(body, 'endpoint', context.config.webhook);
+    const generated = body.secret === undefined ? newSecret() : undefined;
+    const endpoint: WebhookEndpoint = {
+      ...parsed,
+      secret: generated ?? parsed.secret,
+      id: `ep_${ulid()}`,
+      description: description(body, null),
+      createdAt: isoTime(Date.now()),
+    };
+    const updated = await book.editEndpoints(instance.id, (endpoints, fresh) => {
+      if (endpoints.length >= maxEndpoints) throw new PomboError('POMBO_ERR_WEBHOOK_ENDPOINT_LIMIT', { instance: fresh.name, max: maxEndpoints });
+      return [...endpoints, endpoint];
+    });
+    reply.code(201);
+    // The only answer that shows a generated secret in full: `find` and `GET` mask it.
+    return { ...show(updated.id, endpoint), ...(generated ? { secret: generated } : {}) };
+  });
+
+  app.get<Named>('/webhook/endpoints/:instanceName', async (request) => {
+    const instance = authorizedInstance(context, request, request.params.instanceName);
+    return { endpoints: endpointsOf(instance).map((endpoint) => show(instance.id, endpoint)), max: maxEndpoints };
+  });
+
+  app.get<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', async (request) => {
+    const instance = authorizedInstance(context, request, request.params.instanceName);
+    const endpoint = settingsOf({ instance, endpointId: request.params.endpointId }) as WebhookEndpoint;
+    return show(instance.id, endpoint);
+  });
+
+  app.patch<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', async (request) => {
+    const instance = authorizedInstance(context, request, request.params.instanceName);
+    const body = object(request.body, 'body');
+    const { endpointId } = request.params;
+    const { instance: updated, settings } = await book.edit(instance.id, endpointId, (current) => {
+      const endpoint = current as WebhookEndpoint;
+      const parsed = parseWebhookSettings({ ...asInput(endpoint), ...body }, 'endpoint', context.config.webhook);
+      // A secret set by hand replaces the current one at once (rotate-secret is the way to overlap them).
+      const replaced = body.secret !== undefined && parsed.secret !== endpoint.secret;
+      return {
+        ...endpoint,
+        ...parsed,
+        description: description(body, endpoint.description),
+        ...(replaced ? { previousSecret: null, previousSecretExpiresAt: null } : {}),
+      };
+    });
+    return show(updated.id, settings as WebhookEndpoint);
+  });
+
+  app.delete<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', async (request, reply) => {
+    const instance = authorizedInstance(context, request, request.params.instanceName);
+    const { endpointId } = request.params;
+    settingsOf({ instance, endpointId });
+    await book.editEndpoints(instance.id, (endpoints) => endpoints.filter((endpoint) => endpoint.id !== endpointId));
+    // The configuration no longer asks for it (its worker is stopping): its cursor and delivery log go too.
+    await context.dispatcher.remove(endpointWebhook(instance.id, endpointId), { forget: true });
+    reply.code(204);
+  });
+}
