@@ -6,6 +6,7 @@ import { newToken } from '../core/ids.ts';
 import type { EventKey } from '../core/event-names.ts';
 import { narrowExisting, privateDir } from '../ops/private-files.ts';
 import { parsePostgresUri } from '../store/postgres/postgres-uri.ts';
+import { readConnectionLimits, type ConnectionLimits } from './connection-limits.ts';
 import { ConfigError, EnvReader } from './env-reader.ts';
 
 export { ConfigError } from './env-reader.ts';
@@ -75,6 +76,7 @@ export interface Config {
   websocket: WebsocketConfig;
   realtime: RealtimeConfig;
   limits: LimitsConfig;
+  connections: ConnectionLimits;
   /** Everything the environment held, for channels that read their own variables (brokers). */
   env: EnvReader;
 }
@@ -205,6 +207,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       sandboxMaxGroups: env.int('SANDBOX_MAX_GROUPS', 1000, { min: 1 }),
       sandboxGroupMaxParticipants: env.int('SANDBOX_GROUP_MAX_PARTICIPANTS', 1024, { min: 2 }),
     },
+    connections: readConnectionLimits(env),
     env,
   };
   // Only a valid configuration touches the disk: no data folder, no key file for a start that is refused.

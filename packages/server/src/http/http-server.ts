@@ -50,15 +50,26 @@ function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: F
 }
 
 export function buildHttpServer(context: AppContext): FastifyInstance {
+  const limits = context.config.connections;
   const app = Fastify({
     bodyLimit: context.config.server.bodyLimitBytes,
     logger: false,
     return503OnClosing: true,
     forceCloseConnections: true,
     frameworkErrors,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    http: {
+      // Also closes connections that never send a byte (408): without it an idle socket is kept forever.
+      headersTimeout: limits.headersTimeoutMs,
+      // Node checks the two timeouts every 30 s by default: a connection would outlive its timeout by that much.
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(limits.headersTimeoutMs / 10)),
+    },
     clientErrorHandler: answerClientErrors,
   });
   app.setValidatorCompiler(validatorCompiler);
+  // Past it Node closes new connections at once, before they cost more than a file descriptor for a moment.
+  app.server.maxConnections = limits.maxConnections;
   // Bodies are JSON only: Fastify's default text/plain parser would turn a form or a text into a string body.
   app.removeContentTypeParser('text/plain');
   jsonBodies(app, context.config.limits.bodyMaxDepth);
