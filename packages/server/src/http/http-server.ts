@@ -5,6 +5,7 @@ import type { ErrorObject } from 'ajv';
 import { corsOrigin } from '../config/cors.ts';
 import { excerpt, PomboError, validationError } from '../core/errors.ts';
 import type { AppContext } from './app-context.ts';
+import { jsonBodies } from './json-body.ts';
 import { channelConfigRoutes } from './routes/channel-config-routes.ts';
 import { eventRoutes } from './routes/event-routes.ts';
 import { instanceRoutes } from './routes/instance-routes.ts';
@@ -75,6 +76,7 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
   app.server.maxConnections = limits.maxConnections;
   // Bodies are JSON only: Fastify's default text/plain parser would turn a form or a text into a string body.
   app.removeContentTypeParser('text/plain');
+  jsonBodies(app, context.config.limits.bodyMaxDepth);
   app.addHook('onRequest', async (request) => {
     const repeated = Object.entries(request.query as Record<string, unknown>).find(([, value]) => Array.isArray(value));
     if (repeated) throw validationError(`the query parameter ${repeated[0]} is given more than once`);
