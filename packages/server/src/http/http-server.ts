@@ -3,10 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { PomboError, validationError } from '../core/errors.ts';
 import type { AppContext } from './app-context.ts';
 import { channelConfigRoutes } from './routes/channel-config-routes.ts';
+import { chatRoutes } from './routes/chat-routes.ts';
 import { eventRoutes } from './routes/event-routes.ts';
 import { instanceRoutes } from './routes/instance-routes.ts';
 import { opsRoutes } from './routes/ops-routes.ts';
 import { sandboxRoutes } from './routes/sandbox-routes.ts';
+import { settingsRoutes } from './routes/settings-routes.ts';
 import { closeUnansweredUpgrades } from './unanswered-upgrades.ts';
 
 /** Turns any error into Evolution API's error shape with a stable code; never leaks a stack trace. */
@@ -70,6 +72,8 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
   opsRoutes(app, context);
   instanceRoutes(app, context);
   sandboxRoutes(app, context);
+  chatRoutes(app, context);
+  settingsRoutes(app, context);
   eventRoutes(app, context);
   channelConfigRoutes(app, context);
   closeUnansweredUpgrades(app.server);

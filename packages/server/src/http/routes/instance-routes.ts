@@ -1,9 +1,10 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { validationError } from '../../core/errors.ts';
 import { secretsEqual } from '../auth.ts';
 import { type AppContext, apikeyOf, authorizedInstance } from '../app-context.ts';
 import { instanceName, object, oneOf, optionalBoolean, optionalObject, optionalString } from '../validate.ts';
 import { INTEGRATIONS, isSandboxed } from '../../instances/integration.ts';
+import { hasSettings, parseSettings, SETTINGS_KEY, settingsOf } from '../../instances/instance-settings.ts';
 import type { Instance } from '../../store/types.ts';
 
 /** The channel config keys `/instance/create` accepts, as in Evolution API. */
@@ -50,6 +51,8 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
       const module = channels.get(key);
       configs[key] = module ? module.parseConfig(config, key) : config;
     }
+    // Evolution API takes the instance's settings (rejectCall, groupsIgnore, …) at the top of the body.
+    if (hasSettings(body)) configs[SETTINGS_KEY] = parseSettings(body);
     let instance = await instances.create({ instanceName: name, token, integration, number, channels: configs });
     const qrcode = connectNow && isSandboxed(integration) ? await sandbox.connect(instance) : undefined;
     instance = instances.get(name);
@@ -58,6 +61,7 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
       instance: { instanceName: instance.name, instanceId: instance.id, integration: instance.integration, status: instance.state },
       hash: instance.token,
       ...Object.fromEntries(CHANNEL_KEYS.filter((key) => configs[key]).map((key) => [key, channels.get(key)?.describe(instance) ?? configs[key]])),
+      settings: settingsOf(instance),
       ...(qrcode ? { qrcode } : {}),
     };
   });
@@ -81,6 +85,15 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
     const instance = authorizedInstance(context, request, request.params.instanceName);
     return { instance: { instanceName: instance.name, state: instance.state } };
   });
+
+  // Evolution API 2 restarts with POST, version 1 with PUT: both work.
+  const restart = async (request: FastifyRequest<{ Params: { instanceName: string } }>) => {
+    const instance = authorizedInstance(context, request, request.params.instanceName);
+    const restarted = await sandbox.restart(instance);
+    return { instance: { instanceName: restarted.name, state: restarted.state } };
+  };
+  app.post<{ Params: { instanceName: string } }>('/instance/restart/:instanceName', restart);
+  app.put<{ Params: { instanceName: string } }>('/instance/restart/:instanceName', restart);
 
   app.delete<{ Params: { instanceName: string } }>('/instance/logout/:instanceName', async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);

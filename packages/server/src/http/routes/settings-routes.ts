@@ -1,0 +1,25 @@
+import type { FastifyInstance } from 'fastify';
+import { parseSettings, SETTINGS_KEY, settingsOf } from '../../instances/instance-settings.ts';
+import { type AppContext, authorizedInstance } from '../app-context.ts';
+import { object } from '../validate.ts';
+
+type Named = { Params: { instanceName: string } };
+
+/**
+ * Evolution API's instance settings (reject calls, ignore groups, always online, …): kept with the
+ * instance and answered as Evolution does. Pombo's sources do not act on them.
+ */
+export function settingsRoutes(app: FastifyInstance, context: AppContext): void {
+  app.get<Named>('/settings/find/:instanceName', async (request) => {
+    const instance = authorizedInstance(context, request, request.params.instanceName);
+    return settingsOf(instance);
+  });
+
+  app.post<Named>('/settings/set/:instanceName', async (request, reply) => {
+    const instance = authorizedInstance(context, request, request.params.instanceName);
+    const settings = parseSettings(object(request.body, 'body'), settingsOf(instance));
+    await context.instances.setChannelConfig(instance, SETTINGS_KEY, settings);
+    reply.code(201);
+    return { settings: { instanceName: instance.name, instanceId: instance.id, settings } };
+  });
+}
