@@ -6,6 +6,7 @@ import { newToken } from '../core/ids.ts';
 import type { EventKey } from '../core/event-names.ts';
 import { narrowExisting, privateDir } from '../ops/private-files.ts';
 import { parsePostgresUri } from '../store/postgres/postgres-uri.ts';
+import { readConnectionLimits, type ConnectionLimits } from './connection-limits.ts';
 import { ConfigError, EnvReader } from './env-reader.ts';
 
 export { ConfigError } from './env-reader.ts';
@@ -57,6 +58,7 @@ export interface Config {
   webhook: WebhookConfig;
   websocket: WebsocketConfig;
   realtime: RealtimeConfig;
+  connections: ConnectionLimits;
   /** Everything the environment held, for channels that read their own variables (brokers). */
   env: EnvReader;
 }
@@ -176,6 +178,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       maxInFlight: env.int('REALTIME_MAX_IN_FLIGHT', 1000, { min: 1 }),
       maxDeliver: env.int('REALTIME_MAX_DELIVER', 10, { min: 1 }),
     },
+    connections: readConnectionLimits(env),
     env,
   };
   // Only a valid configuration touches the disk: no data folder, no key file for a start that is refused.

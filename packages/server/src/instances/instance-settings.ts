@@ -1,4 +1,5 @@
 import { optionalBoolean, optionalString, type Obj } from '../http/validate.ts';
+import type { JsonSchema } from '../http/schemas.ts';
 import type { Instance } from '../store/types.ts';
 
 /** Evolution API's behaviour settings of an instance (`/settings/set`, or the same fields at `/instance/create`). */
@@ -29,6 +30,23 @@ export const DEFAULT_SETTINGS: Readonly<InstanceSettings> = Object.freeze({
 
 const FLAGS = ['rejectCall', 'groupsIgnore', 'alwaysOnline', 'readMessages', 'readStatus', 'syncFullHistory'] as const;
 const TEXTS = ['msgCall', 'wavoipToken'] as const;
+
+const MEANING: Record<keyof InstanceSettings, string> = {
+  rejectCall: 'Reject incoming calls.',
+  msgCall: 'The message sent to a rejected caller.',
+  groupsIgnore: 'Ignore group messages.',
+  alwaysOnline: 'Show the number online at all times.',
+  readMessages: 'Mark received messages read.',
+  readStatus: 'Mark status updates seen.',
+  syncFullHistory: 'Ask for the full history when connecting.',
+  wavoipToken: "A token of Evolution API's WaVoIP calls.",
+};
+
+/** The settings as JSON Schema fields (`/settings/set`'s body, and the same fields at `/instance/create`). */
+export const SETTINGS_FIELDS: Record<string, JsonSchema> = Object.fromEntries([
+  ...FLAGS.map((key) => [key, { type: 'boolean', description: `${MEANING[key]} Default false.` }]),
+  ...TEXTS.map((key) => [key, { type: 'string', description: `${MEANING[key]} Default "".` }]),
+]);
 
 export const settingsOf = (instance: Instance): InstanceSettings => ({
   ...DEFAULT_SETTINGS,

@@ -4,6 +4,7 @@ import { chatList } from '../../log-views/chat-list.ts';
 import { groupList, type GroupView } from '../../log-views/group-list.ts';
 import { messageRecords, type MessageRecord } from '../../log-views/message-records.ts';
 import { type AppContext, authorizedInstance } from '../app-context.ts';
+import { apiSchema, booleanField, instanceParams, strictObject, stringField, type JsonSchema } from '../schemas.ts';
 import { object, optionalBoolean, optionalInteger, optionalObject, optionalString, type Obj } from '../validate.ts';
 
 type Named = { Params: { instanceName: string } };
@@ -46,6 +47,54 @@ function messageFilter(body: Obj): (record: MessageRecord) => boolean {
     (lte === undefined || record.messageTimestamp <= lte);
 }
 
+const DATE: JsonSchema = {
+  type: ['string', 'integer'],
+  description: 'A date: ISO 8601 text or milliseconds since the epoch.',
+  example: '2025-01-31T12:00:00Z',
+};
+const pageSize = (description: string): JsonSchema => ({ type: 'integer', minimum: 1, maximum: MAX_PAGE, description });
+
+const chatSchema = (summary: string, more: { body?: JsonSchema; querystring?: JsonSchema }) =>
+  apiSchema({ tag: 'Chats', summary, key: 'any', params: instanceParams, ...more });
+
+const SCHEMAS = {
+  findMessages: chatSchema('List messages, newest first, a page at a time', {
+    body: strictObject({
+      where: strictObject({
+        key: strictObject({
+          id: stringField("The message's id."),
+          remoteJid: stringField('The chat: a JID such as 5511999990000@s.whatsapp.net or 120363…@g.us.'),
+          participant: stringField("A group message's sender."),
+          fromMe: booleanField('Only messages the instance sent (true) or received (false).'),
+        }),
+        id: stringField("The record's id (the event's, evt_…)."),
+        messageType: stringField('conversation, imageMessage, …'),
+        source: stringField('Where the message was written, e.g. sandbox.'),
+        messageTimestamp: strictObject({ gte: DATE, lte: DATE }),
+      }),
+      offset: pageSize(`Messages per page (Evolution API's name); default ${DEFAULT_MESSAGES_PAGE}.`),
+      page: { type: 'integer', minimum: 1, description: 'The page to answer, from 1; default 1.' },
+    }),
+  }),
+  findChats: chatSchema('List chats, newest first', {
+    body: strictObject({
+      where: strictObject({ remoteJid: stringField('Only this chat.') }),
+      skip: { type: 'integer', minimum: 0, description: 'Chats to skip; default 0.' },
+      take: pageSize(`Chats to answer; default ${MAX_PAGE}.`),
+    }),
+  }),
+  fetchAllGroups: chatSchema("List the groups the instance's number is in", {
+    querystring: strictObject({
+      getParticipants: {
+        type: 'string',
+        enum: ['true', 'false'],
+        'x-message': 'must be true or false (e.g. ?getParticipants=false)',
+        description: 'Whether each group lists its participants; default false.',
+      },
+    }),
+  }),
+};
+
 const bodyOf = (body: unknown): Obj => (body === undefined || body === null ? {} : object(body, 'body'));
 
 const participantsParam = (value: string | undefined): boolean => {
@@ -61,7 +110,7 @@ const participantsParam = (value: string | undefined): boolean => {
 export function chatRoutes(app: FastifyInstance, context: AppContext): void {
   const { store } = context;
 
-  app.post<Named>('/chat/findMessages/:instanceName', async (request) => {
+  app.post<Named>('/chat/findMessages/:instanceName', { schema: SCHEMAS.findMessages }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = bodyOf(request.body);
     const keep = messageFilter(body);
@@ -78,7 +127,7 @@ export function chatRoutes(app: FastifyInstance, context: AppContext): void {
     };
   });
 
-  app.post<Named>('/chat/findChats/:instanceName', async (request) => {
+  app.post<Named>('/chat/findChats/:instanceName', { schema: SCHEMAS.findChats }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = bodyOf(request.body);
     const where = optionalObject(body, 'where') ?? {};
@@ -92,7 +141,7 @@ export function chatRoutes(app: FastifyInstance, context: AppContext): void {
       .slice(skip, skip + take);
   });
 
-  app.get<Named & { Querystring: { getParticipants?: string } }>('/group/fetchAllGroups/:instanceName', async (request) => {
+  app.get<Named & { Querystring: { getParticipants?: string } }>('/group/fetchAllGroups/:instanceName', { schema: SCHEMAS.fetchAllGroups }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const withParticipants = participantsParam(request.query.getParticipants);
     const groups = await groupList(store, instance);

@@ -1,7 +1,19 @@
 import type { FastifyInstance } from 'fastify';
-import { parseSettings, SETTINGS_KEY, settingsOf } from '../../instances/instance-settings.ts';
+import { parseSettings, SETTINGS_FIELDS, SETTINGS_KEY, settingsOf } from '../../instances/instance-settings.ts';
 import { type AppContext, authorizedInstance } from '../app-context.ts';
+import { apiSchema, instanceParams, strictObject } from '../schemas.ts';
 import { object } from '../validate.ts';
+
+const SCHEMAS = {
+  find: apiSchema({ tag: 'Instances', summary: "An instance's settings (Evolution API's)", key: 'any', params: instanceParams }),
+  set: apiSchema({
+    tag: 'Instances',
+    summary: "Change an instance's settings (the fields given)",
+    key: 'any',
+    params: instanceParams,
+    body: strictObject(SETTINGS_FIELDS),
+  }),
+};
 
 type Named = { Params: { instanceName: string } };
 
@@ -10,12 +22,12 @@ type Named = { Params: { instanceName: string } };
  * instance and answered as Evolution does. Pombo's sources do not act on them.
  */
 export function settingsRoutes(app: FastifyInstance, context: AppContext): void {
-  app.get<Named>('/settings/find/:instanceName', async (request) => {
+  app.get<Named>('/settings/find/:instanceName', { schema: SCHEMAS.find }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     return settingsOf(instance);
   });
 
-  app.post<Named>('/settings/set/:instanceName', async (request, reply) => {
+  app.post<Named>('/settings/set/:instanceName', { schema: SCHEMAS.set }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const settings = parseSettings(object(request.body, 'body'), settingsOf(instance));
     await context.instances.setChannelConfig(instance, SETTINGS_KEY, settings);
