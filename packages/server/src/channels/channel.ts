@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { DestinationSpec } from '../delivery/destination.ts';
-import type { Obj } from '../http/validate.ts';
+import type { Obj } from '../core/validate.ts';
 import type { Instance } from '../store/types.ts';
 
 /**

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { PomboError, validationError } from '../core/errors.ts';
-import type { AppContext } from './app-context.ts';
+import type { AppContext } from '../app-context.ts';
 import { channelConfigRoutes } from './routes/channel-config-routes.ts';
 import { eventRoutes } from './routes/event-routes.ts';
 import { instanceRoutes } from './routes/instance-routes.ts';

@@ -10,7 +10,7 @@ import {
   optionalInteger,
   optionalString,
   type Obj,
-} from '../../http/validate.ts';
+} from '../../core/validate.ts';
 import { CREDENTIAL_NAME, isRedactedUrl, redactUrl } from '../../ops/redact.ts';
 import type { Instance } from '../../store/types.ts';
 import { maskSecret, secretKey } from './webhook-signature.ts';

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { eventName, type EventKey } from '../../core/event-names.ts';
 import { PomboError, validationError } from '../../core/errors.ts';
-import { type AppContext, authorizedInstance } from '../../http/app-context.ts';
-import { eventKey, object, type Obj } from '../../http/validate.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { eventKey, object, type Obj } from '../../core/validate.ts';
 import type { DeliveryRecord, DeliveryStatus, Instance, StoredEvent } from '../../store/types.ts';
 import { destinationOf, settingsOf, type WebhookRef } from './webhook-book.ts';
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { type AppContext, authorizedInstance } from '../app-context.ts';
-import { object } from '../validate.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { object } from '../../core/validate.ts';
 
 type Named = { Params: { instanceName: string } };
 

@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { envelopeOf } from '../../core/envelope.ts';
 import { PomboError, validationError } from '../../core/errors.ts';
 import { parseIngestBody } from '../../sources/ingest/ingest-body.ts';
-import { type AppContext, authorizedInstance } from '../app-context.ts';
-import { eventKey } from '../validate.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { eventKey } from '../../core/validate.ts';
 
 type Named = { Params: { instanceName: string } };
 

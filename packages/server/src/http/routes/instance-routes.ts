@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { validationError } from '../../core/errors.ts';
-import { secretsEqual } from '../auth.ts';
-import { type AppContext, apikeyOf, authorizedInstance } from '../app-context.ts';
-import { instanceName, object, oneOf, optionalBoolean, optionalObject, optionalString } from '../validate.ts';
+import { secretsEqual } from '../../core/auth.ts';
+import { type AppContext, apikeyOf, authorizedInstance } from '../../app-context.ts';
+import { instanceName, object, oneOf, optionalBoolean, optionalObject, optionalString } from '../../core/validate.ts';
 import { INTEGRATIONS, isSandboxed } from '../../instances/integration.ts';
 import type { Instance } from '../../store/types.ts';
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { PomboError } from '../../core/errors.ts';
-import type { AppContext } from '../app-context.ts';
-import { apikeyOf } from '../app-context.ts';
+import type { AppContext } from '../../app-context.ts';
+import { apikeyOf } from '../../app-context.ts';
 
 const startedAt = new Date().toISOString();
 

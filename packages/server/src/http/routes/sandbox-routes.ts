@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { validationError } from '../../core/errors.ts';
-import { type AppContext, authorizedInstance } from '../app-context.ts';
-import { object, oneOf, optionalString, phone, string } from '../validate.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { object, oneOf, optionalString, phone, string } from '../../core/validate.ts';
 
 type Named = { Params: { instanceName: string } };
 

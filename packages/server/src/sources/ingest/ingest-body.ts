@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { validationError } from '../../core/errors.ts';
 import type { Emit } from '../../instances/instance-service.ts';
-import { eventKey, object, type Obj } from '../../http/validate.ts';
+import { eventKey, object, type Obj } from '../../core/validate.ts';
 
 export const MAX_BATCH = 1000;
 
