@@ -74,12 +74,6 @@ export function eventList(body: Obj, key = 'events', path = key): EventKey[] {
 /** Instance names end up in routing keys, subjects and queue names: letters, digits, `-` and `_` only. */
 export const INSTANCE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
-export function instanceName(value: unknown, path = 'instanceName'): string {
-  if (typeof value !== 'string' || !INSTANCE_NAME.test(value)) {
-    throw validationError(`${path} must be 1 to 64 letters, digits, "-" or "_" (it is used in routing keys, subjects and queue names)`);
-  }
-  return value;
-}
 
 const JID = /^[\d-]{5,40}@(s\.whatsapp\.net|g\.us|lid)$/;
 

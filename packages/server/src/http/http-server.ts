@@ -1,6 +1,7 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
-import { PomboError, validationError } from '../core/errors.ts';
+import type { ErrorObject } from 'ajv';
+import { excerpt, PomboError, validationError } from '../core/errors.ts';
 import type { AppContext } from '../app-context.ts';
 import { channelConfigRoutes } from './routes/channel-config-routes.ts';
 import { eventRoutes } from './routes/event-routes.ts';
@@ -8,10 +9,15 @@ import { instanceRoutes } from './routes/instance-routes.ts';
 import { opsRoutes } from './routes/ops-routes.ts';
 import { sandboxRoutes } from './routes/sandbox-routes.ts';
 import { closeUnansweredUpgrades } from './unanswered-upgrades.ts';
+import { answerClientErrors } from './client-errors.ts';
+import { openApi } from './openapi.ts';
+import { guardRequests } from './request-guard.ts';
+import { schemaError, validatorCompiler } from './schema-validation.ts';
 
 /** Turns any error into Evolution API's error shape with a stable code; never leaks a stack trace. */
 function toPomboError(error: FastifyError, context: AppContext): PomboError {
   if (error instanceof PomboError) return error;
+  if (error.validation) return schemaError(error.validationContext ?? 'body', error.validation as ErrorObject[]);
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new PomboError('POMBO_ERR_BODY_TOO_LARGE', { limit: context.config.server.bodyLimitBytes });
@@ -49,7 +55,9 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: true,
     frameworkErrors,
+    clientErrorHandler: answerClientErrors,
   });
+  app.setValidatorCompiler(validatorCompiler);
   // Bodies are JSON only: Fastify's default text/plain parser would turn a form or a text into a string body.
   app.removeContentTypeParser('text/plain');
   app.addHook('onRequest', async (request) => {
@@ -63,15 +71,22 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     void reply.code(pombo.status).send(pombo.toJSON());
   });
   app.setNotFoundHandler((request, reply) => {
-    const error = new PomboError('POMBO_ERR_ROUTE_NOT_FOUND', { method: request.method, url: request.url.split('?')[0] ?? '' });
+    const error = new PomboError('POMBO_ERR_ROUTE_NOT_FOUND', { method: excerpt(request.method), url: excerpt(request.url.split('?')[0] ?? '') });
     void reply.code(404).send(error.toJSON());
   });
 
-  opsRoutes(app, context);
-  instanceRoutes(app, context);
-  sandboxRoutes(app, context);
-  eventRoutes(app, context);
-  channelConfigRoutes(app, context);
+  guardRequests(app, context);
+  openApi(app, context);
+  // Routes are added in a plugin so that they come after the OpenAPI plugin, which collects their
+  // schemas as they are added; skip-override keeps them (and their hooks) in the root context.
+  const routes = async (api: FastifyInstance) => {
+    opsRoutes(api, context);
+    instanceRoutes(api, context);
+    sandboxRoutes(api, context);
+    eventRoutes(api, context);
+    channelConfigRoutes(api, context);
+  };
+  void app.register(Object.assign(routes, { [Symbol.for('skip-override')]: true }));
   closeUnansweredUpgrades(app.server);
   return app;
 }

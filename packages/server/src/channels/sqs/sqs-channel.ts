@@ -20,6 +20,7 @@ export function sqsChannel(context: AppContext): Promise<ChannelModule> {
       const { SqsDriver } = await import('./sqs-driver.ts');
       return new SqsDriver(settings);
     },
+    extraSchema: { fifo: { type: 'boolean', description: 'Publish to FIFO queues (ordered, deduplicated by event id).' } },
     parseExtra: (config: Obj, path: string) => {
       const fifo = optionalBoolean(config, 'fifo', `${path}.fifo`);
       return fifo === undefined ? {} : { fifo };

@@ -17,6 +17,7 @@ import {
   maskedSettings,
   parseWebhookSettings,
   previousKeyOf,
+  WEBHOOK_CONFIG_SCHEMA,
   type WebhookSettings,
 } from './webhook-config.ts';
 import { webhookEndpointRoutes } from './webhook-endpoint-routes.ts';
@@ -135,6 +136,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
 
   return {
     name: 'webhook',
+    configSchema: WEBHOOK_CONFIG_SCHEMA,
     parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path),
     describe(instance: Instance) {
       const shown = defaultOf(instance) ?? parseWebhookSettings({ enabled: false }, 'webhook');

@@ -11,6 +11,7 @@ import {
   optionalString,
   type Obj,
 } from '../../core/validate.ts';
+import { booleanField, eventList as eventListSchema, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 import { CREDENTIAL_NAME, isRedactedUrl, redactUrl } from '../../ops/redact.ts';
 import type { Instance } from '../../store/types.ts';
 import { maskSecret, secretKey } from './webhook-signature.ts';
@@ -94,6 +95,31 @@ function secret(config: Obj, path: string): string | null {
   return value;
 }
 
+/** The object under `webhook` in `/webhook/set` and `/instance/create` (seed 001's fields, Evolution's other spellings, Pombo's own). */
+export const WEBHOOK_CONFIG_SCHEMA: JsonSchema = strictObject({
+  enabled: booleanField('Deliver to this webhook (default true); false keeps the settings and stops deliveries.'),
+  url: stringField('An http:// or https:// URL; required when enabled.', { example: 'https://example.com/hooks/pombo' }),
+  events: eventListSchema(),
+  headers: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean'] }, description: 'Headers sent with every request (find masks credential-like values).' },
+  byEvents: booleanField('Append the kebab event name to the URL (…/messages-upsert).'),
+  webhookByEvents: booleanField("Evolution API's other name for byEvents (the one find returns)."),
+  base64: booleanField('Ask for media in base64 inside the payload.'),
+  webhookBase64: booleanField("Evolution API's other name for base64 (the one find returns)."),
+  secret: stringField('A Standard Webhooks secret (whsec_…): requests are signed when set.'),
+  ordering: { type: 'string', enum: [...ORDERINGS], description: 'none (default), instance (one at a time, in log order) or chat (in order per remoteJid).' },
+  maxInFlight: { type: 'integer', minimum: 1, maximum: 1024, description: 'Requests in flight at once to this webhook (default WEBHOOK_MAX_IN_FLIGHT).' },
+});
+
+/** A flag Evolution API spells two ways (`byEvents`, `webhookByEvents`): either works; both must agree. */
+function flag(config: Obj, name: string, evolutionName: string, path: string): boolean {
+  const short = optionalBoolean(config, name, `${path}.${name}`);
+  const long = optionalBoolean(config, evolutionName, `${path}.${evolutionName}`);
+  if (short !== undefined && long !== undefined && short !== long) {
+    throw validationError(`${path}.${name} and ${path}.${evolutionName} are the same setting and disagree: send one of them`);
+  }
+  return short ?? long ?? false;
+}
+
 /** Validates `{"webhook": {…}}`; `url` is required unless the webhook is disabled. */
 export function parseWebhookSettings(config: Obj, path: string): WebhookSettings {
   const enabled = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
@@ -105,8 +131,8 @@ export function parseWebhookSettings(config: Obj, path: string): WebhookSettings
     url,
     events: eventList(config, 'events', `${path}.events`),
     headers: headers(config, path),
-    base64: optionalBoolean(config, 'base64', `${path}.base64`) ?? false,
-    byEvents: optionalBoolean(config, 'byEvents', `${path}.byEvents`) ?? false,
+    base64: flag(config, 'base64', 'webhookBase64', path),
+    byEvents: flag(config, 'byEvents', 'webhookByEvents', path),
     secret: secret(config, path),
     ordering: oneOf(config, 'ordering', ORDERINGS, 'none', `${path}.ordering`),
     maxInFlight: optionalInteger(config, 'maxInFlight', 1, 1024, `${path}.maxInFlight`) ?? null,

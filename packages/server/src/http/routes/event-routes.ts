@@ -4,14 +4,44 @@ import { PomboError, validationError } from '../../core/errors.ts';
 import { parseIngestBody } from '../../sources/ingest/ingest-body.ts';
 import { type AppContext, authorizedInstance } from '../../app-context.ts';
 import { eventKey } from '../../core/validate.ts';
+import { apiSchema, instanceNameParam, instanceParams, PAGE_LIMIT, strictObject, stringField } from '../../core/schemas.ts';
+import { INGEST_BODY_SCHEMA } from '../../sources/ingest/ingest-body.ts';
 
 type Named = { Params: { instanceName: string } };
+
+const ingest = apiSchema({
+  tag: 'Events',
+  summary: "Append events to an instance's log (one, or a batch of up to 1000)",
+  description: 'Idempotent: an event\'s `id`, the Idempotency-Key header, or (for an Evolution payload) its digest make a retry a duplicate.',
+  key: 'any',
+  params: instanceParams,
+  body: INGEST_BODY_SCHEMA,
+});
+
+const oneEvent = apiSchema({
+  tag: 'Events',
+  summary: 'One retained event by id',
+  key: 'any',
+  params: strictObject({ instanceName: instanceNameParam, eventId: stringField('An event id (evt_…).') }, ['instanceName', 'eventId']),
+});
+
+const page = apiSchema({
+  tag: 'Events',
+  summary: "Page through an instance's retained log, oldest first",
+  key: 'any',
+  params: instanceParams,
+  querystring: strictObject({
+    after: stringField('An event id of this instance: the page starts after it.'),
+    limit: PAGE_LIMIT,
+    events: stringField('Comma list of event names in any form (messages.upsert,SEND_MESSAGE).'),
+  }),
+});
 
 /** The ingest API (producers push events in) and the paged read of the retained log. */
 export function eventRoutes(app: FastifyInstance, context: AppContext): void {
   const { instances, store } = context;
 
-  app.post<Named>('/events/:instanceName', async (request, reply) => {
+  app.post<Named>('/events/:instanceName', { schema: ingest }, async (request, reply) => {
     let instance = authorizedInstance(context, request, request.params.instanceName);
     const idempotencyKey = request.headers['idempotency-key'];
     const { items, batch } = parseIngestBody(request.body, instance.name, typeof idempotencyKey === 'string' ? idempotencyKey : undefined);
@@ -26,7 +56,7 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
   });
 
   // One event by id: where the compact references of size-limited channels (SQS, Pusher, Kafka) point.
-  app.get<{ Params: { instanceName: string; eventId: string } }>('/events/:instanceName/:eventId', async (request) => {
+  app.get<{ Params: { instanceName: string; eventId: string } }>('/events/:instanceName/:eventId', { schema: oneEvent }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const [event] = await store.getByIds([request.params.eventId]);
     if (!event || event.instanceId !== instance.id) {
@@ -35,11 +65,9 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
     return { ...envelopeOf(event, context.envelope), seq: event.seq };
   });
 
-  app.get<Named & { Querystring: { after?: string; limit?: string; events?: string } }>('/events/:instanceName', async (request) => {
+  app.get<Named & { Querystring: { after?: string; limit: number; events?: string } }>('/events/:instanceName', { schema: page }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
-    const { after, events } = request.query;
-    const limit = request.query.limit === undefined ? 100 : Number(request.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw validationError('limit must be an integer between 1 and 1000');
+    const { after, events, limit } = request.query;
     let afterPos = 0;
     if (after) {
       const [anchor] = await store.getByIds([after]);

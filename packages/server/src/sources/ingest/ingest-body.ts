@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { validationError } from '../../core/errors.ts';
 import type { Emit } from '../../instances/instance-service.ts';
 import { eventKey, object, type Obj } from '../../core/validate.ts';
+import { strictObject, type JsonSchema } from '../../core/schemas.ts';
 
 export const MAX_BATCH = 1000;
 
@@ -12,6 +13,35 @@ export interface IngestItem extends Emit {
   /** The sender JID an Evolution payload carried, if any. */
   sender?: string | undefined;
 }
+
+/**
+ * One event: Pombo's form `{event, data, id?}` or Evolution API's webhook payload as it is. The
+ * schema lists the fields (any other is refused); their values are checked by parseItem, whose
+ * messages name the event's place in a batch.
+ */
+const INGEST_ITEM_SCHEMA: JsonSchema = strictObject({
+  event: { description: 'The event name in any form of docs/events.md.', example: 'MESSAGES_UPSERT' },
+  data: { description: 'A JSON object or array (null or missing only for LOGOUT_INSTANCE and REMOVE_INSTANCE).' },
+  id: { description: "Your producer's id for the event (at most 200 characters): a second event with the same id is a duplicate." },
+  instance: { description: "Evolution payloads: the instance's name; it must be the route's." },
+  sender: { description: "Evolution payloads: the instance's JID; it becomes the instance's ownerJid." },
+  date_time: { description: 'Evolution payloads: ignored (Pombo stamps its own time).' },
+  server_url: { description: 'Evolution payloads: ignored.' },
+  destination: { description: 'Evolution payloads: ignored.' },
+  apikey: { description: 'Evolution payloads: dropped, never stored.' },
+});
+
+/** One event, a JSON array of them, or `{"events": [...]}`. */
+export const INGEST_BODY_SCHEMA: JsonSchema = {
+  description: 'One event, a JSON array of up to 1000 events, or {"events": [...]}. A batch is all or nothing.',
+  if: { type: 'array' },
+  then: { type: 'array', items: INGEST_ITEM_SCHEMA },
+  else: {
+    if: { type: 'object', required: ['events'] },
+    then: strictObject({ events: { type: 'array', items: INGEST_ITEM_SCHEMA } }, ['events']),
+    else: INGEST_ITEM_SCHEMA,
+  },
+};
 
 /** An Evolution API webhook payload, as its webhook sender posts it. */
 const isEvolutionPayload = (item: Obj): boolean => 'instance' in item || 'date_time' in item || 'server_url' in item;
