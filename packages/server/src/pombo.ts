@@ -43,7 +43,10 @@ export async function createPombo(config: Config, log: Logger = createLogger(con
     auth,
     instances,
     channels,
-    sandbox: new SandboxNetwork(instances, new MediaStore(join(config.dataDir, 'media'))),
+    sandbox: new SandboxNetwork(instances, new MediaStore(join(config.dataDir, 'media')), {
+      maxGroups: config.limits.sandboxMaxGroups,
+      maxParticipants: config.limits.sandboxGroupMaxParticipants,
+    }),
     envelope: {
       serverUrl: config.server.url,
       apikeyOf: (instanceId) => (config.auth.exposeInFetchInstances ? (instances.findById(instanceId)?.token ?? null) : null),

@@ -32,6 +32,8 @@ export function attachSocketServer(app: FastifyInstance, context: AppContext, op
     // Namespaces live while they have sockets; a refused connection leaves nothing behind.
     cleanupEmptyChildNamespaces: true,
     parser: payloadParser,
+    // A connection that has not joined a namespace (no key, a refused key, nothing sent) is closed after it.
+    connectTimeout: context.config.connections.socketioConnectTimeoutMs,
   });
   const fanOut = new SocketFanOut(io, new EventRouter(context.instances, options.globalEvents), context);
   const admit = admission(context, options.allowedHosts);

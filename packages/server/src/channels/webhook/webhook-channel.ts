@@ -137,9 +137,9 @@ export function webhookChannel(context: AppContext): ChannelModule {
   return {
     name: 'webhook',
     configSchema: WEBHOOK_CONFIG_SCHEMA,
-    parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path),
+    parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path, settings),
     describe(instance: Instance) {
-      const shown = defaultOf(instance) ?? parseWebhookSettings({ enabled: false }, 'webhook');
+      const shown = defaultOf(instance) ?? parseWebhookSettings({ enabled: false }, 'webhook', settings);
       const { state, ...rest } = view(shown, instanceWebhook(instance.id));
       return {
         instanceId: instance.id,
