@@ -1,6 +1,8 @@
+import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { ErrorObject } from 'ajv';
+import { corsOrigin } from '../config/cors.ts';
 import { excerpt, PomboError, validationError } from '../core/errors.ts';
 import type { AppContext } from '../app-context.ts';
 import { jsonBodies } from './json-body.ts';
@@ -67,6 +69,8 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     },
     clientErrorHandler: answerClientErrors,
   });
+  const { methods, credentials } = context.config.cors;
+  void app.register(cors, { origin: corsOrigin(context.config.cors), methods: [...methods], credentials, maxAge: 600 });
   app.setValidatorCompiler(validatorCompiler);
   // Past it Node closes new connections at once, before they cost more than a file descriptor for a moment.
   app.server.maxConnections = limits.maxConnections;
