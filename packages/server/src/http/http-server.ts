@@ -1,8 +1,11 @@
+import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { ErrorObject } from 'ajv';
+import { corsOrigin } from '../config/cors.ts';
 import { excerpt, PomboError, validationError } from '../core/errors.ts';
-import type { AppContext } from './app-context.ts';
+import type { AppContext } from '../app-context.ts';
+import { jsonBodies } from './json-body.ts';
 import { channelConfigRoutes } from './routes/channel-config-routes.ts';
 import { chatRoutes } from './routes/chat-routes.ts';
 import { eventRoutes } from './routes/event-routes.ts';
@@ -68,11 +71,14 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     },
     clientErrorHandler: answerClientErrors,
   });
+  const { methods, credentials } = context.config.cors;
+  void app.register(cors, { origin: corsOrigin(context.config.cors), methods: [...methods], credentials, maxAge: 600 });
   app.setValidatorCompiler(validatorCompiler);
   // Past it Node closes new connections at once, before they cost more than a file descriptor for a moment.
   app.server.maxConnections = limits.maxConnections;
   // Bodies are JSON only: Fastify's default text/plain parser would turn a form or a text into a string body.
   app.removeContentTypeParser('text/plain');
+  jsonBodies(app, context.config.limits.bodyMaxDepth);
   app.addHook('onRequest', async (request) => {
     const repeated = Object.entries(request.query as Record<string, unknown>).find(([, value]) => Array.isArray(value));
     if (repeated) throw validationError(`the query parameter ${repeated[0]} is given more than once`);

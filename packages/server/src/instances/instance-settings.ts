@@ -1,5 +1,5 @@
-import { optionalBoolean, optionalString, type Obj } from '../http/validate.ts';
-import type { JsonSchema } from '../http/schemas.ts';
+import { optionalBoolean, optionalString, type Obj } from '../core/validate.ts';
+import type { JsonSchema } from '../core/schemas.ts';
 import type { Instance } from '../store/types.ts';
 
 /** Evolution API's behaviour settings of an instance (`/settings/set`, or the same fields at `/instance/create`). */

@@ -3,9 +3,9 @@ import { validationError } from '../../core/errors.ts';
 import { chatList } from '../../log-views/chat-list.ts';
 import { groupList, type GroupView } from '../../log-views/group-list.ts';
 import { messageRecords, type MessageRecord } from '../../log-views/message-records.ts';
-import { type AppContext, authorizedInstance } from '../app-context.ts';
-import { apiSchema, booleanField, instanceParams, strictObject, stringField, type JsonSchema } from '../schemas.ts';
-import { object, optionalBoolean, optionalInteger, optionalObject, optionalString, type Obj } from '../validate.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { apiSchema, booleanField, instanceParams, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
+import { object, optionalBoolean, optionalInteger, optionalObject, optionalString, type Obj } from '../../core/validate.ts';
 
 type Named = { Params: { instanceName: string } };
 

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { parseSettings, SETTINGS_FIELDS, SETTINGS_KEY, settingsOf } from '../../instances/instance-settings.ts';
-import { type AppContext, authorizedInstance } from '../app-context.ts';
-import { apiSchema, instanceParams, strictObject } from '../schemas.ts';
-import { object } from '../validate.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { apiSchema, instanceParams, strictObject } from '../../core/schemas.ts';
+import { object } from '../../core/validate.ts';
 
 const SCHEMAS = {
   find: apiSchema({ tag: 'Instances', summary: "An instance's settings (Evolution API's)", key: 'any', params: instanceParams }),

@@ -29,6 +29,16 @@ export function eventList(description = 'Event names in any form of docs/events.
   return { type: 'array', items: { type: 'string', minLength: 1 }, description, example: ['MESSAGES_UPSERT', 'CONNECTION_UPDATE'] };
 }
 
+/** `limit` of paged reads. */
+export const PAGE_LIMIT: JsonSchema = {
+  type: 'integer',
+  minimum: 1,
+  maximum: 1000,
+  default: 100,
+  'x-message': 'must be an integer between 1 and 1000',
+  description: 'Items per page, 1 to 1000.',
+};
+
 export const booleanField = (description: string): JsonSchema => ({ type: 'boolean', description });
 export const stringField = (description: string, more: JsonSchema = {}): JsonSchema => ({ type: 'string', description, ...more });
 
