@@ -1,4 +1,4 @@
-import type { AppContext } from '../../http/app-context.ts';
+import type { AppContext } from '../../app-context.ts';
 import { websocketConfigOf } from './event-routing.ts';
 import type { PomboSocket } from './socket-types.ts';
 

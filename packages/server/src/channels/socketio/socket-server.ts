@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Server } from 'socket.io';
 import { corsOrigin } from '../../config/cors.ts';
-import type { AppContext } from '../../http/app-context.ts';
-import { INSTANCE_NAME } from '../../http/validate.ts';
+import type { AppContext } from '../../app-context.ts';
+import { INSTANCE_NAME } from '../../core/validate.ts';
 import { admission } from './admission.ts';
 import { EventRouter } from './event-routing.ts';
 import { SocketFanOut } from './fan-out.ts';
