@@ -27,6 +27,7 @@ interface Item {
 export interface DestinationStatus {
   id: string;
   channel: string;
+  instanceId: string | null;
   state: HealthState;
   consecutiveFailures: number;
   /** Position in the log up to which everything is delivered or durably pending. */
@@ -36,6 +37,9 @@ export interface DestinationStatus {
   lastError: string | null;
   lastDeliveredAt: string | null;
   delivered: number;
+  /** Attempts answered with a retry (since the start). */
+  retried: number;
+  /** Deliveries dead-lettered (since the start). */
   failed: number;
 }
 
@@ -75,6 +79,7 @@ export class DestinationWorker {
   private lastError: string | null = null;
   private lastDeliveredMs: number | null = null;
   private deliveredCount = 0;
+  private retriedCount = 0;
   private failedCount = 0;
 
   constructor(
@@ -95,6 +100,7 @@ export class DestinationWorker {
     return {
       id: this.spec.id,
       channel: this.spec.channel,
+      instanceId: this.spec.instanceId,
       state: this.circuit?.state ?? (this.lastError && this.waiting.size ? 'failing' : 'healthy'),
       consecutiveFailures: this.circuit?.consecutiveFailures ?? 0,
       cursor: this.cursor,
@@ -103,8 +109,19 @@ export class DestinationWorker {
       lastError: this.lastError,
       lastDeliveredAt: this.lastDeliveredMs === null ? null : new Date(this.lastDeliveredMs).toISOString(),
       delivered: this.deliveredCount,
+      retried: this.retriedCount,
       failed: this.failedCount,
     };
+  }
+
+  /** When the oldest event still to deliver (in flight, waiting for a retry or ready) was appended. */
+  oldestPendingAt(): string | null {
+    let oldest: string | null = null;
+    // Replays and reloaded retries sit out of log order in `items`: every item is looked at.
+    for (const item of this.items.values()) {
+      if (item.state !== 'done' && (oldest === null || item.event.createdAt < oldest)) oldest = item.event.createdAt;
+    }
+    return oldest;
   }
 
   /** Wakes the worker; runs are coalesced so that at most one is active. */
@@ -382,6 +399,7 @@ export class DestinationWorker {
       this.lastError = outcome.error;
       if (item.tries >= this.spec.retry.maxAttempts) this.finish(item, 'failed');
       else {
+        this.retriedCount++;
         const due = Date.now() + (outcome.afterMs ?? this.spec.retry.delayMs(item.tries));
         this.park(item, due);
         if (this.spec.record === 'all') this.dirty.push(this.record(item, 'pending', due));

@@ -7,6 +7,7 @@ import { eventRoutes } from './routes/event-routes.ts';
 import { instanceRoutes } from './routes/instance-routes.ts';
 import { opsRoutes } from './routes/ops-routes.ts';
 import { sandboxRoutes } from './routes/sandbox-routes.ts';
+import { managerRoutes } from '../manager/manager-routes.ts';
 import { closeUnansweredUpgrades } from './unanswered-upgrades.ts';
 
 /** Turns any error into Evolution API's error shape with a stable code; never leaks a stack trace. */
@@ -72,6 +73,7 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
   sandboxRoutes(app, context);
   eventRoutes(app, context);
   channelConfigRoutes(app, context);
+  managerRoutes(app, context);
   closeUnansweredUpgrades(app.server);
   return app;
 }
