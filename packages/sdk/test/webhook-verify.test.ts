@@ -35,3 +35,18 @@ test('a changed body, another secret, a stale timestamp or missing headers are r
   await rejects(client.webhooks.verify(body, { 'webhook-id': 'x' }, secret), /missing/);
   await rejects(client.webhooks.verify(body, { ...headers, 'webhook-signature': headers['webhook-signature']!.replace('v1,', 'v2,') }, secret), /no matching/);
 });
+
+test('during a secret rotation (one signature per secret, space-separated) either secret verifies; a third does not', async () => {
+  const next = `whsec_${Buffer.from('the next secret, 32 bytes long!!').toString('base64')}`;
+  const body = '{"id":"evt_rotated"}';
+  const at = new Date();
+  const id = 'evt_rotated';
+  const both = `${new Webhook(next).sign(id, at, body)} ${new Webhook(secret).sign(id, at, body)}`;
+  const headers = { 'webhook-id': id, 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': both };
+  assert.deepEqual(await client.webhooks.verify(body, headers, next), { id: 'evt_rotated' });
+  assert.deepEqual(await client.webhooks.verify(body, headers, secret), { id: 'evt_rotated' });
+  const third = `whsec_${Buffer.from('a third secret that signs nothing').toString('base64')}`;
+  await rejects(client.webhooks.verify(body, headers, third), /no matching signature/);
+  const onlyNext = { ...headers, 'webhook-signature': new Webhook(next).sign(id, at, body) };
+  await rejects(client.webhooks.verify(body, onlyNext, secret), /no matching signature/);
+});

@@ -5,24 +5,53 @@ import { CircuitBreaker, type HealthState } from './circuit-breaker.ts';
 import { laneOf, type DestinationSpec } from './destination.ts';
 import { Lane } from './lane.ts';
 import type { Outcome } from './outcome.ts';
+import { SettledPositions } from './settled-positions.ts';
 
 /** Events held in memory per destination; beyond it the backlog waits in the store. */
 const WINDOW = 10_000;
 const READ_BATCH = 500;
 const KEPT_ATTEMPTS = 20;
 
+/**
+ * Where an item comes from: read from the log past the cursor (`log`: it holds the cursor back until
+ * settled), a replay, or a pending retry reloaded from the store at start (neither holds the cursor).
+ */
+type Origin = 'log' | 'replay' | 'reloaded';
+
 interface Item {
   readonly event: StoredEvent;
   readonly lane: string;
+  readonly origin: Origin;
   attempts: DeliveryAttempt[];
   tries: number;
   state: 'ready' | 'inflight' | 'waiting' | 'done';
+  /** When a `waiting` item is due. */
   dueAt: number;
-  /** Settled for the cursor: done, or durably recorded as pending. */
-  settled: boolean;
-  /** A replay of an event behind the cursor: never holds the cursor back. */
-  replay: boolean;
+  /** Its pending record is written: its final state must be written too, to replace it. */
+  pendingRecorded: boolean;
 }
+
+/**
+ * What a destination is doing, derived from its data when asked (so it cannot disagree with it):
+ * reading its backlog from the store, delivering, waiting for a retry, paused by its circuit breaker
+ * until a probe may go, stopping, or idle (caught up with nothing to send).
+ */
+export type WorkerActivity =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'reading' }
+  | { readonly kind: 'delivering'; readonly inFlight: number }
+  | { readonly kind: 'waiting-retry'; readonly retrying: number; readonly nextAttemptAt: string }
+  | { readonly kind: 'paused'; readonly probeAt: string | null }
+  | { readonly kind: 'stopping' };
+
+/**
+ * The run loop: no run active (`idle`), one active (`active`), one active that was woken meanwhile and
+ * goes round once more (`again`), or stopped for good. Runs are coalesced so that at most one is active.
+ */
+type RunState = 'idle' | 'active' | 'again' | 'stopped';
+
+/** How far the worker has read the log: not started (cursor not loaded), behind the head, or caught up. */
+type ReadState = 'unloaded' | 'behind' | 'caught-up';
 
 export interface DestinationStatus {
   id: string;
@@ -30,6 +59,7 @@ export interface DestinationStatus {
   instanceId: string | null;
   state: HealthState;
   consecutiveFailures: number;
+  activity: WorkerActivity;
   /** Position in the log up to which everything is delivered or durably pending. */
   cursor: number;
   inFlight: number;
@@ -56,11 +86,12 @@ export interface WorkerHooks {
 export class DestinationWorker {
   private cursor = 0;
   private readPos = 0;
-  private caughtUp = false;
-  private started = false;
-  private stopped = false;
-  private running = false;
-  private rerun = false;
+  private read: ReadState = 'unloaded';
+  private run: RunState = 'idle';
+  /** Positions read from the log and not yet settled: they bound the cursor. */
+  private readonly positions = new SettledPositions();
+  /** The save in progress: saves go one at a time, each counting only records written by now or by itself. */
+  private saving: Promise<void> | undefined;
   private readonly items = new Map<number, Item>();
   private readonly lanes = new Map<string, Lane<Item>>();
   private readonly readyLanes = new Set<string>();
@@ -103,6 +134,7 @@ export class DestinationWorker {
       instanceId: this.spec.instanceId,
       state: this.circuit?.state ?? (this.lastError && this.waiting.size ? 'failing' : 'healthy'),
       consecutiveFailures: this.circuit?.consecutiveFailures ?? 0,
+      activity: this.activity(),
       cursor: this.cursor,
       inFlight: this.inflight,
       retrying: this.waiting.size,
@@ -124,34 +156,56 @@ export class DestinationWorker {
     return oldest;
   }
 
-  /** Wakes the worker; runs are coalesced so that at most one is active. */
-  wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.rerun = true;
-      return;
+  private activity(): WorkerActivity {
+    if (this.run === 'stopped') return { kind: 'stopping' };
+    if (this.inflight > 0) return { kind: 'delivering', inFlight: this.inflight };
+    if (this.read !== 'caught-up') return { kind: 'reading' };
+    const probe = this.circuit?.msUntilProbe() ?? 0;
+    if (probe > 0) return { kind: 'paused', probeAt: Number.isFinite(probe) ? isoTime(Date.now() + probe) : null };
+    if (this.waiting.size) {
+      let next = Number.POSITIVE_INFINITY;
+      for (const item of this.waiting) next = Math.min(next, item.dueAt);
+      return { kind: 'waiting-retry', retrying: this.waiting.size, nextAttemptAt: isoTime(next) };
     }
-    this.running = true;
-    setImmediate(() => void this.run());
+    return this.readyLanes.size ? { kind: 'delivering', inFlight: 0 } : { kind: 'idle' };
   }
 
-  private async run(): Promise<void> {
+  /** Wakes the worker; runs are coalesced so that at most one is active. */
+  wake(): void {
+    if (this.run === 'idle') {
+      this.run = 'active';
+      setImmediate(() => void this.runOnce());
+    } else if (this.run === 'active') this.run = 'again';
+  }
+
+  private async runOnce(): Promise<void> {
     try {
       do {
-        this.rerun = false;
-        if (!this.started) await this.start();
-        if (!this.caughtUp && this.items.size < WINDOW) await this.fill();
+        if (this.read === 'unloaded') await this.start();
+        if (this.read === 'behind' && this.items.size < WINDOW) await this.fill();
         this.dispatch();
-      } while (this.rerun && !this.stopped);
+      } while (this.goAgain());
     } catch (error) {
       this.lastError = `store: ${(error as Error).message}`;
       this.log.error({ err: error, destination: this.spec.id }, 'destination worker failed; retrying in 1s');
       this.arm(1000);
     } finally {
-      this.running = false;
+      if (this.run !== 'stopped') this.run = 'idle';
       this.armForNextDue();
-      if (this.inflight === 0 && this.caughtUp && this.readyLanes.size === 0) this.resolveIdle();
+      if (this.quiet) this.resolveIdle();
     }
+  }
+
+  /** Whether the active run was woken meanwhile: then it goes round once more. */
+  private goAgain(): boolean {
+    if (this.run !== 'again') return false;
+    this.run = 'active';
+    return true;
+  }
+
+  /** Nothing in flight or ready and the log read to its head (retries may still wait). */
+  private get quiet(): boolean {
+    return this.inflight === 0 && this.read === 'caught-up' && this.readyLanes.size === 0;
   }
 
   private async start(): Promise<void> {
@@ -164,24 +218,24 @@ export class DestinationWorker {
     for (const record of await this.store.pendingDeliveries(this.spec.id, WINDOW)) {
       const [event] = await this.store.getByIds([record.eventId]);
       if (!event) continue;
-      const item = this.add(event, record.pos <= this.cursor);
+      const item = this.add(event, 'reloaded');
       item.attempts = record.attempts;
       item.tries = record.attempts.length;
-      item.settled = true;
+      item.pendingRecorded = true;
       this.park(item, record.nextAttemptAt ?? Date.now());
     }
     if (this.spec.record === 'all') {
       const later = await this.store.listDeliveries({ destination: this.spec.id, afterPos: this.cursor, limit: WINDOW * 2 });
       this.known = new Map(later.map((record) => [record.pos, record.status]));
     }
-    this.started = true;
+    this.read = 'behind';
   }
 
   /** Reads the next part of the backlog from the store. */
   private async fill(): Promise<void> {
     const head = this.hooks.head();
     if (this.readPos >= head) {
-      this.caughtUp = true;
+      this.read = 'caught-up';
       return;
     }
     const limit = Math.min(READ_BATCH, WINDOW - this.items.size);
@@ -193,24 +247,24 @@ export class DestinationWorker {
       ...(this.spec.events ? { events: [...this.spec.events] } : {}),
     });
     for (const event of events) {
-      if (!this.known.has(event.pos) && !this.items.has(event.pos)) this.add(event, false);
+      if (!this.known.has(event.pos) && !this.items.has(event.pos)) this.add(event, 'log');
     }
     const last = events.at(-1);
     this.readPos = events.length < limit || !last ? head : last.pos;
     if (this.known.size && this.readPos >= Math.max(...this.known.keys())) this.known.clear();
-    this.caughtUp = this.readPos >= head;
-    if (!this.caughtUp) this.rerun = true;
+    if (this.readPos >= head) this.read = 'caught-up';
+    else if (this.run === 'active') this.run = 'again';
     this.scheduleFlush();
   }
 
   /** Takes freshly committed events directly when caught up, sparing a read of the store. */
   offer(events: readonly StoredEvent[], previousHead: number): void {
-    if (!this.started || !this.caughtUp || this.readPos !== previousHead || this.items.size + events.length > WINDOW) {
-      this.caughtUp = false;
+    if (this.read !== 'caught-up' || this.readPos !== previousHead || this.items.size + events.length > WINDOW) {
+      if (this.read === 'caught-up') this.read = 'behind';
       this.wake();
       return;
     }
-    for (const event of events) if (this.accepts(event)) this.add(event, false);
+    for (const event of events) if (this.accepts(event)) this.add(event, 'log');
     this.readPos = events.at(-1)?.pos ?? this.readPos;
     this.scheduleFlush();
     this.wake();
@@ -231,30 +285,31 @@ export class DestinationWorker {
     for (const event of events) {
       const live = this.items.get(event.pos);
       if (live && live.state !== 'done') continue;
-      const item = this.add(event, true);
+      const item = this.add(event, 'replay');
       records.push(this.record(item, 'pending', Date.now()));
     }
     await this.store.saveDeliveries(this.spec.id, records);
     for (const record of records) {
       const item = this.items.get(record.pos);
-      if (item) item.settled = true;
+      if (item) item.pendingRecorded = true;
     }
     this.wake();
     return records.length;
   }
 
-  private add(event: StoredEvent, replay: boolean): Item {
+  private add(event: StoredEvent, origin: Origin): Item {
     const item: Item = {
       event,
       lane: laneOf(event, this.spec.ordering),
+      origin,
       attempts: [],
       tries: 0,
       state: 'ready',
       dueAt: 0,
-      settled: false,
-      replay,
+      pendingRecorded: false,
     };
     this.items.set(event.pos, item);
+    if (origin === 'log') this.positions.add(event.pos);
     let lane = this.lanes.get(item.lane);
     if (!lane) {
       lane = new Lane<Item>();
@@ -267,7 +322,7 @@ export class DestinationWorker {
 
   /** Starts as many sends as the concurrency limit and the circuit breaker allow. */
   private dispatch(): void {
-    if (this.stopped) return;
+    if (this.run === 'stopped') return;
     let allowance = this.spec.maxInFlight - this.inflight;
     if (allowance <= 0 || this.readyLanes.size === 0) return;
     if (this.circuit) allowance = this.circuit.allowance(allowance);
@@ -402,7 +457,8 @@ export class DestinationWorker {
         this.retriedCount++;
         const due = Date.now() + (outcome.afterMs ?? this.spec.retry.delayMs(item.tries));
         this.park(item, due);
-        if (this.spec.record === 'all') this.dirty.push(this.record(item, 'pending', due));
+        // A retry recorded as pending lets the cursor pass: the record goes in the same write as the cursor.
+        if (this.spec.record === 'all') this.queueRecord(item, 'pending', due);
       }
     }
   }
@@ -420,6 +476,7 @@ export class DestinationWorker {
     else this.failedCount++;
     this.waiting.delete(item);
     if (status === 'failed' || this.recorded(item)) this.dirty.push(this.record(item, status, null));
+    if (item.origin === 'log') this.positions.settle(item.event.pos);
     const lane = this.lanes.get(item.lane);
     if (!lane) return;
     const wasHead = lane.at(0) === item;
@@ -430,7 +487,13 @@ export class DestinationWorker {
 
   /** Whether the item's final state is written: always for a delivery log, and where a pending record must be replaced (a replay, a reloaded retry). */
   private recorded(item: Item): boolean {
-    return this.spec.record === 'all' || item.replay || item.settled;
+    return this.spec.record === 'all' || item.origin !== 'log' || item.pendingRecorded;
+  }
+
+  /** Queues a pending record for the next save; from then on the item does not hold the cursor back. */
+  private queueRecord(item: Item, status: 'pending', nextAttemptAt: number): void {
+    this.dirty.push(this.record(item, status, nextAttemptAt));
+    if (item.origin === 'log') this.positions.settle(item.event.pos);
   }
 
   private record(item: Item, status: DeliveryRecord['status'], nextAttemptAt: number | null): DeliveryRecord {
@@ -448,7 +511,7 @@ export class DestinationWorker {
 
   /** Moves due retries back to ready, and arms a timer for the next one (or for the circuit's probe). */
   private armForNextDue(): void {
-    if (this.stopped) return;
+    if (this.run === 'stopped') return;
     const now = Date.now();
     let next = Number.POSITIVE_INFINITY;
     for (const item of this.waiting) {
@@ -473,7 +536,7 @@ export class DestinationWorker {
   }
 
   private scheduleFlush(): void {
-    if (this.flushTimer || this.stopped) return;
+    if (this.flushTimer || this.run === 'stopped') return;
     this.flushTimer = setTimeout(() => void this.flush(), this.spec.saveDelayMs ?? 5);
   }
 
@@ -481,21 +544,24 @@ export class DestinationWorker {
   async flush(): Promise<void> {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    // One save at a time: the cursor a save computes counts records queued so far, which an earlier
+    // save still in progress may hand back on failure; waiting for it keeps the cursor behind them.
+    while (this.saving) await this.saving;
+    const save = this.save();
+    this.saving = save;
+    try {
+      await save;
+    } finally {
+      this.saving = undefined;
+    }
+    if (this.items.size < WINDOW && this.read === 'behind') this.wake();
+  }
+
+  private async save(): Promise<void> {
     const records = this.dirty;
     this.dirty = [];
-    // Records and cursor are written in one transaction, so what this write records counts as settled.
-    const recorded = new Set(records.map((record) => record.pos));
-    let cursor = this.readPos;
-    // The only items that can be unsettled are those read from the log (neither replays nor reloaded
-    // retries), and `items` holds them in log order: the first one found bounds the cursor.
-    for (const [pos, item] of this.items) {
-      const settled = item.settled || item.state === 'done' || recorded.has(pos);
-      if (!settled && !item.replay) {
-        cursor = Math.min(cursor, pos - 1);
-        break;
-      }
-    }
-    cursor = Math.max(cursor, this.cursor);
+    // Records and cursor are written in one transaction, so the records queued so far count as settled.
+    const cursor = Math.max(this.positions.through(this.readPos), this.cursor);
     if (!records.length && cursor === this.cursor) return;
     const finished = this.finished;
     this.finished = [];
@@ -504,7 +570,7 @@ export class DestinationWorker {
       this.cursor = cursor;
       for (const record of records) {
         const item = this.items.get(record.pos);
-        if (item) item.settled = true;
+        if (item) item.pendingRecorded = true;
       }
       for (const item of finished) if (this.items.get(item.event.pos) === item) this.items.delete(item.event.pos);
     } catch (error) {
@@ -513,12 +579,11 @@ export class DestinationWorker {
       this.log.error({ err: error, destination: this.spec.id }, 'could not save delivery state; will retry');
       this.scheduleFlush();
     }
-    if (this.items.size < WINDOW && !this.caughtUp) this.wake();
   }
 
   /** Resolves once nothing is in flight or ready (used by shutdown and tests). */
   whenIdle(): Promise<void> {
-    if (this.inflight === 0 && this.caughtUp && this.readyLanes.size === 0) return Promise.resolve();
+    if (this.quiet) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
@@ -530,7 +595,7 @@ export class DestinationWorker {
 
   /** Stops sending, waits up to `graceMs` for sends in flight, and saves the state. */
   async stop(graceMs = 5000): Promise<void> {
-    this.stopped = true;
+    this.run = 'stopped';
     clearTimeout(this.wakeTimer);
     const deadline = Date.now() + graceMs;
     while (this.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

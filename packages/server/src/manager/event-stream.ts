@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import type { AppContext } from '../http/app-context.ts';
+import type { AppContext } from '../app-context.ts';
 import type { StoredEvent } from '../store/types.ts';
 import { eventRow } from './fragments/event-row.ts';
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { deadLetters, eventsByIds, MAX_REPLAY } from '../delivery/dead-letters.ts';
-import type { AppContext } from '../http/app-context.ts';
+import type { AppContext } from '../app-context.ts';
 import { streamEvents } from './event-stream.ts';
 import { clientsFragment } from './fragments/clients-fragment.ts';
 import { deadLettersFragment } from './fragments/dead-letters-fragment.ts';

@@ -33,6 +33,7 @@ const subject: LossSubject = {
   channel: 'kafka',
   env: { KAFKA_ENABLED: 'true', KAFKA_BROKERS, KAFKA_AUTO_CREATE_TOPICS: 'true', KAFKA_REQUEST_TIMEOUT: '2000', KAFKA_RETRY_MAX_DELAY_MS: '300' },
   config: { enabled: true, events: ['MESSAGES_UPSERT'] },
+  ordered: true,
   async consume(instance) {
     const follower = await followTopic(`evolution.${instance}.messages-upsert`);
     return { numbers: async () => follower.records.map((record) => JSON.parse(record.value).data.n), close: () => follower.close() };

@@ -1,13 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, spawnPombo } from '../helpers/child-pombo.ts';
-import { numberedEvent, startFlow, Tally } from '../helpers/event-flow.ts';
+import { numberedEvent, Tally } from '../helpers/event-flow.ts';
 import { eventually, startPombo } from '../helpers/pombo-harness.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
+import { behindProxy, killLosesNothing, outageLosesNothing, type LossSubject } from './loss-scenarios.ts';
 import { deleteStreams, natsNames, natsRequired, NATS_HOST, NATS_PORT, readStream, subscribe, withNats, type NatsReceived } from './nats-helpers.ts';
 
 const nats = await natsRequired();
@@ -67,89 +64,43 @@ test('a first connection that fails is retried: events appended meanwhile arrive
   }
 });
 
-for (const mode of ['JetStream', 'core NATS'] as const) {
-  test(`${mode}: an outage of several seconds while events flow; every event arrives afterwards, in order`, nats, async (t) => {
-    const names = natsNames();
-    const jetstream = mode === 'JetStream';
-    const proxy = await startTcpProxy({ host: NATS_HOST, port: NATS_PORT });
-    // Core NATS keeps nothing: its consumer is a live subscriber, connected to NATS directly all along.
-    const subscriber = await subscribe(`${names.prefix}.>`);
-    const pombo = await startPombo(envThrough(proxy, names, jetstream));
-    await pombo.api('POST', '/instance/create', { instanceName: 'stream', integration: 'INGEST', nats: { enabled: true } });
-    const flow = startFlow({ url: pombo.url, apiKey: pombo.apiKey, instance: 'stream' });
-    try {
-      await eventually(() => tallyOf(subscriber.received).distinct > 50, 'events to flow before the outage');
-      proxy.cut();
-      await eventually(async () => (await findState(pombo.url, pombo.apiKey, 'stream')).connection !== 'connected', 'find to show the outage');
-      await sleep(4000);
-      proxy.restore();
-      await sleep(1000);
-      await flow.stop();
-      await caughtUp(pombo.url, pombo.apiKey, 'stream');
-
-      const expected = [...flow.acknowledged];
-      const live = await eventually(() => {
-        const tally = tallyOf(subscriber.received);
-        return tally.missing(expected).length === 0 ? tally : undefined;
-      }, 'the subscriber to get every event');
-      assert.ok(live.inOrder, 'first arrivals follow the log order');
-      assert.ok(proxy.connections >= 2, 'Pombo reconnected');
-      if (jetstream) {
+/**
+ * Pombo reaches NATS through a proxy the test cuts. The consumer is a core NATS subscriber connected
+ * to NATS directly throughout (core NATS keeps nothing for a subscriber that is away); with JetStream
+ * the stream must also hold each event exactly once (Pombo's Nats-Msg-Id deduplicates what it
+ * publishes again).
+ */
+const subjectThrough = (proxy: TcpProxy, jetstream: boolean): LossSubject => {
+  const names = natsNames();
+  return {
+    channel: 'nats',
+    env: envThrough(proxy, names, jetstream),
+    config: { enabled: true, events: ['MESSAGES_UPSERT'] },
+    ordered: true,
+    async consume() {
+      const subscriber = await subscribe(`${names.prefix}.>`);
+      return {
+        numbers: async () => subscriber.received.filter((item) => item.body.event === 'messages.upsert').map((item) => item.body.data.n),
+        async close() {
+          await subscriber.close();
+          await deleteStreams(names.stream);
+        },
+      };
+    },
+    ...(jetstream && {
+      async verify(_instance: string, acknowledged: readonly number[]) {
         const stored = await storedTally(names.stream);
-        assert.deepEqual(stored.missing(expected), []);
+        assert.deepEqual(stored.missing(acknowledged), [], 'the stream holds every acknowledged event');
         assert.equal(stored.duplicates, 0, 'Nats-Msg-Id deduplicated every republished event');
-      }
-      t.diagnostic(`${mode} outage: ${expected.length} events, ${live.duplicates} duplicates seen by the live subscriber`);
-    } finally {
-      await flow.stop();
-      await subscriber.close();
-      await pombo.close();
-      await proxy.close();
-      await deleteStreams(names.stream);
-    }
-  });
+      },
+    }),
+  };
+};
+
+for (const mode of ['JetStream', 'core NATS'] as const) {
+  test(`${mode}: an outage while events flow loses nothing; the last copies arrive in order`, nats, (t) =>
+    behindProxy(NATS_PORT, (proxy, cut) => outageLosesNothing(t, subjectThrough(proxy, mode === 'JetStream'), cut)));
 }
 
-test('JetStream: kill -9 of Pombo mid-stream loses nothing, and the stream holds each event once', nats, async (t) => {
-  const names = natsNames();
-  const proxy = await startTcpProxy({ host: NATS_HOST, port: NATS_PORT });
-  const dataDir = mkdtempSync(join(tmpdir(), 'pombo-kill-'));
-  const apiKey = `kill-test-key-${names.prefix}`;
-  const env = { DATA_DIR: dataDir, AUTHENTICATION_API_KEY: apiKey, ...envThrough(proxy, names, true) };
-  const port = await freePort();
-  let child = await spawnPombo(env, port);
-  const created = await fetch(`${child.url}/instance/create`, {
-    method: 'POST',
-    headers: { apikey: apiKey, 'content-type': 'application/json' },
-    body: JSON.stringify({ instanceName: 'doomed', integration: 'INGEST', nats: { enabled: true } }),
-  });
-  assert.equal(created.status, 201);
-  const flow = startFlow({ url: child.url, apiKey, instance: 'doomed', batch: 20 });
-  try {
-    await eventually(() => flow.acknowledged.size > 300, 'events to flow before the kill', 20_000);
-    // Hold a backlog, then kill while it is being caught up.
-    proxy.cut();
-    await eventually(async () => (await findState(child.url, apiKey, 'doomed')).backlog > 300, 'a backlog to build up');
-    proxy.restore();
-    await sleep(300);
-    await child.kill();
-    const acknowledgedAtKill = flow.acknowledged.size;
-    child = await spawnPombo(env, port);
-    await eventually(() => flow.acknowledged.size > acknowledgedAtKill + 100, 'the restarted Pombo to take events', 20_000);
-    await flow.stop();
-    await caughtUp(child.url, apiKey, 'doomed');
-
-    const expected = [...flow.acknowledged];
-    const stored = await storedTally(names.stream);
-    assert.deepEqual(stored.missing(expected), []);
-    assert.equal(stored.duplicates, 0, 'republished events were deduplicated by Nats-Msg-Id');
-    assert.ok(stored.inOrder, 'the stream holds the events in log order');
-    t.diagnostic(`kill -9: ${expected.length} events stored once each, ${flow.failures} refused requests`);
-  } finally {
-    await flow.stop();
-    await child.kill();
-    await proxy.close();
-    rmSync(dataDir, { recursive: true, force: true });
-    await deleteStreams(names.stream);
-  }
-});
+test('JetStream: kill -9 of Pombo while it catches up a backlog loses nothing, and the stream holds each event once', nats, (t) =>
+  behindProxy(NATS_PORT, (proxy, cut) => killLosesNothing(t, subjectThrough(proxy, true), cut)));

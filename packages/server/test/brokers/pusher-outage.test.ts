@@ -11,6 +11,7 @@ const subjectThrough = (proxy: TcpProxy): LossSubject => ({
   channel: 'pusher',
   env: { PUSHER_ENABLED: 'true', PUSHER_RETRY_MAX_DELAY_MS: '300' },
   config: { enabled: true, ...testApp(proxy.port), events: ['MESSAGES_UPSERT'] },
+  ordered: true,
   async consume(instance) {
     return {
       numbers: async () => dataOf((await recorded(`evolution.${instance}`)).filter((e) => e.name === 'MESSAGES_UPSERT')).map((data) => data.data.n),

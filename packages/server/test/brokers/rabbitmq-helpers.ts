@@ -1,6 +1,6 @@
 import { connect, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { EVENT_KEYS, eventName } from '../../src/core/event-names.ts';
-import { requireService, uniqueName } from '../helpers/pombo-harness.ts';
+import { eventually, requireService, uniqueName } from '../helpers/pombo-harness.ts';
 
 export const RABBITMQ_HOST = '127.0.0.1';
 export const RABBITMQ_PORT = 5672;
@@ -42,6 +42,21 @@ export async function consume(exchange: string, pattern: string): Promise<{ rece
     },
     { noAck: true },
   );
+  return { received, close: () => connection.close() };
+}
+
+/**
+ * A consumer of the durable queue Pombo declares for an instance's event (what a consumer that must
+ * not miss anything reads, see docs/brokers.md); waits for Pombo to declare it.
+ */
+export async function consumeQueue(queue: string): Promise<{ received: Received[]; close(): Promise<void> }> {
+  await eventually(async () => (await queueDepth(queue)) !== undefined, `queue ${queue} to exist`);
+  const connection = await connect(RABBITMQ_URI);
+  const channel = await connection.createChannel();
+  const received: Received[] = [];
+  await channel.consume(queue, (message) => {
+    if (message) received.push({ routingKey: message.fields.routingKey, message, body: JSON.parse(message.content.toString()) });
+  }, { noAck: true });
   return { received, close: () => connection.close() };
 }
 

@@ -11,6 +11,8 @@ const subjectThrough = (proxy: TcpProxy): LossSubject => ({
   channel: 'sqs',
   env: sqsEnv(`http://127.0.0.1:${proxy.port}`),
   config: { enabled: true, events: ['MESSAGES_UPSERT'] },
+  // A standard queue keeps no order (SQS's own semantics); sqs-fifo-order.test.ts covers FIFO queues.
+  ordered: false,
   async consume(instance) {
     const follower = await followQueue(`evolution-${instance}-messages-upsert`);
     return { numbers: async () => follower.received.map((r) => r.body.data.n), close: () => follower.close() };

@@ -148,7 +148,15 @@ test('groups: create tells every member (GROUPS_UPSERT); add and remove tell old
   assert.deepEqual(await updates(alice), [add, remove]);
   assert.deepEqual(await updates(bob), [add, remove]);
   assert.deepEqual(await updates(carol), [add, remove], 'the removed member is told');
-  assert.deepEqual((await since(dave.name)).map((e) => [e.event, e.data.action, e.data.participants]), [add, remove]);
+  const [joined, ...daveUpdates] = await since(dave.name);
+  assert.equal(joined.event, 'groups.upsert', 'an added member first sees the group appear');
+  assert.equal(joined.data[0].id, group.id);
+  assert.equal(joined.data[0].subject, 'Família');
+  assert.ok(joined.data[0].participants.some((p: { id: string }) => p.id === dave.jid), 'with itself among the participants');
+  assert.deepEqual(daveUpdates.map((e) => [e.event, e.data.action, e.data.participants]), [add, remove]);
+  const again = await pombo.api('POST', path, { action: 'add', participants: [dave.number] });
+  assert.equal(again.status, 201);
+  assert.deepEqual((await since(dave.name, 6)).map((e) => e.event), ['group-participants.update'], 'adding a member again shows no new group');
   const [event] = await since(alice.name, 4);
   assert.deepEqual(event.data, { id: group.id, author: alice.jid, participants: [dave.jid], action: 'add' });
 
@@ -159,4 +167,31 @@ test('groups: create tells every member (GROUPS_UPSERT); add and remove tell old
   assertError(outsider, 400, 'POMBO_ERR_VALIDATION', /is not a group/);
   assertError(await pombo.api('POST', `/group/updateParticipant/${alice.name}?groupJid=1@g.us`, { action: 'add', participants: [bob.number] }), 400, 'POMBO_ERR_VALIDATION', /is not a group/);
   assertError(await pombo.api('POST', path, { participants: [bob.number] }), 400, 'POMBO_ERR_VALIDATION', /action is required/);
+});
+
+test('a text to a group reaches every other member as MESSAGES_UPSERT with the sender as participant', async () => {
+  const [alice, bob, carol, dave] = await Promise.all([member('alice'), member('bob'), member('carol'), member('dave')]);
+  const group = (await pombo.api('POST', `/group/create/${alice.name}`, { subject: 'Time', participants: [bob.number, carol.number] })).body;
+  await pombo.api('DELETE', `/instance/logout/${carol.name}`);
+
+  const sent = await pombo.api('POST', `/message/sendText/${bob.name}`, { number: group.id, text: 'bom dia, grupo' });
+  assert.equal(sent.status, 201, JSON.stringify(sent.body));
+  assert.deepEqual(sent.body.key, { remoteJid: group.id, fromMe: true, id: sent.body.key.id });
+  const id = sent.body.key.id;
+
+  const [upsert, ...rest] = await since(alice.name, 4);
+  assert.equal(rest.length, 0);
+  assert.equal(upsert.event, 'messages.upsert');
+  assert.deepEqual(upsert.data.key, { remoteJid: group.id, fromMe: false, id, participant: bob.jid });
+  assert.deepEqual(upsert.data.message, { conversation: 'bom dia, grupo' });
+  assert.equal(upsert.data.pushName, bob.name);
+  assert.deepEqual((await since(bob.name, 4)).map((e) => [e.event, e.data.status]), [['send.message', 'PENDING'], ['messages.update', 'DELIVERY_ACK']]);
+  assert.deepEqual((await since(carol.name, 4)).map((e) => e.event), ['logout.instance', 'connection.update'], 'a disconnected member gets nothing');
+  assert.deepEqual(await since(dave.name), [], 'a non-member gets nothing');
+
+  assertError(await pombo.api('POST', `/message/sendText/${dave.name}`, { number: group.id, text: 'let me in' }), 400, 'POMBO_ERR_VALIDATION', /is not a group/);
+  await pombo.api('POST', `/group/updateParticipant/${alice.name}?groupJid=${encodeURIComponent(group.id)}`, { action: 'add', participants: [dave.number] });
+  await pombo.api('POST', `/message/sendText/${alice.name}`, { number: group.id, text: 'welcome' });
+  const daveSees = (await since(dave.name)).map((e) => e.event);
+  assert.deepEqual(daveSees, ['groups.upsert', 'group-participants.update', 'messages.upsert'], 'a member added later gets the group and its messages');
 });

@@ -1,51 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { Dispatcher } from '../../src/delivery/dispatcher.ts';
 import type { Delivery, DestinationSpec } from '../../src/delivery/destination.ts';
 import { delivered, retry, dead, type Outcome } from '../../src/delivery/outcome.ts';
 import { backoff } from '../../src/delivery/retry-policy.ts';
 import { createMetrics } from '../../src/ops/metrics.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import type { Store } from '../../src/store/types.ts';
 import { eventually } from '../helpers/pombo-harness.ts';
-
-const silent = pino({ level: 'silent' });
-
-async function withStore(run: (store: Store, file: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'pombo-dispatch-'));
-  const file = join(dir, 'pombo.db');
-  const store = new SqliteStore(file);
-  try {
-    await run(store, file);
-  } finally {
-    await store.close().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function instance(store: Store, name: string): Promise<string> {
-  const created = await store.createInstance({ id: name, name, token: `${name}-token`, integration: 'INGEST', number: null, channels: {} });
-  return created.id;
-}
-
-function spec(partial: Partial<DestinationSpec> & Pick<DestinationSpec, 'id' | 'send'>): DestinationSpec {
-  return {
-    channel: 'test',
-    instanceId: null,
-    events: null,
-    ordering: 'none',
-    maxInFlight: 4,
-    maxBatch: 1,
-    retry: backoff({ maxAttempts: 3, initialDelayMs: 5, maxDelayMs: 20, exponential: true, jitterFactor: 0 }),
-    record: 'all',
-    startAt: 'beginning',
-    ...partial,
-  };
-}
+import { instance, silent, spec, withStore } from './dispatcher-fixtures.ts';
 
 const chat = (jid: string, n: number) => ({ key: { remoteJid: jid, fromMe: false, id: `m${n}` }, n });
 

@@ -1,7 +1,7 @@
 /**
  * A steady stream of numbered events for loss tests: posts batches to the ingest API of an INGEST
  * instance until stopped, and remembers which numbers Pombo acknowledged (those must all arrive).
- * `Tally` counts what a consumer received: missing numbers, duplicates, and whether first arrivals
+ * `Tally` counts what a consumer received: missing numbers, duplicates, and whether the last copies
  * kept the log's order.
  */
 export interface Flow {
@@ -72,16 +72,26 @@ export function startFlow(options: FlowOptions): Flow {
 
 export class Tally {
   private readonly seen = new Map<number, number>();
-  private lastFirst = -1;
-  /** False once a number arrived for the first time after a higher one. */
-  inOrder = true;
+  /** Per number, the arrival index of its latest copy. */
+  private readonly lastAt = new Map<number, number>();
+  private arrivals = 0;
 
   add(n: number): void {
-    const count = this.seen.get(n) ?? 0;
-    this.seen.set(n, count + 1);
-    if (count > 0) return;
-    if (n < this.lastFirst) this.inOrder = false;
-    this.lastFirst = n;
+    this.seen.set(n, (this.seen.get(n) ?? 0) + 1);
+    this.lastAt.set(n, this.arrivals++);
+  }
+
+  /**
+   * Whether the last copy of every number arrived in the numbers' order: what an ordered destination
+   * guarantees (an event published again after a failure is followed by every later event again),
+   * while first arrivals may be out of order (a later event got through before an earlier one failed).
+   */
+  get lastCopiesInOrder(): boolean {
+    const numbers = [...this.lastAt.keys()].sort((a, b) => a - b);
+    for (let index = 1; index < numbers.length; index++) {
+      if ((this.lastAt.get(numbers[index] as number) as number) < (this.lastAt.get(numbers[index - 1] as number) as number)) return false;
+    }
+    return true;
   }
 
   get distinct(): number {

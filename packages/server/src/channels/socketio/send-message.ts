@@ -1,6 +1,7 @@
 import { PomboError, validationError } from '../../core/errors.ts';
-import type { AppContext } from '../../http/app-context.ts';
-import { object, string } from '../../http/validate.ts';
+import type { AppContext } from '../../app-context.ts';
+import type { SentMessage } from '../../sources/sandbox/sandbox-network.ts';
+import { object, string } from '../../core/validate.ts';
 import { ackError, asPomboError } from './socket-errors.ts';
 import type { PomboSocket } from './socket-types.ts';
 
@@ -8,7 +9,7 @@ export const SEND_MESSAGE = 'send_message';
 
 type Ack = (answer: unknown) => void;
 
-async function send(context: AppContext, socket: PomboSocket, payload: unknown): Promise<Record<string, unknown>> {
+async function send(context: AppContext, socket: PomboSocket, payload: unknown): Promise<SentMessage> {
   const { scope } = socket.data;
   if (scope.kind !== 'instance') {
     throw validationError(`${SEND_MESSAGE} sends from one instance: emit it in the instance's namespace "/<instanceName>"`);

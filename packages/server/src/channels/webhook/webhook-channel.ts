@@ -4,8 +4,8 @@ import { envelopeJson, envelopeOf } from '../../core/envelope.ts';
 import type { DestinationSpec, Ordering } from '../../delivery/destination.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
 import { backoff } from '../../delivery/retry-policy.ts';
-import type { AppContext } from '../../http/app-context.ts';
-import type { Obj } from '../../http/validate.ts';
+import type { AppContext } from '../../app-context.ts';
+import type { Obj } from '../../core/validate.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 import { defaultOf, endpointsOf, WebhookBook } from './webhook-book.ts';
@@ -16,12 +16,15 @@ import {
   instanceWebhook,
   maskedSettings,
   parseWebhookSettings,
+  previousKeyOf,
+  WEBHOOK_CONFIG_SCHEMA,
   type WebhookSettings,
 } from './webhook-config.ts';
 import { webhookEndpointRoutes } from './webhook-endpoint-routes.ts';
 import { eventHeaders } from './webhook-event-headers.ts';
 import { withBase64 } from './webhook-media.ts';
 import { webhookRoutes } from './webhook-routes.ts';
+import { secretRotationRoute } from './webhook-secret-rotation.ts';
 import { WebhookSender } from './webhook-sender.ts';
 import { secretKey } from './webhook-signature.ts';
 import { WebhookTarget } from './webhook-target.ts';
@@ -123,6 +126,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
       byEvents: webhook.byEvents,
       headers: webhook.headers,
       key: webhook.secret ? (secretKey(webhook.secret) as Buffer) : undefined,
+      previous: previousKeyOf(webhook),
       base64: webhook.base64,
     });
     return spec(id, instanceId, filterOf(webhook.events), target, webhook.ordering, webhook.maxInFlight ?? settings.maxInFlight);
@@ -132,9 +136,10 @@ export function webhookChannel(context: AppContext): ChannelModule {
 
   return {
     name: 'webhook',
-    parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path),
+    configSchema: WEBHOOK_CONFIG_SCHEMA,
+    parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path, settings),
     describe(instance: Instance) {
-      const shown = defaultOf(instance) ?? parseWebhookSettings({ enabled: false }, 'webhook');
+      const shown = defaultOf(instance) ?? parseWebhookSettings({ enabled: false }, 'webhook', settings);
       const { state, ...rest } = view(shown, instanceWebhook(instance.id));
       return {
         instanceId: instance.id,
@@ -160,6 +165,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
     routes(app) {
       webhookRoutes(app, context);
       webhookEndpointRoutes(app, context, { book, view, maxEndpoints: settings.maxEndpointsPerInstance });
+      secretRotationRoute(app, context, book, settings.secretRotationOverlapSeconds);
     },
     stop: () => sender.close(),
   };

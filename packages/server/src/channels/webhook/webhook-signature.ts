@@ -23,10 +23,13 @@ export const maskSecret = (secret: string): string => `${PREFIX}…${secret.slic
 
 /**
  * The Standard Webhooks v1 headers: `webhook-signature` is `v1,` + base64 HMAC-SHA256 of
- * `${id}.${timestamp}.${body}`, over exactly the bytes sent.
+ * `${id}.${timestamp}.${body}`, over exactly the bytes sent; with several keys (a secret being
+ * rotated), one such entry per key, separated by spaces, as the specification allows.
  */
-export function signatureHeaders(key: Buffer, id: string, body: string, now = Date.now()): Record<string, string> {
+export function signatureHeaders(keys: Buffer | readonly Buffer[], id: string, body: string, now = Date.now()): Record<string, string> {
   const timestamp = String(Math.floor(now / 1000));
-  const signature = createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64');
-  return { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${signature}` };
+  const signatures = (Buffer.isBuffer(keys) ? [keys] : keys).map(
+    (key) => `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64')}`,
+  );
+  return { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signatures.join(' ') };
 }

@@ -14,6 +14,8 @@ export interface TargetOptions {
   headers: Readonly<Record<string, string>>;
   /** The decoded Standard Webhooks key, when requests are signed. */
   key: Buffer | undefined;
+  /** The key of the secret being rotated out: it signs alongside `key` until `untilMs`. */
+  previous?: { key: Buffer; untilMs: number } | undefined;
   base64: boolean;
 }
 
@@ -79,13 +81,20 @@ export class WebhookTarget {
     return endpoint;
   }
 
+  /** The current key, and the previous one while its overlap lasts. */
+  private keys(): Buffer[] {
+    const { key, previous } = this.options;
+    if (!key) return [];
+    return previous && Date.now() < previous.untilMs ? [key, previous.key] : [key];
+  }
+
   /** The configured headers, plus the signature of exactly `body` and Evolution's JWT when asked for. */
   headersFor(eventId: string, body: string): Record<string, string> {
     if (!this.options.key && !this.jwtKey) return this.headers;
     return {
       ...this.headers,
       ...(this.jwtKey ? { authorization: `Bearer ${evolutionJwt(this.jwtKey)}` } : {}),
-      ...(this.options.key ? signatureHeaders(this.options.key, eventId, body) : {}),
+      ...(this.options.key ? signatureHeaders(this.keys(), eventId, body) : {}),
     };
   }
 }

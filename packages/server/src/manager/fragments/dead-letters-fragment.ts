@@ -1,5 +1,5 @@
 import { eventName } from '../../core/event-names.ts';
-import type { AppContext } from '../../http/app-context.ts';
+import type { AppContext } from '../../app-context.ts';
 import type { DeliveryRecord } from '../../store/types.ts';
 import { age } from '../format.ts';
 import { html, type Html } from '../html.ts';

@@ -1,4 +1,4 @@
-import type { AppContext } from '../../http/app-context.ts';
+import type { AppContext } from '../../app-context.ts';
 import { age, percent } from '../format.ts';
 import { html, type Html } from '../html.ts';
 

@@ -25,10 +25,30 @@ function decodeBase64(media: string): Buffer {
 
 interface Group {
   id: string;
+  /** The instance that created it: the group goes when that instance is deleted. */
+  creatorId: string;
   subject: string;
   owner: string;
   creation: number;
   participants: Set<string>;
+}
+
+/** What one instance may hold in the sandbox (SANDBOX_MAX_GROUPS, SANDBOX_GROUP_MAX_PARTICIPANTS). */
+export interface SandboxLimits {
+  maxGroups: number;
+  maxParticipants: number;
+}
+
+/** A message as the sender's SEND_MESSAGE carries it. */
+export interface SentMessage {
+  key: { remoteJid: string; fromMe: true; id: string };
+  pushName: string;
+  status: string;
+  message: Record<string, unknown>;
+  messageType: string;
+  messageTimestamp: number;
+  instanceId: string;
+  source: string;
 }
 
 export type MediaType = 'image' | 'video' | 'audio' | 'document';
@@ -56,21 +76,42 @@ const DEFAULT_MIMETYPE: Record<MediaType, string> = {
  */
 export class SandboxNetwork {
   private readonly groups = new Map<string, Group>();
+  /** The ids of the groups each instance created, to count them and to forget them with the instance. */
+  private readonly groupsByCreator = new Map<string, Set<string>>();
 
   constructor(
     private readonly instances: InstanceService,
     readonly media: MediaStore,
+    readonly limits: SandboxLimits,
   ) {}
 
-  /** A fresh sandbox number (Brazil's country code and a reserved-looking prefix). */
-  static newNumber(): string {
-    return `5500${randomInt(100_000_000, 999_999_999)}`;
+  /** A fresh sandbox number (Brazil's country code and a reserved-looking prefix) that no instance holds. */
+  private newNumber(): string {
+    for (;;) {
+      const number = `5500${randomInt(100_000_000, 999_999_999)}`;
+      if (!this.instances.ownerOf(jidOf(number))) return number;
+    }
   }
 
+  /** An indexed lookup: a message or a group of a thousand members costs one map read per member. */
   private connectedByJid(jid: string): Instance | undefined {
-    return this.instances
-      .list()
-      .find((instance) => isSandboxed(instance.integration) && instance.state === 'open' && instance.ownerJid === jid);
+    const instance = this.instances.ownerOf(jid);
+    return instance && isSandboxed(instance.integration) && instance.state === 'open' ? instance : undefined;
+  }
+
+  /** The number another instance already is, which a new sandbox instance cannot take (its messages would be diverted). */
+  numberTaken(number: string): boolean {
+    return this.instances.list().some((instance) => instance.number === number && isSandboxed(instance.integration)) || this.instances.ownerOf(jidOf(number)) !== undefined;
+  }
+
+  /** Forgets a deleted instance's groups. */
+  forget(instance: Instance): void {
+    for (const id of this.groupsByCreator.get(instance.id) ?? []) this.groups.delete(id);
+    this.groupsByCreator.delete(instance.id);
+  }
+
+  groupCount(instance: Instance): number {
+    return this.groupsByCreator.get(instance.id)?.size ?? 0;
   }
 
   private requireOpen(instance: Instance, action: string): string {
@@ -90,10 +131,12 @@ export class SandboxNetwork {
     }
     const qrcode = await newQrCode();
     if (instance.state === 'open') return qrcode;
-    const number = instance.number ?? SandboxNetwork.newNumber();
+    const number = instance.number ?? this.newNumber();
+    const wuid = jidOf(number);
+    const holder = this.instances.ownerOf(wuid);
+    if (holder && holder.id !== instance.id) throw validationError(`the number ${number} is already another instance's: delete this instance and create it with another number`);
     const connecting = await this.instances.update(instance, { state: 'connecting', number });
     await this.instances.emit(connecting, { event: 'QRCODE_UPDATED', data: { qrcode: { instance: instance.name, ...qrcode } } });
-    const wuid = jidOf(number);
     const open = await this.instances.update(connecting, { state: 'open', ownerJid: wuid, profileName: instance.name });
     await this.instances.emit(open, {
       event: 'CONNECTION_UPDATE',
@@ -103,7 +146,7 @@ export class SandboxNetwork {
   }
 
   /** `POST /message/sendText`: SEND_MESSAGE on the sender, MESSAGES_UPSERT on a sandbox recipient, then receipts. */
-  async sendText(sender: Instance, number: string, text: string): Promise<Record<string, unknown>> {
+  async sendText(sender: Instance, number: string, text: string): Promise<SentMessage> {
     return this.sendMessage(sender, number, { conversation: text }, 'conversation');
   }
 
@@ -111,7 +154,7 @@ export class SandboxNetwork {
    * `POST /message/sendMedia`: like a text, with an `<type>Message` that references the media (its URL,
    * or the `fileSha256` of bytes kept in the media store) and never carries the bytes themselves.
    */
-  async sendMedia(sender: Instance, number: string, media: MediaMessage): Promise<Record<string, unknown>> {
+  async sendMedia(sender: Instance, number: string, media: MediaMessage): Promise<SentMessage> {
     this.requireOpen(sender, 'send messages');
     const type = `${media.mediatype}Message`;
     const part: Record<string, unknown> = { mimetype: media.mimetype ?? DEFAULT_MIMETYPE[media.mediatype] };
@@ -126,12 +169,12 @@ export class SandboxNetwork {
     return this.sendMessage(sender, number, { [type]: part }, type);
   }
 
-  private async sendMessage(sender: Instance, number: string, message: Record<string, unknown>, messageType: string): Promise<Record<string, unknown>> {
+  private async sendMessage(sender: Instance, number: string, message: Record<string, unknown>, messageType: string): Promise<SentMessage> {
     const senderJid = this.requireOpen(sender, 'send messages');
     const remoteJid = jidOf(number);
     const id = messageId();
     const messageTimestamp = nowSeconds();
-    const sent = {
+    const sent: SentMessage = {
       key: { remoteJid, fromMe: true, id },
       pushName: sender.profileName ?? sender.name,
       status: 'PENDING',
@@ -141,6 +184,10 @@ export class SandboxNetwork {
       instanceId: sender.id,
       source: 'sandbox',
     };
+    if (remoteJid.endsWith(GROUP_SUFFIX)) {
+      await this.sendToGroup(sender, senderJid, this.memberGroup(sender, senderJid, remoteJid), sent);
+      return sent;
+    }
     await this.instances.emit(sender, { event: 'SEND_MESSAGE', data: sent });
     const recipient = this.connectedByJid(remoteJid);
     if (recipient) {
@@ -157,6 +204,38 @@ export class SandboxNetwork {
     return sent;
   }
 
+  /**
+   * A message to a group: SEND_MESSAGE on the sender, then MESSAGES_UPSERT on every other member that is
+   * a connected sandbox instance, with the group as `remoteJid` and the sender as `participant` (as
+   * Baileys reports group messages), and one DELIVERY_ACK on the sender once a member got it.
+   */
+  private async sendToGroup(sender: Instance, senderJid: string, group: Group, sent: SentMessage): Promise<void> {
+    await this.instances.emit(sender, { event: 'SEND_MESSAGE', data: sent });
+    let delivered = false;
+    await this.tellMembers(group, [], async (member) => {
+      if (member.id === sender.id) return;
+      delivered = true;
+      await this.instances.emit(member, {
+        event: 'MESSAGES_UPSERT',
+        data: { ...sent, key: { remoteJid: group.id, fromMe: false, id: sent.key.id, participant: senderJid }, status: 'DELIVERY_ACK', instanceId: member.id },
+      });
+    });
+    if (!delivered) return;
+    await this.instances.emit(sender, {
+      event: 'MESSAGES_UPDATE',
+      data: { keyId: sent.key.id, remoteJid: group.id, fromMe: true, participant: null, status: 'DELIVERY_ACK', instanceId: sender.id, messageId: sent.key.id },
+    });
+  }
+
+  /** The group `groupJid` if the instance belongs to it; a 400 naming both otherwise. */
+  private memberGroup(instance: Instance, jid: string, groupJid: string): Group {
+    const group = this.groups.get(groupJid);
+    if (!group || !group.participants.has(jid)) {
+      throw validationError(`groupJid "${groupJid}" is not a group "${instance.name}" belongs to`);
+    }
+    return group;
+  }
+
   /** `POST /chat/sendPresence`: the recipient sees PRESENCE_UPDATE for the sender. */
   async sendPresence(sender: Instance, number: string, presence: string): Promise<void> {
     const senderJid = this.requireOpen(sender, 'send presence');
@@ -171,14 +250,23 @@ export class SandboxNetwork {
   /** `POST /group/create`: GROUPS_UPSERT on the creator and every sandbox participant. */
   async createGroup(creator: Instance, subject: string, numbers: string[]): Promise<Record<string, unknown>> {
     const owner = this.requireOpen(creator, 'create groups');
+    if (this.groupCount(creator) >= this.limits.maxGroups) {
+      throw new PomboError('POMBO_ERR_LIMIT_REACHED', { what: `"${creator.name}" has created ${this.groupCount(creator)} groups`, limit: this.limits.maxGroups, variable: 'SANDBOX_MAX_GROUPS' });
+    }
+    const participants = new Set([owner, ...numbers.map(jidOf)]);
+    this.checkSize(participants.size);
     const group: Group = {
       id: `120363${randomInt(100_000_000, 999_999_999)}${randomInt(100_000, 999_999)}${GROUP_SUFFIX}`,
+      creatorId: creator.id,
       subject,
       owner,
       creation: nowSeconds(),
-      participants: new Set([owner, ...numbers.map(jidOf)]),
+      participants,
     };
     this.groups.set(group.id, group);
+    const created = this.groupsByCreator.get(creator.id) ?? new Set<string>();
+    created.add(group.id);
+    this.groupsByCreator.set(creator.id, created);
     const metadata = this.metadata(group);
     await this.tellMembers(group, [], async (member) => {
       await this.instances.emit(member, { event: 'GROUPS_UPSERT', data: [metadata] });
@@ -189,19 +277,30 @@ export class SandboxNetwork {
   /** `POST /group/updateParticipant`: GROUP_PARTICIPANTS_UPDATE on every sandbox member, old and new. */
   async updateParticipants(actor: Instance, groupJid: string, action: string, numbers: string[]): Promise<Record<string, unknown>> {
     const author = this.requireOpen(actor, 'manage groups');
-    const group = this.groups.get(groupJid);
-    if (!group || !group.participants.has(author)) {
-      throw validationError(`groupJid "${groupJid}" is not a group "${actor.name}" belongs to`);
-    }
+    const group = this.memberGroup(actor, author, groupJid);
     const participants = numbers.map(jidOf);
     const before = [...group.participants];
+    if (action === 'add') this.checkSize(new Set([...group.participants, ...participants]).size);
+    const joined = action === 'add' ? participants.filter((jid) => !group.participants.has(jid)) : [];
     if (action === 'add') participants.forEach((jid) => group.participants.add(jid));
     if (action === 'remove') participants.forEach((jid) => group.participants.delete(jid));
+    // A number added to a group sees the group appear (GROUPS_UPSERT) before the change itself.
+    const metadata = this.metadata(group);
+    for (const jid of joined) {
+      const member = this.connectedByJid(jid);
+      if (member) await this.instances.emit(member, { event: 'GROUPS_UPSERT', data: [metadata] });
+    }
     const data = { id: group.id, author, participants, action };
     await this.tellMembers(group, before, async (member) => {
       await this.instances.emit(member, { event: 'GROUP_PARTICIPANTS_UPDATE', data });
     });
     return { updateParticipants: participants.map((jid) => ({ status: '200', jid })) };
+  }
+
+  private checkSize(size: number): void {
+    if (size > this.limits.maxParticipants) {
+      throw validationError(`a group has at most ${this.limits.maxParticipants} participants, its creator included (SANDBOX_GROUP_MAX_PARTICIPANTS); this one would have ${size}`);
+    }
   }
 
   private metadata(group: Group): Record<string, unknown> {
@@ -216,10 +315,12 @@ export class SandboxNetwork {
   }
 
   private async tellMembers(group: Group, extra: string[], tell: (member: Instance) => Promise<void>): Promise<void> {
-    const jids = new Set([...group.participants, ...extra]);
-    for (const jid of jids) {
+    const members = new Set<Instance>();
+    for (const jid of new Set([...group.participants, ...extra])) {
       const member = this.connectedByJid(jid);
-      if (member) await tell(member);
+      if (member) members.add(member);
     }
+    // Told together: their events share the store's commits instead of waiting one after another.
+    await Promise.all([...members].map(tell));
   }
 }
