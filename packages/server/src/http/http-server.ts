@@ -1,8 +1,11 @@
+import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { ErrorObject } from 'ajv';
+import { corsOrigin } from '../config/cors.ts';
 import { excerpt, PomboError, validationError } from '../core/errors.ts';
-import type { AppContext } from './app-context.ts';
+import type { AppContext } from '../app-context.ts';
+import { jsonBodies } from './json-body.ts';
 import { channelConfigRoutes } from './routes/channel-config-routes.ts';
 import { eventRoutes } from './routes/event-routes.ts';
 import { instanceRoutes } from './routes/instance-routes.ts';
@@ -49,17 +52,31 @@ function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: F
 }
 
 export function buildHttpServer(context: AppContext): FastifyInstance {
+  const limits = context.config.connections;
   const app = Fastify({
     bodyLimit: context.config.server.bodyLimitBytes,
     logger: false,
     return503OnClosing: true,
     forceCloseConnections: true,
     frameworkErrors,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    http: {
+      // Also closes connections that never send a byte (408): without it an idle socket is kept forever.
+      headersTimeout: limits.headersTimeoutMs,
+      // Node checks the two timeouts every 30 s by default: a connection would outlive its timeout by that much.
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(limits.headersTimeoutMs / 10)),
+    },
     clientErrorHandler: answerClientErrors,
   });
+  const { methods, credentials } = context.config.cors;
+  void app.register(cors, { origin: corsOrigin(context.config.cors), methods: [...methods], credentials, maxAge: 600 });
   app.setValidatorCompiler(validatorCompiler);
+  // Past it Node closes new connections at once, before they cost more than a file descriptor for a moment.
+  app.server.maxConnections = limits.maxConnections;
   // Bodies are JSON only: Fastify's default text/plain parser would turn a form or a text into a string body.
   app.removeContentTypeParser('text/plain');
+  jsonBodies(app, context.config.limits.bodyMaxDepth);
   app.addHook('onRequest', async (request) => {
     const repeated = Object.entries(request.query as Record<string, unknown>).find(([, value]) => Array.isArray(value));
     if (repeated) throw validationError(`the query parameter ${repeated[0]} is given more than once`);

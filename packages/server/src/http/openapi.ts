@@ -1,12 +1,12 @@
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from './app-context.ts';
+import type { AppContext } from '../app-context.ts';
 import { renderDocsPage, type OpenApiDocument } from './docs-page.ts';
-import { ANY_KEY, apiSchema, GLOBAL_KEY, TAGS } from './schemas.ts';
+import { ANY_KEY, apiSchema, GLOBAL_KEY, TAGS } from '../core/schemas.ts';
 
 /**
  * Routes that are not part of the HTTP API and so not in the OpenAPI document: pages for people
- * (the dashboard). Every other route must have a schema built with `apiSchema` (http/schemas.ts):
+ * (the dashboard). Every other route must have a schema built with `apiSchema` (core/schemas.ts):
  * test/http/openapi.test.ts enumerates the server's routes and fails for one missing from the
  * document. WebSockets (/socket.io, /events/ws) are upgrades, not routes, and need no entry.
  */
@@ -24,6 +24,13 @@ const registered = new WeakMap<FastifyInstance, RegisteredRoute[]>();
 
 /** Every route added to the server (its HEAD twins included), as Fastify's onRoute hook saw them. */
 export const routesOf = (app: FastifyInstance): readonly RegisteredRoute[] => registered.get(app) ?? [];
+
+/**
+ * Whether a registered route belongs in the OpenAPI document: not the HEAD twin Fastify adds to
+ * every GET, not the CORS preflight (`OPTIONS *`, @fastify/cors), not a page of NON_API_ROUTE_PREFIXES.
+ */
+export const isApiRoute = (route: RegisteredRoute): boolean =>
+  route.method !== 'HEAD' && route.method !== 'OPTIONS' && !isNonApiRoute(route.url);
 
 /** @fastify/swagger marks every body required; `optionalBody` ones are not. */
 function markOptionalBodies<T extends OpenApiDocument>(document: T): T {

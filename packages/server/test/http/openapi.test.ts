@@ -1,8 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify from 'fastify';
-import { isNonApiRoute, openApi, routesOf, type RegisteredRoute } from '../../src/http/openapi.ts';
-import { apiSchema } from '../../src/http/schemas.ts';
+import { isApiRoute, openApi, routesOf, type RegisteredRoute } from '../../src/http/openapi.ts';
+import { apiSchema } from '../../src/core/schemas.ts';
 import type { Config } from '../../src/config/index.ts';
 import { startPombo, type Harness } from '../helpers/pombo-harness.ts';
 
@@ -20,10 +20,10 @@ after(async () => {
 /** `/events/:instanceName/:eventId` → `/events/{instanceName}/{eventId}`. */
 const openApiPath = (url: string): string => url.replace(/:(\w+)/g, '{$1}');
 
-/** Routes of the API (not HEAD twins, not the dashboard) that the document lacks, or shows without a summary or a path parameter. */
+/** Routes of the API (see isApiRoute) that the document lacks, or shows without a summary or a path parameter. */
 function missingFromSpec(routes: readonly RegisteredRoute[], spec: Spec): string[] {
   return routes
-    .filter((route) => route.method !== 'HEAD' && !isNonApiRoute(route.url))
+    .filter(isApiRoute)
     .filter((route) => {
       const operation = spec.paths[openApiPath(route.url)]?.[route.method.toLowerCase()];
       const params = [...route.url.matchAll(/:(\w+)/g)].map((match) => match[1]);

@@ -3,9 +3,9 @@ import { WebSocketServer } from 'ws';
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { PomboError, validationError } from '../../core/errors.ts';
-import type { AppContext } from '../../http/app-context.ts';
-import { nullableFields, strictObject } from '../../http/schemas.ts';
-import type { Obj } from '../../http/validate.ts';
+import type { AppContext } from '../../app-context.ts';
+import { nullableFields, strictObject } from '../../core/schemas.ts';
+import { eventListLength, type Obj } from '../../core/validate.ts';
 import type { Instance } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 import { refuse } from './close-codes.ts';
@@ -67,6 +67,7 @@ export function realtimeChannel(context: AppContext): ChannelModule {
       if (!Array.isArray(events) || events.some((name) => typeof name !== 'string')) {
         throw validationError(`${path}.events must be an array of event names (Message, Connected, MESSAGES_UPSERT, …)`);
       }
+      eventListLength(events, `${path}.events`);
       return { events: namesOf(parseFilter(events as string[])).filter((name) => name !== 'All') };
     },
     describe: (instance) => ({ events: configOf(instance)?.events ?? [], subscribers: hub.describe(instance.id) }),

@@ -9,9 +9,10 @@ import {
   optionalBoolean,
   optionalInteger,
   optionalString,
+  quoted,
   type Obj,
-} from '../../http/validate.ts';
-import { booleanField, eventList as eventListSchema, nullableFields, strictObject, stringField, type JsonSchema } from '../../http/schemas.ts';
+} from '../../core/validate.ts';
+import { booleanField, eventList as eventListSchema, nullableFields, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 import { CREDENTIAL_NAME, isRedactedUrl, redactUrl } from '../../ops/redact.ts';
 import type { Instance } from '../../store/types.ts';
 import { maskSecret, secretKey } from './webhook-signature.ts';
@@ -68,13 +69,24 @@ const RESERVED_HEADERS = new Set([
 ]);
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-function headers(config: Obj, path: string): Record<string, string> {
+/** How many headers a webhook may configure, and their names and values together in bytes. */
+export interface HeaderLimits {
+  headersMax: number;
+  headersMaxBytes: number;
+}
+
+function headers(config: Obj, path: string, limits: HeaderLimits): Record<string, string> {
   const value = config.headers;
   if (value === undefined || value === null) return {};
   const given = object(value, `${path}.headers`);
+  const entries = Object.entries(given);
+  if (entries.length > limits.headersMax) {
+    throw validationError(`${path}.headers has ${entries.length} headers; at most ${limits.headersMax} are allowed (WEBHOOK_HEADERS_MAX)`);
+  }
+  let bytes = 0;
   const out: Record<string, string> = {};
-  for (const [name, raw] of Object.entries(given)) {
-    const field = `${path}.headers.${name}`;
+  for (const [name, raw] of entries) {
+    const field = `${path}.headers.${quoted(name, 64)}`;
     if (!TOKEN.test(name)) throw validationError(`${field} is not a valid HTTP header name`);
     if (RESERVED_HEADERS.has(name.toLowerCase())) throw validationError(`${field} cannot be configured: Pombo sets this header itself`);
     if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
@@ -82,6 +94,11 @@ function headers(config: Obj, path: string): Record<string, string> {
     }
     const text = String(raw);
     if (/[\r\n\0]/.test(text)) throw validationError(`${field} must not contain line breaks`);
+    if (/[^\t\x20-\x7e\x80-\xff]/.test(text)) throw validationError(`${field} must hold printable ASCII or Latin-1 characters only (HTTP header values)`);
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(text);
+    if (bytes > limits.headersMaxBytes) {
+      throw validationError(`${path}.headers hold more than ${limits.headersMaxBytes} bytes of names and values (WEBHOOK_HEADERS_MAX_BYTES)`);
+    }
     out[name] = text;
   }
   return out;
@@ -121,7 +138,7 @@ function flag(config: Obj, name: string, evolutionName: string, path: string): b
 }
 
 /** Validates `{"webhook": {…}}`; `url` is required unless the webhook is disabled. */
-export function parseWebhookSettings(config: Obj, path: string): WebhookSettings {
+export function parseWebhookSettings(config: Obj, path: string, limits: HeaderLimits): WebhookSettings {
   const enabled = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
   const url = config.url === undefined || config.url === null || (!enabled && config.url === '') ? null : httpUrl(config.url, `${path}.url`);
   if (enabled && !url) throw validationError(`${path}.url is required when the webhook is enabled (an http:// or https:// URL)`);
@@ -130,7 +147,7 @@ export function parseWebhookSettings(config: Obj, path: string): WebhookSettings
     enabled,
     url,
     events: eventList(config, 'events', `${path}.events`),
-    headers: headers(config, path),
+    headers: headers(config, path, limits),
     base64: flag(config, 'base64', 'webhookBase64', path),
     byEvents: flag(config, 'byEvents', 'webhookByEvents', path),
     secret: secret(config, path),

@@ -3,9 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import { PomboError, validationError } from '../../core/errors.ts';
 import { ulid } from '../../core/ids.ts';
 import { isoTime } from '../../core/iso-time.ts';
-import { type AppContext, authorizedInstance } from '../../http/app-context.ts';
-import type { Obj } from '../../http/validate.ts';
-import { apiSchema, instanceNameParam, instanceParams, strictObject, stringField, type JsonSchema } from '../../http/schemas.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import type { Obj } from '../../core/validate.ts';
+import { apiSchema, instanceNameParam, instanceParams, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 import { endpointsOf, settingsOf, type WebhookBook } from './webhook-book.ts';
 import { endpointWebhook, parseWebhookSettings, WEBHOOK_CONFIG_SCHEMA, type WebhookEndpoint, type WebhookSettings } from './webhook-config.ts';
 
@@ -69,7 +69,7 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
   app.post<Named>('/webhook/endpoints/:instanceName', { schema: SCHEMAS.create }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = request.body;
-    const parsed = parseWebhookSettings(body, 'endpoint');
+    const parsed = parseWebhookSettings(body, 'endpoint', context.config.webhook);
     const generated = body.secret === undefined ? newSecret() : undefined;
     const endpoint: WebhookEndpoint = {
       ...parsed,
@@ -104,7 +104,7 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
     const { endpointId } = request.params;
     const { instance: updated, settings } = await book.edit(instance.id, endpointId, (current) => {
       const endpoint = current as WebhookEndpoint;
-      const parsed = parseWebhookSettings({ ...asInput(endpoint), ...body }, 'endpoint');
+      const parsed = parseWebhookSettings({ ...asInput(endpoint), ...body }, 'endpoint', context.config.webhook);
       // A secret set by hand replaces the current one at once (rotate-secret is the way to overlap them).
       const replaced = body.secret !== undefined && parsed.secret !== endpoint.secret;
       return {

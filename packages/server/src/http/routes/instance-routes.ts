@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import { validationError } from '../../core/errors.ts';
-import { secretsEqual } from '../auth.ts';
-import { type AppContext, apikeyOf, authorizedInstance } from '../app-context.ts';
-import { INSTANCE_NAME, oneOf, optionalBoolean, optionalObject, optionalString, type Obj } from '../validate.ts';
+import { PomboError, validationError } from '../../core/errors.ts';
+import { secretsEqual } from '../../core/auth.ts';
+import { type AppContext, apikeyOf, authorizedInstance } from '../../app-context.ts';
+import { INSTANCE_NAME, oneOf, optionalBoolean, optionalObject, optionalString, type Obj } from '../../core/validate.ts';
 import { INTEGRATIONS, isSandboxed } from '../../instances/integration.ts';
 import type { Instance } from '../../store/types.ts';
 import type { ChannelRegistry } from '../../channels/registry.ts';
-import { apiSchema, booleanField, instanceParams, nullable, nullableFields, strictObject, stringField, type JsonSchema } from '../schemas.ts';
+import { apiSchema, booleanField, instanceParams, nullable, nullableFields, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 
 /** The channel config keys `/instance/create` accepts, as in Evolution API. */
 const CHANNEL_KEYS = ['webhook', 'websocket', 'rabbitmq', 'sqs', 'kafka', 'nats', 'pusher'] as const;
@@ -73,7 +73,7 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
     auth.requireGlobal(apikeyOf(request));
     const body = request.body as Obj;
     const name = body.instanceName as string;
-    const token = optionalString(body, 'token');
+    const token = optionalString(body, 'token', 'token', 256);
     if (token !== undefined) {
       if (token.length < 16) throw validationError('token must be at least 16 characters long (or leave it out to get a generated one)');
       if (secretsEqual(token, context.config.auth.apiKey) || auth.identify(token)) {
@@ -83,6 +83,11 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
     const integration = oneOf(body, 'integration', INTEGRATIONS, 'SANDBOX');
     const number = optionalString(body, 'number');
     if (number !== undefined && !/^\d{8,15}$/.test(number)) throw validationError('number must be 8 to 15 digits, country code first');
+    if (number !== undefined && isSandboxed(integration) && sandbox.numberTaken(number)) {
+      throw validationError(`number ${number} is already another instance's: each sandbox number belongs to one instance`);
+    }
+    const max = context.config.limits.instanceMax;
+    if (instances.count >= max) throw new PomboError('POMBO_ERR_LIMIT_REACHED', { what: `this server has ${instances.count} instances`, limit: max, variable: 'INSTANCE_MAX' });
     // As in Evolution API: a Cloud API instance is its phone number id.
     if (integration === 'WHATSAPP-BUSINESS' && number === undefined) throw validationError('number is required for WHATSAPP-BUSINESS (the phone number id of the WhatsApp Business account)');
     const connectNow = optionalBoolean(body, 'qrcode') ?? false;
@@ -140,6 +145,7 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
   app.delete<{ Params: { instanceName: string } }>('/instance/delete/:instanceName', { schema: named('Delete an instance') }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     await instances.delete(instance);
+    sandbox.forget(instance);
     return success('Instance deleted');
   });
 }

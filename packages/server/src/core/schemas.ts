@@ -45,6 +45,16 @@ export const nullableFields = (properties: Record<string, JsonSchema>): Record<s
 /** A body a request may leave out entirely (a POST whose fields all have defaults). */
 export const optionalBody = (schema: JsonSchema): JsonSchema => ({ ...schema, 'x-optional': true });
 
+/** `limit` of paged reads. */
+export const PAGE_LIMIT: JsonSchema = {
+  type: 'integer',
+  minimum: 1,
+  maximum: 1000,
+  default: 100,
+  'x-message': 'must be an integer between 1 and 1000',
+  description: 'Items per page, 1 to 1000.',
+};
+
 export const booleanField = (description: string): JsonSchema => ({ type: 'boolean', description });
 export const stringField = (description: string, more: JsonSchema = {}): JsonSchema => ({ type: 'string', description, ...more });
 
