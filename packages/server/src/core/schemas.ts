@@ -62,6 +62,7 @@ export const stringField = (description: string, more: JsonSchema = {}): JsonSch
 export const TAGS = [
   { name: 'Instances', description: 'Create, connect and delete instances (Evolution API routes).' },
   { name: 'Sandbox', description: "The built-in simulated network's messages, presence and groups." },
+  { name: 'Chats', description: "Messages, chats and groups as Evolution API lists them, read from the instance's retained log." },
   { name: 'Events', description: 'Ingest events from a producer and page through the retained log.' },
   { name: 'Channels', description: 'Per-instance channel configuration: POST /<channel>/set and GET /<channel>/find.' },
   { name: 'Webhook', description: 'The delivery log and replay of an instance webhook.' },
