@@ -6,7 +6,7 @@ import { isoTime } from '../../core/iso-time.ts';
 import { type AppContext, authorizedInstance } from '../../http/app-context.ts';
 import { object, type Obj } from '../../http/validate.ts';
 import { endpointsOf, settingsOf, type WebhookBook } from './webhook-book.ts';
-import { endpointWebhook, parseWebhookSettings, type WebhookEndpoint, type WebhookSettings } from './webhook-config.ts';
+import { endpointWebhook, parseWebhookSettings, type WebhookEndpoint, type WebhookRules, type WebhookSettings } from './webhook-config.ts';
 
 type Named = { Params: { instanceName: string } };
 type OneEndpoint = { Params: { instanceName: string; endpointId: string } };
@@ -15,6 +15,8 @@ export interface EndpointRouteOptions {
   book: WebhookBook;
   /** The settings as routes show them, with the delivery state of `destination`. */
   view(settings: WebhookSettings, destination: string): Record<string, unknown>;
+  /** Header limits and URL policy, as for the default webhook. */
+  rules: WebhookRules;
   maxEndpoints: number;
 }
 
@@ -49,7 +51,7 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
   app.post<Named>('/webhook/endpoints/:instanceName', async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = object(request.body, 'body');
-    const parsed = parseWebhookSettings(body, 'endpoint', context.config.webhook);
+    const parsed = parseWebhookSettings(body, 'endpoint', options.rules);
     const generated = body.secret === undefined ? newSecret() : undefined;
     const endpoint: WebhookEndpoint = {
       ...parsed,
@@ -84,7 +86,7 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
     const { endpointId } = request.params;
     const { instance: updated, settings } = await book.edit(instance.id, endpointId, (current) => {
       const endpoint = current as WebhookEndpoint;
-      const parsed = parseWebhookSettings({ ...asInput(endpoint), ...body }, 'endpoint', context.config.webhook);
+      const parsed = parseWebhookSettings({ ...asInput(endpoint), ...body }, 'endpoint', options.rules);
       // A secret set by hand replaces the current one at once (rotate-secret is the way to overlap them).
       const replaced = body.secret !== undefined && parsed.secret !== endpoint.secret;
       return {
