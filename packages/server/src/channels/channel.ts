@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { DestinationSpec } from '../delivery/destination.ts';
-import type { JsonSchema } from '../http/schemas.ts';
-import type { Obj } from '../http/validate.ts';
+import type { JsonSchema } from '../core/schemas.ts';
+import type { Obj } from '../core/validate.ts';
 import type { Instance } from '../store/types.ts';
 
 /**

@@ -6,6 +6,7 @@ import { newToken } from '../core/ids.ts';
 import type { EventKey } from '../core/event-names.ts';
 import { narrowExisting, privateDir } from '../ops/private-files.ts';
 import { parsePostgresUri } from '../store/postgres/postgres-uri.ts';
+import { type CorsConfig, readCors } from './cors.ts';
 import { readConnectionLimits, type ConnectionLimits } from './connection-limits.ts';
 import { ConfigError, EnvReader } from './env-reader.ts';
 
@@ -67,6 +68,7 @@ export interface LimitsConfig {
 
 export interface Config {
   server: { port: number; host: string; url: string; bodyLimitBytes: number };
+  cors: CorsConfig;
   auth: { apiKey: string; apiKeyGenerated: boolean; exposeInFetchInstances: boolean };
   database: { provider: 'sqlite' | 'postgresql'; uri: string; sqliteSync: 'full' | 'normal' };
   dataDir: string;
@@ -175,6 +177,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       url: env.url('SERVER_URL', `http://localhost:${port}`) ?? `http://localhost:${port}`,
       bodyLimitBytes: env.int('SERVER_BODY_LIMIT_BYTES', 10 * 1024 * 1024, { min: 1024 }),
     },
+    cors: readCors(env),
     auth: {
       apiKey: '',
       apiKeyGenerated: false,

@@ -1,14 +1,18 @@
+import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { ErrorObject } from 'ajv';
+import { corsOrigin } from '../config/cors.ts';
 import { excerpt, PomboError, validationError } from '../core/errors.ts';
-import type { AppContext } from './app-context.ts';
+import type { AppContext } from '../app-context.ts';
 import { jsonBodies } from './json-body.ts';
 import { channelConfigRoutes } from './routes/channel-config-routes.ts';
+import { chatRoutes } from './routes/chat-routes.ts';
 import { eventRoutes } from './routes/event-routes.ts';
 import { instanceRoutes } from './routes/instance-routes.ts';
 import { opsRoutes } from './routes/ops-routes.ts';
 import { sandboxRoutes } from './routes/sandbox-routes.ts';
+import { settingsRoutes } from './routes/settings-routes.ts';
 import { closeUnansweredUpgrades } from './unanswered-upgrades.ts';
 import { answerClientErrors } from './client-errors.ts';
 import { openApi } from './openapi.ts';
@@ -67,6 +71,8 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     },
     clientErrorHandler: answerClientErrors,
   });
+  const { methods, credentials } = context.config.cors;
+  void app.register(cors, { origin: corsOrigin(context.config.cors), methods: [...methods], credentials, maxAge: 600 });
   app.setValidatorCompiler(validatorCompiler);
   // Past it Node closes new connections at once, before they cost more than a file descriptor for a moment.
   app.server.maxConnections = limits.maxConnections;
@@ -96,6 +102,8 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     opsRoutes(api, context);
     instanceRoutes(api, context);
     sandboxRoutes(api, context);
+    chatRoutes(api, context);
+    settingsRoutes(api, context);
     eventRoutes(api, context);
     channelConfigRoutes(api, context);
   };

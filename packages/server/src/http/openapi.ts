@@ -1,12 +1,12 @@
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from './app-context.ts';
+import type { AppContext } from '../app-context.ts';
 import { renderDocsPage, type OpenApiDocument } from './docs-page.ts';
-import { ANY_KEY, apiSchema, GLOBAL_KEY, TAGS } from './schemas.ts';
+import { ANY_KEY, apiSchema, GLOBAL_KEY, TAGS } from '../core/schemas.ts';
 
 /**
  * Routes that are not part of the HTTP API and so not in the OpenAPI document: pages for people
- * (the dashboard). Every other route must have a schema built with `apiSchema` (http/schemas.ts):
+ * (the dashboard). Every other route must have a schema built with `apiSchema` (core/schemas.ts):
  * test/http/openapi.test.ts enumerates the server's routes and fails for one missing from the
  * document. WebSockets (/socket.io, /events/ws) are upgrades, not routes, and need no entry.
  */

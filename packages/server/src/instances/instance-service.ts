@@ -4,7 +4,7 @@ import type { EventKey } from '../core/event-names.ts';
 import { PomboError } from '../core/errors.ts';
 import { newToken } from '../core/ids.ts';
 import type { ChannelRegistry } from '../channels/registry.ts';
-import type { Authenticator } from '../http/auth.ts';
+import type { Authenticator } from '../core/auth.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { AppendRequest, AppendResult, Instance, InstancePatch, Integration, Store, StoredEvent } from '../store/types.ts';
 

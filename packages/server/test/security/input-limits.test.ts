@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { assertError, logOf } from '../core/http-assert.ts';
 import { MAX_BATCH } from '../../src/sources/ingest/ingest-body.ts';
-import { EVENT_LIST_MAX } from '../../src/http/validate.ts';
+import { EVENT_LIST_MAX } from '../../src/core/validate.ts';
 
 const DATA_LIMIT = 64 * 1024;
 let pombo: Harness;

@@ -4,9 +4,9 @@ import { envelopeJson } from '../../core/envelope.ts';
 import type { DestinationSpec } from '../../delivery/destination.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
 import { forever } from '../../delivery/retry-policy.ts';
-import type { AppContext } from '../../http/app-context.ts';
-import { eventList, oneOf, optionalBoolean, type Obj } from '../../http/validate.ts';
-import { booleanField, eventList as eventListSchema, strictObject, type JsonSchema } from '../../http/schemas.ts';
+import type { AppContext } from '../../app-context.ts';
+import { eventList, oneOf, optionalBoolean, type Obj } from '../../core/validate.ts';
+import { booleanField, eventList as eventListSchema, strictObject, type JsonSchema } from '../../core/schemas.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 

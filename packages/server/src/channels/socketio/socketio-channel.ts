@@ -1,6 +1,6 @@
-import type { AppContext } from '../../http/app-context.ts';
-import { eventList, optionalBoolean, type Obj } from '../../http/validate.ts';
-import { booleanField, eventList as eventListSchema, strictObject } from '../../http/schemas.ts';
+import type { AppContext } from '../../app-context.ts';
+import { eventList, optionalBoolean, type Obj } from '../../core/validate.ts';
+import { booleanField, eventList as eventListSchema, strictObject } from '../../core/schemas.ts';
 import type { Instance } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 import { unmapped } from './admission.ts';

@@ -11,8 +11,8 @@ import {
   optionalString,
   quoted,
   type Obj,
-} from '../../http/validate.ts';
-import { booleanField, eventList as eventListSchema, strictObject, stringField, type JsonSchema } from '../../http/schemas.ts';
+} from '../../core/validate.ts';
+import { booleanField, eventList as eventListSchema, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 import { CREDENTIAL_NAME, isRedactedUrl, redactUrl } from '../../ops/redact.ts';
 import type { Instance } from '../../store/types.ts';
 import { maskSecret, secretKey } from './webhook-signature.ts';

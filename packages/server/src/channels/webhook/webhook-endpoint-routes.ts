@@ -3,8 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { PomboError, validationError } from '../../core/errors.ts';
 import { ulid } from '../../core/ids.ts';
 import { isoTime } from '../../core/iso-time.ts';
-import { type AppContext, authorizedInstance } from '../../http/app-context.ts';
-import { object, type Obj } from '../../http/validate.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { object, type Obj } from '../../core/validate.ts';
 import { endpointsOf, settingsOf, type WebhookBook } from './webhook-book.ts';
 import { endpointWebhook, parseWebhookSettings, type WebhookEndpoint, type WebhookRules, type WebhookSettings } from './webhook-config.ts';
 

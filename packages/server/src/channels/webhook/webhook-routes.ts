@@ -1,12 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { eventName, type EventKey } from '../../core/event-names.ts';
 import { PomboError, validationError } from '../../core/errors.ts';
-import { type AppContext, authorizedInstance } from '../../http/app-context.ts';
-import { eventKey, type Obj } from '../../http/validate.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { eventKey, type Obj } from '../../core/validate.ts';
 import type { DeliveryRecord, DeliveryStatus, Instance, StoredEvent } from '../../store/types.ts';
 import { destinationOf, settingsOf, type WebhookRef } from './webhook-book.ts';
-import { apiSchema, instanceParams, strictObject, stringField } from '../../http/schemas.ts';
-import { PAGE_LIMIT } from '../../http/routes/event-routes.ts';
+import { apiSchema, instanceParams, PAGE_LIMIT, strictObject, stringField } from '../../core/schemas.ts';
 
 type Named = { Params: { instanceName: string } };
 type DeliveriesQuery = { Querystring: { status?: DeliveryStatus; event?: string; limit: number; after?: string; endpoint?: string } };

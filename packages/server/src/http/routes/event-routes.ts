@@ -4,22 +4,12 @@ import { PomboError, validationError } from '../../core/errors.ts';
 import { isSandboxed } from '../../instances/integration.ts';
 import { type IngestItem, parseIngestBody } from '../../sources/ingest/ingest-body.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
-import { type AppContext, authorizedInstance } from '../app-context.ts';
-import { eventKey, eventListLength } from '../validate.ts';
-import { apiSchema, instanceNameParam, instanceParams, strictObject, stringField, type JsonSchema } from '../schemas.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { eventKey, eventListLength } from '../../core/validate.ts';
+import { apiSchema, instanceNameParam, instanceParams, PAGE_LIMIT, strictObject, stringField } from '../../core/schemas.ts';
 import { INGEST_BODY_SCHEMA } from '../../sources/ingest/ingest-body.ts';
 
 type Named = { Params: { instanceName: string } };
-
-/** `limit` of paged reads. */
-export const PAGE_LIMIT: JsonSchema = {
-  type: 'integer',
-  minimum: 1,
-  maximum: 1000,
-  default: 100,
-  'x-message': 'must be an integer between 1 and 1000',
-  description: 'Items per page, 1 to 1000.',
-};
 
 const ingest = apiSchema({
   tag: 'Events',

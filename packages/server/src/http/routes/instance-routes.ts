@@ -1,24 +1,23 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { PomboError, validationError } from '../../core/errors.ts';
-import { secretsEqual } from '../auth.ts';
-import { type AppContext, apikeyOf, authorizedInstance } from '../app-context.ts';
-import { INSTANCE_NAME, oneOf, optionalBoolean, optionalObject, optionalString, type Obj } from '../validate.ts';
+import { secretsEqual } from '../../core/auth.ts';
+import { type AppContext, apikeyOf, authorizedInstance } from '../../app-context.ts';
+import { INSTANCE_NAME, oneOf, optionalBoolean, optionalObject, optionalString, type Obj } from '../../core/validate.ts';
 import { INTEGRATIONS, isSandboxed } from '../../instances/integration.ts';
+import { hasSettings, parseSettings, SETTINGS_FIELDS, SETTINGS_KEY, settingsOf } from '../../instances/instance-settings.ts';
 import type { Instance } from '../../store/types.ts';
 import type { ChannelRegistry } from '../../channels/registry.ts';
-import { apiSchema, booleanField, instanceParams, strictObject, stringField, type JsonSchema } from '../schemas.ts';
+import { apiSchema, booleanField, instanceParams, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 
 /** The channel config keys `/instance/create` accepts, as in Evolution API. */
 const CHANNEL_KEYS = ['webhook', 'websocket', 'rabbitmq', 'sqs', 'kafka', 'nats', 'pusher'] as const;
 
 /**
- * Fields of Evolution API's `/instance/create` that Pombo has no use for (settings of a real
- * WhatsApp connection, proxies, the flat v1 channel fields Evolution itself ignores): accepted, so an
+ * Fields of Evolution API's `/instance/create` that Pombo has no use for (a business id, proxies, the flat v1 channel fields Evolution itself ignores): accepted, so an
  * Evolution client's body works unchanged, and ignored. Any other unknown field is refused.
  */
 const EVOLUTION_IGNORED = [
-  'businessId', 'rejectCall', 'msgCall', 'groupsIgnore', 'alwaysOnline', 'readMessages', 'readStatus', 'syncFullHistory',
-  'wavoipToken', 'proxyHost', 'proxyPort', 'proxyProtocol', 'proxyUsername', 'proxyPassword', 'webhookUrl', 'webhookByEvents',
+  'businessId', 'proxyHost', 'proxyPort', 'proxyProtocol', 'proxyUsername', 'proxyPassword', 'webhookUrl', 'webhookByEvents',
   'webhookBase64', 'webhookEvents', 'webhookHeaders', 'rabbitmqEnabled', 'rabbitmqEvents', 'natsEnabled', 'natsEvents', 'sqsEnabled',
   'sqsEvents', 'websocketEnabled', 'websocketEvents',
 ];
@@ -39,6 +38,7 @@ function createBody(channels: ChannelRegistry): JsonSchema {
       token: stringField("The instance's key: at least 16 characters, not used by anything else; generated when missing."),
       number: stringField('8 to 15 digits, country code first; a fresh sandbox number at connect when missing.'),
       qrcode: booleanField('Connect a sandbox instance at once; the answer then has `qrcode`.'),
+      ...SETTINGS_FIELDS,
       ...channelConfigs,
       ...Object.fromEntries(EVOLUTION_IGNORED.map((name) => [name, ignored])),
     },
@@ -96,6 +96,8 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
       const module = channels.get(key);
       configs[key] = module ? module.parseConfig(config, key) : config;
     }
+    // Evolution API takes the instance's settings (rejectCall, groupsIgnore, …) at the top of the body.
+    if (hasSettings(body)) configs[SETTINGS_KEY] = parseSettings(body);
     let instance = await instances.create({ instanceName: name, token, integration, number, channels: configs });
     const qrcode = connectNow && isSandboxed(integration) ? await sandbox.connect(instance) : undefined;
     instance = instances.get(name);
@@ -104,6 +106,7 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
       instance: { instanceName: instance.name, instanceId: instance.id, integration: instance.integration, status: instance.state },
       hash: instance.token,
       ...Object.fromEntries(CHANNEL_KEYS.filter((key) => configs[key]).map((key) => [key, channels.get(key)?.describe(instance) ?? configs[key]])),
+      settings: settingsOf(instance),
       ...(qrcode ? { qrcode } : {}),
     };
   });
@@ -133,6 +136,16 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
     const instance = authorizedInstance(context, request, request.params.instanceName);
     return { instance: { instanceName: instance.name, state: instance.state } };
   });
+
+  // Evolution API 2 restarts with POST, version 1 with PUT: both work.
+  const restartSchema = named('Restart a sandbox instance (it reconnects at once)');
+  const restart = async (request: FastifyRequest<{ Params: { instanceName: string } }>) => {
+    const instance = authorizedInstance(context, request, request.params.instanceName);
+    const restarted = await sandbox.restart(instance);
+    return { instance: { instanceName: restarted.name, state: restarted.state } };
+  };
+  app.post<{ Params: { instanceName: string } }>('/instance/restart/:instanceName', { schema: restartSchema }, restart);
+  app.put<{ Params: { instanceName: string } }>('/instance/restart/:instanceName', { schema: restartSchema }, restart);
 
   app.delete<{ Params: { instanceName: string } }>('/instance/logout/:instanceName', { schema: named('Log an instance out') }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { PomboError } from '../../core/errors.ts';
-import type { AppContext } from '../app-context.ts';
-import { apikeyOf } from '../app-context.ts';
-import { apiSchema } from '../schemas.ts';
+import type { AppContext } from '../../app-context.ts';
+import { apikeyOf } from '../../app-context.ts';
+import { apiSchema } from '../../core/schemas.ts';
 
 const startedAt = new Date().toISOString();
 

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { validationError } from '../../core/errors.ts';
-import { type AppContext, authorizedInstance } from '../app-context.ts';
-import { oneOf, optionalString, phone, string, type Obj } from '../validate.ts';
-import { apiSchema, instanceParams, strictObject, stringField, type JsonSchema } from '../schemas.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { oneOf, optionalString, phone, string, type Obj } from '../../core/validate.ts';
+import { apiSchema, instanceParams, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 
 type Named = { Params: { instanceName: string } };
 

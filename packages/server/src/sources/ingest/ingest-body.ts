@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { validationError } from '../../core/errors.ts';
 import type { Emit } from '../../instances/instance-service.ts';
-import { eventKey, object, type Obj } from '../../http/validate.ts';
-import { strictObject, type JsonSchema } from '../../http/schemas.ts';
+import { eventKey, object, type Obj } from '../../core/validate.ts';
+import { strictObject, type JsonSchema } from '../../core/schemas.ts';
 
 export const MAX_BATCH = 1000;
 

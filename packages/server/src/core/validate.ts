@@ -1,5 +1,5 @@
-import { EVENT_KEYS, findEventName, type EventKey } from '../core/event-names.ts';
-import { PomboError, validationError } from '../core/errors.ts';
+import { EVENT_KEYS, findEventName, type EventKey } from './event-names.ts';
+import { PomboError, validationError } from './errors.ts';
 
 /** Small, explicit validators whose messages name the offending field, so a person can fix the request. */
 

@@ -29,6 +29,16 @@ export function eventList(description = 'Event names in any form of docs/events.
   return { type: 'array', items: { type: 'string', minLength: 1 }, description, example: ['MESSAGES_UPSERT', 'CONNECTION_UPDATE'] };
 }
 
+/** `limit` of paged reads. */
+export const PAGE_LIMIT: JsonSchema = {
+  type: 'integer',
+  minimum: 1,
+  maximum: 1000,
+  default: 100,
+  'x-message': 'must be an integer between 1 and 1000',
+  description: 'Items per page, 1 to 1000.',
+};
+
 export const booleanField = (description: string): JsonSchema => ({ type: 'boolean', description });
 export const stringField = (description: string, more: JsonSchema = {}): JsonSchema => ({ type: 'string', description, ...more });
 
@@ -36,6 +46,7 @@ export const stringField = (description: string, more: JsonSchema = {}): JsonSch
 export const TAGS = [
   { name: 'Instances', description: 'Create, connect and delete instances (Evolution API routes).' },
   { name: 'Sandbox', description: "The built-in simulated network's messages, presence and groups." },
+  { name: 'Chats', description: "Messages, chats and groups as Evolution API lists them, read from the instance's retained log." },
   { name: 'Events', description: 'Ingest events from a producer and page through the retained log.' },
   { name: 'Channels', description: 'Per-instance channel configuration: POST /<channel>/set and GET /<channel>/find.' },
   { name: 'Webhook', description: 'The delivery log and replay of an instance webhook.' },
