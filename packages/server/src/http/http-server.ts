@@ -12,6 +12,7 @@ import { eventRoutes } from './routes/event-routes.ts';
 import { instanceRoutes } from './routes/instance-routes.ts';
 import { opsRoutes } from './routes/ops-routes.ts';
 import { sandboxRoutes } from './routes/sandbox-routes.ts';
+import { managerRoutes } from '../manager/manager-routes.ts';
 import { settingsRoutes } from './routes/settings-routes.ts';
 import { closeUnansweredUpgrades } from './unanswered-upgrades.ts';
 import { answerClientErrors } from './client-errors.ts';
@@ -106,6 +107,7 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     settingsRoutes(api, context);
     eventRoutes(api, context);
     channelConfigRoutes(api, context);
+    managerRoutes(api, context);
   };
   void app.register(Object.assign(routes, { [Symbol.for('skip-override')]: true }));
   closeUnansweredUpgrades(app.server);

@@ -102,6 +102,7 @@ export function realtimeChannel(context: AppContext): ChannelModule {
       app.addHook('preClose', async () => hub.shutdown());
     },
     released: (instance, removalPos) => hub.retire(instance.id, removalPos),
+    clients: () => hub.clients((instanceId) => context.dispatcher.instanceLabel(instanceId)),
     async stop() {
       await hub.shutdown();
     },

@@ -46,6 +46,7 @@ export function socketioChannel(context: AppContext): ChannelModule {
     routes(app) {
       if (enabled) fanOut = attachSocketServer(app, context, { globalEvents, allowedHosts: allowed });
     },
+    clients: () => fanOut?.clients() ?? [],
     async released(instance) {
       fanOut?.drop(instance);
     },
