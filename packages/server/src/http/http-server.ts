@@ -15,6 +15,7 @@ import { sandboxRoutes } from './routes/sandbox-routes.ts';
 import { managerRoutes } from '../manager/manager-routes.ts';
 import { settingsRoutes } from './routes/settings-routes.ts';
 import { closeUnansweredUpgrades } from './unanswered-upgrades.ts';
+import { reportErrors } from './errors-webhook.ts';
 import { answerClientErrors } from './client-errors.ts';
 import { openApi } from './openapi.ts';
 import { guardRequests } from './request-guard.ts';
@@ -95,6 +96,7 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     void reply.code(404).send(error.toJSON());
   });
 
+  reportErrors(app, context);
   guardRequests(app, context);
   openApi(app, context);
   // Routes are added in a plugin so that they come after the OpenAPI plugin, which collects their
@@ -107,7 +109,7 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     settingsRoutes(api, context);
     eventRoutes(api, context);
     channelConfigRoutes(api, context);
-    managerRoutes(api, context);
+    if (context.config.manager.enabled) managerRoutes(api, context);
   };
   void app.register(Object.assign(routes, { [Symbol.for('skip-override')]: true }));
   closeUnansweredUpgrades(app.server);

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { PomboError, validationError } from '../../core/errors.ts';
 import type { AppContext } from '../../app-context.ts';
-import { strictObject } from '../../core/schemas.ts';
+import { nullableFields, strictObject } from '../../core/schemas.ts';
 import { eventListLength, type Obj } from '../../core/validate.ts';
 import type { Instance } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
@@ -52,7 +52,7 @@ export function realtimeChannel(context: AppContext): ChannelModule {
 
   return {
     name: 'realtime',
-    configSchema: strictObject({
+    configSchema: strictObject(nullableFields({
       // Every channel body may carry `enabled`; realtime serves whoever connects with a valid key, so it changes nothing.
       enabled: { type: 'boolean', description: 'Accepted as in every channel body; changes nothing (subscribers decide by connecting).' },
       events: {
@@ -61,7 +61,7 @@ export function realtimeChannel(context: AppContext): ChannelModule {
         'x-message': 'must be an array of event names (Message, Connected, MESSAGES_UPSERT, …)',
         description: 'The events a connection gets when it names none: realtime types (Message, Connected, …) or event names in any form.',
       },
-    }),
+    })),
     parseConfig(config: Obj, path: string): RealtimeInstanceConfig {
       const events = config.events ?? [];
       if (!Array.isArray(events) || events.some((name) => typeof name !== 'string')) {

@@ -1,6 +1,6 @@
 import type { AppContext } from '../../app-context.ts';
 import { eventList, optionalBoolean, type Obj } from '../../core/validate.ts';
-import { booleanField, eventList as eventListSchema, strictObject } from '../../core/schemas.ts';
+import { booleanField, eventList as eventListSchema, nullableFields, strictObject } from '../../core/schemas.ts';
 import type { Instance } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 import { unmapped } from './admission.ts';
@@ -22,10 +22,10 @@ export function socketioChannel(context: AppContext): ChannelModule {
 
   return {
     name: 'websocket',
-    configSchema: strictObject({
+    configSchema: strictObject(nullableFields({
       enabled: booleanField("Serve the instance's events on its Socket.IO namespace (default true)."),
       events: eventListSchema(),
-    }),
+    })),
     parseConfig(config: Obj, path: string): WebsocketInstanceConfig {
       const on = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
       return { enabled: on, events: on ? eventList(config, 'events', `${path}.events`) : [] };
