@@ -106,3 +106,14 @@ test('connected clients lists Socket.IO sockets and /events/ws subscribers by in
   assert.match(fragment, new RegExp(`<td>socket\\.io</td>\\s*<td>${name}</td>\\s*<td><code>${socket.id}</code></td>`));
   assert.match(fragment, new RegExp(`<td>realtime</td>\\s*<td>${name}</td>\\s*<td><code>billing</code></td>\\s*<td>(::ffff:)?127\\.0\\.0\\.1</td>`));
 });
+
+test('MANAGER_ENABLED=false serves no manager', async () => {
+  const bare = await startPombo({ MANAGER_ENABLED: 'false' });
+  try {
+    for (const path of ['/manager', '/manager/login', '/manager/assets/manager.css']) {
+      assert.equal((await fetch(`${bare.url}${path}`, { redirect: 'manual' })).status, 404, path);
+    }
+  } finally {
+    await bare.close();
+  }
+});
