@@ -92,6 +92,7 @@ test('at info, operators see delivery failures, dead letters, recovery, refused 
     AUTHENTICATION_API_KEY: apiKey,
     DATA_DIR: dir,
     LOG_LEVEL: 'info',
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
     RABBITMQ_ENABLED: 'true',
     RABBITMQ_URI,
     RABBITMQ_EXCHANGE_NAME: names.exchange,
