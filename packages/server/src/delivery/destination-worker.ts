@@ -67,12 +67,16 @@ export interface DestinationStatus {
   lastDeliveredAt: string | null;
   delivered: number;
   failed: number;
+  /** Events its payload filter skipped (since the server started). */
+  filtered: number;
 }
 
 export interface WorkerHooks {
   head(): number;
   /** Every outcome, with the attempt it answered (1 for the first) and the circuit's state after it. */
   onOutcome(spec: DestinationSpec, outcome: Outcome, event: StoredEvent, attempt: number, state: HealthState | undefined): void;
+  /** Events the destination's payload filter skipped, counted per read or offer. */
+  onFiltered(spec: DestinationSpec, count: number): void;
 }
 
 /**
@@ -107,6 +111,7 @@ export class DestinationWorker {
   private lastDeliveredMs: number | null = null;
   private deliveredCount = 0;
   private failedCount = 0;
+  private filteredCount = 0;
 
   constructor(
     public spec: DestinationSpec,
@@ -136,6 +141,7 @@ export class DestinationWorker {
       lastDeliveredAt: this.lastDeliveredMs === null ? null : new Date(this.lastDeliveredMs).toISOString(),
       delivered: this.deliveredCount,
       failed: this.failedCount,
+      filtered: this.filteredCount,
     };
   }
 
@@ -229,9 +235,12 @@ export class DestinationWorker {
       ...(this.spec.instanceId ? { instanceId: this.spec.instanceId } : {}),
       ...(this.spec.events ? { events: [...this.spec.events] } : {}),
     });
+    let skipped = 0;
     for (const event of events) {
-      if (!this.known.has(event.pos) && !this.items.has(event.pos)) this.add(event, 'log');
+      if (this.spec.filter && !this.spec.filter(event)) skipped++;
+      else if (!this.known.has(event.pos) && !this.items.has(event.pos)) this.add(event, 'log');
     }
+    this.countFiltered(skipped);
     const last = events.at(-1);
     this.readPos = events.length < limit || !last ? head : last.pos;
     if (this.known.size && this.readPos >= Math.max(...this.known.keys())) this.known.clear();
@@ -247,7 +256,13 @@ export class DestinationWorker {
       this.wake();
       return;
     }
-    for (const event of events) if (this.accepts(event)) this.add(event, 'log');
+    let skipped = 0;
+    for (const event of events) {
+      if (!this.accepts(event)) continue;
+      if (this.spec.filter && !this.spec.filter(event)) skipped++;
+      else this.add(event, 'log');
+    }
+    this.countFiltered(skipped);
     this.readPos = events.at(-1)?.pos ?? this.readPos;
     this.scheduleFlush();
     this.wake();
@@ -256,6 +271,12 @@ export class DestinationWorker {
   private accepts(event: StoredEvent): boolean {
     if (this.spec.instanceId && event.instanceId !== this.spec.instanceId) return false;
     return !this.spec.events || this.spec.events.has(event.event);
+  }
+
+  private countFiltered(count: number): void {
+    if (count === 0) return;
+    this.filteredCount += count;
+    this.hooks.onFiltered(this.spec, count);
   }
 
   /** Delivers these events again (a replay), whatever their earlier outcome. */
