@@ -3,6 +3,7 @@ import { WebSocketServer } from 'ws';
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { PomboError, validationError } from '../../core/errors.ts';
+import { parsePayloadFilter, passesFilter, type PayloadFilter } from '../../core/payload-filter.ts';
 import type { AppContext } from '../../http/app-context.ts';
 import type { Obj } from '../../http/validate.ts';
 import type { Instance } from '../../store/types.ts';
@@ -16,6 +17,8 @@ import { isRealtimePath, parseRealtimeRequest } from './realtime-request.ts';
 interface RealtimeInstanceConfig {
   /** The events a connection gets when it names none (names as the `events` query accepts them). */
   events: string[];
+  /** Which events every subscriber of the instance gets, by what they carry (core/payload-filter.ts). */
+  filter?: PayloadFilter | null;
 }
 
 /** Until a socket is a WebSocket (or refused), an error on it just ends it. */
@@ -41,6 +44,11 @@ export function realtimeChannel(context: AppContext): ChannelModule {
       const events = configOf(instance)?.events;
       return events?.length ? parseFilter(events) : EVERY_EVENT;
     },
+    passes: (event) => {
+      const instance = context.instances.findById(event.instanceId);
+      const filter = instance && configOf(instance)?.filter;
+      return !filter || passesFilter(filter, event);
+    },
   });
 
   const internal = (error: unknown): PomboError => {
@@ -56,9 +64,12 @@ export function realtimeChannel(context: AppContext): ChannelModule {
       if (!Array.isArray(events) || events.some((name) => typeof name !== 'string')) {
         throw validationError(`${path}.events must be an array of event names (Message, Connected, MESSAGES_UPSERT, …)`);
       }
-      return { events: namesOf(parseFilter(events as string[])).filter((name) => name !== 'All') };
+      return {
+        events: namesOf(parseFilter(events as string[])).filter((name) => name !== 'All'),
+        filter: parsePayloadFilter(config.filter, `${path}.filter`),
+      };
     },
-    describe: (instance) => ({ events: configOf(instance)?.events ?? [], subscribers: hub.describe(instance.id) }),
+    describe: (instance) => ({ events: configOf(instance)?.events ?? [], filter: configOf(instance)?.filter ?? null, subscribers: hub.describe(instance.id) }),
     destinations: () => [],
     globalDestinations: () => [],
     routes(app: FastifyInstance) {

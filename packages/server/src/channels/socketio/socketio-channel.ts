@@ -1,3 +1,4 @@
+import { parsePayloadFilter } from '../../core/payload-filter.ts';
 import type { AppContext } from '../../http/app-context.ts';
 import { eventList, optionalBoolean, type Obj } from '../../http/validate.ts';
 import type { Instance } from '../../store/types.ts';
@@ -23,17 +24,18 @@ export function socketioChannel(context: AppContext): ChannelModule {
     name: 'websocket',
     parseConfig(config: Obj, path: string): WebsocketInstanceConfig {
       const on = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
-      return { enabled: on, events: on ? eventList(config, 'events', `${path}.events`) : [] };
+      return { enabled: on, events: on ? eventList(config, 'events', `${path}.events`) : [], filter: parsePayloadFilter(config.filter, `${path}.filter`) };
     },
     describe(instance: Instance) {
       const config = websocketConfigOf(instance);
       return {
         enabled: config?.enabled ?? false,
         events: config?.events ?? [],
+        filter: config?.filter ?? null,
         channelEnabled: enabled,
         ...(enabled ? {} : { hint: 'the server has WEBSOCKET_ENABLED=false: set it to true to serve Socket.IO' }),
         namespace: `/${instance.name}`,
-        state: { connections: fanOut?.connections(instance.id, instance.name) ?? 0 },
+        state: { connections: fanOut?.connections(instance.id, instance.name) ?? 0, filtered: fanOut?.filtered(instance.id) ?? 0 },
       };
     },
     destinations: () => [],

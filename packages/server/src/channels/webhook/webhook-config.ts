@@ -1,4 +1,5 @@
 import type { EventKey } from '../../core/event-names.ts';
+import { parsePayloadFilter, type PayloadFilter } from '../../core/payload-filter.ts';
 import { validationError } from '../../core/errors.ts';
 import type { Ordering } from '../../delivery/destination.ts';
 import {
@@ -31,6 +32,8 @@ export interface WebhookSettings {
   /** The secret rotated out by `POST /webhook/rotate-secret`: it signs too, until `previousSecretExpiresAt`. */
   previousSecret?: string | null;
   previousSecretExpiresAt?: string | null;
+  /** Which of the selected events it gets, by what they carry (core/payload-filter.ts); null for all. */
+  filter?: PayloadFilter | null;
 }
 
 /** One more webhook of an instance (`/webhook/endpoints/…`): the same settings, with an id of its own. */
@@ -110,6 +113,7 @@ export function parseWebhookSettings(config: Obj, path: string): WebhookSettings
     secret: secret(config, path),
     ordering: oneOf(config, 'ordering', ORDERINGS, 'none', `${path}.ordering`),
     maxInFlight: optionalInteger(config, 'maxInFlight', 1, 1024, `${path}.maxInFlight`) ?? null,
+    filter: parsePayloadFilter(config.filter, `${path}.filter`),
   };
 }
 
