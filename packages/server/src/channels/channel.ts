@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { DestinationSpec } from '../delivery/destination.ts';
-import type { Obj } from '../http/validate.ts';
+import type { JsonSchema } from '../core/schemas.ts';
+import type { Obj } from '../core/validate.ts';
 import type { Instance } from '../store/types.ts';
 
 /**
@@ -10,7 +11,12 @@ import type { Instance } from '../store/types.ts';
  */
 export interface ChannelModule {
   readonly name: string;
-  /** Validates the object under the channel's key; throws a PomboError (400) that names the bad field. */
+  /**
+   * The JSON Schema of the object under the channel's key (`{"webhook": {…}}`): it validates
+   * `/<name>/set` and `/instance/create` bodies (unknown fields refused) and is their OpenAPI doc.
+   */
+  readonly configSchema: JsonSchema;
+  /** Checks what the schema cannot (event names, URLs, …) and returns the config to store; throws a PomboError (400) naming the field. */
   parseConfig(config: Obj, path: string): unknown;
   /** What `GET /<name>/find/:instanceName` returns: the config with secrets masked, and live state. */
   describe(instance: Instance): unknown;

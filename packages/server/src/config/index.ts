@@ -6,6 +6,8 @@ import { newToken } from '../core/ids.ts';
 import type { EventKey } from '../core/event-names.ts';
 import { narrowExisting, privateDir } from '../ops/private-files.ts';
 import { parsePostgresUri } from '../store/postgres/postgres-uri.ts';
+import { type CorsConfig, readCors } from './cors.ts';
+import { readConnectionLimits, type ConnectionLimits } from './connection-limits.ts';
 import { ConfigError, EnvReader } from './env-reader.ts';
 
 export { ConfigError } from './env-reader.ts';
@@ -29,6 +31,10 @@ export interface WebhookConfig {
   circuitFailureThreshold: number;
   circuitCooldownSeconds: number;
   circuitMaxCooldownSeconds: number;
+  /** Whether webhooks may reach loopback, private, link-local and other non-public addresses (SSRF guard). */
+  allowPrivateNetworks: boolean;
+  headersMax: number;
+  headersMaxBytes: number;
   /** Additional endpoints (`/webhook/endpoints/…`) an instance may have, besides its default webhook. */
   maxEndpointsPerInstance: number;
   /** How long a rotated-out secret keeps signing alongside the new one, unless the rotation says otherwise. */
@@ -45,10 +51,24 @@ export interface RealtimeConfig {
   ackWaitMs: number;
   maxInFlight: number;
   maxDeliver: number;
+  /** Distinct subscriber names one instance may have. */
+  maxSubscribers: number;
+}
+
+/** What one request or one tenant may claim (docs/security.md). */
+export interface LimitsConfig {
+  /** The deepest nesting of objects and arrays a JSON body may have. */
+  bodyMaxDepth: number;
+  /** The largest `data` of one event, in bytes of JSON. */
+  eventMaxDataBytes: number;
+  instanceMax: number;
+  sandboxMaxGroups: number;
+  sandboxGroupMaxParticipants: number;
 }
 
 export interface Config {
   server: { port: number; host: string; url: string; bodyLimitBytes: number };
+  cors: CorsConfig;
   auth: { apiKey: string; apiKeyGenerated: boolean; exposeInFetchInstances: boolean };
   database: { provider: 'sqlite' | 'postgresql'; uri: string; sqliteSync: 'full' | 'normal' };
   dataDir: string;
@@ -57,6 +77,8 @@ export interface Config {
   webhook: WebhookConfig;
   websocket: WebsocketConfig;
   realtime: RealtimeConfig;
+  limits: LimitsConfig;
+  connections: ConnectionLimits;
   /** Everything the environment held, for channels that read their own variables (brokers). */
   env: EnvReader;
 }
@@ -119,6 +141,9 @@ function readWebhook(env: EnvReader): WebhookConfig {
     circuitFailureThreshold: env.int('WEBHOOK_CIRCUIT_FAILURE_THRESHOLD', 10, { min: 1 }),
     circuitCooldownSeconds: env.num('WEBHOOK_CIRCUIT_COOLDOWN_SECONDS', 30),
     circuitMaxCooldownSeconds: env.num('WEBHOOK_CIRCUIT_MAX_COOLDOWN_SECONDS', 600),
+    allowPrivateNetworks: env.bool('WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
+    headersMax: env.int('WEBHOOK_HEADERS_MAX', 32, { min: 0, max: 1000 }),
+    headersMaxBytes: env.int('WEBHOOK_HEADERS_MAX_BYTES', 8192, { min: 0, max: 1024 * 1024 }),
     maxEndpointsPerInstance: env.int('WEBHOOK_MAX_ENDPOINTS_PER_INSTANCE', 10, { min: 0, max: 1000 }),
     secretRotationOverlapSeconds: env.int('WEBHOOK_SECRET_ROTATION_OVERLAP_SECONDS', 86_400, { min: 0, max: MAX_OVERLAP_SECONDS }),
   };
@@ -152,6 +177,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       url: env.url('SERVER_URL', `http://localhost:${port}`) ?? `http://localhost:${port}`,
       bodyLimitBytes: env.int('SERVER_BODY_LIMIT_BYTES', 10 * 1024 * 1024, { min: 1024 }),
     },
+    cors: readCors(env),
     auth: {
       apiKey: '',
       apiKeyGenerated: false,
@@ -175,7 +201,16 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       ackWaitMs: env.int('REALTIME_ACK_WAIT_MS', 30000, { min: 10 }),
       maxInFlight: env.int('REALTIME_MAX_IN_FLIGHT', 1000, { min: 1 }),
       maxDeliver: env.int('REALTIME_MAX_DELIVER', 10, { min: 1 }),
+      maxSubscribers: env.int('REALTIME_MAX_SUBSCRIBERS', 100, { min: 1 }),
     },
+    limits: {
+      bodyMaxDepth: env.int('SERVER_BODY_MAX_DEPTH', 64, { min: 4, max: 1000 }),
+      eventMaxDataBytes: env.int('EVENTS_MAX_DATA_BYTES', 4 * 1024 * 1024, { min: 1024 }),
+      instanceMax: env.int('INSTANCE_MAX', 1000, { min: 1 }),
+      sandboxMaxGroups: env.int('SANDBOX_MAX_GROUPS', 1000, { min: 1 }),
+      sandboxGroupMaxParticipants: env.int('SANDBOX_GROUP_MAX_PARTICIPANTS', 1024, { min: 2 }),
+    },
+    connections: readConnectionLimits(env),
     env,
   };
   // Only a valid configuration touches the disk: no data folder, no key file for a start that is refused.

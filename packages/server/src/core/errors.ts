@@ -12,6 +12,9 @@ export const ERRORS = {
   POMBO_ERR_NOT_FOUND: { status: 404, message: '{resource} was not found' },
   POMBO_ERR_VALIDATION: { status: 400, message: '{detail}' },
   POMBO_ERR_INVALID_JSON: { status: 400, message: 'The request body is not valid JSON: {detail}' },
+  POMBO_ERR_BAD_REQUEST: { status: 400, message: 'The request is not valid HTTP: {detail}' },
+  POMBO_ERR_REQUEST_TIMEOUT: { status: 408, message: 'The request did not arrive in time: send its headers and body without pausing' },
+  POMBO_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large: send at most {limit} bytes of headers' },
   POMBO_ERR_BODY_TOO_LARGE: { status: 413, message: 'The request body exceeds the limit of {limit} bytes' },
   POMBO_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send the body as application/json' },
   POMBO_ERR_UNKNOWN_EVENT: { status: 400, message: 'Unknown event "{event}": use one of the names in docs/events.md (e.g. MESSAGES_UPSERT or messages.upsert)' },
@@ -21,8 +24,8 @@ export const ERRORS = {
   POMBO_ERR_WEBHOOK_ENDPOINT_DISABLED: { status: 409, message: 'The webhook endpoint "{endpoint}" of "{instance}" is disabled: enable it with PATCH /webhook/endpoints/{instance}/{endpoint} {"enabled": true} first' },
   POMBO_ERR_WEBHOOK_ENDPOINT_LIMIT: { status: 409, message: 'The "{instance}" instance already has {max} webhook endpoints (WEBHOOK_MAX_ENDPOINTS_PER_INSTANCE): delete one first' },
   POMBO_ERR_CHANNEL_DISABLED: { status: 400, message: 'The {channel} channel is disabled on this server: set {variable}=true to enable it' },
+  POMBO_ERR_LIMIT_REACHED: { status: 403, message: '{what}: the limit is {limit} ({variable}, see docs/security.md)' },
   POMBO_ERR_ROUTE_NOT_FOUND: { status: 404, message: 'Route {method} {url} not found' },
-  POMBO_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'Method {method} is not allowed on {url}' },
   POMBO_ERR_UNAVAILABLE: { status: 503, message: 'The service is unavailable: {detail}' },
   POMBO_ERR_INTERNAL: { status: 500, message: 'Internal error (reference {reference}); the server log has the details' },
 } as const satisfies Record<string, { status: number; message: string }>;
@@ -34,10 +37,11 @@ const STATUS_TEXT: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
-  405: 'Method Not Allowed',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -65,6 +69,15 @@ export class PomboError extends Error {
       response: { message: this.messages },
     };
   }
+}
+
+/** Longest piece of a client's input an error message repeats. */
+export const MAX_ECHO = 64;
+
+/** A client's value as an error may quote it: cut to MAX_ECHO characters, line breaks shown escaped. */
+export function excerpt(value: unknown, max = MAX_ECHO): string {
+  const text = (typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value))).replace(/[\r\n\0]/g, (c) => JSON.stringify(c).slice(1, -1));
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 export const validationError = (detail: string, more: string[] = []): PomboError =>

@@ -1,5 +1,6 @@
 import { validationError } from './errors.ts';
 import type { EventKey } from './event-names.ts';
+import { booleanField, type JsonSchema } from './schemas.ts';
 
 /**
  * What a destination wants of the events its `events` list selects, by what they carry: messages
@@ -87,6 +88,21 @@ function jid(text: string, path: string): string {
   if (/^\d{8,15}$/.test(digits)) return `${digits}@s.whatsapp.net`;
   throw validationError(`${path} must be a JID (5511999990000@s.whatsapp.net, 1203630…@g.us) or a phone number with its country code`);
 }
+
+const STRINGS = (description: string): JsonSchema => ({ type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, maxItems: MAX_VALUES, description });
+
+/** The `filter` field of every channel's configuration (its checks beyond the shape are parsePayloadFilter's). */
+export const PAYLOAD_FILTER_SCHEMA: JsonSchema = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  description: 'Which of the selected events are delivered, by what they carry; every field given must hold (docs/webhooks.md#payload-filters).',
+  properties: {
+    fromMe: booleanField('true: what the instance sent; false: what it received.'),
+    chats: { type: 'string', enum: ['groups', 'direct'], 'x-message': 'must be "groups" or "direct"', description: 'groups (…@g.us) or direct chats.' },
+    remoteJid: STRINGS('Only these chats: JIDs, or phone numbers with their country code.'),
+    messageType: STRINGS('Only these data.messageType values (conversation, imageMessage, …).'),
+  },
+};
 
 /** Validates a `filter` object of a channel's configuration; null when absent. A 400 names the bad field. */
 export function parsePayloadFilter(value: unknown, path: string): PayloadFilter | null {

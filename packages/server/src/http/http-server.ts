@@ -1,17 +1,28 @@
+import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
-import { PomboError, validationError } from '../core/errors.ts';
-import type { AppContext } from './app-context.ts';
+import type { ErrorObject } from 'ajv';
+import { corsOrigin } from '../config/cors.ts';
+import { excerpt, PomboError, validationError } from '../core/errors.ts';
+import type { AppContext } from '../app-context.ts';
+import { jsonBodies } from './json-body.ts';
 import { channelConfigRoutes } from './routes/channel-config-routes.ts';
+import { chatRoutes } from './routes/chat-routes.ts';
 import { eventRoutes } from './routes/event-routes.ts';
 import { instanceRoutes } from './routes/instance-routes.ts';
 import { opsRoutes } from './routes/ops-routes.ts';
 import { sandboxRoutes } from './routes/sandbox-routes.ts';
+import { settingsRoutes } from './routes/settings-routes.ts';
 import { closeUnansweredUpgrades } from './unanswered-upgrades.ts';
+import { answerClientErrors } from './client-errors.ts';
+import { openApi } from './openapi.ts';
+import { guardRequests } from './request-guard.ts';
+import { schemaError, validatorCompiler } from './schema-validation.ts';
 
 /** Turns any error into Evolution API's error shape with a stable code; never leaks a stack trace. */
 function toPomboError(error: FastifyError, context: AppContext): PomboError {
   if (error instanceof PomboError) return error;
+  if (error.validation) return schemaError(error.validationContext ?? 'body', error.validation as ErrorObject[]);
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new PomboError('POMBO_ERR_BODY_TOO_LARGE', { limit: context.config.server.bodyLimitBytes });
@@ -43,15 +54,31 @@ function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: F
 }
 
 export function buildHttpServer(context: AppContext): FastifyInstance {
+  const limits = context.config.connections;
   const app = Fastify({
     bodyLimit: context.config.server.bodyLimitBytes,
     logger: false,
     return503OnClosing: true,
     forceCloseConnections: true,
     frameworkErrors,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    http: {
+      // Also closes connections that never send a byte (408): without it an idle socket is kept forever.
+      headersTimeout: limits.headersTimeoutMs,
+      // Node checks the two timeouts every 30 s by default: a connection would outlive its timeout by that much.
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(limits.headersTimeoutMs / 10)),
+    },
+    clientErrorHandler: answerClientErrors,
   });
+  const { methods, credentials } = context.config.cors;
+  void app.register(cors, { origin: corsOrigin(context.config.cors), methods: [...methods], credentials, maxAge: 600 });
+  app.setValidatorCompiler(validatorCompiler);
+  // Past it Node closes new connections at once, before they cost more than a file descriptor for a moment.
+  app.server.maxConnections = limits.maxConnections;
   // Bodies are JSON only: Fastify's default text/plain parser would turn a form or a text into a string body.
   app.removeContentTypeParser('text/plain');
+  jsonBodies(app, context.config.limits.bodyMaxDepth);
   app.addHook('onRequest', async (request) => {
     const repeated = Object.entries(request.query as Record<string, unknown>).find(([, value]) => Array.isArray(value));
     if (repeated) throw validationError(`the query parameter ${repeated[0]} is given more than once`);
@@ -63,15 +90,24 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     void reply.code(pombo.status).send(pombo.toJSON());
   });
   app.setNotFoundHandler((request, reply) => {
-    const error = new PomboError('POMBO_ERR_ROUTE_NOT_FOUND', { method: request.method, url: request.url.split('?')[0] ?? '' });
+    const error = new PomboError('POMBO_ERR_ROUTE_NOT_FOUND', { method: excerpt(request.method), url: excerpt(request.url.split('?')[0] ?? '') });
     void reply.code(404).send(error.toJSON());
   });
 
-  opsRoutes(app, context);
-  instanceRoutes(app, context);
-  sandboxRoutes(app, context);
-  eventRoutes(app, context);
-  channelConfigRoutes(app, context);
+  guardRequests(app, context);
+  openApi(app, context);
+  // Routes are added in a plugin so that they come after the OpenAPI plugin, which collects their
+  // schemas as they are added; skip-override keeps them (and their hooks) in the root context.
+  const routes = async (api: FastifyInstance) => {
+    opsRoutes(api, context);
+    instanceRoutes(api, context);
+    sandboxRoutes(api, context);
+    chatRoutes(api, context);
+    settingsRoutes(api, context);
+    eventRoutes(api, context);
+    channelConfigRoutes(api, context);
+  };
+  void app.register(Object.assign(routes, { [Symbol.for('skip-override')]: true }));
   closeUnansweredUpgrades(app.server);
   return app;
 }

@@ -82,7 +82,7 @@ test('webhook endpoint: each endpoint has its own filter, and a bad one is a 400
   assert.deepEqual(sent.accepted().map((r) => labelOf(r.json)), ['out-direct']);
   const bad = await pombo.api('POST', `/webhook/endpoints/${inst.name}`, { url: groups.url, filter: { chats: 'group' } });
   assert.equal(bad.status, 400);
-  assert.match(bad.body.response.message[0], /^endpoint\.filter\.chats must be "groups" or "direct"/);
+  assert.match(bad.body.response.message[0], /filter\.chats must be "groups" or "direct"/);
 });
 
 test('rabbitmq: the filter applies to the instance\'s publishing and is counted in find', rabbit, async () => {

@@ -1,12 +1,13 @@
 import { ConfigError } from '../../config/env-reader.ts';
 import { eventName, type EventKey } from '../../core/event-names.ts';
 import { envelopeJson } from '../../core/envelope.ts';
-import { filterPredicate, parsePayloadFilter, type PayloadFilter } from '../../core/payload-filter.ts';
+import { filterPredicate, PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, type PayloadFilter } from '../../core/payload-filter.ts';
 import type { DestinationSpec } from '../../delivery/destination.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
 import { forever } from '../../delivery/retry-policy.ts';
-import type { AppContext } from '../../http/app-context.ts';
-import { eventList, oneOf, optionalBoolean, type Obj } from '../../http/validate.ts';
+import type { AppContext } from '../../app-context.ts';
+import { eventList, oneOf, optionalBoolean, type Obj } from '../../core/validate.ts';
+import { booleanField, eventList as eventListSchema, strictObject, type JsonSchema } from '../../core/schemas.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 
@@ -68,6 +69,8 @@ export interface BrokerChannelOptions {
   loadDriver: () => Promise<BrokerDriver>;
   /** Extra per-instance fields beyond `enabled` and `events` (Pusher's credentials…). */
   parseExtra?: (config: Obj, path: string) => Record<string, unknown>;
+  /** The schemas of the extra fields `parseExtra` reads (they join enabled, events and ordering). */
+  extraSchema?: Record<string, JsonSchema>;
   /** Masks secrets of the extra fields for `find`. */
   describeExtra?: (config: Record<string, unknown>) => Record<string, unknown>;
   /** Events published per batch (default 500). */
@@ -137,6 +140,13 @@ export async function brokerChannel(context: AppContext, options: BrokerChannelO
 
   return {
     name: options.name,
+    configSchema: strictObject({
+      enabled: booleanField(`Publish the instance's events to ${options.name} (default true).`),
+      events: eventListSchema(),
+      ordering: { type: 'string', enum: ['instance', 'chat'], description: 'instance (default: in log order) or chat (in order per remoteJid).' },
+      filter: PAYLOAD_FILTER_SCHEMA,
+      ...options.extraSchema,
+    }),
     parseConfig(config: Obj, path: string) {
       const on = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
       return {

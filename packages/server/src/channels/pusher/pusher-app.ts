@@ -1,6 +1,7 @@
 import type { EnvReader } from '../../config/env-reader.ts';
 import { validationError } from '../../core/errors.ts';
-import { optionalBoolean, optionalInteger, optionalString, type Obj } from '../../http/validate.ts';
+import type { JsonSchema } from '../../core/schemas.ts';
+import { optionalBoolean, optionalInteger, optionalString, type Obj } from '../../core/validate.ts';
 
 /** The credentials of one Pusher app (Pusher's cloud by cluster, or a self-hosted server by host and port). */
 export interface PusherApp {
@@ -18,6 +19,19 @@ export const MASKED = '********';
 
 /** A host name or address, without scheme or path (`soketi.internal`, `127.0.0.1`). */
 const HOST = /^[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:]+\]$/;
+
+const credential = (description: string): JsonSchema => ({ type: ['string', 'number'], description });
+
+/** The fields of the per-instance `pusher` object beyond enabled, events and ordering. */
+export const PUSHER_APP_SCHEMA: Record<string, JsonSchema> = {
+  appId: credential("The Pusher app's id (required when enabled)."),
+  key: credential("The app's key (required when enabled)."),
+  secret: credential("The app's secret (required when enabled; find shows it masked)."),
+  cluster: credential("Pusher's cluster (e.g. us2); or host for a self-hosted server."),
+  useTLS: { type: 'boolean', description: 'Connect with TLS (default true).' },
+  host: { type: 'string', description: 'A self-hosted Pusher-compatible server: host name or address, without scheme, port or path.' },
+  port: { type: 'integer', minimum: 1, maximum: 65535, description: "The self-hosted server's port." },
+};
 
 /** The per-instance `pusher` object of `/pusher/set` and `/instance/create` (seed 001), plus `host` and `port`. */
 export function parsePusherApp(config: Obj, path: string): Partial<PusherApp> {

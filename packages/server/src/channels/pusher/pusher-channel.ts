@@ -1,7 +1,7 @@
-import type { AppContext } from '../../http/app-context.ts';
+import type { AppContext } from '../../app-context.ts';
 import { brokerChannel } from '../broker/broker-channel.ts';
 import type { ChannelModule } from '../channel.ts';
-import { MASKED, parsePusherApp, readGlobalPusherApp } from './pusher-app.ts';
+import { MASKED, parsePusherApp, PUSHER_APP_SCHEMA, readGlobalPusherApp } from './pusher-app.ts';
 
 /**
  * Pusher (seed 001 section 7) and Pusher-compatible servers: the `pusher` channel on the shared
@@ -24,6 +24,7 @@ export function pusherChannel(context: AppContext): Promise<ChannelModule> {
       const { PusherDriver } = await import('./pusher-driver.ts');
       return new PusherDriver(settings);
     },
+    extraSchema: PUSHER_APP_SCHEMA,
     parseExtra: parsePusherApp,
     describeExtra: ({ secret, ...app }) => ({ ...app, ...(secret === undefined ? {} : { secret: MASKED }) }),
   });

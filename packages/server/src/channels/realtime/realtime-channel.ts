@@ -3,9 +3,10 @@ import { WebSocketServer } from 'ws';
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { PomboError, validationError } from '../../core/errors.ts';
-import { parsePayloadFilter, passesFilter, type PayloadFilter } from '../../core/payload-filter.ts';
-import type { AppContext } from '../../http/app-context.ts';
-import type { Obj } from '../../http/validate.ts';
+import { PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, passesFilter, type PayloadFilter } from '../../core/payload-filter.ts';
+import type { AppContext } from '../../app-context.ts';
+import { strictObject } from '../../core/schemas.ts';
+import { eventListLength, type Obj } from '../../core/validate.ts';
 import type { Instance } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 import { refuse } from './close-codes.ts';
@@ -59,11 +60,23 @@ export function realtimeChannel(context: AppContext): ChannelModule {
 
   return {
     name: 'realtime',
+    configSchema: strictObject({
+      // Every channel body may carry `enabled`; realtime serves whoever connects with a valid key, so it changes nothing.
+      enabled: { type: 'boolean', description: 'Accepted as in every channel body; changes nothing (subscribers decide by connecting).' },
+      events: {
+        type: 'array',
+        items: { type: 'string' },
+        'x-message': 'must be an array of event names (Message, Connected, MESSAGES_UPSERT, …)',
+        description: 'The events a connection gets when it names none: realtime types (Message, Connected, …) or event names in any form.',
+      },
+      filter: PAYLOAD_FILTER_SCHEMA,
+    }),
     parseConfig(config: Obj, path: string): RealtimeInstanceConfig {
       const events = config.events ?? [];
       if (!Array.isArray(events) || events.some((name) => typeof name !== 'string')) {
         throw validationError(`${path}.events must be an array of event names (Message, Connected, MESSAGES_UPSERT, …)`);
       }
+      eventListLength(events, `${path}.events`);
       return {
         events: namesOf(parseFilter(events as string[])).filter((name) => name !== 'All'),
         filter: parsePayloadFilter(config.filter, `${path}.filter`),

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { AppContext } from '../../http/app-context.ts';
+import type { AppContext } from '../../app-context.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import { clock } from './ack-window.ts';
 import { CatchUpReads } from './catch-up-reads.ts';

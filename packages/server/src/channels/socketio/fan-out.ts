@@ -1,5 +1,5 @@
 import { envelopeJson } from '../../core/envelope.ts';
-import type { AppContext } from '../../http/app-context.ts';
+import type { AppContext } from '../../app-context.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import type { EventRouter } from './event-routing.ts';
 import { SerializedPayload } from './payload-parser.ts';

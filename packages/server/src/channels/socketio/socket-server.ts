@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Server } from 'socket.io';
-import type { AppContext } from '../../http/app-context.ts';
-import { INSTANCE_NAME } from '../../http/validate.ts';
+import { corsOrigin } from '../../config/cors.ts';
+import type { AppContext } from '../../app-context.ts';
+import { INSTANCE_NAME } from '../../core/validate.ts';
 import { admission } from './admission.ts';
 import { EventRouter } from './event-routing.ts';
 import { SocketFanOut } from './fan-out.ts';
@@ -24,14 +25,16 @@ export interface SocketServerOptions {
 export function attachSocketServer(app: FastifyInstance, context: AppContext, options: SocketServerOptions): SocketFanOut {
   const io: PomboServer = new Server(app.server, {
     serveClient: false,
-    // As Evolution API (CORS_ORIGIN defaults to *): browser dashboards on another origin can long-poll.
-    // Safe because the key travels in the handshake, never in a cookie.
-    cors: { origin: '*' },
+    // CORS_ORIGIN as for the REST API (Evolution API passes it to socket.io too): browser dashboards on
+    // another origin can long-poll. Safe with `*` because the key travels in the handshake, never in a cookie.
+    cors: { origin: corsOrigin(context.config.cors), credentials: context.config.cors.credentials },
     // engine.io would otherwise end every upgrade it does not handle after a second.
     destroyUpgrade: false,
     // Namespaces live while they have sockets; a refused connection leaves nothing behind.
     cleanupEmptyChildNamespaces: true,
     parser: payloadParser,
+    // A connection that has not joined a namespace (no key, a refused key, nothing sent) is closed after it.
+    connectTimeout: context.config.connections.socketioConnectTimeoutMs,
   });
   const fanOut = new SocketFanOut(io, new EventRouter(context.instances, options.globalEvents), context);
   const admit = admission(context, options.allowedHosts);

@@ -1,5 +1,5 @@
-import type { AppContext } from '../../http/app-context.ts';
-import { optionalBoolean, type Obj } from '../../http/validate.ts';
+import type { AppContext } from '../../app-context.ts';
+import { optionalBoolean, type Obj } from '../../core/validate.ts';
 import { brokerChannel } from '../broker/broker-channel.ts';
 import type { ChannelModule } from '../channel.ts';
 import { readSqsSettings } from './sqs-settings.ts';
@@ -20,6 +20,7 @@ export function sqsChannel(context: AppContext): Promise<ChannelModule> {
       const { SqsDriver } = await import('./sqs-driver.ts');
       return new SqsDriver(settings);
     },
+    extraSchema: { fifo: { type: 'boolean', description: 'Publish to FIFO queues (ordered, deduplicated by event id).' } },
     parseExtra: (config: Obj, path: string) => {
       const fifo = optionalBoolean(config, 'fifo', `${path}.fifo`);
       return fifo === undefined ? {} : { fifo };

@@ -5,8 +5,8 @@ import { filterPredicate } from '../../core/payload-filter.ts';
 import type { DestinationSpec, Ordering } from '../../delivery/destination.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
 import { backoff } from '../../delivery/retry-policy.ts';
-import type { AppContext } from '../../http/app-context.ts';
-import type { Obj } from '../../http/validate.ts';
+import type { AppContext } from '../../app-context.ts';
+import type { Obj } from '../../core/validate.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 import { defaultOf, endpointsOf, WebhookBook } from './webhook-book.ts';
@@ -18,6 +18,7 @@ import {
   maskedSettings,
   parseWebhookSettings,
   previousKeyOf,
+  WEBHOOK_CONFIG_SCHEMA,
   type WebhookSettings,
 } from './webhook-config.ts';
 import { webhookEndpointRoutes } from './webhook-endpoint-routes.ts';
@@ -140,9 +141,10 @@ export function webhookChannel(context: AppContext): ChannelModule {
 
   return {
     name: 'webhook',
-    parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path),
+    configSchema: WEBHOOK_CONFIG_SCHEMA,
+    parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path, settings),
     describe(instance: Instance) {
-      const shown = defaultOf(instance) ?? parseWebhookSettings({ enabled: false }, 'webhook');
+      const shown = defaultOf(instance) ?? parseWebhookSettings({ enabled: false }, 'webhook', settings);
       const { state, ...rest } = view(shown, instanceWebhook(instance.id));
       return {
         instanceId: instance.id,

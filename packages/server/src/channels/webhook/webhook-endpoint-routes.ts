@@ -3,10 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import { PomboError, validationError } from '../../core/errors.ts';
 import { ulid } from '../../core/ids.ts';
 import { isoTime } from '../../core/iso-time.ts';
-import { type AppContext, authorizedInstance } from '../../http/app-context.ts';
-import { object, type Obj } from '../../http/validate.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { object, type Obj } from '../../core/validate.ts';
 import { endpointsOf, settingsOf, type WebhookBook } from './webhook-book.ts';
-import { endpointWebhook, parseWebhookSettings, type WebhookEndpoint, type WebhookSettings } from './webhook-config.ts';
+import { apiSchema, instanceNameParam, instanceParams, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
+import { endpointWebhook, parseWebhookSettings, WEBHOOK_CONFIG_SCHEMA, type WebhookEndpoint, type WebhookSettings } from './webhook-config.ts';
 
 type Named = { Params: { instanceName: string } };
 type OneEndpoint = { Params: { instanceName: string; endpointId: string } };
@@ -22,6 +23,26 @@ export interface EndpointRouteOptions {
 export const newSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
 
 const DESCRIPTION_MAX = 500;
+
+/** The default webhook's fields at the top level, plus a description; `secret: null` asks for unsigned requests. */
+const ENDPOINT_BODY = strictObject({
+  ...(WEBHOOK_CONFIG_SCHEMA.properties as Record<string, JsonSchema>),
+  secret: { type: ['string', 'null'], description: 'A Standard Webhooks secret (whsec_…); generated when left out, null for unsigned requests.' },
+  description: { type: ['string', 'null'], maxLength: DESCRIPTION_MAX, description: 'What the endpoint is for (up to 500 characters).' },
+});
+
+const endpointParams = strictObject(
+  { instanceName: instanceNameParam, endpointId: stringField('The endpoint\'s id (ep_…), as its creation answered.') },
+  ['instanceName', 'endpointId'],
+);
+
+const SCHEMAS = {
+  create: apiSchema({ tag: 'Webhook', summary: 'Add a webhook endpoint to the instance', key: 'any', params: instanceParams, body: ENDPOINT_BODY }),
+  list: apiSchema({ tag: 'Webhook', summary: "The instance's webhook endpoints", key: 'any', params: instanceParams }),
+  read: apiSchema({ tag: 'Webhook', summary: 'One webhook endpoint with its delivery state', key: 'any', params: endpointParams }),
+  update: apiSchema({ tag: 'Webhook', summary: 'Change the fields sent of a webhook endpoint', key: 'any', params: endpointParams, body: ENDPOINT_BODY }),
+  remove: apiSchema({ tag: 'Webhook', summary: 'Delete a webhook endpoint, its position and its delivery log', key: 'any', params: endpointParams }),
+};
 
 function description(body: Obj, fallback: string | null): string | null {
   const value = body.description;
@@ -46,10 +67,10 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
   const { book, view, maxEndpoints } = options;
   const show = (instanceId: string, endpoint: WebhookEndpoint) => view(endpoint, endpointWebhook(instanceId, endpoint.id));
 
-  app.post<Named>('/webhook/endpoints/:instanceName', async (request, reply) => {
+  app.post<Named>('/webhook/endpoints/:instanceName', { schema: SCHEMAS.create }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = object(request.body, 'body');
-    const parsed = parseWebhookSettings(body, 'endpoint');
+    const parsed = parseWebhookSettings(body, 'endpoint', context.config.webhook);
     const generated = body.secret === undefined ? newSecret() : undefined;
     const endpoint: WebhookEndpoint = {
       ...parsed,
@@ -67,24 +88,24 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
     return { ...show(updated.id, endpoint), ...(generated ? { secret: generated } : {}) };
   });
 
-  app.get<Named>('/webhook/endpoints/:instanceName', async (request) => {
+  app.get<Named>('/webhook/endpoints/:instanceName', { schema: SCHEMAS.list }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     return { endpoints: endpointsOf(instance).map((endpoint) => show(instance.id, endpoint)), max: maxEndpoints };
   });
 
-  app.get<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', async (request) => {
+  app.get<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', { schema: SCHEMAS.read }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const endpoint = settingsOf({ instance, endpointId: request.params.endpointId }) as WebhookEndpoint;
     return show(instance.id, endpoint);
   });
 
-  app.patch<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', async (request) => {
+  app.patch<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', { schema: SCHEMAS.update }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = object(request.body, 'body');
     const { endpointId } = request.params;
     const { instance: updated, settings } = await book.edit(instance.id, endpointId, (current) => {
       const endpoint = current as WebhookEndpoint;
-      const parsed = parseWebhookSettings({ ...asInput(endpoint), ...body }, 'endpoint');
+      const parsed = parseWebhookSettings({ ...asInput(endpoint), ...body }, 'endpoint', context.config.webhook);
       // A secret set by hand replaces the current one at once (rotate-secret is the way to overlap them).
       const replaced = body.secret !== undefined && parsed.secret !== endpoint.secret;
       return {
@@ -97,7 +118,7 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
     return show(updated.id, settings as WebhookEndpoint);
   });
 
-  app.delete<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', async (request, reply) => {
+  app.delete<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', { schema: SCHEMAS.remove }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const { endpointId } = request.params;
     settingsOf({ instance, endpointId });

@@ -1,21 +1,58 @@
 import type { FastifyInstance } from 'fastify';
 import { eventName } from '../../core/event-names.ts';
 import { PomboError, validationError } from '../../core/errors.ts';
-import { type AppContext, authorizedInstance } from '../../http/app-context.ts';
-import { eventKey, object, type Obj } from '../../http/validate.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { eventKey, type Obj } from '../../core/validate.ts';
 import type { DeliveryRecord, DeliveryStatus, Instance, StoredEvent } from '../../store/types.ts';
 import { filterPredicate } from '../../core/payload-filter.ts';
 import { destinationOf, settingsOf, type WebhookRef } from './webhook-book.ts';
 import type { WebhookSettings } from './webhook-config.ts';
+import { apiSchema, instanceParams, PAGE_LIMIT, strictObject, stringField } from '../../core/schemas.ts';
 
 type Named = { Params: { instanceName: string } };
-type DeliveriesQuery = { Querystring: { status?: string; event?: string; limit?: string; after?: string; endpoint?: string } };
+type DeliveriesQuery = { Querystring: { status?: DeliveryStatus; event?: string; limit: number; after?: string; endpoint?: string } };
 type EndpointQuery = { Querystring: { endpoint?: string } };
 
 /** Events one replay call selects at most; a larger selection answers `truncated: true`. */
 export const MAX_REPLAY = 10_000;
 const PAGE = 500;
 const STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'failed'];
+
+const ENDPOINT = stringField("One of the instance's webhook endpoints (its id); the default webhook when missing.");
+
+const deliveries = apiSchema({
+  tag: 'Webhook',
+  summary: "The instance webhook's delivery log",
+  key: 'any',
+  params: instanceParams,
+  querystring: strictObject({
+    status: {
+      type: 'string',
+      enum: [...STATUSES],
+      'x-message': 'must be pending (waiting for a retry), delivered or failed (dead-lettered)',
+      description: 'pending (waiting for a retry), delivered or failed (dead-lettered).',
+    },
+    event: stringField('One event name, in any form.'),
+    limit: PAGE_LIMIT,
+    after: stringField('An event id: the page starts after its delivery.'),
+    endpoint: ENDPOINT,
+  }),
+});
+
+const replay = apiSchema({
+  tag: 'Webhook',
+  summary: 'Send events to the instance webhook again',
+  description: 'Exactly one of {"status": "failed"} (every dead letter), {"ids": [...]} or {"from", "to"} (a time range of the log).',
+  key: 'any',
+  params: instanceParams,
+  querystring: strictObject({ endpoint: ENDPOINT }),
+  body: strictObject({
+    status: { type: 'string', 'x-message': 'must be "failed" (replays every dead-lettered delivery)', description: '"failed": replay every dead letter.' },
+    ids: { type: 'array', description: `1 to ${MAX_REPLAY} event ids.` },
+    from: stringField('An ISO 8601 time (default: the start of the log).'),
+    to: stringField('An ISO 8601 time (default: now).'),
+  }),
+});
 
 /** What to replay: every dead letter, chosen events, or a time range of the instance's log. */
 type ReplaySelection = { kind: 'failed' } | { kind: 'ids'; ids: string[] } | { kind: 'range'; from: string; to: string };
@@ -119,28 +156,23 @@ export function webhookRoutes(app: FastifyInstance, context: AppContext): void {
     return found;
   }
 
-  app.get<Named & DeliveriesQuery>('/webhook/deliveries/:instanceName', async (request) => {
+  app.get<Named & DeliveriesQuery>('/webhook/deliveries/:instanceName', { schema: deliveries }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
-    const { status, event, after } = request.query;
-    const limit = request.query.limit === undefined ? 100 : Number(request.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw validationError('limit must be an integer between 1 and 1000');
-    if (status !== undefined && !STATUSES.includes(status as DeliveryStatus)) {
-      throw validationError('status must be pending (waiting for a retry), delivered or failed (dead-lettered)');
-    }
+    const { status, event, after, limit } = request.query;
     const destination = destinationOf(webhookRef(instance, request.query.endpoint));
     const records = await store.listDeliveries({
       destination,
       limit,
       afterPos: after ? await positionOf(instance, after) : 0,
-      ...(status ? { status: status as DeliveryStatus } : {}),
+      ...(status ? { status } : {}),
       ...(event ? { event: eventKey(event, 'event') } : {}),
     });
     return { deliveries: records.map(view), next: records.length === limit ? (records.at(-1)?.eventId ?? null) : null };
   });
 
-  app.post<Named & EndpointQuery>('/webhook/replay/:instanceName', async (request, reply) => {
+  app.post<Named & EndpointQuery & { Body: Obj }>('/webhook/replay/:instanceName', { schema: replay }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
-    const selection = parseReplay(object(request.body, 'body'));
+    const selection = parseReplay(request.body);
     const ref = webhookRef(instance, request.query.endpoint);
     const webhook = settingsOf(ref);
     const destination = destinationOf(ref);

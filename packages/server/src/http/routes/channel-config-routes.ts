@@ -1,22 +1,30 @@
 import type { FastifyInstance } from 'fastify';
-import { type AppContext, authorizedInstance } from '../app-context.ts';
-import { object } from '../validate.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { apiSchema, instanceParams, strictObject } from '../../core/schemas.ts';
 
 type Named = { Params: { instanceName: string } };
+type SetBody = Named & { Body: Record<string, Record<string, unknown>> };
 
 /** `POST /<channel>/set/:instanceName` and `GET /<channel>/find/:instanceName` for every channel, as in Evolution API. */
 export function channelConfigRoutes(app: FastifyInstance, context: AppContext): void {
   for (const module of context.channels.all()) {
-    app.post<Named>(`/${module.name}/set/:instanceName`, async (request, reply) => {
+    const set = apiSchema({
+      tag: 'Channels',
+      summary: `Set the instance's ${module.name} configuration`,
+      key: 'any',
+      params: instanceParams,
+      body: strictObject({ [module.name]: module.configSchema }, [module.name]),
+    });
+    app.post<SetBody>(`/${module.name}/set/:instanceName`, { schema: set }, async (request, reply) => {
       const instance = authorizedInstance(context, request, request.params.instanceName);
-      const body = object(request.body, 'body');
-      const config = module.parseConfig(object(body[module.name], module.name), module.name);
+      const config = module.parseConfig(request.body[module.name] ?? {}, module.name);
       const updated = await context.instances.setChannelConfig(instance, module.name, config);
       reply.code(201);
       return module.describe(updated);
     });
 
-    app.get<Named>(`/${module.name}/find/:instanceName`, async (request) => {
+    const find = apiSchema({ tag: 'Channels', summary: `The instance's ${module.name} configuration and state`, key: 'any', params: instanceParams });
+    app.get<Named>(`/${module.name}/find/:instanceName`, { schema: find }, async (request) => {
       const instance = authorizedInstance(context, request, request.params.instanceName);
       return module.describe(instance);
     });

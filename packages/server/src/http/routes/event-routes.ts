@@ -1,24 +1,59 @@
 import type { FastifyInstance } from 'fastify';
 import { envelopeOf } from '../../core/envelope.ts';
 import { PomboError, validationError } from '../../core/errors.ts';
-import { parseIngestBody } from '../../sources/ingest/ingest-body.ts';
-import { type AppContext, authorizedInstance } from '../app-context.ts';
-import { eventKey } from '../validate.ts';
+import { isSandboxed } from '../../instances/integration.ts';
+import { type IngestItem, parseIngestBody } from '../../sources/ingest/ingest-body.ts';
+import type { Instance, StoredEvent } from '../../store/types.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { eventKey, eventListLength } from '../../core/validate.ts';
+import { apiSchema, instanceNameParam, instanceParams, PAGE_LIMIT, strictObject, stringField } from '../../core/schemas.ts';
+import { INGEST_BODY_SCHEMA } from '../../sources/ingest/ingest-body.ts';
 
 type Named = { Params: { instanceName: string } };
+
+const ingest = apiSchema({
+  tag: 'Events',
+  summary: "Append events to an instance's log (one, or a batch of up to 1000)",
+  description: 'Idempotent: an event\'s `id`, the Idempotency-Key header, or (for an Evolution payload) its digest make a retry a duplicate.',
+  key: 'any',
+  params: instanceParams,
+  body: INGEST_BODY_SCHEMA,
+});
+
+const oneEvent = apiSchema({
+  tag: 'Events',
+  summary: 'One retained event by id',
+  key: 'any',
+  params: strictObject({ instanceName: instanceNameParam, eventId: stringField('An event id (evt_…).') }, ['instanceName', 'eventId']),
+});
+
+const page = apiSchema({
+  tag: 'Events',
+  summary: "Page through an instance's retained log, oldest first",
+  key: 'any',
+  params: instanceParams,
+  querystring: strictObject({
+    after: stringField('An event id of this instance: the page starts after it.'),
+    limit: PAGE_LIMIT,
+    events: stringField('Comma list of event names in any form (messages.upsert,SEND_MESSAGE).'),
+  }),
+});
 
 /** The ingest API (producers push events in) and the paged read of the retained log. */
 export function eventRoutes(app: FastifyInstance, context: AppContext): void {
   const { instances, store } = context;
 
-  app.post<Named>('/events/:instanceName', async (request, reply) => {
+  app.post<Named>('/events/:instanceName', { schema: ingest }, async (request, reply) => {
     let instance = authorizedInstance(context, request, request.params.instanceName);
     const idempotencyKey = request.headers['idempotency-key'];
-    const { items, batch } = parseIngestBody(request.body, instance.name, typeof idempotencyKey === 'string' ? idempotencyKey : undefined);
-    const sender = items.find((item) => item.sender)?.sender;
+    const length = Number(request.headers['content-length']);
+    const limits = { maxDataBytes: context.config.limits.eventMaxDataBytes, bodyBytes: Number.isFinite(length) ? length : undefined };
+    const { items, batch } = parseIngestBody(request.body, instance.name, limits, typeof idempotencyKey === 'string' ? idempotencyKey : undefined);
+    const sender = senderOf(context, instance, items);
+    checkIdentity(instance, items);
     if (sender && sender !== instance.ownerJid) instance = await instances.update(instance, { ownerJid: sender });
     const results = await instances.emitMany(instance, items, 'ingest');
-    await followConnection(context, instance.name, items);
+    if (!isSandboxed(instance.integration)) await followConnection(context, instance.name, items);
     const view = results.map(({ event, duplicate }) => ({ id: event.id, seq: event.seq, event: event.event, duplicate }));
     const fresh = results.filter((result) => !result.duplicate).length;
     reply.code(fresh > 0 ? 201 : 200);
@@ -26,7 +61,7 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
   });
 
   // One event by id: where the compact references of size-limited channels (SQS, Pusher, Kafka) point.
-  app.get<{ Params: { instanceName: string; eventId: string } }>('/events/:instanceName/:eventId', async (request) => {
+  app.get<{ Params: { instanceName: string; eventId: string } }>('/events/:instanceName/:eventId', { schema: oneEvent }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const [event] = await store.getByIds([request.params.eventId]);
     if (!event || event.instanceId !== instance.id) {
@@ -35,11 +70,9 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
     return { ...envelopeOf(event, context.envelope), seq: event.seq };
   });
 
-  app.get<Named & { Querystring: { after?: string; limit?: string; events?: string } }>('/events/:instanceName', async (request) => {
+  app.get<Named & { Querystring: { after?: string; limit: number; events?: string } }>('/events/:instanceName', { schema: page }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
-    const { after, events } = request.query;
-    const limit = request.query.limit === undefined ? 100 : Number(request.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw validationError('limit must be an integer between 1 and 1000');
+    const { after, events, limit } = request.query;
     let afterPos = 0;
     if (after) {
       const [anchor] = await store.getByIds([after]);
@@ -48,17 +81,57 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
       }
       afterPos = anchor.pos;
     }
-    const names = events ? events.split(',').map((name, index) => eventKey(name.trim(), `events[${index}]`)) : undefined;
-    const page = await store.read({ afterPos, instanceId: instance.id, limit, ...(names ? { events: names } : {}) });
+    const listed = events?.split(',');
+    if (listed) eventListLength(listed, 'events');
+    const names = listed?.map((name, index) => eventKey(name.trim(), `events[${index}]`));
+    const read = await store.read({ afterPos, instanceId: instance.id, limit, ...(names ? { events: names } : {}) });
+    const page = withinBudget(read);
     return {
       events: page.map((event) => ({ ...envelopeOf(event, context.envelope), seq: event.seq })),
-      next: page.length === limit ? page.at(-1)?.id : null,
+      next: page.length === limit || page.length < read.length ? page.at(-1)?.id : null,
     };
   });
 }
 
+/** Bytes of event data one page of `GET /events` carries at most (one event always fits): pages of large events stay answerable. */
+export const PAGE_BYTES = 16 * 1024 * 1024;
+
+function withinBudget(events: readonly StoredEvent[]): readonly StoredEvent[] {
+  let bytes = 0;
+  for (let index = 0; index < events.length; index++) {
+    bytes += (events[index] as StoredEvent).dataJson.length;
+    if (bytes > PAGE_BYTES && index > 0) return events.slice(0, index);
+  }
+  return events;
+}
+
+/**
+ * The JID the producer says the instance is. It may not be another instance's: that would make its
+ * events speak for that number (and, were it a sandbox instance, take over its messages).
+ */
+function senderOf(context: AppContext, instance: Instance, items: readonly IngestItem[]): string | undefined {
+  const senders = new Set(items.map((item) => item.sender).filter((sender): sender is string => sender !== undefined));
+  if (senders.size > 1) throw validationError('the events of one request name different senders: one instance is one number');
+  const [sender] = senders;
+  if (sender === undefined || sender === instance.ownerJid) return undefined;
+  if (isSandboxed(instance.integration)) {
+    throw validationError(`sender is "${sender}", but the sandbox gives "${instance.name}" its number (${instance.ownerJid ?? 'none yet: connect it'}); ingested events cannot change it`);
+  }
+  const holder = context.instances.ownerOf(sender);
+  if (holder && holder.id !== instance.id) throw validationError(`sender "${sender}" is the number of another instance on this server; an instance's events cannot speak for another`);
+  return sender;
+}
+
+/** The sandbox connects and disconnects its own instances: an ingested CONNECTION_UPDATE cannot move them. */
+function checkIdentity(instance: Instance, items: readonly IngestItem[]): void {
+  if (!isSandboxed(instance.integration)) return;
+  if (items.some((item) => item.event === 'CONNECTION_UPDATE')) {
+    throw validationError(`"${instance.name}" is a sandbox instance: the sandbox reports its connection, so CONNECTION_UPDATE cannot be ingested for it (use /instance/connect and /instance/logout)`);
+  }
+}
+
 /** An ingested CONNECTION_UPDATE moves the instance's state, so `connectionState` tells the truth. */
-async function followConnection(context: AppContext, name: string, items: ReturnType<typeof parseIngestBody>['items']) {
+async function followConnection(context: AppContext, name: string, items: readonly IngestItem[]) {
   const last = items.filter((item) => item.event === 'CONNECTION_UPDATE').at(-1);
   const state = (last?.data as { state?: unknown } | null)?.state;
   if (state === 'open' || state === 'close' || state === 'connecting') {

@@ -1,13 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { PomboError } from '../../core/errors.ts';
-import type { AppContext } from '../app-context.ts';
-import { apikeyOf } from '../app-context.ts';
+import type { AppContext } from '../../app-context.ts';
+import { apikeyOf } from '../../app-context.ts';
+import { apiSchema } from '../../core/schemas.ts';
 
 const startedAt = new Date().toISOString();
 
 /** Status, health and Prometheus metrics. */
 export function opsRoutes(app: FastifyInstance, context: AppContext): void {
-  app.get('/', async () => ({
+  app.get('/', { schema: apiSchema({ tag: 'Operations', summary: 'Server status and version', key: 'none' }) }, async () => ({
     status: 200,
     message: 'Welcome to Pombo, the event gateway for WhatsApp instances',
     version: '0.1.0',
@@ -15,7 +16,8 @@ export function opsRoutes(app: FastifyInstance, context: AppContext): void {
     documentation: 'https://github.com/pombo/pombo#readme',
   }));
 
-  app.get('/health', async (_request, reply) => {
+  const health = apiSchema({ tag: 'Operations', summary: 'Health: 200 when the event store answers, 503 otherwise', key: 'none' });
+  app.get('/health', { schema: health }, async (_request, reply) => {
     try {
       await context.store.ping();
       return { status: 'ok', store: context.store.provider };
@@ -25,7 +27,13 @@ export function opsRoutes(app: FastifyInstance, context: AppContext): void {
     }
   });
 
-  app.get('/metrics', async (request, reply) => {
+  const metrics = apiSchema({
+    tag: 'Operations',
+    summary: 'Prometheus metrics',
+    description: 'The global key in the apikey header, or as `Authorization: Bearer <key>` (what Prometheus sends).',
+    key: 'global',
+  });
+  app.get('/metrics', { schema: metrics }, async (request, reply) => {
     const bearer = request.headers.authorization?.replace(/^Bearer\s+/i, '');
     context.auth.requireGlobal(apikeyOf(request) ?? bearer);
     context.dispatcher.collect();

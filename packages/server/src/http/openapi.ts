@@ -1,0 +1,57 @@
+import swagger from '@fastify/swagger';
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../app-context.ts';
+import { renderDocsPage, type OpenApiDocument } from './docs-page.ts';
+import { ANY_KEY, apiSchema, GLOBAL_KEY, TAGS } from '../core/schemas.ts';
+
+/**
+ * Routes that are not part of the HTTP API and so not in the OpenAPI document: pages for people
+ * (the dashboard). Every other route must have a schema built with `apiSchema` (core/schemas.ts):
+ * test/http/openapi.test.ts enumerates the server's routes and fails for one missing from the
+ * document. WebSockets (/socket.io, /events/ws) are upgrades, not routes, and need no entry.
+ */
+export const NON_API_ROUTE_PREFIXES: readonly string[] = ['/manager'];
+
+export const isNonApiRoute = (url: string): boolean =>
+  NON_API_ROUTE_PREFIXES.some((prefix) => url === prefix || url.startsWith(`${prefix}/`));
+
+/**
+ * Generates OpenAPI 3.1 from the route schemas (the ones requests are validated with) and serves it
+ * at `/docs/openapi.json`, with a reference page at `/docs`. Neither needs a key: the document
+ * describes routes and fields, never a secret. Registered before the routes, whose schemas it collects.
+ */
+export function openApi(app: FastifyInstance, context: AppContext): void {
+  void app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Pombo HTTP API',
+        version: '0.1.0',
+        description:
+          "Evolution API's instance, channel and message routes, plus Pombo's ingest, event log, delivery log and replay. " +
+          'Errors have the shape and stable codes of docs/errors.md: a 400 names the field.',
+      },
+      servers: [{ url: context.config.server.url }],
+      tags: TAGS.map((tag) => ({ ...tag })),
+      components: {
+        securitySchemes: {
+          [ANY_KEY]: { type: 'apiKey', in: 'header', name: 'apikey', description: 'The global API key, or the instance token (the `hash` /instance/create returned) on its own instance.' },
+          [GLOBAL_KEY]: { type: 'apiKey', in: 'header', name: 'apikey', description: 'The global API key (AUTHENTICATION_API_KEY, or data/api-key).' },
+        },
+      },
+    },
+    hideUntagged: true,
+    transform: ({ schema, url }) => ({ schema: isNonApiRoute(url) ? { ...schema, hide: true } : schema, url }),
+  });
+
+  void app.register(async (docs) => {
+    docs.get('/docs/openapi.json', { schema: apiSchema({ tag: 'Operations', summary: 'This OpenAPI 3.1 document', key: 'none' }) }, async () => app.swagger());
+    const page = apiSchema({ tag: 'Operations', summary: 'The API reference page, rendered from the OpenAPI document', key: 'none' });
+    let html: string | undefined;
+    docs.get('/docs', { schema: page }, async (_request, reply) => {
+      html ??= renderDocsPage(app.swagger() as unknown as OpenApiDocument);
+      reply.type('text/html; charset=utf-8');
+      return html;
+    });
+  });
+}

@@ -1,0 +1,26 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type AppContext, apikeyOf, authorizedInstance } from '../app-context.ts';
+import { GLOBAL_KEY } from '../core/schemas.ts';
+
+type Security = ReadonlyArray<Record<string, unknown>> | undefined;
+
+/**
+ * Authenticates before the body and query are validated, so a caller without a valid key learns
+ * nothing about a route but 401 (or 404/403 for an instance it may not reach), exactly as when
+ * the route's handler checked first. The key a route needs is the `security` of its schema.
+ * Handlers still resolve their instance themselves: this is a guard, not a lookup.
+ */
+export function guardRequests(app: FastifyInstance, context: AppContext): void {
+  app.addHook('preValidation', async (request: FastifyRequest) => {
+    const security = (request.routeOptions.schema as { security?: Security } | undefined)?.security;
+    if (!security?.length) return;
+    const name = (request.params as { instanceName?: unknown } | undefined)?.instanceName;
+    if (typeof name === 'string') authorizedInstance(context, request, name);
+    else if (security.some((scheme) => GLOBAL_KEY in scheme)) context.auth.requireGlobal(keyOf(request));
+    else context.auth.require(keyOf(request));
+  });
+}
+
+/** The `apikey` header, or a bearer token (Prometheus sends its credentials that way to /metrics). */
+const keyOf = (request: FastifyRequest): string | undefined =>
+  apikeyOf(request) ?? request.headers.authorization?.replace(/^Bearer\s+/i, '');
