@@ -56,6 +56,7 @@ type ReadState = 'unloaded' | 'behind' | 'caught-up';
 export interface DestinationStatus {
   id: string;
   channel: string;
+  instanceId: string | null;
   state: HealthState;
   consecutiveFailures: number;
   activity: WorkerActivity;
@@ -66,6 +67,9 @@ export interface DestinationStatus {
   lastError: string | null;
   lastDeliveredAt: string | null;
   delivered: number;
+  /** Attempts answered with a retry (since the start). */
+  retried: number;
+  /** Deliveries dead-lettered (since the start). */
   failed: number;
   /** Events its payload filter skipped (since the server started). */
   filtered: number;
@@ -110,6 +114,7 @@ export class DestinationWorker {
   private lastError: string | null = null;
   private lastDeliveredMs: number | null = null;
   private deliveredCount = 0;
+  private retriedCount = 0;
   private failedCount = 0;
   private filteredCount = 0;
 
@@ -131,6 +136,7 @@ export class DestinationWorker {
     return {
       id: this.spec.id,
       channel: this.spec.channel,
+      instanceId: this.spec.instanceId,
       state: this.circuit?.state ?? (this.lastError && this.waiting.size ? 'failing' : 'healthy'),
       consecutiveFailures: this.circuit?.consecutiveFailures ?? 0,
       activity: this.activity(),
@@ -140,9 +146,20 @@ export class DestinationWorker {
       lastError: this.lastError,
       lastDeliveredAt: this.lastDeliveredMs === null ? null : new Date(this.lastDeliveredMs).toISOString(),
       delivered: this.deliveredCount,
+      retried: this.retriedCount,
       failed: this.failedCount,
       filtered: this.filteredCount,
     };
+  }
+
+  /** When the oldest event still to deliver (in flight, waiting for a retry or ready) was appended. */
+  oldestPendingAt(): string | null {
+    let oldest: string | null = null;
+    // Replays and reloaded retries sit out of log order in `items`: every item is looked at.
+    for (const item of this.items.values()) {
+      if (item.state !== 'done' && (oldest === null || item.event.createdAt < oldest)) oldest = item.event.createdAt;
+    }
+    return oldest;
   }
 
   private activity(): WorkerActivity {
@@ -458,6 +475,7 @@ export class DestinationWorker {
       this.lastError = outcome.error;
       if (item.tries >= this.spec.retry.maxAttempts) this.finish(item, 'failed');
       else {
+        this.retriedCount++;
         const due = Date.now() + (outcome.afterMs ?? this.spec.retry.delayMs(item.tries));
         this.park(item, due);
         // A retry recorded as pending lets the cursor pass: the record goes in the same write as the cursor.

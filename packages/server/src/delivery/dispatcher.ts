@@ -98,6 +98,11 @@ export class Dispatcher {
     return status && { ...status };
   }
 
+  /** When the oldest event the destination still has to deliver was appended (null: none). */
+  oldestPendingAt(id: string): string | null {
+    return this.workers.get(id)?.oldestPendingAt() ?? null;
+  }
+
   statuses(): DestinationStatus[] {
     return [...this.workers.values()].map((worker) => worker.status());
   }

@@ -7,7 +7,7 @@ import type { Outcome } from '../../delivery/outcome.ts';
 import { forever } from '../../delivery/retry-policy.ts';
 import type { AppContext } from '../../app-context.ts';
 import { eventList, oneOf, optionalBoolean, type Obj } from '../../core/validate.ts';
-import { booleanField, eventList as eventListSchema, strictObject, type JsonSchema } from '../../core/schemas.ts';
+import { booleanField, eventList as eventListSchema, nullableFields, strictObject, type JsonSchema } from '../../core/schemas.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 
@@ -140,13 +140,13 @@ export async function brokerChannel(context: AppContext, options: BrokerChannelO
 
   return {
     name: options.name,
-    configSchema: strictObject({
+    configSchema: strictObject(nullableFields({
       enabled: booleanField(`Publish the instance's events to ${options.name} (default true).`),
       events: eventListSchema(),
       ordering: { type: 'string', enum: ['instance', 'chat'], description: 'instance (default: in log order) or chat (in order per remoteJid).' },
       filter: PAYLOAD_FILTER_SCHEMA,
       ...options.extraSchema,
-    }),
+    })),
     parseConfig(config: Obj, path: string) {
       const on = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
       return {

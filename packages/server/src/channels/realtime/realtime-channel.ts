@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { PomboError, validationError } from '../../core/errors.ts';
 import { PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, passesFilter, type PayloadFilter } from '../../core/payload-filter.ts';
 import type { AppContext } from '../../app-context.ts';
-import { strictObject } from '../../core/schemas.ts';
+import { nullableFields, strictObject } from '../../core/schemas.ts';
 import { eventListLength, type Obj } from '../../core/validate.ts';
 import type { Instance } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
@@ -60,7 +60,7 @@ export function realtimeChannel(context: AppContext): ChannelModule {
 
   return {
     name: 'realtime',
-    configSchema: strictObject({
+    configSchema: strictObject(nullableFields({
       // Every channel body may carry `enabled`; realtime serves whoever connects with a valid key, so it changes nothing.
       enabled: { type: 'boolean', description: 'Accepted as in every channel body; changes nothing (subscribers decide by connecting).' },
       events: {
@@ -70,7 +70,7 @@ export function realtimeChannel(context: AppContext): ChannelModule {
         description: 'The events a connection gets when it names none: realtime types (Message, Connected, …) or event names in any form.',
       },
       filter: PAYLOAD_FILTER_SCHEMA,
-    }),
+    })),
     parseConfig(config: Obj, path: string): RealtimeInstanceConfig {
       const events = config.events ?? [];
       if (!Array.isArray(events) || events.some((name) => typeof name !== 'string')) {
@@ -114,6 +114,7 @@ export function realtimeChannel(context: AppContext): ChannelModule {
       app.addHook('preClose', async () => hub.shutdown());
     },
     released: (instance, removalPos) => hub.retire(instance.id, removalPos),
+    clients: () => hub.clients((instanceId) => context.dispatcher.instanceLabel(instanceId)),
     async stop() {
       await hub.shutdown();
     },

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { AppContext } from '../../app-context.ts';
+import type { ConnectedClient } from '../channel.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import { clock } from './ack-window.ts';
 import { CatchUpReads } from './catch-up-reads.ts';
@@ -290,6 +291,19 @@ export class RealtimeHub implements ConnectionOwner {
         deadLettered: subscriber.deadLettered,
         lastError: subscriber.lastError,
       }));
+  }
+
+  /** Every open connection, named by its instance (`name`) and subscriber. */
+  clients(name: (instanceId: string) => string): ConnectedClient[] {
+    return [...this.subscribers.values()].flatMap((subscriber) =>
+      subscriber.connections.map((connection) => ({
+        instance: name(subscriber.feed.instanceId),
+        client: subscriber.name,
+        address: connection.address,
+        connectedAt: connection.connectedAt,
+        detail: `events ${namesOf(connection.filter).join(', ')}; ${connection.inFlight} in flight`,
+      })),
+    );
   }
 
   /** Closes every connection (1001: reconnect later) and saves every subscriber's position. */

@@ -1,6 +1,7 @@
 import { envelopeJson } from '../../core/envelope.ts';
 import type { AppContext } from '../../app-context.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
+import type { ConnectedClient } from '../channel.ts';
 import type { EventRouter } from './event-routing.ts';
 import { SerializedPayload } from './payload-parser.ts';
 import { Replay } from './replay.ts';
@@ -72,6 +73,22 @@ export class SocketFanOut {
       for (const socket of nsp.sockets.values()) if (socket.data.scope.kind === 'instance' && socket.data.scope.instanceId === instanceId) count++;
     }
     return count;
+  }
+
+  /** Every connected socket: on `/` and in the instances' namespaces. */
+  clients(): ConnectedClient[] {
+    const sockets = [...this.io.sockets.sockets.values()];
+    for (const namespaces of this.namespaces.values()) for (const nsp of namespaces) sockets.push(...nsp.sockets.values());
+    return sockets.map((socket) => {
+      const { scope, resumeAfter } = socket.data;
+      return {
+        instance: scope.kind === 'root' ? '*' : scope.instanceName,
+        client: socket.id,
+        address: socket.handshake.address,
+        connectedAt: socket.handshake.issued,
+        detail: `namespace ${socket.nsp.name}${resumeAfter === undefined ? '' : ', resumed'}`,
+      };
+    });
   }
 
   private track(socket: PomboSocket): void {

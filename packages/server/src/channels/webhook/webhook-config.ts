@@ -13,7 +13,7 @@ import {
   quoted,
   type Obj,
 } from '../../core/validate.ts';
-import { booleanField, eventList as eventListSchema, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
+import { booleanField, eventList as eventListSchema, nullableFields, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 import { CREDENTIAL_NAME, isRedactedUrl, redactUrl } from '../../ops/redact.ts';
 import type { Instance } from '../../store/types.ts';
 import { maskSecret, secretKey } from './webhook-signature.ts';
@@ -116,7 +116,7 @@ function secret(config: Obj, path: string): string | null {
 }
 
 /** The object under `webhook` in `/webhook/set` and `/instance/create` (seed 001's fields, Evolution's other spellings, Pombo's own). */
-export const WEBHOOK_CONFIG_SCHEMA: JsonSchema = strictObject({
+export const WEBHOOK_CONFIG_SCHEMA: JsonSchema = strictObject(nullableFields({
   enabled: booleanField('Deliver to this webhook (default true); false keeps the settings and stops deliveries.'),
   url: stringField('An http:// or https:// URL; required when enabled.', { example: 'https://example.com/hooks/pombo' }),
   events: eventListSchema(),
@@ -129,7 +129,7 @@ export const WEBHOOK_CONFIG_SCHEMA: JsonSchema = strictObject({
   ordering: { type: 'string', enum: [...ORDERINGS], description: 'none (default), instance (one at a time, in log order) or chat (in order per remoteJid).' },
   maxInFlight: { type: 'integer', minimum: 1, maximum: 1024, description: 'Requests in flight at once to this webhook (default WEBHOOK_MAX_IN_FLIGHT).' },
   filter: PAYLOAD_FILTER_SCHEMA,
-});
+}));
 
 /** A flag Evolution API spells two ways (`byEvents`, `webhookByEvents`): either works; both must agree. */
 function flag(config: Obj, name: string, evolutionName: string, path: string): boolean {

@@ -4,13 +4,13 @@ import { PomboError, validationError } from '../../core/errors.ts';
 import { ulid } from '../../core/ids.ts';
 import { isoTime } from '../../core/iso-time.ts';
 import { type AppContext, authorizedInstance } from '../../app-context.ts';
-import { object, type Obj } from '../../core/validate.ts';
-import { endpointsOf, settingsOf, type WebhookBook } from './webhook-book.ts';
+import type { Obj } from '../../core/validate.ts';
 import { apiSchema, instanceNameParam, instanceParams, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
+import { endpointsOf, settingsOf, type WebhookBook } from './webhook-book.ts';
 import { endpointWebhook, parseWebhookSettings, WEBHOOK_CONFIG_SCHEMA, type WebhookEndpoint, type WebhookSettings } from './webhook-config.ts';
 
-type Named = { Params: { instanceName: string } };
-type OneEndpoint = { Params: { instanceName: string; endpointId: string } };
+type Named = { Params: { instanceName: string }; Body: Obj };
+type OneEndpoint = { Params: { instanceName: string; endpointId: string }; Body: Obj };
 
 export interface EndpointRouteOptions {
   book: WebhookBook;
@@ -24,24 +24,23 @@ export const newSecret = (): string => `whsec_${randomBytes(32).toString('base64
 
 const DESCRIPTION_MAX = 500;
 
-/** The default webhook's fields at the top level, plus a description; `secret: null` asks for unsigned requests. */
-const ENDPOINT_BODY = strictObject({
-  ...(WEBHOOK_CONFIG_SCHEMA.properties as Record<string, JsonSchema>),
-  secret: { type: ['string', 'null'], description: 'A Standard Webhooks secret (whsec_…); generated when left out, null for unsigned requests.' },
-  description: { type: ['string', 'null'], maxLength: DESCRIPTION_MAX, description: 'What the endpoint is for (up to 500 characters).' },
-});
-
-const endpointParams = strictObject(
-  { instanceName: instanceNameParam, endpointId: stringField('The endpoint\'s id (ep_…), as its creation answered.') },
-  ['instanceName', 'endpointId'],
-);
-
+/** An endpoint's body: a webhook's fields (as under `webhook` in /webhook/set) and a description. */
+const ENDPOINT_BODY: JsonSchema = {
+  ...WEBHOOK_CONFIG_SCHEMA,
+  properties: {
+    ...(WEBHOOK_CONFIG_SCHEMA.properties as Record<string, JsonSchema>),
+    description: { type: ['string', 'null'], description: `What the endpoint is for, at most ${DESCRIPTION_MAX} characters.` },
+  },
+};
+const endpointParams = strictObject({ instanceName: instanceNameParam, endpointId: stringField('The endpoint id (ep_…).') }, ['instanceName', 'endpointId']);
+const endpointSchema = (summary: string, more: { body?: JsonSchema; one?: boolean } = {}) =>
+  apiSchema({ tag: 'Webhook', summary, key: 'any', params: more.one ? endpointParams : instanceParams, ...(more.body ? { body: more.body } : {}) });
 const SCHEMAS = {
-  create: apiSchema({ tag: 'Webhook', summary: 'Add a webhook endpoint to the instance', key: 'any', params: instanceParams, body: ENDPOINT_BODY }),
-  list: apiSchema({ tag: 'Webhook', summary: "The instance's webhook endpoints", key: 'any', params: instanceParams }),
-  read: apiSchema({ tag: 'Webhook', summary: 'One webhook endpoint with its delivery state', key: 'any', params: endpointParams }),
-  update: apiSchema({ tag: 'Webhook', summary: 'Change the fields sent of a webhook endpoint', key: 'any', params: endpointParams, body: ENDPOINT_BODY }),
-  remove: apiSchema({ tag: 'Webhook', summary: 'Delete a webhook endpoint, its position and its delivery log', key: 'any', params: endpointParams }),
+  create: endpointSchema('Add a webhook endpoint (a secret is generated unless given)', { body: ENDPOINT_BODY }),
+  list: endpointSchema("The instance's webhook endpoints"),
+  get: endpointSchema('One webhook endpoint and its delivery state', { one: true }),
+  patch: endpointSchema('Change a webhook endpoint (fields not sent are kept)', { body: ENDPOINT_BODY, one: true }),
+  delete: endpointSchema('Delete a webhook endpoint, its cursor and its delivery log', { one: true }),
 };
 
 function description(body: Obj, fallback: string | null): string | null {
@@ -69,7 +68,7 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
 
   app.post<Named>('/webhook/endpoints/:instanceName', { schema: SCHEMAS.create }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
-    const body = object(request.body, 'body');
+    const body = request.body;
     const parsed = parseWebhookSettings(body, 'endpoint', context.config.webhook);
     const generated = body.secret === undefined ? newSecret() : undefined;
     const endpoint: WebhookEndpoint = {
@@ -93,15 +92,15 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
     return { endpoints: endpointsOf(instance).map((endpoint) => show(instance.id, endpoint)), max: maxEndpoints };
   });
 
-  app.get<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', { schema: SCHEMAS.read }, async (request) => {
+  app.get<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', { schema: SCHEMAS.get }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const endpoint = settingsOf({ instance, endpointId: request.params.endpointId }) as WebhookEndpoint;
     return show(instance.id, endpoint);
   });
 
-  app.patch<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', { schema: SCHEMAS.update }, async (request) => {
+  app.patch<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', { schema: SCHEMAS.patch }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
-    const body = object(request.body, 'body');
+    const body = request.body;
     const { endpointId } = request.params;
     const { instance: updated, settings } = await book.edit(instance.id, endpointId, (current) => {
       const endpoint = current as WebhookEndpoint;
@@ -118,7 +117,7 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
     return show(updated.id, settings as WebhookEndpoint);
   });
 
-  app.delete<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', { schema: SCHEMAS.remove }, async (request, reply) => {
+  app.delete<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', { schema: SCHEMAS.delete }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const { endpointId } = request.params;
     settingsOf({ instance, endpointId });

@@ -3,36 +3,26 @@ import { MAX_OVERLAP_SECONDS } from '../../config/index.ts';
 import { validationError } from '../../core/errors.ts';
 import { isoTime } from '../../core/iso-time.ts';
 import { type AppContext, authorizedInstance } from '../../app-context.ts';
-import { object, optionalInteger, optionalString } from '../../core/validate.ts';
-import { apiSchema, instanceParams, strictObject, stringField } from '../../core/schemas.ts';
+import { apiSchema, instanceParams, optionalBody, strictObject, stringField } from '../../core/schemas.ts';
+import { optionalInteger, optionalString, type Obj } from '../../core/validate.ts';
 import type { WebhookBook } from './webhook-book.ts';
 import type { WebhookSettings } from './webhook-config.ts';
 import { newSecret } from './webhook-endpoint-routes.ts';
 import { webhookRef } from './webhook-routes.ts';
 import { secretKey } from './webhook-signature.ts';
 
-type Rotate = { Params: { instanceName: string }; Querystring: { endpoint?: string } };
+type Rotate = { Params: { instanceName: string }; Querystring: { endpoint?: string }; Body: Obj | undefined };
 
-const SCHEMA = apiSchema({
+const rotate = apiSchema({
   tag: 'Webhook',
-  summary: 'Rotate the secret of the default webhook or of an endpoint',
-  description: 'The old secret keeps signing alongside the new one for overlapSeconds (Standard Webhooks: several signatures, space-separated). The answer shows the new secret once.',
+  summary: "Rotate a webhook's signing secret (the old one keeps signing during the overlap)",
   key: 'any',
   params: instanceParams,
-  querystring: strictObject({ endpoint: stringField("One of the instance's webhook endpoints (its id); the default webhook when missing.") }),
-  body: {
-    ...strictObject({
-      secret: stringField('The new whsec_… secret; generated when left out.'),
-      overlapSeconds: {
-        type: 'integer',
-        minimum: 0,
-        maximum: MAX_OVERLAP_SECONDS,
-        'x-message': `must be an integer between 0 and ${MAX_OVERLAP_SECONDS}`,
-        description: 'How long the old secret keeps signing (default WEBHOOK_SECRET_ROTATION_OVERLAP_SECONDS).',
-      },
-    }),
-    type: ['object', 'null'],
-  },
+  querystring: strictObject({ endpoint: stringField('An endpoint id (ep_…); the default webhook when missing.') }),
+  body: optionalBody(strictObject({
+    secret: stringField('The new Standard Webhooks secret (whsec_…); generated when missing.'),
+    overlapSeconds: { type: 'integer', minimum: 0, maximum: MAX_OVERLAP_SECONDS, description: 'How long the old secret keeps signing (default WEBHOOK_SECRET_ROTATION_OVERLAP_SECONDS).' },
+  })),
 });
 
 /**
@@ -52,9 +42,9 @@ export function rotated(settings: WebhookSettings, secret: string, overlapMs: nu
 
 /** `POST /webhook/rotate-secret/:instanceName[?endpoint=ep_…]` `{"secret"?: "whsec_…", "overlapSeconds"?: n}`. */
 export function secretRotationRoute(app: FastifyInstance, context: AppContext, book: WebhookBook, defaultOverlapSeconds: number): void {
-  app.post<Rotate>('/webhook/rotate-secret/:instanceName', { schema: SCHEMA }, async (request) => {
+  app.post<Rotate>('/webhook/rotate-secret/:instanceName', { schema: rotate }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
-    const body = request.body === undefined || request.body === null ? {} : object(request.body, 'body');
+    const body = request.body ?? {};
     const given = optionalString(body, 'secret');
     if (given !== undefined) {
       const key = secretKey(given);
