@@ -72,13 +72,15 @@ const RESERVED_HEADERS = new Set([
 ]);
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** How many headers a webhook may configure, and their names and values together in bytes. */
-export interface HeaderLimits {
+/** What a webhook's configuration may hold: its headers (count, bytes) and where it may point. */
+export interface WebhookRules {
   headersMax: number;
   headersMaxBytes: number;
+  /** Why the URL is refused outright (Pombo itself, a forbidden literal address), or undefined. */
+  urlRefusal(url: URL): string | undefined;
 }
 
-function headers(config: Obj, path: string, limits: HeaderLimits): Record<string, string> {
+function headers(config: Obj, path: string, limits: WebhookRules): Record<string, string> {
   const value = config.headers;
   if (value === undefined || value === null) return {};
   const given = object(value, `${path}.headers`);
@@ -142,11 +144,13 @@ function flag(config: Obj, name: string, evolutionName: string, path: string): b
 }
 
 /** Validates `{"webhook": {…}}`; `url` is required unless the webhook is disabled. */
-export function parseWebhookSettings(config: Obj, path: string, limits: HeaderLimits): WebhookSettings {
+export function parseWebhookSettings(config: Obj, path: string, limits: WebhookRules): WebhookSettings {
   const enabled = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
   const url = config.url === undefined || config.url === null || (!enabled && config.url === '') ? null : httpUrl(config.url, `${path}.url`);
   if (enabled && !url) throw validationError(`${path}.url is required when the webhook is enabled (an http:// or https:// URL)`);
   if (url && isRedactedUrl(url)) throw validationError(`${path}.url has its credentials masked (as find shows it): send the full URL`);
+  const refused = url ? limits.urlRefusal(new URL(url)) : undefined;
+  if (refused) throw validationError(`${path}.url is refused: ${refused}`);
   return {
     enabled,
     url,
