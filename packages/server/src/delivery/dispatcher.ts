@@ -61,6 +61,8 @@ export class Dispatcher {
         this.count(destination, outcome, event);
         this.deliveryLog.outcome(destination, outcome, event, attempt, state);
       },
+      onFiltered: (destination, count) =>
+        this.metrics.eventsFiltered.inc({ channel: destination.channel, instance_name: this.instanceLabel(destination.instanceId) }, count),
     });
     this.workers.set(spec.id, worker);
     worker.wake();
