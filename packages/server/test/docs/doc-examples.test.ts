@@ -88,7 +88,10 @@ function run(command: string, args: string[], page: Page, file?: string): Promis
     // A listener: once it has had a moment to connect, events go to minha-instancia until it prints.
     const tick = setInterval(() => {
       if (Date.now() - started < 1500) return;
-      if (stdout.trim() || Date.now() - started > 15_000) return child.kill();
+      if (stdout.trim() || Date.now() - started > 15_000) {
+        child.kill();
+        return;
+      }
       void page.pombo.api('POST', '/events/minha-instancia', { events: [{ event: 'MESSAGES_UPSERT', data: { key: { id: `doc-${Date.now()}` }, message: { conversation: 'Olá' } } }] });
     }, 500);
     child.on('exit', (code, signal) => {
