@@ -1,5 +1,5 @@
 import type { EventKey } from '../../core/event-names.ts';
-import { validationError } from '../../core/errors.ts';
+import { excerpt, validationError } from '../../core/errors.ts';
 import type { Ordering } from '../../delivery/destination.ts';
 import {
   eventList,
@@ -9,7 +9,6 @@ import {
   optionalBoolean,
   optionalInteger,
   optionalString,
-  quoted,
   type Obj,
 } from '../../core/validate.ts';
 import { booleanField, eventList as eventListSchema, nullableFields, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
@@ -86,7 +85,7 @@ function headers(config: Obj, path: string, limits: HeaderLimits): Record<string
   let bytes = 0;
   const out: Record<string, string> = {};
   for (const [name, raw] of entries) {
-    const field = `${path}.headers.${quoted(name, 64)}`;
+    const field = `${path}.headers.${excerpt(name)}`;
     if (!TOKEN.test(name)) throw validationError(`${field} is not a valid HTTP header name`);
     if (RESERVED_HEADERS.has(name.toLowerCase())) throw validationError(`${field} cannot be configured: Pombo sets this header itself`);
     if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
