@@ -7,7 +7,7 @@ import { type AppContext, authorizedInstance } from '../../app-context.ts';
 import type { Obj } from '../../core/validate.ts';
 import { apiSchema, instanceNameParam, instanceParams, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 import { endpointsOf, settingsOf, type WebhookBook } from './webhook-book.ts';
-import { endpointWebhook, parseWebhookSettings, WEBHOOK_CONFIG_SCHEMA, type WebhookEndpoint, type WebhookSettings } from './webhook-config.ts';
+import { endpointWebhook, parseWebhookSettings, WEBHOOK_CONFIG_SCHEMA, type WebhookEndpoint, type WebhookRules, type WebhookSettings } from './webhook-config.ts';
 
 type Named = { Params: { instanceName: string }; Body: Obj };
 type OneEndpoint = { Params: { instanceName: string; endpointId: string }; Body: Obj };
@@ -16,6 +16,8 @@ export interface EndpointRouteOptions {
   book: WebhookBook;
   /** The settings as routes show them, with the delivery state of `destination`. */
   view(settings: WebhookSettings, destination: string): Record<string, unknown>;
+  /** Header limits and URL policy, as for the default webhook. */
+  rules: WebhookRules;
   maxEndpoints: number;
 }
 
@@ -53,8 +55,8 @@ function description(body: Obj, fallback: string | null): string | null {
 
 /** The stored settings as a request body, so that a PATCH is validated exactly as a create. */
 function asInput(endpoint: WebhookSettings): Obj {
-  const { enabled, url, events, headers, base64, byEvents, secret, ordering, maxInFlight } = endpoint;
-  return { enabled, url, events, headers, base64, byEvents, secret, ordering, maxInFlight };
+  const { enabled, url, events, headers, base64, byEvents, secret, ordering, maxInFlight, filter } = endpoint;
+  return { enabled, url, events, headers, base64, byEvents, secret, ordering, maxInFlight, filter };
 }
 
 /**
@@ -69,7 +71,7 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
   app.post<Named>('/webhook/endpoints/:instanceName', { schema: SCHEMAS.create }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = request.body;
-    const parsed = parseWebhookSettings(body, 'endpoint', context.config.webhook);
+    const parsed = parseWebhookSettings(body, 'endpoint', options.rules);
     const generated = body.secret === undefined ? newSecret() : undefined;
     const endpoint: WebhookEndpoint = {
       ...parsed,
@@ -104,7 +106,7 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
     const { endpointId } = request.params;
     const { instance: updated, settings } = await book.edit(instance.id, endpointId, (current) => {
       const endpoint = current as WebhookEndpoint;
-      const parsed = parseWebhookSettings({ ...asInput(endpoint), ...body }, 'endpoint', context.config.webhook);
+      const parsed = parseWebhookSettings({ ...asInput(endpoint), ...body }, 'endpoint', options.rules);
       // A secret set by hand replaces the current one at once (rotate-secret is the way to overlap them).
       const replaced = body.secret !== undefined && parsed.secret !== endpoint.secret;
       return {
