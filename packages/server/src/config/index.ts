@@ -40,6 +40,8 @@ export interface WebhookConfig {
   maxEndpointsPerInstance: number;
   /** How long a rotated-out secret keeps signing alongside the new one, unless the rotation says otherwise. */
   secretRotationOverlapSeconds: number;
+  /** Where the API's error answers are posted (Evolution API's error webhook), when WEBHOOK_EVENTS_ERRORS=true. */
+  errorsUrl: string | undefined;
 }
 
 export interface WebsocketConfig {
@@ -80,6 +82,8 @@ export interface Config {
   webhook: WebhookConfig;
   websocket: WebsocketConfig;
   realtime: RealtimeConfig;
+  /** The operator dashboard at /manager. */
+  manager: { enabled: boolean };
   limits: LimitsConfig;
   connections: ConnectionLimits;
   brokers: BrokersConfig;
@@ -124,11 +128,15 @@ function readWebhook(env: EnvReader): WebhookConfig {
   const globalEnabled = env.bool('WEBHOOK_GLOBAL_ENABLED', false);
   const globalUrl = env.url('WEBHOOK_GLOBAL_URL');
   if (globalEnabled && !globalUrl) env.problems.push('WEBHOOK_GLOBAL_ENABLED=true needs WEBHOOK_GLOBAL_URL');
+  // Evolution API's error webhook: WEBHOOK_EVENTS_ERRORS is also the ERRORS toggle of the global webhook.
+  const errorsEnabled = env.bool('WEBHOOK_EVENTS_ERRORS', false);
+  const errorsUrl = env.url('WEBHOOK_EVENTS_ERRORS_WEBHOOK');
+  if (errorsEnabled && !errorsUrl) env.problems.push('WEBHOOK_EVENTS_ERRORS=true needs WEBHOOK_EVENTS_ERRORS_WEBHOOK, the URL the API errors are posted to');
   return {
     globalEnabled,
     globalUrl,
     globalByEvents: env.bool('WEBHOOK_GLOBAL_WEBHOOK_BY_EVENTS', false),
-    globalEvents: env.eventToggles('WEBHOOK_EVENTS_'),
+    globalEvents: env.eventToggles('WEBHOOK_EVENTS_', ['WEBHOOK_EVENTS_ERRORS_WEBHOOK']),
     globalSecret: env.str('WEBHOOK_GLOBAL_SECRET'),
     globalBase64: env.bool('WEBHOOK_GLOBAL_BASE64', false),
     requestTimeoutMs: env.int('WEBHOOK_REQUEST_TIMEOUT_MS', 60000, { min: 1 }),
@@ -147,6 +155,7 @@ function readWebhook(env: EnvReader): WebhookConfig {
     headersMaxBytes: env.int('WEBHOOK_HEADERS_MAX_BYTES', 8192, { min: 0, max: 1024 * 1024 }),
     maxEndpointsPerInstance: env.int('WEBHOOK_MAX_ENDPOINTS_PER_INSTANCE', 10, { min: 0, max: 1000 }),
     secretRotationOverlapSeconds: env.int('WEBHOOK_SECRET_ROTATION_OVERLAP_SECONDS', 86_400, { min: 0, max: MAX_OVERLAP_SECONDS }),
+    errorsUrl: errorsEnabled ? errorsUrl : undefined,
   };
 }
 
@@ -225,6 +234,7 @@ export function readConfig(env: EnvReader, cwd: string): Config {
       maxSubscribers: env.int('REALTIME_MAX_SUBSCRIBERS', 100, { min: 1 }),
       pingIntervalMs: env.int('REALTIME_PING_INTERVAL_MS', 30_000, { min: 100 }),
     },
+    manager: { enabled: env.bool('MANAGER_ENABLED', true) },
     limits: {
       bodyMaxDepth: env.int('SERVER_BODY_MAX_DEPTH', 64, { min: 4, max: 1000 }),
       eventMaxDataBytes: env.int('EVENTS_MAX_DATA_BYTES', 4 * 1024 * 1024, { min: 1024 }),

@@ -7,11 +7,15 @@ import { excerpt, PomboError, validationError } from '../core/errors.ts';
 import type { AppContext } from '../app-context.ts';
 import { jsonBodies } from './json-body.ts';
 import { channelConfigRoutes } from './routes/channel-config-routes.ts';
+import { chatRoutes } from './routes/chat-routes.ts';
 import { eventRoutes } from './routes/event-routes.ts';
 import { instanceRoutes } from './routes/instance-routes.ts';
 import { opsRoutes } from './routes/ops-routes.ts';
 import { sandboxRoutes } from './routes/sandbox-routes.ts';
+import { managerRoutes } from '../manager/manager-routes.ts';
+import { settingsRoutes } from './routes/settings-routes.ts';
 import { closeUnansweredUpgrades } from './unanswered-upgrades.ts';
+import { reportErrors } from './errors-webhook.ts';
 import { answerClientErrors } from './client-errors.ts';
 import { openApi } from './openapi.ts';
 import { guardRequests } from './request-guard.ts';
@@ -92,6 +96,7 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     void reply.code(404).send(error.toJSON());
   });
 
+  reportErrors(app, context);
   guardRequests(app, context);
   openApi(app, context);
   // Routes are added in a plugin so that they come after the OpenAPI plugin, which collects their
@@ -100,8 +105,11 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     opsRoutes(api, context);
     instanceRoutes(api, context);
     sandboxRoutes(api, context);
+    chatRoutes(api, context);
+    settingsRoutes(api, context);
     eventRoutes(api, context);
     channelConfigRoutes(api, context);
+    if (context.config.manager.enabled) managerRoutes(api, context);
   };
   void app.register(Object.assign(routes, { [Symbol.for('skip-override')]: true }));
   closeUnansweredUpgrades(app.server);

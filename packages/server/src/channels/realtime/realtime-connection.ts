@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, type RawData } from 'ws';
 import { ackedId } from './realtime-frame.ts';
@@ -60,6 +61,7 @@ export class RealtimeConnection {
   closed = false;
   /** Events sent on this socket and not acknowledged yet (the subscriber's window says which). */
   inFlight = 0;
+  readonly connectedAt = Date.now();
 
   constructor(
     readonly ws: RealtimeSocket,
@@ -78,6 +80,10 @@ export class RealtimeConnection {
    * write each, where `ws.send` would frame the payload again for each socket. `ws` writes its own
    * frames (pings, close) at once too (no compression is negotiated), so frames never interleave.
    */
+  get address(): string | undefined {
+    return (this.socket as Partial<Socket>).remoteAddress;
+  }
+
   send(frame: Buffer): void {
     if (this.ws.readyState === OPEN) this.socket.write(frame);
   }

@@ -145,6 +145,22 @@ export class SandboxNetwork {
     return qrcode;
   }
 
+  /**
+   * `POST /instance/restart`: the number drops its connection and reconnects at once, as Baileys does
+   * when Evolution API restarts it (CONNECTION_UPDATE `connecting`, then `open`).
+   */
+  async restart(instance: Instance): Promise<Instance> {
+    const wuid = this.requireOpen(instance, 'be restarted by Pombo (its producer reports its connection)');
+    const connecting = await this.instances.update(instance, { state: 'connecting' });
+    await this.instances.emit(connecting, { event: 'CONNECTION_UPDATE', data: { instance: instance.name, state: 'connecting', statusReason: 200 } });
+    const open = await this.instances.update(connecting, { state: 'open' });
+    await this.instances.emit(open, {
+      event: 'CONNECTION_UPDATE',
+      data: { instance: instance.name, state: 'open', statusReason: 200, wuid, profileName: open.profileName ?? instance.name },
+    });
+    return open;
+  }
+
   /** `POST /message/sendText`: SEND_MESSAGE on the sender, MESSAGES_UPSERT on a sandbox recipient, then receipts. */
   async sendText(sender: Instance, number: string, text: string): Promise<SentMessage> {
     return this.sendMessage(sender, number, { conversation: text }, 'conversation');
