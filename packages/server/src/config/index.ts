@@ -79,6 +79,8 @@ export interface Config {
   webhook: WebhookConfig;
   websocket: WebsocketConfig;
   realtime: RealtimeConfig;
+  /** The operator dashboard at /manager. */
+  manager: { enabled: boolean };
   limits: LimitsConfig;
   connections: ConnectionLimits;
   /** Everything the environment held, for channels that read their own variables (brokers). */
@@ -210,6 +212,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       maxDeliver: env.int('REALTIME_MAX_DELIVER', 10, { min: 1 }),
       maxSubscribers: env.int('REALTIME_MAX_SUBSCRIBERS', 100, { min: 1 }),
     },
+    manager: { enabled: env.bool('MANAGER_ENABLED', true) },
     limits: {
       bodyMaxDepth: env.int('SERVER_BODY_MAX_DEPTH', 64, { min: 4, max: 1000 }),
       eventMaxDataBytes: env.int('EVENTS_MAX_DATA_BYTES', 4 * 1024 * 1024, { min: 1024 }),

@@ -109,7 +109,7 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     settingsRoutes(api, context);
     eventRoutes(api, context);
     channelConfigRoutes(api, context);
-    managerRoutes(api, context);
+    if (context.config.manager.enabled) managerRoutes(api, context);
   };
   void app.register(Object.assign(routes, { [Symbol.for('skip-override')]: true }));
   closeUnansweredUpgrades(app.server);

@@ -23,6 +23,8 @@ const SECURITY_HEADERS = {
   'cache-control': 'no-store',
 };
 
+const CORS_HEADERS = ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers'];
+
 /** Routes reachable without a session. */
 const PUBLIC = new Set(['/manager/login']);
 
@@ -57,6 +59,9 @@ export function managerRoutes(app: FastifyInstance, context: AppContext): void {
 
     manager.addHook('onRequest', async (request, reply) => {
       reply.headers(SECURITY_HEADERS);
+      // The API's CORS (CORS_ORIGIN) is for API clients: no other origin may read a manager page,
+      // not even a same-site one (another port of the host), to which SameSite=Strict still sends the cookie.
+      for (const name of CORS_HEADERS) reply.removeHeader(name);
       if (request.method === 'POST' && !sameOrigin(request)) {
         context.log.info({ path: request.url, address: request.ip }, 'manager request refused: not from a manager page');
         return reply.code(403).type('text/plain; charset=utf-8').send('This form must be sent from a Pombo manager page of this server.');

@@ -59,8 +59,11 @@ test('POSTs from another origin, or with neither Origin nor Referer, are refused
   assert.match(await same.text(), /There is no destination &quot;webhook:global&quot; \(any more\)\./);
 });
 
-test('pages forbid inline scripts and framing; the vendored htmx files are served with script content types', async () => {
-  const page = await fetch(`${pombo.url}/manager`, { headers: { cookie } });
+test('pages forbid inline scripts, framing and cross-origin reads; the vendored htmx files are served with script content types', async () => {
+  const page = await fetch(`${pombo.url}/manager`, { headers: { cookie, origin: 'http://localhost:3000' } });
+  assert.equal(page.headers.get('access-control-allow-origin'), null, "the API's CORS does not cover the manager");
+  const api = await fetch(`${pombo.url}/`, { headers: { origin: 'http://localhost:3000' } });
+  assert.notEqual(api.headers.get('access-control-allow-origin'), null, 'while it covers the API (the check above can fail)');
   assert.equal(page.status, 200);
   assert.match(page.headers.get('content-type') ?? '', /^text\/html; charset=utf-8/);
   assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self';.*frame-ancestors 'none'/);
@@ -105,4 +108,15 @@ test('connected clients lists Socket.IO sockets and /events/ws subscribers by in
   }, 'both clients in the fragment');
   assert.match(fragment, new RegExp(`<td>socket\\.io</td>\\s*<td>${name}</td>\\s*<td><code>${socket.id}</code></td>`));
   assert.match(fragment, new RegExp(`<td>realtime</td>\\s*<td>${name}</td>\\s*<td><code>billing</code></td>\\s*<td>(::ffff:)?127\\.0\\.0\\.1</td>`));
+});
+
+test('MANAGER_ENABLED=false serves no manager', async () => {
+  const bare = await startPombo({ MANAGER_ENABLED: 'false' });
+  try {
+    for (const path of ['/manager', '/manager/login', '/manager/assets/manager.css']) {
+      assert.equal((await fetch(`${bare.url}${path}`, { redirect: 'manual' })).status, 404, path);
+    }
+  } finally {
+    await bare.close();
+  }
 });

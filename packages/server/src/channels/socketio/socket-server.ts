@@ -8,6 +8,7 @@ import { EventRouter } from './event-routing.ts';
 import { SocketFanOut } from './fan-out.ts';
 import { payloadParser } from './payload-parser.ts';
 import { onSendMessage } from './send-message.ts';
+import { hintIfSilent } from './silence-hint.ts';
 import type { PomboServer, PomboSocket } from './socket-types.ts';
 
 export interface SocketServerOptions {
@@ -44,6 +45,7 @@ export function attachSocketServer(app: FastifyInstance, context: AppContext, op
     gauge.inc({ scope });
     socket.once('disconnect', () => gauge.dec({ scope }));
     onSendMessage(context, socket);
+    hintIfSilent(context, socket, options.globalEvents);
     fanOut.admit(socket);
   };
 

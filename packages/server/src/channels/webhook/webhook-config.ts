@@ -1,4 +1,5 @@
 import type { EventKey } from '../../core/event-names.ts';
+import { PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, type PayloadFilter } from '../../core/payload-filter.ts';
 import { validationError } from '../../core/errors.ts';
 import type { Ordering } from '../../delivery/destination.ts';
 import {
@@ -12,7 +13,7 @@ import {
   quoted,
   type Obj,
 } from '../../core/validate.ts';
-import { booleanField, eventList as eventListSchema, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
+import { booleanField, eventList as eventListSchema, nullableFields, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 import { CREDENTIAL_NAME, isRedactedUrl, redactUrl } from '../../ops/redact.ts';
 import type { Instance } from '../../store/types.ts';
 import { maskSecret, secretKey } from './webhook-signature.ts';
@@ -33,6 +34,8 @@ export interface WebhookSettings {
   /** The secret rotated out by `POST /webhook/rotate-secret`: it signs too, until `previousSecretExpiresAt`. */
   previousSecret?: string | null;
   previousSecretExpiresAt?: string | null;
+  /** Which of the selected events it gets, by what they carry (core/payload-filter.ts); null for all. */
+  filter?: PayloadFilter | null;
 }
 
 /** One more webhook of an instance (`/webhook/endpoints/…`): the same settings, with an id of its own. */
@@ -69,13 +72,15 @@ const RESERVED_HEADERS = new Set([
 ]);
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** How many headers a webhook may configure, and their names and values together in bytes. */
-export interface HeaderLimits {
+/** What a webhook's configuration may hold: its headers (count, bytes) and where it may point. */
+export interface WebhookRules {
   headersMax: number;
   headersMaxBytes: number;
+  /** Why the URL is refused outright (Pombo itself, a forbidden literal address), or undefined. */
+  urlRefusal(url: URL): string | undefined;
 }
 
-function headers(config: Obj, path: string, limits: HeaderLimits): Record<string, string> {
+function headers(config: Obj, path: string, limits: WebhookRules): Record<string, string> {
   const value = config.headers;
   if (value === undefined || value === null) return {};
   const given = object(value, `${path}.headers`);
@@ -113,7 +118,7 @@ function secret(config: Obj, path: string): string | null {
 }
 
 /** The object under `webhook` in `/webhook/set` and `/instance/create` (seed 001's fields, Evolution's other spellings, Pombo's own). */
-export const WEBHOOK_CONFIG_SCHEMA: JsonSchema = strictObject({
+export const WEBHOOK_CONFIG_SCHEMA: JsonSchema = strictObject(nullableFields({
   enabled: booleanField('Deliver to this webhook (default true); false keeps the settings and stops deliveries.'),
   url: stringField('An http:// or https:// URL; required when enabled.', { example: 'https://example.com/hooks/pombo' }),
   events: eventListSchema(),
@@ -125,7 +130,8 @@ export const WEBHOOK_CONFIG_SCHEMA: JsonSchema = strictObject({
   secret: stringField('A Standard Webhooks secret (whsec_…): requests are signed when set.'),
   ordering: { type: 'string', enum: [...ORDERINGS], description: 'none (default), instance (one at a time, in log order) or chat (in order per remoteJid).' },
   maxInFlight: { type: 'integer', minimum: 1, maximum: 1024, description: 'Requests in flight at once to this webhook (default WEBHOOK_MAX_IN_FLIGHT).' },
-});
+  filter: PAYLOAD_FILTER_SCHEMA,
+}));
 
 /** A flag Evolution API spells two ways (`byEvents`, `webhookByEvents`): either works; both must agree. */
 function flag(config: Obj, name: string, evolutionName: string, path: string): boolean {
@@ -138,11 +144,13 @@ function flag(config: Obj, name: string, evolutionName: string, path: string): b
 }
 
 /** Validates `{"webhook": {…}}`; `url` is required unless the webhook is disabled. */
-export function parseWebhookSettings(config: Obj, path: string, limits: HeaderLimits): WebhookSettings {
+export function parseWebhookSettings(config: Obj, path: string, limits: WebhookRules): WebhookSettings {
   const enabled = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
   const url = config.url === undefined || config.url === null || (!enabled && config.url === '') ? null : httpUrl(config.url, `${path}.url`);
   if (enabled && !url) throw validationError(`${path}.url is required when the webhook is enabled (an http:// or https:// URL)`);
   if (url && isRedactedUrl(url)) throw validationError(`${path}.url has its credentials masked (as find shows it): send the full URL`);
+  const refused = url ? limits.urlRefusal(new URL(url)) : undefined;
+  if (refused) throw validationError(`${path}.url is refused: ${refused}`);
   return {
     enabled,
     url,
@@ -153,6 +161,7 @@ export function parseWebhookSettings(config: Obj, path: string, limits: HeaderLi
     secret: secret(config, path),
     ordering: oneOf(config, 'ordering', ORDERINGS, 'none', `${path}.ordering`),
     maxInFlight: optionalInteger(config, 'maxInFlight', 1, 1024, `${path}.maxInFlight`) ?? null,
+    filter: parsePayloadFilter(config.filter, `${path}.filter`),
   };
 }
 

@@ -7,7 +7,7 @@ import { INTEGRATIONS, isSandboxed } from '../../instances/integration.ts';
 import { hasSettings, parseSettings, SETTINGS_FIELDS, SETTINGS_KEY, settingsOf } from '../../instances/instance-settings.ts';
 import type { Instance } from '../../store/types.ts';
 import type { ChannelRegistry } from '../../channels/registry.ts';
-import { apiSchema, booleanField, instanceParams, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
+import { apiSchema, booleanField, instanceParams, nullable, nullableFields, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 
 /** The channel config keys `/instance/create` accepts, as in Evolution API. */
 const CHANNEL_KEYS = ['webhook', 'websocket', 'rabbitmq', 'sqs', 'kafka', 'nats', 'pusher'] as const;
@@ -25,7 +25,7 @@ const EVOLUTION_IGNORED = [
 function createBody(channels: ChannelRegistry): JsonSchema {
   const ignored: JsonSchema = { description: "Evolution API's field: accepted and ignored." };
   const channelConfigs = Object.fromEntries(
-    CHANNEL_KEYS.map((key) => [key, channels.get(key)?.configSchema ?? { type: 'object', description: `The ${key} channel is not part of this server.` }]),
+    CHANNEL_KEYS.map((key) => [key, nullable(channels.get(key)?.configSchema ?? { type: 'object', description: `The ${key} channel is not part of this server.` })]),
   );
   return strictObject(
     {
@@ -34,10 +34,12 @@ function createBody(channels: ChannelRegistry): JsonSchema {
         'x-message': 'must be 1 to 64 letters, digits, "-" or "_" (it is used in routing keys, subjects and queue names)',
         example: 'alice',
       }),
-      integration: stringField(`One of ${INTEGRATIONS.join(', ')} (any case; default SANDBOX): the sandbox network plays SANDBOX and WHATSAPP-BAILEYS numbers, a producer ingests the others' events.`),
-      token: stringField("The instance's key: at least 16 characters, not used by anything else; generated when missing."),
-      number: stringField('8 to 15 digits, country code first; a fresh sandbox number at connect when missing.'),
-      qrcode: booleanField('Connect a sandbox instance at once; the answer then has `qrcode`.'),
+      integration: nullable(stringField(`One of ${INTEGRATIONS.join(', ')} (any case; default SANDBOX): the sandbox network plays SANDBOX and WHATSAPP-BAILEYS numbers, a producer ingests the others' events.`)),
+      ...nullableFields({
+        token: stringField("The instance's key: at least 16 characters, not used by anything else; generated when missing."),
+        number: stringField('8 to 15 digits, country code first; a fresh sandbox number at connect when missing.'),
+        qrcode: booleanField('Connect a sandbox instance at once; the answer then has `qrcode`.'),
+      }),
       ...SETTINGS_FIELDS,
       ...channelConfigs,
       ...Object.fromEntries(EVOLUTION_IGNORED.map((name) => [name, ignored])),

@@ -13,7 +13,8 @@ export function opsRoutes(app: FastifyInstance, context: AppContext): void {
     message: 'Welcome to Pombo, the event gateway for WhatsApp instances',
     version: '0.1.0',
     startedAt,
-    documentation: 'https://github.com/pombo/pombo#readme',
+    // This server's own reference (routes, bodies, errors), reachable wherever Pombo runs, even offline.
+    documentation: `${context.config.server.url}/docs`,
   }));
 
   const health = apiSchema({ tag: 'Operations', summary: 'Health: 200 when the event store answers, 503 otherwise', key: 'none' });

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { validationError } from '../../core/errors.ts';
 import { type AppContext, authorizedInstance } from '../../app-context.ts';
 import { oneOf, optionalString, phone, string, type Obj } from '../../core/validate.ts';
-import { apiSchema, instanceParams, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
+import { apiSchema, instanceParams, nullable, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 
 type Named = { Params: { instanceName: string } };
 
@@ -41,16 +41,16 @@ const SCHEMAS = {
         number: PHONE,
         mediatype: { ...choice(MEDIA_TYPES, 'One of'), 'x-message': 'is required: image, video, audio or document' },
         media: { type: 'string', 'x-message': NON_EMPTY, description: 'An http(s) URL (referenced, never fetched) or the file in base64.' },
-        mimetype: stringField('The media type, e.g. image/png.'),
-        caption: stringField('A caption.'),
-        fileName: stringField("The file's name."),
+        mimetype: nullable(stringField('The media type, e.g. image/png.')),
+        caption: nullable(stringField('A caption.')),
+        fileName: nullable(stringField("The file's name.")),
       },
       ['number', 'mediatype', 'media'],
     ),
   ),
   sendPresence: sandboxSchema(
     'Send a presence (typing, recording, …) to a chat',
-    strictObject({ number: PHONE, presence: choice(PRESENCES, 'One of') }, ['number']),
+    strictObject({ number: PHONE, presence: nullable(choice(PRESENCES, 'One of')) }, ['number']),
   ),
   createGroup: sandboxSchema(
     'Create a group',
