@@ -65,7 +65,7 @@ export const TAGS = [
   { name: 'Chats', description: "Messages, chats and groups as Evolution API lists them, read from the instance's retained log." },
   { name: 'Events', description: 'Ingest events from a producer and page through the retained log.' },
   { name: 'Channels', description: 'Per-instance channel configuration: POST /<channel>/set and GET /<channel>/find.' },
-  { name: 'Webhook', description: 'The delivery log and replay of an instance webhook.' },
+  { name: 'Webhook', description: "An instance's webhook endpoints, delivery log, replay and secret rotation." },
   { name: 'Operations', description: 'Status, health, metrics and this documentation.' },
 ] as const;
 

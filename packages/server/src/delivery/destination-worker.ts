@@ -71,12 +71,16 @@ export interface DestinationStatus {
   retried: number;
   /** Deliveries dead-lettered (since the start). */
   failed: number;
+  /** Events its payload filter skipped (since the server started). */
+  filtered: number;
 }
 
 export interface WorkerHooks {
   head(): number;
   /** Every outcome, with the attempt it answered (1 for the first) and the circuit's state after it. */
   onOutcome(spec: DestinationSpec, outcome: Outcome, event: StoredEvent, attempt: number, state: HealthState | undefined): void;
+  /** Events the destination's payload filter skipped, counted per read or offer. */
+  onFiltered(spec: DestinationSpec, count: number): void;
 }
 
 /**
@@ -112,6 +116,7 @@ export class DestinationWorker {
   private deliveredCount = 0;
   private retriedCount = 0;
   private failedCount = 0;
+  private filteredCount = 0;
 
   constructor(
     public spec: DestinationSpec,
@@ -143,6 +148,7 @@ export class DestinationWorker {
       delivered: this.deliveredCount,
       retried: this.retriedCount,
       failed: this.failedCount,
+      filtered: this.filteredCount,
     };
   }
 
@@ -246,9 +252,12 @@ export class DestinationWorker {
       ...(this.spec.instanceId ? { instanceId: this.spec.instanceId } : {}),
       ...(this.spec.events ? { events: [...this.spec.events] } : {}),
     });
+    let skipped = 0;
     for (const event of events) {
-      if (!this.known.has(event.pos) && !this.items.has(event.pos)) this.add(event, 'log');
+      if (this.spec.filter && !this.spec.filter(event)) skipped++;
+      else if (!this.known.has(event.pos) && !this.items.has(event.pos)) this.add(event, 'log');
     }
+    this.countFiltered(skipped);
     const last = events.at(-1);
     this.readPos = events.length < limit || !last ? head : last.pos;
     if (this.known.size && this.readPos >= Math.max(...this.known.keys())) this.known.clear();
@@ -264,7 +273,13 @@ export class DestinationWorker {
       this.wake();
       return;
     }
-    for (const event of events) if (this.accepts(event)) this.add(event, 'log');
+    let skipped = 0;
+    for (const event of events) {
+      if (!this.accepts(event)) continue;
+      if (this.spec.filter && !this.spec.filter(event)) skipped++;
+      else this.add(event, 'log');
+    }
+    this.countFiltered(skipped);
     this.readPos = events.at(-1)?.pos ?? this.readPos;
     this.scheduleFlush();
     this.wake();
@@ -273,6 +288,12 @@ export class DestinationWorker {
   private accepts(event: StoredEvent): boolean {
     if (this.spec.instanceId && event.instanceId !== this.spec.instanceId) return false;
     return !this.spec.events || this.spec.events.has(event.event);
+  }
+
+  private countFiltered(count: number): void {
+    if (count === 0) return;
+    this.filteredCount += count;
+    this.hooks.onFiltered(this.spec, count);
   }
 
   /** Delivers these events again (a replay), whatever their earlier outcome. */

@@ -25,6 +25,8 @@ after(() => pombo.close());
 test('without a session: the page leads to the login form, fragments and the stream answer 401 with HX-Redirect', async () => {
   const page = await fetch(`${pombo.url}/manager`, { redirect: 'manual' });
   assert.deepEqual([page.status, page.headers.get('location')], [303, '/manager/login']);
+  const slash = await fetch(`${pombo.url}/manager/`, { redirect: 'manual' });
+  assert.deepEqual([slash.status, slash.headers.get('location')], [303, '/manager']);
   for (const path of ['/manager/fragments/instances', '/manager/fragments/dead-letters', '/manager/events/stream']) {
     const response = await fetch(`${pombo.url}${path}`, { headers: { 'hx-request': 'true', cookie: 'pombo_manager=forged' } });
     assert.deepEqual([response.status, response.headers.get('hx-redirect')], [401, '/manager/login'], path);
@@ -59,8 +61,11 @@ test('POSTs from another origin, or with neither Origin nor Referer, are refused
   assert.match(await same.text(), /There is no destination &quot;webhook:global&quot; \(any more\)\./);
 });
 
-test('pages forbid inline scripts and framing; the vendored htmx files are served with script content types', async () => {
-  const page = await fetch(`${pombo.url}/manager`, { headers: { cookie } });
+test('pages forbid inline scripts, framing and cross-origin reads; the vendored htmx files are served with script content types', async () => {
+  const page = await fetch(`${pombo.url}/manager`, { headers: { cookie, origin: 'http://localhost:3000' } });
+  assert.equal(page.headers.get('access-control-allow-origin'), null, "the API's CORS does not cover the manager");
+  const api = await fetch(`${pombo.url}/`, { headers: { origin: 'http://localhost:3000' } });
+  assert.notEqual(api.headers.get('access-control-allow-origin'), null, 'while it covers the API (the check above can fail)');
   assert.equal(page.status, 200);
   assert.match(page.headers.get('content-type') ?? '', /^text\/html; charset=utf-8/);
   assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self';.*frame-ancestors 'none'/);

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { AppContext } from '../../app-context.ts';
 import type { ConnectedClient } from '../channel.ts';
-import type { Instance } from '../../store/types.ts';
+import type { Instance, StoredEvent } from '../../store/types.ts';
 import { clock } from './ack-window.ts';
 import { CatchUpReads } from './catch-up-reads.ts';
 import { CLOSE, reasonOf } from './close-codes.ts';
@@ -17,6 +17,8 @@ export interface HubOptions extends SubscriberLimits {
   pingIntervalMs: number;
   /** The filter for a client that names no events (the instance's realtime config). */
   defaultFilter(instance: Instance): RealtimeFilter;
+  /** Whether the instance's payload filter lets an event through. */
+  passes(event: StoredEvent): boolean;
 }
 
 /**
@@ -61,7 +63,15 @@ export class RealtimeHub implements ConnectionOwner {
   ) {
     const { ackWaitMs, maxInFlight, maxDeliver } = options;
     const { store, dispatcher, log, envelope } = context;
-    this.realtime = { store, dispatcher, log, envelope, limits: { ackWaitMs, maxInFlight, maxDeliver }, reads: new CatchUpReads(store) };
+    this.realtime = {
+      store,
+      dispatcher,
+      log,
+      envelope,
+      limits: { ackWaitMs, maxInFlight, maxDeliver },
+      reads: new CatchUpReads(store),
+      passes: options.passes,
+    };
     const sweepMs = Math.min(1000, Math.max(5, Math.floor(ackWaitMs / 10)));
     this.timers = [
       setInterval(() => this.expire(), sweepMs),
@@ -276,6 +286,7 @@ export class RealtimeHub implements ConnectionOwner {
         subscriber: subscriber.name,
         connections: subscriber.connections.map((connection) => ({ events: namesOf(connection.filter), inFlight: connection.inFlight })),
         backlog: Math.max(0, head - subscriber.floor()),
+        filtered: this.context.dispatcher.status(feed.id)?.filtered ?? 0,
         delivered: subscriber.delivered,
         deadLettered: subscriber.deadLettered,
         lastError: subscriber.lastError,

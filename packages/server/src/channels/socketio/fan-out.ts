@@ -15,6 +15,7 @@ import { instanceRoom, liveRoom, ROOT_ROOM, type PomboNamespace, type PomboServe
  */
 export class SocketFanOut {
   private readonly replays = new Set<Replay>();
+  private readonly filteredCounts = new Map<string, number>();
   /** Instance name → its namespaces that have sockets (usually one; socket.io may briefly hold two). */
   private readonly namespaces = new Map<string, Set<PomboNamespace>>();
   private unsubscribe: (() => void) | undefined;
@@ -53,6 +54,16 @@ export class SocketFanOut {
         socket.disconnect();
       })
       .finally(() => this.replays.delete(replay));
+  }
+
+  /** Live events the instance's payload filter kept from its stream (for `/websocket/find`). */
+  filtered(instanceId: string): number {
+    return this.filteredCounts.get(instanceId) ?? 0;
+  }
+
+  private countFiltered(event: StoredEvent): void {
+    this.filteredCounts.set(event.instanceId, this.filtered(event.instanceId) + 1);
+    this.context.metrics.eventsFiltered.inc({ channel: 'websocket', instance_name: event.instance });
   }
 
   /** Sockets of one instance connected to its namespace (for `/websocket/find`). */
@@ -101,6 +112,7 @@ export class SocketFanOut {
 
   private publishOne(event: StoredEvent): void {
     const route = this.router.route(event);
+    if (route.filtered) this.countFiltered(event);
     let payload: SerializedPayload | undefined;
     if (route.instanceEvent) {
       const room = instanceRoom(event.instanceId);
@@ -120,6 +132,7 @@ export class SocketFanOut {
    * instance may take the name.
    */
   drop(instance: Pick<Instance, 'id' | 'name'>): void {
+    this.filteredCounts.delete(instance.id);
     for (const nsp of this.namespaces.get(instance.name) ?? []) nsp.in(instanceRoom(instance.id)).disconnectSockets();
   }
 }

@@ -1,3 +1,4 @@
+import { PAYLOAD_FILTER_SCHEMA, parsePayloadFilter } from '../../core/payload-filter.ts';
 import type { AppContext } from '../../app-context.ts';
 import { eventList, optionalBoolean, type Obj } from '../../core/validate.ts';
 import { booleanField, eventList as eventListSchema, nullableFields, strictObject } from '../../core/schemas.ts';
@@ -25,20 +26,22 @@ export function socketioChannel(context: AppContext): ChannelModule {
     configSchema: strictObject(nullableFields({
       enabled: booleanField("Serve the instance's events on its Socket.IO namespace (default true)."),
       events: eventListSchema(),
+      filter: PAYLOAD_FILTER_SCHEMA,
     })),
     parseConfig(config: Obj, path: string): WebsocketInstanceConfig {
       const on = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
-      return { enabled: on, events: on ? eventList(config, 'events', `${path}.events`) : [] };
+      return { enabled: on, events: on ? eventList(config, 'events', `${path}.events`) : [], filter: parsePayloadFilter(config.filter, `${path}.filter`) };
     },
     describe(instance: Instance) {
       const config = websocketConfigOf(instance);
       return {
         enabled: config?.enabled ?? false,
         events: config?.events ?? [],
+        filter: config?.filter ?? null,
         channelEnabled: enabled,
         ...(enabled ? {} : { hint: 'the server has WEBSOCKET_ENABLED=false: set it to true to serve Socket.IO' }),
         namespace: `/${instance.name}`,
-        state: { connections: fanOut?.connections(instance.id, instance.name) ?? 0 },
+        state: { connections: fanOut?.connections(instance.id, instance.name) ?? 0, filtered: fanOut?.filtered(instance.id) ?? 0 },
       };
     },
     destinations: () => [],

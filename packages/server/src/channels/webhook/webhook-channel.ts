@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { ConfigError } from '../../config/index.ts';
 import { EVENT_KEYS, type EventKey } from '../../core/event-names.ts';
 import { envelopeJson, envelopeOf } from '../../core/envelope.ts';
+import { filterPredicate } from '../../core/payload-filter.ts';
 import type { DestinationSpec, Ordering } from '../../delivery/destination.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
 import { backoff } from '../../delivery/retry-policy.ts';
@@ -131,6 +132,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
         retrying: status?.retrying ?? 0,
         delivered: status?.delivered ?? 0,
         failed: status?.failed ?? 0,
+        filtered: status?.filtered ?? 0,
       },
     };
   }
@@ -145,7 +147,10 @@ export function webhookChannel(context: AppContext): ChannelModule {
       previous: previousKeyOf(webhook),
       base64: webhook.base64,
     });
-    return spec(id, instanceId, filterOf(webhook.events), target, webhook.ordering, webhook.maxInFlight ?? settings.maxInFlight);
+    return {
+      ...spec(id, instanceId, filterOf(webhook.events), target, webhook.ordering, webhook.maxInFlight ?? settings.maxInFlight),
+      filter: filterPredicate(webhook.filter),
+    };
   }
 
   const book = new WebhookBook(context.instances);

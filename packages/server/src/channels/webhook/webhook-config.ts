@@ -1,4 +1,5 @@
 import type { EventKey } from '../../core/event-names.ts';
+import { PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, type PayloadFilter } from '../../core/payload-filter.ts';
 import { validationError } from '../../core/errors.ts';
 import type { Ordering } from '../../delivery/destination.ts';
 import {
@@ -33,6 +34,8 @@ export interface WebhookSettings {
   /** The secret rotated out by `POST /webhook/rotate-secret`: it signs too, until `previousSecretExpiresAt`. */
   previousSecret?: string | null;
   previousSecretExpiresAt?: string | null;
+  /** Which of the selected events it gets, by what they carry (core/payload-filter.ts); null for all. */
+  filter?: PayloadFilter | null;
 }
 
 /** One more webhook of an instance (`/webhook/endpoints/…`): the same settings, with an id of its own. */
@@ -127,6 +130,7 @@ export const WEBHOOK_CONFIG_SCHEMA: JsonSchema = strictObject(nullableFields({
   secret: stringField('A Standard Webhooks secret (whsec_…): requests are signed when set.'),
   ordering: { type: 'string', enum: [...ORDERINGS], description: 'none (default), instance (one at a time, in log order) or chat (in order per remoteJid).' },
   maxInFlight: { type: 'integer', minimum: 1, maximum: 1024, description: 'Requests in flight at once to this webhook (default WEBHOOK_MAX_IN_FLIGHT).' },
+  filter: PAYLOAD_FILTER_SCHEMA,
 }));
 
 /** A flag Evolution API spells two ways (`byEvents`, `webhookByEvents`): either works; both must agree. */
@@ -157,6 +161,7 @@ export function parseWebhookSettings(config: Obj, path: string, limits: WebhookR
     secret: secret(config, path),
     ordering: oneOf(config, 'ordering', ORDERINGS, 'none', `${path}.ordering`),
     maxInFlight: optionalInteger(config, 'maxInFlight', 1, 1024, `${path}.maxInFlight`) ?? null,
+    filter: parsePayloadFilter(config.filter, `${path}.filter`),
   };
 }
 

@@ -55,8 +55,8 @@ function description(body: Obj, fallback: string | null): string | null {
 
 /** The stored settings as a request body, so that a PATCH is validated exactly as a create. */
 function asInput(endpoint: WebhookSettings): Obj {
-  const { enabled, url, events, headers, base64, byEvents, secret, ordering, maxInFlight } = endpoint;
-  return { enabled, url, events, headers, base64, byEvents, secret, ordering, maxInFlight };
+  const { enabled, url, events, headers, base64, byEvents, secret, ordering, maxInFlight, filter } = endpoint;
+  return { enabled, url, events, headers, base64, byEvents, secret, ordering, maxInFlight, filter };
 }
 
 /**

@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import { eventName, type EventKey } from '../../core/event-names.ts';
+import { eventName } from '../../core/event-names.ts';
 import { PomboError, validationError } from '../../core/errors.ts';
 import { type AppContext, authorizedInstance } from '../../app-context.ts';
 import { eventKey, type Obj } from '../../core/validate.ts';
 import type { DeliveryRecord, DeliveryStatus, Instance, StoredEvent } from '../../store/types.ts';
 import { deadLetters, eventsByIds, MAX_REPLAY } from '../../delivery/dead-letters.ts';
+import { filterPredicate } from '../../core/payload-filter.ts';
 import { destinationOf, settingsOf, type WebhookRef } from './webhook-book.ts';
+import type { WebhookSettings } from './webhook-config.ts';
 import { apiSchema, instanceParams, PAGE_LIMIT, strictObject, stringField } from '../../core/schemas.ts';
 
 type Named = { Params: { instanceName: string } };
@@ -113,7 +115,10 @@ export function webhookRoutes(app: FastifyInstance, context: AppContext): void {
     return event.pos;
   }
 
-  async function inRange(instance: Instance, events: readonly EventKey[], from: string, to: string): Promise<StoredEvent[]> {
+  /** The instance's events in a time range that the webhook's `events` list and payload filter select. */
+  async function inRange(instance: Instance, webhook: WebhookSettings, from: string, to: string): Promise<StoredEvent[]> {
+    const { events } = webhook;
+    const passes = filterPredicate(webhook.filter);
     const found: StoredEvent[] = [];
     let afterPos = 0;
     while (found.length <= MAX_REPLAY) {
@@ -125,7 +130,7 @@ export function webhookRoutes(app: FastifyInstance, context: AppContext): void {
         limit: PAGE,
         events,
       });
-      found.push(...page);
+      found.push(...(passes ? page.filter(passes) : page));
       afterPos = page.at(-1)?.pos ?? afterPos;
       if (page.length < PAGE) break;
     }
@@ -160,7 +165,7 @@ export function webhookRoutes(app: FastifyInstance, context: AppContext): void {
     let notFound: string[] | undefined;
     if (selection.kind === 'failed') events = await deadLetters(store, destination);
     else if (selection.kind === 'range') {
-      events = await inRange(instance, webhook.events, selection.from, selection.to);
+      events = await inRange(instance, webhook, selection.from, selection.to);
     } else {
       events = (await eventsByIds(store, selection.ids)).filter((event) => event.instanceId === instance.id);
       const found = new Set(events.map((event) => event.id));
