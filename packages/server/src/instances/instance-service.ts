@@ -20,6 +20,8 @@ export interface Emit {
   event: EventKey;
   data: unknown;
   producerId?: string | undefined;
+  /** Envelope members beside `data` (a history sync's `isLatest` and `progress`). */
+  extra?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /**
@@ -134,6 +136,7 @@ export class InstanceService {
       event: emit.event,
       data: emit.data,
       producerId: emit.producerId,
+      extra: emit.extra,
     }));
     const results = await this.store.append(requests);
     // One counter update per event name, not per event: a batch of 100 costs a handful of label lookups.

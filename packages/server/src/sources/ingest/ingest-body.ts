@@ -3,6 +3,7 @@ import { excerpt, validationError } from '../../core/errors.ts';
 import type { Emit } from '../../instances/instance-service.ts';
 import { eventKey, object, type Obj } from '../../core/validate.ts';
 import { strictObject, type JsonSchema } from '../../core/schemas.ts';
+import { extrasOf } from '../../core/envelope.ts';
 
 export const MAX_BATCH = 1000;
 /** The longest Idempotency-Key header (and event `id`) kept as a producer id. */
@@ -38,6 +39,13 @@ const INGEST_ITEM_SCHEMA: JsonSchema = strictObject({
   server_url: { description: 'Evolution payloads: ignored.' },
   destination: { description: 'Evolution payloads: ignored.' },
   apikey: { description: 'Evolution payloads: dropped, never stored.' },
+  isLatest: { type: 'boolean', description: "A history sync's MESSAGES_SET (Evolution API 2.3.7): true on its last chunk. Kept in the envelope." },
+  progress: {
+    type: ['number', 'null'],
+    minimum: 0,
+    maximum: 100,
+    description: "A history sync's MESSAGES_SET: how far the sync is, 0 to 100 (or null). Kept in the envelope.",
+  },
 });
 
 /** One event, a JSON array of them, or `{"events": [...]}`. */
@@ -100,7 +108,7 @@ function parseItem(value: unknown, path: string, instanceName: string, idempoten
     (item.id === undefined ? undefined : `id:${item.id as string}`) ??
     idempotencyKey ??
     (evolution ? `sha256:${createHash('sha256').update(JSON.stringify(item)).digest('hex')}` : undefined);
-  return { event, data: data ?? null, producerId, sender: senderOf(item.sender, path) };
+  return { event, data: data ?? null, producerId, sender: senderOf(item.sender, path), extra: extrasOf(item) };
 }
 
 /**
