@@ -1,10 +1,12 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { PomboError, validationError } from '../../core/errors.ts';
+import { PomboError, validationError, excerpt } from '../../core/errors.ts';
 import type { InstanceService } from '../../instances/instance-service.ts';
 import { isSandboxed } from '../../instances/integration.ts';
-import type { Instance } from '../../store/types.ts';
+import type { Instance, Store } from '../../store/types.ts';
 import type { MediaStore } from './media-store.ts';
 import { newQrCode, type QrCode } from './qr-code.ts';
+import { historySync } from './history-sync.ts';
+import { messageRecords } from '../../log-views/message-records.ts';
 
 const USER_SUFFIX = '@s.whatsapp.net';
 const GROUP_SUFFIX = '@g.us';
@@ -83,6 +85,7 @@ export class SandboxNetwork {
     private readonly instances: InstanceService,
     readonly media: MediaStore,
     readonly limits: SandboxLimits,
+    private readonly store: Store,
   ) {}
 
   /** A fresh sandbox number (Brazil's country code and a reserved-looking prefix) that no instance holds. */
@@ -142,6 +145,9 @@ export class SandboxNetwork {
       event: 'CONNECTION_UPDATE',
       data: { instance: instance.name, state: 'open', statusReason: 200, wuid, profileName: instance.name },
     });
+    // Linking again brings the number's history, as WhatsApp does: the messages its log still holds.
+    const history = historySync(await messageRecords(this.store, open));
+    if (history.length) await this.instances.emitMany(open, history);
     return qrcode;
   }
 
@@ -247,7 +253,7 @@ export class SandboxNetwork {
   private memberGroup(instance: Instance, jid: string, groupJid: string): Group {
     const group = this.groups.get(groupJid);
     if (!group || !group.participants.has(jid)) {
-      throw validationError(`groupJid "${groupJid}" is not a group "${instance.name}" belongs to`);
+      throw validationError(`groupJid "${excerpt(groupJid)}" is not a group "${instance.name}" belongs to`);
     }
     return group;
   }
