@@ -38,6 +38,7 @@ export function realtimeChannel(context: AppContext): ChannelModule {
   const hub = new RealtimeHub(context, {
     ...realtime,
     pingIntervalMs: context.config.env.int('REALTIME_PING_INTERVAL_MS', 30_000, { min: 100 }),
+    maxBufferedBytes: context.config.connections.realtimeMaxBufferedBytes,
     defaultFilter: (instance) => {
       const events = configOf(instance)?.events;
       return events?.length ? parseFilter(events) : EVERY_EVENT;

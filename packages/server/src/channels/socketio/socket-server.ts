@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Socket as EngineSocket } from 'engine.io';
 import { Server } from 'socket.io';
 import type { AppContext } from '../../http/app-context.ts';
 import { INSTANCE_NAME } from '../../http/validate.ts';
@@ -7,6 +8,7 @@ import { EventRouter } from './event-routing.ts';
 import { SocketFanOut } from './fan-out.ts';
 import { payloadParser } from './payload-parser.ts';
 import { onSendMessage } from './send-message.ts';
+import { dropSlowReader } from './slow-readers.ts';
 import type { PomboServer, PomboSocket } from './socket-types.ts';
 
 export interface SocketServerOptions {
@@ -46,6 +48,13 @@ export function attachSocketServer(app: FastifyInstance, context: AppContext, op
     fanOut.admit(socket);
   };
 
+  const { socketioMaxBufferedBytes } = context.config.connections;
+  io.engine.on('connection', (conn: EngineSocket) =>
+    dropSlowReader(conn, socketioMaxBufferedBytes, () => {
+      context.metrics.slowConnectionsDropped.inc({ transport: 'socketio' });
+      context.log.warn({ limit: socketioMaxBufferedBytes }, 'socket.io client reads too slowly: closing its connection');
+    }),
+  );
   io.use(admit);
   io.on('connection', connected);
   // A namespace per instance, created on the first connection (before the instance's first event);
