@@ -12,6 +12,7 @@ COPY packages/server/package.json packages/server/
 COPY packages/sdk/package.json packages/sdk/
 RUN npm ci --no-audit --no-fund
 COPY packages/server/tsconfig.build.json packages/server/
+COPY packages/server/scripts packages/server/scripts
 COPY packages/server/src packages/server/src
 RUN npm run build:server \
  && npm prune --omit=dev --no-audit --no-fund \

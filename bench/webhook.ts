@@ -116,7 +116,7 @@ interface Running {
 
 async function startPombo(url: string, env: Record<string, string> = {}): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'pombo-bench-webhook-'));
-  const config = loadConfig({ DATA_DIR: dir, AUTHENTICATION_API_KEY: randomUUID(), LOG_LEVEL: 'silent', WEBHOOK_MAX_IN_FLIGHT: String(CONCURRENCY), DATABASE_SQLITE_SYNCHRONOUS: SYNC, ...env }, dir);
+  const config = loadConfig({ DATA_DIR: dir, AUTHENTICATION_API_KEY: randomUUID(), LOG_LEVEL: 'silent', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_MAX_IN_FLIGHT: String(CONCURRENCY), DATABASE_SQLITE_SYNCHRONOUS: SYNC, ...env }, dir);
   const pombo = await createPombo(config, createLogger('silent'));
   const webhook = pombo.context.channels.get('webhook')?.parseConfig({ url }, 'webhook');
   const instance = await pombo.context.instances.create({ instanceName: 'bench', integration: 'INGEST', channels: { webhook } });

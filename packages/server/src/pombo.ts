@@ -5,8 +5,8 @@ import { ChannelRegistry } from './channels/registry.ts';
 import type { ChannelModule } from './channels/channel.ts';
 import type { Config } from './config/index.ts';
 import { Dispatcher } from './delivery/dispatcher.ts';
-import { Authenticator } from './http/auth.ts';
-import type { AppContext } from './http/app-context.ts';
+import { Authenticator } from './core/auth.ts';
+import type { AppContext } from './app-context.ts';
 import { buildHttpServer } from './http/http-server.ts';
 import { InstanceService } from './instances/instance-service.ts';
 import { createLogger } from './ops/logger.ts';
@@ -43,7 +43,10 @@ export async function createPombo(config: Config, log: Logger = createLogger(con
     auth,
     instances,
     channels,
-    sandbox: new SandboxNetwork(instances, new MediaStore(join(config.dataDir, 'media'))),
+    sandbox: new SandboxNetwork(instances, new MediaStore(join(config.dataDir, 'media')), {
+      maxGroups: config.limits.sandboxMaxGroups,
+      maxParticipants: config.limits.sandboxGroupMaxParticipants,
+    }, store),
     envelope: {
       serverUrl: config.server.url,
       apikeyOf: (instanceId) => (config.auth.exposeInFetchInstances ? (instances.findById(instanceId)?.token ?? null) : null),

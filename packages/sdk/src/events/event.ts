@@ -1,4 +1,4 @@
-/** The seed-000 realtime vocabulary, plus `Gap` (some events may have been lost: see docs/realtime-protocol.md). */
+/** The VZaps realtime vocabulary (the event types of the VZaps SDKs), plus `Gap` (some events may have been lost: see docs/realtime-protocol.md). */
 export const EVENT_TYPES = [
   'Message',
   'ReadReceipt',
@@ -30,7 +30,7 @@ export interface Envelope<T = unknown> {
 }
 
 /**
- * One realtime event. `type` is a seed-000 type, or the UPPER_SNAKE name of events the vocabulary
+ * One realtime event. `type` is a VZaps realtime type, or the UPPER_SNAKE name of events the vocabulary
  * has no word for (`QRCODE_UPDATED`, …). Delivery is at least once: deduplicate by `id`.
  */
 export interface PomboEvent<T = unknown> {

@@ -10,7 +10,7 @@ export interface SubscribeRequest {
   instanceId: string;
   /** The instance token; without it the client's API key is used. */
   instanceToken?: string;
-  /** Seed-000 types (`Message`, `Connected`, …) or event names (`MESSAGES_UPSERT`, `messages.upsert`); all when empty. */
+  /** VZaps realtime types (`Message`, `Connected`, …) or event names (`MESSAGES_UPSERT`, `messages.upsert`); all when empty. */
   events?: ReadonlyArray<EventType | 'All' | (string & {})>;
   /** Connections with the same subscriber name share the events; each name gets every event. Default `default`. */
   subscriber?: string;

@@ -1,8 +1,21 @@
 import type { FastifyInstance } from 'fastify';
 import type { DestinationSpec } from '../delivery/destination.ts';
-import type { JsonSchema } from '../http/schemas.ts';
-import type { Obj } from '../http/validate.ts';
+import type { JsonSchema } from '../core/schemas.ts';
+import type { Obj } from '../core/validate.ts';
 import type { Instance } from '../store/types.ts';
+
+/** A client connected to a channel (a Socket.IO socket, a realtime WebSocket), as the manager lists it. */
+export interface ConnectedClient {
+  /** The instance's name, `*` for a connection with the global key to every instance. */
+  readonly instance: string;
+  /** Which client: a socket id, a subscriber name. */
+  readonly client: string;
+  readonly address: string | undefined;
+  /** Milliseconds since the epoch. */
+  readonly connectedAt: number;
+  /** A short description of what it receives. */
+  readonly detail: string;
+}
 
 /**
  * One kind of destination (webhook, rabbitmq, …). A channel validates its per-instance config,
@@ -32,5 +45,7 @@ export interface ChannelModule {
    * of its last event, REMOVE_INSTANCE. Never rejects: failures are the channel's to log.
    */
   released?(instance: Instance, removalPos: number): Promise<void>;
+  /** The clients connected to the channel now (channels that serve connections). */
+  clients?(): ConnectedClient[];
   stop?(): Promise<void>;
 }

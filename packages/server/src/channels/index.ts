@@ -1,4 +1,4 @@
-import type { AppContext } from '../http/app-context.ts';
+import type { AppContext } from '../app-context.ts';
 import type { ChannelModule } from './channel.ts';
 import { kafkaChannel } from './kafka/kafka-channel.ts';
 import { natsChannel } from './nats/nats-channel.ts';

@@ -6,6 +6,7 @@ import { newToken } from '../core/ids.ts';
 import type { EventKey } from '../core/event-names.ts';
 import { narrowExisting, privateDir } from '../ops/private-files.ts';
 import { parsePostgresUri } from '../store/postgres/postgres-uri.ts';
+import { type CorsConfig, readCors } from './cors.ts';
 import { readConnectionLimits, type ConnectionLimits } from './connection-limits.ts';
 import { ConfigError, EnvReader } from './env-reader.ts';
 
@@ -30,10 +31,16 @@ export interface WebhookConfig {
   circuitFailureThreshold: number;
   circuitCooldownSeconds: number;
   circuitMaxCooldownSeconds: number;
+  /** Whether webhooks may reach loopback, private, link-local and other non-public addresses (SSRF guard). */
+  allowPrivateNetworks: boolean;
+  headersMax: number;
+  headersMaxBytes: number;
   /** Additional endpoints (`/webhook/endpoints/…`) an instance may have, besides its default webhook. */
   maxEndpointsPerInstance: number;
   /** How long a rotated-out secret keeps signing alongside the new one, unless the rotation says otherwise. */
   secretRotationOverlapSeconds: number;
+  /** Where the API's error answers are posted (Evolution API's error webhook), when WEBHOOK_EVENTS_ERRORS=true. */
+  errorsUrl: string | undefined;
 }
 
 export interface WebsocketConfig {
@@ -46,10 +53,24 @@ export interface RealtimeConfig {
   ackWaitMs: number;
   maxInFlight: number;
   maxDeliver: number;
+  /** Distinct subscriber names one instance may have. */
+  maxSubscribers: number;
+}
+
+/** What one request or one tenant may claim (docs/security.md). */
+export interface LimitsConfig {
+  /** The deepest nesting of objects and arrays a JSON body may have. */
+  bodyMaxDepth: number;
+  /** The largest `data` of one event, in bytes of JSON. */
+  eventMaxDataBytes: number;
+  instanceMax: number;
+  sandboxMaxGroups: number;
+  sandboxGroupMaxParticipants: number;
 }
 
 export interface Config {
   server: { port: number; host: string; url: string; bodyLimitBytes: number };
+  cors: CorsConfig;
   auth: { apiKey: string; apiKeyGenerated: boolean; exposeInFetchInstances: boolean };
   database: { provider: 'sqlite' | 'postgresql'; uri: string; sqliteSync: 'full' | 'normal' };
   dataDir: string;
@@ -58,6 +79,9 @@ export interface Config {
   webhook: WebhookConfig;
   websocket: WebsocketConfig;
   realtime: RealtimeConfig;
+  /** The operator dashboard at /manager. */
+  manager: { enabled: boolean };
+  limits: LimitsConfig;
   connections: ConnectionLimits;
   /** Everything the environment held, for channels that read their own variables (brokers). */
   env: EnvReader;
@@ -103,11 +127,15 @@ function readWebhook(env: EnvReader): WebhookConfig {
   const globalEnabled = env.bool('WEBHOOK_GLOBAL_ENABLED', false);
   const globalUrl = env.url('WEBHOOK_GLOBAL_URL');
   if (globalEnabled && !globalUrl) env.problems.push('WEBHOOK_GLOBAL_ENABLED=true needs WEBHOOK_GLOBAL_URL');
+  // Evolution API's error webhook: WEBHOOK_EVENTS_ERRORS is also the ERRORS toggle of the global webhook.
+  const errorsEnabled = env.bool('WEBHOOK_EVENTS_ERRORS', false);
+  const errorsUrl = env.url('WEBHOOK_EVENTS_ERRORS_WEBHOOK');
+  if (errorsEnabled && !errorsUrl) env.problems.push('WEBHOOK_EVENTS_ERRORS=true needs WEBHOOK_EVENTS_ERRORS_WEBHOOK, the URL the API errors are posted to');
   return {
     globalEnabled,
     globalUrl,
     globalByEvents: env.bool('WEBHOOK_GLOBAL_WEBHOOK_BY_EVENTS', false),
-    globalEvents: env.eventToggles('WEBHOOK_EVENTS_'),
+    globalEvents: env.eventToggles('WEBHOOK_EVENTS_', ['WEBHOOK_EVENTS_ERRORS_WEBHOOK']),
     globalSecret: env.str('WEBHOOK_GLOBAL_SECRET'),
     globalBase64: env.bool('WEBHOOK_GLOBAL_BASE64', false),
     requestTimeoutMs: env.int('WEBHOOK_REQUEST_TIMEOUT_MS', 60000, { min: 1 }),
@@ -121,8 +149,12 @@ function readWebhook(env: EnvReader): WebhookConfig {
     circuitFailureThreshold: env.int('WEBHOOK_CIRCUIT_FAILURE_THRESHOLD', 10, { min: 1 }),
     circuitCooldownSeconds: env.num('WEBHOOK_CIRCUIT_COOLDOWN_SECONDS', 30),
     circuitMaxCooldownSeconds: env.num('WEBHOOK_CIRCUIT_MAX_COOLDOWN_SECONDS', 600),
+    allowPrivateNetworks: env.bool('WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
+    headersMax: env.int('WEBHOOK_HEADERS_MAX', 32, { min: 0, max: 1000 }),
+    headersMaxBytes: env.int('WEBHOOK_HEADERS_MAX_BYTES', 8192, { min: 0, max: 1024 * 1024 }),
     maxEndpointsPerInstance: env.int('WEBHOOK_MAX_ENDPOINTS_PER_INSTANCE', 10, { min: 0, max: 1000 }),
     secretRotationOverlapSeconds: env.int('WEBHOOK_SECRET_ROTATION_OVERLAP_SECONDS', 86_400, { min: 0, max: MAX_OVERLAP_SECONDS }),
+    errorsUrl: errorsEnabled ? errorsUrl : undefined,
   };
 }
 
@@ -154,6 +186,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       url: env.url('SERVER_URL', `http://localhost:${port}`) ?? `http://localhost:${port}`,
       bodyLimitBytes: env.int('SERVER_BODY_LIMIT_BYTES', 10 * 1024 * 1024, { min: 1024 }),
     },
+    cors: readCors(env),
     auth: {
       apiKey: '',
       apiKeyGenerated: false,
@@ -177,6 +210,15 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       ackWaitMs: env.int('REALTIME_ACK_WAIT_MS', 30000, { min: 10 }),
       maxInFlight: env.int('REALTIME_MAX_IN_FLIGHT', 1000, { min: 1 }),
       maxDeliver: env.int('REALTIME_MAX_DELIVER', 10, { min: 1 }),
+      maxSubscribers: env.int('REALTIME_MAX_SUBSCRIBERS', 100, { min: 1 }),
+    },
+    manager: { enabled: env.bool('MANAGER_ENABLED', true) },
+    limits: {
+      bodyMaxDepth: env.int('SERVER_BODY_MAX_DEPTH', 64, { min: 4, max: 1000 }),
+      eventMaxDataBytes: env.int('EVENTS_MAX_DATA_BYTES', 4 * 1024 * 1024, { min: 1024 }),
+      instanceMax: env.int('INSTANCE_MAX', 1000, { min: 1 }),
+      sandboxMaxGroups: env.int('SANDBOX_MAX_GROUPS', 1000, { min: 1 }),
+      sandboxGroupMaxParticipants: env.int('SANDBOX_GROUP_MAX_PARTICIPANTS', 1024, { min: 2 }),
     },
     connections: readConnectionLimits(env),
     env,

@@ -56,6 +56,7 @@ type ReadState = 'unloaded' | 'behind' | 'caught-up';
 export interface DestinationStatus {
   id: string;
   channel: string;
+  instanceId: string | null;
   state: HealthState;
   consecutiveFailures: number;
   activity: WorkerActivity;
@@ -66,13 +67,20 @@ export interface DestinationStatus {
   lastError: string | null;
   lastDeliveredAt: string | null;
   delivered: number;
+  /** Attempts answered with a retry (since the start). */
+  retried: number;
+  /** Deliveries dead-lettered (since the start). */
   failed: number;
+  /** Events its payload filter skipped (since the server started). */
+  filtered: number;
 }
 
 export interface WorkerHooks {
   head(): number;
   /** Every outcome, with the attempt it answered (1 for the first) and the circuit's state after it. */
   onOutcome(spec: DestinationSpec, outcome: Outcome, event: StoredEvent, attempt: number, state: HealthState | undefined): void;
+  /** Events the destination's payload filter skipped, counted per read or offer. */
+  onFiltered(spec: DestinationSpec, count: number): void;
 }
 
 /**
@@ -106,7 +114,9 @@ export class DestinationWorker {
   private lastError: string | null = null;
   private lastDeliveredMs: number | null = null;
   private deliveredCount = 0;
+  private retriedCount = 0;
   private failedCount = 0;
+  private filteredCount = 0;
 
   constructor(
     public spec: DestinationSpec,
@@ -126,6 +136,7 @@ export class DestinationWorker {
     return {
       id: this.spec.id,
       channel: this.spec.channel,
+      instanceId: this.spec.instanceId,
       state: this.circuit?.state ?? (this.lastError && this.waiting.size ? 'failing' : 'healthy'),
       consecutiveFailures: this.circuit?.consecutiveFailures ?? 0,
       activity: this.activity(),
@@ -135,8 +146,20 @@ export class DestinationWorker {
       lastError: this.lastError,
       lastDeliveredAt: this.lastDeliveredMs === null ? null : new Date(this.lastDeliveredMs).toISOString(),
       delivered: this.deliveredCount,
+      retried: this.retriedCount,
       failed: this.failedCount,
+      filtered: this.filteredCount,
     };
+  }
+
+  /** When the oldest event still to deliver (in flight, waiting for a retry or ready) was appended. */
+  oldestPendingAt(): string | null {
+    let oldest: string | null = null;
+    // Replays and reloaded retries sit out of log order in `items`: every item is looked at.
+    for (const item of this.items.values()) {
+      if (item.state !== 'done' && (oldest === null || item.event.createdAt < oldest)) oldest = item.event.createdAt;
+    }
+    return oldest;
   }
 
   private activity(): WorkerActivity {
@@ -229,9 +252,12 @@ export class DestinationWorker {
       ...(this.spec.instanceId ? { instanceId: this.spec.instanceId } : {}),
       ...(this.spec.events ? { events: [...this.spec.events] } : {}),
     });
+    let skipped = 0;
     for (const event of events) {
-      if (!this.known.has(event.pos) && !this.items.has(event.pos)) this.add(event, 'log');
+      if (this.spec.filter && !this.spec.filter(event)) skipped++;
+      else if (!this.known.has(event.pos) && !this.items.has(event.pos)) this.add(event, 'log');
     }
+    this.countFiltered(skipped);
     const last = events.at(-1);
     this.readPos = events.length < limit || !last ? head : last.pos;
     if (this.known.size && this.readPos >= Math.max(...this.known.keys())) this.known.clear();
@@ -247,7 +273,13 @@ export class DestinationWorker {
       this.wake();
       return;
     }
-    for (const event of events) if (this.accepts(event)) this.add(event, 'log');
+    let skipped = 0;
+    for (const event of events) {
+      if (!this.accepts(event)) continue;
+      if (this.spec.filter && !this.spec.filter(event)) skipped++;
+      else this.add(event, 'log');
+    }
+    this.countFiltered(skipped);
     this.readPos = events.at(-1)?.pos ?? this.readPos;
     this.scheduleFlush();
     this.wake();
@@ -256,6 +288,12 @@ export class DestinationWorker {
   private accepts(event: StoredEvent): boolean {
     if (this.spec.instanceId && event.instanceId !== this.spec.instanceId) return false;
     return !this.spec.events || this.spec.events.has(event.event);
+  }
+
+  private countFiltered(count: number): void {
+    if (count === 0) return;
+    this.filteredCount += count;
+    this.hooks.onFiltered(this.spec, count);
   }
 
   /** Delivers these events again (a replay), whatever their earlier outcome. */
@@ -437,6 +475,7 @@ export class DestinationWorker {
       this.lastError = outcome.error;
       if (item.tries >= this.spec.retry.maxAttempts) this.finish(item, 'failed');
       else {
+        this.retriedCount++;
         const due = Date.now() + (outcome.afterMs ?? this.spec.retry.delayMs(item.tries));
         this.park(item, due);
         // A retry recorded as pending lets the cursor pass: the record goes in the same write as the cursor.

@@ -29,6 +29,11 @@ export interface DestinationSpec {
   readonly instanceId: string | null;
   /** Only these events; null for all. */
   readonly events: ReadonlySet<EventKey> | null;
+  /**
+   * A payload filter (core/payload-filter.ts): events it refuses are skipped and counted (`filtered`),
+   * and the cursor moves past them; the log keeps them, for a replay under another filter.
+   */
+  readonly filter?: ((event: StoredEvent) => boolean) | undefined;
   readonly ordering: Ordering;
   /** Deliveries in flight at once. */
   readonly maxInFlight: number;

@@ -26,14 +26,11 @@ export class Dispatcher {
     private readonly store: Store,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-    instanceName: (instanceId: string) => string | undefined = () => undefined,
+    private readonly instanceName: (instanceId: string) => string | undefined = () => undefined,
   ) {
     this.deliveryMetrics = new DeliveryMetrics(metrics, this.instanceLabel);
     this.deliveryLog = new DeliveryLog(log, this.instanceLabel);
-    this.instanceName = instanceName;
   }
-
-  private readonly instanceName: (instanceId: string) => string | undefined;
 
   /** An instance's name (its id once it is deleted), `*` for a destination of every instance. */
   readonly instanceLabel = (instanceId: string | null): string =>
@@ -64,6 +61,8 @@ export class Dispatcher {
         this.count(destination, outcome, event);
         this.deliveryLog.outcome(destination, outcome, event, attempt, state);
       },
+      onFiltered: (destination, count) =>
+        this.metrics.eventsFiltered.inc({ channel: destination.channel, instance_name: this.instanceLabel(destination.instanceId) }, count),
     });
     this.workers.set(spec.id, worker);
     worker.wake();
@@ -94,6 +93,11 @@ export class Dispatcher {
   status(id: string): DestinationStatus | undefined {
     const status = this.workers.get(id)?.status();
     return status && { ...status };
+  }
+
+  /** When the oldest event the destination still has to deliver was appended (null: none). */
+  oldestPendingAt(id: string): string | null {
+    return this.workers.get(id)?.oldestPendingAt() ?? null;
   }
 
   statuses(): DestinationStatus[] {

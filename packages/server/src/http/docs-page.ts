@@ -18,6 +18,7 @@ type Schema = {
   additionalProperties?: boolean | Schema;
   then?: Schema;
   else?: Schema;
+  'x-optional'?: boolean;
 };
 type Parameter = { name: string; in: string; required?: boolean; description?: string; schema?: Schema };
 type Operation = {
@@ -25,7 +26,7 @@ type Operation = {
   summary?: string;
   description?: string;
   parameters?: Parameter[];
-  requestBody?: { content?: Record<string, { schema?: Schema }> };
+  requestBody?: { required?: boolean; content?: Record<string, { schema?: Schema }> };
   security?: Array<Record<string, unknown>>;
 };
 export interface OpenApiDocument {

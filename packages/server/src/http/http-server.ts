@@ -1,14 +1,21 @@
+import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { ErrorObject } from 'ajv';
+import { corsOrigin } from '../config/cors.ts';
 import { excerpt, PomboError, validationError } from '../core/errors.ts';
-import type { AppContext } from './app-context.ts';
+import type { AppContext } from '../app-context.ts';
+import { jsonBodies } from './json-body.ts';
 import { channelConfigRoutes } from './routes/channel-config-routes.ts';
+import { chatRoutes } from './routes/chat-routes.ts';
 import { eventRoutes } from './routes/event-routes.ts';
 import { instanceRoutes } from './routes/instance-routes.ts';
 import { opsRoutes } from './routes/ops-routes.ts';
 import { sandboxRoutes } from './routes/sandbox-routes.ts';
+import { managerRoutes } from '../manager/manager-routes.ts';
+import { settingsRoutes } from './routes/settings-routes.ts';
 import { closeUnansweredUpgrades } from './unanswered-upgrades.ts';
+import { reportErrors } from './errors-webhook.ts';
 import { answerClientErrors } from './client-errors.ts';
 import { openApi } from './openapi.ts';
 import { guardRequests } from './request-guard.ts';
@@ -66,11 +73,14 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     },
     clientErrorHandler: answerClientErrors,
   });
+  const { methods, credentials } = context.config.cors;
+  void app.register(cors, { origin: corsOrigin(context.config.cors), methods: [...methods], credentials, maxAge: 600 });
   app.setValidatorCompiler(validatorCompiler);
   // Past it Node closes new connections at once, before they cost more than a file descriptor for a moment.
   app.server.maxConnections = limits.maxConnections;
   // Bodies are JSON only: Fastify's default text/plain parser would turn a form or a text into a string body.
   app.removeContentTypeParser('text/plain');
+  jsonBodies(app, context.config.limits.bodyMaxDepth);
   app.addHook('onRequest', async (request) => {
     const repeated = Object.entries(request.query as Record<string, unknown>).find(([, value]) => Array.isArray(value));
     if (repeated) throw validationError(`the query parameter ${repeated[0]} is given more than once`);
@@ -86,6 +96,7 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     void reply.code(404).send(error.toJSON());
   });
 
+  reportErrors(app, context);
   guardRequests(app, context);
   openApi(app, context);
   // Routes are added in a plugin so that they come after the OpenAPI plugin, which collects their
@@ -94,8 +105,11 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
     opsRoutes(api, context);
     instanceRoutes(api, context);
     sandboxRoutes(api, context);
+    chatRoutes(api, context);
+    settingsRoutes(api, context);
     eventRoutes(api, context);
     channelConfigRoutes(api, context);
+    if (context.config.manager.enabled) managerRoutes(api, context);
   };
   void app.register(Object.assign(routes, { [Symbol.for('skip-override')]: true }));
   closeUnansweredUpgrades(app.server);

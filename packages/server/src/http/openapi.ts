@@ -1,12 +1,12 @@
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from './app-context.ts';
+import type { AppContext } from '../app-context.ts';
 import { renderDocsPage, type OpenApiDocument } from './docs-page.ts';
-import { ANY_KEY, apiSchema, GLOBAL_KEY, TAGS } from './schemas.ts';
+import { ANY_KEY, apiSchema, GLOBAL_KEY, TAGS } from '../core/schemas.ts';
 
 /**
  * Routes that are not part of the HTTP API and so not in the OpenAPI document: pages for people
- * (the dashboard). Every other route must have a schema built with `apiSchema` (http/schemas.ts):
+ * (the dashboard). Every other route must have a schema built with `apiSchema` (core/schemas.ts):
  * test/http/openapi.test.ts enumerates the server's routes and fails for one missing from the
  * document. WebSockets (/socket.io, /events/ws) are upgrades, not routes, and need no entry.
  */
@@ -15,12 +15,45 @@ export const NON_API_ROUTE_PREFIXES: readonly string[] = ['/manager'];
 export const isNonApiRoute = (url: string): boolean =>
   NON_API_ROUTE_PREFIXES.some((prefix) => url === prefix || url.startsWith(`${prefix}/`));
 
+export interface RegisteredRoute {
+  readonly method: string;
+  readonly url: string;
+}
+
+const registered = new WeakMap<FastifyInstance, RegisteredRoute[]>();
+
+/** Every route added to the server (its HEAD twins included), as Fastify's onRoute hook saw them. */
+export const routesOf = (app: FastifyInstance): readonly RegisteredRoute[] => registered.get(app) ?? [];
+
+/**
+ * Whether a registered route belongs in the OpenAPI document: not the HEAD twin Fastify adds to
+ * every GET, not the CORS preflight (`OPTIONS *`, @fastify/cors), not a page of NON_API_ROUTE_PREFIXES.
+ */
+export const isApiRoute = (route: RegisteredRoute): boolean =>
+  route.method !== 'HEAD' && route.method !== 'OPTIONS' && !isNonApiRoute(route.url);
+
+/** @fastify/swagger marks every body required; `optionalBody` ones are not. */
+function markOptionalBodies<T extends OpenApiDocument>(document: T): T {
+  for (const methods of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(methods)) {
+      const body = operation.requestBody;
+      if (body?.content?.['application/json']?.schema?.['x-optional']) body.required = false;
+    }
+  }
+  return document;
+}
+
 /**
  * Generates OpenAPI 3.1 from the route schemas (the ones requests are validated with) and serves it
  * at `/docs/openapi.json`, with a reference page at `/docs`. Neither needs a key: the document
  * describes routes and fields, never a secret. Registered before the routes, whose schemas it collects.
  */
-export function openApi(app: FastifyInstance, context: AppContext): void {
+export function openApi(app: FastifyInstance, context: Pick<AppContext, 'config'>): void {
+  const routes: RegisteredRoute[] = [];
+  registered.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+  });
   void app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -41,6 +74,7 @@ export function openApi(app: FastifyInstance, context: AppContext): void {
       },
     },
     hideUntagged: true,
+    transformObject: (documentObject) => markOptionalBodies(('openapiObject' in documentObject ? documentObject.openapiObject : {}) as OpenApiDocument),
     transform: ({ schema, url }) => ({ schema: isNonApiRoute(url) ? { ...schema, hide: true } : schema, url }),
   });
 

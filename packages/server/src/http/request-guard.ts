@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type AppContext, apikeyOf, authorizedInstance } from './app-context.ts';
-import { GLOBAL_KEY } from './schemas.ts';
+import { type AppContext, apikeyOf, authorizedInstance } from '../app-context.ts';
+import { GLOBAL_KEY } from '../core/schemas.ts';
 
 type Security = ReadonlyArray<Record<string, unknown>> | undefined;
 

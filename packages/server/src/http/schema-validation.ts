@@ -11,14 +11,24 @@ import { excerpt, validationError, type PomboError } from '../core/errors.ts';
  */
 
 /** Keywords our schemas carry for people, not for ajv: the error text of a field, OpenAPI examples. */
-const ANNOTATIONS = ['x-message', 'example'];
+const ANNOTATIONS = ['x-message', 'x-optional', 'example'];
 // strictSchema refuses a misspelled keyword in a schema at boot; types may be left open (e.g. `id: {}`).
 const common: Options = { allErrors: true, verbose: true, strictSchema: true, strictTypes: false, allowUnionTypes: true, keywords: ANNOTATIONS };
 const bodyAjv = new Ajv({ ...common, coerceTypes: false, useDefaults: false, removeAdditional: false });
 const textAjv = new Ajv({ ...common, coerceTypes: true, useDefaults: true, removeAdditional: false });
 
-export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
-  (httpPart === 'body' ? bodyAjv : textAjv).compile(schema as object);
+export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
+  const validate = (httpPart === 'body' ? bodyAjv : textAjv).compile(schema as object);
+  if (httpPart !== 'body' || !(schema as Schema)['x-optional']) return validate;
+  // A body the route may go without (`optionalBody`): a request without one (Fastify passes it as null) passes.
+  const optional = Object.assign((data: unknown) => {
+    const absent = data === undefined || data === null;
+    const valid = absent || validate(data);
+    optional.errors = absent ? null : validate.errors;
+    return valid;
+  }, { errors: null as typeof validate.errors });
+  return optional;
+};
 
 type Part = 'body' | 'querystring' | 'params' | 'headers';
 type Schema = Record<string, unknown> & { properties?: Record<string, Schema>; 'x-message'?: string };
@@ -43,7 +53,10 @@ function fieldPath(part: Part, instancePath: string, child?: string): string {
   return path.startsWith('[') || !path ? `body${path}` : path;
 }
 
-function range(schema: Schema, noun: string): string {
+const hasType = (schema: Schema, type: string): boolean => schema.type === type || (Array.isArray(schema.type) && schema.type.includes(type));
+
+function range(schema: Schema): string {
+  const noun = hasType(schema, 'integer') ? 'an integer' : 'a number';
   const { minimum, maximum } = schema;
   if (minimum !== undefined && maximum !== undefined) return `must be ${noun} between ${minimum} and ${maximum}`;
   return minimum !== undefined ? `must be ${noun} of at least ${minimum}` : `must be ${noun} of at most ${maximum}`;
@@ -55,14 +68,16 @@ function complaint(error: ErrorObject, schema: Schema): string {
   const params = error.params as Record<string, unknown>;
   switch (error.keyword) {
     case 'type':
-      return `must be ${String(params.type).split(',').map((type) => TYPE_NAMES[type] ?? type).join(' or ')}`;
+      if (schema.minimum !== undefined || schema.maximum !== undefined) return range(schema);
+      // null is allowed where a field may be left out; saying so would only confuse.
+      return `must be ${String(params.type).split(',').filter((type) => type !== 'null').map((type) => TYPE_NAMES[type] ?? type).join(' or ')}`;
     case 'enum':
       return `must be one of ${(params.allowedValues as unknown[]).join(', ')}`;
     case 'const':
       return `must be ${JSON.stringify(params.allowedValue)}`;
     case 'minimum':
     case 'maximum':
-      return range(schema, schema.type === 'integer' ? 'an integer' : 'a number');
+      return range(schema);
     case 'minLength':
       return params.limit === 1 ? 'must not be empty' : `must be at least ${params.limit} characters long`;
     case 'maxLength':

@@ -4,7 +4,7 @@ import type { EventKey } from '../core/event-names.ts';
 import { PomboError } from '../core/errors.ts';
 import { newToken } from '../core/ids.ts';
 import type { ChannelRegistry } from '../channels/registry.ts';
-import type { Authenticator } from '../http/auth.ts';
+import type { Authenticator } from '../core/auth.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { AppendRequest, AppendResult, Instance, InstancePatch, Integration, Store, StoredEvent } from '../store/types.ts';
 
@@ -20,6 +20,8 @@ export interface Emit {
   event: EventKey;
   data: unknown;
   producerId?: string | undefined;
+  /** Envelope members beside `data` (a history sync's `isLatest` and `progress`). */
+  extra?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /**
@@ -29,6 +31,8 @@ export interface Emit {
 export class InstanceService {
   private readonly byName = new Map<string, Instance>();
   private readonly byId = new Map<string, Instance>();
+  /** Which instance a WhatsApp JID is (its `ownerJid`): the sandbox routes by it, on every message. */
+  private readonly byOwnerJid = new Map<string, string>();
 
   constructor(
     private readonly store: Store,
@@ -47,9 +51,26 @@ export class InstanceService {
   private cache(instance: Instance): Instance {
     const previous = this.byId.get(instance.id);
     if (previous && previous.name !== instance.name) this.byName.delete(previous.name);
+    if (previous?.ownerJid && previous.ownerJid !== instance.ownerJid) this.unindexJid(previous);
+    // The first instance to hold a JID keeps it: no later one can take over its messages.
+    if (instance.ownerJid && !this.byOwnerJid.has(instance.ownerJid)) this.byOwnerJid.set(instance.ownerJid, instance.id);
     this.byId.set(instance.id, instance);
     this.byName.set(instance.name, instance);
     return instance;
+  }
+
+  private unindexJid(instance: Instance): void {
+    if (instance.ownerJid && this.byOwnerJid.get(instance.ownerJid) === instance.id) this.byOwnerJid.delete(instance.ownerJid);
+  }
+
+  /** The instance whose WhatsApp JID this is, if any. */
+  ownerOf(jid: string): Instance | undefined {
+    const id = this.byOwnerJid.get(jid);
+    return id === undefined ? undefined : this.byId.get(id);
+  }
+
+  get count(): number {
+    return this.byId.size;
   }
 
   find(name: string): Instance | undefined {
@@ -115,6 +136,7 @@ export class InstanceService {
       event: emit.event,
       data: emit.data,
       producerId: emit.producerId,
+      extra: emit.extra,
     }));
     const results = await this.store.append(requests);
     // One counter update per event name, not per event: a batch of 100 costs a handful of label lookups.
@@ -145,6 +167,7 @@ export class InstanceService {
       { event: 'REMOVE_INSTANCE', data: null },
     ]);
     await this.store.deleteInstance(instance.id);
+    this.unindexJid(this.byId.get(instance.id) ?? instance);
     this.byId.delete(instance.id);
     this.byName.delete(instance.name);
     this.auth.forget(instance);

@@ -20,6 +20,12 @@ export function createMetrics() {
       labelNames: ['channel', 'instance_name', 'outcome'] as const,
       registers: [registry],
     }),
+    eventsFiltered: new Counter({
+      name: 'pombo_events_filtered_total',
+      help: "Events a destination's payload filter skipped (kept in the log, never delivered to it)",
+      labelNames: ['channel', 'instance_name'] as const,
+      registers: [registry],
+    }),
     deliveryLatency: new Histogram({
       name: 'pombo_delivery_latency_seconds',
       help: 'From append to successful delivery',

@@ -42,3 +42,13 @@ export function isRedactedUrl(href: string): boolean {
   if (url.password === URL_MASK || (!url.password && url.username === URL_MASK)) return true;
   return [...url.searchParams].some(([name, value]) => CREDENTIAL_NAME.test(name) && value === URL_MASK);
 }
+
+/** `name: value`, `name=value` and `"name": "value"` where the name looks like a credential. */
+const CREDENTIAL_PAIR = /("?)([\w-]*(?:auth|token|secret|key|pass|signature|cookie|jwt|session|credential|bearer)[\w-]*)\1(\s*[:=]\s*)("(?:[^"\\]|\\.)*"?|(?:(?:bearer|basic|digest|token)\s+)?[^\s,;&}\]]+)/gi;
+
+/** Free text (a receiver's answer) with the values of credential-like fields masked. */
+export function redactText(text: string): string {
+  return text.replace(CREDENTIAL_PAIR, (_match, quote: string, name: string, separator: string, value: string) =>
+    `${quote}${name}${quote}${separator}${value.startsWith('"') ? `"${CENSOR}"` : CENSOR}`,
+  );
+}

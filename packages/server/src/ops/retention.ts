@@ -1,4 +1,4 @@
-import type { AppContext } from '../http/app-context.ts';
+import type { AppContext } from '../app-context.ts';
 
 /** Prunes events older than EVENTS_RETENTION_HOURS, at most every ten minutes. */
 export function startRetention(context: AppContext): { stop(): void } {

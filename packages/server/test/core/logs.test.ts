@@ -11,6 +11,7 @@ import { createPombo } from '../../src/pombo.ts';
 import { io as ioClient } from 'socket.io-client';
 import { cleanupRabbit, rabbitmqRequired, rabbitNames, RABBITMQ_URI } from '../brokers/rabbitmq-helpers.ts';
 import { eventually } from '../helpers/pombo-harness.ts';
+import { connect as connectRealtime } from '../realtime/ws-client.ts';
 import { startReceiver } from '../webhook/http-receiver.ts';
 import { FAST_RETRIES } from '../webhook/webhook-fixtures.ts';
 
@@ -91,6 +92,7 @@ test('at info, operators see delivery failures, dead letters, recovery, refused 
     AUTHENTICATION_API_KEY: apiKey,
     DATA_DIR: dir,
     LOG_LEVEL: 'info',
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
     RABBITMQ_ENABLED: 'true',
     RABBITMQ_URI,
     RABBITMQ_EXCHANGE_NAME: names.exchange,
@@ -119,6 +121,8 @@ test('at info, operators see delivery failures, dead letters, recovery, refused 
     await new Promise((resolve) => socket.once('connect_error', resolve));
     socket.close();
     const socketRefused = await eventually(() => line('socket.io connection refused'), 'the refused socket in the log');
+    await assert.rejects(connectRealtime(url, { query: { instance_id: 'alice', access_token: `${apiKey}-wrong` } }), /HTTP 401/);
+    const realtimeRefused = await eventually(() => line('realtime connection refused'), 'the refused realtime connection in the log');
 
     assert.equal(retried.level, 30, 'a retry is logged at info');
     assert.deepEqual([retried.channel, retried.instance, retried.event, retried.attempt, retried.error], ['webhook', 'alice', 'messages.upsert', 1, 'HTTP 500']);
@@ -127,6 +131,7 @@ test('at info, operators see delivery failures, dead letters, recovery, refused 
     assert.match(dead.reason, /HTTP 404 is not retryable/);
     assert.deepEqual([refused.code, refused.path, refused.method], ['POMBO_ERR_UNAUTHORIZED', '/instance/fetchInstances', 'GET']);
     assert.deepEqual([socketRefused.code, socketRefused.namespace], ['POMBO_ERR_SOCKET_UNAUTHORIZED', '/alice']);
+    assert.deepEqual([realtimeRefused.code, realtimeRefused.path, realtimeRefused.level], ['POMBO_ERR_UNAUTHORIZED', '/events/ws', 30]);
     assert.match(line('broker connected')?.target, /^RabbitMQ at amqp:\/\/127\.0\.0\.1:5672/);
   } finally {
     await pombo.close();

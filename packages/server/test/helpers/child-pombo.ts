@@ -45,7 +45,7 @@ export async function freePort(): Promise<number> {
  * Resolves once it answers on `/health`.
  */
 export async function spawnPombo(env: Record<string, string>, port: number, options: SpawnOptions = {}): Promise<ChildPombo> {
-  const base = options.cleanEnv ? { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } : { ...process.env, LOG_LEVEL: 'warn', SERVER_HOST: '127.0.0.1' };
+  const base = options.cleanEnv ? { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } : { ...process.env, LOG_LEVEL: 'warn', SERVER_HOST: '127.0.0.1', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' };
   const child = spawn(process.execPath, options.compiled ? [COMPILED_MAIN] : ['--import', TSX, MAIN], {
     cwd: options.cwd,
     env: { ...base, ...env, SERVER_PORT: String(port) },

@@ -27,7 +27,8 @@ export const uniqueName = (prefix = 'inst'): string => `${prefix}-${randomBytes(
 export async function startPombo(env: Record<string, string> = {}, dataDir?: string): Promise<Harness> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'pombo-test-'));
   const apiKey = env.AUTHENTICATION_API_KEY ?? `test-key-${randomBytes(8).toString('hex')}`;
-  const config = loadConfig({ LOG_LEVEL: 'warn', ...env, AUTHENTICATION_API_KEY: apiKey, DATA_DIR: dir }, dir);
+  // Test receivers listen on 127.0.0.1: private addresses are allowed unless a test says otherwise.
+  const config = loadConfig({ LOG_LEVEL: 'warn', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', ...env, AUTHENTICATION_API_KEY: apiKey, DATA_DIR: dir }, dir);
   const pombo = await createPombo(config, createLogger(process.env.POMBO_TEST_LOG ?? 'silent'));
   const address = await pombo.listen(0);
   const url = address.replace('0.0.0.0', '127.0.0.1');

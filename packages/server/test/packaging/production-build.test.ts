@@ -19,7 +19,11 @@ test('npm run build:server compiles the server to JavaScript that plain node sta
   try {
     const response = await fetch(`${pombo.url}/`);
     assert.equal(response.status, 200);
-    const body = (await response.json()) as { version?: string };
+    const body = (await response.json()) as { version?: string; documentation?: string };
+    assert.equal(new URL(body.documentation ?? '').pathname, '/docs', 'GET / points at the reference this server serves');
+    assert.equal((await fetch(`${pombo.url}/docs`)).status, 200);
+    const asset = await fetch(`${pombo.url}/manager/assets/manager.css`);
+    assert.equal(asset.status, 200, 'files the sources read at run time (the manager\'s assets) are copied next to the compiled modules');
     assert.equal(body.version, JSON.parse(readFileSync(join(ROOT, 'packages/server/package.json'), 'utf8')).version);
     assert.match(pombo.stdout(), /A global API key was generated/, 'a first start with no configuration prints its key');
     const key = readFileSync(join(cwd, 'data', 'api-key'), 'utf8').trim();

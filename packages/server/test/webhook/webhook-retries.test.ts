@@ -38,7 +38,7 @@ test('a failing delivery is retried with the same id until it succeeds, and the 
   assert.equal(record?.event, 'messages.upsert');
   assert.deepEqual(record?.attempts.map((attempt) => attempt.statusCode), [500, 502, 200]);
   assert.equal(record?.attempts[0].error, 'HTTP 500');
-  assert.equal(record?.attempts[0].response.length, 1024, 'response bodies are truncated to 1 KB');
+  assert.equal(record?.attempts[0].response.length, 256, 'response bodies are truncated to 256 bytes');
   assert.equal(record?.attempts[1].response, 'bad gateway');
   for (const attempt of record?.attempts ?? []) {
     assert.equal(typeof attempt.durationMs, 'number');

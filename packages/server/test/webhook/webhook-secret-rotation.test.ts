@@ -90,7 +90,7 @@ test('rotation refuses a malformed secret or overlap, an unknown endpoint, and a
 });
 
 test('rotated(): the replaced secret overlaps only when there was one and the overlap is positive', () => {
-  const signed = { ...parseWebhookSettings({ url: 'http://x.test/', secret: OLD }, 'w') };
+  const signed = { ...parseWebhookSettings({ url: 'http://x.test/', secret: OLD }, 'w', { headersMax: 32, headersMaxBytes: 8192, urlRefusal: () => undefined }) };
   const now = Date.parse('2025-01-01T00:00:00Z');
   assert.deepEqual(
     [rotated(signed, GIVEN, 60_000, now).previousSecret, rotated(signed, GIVEN, 60_000, now).previousSecretExpiresAt],

@@ -1,12 +1,13 @@
 import { ConfigError } from '../../config/env-reader.ts';
 import { eventName, type EventKey } from '../../core/event-names.ts';
 import { envelopeJson } from '../../core/envelope.ts';
+import { filterPredicate, PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, type PayloadFilter } from '../../core/payload-filter.ts';
 import type { DestinationSpec } from '../../delivery/destination.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
 import { forever } from '../../delivery/retry-policy.ts';
-import type { AppContext } from '../../http/app-context.ts';
-import { eventList, oneOf, optionalBoolean, type Obj } from '../../http/validate.ts';
-import { booleanField, eventList as eventListSchema, strictObject, type JsonSchema } from '../../http/schemas.ts';
+import type { AppContext } from '../../app-context.ts';
+import { eventList, oneOf, optionalBoolean, type Obj } from '../../core/validate.ts';
+import { booleanField, eventList as eventListSchema, nullableFields, strictObject, type JsonSchema } from '../../core/schemas.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 
@@ -55,6 +56,8 @@ export interface BrokerConfig {
   events: EventKey[];
   /** `chat` keeps each chat in order with chats in parallel (Kafka keys and SQS FIFO groups per chat). */
   ordering?: 'instance' | 'chat';
+  /** Which of the selected events it publishes, by what they carry (core/payload-filter.ts). */
+  filter?: PayloadFilter | null;
 }
 
 export interface BrokerChannelOptions {
@@ -116,6 +119,7 @@ export async function brokerChannel(context: AppContext, options: BrokerChannelO
       instanceId,
       events,
       ordering: config?.ordering ?? 'instance',
+      filter: filterPredicate(config?.filter),
       maxInFlight: 8,
       maxBatch: options.maxBatch ?? 500,
       pipeline: options.pipeline ?? 1,
@@ -136,29 +140,32 @@ export async function brokerChannel(context: AppContext, options: BrokerChannelO
 
   return {
     name: options.name,
-    configSchema: strictObject({
+    configSchema: strictObject(nullableFields({
       enabled: booleanField(`Publish the instance's events to ${options.name} (default true).`),
       events: eventListSchema(),
       ordering: { type: 'string', enum: ['instance', 'chat'], description: 'instance (default: in log order) or chat (in order per remoteJid).' },
+      filter: PAYLOAD_FILTER_SCHEMA,
       ...options.extraSchema,
-    }),
+    })),
     parseConfig(config: Obj, path: string) {
       const on = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
       return {
         enabled: on,
         events: on ? eventList(config, 'events', `${path}.events`) : [],
         ordering: oneOf(config, 'ordering', ['instance', 'chat'] as const, 'instance', `${path}.ordering`),
+        filter: parsePayloadFilter(config.filter, `${path}.filter`),
         ...options.parseExtra?.(config, path),
       };
     },
     describe(instance: Instance) {
       const config = configOf(instance);
       const status = context.dispatcher.status(`${options.name}:${instance.id}`);
-      const { enabled: on = false, events = [], ordering = 'instance', ...extra } = config ?? {};
+      const { enabled: on = false, events = [], ordering = 'instance', filter = null, ...extra } = config ?? {};
       return {
         enabled: on,
         events,
         ordering,
+        filter,
         ...options.describeExtra?.(extra),
         channelEnabled: enabled,
         ...(enabled ? {} : { hint: `the server has ${prefix}_ENABLED=false: set it to true to publish` }),
@@ -167,6 +174,7 @@ export async function brokerChannel(context: AppContext, options: BrokerChannelO
           lastError: status?.lastError ?? driver?.connection().lastError ?? null,
           backlog: context.dispatcher.lag(`${options.name}:${instance.id}`) ?? 0,
           delivered: status?.delivered ?? 0,
+          filtered: status?.filtered ?? 0,
         },
       };
     },

@@ -1,4 +1,4 @@
-import type { AppContext } from '../../http/app-context.ts';
+import type { AppContext } from '../../app-context.ts';
 import { brokerChannel } from '../broker/broker-channel.ts';
 import type { ChannelModule } from '../channel.ts';
 import { readNatsSettings } from './nats-settings.ts';

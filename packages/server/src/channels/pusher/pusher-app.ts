@@ -1,7 +1,7 @@
 import type { EnvReader } from '../../config/env-reader.ts';
 import { validationError } from '../../core/errors.ts';
-import type { JsonSchema } from '../../http/schemas.ts';
-import { optionalBoolean, optionalInteger, optionalString, type Obj } from '../../http/validate.ts';
+import type { JsonSchema } from '../../core/schemas.ts';
+import { optionalBoolean, optionalInteger, optionalString, type Obj } from '../../core/validate.ts';
 
 /** The credentials of one Pusher app (Pusher's cloud by cluster, or a self-hosted server by host and port). */
 export interface PusherApp {

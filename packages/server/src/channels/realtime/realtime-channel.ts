@@ -3,9 +3,10 @@ import { WebSocketServer } from 'ws';
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { PomboError, validationError } from '../../core/errors.ts';
-import type { AppContext } from '../../http/app-context.ts';
-import { strictObject } from '../../http/schemas.ts';
-import type { Obj } from '../../http/validate.ts';
+import { PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, passesFilter, type PayloadFilter } from '../../core/payload-filter.ts';
+import type { AppContext } from '../../app-context.ts';
+import { nullableFields, strictObject } from '../../core/schemas.ts';
+import { eventListLength, type Obj } from '../../core/validate.ts';
 import type { Instance } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 import { refuse } from './close-codes.ts';
@@ -17,6 +18,8 @@ import { isRealtimePath, parseRealtimeRequest } from './realtime-request.ts';
 interface RealtimeInstanceConfig {
   /** The events a connection gets when it names none (names as the `events` query accepts them). */
   events: string[];
+  /** Which events every subscriber of the instance gets, by what they carry (core/payload-filter.ts). */
+  filter?: PayloadFilter | null;
 }
 
 /** Until a socket is a WebSocket (or refused), an error on it just ends it. */
@@ -43,6 +46,11 @@ export function realtimeChannel(context: AppContext): ChannelModule {
       const events = configOf(instance)?.events;
       return events?.length ? parseFilter(events) : EVERY_EVENT;
     },
+    passes: (event) => {
+      const instance = context.instances.findById(event.instanceId);
+      const filter = instance && configOf(instance)?.filter;
+      return !filter || passesFilter(filter, event);
+    },
   });
 
   const internal = (error: unknown): PomboError => {
@@ -53,7 +61,7 @@ export function realtimeChannel(context: AppContext): ChannelModule {
 
   return {
     name: 'realtime',
-    configSchema: strictObject({
+    configSchema: strictObject(nullableFields({
       // Every channel body may carry `enabled`; realtime serves whoever connects with a valid key, so it changes nothing.
       enabled: { type: 'boolean', description: 'Accepted as in every channel body; changes nothing (subscribers decide by connecting).' },
       events: {
@@ -62,15 +70,20 @@ export function realtimeChannel(context: AppContext): ChannelModule {
         'x-message': 'must be an array of event names (Message, Connected, MESSAGES_UPSERT, …)',
         description: 'The events a connection gets when it names none: realtime types (Message, Connected, …) or event names in any form.',
       },
-    }),
+      filter: PAYLOAD_FILTER_SCHEMA,
+    })),
     parseConfig(config: Obj, path: string): RealtimeInstanceConfig {
       const events = config.events ?? [];
       if (!Array.isArray(events) || events.some((name) => typeof name !== 'string')) {
         throw validationError(`${path}.events must be an array of event names (Message, Connected, MESSAGES_UPSERT, …)`);
       }
-      return { events: namesOf(parseFilter(events as string[])).filter((name) => name !== 'All') };
+      eventListLength(events, `${path}.events`);
+      return {
+        events: namesOf(parseFilter(events as string[])).filter((name) => name !== 'All'),
+        filter: parsePayloadFilter(config.filter, `${path}.filter`),
+      };
     },
-    describe: (instance) => ({ events: configOf(instance)?.events ?? [], subscribers: hub.describe(instance.id) }),
+    describe: (instance) => ({ events: configOf(instance)?.events ?? [], filter: configOf(instance)?.filter ?? null, subscribers: hub.describe(instance.id) }),
     destinations: () => [],
     globalDestinations: () => [],
     routes(app: FastifyInstance) {
@@ -102,6 +115,7 @@ export function realtimeChannel(context: AppContext): ChannelModule {
       app.addHook('preClose', async () => hub.shutdown());
     },
     released: (instance, removalPos) => hub.retire(instance.id, removalPos),
+    clients: () => hub.clients((instanceId) => context.dispatcher.instanceLabel(instanceId)),
     async stop() {
       await hub.shutdown();
     },

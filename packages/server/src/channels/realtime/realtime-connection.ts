@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, type RawData } from 'ws';
 import { SLOW_READER_GRACE_MS } from '../../config/connection-limits.ts';
@@ -69,6 +70,7 @@ export class RealtimeConnection {
   private overLimit: NodeJS.Timeout | undefined;
   /** Events sent on this socket and not acknowledged yet (the subscriber's window says which). */
   inFlight = 0;
+  readonly connectedAt = Date.now();
 
   constructor(
     readonly ws: RealtimeSocket,
@@ -87,6 +89,10 @@ export class RealtimeConnection {
    * write each, where `ws.send` would frame the payload again for each socket. `ws` writes its own
    * frames (pings, close) at once too (no compression is negotiated), so frames never interleave.
    */
+  get address(): string | undefined {
+    return (this.socket as Partial<Socket>).remoteAddress;
+  }
+
   send(frame: Buffer): void {
     if (this.ws.readyState !== OPEN || this.overflowing) return;
     const socket = this.socket;

@@ -4,7 +4,7 @@ import { realtimeTypeOf } from '../../core/event-names.ts';
 import type { Delivery, DestinationSpec } from '../../delivery/destination.ts';
 import type { Dispatcher } from '../../delivery/dispatcher.ts';
 import { delivered, type Outcome } from '../../delivery/outcome.ts';
-import type { Store } from '../../store/types.ts';
+import type { Store, StoredEvent } from '../../store/types.ts';
 import type { CatchUpReads } from './catch-up-reads.ts';
 import type { RealtimeSubscriber } from './realtime-subscriber.ts';
 
@@ -23,6 +23,8 @@ export interface RealtimeContext {
   readonly limits: SubscriberLimits;
   /** The log reads of the subscribers that are behind, shared among them. */
   readonly reads: CatchUpReads;
+  /** Whether the instance's payload filter (`{"realtime": {"filter": …}}`) lets an event through. */
+  passes(event: StoredEvent): boolean;
 }
 
 /** Events handed to the subscribers at once. */
@@ -86,6 +88,8 @@ export class RealtimeFeed {
       channel: 'realtime',
       instanceId: this.instanceId,
       events: null,
+      // The configuration is read per event: a changed filter applies at once, without a new destination.
+      filter: (event) => this.context.passes(event),
       ordering: 'instance',
       maxInFlight: 1,
       maxBatch: FEED_BATCH,

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
-import type { AppContext } from '../../http/app-context.ts';
-import type { Instance } from '../../store/types.ts';
+import type { AppContext } from '../../app-context.ts';
+import type { ConnectedClient } from '../channel.ts';
+import type { Instance, StoredEvent } from '../../store/types.ts';
 import { clock } from './ack-window.ts';
 import { CatchUpReads } from './catch-up-reads.ts';
 import { CLOSE, reasonOf } from './close-codes.ts';
@@ -18,6 +19,8 @@ export interface HubOptions extends SubscriberLimits {
   maxBufferedBytes: number;
   /** The filter for a client that names no events (the instance's realtime config). */
   defaultFilter(instance: Instance): RealtimeFilter;
+  /** Whether the instance's payload filter lets an event through. */
+  passes(event: StoredEvent): boolean;
 }
 
 /**
@@ -64,7 +67,15 @@ export class RealtimeHub implements ConnectionOwner {
     const { ackWaitMs, maxInFlight, maxDeliver } = options;
     this.maxBufferedBytes = options.maxBufferedBytes;
     const { store, dispatcher, log, envelope } = context;
-    this.realtime = { store, dispatcher, log, envelope, limits: { ackWaitMs, maxInFlight, maxDeliver }, reads: new CatchUpReads(store) };
+    this.realtime = {
+      store,
+      dispatcher,
+      log,
+      envelope,
+      limits: { ackWaitMs, maxInFlight, maxDeliver },
+      reads: new CatchUpReads(store),
+      passes: options.passes,
+    };
     const sweepMs = Math.min(1000, Math.max(5, Math.floor(ackWaitMs / 10)));
     this.timers = [
       setInterval(() => this.expire(), sweepMs),
@@ -291,10 +302,24 @@ export class RealtimeHub implements ConnectionOwner {
         subscriber: subscriber.name,
         connections: subscriber.connections.map((connection) => ({ events: namesOf(connection.filter), inFlight: connection.inFlight })),
         backlog: Math.max(0, head - subscriber.floor()),
+        filtered: this.context.dispatcher.status(feed.id)?.filtered ?? 0,
         delivered: subscriber.delivered,
         deadLettered: subscriber.deadLettered,
         lastError: subscriber.lastError,
       }));
+  }
+
+  /** Every open connection, named by its instance (`name`) and subscriber. */
+  clients(name: (instanceId: string) => string): ConnectedClient[] {
+    return [...this.subscribers.values()].flatMap((subscriber) =>
+      subscriber.connections.map((connection) => ({
+        instance: name(subscriber.feed.instanceId),
+        client: subscriber.name,
+        address: connection.address,
+        connectedAt: connection.connectedAt,
+        detail: `events ${namesOf(connection.filter).join(', ')}; ${connection.inFlight} in flight`,
+      })),
+    );
   }
 
   /** Closes every connection (1001: reconnect later) and saves every subscriber's position. */

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { PomboError, validationError } from '../../core/errors.ts';
-import { Authenticator, type Principal } from '../../http/auth.ts';
+import { Authenticator, type Principal } from '../../core/auth.ts';
 import type { InstanceService } from '../../instances/instance-service.ts';
 import type { Instance } from '../../store/types.ts';
 import { parseFilter, type RealtimeFilter } from './realtime-filter.ts';

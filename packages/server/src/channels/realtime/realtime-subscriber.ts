@@ -280,7 +280,8 @@ export class RealtimeSubscriber {
     // After a rewind, events still unacknowledged are in the window already: they are not sent twice.
     const newest = window?.size ? window.newestPos() : -1;
     for (const event of page) {
-      if (event.pos <= newest && window?.has(event.pos)) {
+      // Read from the log, not handed by the feed: the instance's payload filter applies here too.
+      if ((event.pos <= newest && window?.has(event.pos)) || !this.feed.context.passes(event)) {
         this.readPos = event.pos;
         continue;
       }

@@ -1,6 +1,6 @@
 import { PomboError, validationError } from '../../core/errors.ts';
-import type { AppContext } from '../../http/app-context.ts';
-import { Authenticator, type Principal } from '../../http/auth.ts';
+import type { AppContext } from '../../app-context.ts';
+import { Authenticator, type Principal } from '../../core/auth.ts';
 import { asPomboError, connectError } from './socket-errors.ts';
 import type { PomboSocket, Scope, SocketData } from './socket-types.ts';
 

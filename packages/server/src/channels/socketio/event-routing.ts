@@ -1,11 +1,14 @@
 import { eventName, type EventKey } from '../../core/event-names.ts';
+import { passesFilter, type PayloadFilter } from '../../core/payload-filter.ts';
 import type { InstanceService } from '../../instances/instance-service.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 
-/** What `POST /websocket/set/:instanceName` stores: `{"websocket": {enabled, events}}`. */
+/** What `POST /websocket/set/:instanceName` stores: `{"websocket": {enabled, events, filter}}`. */
 export interface WebsocketInstanceConfig {
   enabled: boolean;
   events: EventKey[];
+  /** Which of the selected events the instance's stream gets, by what they carry (core/payload-filter.ts). */
+  filter?: PayloadFilter | null;
 }
 
 /** Where one event goes: the Socket.IO event names it is emitted under, per stream. */
@@ -14,6 +17,8 @@ export interface Route {
   readonly instanceEvent: string | undefined;
   /** Its names on `/`: the instance's name (config or global mode) and `*` (global mode). */
   readonly rootEvents: readonly string[];
+  /** The instance's config selects the event by name but its payload filter refuses it. */
+  readonly filtered: boolean;
 }
 
 /** Names a Socket.IO client treats as its own events: an instance called so is not emitted by name on `/`. */
@@ -36,10 +41,12 @@ export class EventRouter {
 
   route(event: StoredEvent): Route {
     const config = websocketConfigOf(this.instances.findById(event.instanceId));
-    const selected = config?.enabled === true && config.events.includes(event.event);
+    const named = config?.enabled === true && config.events.includes(event.event);
+    const filtered = named && !!config.filter && !passesFilter(config.filter, event);
+    const selected = named && !filtered;
     const rootEvents: string[] = [];
     if ((selected || this.globalEvents) && !RESERVED.has(event.instance)) rootEvents.push(event.instance);
     if (this.globalEvents) rootEvents.push(STAR);
-    return { instanceEvent: selected ? eventName(event.event).dotted : undefined, rootEvents };
+    return { instanceEvent: selected ? eventName(event.event).dotted : undefined, rootEvents, filtered };
   }
 }

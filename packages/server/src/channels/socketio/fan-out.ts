@@ -1,6 +1,7 @@
 import { envelopeJson } from '../../core/envelope.ts';
-import type { AppContext } from '../../http/app-context.ts';
+import type { AppContext } from '../../app-context.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
+import type { ConnectedClient } from '../channel.ts';
 import type { EventRouter } from './event-routing.ts';
 import { SerializedPayload } from './payload-parser.ts';
 import { Replay } from './replay.ts';
@@ -14,6 +15,7 @@ import { instanceRoom, liveRoom, ROOT_ROOM, type PomboNamespace, type PomboServe
  */
 export class SocketFanOut {
   private readonly replays = new Set<Replay>();
+  private readonly filteredCounts = new Map<string, number>();
   /** Instance name → its namespaces that have sockets (usually one; socket.io may briefly hold two). */
   private readonly namespaces = new Map<string, Set<PomboNamespace>>();
   private unsubscribe: (() => void) | undefined;
@@ -54,6 +56,16 @@ export class SocketFanOut {
       .finally(() => this.replays.delete(replay));
   }
 
+  /** Live events the instance's payload filter kept from its stream (for `/websocket/find`). */
+  filtered(instanceId: string): number {
+    return this.filteredCounts.get(instanceId) ?? 0;
+  }
+
+  private countFiltered(event: StoredEvent): void {
+    this.filteredCounts.set(event.instanceId, this.filtered(event.instanceId) + 1);
+    this.context.metrics.eventsFiltered.inc({ channel: 'websocket', instance_name: event.instance });
+  }
+
   /** Sockets of one instance connected to its namespace (for `/websocket/find`). */
   connections(instanceId: string, instanceName: string): number {
     let count = 0;
@@ -61,6 +73,22 @@ export class SocketFanOut {
       for (const socket of nsp.sockets.values()) if (socket.data.scope.kind === 'instance' && socket.data.scope.instanceId === instanceId) count++;
     }
     return count;
+  }
+
+  /** Every connected socket: on `/` and in the instances' namespaces. */
+  clients(): ConnectedClient[] {
+    const sockets = [...this.io.sockets.sockets.values()];
+    for (const namespaces of this.namespaces.values()) for (const nsp of namespaces) sockets.push(...nsp.sockets.values());
+    return sockets.map((socket) => {
+      const { scope, resumeAfter } = socket.data;
+      return {
+        instance: scope.kind === 'root' ? '*' : scope.instanceName,
+        client: socket.id,
+        address: socket.handshake.address,
+        connectedAt: socket.handshake.issued,
+        detail: `namespace ${socket.nsp.name}${resumeAfter === undefined ? '' : ', resumed'}`,
+      };
+    });
   }
 
   private track(socket: PomboSocket): void {
@@ -84,6 +112,7 @@ export class SocketFanOut {
 
   private publishOne(event: StoredEvent): void {
     const route = this.router.route(event);
+    if (route.filtered) this.countFiltered(event);
     let payload: SerializedPayload | undefined;
     if (route.instanceEvent) {
       const room = instanceRoom(event.instanceId);
@@ -103,6 +132,7 @@ export class SocketFanOut {
    * instance may take the name.
    */
   drop(instance: Pick<Instance, 'id' | 'name'>): void {
+    this.filteredCounts.delete(instance.id);
     for (const nsp of this.namespaces.get(instance.name) ?? []) nsp.in(instanceRoom(instance.id)).disconnectSockets();
   }
 }

@@ -1,7 +1,7 @@
 import { PomboError, validationError } from '../../core/errors.ts';
-import type { AppContext } from '../../http/app-context.ts';
+import type { AppContext } from '../../app-context.ts';
 import type { SentMessage } from '../../sources/sandbox/sandbox-network.ts';
-import { object, string } from '../../http/validate.ts';
+import { object, string } from '../../core/validate.ts';
 import { ackError, asPomboError } from './socket-errors.ts';
 import type { PomboSocket } from './socket-types.ts';
 

@@ -1,14 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import type { Socket as EngineSocket } from 'engine.io';
 import { Server } from 'socket.io';
-import type { AppContext } from '../../http/app-context.ts';
-import { INSTANCE_NAME } from '../../http/validate.ts';
+import { corsOrigin } from '../../config/cors.ts';
+import type { AppContext } from '../../app-context.ts';
+import { INSTANCE_NAME } from '../../core/validate.ts';
 import { admission } from './admission.ts';
 import { EventRouter } from './event-routing.ts';
 import { SocketFanOut } from './fan-out.ts';
 import { payloadParser } from './payload-parser.ts';
 import { onSendMessage } from './send-message.ts';
 import { dropSlowReader } from './slow-readers.ts';
+import { hintIfSilent } from './silence-hint.ts';
 import type { PomboServer, PomboSocket } from './socket-types.ts';
 
 export interface SocketServerOptions {
@@ -26,9 +28,9 @@ export interface SocketServerOptions {
 export function attachSocketServer(app: FastifyInstance, context: AppContext, options: SocketServerOptions): SocketFanOut {
   const io: PomboServer = new Server(app.server, {
     serveClient: false,
-    // As Evolution API (CORS_ORIGIN defaults to *): browser dashboards on another origin can long-poll.
-    // Safe because the key travels in the handshake, never in a cookie.
-    cors: { origin: '*' },
+    // CORS_ORIGIN as for the REST API (Evolution API passes it to socket.io too): browser dashboards on
+    // another origin can long-poll. Safe with `*` because the key travels in the handshake, never in a cookie.
+    cors: { origin: corsOrigin(context.config.cors), credentials: context.config.cors.credentials },
     // engine.io would otherwise end every upgrade it does not handle after a second.
     destroyUpgrade: false,
     // Namespaces live while they have sockets; a refused connection leaves nothing behind.
@@ -45,6 +47,7 @@ export function attachSocketServer(app: FastifyInstance, context: AppContext, op
     gauge.inc({ scope });
     socket.once('disconnect', () => gauge.dec({ scope }));
     onSendMessage(context, socket);
+    hintIfSilent(context, socket, options.globalEvents);
     fanOut.admit(socket);
   };
 

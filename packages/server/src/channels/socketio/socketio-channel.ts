@@ -1,6 +1,7 @@
-import type { AppContext } from '../../http/app-context.ts';
-import { eventList, optionalBoolean, type Obj } from '../../http/validate.ts';
-import { booleanField, eventList as eventListSchema, strictObject } from '../../http/schemas.ts';
+import { PAYLOAD_FILTER_SCHEMA, parsePayloadFilter } from '../../core/payload-filter.ts';
+import type { AppContext } from '../../app-context.ts';
+import { eventList, optionalBoolean, type Obj } from '../../core/validate.ts';
+import { booleanField, eventList as eventListSchema, nullableFields, strictObject } from '../../core/schemas.ts';
 import type { Instance } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 import { unmapped } from './admission.ts';
@@ -22,23 +23,25 @@ export function socketioChannel(context: AppContext): ChannelModule {
 
   return {
     name: 'websocket',
-    configSchema: strictObject({
+    configSchema: strictObject(nullableFields({
       enabled: booleanField("Serve the instance's events on its Socket.IO namespace (default true)."),
       events: eventListSchema(),
-    }),
+      filter: PAYLOAD_FILTER_SCHEMA,
+    })),
     parseConfig(config: Obj, path: string): WebsocketInstanceConfig {
       const on = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
-      return { enabled: on, events: on ? eventList(config, 'events', `${path}.events`) : [] };
+      return { enabled: on, events: on ? eventList(config, 'events', `${path}.events`) : [], filter: parsePayloadFilter(config.filter, `${path}.filter`) };
     },
     describe(instance: Instance) {
       const config = websocketConfigOf(instance);
       return {
         enabled: config?.enabled ?? false,
         events: config?.events ?? [],
+        filter: config?.filter ?? null,
         channelEnabled: enabled,
         ...(enabled ? {} : { hint: 'the server has WEBSOCKET_ENABLED=false: set it to true to serve Socket.IO' }),
         namespace: `/${instance.name}`,
-        state: { connections: fanOut?.connections(instance.id, instance.name) ?? 0 },
+        state: { connections: fanOut?.connections(instance.id, instance.name) ?? 0, filtered: fanOut?.filtered(instance.id) ?? 0 },
       };
     },
     destinations: () => [],
@@ -46,6 +49,7 @@ export function socketioChannel(context: AppContext): ChannelModule {
     routes(app) {
       if (enabled) fanOut = attachSocketServer(app, context, { globalEvents, allowedHosts: allowed });
     },
+    clients: () => fanOut?.clients() ?? [],
     async released(instance) {
       fanOut?.drop(instance);
     },

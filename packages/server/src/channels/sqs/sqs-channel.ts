@@ -1,5 +1,5 @@
-import type { AppContext } from '../../http/app-context.ts';
-import { optionalBoolean, type Obj } from '../../http/validate.ts';
+import type { AppContext } from '../../app-context.ts';
+import { optionalBoolean, type Obj } from '../../core/validate.ts';
 import { brokerChannel } from '../broker/broker-channel.ts';
 import type { ChannelModule } from '../channel.ts';
 import { readSqsSettings } from './sqs-settings.ts';

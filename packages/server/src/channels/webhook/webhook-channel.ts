@@ -1,11 +1,13 @@
+import type { Server } from 'node:http';
 import { ConfigError } from '../../config/index.ts';
 import { EVENT_KEYS, type EventKey } from '../../core/event-names.ts';
 import { envelopeJson, envelopeOf } from '../../core/envelope.ts';
+import { filterPredicate } from '../../core/payload-filter.ts';
 import type { DestinationSpec, Ordering } from '../../delivery/destination.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
 import { backoff } from '../../delivery/retry-policy.ts';
-import type { AppContext } from '../../http/app-context.ts';
-import type { Obj } from '../../http/validate.ts';
+import type { AppContext } from '../../app-context.ts';
+import type { Obj } from '../../core/validate.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 import { defaultOf, endpointsOf, WebhookBook } from './webhook-book.ts';
@@ -18,8 +20,10 @@ import {
   parseWebhookSettings,
   previousKeyOf,
   WEBHOOK_CONFIG_SCHEMA,
+  type WebhookRules,
   type WebhookSettings,
 } from './webhook-config.ts';
+import { WebhookAddressPolicy } from './webhook-address.ts';
 import { webhookEndpointRoutes } from './webhook-endpoint-routes.ts';
 import { eventHeaders } from './webhook-event-headers.ts';
 import { withBase64 } from './webhook-media.ts';
@@ -62,6 +66,16 @@ export function webhookChannel(context: AppContext): ChannelModule {
     cooldownMs: settings.circuitCooldownSeconds * 1000,
     maxCooldownMs: Math.max(settings.circuitCooldownSeconds, settings.circuitMaxCooldownSeconds) * 1000,
   };
+  let server: Server | undefined;
+  const policy = new WebhookAddressPolicy({
+    allowPrivateNetworks: settings.allowPrivateNetworks,
+    serverUrl: context.config.server.url,
+    listenPort: () => {
+      const address = server?.address();
+      return typeof address === 'object' && address ? address.port : undefined;
+    },
+  });
+  const rules: WebhookRules = { ...settings, urlRefusal: (url) => policy.urlRefusal(url) };
   const global =
     settings.globalEnabled && settings.globalUrl
       ? new WebhookTarget({
@@ -72,7 +86,10 @@ export function webhookChannel(context: AppContext): ChannelModule {
           base64: settings.globalBase64,
         })
       : undefined;
-  const sender = new WebhookSender({ timeoutMs: settings.requestTimeoutMs, nonRetryable: settings.nonRetryableStatusCodes });
+  // The operator's global webhook follows the same policy: a literal address it refuses stops the boot.
+  const globalRefusal = settings.globalEnabled && settings.globalUrl ? policy.urlRefusal(new URL(settings.globalUrl)) : undefined;
+  if (globalRefusal) throw new ConfigError([`WEBHOOK_GLOBAL_URL is refused: ${globalRefusal} (see WEBHOOK_ALLOW_PRIVATE_NETWORKS)`]);
+  const sender = new WebhookSender({ timeoutMs: settings.requestTimeoutMs, nonRetryable: settings.nonRetryableStatusCodes, policy });
 
   async function deliver(target: WebhookTarget, event: StoredEvent): Promise<Outcome> {
     const body = target.base64
@@ -115,6 +132,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
         retrying: status?.retrying ?? 0,
         delivered: status?.delivered ?? 0,
         failed: status?.failed ?? 0,
+        filtered: status?.filtered ?? 0,
       },
     };
   }
@@ -129,7 +147,10 @@ export function webhookChannel(context: AppContext): ChannelModule {
       previous: previousKeyOf(webhook),
       base64: webhook.base64,
     });
-    return spec(id, instanceId, filterOf(webhook.events), target, webhook.ordering, webhook.maxInFlight ?? settings.maxInFlight);
+    return {
+      ...spec(id, instanceId, filterOf(webhook.events), target, webhook.ordering, webhook.maxInFlight ?? settings.maxInFlight),
+      filter: filterPredicate(webhook.filter),
+    };
   }
 
   const book = new WebhookBook(context.instances);
@@ -137,9 +158,9 @@ export function webhookChannel(context: AppContext): ChannelModule {
   return {
     name: 'webhook',
     configSchema: WEBHOOK_CONFIG_SCHEMA,
-    parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path),
+    parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path, rules),
     describe(instance: Instance) {
-      const shown = defaultOf(instance) ?? parseWebhookSettings({ enabled: false }, 'webhook');
+      const shown = defaultOf(instance) ?? parseWebhookSettings({ enabled: false }, 'webhook', rules);
       const { state, ...rest } = view(shown, instanceWebhook(instance.id));
       return {
         instanceId: instance.id,
@@ -163,8 +184,9 @@ export function webhookChannel(context: AppContext): ChannelModule {
       return global ? [spec(GLOBAL_WEBHOOK, null, filterOf(settings.globalEvents), global, 'none', settings.maxInFlight)] : [];
     },
     routes(app) {
+      server = app.server;
       webhookRoutes(app, context);
-      webhookEndpointRoutes(app, context, { book, view, maxEndpoints: settings.maxEndpointsPerInstance });
+      webhookEndpointRoutes(app, context, { book, view, rules, maxEndpoints: settings.maxEndpointsPerInstance });
       secretRotationRoute(app, context, book, settings.secretRotationOverlapSeconds);
     },
     stop: () => sender.close(),

@@ -1,4 +1,5 @@
 import type { EventKey } from '../../core/event-names.ts';
+import { PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, type PayloadFilter } from '../../core/payload-filter.ts';
 import { validationError } from '../../core/errors.ts';
 import type { Ordering } from '../../delivery/destination.ts';
 import {
@@ -9,9 +10,10 @@ import {
   optionalBoolean,
   optionalInteger,
   optionalString,
+  quoted,
   type Obj,
-} from '../../http/validate.ts';
-import { booleanField, eventList as eventListSchema, strictObject, stringField, type JsonSchema } from '../../http/schemas.ts';
+} from '../../core/validate.ts';
+import { booleanField, eventList as eventListSchema, nullableFields, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 import { CREDENTIAL_NAME, isRedactedUrl, redactUrl } from '../../ops/redact.ts';
 import type { Instance } from '../../store/types.ts';
 import { maskSecret, secretKey } from './webhook-signature.ts';
@@ -32,6 +34,8 @@ export interface WebhookSettings {
   /** The secret rotated out by `POST /webhook/rotate-secret`: it signs too, until `previousSecretExpiresAt`. */
   previousSecret?: string | null;
   previousSecretExpiresAt?: string | null;
+  /** Which of the selected events it gets, by what they carry (core/payload-filter.ts); null for all. */
+  filter?: PayloadFilter | null;
 }
 
 /** One more webhook of an instance (`/webhook/endpoints/…`): the same settings, with an id of its own. */
@@ -68,13 +72,26 @@ const RESERVED_HEADERS = new Set([
 ]);
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-function headers(config: Obj, path: string): Record<string, string> {
+/** What a webhook's configuration may hold: its headers (count, bytes) and where it may point. */
+export interface WebhookRules {
+  headersMax: number;
+  headersMaxBytes: number;
+  /** Why the URL is refused outright (Pombo itself, a forbidden literal address), or undefined. */
+  urlRefusal(url: URL): string | undefined;
+}
+
+function headers(config: Obj, path: string, limits: WebhookRules): Record<string, string> {
   const value = config.headers;
   if (value === undefined || value === null) return {};
   const given = object(value, `${path}.headers`);
+  const entries = Object.entries(given);
+  if (entries.length > limits.headersMax) {
+    throw validationError(`${path}.headers has ${entries.length} headers; at most ${limits.headersMax} are allowed (WEBHOOK_HEADERS_MAX)`);
+  }
+  let bytes = 0;
   const out: Record<string, string> = {};
-  for (const [name, raw] of Object.entries(given)) {
-    const field = `${path}.headers.${name}`;
+  for (const [name, raw] of entries) {
+    const field = `${path}.headers.${quoted(name, 64)}`;
     if (!TOKEN.test(name)) throw validationError(`${field} is not a valid HTTP header name`);
     if (RESERVED_HEADERS.has(name.toLowerCase())) throw validationError(`${field} cannot be configured: Pombo sets this header itself`);
     if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
@@ -82,6 +99,11 @@ function headers(config: Obj, path: string): Record<string, string> {
     }
     const text = String(raw);
     if (/[\r\n\0]/.test(text)) throw validationError(`${field} must not contain line breaks`);
+    if (/[^\t\x20-\x7e\x80-\xff]/.test(text)) throw validationError(`${field} must hold printable ASCII or Latin-1 characters only (HTTP header values)`);
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(text);
+    if (bytes > limits.headersMaxBytes) {
+      throw validationError(`${path}.headers hold more than ${limits.headersMaxBytes} bytes of names and values (WEBHOOK_HEADERS_MAX_BYTES)`);
+    }
     out[name] = text;
   }
   return out;
@@ -96,7 +118,7 @@ function secret(config: Obj, path: string): string | null {
 }
 
 /** The object under `webhook` in `/webhook/set` and `/instance/create` (seed 001's fields, Evolution's other spellings, Pombo's own). */
-export const WEBHOOK_CONFIG_SCHEMA: JsonSchema = strictObject({
+export const WEBHOOK_CONFIG_SCHEMA: JsonSchema = strictObject(nullableFields({
   enabled: booleanField('Deliver to this webhook (default true); false keeps the settings and stops deliveries.'),
   url: stringField('An http:// or https:// URL; required when enabled.', { example: 'https://example.com/hooks/pombo' }),
   events: eventListSchema(),
@@ -108,7 +130,8 @@ export const WEBHOOK_CONFIG_SCHEMA: JsonSchema = strictObject({
   secret: stringField('A Standard Webhooks secret (whsec_…): requests are signed when set.'),
   ordering: { type: 'string', enum: [...ORDERINGS], description: 'none (default), instance (one at a time, in log order) or chat (in order per remoteJid).' },
   maxInFlight: { type: 'integer', minimum: 1, maximum: 1024, description: 'Requests in flight at once to this webhook (default WEBHOOK_MAX_IN_FLIGHT).' },
-});
+  filter: PAYLOAD_FILTER_SCHEMA,
+}));
 
 /** A flag Evolution API spells two ways (`byEvents`, `webhookByEvents`): either works; both must agree. */
 function flag(config: Obj, name: string, evolutionName: string, path: string): boolean {
@@ -121,21 +144,24 @@ function flag(config: Obj, name: string, evolutionName: string, path: string): b
 }
 
 /** Validates `{"webhook": {…}}`; `url` is required unless the webhook is disabled. */
-export function parseWebhookSettings(config: Obj, path: string): WebhookSettings {
+export function parseWebhookSettings(config: Obj, path: string, limits: WebhookRules): WebhookSettings {
   const enabled = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
   const url = config.url === undefined || config.url === null || (!enabled && config.url === '') ? null : httpUrl(config.url, `${path}.url`);
   if (enabled && !url) throw validationError(`${path}.url is required when the webhook is enabled (an http:// or https:// URL)`);
   if (url && isRedactedUrl(url)) throw validationError(`${path}.url has its credentials masked (as find shows it): send the full URL`);
+  const refused = url ? limits.urlRefusal(new URL(url)) : undefined;
+  if (refused) throw validationError(`${path}.url is refused: ${refused}`);
   return {
     enabled,
     url,
     events: eventList(config, 'events', `${path}.events`),
-    headers: headers(config, path),
+    headers: headers(config, path, limits),
     base64: flag(config, 'base64', 'webhookBase64', path),
     byEvents: flag(config, 'byEvents', 'webhookByEvents', path),
     secret: secret(config, path),
     ordering: oneOf(config, 'ordering', ORDERINGS, 'none', `${path}.ordering`),
     maxInFlight: optionalInteger(config, 'maxInFlight', 1, 1024, `${path}.maxInFlight`) ?? null,
+    filter: parsePayloadFilter(config.filter, `${path}.filter`),
   };
 }
 

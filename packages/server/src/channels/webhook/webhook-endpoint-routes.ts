@@ -3,18 +3,21 @@ import type { FastifyInstance } from 'fastify';
 import { PomboError, validationError } from '../../core/errors.ts';
 import { ulid } from '../../core/ids.ts';
 import { isoTime } from '../../core/iso-time.ts';
-import { type AppContext, authorizedInstance } from '../../http/app-context.ts';
-import { object, type Obj } from '../../http/validate.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import type { Obj } from '../../core/validate.ts';
+import { apiSchema, instanceNameParam, instanceParams, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 import { endpointsOf, settingsOf, type WebhookBook } from './webhook-book.ts';
-import { endpointWebhook, parseWebhookSettings, type WebhookEndpoint, type WebhookSettings } from './webhook-config.ts';
+import { endpointWebhook, parseWebhookSettings, WEBHOOK_CONFIG_SCHEMA, type WebhookEndpoint, type WebhookRules, type WebhookSettings } from './webhook-config.ts';
 
-type Named = { Params: { instanceName: string } };
-type OneEndpoint = { Params: { instanceName: string; endpointId: string } };
+type Named = { Params: { instanceName: string }; Body: Obj };
+type OneEndpoint = { Params: { instanceName: string; endpointId: string }; Body: Obj };
 
 export interface EndpointRouteOptions {
   book: WebhookBook;
   /** The settings as routes show them, with the delivery state of `destination`. */
   view(settings: WebhookSettings, destination: string): Record<string, unknown>;
+  /** Header limits and URL policy, as for the default webhook. */
+  rules: WebhookRules;
   maxEndpoints: number;
 }
 
@@ -22,6 +25,25 @@ export interface EndpointRouteOptions {
 export const newSecret = (): string => `whsec_${randomBytes(32).toString('base64')}`;
 
 const DESCRIPTION_MAX = 500;
+
+/** An endpoint's body: a webhook's fields (as under `webhook` in /webhook/set) and a description. */
+const ENDPOINT_BODY: JsonSchema = {
+  ...WEBHOOK_CONFIG_SCHEMA,
+  properties: {
+    ...(WEBHOOK_CONFIG_SCHEMA.properties as Record<string, JsonSchema>),
+    description: { type: ['string', 'null'], description: `What the endpoint is for, at most ${DESCRIPTION_MAX} characters.` },
+  },
+};
+const endpointParams = strictObject({ instanceName: instanceNameParam, endpointId: stringField('The endpoint id (ep_…).') }, ['instanceName', 'endpointId']);
+const endpointSchema = (summary: string, more: { body?: JsonSchema; one?: boolean } = {}) =>
+  apiSchema({ tag: 'Webhook', summary, key: 'any', params: more.one ? endpointParams : instanceParams, ...(more.body ? { body: more.body } : {}) });
+const SCHEMAS = {
+  create: endpointSchema('Add a webhook endpoint (a secret is generated unless given)', { body: ENDPOINT_BODY }),
+  list: endpointSchema("The instance's webhook endpoints"),
+  get: endpointSchema('One webhook endpoint and its delivery state', { one: true }),
+  patch: endpointSchema('Change a webhook endpoint (fields not sent are kept)', { body: ENDPOINT_BODY, one: true }),
+  delete: endpointSchema('Delete a webhook endpoint, its cursor and its delivery log', { one: true }),
+};
 
 function description(body: Obj, fallback: string | null): string | null {
   const value = body.description;
@@ -33,8 +55,8 @@ function description(body: Obj, fallback: string | null): string | null {
 
 /** The stored settings as a request body, so that a PATCH is validated exactly as a create. */
 function asInput(endpoint: WebhookSettings): Obj {
-  const { enabled, url, events, headers, base64, byEvents, secret, ordering, maxInFlight } = endpoint;
-  return { enabled, url, events, headers, base64, byEvents, secret, ordering, maxInFlight };
+  const { enabled, url, events, headers, base64, byEvents, secret, ordering, maxInFlight, filter } = endpoint;
+  return { enabled, url, events, headers, base64, byEvents, secret, ordering, maxInFlight, filter };
 }
 
 /**
@@ -46,10 +68,10 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
   const { book, view, maxEndpoints } = options;
   const show = (instanceId: string, endpoint: WebhookEndpoint) => view(endpoint, endpointWebhook(instanceId, endpoint.id));
 
-  app.post<Named>('/webhook/endpoints/:instanceName', async (request, reply) => {
+  app.post<Named>('/webhook/endpoints/:instanceName', { schema: SCHEMAS.create }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
-    const body = object(request.body, 'body');
-    const parsed = parseWebhookSettings(body, 'endpoint');
+    const body = request.body;
+    const parsed = parseWebhookSettings(body, 'endpoint', options.rules);
     const generated = body.secret === undefined ? newSecret() : undefined;
     const endpoint: WebhookEndpoint = {
       ...parsed,
@@ -67,24 +89,24 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
     return { ...show(updated.id, endpoint), ...(generated ? { secret: generated } : {}) };
   });
 
-  app.get<Named>('/webhook/endpoints/:instanceName', async (request) => {
+  app.get<Named>('/webhook/endpoints/:instanceName', { schema: SCHEMAS.list }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     return { endpoints: endpointsOf(instance).map((endpoint) => show(instance.id, endpoint)), max: maxEndpoints };
   });
 
-  app.get<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', async (request) => {
+  app.get<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', { schema: SCHEMAS.get }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const endpoint = settingsOf({ instance, endpointId: request.params.endpointId }) as WebhookEndpoint;
     return show(instance.id, endpoint);
   });
 
-  app.patch<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', async (request) => {
+  app.patch<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', { schema: SCHEMAS.patch }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
-    const body = object(request.body, 'body');
+    const body = request.body;
     const { endpointId } = request.params;
     const { instance: updated, settings } = await book.edit(instance.id, endpointId, (current) => {
       const endpoint = current as WebhookEndpoint;
-      const parsed = parseWebhookSettings({ ...asInput(endpoint), ...body }, 'endpoint');
+      const parsed = parseWebhookSettings({ ...asInput(endpoint), ...body }, 'endpoint', options.rules);
       // A secret set by hand replaces the current one at once (rotate-secret is the way to overlap them).
       const replaced = body.secret !== undefined && parsed.secret !== endpoint.secret;
       return {
@@ -97,7 +119,7 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
     return show(updated.id, settings as WebhookEndpoint);
   });
 
-  app.delete<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', async (request, reply) => {
+  app.delete<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', { schema: SCHEMAS.delete }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const { endpointId } = request.params;
     settingsOf({ instance, endpointId });

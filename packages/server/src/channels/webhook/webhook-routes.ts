@@ -1,19 +1,19 @@
 import type { FastifyInstance } from 'fastify';
-import { eventName, type EventKey } from '../../core/event-names.ts';
+import { eventName } from '../../core/event-names.ts';
 import { PomboError, validationError } from '../../core/errors.ts';
-import { type AppContext, authorizedInstance } from '../../http/app-context.ts';
-import { eventKey, type Obj } from '../../http/validate.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { eventKey, type Obj } from '../../core/validate.ts';
 import type { DeliveryRecord, DeliveryStatus, Instance, StoredEvent } from '../../store/types.ts';
+import { deadLetters, eventsByIds, MAX_REPLAY } from '../../delivery/dead-letters.ts';
+import { filterPredicate } from '../../core/payload-filter.ts';
 import { destinationOf, settingsOf, type WebhookRef } from './webhook-book.ts';
-import { apiSchema, instanceParams, strictObject, stringField } from '../../http/schemas.ts';
-import { PAGE_LIMIT } from '../../http/routes/event-routes.ts';
+import type { WebhookSettings } from './webhook-config.ts';
+import { apiSchema, instanceParams, PAGE_LIMIT, strictObject, stringField } from '../../core/schemas.ts';
 
 type Named = { Params: { instanceName: string } };
 type DeliveriesQuery = { Querystring: { status?: DeliveryStatus; event?: string; limit: number; after?: string; endpoint?: string } };
 type EndpointQuery = { Querystring: { endpoint?: string } };
 
-/** Events one replay call selects at most; a larger selection answers `truncated: true`. */
-export const MAX_REPLAY = 10_000;
 const PAGE = 500;
 const STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'failed'];
 
@@ -115,25 +115,10 @@ export function webhookRoutes(app: FastifyInstance, context: AppContext): void {
     return event.pos;
   }
 
-  async function byIds(ids: readonly string[]): Promise<StoredEvent[]> {
-    const events: StoredEvent[] = [];
-    for (let i = 0; i < ids.length; i += PAGE) events.push(...(await store.getByIds(ids.slice(i, i + PAGE))));
-    return events;
-  }
-
-  async function deadLetters(destination: string): Promise<StoredEvent[]> {
-    const ids: string[] = [];
-    let afterPos = 0;
-    while (ids.length <= MAX_REPLAY) {
-      const page = await store.listDeliveries({ destination, status: 'failed', afterPos, limit: PAGE });
-      ids.push(...page.map((record) => record.eventId));
-      afterPos = page.at(-1)?.pos ?? afterPos;
-      if (page.length < PAGE) break;
-    }
-    return byIds(ids.slice(0, MAX_REPLAY + 1));
-  }
-
-  async function inRange(instance: Instance, events: readonly EventKey[], from: string, to: string): Promise<StoredEvent[]> {
+  /** The instance's events in a time range that the webhook's `events` list and payload filter select. */
+  async function inRange(instance: Instance, webhook: WebhookSettings, from: string, to: string): Promise<StoredEvent[]> {
+    const { events } = webhook;
+    const passes = filterPredicate(webhook.filter);
     const found: StoredEvent[] = [];
     let afterPos = 0;
     while (found.length <= MAX_REPLAY) {
@@ -145,7 +130,7 @@ export function webhookRoutes(app: FastifyInstance, context: AppContext): void {
         limit: PAGE,
         events,
       });
-      found.push(...page);
+      found.push(...(passes ? page.filter(passes) : page));
       afterPos = page.at(-1)?.pos ?? afterPos;
       if (page.length < PAGE) break;
     }
@@ -178,11 +163,11 @@ export function webhookRoutes(app: FastifyInstance, context: AppContext): void {
     }
     let events: StoredEvent[];
     let notFound: string[] | undefined;
-    if (selection.kind === 'failed') events = await deadLetters(destination);
+    if (selection.kind === 'failed') events = await deadLetters(store, destination);
     else if (selection.kind === 'range') {
-      events = await inRange(instance, webhook.events, selection.from, selection.to);
+      events = await inRange(instance, webhook, selection.from, selection.to);
     } else {
-      events = (await byIds(selection.ids)).filter((event) => event.instanceId === instance.id);
+      events = (await eventsByIds(store, selection.ids)).filter((event) => event.instanceId === instance.id);
       const found = new Set(events.map((event) => event.id));
       notFound = selection.ids.filter((id) => !found.has(id));
     }

@@ -1,10 +1,12 @@
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
+import { redactText } from '../../ops/redact.ts';
 import { dead, delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import type { DeliveryAttempt } from '../../store/types.ts';
 import type { Endpoint } from './webhook-target.ts';
+import { AddressRefused, type WebhookAddressPolicy } from './webhook-address.ts';
 
-/** Bytes of a receiver's answer kept in the delivery log. */
-export const RESPONSE_LIMIT = 1024;
+/** Bytes of a receiver's answer kept in the delivery log: an excerpt to diagnose with, not a way to read a server's pages. */
+export const RESPONSE_LIMIT = 256;
 /** Bytes read from an answer before the connection is dropped instead of drained for reuse. */
 const DRAIN_LIMIT = 64 * 1024;
 /** A `Retry-After` longer than this is shortened to it, so one answer cannot park a delivery for days. */
@@ -13,6 +15,8 @@ export const MAX_RETRY_AFTER_MS = 3_600_000;
 export interface SenderOptions {
   timeoutMs: number;
   nonRetryable: ReadonlySet<number>;
+  /** Where connections may go (webhook-address.ts): resolves, checks and connects to the checked address. */
+  policy: WebhookAddressPolicy;
 }
 
 /** `Retry-After` in seconds or as an HTTP date, in milliseconds from now; undefined when absent or malformed. */
@@ -32,7 +36,7 @@ function readPrefix(body: Dispatcher.ResponseData['body']): Promise<string> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const done = () => resolve(Buffer.concat(chunks).subarray(0, RESPONSE_LIMIT).toString('utf8'));
+    const done = () => resolve(redactText(Buffer.concat(chunks).subarray(0, RESPONSE_LIMIT).toString('utf8')));
     body.on('data', (chunk: Buffer) => {
       if (size < RESPONSE_LIMIT) chunks.push(chunk);
       size += chunk.length;
@@ -67,7 +71,7 @@ export class WebhookSender {
       keepAliveMaxTimeout: 120_000,
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
-      connect: { timeout: options.timeoutMs },
+      connect: options.policy.connector(buildConnector({ timeout: options.timeoutMs })),
     });
   }
 
@@ -83,6 +87,8 @@ export class WebhookSender {
         response: text,
       });
     } catch (error) {
+      // An address the policy refuses stays refused: no retry would reach it.
+      if (error instanceof AddressRefused) return dead(error.message, { durationMs: elapsed(), error: error.message });
       const message = describeError(error, this.options.timeoutMs);
       return retry(message, undefined, { durationMs: elapsed(), error: message });
     }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { type AppContext, authorizedInstance } from '../app-context.ts';
-import { apiSchema, instanceParams, strictObject } from '../schemas.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { apiSchema, instanceParams, strictObject } from '../../core/schemas.ts';
 
 type Named = { Params: { instanceName: string } };
 type SetBody = Named & { Body: Record<string, Record<string, unknown>> };

@@ -1,23 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { envelopeOf } from '../../core/envelope.ts';
 import { PomboError, validationError } from '../../core/errors.ts';
-import { parseIngestBody } from '../../sources/ingest/ingest-body.ts';
-import { type AppContext, authorizedInstance } from '../app-context.ts';
-import { eventKey } from '../validate.ts';
-import { apiSchema, instanceNameParam, instanceParams, strictObject, stringField, type JsonSchema } from '../schemas.ts';
+import { isSandboxed } from '../../instances/integration.ts';
+import { type IngestItem, parseIngestBody } from '../../sources/ingest/ingest-body.ts';
+import type { Instance, StoredEvent } from '../../store/types.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { eventKey, eventListLength } from '../../core/validate.ts';
+import { apiSchema, instanceNameParam, instanceParams, PAGE_LIMIT, strictObject, stringField } from '../../core/schemas.ts';
 import { INGEST_BODY_SCHEMA } from '../../sources/ingest/ingest-body.ts';
 
 type Named = { Params: { instanceName: string } };
-
-/** `limit` of paged reads. */
-export const PAGE_LIMIT: JsonSchema = {
-  type: 'integer',
-  minimum: 1,
-  maximum: 1000,
-  default: 100,
-  'x-message': 'must be an integer between 1 and 1000',
-  description: 'Items per page, 1 to 1000.',
-};
 
 const ingest = apiSchema({
   tag: 'Events',
@@ -54,11 +46,14 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
   app.post<Named>('/events/:instanceName', { schema: ingest }, async (request, reply) => {
     let instance = authorizedInstance(context, request, request.params.instanceName);
     const idempotencyKey = request.headers['idempotency-key'];
-    const { items, batch } = parseIngestBody(request.body, instance.name, typeof idempotencyKey === 'string' ? idempotencyKey : undefined);
-    const sender = items.find((item) => item.sender)?.sender;
+    const length = Number(request.headers['content-length']);
+    const limits = { maxDataBytes: context.config.limits.eventMaxDataBytes, bodyBytes: Number.isFinite(length) ? length : undefined };
+    const { items, batch } = parseIngestBody(request.body, instance.name, limits, typeof idempotencyKey === 'string' ? idempotencyKey : undefined);
+    const sender = senderOf(context, instance, items);
+    checkIdentity(instance, items);
     if (sender && sender !== instance.ownerJid) instance = await instances.update(instance, { ownerJid: sender });
     const results = await instances.emitMany(instance, items, 'ingest');
-    await followConnection(context, instance.name, items);
+    if (!isSandboxed(instance.integration)) await followConnection(context, instance.name, items);
     const view = results.map(({ event, duplicate }) => ({ id: event.id, seq: event.seq, event: event.event, duplicate }));
     const fresh = results.filter((result) => !result.duplicate).length;
     reply.code(fresh > 0 ? 201 : 200);
@@ -86,17 +81,57 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
       }
       afterPos = anchor.pos;
     }
-    const names = events ? events.split(',').map((name, index) => eventKey(name.trim(), `events[${index}]`)) : undefined;
-    const page = await store.read({ afterPos, instanceId: instance.id, limit, ...(names ? { events: names } : {}) });
+    const listed = events?.split(',');
+    if (listed) eventListLength(listed, 'events');
+    const names = listed?.map((name, index) => eventKey(name.trim(), `events[${index}]`));
+    const read = await store.read({ afterPos, instanceId: instance.id, limit, ...(names ? { events: names } : {}) });
+    const page = withinBudget(read);
     return {
       events: page.map((event) => ({ ...envelopeOf(event, context.envelope), seq: event.seq })),
-      next: page.length === limit ? page.at(-1)?.id : null,
+      next: page.length === limit || page.length < read.length ? page.at(-1)?.id : null,
     };
   });
 }
 
+/** Bytes of event data one page of `GET /events` carries at most (one event always fits): pages of large events stay answerable. */
+export const PAGE_BYTES = 16 * 1024 * 1024;
+
+function withinBudget(events: readonly StoredEvent[]): readonly StoredEvent[] {
+  let bytes = 0;
+  for (let index = 0; index < events.length; index++) {
+    bytes += (events[index] as StoredEvent).dataJson.length;
+    if (bytes > PAGE_BYTES && index > 0) return events.slice(0, index);
+  }
+  return events;
+}
+
+/**
+ * The JID the producer says the instance is. It may not be another instance's: that would make its
+ * events speak for that number (and, were it a sandbox instance, take over its messages).
+ */
+function senderOf(context: AppContext, instance: Instance, items: readonly IngestItem[]): string | undefined {
+  const senders = new Set(items.map((item) => item.sender).filter((sender): sender is string => sender !== undefined));
+  if (senders.size > 1) throw validationError('the events of one request name different senders: one instance is one number');
+  const [sender] = senders;
+  if (sender === undefined || sender === instance.ownerJid) return undefined;
+  if (isSandboxed(instance.integration)) {
+    throw validationError(`sender is "${sender}", but the sandbox gives "${instance.name}" its number (${instance.ownerJid ?? 'none yet: connect it'}); ingested events cannot change it`);
+  }
+  const holder = context.instances.ownerOf(sender);
+  if (holder && holder.id !== instance.id) throw validationError(`sender "${sender}" is the number of another instance on this server; an instance's events cannot speak for another`);
+  return sender;
+}
+
+/** The sandbox connects and disconnects its own instances: an ingested CONNECTION_UPDATE cannot move them. */
+function checkIdentity(instance: Instance, items: readonly IngestItem[]): void {
+  if (!isSandboxed(instance.integration)) return;
+  if (items.some((item) => item.event === 'CONNECTION_UPDATE')) {
+    throw validationError(`"${instance.name}" is a sandbox instance: the sandbox reports its connection, so CONNECTION_UPDATE cannot be ingested for it (use /instance/connect and /instance/logout)`);
+  }
+}
+
 /** An ingested CONNECTION_UPDATE moves the instance's state, so `connectionState` tells the truth. */
-async function followConnection(context: AppContext, name: string, items: ReturnType<typeof parseIngestBody>['items']) {
+async function followConnection(context: AppContext, name: string, items: readonly IngestItem[]) {
   const last = items.filter((item) => item.event === 'CONNECTION_UPDATE').at(-1);
   const state = (last?.data as { state?: unknown } | null)?.state;
   if (state === 'open' || state === 'close' || state === 'connecting') {

@@ -1,24 +1,23 @@
-import type { FastifyInstance } from 'fastify';
-import { validationError } from '../../core/errors.ts';
-import { secretsEqual } from '../auth.ts';
-import { type AppContext, apikeyOf, authorizedInstance } from '../app-context.ts';
-import { INSTANCE_NAME, oneOf, optionalBoolean, optionalObject, optionalString, type Obj } from '../validate.ts';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { PomboError, validationError } from '../../core/errors.ts';
+import { secretsEqual } from '../../core/auth.ts';
+import { type AppContext, apikeyOf, authorizedInstance } from '../../app-context.ts';
+import { INSTANCE_NAME, oneOf, optionalBoolean, optionalObject, optionalString, type Obj } from '../../core/validate.ts';
 import { INTEGRATIONS, isSandboxed } from '../../instances/integration.ts';
+import { hasSettings, parseSettings, SETTINGS_FIELDS, SETTINGS_KEY, settingsOf } from '../../instances/instance-settings.ts';
 import type { Instance } from '../../store/types.ts';
 import type { ChannelRegistry } from '../../channels/registry.ts';
-import { apiSchema, booleanField, instanceParams, strictObject, stringField, type JsonSchema } from '../schemas.ts';
+import { apiSchema, booleanField, instanceParams, nullable, nullableFields, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 
 /** The channel config keys `/instance/create` accepts, as in Evolution API. */
 const CHANNEL_KEYS = ['webhook', 'websocket', 'rabbitmq', 'sqs', 'kafka', 'nats', 'pusher'] as const;
 
 /**
- * Fields of Evolution API's `/instance/create` that Pombo has no use for (settings of a real
- * WhatsApp connection, proxies, the flat v1 channel fields Evolution itself ignores): accepted, so an
+ * Fields of Evolution API's `/instance/create` that Pombo has no use for (a business id, proxies, the flat v1 channel fields Evolution itself ignores): accepted, so an
  * Evolution client's body works unchanged, and ignored. Any other unknown field is refused.
  */
 const EVOLUTION_IGNORED = [
-  'businessId', 'rejectCall', 'msgCall', 'groupsIgnore', 'alwaysOnline', 'readMessages', 'readStatus', 'syncFullHistory',
-  'wavoipToken', 'proxyHost', 'proxyPort', 'proxyProtocol', 'proxyUsername', 'proxyPassword', 'webhookUrl', 'webhookByEvents',
+  'businessId', 'proxyHost', 'proxyPort', 'proxyProtocol', 'proxyUsername', 'proxyPassword', 'webhookUrl', 'webhookByEvents',
   'webhookBase64', 'webhookEvents', 'webhookHeaders', 'rabbitmqEnabled', 'rabbitmqEvents', 'natsEnabled', 'natsEvents', 'sqsEnabled',
   'sqsEvents', 'websocketEnabled', 'websocketEvents',
 ];
@@ -26,7 +25,7 @@ const EVOLUTION_IGNORED = [
 function createBody(channels: ChannelRegistry): JsonSchema {
   const ignored: JsonSchema = { description: "Evolution API's field: accepted and ignored." };
   const channelConfigs = Object.fromEntries(
-    CHANNEL_KEYS.map((key) => [key, channels.get(key)?.configSchema ?? { type: 'object', description: `The ${key} channel is not part of this server.` }]),
+    CHANNEL_KEYS.map((key) => [key, nullable(channels.get(key)?.configSchema ?? { type: 'object', description: `The ${key} channel is not part of this server.` })]),
   );
   return strictObject(
     {
@@ -35,10 +34,13 @@ function createBody(channels: ChannelRegistry): JsonSchema {
         'x-message': 'must be 1 to 64 letters, digits, "-" or "_" (it is used in routing keys, subjects and queue names)',
         example: 'alice',
       }),
-      integration: stringField(`One of ${INTEGRATIONS.join(', ')} (any case; default SANDBOX): the sandbox network plays SANDBOX and WHATSAPP-BAILEYS numbers, a producer ingests the others' events.`),
-      token: stringField("The instance's key: at least 16 characters, not used by anything else; generated when missing."),
-      number: stringField('8 to 15 digits, country code first; a fresh sandbox number at connect when missing.'),
-      qrcode: booleanField('Connect a sandbox instance at once; the answer then has `qrcode`.'),
+      integration: nullable(stringField(`One of ${INTEGRATIONS.join(', ')} (any case; default SANDBOX): the sandbox network plays SANDBOX and WHATSAPP-BAILEYS numbers, a producer ingests the others' events.`)),
+      ...nullableFields({
+        token: stringField("The instance's key: at least 16 characters, not used by anything else; generated when missing."),
+        number: stringField('8 to 15 digits, country code first; a fresh sandbox number at connect when missing.'),
+        qrcode: booleanField('Connect a sandbox instance at once; the answer then has `qrcode`.'),
+      }),
+      ...SETTINGS_FIELDS,
       ...channelConfigs,
       ...Object.fromEntries(EVOLUTION_IGNORED.map((name) => [name, ignored])),
     },
@@ -71,7 +73,7 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
     auth.requireGlobal(apikeyOf(request));
     const body = request.body as Obj;
     const name = body.instanceName as string;
-    const token = optionalString(body, 'token');
+    const token = optionalString(body, 'token', 'token', 256);
     if (token !== undefined) {
       if (token.length < 16) throw validationError('token must be at least 16 characters long (or leave it out to get a generated one)');
       if (secretsEqual(token, context.config.auth.apiKey) || auth.identify(token)) {
@@ -81,6 +83,11 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
     const integration = oneOf(body, 'integration', INTEGRATIONS, 'SANDBOX');
     const number = optionalString(body, 'number');
     if (number !== undefined && !/^\d{8,15}$/.test(number)) throw validationError('number must be 8 to 15 digits, country code first');
+    if (number !== undefined && isSandboxed(integration) && sandbox.numberTaken(number)) {
+      throw validationError(`number ${number} is already another instance's: each sandbox number belongs to one instance`);
+    }
+    const max = context.config.limits.instanceMax;
+    if (instances.count >= max) throw new PomboError('POMBO_ERR_LIMIT_REACHED', { what: `this server has ${instances.count} instances`, limit: max, variable: 'INSTANCE_MAX' });
     // As in Evolution API: a Cloud API instance is its phone number id.
     if (integration === 'WHATSAPP-BUSINESS' && number === undefined) throw validationError('number is required for WHATSAPP-BUSINESS (the phone number id of the WhatsApp Business account)');
     const connectNow = optionalBoolean(body, 'qrcode') ?? false;
@@ -91,6 +98,8 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
       const module = channels.get(key);
       configs[key] = module ? module.parseConfig(config, key) : config;
     }
+    // Evolution API takes the instance's settings (rejectCall, groupsIgnore, …) at the top of the body.
+    if (hasSettings(body)) configs[SETTINGS_KEY] = parseSettings(body);
     let instance = await instances.create({ instanceName: name, token, integration, number, channels: configs });
     const qrcode = connectNow && isSandboxed(integration) ? await sandbox.connect(instance) : undefined;
     instance = instances.get(name);
@@ -99,6 +108,7 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
       instance: { instanceName: instance.name, instanceId: instance.id, integration: instance.integration, status: instance.state },
       hash: instance.token,
       ...Object.fromEntries(CHANNEL_KEYS.filter((key) => configs[key]).map((key) => [key, channels.get(key)?.describe(instance) ?? configs[key]])),
+      settings: settingsOf(instance),
       ...(qrcode ? { qrcode } : {}),
     };
   });
@@ -129,6 +139,16 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
     return { instance: { instanceName: instance.name, state: instance.state } };
   });
 
+  // Evolution API 2 restarts with POST, version 1 with PUT: both work.
+  const restartSchema = named('Restart a sandbox instance (it reconnects at once)');
+  const restart = async (request: FastifyRequest<{ Params: { instanceName: string } }>) => {
+    const instance = authorizedInstance(context, request, request.params.instanceName);
+    const restarted = await sandbox.restart(instance);
+    return { instance: { instanceName: restarted.name, state: restarted.state } };
+  };
+  app.post<{ Params: { instanceName: string } }>('/instance/restart/:instanceName', { schema: restartSchema }, restart);
+  app.put<{ Params: { instanceName: string } }>('/instance/restart/:instanceName', { schema: restartSchema }, restart);
+
   app.delete<{ Params: { instanceName: string } }>('/instance/logout/:instanceName', { schema: named('Log an instance out') }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     await instances.logout(instance);
@@ -138,6 +158,7 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
   app.delete<{ Params: { instanceName: string } }>('/instance/delete/:instanceName', { schema: named('Delete an instance') }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     await instances.delete(instance);
+    sandbox.forget(instance);
     return success('Instance deleted');
   });
 }

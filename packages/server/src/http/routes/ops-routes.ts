@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { PomboError } from '../../core/errors.ts';
-import type { AppContext } from '../app-context.ts';
-import { apikeyOf } from '../app-context.ts';
-import { apiSchema } from '../schemas.ts';
+import type { AppContext } from '../../app-context.ts';
+import { apikeyOf } from '../../app-context.ts';
+import { apiSchema } from '../../core/schemas.ts';
 
 const startedAt = new Date().toISOString();
 
@@ -13,7 +13,8 @@ export function opsRoutes(app: FastifyInstance, context: AppContext): void {
     message: 'Welcome to Pombo, the event gateway for WhatsApp instances',
     version: '0.1.0',
     startedAt,
-    documentation: 'https://github.com/pombo/pombo#readme',
+    // This server's own reference (routes, bodies, errors), reachable wherever Pombo runs, even offline.
+    documentation: `${context.config.server.url}/docs`,
   }));
 
   const health = apiSchema({ tag: 'Operations', summary: 'Health: 200 when the event store answers, 503 otherwise', key: 'none' });

@@ -1,9 +1,15 @@
 import type { FastifyInstance } from 'fastify';
-import { type AppContext, authorizedInstance } from '../app-context.ts';
-import { oneOf, optionalString, phone, string, type Obj } from '../validate.ts';
-import { apiSchema, instanceParams, strictObject, stringField, type JsonSchema } from '../schemas.ts';
+import { validationError } from '../../core/errors.ts';
+import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import { oneOf, optionalString, phone, string, type Obj } from '../../core/validate.ts';
+import { apiSchema, instanceParams, nullable, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 
 type Named = { Params: { instanceName: string } };
+
+/** WhatsApp's own limits: a text of 65,536 characters, a group subject of 100. */
+const TEXT_MAX = 65_536;
+const SUBJECT_MAX = 100;
+const NAME_MAX = 255;
 
 const PHONE: JsonSchema = {
   type: 'string',
@@ -35,16 +41,16 @@ const SCHEMAS = {
         number: PHONE,
         mediatype: { ...choice(MEDIA_TYPES, 'One of'), 'x-message': 'is required: image, video, audio or document' },
         media: { type: 'string', 'x-message': NON_EMPTY, description: 'An http(s) URL (referenced, never fetched) or the file in base64.' },
-        mimetype: stringField('The media type, e.g. image/png.'),
-        caption: stringField('A caption.'),
-        fileName: stringField("The file's name."),
+        mimetype: nullable(stringField('The media type, e.g. image/png.')),
+        caption: nullable(stringField('A caption.')),
+        fileName: nullable(stringField("The file's name.")),
       },
       ['number', 'mediatype', 'media'],
     ),
   ),
   sendPresence: sandboxSchema(
     'Send a presence (typing, recording, …) to a chat',
-    strictObject({ number: PHONE, presence: choice(PRESENCES, 'One of') }, ['number']),
+    strictObject({ number: PHONE, presence: nullable(choice(PRESENCES, 'One of')) }, ['number']),
   ),
   createGroup: sandboxSchema(
     'Create a group',
@@ -60,7 +66,12 @@ const SCHEMAS = {
   ),
 };
 
-const numbers = (value: unknown, path: string): string[] => (value as unknown[]).map((item, index) => phone(item, `${path}[${index}]`));
+/** A list of phone numbers, no longer than a group may be (checked before a single number is looked at). */
+const numbers = (value: unknown, path: string, max: number): string[] => {
+  const list = value as unknown[];
+  if (list.length > max) throw validationError(`${path} holds ${list.length} numbers; a group has at most ${max} participants (SANDBOX_GROUP_MAX_PARTICIPANTS)`);
+  return list.map((item, index) => phone(item, `${path}[${index}]`));
+};
 
 /** Evolution API's message, chat and group routes, served by the sandbox network. */
 export function sandboxRoutes(app: FastifyInstance, context: AppContext): void {
@@ -69,7 +80,7 @@ export function sandboxRoutes(app: FastifyInstance, context: AppContext): void {
   app.post<Named>('/message/sendText/:instanceName', { schema: SCHEMAS.sendText }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = request.body as Obj;
-    const sent = await sandbox.sendText(instance, phone(body.number, 'number'), string(body, 'text'));
+    const sent = await sandbox.sendText(instance, phone(body.number, 'number'), string(body, 'text', 'text', TEXT_MAX));
     reply.code(201);
     return sent;
   });
@@ -79,9 +90,9 @@ export function sandboxRoutes(app: FastifyInstance, context: AppContext): void {
     const body = request.body as Obj;
     const sent = await sandbox.sendMedia(instance, phone(body.number, 'number'), {
       mediatype: oneOf(body, 'mediatype', MEDIA_TYPES, 'image'),
-      mimetype: optionalString(body, 'mimetype'),
-      caption: optionalString(body, 'caption'),
-      fileName: optionalString(body, 'fileName'),
+      mimetype: optionalString(body, 'mimetype', 'mimetype', NAME_MAX),
+      caption: optionalString(body, 'caption', 'caption', TEXT_MAX),
+      fileName: optionalString(body, 'fileName', 'fileName', NAME_MAX),
       media: string(body, 'media'),
     });
     reply.code(201);
@@ -100,7 +111,7 @@ export function sandboxRoutes(app: FastifyInstance, context: AppContext): void {
   app.post<Named>('/group/create/:instanceName', { schema: SCHEMAS.createGroup }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = request.body as Obj;
-    const group = await sandbox.createGroup(instance, string(body, 'subject'), numbers(body.participants, 'participants'));
+    const group = await sandbox.createGroup(instance, string(body, 'subject', 'subject', SUBJECT_MAX), numbers(body.participants, 'participants', sandbox.limits.maxParticipants));
     reply.code(201);
     return group;
   });
@@ -109,7 +120,7 @@ export function sandboxRoutes(app: FastifyInstance, context: AppContext): void {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = request.body as Obj;
     const action = oneOf(body, 'action', ACTIONS, 'add');
-    const result = await sandbox.updateParticipants(instance, request.query.groupJid, action, numbers(body.participants, 'participants'));
+    const result = await sandbox.updateParticipants(instance, request.query.groupJid, action, numbers(body.participants, 'participants', sandbox.limits.maxParticipants));
     reply.code(201);
     return result;
   });

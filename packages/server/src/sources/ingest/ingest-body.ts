@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { validationError } from '../../core/errors.ts';
 import type { Emit } from '../../instances/instance-service.ts';
-import { eventKey, object, type Obj } from '../../http/validate.ts';
-import { strictObject, type JsonSchema } from '../../http/schemas.ts';
+import { eventKey, object, type Obj } from '../../core/validate.ts';
+import { strictObject, type JsonSchema } from '../../core/schemas.ts';
+import { extrasOf } from '../../core/envelope.ts';
 
 export const MAX_BATCH = 1000;
 
@@ -29,6 +30,13 @@ const INGEST_ITEM_SCHEMA: JsonSchema = strictObject({
   server_url: { description: 'Evolution payloads: ignored.' },
   destination: { description: 'Evolution payloads: ignored.' },
   apikey: { description: 'Evolution payloads: dropped, never stored.' },
+  isLatest: { type: 'boolean', description: "A history sync's MESSAGES_SET (Evolution API 2.3.7): true on its last chunk. Kept in the envelope." },
+  progress: {
+    type: ['number', 'null'],
+    minimum: 0,
+    maximum: 100,
+    description: "A history sync's MESSAGES_SET: how far the sync is, 0 to 100 (or null). Kept in the envelope.",
+  },
 });
 
 /** One event, a JSON array of them, or `{"events": [...]}`. */
@@ -46,7 +54,31 @@ export const INGEST_BODY_SCHEMA: JsonSchema = {
 /** An Evolution API webhook payload, as its webhook sender posts it. */
 const isEvolutionPayload = (item: Obj): boolean => 'instance' in item || 'date_time' in item || 'server_url' in item;
 
-function parseItem(value: unknown, path: string, instanceName: string, idempotencyKey: string | undefined): IngestItem {
+/** How the body is checked: the largest `data` of one event, and the body's size when the request gave it. */
+export interface IngestLimits {
+  maxDataBytes: number;
+  /** The body's Content-Length: a body within the limit cannot hold a `data` past it, so none is measured. */
+  bodyBytes?: number | undefined;
+}
+
+function checkSize(data: unknown, path: string, limits: IngestLimits): void {
+  if (limits.bodyBytes !== undefined && limits.bodyBytes <= limits.maxDataBytes) return;
+  const bytes = Buffer.byteLength(JSON.stringify(data) ?? '');
+  if (bytes > limits.maxDataBytes) {
+    throw validationError(`${path}.data is ${bytes} bytes of JSON; an event's data holds at most ${limits.maxDataBytes} (EVENTS_MAX_DATA_BYTES)`);
+  }
+}
+
+const JID = /^[\w.:-]{1,64}@[\w.-]{1,64}$/;
+
+/** An Evolution payload's `sender`: the instance's own JID (`5511…@s.whatsapp.net`), or nothing. */
+function senderOf(value: unknown, path: string): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string' || !JID.test(value)) throw validationError(`${path}.sender must be a JID such as 5511999990000@s.whatsapp.net`);
+  return value;
+}
+
+function parseItem(value: unknown, path: string, instanceName: string, idempotencyKey: string | undefined, limits: IngestLimits): IngestItem {
   const item = object(value, path);
   const event = eventKey(item.event, `${path}.event`);
   const data = item.data;
@@ -54,6 +86,7 @@ function parseItem(value: unknown, path: string, instanceName: string, idempoten
   if (!isStructured && !(data === null && NULL_DATA.has(event)) && !(data === undefined && NULL_DATA.has(event))) {
     throw validationError(`${path}.data must be a JSON object or array`);
   }
+  checkSize(data, path, limits);
   if (item.id !== undefined && (typeof item.id !== 'string' || item.id === '' || item.id.length > 200)) {
     throw validationError(`${path}.id must be a non-empty string of at most 200 characters (your producer's id for the event)`);
   }
@@ -66,26 +99,21 @@ function parseItem(value: unknown, path: string, instanceName: string, idempoten
     (item.id as string | undefined) ??
     idempotencyKey ??
     (evolution ? `sha256:${createHash('sha256').update(JSON.stringify(item)).digest('hex')}` : undefined);
-  return {
-    event,
-    data: data ?? null,
-    producerId,
-    sender: typeof item.sender === 'string' ? item.sender : undefined,
-  };
+  return { event, data: data ?? null, producerId, sender: senderOf(item.sender, path), extra: extrasOf(item) };
 }
 
 /**
  * Accepts one event (`{event, data, id?}` or an Evolution webhook payload as it is), an array of
  * them, or `{events: [...]}`. Returns the events and whether the body was a batch.
  */
-export function parseIngestBody(body: unknown, instanceName: string, idempotencyKey?: string): { items: IngestItem[]; batch: boolean } {
+export function parseIngestBody(body: unknown, instanceName: string, limits: IngestLimits, idempotencyKey?: string): { items: IngestItem[]; batch: boolean } {
   const list = Array.isArray(body) ? body : Array.isArray((body as Obj | null)?.events) ? ((body as Obj).events as unknown[]) : undefined;
-  if (!list) return { items: [parseItem(body, 'body', instanceName, idempotencyKey)], batch: false };
+  if (!list) return { items: [parseItem(body, 'body', instanceName, idempotencyKey, limits)], batch: false };
   if (list.length === 0) throw validationError('the batch is empty: send at least one event');
-  if (list.length > MAX_BATCH) throw validationError(`a batch holds at most ${MAX_BATCH} events; got ${list.length}`);
+  if (list.length > MAX_BATCH) throw validationError(`a batch holds at most ${MAX_BATCH} events; got ${list.length} (split it into several requests)`);
   // A batch retried under the same Idempotency-Key gives each event the same derived key as before.
   const items = list.map((item, index) =>
-    parseItem(item, `events[${index}]`, instanceName, idempotencyKey === undefined ? undefined : `${idempotencyKey}#${index}`),
+    parseItem(item, `events[${index}]`, instanceName, idempotencyKey === undefined ? undefined : `${idempotencyKey}#${index}`, limits),
   );
   return { items, batch: true };
 }

@@ -2,9 +2,11 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { PomboError, validationError } from '../../core/errors.ts';
 import type { InstanceService } from '../../instances/instance-service.ts';
 import { isSandboxed } from '../../instances/integration.ts';
-import type { Instance } from '../../store/types.ts';
+import type { Instance, Store } from '../../store/types.ts';
 import type { MediaStore } from './media-store.ts';
 import { newQrCode, type QrCode } from './qr-code.ts';
+import { historySync } from './history-sync.ts';
+import { messageRecords } from '../../log-views/message-records.ts';
 
 const USER_SUFFIX = '@s.whatsapp.net';
 const GROUP_SUFFIX = '@g.us';
@@ -25,10 +27,18 @@ function decodeBase64(media: string): Buffer {
 
 interface Group {
   id: string;
+  /** The instance that created it: the group goes when that instance is deleted. */
+  creatorId: string;
   subject: string;
   owner: string;
   creation: number;
   participants: Set<string>;
+}
+
+/** What one instance may hold in the sandbox (SANDBOX_MAX_GROUPS, SANDBOX_GROUP_MAX_PARTICIPANTS). */
+export interface SandboxLimits {
+  maxGroups: number;
+  maxParticipants: number;
 }
 
 /** A message as the sender's SEND_MESSAGE carries it. */
@@ -68,21 +78,43 @@ const DEFAULT_MIMETYPE: Record<MediaType, string> = {
  */
 export class SandboxNetwork {
   private readonly groups = new Map<string, Group>();
+  /** The ids of the groups each instance created, to count them and to forget them with the instance. */
+  private readonly groupsByCreator = new Map<string, Set<string>>();
 
   constructor(
     private readonly instances: InstanceService,
     readonly media: MediaStore,
+    readonly limits: SandboxLimits,
+    private readonly store: Store,
   ) {}
 
-  /** A fresh sandbox number (Brazil's country code and a reserved-looking prefix). */
-  static newNumber(): string {
-    return `5500${randomInt(100_000_000, 999_999_999)}`;
+  /** A fresh sandbox number (Brazil's country code and a reserved-looking prefix) that no instance holds. */
+  private newNumber(): string {
+    for (;;) {
+      const number = `5500${randomInt(100_000_000, 999_999_999)}`;
+      if (!this.instances.ownerOf(jidOf(number))) return number;
+    }
   }
 
+  /** An indexed lookup: a message or a group of a thousand members costs one map read per member. */
   private connectedByJid(jid: string): Instance | undefined {
-    return this.instances
-      .list()
-      .find((instance) => isSandboxed(instance.integration) && instance.state === 'open' && instance.ownerJid === jid);
+    const instance = this.instances.ownerOf(jid);
+    return instance && isSandboxed(instance.integration) && instance.state === 'open' ? instance : undefined;
+  }
+
+  /** The number another instance already is, which a new sandbox instance cannot take (its messages would be diverted). */
+  numberTaken(number: string): boolean {
+    return this.instances.list().some((instance) => instance.number === number && isSandboxed(instance.integration)) || this.instances.ownerOf(jidOf(number)) !== undefined;
+  }
+
+  /** Forgets a deleted instance's groups. */
+  forget(instance: Instance): void {
+    for (const id of this.groupsByCreator.get(instance.id) ?? []) this.groups.delete(id);
+    this.groupsByCreator.delete(instance.id);
+  }
+
+  groupCount(instance: Instance): number {
+    return this.groupsByCreator.get(instance.id)?.size ?? 0;
   }
 
   private requireOpen(instance: Instance, action: string): string {
@@ -102,16 +134,37 @@ export class SandboxNetwork {
     }
     const qrcode = await newQrCode();
     if (instance.state === 'open') return qrcode;
-    const number = instance.number ?? SandboxNetwork.newNumber();
+    const number = instance.number ?? this.newNumber();
+    const wuid = jidOf(number);
+    const holder = this.instances.ownerOf(wuid);
+    if (holder && holder.id !== instance.id) throw validationError(`the number ${number} is already another instance's: delete this instance and create it with another number`);
     const connecting = await this.instances.update(instance, { state: 'connecting', number });
     await this.instances.emit(connecting, { event: 'QRCODE_UPDATED', data: { qrcode: { instance: instance.name, ...qrcode } } });
-    const wuid = jidOf(number);
     const open = await this.instances.update(connecting, { state: 'open', ownerJid: wuid, profileName: instance.name });
     await this.instances.emit(open, {
       event: 'CONNECTION_UPDATE',
       data: { instance: instance.name, state: 'open', statusReason: 200, wuid, profileName: instance.name },
     });
+    // Linking again brings the number's history, as WhatsApp does: the messages its log still holds.
+    const history = historySync(await messageRecords(this.store, open));
+    if (history.length) await this.instances.emitMany(open, history);
     return qrcode;
+  }
+
+  /**
+   * `POST /instance/restart`: the number drops its connection and reconnects at once, as Baileys does
+   * when Evolution API restarts it (CONNECTION_UPDATE `connecting`, then `open`).
+   */
+  async restart(instance: Instance): Promise<Instance> {
+    const wuid = this.requireOpen(instance, 'be restarted by Pombo (its producer reports its connection)');
+    const connecting = await this.instances.update(instance, { state: 'connecting' });
+    await this.instances.emit(connecting, { event: 'CONNECTION_UPDATE', data: { instance: instance.name, state: 'connecting', statusReason: 200 } });
+    const open = await this.instances.update(connecting, { state: 'open' });
+    await this.instances.emit(open, {
+      event: 'CONNECTION_UPDATE',
+      data: { instance: instance.name, state: 'open', statusReason: 200, wuid, profileName: open.profileName ?? instance.name },
+    });
+    return open;
   }
 
   /** `POST /message/sendText`: SEND_MESSAGE on the sender, MESSAGES_UPSERT on a sandbox recipient, then receipts. */
@@ -219,14 +272,23 @@ export class SandboxNetwork {
   /** `POST /group/create`: GROUPS_UPSERT on the creator and every sandbox participant. */
   async createGroup(creator: Instance, subject: string, numbers: string[]): Promise<Record<string, unknown>> {
     const owner = this.requireOpen(creator, 'create groups');
+    if (this.groupCount(creator) >= this.limits.maxGroups) {
+      throw new PomboError('POMBO_ERR_LIMIT_REACHED', { what: `"${creator.name}" has created ${this.groupCount(creator)} groups`, limit: this.limits.maxGroups, variable: 'SANDBOX_MAX_GROUPS' });
+    }
+    const participants = new Set([owner, ...numbers.map(jidOf)]);
+    this.checkSize(participants.size);
     const group: Group = {
       id: `120363${randomInt(100_000_000, 999_999_999)}${randomInt(100_000, 999_999)}${GROUP_SUFFIX}`,
+      creatorId: creator.id,
       subject,
       owner,
       creation: nowSeconds(),
-      participants: new Set([owner, ...numbers.map(jidOf)]),
+      participants,
     };
     this.groups.set(group.id, group);
+    const created = this.groupsByCreator.get(creator.id) ?? new Set<string>();
+    created.add(group.id);
+    this.groupsByCreator.set(creator.id, created);
     const metadata = this.metadata(group);
     await this.tellMembers(group, [], async (member) => {
       await this.instances.emit(member, { event: 'GROUPS_UPSERT', data: [metadata] });
@@ -240,6 +302,7 @@ export class SandboxNetwork {
     const group = this.memberGroup(actor, author, groupJid);
     const participants = numbers.map(jidOf);
     const before = [...group.participants];
+    if (action === 'add') this.checkSize(new Set([...group.participants, ...participants]).size);
     const joined = action === 'add' ? participants.filter((jid) => !group.participants.has(jid)) : [];
     if (action === 'add') participants.forEach((jid) => group.participants.add(jid));
     if (action === 'remove') participants.forEach((jid) => group.participants.delete(jid));
@@ -256,6 +319,12 @@ export class SandboxNetwork {
     return { updateParticipants: participants.map((jid) => ({ status: '200', jid })) };
   }
 
+  private checkSize(size: number): void {
+    if (size > this.limits.maxParticipants) {
+      throw validationError(`a group has at most ${this.limits.maxParticipants} participants, its creator included (SANDBOX_GROUP_MAX_PARTICIPANTS); this one would have ${size}`);
+    }
+  }
+
   private metadata(group: Group): Record<string, unknown> {
     return {
       id: group.id,
@@ -268,10 +337,12 @@ export class SandboxNetwork {
   }
 
   private async tellMembers(group: Group, extra: string[], tell: (member: Instance) => Promise<void>): Promise<void> {
-    const jids = new Set([...group.participants, ...extra]);
-    for (const jid of jids) {
+    const members = new Set<Instance>();
+    for (const jid of new Set([...group.participants, ...extra])) {
       const member = this.connectedByJid(jid);
-      if (member) await tell(member);
+      if (member) members.add(member);
     }
+    // Told together: their events share the store's commits instead of waiting one after another.
+    await Promise.all([...members].map(tell));
   }
 }

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { PomboError } from '../core/errors.ts';
+import { PomboError } from './errors.ts';
 import type { Instance, InstanceRepository } from '../store/types.ts';
 
 /** Who is calling: the holder of the global API key, or of one instance's token. */

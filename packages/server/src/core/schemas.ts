@@ -29,6 +29,32 @@ export function eventList(description = 'Event names in any form of docs/events.
   return { type: 'array', items: { type: 'string', minLength: 1 }, description, example: ['MESSAGES_UPSERT', 'CONNECTION_UPDATE'] };
 }
 
+/** A field that may also be null, which the route reads as left out (as Evolution API's clients send it). */
+export function nullable(schema: JsonSchema): JsonSchema {
+  const type = schema.type;
+  if (type === undefined) return schema;
+  const types = Array.isArray(type) ? type : [type];
+  const values = schema.enum as unknown[] | undefined;
+  return { ...schema, type: [...new Set([...types, 'null'])], ...(values ? { enum: [...values, null] } : {}) };
+}
+
+/** An object whose every field may be null. */
+export const nullableFields = (properties: Record<string, JsonSchema>): Record<string, JsonSchema> =>
+  Object.fromEntries(Object.entries(properties).map(([name, schema]) => [name, nullable(schema)]));
+
+/** A body a request may leave out entirely (a POST whose fields all have defaults). */
+export const optionalBody = (schema: JsonSchema): JsonSchema => ({ ...schema, 'x-optional': true });
+
+/** `limit` of paged reads. */
+export const PAGE_LIMIT: JsonSchema = {
+  type: 'integer',
+  minimum: 1,
+  maximum: 1000,
+  default: 100,
+  'x-message': 'must be an integer between 1 and 1000',
+  description: 'Items per page, 1 to 1000.',
+};
+
 export const booleanField = (description: string): JsonSchema => ({ type: 'boolean', description });
 export const stringField = (description: string, more: JsonSchema = {}): JsonSchema => ({ type: 'string', description, ...more });
 
@@ -36,9 +62,10 @@ export const stringField = (description: string, more: JsonSchema = {}): JsonSch
 export const TAGS = [
   { name: 'Instances', description: 'Create, connect and delete instances (Evolution API routes).' },
   { name: 'Sandbox', description: "The built-in simulated network's messages, presence and groups." },
+  { name: 'Chats', description: "Messages, chats and groups as Evolution API lists them, read from the instance's retained log." },
   { name: 'Events', description: 'Ingest events from a producer and page through the retained log.' },
   { name: 'Channels', description: 'Per-instance channel configuration: POST /<channel>/set and GET /<channel>/find.' },
-  { name: 'Webhook', description: 'The delivery log and replay of an instance webhook.' },
+  { name: 'Webhook', description: "An instance's webhook endpoints, delivery log, replay and secret rotation." },
   { name: 'Operations', description: 'Status, health, metrics and this documentation.' },
 ] as const;
 

@@ -1,14 +1,14 @@
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { ChannelRegistry } from '../channels/registry.ts';
-import type { Config } from '../config/index.ts';
-import type { EnvelopeContext } from '../core/envelope.ts';
-import type { Dispatcher } from '../delivery/dispatcher.ts';
-import type { InstanceService } from '../instances/instance-service.ts';
-import type { Metrics } from '../ops/metrics.ts';
-import type { SandboxNetwork } from '../sources/sandbox/sandbox-network.ts';
-import type { Instance, Store } from '../store/types.ts';
-import { Authenticator, type Principal } from './auth.ts';
+import type { ChannelRegistry } from './channels/registry.ts';
+import type { Config } from './config/index.ts';
+import type { EnvelopeContext } from './core/envelope.ts';
+import type { Dispatcher } from './delivery/dispatcher.ts';
+import type { InstanceService } from './instances/instance-service.ts';
+import type { Metrics } from './ops/metrics.ts';
+import type { SandboxNetwork } from './sources/sandbox/sandbox-network.ts';
+import type { Instance, Store } from './store/types.ts';
+import { Authenticator, type Principal } from './core/auth.ts';
 
 /** Everything a route or a channel needs, built once at boot. */
 export interface AppContext {

@@ -1,5 +1,5 @@
-import { EVENT_KEYS, findEventName, type EventKey } from '../core/event-names.ts';
-import { PomboError, validationError } from '../core/errors.ts';
+import { EVENT_KEYS, findEventName, type EventKey } from './event-names.ts';
+import { PomboError, validationError } from './errors.ts';
 
 /** Small, explicit validators whose messages name the offending field, so a person can fix the request. */
 
@@ -17,17 +17,22 @@ export function optionalObject(body: Obj, key: string, path = key): Obj | undefi
   return value === undefined || value === null ? undefined : object(value, path);
 }
 
-export function string(body: Obj, key: string, path = key): string {
-  const value = body[key];
-  if (typeof value !== 'string' || value.trim() === '') throw validationError(`${path} is required and must be a non-empty string`);
-  return value.trim();
+function notLongerThan(value: string, path: string, maxLength: number): string {
+  if (value.length > maxLength) throw validationError(`${path} has ${value.length} characters; at most ${maxLength} are allowed`);
+  return value;
 }
 
-export function optionalString(body: Obj, key: string, path = key): string | undefined {
+export function string(body: Obj, key: string, path = key, maxLength = Number.POSITIVE_INFINITY): string {
+  const value = body[key];
+  if (typeof value !== 'string' || value.trim() === '') throw validationError(`${path} is required and must be a non-empty string`);
+  return notLongerThan(value.trim(), path, maxLength);
+}
+
+export function optionalString(body: Obj, key: string, path = key, maxLength = Number.POSITIVE_INFINITY): string | undefined {
   const value = body[key];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') throw validationError(`${path} must be a string`);
-  return value.trim() === '' ? undefined : value.trim();
+  return value.trim() === '' ? undefined : notLongerThan(value.trim(), path, maxLength);
 }
 
 export function optionalBoolean(body: Obj, key: string, path = key): boolean | undefined {
@@ -54,12 +59,23 @@ export function oneOf<T extends string>(body: Obj, key: string, values: readonly
   return match;
 }
 
+/** A value a client sent, shortened for an error message: a huge string is not echoed back whole. */
+export const quoted = (value: string, max = 80): string => (value.length > max ? `${value.slice(0, max)}…` : value);
+
 /** An event name in any wire form, turned into its key; unknown names are a 400 naming the event. */
 export function eventKey(value: unknown, path: string): EventKey {
   if (typeof value !== 'string') throw validationError(`${path} must be an event name such as MESSAGES_UPSERT`);
   const name = findEventName(value.trim());
-  if (!name) throw new PomboError('POMBO_ERR_UNKNOWN_EVENT', { event: value });
+  if (!name) throw new PomboError('POMBO_ERR_UNKNOWN_EVENT', { event: quoted(value) });
   return name.key;
+}
+
+/** The longest `events` list a request may give (every name appears a few times over in the wire forms). */
+export const EVENT_LIST_MAX = 256;
+
+/** Checks an `events` list's length before its names are looked at. */
+export function eventListLength(list: readonly unknown[], path: string): void {
+  if (list.length > EVENT_LIST_MAX) throw validationError(`${path} holds ${list.length} names; at most ${EVENT_LIST_MAX} are allowed`);
 }
 
 /** An `events` list: empty or missing means every event. */
@@ -67,6 +83,7 @@ export function eventList(body: Obj, key = 'events', path = key): EventKey[] {
   const value = body[key];
   if (value === undefined || value === null) return [...EVENT_KEYS];
   if (!Array.isArray(value)) throw validationError(`${path} must be an array of event names`);
+  eventListLength(value, path);
   if (value.length === 0) return [...EVENT_KEYS];
   return [...new Set(value.map((item, index) => eventKey(item, `${path}[${index}]`)))];
 }
@@ -95,6 +112,6 @@ export function httpUrl(value: unknown, path: string): string {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error();
     return url.toString();
   } catch {
-    throw validationError(`${path} must be an absolute http:// or https:// URL, got "${value}"`);
+    throw validationError(`${path} must be an absolute http:// or https:// URL, got "${quoted(value)}"`);
   }
 }

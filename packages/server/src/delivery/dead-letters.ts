@@ -1,0 +1,25 @@
+import type { Store, StoredEvent } from '../store/types.ts';
+
+/** Events one replay selects at most; a larger selection is cut (and says so). */
+export const MAX_REPLAY = 10_000;
+const PAGE = 500;
+
+/** Events by id, read in pages (a replay may name thousands). */
+export async function eventsByIds(store: Store, ids: readonly string[]): Promise<StoredEvent[]> {
+  const events: StoredEvent[] = [];
+  for (let i = 0; i < ids.length; i += PAGE) events.push(...(await store.getByIds(ids.slice(i, i + PAGE))));
+  return events;
+}
+
+/** A destination's dead-lettered events, oldest first: at most MAX_REPLAY + 1, so a caller can tell it cut them. */
+export async function deadLetters(store: Store, destination: string): Promise<StoredEvent[]> {
+  const ids: string[] = [];
+  let afterPos = 0;
+  while (ids.length <= MAX_REPLAY) {
+    const page = await store.listDeliveries({ destination, status: 'failed', afterPos, limit: PAGE });
+    ids.push(...page.map((record) => record.eventId));
+    afterPos = page.at(-1)?.pos ?? afterPos;
+    if (page.length < PAGE) break;
+  }
+  return eventsByIds(store, ids.slice(0, MAX_REPLAY + 1));
+}

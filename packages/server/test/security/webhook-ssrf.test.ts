@@ -1,0 +1,109 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
+import { assertError } from '../core/http-assert.ts';
+import { startReceiver, type Receiver } from '../webhook/http-receiver.ts';
+import { nonPublicReason } from '../../src/channels/webhook/webhook-address.ts';
+
+/** A server as tenants would see it: private networks not allowed (the default). */
+let pombo: Harness;
+let receiver: Receiver;
+before(async () => {
+  pombo = await startPombo({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false', SERVER_URL: 'https://pombo.example.com' });
+  receiver = await startReceiver(() => ({ status: 200, body: 'internal secret page' }));
+});
+after(async () => {
+  await receiver.close();
+  await pombo.close();
+});
+
+async function tenant(): Promise<{ name: string; token: string }> {
+  const name = uniqueName('ssrf');
+  const token = (await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST' })).body.hash;
+  return { name, token };
+}
+
+const port = (url: string) => new URL(url).port;
+
+test('/webhook/set refuses at once a URL whose literal address is not public, or that is Pombo itself', async () => {
+  const { name, token } = await tenant();
+  const pomboPort = port(pombo.url);
+  const refused: Array<[string, RegExp]> = [
+    [`${receiver.url}/hook`, /127\.0\.0\.1 is a loopback address; webhooks reach public addresses only \(WEBHOOK_ALLOW_PRIVATE_NETWORKS=false\)/],
+    ['http://169.254.169.254/latest/meta-data/', /link-local address \(cloud metadata/],
+    ['http://10.0.0.5:8080/', /private address/],
+    ['http://192.168.1.1/', /private address/],
+    ['http://100.64.0.1/', /carrier-grade NAT/],
+    ['http://0.0.0.0:8080/', /unspecified/],
+    ['http://[::1]:8080/', /loopback/],
+    ['http://[::ffff:127.0.0.1]/', /loopback address inside an IPv6 address/],
+    ['http://[::ffff:a9fe:a9fe]/', /link-local address .* inside an IPv6 address \(169\.254\.169\.254\)/],
+    ['http://[fd00:ec2::254]/', /unique local/],
+    ['http://[fe80::1]/', /link-local/],
+    ['http://2130706433/', /127\.0\.0\.1 is a loopback address/],
+    ['http://0x7f.1/', /loopback/],
+    [`http://127.0.0.1:${pomboPort}/events/${name}`, /is Pombo itself/],
+    ['https://pombo.example.com/events/x', /pombo\.example\.com is Pombo itself \(SERVER_URL\)/],
+  ];
+  for (const [url, message] of refused) {
+    const response = await pombo.api('POST', `/webhook/set/${name}`, { webhook: { url } }, token);
+    assertError(response, 400, 'POMBO_ERR_VALIDATION', message);
+  }
+  assertError(await pombo.api('POST', '/instance/create', { instanceName: uniqueName('ssrf-c'), webhook: { url: 'http://127.0.0.1:9/' } }), 400, 'POMBO_ERR_VALIDATION', /loopback/);
+  assertError(await pombo.api('POST', `/webhook/endpoints/${name}`, { url: 'http://169.254.169.254/' }, token), 400, 'POMBO_ERR_VALIDATION', /link-local/);
+  assert.equal((await pombo.api('GET', `/webhook/find/${name}`, undefined, token)).body.enabled, false, 'nothing was stored');
+});
+
+test('a name that resolves to a private address is refused when the delivery connects: dead, with the reason, nothing sent', async () => {
+  const { name, token } = await tenant();
+  // localhost resolves to 127.0.0.1 (and ::1): accepted at set time (it is a name), refused after DNS.
+  const set = await pombo.api('POST', `/webhook/set/${name}`, { webhook: { url: `http://localhost:${port(receiver.url)}/hook` } }, token);
+  assert.equal(set.status, 201, JSON.stringify(set.body));
+  assert.equal((await pombo.api('POST', `/events/${name}`, { event: 'CALL', data: { n: 1 } }, token)).status, 201);
+  const failed = await eventually(async () => {
+    const page = await pombo.api('GET', `/webhook/deliveries/${name}?status=failed`, undefined, token);
+    return page.body.deliveries[0];
+  }, 'a dead delivery');
+  assert.equal(failed.attempts.length, 1, 'a refused address is not retried');
+  assert.match(failed.attempts[0].error, /^refused: localhost resolves to (127\.0\.0\.1|::1) is a loopback address; webhooks reach public addresses only/);
+  assert.equal(failed.attempts[0].response, undefined);
+  assert.equal(receiver.requests.length, 0, 'the receiver on loopback got nothing');
+});
+
+test('with WEBHOOK_ALLOW_PRIVATE_NETWORKS=true private receivers work, Pombo itself is still refused at delivery, and only a short redacted excerpt is kept', async (t) => {
+  const open = await startPombo({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' });
+  t.after(() => open.close());
+  const chatty = await startReceiver(() => ({ status: 500, body: `{"AccessKeyId":"AKIAEXAMPLE","SecretAccessKey":"wJalrXUtnFEMI/K7MDENG","Token":"IQoJb3JpZ2luX2VjEXAMPLE"}${'x'.repeat(2000)}` }));
+  t.after(() => chatty.close());
+  const name = uniqueName('priv');
+  const token = (await open.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', webhook: { url: `${chatty.url}/hook` } })).body.hash;
+  assert.equal((await open.api('POST', `/events/${name}`, { event: 'CALL', data: {} }, token)).status, 201);
+  const attempt = await eventually(async () => (await open.api('GET', `/webhook/deliveries/${name}`, undefined, token)).body.deliveries[0]?.attempts[0], 'an attempt');
+  assert.equal(attempt.statusCode, 500);
+  assert.ok(attempt.response.length <= 256, `${attempt.response.length} characters kept`);
+  assert.ok(!/AKIAEXAMPLE|wJalrXUtnFEMI|IQoJb3JpZ2lu/.test(attempt.response), attempt.response);
+  assert.match(attempt.response, /"SecretAccessKey":"\[redacted\]"/);
+
+  // Pombo's own port through a name (the literal form is refused at set time).
+  const self = uniqueName('self');
+  const selfToken = (await open.api('POST', '/instance/create', { instanceName: self, integration: 'INGEST' })).body.hash;
+  assertError(await open.api('POST', `/webhook/set/${self}`, { webhook: { url: `${open.url}/events/${name}` } }, selfToken), 400, 'POMBO_ERR_VALIDATION', /Pombo itself/);
+  assert.equal((await open.api('POST', `/webhook/set/${self}`, { webhook: { url: `http://localhost:${port(open.url)}/events/${name}` } }, selfToken)).status, 201);
+  assert.equal((await open.api('POST', `/events/${self}`, { event: 'CALL', data: {} }, selfToken)).status, 201);
+  const dead = await eventually(async () => (await open.api('GET', `/webhook/deliveries/${self}?status=failed`, undefined, selfToken)).body.deliveries[0], 'a dead delivery');
+  assert.match(dead.attempts[0].error, /refused: localhost resolves to .* is Pombo itself/);
+});
+
+test('a global webhook set by the environment follows the same policy: a literal private address stops the boot', async () => {
+  await assert.rejects(
+    startPombo({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false', WEBHOOK_GLOBAL_ENABLED: 'true', WEBHOOK_GLOBAL_URL: 'http://169.254.169.254/hook' }),
+    /WEBHOOK_GLOBAL_URL is refused: 169\.254\.169\.254 is a link-local address/,
+  );
+});
+
+test('the address classes, IPv4 and IPv6, including IPv4 inside IPv6', () => {
+  for (const address of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '172.32.0.1', '100.128.0.1']) assert.equal(nonPublicReason(address), undefined, address);
+  for (const address of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.0.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255', '::', '::1', 'fc00::1', 'fe80::1', '::ffff:10.0.0.1', '::ffff:7f00:1', '64:ff9b::a9fe:a9fe', '2002:c0a8:101::1']) {
+    assert.ok(nonPublicReason(address), address);
+  }
+});

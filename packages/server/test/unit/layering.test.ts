@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SRC = fileURLToPath(new URL('../../src', import.meta.url));
+
+/**
+ * Which folders of src/ a folder must not import from. Channels deliver and take connections; the
+ * HTTP layer sits on top of them (it mounts their routes), so a channel reaching into http/ would
+ * tie the two in a circle. core/ is the bottom: names, errors, validators, authentication.
+ */
+const FORBIDDEN: Record<string, readonly string[]> = {
+  channels: ['http'],
+  core: ['http', 'channels', 'delivery'],
+};
+
+/** Every relative import of a source file, as the src/ folder it lands in. */
+function importedFolders(file: string): Array<{ specifier: string; folder: string }> {
+  const text = readFileSync(join(SRC, file), 'utf8');
+  const found = [];
+  for (const match of text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
+    const specifier = match[1] ?? '';
+    const target = relative(SRC, resolve(dirname(join(SRC, file)), specifier));
+    found.push({ specifier, folder: target.split(/[\\/]/)[0] ?? '' });
+  }
+  return found;
+}
+
+test('no source folder imports from a folder above it (channels never import http/)', () => {
+  const files = readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));
+  const wrong: string[] = [];
+  for (const file of files) {
+    const forbidden = FORBIDDEN[file.split(/[\\/]/)[0] ?? ''];
+    if (!forbidden) continue;
+    for (const { specifier, folder } of importedFolders(file)) if (forbidden.includes(folder)) wrong.push(`${file} imports ${specifier}`);
+  }
+  assert.deepEqual(wrong, []);
+});
+
+test('the scan sees an import into http/ (it can fail)', () => {
+  const files = readdirSync(join(SRC, 'http'), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));
+  const folders = files.flatMap((file) => importedFolders(join('http', file)).map((found) => found.folder));
+  assert.ok(folders.includes('channels') || folders.includes('core'), 'http/ files import channels/ or core/');
+});
