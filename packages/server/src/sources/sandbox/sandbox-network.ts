@@ -1,5 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { PomboError, validationError } from '../../core/errors.ts';
+import { PomboError, validationError, excerpt } from '../../core/errors.ts';
 import type { InstanceService } from '../../instances/instance-service.ts';
 import { isSandboxed } from '../../instances/integration.ts';
 import type { Instance, Store } from '../../store/types.ts';
@@ -253,7 +253,7 @@ export class SandboxNetwork {
   private memberGroup(instance: Instance, jid: string, groupJid: string): Group {
     const group = this.groups.get(groupJid);
     if (!group || !group.participants.has(jid)) {
-      throw validationError(`groupJid "${groupJid}" is not a group "${instance.name}" belongs to`);
+      throw validationError(`groupJid "${excerpt(groupJid)}" is not a group "${instance.name}" belongs to`);
     }
     return group;
   }
