@@ -46,7 +46,7 @@ export async function createPombo(config: Config, log: Logger = createLogger(con
     sandbox: new SandboxNetwork(instances, new MediaStore(join(config.dataDir, 'media')), {
       maxGroups: config.limits.sandboxMaxGroups,
       maxParticipants: config.limits.sandboxGroupMaxParticipants,
-    }),
+    }, store),
     envelope: {
       serverUrl: config.server.url,
       apikeyOf: (instanceId) => (config.auth.exposeInFetchInstances ? (instances.findById(instanceId)?.token ?? null) : null),

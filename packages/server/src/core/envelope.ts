@@ -1,8 +1,13 @@
 import { eventName } from './event-names.ts';
 import type { StoredEvent } from '../store/types.ts';
 
-/** The payload every channel sends: Evolution API's envelope plus the event's `id`. */
+/**
+ * The payload every channel sends: Evolution API's envelope plus the event's `id`, and the members an
+ * event adds beside `data` (a history sync's `isLatest` and `progress`), first, where Evolution puts them.
+ */
 export interface Envelope {
+  isLatest?: boolean;
+  progress?: number | null;
   id: string;
   event: string;
   instance: string;
@@ -20,8 +25,23 @@ export interface EnvelopeContext {
   apikeyOf(instanceId: string): string | null;
 }
 
+/**
+ * The envelope members an event may carry beside `data`, as Evolution API 2.3.7 sends them on
+ * `messages.set` (`isLatest`: the last chunk of a history sync; `progress`: how far it is, 0 to 100).
+ */
+export const ENVELOPE_EXTRAS = ['isLatest', 'progress'] as const;
+
+/** The extras a producer's payload carries (only ENVELOPE_EXTRAS), or undefined when it has none. */
+export function extrasOf(payload: Readonly<Record<string, unknown>>): Record<string, unknown> | undefined {
+  const extras = Object.fromEntries(ENVELOPE_EXTRAS.filter((name) => payload[name] !== undefined).map((name) => [name, payload[name]]));
+  return Object.keys(extras).length ? extras : undefined;
+}
+
+const extrasJson = (event: StoredEvent): Record<string, unknown> => (event.extraJson ? (JSON.parse(event.extraJson) as Record<string, unknown>) : {});
+
 export function envelopeOf(event: StoredEvent, context: EnvelopeContext, destination?: string): Envelope {
   return {
+    ...extrasJson(event),
     id: event.id,
     event: eventName(event.event).dotted,
     instance: event.instance,
@@ -43,8 +63,10 @@ const json = JSON.stringify;
  */
 export function envelopeJson(event: StoredEvent, context: EnvelopeContext, destination?: string): string {
   const to = destination === undefined ? '' : `,"destination":${json(destination)}`;
+  // The extras' members go first, as Evolution spreads them before its own fields.
+  const extras = event.extraJson && event.extraJson !== '{}' ? `${event.extraJson.slice(1, -1)},` : '';
   return (
-    `{"id":${json(event.id)},"event":"${eventName(event.event).dotted}","instance":${json(event.instance)},"data":${event.dataJson}${to}` +
+    `{${extras}"id":${json(event.id)},"event":"${eventName(event.event).dotted}","instance":${json(event.instance)},"data":${event.dataJson}${to}` +
     `,"date_time":"${event.createdAt}","sender":${json(event.sender)},"server_url":${json(context.serverUrl)},"apikey":${json(context.apikeyOf(event.instanceId))}}`
   );
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EventKey } from '../core/event-names.ts';
-import { PomboError } from '../core/errors.ts';
+import { excerpt, PomboError } from '../core/errors.ts';
 import { newToken } from '../core/ids.ts';
 import type { ChannelRegistry } from '../channels/registry.ts';
 import type { Authenticator } from '../core/auth.ts';
@@ -20,6 +20,8 @@ export interface Emit {
   event: EventKey;
   data: unknown;
   producerId?: string | undefined;
+  /** Envelope members beside `data` (a history sync's `isLatest` and `progress`). */
+  extra?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /**
@@ -86,7 +88,7 @@ export class InstanceService {
 
   get(name: string): Instance {
     const instance = this.byName.get(name);
-    if (!instance) throw new PomboError('POMBO_ERR_INSTANCE_NOT_FOUND', { instance: name });
+    if (!instance) throw new PomboError('POMBO_ERR_INSTANCE_NOT_FOUND', { instance: excerpt(name) });
     return instance;
   }
 
@@ -134,6 +136,7 @@ export class InstanceService {
       event: emit.event,
       data: emit.data,
       producerId: emit.producerId,
+      extra: emit.extra,
     }));
     const results = await this.store.append(requests);
     // One counter update per event name, not per event: a batch of 100 costs a handful of label lookups.

@@ -26,7 +26,7 @@ const SECURITY_HEADERS = {
 const CORS_HEADERS = ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers'];
 
 /** Routes reachable without a session. */
-const PUBLIC = new Set(['/manager/login']);
+const PUBLIC = new Set(['/manager/login', '/manager/']);
 
 type Form = Record<string, string | undefined>;
 
@@ -63,7 +63,7 @@ export function managerRoutes(app: FastifyInstance, context: AppContext): void {
       // not even a same-site one (another port of the host), to which SameSite=Strict still sends the cookie.
       for (const name of CORS_HEADERS) reply.removeHeader(name);
       if (request.method === 'POST' && !sameOrigin(request)) {
-        context.log.info({ path: request.url, address: request.ip }, 'manager request refused: not from a manager page');
+        context.log.info({ path: request.url.split('?')[0], address: request.ip }, 'manager request refused: not from a manager page');
         return reply.code(403).type('text/plain; charset=utf-8').send('This form must be sent from a Pombo manager page of this server.');
       }
       if (PUBLIC.has(request.routeOptions.url ?? '') || sessions.of(request)) return undefined;
@@ -75,6 +75,7 @@ export function managerRoutes(app: FastifyInstance, context: AppContext): void {
     });
 
     manager.get('/manager', async (_request, reply) => send(reply, dashboardPage()));
+    manager.get('/manager/', async (_request, reply) => reply.redirect('/manager', 303));
     manager.get('/manager/login', async (request, reply) => (sessions.of(request) ? reply.redirect('/manager', 303) : send(reply, loginPage())));
 
     manager.post<{ Body: Form }>('/manager/login', async (request, reply) => {

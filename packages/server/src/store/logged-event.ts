@@ -21,6 +21,7 @@ export class LoggedEvent implements StoredEvent {
     readonly dataJson: string,
     readonly sender: string | null,
     readonly createdAt: string,
+    readonly extraJson: string | null = null,
     /** The value `dataJson` was made from, when the caller has it (a fresh append). */
     data: unknown = UNPARSED,
   ) {

@@ -34,11 +34,11 @@ export interface DeliveryRow {
 }
 
 /** The columns of an event, in the order `toEvent` takes them (rows are read as arrays: no object per row). */
-export const EVENT_COLUMNS = 'pos, id, instance_id, instance, seq, event, data, sender, created_at';
-export type EventTuple = [number, string, string, string, number, string, string, string | null, number];
+export const EVENT_COLUMNS = 'pos, id, instance_id, instance, seq, event, data, sender, created_at, extra';
+export type EventTuple = [number, string, string, string, number, string, string, string | null, number, string | null];
 
-export const toEvent = ([pos, id, instanceId, instance, seq, event, data, sender, createdAt]: EventTuple): StoredEvent =>
-  new LoggedEvent(pos, id, instanceId, instance, seq, event as EventKey, data, sender, isoTime(createdAt));
+export const toEvent = ([pos, id, instanceId, instance, seq, event, data, sender, createdAt, extra]: EventTuple): StoredEvent =>
+  new LoggedEvent(pos, id, instanceId, instance, seq, event as EventKey, data, sender, isoTime(createdAt), extra);
 
 export const toInstance = (row: InstanceRow): Instance => ({
   id: row.id,
@@ -78,6 +78,8 @@ export interface AppendRow {
   readonly request: AppendRequest;
   readonly head: InstanceHead;
   readonly data: string;
+  /** `request.extra` as JSON text, or null when the request has none. */
+  readonly extra: string | null;
 }
 
 /**
@@ -89,7 +91,8 @@ export function appendRows(requests: readonly AppendRequest[], headOf: (instance
     return requests.map((request) => {
       const data = JSON.stringify(request.data ?? null) as string | undefined;
       if (data === undefined) throw new Error('event data is not JSON');
-      return { request, head: headOf(request.instanceId), data };
+      const extra = request.extra && Object.keys(request.extra).length ? JSON.stringify(request.extra) : null;
+      return { request, head: headOf(request.instanceId), data, extra };
     });
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));

@@ -12,6 +12,11 @@ export interface StoredEvent {
   readonly data: unknown;
   /** `data` as the JSON text the log holds: what channels put in their payloads as it is. */
   readonly dataJson: string;
+  /**
+   * Members the envelope carries besides Evolution API's own (`{"isLatest":true,"progress":100}` on a
+   * history sync's MESSAGES_SET), as a JSON object's text; null or absent when there are none.
+   */
+  readonly extraJson?: string | null;
   readonly sender: string | null;
   readonly createdAt: string;
 }
@@ -22,6 +27,8 @@ export interface AppendRequest {
   data: unknown;
   /** A producer's own id for the event: a second append with the same one returns the first event. */
   producerId?: string | undefined;
+  /** Envelope members beside `data` (see StoredEvent.extraJson). */
+  extra?: Readonly<Record<string, unknown>> | undefined;
 }
 
 export interface AppendResult {

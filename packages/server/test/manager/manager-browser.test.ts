@@ -43,8 +43,8 @@ test('in Chromium: log in, watch an event arrive live, see a dead letter, replay
 
   // The instance is listed; an event ingested while the page is open appears in the live stream, as text.
   await page.locator('#instances td', { hasText: instance.name }).waitFor();
-  await page.waitForFunction(() => document.querySelector('[sse-connect]') !== null && (window as any).htmx !== undefined);
-  await page.waitForTimeout(300); // the EventSource connects
+  // The stream opens with the log's recent events (the instance's creation): from then on, it is live.
+  await page.locator('#events tr', { hasText: 'instance.create' }).first().waitFor();
   const [liveId] = await emit(pombo, instance, [{ event: 'MESSAGES_UPSERT', data: { message: { conversation: XSS } } }]);
   const liveRow = page.locator(`#events tr[data-event-id="${liveId}"]`);
   await liveRow.waitFor({ timeout: 10_000 });

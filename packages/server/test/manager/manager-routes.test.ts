@@ -25,6 +25,8 @@ after(() => pombo.close());
 test('without a session: the page leads to the login form, fragments and the stream answer 401 with HX-Redirect', async () => {
   const page = await fetch(`${pombo.url}/manager`, { redirect: 'manual' });
   assert.deepEqual([page.status, page.headers.get('location')], [303, '/manager/login']);
+  const slash = await fetch(`${pombo.url}/manager/`, { redirect: 'manual' });
+  assert.deepEqual([slash.status, slash.headers.get('location')], [303, '/manager']);
   for (const path of ['/manager/fragments/instances', '/manager/fragments/dead-letters', '/manager/events/stream']) {
     const response = await fetch(`${pombo.url}${path}`, { headers: { 'hx-request': 'true', cookie: 'pombo_manager=forged' } });
     assert.deepEqual([response.status, response.headers.get('hx-redirect')], [401, '/manager/login'], path);

@@ -71,6 +71,20 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         assert.deepEqual((await allOf(instance)).map((event) => event.data), values);
       });
 
+      test('keeps an event’s envelope extras (a history sync’s isLatest and progress) and reads them back', async () => {
+        const instance = await newInstance();
+        const [withExtras, plain] = await store.append([
+          { instanceId: instance.id, event: 'MESSAGES_SET', data: [], extra: { isLatest: false, progress: 40 } },
+          { instanceId: instance.id, event: 'MESSAGES_SET', data: [] },
+        ]);
+        assert.equal(withExtras?.event.extraJson, '{"isLatest":false,"progress":40}');
+        assert.equal(plain?.event.extraJson ?? null, null);
+        const read = await allOf(instance);
+        assert.deepEqual(read.map((event) => event.extraJson ?? null), ['{"isLatest":false,"progress":40}', null]);
+        const [byId] = await store.getByIds([withExtras?.event.id ?? '']);
+        assert.equal(byId?.extraJson, '{"isLatest":false,"progress":40}');
+      });
+
       test('uses the instance owner JID as sender, null before the instance has one', async () => {
         const instance = await newInstance();
         assert.equal((await appendOne(instance)).sender, null);

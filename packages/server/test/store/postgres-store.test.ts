@@ -5,6 +5,7 @@ import pg from 'pg';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { POSTGRES_SERVER as SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
 import { describeEventStoreConformance } from './event-store-conformance.ts';
+import { MIGRATIONS } from '../../src/store/postgres/postgres-schema.ts';
 
 const { schema, uri, service } = await postgresTestSchema();
 
@@ -26,7 +27,7 @@ else {
       const stored = await admin.query(`SELECT data FROM "${schema}".pombo_events WHERE id = $1`, [first?.event.id]);
       assert.equal(stored.rows[0]?.data, '{"n":1}', 'the data is kept as the JSON text appended');
       const version = await admin.query(`SELECT version FROM "${schema}".pombo_schema_version`);
-      assert.deepEqual(version.rows, [{ version: 1 }]);
+      assert.deepEqual(version.rows, [{ version: MIGRATIONS.length }], 'every migration applied');
     } finally {
       await admin.end();
     }
@@ -39,7 +40,7 @@ else {
     const admin = new pg.Client({ connectionString: SERVER });
     await admin.connect();
     try {
-      assert.deepEqual((await admin.query(`SELECT version FROM "${fresh}".pombo_schema_version`)).rows, [{ version: 1 }]);
+      assert.deepEqual((await admin.query(`SELECT version FROM "${fresh}".pombo_schema_version`)).rows, [{ version: MIGRATIONS.length }]);
     } finally {
       await admin.query(`DROP SCHEMA IF EXISTS "${fresh}" CASCADE`);
       await admin.end();

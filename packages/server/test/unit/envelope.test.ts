@@ -30,12 +30,20 @@ test('the envelope built from stored JSON text is exactly the serialized envelop
     [eventWith(data), hiding, 'https://hooks.example/in?x="1"'],
     [eventWith(null, { sender: null, event: 'CONNECTION_UPDATE' }), hiding, undefined],
     [eventWith('text', { event: 'GROUP_PARTICIPANTS_UPDATE' }), exposing, ''],
+    [eventWith([data], { event: 'MESSAGES_SET', extraJson: '{"isLatest":true,"progress":100}' }), exposing, 'https://hooks.example/in'],
+    [eventWith([], { event: 'MESSAGES_SET', extraJson: '{"progress":null}' }), hiding, undefined],
   ];
   for (const [event, context, destination] of cases) {
     const text = envelopeJson(event, context, destination);
     assert.equal(text, JSON.stringify(envelopeOf(event, context, destination)));
     assert.deepEqual(JSON.parse(text), envelopeOf(event, context, destination));
   }
+});
+
+test('an event’s extras come first in the envelope, as Evolution API spreads them', () => {
+  const text = envelopeJson(eventWith([], { event: 'MESSAGES_SET', extraJson: '{"isLatest":false,"progress":40}' }), hiding);
+  assert.deepEqual(Object.keys(JSON.parse(text)).slice(0, 4), ['isLatest', 'progress', 'id', 'event']);
+  assert.deepEqual(Object.keys(JSON.parse(envelopeJson(eventWith([]), hiding)))[0], 'id', 'no extras, no members');
 });
 
 test('withFields adds members at the end, as a spread would', () => {

@@ -1,6 +1,6 @@
 import type { EventKey } from '../../core/event-names.ts';
 import { PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, type PayloadFilter } from '../../core/payload-filter.ts';
-import { validationError } from '../../core/errors.ts';
+import { excerpt, validationError } from '../../core/errors.ts';
 import type { Ordering } from '../../delivery/destination.ts';
 import {
   eventList,
@@ -10,7 +10,6 @@ import {
   optionalBoolean,
   optionalInteger,
   optionalString,
-  quoted,
   type Obj,
 } from '../../core/validate.ts';
 import { booleanField, eventList as eventListSchema, nullableFields, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
@@ -95,7 +94,7 @@ function headers(config: Obj, path: string, limits: WebhookRules): Record<string
   let bytes = 0;
   const out: Record<string, string> = {};
   for (const [name, raw] of entries) {
-    const field = `${path}.headers.${quoted(name, 64)}`;
+    const field = `${path}.headers.${excerpt(name)}`;
     if (!TOKEN.test(name)) throw validationError(`${field} is not a valid HTTP header name`);
     if (RESERVED_HEADERS.has(name.toLowerCase())) throw validationError(`${field} cannot be configured: Pombo sets this header itself`);
     if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {

@@ -14,7 +14,7 @@ const replayButton = (destination: string, label: string, eventId?: string): Htm
   <button type="submit">${label}</button>
 </form>`;
 
-function row(context: AppContext, instance: string, channel: string, record: DeliveryRecord): Html {
+function row(instance: string, channel: string, record: DeliveryRecord): Html {
   const last = record.attempts.at(-1);
   const reason = last?.error ?? (last?.statusCode ? `HTTP ${last.statusCode}` : '');
   return html`<tr data-dead-letter="${record.eventId}">
@@ -39,7 +39,7 @@ export async function deadLettersFragment(context: AppContext, notice?: string):
     const instance = dispatcher.instanceLabel(status.instanceId);
     sections.push(html`<tbody data-destination="${status.id}">
   <tr><th colspan="7"><code>${status.id}</code>${records.length === PER_DESTINATION ? ` (the first ${PER_DESTINATION})` : ''}</th><th>${replayButton(status.id, 'Replay all')}</th></tr>
-  ${records.map((record) => row(context, instance, status.channel, record))}
+  ${records.map((record) => row(instance, status.channel, record))}
 </tbody>`);
   }
   const shown = notice ? html`<p class="notice" role="status">${notice}</p>` : '';

@@ -57,4 +57,6 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX pombo_deliveries_status ON pombo_deliveries (destination, status, pos);
   CREATE INDEX pombo_deliveries_pending ON pombo_deliveries (pos) WHERE status = 'pending';
   `,
+  // Envelope members beside data (a history sync's isLatest and progress), as JSON text; NULL for most events.
+  `ALTER TABLE pombo_events ADD COLUMN extra TEXT;`,
 ];

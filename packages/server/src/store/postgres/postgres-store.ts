@@ -35,6 +35,7 @@ interface NewEvent {
   head: InstanceHead;
   seq: number;
   data: string;
+  extra: string | null;
   createdAt: number;
   /** The event as committed, once its position is allocated. */
   stored?: StoredEvent;
@@ -197,14 +198,14 @@ export class PostgresStore implements Store {
         continue;
       }
       outcomes.push(
-        rows.map(({ request, head, data }): Outcome => {
+        rows.map(({ request, head, data, extra }): Outcome => {
           const key = request.producerId === undefined ? undefined : producerKey(request.instanceId, request.producerId);
           const first = key === undefined ? undefined : known.get(key);
           if (first) return { event: first, duplicate: true };
           const createdAt = Math.max(Date.now(), this.lastCreatedAt);
           this.lastCreatedAt = createdAt;
           head.lastSeq += 1;
-          const event: NewEvent = { id: newEventId(), request, head, seq: head.lastSeq, data, createdAt };
+          const event: NewEvent = { id: newEventId(), request, head, seq: head.lastSeq, data, extra, createdAt };
           if (key !== undefined) known.set(key, event);
           fresh.push(event);
           return { event, duplicate: false };
@@ -218,12 +219,12 @@ export class PostgresStore implements Store {
     if (positions.length !== fresh.length) throw new Error(`PostgreSQL handed out ${positions.length} positions for ${fresh.length} events`);
     const appended = fresh.map((item, index) => {
       const { request, head } = item;
-      item.stored = new LoggedEvent(positions[index] as number, item.id, request.instanceId, head.name, item.seq, request.event, item.data, head.ownerJid, isoTime(item.createdAt), request.data ?? null);
+      item.stored = new LoggedEvent(positions[index] as number, item.id, request.instanceId, head.name, item.seq, request.event, item.data, head.ownerJid, isoTime(item.createdAt), item.extra, request.data ?? null);
       return item.stored;
     });
     await client.query(
-      `INSERT INTO pombo_events (pos, id, instance_id, instance, seq, event, data, sender, producer_id, created_at)
-       SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[])`,
+      `INSERT INTO pombo_events (pos, id, instance_id, instance, seq, event, data, sender, producer_id, created_at, extra)
+       SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::text[])`,
       [
         positions,
         fresh.map((item) => item.id),
@@ -235,6 +236,7 @@ export class PostgresStore implements Store {
         fresh.map((item) => item.head.ownerJid),
         fresh.map((item) => item.request.producerId ?? null),
         fresh.map((item) => item.createdAt),
+        fresh.map((item) => item.extra),
       ],
     );
     const moved = [...heads].filter(([, head]) => head.lastSeq !== head.storedSeq);
@@ -265,7 +267,8 @@ export class PostgresStore implements Store {
       values: [instanceIds, producerIds],
       rowMode: 'array',
     });
-    for (const row of found.rows) known.set(producerKey(row[2], row[9]), toEvent(row.slice(0, 9) as EventTuple));
+    // The producer id follows the event's columns.
+    for (const row of found.rows) known.set(producerKey(row[2], row[10]), toEvent(row.slice(0, 10) as EventTuple));
     return known;
   }
 

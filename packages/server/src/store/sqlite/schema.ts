@@ -58,4 +58,6 @@ export const MIGRATIONS: readonly string[] = [
   `UPDATE events SET created_at = clamped.t
      FROM (SELECT pos, MAX(created_at) OVER (ORDER BY pos) AS t FROM events) AS clamped
      WHERE clamped.pos = events.pos AND clamped.t > events.created_at;`,
+  // Envelope members beside data (a history sync's isLatest and progress), as JSON text; NULL for most events.
+  `ALTER TABLE events ADD COLUMN extra TEXT;`,
 ];

@@ -14,7 +14,7 @@ import type {
   StoredEvent,
 } from '../types.ts';
 import { LoggedEvent } from '../logged-event.ts';
-import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
+import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type AppendRow, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { narrowExisting, privateFile } from '../../ops/private-files.ts';
 import { MIGRATIONS } from './schema.ts';
 
@@ -69,9 +69,9 @@ export class SqliteStore implements Store {
       ),
       setLastSeq: this.db.prepare<[number, string]>('UPDATE instances SET last_seq = ? WHERE id = ?'),
       byProducer: this.db.prepare<[string, string], EventTuple>(`SELECT ${EVENT_COLUMNS} FROM events WHERE instance_id = ? AND producer_id = ?`).raw(),
-      insertEvent: this.db.prepare<[string, string, string, number, string, string, string | null, string | null, number]>(
-        `INSERT INTO events (id, instance_id, instance, seq, event, data, sender, producer_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      insertEvent: this.db.prepare<[string, string, string, number, string, string, string | null, string | null, number, string | null]>(
+        `INSERT INTO events (id, instance_id, instance, seq, event, data, sender, producer_id, created_at, extra)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       getCursor: this.db.prepare<[string], { pos: number }>('SELECT pos FROM cursors WHERE destination = ?'),
       setCursor: this.db.prepare(
@@ -152,7 +152,7 @@ export class SqliteStore implements Store {
   private appendCall(requests: readonly AppendRequest[], appended: StoredEvent[], heads: Map<string, InstanceHead>): AppendResult[] | Error {
     const rows = appendRows(requests, (instanceId) => this.headOf(instanceId, heads));
     if (rows instanceof Error) return rows;
-    return rows.map(({ request, head, data }) => this.appendOne(request, head, data, appended));
+    return rows.map((row) => this.appendOne(row, appended));
   }
 
   /** An instance's sequence as this commit moves it: read once, written once (not one UPDATE per event). */
@@ -167,7 +167,7 @@ export class SqliteStore implements Store {
     return head;
   }
 
-  private appendOne(request: AppendRequest, head: InstanceHead, data: string, appended: StoredEvent[]): AppendResult {
+  private appendOne({ request, head, data, extra }: AppendRow, appended: StoredEvent[]): AppendResult {
     if (request.producerId !== undefined) {
       const existing = this.statements.byProducer.get(request.instanceId, request.producerId);
       if (existing) return { event: toEvent(existing), duplicate: true };
@@ -177,10 +177,10 @@ export class SqliteStore implements Store {
     const id = newEventId();
     const seq = head.lastSeq + 1;
     const { instanceId } = request;
-    const inserted = this.statements.insertEvent.run(id, instanceId, head.name, seq, request.event, data, head.ownerJid, request.producerId ?? null, createdAt);
+    const inserted = this.statements.insertEvent.run(id, instanceId, head.name, seq, request.event, data, head.ownerJid, request.producerId ?? null, createdAt, extra);
     head.lastSeq = seq;
     const pos = Number(inserted.lastInsertRowid);
-    const event = new LoggedEvent(pos, id, instanceId, head.name, seq, request.event, data, head.ownerJid, isoTime(createdAt), request.data ?? null);
+    const event = new LoggedEvent(pos, id, instanceId, head.name, seq, request.event, data, head.ownerJid, isoTime(createdAt), extra, request.data ?? null);
     appended.push(event);
     return { event, duplicate: false };
   }

@@ -1,0 +1,143 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startPombo, type Harness } from '../helpers/pombo-harness.ts';
+
+/**
+ * Every curl, TypeScript and JavaScript example of README.md and docs/*.md runs against a live
+ * Pombo, in the order of its page (a page's examples share one server, as a reader following the
+ * page would), so that a wrong example fails the suite. What the runner substitutes: the server's
+ * address for `localhost:8080` and `wss://api.example.com`, the global key for `$KEY`,
+ * `GLOBAL-API-KEY` and `POMBO_API_KEY`, and the token of `minha-instancia` (a sandbox instance each
+ * page starts with) for `INSTANCE-TOKEN`; `@pombo/sdk` is the SDK's sources. An example that exits
+ * passes when it exits with 0; one still running after a moment is a listener: it must print what it
+ * receives once events are sent to `minha-instancia`. An example that cannot run here says why just
+ * above its fence: `<!-- example: skip (reason) -->`; the test reports it as skipped with that reason.
+ */
+
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+const SDK = fileURLToPath(new URL('../../../sdk/src/index.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+/** Examples are written inside the repository so that they resolve its packages (socket.io-client, …). */
+const SCRATCH = join(ROOT, 'node_modules', '.cache', 'pombo-doc-examples');
+const SKIP = /<!--\s*example:\s*skip\s*\((.+)\)\s*-->\s*$/;
+
+interface Example {
+  line: number;
+  kind: 'shell' | 'script';
+  code: string;
+  skip: string | undefined;
+}
+
+function examplesOf(text: string): Example[] {
+  const examples: Example[] = [];
+  for (const match of text.matchAll(/^```(\w*)\n([\s\S]*?)^```/gm)) {
+    const lang = match[1] ?? '';
+    const code = match[2] ?? '';
+    const shell = ['sh', 'bash', 'shell'].includes(lang) && /\bcurl\b/.test(code);
+    if (!shell && !['ts', 'typescript', 'js', 'javascript'].includes(lang)) continue;
+    const before = text.slice(0, match.index).trimEnd();
+    const skip = SKIP.exec(before.slice(before.lastIndexOf('\n') + 1))?.[1];
+    examples.push({ line: text.slice(0, match.index).split('\n').length, kind: shell ? 'shell' : 'script', code, skip });
+  }
+  return examples;
+}
+
+const PAGES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((file) => file.endsWith('.md')).sort().map((file) => `docs/${file}`)];
+
+interface Page {
+  pombo: Harness;
+  token: string;
+  cwd: string;
+}
+
+function substitute(code: string, page: Page): string {
+  const host = page.pombo.url.replace(/^https?:\/\//, '');
+  return code
+    .replaceAll('wss://api.example.com', `ws://${host}`)
+    .replaceAll('http://localhost:8080', `http://${host}`)
+    .replaceAll('localhost:8080', host)
+    .replaceAll('GLOBAL-API-KEY', page.pombo.apiKey)
+    .replaceAll('INSTANCE-TOKEN', page.token)
+    .replaceAll("'@pombo/sdk'", `'${SDK}'`);
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command; resolves when it exits, or once `listening` says it has printed what it received (then it is stopped). */
+function run(command: string, args: string[], page: Page, file?: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, {
+      cwd: page.cwd,
+      env: { ...process.env, KEY: page.pombo.apiKey, POMBO_API_KEY: page.pombo.apiKey },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const started = Date.now();
+    // A listener: once it has had a moment to connect, events go to minha-instancia until it prints.
+    const tick = setInterval(() => {
+      if (Date.now() - started < 1500) return;
+      if (stdout.trim() || Date.now() - started > 15_000) {
+        child.kill();
+        return;
+      }
+      void page.pombo.api('POST', '/events/minha-instancia', { events: [{ event: 'MESSAGES_UPSERT', data: { key: { id: `doc-${Date.now()}` }, message: { conversation: 'Olá' } } }] });
+    }, 500);
+    child.on('exit', (code, signal) => {
+      clearInterval(tick);
+      if (file) rmSync(file, { force: true });
+      resolve({ code: signal && stdout.trim() ? 0 : code, stdout, stderr });
+    });
+  });
+}
+
+function runExample(example: Example, page: Page, name: string): Promise<Run> {
+  const code = substitute(example.code, page);
+  if (example.kind === 'shell') {
+    // curl fails on an error answer, as a reader would notice one.
+    const prelude = 'set -euo pipefail\ncurl() { command curl --fail-with-body "$@"; }\n';
+    return run('bash', ['-c', prelude + code], page);
+  }
+  mkdirSync(SCRATCH, { recursive: true });
+  const file = join(SCRATCH, `${name}.mts`);
+  writeFileSync(file, code);
+  return run(process.execPath, ['--import', TSX, file], page, file);
+}
+
+for (const path of PAGES) {
+  const examples = examplesOf(readFileSync(join(ROOT, path), 'utf8'));
+  if (!examples.length) continue;
+  test(`the examples of ${path} run`, { timeout: 180_000 }, async (t) => {
+    const pombo = await startPombo();
+    const cwd = mkdtempSync(join(tmpdir(), 'pombo-doc-'));
+    try {
+      // README's `KEY=$(cat data/api-key)`: the key where a first start leaves it.
+      mkdirSync(join(cwd, 'data'));
+      writeFileSync(join(cwd, 'data', 'api-key'), `${pombo.apiKey}\n`);
+      const { token } = await pombo.sandbox('minha-instancia');
+      const page: Page = { pombo, token, cwd };
+      for (const example of examples) {
+        const name = `${path.replace(/\W/g, '-')}-${example.line}`;
+        await t.test(`${path}:${example.line}`, { skip: example.skip }, async (step) => {
+          const result = await runExample(example, page, name);
+          step.diagnostic(`printed: ${result.stdout.trim().split('\n')[0]?.slice(0, 160) ?? ''}`);
+          assert.equal(result.code, 0, `${path}:${example.line} failed:\n${result.stderr}\n${result.stdout}`);
+        });
+      }
+    } finally {
+      await pombo.close();
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+}
