@@ -1,4 +1,4 @@
-import { EVENT_KEYS, type EventKey } from '../core/event-names.ts';
+import { EVENT_KEYS, findEventName, type EventKey } from '../core/event-names.ts';
 
 /** Thrown at boot when the environment is malformed; the message names every bad variable. */
 export class ConfigError extends Error {
@@ -16,7 +16,17 @@ const FALSE = new Set(['false', '0', 'no', 'off']);
  */
 export class EnvReader {
   readonly problems: string[] = [];
+  /**
+   * Every variable read, with the default it falls back to (undefined: none, or one worked out from
+   * other variables); per-event toggles appear once as `<PREFIX><EVENT>`. The test keeping
+   * docs/configuration.md in sync reads it.
+   */
+  readonly reads = new Map<string, string | number | boolean | readonly string[] | undefined>();
   constructor(private readonly env: Record<string, string | undefined>) {}
+
+  private note(name: string, fallback: string | number | boolean | readonly string[] | undefined): void {
+    if (!this.reads.has(name)) this.reads.set(name, fallback);
+  }
 
   raw(name: string): string | undefined {
     const value = this.env[name]?.trim();
@@ -24,6 +34,7 @@ export class EnvReader {
   }
 
   has(name: string): boolean {
+    this.note(name, undefined);
     return this.raw(name) !== undefined;
   }
 
@@ -34,10 +45,12 @@ export class EnvReader {
   str(name: string, fallback: string): string;
   str(name: string): string | undefined;
   str(name: string, fallback?: string): string | undefined {
+    this.note(name, fallback);
     return this.raw(name) ?? fallback;
   }
 
   int(name: string, fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}): number {
+    this.note(name, fallback);
     const value = this.raw(name);
     if (value === undefined) return fallback;
     const parsed = Number(value);
@@ -49,6 +62,7 @@ export class EnvReader {
   }
 
   num(name: string, fallback: number, { min = 0, max = Number.MAX_VALUE } = {}): number {
+    this.note(name, fallback);
     const value = this.raw(name);
     if (value === undefined) return fallback;
     const parsed = Number(value);
@@ -60,6 +74,7 @@ export class EnvReader {
   }
 
   bool(name: string, fallback: boolean): boolean {
+    this.note(name, fallback);
     const value = this.raw(name)?.toLowerCase();
     if (value === undefined) return fallback;
     if (TRUE.has(value)) return true;
@@ -69,6 +84,7 @@ export class EnvReader {
   }
 
   list(name: string, fallback: string[] = []): string[] {
+    this.note(name, fallback);
     const value = this.raw(name);
     if (value === undefined) return fallback;
     return value
@@ -78,6 +94,7 @@ export class EnvReader {
   }
 
   oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T {
+    this.note(name, fallback);
     const value = this.raw(name);
     if (value === undefined) return fallback;
     const match = values.find((candidate) => candidate.toLowerCase() === value.toLowerCase());
@@ -86,6 +103,7 @@ export class EnvReader {
   }
 
   url(name: string, fallback?: string, protocols: readonly string[] = ['http:', 'https:']): string | undefined {
+    this.note(name, fallback);
     const value = this.raw(name) ?? fallback;
     if (value === undefined) return undefined;
     try {
@@ -106,7 +124,9 @@ export class EnvReader {
    * names the other variables that share a prefix (`SQS_GLOBAL_ENABLED`).
    */
   eventToggles(prefixes: string | readonly string[], except: readonly string[] = []): ReadonlySet<EventKey> {
-    const set = (typeof prefixes === 'string' ? [prefixes] : prefixes).flatMap((prefix) =>
+    const all = typeof prefixes === 'string' ? [prefixes] : prefixes;
+    for (const prefix of all) this.note(`${prefix}<EVENT>`, undefined);
+    const set = all.flatMap((prefix) =>
       this.names(prefix)
         .filter((name) => !except.includes(name))
         .map((name) => ({ name, suffix: name.slice(prefix.length) })),
@@ -114,12 +134,13 @@ export class EnvReader {
     if (set.length === 0) return new Set(EVENT_KEYS);
     const on = new Set<EventKey>();
     for (const { name, suffix } of set) {
-      const key = suffix === 'GROUP_UPDATE' ? 'GROUPS_UPDATE' : suffix;
-      if (!(EVENT_KEYS as readonly string[]).includes(key)) {
+      // Keys and Evolution's aliases (WEBHOOK_EVENTS_GROUP_UPDATE is GROUPS_UPDATE) only, as Evolution names its toggles.
+      const key = /^[A-Z_]+$/.test(suffix) ? findEventName(suffix, 'filter')?.key : undefined;
+      if (!key) {
         this.problems.push(`${name} names no known event (known: ${EVENT_KEYS.join(', ')})`);
         continue;
       }
-      if (this.bool(name, false)) on.add(key as EventKey);
+      if (this.bool(name, false)) on.add(key);
     }
     return on;
   }

@@ -6,6 +6,7 @@ import { newToken } from '../core/ids.ts';
 import type { EventKey } from '../core/event-names.ts';
 import { narrowExisting, privateDir } from '../ops/private-files.ts';
 import { parsePostgresUri } from '../store/postgres/postgres-uri.ts';
+import { readBrokers, type BrokersConfig } from './brokers.ts';
 import { type CorsConfig, readCors } from './cors.ts';
 import { readConnectionLimits, type ConnectionLimits } from './connection-limits.ts';
 import { ConfigError, EnvReader } from './env-reader.ts';
@@ -39,6 +40,10 @@ export interface WebhookConfig {
   maxEndpointsPerInstance: number;
   /** How long a rotated-out secret keeps signing alongside the new one, unless the rotation says otherwise. */
   secretRotationOverlapSeconds: number;
+  /** An instance webhook is disabled after this many consecutive failed attempts (0: never by count). */
+  disableAfterFailures: number;
+  /** … or after failing for this long without a delivery (0: never by time). */
+  disableAfterHours: number;
   /** Where the API's error answers are posted (Evolution API's error webhook), when WEBHOOK_EVENTS_ERRORS=true. */
   errorsUrl: string | undefined;
 }
@@ -55,6 +60,8 @@ export interface RealtimeConfig {
   maxDeliver: number;
   /** Distinct subscriber names one instance may have. */
   maxSubscribers: number;
+  /** How often an idle connection is pinged (and closed when the previous ping went unanswered). */
+  pingIntervalMs: number;
 }
 
 /** What one request or one tenant may claim (docs/security.md). */
@@ -83,8 +90,7 @@ export interface Config {
   manager: { enabled: boolean };
   limits: LimitsConfig;
   connections: ConnectionLimits;
-  /** Everything the environment held, for channels that read their own variables (brokers). */
-  env: EnvReader;
+  brokers: BrokersConfig;
 }
 
 /** The longest overlap of a secret rotation: 30 days. */
@@ -93,8 +99,7 @@ export const MAX_OVERLAP_SECONDS = 30 * 86_400;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Reads the global API key: from the environment, else from the data folder, else a new one written there. */
-function resolveApiKey(env: EnvReader, dataDir: string): { apiKey: string; apiKeyGenerated: boolean } {
-  const fromEnv = env.str('AUTHENTICATION_API_KEY');
+function resolveApiKey(fromEnv: string, dataDir: string): { apiKey: string; apiKeyGenerated: boolean } {
   if (fromEnv) return { apiKey: fromEnv, apiKeyGenerated: false };
   const file = resolve(dataDir, 'api-key');
   if (existsSync(file)) {
@@ -154,16 +159,37 @@ function readWebhook(env: EnvReader): WebhookConfig {
     headersMaxBytes: env.int('WEBHOOK_HEADERS_MAX_BYTES', 8192, { min: 0, max: 1024 * 1024 }),
     maxEndpointsPerInstance: env.int('WEBHOOK_MAX_ENDPOINTS_PER_INSTANCE', 10, { min: 0, max: 1000 }),
     secretRotationOverlapSeconds: env.int('WEBHOOK_SECRET_ROTATION_OVERLAP_SECONDS', 86_400, { min: 0, max: MAX_OVERLAP_SECONDS }),
+    disableAfterFailures: env.int('WEBHOOK_DISABLE_AFTER_FAILURES', 100, { min: 0 }),
+    disableAfterHours: env.num('WEBHOOK_DISABLE_AFTER_HOURS', 24),
     errorsUrl: errorsEnabled ? errorsUrl : undefined,
   };
 }
 
-/** Parses and validates the environment once; the result is frozen. Throws ConfigError naming each bad variable. */
+/** Parses and validates the environment once; the result is frozen, deeply. Throws ConfigError naming each bad variable. */
 export function loadConfig(source: Record<string, string | undefined> = process.env, cwd = process.cwd()): Config {
   const dotenvFile = resolve(cwd, '.env');
   const merged = existsSync(dotenvFile) ? { ...parseDotenv(readFileSync(dotenvFile)), ...source } : source;
   const env = new EnvReader(merged);
+  const config = readConfig(env, cwd);
+  // Only a valid configuration touches the disk: no data folder, no key file for a start that is refused.
+  if (env.problems.length) throw new ConfigError(env.problems);
+  const { dataDir } = config;
+  if (config.database.provider === 'sqlite' && config.database.uri !== ':memory:') {
+    const dbDir = dirname(config.database.uri);
+    // A folder of the operator's own choosing (a custom DATABASE_CONNECTION_URI) is created private, never narrowed.
+    if (dbDir === dataDir) privateDir(dataDir);
+    else privateDir(dbDir, { narrow: false });
+  }
+  if (existsSync(dataDir)) privateDir(dataDir);
+  config.auth = { ...config.auth, ...resolveApiKey(config.auth.apiKey, dataDir) };
+  return deepFreeze(config);
+}
 
+/**
+ * Reads every variable Pombo has (problems go to `env.problems`), touching nothing on disk; the API
+ * key is resolved by loadConfig. Every variable is read here, in config/, and nowhere else.
+ */
+export function readConfig(env: EnvReader, cwd: string): Config {
   const port = env.int('SERVER_PORT', 8080, { max: 65535 });
   const host = env.str('SERVER_HOST', '0.0.0.0');
   const provider = env.oneOf('DATABASE_PROVIDER', ['sqlite', 'postgresql'] as const, 'sqlite');
@@ -188,7 +214,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     cors: readCors(env),
     auth: {
-      apiKey: '',
+      // Empty when unset: loadConfig then reads or generates the key in the data folder.
+      apiKey: env.str('AUTHENTICATION_API_KEY') ?? '',
       apiKeyGenerated: false,
       exposeInFetchInstances: env.bool('AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES', false),
     },
@@ -211,6 +238,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       maxInFlight: env.int('REALTIME_MAX_IN_FLIGHT', 1000, { min: 1 }),
       maxDeliver: env.int('REALTIME_MAX_DELIVER', 10, { min: 1 }),
       maxSubscribers: env.int('REALTIME_MAX_SUBSCRIBERS', 100, { min: 1 }),
+      pingIntervalMs: env.int('REALTIME_PING_INTERVAL_MS', 30_000, { min: 100 }),
     },
     manager: { enabled: env.bool('MANAGER_ENABLED', true) },
     limits: {
@@ -221,17 +249,20 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       sandboxGroupMaxParticipants: env.int('SANDBOX_GROUP_MAX_PARTICIPANTS', 1024, { min: 2 }),
     },
     connections: readConnectionLimits(env),
-    env,
+    brokers: readBrokers(env),
   };
-  // Only a valid configuration touches the disk: no data folder, no key file for a start that is refused.
-  if (env.problems.length) throw new ConfigError(env.problems);
-  if (config.database.provider === 'sqlite' && config.database.uri !== ':memory:') {
-    const dbDir = dirname(config.database.uri);
-    // A folder of the operator's own choosing (a custom DATABASE_CONNECTION_URI) is created private, never narrowed.
-    if (dbDir === dataDir) privateDir(dataDir);
-    else privateDir(dbDir, { narrow: false });
-  }
-  if (existsSync(dataDir)) privateDir(dataDir);
-  config.auth = { ...config.auth, ...resolveApiKey(env, dataDir) };
-  return Object.freeze(config);
+  return config;
+}
+
+/**
+ * Freezes the plain objects and arrays of the configuration, all the way down, so no part of Pombo
+ * can change what another part reads. Class instances (a TLS context, a Set) are left as they are:
+ * their types are read-only (`ReadonlySet`).
+ */
+function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
+  const prototype = Object.getPrototypeOf(value);
+  if (!Array.isArray(value) && prototype !== Object.prototype && prototype !== null) return value;
+  for (const member of Object.values(value)) deepFreeze(member);
+  return Object.freeze(value);
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { requireService, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { drained, phone } from './broker-test-helpers.ts';
 import { queueNameOf } from '../../src/channels/sqs/sqs-queues.ts';
-import { readSqsSettings } from '../../src/channels/sqs/sqs-settings.ts';
+import { readSqsSettings } from '../../src/config/sqs-settings.ts';
 import { EnvReader } from '../../src/config/env-reader.ts';
 import type { BrokerMessage } from '../../src/channels/broker/broker-channel.ts';
 import { attribute, deleteQueue, queueNames, receiveUntil, sqsAvailable, sqsEnv } from './sqs-queue-reader.ts';

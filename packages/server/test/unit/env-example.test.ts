@@ -5,11 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'dotenv';
 import { loadConfig } from '../../src/config/index.ts';
-import { EnvReader } from '../../src/config/env-reader.ts';
-import { readKafkaSettings } from '../../src/channels/kafka/kafka-settings.ts';
-import { readNatsSettings } from '../../src/channels/nats/nats-settings.ts';
-import { readRabbitMqSettings } from '../../src/channels/rabbitmq/rabbitmq-settings.ts';
-import { readSqsSettings } from '../../src/channels/sqs/sqs-settings.ts';
 import { documentedVariables, variablesRead } from '../helpers/config-variables.ts';
 
 const EXAMPLE = readFileSync(new URL('../../../../.env.example', import.meta.url), 'utf8');
@@ -37,14 +32,18 @@ test('the uncommented lines of .env.example configure Pombo exactly as no config
   const dir = mkdtempSync(join(tmpdir(), 'pombo-env-example-'));
   try {
     const key = { AUTHENTICATION_API_KEY: 'k' };
-    const { env: _a, ...withExample } = loadConfig({ ...ACTIVE, ...key }, dir);
-    const { env: _b, ...withNothing } = loadConfig(key, dir);
-    assert.deepEqual(withExample, withNothing);
-    // The brokers read their own variables when enabled; their required connection settings are not defaults.
-    const required = { RABBITMQ_URI: 'amqp://localhost', NATS_URI: 'nats://localhost:4222', SQS_REGION: 'us-east-1' };
-    for (const read of [readRabbitMqSettings, readNatsSettings, readKafkaSettings, readSqsSettings] as Array<(env: EnvReader) => unknown>) {
-      assert.deepEqual(read(new EnvReader({ ...ACTIVE, ...required })), read(new EnvReader(required)), read.name);
-    }
+    assert.deepEqual(loadConfig({ ...ACTIVE, ...key }, dir), loadConfig(key, dir));
+    // With every broker enabled, their settings too: the required connection settings are not defaults.
+    const enabled = {
+      ...key,
+      ...Object.fromEntries(['RABBITMQ', 'NATS', 'KAFKA', 'SQS', 'PUSHER'].map((broker) => [`${broker}_ENABLED`, 'true'])),
+      RABBITMQ_URI: 'amqp://localhost',
+      NATS_URI: 'nats://localhost:4222',
+      SQS_REGION: 'us-east-1',
+    };
+    const brokers = loadConfig({ ...ACTIVE, ...enabled }, dir).brokers;
+    assert.ok(brokers.rabbitmq.settings && brokers.kafka.settings && brokers.sqs.settings && brokers.nats.settings && brokers.pusher.settings);
+    assert.deepEqual(brokers, loadConfig(enabled, dir).brokers);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,4 +1,4 @@
-import { ConfigError } from '../../config/env-reader.ts';
+import type { BrokerServerConfig } from '../../config/brokers.ts';
 import { eventName, type EventKey } from '../../core/event-names.ts';
 import { envelopeJson } from '../../core/envelope.ts';
 import { filterPredicate, PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, type PayloadFilter } from '../../core/payload-filter.ts';
@@ -60,13 +60,15 @@ export interface BrokerConfig {
   filter?: PayloadFilter | null;
 }
 
-export interface BrokerChannelOptions {
+export interface BrokerChannelOptions<Settings> {
   /** The channel's name: body key and route prefix (`rabbitmq`). */
   name: string;
-  /** The env prefix (`RABBITMQ` → `RABBITMQ_ENABLED`, `RABBITMQ_GLOBAL_ENABLED`, `RABBITMQ_EVENTS_*`). */
+  /** The env prefix, for messages (`RABBITMQ` → `RABBITMQ_ENABLED`). */
   envPrefix: string;
+  /** Its variables, parsed at boot (config/brokers.ts). */
+  config: BrokerServerConfig<Settings>;
   /** Loads the driver (and so the client library) only when the channel is enabled. */
-  loadDriver: () => Promise<BrokerDriver>;
+  loadDriver: (settings: Settings) => Promise<BrokerDriver>;
   /** Extra per-instance fields beyond `enabled` and `events` (Pusher's credentials…). */
   parseExtra?: (config: Obj, path: string) => Record<string, unknown>;
   /** The schemas of the extra fields `parseExtra` reads (they join enabled, events and ordering). */
@@ -80,10 +82,6 @@ export interface BrokerChannelOptions {
    * publish order of one connection and answers each message (RabbitMQ confirms, JetStream acks).
    */
   pipeline?: number;
-  /** Env toggles prefix when it differs (`SQS_GLOBAL_` in Evolution API); defaults to `<PREFIX>_EVENTS_`. */
-  eventTogglePrefixes?: string[];
-  /** Other variables under a toggle prefix, which are not event toggles (`SQS_GLOBAL_ENABLED`). */
-  eventToggleExceptions?: string[];
 }
 
 /**
@@ -91,22 +89,10 @@ export interface BrokerChannelOptions {
  * per-instance modes, one destination per (instance or global) × broker, publishing in log order,
  * the cursor advancing only on the broker's confirmation, and connection state plus backlog in `find`.
  */
-export async function brokerChannel(context: AppContext, options: BrokerChannelOptions): Promise<ChannelModule> {
-  const env = context.config.env;
-  const problemsBefore = env.problems.length;
+export async function brokerChannel<Settings>(context: AppContext, options: BrokerChannelOptions<Settings>): Promise<ChannelModule> {
   const prefix = options.envPrefix;
-  const enabled = env.bool(`${prefix}_ENABLED`, false);
-  const globalEnabled = env.bool(`${prefix}_GLOBAL_ENABLED`, false);
-  const toggleNames = options.eventTogglePrefixes ?? [`${prefix}_EVENTS_`];
-  const globalEvents = env.eventToggles(toggleNames, options.eventToggleExceptions);
-  const maxRetryDelayMs = env.int(`${prefix}_RETRY_MAX_DELAY_MS`, 30_000, { min: 10 });
-  // The environment was parsed at boot before this channel read its own variables: report them the same way.
-  const failOnProblems = () => {
-    if (env.problems.length > problemsBefore) throw new ConfigError(env.problems.slice(problemsBefore));
-  };
-  failOnProblems();
-  const driver = enabled ? await options.loadDriver() : undefined;
-  failOnProblems();
+  const { enabled, globalEnabled, globalEvents, retryMaxDelayMs, settings } = options.config;
+  const driver = enabled && settings !== undefined ? await options.loadDriver(settings) : undefined;
   if (driver) {
     context.metrics.watchBroker(options.name, () => driver.connection().state === 'connected');
     driver.start?.();
@@ -123,7 +109,7 @@ export async function brokerChannel(context: AppContext, options: BrokerChannelO
       maxInFlight: 8,
       maxBatch: options.maxBatch ?? 500,
       pipeline: options.pipeline ?? 1,
-      retry: forever(200, maxRetryDelayMs),
+      retry: forever(200, retryMaxDelayMs),
       record: 'failures',
       startAt: 'now',
       send: async (batch) => {

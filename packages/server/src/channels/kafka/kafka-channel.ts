@@ -1,7 +1,6 @@
 import type { AppContext } from '../../app-context.ts';
 import { brokerChannel } from '../broker/broker-channel.ts';
 import type { ChannelModule } from '../channel.ts';
-import { readKafkaSettings } from './kafka-settings.ts';
 
 /**
  * Apache Kafka (seed 001 section 5): the `kafka` channel on the shared broker machinery.
@@ -11,8 +10,8 @@ export function kafkaChannel(context: AppContext): Promise<ChannelModule> {
   return brokerChannel(context, {
     name: 'kafka',
     envPrefix: 'KAFKA',
-    loadDriver: async () => {
-      const settings = readKafkaSettings(context.config.env);
+    config: context.config.brokers.kafka,
+    loadDriver: async (settings) => {
       const { KafkaDriver } = await import('./kafka-driver.ts');
       return new KafkaDriver(settings, context.log.child({ channel: 'kafka' }));
     },

@@ -7,7 +7,7 @@ import type { DestinationSpec } from '../../delivery/destination.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import { messageHeaders, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
-import type { KafkaSettings } from './kafka-settings.ts';
+import type { KafkaSettings } from '../../config/kafka-settings.ts';
 import { KafkaTopics, keyOf, topicOf } from './kafka-topics.ts';
 
 type KafkaRecord = MessageToProduce<string, string, string, string>;
@@ -89,14 +89,15 @@ export class KafkaDriver implements BrokerDriver {
     const { settings } = this;
     return {
       clientId: settings.clientId,
-      bootstrapBrokers: settings.brokers,
+      // Copies: the configuration is frozen, and a client may write on the options it is given.
+      bootstrapBrokers: [...settings.brokers],
       connectTimeout: settings.connectTimeoutMs,
       requestTimeout: settings.requestTimeoutMs,
       timeout: settings.requestTimeoutMs,
       retries: CLIENT_RETRIES,
       retryDelay: CLIENT_RETRY_DELAY_MS,
-      ...(settings.sasl ? { sasl: settings.sasl } : {}),
-      ...(settings.tls ? { tls: settings.tls } : {}),
+      ...(settings.sasl ? { sasl: { ...settings.sasl } } : {}),
+      ...(settings.tls ? { tls: { ...settings.tls } } : {}),
     };
   }
 

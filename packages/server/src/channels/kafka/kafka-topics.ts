@@ -2,7 +2,7 @@ import type { Admin } from '@platformatic/kafka';
 import { eventName } from '../../core/event-names.ts';
 import { chatOf, type Ordering } from '../../delivery/destination.ts';
 import type { BrokerMessage } from '../broker/broker-channel.ts';
-import type { KafkaSettings } from './kafka-settings.ts';
+import type { KafkaSettings } from '../../config/kafka-settings.ts';
 
 /** Kafka's error code for a topic that exists already. */
 const TOPIC_ALREADY_EXISTS = 36;

@@ -8,7 +8,7 @@ import { messageHeaders, type BrokerDriver, type BrokerMessage } from '../broker
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
 import { JetStreamPublisher, NO_STREAM } from './jetstream-publisher.ts';
 import { ensureStream } from './jetstream-stream.ts';
-import type { NatsSettings } from './nats-settings.ts';
+import type { NatsSettings } from '../../config/nats-settings.ts';
 
 interface Session {
   readonly nc: NatsConnection;
@@ -83,7 +83,8 @@ export class NatsDriver implements BrokerDriver {
   private async open(): Promise<Session> {
     const { servers, user, pass, token, tls } = this.settings;
     const nc = await connect({
-      servers,
+      // A copy: the configuration is frozen, and the client may write on the options it is given.
+      servers: [...servers],
       ...(user === undefined ? {} : { user, pass }),
       ...(token === undefined ? {} : { token }),
       ...(tls ? { tls: {} } : {}),

@@ -1,7 +1,7 @@
 import type { AppContext } from '../../app-context.ts';
 import { brokerChannel } from '../broker/broker-channel.ts';
 import type { ChannelModule } from '../channel.ts';
-import { MASKED, parsePusherApp, PUSHER_APP_SCHEMA, readGlobalPusherApp } from './pusher-app.ts';
+import { MASKED, parsePusherApp, PUSHER_APP_SCHEMA } from './pusher-app.ts';
 
 /**
  * Pusher (seed 001 section 7) and Pusher-compatible servers: the `pusher` channel on the shared
@@ -9,18 +9,13 @@ import { MASKED, parsePusherApp, PUSHER_APP_SCHEMA, readGlobalPusherApp } from '
  * PUSHER_ENABLED=true; `find` never shows a secret.
  */
 export function pusherChannel(context: AppContext): Promise<ChannelModule> {
-  const env = context.config.env;
   return brokerChannel(context, {
     name: 'pusher',
     envPrefix: 'PUSHER',
+    config: context.config.brokers.pusher,
     // Triggers go 10 per call, one call after another: small batches keep a lane's latency low.
     maxBatch: 100,
-    loadDriver: async () => {
-      const settings = {
-        globalApp: readGlobalPusherApp(env),
-        maxPayloadBytes: env.int('PUSHER_MAX_PAYLOAD_SIZE', 10_240, { min: 1024 }),
-        requestTimeoutMs: env.int('PUSHER_REQUEST_TIMEOUT_MS', 10_000, { min: 100 }),
-      };
+    loadDriver: async (settings) => {
       const { PusherDriver } = await import('./pusher-driver.ts');
       return new PusherDriver(settings);
     },

@@ -7,18 +7,10 @@ import { referenceTo } from '../../core/event-reference.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import type { BrokerDriver, BrokerMessage } from '../broker/broker-channel.ts';
 import { RequestState } from '../broker/request-state.ts';
-import type { PusherApp } from './pusher-app.ts';
+import type { PusherApp, PusherSettings } from '../../config/pusher-settings.ts';
 
 /** Events per `triggerBatch` call (Pusher's limit). */
 const BATCH_EVENTS = 10;
-
-export interface PusherSettings {
-  /** The app of PUSHER_GLOBAL_*, when global mode is on. */
-  readonly globalApp: PusherApp | undefined;
-  /** Above this many bytes an event's data becomes a reference to the event (Pusher's limit is 10 KB). */
-  readonly maxPayloadBytes: number;
-  readonly requestTimeoutMs: number;
-}
 
 /** `evolution.{instanceName}`, the channel the seed's pusher-js example subscribes to. */
 export const channelOf = (message: BrokerMessage): string => `evolution.${message.event.instance}`;

@@ -5,7 +5,7 @@ import { msOfIso } from '../../core/iso-time.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import { messageHeaders, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
-import type { RabbitMqSettings } from './rabbitmq-settings.ts';
+import type { RabbitMqSettings } from '../../config/rabbitmq-settings.ts';
 import { RabbitMqTopology } from './rabbitmq-topology.ts';
 
 /** How long opening a connection (TCP, TLS and AMQP handshake) may take. */

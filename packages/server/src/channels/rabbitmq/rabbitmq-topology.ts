@@ -1,6 +1,6 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
-import type { RabbitMqSettings } from './rabbitmq-settings.ts';
+import type { RabbitMqSettings } from '../../config/rabbitmq-settings.ts';
 
 /** AMQP's reply code when a queue or exchange exists with other arguments. */
 const PRECONDITION_FAILED = 406;

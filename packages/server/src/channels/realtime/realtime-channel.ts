@@ -42,7 +42,7 @@ export function realtimeChannel(context: AppContext): ChannelModule {
   const { realtime } = context.config;
   const hub = new RealtimeHub(context, {
     ...realtime,
-    pingIntervalMs: context.config.env.int('REALTIME_PING_INTERVAL_MS', 30_000, { min: 100 }),
+    maxBufferedBytes: context.config.connections.realtimeMaxBufferedBytes,
     defaultFilter: (instance) => {
       const events = configOf(instance)?.events;
       return events?.length ? parseFilter(events) : EVERY_EVENT;

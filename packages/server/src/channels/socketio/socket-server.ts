@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Socket as EngineSocket } from 'engine.io';
 import { Server } from 'socket.io';
 import { corsOrigin } from '../../config/cors.ts';
 import type { AppContext } from '../../app-context.ts';
@@ -8,6 +9,7 @@ import { EventRouter } from './event-routing.ts';
 import { SocketFanOut } from './fan-out.ts';
 import { payloadParser } from './payload-parser.ts';
 import { onSendMessage } from './send-message.ts';
+import { dropSlowReader } from './slow-readers.ts';
 import { hintIfSilent } from './silence-hint.ts';
 import type { PomboServer, PomboSocket } from './socket-types.ts';
 
@@ -49,6 +51,13 @@ export function attachSocketServer(app: FastifyInstance, context: AppContext, op
     fanOut.admit(socket);
   };
 
+  const { socketioMaxBufferedBytes } = context.config.connections;
+  io.engine.on('connection', (conn: EngineSocket) =>
+    dropSlowReader(conn, socketioMaxBufferedBytes, () => {
+      context.metrics.slowConnectionsDropped.inc({ transport: 'socketio' });
+      context.log.warn({ limit: socketioMaxBufferedBytes }, 'socket.io client reads too slowly: closing its connection');
+    }),
+  );
   io.use(admit);
   io.on('connection', connected);
   // A namespace per instance, created on the first connection (before the instance's first event);

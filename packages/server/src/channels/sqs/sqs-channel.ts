@@ -2,7 +2,6 @@ import type { AppContext } from '../../app-context.ts';
 import { optionalBoolean, type Obj } from '../../core/validate.ts';
 import { brokerChannel } from '../broker/broker-channel.ts';
 import type { ChannelModule } from '../channel.ts';
-import { readSqsSettings } from './sqs-settings.ts';
 
 /**
  * Amazon SQS (seed 001 section 4) and SQS-compatible servers: the `sqs` channel on the shared broker
@@ -13,10 +12,8 @@ export function sqsChannel(context: AppContext): Promise<ChannelModule> {
   return brokerChannel(context, {
     name: 'sqs',
     envPrefix: 'SQS',
-    eventTogglePrefixes: ['SQS_GLOBAL_', 'SQS_EVENTS_'],
-    eventToggleExceptions: ['SQS_GLOBAL_ENABLED', 'SQS_GLOBAL_FORCE_SINGLE_QUEUE', 'SQS_GLOBAL_PREFIX_NAME'],
-    loadDriver: async () => {
-      const settings = readSqsSettings(context.config.env);
+    config: context.config.brokers.sqs,
+    loadDriver: async (settings) => {
       const { SqsDriver } = await import('./sqs-driver.ts');
       return new SqsDriver(settings);
     },

@@ -8,7 +8,7 @@ import { RequestState } from '../broker/request-state.ts';
 import { callOutcomes } from './sqs-call-outcomes.ts';
 import { messageGroupId } from './sqs-message-group.ts';
 import { isMissingQueue, queueNameOf, SqsQueues } from './sqs-queues.ts';
-import type { SqsSettings } from './sqs-settings.ts';
+import type { SqsSettings } from '../../config/sqs-settings.ts';
 
 /** Entries per SendMessageBatch call (SQS's limit). */
 const BATCH_ENTRIES = 10;
@@ -70,7 +70,8 @@ export class SqsDriver implements BrokerDriver {
     this.client = new SQSClient({
       region: settings.region,
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
-      ...(settings.credentials ? { credentials: settings.credentials } : {}),
+      // A copy: the configuration is frozen, and the AWS SDK marks the credentials it is given ($source).
+      ...(settings.credentials ? { credentials: { ...settings.credentials } } : {}),
       // The dispatcher retries with its own backoff: one quick retry here is enough.
       maxAttempts: 2,
       requestHandler: { connectionTimeout: Math.min(settings.requestTimeoutMs, 5000), requestTimeout: settings.requestTimeoutMs },

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { CreateQueueCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { eventName } from '../../core/event-names.ts';
 import type { BrokerMessage } from '../broker/broker-channel.ts';
-import type { SqsSettings } from './sqs-settings.ts';
+import type { SqsSettings } from '../../config/sqs-settings.ts';
 
 /** SQS's limit on queue names, `.fifo` included. */
 const MAX_NAME = 80;

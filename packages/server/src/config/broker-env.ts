@@ -1,4 +1,4 @@
-import type { EnvReader } from '../../config/env-reader.ts';
+import type { EnvReader } from './env-reader.ts';
 
 /** Dot-separated words of letters, digits, `-` and `_`: valid in AMQP routing keys, NATS subjects and Kafka topics. */
 const DOTTED_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;

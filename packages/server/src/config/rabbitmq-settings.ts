@@ -1,5 +1,5 @@
-import type { EnvReader } from '../../config/env-reader.ts';
-import { dottedName, requiredUri, withoutCredentials } from '../broker/broker-env.ts';
+import type { EnvReader } from './env-reader.ts';
+import { dottedName, requiredUri, withoutCredentials } from './broker-env.ts';
 
 export interface RabbitMqSettings {
   /** The connection URI, with `frameMax` (and a 30 s heartbeat unless the URI sets one) in its query. */

@@ -1,5 +1,5 @@
-import type { EnvReader } from '../../config/env-reader.ts';
-import { dottedName } from '../broker/broker-env.ts';
+import type { EnvReader } from './env-reader.ts';
+import { dottedName } from './broker-env.ts';
 
 export interface NatsSettings {
   /** `host:port` of each server, without credentials. */

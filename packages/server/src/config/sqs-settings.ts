@@ -1,4 +1,4 @@
-import type { EnvReader } from '../../config/env-reader.ts';
+import type { EnvReader } from './env-reader.ts';
 
 export interface SqsSettings {
   readonly region: string;

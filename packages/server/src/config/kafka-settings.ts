@@ -1,8 +1,8 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import type { EnvReader } from '../../config/env-reader.ts';
-import { dottedName } from '../broker/broker-env.ts';
+import type { EnvReader } from './env-reader.ts';
+import { dottedName } from './broker-env.ts';
 
 export type SaslMechanism = 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
 
