@@ -40,6 +40,13 @@ const NOTES = `
 
 An event with no word in the realtime vocabulary keeps its key as its realtime type (e.g. \`CALL\`).
 
+## Pombo's own events
+
+- \`WEBHOOK_DISABLED\` is not in Evolution API: Pombo appends it to an instance's log when it
+  disables one of the instance's webhooks after failing (see
+  [webhooks.md](webhooks.md#failure-alerts-and-auto-disable)), so the global destinations, and any
+  other that selects it, tell the operator.
+
 ## Evolution API's other names
 
 Where a name selects events (\`events\` filters of instance configs, \`*_EVENTS_*\` environment

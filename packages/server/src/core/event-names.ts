@@ -100,6 +100,8 @@ const ROWS = [
   { key: 'TYPEBOT_START' },
   { key: 'TYPEBOT_CHANGE_STATUS', dotted: 'typebot.change-status' },
   { key: 'ERRORS' },
+  // Pombo's own operator event (not in Evolution API): an instance webhook disabled after failing.
+  { key: 'WEBHOOK_DISABLED' },
 ] as const satisfies readonly Row[];
 
 export type EventKey = (typeof ROWS)[number]['key'];

@@ -23,8 +23,12 @@ const SEED_001_EVENTS = [
   'LABELS_ASSOCIATION', 'CALL', 'TYPEBOT_START', 'TYPEBOT_CHANGE_STATUS', 'ERRORS',
 ];
 
-test('the table holds exactly the events of seed 001', () => {
-  assert.deepEqual([...EVENT_KEYS].sort(), [...SEED_001_EVENTS].sort());
+/** Pombo's own operator events, beyond the seed's. */
+const POMBO_EVENTS = ['WEBHOOK_DISABLED'];
+
+test("the table holds exactly the events of seed 001, plus Pombo's operator events", () => {
+  assert.deepEqual([...EVENT_KEYS].sort(), [...SEED_001_EVENTS, ...POMBO_EVENTS].sort());
+  assert.deepEqual([findEventName('WEBHOOK_DISABLED')?.dotted, findEventName('webhook-disabled')?.key], ['webhook.disabled', 'WEBHOOK_DISABLED']);
 });
 
 test('wire forms follow Evolution API, including its irregular names', () => {

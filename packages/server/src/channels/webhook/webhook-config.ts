@@ -35,6 +35,10 @@ export interface WebhookSettings {
   previousSecretExpiresAt?: string | null;
   /** Which of the selected events it gets, by what they carry (core/payload-filter.ts); null for all. */
   filter?: PayloadFilter | null;
+  /** Set when Pombo disabled it after failing (webhook-auto-disable.ts); cleared when it is enabled again. */
+  disabledAt?: string | null;
+  disabledReason?: string | null;
+  failingSince?: string | null;
 }
 
 /** One more webhook of an instance (`/webhook/endpoints/…`): the same settings, with an id of its own. */
@@ -184,6 +188,9 @@ export function maskedSettings(settings: WebhookSettings): Record<string, unknow
     secret: settings.secret && maskSecret(settings.secret),
     previousSecret: overlapping && settings.previousSecret ? maskSecret(settings.previousSecret) : null,
     previousSecretExpiresAt: overlapping ? (settings.previousSecretExpiresAt ?? null) : null,
+    disabledAt: settings.disabledAt ?? null,
+    disabledReason: settings.disabledReason ?? null,
+    failingSince: settings.failingSince ?? null,
   };
 }
 
