@@ -21,8 +21,8 @@ async function ingestInstance(extra: Record<string, unknown> = {}): Promise<stri
 }
 
 /** Sends raw bytes on a new connection and returns what the server answered before closing it. */
-function rawExchange(bytes: string): Promise<{ status: number; headers: string; body: any }> {
-  const { hostname, port } = new URL(pombo.url);
+function rawExchange(bytes: string, url = pombo.url): Promise<{ status: number; headers: string; body: any }> {
+  const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname, () => socket.write(bytes));
     const chunks: Buffer[] = [];
@@ -140,6 +140,25 @@ test("requests Node's HTTP parser refuses are answered in the documented error s
   assertError(huge, 431, 'POMBO_ERR_HEADERS_TOO_LARGE', /headers are too large: send at most \d+ bytes/);
 
   assert.equal((await pombo.api('GET', '/health', undefined, null)).status, 200, 'the server still answers');
+
+  const impatient = await startPombo({ SERVER_HEADERS_TIMEOUT_MS: '300' });
+  try {
+    const stalled = await rawExchange('GET /health HTTP/1.1\r\nHost: x\r\n', impatient.url);
+    assertError(stalled, 408, 'POMBO_ERR_REQUEST_TIMEOUT', /did not arrive in time/);
+  } finally {
+    await impatient.close();
+  }
+});
+
+test('the key is checked before the body: without a valid one, a bad body is still a 401 (or 403 for another instance)', async () => {
+  const name = await ingestInstance();
+  const other = await pombo.api('POST', '/instance/create', { instanceName: uniqueName('contract'), integration: 'INGEST' });
+  const bad = { webhook: { url: 'not a url', secrett: 1 } };
+  assertError(await pombo.api('POST', `/webhook/set/${name}`, bad, null), 401, 'POMBO_ERR_UNAUTHORIZED');
+  assertError(await pombo.api('POST', `/webhook/set/${name}`, bad, 'wrong-key'), 401, 'POMBO_ERR_UNAUTHORIZED');
+  assertError(await pombo.api('POST', `/webhook/set/${name}`, bad, other.body.hash), 403, 'POMBO_ERR_FORBIDDEN');
+  assertError(await pombo.api('POST', '/instance/create', { instanceNmae: 'x' }, other.body.hash), 403, 'POMBO_ERR_FORBIDDEN');
+  assertError(await pombo.api('POST', `/webhook/set/${name}`, bad), 400, 'POMBO_ERR_VALIDATION');
 });
 
 /** Posts to the ingest API with an Idempotency-Key header. */
