@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { EVENT_NAMES, type EventName } from '../packages/server/src/core/event-names.ts';
+import { EVENT_ALIASES, EVENT_NAMES, type EventName } from '../packages/server/src/core/event-names.ts';
 
 export const EVENTS_DOC = fileURLToPath(new URL('../docs/events.md', import.meta.url));
 
@@ -39,6 +39,23 @@ const NOTES = `
   \`GroupParticipantsRemove\` for \`remove\`, and keeps its key for \`promote\` and \`demote\`.
 
 An event with no word in the realtime vocabulary keeps its key as its realtime type (e.g. \`CALL\`).
+
+## Pombo's own events
+
+- \`WEBHOOK_DISABLED\` is not in Evolution API: Pombo appends it to an instance's log when it
+  disables one of the instance's webhooks after failing (see
+  [webhooks.md](webhooks.md#failure-alerts-and-auto-disable)), so the global destinations, and any
+  other that selects it, tell the operator.
+
+## Evolution API's other names
+
+Where a name selects events (\`events\` filters of instance configs, \`*_EVENTS_*\` environment
+toggles, \`?events=\`, realtime subscriptions), Pombo also accepts the names Evolution API's
+configurations use, each standing for the event that carries the same news. The ingest API accepts
+only \`GROUP_UPDATE\`, which is the same event: an ingested event must be named for what it is.
+
+| alias | selects | why |
+|---|---|---|
 `;
 
 const code = (text: string): string => `\`${text}\``;
@@ -53,7 +70,8 @@ function realtimeCell(name: EventName): string {
 /** The whole of docs/events.md. */
 export function eventsDoc(): string {
   const rows = EVENT_NAMES.map((name) => `| ${[name.key, name.dotted, name.kebab].map(code).join(' | ')} | ${realtimeCell(name)} |`);
-  return `${INTRO}| key | dotted | kebab | realtime |\n|---|---|---|---|\n${rows.join('\n')}\n${NOTES}`;
+  const aliases = EVENT_ALIASES.map(({ alias, key, why }) => `| ${code(alias)} | ${code(key)} | ${why} |`);
+  return `${INTRO}| key | dotted | kebab | realtime |\n|---|---|---|---|\n${rows.join('\n')}\n${NOTES}${aliases.join('\n')}\n`;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -1,4 +1,4 @@
-import { EVENT_KEYS, type EventKey } from '../core/event-names.ts';
+import { EVENT_KEYS, findEventName, type EventKey } from '../core/event-names.ts';
 
 /** Thrown at boot when the environment is malformed; the message names every bad variable. */
 export class ConfigError extends Error {
@@ -134,12 +134,13 @@ export class EnvReader {
     if (set.length === 0) return new Set(EVENT_KEYS);
     const on = new Set<EventKey>();
     for (const { name, suffix } of set) {
-      const key = suffix === 'GROUP_UPDATE' ? 'GROUPS_UPDATE' : suffix;
-      if (!(EVENT_KEYS as readonly string[]).includes(key)) {
+      // Keys and Evolution's aliases (WEBHOOK_EVENTS_GROUP_UPDATE is GROUPS_UPDATE) only, as Evolution names its toggles.
+      const key = /^[A-Z_]+$/.test(suffix) ? findEventName(suffix, 'filter')?.key : undefined;
+      if (!key) {
         this.problems.push(`${name} names no known event (known: ${EVENT_KEYS.join(', ')})`);
         continue;
       }
-      if (this.bool(name, false)) on.add(key as EventKey);
+      if (this.bool(name, false)) on.add(key);
     }
     return on;
   }

@@ -40,6 +40,10 @@ export interface WebhookConfig {
   maxEndpointsPerInstance: number;
   /** How long a rotated-out secret keeps signing alongside the new one, unless the rotation says otherwise. */
   secretRotationOverlapSeconds: number;
+  /** An instance webhook is disabled after this many consecutive failed attempts (0: never by count). */
+  disableAfterFailures: number;
+  /** … or after failing for this long without a delivery (0: never by time). */
+  disableAfterHours: number;
   /** Where the API's error answers are posted (Evolution API's error webhook), when WEBHOOK_EVENTS_ERRORS=true. */
   errorsUrl: string | undefined;
 }
@@ -155,6 +159,8 @@ function readWebhook(env: EnvReader): WebhookConfig {
     headersMaxBytes: env.int('WEBHOOK_HEADERS_MAX_BYTES', 8192, { min: 0, max: 1024 * 1024 }),
     maxEndpointsPerInstance: env.int('WEBHOOK_MAX_ENDPOINTS_PER_INSTANCE', 10, { min: 0, max: 1000 }),
     secretRotationOverlapSeconds: env.int('WEBHOOK_SECRET_ROTATION_OVERLAP_SECONDS', 86_400, { min: 0, max: MAX_OVERLAP_SECONDS }),
+    disableAfterFailures: env.int('WEBHOOK_DISABLE_AFTER_FAILURES', 100, { min: 0 }),
+    disableAfterHours: env.num('WEBHOOK_DISABLE_AFTER_HOURS', 24),
     errorsUrl: errorsEnabled ? errorsUrl : undefined,
   };
 }

@@ -100,6 +100,8 @@ const ROWS = [
   { key: 'TYPEBOT_START' },
   { key: 'TYPEBOT_CHANGE_STATUS', dotted: 'typebot.change-status' },
   { key: 'ERRORS' },
+  // Pombo's own operator event (not in Evolution API): an instance webhook disabled after failing.
+  { key: 'WEBHOOK_DISABLED' },
 ] as const satisfies readonly Row[];
 
 export type EventKey = (typeof ROWS)[number]['key'];
@@ -137,9 +139,33 @@ for (const name of EVENT_NAMES) {
   byAnyForm.set(name.kebab, name);
 }
 
-/** Finds an event by any of its wire forms (UPPER_SNAKE, dotted or kebab); undefined when unknown. */
-export function findEventName(anyForm: string): EventName | undefined {
-  return byAnyForm.get(anyForm) ?? byAnyForm.get(anyForm.toUpperCase());
+/**
+ * Evolution API's other names, accepted where a name selects events (`events` filters, `*_EVENTS_*`
+ * toggles, `?events=`), each standing for the Pombo event that carries the same news. An ingested
+ * event must use the name of what it is: only an alias of the same event (`sameEvent`) is accepted there.
+ */
+export const EVENT_ALIASES = [
+  { alias: 'GROUP_UPDATE', key: 'GROUPS_UPDATE', sameEvent: true, why: "Evolution's configs and toggles spell `groups.update` this way" },
+  {
+    alias: 'STATUS_INSTANCE',
+    key: 'CONNECTION_UPDATE',
+    sameEvent: false,
+    why: "Evolution's `status.instance`, sent beside `connection.update` when a session closes",
+  },
+  { alias: 'MESSAGING_HISTORY_SET', key: 'MESSAGES_SET', sameEvent: false, why: "Baileys' history sync, which Evolution delivers as `messages.set`" },
+] as const satisfies ReadonlyArray<{ alias: string; key: EventKey; sameEvent: boolean; why: string }>;
+
+/** `event`: the name of one event (ingest); `filter`: a name that selects events (subscriptions, toggles). */
+export type NameUse = 'event' | 'filter';
+
+const byAlias = new Map<string, (typeof EVENT_ALIASES)[number]>(EVENT_ALIASES.map((entry) => [entry.alias, entry]));
+
+/** Finds an event by any of its wire forms (UPPER_SNAKE, dotted or kebab) or an alias its use allows; undefined when unknown. */
+export function findEventName(anyForm: string, use: NameUse = 'event'): EventName | undefined {
+  const found = byAnyForm.get(anyForm) ?? byAnyForm.get(anyForm.toUpperCase());
+  if (found) return found;
+  const alias = byAlias.get(anyForm.toUpperCase());
+  return alias && (use === 'filter' || alias.sameEvent) ? byAnyForm.get(alias.key) : undefined;
 }
 
 export function eventName(key: EventKey): EventName {

@@ -1,5 +1,5 @@
-import { EVENT_KEYS, findEventName, type EventKey } from './event-names.ts';
-import { PomboError, validationError } from './errors.ts';
+import { EVENT_KEYS, findEventName, type EventKey, type NameUse } from './event-names.ts';
+import { excerpt, PomboError, validationError } from './errors.ts';
 
 /** Small, explicit validators whose messages name the offending field, so a person can fix the request. */
 
@@ -59,14 +59,14 @@ export function oneOf<T extends string>(body: Obj, key: string, values: readonly
   return match;
 }
 
-/** A value a client sent, shortened for an error message: a huge string is not echoed back whole. */
-export const quoted = (value: string, max = 80): string => (value.length > max ? `${value.slice(0, max)}…` : value);
-
-/** An event name in any wire form, turned into its key; unknown names are a 400 naming the event. */
-export function eventKey(value: unknown, path: string): EventKey {
+/**
+ * An event name in any wire form, turned into its key; unknown names are a 400 naming the event.
+ * A name that selects events (`filter`, the default) may also be one of Evolution's aliases.
+ */
+export function eventKey(value: unknown, path: string, use: NameUse = 'filter'): EventKey {
   if (typeof value !== 'string') throw validationError(`${path} must be an event name such as MESSAGES_UPSERT`);
-  const name = findEventName(value.trim());
-  if (!name) throw new PomboError('POMBO_ERR_UNKNOWN_EVENT', { event: quoted(value) });
+  const name = findEventName(value.trim(), use);
+  if (!name) throw new PomboError('POMBO_ERR_UNKNOWN_EVENT', { event: excerpt(value) });
   return name.key;
 }
 
@@ -112,6 +112,6 @@ export function httpUrl(value: unknown, path: string): string {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error();
     return url.toString();
   } catch {
-    throw validationError(`${path} must be an absolute http:// or https:// URL, got "${quoted(value)}"`);
+    throw validationError(`${path} must be an absolute http:// or https:// URL, got "${excerpt(value)}"`);
   }
 }

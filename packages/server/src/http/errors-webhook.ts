@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Agent } from 'undici';
+import { Agent, buildConnector } from 'undici';
 import type { AppContext } from '../app-context.ts';
+import { WebhookAddressPolicy } from '../channels/webhook/webhook-address.ts';
+import { ConfigError } from '../config/index.ts';
 
 /** Error reports on their way at once; past this, further errors are dropped (and counted in the log) until some finish. */
 const MAX_IN_FLIGHT = 16;
@@ -31,11 +33,23 @@ function parsed(payload: unknown): ErrorBody {
  * `{event: "error", data: {error, message, status, response}, date_time, api_key, server_url}`.
  * Unlike Evolution it never carries a secret: `api_key` is null (Evolution sent the global key), and
  * neither the request's body, its query string nor its headers are included, only its method and path.
+ * The URL follows the webhooks' address policy (WEBHOOK_ALLOW_PRIVATE_NETWORKS, never Pombo itself):
+ * a literal address it refuses stops the boot, a name resolving to one is refused when posting.
  */
 export function reportErrors(app: FastifyInstance, context: AppContext): void {
   const url = context.config.webhook.errorsUrl;
   if (!url) return;
-  const agent = new Agent({ headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS, connect: { timeout: TIMEOUT_MS } });
+  const policy = new WebhookAddressPolicy({
+    allowPrivateNetworks: context.config.webhook.allowPrivateNetworks,
+    serverUrl: context.config.server.url,
+    listenPort: () => {
+      const address = app.server.address();
+      return typeof address === 'object' && address ? address.port : undefined;
+    },
+  });
+  const refusal = policy.urlRefusal(new URL(url));
+  if (refusal) throw new ConfigError([`WEBHOOK_EVENTS_ERRORS_WEBHOOK is refused: ${refusal} (see WEBHOOK_ALLOW_PRIVATE_NETWORKS)`]);
+  const agent = new Agent({ headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS, connect: policy.connector(buildConnector({ timeout: TIMEOUT_MS })) });
   let inFlight = 0;
   let dropped = 0;
 

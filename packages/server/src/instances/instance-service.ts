@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EventKey } from '../core/event-names.ts';
-import { PomboError } from '../core/errors.ts';
+import { excerpt, PomboError } from '../core/errors.ts';
 import { newToken } from '../core/ids.ts';
 import type { ChannelRegistry } from '../channels/registry.ts';
 import type { Authenticator } from '../core/auth.ts';
@@ -88,7 +88,7 @@ export class InstanceService {
 
   get(name: string): Instance {
     const instance = this.byName.get(name);
-    if (!instance) throw new PomboError('POMBO_ERR_INSTANCE_NOT_FOUND', { instance: name });
+    if (!instance) throw new PomboError('POMBO_ERR_INSTANCE_NOT_FOUND', { instance: excerpt(name) });
     return instance;
   }
 

@@ -51,6 +51,12 @@ export function createMetrics() {
       labelNames: ['scope'] as const,
       registers: [registry],
     }),
+    slowConnectionsDropped: new Counter({
+      name: 'pombo_slow_connections_dropped_total',
+      help: 'Connections dropped because the client did not read what was sent to it (WEBSOCKET_MAX_BUFFERED_BYTES, REALTIME_MAX_BUFFERED_BYTES)',
+      labelNames: ['transport'] as const,
+      registers: [registry],
+    }),
     brokerConnected: new Gauge({
       name: 'pombo_broker_connected',
       help: '1 while the broker channel is connected to its broker, else 0',

@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { assertError, logOf } from './http-assert.ts';
+import { scanInstanceLog } from '../../src/log-views/instance-log.ts';
 
 let pombo: Harness;
 before(async () => {
@@ -220,4 +221,17 @@ describe('GET /group/fetchAllGroups/:instanceName', () => {
     assertError(await pombo.api('GET', `/group/fetchAllGroups/${alice.name}?getParticipants=maybe`), 400, 'POMBO_ERR_VALIDATION', /getParticipants must be true or false/);
     assertError(await pombo.api('GET', `/group/fetchAllGroups/${alice.name}?getParticipants=false`, undefined, bob.token), 403, 'POMBO_ERR_FORBIDDEN');
   });
+});
+
+test('the views look at the newest events of the log, however many precede them', async () => {
+  const name = uniqueName('busy');
+  await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST' });
+  const events = Array.from({ length: 2500 }, (_, n) => ({ event: 'MESSAGES_UPSERT', data: { key: { id: `m${n}` }, n } }));
+  for (let start = 0; start < events.length; start += 1000) {
+    assert.equal((await pombo.api('POST', `/events/${name}`, events.slice(start, start + 1000))).status, 201);
+  }
+  const instance = pombo.pombo.context.instances.get(name);
+  const seen: number[] = [];
+  await scanInstanceLog(pombo.pombo.context.store, instance, ['MESSAGES_UPSERT'], (event) => seen.push((event.data as { n: number }).n), 700);
+  assert.deepEqual(seen, Array.from({ length: 700 }, (_, i) => 1800 + i), 'the newest 700, oldest first');
 });

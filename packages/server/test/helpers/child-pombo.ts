@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
@@ -22,6 +23,8 @@ export interface ChildPombo {
   url: string;
   /** Everything the child wrote to stdout so far. */
   stdout(): string;
+  /** The child's resident memory now, in bytes (Linux: /proc/<pid>/status). */
+  rss(): number;
   kill(): Promise<void>;
 }
 
@@ -68,11 +71,48 @@ export async function spawnPombo(env: Record<string, string>, port: number, opti
     child,
     url,
     stdout: () => stdout,
+    rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024,
     kill: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGKILL');
       }),
+  };
+}
+
+/** Calls a child Pombo's API with `key`; returns the parsed JSON answer, throws on a status of 300 or more. */
+export async function callApi(url: string, key: string, method: string, path: string, body?: unknown): Promise<any> {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: { apikey: key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+  const text = await response.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Samples a child's resident memory every `everyMs` until stopped; returns the highest seen. */
+export function peakRss(server: ChildPombo, everyMs = 100): { stop(): number } {
+  let peak = server.rss();
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, server.rss());
+    } catch {
+      // exited
+    }
+  }, everyMs);
+  // A test that fails before stopping it must still end.
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      return peak;
+    },
   };
 }

@@ -3,19 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, spawnPombo } from '../helpers/child-pombo.ts';
+import { callApi as call, freePort, spawnPombo } from '../helpers/child-pombo.ts';
 import { eventually, uniqueName } from '../helpers/pombo-harness.ts';
 import { connect } from './ws-client.ts';
-
-async function call(url: string, key: string, method: string, path: string, body?: unknown): Promise<any> {
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers: { apikey: key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
-  return response.json();
-}
 
 const messages = (from: number, count: number) =>
   Array.from({ length: count }, (_, i) => ({ event: 'MESSAGES_UPSERT', data: { key: { remoteJid: `${from + i}@s.whatsapp.net`, fromMe: false, id: `m${from + i}` }, n: from + i } }));

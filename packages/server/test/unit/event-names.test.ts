@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  EVENT_ALIASES,
   EVENT_KEYS,
   EVENT_NAMES,
   REALTIME_TYPES,
@@ -22,8 +23,12 @@ const SEED_001_EVENTS = [
   'LABELS_ASSOCIATION', 'CALL', 'TYPEBOT_START', 'TYPEBOT_CHANGE_STATUS', 'ERRORS',
 ];
 
-test('the table holds exactly the events of seed 001', () => {
-  assert.deepEqual([...EVENT_KEYS].sort(), [...SEED_001_EVENTS].sort());
+/** Pombo's own operator events, beyond the seed's. */
+const POMBO_EVENTS = ['WEBHOOK_DISABLED'];
+
+test("the table holds exactly the events of seed 001, plus Pombo's operator events", () => {
+  assert.deepEqual([...EVENT_KEYS].sort(), [...SEED_001_EVENTS, ...POMBO_EVENTS].sort());
+  assert.deepEqual([findEventName('WEBHOOK_DISABLED')?.dotted, findEventName('webhook-disabled')?.key], ['webhook.disabled', 'WEBHOOK_DISABLED']);
 });
 
 test('wire forms follow Evolution API, including its irregular names', () => {
@@ -93,4 +98,18 @@ test('every realtime type comes from at least one event, and the reverse lookup 
     assert.ok(keys.length > 0, `${type} has no event`);
     for (const key of keys) assert.ok(eventName(key).realtime?.types.includes(type));
   }
+});
+
+test("Evolution's aliases select their events; an ingested name must be the event's own (GROUP_UPDATE is)", () => {
+  const asFilter = (name: string) => findEventName(name, 'filter')?.key;
+  assert.deepEqual(['GROUP_UPDATE', 'STATUS_INSTANCE', 'MESSAGING_HISTORY_SET', 'status_instance'].map(asFilter), [
+    'GROUPS_UPDATE',
+    'CONNECTION_UPDATE',
+    'MESSAGES_SET',
+    'CONNECTION_UPDATE',
+  ]);
+  assert.equal(findEventName('GROUP_UPDATE')?.key, 'GROUPS_UPDATE');
+  assert.equal(findEventName('STATUS_INSTANCE'), undefined);
+  assert.equal(findEventName('MESSAGING_HISTORY_SET'), undefined);
+  for (const { alias } of EVENT_ALIASES) assert.ok(!(EVENT_KEYS as readonly string[]).includes(alias), `${alias} is an alias, not a key`);
 });

@@ -52,6 +52,10 @@ test('WEBHOOK_EVENTS_ERRORS posts each API error to WEBHOOK_EVENTS_ERRORS_WEBHOO
 
 test('WEBHOOK_EVENTS_ERRORS=true without a URL stops the boot; the URL variable is not taken for an event toggle', async () => {
   await assert.rejects(startPombo({ WEBHOOK_EVENTS_ERRORS: 'true' }), /WEBHOOK_EVENTS_ERRORS=true needs WEBHOOK_EVENTS_ERRORS_WEBHOOK/);
+  await assert.rejects(
+    startPombo({ WEBHOOK_EVENTS_ERRORS: 'true', WEBHOOK_EVENTS_ERRORS_WEBHOOK: 'http://127.0.0.1:9/errors', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false' }),
+    /WEBHOOK_EVENTS_ERRORS_WEBHOOK is refused: 127\.0\.0\.1 is a loopback/,
+  );
   const pombo = await startPombo({ WEBHOOK_EVENTS_ERRORS_WEBHOOK: 'http://127.0.0.1:9/errors', WEBHOOK_EVENTS_MESSAGES_UPSERT: 'true' });
   try {
     assert.deepEqual([...pombo.pombo.context.config.webhook.globalEvents], ['MESSAGES_UPSERT']);

@@ -19,6 +19,7 @@ test('kill -9 in the middle of retries: after a restart every event is delivered
     WEBHOOK_RETRY_MAX_DELAY_SECONDS: '0.5',
     WEBHOOK_RETRY_MAX_ATTEMPTS: '1000',
     WEBHOOK_CIRCUIT_FAILURE_THRESHOLD: '1000',
+    WEBHOOK_DISABLE_AFTER_FAILURES: '0',
     DATA_DIR: dataDir,
     AUTHENTICATION_API_KEY: apiKey,
   };

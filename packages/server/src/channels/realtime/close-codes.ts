@@ -12,6 +12,8 @@ export const CLOSE = {
   goingAway: 1001,
   /** Something failed on the server: reconnect with backoff. */
   internalError: 1011,
+  /** The client read too slowly (REALTIME_MAX_BUFFERED_BYTES unsent): reconnect, and read faster. */
+  tryAgainLater: 1013,
   /** The instance was deleted. */
   instanceDeleted: 4410,
 } as const;

@@ -40,6 +40,7 @@ export function realtimeChannel(context: AppContext): ChannelModule {
   const { realtime } = context.config;
   const hub = new RealtimeHub(context, {
     ...realtime,
+    maxBufferedBytes: context.config.connections.realtimeMaxBufferedBytes,
     defaultFilter: (instance) => {
       const events = configOf(instance)?.events;
       return events?.length ? parseFilter(events) : EVERY_EVENT;

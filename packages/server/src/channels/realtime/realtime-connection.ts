@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, type RawData } from 'ws';
+import { SLOW_READER_GRACE_MS } from '../../config/connection-limits.ts';
 import { ackedId } from './realtime-frame.ts';
 import type { RealtimeFilter } from './realtime-filter.ts';
 import type { RealtimeSubscriber } from './realtime-subscriber.ts';
@@ -9,6 +10,10 @@ import type { RealtimeSubscriber } from './realtime-subscriber.ts';
 export interface ConnectionOwner {
   /** Takes the connection out of its subscriber; resolves once a floor its close moved is written. */
   closed(connection: RealtimeConnection): Promise<void>;
+  /** Bytes a connection's socket may hold unsent (REALTIME_MAX_BUFFERED_BYTES). */
+  readonly maxBufferedBytes: number;
+  /** The client does not read: more than `maxBufferedBytes` wait in its socket. */
+  overflowed(connection: RealtimeConnection): void;
 }
 
 // One set of socket listeners for every connection (not closures per socket): a connection is idle most of its life.
@@ -59,6 +64,10 @@ export class RealtimeSocket extends WebSocket {
 export class RealtimeConnection {
   alive = true;
   closed = false;
+  /** Its client stopped reading: nothing more is written to it, it is being closed. */
+  overflowing = false;
+  /** Set while its socket's unsent bytes are past the limit: the check at the end of the grace. */
+  private overLimit: NodeJS.Timeout | undefined;
   /** Events sent on this socket and not acknowledged yet (the subscriber's window says which). */
   inFlight = 0;
   readonly connectedAt = Date.now();
@@ -85,7 +94,22 @@ export class RealtimeConnection {
   }
 
   send(frame: Buffer): void {
-    if (this.ws.readyState === OPEN) this.socket.write(frame);
+    if (this.ws.readyState !== OPEN || this.overflowing) return;
+    const socket = this.socket;
+    socket.write(frame);
+    // What the network has not taken stays in memory: a client that stops reading must not grow it without end.
+    if (socket.writableLength > this.owner.maxBufferedBytes && !this.overLimit) {
+      this.overLimit = setTimeout(() => this.checkUnsent(), SLOW_READER_GRACE_MS);
+      this.overLimit.unref();
+    }
+  }
+
+  /** A burst (a resume) may pass the limit for a moment; a client that is still past it after the grace is closed. */
+  private checkUnsent(): void {
+    this.overLimit = undefined;
+    if (this.closed || this.socket.writableLength <= this.owner.maxBufferedBytes) return;
+    this.overflowing = true;
+    this.owner.overflowed(this);
   }
 
   /** Pings the client; a socket that answered nothing since the previous ping is cut. */

@@ -47,7 +47,7 @@ function parseNames(names: readonly string[]): RealtimeFilter {
     if (name === 'All') return EVERY_EVENT;
     const type = REALTIME_TYPES.find((candidate) => candidate === name);
     if (type) types.add(type);
-    else keys.add(findEventName(name)?.key ?? unknown(name));
+    else keys.add(findEventName(name, 'filter')?.key ?? unknown(name));
   }
   const id = [...types, '|', ...keys].sort().join(',');
   const known = interned.get(id);

@@ -15,6 +15,8 @@ import { RealtimeSubscriber, subscriberId } from './realtime-subscriber.ts';
 
 export interface HubOptions extends SubscriberLimits {
   pingIntervalMs: number;
+  /** REALTIME_MAX_BUFFERED_BYTES: past it, a connection's client is not reading and is closed. */
+  maxBufferedBytes: number;
   /** The filter for a client that names no events (the instance's realtime config). */
   defaultFilter(instance: Instance): RealtimeFilter;
   /** Whether the instance's payload filter lets an event through. */
@@ -56,12 +58,14 @@ export class RealtimeHub implements ConnectionOwner {
   private nextSlice = 0;
   private saveTick = 0;
   private pingTick = 0;
+  readonly maxBufferedBytes: number;
 
   constructor(
     private readonly context: AppContext,
     private readonly options: HubOptions,
   ) {
     const { ackWaitMs, maxInFlight, maxDeliver } = options;
+    this.maxBufferedBytes = options.maxBufferedBytes;
     const { store, dispatcher, log, envelope } = context;
     this.realtime = {
       store,
@@ -210,6 +214,18 @@ export class RealtimeHub implements ConnectionOwner {
 
   closed(connection: RealtimeConnection): Promise<void> {
     return this.detach(connection, 'the connection closed');
+  }
+
+  /**
+   * Closes a connection whose client does not read (1013): its unacknowledged events go to the
+   * subscriber's other connections or wait for its next one. Not at once: this is called while an
+   * event is being sent, and detaching moves the subscriber's window under that send.
+   */
+  overflowed(connection: RealtimeConnection): void {
+    this.context.metrics.slowConnectionsDropped.inc({ transport: 'realtime' });
+    this.context.log.warn({ destination: connection.subscriber.id, limit: this.maxBufferedBytes }, 'realtime client reads too slowly: closing its connection');
+    const reason = `the client reads too slowly: over ${this.maxBufferedBytes} bytes unsent (REALTIME_MAX_BUFFERED_BYTES)`;
+    setImmediate(() => void this.end(connection, CLOSE.tryAgainLater, reason));
   }
 
   /**

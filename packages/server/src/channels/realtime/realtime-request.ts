@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { PomboError, validationError } from '../../core/errors.ts';
+import { excerpt, PomboError, validationError } from '../../core/errors.ts';
 import { Authenticator, type Principal } from '../../core/auth.ts';
 import type { InstanceService } from '../../instances/instance-service.ts';
 import type { Instance } from '../../store/types.ts';
@@ -54,7 +54,7 @@ export function parseRealtimeRequest(request: IncomingMessage, auth: Authenticat
   const instanceId = query.get('instance_id');
   if (!instanceId) throw validationError('instance_id is required: the id or the name of the instance to subscribe to');
   const instance = instances.resolve(instanceId);
-  if (!instance) throw new PomboError('POMBO_ERR_INSTANCE_NOT_FOUND', { instance: instanceId });
+  if (!instance) throw new PomboError('POMBO_ERR_INSTANCE_NOT_FOUND', { instance: excerpt(instanceId) });
   if (!principals.some((principal) => principal.kind === 'global' || principal.instanceId === instance.id)) {
     Authenticator.authorize(principals[0] as Principal, instance);
   }

@@ -1,4 +1,4 @@
-import { PomboError, validationError } from '../../core/errors.ts';
+import { PomboError, validationError, excerpt } from '../../core/errors.ts';
 import type { AppContext } from '../../app-context.ts';
 import { Authenticator, type Principal } from '../../core/auth.ts';
 import { asPomboError, connectError } from './socket-errors.ts';
@@ -48,7 +48,7 @@ async function resumePosition(context: AppContext, scope: Scope, auth: Record<st
     );
   }
   if (scope.kind === 'instance' && event.instanceId !== scope.instanceId) {
-    throw validationError(`auth.${field} "${value}" is an event of another instance than "${scope.instanceName}"`);
+    throw validationError(`auth.${field} "${excerpt(value)}" is an event of another instance than "${scope.instanceName}"`);
   }
   return event.pos;
 }

@@ -1,9 +1,12 @@
 import type { EventLog, StoredEvent } from '../../store/types.ts';
 import type { EventRouter } from './event-routing.ts';
 import type { Envelope } from '../../core/envelope.ts';
+import { queuedBytes } from './slow-readers.ts';
 import { liveRoom, type PomboSocket, type Scope } from './socket-types.ts';
 
 const PAGE = 500;
+/** A replay waits for the network to take what it queued once it queued this much. */
+const REPLAY_QUEUE_BYTES = 256 * 1024;
 
 /** The names an event goes out under for one socket: its instance stream, or its names on `/`. */
 export function namesFor(router: EventRouter, scope: Scope, event: StoredEvent): readonly string[] {
@@ -15,15 +18,14 @@ export function namesFor(router: EventRouter, scope: Scope, event: StoredEvent):
 /** Resolves once engine.io handed what the socket has queued to the network, so a long replay never piles up in memory. */
 function drained(socket: PomboSocket): Promise<void> {
   const conn = socket.conn;
-  // engine.io keeps `writeBuffer` private; it is the only way to know whether a 'drain' is coming.
-  if ((conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length === 0) return Promise.resolve();
+  if (queuedBytes(conn) === 0) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {
-      conn.off('drain', done);
+      conn.off('flush', done);
       conn.off('close', done);
       resolve();
     };
-    conn.on('drain', done);
+    conn.on('flush', done);
     conn.on('close', done);
   });
 }
@@ -61,9 +63,13 @@ export class Replay {
     for (;;) {
       const page = await this.store.read({ afterPos: this.lastPos, instanceId, limit: PAGE });
       if (!this.socket.connected) return;
-      for (const event of page) this.send(event);
+      for (const event of page) {
+        this.send(event);
+        if (queuedBytes(this.socket.conn) < REPLAY_QUEUE_BYTES) continue;
+        await drained(this.socket);
+        if (!this.socket.connected) return;
+      }
       if (page.length < PAGE) break;
-      await drained(this.socket);
     }
     for (const event of this.pending) if (event.pos > this.lastPos) this.send(event);
     this.pending.length = 0;

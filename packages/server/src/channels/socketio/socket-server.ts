@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Socket as EngineSocket } from 'engine.io';
 import { Server } from 'socket.io';
 import { corsOrigin } from '../../config/cors.ts';
 import type { AppContext } from '../../app-context.ts';
@@ -7,6 +8,7 @@ import { admission } from './admission.ts';
 import { EventRouter } from './event-routing.ts';
 import { SocketFanOut } from './fan-out.ts';
 import { onSendMessage } from './send-message.ts';
+import { dropSlowReader } from './slow-readers.ts';
 import { hintIfSilent } from './silence-hint.ts';
 import type { PomboServer, PomboSocket } from './socket-types.ts';
 
@@ -47,6 +49,13 @@ export function attachSocketServer(app: FastifyInstance, context: AppContext, op
     fanOut.admit(socket);
   };
 
+  const { socketioMaxBufferedBytes } = context.config.connections;
+  io.engine.on('connection', (conn: EngineSocket) =>
+    dropSlowReader(conn, socketioMaxBufferedBytes, () => {
+      context.metrics.slowConnectionsDropped.inc({ transport: 'socketio' });
+      context.log.warn({ limit: socketioMaxBufferedBytes }, 'socket.io client reads too slowly: closing its connection');
+    }),
+  );
   io.use(admit);
   io.on('connection', connected);
   // A namespace per instance, created on the first connection (before the instance's first event);

@@ -1,4 +1,4 @@
-import { PomboError } from '../../core/errors.ts';
+import { PomboError, excerpt } from '../../core/errors.ts';
 import type { InstanceService } from '../../instances/instance-service.ts';
 import type { Instance } from '../../store/types.ts';
 import { endpointWebhook, instanceWebhook, type WebhookEndpoint, type WebhookSettings } from './webhook-config.ts';
@@ -23,7 +23,7 @@ export const destinationOf = (ref: WebhookRef): string =>
 export function settingsOf(ref: WebhookRef): WebhookSettings | undefined {
   if (ref.endpointId === null) return defaultOf(ref.instance);
   const endpoint = endpointsOf(ref.instance).find((candidate) => candidate.id === ref.endpointId);
-  if (!endpoint) throw new PomboError('POMBO_ERR_NOT_FOUND', { resource: `The webhook endpoint "${ref.endpointId}" of "${ref.instance.name}"` });
+  if (!endpoint) throw new PomboError('POMBO_ERR_NOT_FOUND', { resource: `The webhook endpoint "${excerpt(ref.endpointId)}" of "${ref.instance.name}"` });
   return endpoint;
 }
 

@@ -24,6 +24,8 @@ import {
   type WebhookSettings,
 } from './webhook-config.ts';
 import { WebhookAddressPolicy } from './webhook-address.ts';
+import { FailureStreaks } from './webhook-auto-disable.ts';
+import { disableFailing, webhookEnableRoute } from './webhook-disable.ts';
 import { webhookEndpointRoutes } from './webhook-endpoint-routes.ts';
 import { eventHeaders } from './webhook-event-headers.ts';
 import { withBase64 } from './webhook-media.ts';
@@ -137,8 +139,13 @@ export function webhookChannel(context: AppContext): ChannelModule {
     };
   }
 
-  /** The destination of one enabled webhook of an instance. */
-  function instanceSpec(id: string, instanceId: string, webhook: WebhookSettings & { url: string }): DestinationSpec {
+  const book = new WebhookBook(context.instances);
+  const disableRules = { afterFailures: settings.disableAfterFailures, afterMs: settings.disableAfterHours * 3_600_000 };
+  const streaks = new FailureStreaks(disableRules);
+
+  /** The destination of one enabled webhook of an instance; its answers feed its failure streak. */
+  function instanceSpec(id: string, instanceId: string, endpointId: string | null, webhook: WebhookSettings & { url: string }): DestinationSpec {
+    streaks.resume(id);
     const target = new WebhookTarget({
       url: webhook.url,
       byEvents: webhook.byEvents,
@@ -147,13 +154,21 @@ export function webhookChannel(context: AppContext): ChannelModule {
       previous: previousKeyOf(webhook),
       base64: webhook.base64,
     });
+    const base = spec(id, instanceId, filterOf(webhook.events), target, webhook.ordering, webhook.maxInFlight ?? settings.maxInFlight);
     return {
-      ...spec(id, instanceId, filterOf(webhook.events), target, webhook.ordering, webhook.maxInFlight ?? settings.maxInFlight),
+      ...base,
       filter: filterPredicate(webhook.filter),
+      send: async (batch) => {
+        const outcomes = await base.send(batch);
+        for (const outcome of outcomes) {
+          const tripped = streaks.record(id, outcome);
+          // Not awaited: disabling stops this destination, which waits for this very send to end.
+          if (tripped) void disableFailing(context, book, disableRules, { instanceId, endpointId }, tripped);
+        }
+        return outcomes;
+      },
     };
   }
-
-  const book = new WebhookBook(context.instances);
 
   return {
     name: 'webhook',
@@ -174,9 +189,9 @@ export function webhookChannel(context: AppContext): ChannelModule {
     destinations(instance: Instance) {
       const specs: DestinationSpec[] = [];
       const webhook = enabledWebhook(instance);
-      if (webhook?.url) specs.push(instanceSpec(instanceWebhook(instance.id), instance.id, { ...webhook, url: webhook.url }));
+      if (webhook?.url) specs.push(instanceSpec(instanceWebhook(instance.id), instance.id, null, { ...webhook, url: webhook.url }));
       for (const endpoint of endpointsOf(instance)) {
-        if (endpoint.enabled && endpoint.url) specs.push(instanceSpec(endpointWebhook(instance.id, endpoint.id), instance.id, { ...endpoint, url: endpoint.url }));
+        if (endpoint.enabled && endpoint.url) specs.push(instanceSpec(endpointWebhook(instance.id, endpoint.id), instance.id, endpoint.id, { ...endpoint, url: endpoint.url }));
       }
       return specs;
     },
@@ -188,6 +203,10 @@ export function webhookChannel(context: AppContext): ChannelModule {
       webhookRoutes(app, context);
       webhookEndpointRoutes(app, context, { book, view, rules, maxEndpoints: settings.maxEndpointsPerInstance });
       secretRotationRoute(app, context, book, settings.secretRotationOverlapSeconds);
+      webhookEnableRoute(app, context, book);
+    },
+    async released(instance) {
+      streaks.forgetAll(instanceWebhook(instance.id));
     },
     stop: () => sender.close(),
   };

@@ -1,6 +1,6 @@
 import type { EventKey } from '../../core/event-names.ts';
 import { PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, type PayloadFilter } from '../../core/payload-filter.ts';
-import { validationError } from '../../core/errors.ts';
+import { excerpt, validationError } from '../../core/errors.ts';
 import type { Ordering } from '../../delivery/destination.ts';
 import {
   eventList,
@@ -10,7 +10,6 @@ import {
   optionalBoolean,
   optionalInteger,
   optionalString,
-  quoted,
   type Obj,
 } from '../../core/validate.ts';
 import { booleanField, eventList as eventListSchema, nullableFields, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
@@ -36,6 +35,10 @@ export interface WebhookSettings {
   previousSecretExpiresAt?: string | null;
   /** Which of the selected events it gets, by what they carry (core/payload-filter.ts); null for all. */
   filter?: PayloadFilter | null;
+  /** Set when Pombo disabled it after failing (webhook-auto-disable.ts); cleared when it is enabled again. */
+  disabledAt?: string | null;
+  disabledReason?: string | null;
+  failingSince?: string | null;
 }
 
 /** One more webhook of an instance (`/webhook/endpoints/…`): the same settings, with an id of its own. */
@@ -91,7 +94,7 @@ function headers(config: Obj, path: string, limits: WebhookRules): Record<string
   let bytes = 0;
   const out: Record<string, string> = {};
   for (const [name, raw] of entries) {
-    const field = `${path}.headers.${quoted(name, 64)}`;
+    const field = `${path}.headers.${excerpt(name)}`;
     if (!TOKEN.test(name)) throw validationError(`${field} is not a valid HTTP header name`);
     if (RESERVED_HEADERS.has(name.toLowerCase())) throw validationError(`${field} cannot be configured: Pombo sets this header itself`);
     if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
@@ -185,6 +188,9 @@ export function maskedSettings(settings: WebhookSettings): Record<string, unknow
     secret: settings.secret && maskSecret(settings.secret),
     previousSecret: overlapping && settings.previousSecret ? maskSecret(settings.previousSecret) : null,
     previousSecretExpiresAt: overlapping ? (settings.previousSecretExpiresAt ?? null) : null,
+    disabledAt: settings.disabledAt ?? null,
+    disabledReason: settings.disabledReason ?? null,
+    failingSince: settings.failingSince ?? null,
   };
 }
 

@@ -7,6 +7,7 @@ import { type AppContext, authorizedInstance } from '../../app-context.ts';
 import type { Obj } from '../../core/validate.ts';
 import { apiSchema, instanceNameParam, instanceParams, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 import { endpointsOf, settingsOf, type WebhookBook } from './webhook-book.ts';
+import { enableWebhook } from './webhook-disable.ts';
 import { endpointWebhook, parseWebhookSettings, WEBHOOK_CONFIG_SCHEMA, type WebhookEndpoint, type WebhookRules, type WebhookSettings } from './webhook-config.ts';
 
 type Named = { Params: { instanceName: string }; Body: Obj };
@@ -116,6 +117,12 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
         ...(replaced ? { previousSecret: null, previousSecretExpiresAt: null } : {}),
       };
     });
+    // Enabling one that Pombo disabled clears the mark and sends again what failed meanwhile.
+    if (body.enabled === true && settings.disabledAt) {
+      await enableWebhook(context, book, updated, endpointId);
+      const fresh = context.instances.findById(updated.id) ?? updated;
+      return show(fresh.id, settingsOf({ instance: fresh, endpointId }) as WebhookEndpoint);
+    }
     return show(updated.id, settings as WebhookEndpoint);
   });
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { eventName } from '../../core/event-names.ts';
-import { PomboError, validationError } from '../../core/errors.ts';
+import { excerpt, PomboError, validationError } from '../../core/errors.ts';
 import { type AppContext, authorizedInstance } from '../../app-context.ts';
 import { eventKey, type Obj } from '../../core/validate.ts';
 import type { DeliveryRecord, DeliveryStatus, Instance, StoredEvent } from '../../store/types.ts';
@@ -110,7 +110,7 @@ export function webhookRoutes(app: FastifyInstance, context: AppContext): void {
   async function positionOf(instance: Instance, id: string): Promise<number> {
     const [event] = await store.getByIds([id]);
     if (!event || event.instanceId !== instance.id) {
-      throw validationError(`after="${id}" is not an event of "${instance.name}" that is still retained`);
+      throw validationError(`after="${excerpt(id)}" is not an event of "${instance.name}" that is still retained`);
     }
     return event.pos;
   }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { envelopeOf } from '../../core/envelope.ts';
-import { PomboError, validationError } from '../../core/errors.ts';
+import { PomboError, validationError, excerpt } from '../../core/errors.ts';
 import { isSandboxed } from '../../instances/integration.ts';
 import { type IngestItem, parseIngestBody } from '../../sources/ingest/ingest-body.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
@@ -65,7 +65,7 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const [event] = await store.getByIds([request.params.eventId]);
     if (!event || event.instanceId !== instance.id) {
-      throw new PomboError('POMBO_ERR_NOT_FOUND', { resource: `Event "${request.params.eventId}" of "${instance.name}" (or it is no longer retained)` });
+      throw new PomboError('POMBO_ERR_NOT_FOUND', { resource: `Event "${excerpt(request.params.eventId)}" of "${instance.name}" (or it is no longer retained)` });
     }
     return { ...envelopeOf(event, context.envelope), seq: event.seq };
   });
@@ -77,7 +77,7 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
     if (after) {
       const [anchor] = await store.getByIds([after]);
       if (!anchor || anchor.instanceId !== instance.id) {
-        throw validationError(`after="${after}" is not an event of "${instance.name}" that is still retained`);
+        throw validationError(`after="${excerpt(after)}" is not an event of "${instance.name}" that is still retained`);
       }
       afterPos = anchor.pos;
     }
@@ -115,10 +115,10 @@ function senderOf(context: AppContext, instance: Instance, items: readonly Inges
   const [sender] = senders;
   if (sender === undefined || sender === instance.ownerJid) return undefined;
   if (isSandboxed(instance.integration)) {
-    throw validationError(`sender is "${sender}", but the sandbox gives "${instance.name}" its number (${instance.ownerJid ?? 'none yet: connect it'}); ingested events cannot change it`);
+    throw validationError(`sender is "${excerpt(sender)}", but the sandbox gives "${instance.name}" its number (${instance.ownerJid ?? 'none yet: connect it'}); ingested events cannot change it`);
   }
   const holder = context.instances.ownerOf(sender);
-  if (holder && holder.id !== instance.id) throw validationError(`sender "${sender}" is the number of another instance on this server; an instance's events cannot speak for another`);
+  if (holder && holder.id !== instance.id) throw validationError(`sender "${excerpt(sender)}" is the number of another instance on this server; an instance's events cannot speak for another`);
   return sender;
 }
 

@@ -1,11 +1,20 @@
 import { createHash } from 'node:crypto';
-import { validationError } from '../../core/errors.ts';
+import { excerpt, validationError } from '../../core/errors.ts';
 import type { Emit } from '../../instances/instance-service.ts';
 import { eventKey, object, type Obj } from '../../core/validate.ts';
 import { strictObject, type JsonSchema } from '../../core/schemas.ts';
 import { extrasOf } from '../../core/envelope.ts';
 
 export const MAX_BATCH = 1000;
+/** The longest Idempotency-Key header (and event `id`) kept as a producer id. */
+const MAX_KEY = 200;
+
+/*
+ * Producer ids (what a retry is recognized by) live in one namespace per source, so that no two
+ * sources can make the same string: `id:<the event's id>`, `key:<Idempotency-Key>` for a request of
+ * one event, `key[<index>]:<Idempotency-Key>` for the event at that index of a batch, and
+ * `sha256:<digest>` for an Evolution payload. (A batch's `k#0` once equalled a single event's `k#0`.)
+ */
 
 /** Events whose data Evolution API sends as null. */
 const NULL_DATA = new Set(['REMOVE_INSTANCE', 'LOGOUT_INSTANCE']);
@@ -80,23 +89,23 @@ function senderOf(value: unknown, path: string): string | undefined {
 
 function parseItem(value: unknown, path: string, instanceName: string, idempotencyKey: string | undefined, limits: IngestLimits): IngestItem {
   const item = object(value, path);
-  const event = eventKey(item.event, `${path}.event`);
+  const event = eventKey(item.event, `${path}.event`, 'event');
   const data = item.data;
   const isStructured = data !== null && typeof data === 'object';
   if (!isStructured && !(data === null && NULL_DATA.has(event)) && !(data === undefined && NULL_DATA.has(event))) {
     throw validationError(`${path}.data must be a JSON object or array`);
   }
   checkSize(data, path, limits);
-  if (item.id !== undefined && (typeof item.id !== 'string' || item.id === '' || item.id.length > 200)) {
-    throw validationError(`${path}.id must be a non-empty string of at most 200 characters (your producer's id for the event)`);
+  if (item.id !== undefined && (typeof item.id !== 'string' || item.id === '' || item.id.length > MAX_KEY)) {
+    throw validationError(`${path}.id must be a non-empty string of at most ${MAX_KEY} characters (your producer's id for the event)`);
   }
   const evolution = isEvolutionPayload(item);
   if (evolution && item.instance !== undefined && item.instance !== instanceName) {
-    throw validationError(`${path}.instance is "${String(item.instance)}" but the route names "${instanceName}"`);
+    throw validationError(`${path}.instance is "${excerpt(item.instance)}" but the route names "${instanceName}"`);
   }
   // An Evolution sender retries with the very same bytes: the payload's digest makes the retry idempotent.
   const producerId =
-    (item.id as string | undefined) ??
+    (item.id === undefined ? undefined : `id:${item.id as string}`) ??
     idempotencyKey ??
     (evolution ? `sha256:${createHash('sha256').update(JSON.stringify(item)).digest('hex')}` : undefined);
   return { event, data: data ?? null, producerId, sender: senderOf(item.sender, path), extra: extrasOf(item) };
@@ -108,12 +117,15 @@ function parseItem(value: unknown, path: string, instanceName: string, idempoten
  */
 export function parseIngestBody(body: unknown, instanceName: string, limits: IngestLimits, idempotencyKey?: string): { items: IngestItem[]; batch: boolean } {
   const list = Array.isArray(body) ? body : Array.isArray((body as Obj | null)?.events) ? ((body as Obj).events as unknown[]) : undefined;
-  if (!list) return { items: [parseItem(body, 'body', instanceName, idempotencyKey, limits)], batch: false };
+  if (idempotencyKey !== undefined && (idempotencyKey === '' || idempotencyKey.length > MAX_KEY)) {
+    throw validationError(`the Idempotency-Key header must be 1 to ${MAX_KEY} characters`);
+  }
+  if (!list) return { items: [parseItem(body, 'body', instanceName, idempotencyKey && `key:${idempotencyKey}`, limits)], batch: false };
   if (list.length === 0) throw validationError('the batch is empty: send at least one event');
   if (list.length > MAX_BATCH) throw validationError(`a batch holds at most ${MAX_BATCH} events; got ${list.length} (split it into several requests)`);
   // A batch retried under the same Idempotency-Key gives each event the same derived key as before.
   const items = list.map((item, index) =>
-    parseItem(item, `events[${index}]`, instanceName, idempotencyKey === undefined ? undefined : `${idempotencyKey}#${index}`, limits),
+    parseItem(item, `events[${index}]`, instanceName, idempotencyKey && `key[${index}]:${idempotencyKey}`, limits),
   );
   return { items, batch: true };
 }

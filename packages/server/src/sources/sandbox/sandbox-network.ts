@@ -1,5 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { PomboError, validationError } from '../../core/errors.ts';
+import { PomboError, validationError, excerpt } from '../../core/errors.ts';
 import type { InstanceService } from '../../instances/instance-service.ts';
 import { isSandboxed } from '../../instances/integration.ts';
 import type { Instance, Store } from '../../store/types.ts';
@@ -7,6 +7,7 @@ import type { MediaStore } from './media-store.ts';
 import { newQrCode, type QrCode } from './qr-code.ts';
 import { historySync } from './history-sync.ts';
 import { messageRecords } from '../../log-views/message-records.ts';
+import { groupList } from '../../log-views/group-list.ts';
 
 const USER_SUFFIX = '@s.whatsapp.net';
 const GROUP_SUFFIX = '@g.us';
@@ -207,7 +208,7 @@ export class SandboxNetwork {
       source: 'sandbox',
     };
     if (remoteJid.endsWith(GROUP_SUFFIX)) {
-      await this.sendToGroup(sender, senderJid, this.memberGroup(sender, senderJid, remoteJid), sent);
+      await this.sendToGroup(sender, senderJid, await this.memberGroup(sender, senderJid, remoteJid), sent);
       return sent;
     }
     await this.instances.emit(sender, { event: 'SEND_MESSAGE', data: sent });
@@ -250,11 +251,32 @@ export class SandboxNetwork {
   }
 
   /** The group `groupJid` if the instance belongs to it; a 400 naming both otherwise. */
-  private memberGroup(instance: Instance, jid: string, groupJid: string): Group {
-    const group = this.groups.get(groupJid);
+  private async memberGroup(instance: Instance, jid: string, groupJid: string): Promise<Group> {
+    const group = this.groups.get(groupJid) ?? (await this.restoredGroup(instance, groupJid));
     if (!group || !group.participants.has(jid)) {
-      throw validationError(`groupJid "${groupJid}" is not a group "${instance.name}" belongs to`);
+      throw validationError(`groupJid "${excerpt(groupJid)}" is not a group "${instance.name}" belongs to`);
     }
+    return group;
+  }
+
+  /**
+   * A group this process does not hold (it was created before a restart), as the instance's log tells
+   * it: the sandbox keeps its groups in memory, the log keeps what every member was told.
+   */
+  private async restoredGroup(instance: Instance, groupJid: string): Promise<Group | undefined> {
+    const known = (await groupList(this.store, instance)).find((group) => group.id === groupJid);
+    if (!known?.owner) return undefined;
+    const creatorId = this.instances.ownerOf(known.owner)?.id ?? instance.id;
+    const group: Group = {
+      id: known.id,
+      creatorId,
+      subject: known.subject,
+      owner: known.owner,
+      creation: known.creation ?? nowSeconds(),
+      participants: new Set(known.participants.map((p) => p.id)),
+    };
+    this.groups.set(group.id, group);
+    this.groupsByCreator.set(creatorId, (this.groupsByCreator.get(creatorId) ?? new Set<string>()).add(group.id));
     return group;
   }
 
@@ -299,7 +321,7 @@ export class SandboxNetwork {
   /** `POST /group/updateParticipant`: GROUP_PARTICIPANTS_UPDATE on every sandbox member, old and new. */
   async updateParticipants(actor: Instance, groupJid: string, action: string, numbers: string[]): Promise<Record<string, unknown>> {
     const author = this.requireOpen(actor, 'manage groups');
-    const group = this.memberGroup(actor, author, groupJid);
+    const group = await this.memberGroup(actor, author, groupJid);
     const participants = numbers.map(jidOf);
     const before = [...group.participants];
     if (action === 'add') this.checkSize(new Set([...group.participants, ...participants]).size);

@@ -1,0 +1,205 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
+import { startReceiver } from '../webhook/http-receiver.ts';
+import { assertError, logOf } from './http-assert.ts';
+
+let pombo: Harness;
+before(async () => {
+  pombo = await startPombo();
+});
+after(async () => {
+  await pombo.close();
+});
+
+async function ingestInstance(extra: Record<string, unknown> = {}): Promise<string> {
+  const name = uniqueName('contract');
+  const created = await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', ...extra });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  return name;
+}
+
+/** Sends raw bytes on a new connection and returns what the server answered before closing it. */
+function rawExchange(bytes: string, url = pombo.url): Promise<{ status: number; headers: string; body: any }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(bytes));
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const [head = '', body = ''] = text.split('\r\n\r\n');
+      resolve({ status: Number(head.split(' ')[1]), headers: head, body: body ? JSON.parse(body) : undefined });
+    });
+  });
+}
+
+test('a misspelled or unknown field is refused with a 400 naming it, on every kind of request, and nothing is stored', async () => {
+  const name = await ingestInstance();
+  const webhook = await pombo.api('POST', `/webhook/set/${name}`, { webhook: { url: 'https://example.com/hook', secrett: 'whsec_x' } });
+  assertError(webhook, 400, 'POMBO_ERR_VALIDATION', /unknown field "secrett" in webhook: it accepts enabled, url, events/);
+  assert.equal((await pombo.api('GET', `/webhook/find/${name}`)).body.enabled, false, 'the webhook was not set');
+
+  const cases: Array<[string, string, unknown, RegExp]> = [
+    ['POST', '/instance/create', { instanceName: uniqueName('x'), instanceNmae: 'typo' }, /unknown field "instanceNmae" in the body/],
+    ['POST', `/message/sendText/${name}`, { number: '5511999990000', text: 'hi', txt: 'hi' }, /unknown field "txt" in the body: it accepts number, text/],
+    ['POST', `/events/${name}`, { event: 'CALL', data: {}, evnt: 'CALL' }, /unknown field "evnt" in the body/],
+    ['POST', `/events/${name}`, [{ event: 'CALL', data: {} }, { event: 'CALL', data: {}, extra: 1 }], /unknown field "extra" in body\[1\]/],
+    ['POST', `/nats/set/${name}`, { nats: { enabled: true, events: [] }, enabled: true }, /unknown field "enabled" in the body: it accepts nats/],
+    ['POST', `/rabbitmq/set/${name}`, { rabbitmq: { enabled: true, events: [], exchange: 'x', queue: 'y' } }, /unknown fields "exchange", "queue" in rabbitmq/],
+    ['GET', `/events/${name}?limt=5`, undefined, /unknown field "limt" in the query string: it accepts after, limit, events/],
+  ];
+  for (const [method, path, body, message] of cases) {
+    assertError(await pombo.api(method, path, body), 400, 'POMBO_ERR_VALIDATION', message);
+  }
+  assert.equal((await logOf(pombo, name)).length, 1, 'only INSTANCE_CREATE is in the log');
+});
+
+test("Evolution's webhookByEvents and webhookBase64 are applied like byEvents and base64; both spellings must agree", async (t) => {
+  const receiver = await startReceiver();
+  t.after(() => receiver.close());
+  const name = await ingestInstance();
+  const set = await pombo.api('POST', `/webhook/set/${name}`, {
+    webhook: { enabled: true, url: `${receiver.url}/hook`, webhookByEvents: true, webhookBase64: true, events: ['MESSAGES_UPSERT'] },
+  });
+  assert.equal(set.status, 201, JSON.stringify(set.body));
+  const found = (await pombo.api('GET', `/webhook/find/${name}`)).body;
+  assert.deepEqual([found.byEvents, found.webhookByEvents, found.base64, found.webhookBase64], [true, true, true, true]);
+  const sent = await pombo.api('POST', `/events/${name}`, { event: 'MESSAGES_UPSERT', data: { key: { id: 'M1' } } });
+  await eventually(() => receiver.accepted().length === 1, 'the event is delivered');
+  assert.equal(receiver.requests[0]?.url, '/hook/messages-upsert', 'byEvents appends the kebab event name');
+  assert.equal(receiver.requests[0]?.json.id, sent.body.id);
+
+  const created = await pombo.api('POST', '/instance/create', {
+    instanceName: uniqueName('contract'),
+    integration: 'INGEST',
+    webhook: { url: `${receiver.url}/other`, webhookByEvents: true },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  assert.equal(created.body.webhook.byEvents, true, '/instance/create reads the nested form the same way');
+
+  const disagree = await pombo.api('POST', `/webhook/set/${name}`, { webhook: { url: receiver.url, byEvents: true, webhookByEvents: false } });
+  assertError(disagree, 400, 'POMBO_ERR_VALIDATION', /webhook\.byEvents and webhook\.webhookByEvents are the same setting and disagree/);
+});
+
+test("Evolution's GROUP_UPDATE, STATUS_INSTANCE and MESSAGING_HISTORY_SET select their events in every events list", async (t) => {
+  const receiver = await startReceiver();
+  t.after(() => receiver.close());
+  const name = await ingestInstance();
+  const aliases = ['GROUP_UPDATE', 'STATUS_INSTANCE', 'MESSAGING_HISTORY_SET'];
+  const set = await pombo.api('POST', `/webhook/set/${name}`, { webhook: { url: receiver.url, events: aliases } });
+  assert.equal(set.status, 201, JSON.stringify(set.body));
+  assert.deepEqual(set.body.events, ['GROUPS_UPDATE', 'CONNECTION_UPDATE', 'MESSAGES_SET']);
+  for (const channel of ['websocket', 'rabbitmq', 'nats', 'sqs', 'kafka']) {
+    const response = await pombo.api('POST', `/${channel}/set/${name}`, { [channel]: { enabled: true, events: aliases } });
+    assert.equal(response.status, 201, `${channel}: ${JSON.stringify(response.body)}`);
+    assert.deepEqual(response.body.events, ['GROUPS_UPDATE', 'CONNECTION_UPDATE', 'MESSAGES_SET'], channel);
+  }
+
+  const groups = await pombo.api('POST', `/events/${name}`, { event: 'GROUP_UPDATE', data: [{ id: '1@g.us', subject: 'x' }] });
+  assert.equal(groups.status, 201, 'GROUP_UPDATE is the same event as GROUPS_UPDATE, so it may be ingested');
+  assert.equal(groups.body.event, 'GROUPS_UPDATE');
+  await pombo.api('POST', `/events/${name}`, { event: 'CALL', data: {} });
+  await eventually(() => receiver.accepted().length === 1, 'the groups update is delivered');
+  assert.equal(receiver.requests[0]?.json.event, 'groups.update');
+  const page = await pombo.api('GET', `/events/${name}?events=GROUP_UPDATE`);
+  assert.deepEqual(page.body.events.map((event: { id: string }) => event.id), [groups.body.id]);
+
+  for (const event of ['STATUS_INSTANCE', 'MESSAGING_HISTORY_SET']) {
+    assertError(await pombo.api('POST', `/events/${name}`, { event, data: {} }), 400, 'POMBO_ERR_UNKNOWN_EVENT', new RegExp(event));
+  }
+});
+
+test('an error quotes at most 64 characters of what the client sent', async () => {
+  const name = await ingestInstance();
+  const long = 'y'.repeat(5000);
+  const responses = [
+    await pombo.api('POST', `/webhook/set/${name}`, { webhook: { url: 'https://example.com', [long]: 1 } }),
+    await pombo.api('POST', `/webhook/set/${name}`, { webhook: { url: long } }),
+    await pombo.api('POST', `/webhook/set/${name}`, { webhook: { url: 'https://example.com', events: [long] } }),
+    await pombo.api('POST', `/events/${name}`, { event: long, data: {} }),
+    await pombo.api('GET', `/nope/${long.slice(0, 90)}/${long}`),
+  ];
+  for (const response of responses) {
+    assert.ok(response.status === 400 || response.status === 404, JSON.stringify(response.body).slice(0, 200));
+    const text = response.body.response.message.join(' ');
+    assert.ok(!text.includes('y'.repeat(65)), `no more than 64 characters of input: ${text.slice(0, 300)}`);
+    assert.match(text, /y…/, 'the quote is cut, and says so');
+  }
+});
+
+test("requests Node's HTTP parser refuses are answered in the documented error shape", async () => {
+  const malformed = await rawExchange('GARBAGE\r\n\r\n');
+  assert.equal(malformed.status, 400);
+  assert.match(malformed.headers, /content-type: application\/json/i);
+  assertError(malformed, 400, 'POMBO_ERR_BAD_REQUEST', /The request is not valid HTTP/);
+
+  const huge = await rawExchange(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+  assertError(huge, 431, 'POMBO_ERR_HEADERS_TOO_LARGE', /headers are too large: send at most \d+ bytes/);
+
+  assert.equal((await pombo.api('GET', '/health', undefined, null)).status, 200, 'the server still answers');
+
+  const impatient = await startPombo({ SERVER_HEADERS_TIMEOUT_MS: '300' });
+  try {
+    const stalled = await rawExchange('GET /health HTTP/1.1\r\nHost: x\r\n', impatient.url);
+    assertError(stalled, 408, 'POMBO_ERR_REQUEST_TIMEOUT', /did not arrive in time/);
+  } finally {
+    await impatient.close();
+  }
+});
+
+test('the key is checked before the body: without a valid one, a bad body is still a 401 (or 403 for another instance)', async () => {
+  const name = await ingestInstance();
+  const other = await pombo.api('POST', '/instance/create', { instanceName: uniqueName('contract'), integration: 'INGEST' });
+  const bad = { webhook: { url: 'not a url', secrett: 1 } };
+  assertError(await pombo.api('POST', `/webhook/set/${name}`, bad, null), 401, 'POMBO_ERR_UNAUTHORIZED');
+  assertError(await pombo.api('POST', `/webhook/set/${name}`, bad, 'wrong-key'), 401, 'POMBO_ERR_UNAUTHORIZED');
+  assertError(await pombo.api('POST', `/webhook/set/${name}`, bad, other.body.hash), 403, 'POMBO_ERR_FORBIDDEN');
+  assertError(await pombo.api('POST', '/instance/create', { instanceNmae: 'x' }, other.body.hash), 403, 'POMBO_ERR_FORBIDDEN');
+  assertError(await pombo.api('POST', `/webhook/set/${name}`, bad), 400, 'POMBO_ERR_VALIDATION');
+});
+
+/** Posts to the ingest API with an Idempotency-Key header. */
+async function keyed(name: string, body: unknown, key: string) {
+  const response = await fetch(`${pombo.url}/events/${name}`, {
+    method: 'POST',
+    headers: { apikey: pombo.apiKey, 'content-type': 'application/json', 'idempotency-key': key },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as any };
+}
+
+test('a batch event and a single event never share an idempotency key; retries of each are still deduplicated', async () => {
+  const name = await ingestInstance();
+  const batch = [{ event: 'CALL', data: { n: 0 } }, { event: 'CALL', data: { n: 1 } }];
+  const first = await keyed(name, batch, 'k');
+  assert.deepEqual([first.status, first.body.appended], [201, 2]);
+  // Before, the batch's first event was stored under "k#0": a single event sent with that key was taken for it.
+  const single = await keyed(name, { event: 'CALL', data: { n: 'single' } }, 'k#0');
+  assert.deepEqual([single.status, single.body.duplicate], [201, false], 'the single event is appended');
+  const sameKey = await keyed(name, { event: 'CALL', data: { n: 'single k' } }, 'k');
+  assert.deepEqual([sameKey.status, sameKey.body.duplicate], [201, false]);
+  const withId = await pombo.api('POST', `/events/${name}`, { event: 'CALL', data: { n: 'id' }, id: 'k#0' });
+  assert.deepEqual([withId.status, withId.body.duplicate], [201, false], "an event's own id is its own namespace too");
+
+  const batchAgain = await keyed(name, batch, 'k');
+  assert.deepEqual([batchAgain.status, batchAgain.body.appended, batchAgain.body.duplicates], [200, 0, 2]);
+  assert.deepEqual(batchAgain.body.events.map((event: { id: string }) => event.id), first.body.events.map((event: { id: string }) => event.id));
+  const singleAgain = await keyed(name, { event: 'CALL', data: { n: 'single' } }, 'k#0');
+  assert.deepEqual([singleAgain.status, singleAgain.body.duplicate, singleAgain.body.id], [200, true, single.body.id]);
+  const idAgain = await pombo.api('POST', `/events/${name}`, { event: 'CALL', data: { n: 'id' }, id: 'k#0' });
+  assert.deepEqual([idAgain.status, idAgain.body.id], [200, withId.body.id]);
+  assert.equal((await logOf(pombo, name)).length, 1 + 2 + 3);
+
+  assertError(await keyed(name, { event: 'CALL', data: {} }, 'x'.repeat(201)), 400, 'POMBO_ERR_VALIDATION', /Idempotency-Key header must be 1 to 200 characters/);
+});
+
+test('a channel the server has disabled is still configured, and find says the server has it off', async () => {
+  const name = await ingestInstance();
+  const set = await pombo.api('POST', `/rabbitmq/set/${name}`, { rabbitmq: { enabled: true, events: ['MESSAGES_UPSERT'] } });
+  assert.equal(set.status, 201);
+  assert.equal(set.body.channelEnabled, false);
+  assert.match(set.body.hint, /RABBITMQ_ENABLED=false/);
+});

@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Socket as TcpSocket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { io, type Socket } from 'socket.io-client';
+import { callApi, freePort, peakRss, spawnPombo } from '../helpers/child-pombo.ts';
+import { eventually, uniqueName } from '../helpers/pombo-harness.ts';
+
+const EVENTS = 3000;
+const BATCH = 100;
+const MIB = 1024 * 1024;
+/** About 10 KB of data per event. */
+const bulky = (from: number, count: number) =>
+  Array.from({ length: count }, (_, i) => ({ event: 'MESSAGES_UPSERT', data: { n: from + i, text: 'x'.repeat(10_000) } }));
+
+/** A socket.io-client socket that records the ids it receives. */
+function client(url: string, token: string, lastEventId?: string): { socket: Socket; ids: string[] } {
+  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { apikey: token, ...(lastEventId ? { lastEventId } : {}) } });
+  const ids: string[] = [];
+  socket.on('messages.upsert', (data: { id: string }) => ids.push(data.id));
+  return { socket, ids };
+}
+
+const connected = (socket: Socket) =>
+  new Promise<void>((resolve, reject) => socket.once('connect', () => resolve()).once('connect_error', reject));
+
+test('a Socket.IO client that stops reading is dropped past WEBSOCKET_MAX_BUFFERED_BYTES, the server stays small, others keep receiving, and it resumes with auth.lastEventId', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'pombo-slow-sio-'));
+  const apiKey = `key-${uniqueName()}`;
+  const server = await spawnPombo({ AUTHENTICATION_API_KEY: apiKey, DATA_DIR: dataDir, WEBSOCKET_MAX_BUFFERED_BYTES: String(MIB) }, await freePort());
+  const api = (method: string, path: string, body?: unknown) => callApi(server.url, apiKey, method, path, body);
+  const name = uniqueName('slow');
+  const sockets: Socket[] = [];
+  try {
+    const created = await api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } });
+    const url = `${server.url}/${name}`;
+    const healthy = client(url, created.hash);
+    const slow = client(url, created.hash);
+    sockets.push(healthy.socket, slow.socket);
+    await Promise.all([connected(healthy.socket), connected(slow.socket)]);
+    // The slow client's TCP socket stops reading: what the server sends piles up in the kernel, then in the server.
+    const tcp = (slow.socket.io.engine.transport as unknown as { ws: { _socket: TcpSocket } }).ws._socket;
+    tcp.pause();
+    const ids: string[] = (await api('POST', `/events/${name}`, { events: bulky(0, 10) })).events.map((e: { id: string }) => e.id);
+    await eventually(() => healthy.ids.length === 10, 'the first events');
+    const baseline = server.rss();
+
+    const peak = peakRss(server);
+    const disconnected = new Promise<string>((resolve) => slow.socket.once('disconnect', resolve));
+    for (let from = 10; from < EVENTS; from += BATCH) {
+      ids.push(...(await api('POST', `/events/${name}`, { events: bulky(from, BATCH) })).events.map((e: { id: string }) => e.id));
+    }
+    await eventually(() => healthy.ids.length >= EVENTS, 'every event on the healthy socket', 60_000);
+    await eventually(async () => (await api('GET', `/websocket/find/${name}`)).state.connections === 1, 'the slow socket to be dropped');
+    const highest = peak.stop();
+    t.diagnostic(`server RSS ${(baseline / MIB).toFixed(0)} MiB before, at most ${(highest / MIB).toFixed(0)} MiB while ${EVENTS} events of 10 KB flowed`);
+    assert.deepEqual(healthy.ids, ids, 'the healthy socket got every event, in order');
+    assert.equal(healthy.socket.connected, true);
+    assert.ok(highest - baseline < 250 * MIB, `the server grew by ${((highest - baseline) / MIB).toFixed(0)} MiB`);
+    assert.match(await api('GET', '/metrics'), /pombo_slow_connections_dropped_total\{transport="socketio"\} 1\b/);
+
+    // Reading again, the client takes what reached it, then sees the transport close (it would reconnect by itself).
+    tcp.resume();
+    assert.equal(await disconnected, 'transport close');
+    const seen = slow.ids.length;
+    assert.ok(seen < EVENTS, `the slow socket got ${seen} events before it was dropped`);
+    // With the documented auth.lastEventId, it gets the rest from the log: nothing lost, nothing twice.
+    const resumed = client(url, created.hash, slow.ids.at(-1) ?? ids[0]);
+    sockets.push(resumed.socket);
+    await connected(resumed.socket);
+    await eventually(() => seen + resumed.ids.length >= EVENTS, 'the rest after the resume', 60_000);
+    assert.deepEqual([...slow.ids, ...resumed.ids], ids);
+  } finally {
+    for (const socket of sockets) socket.close();
+    await server.kill();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FailureStreaks } from '../../src/channels/webhook/webhook-auto-disable.ts';
+import { delivered, dead, retry } from '../../src/delivery/outcome.ts';
+import { eventually, startPombo } from '../helpers/pombo-harness.ts';
+import { receiverFor } from './http-receiver.ts';
+import { emit, FAST_RETRIES, instanceWithWebhook, message } from './webhook-fixtures.ts';
+
+test('a streak trips once, on the failure count or on the time failing; a delivery ends it', () => {
+  const byCount = new FailureStreaks({ afterFailures: 3, afterMs: 0 });
+  assert.equal(byCount.record('w', retry('HTTP 500'), 0), undefined);
+  assert.equal(byCount.record('w', dead('HTTP 404'), 1), undefined);
+  assert.equal(byCount.record('w', retry('HTTP 500'), 2)?.failures, 3, 'the third failure trips it');
+  assert.equal(byCount.record('w', retry('HTTP 500'), 3), undefined, 'only once');
+  byCount.resume('w');
+  assert.equal(byCount.record('w', retry('HTTP 500'), 4), undefined, 'enabled again: a new streak');
+  assert.equal(byCount.record('w', delivered(), 5), undefined);
+  assert.equal(byCount.record('w', retry('HTTP 500'), 6), undefined);
+  assert.equal(byCount.record('w', retry('HTTP 500'), 7), undefined, 'a delivery started it over');
+
+  const byTime = new FailureStreaks({ afterFailures: 0, afterMs: 1000 });
+  assert.equal(byTime.record('w', retry('timeout'), 10_000), undefined);
+  assert.equal(byTime.record('w', retry('timeout'), 10_999), undefined);
+  const tripped = byTime.record('w', retry('timeout'), 11_000);
+  assert.equal(tripped?.since, 10_000);
+  assert.equal(tripped?.lastError, 'timeout');
+});
+
+test('an endpoint failing WEBHOOK_DISABLE_AFTER_FAILURES times is disabled, WEBHOOK_DISABLED reaches the global webhook, and enabling it again delivers every event', async (t) => {
+  const operator = await receiverFor(t);
+  let recovered = false;
+  const receiver = await receiverFor(t, () => ({ status: recovered ? 200 : 500 }));
+  const pombo = await startPombo({
+    ...FAST_RETRIES,
+    WEBHOOK_RETRY_MAX_ATTEMPTS: '2',
+    WEBHOOK_CIRCUIT_FAILURE_THRESHOLD: '1000',
+    WEBHOOK_DISABLE_AFTER_FAILURES: '6',
+    WEBHOOK_GLOBAL_ENABLED: 'true',
+    WEBHOOK_GLOBAL_URL: operator.url,
+    WEBHOOK_EVENTS_WEBHOOK_DISABLED: 'true',
+  });
+  t.after(() => pombo.close());
+  const instance = await instanceWithWebhook(pombo, { enabled: false });
+  const endpoint = (await pombo.api('POST', `/webhook/endpoints/${instance.name}`, { url: `${receiver.url}/crm`, events: ['MESSAGES_UPSERT'] })).body;
+  const before = await emit(pombo, instance, [1, 2, 3].map((n) => message('a@s.whatsapp.net', `before-${n}`)));
+
+  const alert = await eventually(() => operator.requests.find((request) => request.json?.event === 'webhook.disabled'), 'WEBHOOK_DISABLED at the global webhook');
+  assert.equal(alert.json.instance, instance.name);
+  assert.equal(alert.json.data.endpointId, endpoint.id);
+  assert.equal(alert.json.data.url, `${receiver.url}/crm`);
+  assert.equal(alert.json.data.consecutiveFailures, 6);
+  assert.match(alert.json.data.reason, /^6 consecutive failed attempts \(WEBHOOK_DISABLE_AFTER_FAILURES=6\); last: HTTP 500$/);
+  const shown = (await pombo.api('GET', `/webhook/endpoints/${instance.name}/${endpoint.id}`)).body;
+  assert.equal(shown.enabled, false);
+  assert.equal(shown.disabledReason, alert.json.data.reason);
+  assert.equal(shown.state.health, 'disabled');
+  await eventually(async () => (await pombo.api('GET', `/webhook/deliveries/${instance.name}?endpoint=${endpoint.id}&status=failed`)).body.deliveries.length >= 1, 'a dead letter while failing');
+
+  const attempts = receiver.requests.length;
+  const during = await emit(pombo, instance, [1, 2].map((n) => message('a@s.whatsapp.net', `during-${n}`)));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(receiver.requests.length, attempts, 'a disabled endpoint is sent nothing');
+
+  recovered = true;
+  const enabled = await pombo.api('PATCH', `/webhook/endpoints/${instance.name}/${endpoint.id}`, { enabled: true });
+  assert.equal(enabled.status, 200, JSON.stringify(enabled.body));
+  assert.equal(enabled.body.enabled, true);
+  assert.equal(enabled.body.disabledReason, null);
+  await eventually(() => [...before, ...during].every((id) => receiver.deliveredIds().includes(id)), 'every event, the dead-lettered ones included, after the recovery');
+  await eventually(async () => (await pombo.api('GET', `/webhook/endpoints/${instance.name}/${endpoint.id}`)).body.state.backlog === 0, 'nothing left behind');
+});
+
+test('the default webhook failing for WEBHOOK_DISABLE_AFTER_HOURS is disabled; POST /webhook/enable resumes it where it stopped', async (t) => {
+  let recovered = false;
+  const receiver = await receiverFor(t, () => ({ status: recovered ? 200 : 503 }));
+  const pombo = await startPombo({
+    ...FAST_RETRIES,
+    WEBHOOK_RETRY_MAX_ATTEMPTS: '1000',
+    WEBHOOK_CIRCUIT_FAILURE_THRESHOLD: '1000',
+    WEBHOOK_DISABLE_AFTER_FAILURES: '0',
+    WEBHOOK_DISABLE_AFTER_HOURS: '0.0003',
+  });
+  t.after(() => pombo.close());
+  const instance = await instanceWithWebhook(pombo, { url: receiver.url, ordering: 'instance', events: ['MESSAGES_UPSERT'] });
+  const first = await emit(pombo, instance, [message('b@s.whatsapp.net', 'first'), message('b@s.whatsapp.net', 'second')]);
+  const found = await eventually(async () => {
+    const body = (await pombo.api('GET', `/webhook/find/${instance.name}`)).body;
+    return body.enabled === false && body;
+  }, 'the default webhook disabled after about a second of failures');
+  assert.match(found.disabledReason, /^failing for [\d.]+ hours \(WEBHOOK_DISABLE_AFTER_HOURS=0\.0003\); last: HTTP 503$/);
+  assert.ok(found.failingSince);
+  const later = await emit(pombo, instance, [message('b@s.whatsapp.net', 'third')]);
+  recovered = true;
+  const enabled = await pombo.api('POST', `/webhook/enable/${instance.name}`);
+  assert.equal(enabled.status, 200, JSON.stringify(enabled.body));
+  assert.deepEqual(enabled.body, { endpoint: null, enabled: true, replayed: 0 });
+  await eventually(() => receiver.accepted().length === 3, 'the three events');
+  assert.deepEqual(receiver.deliveredIds(), [...first, ...later], 'in order, from where it stopped');
+  const after = (await pombo.api('GET', `/webhook/find/${instance.name}`)).body;
+  assert.equal(after.enabled, true);
+  assert.equal(after.disabledAt, null);
+  const none = await pombo.api('POST', `/webhook/enable/${instance.name}?endpoint=ep_nope`);
+  assert.equal(none.status, 404);
+});
