@@ -138,6 +138,8 @@ export interface DeliveryLedger {
    * is `<destination>:…` too (a realtime feed's subscribers).
    */
   deleteDestination(destination: string, options?: { children?: boolean }): Promise<void>;
+  /** The ids of the destinations `<destination>:…` that have a cursor (a realtime feed's subscribers). */
+  listChildren(destination: string): Promise<string[]>;
 }
 
 /** A node of a cluster as the database knows it. */

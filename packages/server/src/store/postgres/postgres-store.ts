@@ -535,6 +535,11 @@ export class PostgresStore implements Store {
     await this.pool.query(`WITH records AS (DELETE FROM pombo_deliveries WHERE ${which}) DELETE FROM pombo_cursors WHERE ${which}`, params);
   }
 
+  async listChildren(destination: string): Promise<string[]> {
+    const { rows } = await this.pool.query<{ destination: string }>('SELECT destination FROM pombo_cursors WHERE starts_with(destination, $1)', [`${destination}:`]);
+    return rows.map((row) => row.destination);
+  }
+
   async ping(): Promise<void> {
     await this.pool.query('SELECT 1');
   }
