@@ -15,7 +15,9 @@ export async function openStore(config: Config): Promise<Store> {
   const { provider, uri } = config.database;
   if (provider === 'sqlite') return new SqliteStore(uri, { synchronous: config.database.sqliteSync });
   try {
-    return await PostgresStore.open(uri);
+    // A cluster node's transactions never wait long between statements: one that does is a paused node's.
+    const { enabled, leaseTtlMs } = config.cluster;
+    return await PostgresStore.open(uri, enabled ? { idleInTransactionMs: Math.min(5000, Math.max(200, leaseTtlMs / 3)) } : {});
   } catch (error) {
     const reason = error instanceof Error ? error.message || (error as NodeJS.ErrnoException).code || error.name : String(error);
     throw new ConfigError([`DATABASE_CONNECTION_URI: PostgreSQL at ${parsePostgresUri(uri).redacted} could not be opened: ${reason}`]);

@@ -109,14 +109,20 @@ export class PostgresStore implements Store {
     this.notifications = new AppendNotifications(listenSettings, schema, () => this.committedHead(), (pos) => this.follower.heard(pos));
   }
 
-  /** Connects, creates the schema if missing and migrates it; throws when the server cannot be reached. */
-  static async open(uri: string): Promise<PostgresStore> {
+  /**
+   * Connects, creates the schema if missing and migrates it; throws when the server cannot be reached.
+   * `idleInTransactionMs` (cluster mode) lets the server end a transaction of this node that waits
+   * longer than that between statements: a node paused or cut off in the middle of a commit must not
+   * hold the append lock or lease rows the other nodes wait for.
+   */
+  static async open(uri: string, { idleInTransactionMs }: { idleInTransactionMs?: number } = {}): Promise<PostgresStore> {
     const { connectionString, schema } = parsePostgresUri(uri);
+    const idle = idleInTransactionMs ? ` -c idle_in_transaction_session_timeout=${Math.trunc(idleInTransactionMs)}` : '';
     const settings: pg.PoolConfig = {
       connectionString,
       types: TYPES,
       // Every connection works in the schema (unqualified names, as the migrations write them).
-      options: `-c search_path="${schema}"`,
+      options: `-c search_path="${schema}"${idle}`,
       connectionTimeoutMillis: 10_000,
       application_name: 'pombo',
     };
