@@ -1,7 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { uniqueName } from '../helpers/pombo-harness.ts';
-import { ingest, namespaceUrl, withPombo } from './socket-helpers.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, spawnPombo } from '../helpers/child-pombo.ts';
+import { eventually, uniqueName } from '../helpers/pombo-harness.ts';
+import { Clients, ingest, namespaceUrl, withPombo } from './socket-helpers.ts';
 
 const HINT = 'pombo.hint';
 
@@ -43,4 +47,32 @@ test('a client joining "/" is told when nothing can reach it there (no instance 
     await clients.waitFor(root, 'the event under *', (item) => item.name === '*');
     assert.deepEqual(clients.received(root, HINT), []);
   });
+});
+
+test('the server logs the hint at info, naming the namespace and the code (what an operator reads when a client says it gets nothing)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pombo-hint-log-'));
+  const key = 'hint-log-key';
+  const pombo = await spawnPombo({ LOG_LEVEL: 'info', AUTHENTICATION_API_KEY: key, DATA_DIR: dir }, await freePort());
+  const clients = new Clients();
+  try {
+    const created = await fetch(`${pombo.url}/instance/create`, {
+      method: 'POST',
+      headers: { apikey: key, 'content-type': 'application/json' },
+      body: JSON.stringify({ instanceName: 'quiet-log', qrcode: true }),
+    });
+    assert.equal(created.status, 201);
+    await clients.connect(`${pombo.url}/quiet-log`, { auth: { apikey: key } });
+    const line = await eventually(
+      () => pombo.stdout().split('\n').find((entry) => entry.includes('POMBO_HINT_WEBSOCKET_OFF')),
+      'the hint in the log',
+    );
+    const entry = JSON.parse(line);
+    assert.equal(entry.level, 30, 'info');
+    assert.equal(entry.namespace, '/quiet-log');
+    assert.match(entry.msg, /POST \/websocket\/set\/quiet-log/);
+  } finally {
+    clients.closeAll();
+    await pombo.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -444,6 +444,14 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
           assert.equal((await store.listDeliveries({ destination, limit: 10 })).length, 1, destination);
         }
       });
+
+      test('the children of a destination are the `<id>:…` ids with a cursor, not ids that only start alike', async () => {
+        const parent = unique('feed');
+        for (const destination of [parent, `${parent}:a`, `${parent}:b:c`, `${parent}x`, `${parent};`, `${parent}x:a`]) await store.saveDeliveries(destination, [], 3);
+        await store.saveDeliveries(`${parent}:records-only`, [record(1, { destination: `${parent}:records-only` })]);
+        assert.deepEqual((await store.listChildren(parent)).sort(), [`${parent}:a`, `${parent}:b:c`]);
+        assert.deepEqual(await store.listChildren(unique('none')), []);
+      });
     });
 
     describe('onAppend', () => {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer } from 'ws';
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { PomboError, validationError } from '../../core/errors.ts';
 import { PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, passesFilter, type PayloadFilter } from '../../core/payload-filter.ts';
@@ -14,6 +15,7 @@ import { EVERY_EVENT, namesOf, parseFilter } from './realtime-filter.ts';
 import { RealtimeSocket } from './realtime-connection.ts';
 import { RealtimeHub } from './realtime-hub.ts';
 import { isRealtimePath, parseRealtimeRequest } from './realtime-request.ts';
+import { SubscriberNames } from './subscriber-names.ts';
 
 interface RealtimeInstanceConfig {
   /** The events a connection gets when it names none (names as the `events` query accepts them). */
@@ -51,6 +53,8 @@ export function realtimeChannel(context: AppContext): ChannelModule {
       return !filter || passesFilter(filter, event);
     },
   });
+
+  const names = new SubscriberNames(context.store, realtime.maxSubscribers);
 
   const internal = (error: unknown): PomboError => {
     const reference = randomUUID();
@@ -94,26 +98,36 @@ export function realtimeChannel(context: AppContext): ChannelModule {
         perMessageDeflate: false,
         WebSocket: RealtimeSocket,
       });
+      const refuseWith = (request: IncomingMessage, socket: Duplex, head: Buffer, error: unknown) => {
+        const refusal = error instanceof PomboError ? error : internal(error);
+        const path = request.url?.split('?')[0];
+        context.log.info({ code: refusal.code, path, address: request.socket.remoteAddress }, 'realtime connection refused');
+        refuse(wss, request, socket, head, refusal);
+      };
       app.server.on('upgrade', (request, socket, head: Buffer) => {
         if (!isRealtimePath(request.url)) return;
         socket.on('error', destroyOnError);
         try {
           const parsed = parseRealtimeRequest(request, context.auth, context.instances);
-          wss.handleUpgrade(request, socket, head, (ws) => {
-            // The WebSocket handles its socket's errors from now on.
-            socket.off('error', destroyOnError);
-            hub.open(parsed, ws as RealtimeSocket, socket);
-          });
+          names.admit(parsed.instance.id, parsed.instance.name, parsed.subscriber).then(
+            () =>
+              wss.handleUpgrade(request, socket, head, (ws) => {
+                // The WebSocket handles its socket's errors from now on.
+                socket.off('error', destroyOnError);
+                hub.open(parsed, ws as RealtimeSocket, socket);
+              }),
+            (error: unknown) => refuseWith(request, socket, head, error),
+          );
         } catch (error) {
-          const refusal = error instanceof PomboError ? error : internal(error);
-          const path = request.url?.split('?')[0];
-          context.log.info({ code: refusal.code, path, address: request.socket.remoteAddress }, 'realtime connection refused');
-          refuse(wss, request, socket, head, refusal);
+          refuseWith(request, socket, head, error);
         }
       });
       app.addHook('preClose', async () => hub.shutdown());
     },
-    released: (instance, removalPos) => hub.retire(instance.id, removalPos),
+    released: async (instance, removalPos) => {
+      await hub.retire(instance.id, removalPos);
+      names.forget(instance.id);
+    },
     clients: () => hub.clients((instanceId) => context.dispatcher.instanceLabel(instanceId)),
     async stop() {
       await hub.shutdown();

@@ -15,6 +15,9 @@ import type {
 } from '../types.ts';
 import { LoggedEvent } from '../logged-event.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
+import { AppendNotifications, appendNotice, APPEND_CHANNEL } from './append-notifications.ts';
+import { ClusterTables, LeaseLostError } from './cluster-tables.ts';
+import { LogFollower } from './log-follower.ts';
 import { MIGRATIONS } from './postgres-schema.ts';
 import { parsePostgresUri } from './postgres-uri.ts';
 
@@ -27,6 +30,14 @@ const TYPES = {
 
 /** Serializes migrations of Pombos starting together on one database. */
 const MIGRATION_LOCK = 0x706f6d626f;
+/**
+ * Serializes appends of every Pombo on the log, with the events table's oid as the other half of the
+ * key, so that logs in other schemas of the database do not wait on it.
+ */
+const APPEND_LOCK = 0x706f6d62;
+const LOCK_APPENDS = `SELECT pg_advisory_xact_lock('pombo_events'::regclass::oid::int, ${APPEND_LOCK}),
+  (SELECT pos FROM pombo_events ORDER BY pos DESC LIMIT 1) AS pos, (SELECT created_at FROM pombo_events ORDER BY pos DESC LIMIT 1) AS created_at`;
+const HEAD = 'SELECT MAX(pos) AS pos FROM pombo_events';
 
 /** An event of a commit, before its position is allocated. */
 interface NewEvent {
@@ -54,10 +65,14 @@ const producerKey = (instanceId: string, producerId: string) => `${instanceId}\u
  * Appends made while a commit is in flight are committed together by the next one (group commit),
  * all on one writer connection, one transaction at a time: a promise resolves only after COMMIT.
  * Positions come from a sequence, so a rolled-back commit leaves a gap in positions (never in an
- * instance's `seq`, which the instance's row, locked with FOR UPDATE, carries). Pombo is single-node
- * and this writer is the only one appending, so positions become visible to readers in commit order:
- * a reader that saw position p will never later see a smaller one appear. Reads, instances and the
- * delivery ledger use the other connections of the pool.
+ * instance's `seq`, which the instance's row, locked with FOR UPDATE, carries).
+ *
+ * Several Pombos may append to one log (cluster mode, docs/cluster.md): each commit takes a
+ * transaction-level advisory lock before it allocates positions and holds it to COMMIT, so positions
+ * become visible in commit order on every node: a reader that saw position p will never later see a
+ * smaller one appear. Each commit NOTIFYs its new head; every node LISTENs (and polls as a fallback)
+ * and hands its listeners the other nodes' events too, in order (see log-follower.ts). Reads,
+ * instances and the delivery ledger use the other connections of the pool.
  */
 export class PostgresStore implements Store {
   readonly provider = 'postgresql';
@@ -67,19 +82,31 @@ export class PostgresStore implements Store {
   private appending: Promise<void> | undefined;
   private ledgerQueue: QueuedLedgerWrite[] = [];
   private ledgerWriting: Promise<void> | undefined;
-  /** The newest position committed, so the head survives a prune that empties the log. */
-  private committedHead: number;
+  /** Publishes every node's committed events to the listeners; its head outlives a prune that empties the log. */
+  private readonly follower: LogFollower;
+  private readonly notifications: AppendNotifications;
+  readonly cluster: ClusterTables;
   /** The time of the newest event: times never go back along the log, even when the clock does. */
   private lastCreatedAt: number;
 
   private constructor(
     private readonly pool: pg.Pool,
-    /** A pool of one: the single writer connection of appends (replaced if the connection breaks). */
+    /** A pool of one: the writer connection of this node's appends (replaced if the connection breaks). */
     private readonly writer: pg.Pool,
+    private readonly schema: string,
+    listenSettings: pg.ClientConfig,
     head: { pos: number; createdAt: number },
   ) {
-    this.committedHead = head.pos;
     this.lastCreatedAt = head.createdAt;
+    this.cluster = new ClusterTables(pool);
+    this.follower = new LogFollower(head.pos, {
+      read: (after, until, limit) => this.read({ afterPos: after, untilPos: until, limit }),
+      publish: (events) => {
+        for (const listener of this.listeners) listener(events);
+      },
+      failed: () => undefined,
+    });
+    this.notifications = new AppendNotifications(listenSettings, schema, () => this.committedHead(), (pos) => this.follower.heard(pos));
   }
 
   /** Connects, creates the schema if missing and migrates it; throws when the server cannot be reached. */
@@ -100,14 +127,10 @@ export class PostgresStore implements Store {
     writer.on('error', () => undefined);
     try {
       await migrate(pool, schema);
-      const head = await pool.query<{ pos: number | null; created_at: number | null; last_value: number; is_called: boolean }>(
-        // Times never go back along the log: the newest is the last event's (a key lookup, not a scan).
-        `SELECT (SELECT MAX(pos) FROM pombo_events) AS pos, (SELECT created_at FROM pombo_events ORDER BY pos DESC LIMIT 1) AS created_at,
-           last_value, is_called FROM pombo_events_pos_seq`,
-      );
-      const row = head.rows[0];
-      const allocated = row?.is_called ? row.last_value : 0;
-      return new PostgresStore(pool, writer, { pos: Math.max(row?.pos ?? 0, allocated), createdAt: row?.created_at ?? 0 });
+      const store = await readHead(pool, (head) => new PostgresStore(pool, writer, schema, settings, head));
+      // A commit between the head's read and LISTEN is found by the poll.
+      await store.notifications.start();
+      return store;
     } catch (error) {
       await Promise.all([pool.end(), writer.end()]).catch(() => undefined);
       throw error;
@@ -142,11 +165,14 @@ export class PostgresStore implements Store {
     let outcomes: Array<Outcome[] | Error>;
     let appended: StoredEvent[];
     let client: pg.PoolClient | undefined;
+    let previous: number;
     try {
       client = await this.writer.connect();
-      await client.query('BEGIN');
+      previous = await this.lockAppends(client);
       ({ outcomes, appended } = await this.appendBatch(client, batch));
-      await client.query('COMMIT');
+      // NOTIFY is sent at COMMIT, in commit order; one round trip for both.
+      const last = appended.at(-1);
+      await client.query(last ? `SELECT pg_notify('${APPEND_CHANNEL}', ${appendNotice(this.schema, last.pos)}); COMMIT` : 'COMMIT');
       client.release();
     } catch (error) {
       if (client) {
@@ -157,13 +183,30 @@ export class PostgresStore implements Store {
       for (const item of batch) item.reject(error);
       return;
     }
-    if (appended.length) this.committedHead = Math.max(this.committedHead, appended.at(-1)?.pos ?? 0);
+    // Listeners hear of the events before their appenders do, as when a node is alone.
+    if (appended.length) await this.follower.committed(appended, previous);
     batch.forEach((item, index) => {
       const outcome = outcomes[index];
       if (outcome instanceof Error || outcome === undefined) item.reject(outcome);
       else item.resolve(outcome.map(({ event, duplicate }) => ({ event: isNew(event) ? (event.stored as StoredEvent) : event, duplicate })));
     });
-    if (appended.length) for (const listener of this.listeners) listener(appended);
+  }
+
+  /**
+   * Begins the commit and takes the append lock, which the other Pombos on the log wait for until this
+   * commit ends; answers the newest position committed before it, and moves the clock of event times
+   * past the newest event's (another node's clock may run ahead).
+   */
+  private async lockAppends(client: pg.PoolClient): Promise<number> {
+    const results = (await client.query(`BEGIN; ${LOCK_APPENDS}`)) as unknown as pg.QueryResult<{ pos: number | null; created_at: number | null }>[];
+    const newest = results[1]?.rows[0];
+    this.lastCreatedAt = Math.max(this.lastCreatedAt, newest?.created_at ?? 0);
+    return newest?.pos ?? 0;
+  }
+
+  /** The newest position committed by any node (0 when the log is empty). */
+  private async committedHead(): Promise<number> {
+    return (await this.pool.query<{ pos: number | null }>(HEAD)).rows[0]?.pos ?? 0;
   }
 
   /**
@@ -301,9 +344,12 @@ export class PostgresStore implements Store {
     return result.rows.map(toEvent);
   }
 
-  /** The single writer knows its head: no query (it outlives a prune that empties the log). */
+  /**
+   * The newest position this node's listeners have been given: no query (it outlives a prune that
+   * empties the log). Another node's appends count once they are heard of, within milliseconds.
+   */
   async headPosition(): Promise<number> {
-    return this.committedHead;
+    return this.follower.head;
   }
 
   async tailPosition(): Promise<number | undefined> {
@@ -394,13 +440,17 @@ export class PostgresStore implements Store {
     while (this.ledgerQueue.length) {
       const batch = this.ledgerQueue;
       this.ledgerQueue = [];
+      let stale: Set<string>;
       try {
-        await this.commitLedger(batch);
+        stale = await this.commitLedger(batch);
       } catch (error) {
         for (const write of batch) write.reject(error);
         continue;
       }
-      for (const write of batch) write.resolve();
+      for (const write of batch) {
+        if (stale.has(write.destination)) write.reject(new LeaseLostError(write.destination));
+        else write.resolve();
+      }
     }
     this.ledgerWriting = undefined;
   }
@@ -409,21 +459,24 @@ export class PostgresStore implements Store {
    * One transaction for the batch. Ledger commits only record progress, so they do not wait for the WAL
    * flush (synchronous_commit off): a crash of the server can lose only the last ones, whole and in order
    * (the next append's commit flushes them), which means delivering those events again, never losing one.
+   * Writes of a destination whose lease this node lost (cluster mode) are left out: answers their destinations.
    */
-  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<void> {
-    // One row per delivery, the last write of a position winning (one statement cannot update a row twice).
-    const records = new Map<string, DeliveryRecord>();
-    const cursors = new Map<string, number>();
-    for (const write of batch) {
-      for (const record of write.records) records.set(`${record.pos}\u0000${record.destination}`, record);
-      if (write.cursor !== undefined) cursors.set(write.destination, write.cursor);
-    }
-    const rows = [...records.values()];
-    const now = Date.now();
+  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<Set<string>> {
     const client = await this.pool.connect();
     try {
       // One round trip for both (a query without parameters may hold several statements).
       await client.query('BEGIN; SET LOCAL synchronous_commit = off');
+      const stale = await this.cluster.stale(client, batch.map((write) => write.destination));
+      // One row per delivery, the last write of a position winning (one statement cannot update a row twice).
+      const records = new Map<string, DeliveryRecord>();
+      const cursors = new Map<string, number>();
+      for (const write of batch) {
+        if (stale.has(write.destination)) continue;
+        for (const record of write.records) records.set(`${record.pos}\u0000${record.destination}`, record);
+        if (write.cursor !== undefined) cursors.set(write.destination, write.cursor);
+      }
+      const rows = [...records.values()];
+      const now = Date.now();
       if (rows.length) {
         await client.query(
           `INSERT INTO pombo_deliveries (destination, pos, event_id, instance_id, event, status, attempts, next_attempt_at, updated_at)
@@ -452,6 +505,7 @@ export class PostgresStore implements Store {
       }
       await client.query('COMMIT');
       client.release();
+      return stale;
     } catch (error) {
       const broken = await client.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError as Error);
       client.release(broken);
@@ -481,6 +535,11 @@ export class PostgresStore implements Store {
     await this.pool.query(`WITH records AS (DELETE FROM pombo_deliveries WHERE ${which}) DELETE FROM pombo_cursors WHERE ${which}`, params);
   }
 
+  async listChildren(destination: string): Promise<string[]> {
+    const { rows } = await this.pool.query<{ destination: string }>('SELECT destination FROM pombo_cursors WHERE starts_with(destination, $1)', [`${destination}:`]);
+    return rows.map((row) => row.destination);
+  }
+
   async ping(): Promise<void> {
     await this.pool.query('SELECT 1');
   }
@@ -488,7 +547,32 @@ export class PostgresStore implements Store {
   /** Commits what is still queued, then closes the connections. */
   async close(): Promise<void> {
     while (this.appending || this.ledgerWriting) await Promise.all([this.appending, this.ledgerWriting]);
+    await this.notifications.close();
+    await this.follower.settled();
     await Promise.all([this.pool.end(), this.writer.end()]);
+  }
+}
+
+/**
+ * The log's head when the store opens: the sequence's last value (so that the head survives a prune
+ * that empties the log), read under the append lock so that no other node holds positions it has not
+ * committed yet, and the newest event's time (times never go back along the log).
+ */
+async function readHead(pool: pg.Pool, open: (head: { pos: number; createdAt: number }) => PostgresStore): Promise<PostgresStore> {
+  const client = await pool.connect();
+  try {
+    const results = (await client.query(
+      `BEGIN; ${LOCK_APPENDS}; SELECT last_value, is_called FROM pombo_events_pos_seq; COMMIT`,
+    )) as unknown as pg.QueryResult[];
+    const newest = results[1]?.rows[0] as { pos: number | null; created_at: number | null } | undefined;
+    const sequence = results[2]?.rows[0] as { last_value: number; is_called: boolean } | undefined;
+    const allocated = sequence?.is_called ? sequence.last_value : 0;
+    client.release();
+    return open({ pos: Math.max(newest?.pos ?? 0, allocated), createdAt: newest?.created_at ?? 0 });
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release(true);
+    throw error;
   }
 }
 

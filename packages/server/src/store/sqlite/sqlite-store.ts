@@ -387,6 +387,11 @@ export class SqliteStore implements Store {
     })();
   }
 
+  async listChildren(destination: string): Promise<string[]> {
+    const rows = this.db.prepare<[string, string], { destination: string }>('SELECT destination FROM cursors WHERE destination >= ? AND destination < ?').all(`${destination}:`, `${destination};`);
+    return rows.map((row) => row.destination);
+  }
+
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
   }

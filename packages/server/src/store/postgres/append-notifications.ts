@@ -1,0 +1,79 @@
+import pg from 'pg';
+
+/** The NOTIFY channel of appends; the payload is `<schema> <head>`, so one database can hold several logs. */
+export const APPEND_CHANNEL = 'pombo_appends';
+/** How often the head is polled besides notifications (a lost notification, a LISTEN connection down). */
+export const APPEND_POLL_MS = 1000;
+const RECONNECT_MS = 1000;
+
+/** The payload a commit's NOTIFY carries, as an SQL literal (schema names are plain: see postgres-uri.ts). */
+export const appendNotice = (schema: string, head: number): string => `'${schema.replaceAll("'", "''")} ${Math.trunc(head)}'`;
+
+/**
+ * Tells this node when any node commits appends to the log: LISTEN on a connection of its own (opened
+ * again after it breaks), and a poll of the head as a fallback. `heard` gets heads, old ones included.
+ */
+export class AppendNotifications {
+  private client: pg.Client | undefined;
+  private closed = false;
+  private readonly poller: NodeJS.Timeout;
+  private reconnect: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly settings: pg.ClientConfig,
+    private readonly schema: string,
+    private readonly pollHead: () => Promise<number>,
+    private readonly heard: (head: number) => void,
+  ) {
+    this.poller = setInterval(() => void this.poll(), APPEND_POLL_MS);
+    this.poller.unref();
+  }
+
+  /** Starts listening; resolves once LISTEN is in place (or failed: the poll covers until it is). */
+  async start(): Promise<void> {
+    if (this.closed) return;
+    const client = new pg.Client({ ...this.settings, application_name: 'pombo-listen' });
+    this.client = client;
+    client.on('notification', ({ payload }) => this.onNotice(payload));
+    client.on('error', () => this.retry(client));
+    client.on('end', () => this.retry(client));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${APPEND_CHANNEL}`);
+    } catch {
+      this.retry(client);
+    }
+  }
+
+  private onNotice(payload: string | undefined): void {
+    const [schema, head] = (payload ?? '').split(' ');
+    if (schema === this.schema && head !== undefined) this.heard(Number(head));
+  }
+
+  private retry(client: pg.Client): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    client.end().catch(() => undefined);
+    if (this.closed) return;
+    // Appends committed while no one listened are found by the poll (and by the first one after this).
+    this.reconnect = setTimeout(() => void this.start(), RECONNECT_MS);
+    this.reconnect.unref();
+  }
+
+  private async poll(): Promise<void> {
+    try {
+      this.heard(await this.pollHead());
+    } catch {
+      // The database is unreachable: the next poll tries again.
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.poller);
+    clearTimeout(this.reconnect);
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+}

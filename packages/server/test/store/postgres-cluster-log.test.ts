@@ -1,0 +1,130 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import type { Instance, StoredEvent } from '../../src/store/types.ts';
+import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
+
+/** Two stores on one schema stand for two Pombo nodes on one database (cluster mode). */
+const { uri, schema, service } = await postgresTestSchema();
+
+const waitFor = async (what: string, check: () => boolean, ms = 5000): Promise<void> => {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+};
+
+describe('PostgreSQL log shared by several nodes', { skip: 'skip' in service ? service.skip : false }, () => {
+  let a: PostgresStore;
+  let b: PostgresStore;
+  before(async () => {
+    [a, b] = await Promise.all([PostgresStore.open(uri), PostgresStore.open(uri)]);
+  });
+  after(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+  });
+
+  const newInstance = (store: PostgresStore): Promise<Instance> =>
+    store.createInstance({ id: randomUUID(), name: `cluster-${randomUUID()}`, token: randomUUID(), integration: 'INGEST', number: null, channels: {} });
+
+  test('two nodes appending at once: every listener and every head-bounded reader gets every event once, in order; seq has no gap', async () => {
+    const shared = await Promise.all([newInstance(a), newInstance(a)]);
+    const seen = new Map<PostgresStore, StoredEvent[]>([[a, []], [b, []]]);
+    const stops = [a, b].map((store) => store.onAppend((events) => seen.get(store)?.push(...events)));
+    const start = await a.headPosition();
+    // A reader as the dispatcher is one: it reads up to the head its node knows, never further.
+    const readerSaw: StoredEvent[] = [];
+    let writing = true;
+    const reader = (async () => {
+      let after = start;
+      while (writing || after < (await b.headPosition())) {
+        const head = await b.headPosition();
+        const events = await b.read({ afterPos: after, untilPos: head, limit: 1000 });
+        readerSaw.push(...events);
+        after = events.length === 1000 ? (events.at(-1) as StoredEvent).pos : head;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const calls = Array.from({ length: 400 }, (_, i) => {
+      const store = i % 2 ? a : b;
+      const instance = shared[i % 4 < 2 ? 0 : 1] as Instance;
+      return store.append(Array.from({ length: 1 + (i % 3) }, (_, k) => ({ instanceId: instance.id, event: 'MESSAGES_UPSERT' as const, data: { i, k } })));
+    });
+    const appended = (await Promise.all(calls)).flat().map((result) => result.event);
+    const end = Math.max(...appended.map((event) => event.pos));
+    await waitFor('both nodes to publish every event', () => [a, b].every((store) => (seen.get(store)?.at(-1)?.pos ?? 0) >= end));
+    writing = false;
+    await reader;
+    stops.forEach((stop) => stop());
+
+    const ours = (events: readonly StoredEvent[]) => events.filter((event) => shared.some((instance) => instance.id === event.instanceId)).map((event) => event.pos);
+    const expected = appended.map((event) => event.pos).sort((x, y) => x - y);
+    assert.equal(expected.length, 799, "400 calls of 1 to 3 events");
+    for (const [store, events] of seen) {
+      assert.deepEqual(ours(events), expected, `${store === a ? 'node A' : 'node B'}'s listeners get every event of both nodes once, in position order`);
+    }
+    assert.deepEqual(ours(readerSaw), expected, 'a reader bounded by its node’s head never skips a committed event');
+    for (const instance of shared) {
+      const events = await a.read({ instanceId: instance.id, limit: 10_000 });
+      assert.deepEqual(events.map((event) => event.seq), events.map((_, index) => index + 1), 'seq is 1, 2, 3… in log order');
+      const times = events.map((event) => event.createdAt);
+      assert.deepEqual([...times].sort(), times, 'times never go back along the log');
+    }
+  });
+
+  test('one producer id appended on two nodes at once is stored once', async () => {
+    const instance = await newInstance(a);
+    const request = { instanceId: instance.id, event: 'MESSAGES_UPSERT' as const, data: { once: true }, producerId: 'p-1' };
+    const [[first], [second]] = await Promise.all([a.append([request]), b.append([request])]);
+    assert.equal(first?.event.id, second?.event.id);
+    assert.deepEqual([first?.duplicate, second?.duplicate].sort(), [false, true]);
+    assert.equal((await a.read({ instanceId: instance.id, limit: 10 })).length, 1);
+  });
+
+  test('a node hears of another node’s append within milliseconds (NOTIFY), and through the poll when LISTEN is lost', async () => {
+    const instance = await newInstance(a);
+    const heard: StoredEvent[] = [];
+    const stop = b.onAppend((events) => heard.push(...events.filter((event) => event.instanceId === instance.id)));
+    try {
+      const started = Date.now();
+      await a.append([{ instanceId: instance.id, event: 'CALL', data: { n: 1 } }]);
+      await waitFor('node B to hear of node A’s append', () => heard.length === 1);
+      assert.ok(Date.now() - started < 500, `heard after ${Date.now() - started} ms, well before the 1 s poll`);
+      assert.equal(await b.headPosition(), heard[0]?.pos, 'the head moves with what the node heard');
+
+      // Every LISTEN connection of this schema's test is cut by the server: appends still arrive.
+      const admin = new pg.Client({ connectionString: POSTGRES_SERVER });
+      await admin.connect();
+      await admin.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pombo-listen' AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+      );
+      await admin.end();
+      await a.append([{ instanceId: instance.id, event: 'CALL', data: { n: 2 } }]);
+      await waitFor('node B to find node A’s append without LISTEN', () => heard.length === 2, 3000);
+      assert.deepEqual(heard.map((event) => event.seq), [1, 2]);
+    } finally {
+      stop();
+    }
+  });
+
+  test(`a head opened while another node appends counts only committed positions (schema ${schema})`, async () => {
+    const instance = await newInstance(a);
+    const writes = Array.from({ length: 50 }, (_, i) => a.append([{ instanceId: instance.id, event: 'CALL', data: { i } }]));
+    const late = await PostgresStore.open(uri);
+    const heard: number[] = [];
+    const stop = late.onAppend((events) => heard.push(...events.filter((event) => event.instanceId === instance.id).map((event) => event.seq)));
+    try {
+      const opened = await late.headPosition();
+      const appended = (await Promise.all(writes)).flat().map((result) => result.event);
+      const after = appended.filter((event) => event.pos > opened).map((event) => event.seq);
+      await waitFor('the late node to hear of every later append', () => heard.length >= after.length);
+      assert.deepEqual(heard, after, 'every event past the head it opened at reaches its listeners');
+    } finally {
+      stop();
+      await late.close();
+    }
+  });
+});
