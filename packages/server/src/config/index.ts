@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { newToken } from '../core/ids.ts';
@@ -75,6 +76,15 @@ export interface LimitsConfig {
   sandboxGroupMaxParticipants: number;
 }
 
+/** Several Pombos on one PostgreSQL database (docs/cluster.md). */
+export interface ClusterConfig {
+  enabled: boolean;
+  /** This node's name in the cluster (its leases and heartbeats carry it). */
+  nodeId: string;
+  /** How long a lease or a heartbeat holds without renewal; renewed every third of it. */
+  leaseTtlMs: number;
+}
+
 export interface Config {
   server: { port: number; host: string; url: string; bodyLimitBytes: number };
   cors: CorsConfig;
@@ -91,6 +101,7 @@ export interface Config {
   limits: LimitsConfig;
   connections: ConnectionLimits;
   brokers: BrokersConfig;
+  cluster: ClusterConfig;
 }
 
 /** The longest overlap of a secret rotation: 30 days. */
@@ -118,6 +129,18 @@ function ipAddresses(env: EnvReader, name: string, entries: string[]): string[] 
     if (isIP(entry) === 0) env.problems.push(`${name} has "${entry}", which is not an IP address (list remote addresses, e.g. 127.0.0.1,::1)`);
   }
   return entries;
+}
+
+function readCluster(env: EnvReader, provider: string): ClusterConfig {
+  const enabled = env.bool('CLUSTER_ENABLED', false);
+  if (enabled && provider !== 'postgresql') {
+    env.problems.push('CLUSTER_ENABLED=true needs DATABASE_PROVIDER=postgresql: the nodes of a cluster share one PostgreSQL database (SQLite is one node only)');
+  }
+  return {
+    enabled,
+    nodeId: env.str('CLUSTER_NODE_ID', `${hostname()}-${process.pid}`),
+    leaseTtlMs: env.int('CLUSTER_LEASE_TTL_MS', 30_000, { min: 300 }),
+  };
 }
 
 function readWebhook(env: EnvReader): WebhookConfig {
@@ -251,6 +274,7 @@ export function readConfig(env: EnvReader, cwd: string): Config {
     },
     connections: readConnectionLimits(env),
     brokers: readBrokers(env),
+    cluster: readCluster(env, provider),
   };
   return config;
 }
