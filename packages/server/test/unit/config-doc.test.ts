@@ -45,7 +45,7 @@ function everyRead(): Map<string, unknown> {
 const ACCEPTED_UNUSED = ['KAFKA_CONSUMER_GROUP_ID'];
 
 /** Defaults worked out from other variables, as the documentation writes them. */
-const DERIVED_DEFAULTS: Record<string, string> = { SERVER_URL: '`http://localhost:<SERVER_PORT>`' };
+const DERIVED_DEFAULTS: Record<string, string> = { SERVER_URL: '`http://localhost:<SERVER_PORT>`', CLUSTER_NODE_ID: '`<hostname>-<pid>`' };
 
 test('every variable read, templated ones included, is documented, and every documented one is read', () => {
   const reads = everyRead();
