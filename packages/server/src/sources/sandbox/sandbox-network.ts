@@ -265,8 +265,9 @@ export class SandboxNetwork {
    */
   private async restoredGroup(instance: Instance, groupJid: string): Promise<Group | undefined> {
     const known = (await groupList(this.store, instance)).find((group) => group.id === groupJid);
-    if (!known?.owner) return undefined;
-    const creatorId = this.instances.ownerOf(known.owner)?.id ?? instance.id;
+    // Groups go with the instance that created them: one whose creator was deleted is not brought back.
+    const creatorId = known?.owner ? this.instances.ownerOf(known.owner)?.id : undefined;
+    if (!known?.owner || creatorId === undefined) return undefined;
     const group: Group = {
       id: known.id,
       creatorId,
