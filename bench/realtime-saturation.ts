@@ -156,13 +156,12 @@ function report(results: Result[]): void {
     const result = byTarget.get(target);
     return result?.fell ?? result?.kept;
   };
-  // Per core at the highest offered load both ran: the same work, since fixed costs shrink per message as the load grows.
+  // Per core at the highest offered load both kept up with: the same work, since fixed costs shrink per message as the load grows.
   const sameLoad = (target: Target, other: Target) => {
-    const steps = byTarget.get(target)?.steps ?? [];
-    const rate = Math.min(steps.at(-1)?.rate ?? 0, byTarget.get(other)?.steps.at(-1)?.rate ?? 0);
-    return steps.find((s) => s.rate === rate);
+    const rate = Math.min(byTarget.get(target)?.kept?.rate ?? 0, byTarget.get(other)?.kept?.rate ?? 0);
+    return byTarget.get(target)?.steps.find((s) => s.rate === rate);
   };
-  console.log('\nratios (Pombo / bare): highest offered load kept up with; msgs/s per core at the busiest step; msgs/s per core at the highest load both ran');
+  console.log('\nratios (Pombo / bare): highest offered load kept up with; msgs/s per core at the busiest step; msgs/s per core at the highest load both kept up with');
   for (const [pombo, bare] of [
     ['pombo-ws', 'bare-ws'],
     ['pombo-ws', 'bare-socketio'],
