@@ -13,7 +13,7 @@ import { ANY_KEY, apiSchema, GLOBAL_KEY, TAGS } from '../core/schemas.ts';
  */
 export const NON_API_ROUTE_PREFIXES: readonly string[] = ['/manager'];
 
-export const isNonApiRoute = (url: string): boolean =>
+const isNonApiRoute = (url: string): boolean =>
   NON_API_ROUTE_PREFIXES.some((prefix) => url === prefix || url.startsWith(`${prefix}/`));
 
 export interface RegisteredRoute {

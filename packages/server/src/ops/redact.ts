@@ -7,7 +7,7 @@
 export const CENSOR = '[redacted]';
 
 /** What a masked URL holds in place of a password or a credential-like query value (stays a valid URL). */
-export const URL_MASK = '***';
+const URL_MASK = '***';
 
 /** Names (headers, query parameters) whose values are credentials. */
 export const CREDENTIAL_NAME = /auth|token|secret|key|pass|signature|sig$|cookie|jwt|session|credential|bearer/i;

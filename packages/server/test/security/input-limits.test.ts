@@ -148,3 +148,19 @@ test('a group of the largest allowed size with sandbox members answers fast, and
     /SANDBOX_GROUP_MAX_PARTICIPANTS/,
   );
 });
+
+test('a page of GET /events ends at 16 MiB of event data, and next points on: large events stay readable', async (t) => {
+  const big = await startPombo();
+  t.after(() => big.close());
+  const name = uniqueName('pages');
+  const token = (await big.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST' })).body.hash;
+  const blob = 'x'.repeat(4 * 1024 * 1024 - 100);
+  for (let n = 0; n < 5; n++) assert.equal((await big.api('POST', `/events/${name}`, { event: 'CALL', data: { n, blob } }, token)).status, 201);
+  const first = await big.api('GET', `/events/${name}?limit=1000&events=CALL`, undefined, token);
+  assert.equal(first.status, 200);
+  assert.deepEqual(first.body.events.map((event: { data: { n: number } }) => event.data.n), [0, 1, 2, 3]);
+  assert.equal(first.body.next, first.body.events.at(-1).id);
+  const second = await big.api('GET', `/events/${name}?limit=1000&events=CALL&after=${first.body.next}`, undefined, token);
+  assert.deepEqual(second.body.events.map((event: { data: { n: number } }) => event.data.n), [4]);
+  assert.equal(second.body.next, null);
+});

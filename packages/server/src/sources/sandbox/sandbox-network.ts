@@ -12,6 +12,9 @@ import { groupList } from '../../log-views/group-list.ts';
 const USER_SUFFIX = '@s.whatsapp.net';
 const GROUP_SUFFIX = '@g.us';
 
+/** The longest text or caption a message may carry: WhatsApp's own limit. */
+export const SANDBOX_TEXT_MAX = 65_536;
+
 export const jidOf = (number: string): string => (number.includes('@') ? number : `${number.replace(/\D/g, '')}${USER_SUFFIX}`);
 const messageId = (): string => `3EB0${randomBytes(8).toString('hex').toUpperCase()}`;
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
