@@ -22,11 +22,12 @@ import { encodeRequest, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInst
 import { narrowExisting, privateFile } from '../../ops/private-files.ts';
 import { MIGRATIONS } from './schema.ts';
 import type { WriterOptions } from './sqlite-writer.ts';
-import type { EncodedRequest, RequestOutcome, RoundOutcome, ToWriter } from './writer-messages.ts';
+import { NUMBERS_PER_EVENT, type EncodedAppends, type RoundOutcome, type ToWriter } from './writer-messages.ts';
 
-/** An append waiting for its round, with its requests as the writer takes them. */
+/** An append waiting for its round, with its requests' data and extras as JSON text. */
 interface PendingAppend extends QueuedAppend {
-  encoded: EncodedRequest[];
+  data: string[];
+  extras: Array<string | null>;
 }
 
 /** The writes sent to the writer thread and not yet answered. */
@@ -36,6 +37,48 @@ interface Round {
   /** Resolves when the round is answered (or the writer is gone). */
   done: Promise<void>;
   finish: () => void;
+}
+
+/** A round's appends as columns, callers one after the other. */
+function encodeAppends(appends: readonly PendingAppend[]): EncodedAppends {
+  const columns: EncodedAppends = { sizes: [], instanceIds: [], events: [], data: [], producerIds: [], extras: [] };
+  for (const item of appends) {
+    columns.sizes.push(item.requests.length);
+    for (const request of item.requests) {
+      columns.instanceIds.push(request.instanceId);
+      columns.events.push(request.event);
+      columns.producerIds.push(request.producerId ?? null);
+    }
+    columns.data.push(...item.data);
+    columns.extras.push(...item.extras);
+  }
+  return columns;
+}
+
+/** A round's outcome, read back request by request. */
+class RoundResults {
+  readonly refused: Map<number, string>;
+  private readonly heads: Map<string, { name: string; sender: string | null }>;
+  private readonly duplicates: Map<number, EventTuple>;
+
+  constructor(private readonly outcome: RoundOutcome) {
+    this.refused = new Map(outcome.refused);
+    this.heads = new Map(outcome.heads.map(([id, name, sender]) => [id, { name, sender }]));
+    this.duplicates = new Map(outcome.duplicates);
+  }
+
+  /** Request `index` of the round as its caller gets it; a new event also goes to `appended`, for the listeners. */
+  result(index: number, request: AppendRequest, data: string, extra: string | null, appended: StoredEvent[]): AppendResult {
+    const duplicate = this.duplicates.get(index);
+    if (duplicate) return { event: toEvent(duplicate), duplicate: true };
+    const { numbers, ids } = this.outcome;
+    const at = index * NUMBERS_PER_EVENT;
+    const head = this.heads.get(request.instanceId);
+    const [pos, seq, createdAt] = [numbers[at] ?? 0, numbers[at + 1] ?? 0, numbers[at + 2] ?? 0];
+    const event = new LoggedEvent(pos, ids[index] ?? '', request.instanceId, head?.name ?? '', seq, request.event, data, head?.sender ?? null, isoTime(createdAt), extra, request.data ?? null);
+    appended.push(event);
+    return { event, duplicate: false };
+  }
 }
 
 /**
@@ -124,13 +167,18 @@ export class SqliteStore implements Store {
     if (!requests.length) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       if (this.broken) return reject(this.broken);
-      let encoded: EncodedRequest[];
+      const data: string[] = [];
+      const extras: Array<string | null> = [];
       try {
-        encoded = requests.map((request) => ({ instanceId: request.instanceId, event: request.event, producerId: request.producerId ?? null, ...encodeRequest(request) }));
+        for (const request of requests) {
+          const encoded = encodeRequest(request);
+          data.push(encoded.data);
+          extras.push(encoded.extra);
+        }
       } catch (error) {
         return reject(error);
       }
-      this.queue.push({ requests, encoded, resolve, reject });
+      this.queue.push({ requests, data, extras, resolve, reject });
       this.schedule();
     });
   }
@@ -168,7 +216,7 @@ export class SqliteStore implements Store {
     this.inFlight = round;
     const message: ToWriter = {
       type: 'round',
-      appends: round.appends.map((item) => item.encoded),
+      appends: encodeAppends(round.appends),
       ledger: round.ledger.map(({ destination, records, cursor }) => ({ destination, records, cursor })),
     };
     this.writer.ref();
@@ -182,10 +230,13 @@ export class SqliteStore implements Store {
     this.inFlight = undefined;
     this.writer.unref();
     const appended: StoredEvent[] = [];
-    round.appends.forEach((item, index) => {
-      const result = outcome.appendFailure ?? outcome.appends[index] ?? 'the SQLite writer gave no outcome';
-      if (typeof result === 'string') item.reject(new Error(result));
-      else item.resolve(result.map((request, k) => this.toResult(item, k, request, appended)));
+    const results = new RoundResults(outcome);
+    let first = 0;
+    round.appends.forEach((item, caller) => {
+      const reason = outcome.appendFailure ?? results.refused.get(caller);
+      if (reason !== undefined) item.reject(new Error(reason));
+      else item.resolve(item.requests.map((request, k) => results.result(first + k, request, item.data[k] as string, item.extras[k] ?? null, appended)));
+      first += item.requests.length;
     });
     for (const write of round.ledger) {
       if (outcome.ledgerFailure !== undefined) write.reject(new Error(outcome.ledgerFailure));
@@ -195,16 +246,6 @@ export class SqliteStore implements Store {
     round.finish();
     // Writes queued meanwhile go out as the next round, with those the callers just woken make this turn.
     if (this.queue.length || this.ledgerQueue.length) this.schedule();
-  }
-
-  private toResult(item: PendingAppend, index: number, outcome: RequestOutcome, appended: StoredEvent[]): AppendResult {
-    if ('duplicate' in outcome) return { event: toEvent(outcome.duplicate), duplicate: true };
-    const request = item.requests[index] as AppendRequest;
-    const { data, extra } = item.encoded[index] as EncodedRequest;
-    const [pos, id, seq, createdAt, instance, sender] = outcome.added;
-    const event = new LoggedEvent(pos, id, request.instanceId, instance, seq, request.event, data, sender, isoTime(createdAt), extra, request.data ?? null);
-    appended.push(event);
-    return { event, duplicate: false };
   }
 
   /** The writer thread is gone (or the store closed): what waits for it is refused, and so is what comes later. */

@@ -1,10 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { newEventId } from '../../core/ids.ts';
-import type { InstanceHead } from '../sql-rows.ts';
-import type { EventTuple } from '../sql-rows.ts';
-import { EVENT_COLUMNS } from '../sql-rows.ts';
-import type { EncodedRequest, LedgerWrite, NewEventColumns, RequestOutcome, RoundOutcome, ToWriter } from './writer-messages.ts';
+import { EVENT_COLUMNS, type EventTuple, type InstanceHead } from '../sql-rows.ts';
+import { NUMBERS_PER_EVENT, type EncodedAppends, type LedgerWrite, type RoundOutcome, type ToWriter } from './writer-messages.ts';
 
 /**
  * The SQLite store's writer, on a thread of its own with its own connection: the inserts, index
@@ -33,7 +31,7 @@ const message = (error: unknown): string => (error instanceof Error ? error.mess
 class SqliteWriter {
   private readonly db: Database.Database;
   private readonly statements;
-  private readonly writeAppends: (calls: readonly EncodedRequest[][], outcomes: Array<RequestOutcome[] | string>) => void;
+  private readonly writeAppends: (appends: EncodedAppends, outcome: RoundOutcome) => void;
   private readonly writeLedger: (writes: readonly LedgerWrite[], now: number) => void;
   /** The time of the newest event: times never go back along the log, even when the clock does. */
   private lastCreatedAt: number;
@@ -59,20 +57,20 @@ class SqliteWriter {
       upsertDeliveries: this.db.prepare(upsertDeliveriesSql(UPSERT_ROWS)),
     };
     // Transaction wrappers made once (one per commit was garbage).
-    this.writeAppends = this.db.transaction((calls: readonly EncodedRequest[][], outcomes: Array<RequestOutcome[] | string>) => this.appendCalls(calls, outcomes));
+    this.writeAppends = this.db.transaction((appends: EncodedAppends, outcome: RoundOutcome) => this.appendCalls(appends, outcome));
     this.writeLedger = this.db.transaction((writes: readonly LedgerWrite[], now: number) => this.upsertLedger(writes, now));
     // A key lookup, not a scan.
     this.lastCreatedAt = this.db.prepare<[], { t: number }>('SELECT created_at AS t FROM events ORDER BY pos DESC LIMIT 1').get()?.t ?? 0;
   }
 
   /** A round: its appends in one commit (a promise resolves only after its events are durable), then its ledger writes in another. */
-  commit(appends: readonly EncodedRequest[][], ledger: readonly LedgerWrite[]): RoundOutcome {
-    const outcome: RoundOutcome = { appends: [] };
-    if (appends.length) {
+  commit(appends: EncodedAppends, ledger: readonly LedgerWrite[]): { outcome: RoundOutcome; transfer: ArrayBuffer[] } {
+    const total = appends.data.length;
+    const outcome: RoundOutcome = { numbers: new Float64Array(total * NUMBERS_PER_EVENT), ids: new Array<string>(total).fill(''), heads: [], duplicates: [], refused: [] };
+    if (appends.sizes.length) {
       try {
-        this.writeAppends(appends, outcome.appends);
+        this.writeAppends(appends, outcome);
       } catch (error) {
-        outcome.appends = [];
         outcome.appendFailure = message(error);
       }
     }
@@ -83,7 +81,7 @@ class SqliteWriter {
         outcome.ledgerFailure = message(error);
       }
     }
-    return outcome;
+    return { outcome, transfer: [outcome.numbers.buffer as ArrayBuffer] };
   }
 
   close(): void {
@@ -91,26 +89,33 @@ class SqliteWriter {
   }
 
   /** Each caller's requests, then the sequences they moved (inside `writeAppends`'s transaction). */
-  private appendCalls(calls: readonly EncodedRequest[][], outcomes: Array<RequestOutcome[] | string>): void {
+  private appendCalls(appends: EncodedAppends, outcome: RoundOutcome): void {
     const heads = new Map<string, InstanceHead>();
-    for (const requests of calls) outcomes.push(this.appendCall(requests, heads));
-    for (const [id, head] of heads) if (head.lastSeq !== head.storedSeq) this.statements.setLastSeq.run(head.lastSeq, id);
+    let first = 0;
+    appends.sizes.forEach((size, caller) => {
+      const refused = this.appendCall(appends, first, first + size, heads, outcome);
+      if (refused) outcome.refused.push([caller, refused]);
+      first += size;
+    });
+    for (const [id, head] of heads) {
+      if (head.lastSeq !== head.storedSeq) this.statements.setLastSeq.run(head.lastSeq, id);
+      outcome.heads.push([id, head.name, head.ownerJid]);
+    }
   }
 
   /**
-   * One caller's requests, all or nothing, inside the shared transaction. An unknown instance is
-   * found before the first write (data was checked on the store's thread), so a caller needs no
-   * savepoint of its own (they cost more than the inserts); a write that still fails aborts the
-   * whole group, which its callers then see refused.
+   * One caller's requests (`first` to `end` of the round), all or nothing, inside the shared
+   * transaction. An unknown instance is found before the first write (data was checked on the store's
+   * thread), so a caller needs no savepoint of its own (they cost more than the inserts); a write that
+   * still fails aborts the whole group, which its callers then see refused. Answers why it refused.
    */
-  private appendCall(requests: readonly EncodedRequest[], heads: Map<string, InstanceHead>): RequestOutcome[] | string {
-    const rowHeads: InstanceHead[] = [];
-    for (const request of requests) {
-      const head = this.headOf(request.instanceId, heads);
-      if (!head) return `instance ${request.instanceId} does not exist`;
-      rowHeads.push(head);
+  private appendCall(appends: EncodedAppends, first: number, end: number, heads: Map<string, InstanceHead>, outcome: RoundOutcome): string | undefined {
+    for (let index = first; index < end; index++) {
+      const instanceId = appends.instanceIds[index] as string;
+      if (!this.headOf(instanceId, heads)) return `instance ${instanceId} does not exist`;
     }
-    return requests.map((request, index) => this.appendOne(request, rowHeads[index] as InstanceHead));
+    for (let index = first; index < end; index++) this.appendOne(appends, index, heads.get(appends.instanceIds[index] as string) as InstanceHead, outcome);
+    return undefined;
   }
 
   /** An instance's sequence as this commit moves it: read once, written once (not one UPDATE per event). */
@@ -125,19 +130,24 @@ class SqliteWriter {
     return head;
   }
 
-  private appendOne(request: EncodedRequest, head: InstanceHead): RequestOutcome {
-    if (request.producerId !== null) {
-      const existing = this.statements.byProducer.get(request.instanceId, request.producerId);
-      if (existing) return { duplicate: existing };
+  private appendOne(appends: EncodedAppends, index: number, head: InstanceHead, outcome: RoundOutcome): void {
+    const instanceId = appends.instanceIds[index] as string;
+    const producerId = appends.producerIds[index] ?? null;
+    if (producerId !== null) {
+      const existing = this.statements.byProducer.get(instanceId, producerId);
+      if (existing) {
+        outcome.duplicates.push([index, existing]);
+        return;
+      }
     }
     const createdAt = Math.max(Date.now(), this.lastCreatedAt);
     this.lastCreatedAt = createdAt;
     const id = newEventId();
     const seq = head.lastSeq + 1;
-    const inserted = this.statements.insertEvent.run(id, request.instanceId, head.name, seq, request.event, request.data, head.ownerJid, request.producerId, createdAt, request.extra);
+    const inserted = this.statements.insertEvent.run(id, instanceId, head.name, seq, appends.events[index] as string, appends.data[index] as string, head.ownerJid, producerId, createdAt, appends.extras[index] ?? null);
     head.lastSeq = seq;
-    const added: NewEventColumns = [Number(inserted.lastInsertRowid), id, seq, createdAt, head.name, head.ownerJid];
-    return { added };
+    outcome.ids[index] = id;
+    outcome.numbers.set([Number(inserted.lastInsertRowid), seq, createdAt], index * NUMBERS_PER_EVENT);
   }
 
   private commitLedger(ledger: readonly LedgerWrite[]): void {
@@ -181,6 +191,7 @@ if (parentPort) {
       port.close();
       return;
     }
-    port.postMessage(writer.commit(request.appends, request.ledger));
+    const { outcome, transfer } = writer.commit(request.appends, request.ledger);
+    port.postMessage(outcome, transfer);
   });
 }

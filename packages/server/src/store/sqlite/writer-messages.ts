@@ -4,16 +4,20 @@ import type { EventTuple } from '../sql-rows.ts';
 /**
  * What the SQLite store's thread and its writer thread say to each other. The store sends one round
  * per turn of its event loop (every append and ledger write queued since the last round), the writer
- * commits it and answers once: a message per round, never one per event.
+ * commits it and answers once: a message per round, never one per event. Requests and outcomes travel
+ * as columns (an array per field, numbers in a transferred buffer), as copying one object per event
+ * between threads cost more than the inserts saved.
  */
 
-/** One request of an append, its data already JSON text (checked on the store's thread). */
-export interface EncodedRequest {
-  instanceId: string;
-  event: string;
-  data: string;
-  producerId: string | null;
-  extra: string | null;
+/** The requests of a round's appends, column by column, callers one after the other; data is JSON text already. */
+export interface EncodedAppends {
+  /** How many requests each caller made, in order: a caller's requests are all or nothing. */
+  sizes: number[];
+  instanceIds: string[];
+  events: string[];
+  data: string[];
+  producerIds: Array<string | null>;
+  extras: Array<string | null>;
 }
 
 export interface LedgerWrite {
@@ -24,8 +28,7 @@ export interface LedgerWrite {
 
 export interface WriteRound {
   type: 'round';
-  /** Each caller's requests, committed all or nothing per caller, together in one transaction. */
-  appends: EncodedRequest[][];
+  appends: EncodedAppends;
   ledger: LedgerWrite[];
 }
 
@@ -35,15 +38,19 @@ export interface CloseRequest {
 
 export type ToWriter = WriteRound | CloseRequest;
 
-/** A new event's columns the store's thread does not have: pos, id, seq, created_at (ms), instance name, sender. */
-export type NewEventColumns = [pos: number, id: string, seq: number, createdAt: number, instance: string, sender: string | null];
-
-/** One request's outcome: a new event, or the event an earlier append with the same producer id made. */
-export type RequestOutcome = { added: NewEventColumns } | { duplicate: EventTuple };
+/** Per request of the round, in order: `pos, seq, created_at (ms)` of the new event (0s for a refused call or a duplicate). */
+export const NUMBERS_PER_EVENT = 3;
 
 export interface RoundOutcome {
-  /** Per caller, in the round's order: its requests' outcomes, or why the call was refused (a message). */
-  appends: Array<RequestOutcome[] | string>;
+  numbers: Float64Array;
+  /** The new event's id per request ('' for a refused call or a duplicate). */
+  ids: string[];
+  /** The name and sender (owner JID) of each instance appended to, as the commit saw them. */
+  heads: Array<[instanceId: string, name: string, sender: string | null]>;
+  /** Requests that found an earlier event with their producer id: that event, by request index. */
+  duplicates: Array<[index: number, event: EventTuple]>;
+  /** Callers refused, by caller index, with the reason. */
+  refused: Array<[caller: number, reason: string]>;
   /** Set when the appends' commit failed as a whole: every caller of the round is refused with it. */
   appendFailure?: string;
   ledgerFailure?: string;
