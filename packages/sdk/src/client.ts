@@ -1,6 +1,7 @@
 import { EventsApi } from './events/events-api.ts';
 import type { Transport } from './events/transport.ts';
 import { ChannelConfigApi, type EventsConfig, type RealtimeConfig, type WebhookConfig } from './rest/channel-config.ts';
+import { ChatsApi, SettingsApi } from './rest/chats.ts';
 import { Http } from './rest/http.ts';
 import { InstancesApi, MessagesApi } from './rest/instances.ts';
 import { verifyWebhook, type HeaderBag, type VerifyOptions } from './webhooks/verify.ts';
@@ -20,6 +21,8 @@ export interface PomboClientOptions {
 export class PomboClient {
   readonly instances: InstancesApi;
   readonly messages: MessagesApi;
+  readonly chats: ChatsApi;
+  readonly settings: SettingsApi;
   readonly events: EventsApi;
   readonly webhooks = { verify: (body: string | Uint8Array, headers: HeaderBag, secret: string, options?: VerifyOptions) => verifyWebhook(body, headers, secret, options) };
   readonly webhook: ChannelConfigApi<WebhookConfig>;
@@ -35,6 +38,8 @@ export class PomboClient {
     const http = new Http({ baseUrl: options.baseUrl, apiKey: options.apiKey, fetch: options.fetch ?? globalThis.fetch.bind(globalThis) });
     this.instances = new InstancesApi(http);
     this.messages = new MessagesApi(http);
+    this.chats = new ChatsApi(http);
+    this.settings = new SettingsApi(http);
     this.events = new EventsApi(http, options.baseUrl, options.apiKey, options.transport);
     this.webhook = new ChannelConfigApi(http, 'webhook');
     this.websocket = new ChannelConfigApi(http, 'websocket');

@@ -9,4 +9,5 @@ export type { EventInput, PublishedEvent } from './events/events-api.ts';
 export type { SocketLike, Transport } from './events/transport.ts';
 export type { EventsConfig, RealtimeConfig, WebhookConfig } from './rest/channel-config.ts';
 export type { CreateInstanceRequest, CreatedInstance, InstanceView, QrCode } from './rest/instances.ts';
+export type { Chat, FindMessagesRequest, Group, InstanceSettings, MessageRecord } from './rest/chats.ts';
 export { verifyWebhook, type HeaderBag, type VerifyOptions } from './webhooks/verify.ts';

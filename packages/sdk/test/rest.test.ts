@@ -49,3 +49,28 @@ test('client.webhook.set configures a signed webhook, and client.webhooks.verify
     await pombo.close();
   }
 });
+
+test('chat, group, settings and restart helpers answer in Evolution API’s shapes', async () => {
+  const pombo = await startPombo();
+  try {
+    const client = new PomboClient({ baseUrl: pombo.url, apiKey: pombo.apiKey });
+    const [alice, bob] = [uniqueName('alice'), uniqueName('bob')];
+    await client.instances.create({ instanceName: alice, qrcode: true });
+    await client.instances.create({ instanceName: bob, number: '5511966660001', qrcode: true });
+    await client.messages.sendText(alice, { number: '5511966660001', text: 'oi' });
+    const { messages } = await client.chats.findMessages(bob, { where: { key: { fromMe: false } } });
+    assert.equal(messages.total, 1);
+    assert.deepEqual(messages.records[0]?.message, { conversation: 'oi' });
+    const [chat] = await client.chats.findChats(bob);
+    assert.equal(chat?.unreadCount, 1);
+    await pombo.api('POST', `/group/create/${alice}`, { subject: 'SDK', participants: ['5511966660001'] });
+    const [group] = await client.chats.fetchAllGroups(bob, { getParticipants: true });
+    assert.equal(group?.subject, 'SDK');
+    assert.equal(group?.participants?.length, 2);
+    assert.equal((await client.settings.set(bob, { rejectCall: true })).settings.settings.rejectCall, true);
+    assert.equal((await client.settings.find(bob)).rejectCall, true);
+    assert.deepEqual(await client.instances.restart(bob), { instance: { instanceName: bob, state: 'open' } });
+  } finally {
+    await pombo.close();
+  }
+});

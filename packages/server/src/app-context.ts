@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ChannelRegistry } from './channels/registry.ts';
+import type { ClusterNode } from './cluster/cluster-node.ts';
 import type { Config } from './config/index.ts';
 import type { EnvelopeContext } from './core/envelope.ts';
 import type { Dispatcher } from './delivery/dispatcher.ts';
@@ -22,6 +23,8 @@ export interface AppContext {
   readonly channels: ChannelRegistry;
   readonly sandbox: SandboxNetwork;
   readonly envelope: EnvelopeContext;
+  /** This Pombo as a node of a cluster (CLUSTER_ENABLED=true); undefined when it runs alone. */
+  cluster?: ClusterNode;
 }
 
 /** The `apikey` header (any case), as Evolution API clients send it. */

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ChannelRegistry } from './channels/registry.ts';
+import { ClusterNode } from './cluster/cluster-node.ts';
 import type { ChannelModule } from './channels/channel.ts';
 import type { Config } from './config/index.ts';
 import { Dispatcher } from './delivery/dispatcher.ts';
@@ -64,9 +65,19 @@ export async function createPombo(config: Config, log: Logger = createLogger(con
     throw error;
   }
   await dispatcher.start();
+  if (config.cluster.enabled && store.cluster) {
+    context.cluster = new ClusterNode(config.cluster, config.server.url, store.cluster, dispatcher, instances, log, metrics);
+    dispatcher.useLeases(context.cluster);
+    // An instance created or deleted on another node: its destinations are balanced at once, not at the next tick.
+    const node = context.cluster;
+    store.onAppend((events) => {
+      if (events.some((event) => event.event === 'INSTANCE_CREATE' || event.event === 'INSTANCE_DELETE')) node.changed();
+    });
+  }
   await auth.load(store);
   for (const instance of await instances.load()) channels.sync(instance);
   channels.startGlobal();
+  await context.cluster?.start();
   const http = buildHttpServer(context);
   const retention = startRetention(context);
 
@@ -79,6 +90,7 @@ export async function createPombo(config: Config, log: Logger = createLogger(con
     async close() {
       retention.stop();
       await http.close();
+      await context.cluster?.stop();
       await dispatcher.stop();
       await channels.stop();
       await store.close();

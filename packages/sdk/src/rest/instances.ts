@@ -78,6 +78,11 @@ export class InstancesApi {
     return this.http.request('GET', `/instance/connectionState/${segment(instanceName)}`);
   }
 
+  /** Reconnects a sandbox instance (`POST /instance/restart`). */
+  restart(instanceName: string): Promise<{ instance: { instanceName: string; state: ConnectionState } }> {
+    return this.http.request('POST', `/instance/restart/${segment(instanceName)}`);
+  }
+
   logout(instanceName: string): Promise<StatusMessage> {
     return this.http.request('DELETE', `/instance/logout/${segment(instanceName)}`);
   }

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { newToken } from '../core/ids.ts';
@@ -75,6 +76,15 @@ export interface LimitsConfig {
   sandboxGroupMaxParticipants: number;
 }
 
+/** Several Pombos on one PostgreSQL database (docs/cluster.md). */
+export interface ClusterConfig {
+  enabled: boolean;
+  /** This node's name in the cluster (its leases and heartbeats carry it). */
+  nodeId: string;
+  /** How long a lease or a heartbeat holds without renewal; renewed every third of it. */
+  leaseTtlMs: number;
+}
+
 export interface Config {
   server: { port: number; host: string; url: string; bodyLimitBytes: number };
   cors: CorsConfig;
@@ -91,6 +101,7 @@ export interface Config {
   limits: LimitsConfig;
   connections: ConnectionLimits;
   brokers: BrokersConfig;
+  cluster: ClusterConfig;
 }
 
 /** The longest overlap of a secret rotation: 30 days. */
@@ -120,6 +131,18 @@ function ipAddresses(env: EnvReader, name: string, entries: string[]): string[] 
   return entries;
 }
 
+function readCluster(env: EnvReader, provider: string): ClusterConfig {
+  const enabled = env.bool('CLUSTER_ENABLED', false);
+  if (enabled && provider !== 'postgresql') {
+    env.problems.push('CLUSTER_ENABLED=true needs DATABASE_PROVIDER=postgresql: the nodes of a cluster share one PostgreSQL database (SQLite is one node only)');
+  }
+  return {
+    enabled,
+    nodeId: env.str('CLUSTER_NODE_ID', `${hostname()}-${process.pid}`),
+    leaseTtlMs: env.int('CLUSTER_LEASE_TTL_MS', 30_000, { min: 300 }),
+  };
+}
+
 function readWebhook(env: EnvReader): WebhookConfig {
   const codes = env.list('WEBHOOK_RETRY_NON_RETRYABLE_STATUS_CODES', ['400', '401', '403', '404', '422']);
   const nonRetryable = new Set<number>();
@@ -132,7 +155,8 @@ function readWebhook(env: EnvReader): WebhookConfig {
   const globalEnabled = env.bool('WEBHOOK_GLOBAL_ENABLED', false);
   const globalUrl = env.url('WEBHOOK_GLOBAL_URL');
   if (globalEnabled && !globalUrl) env.problems.push('WEBHOOK_GLOBAL_ENABLED=true needs WEBHOOK_GLOBAL_URL');
-  // Evolution API's error webhook: WEBHOOK_EVENTS_ERRORS is also the ERRORS toggle of the global webhook.
+  // Evolution API's error webhook. WEBHOOK_EVENTS_ERRORS is not read as an event toggle: setting it to
+  // turn the error webhook on must not narrow the global webhook to ERRORS (events Pombo never emits).
   const errorsEnabled = env.bool('WEBHOOK_EVENTS_ERRORS', false);
   const errorsUrl = env.url('WEBHOOK_EVENTS_ERRORS_WEBHOOK');
   if (errorsEnabled && !errorsUrl) env.problems.push('WEBHOOK_EVENTS_ERRORS=true needs WEBHOOK_EVENTS_ERRORS_WEBHOOK, the URL the API errors are posted to');
@@ -140,7 +164,7 @@ function readWebhook(env: EnvReader): WebhookConfig {
     globalEnabled,
     globalUrl,
     globalByEvents: env.bool('WEBHOOK_GLOBAL_WEBHOOK_BY_EVENTS', false),
-    globalEvents: env.eventToggles('WEBHOOK_EVENTS_', ['WEBHOOK_EVENTS_ERRORS_WEBHOOK']),
+    globalEvents: env.eventToggles('WEBHOOK_EVENTS_', ['WEBHOOK_EVENTS_ERRORS', 'WEBHOOK_EVENTS_ERRORS_WEBHOOK']),
     globalSecret: env.str('WEBHOOK_GLOBAL_SECRET'),
     globalBase64: env.bool('WEBHOOK_GLOBAL_BASE64', false),
     requestTimeoutMs: env.int('WEBHOOK_REQUEST_TIMEOUT_MS', 60000, { min: 1 }),
@@ -250,6 +274,7 @@ export function readConfig(env: EnvReader, cwd: string): Config {
     },
     connections: readConnectionLimits(env),
     brokers: readBrokers(env),
+    cluster: readCluster(env, provider),
   };
   return config;
 }

@@ -9,11 +9,31 @@ import { DestinationWorker, type DestinationStatus } from './destination-worker.
 import type { Outcome } from './outcome.ts';
 
 /**
+ * Which destinations this node may run (cluster mode, see cluster/cluster-node.ts): a destination
+ * that needs a lease runs only while the node holds it.
+ */
+export interface LeaseGate {
+  needsLease(spec: DestinationSpec): boolean;
+  holds(id: string): boolean;
+  /** The set of destinations waiting for or holding a lease changed. */
+  changed(): void;
+}
+
+/** A destination known to the dispatcher that needs a lease, and the log's head when it was first seen. */
+export interface LeasedDestination {
+  readonly spec: DestinationSpec;
+  readonly firstHead: number;
+}
+
+/**
  * The one dispatcher for every destination. Each destination has its own worker, cursor and
  * retries, so a slow or dead one never delays another.
  */
 export class Dispatcher {
   private readonly workers = new Map<string, DestinationWorker>();
+  /** Destinations that need a lease (cluster mode), running or not. */
+  private readonly leased = new Map<string, LeasedDestination>();
+  private gate: LeaseGate | undefined;
   /** Destinations being stopped (their last save under way). */
   private readonly stopping = new Map<string, Promise<void>>();
   private head = 0;
@@ -47,14 +67,48 @@ export class Dispatcher {
     for (const worker of this.workers.values()) worker.offer(events, previous);
   }
 
+  /** From now on, destinations that need a lease run only while this node holds it. */
+  useLeases(gate: LeaseGate): void {
+    this.gate = gate;
+  }
+
+  /** The destinations that need a lease. */
+  leasedDestinations(): LeasedDestination[] {
+    return [...this.leased.values()];
+  }
+
+  /** The node took the destination's lease: its worker starts. */
+  acquired(id: string): void {
+    const destination = this.leased.get(id);
+    if (destination && !this.workers.has(id)) this.startWorker(destination.spec);
+  }
+
+  /** The node lost or gave up the destination's lease: its worker stops (the destination stays known). */
+  async lost(id: string): Promise<void> {
+    const worker = this.workers.get(id);
+    if (!worker) return;
+    this.workers.delete(id);
+    await worker.stop();
+  }
+
   /** Adds a destination, or replaces its spec (its cursor and pending retries are kept). */
   upsert(spec: DestinationSpec): void {
+    if (this.gate?.needsLease(spec)) {
+      const known = this.leased.get(spec.id);
+      this.leased.set(spec.id, { spec, firstHead: known?.firstHead ?? this.head });
+      if (!known) this.gate.changed();
+      if (!this.gate.holds(spec.id)) return;
+    }
     const existing = this.workers.get(spec.id);
     if (existing) {
       existing.spec = spec;
       existing.wake();
       return;
     }
+    this.startWorker(spec);
+  }
+
+  private startWorker(spec: DestinationSpec): void {
     const worker = new DestinationWorker(spec, this.store, this.log, {
       head: () => this.head,
       onOutcome: (destination, outcome, event, attempt, state) => {
@@ -68,8 +122,9 @@ export class Dispatcher {
     worker.wake();
   }
 
+  /** Whether the destination is known (in cluster mode it may run on another node). */
   has(id: string): boolean {
-    return this.workers.has(id);
+    return this.workers.has(id) || this.leased.has(id);
   }
 
   /**
@@ -79,6 +134,7 @@ export class Dispatcher {
   async remove(id: string, { forget = false } = {}): Promise<void> {
     const worker = this.workers.get(id);
     this.workers.delete(id);
+    if (this.leased.delete(id)) this.gate?.changed();
     this.deliveryLog.forget(id);
     if (worker) {
       const stopped = worker.stop();

@@ -28,6 +28,7 @@ type Operation = {
   parameters?: Parameter[];
   requestBody?: { required?: boolean; content?: Record<string, { schema?: Schema }> };
   security?: Array<Record<string, unknown>>;
+  responses?: Record<string, unknown>;
 };
 export interface OpenApiDocument {
   info: { title: string; version: string; description?: string };

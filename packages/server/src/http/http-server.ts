@@ -8,6 +8,7 @@ import type { AppContext } from '../app-context.ts';
 import { jsonBodies } from './json-body.ts';
 import { channelConfigRoutes } from './routes/channel-config-routes.ts';
 import { chatRoutes } from './routes/chat-routes.ts';
+import { clusterRoutes } from './routes/cluster-routes.ts';
 import { eventRoutes } from './routes/event-routes.ts';
 import { instanceRoutes } from './routes/instance-routes.ts';
 import { opsRoutes } from './routes/ops-routes.ts';
@@ -43,7 +44,7 @@ function toPomboError(error: FastifyError, context: AppContext): PomboError {
 }
 
 /** A refused key is what an operator looks for first (a client with a stale key, a probe): never the key itself. */
-export function logRefusal(context: AppContext, request: FastifyRequest, error: PomboError): void {
+function logRefusal(context: AppContext, request: FastifyRequest, error: PomboError): void {
   const path = request.url.split('?')[0];
   context.log.info({ code: error.code, method: request.method, path, address: request.ip }, 'request refused');
 }
@@ -103,6 +104,7 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
   // schemas as they are added; skip-override keeps them (and their hooks) in the root context.
   const routes = async (api: FastifyInstance) => {
     opsRoutes(api, context);
+    clusterRoutes(api, context);
     instanceRoutes(api, context);
     sandboxRoutes(api, context);
     chatRoutes(api, context);

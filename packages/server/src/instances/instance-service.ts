@@ -160,6 +160,29 @@ export class InstanceService {
     return updated;
   }
 
+  /**
+   * Takes in what other nodes sharing the store changed (cluster mode): instances created, configured
+   * or deleted elsewhere start, change or stop their destinations here too.
+   */
+  async refresh(removalPos: number): Promise<void> {
+    const current = await this.store.listInstances();
+    const ids = new Set(current.map((instance) => instance.id));
+    for (const instance of current) {
+      const known = this.byId.get(instance.id);
+      if (known && JSON.stringify(known) === JSON.stringify(instance)) continue;
+      this.cache(instance);
+      this.auth.remember(instance);
+      this.channels.sync(instance);
+    }
+    for (const gone of this.list().filter((instance) => !ids.has(instance.id))) {
+      this.unindexJid(gone);
+      this.byId.delete(gone.id);
+      this.byName.delete(gone.name);
+      this.auth.forget(gone);
+      void this.channels.release(gone, removalPos);
+    }
+  }
+
   /** Emits the removal events, then deletes the instance; its destinations drain them first. */
   async delete(instance: Instance): Promise<void> {
     const removal = await this.emitMany(instance, [

@@ -45,6 +45,12 @@ export function createMetrics() {
       labelNames: ['channel', 'instance_name'] as const,
       registers: [registry],
     }),
+    clusterLeases: new Gauge({
+      name: 'pombo_cluster_leases',
+      help: 'Destination leases this node holds (cluster mode), labelled by its CLUSTER_NODE_ID',
+      labelNames: ['node'] as const,
+      registers: [registry],
+    }),
     socketioConnections: new Gauge({
       name: 'pombo_socketio_connections',
       help: 'Connected Socket.IO sockets, on "/" (scope global) or in instance namespaces (scope instance)',

@@ -142,8 +142,53 @@ export interface DeliveryLedger {
   listChildren(destination: string): Promise<string[]>;
 }
 
+/** A node of a cluster as the database knows it. */
+export interface ClusterNodeRow {
+  id: string;
+  url: string;
+  startedAt: string;
+  heartbeatAt: string;
+  /** Whether its heartbeat still holds (the database's clock decides). */
+  alive: boolean;
+}
+
+export interface LeaseRow {
+  destination: string;
+  nodeId: string | null;
+  epoch: number;
+  expiresAt: string;
+}
+
+/**
+ * What several Pombos on one database share besides the log (docs/cluster.md): their heartbeats and
+ * the leases of destinations. Every time is the database's clock, so nodes' clocks may disagree.
+ */
+export interface ClusterStore {
+  /** Records this node as alive for `ttlMs`. */
+  heartbeat(node: { id: string; url: string }, ttlMs: number): Promise<void>;
+  /** Removes the node and frees its leases (a clean shutdown). */
+  leave(nodeId: string): Promise<void>;
+  nodes(): Promise<ClusterNodeRow[]>;
+  leases(): Promise<LeaseRow[]>;
+  /** Extends the leases the node still holds at these epochs; answers those it holds (the others are lost). */
+  renew(nodeId: string, held: ReadonlyMap<string, number>, ttlMs: number): Promise<Map<string, number>>;
+  /** Takes up to `max` of these destinations whose lease is free or expired, each with a new epoch. */
+  claim(nodeId: string, wanted: readonly string[], max: number, ttlMs: number): Promise<Map<string, number>>;
+  /** Frees leases the node holds at these epochs. */
+  release(nodeId: string, held: ReadonlyMap<string, number>): Promise<void>;
+  /**
+   * From now on the destination's cursor and delivery writes of this store commit only while the lease
+   * is the node's at `epoch`; a write made after the lease went elsewhere is rejected (LeaseLostError).
+   */
+  fence(destination: string, nodeId: string, epoch: number): void;
+  /** Sets a destination's first cursor unless it has one: the first node to see the destination decides. */
+  initCursor(destination: string, pos: number): Promise<void>;
+}
+
 export interface Store extends EventLog, InstanceRepository, DeliveryLedger {
   readonly provider: string;
+  /** Present where several Pombos may share the store (PostgreSQL). */
+  readonly cluster?: ClusterStore;
   /** Throws when the store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -64,6 +64,24 @@ describe('loadConfig', () => {
     assert.ok(!existsSync(join(cwd, 'data')), 'a refused configuration creates nothing, not even a key');
   });
 
+  test('connection limits: documented defaults, and a headers timeout longer than the request timeout stops the start', (t) => {
+    const cwd = tempDir(t);
+    assert.deepEqual(loadConfig({ AUTHENTICATION_API_KEY: 'k' }, cwd).connections, {
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 120_000,
+      keepAliveTimeoutMs: 72_000,
+      maxConnections: 10_000,
+      socketioConnectTimeoutMs: 10_000,
+      socketioMaxBufferedBytes: 4 * 1024 * 1024,
+      realtimeMaxBufferedBytes: 4 * 1024 * 1024,
+    });
+    const problems = problemsOf({ SERVER_HEADERS_TIMEOUT_MS: '30000', SERVER_REQUEST_TIMEOUT_MS: '20000' }, cwd);
+    assert.equal(problems.length, 1, problems.join('; '));
+    assert.match(problems[0] ?? '', /SERVER_HEADERS_TIMEOUT_MS \(30000\) must not exceed SERVER_REQUEST_TIMEOUT_MS \(20000\)/);
+    assert.match(problemsOf({ SERVER_MAX_CONNECTIONS: '0' }, cwd)[0] ?? '', /SERVER_MAX_CONNECTIONS="0"/);
+    assert.match(problemsOf({ REALTIME_MAX_BUFFERED_BYTES: '1000' }, cwd)[0] ?? '', /REALTIME_MAX_BUFFERED_BYTES="1000"/);
+  });
+
   test('with nothing set: port 8080, SQLite in ./data, 72 h retention, and a generated key kept in the data folder', (t) => {
     const cwd = tempDir(t);
     const config = loadConfig({}, cwd);

@@ -44,3 +44,9 @@ test('the scan sees an import into http/ (it can fail)', () => {
   const folders = files.flatMap((file) => importedFolders(join('http', file)).map((found) => found.folder));
   assert.ok(folders.includes('channels') || folders.includes('core'), 'http/ files import channels/ or core/');
 });
+
+test('the environment is read in config/ only: no other folder touches process.env or the EnvReader', () => {
+  const files = readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts') && !file.startsWith('config'));
+  const wrong = files.filter((file) => /process\.env|env-reader\.ts/.test(readFileSync(join(SRC, file), 'utf8')));
+  assert.deepEqual(wrong, [], 'read the variable in config/ and pass it in the Config');
+});

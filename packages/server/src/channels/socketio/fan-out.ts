@@ -1,15 +1,15 @@
-import { envelopeJson } from '../../core/envelope.ts';
+import { envelopeOf, type Envelope } from '../../core/envelope.ts';
 import type { AppContext } from '../../app-context.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import type { ConnectedClient } from '../channel.ts';
 import type { EventRouter } from './event-routing.ts';
-import { SerializedPayload } from './payload-parser.ts';
 import { Replay } from './replay.ts';
 import { instanceRoom, liveRoom, ROOT_ROOM, type PomboNamespace, type PomboServer, type PomboSocket } from './socket-types.ts';
 
 /**
  * Live events to sockets. Subscribes to the log's commits (so a socket never sees an event that is
- * not durable), routes each event once, serializes its envelope once, and emits it to rooms: the
+ * not durable), routes each event once, builds its envelope once, and emits it to rooms (socket.io encodes
+ * each broadcast once, whatever the number of sockets): the
  * cost per event does not depend on how many instances or configs exist, only on who listens.
  * Socket.IO is at-most-once live; a client that reconnects with `auth.lastEventId` is replayed.
  */
@@ -34,8 +34,7 @@ export class SocketFanOut {
     this.unsubscribe?.();
   }
 
-  readonly serialize = (event: StoredEvent): SerializedPayload =>
-    new SerializedPayload(envelopeJson(event, this.context.envelope));
+  readonly serialize = (event: StoredEvent): Envelope => envelopeOf(event, this.context.envelope);
 
   /** An admitted socket: replays what it missed (`resumeAfter`), then receives live events. */
   admit(socket: PomboSocket): void {
@@ -113,7 +112,7 @@ export class SocketFanOut {
   private publishOne(event: StoredEvent): void {
     const route = this.router.route(event);
     if (route.filtered) this.countFiltered(event);
-    let payload: SerializedPayload | undefined;
+    let payload: Envelope | undefined;
     if (route.instanceEvent) {
       const room = instanceRoom(event.instanceId);
       for (const nsp of this.namespaces.get(event.instance) ?? []) {

@@ -1,6 +1,6 @@
 import type { EventLog, StoredEvent } from '../../store/types.ts';
 import type { EventRouter } from './event-routing.ts';
-import type { SerializedPayload } from './payload-parser.ts';
+import type { Envelope } from '../../core/envelope.ts';
 import { queuedBytes } from './slow-readers.ts';
 import { liveRoom, type PomboSocket, type Scope } from './socket-types.ts';
 
@@ -45,7 +45,7 @@ export class Replay {
     afterPos: number,
     private readonly store: EventLog,
     private readonly router: EventRouter,
-    private readonly serialize: (event: StoredEvent) => SerializedPayload,
+    private readonly serialize: (event: StoredEvent) => Envelope,
   ) {
     this.lastPos = afterPos;
   }

@@ -7,7 +7,6 @@ import { INSTANCE_NAME } from '../../core/validate.ts';
 import { admission } from './admission.ts';
 import { EventRouter } from './event-routing.ts';
 import { SocketFanOut } from './fan-out.ts';
-import { payloadParser } from './payload-parser.ts';
 import { onSendMessage } from './send-message.ts';
 import { dropSlowReader } from './slow-readers.ts';
 import { hintIfSilent } from './silence-hint.ts';
@@ -35,7 +34,6 @@ export function attachSocketServer(app: FastifyInstance, context: AppContext, op
     destroyUpgrade: false,
     // Namespaces live while they have sockets; a refused connection leaves nothing behind.
     cleanupEmptyChildNamespaces: true,
-    parser: payloadParser,
     // A connection that has not joined a namespace (no key, a refused key, nothing sent) is closed after it.
     connectTimeout: context.config.connections.socketioConnectTimeoutMs,
   });

@@ -59,4 +59,21 @@ export const MIGRATIONS: readonly string[] = [
   `,
   // Envelope members beside data (a history sync's isLatest and progress), as JSON text; NULL for most events.
   `ALTER TABLE pombo_events ADD COLUMN extra TEXT;`,
+  // Cluster mode (docs/cluster.md): nodes' heartbeats, and one lease per destination, its epoch growing with each claim.
+  `
+  CREATE TABLE pombo_nodes (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+  );
+  CREATE TABLE pombo_leases (
+    destination TEXT PRIMARY KEY,
+    node_id TEXT,
+    epoch BIGINT NOT NULL DEFAULT 0,
+    expires_at BIGINT NOT NULL DEFAULT 0
+  );
+  CREATE INDEX pombo_leases_node ON pombo_leases (node_id);
+  `,
 ];

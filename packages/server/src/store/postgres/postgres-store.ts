@@ -16,6 +16,7 @@ import type {
 import { LoggedEvent } from '../logged-event.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { AppendNotifications, appendNotice, APPEND_CHANNEL } from './append-notifications.ts';
+import { ClusterTables, LeaseLostError } from './cluster-tables.ts';
 import { LogFollower } from './log-follower.ts';
 import { MIGRATIONS } from './postgres-schema.ts';
 import { parsePostgresUri } from './postgres-uri.ts';
@@ -84,6 +85,7 @@ export class PostgresStore implements Store {
   /** Publishes every node's committed events to the listeners; its head outlives a prune that empties the log. */
   private readonly follower: LogFollower;
   private readonly notifications: AppendNotifications;
+  readonly cluster: ClusterTables;
   /** The time of the newest event: times never go back along the log, even when the clock does. */
   private lastCreatedAt: number;
 
@@ -96,6 +98,7 @@ export class PostgresStore implements Store {
     head: { pos: number; createdAt: number },
   ) {
     this.lastCreatedAt = head.createdAt;
+    this.cluster = new ClusterTables(pool);
     this.follower = new LogFollower(head.pos, {
       read: (after, until, limit) => this.read({ afterPos: after, untilPos: until, limit }),
       publish: (events) => {
@@ -437,13 +440,17 @@ export class PostgresStore implements Store {
     while (this.ledgerQueue.length) {
       const batch = this.ledgerQueue;
       this.ledgerQueue = [];
+      let stale: Set<string>;
       try {
-        await this.commitLedger(batch);
+        stale = await this.commitLedger(batch);
       } catch (error) {
         for (const write of batch) write.reject(error);
         continue;
       }
-      for (const write of batch) write.resolve();
+      for (const write of batch) {
+        if (stale.has(write.destination)) write.reject(new LeaseLostError(write.destination));
+        else write.resolve();
+      }
     }
     this.ledgerWriting = undefined;
   }
@@ -452,21 +459,24 @@ export class PostgresStore implements Store {
    * One transaction for the batch. Ledger commits only record progress, so they do not wait for the WAL
    * flush (synchronous_commit off): a crash of the server can lose only the last ones, whole and in order
    * (the next append's commit flushes them), which means delivering those events again, never losing one.
+   * Writes of a destination whose lease this node lost (cluster mode) are left out: answers their destinations.
    */
-  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<void> {
-    // One row per delivery, the last write of a position winning (one statement cannot update a row twice).
-    const records = new Map<string, DeliveryRecord>();
-    const cursors = new Map<string, number>();
-    for (const write of batch) {
-      for (const record of write.records) records.set(`${record.pos}\u0000${record.destination}`, record);
-      if (write.cursor !== undefined) cursors.set(write.destination, write.cursor);
-    }
-    const rows = [...records.values()];
-    const now = Date.now();
+  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<Set<string>> {
     const client = await this.pool.connect();
     try {
       // One round trip for both (a query without parameters may hold several statements).
       await client.query('BEGIN; SET LOCAL synchronous_commit = off');
+      const stale = await this.cluster.stale(client, batch.map((write) => write.destination));
+      // One row per delivery, the last write of a position winning (one statement cannot update a row twice).
+      const records = new Map<string, DeliveryRecord>();
+      const cursors = new Map<string, number>();
+      for (const write of batch) {
+        if (stale.has(write.destination)) continue;
+        for (const record of write.records) records.set(`${record.pos}\u0000${record.destination}`, record);
+        if (write.cursor !== undefined) cursors.set(write.destination, write.cursor);
+      }
+      const rows = [...records.values()];
+      const now = Date.now();
       if (rows.length) {
         await client.query(
           `INSERT INTO pombo_deliveries (destination, pos, event_id, instance_id, event, status, attempts, next_attempt_at, updated_at)
@@ -495,6 +505,7 @@ export class PostgresStore implements Store {
       }
       await client.query('COMMIT');
       client.release();
+      return stale;
     } catch (error) {
       const broken = await client.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError as Error);
       client.release(broken);

@@ -1,0 +1,181 @@
+import type { Logger } from 'pino';
+import type { ClusterConfig } from '../config/index.ts';
+import type { DestinationSpec } from '../delivery/destination.ts';
+import type { Dispatcher, LeaseGate } from '../delivery/dispatcher.ts';
+import type { InstanceService } from '../instances/instance-service.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import type { ClusterStore } from '../store/types.ts';
+
+/**
+ * This Pombo as a node of a cluster (docs/cluster.md). Every third of the lease TTL, and whenever the
+ * set of destinations changes, it: records its heartbeat; takes in instances other nodes changed;
+ * renews its leases (a lease it no longer holds stops its worker at once); frees leases of destinations
+ * gone; then gives up or claims leases until it holds its fair share (destinations / live nodes,
+ * rounded up). A worker starts only after the store fences its writes with the lease's epoch, so a node
+ * that lost a lease (paused, cut off) cannot move the cursor the new holder moves.
+ */
+export class ClusterNode implements LeaseGate {
+  /** The leases this node holds, by destination, with their epochs. */
+  private readonly held = new Map<string, number>();
+  /** Destinations whose first cursor was set (the head when this node first saw them). */
+  private readonly initialized = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  /** Fires when the leases may have expired without a renewal (cut off from the database, paused). */
+  private watchdog: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly config: ClusterConfig,
+    private readonly url: string,
+    private readonly cluster: ClusterStore,
+    private readonly dispatcher: Dispatcher,
+    private readonly instances: InstanceService,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  get id(): string {
+    return this.config.nodeId;
+  }
+
+  /** Destinations delivered by one node at a time; a realtime feed serves its own node's clients, so each node runs its own. */
+  needsLease(spec: DestinationSpec): boolean {
+    return spec.channel !== 'realtime';
+  }
+
+  holds(id: string): boolean {
+    return this.held.has(id);
+  }
+
+  changed(): void {
+    if (!this.stopped) this.tickSoon();
+  }
+
+  /** The leases held now (for GET /cluster and metrics). */
+  leaseCount(): number {
+    return this.held.size;
+  }
+
+  async start(): Promise<void> {
+    await this.tick();
+  }
+
+  private tickSoon(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.tick().finally(() => {
+      this.running = undefined;
+      if (this.again && !this.stopped) {
+        this.again = false;
+        this.tickSoon();
+      }
+    });
+  }
+
+  private schedule(): void {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    this.timer = setTimeout(() => this.tickSoon(), Math.max(100, Math.floor(this.config.leaseTtlMs / 3)));
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      await this.cluster.heartbeat({ id: this.id, url: this.url }, this.config.leaseTtlMs);
+      await this.instances.refresh(this.dispatcher.headPosition);
+      await this.renew();
+      await this.balance();
+    } catch (error) {
+      this.log.error({ err: error, node: this.id }, 'cluster: could not reach the database; trying again');
+    } finally {
+      this.metrics.clusterLeases.set({ node: this.id }, this.held.size);
+      this.schedule();
+    }
+  }
+
+  private async renew(): Promise<void> {
+    const sentAt = Date.now();
+    const renewed = await this.cluster.renew(this.id, this.held, this.config.leaseTtlMs);
+    this.armWatchdog(sentAt);
+    for (const [destination, epoch] of [...this.held]) {
+      if (renewed.get(destination) === epoch) continue;
+      this.held.delete(destination);
+      this.log.warn({ node: this.id, destination, epoch }, 'cluster: lease lost; stopping the destination here');
+      await this.dispatcher.lost(destination);
+    }
+  }
+
+  private async balance(): Promise<void> {
+    const known = new Map(this.dispatcher.leasedDestinations().map((destination) => [destination.spec.id, destination]));
+    const gone = new Map([...this.held].filter(([destination]) => !known.has(destination)));
+    for (const destination of gone.keys()) this.held.delete(destination);
+    await this.cluster.release(this.id, gone);
+
+    const alive = Math.max(1, (await this.cluster.nodes()).filter((node) => node.alive).length);
+    const share = Math.ceil(known.size / alive);
+    if (this.held.size > share) return this.shed(this.held.size - share);
+    if (this.held.size === share) return;
+
+    const free = [...known.values()].filter(({ spec }) => !this.held.has(spec.id));
+    for (const { spec, firstHead } of free) {
+      if (spec.startAt !== 'now' || this.initialized.has(spec.id)) continue;
+      // A new destination starts at the head the first node that saw it saw, whichever node runs it.
+      await this.cluster.initCursor(spec.id, firstHead);
+      this.initialized.add(spec.id);
+    }
+    const claimed = await this.cluster.claim(this.id, free.map(({ spec }) => spec.id), share - this.held.size, this.config.leaseTtlMs);
+    for (const [destination, epoch] of claimed) {
+      this.held.set(destination, epoch);
+      this.cluster.fence(destination, this.id, epoch);
+      this.dispatcher.acquired(destination);
+    }
+    if (claimed.size) this.log.info({ node: this.id, claimed: [...claimed.keys()] }, 'cluster: leases taken');
+  }
+
+  /**
+   * Leases renewed at `sentAt` hold until `sentAt` + TTL at the earliest (the database's clock started
+   * counting after that): unless a later renewal succeeds, the node stops their workers at 80% of it,
+   * before another node can take them. A node cut off from the database stops delivering this way;
+   * its writes would be refused anyway.
+   */
+  private armWatchdog(sentAt: number): void {
+    clearTimeout(this.watchdog);
+    const due = sentAt + this.config.leaseTtlMs * 0.8 - Date.now();
+    this.watchdog = setTimeout(() => void this.dropAll('cluster: leases not renewed in time; stopping their destinations here'), Math.max(0, due));
+    this.watchdog.unref();
+  }
+
+  private async dropAll(reason: string): Promise<void> {
+    if (!this.held.size) return;
+    this.log.warn({ node: this.id, destinations: [...this.held.keys()] }, reason);
+    const dropped = [...this.held.keys()];
+    this.held.clear();
+    await Promise.all(dropped.map((destination) => this.dispatcher.lost(destination)));
+  }
+
+  /** Gives up leases beyond the fair share, each once its worker has stopped and saved its state. */
+  private async shed(count: number): Promise<void> {
+    const given = new Map([...this.held].slice(0, count));
+    for (const destination of given.keys()) {
+      this.held.delete(destination);
+      await this.dispatcher.lost(destination);
+    }
+    await this.cluster.release(this.id, given);
+    this.log.info({ node: this.id, released: [...given.keys()] }, 'cluster: leases given up for balance');
+  }
+
+  /** Stops every worker holding a lease, frees the leases and leaves the cluster (a clean shutdown). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearTimeout(this.watchdog);
+    await this.running;
+    for (const destination of this.held.keys()) await this.dispatcher.lost(destination);
+    this.held.clear();
+    await this.cluster.leave(this.id).catch(() => undefined);
+  }
+}

@@ -1,0 +1,74 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { LeaseLostError } from '../../src/store/postgres/cluster-tables.ts';
+import { postgresTestSchema } from '../helpers/postgres-test-schema.ts';
+
+/** Two stores on one schema stand for two nodes of a cluster. */
+const { uri, service } = await postgresTestSchema();
+
+describe('PostgreSQL leases of a cluster', { skip: 'skip' in service ? service.skip : false }, () => {
+  let a: PostgresStore;
+  let b: PostgresStore;
+  before(async () => {
+    [a, b] = await Promise.all([PostgresStore.open(uri), PostgresStore.open(uri)]);
+  });
+  after(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+  });
+
+  test('nodes claiming at once share the destinations without overlap (SKIP LOCKED)', async () => {
+    const destinations = Array.from({ length: 20 }, () => `webhook:${randomUUID()}`);
+    const [ofA, ofB] = await Promise.all([a.cluster.claim('node-a', destinations, 10, 30_000), b.cluster.claim('node-b', destinations, 10, 30_000)]);
+    assert.equal(ofA.size + ofB.size, 20);
+    assert.ok([...ofA.keys()].every((destination) => !ofB.has(destination)), 'no destination leased twice');
+    assert.equal((await a.cluster.claim('node-c', destinations, 20, 30_000)).size, 0, 'held leases are not free for another node');
+  });
+
+  test('a node whose lease expired and was taken cannot write the cursor or records: the epoch fences it', async () => {
+    const destination = `webhook:${randomUUID()}`;
+    const first = await a.cluster.claim('node-a', [destination], 1, 300);
+    const epochA = first.get(destination) as number;
+    a.cluster.fence(destination, 'node-a', epochA);
+    await a.saveDeliveries(destination, [], 10);
+    assert.equal(await a.getCursor(destination), 10, 'the holder writes its cursor');
+
+    assert.equal((await b.cluster.claim('node-b', [destination], 1, 30_000)).size, 0, 'a live lease is not taken');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const taken = await b.cluster.claim('node-b', [destination], 1, 30_000);
+    const epochB = taken.get(destination) as number;
+    assert.equal(epochB, epochA + 1, 'a claim raises the epoch');
+    b.cluster.fence(destination, 'node-b', epochB);
+
+    // The paused node wakes up and writes with the epoch it had: refused, and nothing of it is stored.
+    const record = { destination, pos: 11, eventId: 'evt_x', instanceId: 'i', event: 'CALL' as const, status: 'failed' as const, attempts: [], nextAttemptAt: null };
+    await assert.rejects(a.saveDeliveries(destination, [record], 99), LeaseLostError);
+    assert.equal(await b.getCursor(destination), 10, 'the stale cursor write was rejected');
+    assert.deepEqual(await b.listDeliveries({ destination, limit: 10 }), [], 'the stale record was rejected');
+    // Another destination's write in the same commit is not affected.
+    const other = `webhook:${randomUUID()}`;
+    await Promise.all([a.saveDeliveries(other, [], 5), assert.rejects(a.saveDeliveries(destination, [], 100), LeaseLostError)]);
+    assert.equal(await a.getCursor(other), 5);
+
+    await b.saveDeliveries(destination, [], 20);
+    assert.equal(await b.getCursor(destination), 20, 'the new holder writes');
+    const renewed = await a.cluster.renew('node-a', new Map([[destination, epochA]]), 30_000);
+    assert.equal(renewed.size, 0, 'the old holder learns on renewal that the lease is gone');
+    assert.deepEqual(await b.cluster.renew('node-b', new Map([[destination, epochB]]), 30_000), new Map([[destination, epochB]]));
+  });
+
+  test('heartbeats list nodes alive until their TTL passes; leaving frees the leases', async () => {
+    const id = `node-${randomUUID()}`;
+    await a.cluster.heartbeat({ id, url: 'http://127.0.0.1:1' }, 300);
+    const destination = `webhook:${randomUUID()}`;
+    await a.cluster.claim(id, [destination], 1, 30_000);
+    assert.equal((await b.cluster.nodes()).find((node) => node.id === id)?.alive, true);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.equal((await b.cluster.nodes()).find((node) => node.id === id)?.alive, false);
+    await a.cluster.leave(id);
+    assert.equal((await b.cluster.nodes()).find((node) => node.id === id), undefined);
+    assert.equal((await b.cluster.leases()).find((lease) => lease.destination === destination)?.nodeId, null);
+    assert.equal((await b.cluster.claim('node-b', [destination], 1, 30_000)).size, 1, 'a freed lease is taken at once');
+  });
+});
