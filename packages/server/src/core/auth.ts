@@ -7,11 +7,6 @@ export type Principal = { kind: 'global' } | { kind: 'instance'; instanceId: str
 
 const digest = (secret: string): Buffer => createHash('sha256').update(secret).digest();
 
-/** Compares secrets in constant time (hashing first makes the lengths equal). */
-export function secretsEqual(a: string, b: string): boolean {
-  return timingSafeEqual(digest(a), digest(b));
-}
-
 /**
  * Resolves keys to principals. Instance tokens are indexed by their SHA-256, so a lookup never
  * compares a presented key against every token.
