@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { PomboError } from './errors.ts';
-import type { Instance, InstanceRepository } from '../store/types.ts';
+import type { Instance } from '../store/types.ts';
 
 /** Who is calling: the holder of the global API key, or of one instance's token. */
 export type Principal = { kind: 'global' } | { kind: 'instance'; instanceId: string };
@@ -22,10 +22,6 @@ export class Authenticator {
 
   constructor(globalKey: string) {
     this.globalDigest = digest(globalKey);
-  }
-
-  async load(instances: InstanceRepository): Promise<void> {
-    for (const instance of await instances.listInstances()) this.remember(instance);
   }
 
   remember(instance: Pick<Instance, 'id' | 'token'>): void {
