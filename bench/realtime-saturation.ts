@@ -4,7 +4,8 @@
  * (SDK subscribers, every event acknowledged), a bare `ws` server and a bare socket.io server (Pombo's
  * Socket.IO endpoint too, if named in BENCH_ONLY). A step is behind when fewer than all its messages
  * arrived, when messages were delivered at less than (1 − BENCH_MARGIN) of the offered rate, or when
- * their p99 latency passed BENCH_P99_MS. For each server: the highest step it kept up with, and
+ * their p99 latency passed BENCH_P99_MS, and again when the step is run a second time (one stall of a
+ * shared machine is not saturation). For each server: the highest step it kept up with, and
  * delivered messages per second of the server's own CPU time (user + system: msgs/s per core).
  *
  *   node --import tsx bench/realtime-saturation.ts
@@ -106,7 +107,13 @@ async function measure(target: (typeof TARGETS)[number]): Promise<Result> {
     await ask(server, { type: 'offer', count: WARMUP, rate: START_RATE, tickMs: TICK_MS }, 'sent');
     await warmup;
     for (let index = 0, rate = START_RATE; index < STEPS; index++, rate = Math.round(rate * FACTOR)) {
-      const measured = await step(server, clients, rate);
+      let measured = await step(server, clients, rate);
+      // A shared machine stalls a process now and then: a step is behind only if it is behind twice.
+      if (measured.behind) {
+        console.error(`  ${target.target} ${rate} events/s × ${CLIENTS}: behind once (${measured.behind}), measured again`);
+        await new Promise((resolve) => setTimeout(resolve, 1000)); // the late messages of the first try arrive first
+        measured = await step(server, clients, rate);
+      }
       steps.push(measured);
       console.error(
         `  ${target.target} ${rate} events/s × ${CLIENTS}: delivered ${Math.round(measured.delivered)} of ${measured.offered} msgs/s, p99 ${measured.received.p99.toFixed(0)} ms, ` +

@@ -58,7 +58,11 @@ const envelope = (n: number) => {
 async function startPombo(): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'pombo-bench-realtime-'));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const config = loadConfig({ AUTHENTICATION_API_KEY: API_KEY, DATA_DIR: dir, LOG_LEVEL: 'warn' }, dir);
+  const config = loadConfig(
+    // One subscriber name per SDK client: thousands, past the default limit of 100 names per instance.
+    { AUTHENTICATION_API_KEY: API_KEY, DATA_DIR: dir, LOG_LEVEL: 'warn', REALTIME_MAX_SUBSCRIBERS: '100000' },
+    dir,
+  );
   const pombo = await createPombo(config, createLogger('warn'));
   const url = (await pombo.listen(0)).replace('0.0.0.0', '127.0.0.1');
   const instance = await pombo.context.instances.create({
