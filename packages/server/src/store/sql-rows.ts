@@ -88,18 +88,15 @@ export interface AppendRow {
  */
 export function appendRows(requests: readonly AppendRequest[], headOf: (instanceId: string) => InstanceHead): AppendRow[] | Error {
   try {
-    return requests.map((request) => ({ request, head: headOf(request.instanceId), ...encodeRequest(request) }));
+    return requests.map((request) => {
+      const data = JSON.stringify(request.data ?? null) as string | undefined;
+      if (data === undefined) throw new Error('event data is not JSON');
+      const extra = request.extra && Object.keys(request.extra).length ? JSON.stringify(request.extra) : null;
+      return { request, head: headOf(request.instanceId), data, extra };
+    });
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
   }
-}
-
-/** A request's data and extras as the JSON text the log holds; throws when the data is not JSON (a BigInt, …). */
-export function encodeRequest(request: AppendRequest): { data: string; extra: string | null } {
-  const data = JSON.stringify(request.data ?? null) as string | undefined;
-  if (data === undefined) throw new Error('event data is not JSON');
-  const extra = request.extra && Object.keys(request.extra).length ? JSON.stringify(request.extra) : null;
-  return { data, extra };
 }
 
 /** The columns `updateInstance` may set, by patch key. */
