@@ -13,6 +13,11 @@ export interface BrokerBench {
   env(run: string): Record<string, string>;
   /** Publishes the payloads with the raw client library, as they would be under Pombo's names, and waits for every confirm. */
   publishRaw(run: string, instance: string, payloads: readonly RawPayload[]): Promise<void>;
+  /**
+   * A weaker baseline the summary once used, measured once per run beside the fair one so that the
+   * change of baseline stays visible (NATS: `js.publish()`, one request per message).
+   */
+  readonly previousBaseline?: { readonly name: string; publishRaw: BrokerBench['publishRaw'] };
   /** Removes what both sides declared (queues, exchanges, streams). */
   cleanup(run: string, instance: string): Promise<void>;
 }

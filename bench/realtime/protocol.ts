@@ -29,6 +29,8 @@ export type ServerRequest =
   | { type: 'cpu' }
   /** Emits `count` events, `rate` per second (0: as fast as the server takes them). */
   | { type: 'broadcast'; count: number; rate: number }
+  /** Emits `count` events, `rate` per second, those due in each tick of `tickMs` as one batch (`realtime-saturation.ts`). */
+  | { type: 'offer'; count: number; rate: number; tickMs: number }
   /**
    * Emits `count` events while no client is connected, for clients that resume: Pombo keeps them in
    * its log for each subscriber; a bare `ws` server sends the same frames to every new connection.

@@ -27,6 +27,8 @@ type Emit = (n: number) => Promise<void> | void;
 interface Running {
   endpoint: Endpoint;
   emit: Emit;
+  /** Emits events `from`..`from + count - 1` at once (Pombo: one append, as a batch from `/ingest` is). */
+  emitBatch(from: number, count: number): Promise<void> | void;
   /** Events for clients that connect later (see the `backlog` request); unset where not measured. */
   backlog?(count: number): Promise<void>;
 }
@@ -56,7 +58,11 @@ const envelope = (n: number) => {
 async function startPombo(): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'pombo-bench-realtime-'));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const config = loadConfig({ AUTHENTICATION_API_KEY: API_KEY, DATA_DIR: dir, LOG_LEVEL: 'warn' }, dir);
+  const config = loadConfig(
+    // One subscriber name per SDK client: thousands, past the default limit of 100 names per instance.
+    { AUTHENTICATION_API_KEY: API_KEY, DATA_DIR: dir, LOG_LEVEL: 'warn', REALTIME_MAX_SUBSCRIBERS: '100000' },
+    dir,
+  );
   const pombo = await createPombo(config, createLogger('warn'));
   const url = (await pombo.listen(0)).replace('0.0.0.0', '127.0.0.1');
   const instance = await pombo.context.instances.create({
@@ -67,9 +73,15 @@ async function startPombo(): Promise<Running> {
   const emit = async (n: number) => {
     await pombo.context.instances.emit(instance, { event: 'MESSAGES_UPSERT', data: stampedMessage(n, now()) });
   };
+  const emitBatch = async (from: number, count: number) => {
+    const sentAt = now();
+    const emits = Array.from({ length: count }, (_, i) => ({ event: 'MESSAGES_UPSERT' as const, data: stampedMessage(from + i, sentAt) }));
+    await pombo.context.instances.emitMany(instance, emits, 'bench');
+  };
   return {
     endpoint: { url, apiKey: API_KEY, instance: INSTANCE },
     emit,
+    emitBatch,
     // Appended while no client is connected: each subscriber resumes from its ack floor.
     backlog: async (count) => {
       for (let n = 0; n < count; n++) await emit(n);
@@ -92,11 +104,15 @@ async function startBareWs(): Promise<Running> {
   wss.on('connection', (ws) => {
     for (const payload of backlog) ws.send(payload, TEXT);
   });
+  const emit = (n: number) => {
+    const payload = payloadOf(n);
+    for (const client of wss.clients) client.send(payload, TEXT);
+  };
   return {
     endpoint: { url, apiKey: API_KEY, instance: INSTANCE },
-    emit: (n) => {
-      const payload = payloadOf(n);
-      for (const client of wss.clients) client.send(payload, TEXT);
+    emit,
+    emitBatch: (from, count) => {
+      for (let n = from; n < from + count; n++) emit(n);
     },
     backlog: async (count) => {
       backlog = Array.from({ length: count }, (_, n) => payloadOf(n));
@@ -109,7 +125,14 @@ async function startBareSocketIo(): Promise<Running> {
   const io = new SocketIoServer(server, { serveClient: false });
   const url = await listen(server);
   const namespace = io.of(`/${INSTANCE}`);
-  return { endpoint: { url, apiKey: API_KEY, instance: INSTANCE }, emit: (n) => void namespace.emit('messages.upsert', envelope(n)) };
+  const emit = (n: number) => void namespace.emit('messages.upsert', envelope(n));
+  return {
+    endpoint: { url, apiKey: API_KEY, instance: INSTANCE },
+    emit,
+    emitBatch: (from, count) => {
+      for (let n = from; n < from + count; n++) emit(n);
+    },
+  };
 }
 
 const STARTERS: Record<ServerKind, () => Promise<Running>> = {
@@ -126,6 +149,24 @@ async function broadcast(emit: Emit, count: number, rate: number): Promise<void>
       if (due > now()) await new Promise((resolve) => setTimeout(resolve, due - now()));
     }
     await emit(n);
+  }
+  reply({ type: 'sent', firstAt, lastAt: now() });
+}
+
+/**
+ * Emits `count` events at `rate` per second in ticks of `tickMs`: each tick emits, as one batch, the
+ * events that fell due since the last, so a slow emit is followed by a larger batch and the offered
+ * rate holds for as long as the server can take it.
+ */
+async function offer(running: Running, count: number, rate: number, tickMs: number): Promise<void> {
+  const firstAt = now();
+  for (let n = 0; n < count; ) {
+    const due = Math.min(count, Math.floor(((now() - firstAt) / 1000) * rate) + 1);
+    if (due > n) {
+      await running.emitBatch(n, due - n);
+      n = due;
+    }
+    if (n < count) await new Promise((resolve) => setTimeout(resolve, tickMs));
   }
   reply({ type: 'sent', firstAt, lastAt: now() });
 }
@@ -157,6 +198,8 @@ process.on('message', async (request: ServerRequest) => {
     if (!running?.backlog) throw new Error('this server has no backlog to measure');
     await running.backlog(request.count);
     reply({ type: 'backlogged' });
+  } else if (request.type === 'offer') {
+    if (running) await offer(running, request.count, request.rate, request.tickMs);
   } else if (running) await broadcast(running.emit, request.count, request.rate);
 });
 process.on('disconnect', () => process.exit(0));

@@ -74,8 +74,11 @@ export async function createPombo(config: Config, log: Logger = createLogger(con
       if (events.some((event) => event.event === 'INSTANCE_CREATE' || event.event === 'INSTANCE_DELETE')) node.changed();
     });
   }
-  await auth.load(store);
-  for (const instance of await instances.load()) channels.sync(instance);
+  // One read of the instances at start: their tokens, then their channels.
+  for (const instance of await instances.load()) {
+    auth.remember(instance);
+    channels.sync(instance);
+  }
   channels.startGlobal();
   await context.cluster?.start();
   const http = buildHttpServer(context);

@@ -155,7 +155,8 @@ function readWebhook(env: EnvReader): WebhookConfig {
   const globalEnabled = env.bool('WEBHOOK_GLOBAL_ENABLED', false);
   const globalUrl = env.url('WEBHOOK_GLOBAL_URL');
   if (globalEnabled && !globalUrl) env.problems.push('WEBHOOK_GLOBAL_ENABLED=true needs WEBHOOK_GLOBAL_URL');
-  // Evolution API's error webhook: WEBHOOK_EVENTS_ERRORS is also the ERRORS toggle of the global webhook.
+  // Evolution API's error webhook. WEBHOOK_EVENTS_ERRORS is not read as an event toggle: setting it to
+  // turn the error webhook on must not narrow the global webhook to ERRORS (events Pombo never emits).
   const errorsEnabled = env.bool('WEBHOOK_EVENTS_ERRORS', false);
   const errorsUrl = env.url('WEBHOOK_EVENTS_ERRORS_WEBHOOK');
   if (errorsEnabled && !errorsUrl) env.problems.push('WEBHOOK_EVENTS_ERRORS=true needs WEBHOOK_EVENTS_ERRORS_WEBHOOK, the URL the API errors are posted to');
@@ -163,7 +164,7 @@ function readWebhook(env: EnvReader): WebhookConfig {
     globalEnabled,
     globalUrl,
     globalByEvents: env.bool('WEBHOOK_GLOBAL_WEBHOOK_BY_EVENTS', false),
-    globalEvents: env.eventToggles('WEBHOOK_EVENTS_', ['WEBHOOK_EVENTS_ERRORS_WEBHOOK']),
+    globalEvents: env.eventToggles('WEBHOOK_EVENTS_', ['WEBHOOK_EVENTS_ERRORS', 'WEBHOOK_EVENTS_ERRORS_WEBHOOK']),
     globalSecret: env.str('WEBHOOK_GLOBAL_SECRET'),
     globalBase64: env.bool('WEBHOOK_GLOBAL_BASE64', false),
     requestTimeoutMs: env.int('WEBHOOK_REQUEST_TIMEOUT_MS', 60000, { min: 1 }),

@@ -1,16 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { PomboError } from './errors.ts';
-import type { Instance, InstanceRepository } from '../store/types.ts';
+import type { Instance } from '../store/types.ts';
 
 /** Who is calling: the holder of the global API key, or of one instance's token. */
 export type Principal = { kind: 'global' } | { kind: 'instance'; instanceId: string };
 
 const digest = (secret: string): Buffer => createHash('sha256').update(secret).digest();
-
-/** Compares secrets in constant time (hashing first makes the lengths equal). */
-export function secretsEqual(a: string, b: string): boolean {
-  return timingSafeEqual(digest(a), digest(b));
-}
 
 /**
  * Resolves keys to principals. Instance tokens are indexed by their SHA-256, so a lookup never
@@ -22,10 +17,6 @@ export class Authenticator {
 
   constructor(globalKey: string) {
     this.globalDigest = digest(globalKey);
-  }
-
-  async load(instances: InstanceRepository): Promise<void> {
-    for (const instance of await instances.listInstances()) this.remember(instance);
   }
 
   remember(instance: Pick<Instance, 'id' | 'token'>): void {

@@ -29,7 +29,7 @@ export interface EnvelopeContext {
  * The envelope members an event may carry beside `data`, as Evolution API 2.3.7 sends them on
  * `messages.set` (`isLatest`: the last chunk of a history sync; `progress`: how far it is, 0 to 100).
  */
-export const ENVELOPE_EXTRAS = ['isLatest', 'progress'] as const;
+const ENVELOPE_EXTRAS = ['isLatest', 'progress'] as const;
 
 /** The extras a producer's payload carries (only ENVELOPE_EXTRAS), or undefined when it has none. */
 export function extrasOf(payload: Readonly<Record<string, unknown>>): Record<string, unknown> | undefined {

@@ -72,7 +72,7 @@ export class PomboError extends Error {
 }
 
 /** Longest piece of a client's input an error message repeats. */
-export const MAX_ECHO = 64;
+const MAX_ECHO = 64;
 
 /** A client's value as an error may quote it: cut to MAX_ECHO characters, line breaks shown escaped. */
 export function excerpt(value: unknown, max = MAX_ECHO): string {

@@ -1,4 +1,5 @@
 import { validationError } from './errors.ts';
+import { isObject, type Obj } from './validate.ts';
 import type { EventKey } from './event-names.ts';
 import { booleanField, type JsonSchema } from './schemas.ts';
 
@@ -30,8 +31,7 @@ const MAX_VALUES = 1000;
 const DIRECT = /@(s\.whatsapp\.net|lid|c\.us)$/;
 const JID = /^[^\s@]+@[a-z.]+$/;
 
-type Obj = Record<string, unknown>;
-const record = (value: unknown): Obj | undefined => (value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Obj) : undefined);
+const record = (value: unknown): Obj | undefined => (isObject(value) ? value : undefined);
 
 /** `data.key.fromMe`, else `data.fromMe`: undefined when the event says nothing about it. */
 function fromMeOf(data: Obj): boolean | undefined {

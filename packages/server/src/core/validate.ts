@@ -5,11 +5,12 @@ import { excerpt, PomboError, validationError } from './errors.ts';
 
 export type Obj = Record<string, unknown>;
 
+/** A JSON object (not null, not an array). */
+export const isObject = (value: unknown): value is Obj => value !== null && typeof value === 'object' && !Array.isArray(value);
+
 export function object(value: unknown, path: string): Obj {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw validationError(`${path} must be a JSON object`);
-  }
-  return value as Obj;
+  if (!isObject(value)) throw validationError(`${path} must be a JSON object`);
+  return value;
 }
 
 export function optionalObject(body: Obj, key: string, path = key): Obj | undefined {

@@ -11,13 +11,16 @@ export async function eventsByIds(store: Store, ids: readonly string[]): Promise
   return events;
 }
 
-/** A destination's dead-lettered events, oldest first: at most MAX_REPLAY + 1, so a caller can tell it cut them. */
-export async function deadLetters(store: Store, destination: string): Promise<StoredEvent[]> {
+/**
+ * A destination's dead-lettered events, oldest first: at most MAX_REPLAY + 1, so a caller can tell it
+ * cut them. `since` (an ISO time) keeps those whose last attempt was answered then or later.
+ */
+export async function deadLetters(store: Store, destination: string, since = ''): Promise<StoredEvent[]> {
   const ids: string[] = [];
   let afterPos = 0;
   while (ids.length <= MAX_REPLAY) {
     const page = await store.listDeliveries({ destination, status: 'failed', afterPos, limit: PAGE });
-    ids.push(...page.map((record) => record.eventId));
+    for (const record of page) if ((record.attempts.at(-1)?.at ?? '') >= since) ids.push(record.eventId);
     afterPos = page.at(-1)?.pos ?? afterPos;
     if (page.length < PAGE) break;
   }

@@ -7,7 +7,7 @@ import type { DestinationSpec } from './destination.ts';
 import type { Outcome } from './outcome.ts';
 
 /** Within this long, further failures of one destination are counted into its next line, not logged each. */
-export const QUIET_MS = 10_000;
+const QUIET_MS = 10_000;
 
 interface Streak {
   failures: number;

@@ -2,6 +2,7 @@
  * The `/docs` page: the OpenAPI document rendered to plain HTML on the server, so it works offline
  * and loads nothing from elsewhere (no script, no CDN). Everything from the document is escaped.
  */
+import { escapeHtml } from '../manager/html.ts';
 
 type Schema = {
   type?: string | string[];
@@ -28,6 +29,7 @@ type Operation = {
   parameters?: Parameter[];
   requestBody?: { required?: boolean; content?: Record<string, { schema?: Schema }> };
   security?: Array<Record<string, unknown>>;
+  responses?: Record<string, unknown>;
 };
 export interface OpenApiDocument {
   info: { title: string; version: string; description?: string };
@@ -35,8 +37,7 @@ export interface OpenApiDocument {
   paths?: Record<string, Record<string, Operation>>;
 }
 
-const escape = (text: unknown): string =>
-  String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+const escape = (text: unknown): string => escapeHtml(String(text));
 
 function typeOf(schema: Schema): string {
   if (schema.enum) return schema.enum.map((value) => JSON.stringify(value)).join(' | ');

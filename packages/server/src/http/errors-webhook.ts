@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Agent, buildConnector } from 'undici';
 import type { AppContext } from '../app-context.ts';
 import { WebhookAddressPolicy } from '../channels/webhook/webhook-address.ts';
+import { endpointOf } from '../channels/webhook/webhook-target.ts';
 import { ConfigError } from '../config/index.ts';
 
 /** Error reports on their way at once; past this, further errors are dropped (and counted in the log) until some finish. */
@@ -94,9 +95,4 @@ export function reportErrors(app: FastifyInstance, context: AppContext): void {
   app.addHook('onClose', async () => {
     await agent.close();
   });
-}
-
-function endpointOf(href: string): { origin: string; path: string } {
-  const url = new URL(href);
-  return { origin: url.origin, path: `${url.pathname}${url.search}` };
 }

@@ -44,7 +44,7 @@ function toPomboError(error: FastifyError, context: AppContext): PomboError {
 }
 
 /** A refused key is what an operator looks for first (a client with a stale key, a probe): never the key itself. */
-export function logRefusal(context: AppContext, request: FastifyRequest, error: PomboError): void {
+function logRefusal(context: AppContext, request: FastifyRequest, error: PomboError): void {
   const path = request.url.split('?')[0];
   context.log.info({ code: error.code, method: request.method, path, address: request.ip }, 'request refused');
 }

@@ -13,7 +13,7 @@ const BACKSLASH = 0x5c; // \
  * few thousand levels parses, but overflows the stack of everything that walks it later (stringify on
  * every read), so an accepted event could never be read back.
  */
-export function nestsDeeperThan(text: string, max: number): boolean {
+function nestsDeeperThan(text: string, max: number): boolean {
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {

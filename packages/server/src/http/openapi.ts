@@ -1,6 +1,7 @@
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../app-context.ts';
+import { ERRORS } from '../core/errors.ts';
 import { renderDocsPage, type OpenApiDocument } from './docs-page.ts';
 import { ANY_KEY, apiSchema, GLOBAL_KEY, TAGS } from '../core/schemas.ts';
 
@@ -12,7 +13,7 @@ import { ANY_KEY, apiSchema, GLOBAL_KEY, TAGS } from '../core/schemas.ts';
  */
 export const NON_API_ROUTE_PREFIXES: readonly string[] = ['/manager'];
 
-export const isNonApiRoute = (url: string): boolean =>
+const isNonApiRoute = (url: string): boolean =>
   NON_API_ROUTE_PREFIXES.some((prefix) => url === prefix || url.startsWith(`${prefix}/`));
 
 export interface RegisteredRoute {
@@ -32,12 +33,30 @@ export const routesOf = (app: FastifyInstance): readonly RegisteredRoute[] => re
 export const isApiRoute = (route: RegisteredRoute): boolean =>
   route.method !== 'HEAD' && route.method !== 'OPTIONS' && !isNonApiRoute(route.url);
 
-/** @fastify/swagger marks every body required; `optionalBody` ones are not. */
-function markOptionalBodies<T extends OpenApiDocument>(document: T): T {
+/** The body of every error answer (docs/errors.md), with the stable codes. */
+const ERROR_BODY = {
+  type: 'object' as const,
+  required: ['status', 'error', 'code', 'response'],
+  properties: {
+    status: { type: 'integer' as const, description: 'The HTTP status, again.' },
+    error: { type: 'string' as const, description: 'Its reason phrase (Bad Request, …).' },
+    code: { type: 'string' as const, enum: Object.keys(ERRORS), description: 'The stable code: match on it in programs.' },
+    response: {
+      type: 'object' as const,
+      properties: { message: { type: 'array' as const, items: { type: 'string' as const }, description: 'For people: the first names the problem (and the field).' } },
+    },
+  },
+};
+const ERROR_RESPONSE = { description: 'An error: see docs/errors.md.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+
+/** What the route schemas cannot say: which bodies may be left out (`optionalBody`), and the error shape of every answer. */
+function finish<T extends OpenApiDocument>(document: T): T {
   for (const methods of Object.values(document.paths ?? {})) {
     for (const operation of Object.values(methods)) {
       const body = operation.requestBody;
+      // @fastify/swagger marks every body required.
       if (body?.content?.['application/json']?.schema?.['x-optional']) body.required = false;
+      operation.responses = { ...operation.responses, '4XX': ERROR_RESPONSE, '5XX': ERROR_RESPONSE };
     }
   }
   return document;
@@ -67,6 +86,7 @@ export function openApi(app: FastifyInstance, context: Pick<AppContext, 'config'
       servers: [{ url: context.config.server.url }],
       tags: TAGS.map((tag) => ({ ...tag })),
       components: {
+        schemas: { Error: ERROR_BODY },
         securitySchemes: {
           [ANY_KEY]: { type: 'apiKey', in: 'header', name: 'apikey', description: 'The global API key, or the instance token (the `hash` /instance/create returned) on its own instance.' },
           [GLOBAL_KEY]: { type: 'apiKey', in: 'header', name: 'apikey', description: 'The global API key (AUTHENTICATION_API_KEY, or data/api-key).' },
@@ -74,7 +94,7 @@ export function openApi(app: FastifyInstance, context: Pick<AppContext, 'config'
       },
     },
     hideUntagged: true,
-    transformObject: (documentObject) => markOptionalBodies(('openapiObject' in documentObject ? documentObject.openapiObject : {}) as OpenApiDocument),
+    transformObject: (documentObject) => finish(('openapiObject' in documentObject ? documentObject.openapiObject : {}) as OpenApiDocument),
     transform: ({ schema, url }) => ({ schema: isNonApiRoute(url) ? { ...schema, hide: true } : schema, url }),
   });
 

@@ -98,12 +98,18 @@ function unknownFields(part: Part, errors: readonly ErrorObject[]): string | und
   const unknown = errors.filter((error) => error.keyword === 'additionalProperties');
   const first = unknown[0];
   if (!first) return undefined;
-  const names = unknown.map((error) => `"${excerpt(String(error.params.additionalProperty))}"`);
-  const where = first.instancePath ? fieldPath(part, first.instancePath) : part === 'body' ? 'the body' : fieldPath(part, '');
+  const where = (error: ErrorObject) => (error.instancePath ? fieldPath(part, error.instancePath) : part === 'body' ? 'the body' : fieldPath(part, ''));
+  const oneObject = unknown.every((error) => error.instancePath === first.instancePath);
+  const named = unknown.map((error) => `"${excerpt(String(error.params.additionalProperty))}"${oneObject ? '' : ` in ${where(error)}`}`);
+  const all = [...new Set(named)];
+  // A batch can hold a thousand of them: ten are enough to see the mistake.
+  const names = all.length > 10 ? [...all.slice(0, 10), `and ${all.length - 10} more`] : all;
   const fields = Object.keys((first.parentSchema as Schema | undefined)?.properties ?? {});
-  const accepted = fields.length > 12 ? [...fields.slice(0, 12), '…'] : fields;
-  const plural = names.length > 1 ? 's' : '';
-  return `unknown field${plural} ${[...new Set(names)].join(', ')} in ${where}: it accepts ${accepted.join(', ') || 'no fields'}`;
+  const accepted = (fields.length > 12 ? [...fields.slice(0, 12), '…'] : fields).join(', ') || 'no fields';
+  const plural = all.length > 1 ? 's' : '';
+  return oneObject
+    ? `unknown field${plural} ${names.join(', ')} in ${where(first)}: it accepts ${accepted}`
+    : `unknown fields ${names.join(', ')}: ${where(first)} accepts ${accepted}`;
 }
 
 /** Schema keywords that only say "one of the branches failed"; the branch's own error says what. */

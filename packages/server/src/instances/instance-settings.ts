@@ -17,7 +17,7 @@ export interface InstanceSettings {
 /** Where the settings are kept among the instance's stored configurations. */
 export const SETTINGS_KEY = 'settings';
 
-export const DEFAULT_SETTINGS: Readonly<InstanceSettings> = Object.freeze({
+const DEFAULT_SETTINGS: Readonly<InstanceSettings> = Object.freeze({
   rejectCall: false,
   msgCall: '',
   groupsIgnore: false,

@@ -1,8 +1,6 @@
+import { isObject, type Obj } from '../core/validate.ts';
 import type { Instance, Store } from '../store/types.ts';
 import { scanInstanceLog } from './instance-log.ts';
-
-type Obj = Record<string, unknown>;
-const isObject = (value: unknown): value is Obj => value !== null && typeof value === 'object' && !Array.isArray(value);
 
 export interface GroupParticipant {
   id: string;

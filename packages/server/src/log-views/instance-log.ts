@@ -8,7 +8,7 @@ const PAGE = 1000;
  * from the retained log (EVENTS_RETENTION_HOURS), and keeps only the newest of them in memory so one
  * request stays bounded however busy the instance was.
  */
-export const MAX_SCANNED = 20_000;
+const MAX_SCANNED = 20_000;
 
 /**
  * Visits the newest `max` (MAX_SCANNED) retained events of the given kinds of an instance, oldest first.

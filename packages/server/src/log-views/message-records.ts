@@ -1,3 +1,4 @@
+import { isObject, type Obj } from '../core/validate.ts';
 import type { Instance, Store, StoredEvent } from '../store/types.ts';
 import { scanInstanceLog } from './instance-log.ts';
 
@@ -22,9 +23,6 @@ export interface MessageRecord {
   contextInfo: unknown;
   MessageUpdate: { status: string }[];
 }
-
-type Obj = Record<string, unknown>;
-const isObject = (value: unknown): value is Obj => value !== null && typeof value === 'object' && !Array.isArray(value);
 
 /** Seconds; Baileys sometimes gives them as a string or as `{low, high}`. */
 function seconds(value: unknown): number {

@@ -7,22 +7,23 @@
 export const CENSOR = '[redacted]';
 
 /** What a masked URL holds in place of a password or a credential-like query value (stays a valid URL). */
-export const URL_MASK = '***';
+const URL_MASK = '***';
+
+/** What a credential's name contains. */
+const CREDENTIAL_WORDS = 'auth|token|secret|key|pass|signature|cookie|jwt|session|credential|bearer';
 
 /** Names (headers, query parameters) whose values are credentials. */
-export const CREDENTIAL_NAME = /auth|token|secret|key|pass|signature|sig$|cookie|jwt|session|credential|bearer/i;
+export const CREDENTIAL_NAME = new RegExp(`${CREDENTIAL_WORDS}|sig$`, 'i');
+
+const parsedUrl = (href: string): URL | undefined => (URL.canParse(href) ? new URL(href) : undefined);
 
 /**
  * The URL with its credentials masked: the password (or a user name given alone, often a token) and
  * the values of credential-like query parameters (`?token=…`, `?api_key=…`). Not a URL: returned as is.
  */
 export function redactUrl(href: string): string {
-  let url: URL;
-  try {
-    url = new URL(href);
-  } catch {
-    return href;
-  }
+  const url = parsedUrl(href);
+  if (!url) return href;
   if (url.password) url.password = URL_MASK;
   else if (url.username) url.username = URL_MASK;
   for (const name of new Set(url.searchParams.keys())) {
@@ -33,18 +34,17 @@ export function redactUrl(href: string): string {
 
 /** Whether a URL holds what `redactUrl` puts in (a client sending back what `find` showed). */
 export function isRedactedUrl(href: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(href);
-  } catch {
-    return false;
-  }
+  const url = parsedUrl(href);
+  if (!url) return false;
   if (url.password === URL_MASK || (!url.password && url.username === URL_MASK)) return true;
   return [...url.searchParams].some(([name, value]) => CREDENTIAL_NAME.test(name) && value === URL_MASK);
 }
 
 /** `name: value`, `name=value` and `"name": "value"` where the name looks like a credential. */
-const CREDENTIAL_PAIR = /("?)([\w-]*(?:auth|token|secret|key|pass|signature|cookie|jwt|session|credential|bearer)[\w-]*)\1(\s*[:=]\s*)("(?:[^"\\]|\\.)*"?|(?:(?:bearer|basic|digest|token)\s+)?[^\s,;&}\]]+)/gi;
+const CREDENTIAL_PAIR = new RegExp(
+  String.raw`("?)([\w-]*(?:${CREDENTIAL_WORDS})[\w-]*)\1(\s*[:=]\s*)("(?:[^"\\]|\\.)*"?|(?:(?:bearer|basic|digest|token)\s+)?[^\s,;&}\]]+)`,
+  'gi',
+);
 
 /** Free text (a receiver's answer) with the values of credential-like fields masked. */
 export function redactText(text: string): string {

@@ -49,6 +49,8 @@ test('a misspelled or unknown field is refused with a 400 naming it, on every ki
     ['POST', `/events/${name}`, [{ event: 'CALL', data: {} }, { event: 'CALL', data: {}, extra: 1 }], /unknown field "extra" in body\[1\]/],
     ['POST', `/nats/set/${name}`, { nats: { enabled: true, events: [] }, enabled: true }, /unknown field "enabled" in the body: it accepts nats/],
     ['POST', `/rabbitmq/set/${name}`, { rabbitmq: { enabled: true, events: [], exchange: 'x', queue: 'y' } }, /unknown fields "exchange", "queue" in rabbitmq/],
+    ['POST', `/events/${name}`, [{ event: 'CALL', data: {}, a: 1 }, { event: 'CALL', data: {}, b: 2 }], /unknown fields "a" in body\[0\], "b" in body\[1\]/],
+    ['POST', `/events/${name}`, Array.from({ length: 30 }, (_, i) => ({ event: 'CALL', data: {}, [`f${i}`]: 1 })), /"f9" in body\[9\], and 20 more/],
     ['GET', `/events/${name}?limt=5`, undefined, /unknown field "limt" in the query string: it accepts after, limit, events/],
   ];
   for (const [method, path, body, message] of cases) {

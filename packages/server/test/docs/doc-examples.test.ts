@@ -14,9 +14,11 @@ import { startPombo, type Harness } from '../helpers/pombo-harness.ts';
  * address for `localhost:8080` and `wss://api.example.com`, the global key for `$KEY`,
  * `GLOBAL-API-KEY` and `POMBO_API_KEY`, and the token of `minha-instancia` (a sandbox instance each
  * page starts with) for `INSTANCE-TOKEN`; `@pombo/sdk` is the SDK's sources. An example that exits
- * passes when it exits with 0; one still running after a moment is a listener: it must print what it
- * receives once events are sent to `minha-instancia`. An example that cannot run here says why just
- * above its fence: `<!-- example: skip (reason) -->`; the test reports it as skipped with that reason.
+ * passes when it exits with 0; one still running after a moment is a listener: events are sent to
+ * `minha-instancia` until it prints one of them (their message text, `Olá`, or their key's id). Just
+ * above its fence a page may say what an example must print instead: `<!-- example: prints (text) -->`
+ * (an answer that must be a success, a refusal a listener must report); an example that cannot run
+ * here says why: `<!-- example: skip (reason) -->`; the test reports it as skipped with that reason.
  */
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -25,12 +27,17 @@ const TSX = import.meta.resolve('tsx');
 /** Examples are written inside the repository so that they resolve its packages (socket.io-client, …). */
 const SCRATCH = join(ROOT, 'node_modules', '.cache', 'pombo-doc-examples');
 const SKIP = /<!--\s*example:\s*skip\s*\((.+)\)\s*-->\s*$/;
+const PRINTS = /<!--\s*example:\s*prints\s*\((.+)\)\s*-->\s*$/;
+/** What a listener prints of an event the runner sent (see `run`). */
+const SENT_EVENT = /Olá|doc-\d+/;
 
 interface Example {
   line: number;
   kind: 'shell' | 'script';
   code: string;
   skip: string | undefined;
+  /** Text the example's output must contain (`<!-- example: prints (…) -->`). */
+  prints: string | undefined;
 }
 
 function examplesOf(text: string): Example[] {
@@ -41,8 +48,10 @@ function examplesOf(text: string): Example[] {
     const shell = ['sh', 'bash', 'shell'].includes(lang) && /\bcurl\b/.test(code);
     if (!shell && !['ts', 'typescript', 'js', 'javascript'].includes(lang)) continue;
     const before = text.slice(0, match.index).trimEnd();
-    const skip = SKIP.exec(before.slice(before.lastIndexOf('\n') + 1))?.[1];
-    examples.push({ line: text.slice(0, match.index).split('\n').length, kind: shell ? 'shell' : 'script', code, skip });
+    const note = before.slice(before.lastIndexOf('\n') + 1);
+    const skip = SKIP.exec(note)?.[1];
+    const prints = PRINTS.exec(note)?.[1];
+    examples.push({ line: text.slice(0, match.index).split('\n').length, kind: shell ? 'shell' : 'script', code, skip, prints });
   }
   return examples;
 }
@@ -72,8 +81,11 @@ interface Run {
   stderr: string;
 }
 
-/** Runs a command; resolves when it exits, or once `listening` says it has printed what it received (then it is stopped). */
-function run(command: string, args: string[], page: Page, file?: string): Promise<Run> {
+/**
+ * Runs a command; resolves when it exits, or, for a listener, once it has printed what `heard`
+ * looks for (then it is stopped and counts as a success) or after 15 s (stopped: a failure).
+ */
+function run(command: string, args: string[], page: Page, heard: (stdout: string) => boolean, file?: string): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(command, args, {
       cwd: page.cwd,
@@ -85,10 +97,12 @@ function run(command: string, args: string[], page: Page, file?: string): Promis
     child.stdout.on('data', (chunk) => (stdout += chunk));
     child.stderr.on('data', (chunk) => (stderr += chunk));
     const started = Date.now();
-    // A listener: once it has had a moment to connect, events go to minha-instancia until it prints.
+    let listened = false;
+    // A listener: once it has had a moment to connect, events go to minha-instancia until it prints one.
     const tick = setInterval(() => {
       if (Date.now() - started < 1500) return;
-      if (stdout.trim() || Date.now() - started > 15_000) {
+      listened = heard(stdout);
+      if (listened || Date.now() - started > 15_000) {
         child.kill();
         return;
       }
@@ -97,22 +111,23 @@ function run(command: string, args: string[], page: Page, file?: string): Promis
     child.on('exit', (code, signal) => {
       clearInterval(tick);
       if (file) rmSync(file, { force: true });
-      resolve({ code: signal && stdout.trim() ? 0 : code, stdout, stderr });
+      resolve({ code: signal && listened ? 0 : code, stdout, stderr });
     });
   });
 }
 
 function runExample(example: Example, page: Page, name: string): Promise<Run> {
   const code = substitute(example.code, page);
+  const heard = (stdout: string): boolean => (example.prints === undefined ? SENT_EVENT.test(stdout) : stdout.includes(example.prints));
   if (example.kind === 'shell') {
     // curl fails on an error answer, as a reader would notice one.
     const prelude = 'set -euo pipefail\ncurl() { command curl --fail-with-body "$@"; }\n';
-    return run('bash', ['-c', prelude + code], page);
+    return run('bash', ['-c', prelude + code], page, heard);
   }
   mkdirSync(SCRATCH, { recursive: true });
   const file = join(SCRATCH, `${name}.mts`);
   writeFileSync(file, code);
-  return run(process.execPath, ['--import', TSX, file], page, file);
+  return run(process.execPath, ['--import', TSX, file], page, heard, file);
 }
 
 for (const path of PAGES) {
@@ -133,6 +148,7 @@ for (const path of PAGES) {
           const result = await runExample(example, page, name);
           step.diagnostic(`printed: ${result.stdout.trim().split('\n')[0]?.slice(0, 160) ?? ''}`);
           assert.equal(result.code, 0, `${path}:${example.line} failed:\n${result.stderr}\n${result.stdout}`);
+          if (example.prints !== undefined) assert.ok(result.stdout.includes(example.prints), `${path}:${example.line} did not print "${example.prints}":\n${result.stdout}`);
         });
       }
     } finally {

@@ -68,6 +68,16 @@ export async function startPombo(env: Record<string, string> = {}, dataDir?: str
   return harness;
 }
 
+/** Runs `use` against a fresh Pombo (with `env`), closed afterwards whatever happens. */
+export async function withPombo(env: Record<string, string>, use: (pombo: Harness) => Promise<void>): Promise<void> {
+  const pombo = await startPombo(env);
+  try {
+    await use(pombo);
+  } finally {
+    await pombo.close();
+  }
+}
+
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes (then throws with `what`). */
 export async function eventually<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000, everyMs = 20): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;

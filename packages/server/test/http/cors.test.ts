@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig, ConfigError } from '../../src/config/index.ts';
-import { startPombo, type Harness } from '../helpers/pombo-harness.ts';
+import { withPombo, type Harness } from '../helpers/pombo-harness.ts';
 
 /** What a browser sends before a cross-origin call with the `apikey` header: a preflight. */
 async function preflight(pombo: Harness, origin: string, method = 'GET', path = '/instance/fetchInstances'): Promise<Response> {
@@ -9,15 +9,6 @@ async function preflight(pombo: Harness, origin: string, method = 'GET', path = 
     method: 'OPTIONS',
     headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'apikey,content-type' },
   });
-}
-
-async function withPombo(env: Record<string, string>, run: (pombo: Harness) => Promise<void>): Promise<void> {
-  const pombo = await startPombo(env);
-  try {
-    await run(pombo);
-  } finally {
-    await pombo.close();
-  }
 }
 
 test('by default any origin may call the API (as Evolution API): the preflight allows the apikey header and every method the API uses', async () => {

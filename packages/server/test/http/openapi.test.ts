@@ -4,6 +4,7 @@ import Fastify from 'fastify';
 import { isApiRoute, openApi, routesOf, type RegisteredRoute } from '../../src/http/openapi.ts';
 import { apiSchema } from '../../src/core/schemas.ts';
 import type { Config } from '../../src/config/index.ts';
+import { ERRORS } from '../../src/core/errors.ts';
 import { startPombo, type Harness } from '../helpers/pombo-harness.ts';
 
 type Spec = { openapi: string; paths: Record<string, Record<string, { summary?: string; parameters?: Array<{ in: string; name: string }>; requestBody?: any }>> };
@@ -57,6 +58,9 @@ test('the document shows the schemas requests are validated with', async () => {
   const fields = Object.keys(webhookSet.properties.webhook.properties);
   for (const field of ['enabled', 'url', 'events', 'headers', 'byEvents', 'webhookByEvents', 'base64', 'webhookBase64', 'secret']) assert.ok(fields.includes(field), field);
   const page = spec.paths['/events/{instanceName}']?.get?.parameters?.find((p) => p.name === 'limit') as any;
+  const errorBody = (spec as any).components.schemas.Error;
+  assert.deepEqual(errorBody.properties.code.enum, Object.keys(ERRORS), 'every error code, as docs/errors.md lists them');
+  assert.equal((spec.paths['/instance/create']?.post as any).responses['4XX'].content['application/json'].schema.$ref, '#/components/schemas/Error');
   assert.deepEqual([page.schema.minimum, page.schema.maximum, page.schema.default], [1, 1000, 100]);
 });
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { eventually, startPombo, uniqueName } from '../helpers/pombo-harness.ts';
-import { connect, ingest, withPombo } from './ws-client.ts';
+import { eventually, startPombo, uniqueName, withPombo } from '../helpers/pombo-harness.ts';
+import { connect, ingest } from './ws-client.ts';
 
 const refused = async (promise: Promise<unknown>): Promise<{ status: number; body: any }> => {
   const error = (await promise.then(

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { uniqueName, eventually } from '../helpers/pombo-harness.ts';
-import { connect, ingest, withPombo } from './ws-client.ts';
+import { eventually, uniqueName, withPombo } from '../helpers/pombo-harness.ts';
+import { connect, ingest } from './ws-client.ts';
 
 const number = () => `5511${randomInt(10_000_000, 99_999_999)}`;
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { uniqueName, eventually } from '../helpers/pombo-harness.ts';
-import { connect, ingest, withPombo, type Frame, type RealtimeClient } from './ws-client.ts';
+import { eventually, uniqueName, withPombo } from '../helpers/pombo-harness.ts';
+import { connect, ingest, type Frame, type RealtimeClient } from './ws-client.ts';
 
 const ids = (from: RealtimeClient | Frame[]): string[] => (Array.isArray(from) ? from : from.frames).map((frame) => frame.id);
 

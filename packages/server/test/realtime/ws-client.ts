@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { eventually, startPombo, type Harness } from '../helpers/pombo-harness.ts';
+import { eventually, type Harness } from '../helpers/pombo-harness.ts';
 
 export interface Frame {
   id: string;
@@ -79,14 +79,4 @@ export async function ingest(pombo: Harness, instance: string, count: number, ev
   const response = await pombo.api('POST', `/events/${instance}`, { events });
   if (response.status !== 201) throw new Error(`ingest: ${response.status} ${JSON.stringify(response.body)}`);
   return response.body.events.map((event: { id: string }) => event.id);
-}
-
-/** Runs `use` against a fresh Pombo (with `env`), closed afterwards whatever happens. */
-export async function withPombo(env: Record<string, string>, use: (pombo: Harness) => Promise<void>): Promise<void> {
-  const pombo = await startPombo(env);
-  try {
-    await use(pombo);
-  } finally {
-    await pombo.close();
-  }
 }

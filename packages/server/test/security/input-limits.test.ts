@@ -61,6 +61,22 @@ test('every event accepted at the deepest allowed nesting reads back from every 
   const filtered = await pombo.api('GET', `/events/${ingest}?events=CALL`, undefined, ingestToken);
   assert.equal(filtered.status, 200);
   assert.ok(filtered.body.events.some((event: { id: string }) => event.id === accepted.body.id));
+  // The views built from the log (messages, chats, groups) read deep events too.
+  let inner: unknown = 'leaf';
+  for (let level = 0; level < 55; level++) inner = { level, next: inner };
+  const deepMessage = { key: { remoteJid: '5511900000001@s.whatsapp.net', fromMe: false, id: 'DEEP' }, message: inner };
+  const deepGroup = [{ id: '120363000000000001@g.us', subject: 'deep', participants: [{ id: '5511900000001@s.whatsapp.net', extra: inner }] }];
+  const more = await pombo.api('POST', `/events/${ingest}`, { events: [{ event: 'MESSAGES_UPSERT', data: deepMessage }, { event: 'GROUPS_UPSERT', data: deepGroup }] }, ingestToken);
+  assert.equal(more.status, 201, JSON.stringify(more.body).slice(0, 300));
+  for (const [method, path, body] of [
+    ['POST', `/chat/findMessages/${ingest}`, {}],
+    ['POST', `/chat/findChats/${ingest}`, {}],
+    ['GET', `/group/fetchAllGroups/${ingest}?getParticipants=true`, undefined],
+    ['GET', `/events/${ingest}?limit=1000`, undefined],
+  ] as const) {
+    const read = await pombo.api(method, path, body, ingestToken);
+    assert.equal(read.status, 200, `${method} ${path}: ${JSON.stringify(read.body).slice(0, 300)}`);
+  }
 });
 
 test('an event whose data is past EVENTS_MAX_DATA_BYTES is a 400 naming the event and the limit; one just under is stored', async () => {
@@ -131,4 +147,20 @@ test('a group of the largest allowed size with sandbox members answers fast, and
     'POMBO_ERR_VALIDATION',
     /SANDBOX_GROUP_MAX_PARTICIPANTS/,
   );
+});
+
+test('a page of GET /events ends at 16 MiB of event data, and next points on: large events stay readable', async (t) => {
+  const big = await startPombo();
+  t.after(() => big.close());
+  const name = uniqueName('pages');
+  const token = (await big.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST' })).body.hash;
+  const blob = 'x'.repeat(4 * 1024 * 1024 - 100);
+  for (let n = 0; n < 5; n++) assert.equal((await big.api('POST', `/events/${name}`, { event: 'CALL', data: { n, blob } }, token)).status, 201);
+  const first = await big.api('GET', `/events/${name}?limit=1000&events=CALL`, undefined, token);
+  assert.equal(first.status, 200);
+  assert.deepEqual(first.body.events.map((event: { data: { n: number } }) => event.data.n), [0, 1, 2, 3]);
+  assert.equal(first.body.next, first.body.events.at(-1).id);
+  const second = await big.api('GET', `/events/${name}?limit=1000&events=CALL&after=${first.body.next}`, undefined, token);
+  assert.deepEqual(second.body.events.map((event: { data: { n: number } }) => event.data.n), [4]);
+  assert.equal(second.body.next, null);
 });

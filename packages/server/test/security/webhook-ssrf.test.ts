@@ -1,9 +1,12 @@
 import { after, before, test } from 'node:test';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { assertError } from '../core/http-assert.ts';
 import { startReceiver, type Receiver } from '../webhook/http-receiver.ts';
-import { nonPublicReason } from '../../src/channels/webhook/webhook-address.ts';
+import { Agent, buildConnector } from 'undici';
+import { AddressRefused, nonPublicReason, WebhookAddressPolicy } from '../../src/channels/webhook/webhook-address.ts';
 
 /** A server as tenants would see it: private networks not allowed (the default). */
 let pombo: Harness;
@@ -92,6 +95,49 @@ test('with WEBHOOK_ALLOW_PRIVATE_NETWORKS=true private receivers work, Pombo its
   assert.equal((await open.api('POST', `/events/${self}`, { event: 'CALL', data: {} }, selfToken)).status, 201);
   const dead = await eventually(async () => (await open.api('GET', `/webhook/deliveries/${self}?status=failed`, undefined, selfToken)).body.deliveries[0], 'a dead delivery');
   assert.match(dead.attempts[0].error, /refused: localhost resolves to .* is Pombo itself/);
+});
+
+test('the connector checks every address a name has, connects to a checked one, and moves on from one that refuses', async (t) => {
+  const bodies: string[] = [];
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      bodies.push(request.url ?? '');
+      response.end('ok');
+    });
+  });
+  // Only on 127.0.0.2: the same port on 127.0.0.1 refuses at once.
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.2', () => resolve()));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = (server.address() as AddressInfo).port;
+  const answers: Record<string, string[]> = {
+    'two.test': ['127.0.0.1', '127.0.0.2'],
+    'rebind.test': ['93.184.216.34', '127.0.0.2'],
+    'metadata.test': ['169.254.169.254'],
+  };
+  const agentFor = (allowPrivateNetworks: boolean) => {
+    const policy = new WebhookAddressPolicy({
+      allowPrivateNetworks,
+      serverUrl: 'https://pombo.example.com',
+      listenPort: () => undefined,
+      resolve: async (host) => (answers[host] ?? []).map((address) => ({ address })),
+    });
+    const agent = new Agent({ connect: policy.connector(buildConnector({ timeout: 2000 })) });
+    t.after(() => agent.close());
+    return agent;
+  };
+  const post = (agent: Agent, host: string) => agent.request({ origin: `http://${host}:${port}`, path: `/${host}`, method: 'POST', body: '{}' });
+  const open = agentFor(true);
+  const answer = await post(open, 'two.test');
+  assert.equal(answer.statusCode, 200);
+  await answer.body.text();
+  assert.deepEqual(bodies, ['/two.test'], '127.0.0.1 refused, 127.0.0.2 answered');
+
+  const closed = agentFor(false);
+  for (const host of ['two.test', 'rebind.test', 'metadata.test']) {
+    await assert.rejects(post(closed, host), (error: Error) => error instanceof AddressRefused && /resolves to/.test(error.message), host);
+  }
+  assert.deepEqual(bodies, ['/two.test'], 'a name with any refused address gets nothing sent');
 });
 
 test('a global webhook set by the environment follows the same policy: a literal private address stops the boot', async () => {

@@ -4,19 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
-import { freePort, spawnPombo } from '../helpers/child-pombo.ts';
+import { callApi, freePort, spawnPombo } from '../helpers/child-pombo.ts';
 import { eventually, uniqueName } from '../helpers/pombo-harness.ts';
 import { numbered } from './socket-helpers.ts';
-
-async function call(url: string, key: string, method: string, path: string, body?: unknown): Promise<any> {
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers: { apikey: key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
-  return response.json();
-}
 
 test('a client that keeps socket.auth.lastEventId resumes with no gap after the server is killed (-9) and restarted', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'pombo-sio-restart-'));
@@ -25,8 +15,8 @@ test('a client that keeps socket.auth.lastEventId resumes with no gap after the 
   const port = await freePort();
   let server = await spawnPombo(env, port);
   const name = uniqueName('dash');
-  const created = await call(server.url, apiKey, 'POST', '/instance/create', { instanceName: name, websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } });
-  const ingest = (from: number, count: number) => call(server.url, apiKey, 'POST', `/events/${name}`, { events: numbered(from, count) });
+  const created = await callApi(server.url, apiKey, 'POST', '/instance/create', { instanceName: name, websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } });
+  const ingest = (from: number, count: number) => callApi(server.url, apiKey, 'POST', `/events/${name}`, { events: numbered(from, count) });
 
   // The documented dashboard pattern: remember the last id; socket.io-client sends `auth` again on every reconnection.
   const socket = io(`${server.url}/${name}`, { transports: ['websocket'], auth: { apikey: created.hash }, reconnectionDelay: 500, reconnectionDelayMax: 1000 });

@@ -47,6 +47,11 @@ test('send_message answers errors through the ack with their code and message', 
   const seedPayload = await socket.timeout(5000).emitWithAck('send_message', { message: 'Olá, Mundo!' });
   assert.equal(seedPayload.error.code, 'POMBO_ERR_VALIDATION');
   assert.match(seedPayload.error.message, /send_message\.number/);
+  // The same limits as POST /message/sendText: a phone number or JID, a text of at most 65,536 characters.
+  const badNumber = await socket.timeout(5000).emitWithAck('send_message', { number: 'not a number', text: 'hi' });
+  assert.match(badNumber.error.message, /send_message\.number must be a phone number/);
+  const long = await socket.timeout(5000).emitWithAck('send_message', { number: '5511987654321', text: 'x'.repeat(65_537) });
+  assert.match(long.error.message, /send_message\.text has 65537 characters; at most 65536/);
 
   const root = await clients.connect(pombo.url, { auth: { apikey: pombo.apiKey } });
   const onRoot = await root.timeout(5000).emitWithAck('send_message', { number: '5511987654321', text: 'hello' });

@@ -50,7 +50,7 @@ test('WEBHOOK_EVENTS_ERRORS posts each API error to WEBHOOK_EVENTS_ERRORS_WEBHOO
   }
 });
 
-test('WEBHOOK_EVENTS_ERRORS=true without a URL stops the boot; the URL variable is not taken for an event toggle', async () => {
+test('WEBHOOK_EVENTS_ERRORS=true without a URL stops the boot; neither variable is taken for an event toggle', async () => {
   await assert.rejects(startPombo({ WEBHOOK_EVENTS_ERRORS: 'true' }), /WEBHOOK_EVENTS_ERRORS=true needs WEBHOOK_EVENTS_ERRORS_WEBHOOK/);
   await assert.rejects(
     startPombo({ WEBHOOK_EVENTS_ERRORS: 'true', WEBHOOK_EVENTS_ERRORS_WEBHOOK: 'http://127.0.0.1:9/errors', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false' }),
@@ -62,5 +62,11 @@ test('WEBHOOK_EVENTS_ERRORS=true without a URL stops the boot; the URL variable 
     assert.equal(pombo.pombo.context.config.webhook.errorsUrl, undefined, 'off unless WEBHOOK_EVENTS_ERRORS=true, as in Evolution API');
   } finally {
     await pombo.close();
+  }
+  const alone = await startPombo({ WEBHOOK_EVENTS_ERRORS: 'true', WEBHOOK_EVENTS_ERRORS_WEBHOOK: 'http://127.0.0.1:9/errors' });
+  try {
+    assert.ok(alone.pombo.context.config.webhook.globalEvents.has('MESSAGES_UPSERT'), 'turning the error webhook on leaves the global webhook sending every event');
+  } finally {
+    await alone.close();
   }
 });

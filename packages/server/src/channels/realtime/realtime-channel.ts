@@ -109,15 +109,25 @@ export function realtimeChannel(context: AppContext): ChannelModule {
         socket.on('error', destroyOnError);
         try {
           const parsed = parseRealtimeRequest(request, context.auth, context.instances);
-          names.admit(parsed.instance.id, parsed.instance.name, parsed.subscriber).then(
-            () =>
-              wss.handleUpgrade(request, socket, head, (ws) => {
-                // The WebSocket handles its socket's errors from now on.
-                socket.off('error', destroyOnError);
-                hub.open(parsed, ws as RealtimeSocket, socket);
-              }),
-            (error: unknown) => refuseWith(request, socket, head, error),
-          );
+          names
+            .admit(parsed.instance.id, parsed.instance.name, parsed.subscriber)
+            .then(
+              () =>
+                wss.handleUpgrade(request, socket, head, (ws) => {
+                  // The WebSocket handles its socket's errors from now on.
+                  socket.off('error', destroyOnError);
+                  try {
+                    hub.open(parsed, ws as RealtimeSocket, socket);
+                  } catch (error) {
+                    // Upgraded already: no HTTP answer is possible any more, so the connection ends as a server error.
+                    context.log.error({ err: error, instance: parsed.instance.name }, 'realtime connection could not open');
+                    ws.close(1011, 'internal error');
+                  }
+                }),
+              (error: unknown) => refuseWith(request, socket, head, error),
+            )
+            // A throw of handleUpgrade itself (before any answer) must not become an unhandled rejection that stops Node.
+            .catch((error: unknown) => refuseWith(request, socket, head, error));
         } catch (error) {
           refuseWith(request, socket, head, error);
         }

@@ -1,7 +1,7 @@
 import { PomboError, validationError } from '../../core/errors.ts';
 import type { AppContext } from '../../app-context.ts';
-import type { SentMessage } from '../../sources/sandbox/sandbox-network.ts';
-import { object, string } from '../../core/validate.ts';
+import { SANDBOX_TEXT_MAX, type SentMessage } from '../../sources/sandbox/sandbox-network.ts';
+import { object, phone, string } from '../../core/validate.ts';
 import { ackError, asPomboError } from './socket-errors.ts';
 import type { PomboSocket } from './socket-types.ts';
 
@@ -17,7 +17,7 @@ async function send(context: AppContext, socket: PomboSocket, payload: unknown):
   const instance = context.instances.findById(scope.instanceId);
   if (!instance) throw new PomboError('POMBO_ERR_INSTANCE_NOT_FOUND', { instance: scope.instanceName });
   const body = object(payload, SEND_MESSAGE);
-  return context.sandbox.sendText(instance, string(body, 'number', `${SEND_MESSAGE}.number`), string(body, 'text', `${SEND_MESSAGE}.text`));
+  return context.sandbox.sendText(instance, phone(body.number, `${SEND_MESSAGE}.number`), string(body, 'text', `${SEND_MESSAGE}.text`, SANDBOX_TEXT_MAX));
 }
 
 /**

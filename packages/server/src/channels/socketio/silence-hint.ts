@@ -3,7 +3,7 @@ import { websocketConfigOf } from './event-routing.ts';
 import type { PomboSocket } from './socket-types.ts';
 
 /** The Socket.IO event that tells a client why it will receive nothing (never an event name of the log). */
-export const HINT_EVENT = 'pombo.hint';
+const HINT_EVENT = 'pombo.hint';
 
 export interface SilenceHint {
   code: 'POMBO_HINT_WEBSOCKET_OFF' | 'POMBO_HINT_NO_GLOBAL_EVENTS';
@@ -16,7 +16,7 @@ export interface SilenceHint {
  * of enabled instances (or all with WEBSOCKET_GLOBAL_EVENTS): a first client that connected and saw
  * nothing had no way to know.
  */
-export function silenceHint(context: AppContext, socket: PomboSocket, globalEvents: boolean): SilenceHint | undefined {
+function silenceHint(context: AppContext, socket: PomboSocket, globalEvents: boolean): SilenceHint | undefined {
   const { scope } = socket.data;
   if (scope.kind === 'instance') {
     if (websocketConfigOf(context.instances.findById(scope.instanceId))?.enabled) return undefined;

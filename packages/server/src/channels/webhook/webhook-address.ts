@@ -101,13 +101,21 @@ function isLocal(address: string): boolean {
   return Object.values(networkInterfaces()).some((list) => list?.some((entry) => entry.address === address));
 }
 
+/** Connection errors that come back at once: the next address of the host is tried. */
+const FAST_FAILURES = new Set(['ECONNREFUSED', 'ENETUNREACH', 'EHOSTUNREACH', 'EADDRNOTAVAIL', 'EAFNOSUPPORT']);
+
 export interface AddressPolicyOptions {
   allowPrivateNetworks: boolean;
   /** SERVER_URL: a webhook to it is Pombo calling itself. */
   serverUrl: string;
   /** The port Pombo listens on, once it does. */
   listenPort(): number | undefined;
+  /** Resolves a host name to every address it has (DNS by default; tests give their own). */
+  resolve?(host: string): Promise<Array<{ address: string }>>;
 }
+
+/** IPv4 first (as Node did before it raced families): a host with an AAAA record and no IPv6 route still works. */
+const resolveAll = (host: string): Promise<Array<{ address: string }>> => lookup(host, { all: true, verbatim: false });
 
 /** A connection refused by the policy: the delivery is dead, with this reason. */
 export class AddressRefused extends Error {
@@ -154,13 +162,21 @@ export class WebhookAddressPolicy {
         base({ ...options, hostname: address }, callback);
       };
       if (isIP(host)) return go(host);
-      lookup(host, { all: true }).then(
+      (this.options.resolve ?? resolveAll)(host).then(
         (addresses) => {
           const refused = addresses.map(({ address }) => this.refusal(address, port)).find((reason) => reason !== undefined);
           if (refused) return refuse(`${host} resolves to ${refused}`);
-          const first = addresses[0];
-          if (!first) return callback(Object.assign(new Error(`${host} has no address`), { code: 'ENOTFOUND' }), null);
-          base({ ...options, hostname: first.address }, callback);
+          if (!addresses.length) return callback(Object.assign(new Error(`${host} has no address`), { code: 'ENOTFOUND' }), null);
+          // An address that fails at once (unreachable, refused) hands over to the next one, all of them checked.
+          const attempt = (index: number): void => {
+            base({ ...options, hostname: (addresses[index] as { address: string }).address }, (error, socket) => {
+              const code = (error as NodeJS.ErrnoException | null)?.code;
+              if (error && index + 1 < addresses.length && code && FAST_FAILURES.has(code)) return attempt(index + 1);
+              if (error) return callback(error, null);
+              callback(null, socket as NonNullable<typeof socket>);
+            });
+          };
+          attempt(0);
         },
         (error: unknown) => callback(error as Error, null),
       );

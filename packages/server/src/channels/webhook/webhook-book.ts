@@ -4,7 +4,7 @@ import type { Instance } from '../../store/types.ts';
 import { endpointWebhook, instanceWebhook, type WebhookEndpoint, type WebhookSettings } from './webhook-config.ts';
 
 /** The instance's `channels` key of its additional endpoints (the default webhook stays under `webhook`). */
-export const ENDPOINTS_KEY = 'webhookEndpoints';
+const ENDPOINTS_KEY = 'webhookEndpoints';
 
 /** One webhook of an instance: its default one (the seed's `/webhook/set`, `endpointId` null) or one of its endpoints. */
 export interface WebhookRef {

@@ -3,14 +3,12 @@ import { type AppContext, authorizedInstance } from '../../app-context.ts';
 import { validationError } from '../../core/errors.ts';
 import { isoTime } from '../../core/iso-time.ts';
 import { apiSchema, instanceParams, strictObject, stringField } from '../../core/schemas.ts';
-import { eventsByIds, MAX_REPLAY } from '../../delivery/dead-letters.ts';
+import { deadLetters, MAX_REPLAY } from '../../delivery/dead-letters.ts';
 import { redactUrl } from '../../ops/redact.ts';
 import type { Instance } from '../../store/types.ts';
 import { disableReason, NOT_DISABLED, type AutoDisableRules, type FailureStreak } from './webhook-auto-disable.ts';
 import { destinationOf, type WebhookBook } from './webhook-book.ts';
 import { webhookRef } from './webhook-routes.ts';
-
-const PAGE = 500;
 
 /**
  * Disables a webhook whose failure streak crossed a rule, and tells the operator: WEBHOOK_DISABLED is
@@ -48,16 +46,8 @@ export async function disableFailing(context: AppContext, book: WebhookBook, rul
 
 /** Sends again what was dead-lettered since `since` (the start of the failures that disabled the webhook). */
 async function replayFailuresSince(context: AppContext, destination: string, since: string): Promise<number> {
-  const ids: string[] = [];
-  let afterPos = 0;
-  for (;;) {
-    const page = await context.store.listDeliveries({ destination, status: 'failed', afterPos, limit: PAGE });
-    for (const record of page) if ((record.attempts.at(-1)?.at ?? '') >= since) ids.push(record.eventId);
-    afterPos = page.at(-1)?.pos ?? afterPos;
-    if (page.length < PAGE || ids.length >= MAX_REPLAY) break;
-  }
-  if (!ids.length) return 0;
-  return context.dispatcher.replay(destination, await eventsByIds(context.store, ids.slice(0, MAX_REPLAY)));
+  const events = (await deadLetters(context.store, destination, since)).slice(0, MAX_REPLAY);
+  return events.length ? context.dispatcher.replay(destination, events) : 0;
 }
 
 /**

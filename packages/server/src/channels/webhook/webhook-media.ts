@@ -1,12 +1,10 @@
 import type { Envelope } from '../../core/envelope.ts';
+import { isObject, type Obj } from '../../core/validate.ts';
 
 /** Where media bytes are kept, by WhatsApp's `fileSha256` (the sandbox's media store). */
 export interface MediaSource {
   read(fileSha256: string): Promise<Buffer | undefined>;
 }
-
-type Obj = Record<string, unknown>;
-const isObject = (value: unknown): value is Obj => value !== null && typeof value === 'object' && !Array.isArray(value);
 
 /** The `fileSha256` of the media part of a message (`imageMessage`, `documentMessage`, …), if it has one. */
 function mediaDigest(message: Obj): string | undefined {

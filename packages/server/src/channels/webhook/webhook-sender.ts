@@ -6,7 +6,7 @@ import type { Endpoint } from './webhook-target.ts';
 import { AddressRefused, type WebhookAddressPolicy } from './webhook-address.ts';
 
 /** Bytes of a receiver's answer kept in the delivery log: an excerpt to diagnose with, not a way to read a server's pages. */
-export const RESPONSE_LIMIT = 256;
+const RESPONSE_LIMIT = 256;
 /** Bytes read from an answer before the connection is dropped instead of drained for reuse. */
 const DRAIN_LIMIT = 64 * 1024;
 /** A `Retry-After` longer than this is shortened to it, so one answer cannot park a delivery for days. */

@@ -44,7 +44,8 @@ function basicAuthOf(href: string): string | undefined {
   return `Basic ${Buffer.from(pair).toString('base64')}`;
 }
 
-function endpointOf(href: string): Endpoint {
+/** A URL as undici's dispatcher takes it: the origin, and the path with its query string. */
+export function endpointOf(href: string): Endpoint {
   const url = new URL(href);
   return { origin: url.origin, path: `${url.pathname}${url.search}` };
 }

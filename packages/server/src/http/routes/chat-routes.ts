@@ -10,8 +10,8 @@ import { object, optionalBoolean, optionalInteger, optionalObject, optionalStrin
 type Named = { Params: { instanceName: string } };
 
 /** Page sizes of the list routes: Evolution API's default, and the most one request answers. */
-export const DEFAULT_MESSAGES_PAGE = 50;
-export const MAX_PAGE = 1000;
+const DEFAULT_MESSAGES_PAGE = 50;
+const MAX_PAGE = 1000;
 
 /** A time bound of `where.messageTimestamp`: a date (ISO text or milliseconds), in seconds as messages keep it. */
 function secondsOf(value: unknown, path: string): number | undefined {

@@ -94,7 +94,7 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
 }
 
 /** Bytes of event data one page of `GET /events` carries at most (one event always fits): pages of large events stay answerable. */
-export const PAGE_BYTES = 16 * 1024 * 1024;
+const PAGE_BYTES = 16 * 1024 * 1024;
 
 function withinBudget(events: readonly StoredEvent[]): readonly StoredEvent[] {
   let bytes = 0;

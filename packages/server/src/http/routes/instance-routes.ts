@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { PomboError, validationError } from '../../core/errors.ts';
-import { secretsEqual } from '../../core/auth.ts';
 import { type AppContext, apikeyOf, authorizedInstance } from '../../app-context.ts';
 import { INSTANCE_NAME, oneOf, optionalBoolean, optionalObject, optionalString, type Obj } from '../../core/validate.ts';
 import { INTEGRATIONS, isSandboxed } from '../../instances/integration.ts';
@@ -76,7 +75,8 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
     const token = optionalString(body, 'token', 'token', 256);
     if (token !== undefined) {
       if (token.length < 16) throw validationError('token must be at least 16 characters long (or leave it out to get a generated one)');
-      if (secretsEqual(token, context.config.auth.apiKey) || auth.identify(token)) {
+      // identify knows the global key and every instance token.
+      if (auth.identify(token)) {
         throw validationError('token is already in use: choose another one, or leave it out to get a generated one');
       }
     }

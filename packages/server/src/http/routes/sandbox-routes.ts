@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { validationError } from '../../core/errors.ts';
+import { SANDBOX_TEXT_MAX } from '../../sources/sandbox/sandbox-network.ts';
 import { type AppContext, authorizedInstance } from '../../app-context.ts';
 import { oneOf, optionalString, phone, string, type Obj } from '../../core/validate.ts';
 import { apiSchema, instanceParams, nullable, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
@@ -7,7 +8,6 @@ import { apiSchema, instanceParams, nullable, strictObject, stringField, type Js
 type Named = { Params: { instanceName: string } };
 
 /** WhatsApp's own limits: a text of 65,536 characters, a group subject of 100. */
-const TEXT_MAX = 65_536;
 const SUBJECT_MAX = 100;
 const NAME_MAX = 255;
 
@@ -80,7 +80,7 @@ export function sandboxRoutes(app: FastifyInstance, context: AppContext): void {
   app.post<Named>('/message/sendText/:instanceName', { schema: SCHEMAS.sendText }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = request.body as Obj;
-    const sent = await sandbox.sendText(instance, phone(body.number, 'number'), string(body, 'text', 'text', TEXT_MAX));
+    const sent = await sandbox.sendText(instance, phone(body.number, 'number'), string(body, 'text', 'text', SANDBOX_TEXT_MAX));
     reply.code(201);
     return sent;
   });
@@ -91,7 +91,7 @@ export function sandboxRoutes(app: FastifyInstance, context: AppContext): void {
     const sent = await sandbox.sendMedia(instance, phone(body.number, 'number'), {
       mediatype: oneOf(body, 'mediatype', MEDIA_TYPES, 'image'),
       mimetype: optionalString(body, 'mimetype', 'mimetype', NAME_MAX),
-      caption: optionalString(body, 'caption', 'caption', TEXT_MAX),
+      caption: optionalString(body, 'caption', 'caption', SANDBOX_TEXT_MAX),
       fileName: optionalString(body, 'fileName', 'fileName', NAME_MAX),
       media: string(body, 'media'),
     });

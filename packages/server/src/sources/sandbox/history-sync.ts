@@ -2,7 +2,7 @@ import type { Emit } from '../../instances/instance-service.ts';
 import type { MessageRecord } from '../../log-views/message-records.ts';
 
 /** Messages per MESSAGES_SET of a history sync. */
-export const HISTORY_CHUNK = 50;
+const HISTORY_CHUNK = 50;
 
 /** A message as a history sync carries it: Evolution API's message shape, its last status included. */
 function historyMessage({ id: _eventId, MessageUpdate, ...message }: MessageRecord): Record<string, unknown> {

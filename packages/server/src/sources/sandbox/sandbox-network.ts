@@ -12,6 +12,9 @@ import { groupList } from '../../log-views/group-list.ts';
 const USER_SUFFIX = '@s.whatsapp.net';
 const GROUP_SUFFIX = '@g.us';
 
+/** The longest text or caption a message may carry: WhatsApp's own limit. */
+export const SANDBOX_TEXT_MAX = 65_536;
+
 export const jidOf = (number: string): string => (number.includes('@') ? number : `${number.replace(/\D/g, '')}${USER_SUFFIX}`);
 const messageId = (): string => `3EB0${randomBytes(8).toString('hex').toUpperCase()}`;
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
@@ -265,8 +268,9 @@ export class SandboxNetwork {
    */
   private async restoredGroup(instance: Instance, groupJid: string): Promise<Group | undefined> {
     const known = (await groupList(this.store, instance)).find((group) => group.id === groupJid);
-    if (!known?.owner) return undefined;
-    const creatorId = this.instances.ownerOf(known.owner)?.id ?? instance.id;
+    // Groups go with the instance that created them: one whose creator was deleted is not brought back.
+    const creatorId = known?.owner ? this.instances.ownerOf(known.owner)?.id : undefined;
+    if (!known?.owner || creatorId === undefined) return undefined;
     const group: Group = {
       id: known.id,
       creatorId,
