@@ -95,7 +95,7 @@ test('cluster of 3 processes: kill -9 of a node loses no event, its leases move 
       const created = await fetch(`${a.url}/instance/create`, {
         method: 'POST',
         headers: { apikey: apiKey, 'content-type': 'application/json' },
-        body: JSON.stringify({ instanceName: name, integration: 'INGEST', webhook: { url: `${receiver.url}/hook/${name}` } }),
+        body: JSON.stringify({ instanceName: name, integration: 'INGEST', webhook: { url: `${receiver.url}/hook/${name}`, ordering: 'instance' } }),
       });
       assert.equal(created.status, 201, await created.text());
     }
