@@ -128,9 +128,14 @@ export class PostgresStore implements Store {
     };
     const pool = new pg.Pool({ ...settings, max: 10 });
     const writer = new pg.Pool({ ...settings, max: 1 });
-    // An idle connection the server drops is replaced on next use; without a listener it would crash Pombo.
-    pool.on('error', () => undefined);
-    writer.on('error', () => undefined);
+    for (const connections of [pool, writer]) {
+      // An idle connection the server drops is replaced on next use; without a listener it would crash Pombo.
+      connections.on('error', () => undefined);
+      // So would one the server ends while it is checked out between two statements (a transaction of a
+      // paused node ended by idle_in_transaction_session_timeout, a terminated backend): the pool listens
+      // only to idle connections. Its next statement fails instead, and the connection is dropped.
+      connections.on('connect', (client) => client.on('error', () => undefined));
+    }
     try {
       await migrate(pool, schema);
       const store = await readHead(pool, (head) => new PostgresStore(pool, writer, schema, settings, head));

@@ -1,0 +1,60 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import type { Instance } from '../../src/store/types.ts';
+import { postgresTestSchema } from '../helpers/postgres-test-schema.ts';
+
+const { uri, service } = await postgresTestSchema();
+const IDLE_MS = 150;
+
+/**
+ * The process stops for `ms` right after the next statement starting with `prefix` is sent, as a node
+ * stopped (SIGSTOP, a long GC pause) in the middle of a transaction does: meanwhile the server answers,
+ * then ends the transaction idle past `idle_in_transaction_session_timeout` and closes the connection.
+ * When the process runs again it reads both at once, the end arriving while the connection is checked
+ * out of the pool but runs no statement.
+ */
+function pauseAfter(prefix: string, ms: number): void {
+  const original = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const result = (original as (...a: unknown[]) => unknown).apply(this, args);
+    if (typeof args[0] === 'string' && args[0].startsWith(prefix)) {
+      pg.Client.prototype.query = original;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    }
+    return result;
+  } as typeof original;
+}
+
+describe('PostgreSQL connection ended by the server in the middle of a transaction', { skip: 'skip' in service ? service.skip : false }, () => {
+  let store: PostgresStore;
+  let instance: Instance;
+  before(async () => {
+    store = await PostgresStore.open(uri, { idleInTransactionMs: IDLE_MS });
+    instance = await store.createInstance({ id: randomUUID(), name: `ended-${randomUUID()}`, token: randomUUID(), integration: 'INGEST', number: null, channels: {} });
+  });
+  after(async () => {
+    await store?.close();
+  });
+
+  test('an append whose transaction the server ended is refused (the process goes on), and the next append is committed', async () => {
+    const head = await store.headPosition();
+    pauseAfter('BEGIN; SELECT pg_advisory_xact_lock', IDLE_MS * 4);
+    await assert.rejects(store.append([{ instanceId: instance.id, event: 'MESSAGES_UPSERT', data: { n: 1 } }]));
+    const [second] = await store.append([{ instanceId: instance.id, event: 'MESSAGES_UPSERT', data: { n: 2 } }]);
+    assert.equal(second?.event.seq, 1, 'the refused append took no seq');
+    const stored = await store.read({ afterPos: head, instanceId: instance.id, limit: 10 });
+    assert.deepEqual(stored.map((event) => (event.data as { n: number }).n), [2], 'only the committed append is in the log');
+  });
+
+  test('a delivery-state write whose transaction the server ended is refused, and the next one is written', async () => {
+    const destination = `ended-${randomUUID()}`;
+    pauseAfter('BEGIN; SET LOCAL synchronous_commit', IDLE_MS * 4);
+    await assert.rejects(store.saveDeliveries(destination, [], 5));
+    assert.equal(await store.getCursor(destination), undefined);
+    await store.saveDeliveries(destination, [], 7);
+    assert.equal(await store.getCursor(destination), 7);
+  });
+});
