@@ -37,7 +37,16 @@ function readPrefix(body: Dispatcher.ResponseData['body']): Promise<string> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const done = () => resolve(redactText(Buffer.concat(chunks).subarray(0, RESPONSE_LIMIT).toString('utf8')));
+    let settled = false;
+    // 'end' and then 'close' both come: the excerpt is built once. Most receivers answer with nothing
+    // or a word: no copy, and no redaction scan of an empty answer.
+    const done = () => {
+      if (settled) return;
+      settled = true;
+      if (!chunks.length) return resolve('');
+      const head = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      resolve(redactText(head.subarray(0, RESPONSE_LIMIT).toString('utf8')));
+    };
     body.on('data', (chunk: Buffer) => {
       if (size < RESPONSE_LIMIT) chunks.push(chunk);
       size += chunk.length;
