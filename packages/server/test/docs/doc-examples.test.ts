@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,6 +89,15 @@ interface Broker {
   exampleEnv?: Record<string, string>;
   /** Removes what the example leaves on the broker (its stream, its queue). */
   cleanup?(): Promise<void>;
+  /** Starts a server of the run's own, for a broker the machine does not run as the example needs it. */
+  open?(): Promise<Opened>;
+}
+
+interface Opened {
+  /** minha-instancia's configuration for the broker, besides `enabled` and `events`. */
+  instance: Record<string, unknown>;
+  exampleEnv: Record<string, string>;
+  close(): Promise<void>;
 }
 
 /** The queue and topic the SQS and Kafka consumers of docs/brokers.md read. */
@@ -105,6 +115,8 @@ const BROKERS: Record<string, Broker> = {
     exampleEnv: { AWS_ENDPOINT_URL: SQS_ENDPOINT, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' },
     cleanup: () => deleteQueue(SQS_QUEUE).catch(() => undefined),
   },
+  // The Pusher-protocol test server on 6001 may be an older one without WebSocket clients: a fresh one.
+  pusher: { required: async () => ({}), env: { PUSHER_ENABLED: 'true', PUSHER_RETRY_MAX_DELAY_MS: '300' }, open: startPusherServer },
   kafka: {
     required: async () => requireService(await kafkaAvailable(), 'Kafka on 127.0.0.1:9092', 'run scripts/services/kafka.sh'),
     env: { KAFKA_ENABLED: 'true', KAFKA_BROKERS, KAFKA_AUTO_CREATE_TOPICS: 'true', KAFKA_RETRY_MAX_DELAY_MS: '300' },
@@ -114,6 +126,33 @@ const BROKERS: Record<string, Broker> = {
   },
 };
 
+/** Starts scripts/services/pusher-server.mjs on a free port, with an app of its own. */
+async function startPusherServer(): Promise<Opened> {
+  const app = { appId: 'doc-examples', key: 'doc-examples-key', secret: randomBytes(16).toString('hex') };
+  const server = spawn(process.execPath, [join(ROOT, 'scripts', 'services', 'pusher-server.mjs')], {
+    env: { ...process.env, PUSHER_PORT: '0', PUSHER_TEST_APPS: `${app.appId}:${app.key}:${app.secret}` },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise((resolve) => server.once('exit', resolve));
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    server.stdout.on('data', (chunk) => {
+      out += chunk;
+      const listening = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (listening) resolve(Number(listening[1]));
+    });
+    server.once('exit', (code) => reject(new Error(`the Pusher test server exited with ${code}: ${out}`)));
+  });
+  return {
+    instance: { ...app, host: '127.0.0.1', port, useTLS: false },
+    exampleEnv: { PUSHER_KEY: app.key, PUSHER_HOST: '127.0.0.1', PUSHER_PORT: String(port) },
+    async close() {
+      server.kill();
+      await exited;
+    },
+  };
+}
+
 /**
  * Runs a consumer the way its reader would: a Pombo with the broker on, `minha-instancia` publishing
  * its messages there, and one message already published (so that the stream, queue or topic the
@@ -122,15 +161,17 @@ const BROKERS: Record<string, Broker> = {
 async function runConsumer(example: Example, broker: Broker, page: Page, name: string): Promise<Run> {
   await broker.cleanup?.();
   const since = Date.now();
+  const opened = await broker.open?.();
   const pombo = await startPombo(broker.env);
   try {
     const channel = example.needs as string;
-    const { token } = await pombo.sandbox('minha-instancia', { [channel]: { enabled: true, events: ['MESSAGES_UPSERT'] } });
+    const { token } = await pombo.sandbox('minha-instancia', { [channel]: { ...opened?.instance, enabled: true, events: ['MESSAGES_UPSERT'] } });
     await pombo.api('POST', '/events/minha-instancia', { events: [{ event: 'MESSAGES_UPSERT', data: { key: { id: `doc-${Date.now()}` }, message: { conversation: 'Olá' } } }] });
     await drained(pombo, channel, 'minha-instancia');
-    return await runExample(example, { ...page, pombo, token, env: broker.exampleEnv }, name, heardSince(since));
+    return await runExample(example, { ...page, pombo, token, env: { ...broker.exampleEnv, ...opened?.exampleEnv } }, name, heardSince(since));
   } finally {
     await pombo.close();
+    await opened?.close();
     await broker.cleanup?.();
   }
 }
