@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// A small Pusher-protocol test server (HTTP trigger API only), node built-ins only.
+// A small Pusher-protocol test server (HTTP trigger API, public channels over
+// WebSocket), node built-ins only.
 //
 // Why not soketi: @soketi/soketi depends on uWebSockets.js, which npm fetches
 // from GitHub (git+ssh); this machine reaches only the npm registry, Maven
@@ -21,6 +22,11 @@
 //   chars of [-a-zA-Z0-9_=@,.;], <= 100 channels per event (400), data <= 10 KB
 //   per event (413), <= 10 events per batch (400).
 //
+// Clients (pusher-js with wsHost/wsPort, forceTLS false) connect to /app/:key
+// over WebSocket and subscribe to public channels (pusher:subscribe); every
+// event triggered on such a channel is sent to its subscribers. Private and
+// presence channels are refused (pusher:error 4009).
+//
 // Test-only endpoints (no auth; the server listens on loopback only):
 //   GET    /_recorded[?channel=..][&name=..]  -> [{appId, channel, name, data, socketId, receivedAt}]
 //   DELETE /_recorded                         -> clears the record
@@ -29,7 +35,8 @@
 //   GET    /_health                           -> {ok: true, apps: [{appId, key}]}
 //
 // Config (env):
-//   PUSHER_PORT        default 6001 (listens on 127.0.0.1)
+//   PUSHER_PORT        default 6001 (listens on 127.0.0.1; 0 takes a free port,
+//                      printed in the first line)
 //   PUSHER_TEST_APPS   "appId:key:secret,appId2:key2:secret2"; default: one app
 //                      pombo-test:pombo-key:<secret from PUSHER_SECRET_FILE>
 //   PUSHER_SECRET_FILE default $POMBO_SERVICES_DIR/pusher/secret (created with a
@@ -202,6 +209,7 @@ function record(appId, channels, ev) {
   const receivedAt = new Date().toISOString();
   for (const channel of channels) {
     recorded.push({ appId, channel, name: ev.name, data: ev.data, socketId: ev.socket_id ?? null, receivedAt });
+    broadcast(appId, channel, ev);
   }
   if (recorded.length > MAX_RECORDED) recorded = recorded.slice(-MAX_RECORDED);
 }
@@ -294,6 +302,109 @@ async function handle(req, res) {
   return send(res, 200, {});
 }
 
+// --- WebSocket clients (RFC 6455, text frames only; enough for pusher-js) ---
+
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+/** Each connected client: its app, socket id, subscribed channels and the TCP socket. */
+const clients = new Set();
+let nextSocketId = 1;
+
+function wsFrame(text, opcode = 0x1) {
+  const payload = Buffer.from(text);
+  const length = payload.length;
+  const header = length < 126 ? Buffer.from([0x80 | opcode, length]) : length < 65536 ? Buffer.alloc(4) : Buffer.alloc(10);
+  if (length >= 126) {
+    header[0] = 0x80 | opcode;
+    header[1] = length < 65536 ? 126 : 127;
+    if (length < 65536) header.writeUInt16BE(length, 2);
+    else header.writeBigUInt64BE(BigInt(length), 2);
+  }
+  return Buffer.concat([header, payload]);
+}
+
+function wsSend(client, event, data, channel) {
+  const message = { event, data: typeof data === 'string' ? data : JSON.stringify(data) };
+  if (channel !== undefined) message.channel = channel;
+  client.socket.write(wsFrame(JSON.stringify(message)));
+}
+
+function broadcast(appId, channel, ev) {
+  for (const client of clients) {
+    if (client.app.appId === appId && client.channels.has(channel) && client.socketId !== ev.socket_id) wsSend(client, ev.name, ev.data, channel);
+  }
+}
+
+function onClientMessage(client, text) {
+  let message;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    return;
+  }
+  if (message.event === 'pusher:ping') return wsSend(client, 'pusher:pong', {});
+  if (message.event === 'pusher:subscribe') {
+    const channel = message.data?.channel;
+    if (typeof channel !== 'string' || !CHANNEL_RE.test(channel) || /^(private|presence)-/.test(channel)) {
+      return wsSend(client, 'pusher:error', { code: 4009, message: `Only public channels here: ${channel}` });
+    }
+    client.channels.add(channel);
+    return wsSend(client, 'pusher_internal:subscription_succeeded', {}, channel);
+  }
+  if (message.event === 'pusher:unsubscribe') client.channels.delete(message.data?.channel);
+}
+
+/** Reads the client's (masked) frames as they come; answers pings and closes. */
+function readFrames(client, chunk) {
+  client.buffer = Buffer.concat([client.buffer, chunk]);
+  for (;;) {
+    const buffer = client.buffer;
+    if (buffer.length < 2) return;
+    const opcode = buffer[0] & 0x0f;
+    let length = buffer[1] & 0x7f;
+    let offset = 2;
+    if (length === 126) {
+      if (buffer.length < 4) return;
+      length = buffer.readUInt16BE(2);
+      offset = 4;
+    } else if (length === 127) {
+      if (buffer.length < 10) return;
+      length = Number(buffer.readBigUInt64BE(2));
+      offset = 10;
+    }
+    const masked = (buffer[1] & 0x80) !== 0;
+    const end = offset + (masked ? 4 : 0) + length;
+    if (buffer.length < end) return;
+    const payload = Buffer.from(buffer.subarray(end - length, end));
+    if (masked) for (let i = 0; i < length; i++) payload[i] ^= buffer[offset + (i % 4)];
+    client.buffer = buffer.subarray(end);
+    if (opcode === 0x1) onClientMessage(client, payload.toString('utf8'));
+    else if (opcode === 0x9) client.socket.write(wsFrame(payload, 0xa));
+    else if (opcode === 0x8) {
+      client.socket.end(wsFrame(payload, 0x8));
+      return;
+    }
+  }
+}
+
+function upgrade(req, socket) {
+  const url = new URL(req.url ?? '/', `http://${HOST}`);
+  const key = /^\/app\/([^/]+)$/.exec(url.pathname)?.[1];
+  const app = [...apps.values()].find((candidate) => candidate.key === key);
+  const accept = req.headers['sec-websocket-key'];
+  if (!app || typeof accept !== 'string') {
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+    return;
+  }
+  const hash = crypto.createHash('sha1').update(accept + WS_GUID).digest('base64');
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${hash}\r\n\r\n`);
+  const client = { app, socketId: `${nextSocketId++}.${crypto.randomInt(1e6)}`, channels: new Set(), socket, buffer: Buffer.alloc(0) };
+  clients.add(client);
+  socket.on('data', (chunk) => readFrames(client, chunk));
+  socket.on('close', () => clients.delete(client));
+  socket.on('error', () => clients.delete(client));
+  wsSend(client, 'pusher:connection_established', { socket_id: client.socketId, activity_timeout: 120 });
+}
+
 const server = http.createServer((req, res) => {
   handle(req, res).catch((err) => {
     if (err instanceof HttpError) {
@@ -305,13 +416,14 @@ const server = http.createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 5000;
+server.on('upgrade', upgrade);
 
 server.on('error', (err) => {
   console.error(`pusher test server: ${err.message}`);
   process.exit(1);
 });
 server.listen(PORT, HOST, () => {
-  console.log(`${new Date().toISOString()} pusher test server listening on http://${HOST}:${PORT}, apps: ${[...apps.keys()].join(', ')}`);
+  console.log(`${new Date().toISOString()} pusher test server listening on http://${HOST}:${server.address().port}, apps: ${[...apps.keys()].join(', ')}`);
 });
 
 for (const sig of ['SIGTERM', 'SIGINT']) {
@@ -319,6 +431,7 @@ for (const sig of ['SIGTERM', 'SIGINT']) {
     console.log(`${new Date().toISOString()} ${sig}: shutting down`);
     server.close(() => process.exit(0));
     server.closeAllConnections?.();
+    for (const client of clients) client.socket.destroy();
     setTimeout(() => process.exit(0), 2000).unref();
   });
 }

@@ -6,7 +6,8 @@
 # fails at once. Instead this runs scripts/services/pusher-server.mjs (node
 # built-ins only): Pusher's HTTP trigger API (POST /apps/:id/events and
 # /batch_events) with Pusher's request signing checks, and it records what was
-# triggered (GET/DELETE /_recorded). See the header of pusher-server.mjs.
+# triggered (GET/DELETE /_recorded); pusher-js clients can subscribe to public
+# channels over WebSocket. See the header of pusher-server.mjs.
 #
 # Idempotent: if it already answers, prints its address and exits 0 (a running
 # server keeps the apps it was started with; stop.sh pusher first to change).

@@ -33,9 +33,16 @@ export const apikeyOf = (request: FastifyRequest): string | undefined => {
   return Array.isArray(value) ? value[0] : value;
 };
 
+/** Principals identified so far, per request: the guard (http/request-guard.ts) and the handler share one digest of the key. */
+const principals = new WeakMap<FastifyRequest, Principal>();
+
 /** Authenticates the request and returns the named instance if the key may act on it (401, 404, 403 otherwise). */
 export function authorizedInstance(context: AppContext, request: FastifyRequest, name: string): Instance {
-  const principal: Principal = context.auth.require(apikeyOf(request));
+  let principal = principals.get(request);
+  if (!principal) {
+    principal = context.auth.require(apikeyOf(request));
+    principals.set(request, principal);
+  }
   const instance = context.instances.get(name);
   Authenticator.authorize(principal, instance);
   return instance;

@@ -198,13 +198,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   // Only a valid configuration touches the disk: no data folder, no key file for a start that is refused.
   if (env.problems.length) throw new ConfigError(env.problems);
   const { dataDir } = config;
-  if (config.database.provider === 'sqlite' && config.database.uri !== ':memory:') {
-    const dbDir = dirname(config.database.uri);
-    // A folder of the operator's own choosing (a custom DATABASE_CONNECTION_URI) is created private, never narrowed.
-    if (dbDir === dataDir) privateDir(dataDir);
-    else privateDir(dbDir, { narrow: false });
-  }
-  if (existsSync(dataDir)) privateDir(dataDir);
+  const sqliteFile = config.database.provider === 'sqlite' && config.database.uri !== ':memory:';
+  const dbDir = sqliteFile ? dirname(config.database.uri) : undefined;
+  // A folder of the operator's own choosing (a custom DATABASE_CONNECTION_URI) is created private, never narrowed.
+  if (dbDir !== undefined && dbDir !== dataDir) privateDir(dbDir, { narrow: false });
+  // The data folder is created when the database lives in it, and narrowed to 700 whenever it exists.
+  if (dbDir === dataDir || existsSync(dataDir)) privateDir(dataDir);
   config.auth = { ...config.auth, ...resolveApiKey(config.auth.apiKey, dataDir) };
   return deepFreeze(config);
 }

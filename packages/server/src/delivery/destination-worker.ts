@@ -597,6 +597,13 @@ export class DestinationWorker {
     } catch (error) {
       this.finished = [...finished, ...this.finished];
       this.dirty = [...records, ...this.dirty];
+      if (this.run === 'stopped') {
+        // A stopped worker saves no more (in cluster mode the refusal is a lost lease): the next holder
+        // of the destination starts from the saved cursor and sends the unsaved deliveries again.
+        const message = 'could not save delivery state at stop; not retried: events past the saved cursor will be delivered again';
+        this.log.error({ err: error, destination: this.spec.id, unsaved: records.length }, message);
+        return;
+      }
       this.log.error({ err: error, destination: this.spec.id }, 'could not save delivery state; will retry');
       this.scheduleFlush();
     }

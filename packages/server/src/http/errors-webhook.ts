@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Agent, buildConnector } from 'undici';
 import type { AppContext } from '../app-context.ts';
 import { WebhookAddressPolicy } from '../channels/webhook/webhook-address.ts';
+import { policyAgent } from '../channels/webhook/policy-agent.ts';
 import { endpointOf } from '../channels/webhook/webhook-target.ts';
 import { ConfigError } from '../config/index.ts';
 
@@ -50,7 +50,7 @@ export function reportErrors(app: FastifyInstance, context: AppContext): void {
   });
   const refusal = policy.urlRefusal(new URL(url));
   if (refusal) throw new ConfigError([`WEBHOOK_EVENTS_ERRORS_WEBHOOK is refused: ${refusal} (see WEBHOOK_ALLOW_PRIVATE_NETWORKS)`]);
-  const agent = new Agent({ headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS, connect: policy.connector(buildConnector({ timeout: TIMEOUT_MS })) });
+  const agent = policyAgent(policy, TIMEOUT_MS);
   let inFlight = 0;
   let dropped = 0;
 

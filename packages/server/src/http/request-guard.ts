@@ -8,7 +8,8 @@ type Security = ReadonlyArray<Record<string, unknown>> | undefined;
  * Authenticates before the body and query are validated, so a caller without a valid key learns
  * nothing about a route but 401 (or 404/403 for an instance it may not reach), exactly as when
  * the route's handler checked first. The key a route needs is the `security` of its schema.
- * Handlers still resolve their instance themselves: this is a guard, not a lookup.
+ * Handlers still resolve their instance themselves (this is a guard, not a lookup), reusing the
+ * principal identified here (authorizedInstance keeps it per request): one digest of the key per request.
  */
 export function guardRequests(app: FastifyInstance, context: AppContext): void {
   app.addHook('preValidation', async (request: FastifyRequest) => {

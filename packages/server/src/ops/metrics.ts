@@ -6,6 +6,7 @@ export function createMetrics() {
   // prom-client's own names start with process_ or nodejs_: pombo_process_cpu_seconds_total, pombo_nodejs_heap_size_used_bytes.
   collectDefaultMetrics({ register: registry, prefix: 'pombo_' });
   const brokerProbes = new Map<string, () => boolean>();
+  const filteredTallies = new Set<() => void>();
   return {
     registry,
     eventsAppended: new Counter({
@@ -25,6 +26,9 @@ export function createMetrics() {
       help: "Events a destination's payload filter skipped (kept in the log, never delivered to it)",
       labelNames: ['channel', 'instance_name'] as const,
       registers: [registry],
+      collect() {
+        for (const flush of filteredTallies) flush();
+      },
     }),
     deliveryLatency: new Histogram({
       name: 'pombo_delivery_latency_seconds',
@@ -75,6 +79,14 @@ export function createMetrics() {
     /** Registers how a broker channel tells whether it is connected (read on each scrape). */
     watchBroker(channel: string, connected: () => boolean): void {
       brokerProbes.set(channel, connected);
+    },
+    /**
+     * Registers a tally of filtered events kept as plain numbers, moved into eventsFiltered on each
+     * scrape (as DeliveryMetrics does: prom-client builds a label key per call). Returns its removal.
+     */
+    tallyFiltered(flush: () => void): () => void {
+      filteredTallies.add(flush);
+      return () => filteredTallies.delete(flush);
     },
   };
 }

@@ -38,6 +38,18 @@ export async function createTopic(topic: string): Promise<void> {
   }
 }
 
+/** Deletes a consumer group, first removing its members (a consumer that was stopped without leaving stays one until its session expires). */
+export async function deleteGroup(groupId: string): Promise<void> {
+  const admin = new Admin({ clientId: 'pombo-test', bootstrapBrokers: [KAFKA_BROKERS] });
+  try {
+    // Both fail when the group does not exist (or has no members): nothing to delete then.
+    await admin.removeMembersFromConsumerGroup({ groupId }).catch(() => undefined);
+    await admin.deleteGroups({ groups: [groupId] }).catch(() => undefined);
+  } finally {
+    await admin.close();
+  }
+}
+
 /** A consumer in its own group reading a topic from its beginning, as a user's would; `records` grows as they arrive. */
 export async function followTopic(topic: string, timeoutMs = 30_000): Promise<{ records: KafkaRecord[]; close(): Promise<void> }> {
   await eventually(async () => (await existingTopics([topic])).length === 1, `topic ${topic} to exist`, timeoutMs, 200);

@@ -68,6 +68,24 @@ test('an instance token acts on its own instance', async () => {
   assert.equal((await pombo.api('POST', `/events/${a.name}`, { event: 'CALL', data: {} }, a.token)).status, 201);
 });
 
+test('an instance route digests the key once per request: the handler reuses what the guard identified', async () => {
+  const auth = pombo.pombo.context.auth;
+  const identify = auth.identify.bind(auth);
+  let calls = 0;
+  auth.identify = (key) => {
+    calls++;
+    return identify(key);
+  };
+  try {
+    assert.equal((await pombo.api('GET', `/events/${a.name}`, undefined, a.token)).status, 200);
+    assert.equal(calls, 1, 'one request, one identification');
+    assert.equal((await pombo.api('GET', `/events/${b.name}`, undefined, a.token)).status, 403, "A's token still refused on B");
+    assert.equal(calls, 2);
+  } finally {
+    delete (auth as Partial<typeof auth>).identify;
+  }
+});
+
 test('server-wide routes need the global key', async () => {
   assertError(await pombo.api('POST', '/instance/create', { instanceName: uniqueName('x') }, a.token), 403, 'POMBO_ERR_FORBIDDEN');
   assertError(await pombo.api('GET', '/metrics', undefined, a.token), 403, 'POMBO_ERR_FORBIDDEN');

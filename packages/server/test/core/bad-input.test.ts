@@ -1,5 +1,5 @@
 import { after, before, test } from 'node:test';
-import assert from 'node:assert/strict';
+import { storesNothing } from '../helpers/stores-nothing.ts';
 import { startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { assertError, logOf } from './http-assert.ts';
 
@@ -26,16 +26,8 @@ async function raw(method: string, path: string, body: string, contentType = 'ap
   return { status: response.status, body: JSON.parse(text) };
 }
 
-/** Runs `act` and asserts that neither instance's log nor the instance list changed. */
-async function storesNothing(act: () => Promise<void>): Promise<void> {
-  const snapshot = async () => [await logOf(pombo, alice), await logOf(pombo, bob), (await pombo.api('GET', '/instance/fetchInstances')).body];
-  const before = await snapshot();
-  await act();
-  assert.deepEqual(await snapshot(), before, 'a refused request stores nothing');
-}
-
 test('malformed JSON is a 400 naming the problem', async () => {
-  await storesNothing(async () => {
+  await storesNothing(pombo, [alice, bob], async () => {
     for (const [method, path] of [['POST', '/instance/create'], ['POST', `/message/sendText/${alice}`], ['POST', `/events/${alice}`]] as const) {
       assertError(await raw(method, path, '{"instanceName": "x",'), 400, 'POMBO_ERR_INVALID_JSON', /not valid JSON/);
       assertError(await raw(method, path, "{'single': 'quotes'}"), 400, 'POMBO_ERR_INVALID_JSON');
@@ -46,7 +38,7 @@ test('malformed JSON is a 400 naming the problem', async () => {
 });
 
 test('a body that is not an object, or fields of the wrong type, are 400s naming the field', async () => {
-  await storesNothing(async () => {
+  await storesNothing(pombo, [alice, bob], async () => {
     for (const body of ['null', '[]', '"alice"', '42', 'true']) {
       assertError(await raw('POST', '/instance/create', body), 400, 'POMBO_ERR_VALIDATION', /body must be a JSON object/);
       assertError(await raw('POST', `/message/sendText/${alice}`, body), 400, 'POMBO_ERR_VALIDATION');
@@ -78,14 +70,14 @@ test('a body that is not an object, or fields of the wrong type, are 400s naming
 });
 
 test('a body over the limit is a 413 that states the limit', async () => {
-  await storesNothing(async () => {
+  await storesNothing(pombo, [alice, bob], async () => {
     const big = JSON.stringify({ event: 'CALL', data: { blob: 'x'.repeat(BODY_LIMIT) } });
     assertError(await raw('POST', `/events/${alice}`, big), 413, 'POMBO_ERR_BODY_TOO_LARGE', new RegExp(`limit of ${BODY_LIMIT} bytes`));
   });
 });
 
 test('a body that is not JSON is a 415', async () => {
-  await storesNothing(async () => {
+  await storesNothing(pombo, [alice, bob], async () => {
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
       assertError(await raw('POST', `/events/${alice}`, 'event=CALL', type), 415, 'POMBO_ERR_UNSUPPORTED_MEDIA_TYPE', /application\/json/);
     }
@@ -114,7 +106,7 @@ test('unknown instances and routes are 404s', async () => {
 });
 
 test('ingest refuses unknown events and data that is not an object, naming them', async () => {
-  await storesNothing(async () => {
+  await storesNothing(pombo, [alice, bob], async () => {
     const ingest = (body: unknown) => pombo.api('POST', `/events/${alice}`, body);
     assertError(await ingest({ event: 'MESSAGE_UPSERTED', data: {} }), 400, 'POMBO_ERR_UNKNOWN_EVENT', /Unknown event "MESSAGE_UPSERTED"/);
     assertError(await ingest({ event: 42, data: {} }), 400, 'POMBO_ERR_VALIDATION', /body\.event must be an event name/);

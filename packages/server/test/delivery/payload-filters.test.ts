@@ -145,6 +145,9 @@ test('socket.io: the instance\'s filter applies to its namespace and is counted 
     assert.deepEqual(got.sort(), ['connection.update', 'in-direct', 'out-direct']);
     const found = (await pombo.api('GET', `/websocket/find/${inst.name}`)).body;
     assert.equal(found.state.filtered, 1);
+    const counted = new RegExp(`pombo_events_filtered_total\\{channel="websocket",instance_name="${inst.name}"\\} 1\n`);
+    assert.match((await pombo.api('GET', '/metrics')).body as string, counted);
+    assert.match((await pombo.api('GET', '/metrics')).body as string, counted, 'a second scrape counts nothing twice');
   } finally {
     clients.closeAll();
   }

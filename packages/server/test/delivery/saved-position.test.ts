@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { pino } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Dispatcher } from '../../src/delivery/dispatcher.ts';
 import type { DestinationSpec } from '../../src/delivery/destination.ts';
@@ -179,5 +180,41 @@ test('a replay that keeps failing never holds the saved position of new events',
     assert.equal(await savedCursor(store, 'dest'), await store.headPosition());
     assert.equal(dispatcher.status('dest')?.retrying, 1, 'the replay still retries');
     await dispatcher.stop();
+  });
+});
+
+test('a save refused at stop (a lost lease) is logged as not retried, and the next run delivers the unsaved events again', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const got: number[] = [];
+    const send: DestinationSpec['send'] = async (batch) =>
+      batch.map(({ event }) => {
+        got.push((event.data as { n: number }).n);
+        return delivered();
+      });
+    const first = new Dispatcher(store, log, createMetrics());
+    await first.start();
+    // No save before the stop: the stop's save is the one refused.
+    first.upsert(spec({ id: 'dest', record: 'all', saveDelayMs: 60_000, send }));
+    await store.append([1, 2, 3].map((n) => ({ instanceId: id, event: 'MESSAGES_UPSERT' as const, data: { n } })));
+    await eventually(() => got.length === 3, 'the three events');
+    const save = store.saveDeliveries;
+    store.saveDeliveries = async () => {
+      throw new Error('the lease of dest went to another node');
+    };
+    await first.stop();
+    store.saveDeliveries = save;
+    const logged = lines.join('');
+    assert.match(logged, /could not save delivery state at stop; not retried/);
+    assert.doesNotMatch(logged, /will retry/);
+
+    const second = new Dispatcher(store, silent, createMetrics());
+    await second.start();
+    second.upsert(spec({ id: 'dest', record: 'all', send }));
+    await eventually(() => got.length === 6, 'the unsaved events delivered again');
+    assert.deepEqual(got, [1, 2, 3, 1, 2, 3]);
+    await second.stop();
   });
 });

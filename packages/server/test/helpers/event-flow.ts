@@ -30,6 +30,10 @@ export const numberedEvent = (n: number, event = 'MESSAGES_UPSERT') => ({
   data: { key: { remoteJid: '5500111111111@s.whatsapp.net', fromMe: false, id: `FLOW${n}` }, message: { conversation: `n=${n}` }, n },
 });
 
+/** `count` event bodies numbered from `from`, about 10 KB of data each (for tests of slow readers and memory). */
+export const bulkyEvents = (from: number, count: number) =>
+  Array.from({ length: count }, (_, i) => ({ event: 'MESSAGES_UPSERT', data: { n: from + i, text: 'x'.repeat(10_000) } }));
+
 export function startFlow(options: FlowOptions): Flow {
   const acknowledged = new Set<number>();
   let url = options.url;

@@ -5,16 +5,13 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { callApi, freePort, peakRss, spawnPombo } from '../helpers/child-pombo.ts';
+import { bulkyEvents } from '../helpers/event-flow.ts';
 import { eventually, uniqueName } from '../helpers/pombo-harness.ts';
 import { connect } from './ws-client.ts';
 
 const EVENTS = 3000;
 const BATCH = 100;
 const MIB = 1024 * 1024;
-/** About 10 KB of data per event. */
-const bulky = (from: number, count: number) =>
-  Array.from({ length: count }, (_, i) => ({ event: 'MESSAGES_UPSERT', data: { n: from + i, text: 'x'.repeat(10_000) } }));
-
 test('an /events/ws client that stops reading is closed past REALTIME_MAX_BUFFERED_BYTES, the server stays small, others keep receiving, and the subscriber reconnected gets every event', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'pombo-slow-rt-'));
   const apiKey = `key-${uniqueName()}`;
@@ -31,13 +28,13 @@ test('an /events/ws client that stops reading is closed past REALTIME_MAX_BUFFER
     const tcp = (slow.ws as unknown as { _socket: Socket })._socket;
     tcp.pause();
     await eventually(async () => (await api('GET', `/realtime/find/${name}`)).subscribers.length === 2, 'both subscribers attached');
-    const ids: string[] = (await api('POST', `/events/${name}`, { events: bulky(0, 10) })).events.map((e: { id: string }) => e.id);
+    const ids: string[] = (await api('POST', `/events/${name}`, { events: bulkyEvents(0, 10) })).events.map((e: { id: string }) => e.id);
     await healthy.waitFrames(10);
     const baseline = server.rss();
 
     const peak = peakRss(server);
     for (let from = 10; from < EVENTS; from += BATCH) {
-      ids.push(...(await api('POST', `/events/${name}`, { events: bulky(from, BATCH) })).events.map((e: { id: string }) => e.id));
+      ids.push(...(await api('POST', `/events/${name}`, { events: bulkyEvents(from, BATCH) })).events.map((e: { id: string }) => e.id));
     }
     await healthy.waitFrames(EVENTS, 60_000);
     const listed = async () => ((await api('GET', `/realtime/find/${name}`)).subscribers as Array<{ subscriber: string }>).map((entry) => entry.subscriber);

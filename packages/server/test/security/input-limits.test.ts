@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { storesNothing } from '../helpers/stores-nothing.ts';
 import { startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { assertError, logOf } from '../core/http-assert.ts';
 import { MAX_BATCH } from '../../src/sources/ingest/ingest-body.ts';
@@ -24,16 +25,8 @@ after(() => pombo.close());
 const nested = (depth: number): string => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 const numbers = (count: number, from = 5511900000000): string[] => Array.from({ length: count }, (_, n) => String(from + n));
 
-/** Runs `act` and asserts that no instance's log and not the instance list changed. */
-async function storesNothing(act: () => Promise<void>): Promise<void> {
-  const snapshot = async () => [await logOf(pombo, alice), await logOf(pombo, ingest), (await pombo.api('GET', '/instance/fetchInstances')).body];
-  const before = await snapshot();
-  await act();
-  assert.deepEqual(await snapshot(), before, 'a refused request stores nothing');
-}
-
 test('a body nested deeper than SERVER_BODY_MAX_DEPTH is a 400 naming the limit, on every route, and nothing is stored', async () => {
-  await storesNothing(async () => {
+  await storesNothing(pombo, [alice, ingest], async () => {
     for (const depth of [65, 4150, 20_000]) {
       const event = `{"event":"CALL","data":${nested(depth)}}`;
       assertError(await pombo.api('POST', `/events/${ingest}`, event, ingestToken), 400, 'POMBO_ERR_VALIDATION', /more than 64 levels deep \(SERVER_BODY_MAX_DEPTH\)/);
@@ -80,7 +73,7 @@ test('every event accepted at the deepest allowed nesting reads back from every 
 });
 
 test('an event whose data is past EVENTS_MAX_DATA_BYTES is a 400 naming the event and the limit; one just under is stored', async () => {
-  await storesNothing(async () => {
+  await storesNothing(pombo, [alice, ingest], async () => {
     const big = { event: 'CALL', data: { blob: 'x'.repeat(DATA_LIMIT) } };
     assertError(await pombo.api('POST', `/events/${ingest}`, big, ingestToken), 400, 'POMBO_ERR_VALIDATION', /body\.data is \d+ bytes of JSON; an event's data holds at most 65536 \(EVENTS_MAX_DATA_BYTES\)/);
     const batch = { events: [{ event: 'CALL', data: {} }, big] };
@@ -91,7 +84,7 @@ test('an event whose data is past EVENTS_MAX_DATA_BYTES is a 400 naming the even
 });
 
 test('every list a request carries is bounded: past the limit a 400 naming it, nothing stored', async () => {
-  await storesNothing(async () => {
+  await storesNothing(pombo, [alice, ingest], async () => {
     const batch = { events: Array.from({ length: MAX_BATCH + 1 }, () => ({ event: 'CALL', data: {} })) };
     assertError(await pombo.api('POST', `/events/${ingest}`, batch, ingestToken), 400, 'POMBO_ERR_VALIDATION', /a batch holds at most 1000 events; got 1001/);
     assertError(

@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { assertError } from '../core/http-assert.ts';
 import { startReceiver, type Receiver } from '../webhook/http-receiver.ts';
-import { Agent, buildConnector } from 'undici';
+import type { Agent } from 'undici';
 import { AddressRefused, nonPublicReason, WebhookAddressPolicy } from '../../src/channels/webhook/webhook-address.ts';
+import { policyAgent } from '../../src/channels/webhook/policy-agent.ts';
 
 /** A server as tenants would see it: private networks not allowed (the default). */
 let pombo: Harness;
@@ -122,7 +123,7 @@ test('the connector checks every address a name has, connects to a checked one, 
       listenPort: () => undefined,
       resolve: async (host) => (answers[host] ?? []).map((address) => ({ address })),
     });
-    const agent = new Agent({ connect: policy.connector(buildConnector({ timeout: 2000 })) });
+    const agent = policyAgent(policy, 2000);
     t.after(() => agent.close());
     return agent;
   };

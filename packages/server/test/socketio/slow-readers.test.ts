@@ -6,15 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { callApi, freePort, peakRss, spawnPombo } from '../helpers/child-pombo.ts';
+import { bulkyEvents } from '../helpers/event-flow.ts';
 import { eventually, uniqueName } from '../helpers/pombo-harness.ts';
 
 const EVENTS = 3000;
 const BATCH = 100;
 const MIB = 1024 * 1024;
-/** About 10 KB of data per event. */
-const bulky = (from: number, count: number) =>
-  Array.from({ length: count }, (_, i) => ({ event: 'MESSAGES_UPSERT', data: { n: from + i, text: 'x'.repeat(10_000) } }));
-
 /** A socket.io-client socket that records the ids it receives. */
 function client(url: string, token: string, lastEventId?: string): { socket: Socket; ids: string[] } {
   const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { apikey: token, ...(lastEventId ? { lastEventId } : {}) } });
@@ -43,14 +40,14 @@ test('a Socket.IO client that stops reading is dropped past WEBSOCKET_MAX_BUFFER
     // The slow client's TCP socket stops reading: what the server sends piles up in the kernel, then in the server.
     const tcp = (slow.socket.io.engine.transport as unknown as { ws: { _socket: TcpSocket } }).ws._socket;
     tcp.pause();
-    const ids: string[] = (await api('POST', `/events/${name}`, { events: bulky(0, 10) })).events.map((e: { id: string }) => e.id);
+    const ids: string[] = (await api('POST', `/events/${name}`, { events: bulkyEvents(0, 10) })).events.map((e: { id: string }) => e.id);
     await eventually(() => healthy.ids.length === 10, 'the first events');
     const baseline = server.rss();
 
     const peak = peakRss(server);
     const disconnected = new Promise<string>((resolve) => slow.socket.once('disconnect', resolve));
     for (let from = 10; from < EVENTS; from += BATCH) {
-      ids.push(...(await api('POST', `/events/${name}`, { events: bulky(from, BATCH) })).events.map((e: { id: string }) => e.id));
+      ids.push(...(await api('POST', `/events/${name}`, { events: bulkyEvents(from, BATCH) })).events.map((e: { id: string }) => e.id));
     }
     await eventually(() => healthy.ids.length >= EVENTS, 'every event on the healthy socket', 60_000);
     await eventually(async () => (await api('GET', `/websocket/find/${name}`)).state.connections === 1, 'the slow socket to be dropped');

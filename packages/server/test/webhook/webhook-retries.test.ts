@@ -46,6 +46,18 @@ test('a failing delivery is retried with the same id until it succeeds, and the 
   }
 });
 
+test("the log keeps a receiver's answer with its credentials masked, and an empty answer as empty", async (t) => {
+  const receiver = await receiverFor(t, (_request, all) =>
+    all.length === 1 ? { status: 500, body: '{"error":"bad key","api_key":"sk_live_123"}' } : { status: 200, body: '' },
+  );
+  const instance = await instanceWithWebhook(pombo, { url: receiver.url });
+  await emit(pombo, instance, [message('a@s.whatsapp.net', 'masked')]);
+  const [record] = await records(instance, '?status=delivered');
+  assert.deepEqual(record?.attempts.map((attempt) => attempt.statusCode), [500, 200]);
+  assert.equal(record?.attempts[0].response, '{"error":"bad key","api_key":"[redacted]"}');
+  assert.equal(record?.attempts[1].response, '', 'an empty answer is logged as empty');
+});
+
 test('a non-retryable status dead-letters the delivery at once', async (t) => {
   const receiver = await receiverFor(t, () => ({ status: 404, body: 'no such hook' }));
   const instance = await instanceWithWebhook(pombo, { url: receiver.url });

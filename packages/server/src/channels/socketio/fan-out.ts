@@ -16,9 +16,12 @@ import { instanceRoom, liveRoom, ROOT_ROOM, type PomboNamespace, type PomboServe
 export class SocketFanOut {
   private readonly replays = new Set<Replay>();
   private readonly filteredCounts = new Map<string, number>();
+  /** Filtered events per instance name not yet in the Prometheus counter (moved there on each scrape). */
+  private readonly filteredUnscraped = new Map<string, number>();
   /** Instance name → its namespaces that have sockets (usually one; socket.io may briefly hold two). */
   private readonly namespaces = new Map<string, Set<PomboNamespace>>();
   private unsubscribe: (() => void) | undefined;
+  private untally: (() => void) | undefined;
 
   constructor(
     private readonly io: PomboServer,
@@ -28,10 +31,13 @@ export class SocketFanOut {
 
   start(): void {
     this.unsubscribe = this.context.store.onAppend((events) => this.publish(events));
+    this.untally = this.context.metrics.tallyFiltered(() => this.flushFiltered());
   }
 
   stop(): void {
     this.unsubscribe?.();
+    this.flushFiltered();
+    this.untally?.();
   }
 
   readonly serialize = (event: StoredEvent): Envelope => envelopeOf(event, this.context.envelope);
@@ -62,7 +68,12 @@ export class SocketFanOut {
 
   private countFiltered(event: StoredEvent): void {
     this.filteredCounts.set(event.instanceId, this.filtered(event.instanceId) + 1);
-    this.context.metrics.eventsFiltered.inc({ channel: 'websocket', instance_name: event.instance });
+    this.filteredUnscraped.set(event.instance, (this.filteredUnscraped.get(event.instance) ?? 0) + 1);
+  }
+
+  private flushFiltered(): void {
+    for (const [instance_name, count] of this.filteredUnscraped) this.context.metrics.eventsFiltered.inc({ channel: 'websocket', instance_name }, count);
+    this.filteredUnscraped.clear();
   }
 
   /** Sockets of one instance connected to its namespace (for `/websocket/find`). */

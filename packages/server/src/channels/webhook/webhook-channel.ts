@@ -97,7 +97,8 @@ export function webhookChannel(context: AppContext): ChannelModule {
     const body = target.base64
       ? JSON.stringify(await withBase64(envelopeOf(event, context.envelope, target.url), context.sandbox.media))
       : envelopeJson(event, context.envelope, target.url);
-    return sender.post(target.endpoint(event.event), { ...eventHeaders(event), ...target.headersFor(event.id, body) }, body);
+    // One object per request: the target's headers are copied onto Evolution's (a configured one of the same name wins).
+    return sender.post(target.endpoint(event.event), Object.assign(eventHeaders(event), target.headersFor(event.id, body)), body);
   }
 
   const spec = (id: string, instanceId: string | null, events: ReadonlySet<EventKey> | null, target: WebhookTarget, ordering: Ordering, maxInFlight: number): DestinationSpec => ({

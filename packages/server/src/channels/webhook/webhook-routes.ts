@@ -64,7 +64,8 @@ const view = (record: DeliveryRecord) => ({
   attempts: record.attempts,
 });
 
-function isoTime(body: Obj, key: string, fallback: string): string {
+/** The body's `key` read as an ISO 8601 time and normalized (to UTC, with ms), `fallback` when absent; a 400 when not a time. */
+function isoTimeFieldOr(body: Obj, key: string, fallback: string): string {
   const value = body[key];
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) {
@@ -89,8 +90,8 @@ function parseReplay(body: Obj): ReplaySelection {
     }
     return { kind: 'ids', ids: [...new Set(ids as string[])] };
   }
-  const from = isoTime(body, 'from', new Date(0).toISOString());
-  const to = isoTime(body, 'to', new Date().toISOString());
+  const from = isoTimeFieldOr(body, 'from', new Date(0).toISOString());
+  const to = isoTimeFieldOr(body, 'to', new Date().toISOString());
   if (from > to) throw validationError('from must not be later than to');
   return { kind: 'range', from, to };
 }

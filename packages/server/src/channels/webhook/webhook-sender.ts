@@ -1,9 +1,10 @@
-import { Agent, buildConnector, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import { redactText } from '../../ops/redact.ts';
 import { dead, delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import type { DeliveryAttempt } from '../../store/types.ts';
 import type { Endpoint } from './webhook-target.ts';
 import { AddressRefused, type WebhookAddressPolicy } from './webhook-address.ts';
+import { policyAgent } from './policy-agent.ts';
 
 /** Bytes of a receiver's answer kept in the delivery log: an excerpt to diagnose with, not a way to read a server's pages. */
 const RESPONSE_LIMIT = 256;
@@ -36,7 +37,16 @@ function readPrefix(body: Dispatcher.ResponseData['body']): Promise<string> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const done = () => resolve(redactText(Buffer.concat(chunks).subarray(0, RESPONSE_LIMIT).toString('utf8')));
+    let settled = false;
+    // 'end' and then 'close' both come: the excerpt is built once. Most receivers answer with nothing
+    // or a word: no copy, and no redaction scan of an empty answer.
+    const done = () => {
+      if (settled) return;
+      settled = true;
+      if (!chunks.length) return resolve('');
+      const head = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      resolve(redactText(head.subarray(0, RESPONSE_LIMIT).toString('utf8')));
+    };
     body.on('data', (chunk: Buffer) => {
       if (size < RESPONSE_LIMIT) chunks.push(chunk);
       size += chunk.length;
@@ -66,13 +76,7 @@ export class WebhookSender {
   private readonly agent: Agent;
 
   constructor(private readonly options: SenderOptions) {
-    this.agent = new Agent({
-      keepAliveTimeout: 30_000,
-      keepAliveMaxTimeout: 120_000,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      connect: options.policy.connector(buildConnector({ timeout: options.timeoutMs })),
-    });
+    this.agent = policyAgent(options.policy, options.timeoutMs, { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 });
   }
 
   async post(endpoint: Endpoint, headers: Record<string, string>, body: string): Promise<Outcome> {
