@@ -22,6 +22,12 @@ export class ClusterNode implements LeaseGate {
   private timer: NodeJS.Timeout | undefined;
   /** Fires when the leases may have expired without a renewal (cut off from the database, paused). */
   private watchdog: NodeJS.Timeout | undefined;
+  /**
+   * Until when (this process's clock) the leases are surely this node's: what the watchdog waits for.
+   * Checked before each send too, as a node that runs again after a pause may handle its I/O (an
+   * answer, then the next send) before the watchdog's timer.
+   */
+  private safeUntil = 0;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -47,6 +53,10 @@ export class ClusterNode implements LeaseGate {
 
   holds(id: string): boolean {
     return this.held.has(id);
+  }
+
+  maySend(id: string): boolean {
+    return this.held.has(id) && Date.now() < this.safeUntil;
   }
 
   changed(): void {
@@ -144,7 +154,8 @@ export class ClusterNode implements LeaseGate {
    */
   private armWatchdog(sentAt: number): void {
     clearTimeout(this.watchdog);
-    const due = sentAt + this.config.leaseTtlMs * 0.8 - Date.now();
+    this.safeUntil = sentAt + this.config.leaseTtlMs * 0.8;
+    const due = this.safeUntil - Date.now();
     this.watchdog = setTimeout(() => void this.dropAll('cluster: leases not renewed in time; stopping their destinations here'), Math.max(0, due));
     this.watchdog.unref();
   }

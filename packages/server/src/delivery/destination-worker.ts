@@ -81,7 +81,16 @@ export interface WorkerHooks {
   onOutcome(spec: DestinationSpec, outcome: Outcome, event: StoredEvent, attempt: number, state: HealthState | undefined): void;
   /** Events the destination's payload filter skipped, counted per read or offer. */
   onFiltered(spec: DestinationSpec, count: number): void;
+  /**
+   * Whether sends may start now (cluster mode: the node's lease is still surely its own). Asked right
+   * before each send: a node that ran again after a pause may otherwise send before it learns that
+   * its lease expired meanwhile, behind the new holder's deliveries.
+   */
+  maySend(): boolean;
 }
+
+/** How soon a worker refused sends by `maySend` asks again (its node renews or drops its lease meanwhile). */
+const SEND_RECHECK_MS = 100;
 
 /**
  * Moves one destination through the log: reads what its filter accepts, hands lanes to its channel
@@ -343,7 +352,7 @@ export class DestinationWorker {
 
   /** Starts as many sends as the concurrency limit and the circuit breaker allow. */
   private dispatch(): void {
-    if (this.run === 'stopped') return;
+    if (this.run === 'stopped' || !this.hooks.maySend()) return;
     let allowance = this.spec.maxInFlight - this.inflight;
     if (allowance <= 0 || this.readyLanes.size === 0) return;
     if (this.circuit) allowance = this.circuit.allowance(allowance);
@@ -543,7 +552,7 @@ export class DestinationWorker {
       } else next = Math.min(next, item.dueAt);
     }
     if (this.readyLanes.size && this.inflight < this.spec.maxInFlight) {
-      const probe = this.circuit?.msUntilProbe(now) ?? 0;
+      const probe = this.hooks.maySend() ? (this.circuit?.msUntilProbe(now) ?? 0) : SEND_RECHECK_MS;
       if (probe === 0) return this.wake();
       next = Math.min(next, now + probe);
     }

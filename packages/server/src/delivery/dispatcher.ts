@@ -15,6 +15,8 @@ import type { Outcome } from './outcome.ts';
 export interface LeaseGate {
   needsLease(spec: DestinationSpec): boolean;
   holds(id: string): boolean;
+  /** Whether the node holds the destination's lease and surely still will while a send starts now. */
+  maySend(id: string): boolean;
   /** The set of destinations waiting for or holding a lease changed. */
   changed(): void;
 }
@@ -117,6 +119,7 @@ export class Dispatcher {
       },
       onFiltered: (destination, count) =>
         this.metrics.eventsFiltered.inc({ channel: destination.channel, instance_name: this.instanceLabel(destination.instanceId) }, count),
+      maySend: () => !this.gate?.needsLease(spec) || this.gate.maySend(spec.id),
     });
     this.workers.set(spec.id, worker);
     worker.wake();
