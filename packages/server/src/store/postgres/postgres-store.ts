@@ -35,8 +35,14 @@ const MIGRATION_LOCK = 0x706f6d626f;
  * key, so that logs in other schemas of the database do not wait on it.
  */
 const APPEND_LOCK = 0x706f6d62;
-const LOCK_APPENDS = `SELECT pg_advisory_xact_lock('pombo_events'::regclass::oid::int, ${APPEND_LOCK}),
-  (SELECT pos FROM pombo_events ORDER BY pos DESC LIMIT 1) AS pos, (SELECT created_at FROM pombo_events ORDER BY pos DESC LIMIT 1) AS created_at`;
+/**
+ * Two statements: the newest event is read by a statement that starts once the lock is held. Read by
+ * the locking statement itself, it would come from that statement's snapshot, taken before the wait:
+ * it would miss what another node committed meanwhile, and this node's listeners would be handed this
+ * commit's events as if nothing came before them, skipping the other node's for good.
+ */
+const LOCK_APPENDS = `SELECT pg_advisory_xact_lock('pombo_events'::regclass::oid::int, ${APPEND_LOCK});
+  SELECT (SELECT pos FROM pombo_events ORDER BY pos DESC LIMIT 1) AS pos, (SELECT created_at FROM pombo_events ORDER BY pos DESC LIMIT 1) AS created_at`;
 const HEAD = 'SELECT MAX(pos) AS pos FROM pombo_events';
 
 /** An event of a commit, before its position is allocated. */
@@ -210,7 +216,7 @@ export class PostgresStore implements Store {
    */
   private async lockAppends(client: pg.PoolClient): Promise<number> {
     const results = (await client.query(`BEGIN; ${LOCK_APPENDS}`)) as unknown as pg.QueryResult<{ pos: number | null; created_at: number | null }>[];
-    const newest = results[1]?.rows[0];
+    const newest = results[2]?.rows[0];
     this.lastCreatedAt = Math.max(this.lastCreatedAt, newest?.created_at ?? 0);
     return newest?.pos ?? 0;
   }
@@ -575,8 +581,8 @@ async function readHead(pool: pg.Pool, open: (head: { pos: number; createdAt: nu
     const results = (await client.query(
       `BEGIN; ${LOCK_APPENDS}; SELECT last_value, is_called FROM pombo_events_pos_seq; COMMIT`,
     )) as unknown as pg.QueryResult[];
-    const newest = results[1]?.rows[0] as { pos: number | null; created_at: number | null } | undefined;
-    const sequence = results[2]?.rows[0] as { last_value: number; is_called: boolean } | undefined;
+    const newest = results[2]?.rows[0] as { pos: number | null; created_at: number | null } | undefined;
+    const sequence = results[3]?.rows[0] as { last_value: number; is_called: boolean } | undefined;
     const allocated = sequence?.is_called ? sequence.last_value : 0;
     client.release();
     return open({ pos: Math.max(newest?.pos ?? 0, allocated), createdAt: newest?.created_at ?? 0 });
