@@ -4,18 +4,11 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import type { Instance, StoredEvent } from '../../src/store/types.ts';
+import { eventually } from '../helpers/pombo-harness.ts';
 import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
 
 /** Two stores on one schema stand for two Pombo nodes on one database (cluster mode). */
 const { uri, schema, service } = await postgresTestSchema();
-
-const waitFor = async (what: string, check: () => boolean, ms = 5000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};
 
 describe('PostgreSQL log shared by several nodes', { skip: 'skip' in service ? service.skip : false }, () => {
   let a: PostgresStore;
@@ -55,7 +48,7 @@ describe('PostgreSQL log shared by several nodes', { skip: 'skip' in service ? s
     });
     const appended = (await Promise.all(calls)).flat().map((result) => result.event);
     const end = Math.max(...appended.map((event) => event.pos));
-    await waitFor('both nodes to publish every event', () => [a, b].every((store) => (seen.get(store)?.at(-1)?.pos ?? 0) >= end));
+    await eventually(() => [a, b].every((store) => (seen.get(store)?.at(-1)?.pos ?? 0) >= end), 'both nodes to publish every event', 5000, 5);
     writing = false;
     await reader;
     stops.forEach((stop) => stop());
@@ -91,7 +84,7 @@ describe('PostgreSQL log shared by several nodes', { skip: 'skip' in service ? s
     try {
       const started = Date.now();
       await a.append([{ instanceId: instance.id, event: 'CALL', data: { n: 1 } }]);
-      await waitFor('node B to hear of node A’s append', () => heard.length === 1);
+      await eventually(() => heard.length === 1, 'node B to hear of node A’s append', 5000, 5);
       assert.ok(Date.now() - started < 500, `heard after ${Date.now() - started} ms, well before the 1 s poll`);
       assert.equal(await b.headPosition(), heard[0]?.pos, 'the head moves with what the node heard');
 
@@ -103,7 +96,7 @@ describe('PostgreSQL log shared by several nodes', { skip: 'skip' in service ? s
       );
       await admin.end();
       await a.append([{ instanceId: instance.id, event: 'CALL', data: { n: 2 } }]);
-      await waitFor('node B to find node A’s append without LISTEN', () => heard.length === 2, 3000);
+      await eventually(() => heard.length === 2, 'node B to find node A’s append without LISTEN', 3000, 5);
       assert.deepEqual(heard.map((event) => event.seq), [1, 2]);
     } finally {
       stop();
@@ -120,7 +113,7 @@ describe('PostgreSQL log shared by several nodes', { skip: 'skip' in service ? s
       const opened = await late.headPosition();
       const appended = (await Promise.all(writes)).flat().map((result) => result.event);
       const after = appended.filter((event) => event.pos > opened).map((event) => event.seq);
-      await waitFor('the late node to hear of every later append', () => heard.length >= after.length);
+      await eventually(() => heard.length >= after.length, 'the late node to hear of every later append', 5000, 5);
       assert.deepEqual(heard, after, 'every event past the head it opened at reaches its listeners');
     } finally {
       stop();
