@@ -40,7 +40,14 @@ export class ClusterNode implements LeaseGate {
     private readonly instances: InstanceService,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    // A refused write means the lease is gone already: the worker stops now, not at the next renewal.
+    cluster.onFencedWrite = (destination) => {
+      metrics.clusterFencedWrites.inc({ node: this.id });
+      log.warn({ node: this.id, destination }, 'cluster: write refused, the lease went to another node; stopping the destination here');
+      if (this.held.delete(destination)) void this.dispatcher.lost(destination);
+    };
+  }
 
   get id(): string {
     return this.config.nodeId;

@@ -16,6 +16,8 @@ export class LeaseLostError extends Error {
 export class ClusterTables implements ClusterStore {
   /** The lease each fenced destination's writes must still hold: node and epoch. */
   private readonly fences = new Map<string, { nodeId: string; epoch: number }>();
+  /** Told of each write rejected because its lease went elsewhere (metrics, logs). */
+  onFencedWrite?: (destination: string) => void;
 
   constructor(private readonly pool: pg.Pool) {}
 

@@ -465,8 +465,11 @@ export class PostgresStore implements Store {
         continue;
       }
       for (const write of batch) {
-        if (stale.has(write.destination)) write.reject(new LeaseLostError(write.destination));
-        else write.resolve();
+        if (!stale.has(write.destination)) write.resolve();
+        else {
+          this.cluster.onFencedWrite?.(write.destination);
+          write.reject(new LeaseLostError(write.destination));
+        }
       }
     }
     this.ledgerWriting = undefined;
