@@ -224,7 +224,7 @@ export class DestinationWorker {
   }
 
   private async start(): Promise<void> {
-    const saved = await this.store.getCursor(this.spec.id);
+    const saved = this.spec.inMemoryFrom ?? (await this.store.getCursor(this.spec.id));
     if (saved === undefined) {
       this.cursor = this.spec.startAt === 'now' ? this.hooks.head() : 0;
       await this.store.saveDeliveries(this.spec.id, [], this.cursor);
@@ -596,7 +596,8 @@ export class DestinationWorker {
     const finished = this.finished;
     this.finished = [];
     try {
-      await this.store.saveDeliveries(this.spec.id, records, cursor);
+      const inMemory = this.spec.inMemoryFrom !== undefined;
+      if (records.length || !inMemory) await this.store.saveDeliveries(this.spec.id, records, inMemory ? undefined : cursor);
       this.cursor = cursor;
       for (const record of records) {
         const item = this.items.get(record.pos);

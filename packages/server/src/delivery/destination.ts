@@ -50,6 +50,11 @@ export interface DestinationSpec {
   readonly record: 'all' | 'failures';
   /** Where a destination with no cursor yet starts: at the log's head (`now`) or at its tail. */
   readonly startAt: 'now' | 'beginning';
+  /**
+   * Set: the destination starts after this position and keeps its cursor in memory only, never read
+   * from or written to the store (a realtime feed: each node runs its own, from where it started).
+   */
+  readonly inMemoryFrom?: number;
   readonly circuit?: CircuitOptions;
   /**
    * How long after a change its cursor is saved (default 5 ms). Longer for destinations with many
