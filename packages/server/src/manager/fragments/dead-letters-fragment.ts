@@ -33,13 +33,14 @@ function row(instance: string, channel: string, record: DeliveryRecord): Html {
 export async function deadLettersFragment(context: AppContext, notice?: string): Promise<Html> {
   const { dispatcher, store } = context;
   const sections: Html[] = [];
-  for (const status of dispatcher.statuses()) {
-    const records = await store.listDeliveries({ destination: status.id, status: 'failed', limit: PER_DESTINATION });
+  // Cluster mode: those of destinations other nodes run too (the records are in the shared database).
+  for (const spec of dispatcher.specs()) {
+    const records = await store.listDeliveries({ destination: spec.id, status: 'failed', limit: PER_DESTINATION });
     if (!records.length) continue;
-    const instance = dispatcher.instanceLabel(status.instanceId);
-    sections.push(html`<tbody data-destination="${status.id}">
-  <tr><th colspan="7"><code>${status.id}</code>${records.length === PER_DESTINATION ? ` (the first ${PER_DESTINATION})` : ''}</th><th>${replayButton(status.id, 'Replay all')}</th></tr>
-  ${records.map((record) => row(instance, status.channel, record))}
+    const instance = dispatcher.instanceLabel(spec.instanceId);
+    sections.push(html`<tbody data-destination="${spec.id}">
+  <tr><th colspan="7"><code>${spec.id}</code>${records.length === PER_DESTINATION ? ` (the first ${PER_DESTINATION})` : ''}</th><th>${replayButton(spec.id, 'Replay all')}</th></tr>
+  ${records.map((record) => row(instance, spec.channel, record))}
 </tbody>`);
   }
   const shown = notice ? html`<p class="notice" role="status">${notice}</p>` : '';
