@@ -16,6 +16,9 @@ export interface Delivery {
  */
 export type Ordering = 'none' | 'instance' | 'chat';
 
+/** What names a destination in metrics and logs, and the retry policy that says when it gives up. */
+export type DestinationRef = Pick<DestinationSpec, 'id' | 'channel' | 'instanceId' | 'retry'>;
+
 /**
  * One configured target: the global webhook, an instance's RabbitMQ publishing, a realtime
  * subscriber… The dispatcher keeps its cursor in the log and its pending retries in the store.
@@ -48,8 +51,17 @@ export interface DestinationSpec {
   readonly retry: RetryPolicy;
   /** `all` writes a record per delivery (the webhook delivery log); `failures` only dead letters. */
   readonly record: 'all' | 'failures';
-  /** Where a destination with no cursor yet starts: at the log's head (`now`) or at its tail. */
-  readonly startAt: 'now' | 'beginning';
+  /**
+   * Where a destination with no cursor yet starts: at the log's head (`now`) or at its tail. A position
+   * starts it right after that position whatever its saved cursor (a realtime feed, which starts where
+   * its subscribers' own reads of the log stop).
+   */
+  readonly startAt: 'now' | 'beginning' | number;
+  /**
+   * Hands events on to targets that report their own outcomes (a realtime feed's subscribers, through
+   * `Dispatcher.report`): its hand-offs are not counted as deliveries.
+   */
+  readonly relay?: boolean;
   readonly circuit?: CircuitOptions;
   /**
    * How long after a change its cursor is saved (default 5 ms). Longer for destinations with many

@@ -4,6 +4,7 @@ import { realtimeTypeOf } from '../../core/event-names.ts';
 import type { Delivery, DestinationSpec } from '../../delivery/destination.ts';
 import type { Dispatcher } from '../../delivery/dispatcher.ts';
 import { delivered, type Outcome } from '../../delivery/outcome.ts';
+import type { RetryPolicy } from '../../delivery/retry-policy.ts';
 import type { Store, StoredEvent } from '../../store/types.ts';
 import type { CatchUpReads } from './catch-up-reads.ts';
 import type { RealtimeSubscriber } from './realtime-subscriber.ts';
@@ -21,6 +22,8 @@ export interface RealtimeContext {
   readonly log: Logger;
   readonly envelope: EnvelopeContext;
   readonly limits: SubscriberLimits;
+  /** When a subscriber's event that got no ack is sent again, and when it is dead-lettered (REALTIME_MAX_DELIVER). */
+  readonly retry: RetryPolicy;
   /** The log reads of the subscribers that are behind, shared among them. */
   readonly reads: CatchUpReads;
   /** Whether the instance's payload filter (`{"realtime": {"filter": …}}`) lets an event through. */
@@ -62,13 +65,10 @@ export class RealtimeFeed {
   }
 
   private async start(): Promise<void> {
-    const { store, dispatcher } = this.context;
-    const head = await store.headPosition();
-    // The destination starts exactly where the subscribers' own reads of the log stop: nothing falls in between.
-    await store.saveDeliveries(this.id, [], head);
+    const head = await this.context.store.headPosition();
     this.position = head;
     this.cursor = head;
-    dispatcher.upsert(this.spec());
+    this.context.dispatcher.upsert(this.spec(head));
     this.started = true;
   }
 
@@ -82,7 +82,7 @@ export class RealtimeFeed {
     this.cursor = this.context.dispatcher.cursor(this.id) ?? this.cursor;
   }
 
-  private spec(): DestinationSpec {
+  private spec(head: number): DestinationSpec {
     return {
       id: this.id,
       channel: 'realtime',
@@ -96,7 +96,9 @@ export class RealtimeFeed {
       // Handing events over cannot fail; a bug in it must not stop the feed.
       retry: { maxAttempts: Number.POSITIVE_INFINITY, delayMs: () => 1000 },
       record: 'failures',
-      startAt: 'now',
+      // The destination starts exactly where the subscribers' own reads of the log stop: nothing falls in between.
+      startAt: head,
+      relay: true,
       saveDelayMs: 1000,
       send: (batch) => this.hand(batch),
     };

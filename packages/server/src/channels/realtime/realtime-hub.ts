@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { AppContext } from '../../app-context.ts';
 import type { ConnectedClient } from '../channel.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
+import { atOnce } from '../../delivery/retry-policy.ts';
 import { clock } from './ack-window.ts';
 import { CatchUpReads } from './catch-up-reads.ts';
 import { CLOSE, reasonOf } from './close-codes.ts';
@@ -73,6 +74,7 @@ export class RealtimeHub implements ConnectionOwner {
       log,
       envelope,
       limits: { ackWaitMs, maxInFlight, maxDeliver },
+      retry: atOnce(maxDeliver),
       reads: new CatchUpReads(store),
       passes: options.passes,
     };
@@ -103,21 +105,8 @@ export class RealtimeHub implements ConnectionOwner {
     const slice = this.saveTick++ % SLICES;
     for (const feed of this.feeds.values()) {
       feed.refresh();
-      for (const subscriber of feed.subscribers) {
-        if (subscriber.slice !== slice) continue;
-        const floor = subscriber.floor();
-        if (floor !== subscriber.savedFloor) void this.save(subscriber, floor);
-      }
-    }
-  }
-
-  private async save(subscriber: RealtimeSubscriber, floor: number): Promise<void> {
-    subscriber.savedFloor = floor;
-    try {
-      await this.context.store.saveDeliveries(subscriber.id, [], floor);
-    } catch (error) {
-      subscriber.savedFloor = -1;
-      this.context.log.error({ err: error, destination: subscriber.id }, 'could not save a realtime subscriber position; will retry');
+      // A floor that could not be written is tried again by the next round.
+      for (const subscriber of feed.subscribers) if (subscriber.slice === slice && subscriber.writer.moved) void subscriber.writer.flush();
     }
   }
 
@@ -131,19 +120,10 @@ export class RealtimeHub implements ConnectionOwner {
       const starting = this.starting;
       this.starting = [];
       this.startsSaved = undefined;
-      return Promise.all(
-        starting.map(async (started) => {
-          const floor = started.floor();
-          started.savedFloor = floor;
-          try {
-            await this.context.store.saveDeliveries(started.id, [], floor);
-          } catch (error) {
-            // Not written: the periodic save tries again (and this attach fails, as nothing may be sent first).
-            started.savedFloor = -1;
-            throw error;
-          }
-        }),
-      ).then(() => undefined);
+      return Promise.all(starting.map((started) => started.writer.flush())).then((written) => {
+        // Not written: the periodic save tries again, and these attaches fail, as nothing may be sent first.
+        if (!written.every(Boolean)) throw new Error('could not save the positions of starting subscribers');
+      });
     });
     return this.startsSaved;
   }
@@ -199,9 +179,9 @@ export class RealtimeHub implements ConnectionOwner {
         if (from !== undefined) subscriber.rewind(from);
       } else {
         subscriber.start(from);
-        subscriber.savedFloor = cursor ?? -1;
+        subscriber.writer.loaded(cursor);
         // A new position is written before anything is sent: after a crash the subscriber must not start at a later head.
-        if (subscriber.floor() !== subscriber.savedFloor) await this.saveStart(subscriber);
+        if (subscriber.writer.moved) await this.saveStart(subscriber);
       }
       if (connection.closed) return;
       // The shutdown closed the connections attached before it.
@@ -241,8 +221,7 @@ export class RealtimeHub implements ConnectionOwner {
       if (subscriber.connections.length || subscriber.pendingAttaches) return;
       if (subscriber.active) {
         // Stopped once written: until then `describe` still lists it, so its listing ending means its acks are saved.
-        const floor = subscriber.floor();
-        if (floor !== subscriber.savedFloor) await this.save(subscriber, floor);
+        await subscriber.writer.flush();
         subscriber.stop();
       }
       // A connection opened meanwhile keeps it (its attach comes next).
@@ -270,7 +249,7 @@ export class RealtimeHub implements ConnectionOwner {
       if (feed) await this.closeFeed(feed, removalPos);
       // A shutdown closes the store: the positions of an instance deleted just before it stay (under an id no instance gets again).
       if (this.closing) return;
-      await this.context.store.deleteDestination(feedId(instanceId), { children: true });
+      await this.context.dispatcher.remove(feedId(instanceId), { forget: true, children: true });
     } catch (error) {
       this.context.log.error({ err: error, instanceId }, 'could not forget the realtime positions of a deleted instance');
     }
@@ -303,9 +282,9 @@ export class RealtimeHub implements ConnectionOwner {
         connections: subscriber.connections.map((connection) => ({ events: namesOf(connection.filter), inFlight: connection.inFlight })),
         backlog: Math.max(0, head - subscriber.floor()),
         filtered: this.context.dispatcher.status(feed.id)?.filtered ?? 0,
-        delivered: subscriber.delivered,
-        deadLettered: subscriber.deadLettered,
-        lastError: subscriber.lastError,
+        delivered: subscriber.stats.delivered,
+        deadLettered: subscriber.stats.failed,
+        lastError: subscriber.stats.lastError,
       }));
   }
 
