@@ -137,7 +137,7 @@ export class DestinationWorker {
         position: () => Math.max(this.positions.through(this.readPos), this.cursor),
         committed: (records) => this.committed(records),
       },
-      { delayMs: spec.saveDelayMs ?? 5 },
+      { delayMs: spec.saveDelayMs ?? 5, inMemory: spec.inMemoryFrom !== undefined },
     );
   }
 
@@ -234,9 +234,8 @@ export class DestinationWorker {
   }
 
   private async start(): Promise<void> {
-    const { startAt } = this.spec;
-    const saved = typeof startAt === 'number' ? undefined : await this.store.getCursor(this.spec.id);
-    if (saved === undefined) await this.writer.begin(typeof startAt === 'number' ? startAt : startAt === 'now' ? this.hooks.head() : 0);
+    const saved = this.spec.inMemoryFrom ?? (await this.store.getCursor(this.spec.id));
+    if (saved === undefined) await this.writer.begin(this.spec.startAt === 'now' ? this.hooks.head() : 0);
     else this.writer.loaded(saved);
     this.readPos = this.cursor;
     for (const record of await this.store.pendingDeliveries(this.spec.id, WINDOW)) {

@@ -51,12 +51,13 @@ export interface DestinationSpec {
   readonly retry: RetryPolicy;
   /** `all` writes a record per delivery (the webhook delivery log); `failures` only dead letters. */
   readonly record: 'all' | 'failures';
+  /** Where a destination with no cursor yet starts: at the log's head (`now`) or at its tail. */
+  readonly startAt: 'now' | 'beginning';
   /**
-   * Where a destination with no cursor yet starts: at the log's head (`now`) or at its tail. A position
-   * starts it right after that position whatever its saved cursor (a realtime feed, which starts where
-   * its subscribers' own reads of the log stop).
+   * Set: the destination starts after this position and keeps its cursor in memory only, never read
+   * from or written to the store (a realtime feed: each node runs its own, from where it started).
    */
-  readonly startAt: 'now' | 'beginning' | number;
+  readonly inMemoryFrom?: number;
   /**
    * Hands events on to targets that report their own outcomes (a realtime feed's subscribers, through
    * `Dispatcher.report`): its hand-offs are not counted as deliveries.

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { LeaseLostError } from '../store/lease-lost-error.ts';
 import type { DeliveryAttempt, DeliveryLedger, DeliveryRecord, StoredEvent } from '../store/types.ts';
 
 /** What a writer asks of the destination it writes for. */
@@ -15,6 +16,8 @@ export interface LedgerOwner {
 export interface WriterOptions {
   /** Saves by itself this long after `schedule`; without it the owner saves when it wants (`flush`). */
   readonly delayMs?: number;
+  /** The position is kept in memory only, records are written (a realtime feed: each node runs its own from its start). */
+  readonly inMemory?: boolean;
 }
 
 /** A delivery record: the state of one event for one destination, with its attempts. */
@@ -42,7 +45,7 @@ export class Ledger {
 
   /** The writer of one destination. */
   writer(destination: string, owner: LedgerOwner, options: WriterOptions = {}): LedgerWriter {
-    return new LedgerWriter(this, destination, owner, options.delayMs);
+    return new LedgerWriter(this, destination, owner, options);
   }
 
   /** Deletes a destination's position and records; with `children`, those of `<destination>:…` too (a realtime feed's subscribers). */
@@ -62,7 +65,7 @@ export class LedgerWriter {
   /** The last position written (undefined: none yet). */
   private saved: number | undefined;
   private queued: DeliveryRecord[] | undefined;
-  private saving: Promise<boolean> | undefined;
+  private saving: Promise<unknown> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -70,7 +73,7 @@ export class LedgerWriter {
     private readonly ledger: Ledger,
     readonly destination: string,
     private readonly owner: LedgerOwner,
-    private readonly delayMs: number | undefined,
+    private readonly options: WriterOptions,
   ) {}
 
   /** The position last written, or read from the store (`loaded`). */
@@ -96,12 +99,15 @@ export class LedgerWriter {
 
   /** Saves `delayMs` from now, unless a save is scheduled already (writers without a delay wait for `flush`). */
   schedule(): void {
-    if (this.timer || this.stopped || this.delayMs === undefined) return;
-    this.timer = setTimeout(() => void this.flush(), this.delayMs);
+    if (this.timer || this.stopped || this.options.delayMs === undefined) return;
+    this.timer = setTimeout(() => void this.flush(), this.options.delayMs);
   }
 
-  /** Writes the queued records and the owner's position now; true once nothing is left unwritten. Never rejects (a failure is logged). */
-  async flush(): Promise<boolean> {
+  /**
+   * Writes the queued records and the owner's position now. Never rejects: resolves with the error of
+   * a save that failed (logged, unless it is a lost lease, which the owner acts on), else undefined.
+   */
+  async flush(): Promise<unknown> {
     clearTimeout(this.timer);
     this.timer = undefined;
     // One save at a time: the position a save asks for counts records queued so far, which a save
@@ -123,20 +129,21 @@ export class LedgerWriter {
     clearTimeout(this.timer);
   }
 
-  private async save(): Promise<boolean> {
+  private async save(): Promise<unknown> {
     const records = this.queued ?? [];
     const position = this.owner.position();
-    if (!records.length && position === this.saved) return true;
+    if (!records.length && position === this.saved) return undefined;
     this.queued = undefined;
     try {
-      await this.ledger.store.saveDeliveries(this.destination, records, position);
+      if (!this.options.inMemory) await this.ledger.store.saveDeliveries(this.destination, records, position);
+      else if (records.length) await this.ledger.store.saveDeliveries(this.destination, records);
       this.saved = position;
       this.owner.committed?.(records);
-      return true;
+      return undefined;
     } catch (error) {
       if (records.length) this.queued = this.queued ? [...records, ...this.queued] : records;
       this.failed(error, records.length);
-      return false;
+      return error;
     }
   }
 
@@ -147,14 +154,15 @@ export class LedgerWriter {
       log.error({ err: error, destination: this.destination, unsaved }, message);
       return;
     }
-    log.error({ err: error, destination: this.destination }, 'could not save delivery state; will retry');
+    // Cluster mode: another node holds the destination now; its owner hears of it and stops.
+    if (!(error instanceof LeaseLostError)) log.error({ err: error, destination: this.destination }, 'could not save delivery state; will retry');
     this.schedule();
   }
 
   /** Writes a new destination's first position at once (before anything is sent past it). */
   async begin(position: number): Promise<void> {
     while (this.saving) await this.saving;
-    await this.ledger.store.saveDeliveries(this.destination, [], position);
+    if (!this.options.inMemory) await this.ledger.store.saveDeliveries(this.destination, [], position);
     this.saved = position;
   }
 }

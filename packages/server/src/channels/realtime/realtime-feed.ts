@@ -42,15 +42,16 @@ export const feedId = (instanceId: string): string => `realtime:${instanceId}`;
 /**
  * One instance's realtime fan-out: a single dispatcher destination gets the instance's events in log
  * order, once, and hands each to every subscriber that follows it live, so the log is read and an
- * event held once whatever the number of subscribers. The destination's own cursor only says how far
- * the feed got; each subscriber keeps its durable ack floor in the ledger.
+ * event held once whatever the number of subscribers. The destination's cursor, how far the feed got,
+ * lives in memory only (a new feed starts at the head, and each node of a cluster runs its own); each
+ * subscriber keeps its durable ack floor in the ledger.
  */
 export class RealtimeFeed {
   readonly id: string;
   readonly subscribers: RealtimeSubscriber[] = [];
   /** The last event of the instance handed to the subscribers (at first, the log's head when the feed started). */
   position = 0;
-  /** The feed destination's saved cursor: the instance's events up to it were handed (it moves past other instances' events too). */
+  /** The feed destination's cursor: the instance's events up to it were handed (it moves past other instances' events too). */
   private cursor = 0;
   /** Resolves once the destination runs from `position`. */
   readonly ready: Promise<void>;
@@ -65,10 +66,12 @@ export class RealtimeFeed {
   }
 
   private async start(): Promise<void> {
-    const head = await this.context.store.headPosition();
+    const { store, dispatcher } = this.context;
+    const head = await store.headPosition();
     this.position = head;
     this.cursor = head;
-    this.context.dispatcher.upsert(this.spec(head));
+    // The destination starts exactly where the subscribers' own reads of the log stop: nothing falls in between.
+    dispatcher.upsert(this.spec(head));
     this.started = true;
   }
 
@@ -82,7 +85,7 @@ export class RealtimeFeed {
     this.cursor = this.context.dispatcher.cursor(this.id) ?? this.cursor;
   }
 
-  private spec(head: number): DestinationSpec {
+  private spec(from: number): DestinationSpec {
     return {
       id: this.id,
       channel: 'realtime',
@@ -96,8 +99,9 @@ export class RealtimeFeed {
       // Handing events over cannot fail; a bug in it must not stop the feed.
       retry: { maxAttempts: Number.POSITIVE_INFINITY, delayMs: () => 1000 },
       record: 'failures',
-      // The destination starts exactly where the subscribers' own reads of the log stop: nothing falls in between.
-      startAt: head,
+      startAt: 'now',
+      // Each node runs its own feed from the head it started at; subscribers resume from their own floors.
+      inMemoryFrom: from,
       relay: true,
       saveDelayMs: 1000,
       send: (batch) => this.hand(batch),

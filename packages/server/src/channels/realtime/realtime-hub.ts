@@ -1,5 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { AppContext } from '../../app-context.ts';
+import type { SubscriberLeases } from '../../cluster/subscriber-leases.ts';
+import { LeaseLostError } from '../../store/lease-lost-error.ts';
 import type { ConnectedClient } from '../channel.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import { atOnce } from '../../delivery/retry-policy.ts';
@@ -41,6 +43,8 @@ const START_SAVE_DELAY_MS = 5;
 
 const AT_HEAD: ResumePoint = Object.freeze({ from: undefined });
 
+const MOVED = 'a newer connection of this subscriber attached on another node, which serves it now: reconnect';
+
 /**
  * The live side of the realtime protocol: an instance's feed, its subscribers and their sockets. A
  * subscriber lives in memory while it has a connection; its floor stays in the store in between, so
@@ -60,11 +64,15 @@ export class RealtimeHub implements ConnectionOwner {
   private saveTick = 0;
   private pingTick = 0;
   readonly maxBufferedBytes: number;
+  /** Cluster mode: where each durable subscriber is served (the node of its newest connection). */
+  private readonly leases: SubscriberLeases | undefined;
 
   constructor(
     private readonly context: AppContext,
     private readonly options: HubOptions,
   ) {
+    this.leases = context.cluster?.subscribers;
+    this.leases?.onLost((id) => this.moved(id));
     const { ackWaitMs, maxInFlight, maxDeliver } = options;
     this.maxBufferedBytes = options.maxBufferedBytes;
     const { store, dispatcher, log, envelope } = context;
@@ -106,8 +114,24 @@ export class RealtimeHub implements ConnectionOwner {
     for (const feed of this.feeds.values()) {
       feed.refresh();
       // A floor that could not be written is tried again by the next round.
-      for (const subscriber of feed.subscribers) if (subscriber.slice === slice && subscriber.writer.moved) void subscriber.writer.flush();
+      for (const subscriber of feed.subscribers) if (subscriber.slice === slice && subscriber.writer.moved) void this.save(subscriber);
     }
+  }
+
+  /** Writes a subscriber's floor and dead letters; resolves with the error of a write that failed (logged by the writer), else undefined. */
+  private async save(subscriber: RealtimeSubscriber): Promise<unknown> {
+    const epoch = this.leases?.epochOf(subscriber.id);
+    const error = await subscriber.writer.flush();
+    // Cluster mode: another node serves the subscriber now; this node's connections of it close.
+    if (error instanceof LeaseLostError) this.leases?.refused(subscriber.id, epoch);
+    return error;
+  }
+
+  /** Another node serves the subscriber now (a newer connection of it attached there): its connections here close, their clients reconnect. */
+  private moved(id: string): void {
+    const subscriber = this.subscribers.get(id);
+    if (!subscriber) return;
+    for (const connection of [...subscriber.connections]) void this.end(connection, CLOSE.subscriberMoved, MOVED);
   }
 
   /**
@@ -120,9 +144,10 @@ export class RealtimeHub implements ConnectionOwner {
       const starting = this.starting;
       this.starting = [];
       this.startsSaved = undefined;
-      return Promise.all(starting.map((started) => started.writer.flush())).then((written) => {
+      return Promise.all(starting.map((started) => this.save(started))).then((errors) => {
         // Not written: the periodic save tries again, and these attaches fail, as nothing may be sent first.
-        if (!written.every(Boolean)) throw new Error('could not save the positions of starting subscribers');
+        const failed = errors.find((error) => error !== undefined);
+        if (failed !== undefined) throw failed;
       });
     });
     return this.startsSaved;
@@ -135,6 +160,8 @@ export class RealtimeHub implements ConnectionOwner {
     const connection = new RealtimeConnection(ws, socket, request.filter ?? this.options.defaultFilter(request.instance), subscriber, this);
     subscriber.pendingAttaches++;
     subscriber.serial(() => this.attach(subscriber, connection, request.lastEventId)).catch((error: unknown) => {
+      // Another node took the subscriber over while this connection attached: it is served there.
+      if (error instanceof LeaseLostError) return ws.close(CLOSE.subscriberMoved, MOVED);
       this.context.log.error({ err: error, destination: subscriber.id }, 'realtime subscription could not start');
       ws.close(CLOSE.internalError, 'the subscription could not start: try again');
     });
@@ -170,6 +197,9 @@ export class RealtimeHub implements ConnectionOwner {
       const { store } = this.context;
       const { feed } = subscriber;
       if (!feed.started) await feed.ready;
+      // Cluster mode: this node serves the subscriber from now on. Its floor is read once the node that
+      // served it can no longer write it (the takeover waits for a write of it in flight).
+      const epoch = this.leases && (await this.leases.take(subscriber.id));
       const cursor = subscriber.active ? subscriber.floor() : await store.getCursor(subscriber.id);
       // A new subscriber with no last_event_id starts at the head: nothing to look up.
       const { from, gap } = cursor === undefined && !lastEventId ? AT_HEAD : await resumePoint(store, feed.instanceId, cursor, lastEventId);
@@ -186,6 +216,8 @@ export class RealtimeHub implements ConnectionOwner {
       if (connection.closed) return;
       // The shutdown closed the connections attached before it.
       if (this.closing) return void this.end(connection, CLOSE.goingAway, 'the server is shutting down: reconnect');
+      // Another node took the subscriber over meanwhile (a newer connection there).
+      if (epoch !== undefined && !this.leases?.holds(subscriber.id, epoch)) return void this.end(connection, CLOSE.subscriberMoved, MOVED);
       subscriber.attach(connection);
     } finally {
       subscriber.pendingAttaches--;
@@ -221,12 +253,13 @@ export class RealtimeHub implements ConnectionOwner {
       if (subscriber.connections.length || subscriber.pendingAttaches) return;
       if (subscriber.active) {
         // Stopped once written: until then `describe` still lists it, so its listing ending means its acks are saved.
-        await subscriber.writer.flush();
+        await this.save(subscriber);
         subscriber.stop();
       }
       // A connection opened meanwhile keeps it (its attach comes next).
       if (!subscriber.connections.length && !subscriber.pendingAttaches && this.subscribers.get(subscriber.id) === subscriber) {
         this.subscribers.delete(subscriber.id);
+        this.leases?.forget(subscriber.id);
       }
     });
   }
