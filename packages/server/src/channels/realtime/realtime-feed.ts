@@ -4,6 +4,7 @@ import { realtimeTypeOf } from '../../core/event-names.ts';
 import type { Delivery, DestinationSpec } from '../../delivery/destination.ts';
 import type { Dispatcher } from '../../delivery/dispatcher.ts';
 import { delivered, type Outcome } from '../../delivery/outcome.ts';
+import type { RetryPolicy } from '../../delivery/retry-policy.ts';
 import type { Store, StoredEvent } from '../../store/types.ts';
 import type { CatchUpReads } from './catch-up-reads.ts';
 import type { RealtimeSubscriber } from './realtime-subscriber.ts';
@@ -21,6 +22,8 @@ export interface RealtimeContext {
   readonly log: Logger;
   readonly envelope: EnvelopeContext;
   readonly limits: SubscriberLimits;
+  /** When a subscriber's event that got no ack is sent again, and when it is dead-lettered (REALTIME_MAX_DELIVER). */
+  readonly retry: RetryPolicy;
   /** The log reads of the subscribers that are behind, shared among them. */
   readonly reads: CatchUpReads;
   /** Whether the instance's payload filter (`{"realtime": {"filter": …}}`) lets an event through. */
@@ -99,6 +102,7 @@ export class RealtimeFeed {
       startAt: 'now',
       // Each node runs its own feed from the head it started at; subscribers resume from their own floors.
       inMemoryFrom: from,
+      relay: true,
       saveDelayMs: 1000,
       send: (batch) => this.hand(batch),
     };

@@ -4,6 +4,7 @@ import type { SubscriberLeases } from '../../cluster/subscriber-leases.ts';
 import { LeaseLostError } from '../../store/lease-lost-error.ts';
 import type { ConnectedClient } from '../channel.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
+import { atOnce } from '../../delivery/retry-policy.ts';
 import { clock } from './ack-window.ts';
 import { CatchUpReads } from './catch-up-reads.ts';
 import { CLOSE, reasonOf } from './close-codes.ts';
@@ -81,6 +82,7 @@ export class RealtimeHub implements ConnectionOwner {
       log,
       envelope,
       limits: { ackWaitMs, maxInFlight, maxDeliver },
+      retry: atOnce(maxDeliver),
       reads: new CatchUpReads(store),
       passes: options.passes,
     };
@@ -111,25 +113,18 @@ export class RealtimeHub implements ConnectionOwner {
     const slice = this.saveTick++ % SLICES;
     for (const feed of this.feeds.values()) {
       feed.refresh();
-      for (const subscriber of feed.subscribers) {
-        if (subscriber.slice !== slice) continue;
-        const floor = subscriber.floor();
-        if (floor !== subscriber.savedFloor) void this.save(subscriber, floor);
-      }
+      // A floor that could not be written is tried again by the next round.
+      for (const subscriber of feed.subscribers) if (subscriber.slice === slice && subscriber.writer.moved) void this.save(subscriber);
     }
   }
 
-  private async save(subscriber: RealtimeSubscriber, floor: number): Promise<void> {
-    subscriber.savedFloor = floor;
+  /** Writes a subscriber's floor and dead letters; resolves with the error of a write that failed (logged by the writer), else undefined. */
+  private async save(subscriber: RealtimeSubscriber): Promise<unknown> {
     const epoch = this.leases?.epochOf(subscriber.id);
-    try {
-      await this.context.store.saveDeliveries(subscriber.id, [], floor);
-    } catch (error) {
-      subscriber.savedFloor = -1;
-      // Cluster mode: another node serves the subscriber now; this node's connections of it close.
-      if (error instanceof LeaseLostError) return this.leases?.refused(subscriber.id, epoch);
-      this.context.log.error({ err: error, destination: subscriber.id }, 'could not save a realtime subscriber position; will retry');
-    }
+    const error = await subscriber.writer.flush();
+    // Cluster mode: another node serves the subscriber now; this node's connections of it close.
+    if (error instanceof LeaseLostError) this.leases?.refused(subscriber.id, epoch);
+    return error;
   }
 
   /** Another node serves the subscriber now (a newer connection of it attached there): its connections here close, their clients reconnect. */
@@ -149,21 +144,11 @@ export class RealtimeHub implements ConnectionOwner {
       const starting = this.starting;
       this.starting = [];
       this.startsSaved = undefined;
-      return Promise.all(
-        starting.map(async (started) => {
-          const floor = started.floor();
-          started.savedFloor = floor;
-          const epoch = this.leases?.epochOf(started.id);
-          try {
-            await this.context.store.saveDeliveries(started.id, [], floor);
-          } catch (error) {
-            // Not written: the periodic save tries again (and this attach fails, as nothing may be sent first).
-            started.savedFloor = -1;
-            if (error instanceof LeaseLostError) this.leases?.refused(started.id, epoch);
-            throw error;
-          }
-        }),
-      ).then(() => undefined);
+      return Promise.all(starting.map((started) => this.save(started))).then((errors) => {
+        // Not written: the periodic save tries again, and these attaches fail, as nothing may be sent first.
+        const failed = errors.find((error) => error !== undefined);
+        if (failed !== undefined) throw failed;
+      });
     });
     return this.startsSaved;
   }
@@ -224,9 +209,9 @@ export class RealtimeHub implements ConnectionOwner {
         if (from !== undefined) subscriber.rewind(from);
       } else {
         subscriber.start(from);
-        subscriber.savedFloor = cursor ?? -1;
+        subscriber.writer.loaded(cursor);
         // A new position is written before anything is sent: after a crash the subscriber must not start at a later head.
-        if (subscriber.floor() !== subscriber.savedFloor) await this.saveStart(subscriber);
+        if (subscriber.writer.moved) await this.saveStart(subscriber);
       }
       if (connection.closed) return;
       // The shutdown closed the connections attached before it.
@@ -268,8 +253,7 @@ export class RealtimeHub implements ConnectionOwner {
       if (subscriber.connections.length || subscriber.pendingAttaches) return;
       if (subscriber.active) {
         // Stopped once written: until then `describe` still lists it, so its listing ending means its acks are saved.
-        const floor = subscriber.floor();
-        if (floor !== subscriber.savedFloor) await this.save(subscriber, floor);
+        await this.save(subscriber);
         subscriber.stop();
       }
       // A connection opened meanwhile keeps it (its attach comes next).
@@ -298,7 +282,7 @@ export class RealtimeHub implements ConnectionOwner {
       if (feed) await this.closeFeed(feed, removalPos);
       // A shutdown closes the store: the positions of an instance deleted just before it stay (under an id no instance gets again).
       if (this.closing) return;
-      await this.context.store.deleteDestination(feedId(instanceId), { children: true });
+      await this.context.dispatcher.remove(feedId(instanceId), { forget: true, children: true });
     } catch (error) {
       this.context.log.error({ err: error, instanceId }, 'could not forget the realtime positions of a deleted instance');
     }
@@ -331,9 +315,9 @@ export class RealtimeHub implements ConnectionOwner {
         connections: subscriber.connections.map((connection) => ({ events: namesOf(connection.filter), inFlight: connection.inFlight })),
         backlog: Math.max(0, head - subscriber.floor()),
         filtered: this.context.dispatcher.status(feed.id)?.filtered ?? 0,
-        delivered: subscriber.delivered,
-        deadLettered: subscriber.deadLettered,
-        lastError: subscriber.lastError,
+        delivered: subscriber.stats.delivered,
+        deadLettered: subscriber.stats.failed,
+        lastError: subscriber.stats.lastError,
       }));
   }
 
