@@ -5,13 +5,14 @@ import type { Dispatcher, LeaseGate } from '../delivery/dispatcher.ts';
 import type { InstanceService } from '../instances/instance-service.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { ClusterStore } from '../store/types.ts';
+import { SubscriberLeases } from './subscriber-leases.ts';
 
 /**
  * This Pombo as a node of a cluster (docs/cluster.md). Every third of the lease TTL, and whenever the
  * set of destinations changes, it: records its heartbeat; takes in instances other nodes changed;
- * renews its leases (a lease it no longer holds stops its worker at once); frees leases of destinations
- * gone; then gives up or claims leases until it holds its fair share (destinations / live nodes,
- * rounded up). A worker starts only after the store fences its writes with the lease's epoch, so a node
+ * renews its leases (a lease it no longer holds stops its worker at once) and checks those of its
+ * realtime subscribers (subscriber-leases.ts); frees leases of destinations gone; then gives up or
+ * claims leases until it holds its fair share (destinations / live nodes, rounded up). A worker starts only after the store fences its writes with the lease's epoch, so a node
  * that lost a lease (paused, cut off) cannot move the cursor the new holder moves.
  */
 export class ClusterNode implements LeaseGate {
@@ -31,6 +32,8 @@ export class ClusterNode implements LeaseGate {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** The durable realtime subscribers this node serves (checked at each renewal). */
+  readonly subscribers: SubscriberLeases;
 
   constructor(
     private readonly config: ClusterConfig,
@@ -40,7 +43,9 @@ export class ClusterNode implements LeaseGate {
     private readonly instances: InstanceService,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    this.subscribers = new SubscriberLeases(config.nodeId, cluster, log);
+  }
 
   get id(): string {
     return this.config.nodeId;
@@ -98,6 +103,7 @@ export class ClusterNode implements LeaseGate {
       await this.cluster.heartbeat({ id: this.id, url: this.url }, this.config.leaseTtlMs);
       await this.instances.refresh(this.dispatcher.headPosition);
       await this.renew();
+      await this.subscribers.verify();
       await this.balance();
     } catch (error) {
       this.log.error({ err: error, node: this.id }, 'cluster: could not reach the database; trying again');

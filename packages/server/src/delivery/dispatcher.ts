@@ -4,8 +4,10 @@ import type { Metrics } from '../ops/metrics.ts';
 import type { Store, StoredEvent } from '../store/types.ts';
 import { DeliveryLog } from './delivery-log.ts';
 import { DeliveryMetrics } from './delivery-metrics.ts';
-import type { DestinationSpec } from './destination.ts';
+import type { DestinationRef, DestinationSpec } from './destination.ts';
 import { DestinationWorker, type DestinationStatus } from './destination-worker.ts';
+import type { HealthState } from './circuit-breaker.ts';
+import { Ledger } from './ledger-writer.ts';
 import type { Outcome } from './outcome.ts';
 
 /**
@@ -42,6 +44,8 @@ export class Dispatcher {
   private unsubscribe: (() => void) | undefined;
   private readonly deliveryMetrics: DeliveryMetrics;
   private readonly deliveryLog: DeliveryLog;
+  /** Where every destination's delivery state is written (its workers', and realtime subscribers'). */
+  readonly ledger: Ledger;
 
   /** `instanceName` names instances in metrics and logs (their ids are meaningless to an operator). */
   constructor(
@@ -52,6 +56,7 @@ export class Dispatcher {
   ) {
     this.deliveryMetrics = new DeliveryMetrics(metrics, this.instanceLabel);
     this.deliveryLog = new DeliveryLog(log, this.instanceLabel);
+    this.ledger = new Ledger(store, log);
   }
 
   /** An instance's name (its id once it is deleted), `*` for a destination of every instance. */
@@ -111,11 +116,12 @@ export class Dispatcher {
   }
 
   private startWorker(spec: DestinationSpec): void {
-    const worker = new DestinationWorker(spec, this.store, this.log, {
+    const worker = new DestinationWorker(spec, this.store, this.ledger, this.log, {
       head: () => this.head,
       onOutcome: (destination, outcome, event, attempt, state) => {
-        this.count(destination, outcome, event);
-        this.deliveryLog.outcome(destination, outcome, event, attempt, state);
+        // A relay's targets report their own outcomes: a hand-off is not a delivery (its failure is still logged).
+        if (destination.relay && outcome.kind === 'delivered') return;
+        this.report(destination, outcome, event, attempt, state);
       },
       onFiltered: (destination, count) =>
         this.metrics.eventsFiltered.inc({ channel: destination.channel, instance_name: this.instanceLabel(destination.instanceId) }, count),
@@ -132,9 +138,10 @@ export class Dispatcher {
 
   /**
    * Stops a destination; with `forget`, its cursor and delivery records are deleted too, once a stop
-   * already under way has saved its state (else that last save would write them back).
+   * already under way has saved its state (else that last save would write them back); with
+   * `children` as well, those of the destinations `<id>:…` (a realtime feed's subscribers).
    */
-  async remove(id: string, { forget = false } = {}): Promise<void> {
+  async remove(id: string, { forget = false, children = false } = {}): Promise<void> {
     const worker = this.workers.get(id);
     this.workers.delete(id);
     if (this.leased.delete(id)) this.gate?.changed();
@@ -146,7 +153,7 @@ export class Dispatcher {
         if (this.stopping.get(id) === stopped) this.stopping.delete(id);
       });
     } else await this.stopping.get(id);
-    if (forget) await this.store.deleteDestination(id);
+    if (forget) await this.ledger.forget(id, { children });
   }
 
   status(id: string): DestinationStatus | undefined {
@@ -189,9 +196,15 @@ export class Dispatcher {
     return this.workers.get(id)?.whenIdle() ?? Promise.resolve();
   }
 
-  private count(spec: DestinationSpec, outcome: Outcome, event: StoredEvent): void {
+  /**
+   * One attempt's outcome, for the delivery metrics and the operators' log: every destination reports
+   * here, its workers' and the realtime subscribers (which acknowledge, time out and dead-letter
+   * outside the workers). `attempt` is 1 for the first; `state` the circuit's after it, if it has one.
+   */
+  report(destination: DestinationRef, outcome: Outcome, event: StoredEvent, attempt: number, state?: HealthState): void {
     const latency = outcome.kind === 'delivered' ? (Date.now() - msOfIso(event.createdAt)) / 1000 : undefined;
-    this.deliveryMetrics.record(spec, outcome.kind, latency);
+    this.deliveryMetrics.record(destination, outcome.kind, latency);
+    this.deliveryLog.outcome(destination, outcome, event, attempt, state);
   }
 
   /**

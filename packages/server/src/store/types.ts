@@ -183,6 +183,26 @@ export interface ClusterStore {
   fence(destination: string, nodeId: string, epoch: number): void;
   /** Sets a destination's first cursor unless it has one: the first node to see the destination decides. */
   initCursor(destination: string, pos: number): Promise<void>;
+  /**
+   * Takes durable realtime subscribers for the node, whoever held them (a subscriber is served where its
+   * newest connection attached), each with a new epoch; the other nodes hear of it (`onTakeover`).
+   */
+  takeOverSubscribers(nodeId: string, subscribers: readonly string[]): Promise<Map<string, number>>;
+  /** Which of these subscribers are still the node's at these epochs. */
+  heldSubscribers(nodeId: string, held: ReadonlyMap<string, number>): Promise<Set<string>>;
+  /** As `fence`, for a subscriber's floor and dead-letter writes. */
+  fenceSubscriber(subscriber: string, nodeId: string, epoch: number): void;
+  /** Stops checking the writes of a destination or subscriber (it no longer runs on this node). */
+  unfence(id: string): void;
+  /** Hears takeovers by any node, as they commit; one can be missed while the database connection is down. */
+  onTakeover(listener: (takeover: SubscriberTakeover) => void): () => void;
+}
+
+/** A node took a durable realtime subscriber over. */
+export interface SubscriberTakeover {
+  readonly subscriber: string;
+  readonly nodeId: string;
+  readonly epoch: number;
 }
 
 export interface Store extends EventLog, InstanceRepository, DeliveryLedger {

@@ -76,4 +76,14 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX pombo_leases_node ON pombo_leases (node_id);
   `,
+  // Durable realtime subscribers' leases (cluster mode): the node where a subscriber's newest connection
+  // attached takes it over, whoever held it, raising its epoch; the floor writes of older holders are refused.
+  `
+  CREATE TABLE pombo_subscriber_leases (
+    subscriber TEXT PRIMARY KEY,
+    node_id TEXT NOT NULL,
+    epoch BIGINT NOT NULL,
+    taken_at BIGINT NOT NULL
+  );
+  `,
 ];

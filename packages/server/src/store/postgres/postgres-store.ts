@@ -16,7 +16,8 @@ import type {
 import { LoggedEvent } from '../logged-event.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { AppendNotifications, appendNotice, APPEND_CHANNEL } from './append-notifications.ts';
-import { ClusterTables, LeaseLostError } from './cluster-tables.ts';
+import { LeaseLostError } from '../lease-lost-error.ts';
+import { ClusterTables, TAKEOVER_CHANNEL } from './cluster-tables.ts';
 import { LogFollower } from './log-follower.ts';
 import { MIGRATIONS } from './postgres-schema.ts';
 import { parsePostgresUri } from './postgres-uri.ts';
@@ -104,7 +105,7 @@ export class PostgresStore implements Store {
     head: { pos: number; createdAt: number },
   ) {
     this.lastCreatedAt = head.createdAt;
-    this.cluster = new ClusterTables(pool);
+    this.cluster = new ClusterTables(pool, schema);
     this.follower = new LogFollower(head.pos, {
       read: (after, until, limit) => this.read({ afterPos: after, untilPos: until, limit }),
       publish: (events) => {
@@ -112,7 +113,9 @@ export class PostgresStore implements Store {
       },
       failed: () => undefined,
     });
-    this.notifications = new AppendNotifications(listenSettings, schema, () => this.committedHead(), (pos) => this.follower.heard(pos));
+    this.notifications = new AppendNotifications(listenSettings, schema, () => this.committedHead(), (pos) => this.follower.heard(pos), {
+      [TAKEOVER_CHANNEL]: (payload) => this.cluster.heardTakeover(payload),
+    });
   }
 
   /**
@@ -548,8 +551,13 @@ export class PostgresStore implements Store {
     // not order ':' as bytes do, so a key range would not find them all).
     const which = children ? 'destination = $1 OR starts_with(destination, $2)' : 'destination = $1';
     const params = children ? [destination, `${destination}:`] : [destination];
-    // One statement, so both go together.
-    await this.pool.query(`WITH records AS (DELETE FROM pombo_deliveries WHERE ${which}) DELETE FROM pombo_cursors WHERE ${which}`, params);
+    const subscribers = which.replaceAll('destination', 'subscriber');
+    // One statement, so they all go together (a realtime subscriber's lease, cluster mode, with its floor).
+    await this.pool.query(
+      `WITH records AS (DELETE FROM pombo_deliveries WHERE ${which}), leases AS (DELETE FROM pombo_subscriber_leases WHERE ${subscribers})
+       DELETE FROM pombo_cursors WHERE ${which}`,
+      params,
+    );
   }
 
   async listChildren(destination: string): Promise<string[]> {
