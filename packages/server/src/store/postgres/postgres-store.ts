@@ -35,7 +35,7 @@ const MIGRATION_LOCK = 0x706f6d626f;
  * Serializes appends of every Pombo on the log, with the events table's oid as the other half of the
  * key, so that logs in other schemas of the database do not wait on it.
  */
-const APPEND_LOCK = 0x706f6d62;
+export const APPEND_LOCK = 0x706f6d62;
 /**
  * Two statements: the newest event is read by a statement that starts once the lock is held. Read by
  * the locking statement itself, it would come from that statement's snapshot, taken before the wait:
