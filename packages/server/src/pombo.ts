@@ -53,6 +53,10 @@ export async function createPombo(config: Config, log: Logger = createLogger(con
       apikeyOf: (instanceId) => (config.auth.exposeInFetchInstances ? (instances.findById(instanceId)?.token ?? null) : null),
     },
   };
+  // Made before the channels, which use it (the realtime hub its subscriber leases); it starts after them.
+  if (config.cluster.enabled && store.cluster) {
+    context.cluster = new ClusterNode(config.cluster, config.server.url, store.cluster, dispatcher, instances, log, metrics);
+  }
   try {
     for (const make of CHANNELS) {
       const module: ChannelModule | undefined = await make(context);
@@ -65,8 +69,7 @@ export async function createPombo(config: Config, log: Logger = createLogger(con
     throw error;
   }
   await dispatcher.start();
-  if (config.cluster.enabled && store.cluster) {
-    context.cluster = new ClusterNode(config.cluster, config.server.url, store.cluster, dispatcher, instances, log, metrics);
+  if (context.cluster) {
     dispatcher.useLeases(context.cluster);
     // An instance created or deleted on another node: its destinations are balanced at once, not at the next tick.
     const node = context.cluster;

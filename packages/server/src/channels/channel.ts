@@ -17,6 +17,12 @@ export interface ConnectedClient {
   readonly detail: string;
 }
 
+/** A durable subscriber of a channel, by its ledger id. */
+export interface SubscriberDestination {
+  readonly id: string;
+  readonly instanceId: string;
+}
+
 /**
  * One kind of destination (webhook, rabbitmq, …). A channel validates its per-instance config,
  * says which destinations a config asks for, and delivers; the dispatcher does the rest.
@@ -31,8 +37,8 @@ export interface ChannelModule {
   readonly configSchema: JsonSchema;
   /** Checks what the schema cannot (event names, URLs, …) and returns the config to store; throws a PomboError (400) naming the field. */
   parseConfig(config: Obj, path: string): unknown;
-  /** What `GET /<name>/find/:instanceName` returns: the config with secrets masked, and live state. */
-  describe(instance: Instance): unknown;
+  /** What `GET /<name>/find/:instanceName` returns: the config with secrets masked, and live state (cluster mode: may read it from the database). */
+  describe(instance: Instance): unknown | Promise<unknown>;
   /** The destinations an instance's stored config asks for. */
   destinations(instance: Instance): DestinationSpec[];
   /** Destinations configured by the environment (global mode). */
@@ -47,5 +53,10 @@ export interface ChannelModule {
   released?(instance: Instance, removalPos: number): Promise<void>;
   /** The clients connected to the channel now (channels that serve connections). */
   clients?(): ConnectedClient[];
+  /**
+   * The channel's durable subscribers, connected or not (realtime): destinations of the dispatcher's
+   * contract that none of its workers runs. The manager lists their dead letters with the workers'.
+   */
+  subscribers?(): Promise<SubscriberDestination[]>;
   stop?(): Promise<void>;
 }

@@ -4,14 +4,15 @@ import type { DestinationSpec } from '../delivery/destination.ts';
 import type { Dispatcher, LeaseGate } from '../delivery/dispatcher.ts';
 import type { InstanceService } from '../instances/instance-service.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import type { ClusterStore } from '../store/types.ts';
+import type { ClusterStore, LeasedDestinationState, StoredEvent } from '../store/types.ts';
+import { SubscriberLeases } from './subscriber-leases.ts';
 
 /**
  * This Pombo as a node of a cluster (docs/cluster.md). Every third of the lease TTL, and whenever the
  * set of destinations changes, it: records its heartbeat; takes in instances other nodes changed;
- * renews its leases (a lease it no longer holds stops its worker at once); frees leases of destinations
- * gone; then gives up or claims leases until it holds its fair share (destinations / live nodes,
- * rounded up). A worker starts only after the store fences its writes with the lease's epoch, so a node
+ * renews its leases (a lease it no longer holds stops its worker at once) and checks those of its
+ * realtime subscribers (subscriber-leases.ts); frees leases of destinations gone; then gives up or
+ * claims leases until it holds its fair share (destinations / live nodes, rounded up). A worker starts only after the store fences its writes with the lease's epoch, so a node
  * that lost a lease (paused, cut off) cannot move the cursor the new holder moves.
  */
 export class ClusterNode implements LeaseGate {
@@ -31,6 +32,10 @@ export class ClusterNode implements LeaseGate {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** The durable realtime subscribers this node serves (checked at each renewal). */
+  readonly subscribers: SubscriberLeases;
+  /** Replays queued by other nodes being handed to this node's destinations, one pickup at a time. */
+  private replaying: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly config: ClusterConfig,
@@ -41,6 +46,10 @@ export class ClusterNode implements LeaseGate {
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {
+    this.subscribers = new SubscriberLeases(config.nodeId, cluster, log);
+    cluster.onReplayQueued((destination) => {
+      if (this.held.has(destination)) this.pickUpReplays([destination]);
+    });
     // A refused write means the lease is gone already: the worker stops now, not at the next renewal.
     cluster.onFencedWrite = (destination) => {
       metrics.clusterFencedWrites.inc({ node: this.id });
@@ -68,6 +77,43 @@ export class ClusterNode implements LeaseGate {
 
   changed(): void {
     if (!this.stopped) this.tickSoon();
+  }
+
+  elsewhere(ids: readonly string[]): Promise<Map<string, LeasedDestinationState>> {
+    return this.cluster.destinationStates(ids);
+  }
+
+  /**
+   * A replay of a destination this node does not run waits in the database for the node that does,
+   * which hears of it at once (NOTIFY) or at its next renewal; it counts the events as queued.
+   */
+  async replayElsewhere(id: string, events: readonly StoredEvent[]): Promise<number> {
+    await this.cluster.queueReplay(id, events.map((event) => event.id));
+    return events.length;
+  }
+
+  /**
+   * Hands the replays queued for these destinations (those this node holds) to their workers, and only
+   * then removes them: a replay whose destination changed node before its records were written (refused)
+   * stays for the next holder.
+   */
+  private pickUpReplays(destinations: readonly string[]): Promise<void> {
+    this.replaying = this.replaying.then(async () => {
+      try {
+        const queued = await this.cluster.queuedReplays(this.id, destinations.filter((destination) => this.held.has(destination)));
+        const handed: number[] = [];
+        for (const { id, destination, eventIds } of queued) {
+          if (!this.held.has(destination)) continue;
+          const replayed = await this.dispatcher.replayByIds(destination, eventIds);
+          this.log.info({ node: this.id, destination, replayed }, 'cluster: replay asked on another node handed to the destination');
+          handed.push(id);
+        }
+        await this.cluster.finishReplays(handed);
+      } catch (error) {
+        this.log.warn({ err: error, node: this.id }, 'cluster: could not hand queued replays over; trying again at the next renewal');
+      }
+    });
+    return this.replaying;
   }
 
   /** The leases held now (for GET /cluster and metrics). */
@@ -105,7 +151,9 @@ export class ClusterNode implements LeaseGate {
       await this.cluster.heartbeat({ id: this.id, url: this.url }, this.config.leaseTtlMs);
       await this.instances.refresh(this.dispatcher.headPosition);
       await this.renew();
+      await this.subscribers.verify();
       await this.balance();
+      if (this.held.size) await this.pickUpReplays([...this.held.keys()]);
     } catch (error) {
       this.log.error({ err: error, node: this.id }, 'cluster: could not reach the database; trying again');
     } finally {
@@ -116,7 +164,13 @@ export class ClusterNode implements LeaseGate {
 
   private async renew(): Promise<void> {
     const sentAt = Date.now();
-    const renewed = await this.cluster.renew(this.id, this.held, this.config.leaseTtlMs);
+    // Each lease carries its destination's status, for the other nodes' status routes.
+    const statuses = new Map<string, string>();
+    for (const destination of this.held.keys()) {
+      const status = this.dispatcher.status(destination);
+      if (status) statuses.set(destination, JSON.stringify(status));
+    }
+    const renewed = await this.cluster.renew(this.id, this.held, this.config.leaseTtlMs, statuses);
     this.armWatchdog(sentAt);
     for (const [destination, epoch] of [...this.held]) {
       if (renewed.get(destination) === epoch) continue;

@@ -3,8 +3,9 @@ import { eventName } from '../core/event-names.ts';
 import type { StoredEvent } from '../store/types.ts';
 import type { HealthState } from './circuit-breaker.ts';
 import type { InstanceLabel } from './delivery-metrics.ts';
-import type { DestinationSpec } from './destination.ts';
+import type { DestinationRef } from './destination.ts';
 import type { Outcome } from './outcome.ts';
+import { givesUp } from './retry-policy.ts';
 
 /** Within this long, further failures of one destination are counted into its next line, not logged each. */
 const QUIET_MS = 10_000;
@@ -33,7 +34,7 @@ export class DeliveryLog {
     private readonly instanceLabel: InstanceLabel,
   ) {}
 
-  outcome(spec: DestinationSpec, outcome: Outcome, event: StoredEvent, attempt: number, state: HealthState | undefined): void {
+  outcome(spec: DestinationRef, outcome: Outcome, event: StoredEvent, attempt: number, state: HealthState | undefined): void {
     if (outcome.kind === 'delivered') {
       if (this.streaks.size > 0) this.recovered(spec);
       return;
@@ -49,7 +50,7 @@ export class DeliveryLog {
       eventId: event.id,
       attempt,
     };
-    const final = outcome.kind === 'dead' || attempt >= spec.retry.maxAttempts;
+    const final = givesUp(outcome, attempt, spec.retry);
     if (final) {
       if (now - streak.deadLoggedAt >= QUIET_MS) {
         const reason = outcome.kind === 'dead' ? outcome.reason : `${outcome.error} (no attempts left)`;
@@ -71,7 +72,7 @@ export class DeliveryLog {
   }
 
   /** A destination's failures are behind it. */
-  private recovered(spec: DestinationSpec): void {
+  private recovered(spec: DestinationRef): void {
     const streak = this.streaks.get(spec.id);
     if (!streak) return;
     this.streaks.delete(spec.id);

@@ -1,9 +1,9 @@
 import type { Metrics } from '../ops/metrics.ts';
-import type { DestinationSpec } from './destination.ts';
+import type { DestinationRef } from './destination.ts';
 import type { Outcome } from './outcome.ts';
 
 interface Tally {
-  readonly spec: Pick<DestinationSpec, 'channel' | 'instanceId'>;
+  readonly spec: Pick<DestinationRef, 'channel' | 'instanceId'>;
   counts: Record<Outcome['kind'], number>;
 }
 
@@ -28,7 +28,7 @@ export class DeliveryMetrics {
     private readonly instanceLabel: InstanceLabel,
   ) {}
 
-  record(spec: DestinationSpec, kind: Outcome['kind'], latencySeconds?: number): void {
+  record(spec: DestinationRef, kind: Outcome['kind'], latencySeconds?: number): void {
     let tally = this.tallies.get(spec.id);
     if (!tally) {
       tally = { spec: { channel: spec.channel, instanceId: spec.instanceId }, counts: { delivered: 0, retry: 0, dead: 0 } };

@@ -2,9 +2,12 @@ import type { Logger } from 'pino';
 import type { DeliveryAttempt, DeliveryRecord, Store, StoredEvent } from '../store/types.ts';
 import { isoTime } from '../core/iso-time.ts';
 import { CircuitBreaker, type HealthState } from './circuit-breaker.ts';
+import { DeliveryStats } from './delivery-stats.ts';
 import { laneOf, type DestinationSpec } from './destination.ts';
 import { Lane } from './lane.ts';
+import { deliveryRecord, type Ledger, type LedgerWriter } from './ledger-writer.ts';
 import type { Outcome } from './outcome.ts';
+import { givesUp, retryDelayMs } from './retry-policy.ts';
 import { SettledPositions } from './settled-positions.ts';
 
 /** Events held in memory per destination; beyond it the backlog waits in the store. */
@@ -97,43 +100,50 @@ const SEND_RECHECK_MS = 100;
  * with bounded concurrency, schedules retries, and writes its cursor and delivery records.
  */
 export class DestinationWorker {
-  private cursor = 0;
   private readPos = 0;
   private read: ReadState = 'unloaded';
   private run: RunState = 'idle';
   /** Positions read from the log and not yet settled: they bound the cursor. */
   private readonly positions = new SettledPositions();
-  /** The save in progress: saves go one at a time, each counting only records written by now or by itself. */
-  private saving: Promise<void> | undefined;
+  /** Writes the cursor and the delivery records (the cursor is the position it last wrote). */
+  private readonly writer: LedgerWriter;
+  /** The events read, replayed or reloaded and not finished yet, by position. */
   private readonly items = new Map<number, Item>();
   private readonly lanes = new Map<string, Lane<Item>>();
   private readonly readyLanes = new Set<string>();
   /** Per lane, its batches in flight (at most `spec.pipeline`), each resolving once its answers are settled. */
   private readonly laneSends = new Map<string, Promise<void>[]>();
   private readonly waiting = new Set<Item>();
-  /** Items finished since the last save: dropped from `items` once it is written. */
-  private finished: Item[] = [];
+  /** At start, the destination's records past its cursor (a delivery log): those events are not read again. */
   private known = new Map<number, string>();
   private inflight = 0;
-  private dirty: DeliveryRecord[] = [];
-  private flushTimer: NodeJS.Timeout | undefined;
   private wakeTimer: NodeJS.Timeout | undefined;
   private idle: Array<() => void> = [];
   private readonly circuit: CircuitBreaker | undefined;
-  private lastError: string | null = null;
-  private lastDeliveredMs: number | null = null;
-  private deliveredCount = 0;
-  private retriedCount = 0;
-  private failedCount = 0;
-  private filteredCount = 0;
+  private readonly stats = new DeliveryStats();
 
   constructor(
     public spec: DestinationSpec,
     private readonly store: Store,
+    ledger: Ledger,
     private readonly log: Logger,
     private readonly hooks: WorkerHooks,
   ) {
     this.circuit = spec.circuit && new CircuitBreaker(spec.circuit);
+    this.writer = ledger.writer(
+      spec.id,
+      {
+        // Records and cursor are written in one transaction, so the records queued so far count as settled.
+        position: () => Math.max(this.positions.through(this.readPos), this.cursor),
+        committed: (records) => this.committed(records),
+      },
+      { delayMs: spec.saveDelayMs ?? 5, inMemory: spec.inMemoryFrom !== undefined },
+    );
+  }
+
+  /** Position in the log up to which everything is delivered or durably pending: the one last written. */
+  private get cursor(): number {
+    return this.writer.position ?? 0;
   }
 
   /** The cursor (what `status().cursor` says, without building the status). */
@@ -146,18 +156,18 @@ export class DestinationWorker {
       id: this.spec.id,
       channel: this.spec.channel,
       instanceId: this.spec.instanceId,
-      state: this.circuit?.state ?? (this.lastError && this.waiting.size ? 'failing' : 'healthy'),
+      state: this.circuit?.state ?? (this.stats.lastError && this.waiting.size ? 'failing' : 'healthy'),
       consecutiveFailures: this.circuit?.consecutiveFailures ?? 0,
       activity: this.activity(),
       cursor: this.cursor,
       inFlight: this.inflight,
       retrying: this.waiting.size,
-      lastError: this.lastError,
-      lastDeliveredAt: this.lastDeliveredMs === null ? null : new Date(this.lastDeliveredMs).toISOString(),
-      delivered: this.deliveredCount,
-      retried: this.retriedCount,
-      failed: this.failedCount,
-      filtered: this.filteredCount,
+      lastError: this.stats.lastError,
+      lastDeliveredAt: this.stats.lastDeliveredAt,
+      delivered: this.stats.delivered,
+      retried: this.stats.retried,
+      failed: this.stats.failed,
+      filtered: this.stats.filtered,
     };
   }
 
@@ -201,7 +211,7 @@ export class DestinationWorker {
         this.dispatch();
       } while (this.goAgain());
     } catch (error) {
-      this.lastError = `store: ${(error as Error).message}`;
+      this.stats.lastError = `store: ${(error as Error).message}`;
       this.log.error({ err: error, destination: this.spec.id }, 'destination worker failed; retrying in 1s');
       this.arm(1000);
     } finally {
@@ -224,11 +234,9 @@ export class DestinationWorker {
   }
 
   private async start(): Promise<void> {
-    const saved = await this.store.getCursor(this.spec.id);
-    if (saved === undefined) {
-      this.cursor = this.spec.startAt === 'now' ? this.hooks.head() : 0;
-      await this.store.saveDeliveries(this.spec.id, [], this.cursor);
-    } else this.cursor = saved;
+    const saved = this.spec.inMemoryFrom ?? (await this.store.getCursor(this.spec.id));
+    if (saved === undefined) await this.writer.begin(this.spec.startAt === 'now' ? this.hooks.head() : 0);
+    else this.writer.loaded(saved);
     this.readPos = this.cursor;
     for (const record of await this.store.pendingDeliveries(this.spec.id, WINDOW)) {
       const [event] = await this.store.getByIds([record.eventId]);
@@ -272,7 +280,7 @@ export class DestinationWorker {
     if (this.known.size && this.readPos >= Math.max(...this.known.keys())) this.known.clear();
     if (this.readPos >= head) this.read = 'caught-up';
     else if (this.run === 'active') this.run = 'again';
-    this.scheduleFlush();
+    this.writer.schedule();
   }
 
   /** Takes freshly committed events directly when caught up, sparing a read of the store. */
@@ -290,7 +298,7 @@ export class DestinationWorker {
     }
     this.countFiltered(skipped);
     this.readPos = events.at(-1)?.pos ?? this.readPos;
-    this.scheduleFlush();
+    this.writer.schedule();
     this.wake();
   }
 
@@ -301,7 +309,7 @@ export class DestinationWorker {
 
   private countFiltered(count: number): void {
     if (count === 0) return;
-    this.filteredCount += count;
+    this.stats.filtered += count;
     this.hooks.onFiltered(this.spec, count);
   }
 
@@ -310,21 +318,17 @@ export class DestinationWorker {
     // Final records still waiting for the next save are written first, so that they cannot overwrite
     // the pending records of this replay; a delivery that just finished is replayed, one in flight or
     // waiting for its retry is not.
-    await this.flush();
-    const records: DeliveryRecord[] = [];
+    await this.writer.flush();
+    let replayed = 0;
     for (const event of events) {
-      const live = this.items.get(event.pos);
-      if (live && live.state !== 'done') continue;
+      if (this.items.has(event.pos)) continue;
       const item = this.add(event, 'replay');
-      records.push(this.record(item, 'pending', Date.now()));
+      this.writer.queue(this.record(item, 'pending', Date.now()));
+      replayed++;
     }
-    await this.store.saveDeliveries(this.spec.id, records);
-    for (const record of records) {
-      const item = this.items.get(record.pos);
-      if (item) item.pendingRecorded = true;
-    }
+    await this.writer.flush();
     this.wake();
-    return records.length;
+    return replayed;
   }
 
   private add(event: StoredEvent, origin: Origin): Item {
@@ -422,7 +426,7 @@ export class DestinationWorker {
     }
     const head = this.lanes.get(laneKey)?.at(0);
     if (head?.state === 'ready' || (head && this.pipelined)) this.readyLanes.add(laneKey);
-    this.scheduleFlush();
+    this.writer.schedule();
     this.wake();
   }
 
@@ -473,23 +477,15 @@ export class DestinationWorker {
     if (outcome.kind === 'delivered') this.circuit?.succeeded();
     else if (outcome.kind === 'retry') this.circuit?.failed();
     this.hooks.onOutcome(this.spec, outcome, item.event, item.tries, this.circuit?.state);
-    if (outcome.kind === 'delivered') {
-      this.lastError = null;
-      this.lastDeliveredMs = Date.now();
-      this.finish(item, 'delivered');
-    } else if (outcome.kind === 'dead') {
-      this.lastError = outcome.reason;
-      this.finish(item, 'failed');
-    } else {
-      this.lastError = outcome.error;
-      if (item.tries >= this.spec.retry.maxAttempts) this.finish(item, 'failed');
-      else {
-        this.retriedCount++;
-        const due = Date.now() + (outcome.afterMs ?? this.spec.retry.delayMs(item.tries));
-        this.park(item, due);
-        // A retry recorded as pending lets the cursor pass: the record goes in the same write as the cursor.
-        if (this.spec.record === 'all') this.queueRecord(item, 'pending', due);
-      }
+    const gaveUp = givesUp(outcome, item.tries, this.spec.retry);
+    this.stats.count(outcome, gaveUp);
+    if (outcome.kind === 'delivered') this.finish(item, 'delivered');
+    else if (gaveUp) this.finish(item, 'failed');
+    else if (outcome.kind === 'retry') {
+      const due = Date.now() + retryDelayMs(outcome, item.tries, this.spec.retry);
+      this.park(item, due);
+      // A retry recorded as pending lets the cursor pass: the record goes in the same write as the cursor.
+      if (this.spec.record === 'all') this.queueRecord(item, 'pending', due);
     }
   }
 
@@ -499,13 +495,12 @@ export class DestinationWorker {
     this.waiting.add(item);
   }
 
+  /** The item is delivered or given up: its final record (a dead letter, a delivery log's) is queued, and it leaves the window. */
   private finish(item: Item, status: 'delivered' | 'failed'): void {
     item.state = 'done';
-    this.finished.push(item);
-    if (status === 'delivered') this.deliveredCount++;
-    else this.failedCount++;
+    if (this.items.get(item.event.pos) === item) this.items.delete(item.event.pos);
     this.waiting.delete(item);
-    if (status === 'failed' || this.recorded(item)) this.dirty.push(this.record(item, status, null));
+    if (status === 'failed' || this.recorded(item)) this.writer.queue(this.record(item, status, null));
     if (item.origin === 'log') this.positions.settle(item.event.pos);
     const lane = this.lanes.get(item.lane);
     if (!lane) return;
@@ -522,21 +517,21 @@ export class DestinationWorker {
 
   /** Queues a pending record for the next save; from then on the item does not hold the cursor back. */
   private queueRecord(item: Item, status: 'pending', nextAttemptAt: number): void {
-    this.dirty.push(this.record(item, status, nextAttemptAt));
+    this.writer.queue(this.record(item, status, nextAttemptAt));
     if (item.origin === 'log') this.positions.settle(item.event.pos);
   }
 
   private record(item: Item, status: DeliveryRecord['status'], nextAttemptAt: number | null): DeliveryRecord {
-    return {
-      destination: this.spec.id,
-      pos: item.event.pos,
-      eventId: item.event.id,
-      instanceId: item.event.instanceId,
-      event: item.event.event,
-      status,
-      attempts: item.attempts,
-      nextAttemptAt,
-    };
+    return deliveryRecord(this.spec.id, item.event, status, item.attempts, nextAttemptAt);
+  }
+
+  /** A save committed: the items whose pending records it wrote must have their final state written too. */
+  private committed(records: readonly DeliveryRecord[]): void {
+    for (const record of records) {
+      if (record.status !== 'pending') continue;
+      const item = this.items.get(record.pos);
+      if (item) item.pendingRecorded = true;
+    }
   }
 
   /** Moves due retries back to ready, and arms a timer for the next one (or for the circuit's probe). */
@@ -565,59 +560,6 @@ export class DestinationWorker {
     this.wakeTimer.unref();
   }
 
-  private scheduleFlush(): void {
-    if (this.flushTimer || this.run === 'stopped') return;
-    this.flushTimer = setTimeout(() => void this.flush(), this.spec.saveDelayMs ?? 5);
-  }
-
-  /** Writes pending records and the cursor: the highest position below which everything is settled. */
-  async flush(): Promise<void> {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    // One save at a time: the cursor a save computes counts records queued so far, which an earlier
-    // save still in progress may hand back on failure; waiting for it keeps the cursor behind them.
-    while (this.saving) await this.saving;
-    const save = this.save();
-    this.saving = save;
-    try {
-      await save;
-    } finally {
-      this.saving = undefined;
-    }
-    if (this.items.size < WINDOW && this.read === 'behind') this.wake();
-  }
-
-  private async save(): Promise<void> {
-    const records = this.dirty;
-    this.dirty = [];
-    // Records and cursor are written in one transaction, so the records queued so far count as settled.
-    const cursor = Math.max(this.positions.through(this.readPos), this.cursor);
-    if (!records.length && cursor === this.cursor) return;
-    const finished = this.finished;
-    this.finished = [];
-    try {
-      await this.store.saveDeliveries(this.spec.id, records, cursor);
-      this.cursor = cursor;
-      for (const record of records) {
-        const item = this.items.get(record.pos);
-        if (item) item.pendingRecorded = true;
-      }
-      for (const item of finished) if (this.items.get(item.event.pos) === item) this.items.delete(item.event.pos);
-    } catch (error) {
-      this.finished = [...finished, ...this.finished];
-      this.dirty = [...records, ...this.dirty];
-      if (this.run === 'stopped') {
-        // A stopped worker saves no more (in cluster mode the refusal is a lost lease): the next holder
-        // of the destination starts from the saved cursor and sends the unsaved deliveries again.
-        const message = 'could not save delivery state at stop; not retried: events past the saved cursor will be delivered again';
-        this.log.error({ err: error, destination: this.spec.id, unsaved: records.length }, message);
-        return;
-      }
-      this.log.error({ err: error, destination: this.spec.id }, 'could not save delivery state; will retry');
-      this.scheduleFlush();
-    }
-  }
-
   /** Resolves once nothing is in flight or ready (used by shutdown and tests). */
   whenIdle(): Promise<void> {
     if (this.quiet) return Promise.resolve();
@@ -636,7 +578,6 @@ export class DestinationWorker {
     clearTimeout(this.wakeTimer);
     const deadline = Date.now() + graceMs;
     while (this.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    await this.flush();
-    clearTimeout(this.flushTimer);
+    await this.writer.stop();
   }
 }

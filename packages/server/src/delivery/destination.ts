@@ -16,6 +16,9 @@ export interface Delivery {
  */
 export type Ordering = 'none' | 'instance' | 'chat';
 
+/** What names a destination in metrics and logs, and the retry policy that says when it gives up. */
+export type DestinationRef = Pick<DestinationSpec, 'id' | 'channel' | 'instanceId' | 'retry'>;
+
 /**
  * One configured target: the global webhook, an instance's RabbitMQ publishing, a realtime
  * subscriber… The dispatcher keeps its cursor in the log and its pending retries in the store.
@@ -50,6 +53,16 @@ export interface DestinationSpec {
   readonly record: 'all' | 'failures';
   /** Where a destination with no cursor yet starts: at the log's head (`now`) or at its tail. */
   readonly startAt: 'now' | 'beginning';
+  /**
+   * Set: the destination starts after this position and keeps its cursor in memory only, never read
+   * from or written to the store (a realtime feed: each node runs its own, from where it started).
+   */
+  readonly inMemoryFrom?: number;
+  /**
+   * Hands events on to targets that report their own outcomes (a realtime feed's subscribers, through
+   * `Dispatcher.report`): its hand-offs are not counted as deliveries.
+   */
+  readonly relay?: boolean;
   readonly circuit?: CircuitOptions;
   /**
    * How long after a change its cursor is saved (default 5 ms). Longer for destinations with many

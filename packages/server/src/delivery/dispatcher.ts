@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
 import { msOfIso } from '../core/iso-time.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import type { Store, StoredEvent } from '../store/types.ts';
+import type { LeasedDestinationState, Store, StoredEvent } from '../store/types.ts';
 import { DeliveryLog } from './delivery-log.ts';
 import { DeliveryMetrics } from './delivery-metrics.ts';
-import type { DestinationSpec } from './destination.ts';
+import type { DestinationRef, DestinationSpec } from './destination.ts';
 import { DestinationWorker, type DestinationStatus } from './destination-worker.ts';
+import type { HealthState } from './circuit-breaker.ts';
+import { Ledger } from './ledger-writer.ts';
 import type { Outcome } from './outcome.ts';
 
 /**
@@ -13,12 +15,34 @@ import type { Outcome } from './outcome.ts';
  * that needs a lease runs only while the node holds it.
  */
 export interface LeaseGate {
+  /** This node's id. */
+  readonly id: string;
   needsLease(spec: DestinationSpec): boolean;
   holds(id: string): boolean;
   /** Whether the node holds the destination's lease and surely still will while a send starts now. */
   maySend(id: string): boolean;
   /** The set of destinations waiting for or holding a lease changed. */
   changed(): void;
+  /** What the database says of destinations another node runs (or none does right now). */
+  elsewhere(ids: readonly string[]): Promise<Map<string, LeasedDestinationState>>;
+  /** Hands a replay to the node that runs the destination; answers how many events it will replay. */
+  replayElsewhere(id: string, events: readonly StoredEvent[]): Promise<number>;
+}
+
+/**
+ * A destination's status wherever it runs. On a node alone: its worker's. In cluster mode, on the node
+ * that runs it: the same, with `node`; on another node: the status its holder published at its last
+ * lease renewal (`asOf`), with the cursor as stored now.
+ */
+export interface DestinationReport {
+  /** Undefined when no node published a status yet (or the destination is unknown). */
+  readonly status: DestinationStatus | undefined;
+  /** Log positions between this node's head and the destination's cursor. */
+  readonly backlog: number;
+  /** Cluster mode: the node that runs it; null when none does right now (between two holders). */
+  readonly node?: string | null;
+  /** When its holder published `status` (another node's, in cluster mode); absent when it is this node's own. */
+  readonly asOf?: string | null;
 }
 
 /** A destination known to the dispatcher that needs a lease, and the log's head when it was first seen. */
@@ -42,6 +66,8 @@ export class Dispatcher {
   private unsubscribe: (() => void) | undefined;
   private readonly deliveryMetrics: DeliveryMetrics;
   private readonly deliveryLog: DeliveryLog;
+  /** Where every destination's delivery state is written (its workers', and realtime subscribers'). */
+  readonly ledger: Ledger;
 
   /** `instanceName` names instances in metrics and logs (their ids are meaningless to an operator). */
   constructor(
@@ -52,6 +78,7 @@ export class Dispatcher {
   ) {
     this.deliveryMetrics = new DeliveryMetrics(metrics, this.instanceLabel);
     this.deliveryLog = new DeliveryLog(log, this.instanceLabel);
+    this.ledger = new Ledger(store, log);
   }
 
   /** An instance's name (its id once it is deleted), `*` for a destination of every instance. */
@@ -111,11 +138,12 @@ export class Dispatcher {
   }
 
   private startWorker(spec: DestinationSpec): void {
-    const worker = new DestinationWorker(spec, this.store, this.log, {
+    const worker = new DestinationWorker(spec, this.store, this.ledger, this.log, {
       head: () => this.head,
       onOutcome: (destination, outcome, event, attempt, state) => {
-        this.count(destination, outcome, event);
-        this.deliveryLog.outcome(destination, outcome, event, attempt, state);
+        // A relay's targets report their own outcomes: a hand-off is not a delivery (its failure is still logged).
+        if (destination.relay && outcome.kind === 'delivered') return;
+        this.report(destination, outcome, event, attempt, state);
       },
       onFiltered: (destination, count) =>
         this.metrics.eventsFiltered.inc({ channel: destination.channel, instance_name: this.instanceLabel(destination.instanceId) }, count),
@@ -132,9 +160,10 @@ export class Dispatcher {
 
   /**
    * Stops a destination; with `forget`, its cursor and delivery records are deleted too, once a stop
-   * already under way has saved its state (else that last save would write them back).
+   * already under way has saved its state (else that last save would write them back); with
+   * `children` as well, those of the destinations `<id>:…` (a realtime feed's subscribers).
    */
-  async remove(id: string, { forget = false } = {}): Promise<void> {
+  async remove(id: string, { forget = false, children = false } = {}): Promise<void> {
     const worker = this.workers.get(id);
     this.workers.delete(id);
     if (this.leased.delete(id)) this.gate?.changed();
@@ -146,12 +175,55 @@ export class Dispatcher {
         if (this.stopping.get(id) === stopped) this.stopping.delete(id);
       });
     } else await this.stopping.get(id);
-    if (forget) await this.store.deleteDestination(id);
+    if (forget) await this.ledger.forget(id, { children });
   }
 
   status(id: string): DestinationStatus | undefined {
     const status = this.workers.get(id)?.status();
     return status && { ...status };
+  }
+
+  /** The destination's status wherever it runs (cluster mode: read from the database when another node runs it). */
+  async report(id: string): Promise<DestinationReport> {
+    return (await this.reports([id]))[0] as DestinationReport;
+  }
+
+  /** The reports of these destinations (with one read of the database for those another node runs). */
+  async reports(ids: readonly string[]): Promise<DestinationReport[]> {
+    const gate = this.gate;
+    const remote = ids.filter((id) => !this.workers.has(id) && this.leased.has(id));
+    const states = gate && remote.length ? await gate.elsewhere(remote) : new Map<string, LeasedDestinationState>();
+    return ids.map((id): DestinationReport => {
+      const status = this.status(id);
+      if (status) return { status, backlog: Math.max(0, this.head - status.cursor), ...(gate ? { node: gate.id } : {}) };
+      const state = states.get(id);
+      if (!gate || !state) return { status: undefined, backlog: 0 };
+      const published = state.status === null ? undefined : (JSON.parse(state.status) as DestinationStatus);
+      const cursor = state.cursor ?? published?.cursor;
+      return {
+        status: published && { ...published, cursor: cursor ?? published.cursor },
+        backlog: cursor === undefined ? 0 : Math.max(0, this.head - cursor),
+        node: state.nodeId,
+        asOf: state.statusAt,
+      };
+    });
+  }
+
+  /** Every destination's report: this node's, then (cluster mode) those other nodes run. */
+  async allReports(): Promise<DestinationReport[]> {
+    const remote = [...this.leased.keys()].filter((id) => !this.workers.has(id));
+    return this.reports([...this.workers.keys(), ...remote]);
+  }
+
+  /** The instance a known destination delivers (null: every instance), wherever it runs. */
+  instanceOf(id: string): string | null | undefined {
+    return (this.workers.get(id)?.spec ?? this.leased.get(id)?.spec)?.instanceId;
+  }
+
+  /** Every known destination: those this node runs, and (cluster mode) those another node runs. */
+  specs(): DestinationSpec[] {
+    const remote = [...this.leased.values()].filter(({ spec }) => !this.workers.has(spec.id)).map(({ spec }) => spec);
+    return [...[...this.workers.values()].map((worker) => worker.spec), ...remote];
   }
 
   /** When the oldest event the destination still has to deliver was appended (null: none). */
@@ -178,10 +250,22 @@ export class Dispatcher {
     return cursor === undefined ? undefined : this.head - cursor;
   }
 
+  /**
+   * Sends events again to a destination; answers how many it queued. In cluster mode a destination
+   * another node runs gets them through the database (that node replays them within moments).
+   */
   async replay(id: string, events: readonly StoredEvent[]): Promise<number> {
     const worker = this.workers.get(id);
+    if (worker) return worker.replay(events);
+    if (this.gate && this.leased.has(id) && events.length) return this.gate.replayElsewhere(id, events);
+    return 0;
+  }
+
+  /** Replays stored events by id: a replay another node asked for (cluster mode); 0 if it does not run here. */
+  async replayByIds(id: string, eventIds: readonly string[]): Promise<number> {
+    const worker = this.workers.get(id);
     if (!worker) return 0;
-    return worker.replay(events);
+    return worker.replay(await this.store.getByIds(eventIds));
   }
 
   /** Resolves when the destination has nothing in flight or ready (tests, benchmarks, shutdown). */
@@ -189,9 +273,15 @@ export class Dispatcher {
     return this.workers.get(id)?.whenIdle() ?? Promise.resolve();
   }
 
-  private count(spec: DestinationSpec, outcome: Outcome, event: StoredEvent): void {
+  /**
+   * One attempt's outcome, for the delivery metrics and the operators' log: every destination reports
+   * here, its workers' and the realtime subscribers (which acknowledge, time out and dead-letter
+   * outside the workers). `attempt` is 1 for the first; `state` the circuit's after it, if it has one.
+   */
+  report(destination: DestinationRef, outcome: Outcome, event: StoredEvent, attempt: number, state?: HealthState): void {
     const latency = outcome.kind === 'delivered' ? (Date.now() - msOfIso(event.createdAt)) / 1000 : undefined;
-    this.deliveryMetrics.record(spec, outcome.kind, latency);
+    this.deliveryMetrics.record(destination, outcome.kind, latency);
+    this.deliveryLog.outcome(destination, outcome, event, attempt, state);
   }
 
   /**

@@ -1,3 +1,5 @@
+import type { Outcome } from './outcome.ts';
+
 /** When to try a failed delivery again, and when to give up. */
 export interface RetryPolicy {
   /** Total attempts, the first included; Infinity never gives up. */
@@ -35,3 +37,23 @@ export const forever = (initialDelayMs = 200, maxDelayMs = 30_000): RetryPolicy 
   maxAttempts: Number.POSITIVE_INFINITY,
   delayMs: (failures) => Math.round(Math.random() * Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(failures, 20))),
 });
+
+/**
+ * Tries again at once, up to `maxAttempts` sends: a realtime subscriber's redelivery, whose wait for
+ * an acknowledgement (REALTIME_ACK_WAIT_MS) already is the delay.
+ */
+export const atOnce = (maxAttempts: number): RetryPolicy => ({ maxAttempts, delayMs: () => 0 });
+
+/**
+ * Whether a delivery is given up (dead-lettered) after the outcome of its attempt number `attempt`
+ * (1 for the first): a dead outcome at once, a retry once the policy's attempts are spent. The one
+ * rule for every destination, dispatcher workers and realtime subscribers alike.
+ */
+export function givesUp(outcome: Outcome, attempt: number, policy: RetryPolicy): boolean {
+  return outcome.kind === 'dead' || (outcome.kind === 'retry' && attempt >= policy.maxAttempts);
+}
+
+/** How long before the next attempt after a retry outcome: what the channel asked (a `Retry-After`), else the policy's delay. */
+export function retryDelayMs(outcome: Extract<Outcome, { kind: 'retry' }>, attempt: number, policy: RetryPolicy): number {
+  return outcome.afterMs ?? policy.delayMs(attempt);
+}

@@ -98,3 +98,36 @@ test('after REALTIME_MAX_DELIVER unacked deliveries an event is dead-lettered fo
     await client.close();
   }),
 );
+
+test("a subscriber's outcomes are the dispatcher's: acks and redeliveries in pombo_deliveries_total, its dead letter in the manager's list", () =>
+  withPombo({ REALTIME_ACK_WAIT_MS: '100', REALTIME_MAX_DELIVER: '2' }, async (pombo) => {
+    const name = uniqueName('outcomes');
+    const { token } = await pombo.sandbox(name);
+    const client = await connect(pombo.url, { query: { instance_id: name, instance_token: token, subscriber: 'billing' } });
+    const [acked, ignored] = await ingest(pombo, name, 2);
+    await client.waitFrames(2);
+    client.ack(acked!);
+    await eventually(async () => (await pombo.api('GET', `/realtime/find/${name}`)).body.subscribers[0]?.deadLettered === 1, 'the dead letter');
+    const metrics = (await pombo.api('GET', '/metrics')).body as string;
+    const count = (outcome: string) => Number(new RegExp(`pombo_deliveries_total\\{channel="realtime",instance_name="${name}",outcome="${outcome}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    // One ack; the ignored event timed out twice (the second time it was dead-lettered); the feed's hand-offs are not counted.
+    assert.deepEqual([count('delivered'), count('retry'), count('dead')], [1, 2, 0]);
+
+    const login = await fetch(`${pombo.url}/manager/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { origin: pombo.url, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ key: pombo.apiKey }).toString(),
+    });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const list: string = await eventually(async () => {
+      const text = await (await fetch(`${pombo.url}/manager/fragments/dead-letters`, { headers: { cookie } })).text();
+      return text.includes(`data-dead-letter="${ignored}"`) ? text : undefined;
+    }, 'the dead letter in the manager');
+    assert.match(list, new RegExp(`<code>realtime:[^<]+:billing</code>`));
+    assert.match(list, /no ack within 100 ms \(sent 2 times: REALTIME_MAX_DELIVER\)/);
+    assert.match(list, /reconnecting with last_event_id/, 'no replay button: the client resumes');
+    assert.doesNotMatch(list, new RegExp(`data-dead-letter="${acked}"`));
+    await client.close();
+  }),
+);

@@ -2,8 +2,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
-import { LeaseLostError } from '../../src/store/postgres/cluster-tables.ts';
+import { LeaseLostError } from '../../src/store/lease-lost-error.ts';
 import { postgresTestSchema } from '../helpers/postgres-test-schema.ts';
+import { eventually } from '../helpers/pombo-harness.ts';
 
 /** Two stores on one schema stand for two nodes of a cluster. */
 const { uri, service } = await postgresTestSchema();
@@ -56,6 +57,45 @@ describe('PostgreSQL leases of a cluster', { skip: 'skip' in service ? service.s
     const renewed = await a.cluster.renew('node-a', new Map([[destination, epochA]]), 30_000);
     assert.equal(renewed.size, 0, 'the old holder learns on renewal that the lease is gone');
     assert.deepEqual(await b.cluster.renew('node-b', new Map([[destination, epochB]]), 30_000), new Map([[destination, epochB]]));
+  });
+
+  test('a realtime subscriber taken over by another node: the old holder hears of it and its floor writes are refused', async () => {
+    const subscriber = `realtime:${randomUUID()}:orders`;
+    const heard: Array<{ subscriber: string; nodeId: string; epoch: number }> = [];
+    const stopHearing = a.cluster.onTakeover((takeover) => heard.push(takeover));
+    try {
+      const epochA = (await a.cluster.takeOverSubscribers('node-a', [subscriber])).get(subscriber) as number;
+      a.cluster.fenceSubscriber(subscriber, 'node-a', epochA);
+      await a.saveDeliveries(subscriber, [], 10);
+
+      // Node B takes it over whoever holds it (no expiry to wait for): a newer connection attached there.
+      const epochB = (await b.cluster.takeOverSubscribers('node-b', [subscriber])).get(subscriber) as number;
+      assert.equal(epochB, epochA + 1, 'a takeover raises the epoch');
+      b.cluster.fenceSubscriber(subscriber, 'node-b', epochB);
+      await eventually(() => heard.some((takeover) => takeover.subscriber === subscriber && takeover.nodeId === 'node-b' && takeover.epoch === epochB), 'node A hears the takeover');
+      assert.equal(await b.getCursor(subscriber), 10, 'node B resumes from the floor node A wrote');
+
+      await assert.rejects(a.saveDeliveries(subscriber, [], 50), LeaseLostError);
+      assert.equal(await b.getCursor(subscriber), 10, "node A's floor write was refused");
+      assert.deepEqual(await a.cluster.heldSubscribers('node-a', new Map([[subscriber, epochA]])), new Set(), 'node A no longer holds it');
+      await b.saveDeliveries(subscriber, [], 12);
+      assert.equal(await a.getCursor(subscriber), 12, 'node B writes its floor');
+
+      // A newer connection on node A takes it back; node B is refused in turn.
+      const epochA2 = (await a.cluster.takeOverSubscribers('node-a', [subscriber])).get(subscriber) as number;
+      a.cluster.fenceSubscriber(subscriber, 'node-a', epochA2);
+      await a.saveDeliveries(subscriber, [], 13);
+      await assert.rejects(b.saveDeliveries(subscriber, [], 99), LeaseLostError);
+      assert.equal(await a.getCursor(subscriber), 13);
+
+      // Deleting the instance's positions deletes its subscribers' leases too.
+      await a.deleteDestination(subscriber.slice(0, subscriber.lastIndexOf(':')), { children: true });
+      assert.equal(await a.getCursor(subscriber), undefined);
+      assert.deepEqual(await a.cluster.heldSubscribers('node-a', new Map([[subscriber, epochA2]])), new Set(), 'the lease row is deleted');
+      assert.equal((await b.cluster.takeOverSubscribers('node-b', [subscriber])).get(subscriber), 1, 'a new lease starts at epoch 1');
+    } finally {
+      stopHearing();
+    }
   });
 
   test('heartbeats list nodes alive until their TTL passes; leaving frees the leases', async () => {

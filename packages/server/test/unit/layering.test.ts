@@ -50,3 +50,22 @@ test('the environment is read in config/ only: no other folder touches process.e
   const wrong = files.filter((file) => /process\.env|env-reader\.ts/.test(readFileSync(join(SRC, file), 'utf8')));
   assert.deepEqual(wrong, [], 'read the variable in config/ and pass it in the Config');
 });
+
+/**
+ * A call of one of the store's writes (on `store`, `context.store`, `store.cluster`…). Channels deliver
+ * and say what happened; delivery state is written by the dispatcher's ledger (delivery/ledger-writer.ts),
+ * events by the sources, instances by their service (instances/instance-service.ts).
+ */
+const STORE_WRITES = /\bstore\.(?:cluster\??\.)?(append|prune|createInstance|updateInstance|setChannelConfig|deleteInstance|saveDeliveries|deleteDestination|initCursor|fence|claim|renew|release|heartbeat|leave)\(/;
+
+test('channels never write to the store: delivery state goes through the ledger writer', () => {
+  const files = readdirSync(join(SRC, 'channels'), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));
+  assert.ok(files.length > 20, 'the scan sees the channels');
+  const wrong = files.filter((file) => STORE_WRITES.test(readFileSync(join(SRC, 'channels', file), 'utf8')));
+  assert.deepEqual(wrong, [], 'write through context.dispatcher.ledger (or the dispatcher), not the store');
+});
+
+test('the store-write scan sees the writes where they are (it can fail)', () => {
+  const ledger = readFileSync(join(SRC, 'delivery', 'ledger-writer.ts'), 'utf8');
+  assert.match(ledger, STORE_WRITES);
+});

@@ -14,6 +14,11 @@ export const CLOSE = {
   internalError: 1011,
   /** The client read too slowly (REALTIME_MAX_BUFFERED_BYTES unsent): reconnect, and read faster. */
   tryAgainLater: 1013,
+  /**
+   * Cluster mode: a newer connection of the subscriber attached on another node, which serves it from
+   * now on: reconnect (4000 + 307 Temporary Redirect; the subscriber resumes from its ack floor).
+   */
+  subscriberMoved: 4307,
   /** The instance was deleted. */
   instanceDeleted: 4410,
 } as const;

@@ -13,6 +13,7 @@ import type { ChannelModule } from '../channel.ts';
 import { refuse } from './close-codes.ts';
 import { EVERY_EVENT, namesOf, parseFilter } from './realtime-filter.ts';
 import { RealtimeSocket } from './realtime-connection.ts';
+import { feedId } from './realtime-feed.ts';
 import { RealtimeHub } from './realtime-hub.ts';
 import { isRealtimePath, parseRealtimeRequest } from './realtime-request.ts';
 import { SubscriberNames } from './subscriber-names.ts';
@@ -139,6 +140,11 @@ export function realtimeChannel(context: AppContext): ChannelModule {
       names.forget(instance.id);
     },
     clients: () => hub.clients((instanceId) => context.dispatcher.instanceLabel(instanceId)),
+    // Every subscriber name an instance has used keeps a position in the ledger until the instance is deleted.
+    subscribers: async () => {
+      const ofInstances = context.instances.list().map(async ({ id }) => (await context.store.listChildren(feedId(id))).map((child) => ({ id: child, instanceId: id })));
+      return (await Promise.all(ofInstances)).flat();
+    },
     async stop() {
       await hub.shutdown();
     },

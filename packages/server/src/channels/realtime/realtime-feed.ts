@@ -4,6 +4,7 @@ import { realtimeTypeOf } from '../../core/event-names.ts';
 import type { Delivery, DestinationSpec } from '../../delivery/destination.ts';
 import type { Dispatcher } from '../../delivery/dispatcher.ts';
 import { delivered, type Outcome } from '../../delivery/outcome.ts';
+import type { RetryPolicy } from '../../delivery/retry-policy.ts';
 import type { Store, StoredEvent } from '../../store/types.ts';
 import type { CatchUpReads } from './catch-up-reads.ts';
 import type { RealtimeSubscriber } from './realtime-subscriber.ts';
@@ -21,6 +22,8 @@ export interface RealtimeContext {
   readonly log: Logger;
   readonly envelope: EnvelopeContext;
   readonly limits: SubscriberLimits;
+  /** When a subscriber's event that got no ack is sent again, and when it is dead-lettered (REALTIME_MAX_DELIVER). */
+  readonly retry: RetryPolicy;
   /** The log reads of the subscribers that are behind, shared among them. */
   readonly reads: CatchUpReads;
   /** Whether the instance's payload filter (`{"realtime": {"filter": …}}`) lets an event through. */
@@ -39,15 +42,16 @@ export const feedId = (instanceId: string): string => `realtime:${instanceId}`;
 /**
  * One instance's realtime fan-out: a single dispatcher destination gets the instance's events in log
  * order, once, and hands each to every subscriber that follows it live, so the log is read and an
- * event held once whatever the number of subscribers. The destination's own cursor only says how far
- * the feed got; each subscriber keeps its durable ack floor in the ledger.
+ * event held once whatever the number of subscribers. The destination's cursor, how far the feed got,
+ * lives in memory only (a new feed starts at the head, and each node of a cluster runs its own); each
+ * subscriber keeps its durable ack floor in the ledger.
  */
 export class RealtimeFeed {
   readonly id: string;
   readonly subscribers: RealtimeSubscriber[] = [];
   /** The last event of the instance handed to the subscribers (at first, the log's head when the feed started). */
   position = 0;
-  /** The feed destination's saved cursor: the instance's events up to it were handed (it moves past other instances' events too). */
+  /** The feed destination's cursor: the instance's events up to it were handed (it moves past other instances' events too). */
   private cursor = 0;
   /** Resolves once the destination runs from `position`. */
   readonly ready: Promise<void>;
@@ -64,11 +68,10 @@ export class RealtimeFeed {
   private async start(): Promise<void> {
     const { store, dispatcher } = this.context;
     const head = await store.headPosition();
-    // The destination starts exactly where the subscribers' own reads of the log stop: nothing falls in between.
-    await store.saveDeliveries(this.id, [], head);
     this.position = head;
     this.cursor = head;
-    dispatcher.upsert(this.spec());
+    // The destination starts exactly where the subscribers' own reads of the log stop: nothing falls in between.
+    dispatcher.upsert(this.spec(head));
     this.started = true;
   }
 
@@ -82,7 +85,7 @@ export class RealtimeFeed {
     this.cursor = this.context.dispatcher.cursor(this.id) ?? this.cursor;
   }
 
-  private spec(): DestinationSpec {
+  private spec(from: number): DestinationSpec {
     return {
       id: this.id,
       channel: 'realtime',
@@ -97,6 +100,9 @@ export class RealtimeFeed {
       retry: { maxAttempts: Number.POSITIVE_INFINITY, delayMs: () => 1000 },
       record: 'failures',
       startAt: 'now',
+      // Each node runs its own feed from the head it started at; subscribers resume from their own floors.
+      inMemoryFrom: from,
+      relay: true,
       saveDelayMs: 1000,
       send: (batch) => this.hand(batch),
     };

@@ -1,7 +1,10 @@
 import type { Duplex } from 'node:stream';
 import type { AppContext } from '../../app-context.ts';
+import type { SubscriberLeases } from '../../cluster/subscriber-leases.ts';
+import { LeaseLostError } from '../../store/lease-lost-error.ts';
 import type { ConnectedClient } from '../channel.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
+import { atOnce } from '../../delivery/retry-policy.ts';
 import { clock } from './ack-window.ts';
 import { CatchUpReads } from './catch-up-reads.ts';
 import { CLOSE, reasonOf } from './close-codes.ts';
@@ -40,6 +43,8 @@ const START_SAVE_DELAY_MS = 5;
 
 const AT_HEAD: ResumePoint = Object.freeze({ from: undefined });
 
+const MOVED = 'a newer connection of this subscriber attached on another node, which serves it now: reconnect';
+
 /**
  * The live side of the realtime protocol: an instance's feed, its subscribers and their sockets. A
  * subscriber lives in memory while it has a connection; its floor stays in the store in between, so
@@ -59,11 +64,15 @@ export class RealtimeHub implements ConnectionOwner {
   private saveTick = 0;
   private pingTick = 0;
   readonly maxBufferedBytes: number;
+  /** Cluster mode: where each durable subscriber is served (the node of its newest connection). */
+  private readonly leases: SubscriberLeases | undefined;
 
   constructor(
     private readonly context: AppContext,
     private readonly options: HubOptions,
   ) {
+    this.leases = context.cluster?.subscribers;
+    this.leases?.onLost((id) => this.moved(id));
     const { ackWaitMs, maxInFlight, maxDeliver } = options;
     this.maxBufferedBytes = options.maxBufferedBytes;
     const { store, dispatcher, log, envelope } = context;
@@ -73,6 +82,7 @@ export class RealtimeHub implements ConnectionOwner {
       log,
       envelope,
       limits: { ackWaitMs, maxInFlight, maxDeliver },
+      retry: atOnce(maxDeliver),
       reads: new CatchUpReads(store),
       passes: options.passes,
     };
@@ -103,22 +113,25 @@ export class RealtimeHub implements ConnectionOwner {
     const slice = this.saveTick++ % SLICES;
     for (const feed of this.feeds.values()) {
       feed.refresh();
-      for (const subscriber of feed.subscribers) {
-        if (subscriber.slice !== slice) continue;
-        const floor = subscriber.floor();
-        if (floor !== subscriber.savedFloor) void this.save(subscriber, floor);
-      }
+      // A floor that could not be written is tried again by the next round.
+      for (const subscriber of feed.subscribers) if (subscriber.slice === slice && subscriber.writer.moved) void this.save(subscriber);
     }
   }
 
-  private async save(subscriber: RealtimeSubscriber, floor: number): Promise<void> {
-    subscriber.savedFloor = floor;
-    try {
-      await this.context.store.saveDeliveries(subscriber.id, [], floor);
-    } catch (error) {
-      subscriber.savedFloor = -1;
-      this.context.log.error({ err: error, destination: subscriber.id }, 'could not save a realtime subscriber position; will retry');
-    }
+  /** Writes a subscriber's floor and dead letters; resolves with the error of a write that failed (logged by the writer), else undefined. */
+  private async save(subscriber: RealtimeSubscriber): Promise<unknown> {
+    const epoch = this.leases?.epochOf(subscriber.id);
+    const error = await subscriber.writer.flush();
+    // Cluster mode: another node serves the subscriber now; this node's connections of it close.
+    if (error instanceof LeaseLostError) this.leases?.refused(subscriber.id, epoch);
+    return error;
+  }
+
+  /** Another node serves the subscriber now (a newer connection of it attached there): its connections here close, their clients reconnect. */
+  private moved(id: string): void {
+    const subscriber = this.subscribers.get(id);
+    if (!subscriber) return;
+    for (const connection of [...subscriber.connections]) void this.end(connection, CLOSE.subscriberMoved, MOVED);
   }
 
   /**
@@ -131,19 +144,11 @@ export class RealtimeHub implements ConnectionOwner {
       const starting = this.starting;
       this.starting = [];
       this.startsSaved = undefined;
-      return Promise.all(
-        starting.map(async (started) => {
-          const floor = started.floor();
-          started.savedFloor = floor;
-          try {
-            await this.context.store.saveDeliveries(started.id, [], floor);
-          } catch (error) {
-            // Not written: the periodic save tries again (and this attach fails, as nothing may be sent first).
-            started.savedFloor = -1;
-            throw error;
-          }
-        }),
-      ).then(() => undefined);
+      return Promise.all(starting.map((started) => this.save(started))).then((errors) => {
+        // Not written: the periodic save tries again, and these attaches fail, as nothing may be sent first.
+        const failed = errors.find((error) => error !== undefined);
+        if (failed !== undefined) throw failed;
+      });
     });
     return this.startsSaved;
   }
@@ -155,6 +160,8 @@ export class RealtimeHub implements ConnectionOwner {
     const connection = new RealtimeConnection(ws, socket, request.filter ?? this.options.defaultFilter(request.instance), subscriber, this);
     subscriber.pendingAttaches++;
     subscriber.serial(() => this.attach(subscriber, connection, request.lastEventId)).catch((error: unknown) => {
+      // Another node took the subscriber over while this connection attached: it is served there.
+      if (error instanceof LeaseLostError) return ws.close(CLOSE.subscriberMoved, MOVED);
       this.context.log.error({ err: error, destination: subscriber.id }, 'realtime subscription could not start');
       ws.close(CLOSE.internalError, 'the subscription could not start: try again');
     });
@@ -190,6 +197,9 @@ export class RealtimeHub implements ConnectionOwner {
       const { store } = this.context;
       const { feed } = subscriber;
       if (!feed.started) await feed.ready;
+      // Cluster mode: this node serves the subscriber from now on. Its floor is read once the node that
+      // served it can no longer write it (the takeover waits for a write of it in flight).
+      const epoch = this.leases && (await this.leases.take(subscriber.id));
       const cursor = subscriber.active ? subscriber.floor() : await store.getCursor(subscriber.id);
       // A new subscriber with no last_event_id starts at the head: nothing to look up.
       const { from, gap } = cursor === undefined && !lastEventId ? AT_HEAD : await resumePoint(store, feed.instanceId, cursor, lastEventId);
@@ -199,13 +209,15 @@ export class RealtimeHub implements ConnectionOwner {
         if (from !== undefined) subscriber.rewind(from);
       } else {
         subscriber.start(from);
-        subscriber.savedFloor = cursor ?? -1;
+        subscriber.writer.loaded(cursor);
         // A new position is written before anything is sent: after a crash the subscriber must not start at a later head.
-        if (subscriber.floor() !== subscriber.savedFloor) await this.saveStart(subscriber);
+        if (subscriber.writer.moved) await this.saveStart(subscriber);
       }
       if (connection.closed) return;
       // The shutdown closed the connections attached before it.
       if (this.closing) return void this.end(connection, CLOSE.goingAway, 'the server is shutting down: reconnect');
+      // Another node took the subscriber over meanwhile (a newer connection there).
+      if (epoch !== undefined && !this.leases?.holds(subscriber.id, epoch)) return void this.end(connection, CLOSE.subscriberMoved, MOVED);
       subscriber.attach(connection);
     } finally {
       subscriber.pendingAttaches--;
@@ -241,13 +253,13 @@ export class RealtimeHub implements ConnectionOwner {
       if (subscriber.connections.length || subscriber.pendingAttaches) return;
       if (subscriber.active) {
         // Stopped once written: until then `describe` still lists it, so its listing ending means its acks are saved.
-        const floor = subscriber.floor();
-        if (floor !== subscriber.savedFloor) await this.save(subscriber, floor);
+        await this.save(subscriber);
         subscriber.stop();
       }
       // A connection opened meanwhile keeps it (its attach comes next).
       if (!subscriber.connections.length && !subscriber.pendingAttaches && this.subscribers.get(subscriber.id) === subscriber) {
         this.subscribers.delete(subscriber.id);
+        this.leases?.forget(subscriber.id);
       }
     });
   }
@@ -270,7 +282,7 @@ export class RealtimeHub implements ConnectionOwner {
       if (feed) await this.closeFeed(feed, removalPos);
       // A shutdown closes the store: the positions of an instance deleted just before it stay (under an id no instance gets again).
       if (this.closing) return;
-      await this.context.store.deleteDestination(feedId(instanceId), { children: true });
+      await this.context.dispatcher.remove(feedId(instanceId), { forget: true, children: true });
     } catch (error) {
       this.context.log.error({ err: error, instanceId }, 'could not forget the realtime positions of a deleted instance');
     }
@@ -303,9 +315,9 @@ export class RealtimeHub implements ConnectionOwner {
         connections: subscriber.connections.map((connection) => ({ events: namesOf(connection.filter), inFlight: connection.inFlight })),
         backlog: Math.max(0, head - subscriber.floor()),
         filtered: this.context.dispatcher.status(feed.id)?.filtered ?? 0,
-        delivered: subscriber.delivered,
-        deadLettered: subscriber.deadLettered,
-        lastError: subscriber.lastError,
+        delivered: subscriber.stats.delivered,
+        deadLettered: subscriber.stats.failed,
+        lastError: subscriber.stats.lastError,
       }));
   }
 

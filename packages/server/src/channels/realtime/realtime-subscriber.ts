@@ -1,5 +1,10 @@
 import { realtimeTypeOf, type EventKey } from '../../core/event-names.ts';
-import type { DeliveryRecord, StoredEvent } from '../../store/types.ts';
+import { DeliveryStats } from '../../delivery/delivery-stats.ts';
+import type { DestinationRef } from '../../delivery/destination.ts';
+import { deliveryRecord, type LedgerOwner, type LedgerWriter } from '../../delivery/ledger-writer.ts';
+import { delivered, retry } from '../../delivery/outcome.ts';
+import { givesUp, type RetryPolicy } from '../../delivery/retry-policy.ts';
+import type { StoredEvent } from '../../store/types.ts';
 import { AckWindow, clock } from './ack-window.ts';
 import type { RealtimeConnection } from './realtime-connection.ts';
 import { feedId, type RealtimeFeed } from './realtime-feed.ts';
@@ -13,6 +18,7 @@ const READ_AHEAD = 64;
 
 const noop = (): void => undefined;
 const NONE: readonly RealtimeConnection[] = Object.freeze([]);
+const DELIVERED = delivered();
 
 /** The ledger key of one (instance, subscriber name): its durable cursor is stored under it. */
 export const subscriberId = (instanceId: string, name: string): string => `${feedId(instanceId)}:${name}`;
@@ -22,8 +28,14 @@ export const subscriberId = (instanceId: string, name: string): string => `${fee
  * ledger, its unacknowledged events in a compact window. It follows its instance's feed live, or,
  * when it is behind (a resume, a full window), reads the log itself until it reaches the feed.
  * Connections with the same name share its events; each name gets every event.
+ *
+ * It is a destination of the dispatcher's contract without a worker of its own (thousands of them
+ * share their feed's): an ack is a `delivered` outcome, an ack wait that passed or a connection that
+ * closed first a `retry`, and the one retry rule (`givesUp`, with REALTIME_MAX_DELIVER attempts)
+ * dead-letters it. Outcomes go to the dispatcher's metrics and log (`Dispatcher.report`); the floor
+ * and the dead letters to the ledger through its writer, as a worker's cursor and records do.
  */
-export class RealtimeSubscriber {
+export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
   readonly id: string;
   /** Replaced, not changed, when a connection comes or goes (rare): an array of exactly its length. */
   connections: readonly RealtimeConnection[] = NONE;
@@ -39,11 +51,9 @@ export class RealtimeSubscriber {
   /** Moves on each rewind, so that a read of the log started before it is dropped. */
   private epoch = 0;
   private window: AckWindow<RealtimeConnection> | undefined;
-  /** The floor last written to the store (-1: none). */
-  savedFloor = -1;
-  delivered = 0;
-  deadLettered = 0;
-  lastError: string | null = null;
+  /** Writes the floor (`position`) and the dead letters. */
+  readonly writer: LedgerWriter;
+  readonly stats = new DeliveryStats();
   private turn = 0;
   private chain: Promise<unknown> | undefined;
 
@@ -54,11 +64,29 @@ export class RealtimeSubscriber {
     readonly slice: number,
   ) {
     this.id = subscriberId(feed.instanceId, name);
+    this.writer = feed.context.dispatcher.ledger.writer(this.id, this);
   }
 
   /** The subscriber's name (not kept apart from its id: a string less per subscriber). */
   get name(): string {
     return this.id.slice(this.feed.id.length + 1);
+  }
+
+  get channel(): string {
+    return 'realtime';
+  }
+
+  get instanceId(): string {
+    return this.feed.instanceId;
+  }
+
+  get retry(): RetryPolicy {
+    return this.feed.context.retry;
+  }
+
+  /** What its writer saves: the ack floor. */
+  position(): number {
+    return this.floor();
   }
 
   /** Runs `task` after every earlier one of this subscriber, so attaches and detaches never interleave. */
@@ -128,7 +156,7 @@ export class RealtimeSubscriber {
     // A read of the log under way was for the filters before this one: its page is read again with this one's.
     this.epoch++;
     this.window?.forEach((slot) => {
-      if (this.window?.target(slot) === null) this.retry(slot);
+      if (this.window?.target(slot) === null) this.sendAgain(slot);
     });
     if (!this.live) void this.catchUp();
   }
@@ -173,9 +201,9 @@ export class RealtimeSubscriber {
     if (!window || slot < 0) return;
     const target = window.target(slot);
     if (target) target.inFlight--;
+    this.feed.context.dispatcher.report(this, DELIVERED, window.event(slot), window.sends(slot));
+    this.stats.count(DELIVERED, false);
     window.remove(slot);
-    this.delivered++;
-    this.lastError = null;
     this.resume();
   }
 
@@ -192,13 +220,17 @@ export class RealtimeSubscriber {
   /** A send that got no ack (the wait passed, the connection closed): the event goes again, unless it was sent often enough. */
   private failed(slot: number, error: string): void {
     const window = this.window as AckWindow<RealtimeConnection>;
-    this.lastError = error;
-    if (window.sends(slot) >= this.feed.context.limits.maxDeliver) this.deadLetter(slot, error);
-    else this.retry(slot);
+    const outcome = retry(error);
+    const sends = window.sends(slot);
+    this.feed.context.dispatcher.report(this, outcome, window.event(slot), sends);
+    const gaveUp = givesUp(outcome, sends, this.retry);
+    this.stats.count(outcome, gaveUp);
+    if (gaveUp) this.deadLetter(slot, error);
+    else this.sendAgain(slot);
   }
 
   /** Sends an event of the window again, to the connection that takes it now; with none, it waits for one. */
-  private retry(slot: number): void {
+  private sendAgain(slot: number): void {
     const window = this.window as AckWindow<RealtimeConnection>;
     const event = window.event(slot);
     const connection = this.pick(event.event, realtimeTypeOf(event));
@@ -218,21 +250,10 @@ export class RealtimeSubscriber {
     const event = window.event(slot);
     const sends = window.sends(slot);
     window.remove(slot);
-    this.deadLettered++;
-    const record: DeliveryRecord = {
-      destination: this.id,
-      pos: event.pos,
-      eventId: event.id,
-      instanceId: event.instanceId,
-      event: event.event,
-      status: 'failed',
-      attempts: [{ at: new Date().toISOString(), durationMs: 0, error: `${error} (sent ${sends} times: REALTIME_MAX_DELIVER)` }],
-      nextAttemptAt: null,
-    };
-    // Queued before the floor that passes it, so both land in the same or an earlier commit.
-    this.feed.context.store.saveDeliveries(this.id, [record]).catch((err: unknown) => {
-      this.feed.context.log.error({ err, destination: this.id }, 'could not record a realtime dead letter');
-    });
+    const attempt = { at: new Date().toISOString(), durationMs: 0, error: `${error} (sent ${sends} times: REALTIME_MAX_DELIVER)` };
+    // Written with the floor that passes it, in one write (a failed write is tried again with the next floor).
+    this.writer.queue(deliveryRecord(this.id, event, 'failed', [attempt]));
+    void this.writer.flush();
     this.resume();
   }
 

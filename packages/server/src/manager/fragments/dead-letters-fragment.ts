@@ -14,32 +14,62 @@ const replayButton = (destination: string, label: string, eventId?: string): Htm
   <button type="submit">${label}</button>
 </form>`;
 
-function row(instance: string, channel: string, record: DeliveryRecord): Html {
+/** A destination whose dead letters are listed; `replayable` when the dispatcher runs it (a realtime subscriber is not: its client resumes). */
+interface Listed {
+  readonly id: string;
+  readonly channel: string;
+  readonly instance: string;
+  readonly replayable: boolean;
+}
+
+/** A realtime client gets an event again by resuming from before it (docs/realtime-protocol.md). */
+const RESUME_HINT = 'the client gets it again by reconnecting with last_event_id before it';
+
+function row(destination: Listed, record: DeliveryRecord): Html {
   const last = record.attempts.at(-1);
   const reason = last?.error ?? (last?.statusCode ? `HTTP ${last.statusCode}` : '');
   return html`<tr data-dead-letter="${record.eventId}">
-  <td>${instance}</td>
-  <td>${channel}</td>
+  <td>${destination.instance}</td>
+  <td>${destination.channel}</td>
   <td>${eventName(record.event).dotted}</td>
   <td><code>${record.eventId}</code></td>
   <td>${last ? `${age(last.at)} ago` : '—'}</td>
   <td class="num">${record.attempts.length}</td>
   <td class="error">${reason}</td>
-  <td>${replayButton(record.destination, 'Replay', record.eventId)}</td>
+  <td>${destination.replayable ? replayButton(record.destination, 'Replay', record.eventId) : ''}</td>
 </tr>`;
 }
 
-/** The dead letters of every destination, each with a replay button (the dispatcher's replay, as `POST /webhook/replay`). */
+/**
+ * Every destination that may have dead letters: the dispatcher's (cluster mode: those other nodes run
+ * too, their records are in the shared database), then the channels' durable subscribers (realtime).
+ */
+async function destinations(context: AppContext): Promise<Listed[]> {
+  const { dispatcher, channels } = context;
+  const listed: Listed[] = dispatcher
+    .specs()
+    .map((spec) => ({ id: spec.id, channel: spec.channel, instance: dispatcher.instanceLabel(spec.instanceId), replayable: true }));
+  for (const channel of channels.all()) {
+    for (const subscriber of (await channel.subscribers?.()) ?? []) {
+      listed.push({ id: subscriber.id, channel: channel.name, instance: dispatcher.instanceLabel(subscriber.instanceId), replayable: false });
+    }
+  }
+  return listed;
+}
+
+/**
+ * The dead letters of every destination, each with a replay button (the dispatcher's replay, as
+ * `POST /webhook/replay`) where the dispatcher runs it; a realtime subscriber's client resumes instead.
+ */
 export async function deadLettersFragment(context: AppContext, notice?: string): Promise<Html> {
-  const { dispatcher, store } = context;
   const sections: Html[] = [];
-  for (const status of dispatcher.statuses()) {
-    const records = await store.listDeliveries({ destination: status.id, status: 'failed', limit: PER_DESTINATION });
+  for (const destination of await destinations(context)) {
+    const records = await context.store.listDeliveries({ destination: destination.id, status: 'failed', limit: PER_DESTINATION });
     if (!records.length) continue;
-    const instance = dispatcher.instanceLabel(status.instanceId);
-    sections.push(html`<tbody data-destination="${status.id}">
-  <tr><th colspan="7"><code>${status.id}</code>${records.length === PER_DESTINATION ? ` (the first ${PER_DESTINATION})` : ''}</th><th>${replayButton(status.id, 'Replay all')}</th></tr>
-  ${records.map((record) => row(instance, status.channel, record))}
+    const action = destination.replayable ? replayButton(destination.id, 'Replay all') : html`<small>${RESUME_HINT}</small>`;
+    sections.push(html`<tbody data-destination="${destination.id}">
+  <tr><th colspan="7"><code>${destination.id}</code>${records.length === PER_DESTINATION ? ` (the first ${PER_DESTINATION})` : ''}</th><th>${action}</th></tr>
+  ${records.map((record) => row(destination, record))}
 </tbody>`);
   }
   const shown = notice ? html`<p class="notice" role="status">${notice}</p>` : '';

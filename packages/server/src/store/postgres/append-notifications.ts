@@ -12,6 +12,7 @@ export const appendNotice = (schema: string, head: number): string => `'${schema
 /**
  * Tells this node when any node commits appends to the log: LISTEN on a connection of its own (opened
  * again after it breaks), and a poll of the head as a fallback. `heard` gets heads, old ones included.
+ * The same connection hears the cluster's other notices (subscriber takeovers), which have no poll.
  */
 export class AppendNotifications {
   private client: pg.Client | undefined;
@@ -24,6 +25,8 @@ export class AppendNotifications {
     private readonly schema: string,
     private readonly pollHead: () => Promise<number>,
     private readonly heard: (head: number) => void,
+    /** Other channels listened to on the same connection, with what hears their payloads (no poll covers them). */
+    private readonly others: Readonly<Record<string, (payload: string | undefined) => void>> = {},
   ) {
     this.poller = setInterval(() => void this.poll(), APPEND_POLL_MS);
     this.poller.unref();
@@ -34,12 +37,12 @@ export class AppendNotifications {
     if (this.closed) return;
     const client = new pg.Client({ ...this.settings, application_name: 'pombo-listen' });
     this.client = client;
-    client.on('notification', ({ payload }) => this.onNotice(payload));
+    client.on('notification', ({ channel, payload }) => (channel === APPEND_CHANNEL ? this.onNotice(payload) : this.others[channel]?.(payload)));
     client.on('error', () => this.retry(client));
     client.on('end', () => this.retry(client));
     try {
       await client.connect();
-      await client.query(`LISTEN ${APPEND_CHANNEL}`);
+      await client.query([APPEND_CHANNEL, ...Object.keys(this.others)].map((channel) => `LISTEN ${channel}`).join('; '));
     } catch {
       this.retry(client);
     }

@@ -1,0 +1,132 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
+import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
+import { connect, ingest, type RealtimeClient } from '../realtime/ws-client.ts';
+
+/**
+ * Durable realtime subscribers in cluster mode (docs/cluster.md, "Clients on any node"): two Pombos
+ * in this process on one PostgreSQL schema stand for two nodes. A subscriber is served where its
+ * newest connection attached; the node that served it before closes its connections with 4307.
+ */
+const { uri, schema, service } = await postgresTestSchema();
+const apiKey = `cluster-${randomBytes(8).toString('hex')}`;
+const nodes: Harness[] = [];
+after(async () => {
+  await Promise.all(nodes.map((node) => node.close()));
+});
+
+async function startNode(id: string, ttlMs: number): Promise<Harness> {
+  const node = await startPombo({
+    AUTHENTICATION_API_KEY: apiKey,
+    DATABASE_PROVIDER: 'postgresql',
+    DATABASE_CONNECTION_URI: uri,
+    CLUSTER_ENABLED: 'true',
+    CLUSTER_NODE_ID: id,
+    CLUSTER_LEASE_TTL_MS: String(ttlMs),
+  });
+  nodes.push(node);
+  return node;
+}
+
+const ids = (client: RealtimeClient): string[] => client.frames.map((frame) => frame.id);
+
+/** A connection of the durable subscriber `orders`, for ingested messages only. */
+const subscribe = (node: Harness, instance: string, autoAck: boolean) =>
+  connect(node.url, { query: { instance_id: instance, subscriber: 'orders', events: 'MESSAGES_UPSERT' }, headers: { apikey: apiKey }, autoAck });
+
+const connectionsOf = async (node: Harness, instance: string): Promise<number> =>
+  ((await node.api('GET', `/realtime/find/${instance}`)).body?.subscribers ?? []).find((entry: { subscriber: string }) => entry.subscriber === 'orders')?.connections
+    .length ?? 0;
+
+/** The subscriber's floor as stored, and the position of an event. */
+async function floorOf(node: Harness, instanceId: string): Promise<number | undefined> {
+  return node.pombo.context.store.getCursor(`realtime:${instanceId}:orders`);
+}
+async function positionOf(node: Harness, eventId: string): Promise<number> {
+  const [event] = await node.pombo.context.store.getByIds([eventId]);
+  return event?.pos ?? -1;
+}
+
+/** Takes the subscriber's lease for another node straight in the database, as a takeover whose notification this node missed. */
+async function takeOverUnheard(subscriber: string): Promise<void> {
+  const client = new pg.Client({ connectionString: POSTGRES_SERVER });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query(`UPDATE "${schema}".pombo_subscriber_leases SET node_id = 'node-elsewhere', epoch = epoch + 1 WHERE subscriber = $1`, [subscriber]);
+    assert.equal(rowCount, 1, 'the subscriber has a lease row');
+  } finally {
+    await client.end();
+  }
+}
+
+describe('durable realtime subscribers in a cluster', { skip: 'skip' in service ? service.skip : false }, () => {
+  test('a subscriber attached on node 1 then on node 2: node 1 closes its connection with 4307, node 2 resumes from the floor and loses nothing', async () => {
+    const one = await startNode('node-1', 1500);
+    const two = await startNode('node-2', 1500);
+    const name = uniqueName('takeover');
+    const { id } = await one.sandbox(name);
+    await eventually(async () => (await two.api('GET', `/realtime/find/${name}`)).status === 200, 'node 2 knows the instance');
+
+    const first = await subscribe(one, name, false);
+    await eventually(async () => (await connectionsOf(one, name)) === 1, 'attached on node 1');
+    const before = await ingest(one, name, 6);
+    await first.waitFrames(6);
+    assert.deepEqual(ids(first), before);
+    for (const eventId of before.slice(0, 3)) first.ack(eventId);
+    const acked = await positionOf(one, before[2] as string);
+    await eventually(async () => (await floorOf(one, id)) === acked, 'node 1 wrote the floor past the 3 acknowledged events');
+
+    // The client reconnects through a load balancer and lands on node 2 while node 1 still has its socket.
+    const second = await subscribe(two, name, true);
+    const closed = await Promise.race([first.closed, new Promise<undefined>((resolve) => setTimeout(resolve, 5000, undefined))]);
+    assert.equal(closed?.code, 4307, 'node 1 closes its connection of the subscriber with 4307');
+    assert.match(closed.reason, /another node/);
+    await second.waitFrames(3);
+    assert.deepEqual(ids(second), before.slice(3), 'node 2 resumes from the floor: the 3 unacknowledged events come again');
+    // An ack that reaches node 1 now is lost with its connection; the floor node 2 writes decides.
+    assert.equal(await connectionsOf(one, name), 0, 'node 1 serves the subscriber no more');
+
+    // Events appended on node 1 reach the subscriber through node 2, from the shared log.
+    const later = await ingest(one, name, 4);
+    await second.waitFrames(7);
+    assert.deepEqual(ids(second), [...before.slice(3), ...later], 'nothing lost, in order');
+    const last = await positionOf(one, later.at(-1) as string);
+    await eventually(async () => (await floorOf(two, id)) === last, "node 2 writes the floor past every acknowledged event");
+    await second.close();
+    assert.equal(await floorOf(one, id), last, 'the floor stays where node 2 left it');
+  });
+
+  test('a node that missed the takeover: its next floor write is refused and it closes its connection with 4307', async () => {
+    // A long TTL: the periodic check (every third of it) does not come first.
+    const one = await startNode('node-3', 60_000);
+    const name = uniqueName('refused');
+    const { id } = await one.sandbox(name);
+    const client = await subscribe(one, name, false);
+    await eventually(async () => (await connectionsOf(one, name)) === 1, 'attached');
+    const sent = await ingest(one, name, 4);
+    await client.waitFrames(4);
+    client.ack(sent[0] as string);
+    const saved = await positionOf(one, sent[0] as string);
+    await eventually(async () => (await floorOf(one, id)) === saved, 'the first floor is written');
+
+    await takeOverUnheard(`realtime:${id}:orders`);
+    for (const eventId of sent.slice(1)) client.ack(eventId);
+    const closed = await Promise.race([client.closed, new Promise<undefined>((resolve) => setTimeout(resolve, 5000, undefined))]);
+    assert.equal(closed?.code, 4307, 'closed once its floor write (within a second of the acks) is refused');
+    assert.equal(await floorOf(one, id), saved, 'the refused floor was not written');
+  });
+
+  test('a node that missed the takeover and writes nothing learns it at its next check and closes its connection', async () => {
+    const one = await startNode('node-4', 1500);
+    const name = uniqueName('checked');
+    const { id } = await one.sandbox(name);
+    const client = await subscribe(one, name, true);
+    await eventually(async () => (await connectionsOf(one, name)) === 1, 'attached');
+    await takeOverUnheard(`realtime:${id}:orders`);
+    const closed = await Promise.race([client.closed, new Promise<undefined>((resolve) => setTimeout(resolve, 5000, undefined))]);
+    assert.equal(closed?.code, 4307, 'closed at the check every third of the TTL');
+  });
+});
