@@ -6,6 +6,7 @@ import { DeliveryLog } from './delivery-log.ts';
 import { DeliveryMetrics } from './delivery-metrics.ts';
 import type { DestinationRef, DestinationSpec } from './destination.ts';
 import { DestinationWorker, type DestinationStatus } from './destination-worker.ts';
+import { CatchUpReads } from './catch-up-reads.ts';
 import type { HealthState } from './circuit-breaker.ts';
 import { Ledger } from './ledger-writer.ts';
 import type { Outcome } from './outcome.ts';
@@ -46,6 +47,8 @@ export class Dispatcher {
   private readonly deliveryLog: DeliveryLog;
   /** Where every destination's delivery state is written (its workers', and realtime subscribers'). */
   readonly ledger: Ledger;
+  /** The shared log reads of connected readers that are behind (realtime subscribers, Socket.IO replays). */
+  readonly catchUp: CatchUpReads;
 
   /** `instanceName` names instances in metrics and logs (their ids are meaningless to an operator). */
   constructor(
@@ -57,6 +60,7 @@ export class Dispatcher {
     this.deliveryMetrics = new DeliveryMetrics(metrics, this.instanceLabel);
     this.deliveryLog = new DeliveryLog(log, this.instanceLabel);
     this.ledger = new Ledger(store, log);
+    this.catchUp = new CatchUpReads(store);
   }
 
   /** An instance's name (its id once it is deleted), `*` for a destination of every instance. */
