@@ -11,8 +11,8 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -23,6 +23,7 @@ import { createPombo } from '../packages/server/src/pombo.ts';
 import { SqliteStore } from '../packages/server/src/store/sqlite/sqlite-store.ts';
 import type { AppendRequest } from '../packages/server/src/store/types.ts';
 import type { LoadPlan, LoadResult } from './http-load.ts';
+import { machine } from './machine.ts';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 5;
 const MEASURE_MS = seconds * 1000;
@@ -78,7 +79,7 @@ const LOAD = new URL('./http-load.ts', import.meta.url).pathname;
 
 /** Runs the load generator in a child process; the CPU this process spent meanwhile is the server's. */
 async function loadRate(url: string, headers: Record<string, string>, mode: Mode): Promise<Rate & { acknowledged: number }> {
-  const plan: LoadPlan = { url, path: '/events/bench', headers, batch: mode.batch, connections: mode.connections, warmupMs: WARMUP_MS, measureMs: MEASURE_MS };
+  const plan: LoadPlan = { urls: [url], paths: ['/events/bench'], headers, batch: mode.batch, connections: mode.connections, warmupMs: WARMUP_MS, measureMs: MEASURE_MS };
   const cpuStart = process.cpuUsage();
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', import.meta.resolve('tsx'), LOAD, JSON.stringify(plan)]);
   const cpu = cpuSince(cpuStart);
@@ -125,11 +126,6 @@ async function pomboRate(dir: string, mode: Mode): Promise<Rate & { lost: number
   } finally {
     await pombo.close();
   }
-}
-
-function machine(): string {
-  const model = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
-  return `${cpus().length} × ${model}, Node.js ${process.version}`;
 }
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');

@@ -12,9 +12,8 @@
  *
  *   node --import tsx bench/webhook.ts [--events 20000] [--concurrency 32] [--rounds 3] [--seconds 10] [--sync normal]
  */
-import { Worker } from 'node:worker_threads';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
@@ -25,7 +24,8 @@ import { createPombo, type Pombo } from '../packages/server/src/pombo.ts';
 import type { Emit } from '../packages/server/src/instances/instance-service.ts';
 import type { Instance } from '../packages/server/src/store/types.ts';
 import { instanceWebhook } from '../packages/server/src/channels/webhook/webhook-config.ts';
-import type { ReceiverCommand, ReceiverMessage, ReceiverStats } from './webhook/receiver-worker.ts';
+import { machine } from './machine.ts';
+import { Receiver } from './webhook/receiver.ts';
 
 const arg = (name: string, fallback: number): number => Number(process.argv[process.argv.indexOf(`--${name}`) + 1]) || fallback;
 const EVENTS = arg('events', 20_000);
@@ -44,48 +44,6 @@ const PRODUCERS = 4;
 
 const now = (): number => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// ---- the receiver thread ----------------------------------------------------------------------
-
-/** Node 20 does not pass tsx's loader on to workers: the worker registers it, then loads the TypeScript entry. */
-const WORKER_BOOT = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
-  .then(({ register }) => { register(); return import(${JSON.stringify(new URL('./webhook/receiver-worker.ts', import.meta.url).href)}); })`;
-
-class Receiver {
-  private readonly worker = new Worker(WORKER_BOOT, { eval: true });
-  readonly url: Promise<string>;
-
-  constructor() {
-    this.url = this.next('listening').then((message) => `http://127.0.0.1:${(message as { port: number }).port}/webhook`);
-  }
-
-  private next(type: ReceiverMessage['type']): Promise<ReceiverMessage> {
-    return new Promise((resolve) => {
-      const listener = (message: ReceiverMessage) => {
-        if (message.type !== type) return;
-        this.worker.off('message', listener);
-        resolve(message);
-      };
-      this.worker.on('message', listener);
-    });
-  }
-
-  /** Expects `expected` distinct events; resolves with the time the last one arrived. */
-  expect(expected: number, failRate = 0): Promise<number> {
-    this.worker.postMessage({ type: 'reset', expected, failRate } satisfies ReceiverCommand);
-    return this.next('done').then((message) => (message as { at: number }).at);
-  }
-
-  async stats(): Promise<ReceiverStats> {
-    const reply = this.next('stats');
-    this.worker.postMessage({ type: 'stats' } satisfies ReceiverCommand);
-    return (await reply) as ReceiverStats & { type: 'stats' };
-  }
-
-  close(): Promise<number> {
-    return this.worker.terminate();
-  }
-}
 
 // ---- payloads ---------------------------------------------------------------------------------
 
@@ -306,11 +264,6 @@ async function failing(receiver: Receiver, url: string): Promise<Result> {
   } finally {
     await stopPombo(running);
   }
-}
-
-function machine(): string {
-  const model = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
-  return `${cpus().length} × ${model}, Node.js ${process.version}`;
 }
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');

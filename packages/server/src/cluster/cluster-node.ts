@@ -4,7 +4,7 @@ import type { DestinationSpec } from '../delivery/destination.ts';
 import type { Dispatcher, LeaseGate } from '../delivery/dispatcher.ts';
 import type { InstanceService } from '../instances/instance-service.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import type { ClusterStore } from '../store/types.ts';
+import type { ClusterStore, LeasedDestinationState, StoredEvent } from '../store/types.ts';
 import { SubscriberLeases } from './subscriber-leases.ts';
 
 /**
@@ -34,6 +34,8 @@ export class ClusterNode implements LeaseGate {
   private stopped = false;
   /** The durable realtime subscribers this node serves (checked at each renewal). */
   readonly subscribers: SubscriberLeases;
+  /** Replays queued by other nodes being handed to this node's destinations, one pickup at a time. */
+  private replaying: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly config: ClusterConfig,
@@ -45,6 +47,9 @@ export class ClusterNode implements LeaseGate {
     private readonly metrics: Metrics,
   ) {
     this.subscribers = new SubscriberLeases(config.nodeId, cluster, log);
+    cluster.onReplayQueued((destination) => {
+      if (this.held.has(destination)) this.pickUpReplays([destination]);
+    });
   }
 
   get id(): string {
@@ -66,6 +71,43 @@ export class ClusterNode implements LeaseGate {
 
   changed(): void {
     if (!this.stopped) this.tickSoon();
+  }
+
+  elsewhere(ids: readonly string[]): Promise<Map<string, LeasedDestinationState>> {
+    return this.cluster.destinationStates(ids);
+  }
+
+  /**
+   * A replay of a destination this node does not run waits in the database for the node that does,
+   * which hears of it at once (NOTIFY) or at its next renewal; it counts the events as queued.
+   */
+  async replayElsewhere(id: string, events: readonly StoredEvent[]): Promise<number> {
+    await this.cluster.queueReplay(id, events.map((event) => event.id));
+    return events.length;
+  }
+
+  /**
+   * Hands the replays queued for these destinations (those this node holds) to their workers, and only
+   * then removes them: a replay whose destination changed node before its records were written (refused)
+   * stays for the next holder.
+   */
+  private pickUpReplays(destinations: readonly string[]): Promise<void> {
+    this.replaying = this.replaying.then(async () => {
+      try {
+        const queued = await this.cluster.queuedReplays(this.id, destinations.filter((destination) => this.held.has(destination)));
+        const handed: number[] = [];
+        for (const { id, destination, eventIds } of queued) {
+          if (!this.held.has(destination)) continue;
+          const replayed = await this.dispatcher.replayByIds(destination, eventIds);
+          this.log.info({ node: this.id, destination, replayed }, 'cluster: replay asked on another node handed to the destination');
+          handed.push(id);
+        }
+        await this.cluster.finishReplays(handed);
+      } catch (error) {
+        this.log.warn({ err: error, node: this.id }, 'cluster: could not hand queued replays over; trying again at the next renewal');
+      }
+    });
+    return this.replaying;
   }
 
   /** The leases held now (for GET /cluster and metrics). */
@@ -105,6 +147,7 @@ export class ClusterNode implements LeaseGate {
       await this.renew();
       await this.subscribers.verify();
       await this.balance();
+      if (this.held.size) await this.pickUpReplays([...this.held.keys()]);
     } catch (error) {
       this.log.error({ err: error, node: this.id }, 'cluster: could not reach the database; trying again');
     } finally {
@@ -115,7 +158,13 @@ export class ClusterNode implements LeaseGate {
 
   private async renew(): Promise<void> {
     const sentAt = Date.now();
-    const renewed = await this.cluster.renew(this.id, this.held, this.config.leaseTtlMs);
+    // Each lease carries its destination's status, for the other nodes' status routes.
+    const statuses = new Map<string, string>();
+    for (const destination of this.held.keys()) {
+      const status = this.dispatcher.status(destination);
+      if (status) statuses.set(destination, JSON.stringify(status));
+    }
+    const renewed = await this.cluster.renew(this.id, this.held, this.config.leaseTtlMs, statuses);
     this.armWatchdog(sentAt);
     for (const [destination, epoch] of [...this.held]) {
       if (renewed.get(destination) === epoch) continue;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { msOfIso } from '../core/iso-time.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import type { Store, StoredEvent } from '../store/types.ts';
+import type { LeasedDestinationState, Store, StoredEvent } from '../store/types.ts';
 import { DeliveryLog } from './delivery-log.ts';
 import { DeliveryMetrics } from './delivery-metrics.ts';
 import type { DestinationRef, DestinationSpec } from './destination.ts';
@@ -16,12 +16,34 @@ import type { Outcome } from './outcome.ts';
  * that needs a lease runs only while the node holds it.
  */
 export interface LeaseGate {
+  /** This node's id. */
+  readonly id: string;
   needsLease(spec: DestinationSpec): boolean;
   holds(id: string): boolean;
   /** Whether the node holds the destination's lease and surely still will while a send starts now. */
   maySend(id: string): boolean;
   /** The set of destinations waiting for or holding a lease changed. */
   changed(): void;
+  /** What the database says of destinations another node runs (or none does right now). */
+  elsewhere(ids: readonly string[]): Promise<Map<string, LeasedDestinationState>>;
+  /** Hands a replay to the node that runs the destination; answers how many events it will replay. */
+  replayElsewhere(id: string, events: readonly StoredEvent[]): Promise<number>;
+}
+
+/**
+ * A destination's status wherever it runs. On a node alone: its worker's. In cluster mode, on the node
+ * that runs it: the same, with `node`; on another node: the status its holder published at its last
+ * lease renewal (`asOf`), with the cursor as stored now.
+ */
+export interface DestinationReport {
+  /** Undefined when no node published a status yet (or the destination is unknown). */
+  readonly status: DestinationStatus | undefined;
+  /** Log positions between this node's head and the destination's cursor. */
+  readonly backlog: number;
+  /** Cluster mode: the node that runs it; null when none does right now (between two holders). */
+  readonly node?: string | null;
+  /** When its holder published `status` (another node's, in cluster mode); absent when it is this node's own. */
+  readonly asOf?: string | null;
 }
 
 /** A destination known to the dispatcher that needs a lease, and the log's head when it was first seen. */
@@ -165,6 +187,49 @@ export class Dispatcher {
     return status && { ...status };
   }
 
+  /** The destination's status wherever it runs (cluster mode: read from the database when another node runs it). */
+  async report(id: string): Promise<DestinationReport> {
+    return (await this.reports([id]))[0] as DestinationReport;
+  }
+
+  /** The reports of these destinations (with one read of the database for those another node runs). */
+  async reports(ids: readonly string[]): Promise<DestinationReport[]> {
+    const gate = this.gate;
+    const remote = ids.filter((id) => !this.workers.has(id) && this.leased.has(id));
+    const states = gate && remote.length ? await gate.elsewhere(remote) : new Map<string, LeasedDestinationState>();
+    return ids.map((id): DestinationReport => {
+      const status = this.status(id);
+      if (status) return { status, backlog: Math.max(0, this.head - status.cursor), ...(gate ? { node: gate.id } : {}) };
+      const state = states.get(id);
+      if (!gate || !state) return { status: undefined, backlog: 0 };
+      const published = state.status === null ? undefined : (JSON.parse(state.status) as DestinationStatus);
+      const cursor = state.cursor ?? published?.cursor;
+      return {
+        status: published && { ...published, cursor: cursor ?? published.cursor },
+        backlog: cursor === undefined ? 0 : Math.max(0, this.head - cursor),
+        node: state.nodeId,
+        asOf: state.statusAt,
+      };
+    });
+  }
+
+  /** Every destination's report: this node's, then (cluster mode) those other nodes run. */
+  async allReports(): Promise<DestinationReport[]> {
+    const remote = [...this.leased.keys()].filter((id) => !this.workers.has(id));
+    return this.reports([...this.workers.keys(), ...remote]);
+  }
+
+  /** The instance a known destination delivers (null: every instance), wherever it runs. */
+  instanceOf(id: string): string | null | undefined {
+    return (this.workers.get(id)?.spec ?? this.leased.get(id)?.spec)?.instanceId;
+  }
+
+  /** Every known destination: those this node runs, and (cluster mode) those another node runs. */
+  specs(): DestinationSpec[] {
+    const remote = [...this.leased.values()].filter(({ spec }) => !this.workers.has(spec.id)).map(({ spec }) => spec);
+    return [...[...this.workers.values()].map((worker) => worker.spec), ...remote];
+  }
+
   /** When the oldest event the destination still has to deliver was appended (null: none). */
   oldestPendingAt(id: string): string | null {
     return this.workers.get(id)?.oldestPendingAt() ?? null;
@@ -189,10 +254,22 @@ export class Dispatcher {
     return cursor === undefined ? undefined : this.head - cursor;
   }
 
+  /**
+   * Sends events again to a destination; answers how many it queued. In cluster mode a destination
+   * another node runs gets them through the database (that node replays them within moments).
+   */
   async replay(id: string, events: readonly StoredEvent[]): Promise<number> {
     const worker = this.workers.get(id);
+    if (worker) return worker.replay(events);
+    if (this.gate && this.leased.has(id) && events.length) return this.gate.replayElsewhere(id, events);
+    return 0;
+  }
+
+  /** Replays stored events by id: a replay another node asked for (cluster mode); 0 if it does not run here. */
+  async replayByIds(id: string, eventIds: readonly string[]): Promise<number> {
+    const worker = this.workers.get(id);
     if (!worker) return 0;
-    return worker.replay(events);
+    return worker.replay(await this.store.getByIds(eventIds));
   }
 
   /** Resolves when the destination has nothing in flight or ready (tests, benchmarks, shutdown). */

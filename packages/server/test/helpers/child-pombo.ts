@@ -16,6 +16,8 @@ export interface SpawnOptions {
   cleanEnv?: boolean;
   /** Run the compiled JavaScript with plain node (as `npm start` does) instead of the sources through tsx. */
   compiled?: boolean;
+  /** Node.js flags before the entry point (a profiler: `--cpu-prof`). */
+  nodeArgs?: readonly string[];
 }
 
 export interface ChildPombo {
@@ -46,7 +48,7 @@ export async function freePort(): Promise<number> {
  */
 export async function spawnPombo(env: Record<string, string>, port: number, options: SpawnOptions = {}): Promise<ChildPombo> {
   const base = options.cleanEnv ? { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } : { ...process.env, LOG_LEVEL: 'warn', SERVER_HOST: '127.0.0.1', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' };
-  const child = spawn(process.execPath, options.compiled ? [COMPILED_MAIN] : ['--import', TSX, MAIN], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...(options.compiled ? [COMPILED_MAIN] : ['--import', TSX, MAIN])], {
     cwd: options.cwd,
     env: { ...base, ...env, SERVER_PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

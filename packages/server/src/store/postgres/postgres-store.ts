@@ -17,7 +17,7 @@ import { LoggedEvent } from '../logged-event.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { AppendNotifications, appendNotice, APPEND_CHANNEL } from './append-notifications.ts';
 import { LeaseLostError } from '../lease-lost-error.ts';
-import { ClusterTables, TAKEOVER_CHANNEL } from './cluster-tables.ts';
+import { ClusterTables } from './cluster-tables.ts';
 import { LogFollower } from './log-follower.ts';
 import { MIGRATIONS } from './postgres-schema.ts';
 import { parsePostgresUri } from './postgres-uri.ts';
@@ -35,7 +35,7 @@ const MIGRATION_LOCK = 0x706f6d626f;
  * Serializes appends of every Pombo on the log, with the events table's oid as the other half of the
  * key, so that logs in other schemas of the database do not wait on it.
  */
-const APPEND_LOCK = 0x706f6d62;
+export const APPEND_LOCK = 0x706f6d62;
 /**
  * Two statements: the newest event is read by a statement that starts once the lock is held. Read by
  * the locking statement itself, it would come from that statement's snapshot, taken before the wait:
@@ -113,9 +113,7 @@ export class PostgresStore implements Store {
       },
       failed: () => undefined,
     });
-    this.notifications = new AppendNotifications(listenSettings, schema, () => this.committedHead(), (pos) => this.follower.heard(pos), {
-      [TAKEOVER_CHANNEL]: (payload) => this.cluster.heardTakeover(payload),
-    });
+    this.notifications = new AppendNotifications(listenSettings, schema, () => this.committedHead(), (pos) => this.follower.heard(pos), this.cluster.notices);
   }
 
   /**
@@ -552,9 +550,11 @@ export class PostgresStore implements Store {
     const which = children ? 'destination = $1 OR starts_with(destination, $2)' : 'destination = $1';
     const params = children ? [destination, `${destination}:`] : [destination];
     const subscribers = which.replaceAll('destination', 'subscriber');
-    // One statement, so they all go together (a realtime subscriber's lease, cluster mode, with its floor).
+    // One statement, so they all go together (cluster mode: a realtime subscriber's lease with its floor,
+    // the replays queued for a destination).
     await this.pool.query(
-      `WITH records AS (DELETE FROM pombo_deliveries WHERE ${which}), leases AS (DELETE FROM pombo_subscriber_leases WHERE ${subscribers})
+      `WITH records AS (DELETE FROM pombo_deliveries WHERE ${which}), leases AS (DELETE FROM pombo_subscriber_leases WHERE ${subscribers}),
+         replays AS (DELETE FROM pombo_replays WHERE ${which})
        DELETE FROM pombo_cursors WHERE ${which}`,
       params,
     );
