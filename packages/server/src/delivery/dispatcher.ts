@@ -147,7 +147,7 @@ export class Dispatcher {
       onOutcome: (destination, outcome, event, attempt, state) => {
         // A relay's targets report their own outcomes: a hand-off is not a delivery (its failure is still logged).
         if (destination.relay && outcome.kind === 'delivered') return;
-        this.report(destination, outcome, event, attempt, state);
+        this.reportOutcome(destination, outcome, event, attempt, state);
       },
       onFiltered: (destination, count) =>
         this.metrics.eventsFiltered.inc({ channel: destination.channel, instance_name: this.instanceLabel(destination.instanceId) }, count),
@@ -282,7 +282,7 @@ export class Dispatcher {
    * here, its workers' and the realtime subscribers (which acknowledge, time out and dead-letter
    * outside the workers). `attempt` is 1 for the first; `state` the circuit's after it, if it has one.
    */
-  report(destination: DestinationRef, outcome: Outcome, event: StoredEvent, attempt: number, state?: HealthState): void {
+  reportOutcome(destination: DestinationRef, outcome: Outcome, event: StoredEvent, attempt: number, state?: HealthState): void {
     const latency = outcome.kind === 'delivered' ? (Date.now() - msOfIso(event.createdAt)) / 1000 : undefined;
     this.deliveryMetrics.record(destination, outcome.kind, latency);
     this.deliveryLog.outcome(destination, outcome, event, attempt, state);
