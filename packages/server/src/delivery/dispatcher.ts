@@ -121,7 +121,20 @@ export class Dispatcher {
     const worker = this.workers.get(id);
     if (!worker) return;
     this.workers.delete(id);
-    await worker.stop();
+    await this.stopWorker(id, worker);
+  }
+
+  /** Resolves once no worker of the destination is stopping (its last save done or given up). */
+  async stopped(id: string): Promise<void> {
+    while (this.stopping.has(id)) await this.stopping.get(id)?.catch(() => undefined);
+  }
+
+  private async stopWorker(id: string, worker: DestinationWorker): Promise<void> {
+    const stopped = worker.stop();
+    this.stopping.set(id, stopped);
+    await stopped.finally(() => {
+      if (this.stopping.get(id) === stopped) this.stopping.delete(id);
+    });
   }
 
   /** Adds a destination, or replaces its spec (its cursor and pending retries are kept). */
@@ -130,7 +143,8 @@ export class Dispatcher {
       const known = this.leased.get(spec.id);
       this.leased.set(spec.id, { spec, firstHead: known?.firstHead ?? this.head });
       if (!known) this.gate.changed();
-      if (!this.gate.holds(spec.id)) return;
+      // A worker of it still stopping: the node starts the next one once it has (ClusterNode.startWorker).
+      if (!this.gate.holds(spec.id) || this.stopping.has(spec.id)) return;
     }
     const existing = this.workers.get(spec.id);
     if (existing) {
@@ -172,13 +186,8 @@ export class Dispatcher {
     this.workers.delete(id);
     if (this.leased.delete(id)) this.gate?.changed();
     this.deliveryLog.forget(id);
-    if (worker) {
-      const stopped = worker.stop();
-      this.stopping.set(id, stopped);
-      await stopped.finally(() => {
-        if (this.stopping.get(id) === stopped) this.stopping.delete(id);
-      });
-    } else await this.stopping.get(id);
+    if (worker) await this.stopWorker(id, worker);
+    else await this.stopped(id);
     if (forget) await this.ledger.forget(id, { children });
   }
 

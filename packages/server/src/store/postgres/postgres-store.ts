@@ -458,7 +458,7 @@ export class PostgresStore implements Store {
     while (this.ledgerQueue.length) {
       const batch = this.ledgerQueue;
       this.ledgerQueue = [];
-      let stale: Set<string>;
+      let stale: Map<string, number>;
       try {
         stale = await this.commitLedger(batch);
       } catch (error) {
@@ -466,9 +466,10 @@ export class PostgresStore implements Store {
         continue;
       }
       for (const write of batch) {
-        if (!stale.has(write.destination)) write.resolve();
+        const refused = stale.get(write.destination);
+        if (refused === undefined) write.resolve();
         else {
-          this.cluster.onFencedWrite?.(write.destination);
+          this.cluster.onFencedWrite?.(write.destination, refused);
           write.reject(new LeaseLostError(write.destination));
         }
       }
@@ -482,7 +483,7 @@ export class PostgresStore implements Store {
    * (the next append's commit flushes them), which means delivering those events again, never losing one.
    * Writes of a destination whose lease this node lost (cluster mode) are left out: answers their destinations.
    */
-  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<Set<string>> {
+  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<Map<string, number>> {
     const client = await this.pool.connect();
     try {
       // One round trip for both (a query without parameters may hold several statements).
