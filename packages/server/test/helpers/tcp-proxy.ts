@@ -3,7 +3,9 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 /**
  * A TCP proxy that a test controls, to make a broker "disappear" without touching the real server:
  * `cut()` destroys every connection and refuses new ones (the client sees a reset, as when a broker
- * dies), `restore()` forwards again. The listening port never changes, so clients reconnect to it.
+ * dies); `freeze()` keeps every connection open and new ones accepted but forwards nothing (a network
+ * that silently drops packets: the client sees nothing at all); `restore()` forwards again (connections
+ * frozen meanwhile are destroyed). The listening port never changes, so clients reconnect to it.
  */
 export interface TcpProxy {
   /** The port clients connect to (on 127.0.0.1). */
@@ -12,6 +14,7 @@ export interface TcpProxy {
   readonly connections: number;
   readonly isCut: boolean;
   cut(): void;
+  freeze(): void;
   restore(): void;
   close(): Promise<void>;
 }
@@ -20,7 +23,9 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host?: string; port: number }, listenPort = 0): Promise<TcpProxy> {
   const open = new Set<Socket>();
   let cut = false;
+  let frozen = false;
   let connections = 0;
+  const pairs = new Map<Socket, Socket>();
 
   const track = (socket: Socket): void => {
     open.add(socket);
@@ -35,9 +40,13 @@ export async function startTcpProxy(target: { host?: string; port: number }, lis
       client.destroy();
       return;
     }
+    // Accepted, never answered.
+    if (frozen) return;
     connections++;
     const upstream = connect({ host: target.host ?? '127.0.0.1', port: target.port });
     track(upstream);
+    pairs.set(client, upstream);
+    client.once('close', () => pairs.delete(client));
     client.pipe(upstream);
     upstream.pipe(client);
     client.once('close', () => upstream.destroy());
@@ -63,8 +72,19 @@ export async function startTcpProxy(target: { host?: string; port: number }, lis
       cut = true;
       for (const socket of open) socket.destroy();
     },
+    freeze() {
+      frozen = true;
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+    },
     restore() {
+      if (frozen) for (const socket of open) socket.destroy();
       cut = false;
+      frozen = false;
     },
     async close() {
       cut = true;
