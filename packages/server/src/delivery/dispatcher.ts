@@ -6,6 +6,7 @@ import { DeliveryLog } from './delivery-log.ts';
 import { DeliveryMetrics } from './delivery-metrics.ts';
 import type { DestinationRef, DestinationSpec } from './destination.ts';
 import { DestinationWorker, type DestinationStatus } from './destination-worker.ts';
+import { CatchUpReads } from './catch-up-reads.ts';
 import type { HealthState } from './circuit-breaker.ts';
 import { Ledger } from './ledger-writer.ts';
 import type { Outcome } from './outcome.ts';
@@ -68,6 +69,8 @@ export class Dispatcher {
   private readonly deliveryLog: DeliveryLog;
   /** Where every destination's delivery state is written (its workers', and realtime subscribers'). */
   readonly ledger: Ledger;
+  /** The shared log reads of connected readers that are behind (realtime subscribers, Socket.IO replays). */
+  readonly catchUp: CatchUpReads;
 
   /** `instanceName` names instances in metrics and logs (their ids are meaningless to an operator). */
   constructor(
@@ -79,6 +82,7 @@ export class Dispatcher {
     this.deliveryMetrics = new DeliveryMetrics(metrics, this.instanceLabel);
     this.deliveryLog = new DeliveryLog(log, this.instanceLabel);
     this.ledger = new Ledger(store, log);
+    this.catchUp = new CatchUpReads(store);
   }
 
   /** An instance's name (its id once it is deleted), `*` for a destination of every instance. */
@@ -143,7 +147,7 @@ export class Dispatcher {
       onOutcome: (destination, outcome, event, attempt, state) => {
         // A relay's targets report their own outcomes: a hand-off is not a delivery (its failure is still logged).
         if (destination.relay && outcome.kind === 'delivered') return;
-        this.report(destination, outcome, event, attempt, state);
+        this.reportOutcome(destination, outcome, event, attempt, state);
       },
       onFiltered: (destination, count) =>
         this.metrics.eventsFiltered.inc({ channel: destination.channel, instance_name: this.instanceLabel(destination.instanceId) }, count),
@@ -278,7 +282,7 @@ export class Dispatcher {
    * here, its workers' and the realtime subscribers (which acknowledge, time out and dead-letter
    * outside the workers). `attempt` is 1 for the first; `state` the circuit's after it, if it has one.
    */
-  report(destination: DestinationRef, outcome: Outcome, event: StoredEvent, attempt: number, state?: HealthState): void {
+  reportOutcome(destination: DestinationRef, outcome: Outcome, event: StoredEvent, attempt: number, state?: HealthState): void {
     const latency = outcome.kind === 'delivered' ? (Date.now() - msOfIso(event.createdAt)) / 1000 : undefined;
     this.deliveryMetrics.record(destination, outcome.kind, latency);
     this.deliveryLog.outcome(destination, outcome, event, attempt, state);
