@@ -197,12 +197,12 @@ export class Dispatcher {
   }
 
   /** The destination's status wherever it runs (cluster mode: read from the database when another node runs it). */
-  async report(id: string): Promise<DestinationReport> {
-    return (await this.reports([id]))[0] as DestinationReport;
+  async reportOf(id: string): Promise<DestinationReport> {
+    return (await this.reportsOf([id]))[0] as DestinationReport;
   }
 
   /** The reports of these destinations (with one read of the database for those another node runs). */
-  async reports(ids: readonly string[]): Promise<DestinationReport[]> {
+  async reportsOf(ids: readonly string[]): Promise<DestinationReport[]> {
     const gate = this.gate;
     const remote = ids.filter((id) => !this.workers.has(id) && this.leased.has(id));
     const states = gate && remote.length ? await gate.elsewhere(remote) : new Map<string, LeasedDestinationState>();
@@ -225,7 +225,7 @@ export class Dispatcher {
   /** Every destination's report: this node's, then (cluster mode) those other nodes run. */
   async allReports(): Promise<DestinationReport[]> {
     const remote = [...this.leased.keys()].filter((id) => !this.workers.has(id));
-    return this.reports([...this.workers.keys(), ...remote]);
+    return this.reportsOf([...this.workers.keys(), ...remote]);
   }
 
   /** The instance a known destination delivers (null: every instance), wherever it runs. */

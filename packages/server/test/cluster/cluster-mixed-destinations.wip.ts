@@ -157,7 +157,7 @@ test(
       await sleep(2000);
 
       // 1. Node C cut from PostgreSQL (a partition: nothing gets through, nothing is closed), past its TTL.
-      proxy.blackhole();
+      proxy.freeze();
       const cutAt = Date.now();
       const afterCut = await spreadOver(['node-a', 'node-b'], a, 'node C’s leases taken by A and B while C is cut off', 2 * TTL_MS + 2000);
       const movedAt = Date.now();

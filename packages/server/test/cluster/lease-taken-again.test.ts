@@ -53,7 +53,7 @@ test('a node that lost a lease and took it again starts the destination anew onl
       await freePort(),
     );
     const call = (method: string, path: string, body?: unknown) =>
-      fetch(`${(pombo as ChildPombo).url}${path}`, { method, headers: { apikey: apiKey, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+      fetch(`${(pombo as ChildPombo).url}${path}`, { method, headers: { apikey: apiKey, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
     const created = await call('POST', '/instance/create', { instanceName: 'again', integration: 'INGEST', webhook: { url: `${receiver.url}/hook`, ordering: 'instance' } });
     assert.equal(created.status, 201, await created.text());
     await eventually(async () => ((await (await call('GET', '/cluster')).json()) as { nodes: Array<{ leases: number }> }).nodes[0]?.leases === 1, 'the webhook’s lease taken');

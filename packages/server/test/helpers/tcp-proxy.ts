@@ -4,27 +4,28 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
  * A TCP proxy that a test controls, to make a server "disappear" without touching it. Two faults:
  * - `cut()` destroys every connection and refuses new ones: the client sees a reset at once, as when
  *   a broker dies;
- * - `blackhole()` is a network partition: connections stay open and new ones are accepted, but no byte
- *   and no close gets through either way; the client only learns of it by its own timeouts.
- * `restore()` forwards again; after a blackhole it delivers what was held, as TCP retransmission does
- * when a partition heals, and the closes that happened meanwhile (a server that ended a session during
- * the partition resets it then). The listening port never changes, so clients reconnect to it.
+ * - `freeze()` is a network partition (every packet dropped): connections stay open and new ones are
+ *   accepted, but no byte and no close gets through either way; the client only learns of it by its
+ *   own timeouts.
+ * `restore()` forwards again; after a freeze it delivers what was held, as TCP retransmission does when
+ * a partition heals, and the closes that happened meanwhile (a connection its client gave up on, or
+ * that the server ended, is reset then). The listening port never changes, so clients reconnect to it.
  */
 export interface TcpProxy {
   /** The port clients connect to (on 127.0.0.1). */
   readonly port: number;
   /** Connections forwarded since the start (reconnects count too). */
   readonly connections: number;
-  /** Connections accepted while a blackhole held them. */
+  /** Connections accepted while a freeze held them. */
   readonly held: number;
   readonly isCut: boolean;
   cut(): void;
-  blackhole(): void;
+  freeze(): void;
   restore(): void;
   close(): Promise<void>;
 }
 
-/** One client connection and its upstream (opened at once, or when a blackhole ends). */
+/** One client connection and its upstream (opened at once, or when a freeze ends). */
 interface Link {
   readonly client: Socket;
   upstream?: Socket;
@@ -34,8 +35,8 @@ interface Link {
 export async function startTcpProxy(target: { host?: string; port: number }, listenPort = 0): Promise<TcpProxy> {
   const open = new Set<Socket>();
   const links = new Set<Link>();
-  let mode: 'forward' | 'cut' | 'blackhole' = 'forward';
-  /** Sockets to destroy when a blackhole ends: their peer closed while it held everything. */
+  let mode: 'forward' | 'cut' | 'frozen' = 'forward';
+  /** Sockets to destroy when a freeze ends: their peer closed while it held everything. */
   const closesHeld = new Set<Socket>();
   let connections = 0;
   let held = 0;
@@ -47,16 +48,16 @@ export async function startTcpProxy(target: { host?: string; port: number }, lis
     socket.on('error', () => socket.destroy());
   };
 
-  /** Forwards `from`'s bytes to `to`, with back-pressure; a paused `from` (blackhole) is read no more. */
+  /** Forwards `from`'s bytes to `to`, with back-pressure; a paused `from` (frozen) is read no more. */
   const forward = (from: Socket, to: Socket): void => {
     from.on('data', (chunk: Buffer) => {
       if (to.destroyed) return;
       if (!to.write(chunk)) {
         from.pause();
-        to.once('drain', () => mode === 'blackhole' || from.resume());
+        to.once('drain', () => mode === 'frozen' || from.resume());
       }
     });
-    from.once('close', () => (mode === 'blackhole' ? closesHeld.add(to) : to.destroy()));
+    from.once('close', () => (mode === 'frozen' ? closesHeld.add(to) : to.destroy()));
   };
 
   const openUpstream = (link: Link): void => {
@@ -77,8 +78,8 @@ export async function startTcpProxy(target: { host?: string; port: number }, lis
     const link: Link = { client };
     links.add(link);
     client.once('close', () => links.delete(link));
-    if (mode === 'blackhole') {
-      // Accepted, never answered: the bytes the client sends wait in the socket until the end of the blackhole.
+    if (mode === 'frozen') {
+      // Accepted, never answered: the bytes the client sends wait in the socket until the freeze ends.
       held++;
       client.pause();
       return;
@@ -113,14 +114,14 @@ export async function startTcpProxy(target: { host?: string; port: number }, lis
       mode = 'cut';
       destroyAll();
     },
-    blackhole() {
-      mode = 'blackhole';
+    freeze() {
+      mode = 'frozen';
       for (const socket of open) socket.pause();
     },
     restore() {
-      const wasBlackhole = mode === 'blackhole';
+      const wasFrozen = mode === 'frozen';
       mode = 'forward';
-      if (!wasBlackhole) return;
+      if (!wasFrozen) return;
       for (const socket of closesHeld) socket.destroy();
       closesHeld.clear();
       for (const link of links) {

@@ -29,6 +29,29 @@ const TYPES = {
     oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format ?? 'text')) as pg.CustomTypesConfig['getTypeParser'],
 };
 
+/** The connection hygiene of `PostgresStore.open` (DATABASE_STATEMENT_TIMEOUT_MS, DATABASE_KEEPALIVE_MS). */
+export interface PostgresOptions {
+  /**
+   * A statement running longer is cancelled by the server, and an answer awaited longer than this
+   * plus ANSWER_GRACE_MS is given up by Pombo (a server or network that stopped answering), its
+   * connection dropped. 0: neither. Default 30000.
+   */
+  statementTimeoutMs?: number;
+  /** TCP keepalive probes start after this much silence on a connection. Default 10000. */
+  keepAliveMs?: number;
+  /**
+   * Cluster mode: the server ends a transaction of this node that waits longer than this between
+   * statements: a node paused or cut off in the middle of a commit must not hold the append lock or
+   * lease rows the other nodes wait for.
+   */
+  idleInTransactionMs?: number;
+}
+
+/** How long after the server's statement timeout Pombo stops waiting for its answer (the server's cancel normally comes first). */
+const ANSWER_GRACE_MS = 2000;
+/** Pruning deletes in bulk: it may run this long (a first prune after a long stop, a lowered retention). */
+const PRUNE_TIMEOUT_MS = 600_000;
+
 /** Serializes migrations of Pombos starting together on one database. */
 const MIGRATION_LOCK = 0x706f6d626f;
 /**
@@ -118,20 +141,24 @@ export class PostgresStore implements Store {
 
   /**
    * Connects, creates the schema if missing and migrates it; throws when the server cannot be reached.
-   * `idleInTransactionMs` (cluster mode) lets the server end a transaction of this node that waits
-   * longer than that between statements: a node paused or cut off in the middle of a commit must not
-   * hold the append lock or lease rows the other nodes wait for.
+   * Every connection has TCP keepalive and the statement timeout (`options`), so a node cut off from
+   * the database notices (its statements fail) instead of waiting for ever.
    */
-  static async open(uri: string, { idleInTransactionMs }: { idleInTransactionMs?: number } = {}): Promise<PostgresStore> {
+  static async open(uri: string, options: PostgresOptions = {}): Promise<PostgresStore> {
     const { connectionString, schema } = parsePostgresUri(uri);
+    const { statementTimeoutMs = 30_000, keepAliveMs = 10_000, idleInTransactionMs } = options;
     const idle = idleInTransactionMs ? ` -c idle_in_transaction_session_timeout=${Math.trunc(idleInTransactionMs)}` : '';
+    const statements = statementTimeoutMs > 0 ? ` -c statement_timeout=${Math.trunc(statementTimeoutMs)}` : '';
     const settings: pg.PoolConfig = {
       connectionString,
       types: TYPES,
       // Every connection works in the schema (unqualified names, as the migrations write them).
-      options: `-c search_path="${schema}"${idle}`,
+      options: `-c search_path="${schema}"${idle}${statements}`,
       connectionTimeoutMillis: 10_000,
       application_name: 'pombo',
+      keepAlive: true,
+      keepAliveInitialDelayMillis: keepAliveMs,
+      ...(statementTimeoutMs > 0 ? { query_timeout: statementTimeoutMs + ANSWER_GRACE_MS } : {}),
     };
     const pool = new pg.Pool({ ...settings, max: 10 });
     const writer = new pg.Pool({ ...settings, max: 1 });
@@ -375,14 +402,25 @@ export class PostgresStore implements Store {
     return result.rows[0]?.pos ?? undefined;
   }
 
+  /** Deletes in bulk, so beyond the statement timeout: in a transaction of its own that allows it PRUNE_TIMEOUT_MS. */
   async prune(before: Date): Promise<number> {
-    const removed = await this.pool.query(
-      `DELETE FROM pombo_events AS e WHERE created_at < $1
-       AND NOT EXISTS (SELECT 1 FROM pombo_deliveries AS d WHERE d.status = 'pending' AND d.pos = e.pos)`,
-      [before.getTime()],
-    );
-    await this.pool.query("DELETE FROM pombo_deliveries WHERE status <> 'pending' AND updated_at < $1", [before.getTime()]);
-    return removed.rowCount ?? 0;
+    const client = await this.pool.connect();
+    const long = (text: string) => ({ text, values: [before.getTime()], query_timeout: PRUNE_TIMEOUT_MS + ANSWER_GRACE_MS });
+    try {
+      await client.query(`BEGIN; SET LOCAL statement_timeout = ${PRUNE_TIMEOUT_MS}`);
+      const removed = await client.query(
+        long(`DELETE FROM pombo_events AS e WHERE created_at < $1
+              AND NOT EXISTS (SELECT 1 FROM pombo_deliveries AS d WHERE d.status = 'pending' AND d.pos = e.pos)`),
+      );
+      await client.query(long("DELETE FROM pombo_deliveries WHERE status <> 'pending' AND updated_at < $1"));
+      await client.query('COMMIT');
+      client.release();
+      return removed.rowCount ?? 0;
+    } catch (error) {
+      const broken = await client.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError as Error);
+      client.release(broken);
+      throw error;
+    }
   }
 
   onAppend(listener: (events: readonly StoredEvent[]) => void): () => void {
