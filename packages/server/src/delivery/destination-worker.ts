@@ -411,7 +411,10 @@ export class DestinationWorker {
     const startedAt = Date.now();
     let outcomes: Outcome[];
     try {
-      outcomes = await this.spec.send(batch.map((item) => ({ event: item.event, previousAttempts: item.tries })));
+      outcomes = await this.spec.send(
+        batch.map((item) => ({ event: item.event, previousAttempts: item.tries })),
+        { mayStart: this.hooks.maySend },
+      );
     } catch (error) {
       const message = (error as Error).message ?? String(error);
       outcomes = batch.map(() => ({ kind: 'retry', error: message }) as Outcome);
