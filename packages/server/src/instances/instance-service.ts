@@ -33,6 +33,9 @@ export class InstanceService {
   private readonly byId = new Map<string, Instance>();
   /** Which instance a WhatsApp JID is (its `ownerJid`): the sandbox routes by it, on every message. */
   private readonly byOwnerJid = new Map<string, string>();
+  /** Changes made by this node, counted; and per instance, the count at its last change here. */
+  private changes = 0;
+  private readonly changedAt = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -56,6 +59,7 @@ export class InstanceService {
     if (instance.ownerJid && !this.byOwnerJid.has(instance.ownerJid)) this.byOwnerJid.set(instance.ownerJid, instance.id);
     this.byId.set(instance.id, instance);
     this.byName.set(instance.name, instance);
+    this.changedAt.set(instance.id, ++this.changes);
     return instance;
   }
 
@@ -165,16 +169,22 @@ export class InstanceService {
    * or deleted elsewhere start, change or stop their destinations here too.
    */
   async refresh(removalPos: number): Promise<void> {
+    // An instance this node created, changed or deleted while the list was read is newer here than in
+    // the list: the list would remove a new instance (and forget its destinations' positions), bring a
+    // deleted one back, or undo a change.
+    const since = this.changes;
     const current = await this.store.listInstances();
+    const newerHere = (id: string) => (this.changedAt.get(id) ?? 0) > since;
     const ids = new Set(current.map((instance) => instance.id));
     for (const instance of current) {
       const known = this.byId.get(instance.id);
-      if (known && JSON.stringify(known) === JSON.stringify(instance)) continue;
+      if (newerHere(instance.id) || (known && JSON.stringify(known) === JSON.stringify(instance))) continue;
       this.cache(instance);
       this.auth.remember(instance);
       this.channels.sync(instance);
     }
-    for (const gone of this.list().filter((instance) => !ids.has(instance.id))) {
+    for (const [id, at] of this.changedAt) if (at <= since && !this.byId.has(id)) this.changedAt.delete(id);
+    for (const gone of this.list().filter((instance) => !ids.has(instance.id) && !newerHere(instance.id))) {
       this.unindexJid(gone);
       this.byId.delete(gone.id);
       this.byName.delete(gone.name);
@@ -191,6 +201,7 @@ export class InstanceService {
     ]);
     await this.store.deleteInstance(instance.id);
     this.unindexJid(this.byId.get(instance.id) ?? instance);
+    this.changedAt.set(instance.id, ++this.changes);
     this.byId.delete(instance.id);
     this.byName.delete(instance.name);
     this.auth.forget(instance);
