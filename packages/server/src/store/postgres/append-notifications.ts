@@ -6,9 +6,6 @@ export const APPEND_CHANNEL = 'pombo_appends';
 export const APPEND_POLL_MS = 1000;
 const RECONNECT_MS = 1000;
 
-/** The payload a commit's NOTIFY carries, as an SQL literal (schema names are plain: see postgres-uri.ts). */
-export const appendNotice = (schema: string, head: number): string => `'${schema.replaceAll("'", "''")} ${Math.trunc(head)}'`;
-
 /**
  * Tells this node when any node commits appends to the log: LISTEN on a connection of its own (opened
  * again after it breaks), and a poll of the head as a fallback. `heard` gets heads, old ones included.
