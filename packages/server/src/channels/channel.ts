@@ -37,8 +37,8 @@ export interface ChannelModule {
   readonly configSchema: JsonSchema;
   /** Checks what the schema cannot (event names, URLs, …) and returns the config to store; throws a PomboError (400) naming the field. */
   parseConfig(config: Obj, path: string): unknown;
-  /** What `GET /<name>/find/:instanceName` returns: the config with secrets masked, and live state. */
-  describe(instance: Instance): unknown;
+  /** What `GET /<name>/find/:instanceName` returns: the config with secrets masked, and live state (cluster mode: may read it from the database). */
+  describe(instance: Instance): unknown | Promise<unknown>;
   /** The destinations an instance's stored config asks for. */
   destinations(instance: Instance): DestinationSpec[];
   /** Destinations configured by the environment (global mode). */

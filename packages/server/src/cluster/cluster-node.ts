@@ -4,7 +4,7 @@ import type { DestinationSpec } from '../delivery/destination.ts';
 import type { Dispatcher, LeaseGate } from '../delivery/dispatcher.ts';
 import type { InstanceService } from '../instances/instance-service.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import type { ClusterStore } from '../store/types.ts';
+import type { ClusterStore, LeasedDestinationState, StoredEvent } from '../store/types.ts';
 import { SubscriberLeases } from './subscriber-leases.ts';
 
 /**
@@ -34,6 +34,8 @@ export class ClusterNode implements LeaseGate {
   private stopped = false;
   /** The durable realtime subscribers this node serves (checked at each renewal). */
   readonly subscribers: SubscriberLeases;
+  /** Replays queued by other nodes being handed to this node's destinations, one pickup at a time. */
+  private replaying: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly config: ClusterConfig,
@@ -45,6 +47,18 @@ export class ClusterNode implements LeaseGate {
     private readonly metrics: Metrics,
   ) {
     this.subscribers = new SubscriberLeases(config.nodeId, cluster, log);
+    cluster.onReplayQueued((destination) => {
+      if (this.held.has(destination)) this.pickUpReplays([destination]);
+    });
+    // A write refused under the epoch this node still holds: the lease is gone already, the worker stops
+    // now rather than at the next renewal. (Under an older epoch: the write of a worker still stopping.)
+    cluster.onFencedWrite = (destination, epoch) => {
+      metrics.clusterFencedWrites.inc({ node: this.id });
+      log.warn({ node: this.id, destination, epoch }, 'cluster: write refused, the lease moved since this worker took it');
+      if (this.held.get(destination) !== epoch) return;
+      this.held.delete(destination);
+      void this.dispatcher.lost(destination);
+    };
   }
 
   get id(): string {
@@ -66,6 +80,44 @@ export class ClusterNode implements LeaseGate {
 
   changed(): void {
     if (!this.stopped) this.tickSoon();
+  }
+
+  elsewhere(ids: readonly string[]): Promise<Map<string, LeasedDestinationState>> {
+    return this.cluster.destinationStates(ids);
+  }
+
+  /**
+   * A replay of a destination this node does not run waits in the database for the node that does,
+   * which hears of it at once (NOTIFY) or at its next renewal; it counts the events as queued.
+   */
+  async replayElsewhere(id: string, events: readonly StoredEvent[]): Promise<number> {
+    await this.cluster.queueReplay(id, events.map((event) => event.id));
+    return events.length;
+  }
+
+  /**
+   * Hands the replays queued for these destinations (those this node holds) to their workers, and only
+   * then removes them: a replay whose destination changed node before its records were written (refused)
+   * stays for the next holder.
+   */
+  private pickUpReplays(destinations: readonly string[]): Promise<void> {
+    this.replaying = this.replaying.then(async () => {
+      try {
+        const queued = await this.cluster.queuedReplays(this.id, destinations.filter((destination) => this.held.has(destination)));
+        const handed: number[] = [];
+        for (const { id, destination, eventIds } of queued) {
+          // A worker not started yet (its previous one still stopping) gets it at the next renewal.
+          if (!this.held.has(destination) || !this.dispatcher.status(destination)) continue;
+          const replayed = await this.dispatcher.replayByIds(destination, eventIds);
+          this.log.info({ node: this.id, destination, replayed }, 'cluster: replay asked on another node handed to the destination');
+          handed.push(id);
+        }
+        await this.cluster.finishReplays(handed);
+      } catch (error) {
+        this.log.warn({ err: error, node: this.id }, 'cluster: could not hand queued replays over; trying again at the next renewal');
+      }
+    });
+    return this.replaying;
   }
 
   /** The leases held now (for GET /cluster and metrics). */
@@ -105,6 +157,7 @@ export class ClusterNode implements LeaseGate {
       await this.renew();
       await this.subscribers.verify();
       await this.balance();
+      if (this.held.size) await this.pickUpReplays([...this.held.keys()]);
     } catch (error) {
       this.log.error({ err: error, node: this.id }, 'cluster: could not reach the database; trying again');
     } finally {
@@ -115,7 +168,13 @@ export class ClusterNode implements LeaseGate {
 
   private async renew(): Promise<void> {
     const sentAt = Date.now();
-    const renewed = await this.cluster.renew(this.id, this.held, this.config.leaseTtlMs);
+    // Each lease carries its destination's status, for the other nodes' status routes.
+    const statuses = new Map<string, string>();
+    for (const destination of this.held.keys()) {
+      const status = this.dispatcher.status(destination);
+      if (status) statuses.set(destination, JSON.stringify(status));
+    }
+    const renewed = await this.cluster.renew(this.id, this.held, this.config.leaseTtlMs, statuses);
     this.armWatchdog(sentAt);
     for (const [destination, epoch] of [...this.held]) {
       if (renewed.get(destination) === epoch) continue;
@@ -146,10 +205,22 @@ export class ClusterNode implements LeaseGate {
     const claimed = await this.cluster.claim(this.id, free.map(({ spec }) => spec.id), share - this.held.size, this.config.leaseTtlMs);
     for (const [destination, epoch] of claimed) {
       this.held.set(destination, epoch);
-      this.cluster.fence(destination, this.id, epoch);
-      this.dispatcher.acquired(destination);
+      void this.startWorker(destination, epoch);
     }
     if (claimed.size) this.log.info({ node: this.id, claimed: [...claimed.keys()] }, 'cluster: leases taken');
+  }
+
+  /**
+   * Starts the worker of a lease just taken once the destination's previous worker on this node, if it
+   * is still stopping (the lease was lost or given up, then taken again), has finished: two workers of
+   * one destination would send its events twice and out of order. The new worker's writes are fenced
+   * with its own epoch; the previous worker's, made under an older one, are refused.
+   */
+  private async startWorker(destination: string, epoch: number): Promise<void> {
+    await this.dispatcher.stopped(destination);
+    if (this.stopped || this.held.get(destination) !== epoch) return;
+    this.cluster.fence(destination, this.id, epoch);
+    this.dispatcher.acquired(destination);
   }
 
   /**

@@ -60,7 +60,7 @@ export interface DestinationSpec {
   readonly inMemoryFrom?: number;
   /**
    * Hands events on to targets that report their own outcomes (a realtime feed's subscribers, through
-   * `Dispatcher.report`): its hand-offs are not counted as deliveries.
+   * `Dispatcher.reportOutcome`): its hand-offs are not counted as deliveries.
    */
   readonly relay?: boolean;
   readonly circuit?: CircuitOptions;

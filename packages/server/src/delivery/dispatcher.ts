@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
 import { msOfIso } from '../core/iso-time.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import type { Store, StoredEvent } from '../store/types.ts';
+import type { LeasedDestinationState, Store, StoredEvent } from '../store/types.ts';
 import { DeliveryLog } from './delivery-log.ts';
 import { DeliveryMetrics } from './delivery-metrics.ts';
 import type { DestinationRef, DestinationSpec } from './destination.ts';
 import { DestinationWorker, type DestinationStatus } from './destination-worker.ts';
+import { CatchUpReads } from './catch-up-reads.ts';
 import type { HealthState } from './circuit-breaker.ts';
 import { Ledger } from './ledger-writer.ts';
 import type { Outcome } from './outcome.ts';
@@ -15,12 +16,34 @@ import type { Outcome } from './outcome.ts';
  * that needs a lease runs only while the node holds it.
  */
 export interface LeaseGate {
+  /** This node's id. */
+  readonly id: string;
   needsLease(spec: DestinationSpec): boolean;
   holds(id: string): boolean;
   /** Whether the node holds the destination's lease and surely still will while a send starts now. */
   maySend(id: string): boolean;
   /** The set of destinations waiting for or holding a lease changed. */
   changed(): void;
+  /** What the database says of destinations another node runs (or none does right now). */
+  elsewhere(ids: readonly string[]): Promise<Map<string, LeasedDestinationState>>;
+  /** Hands a replay to the node that runs the destination; answers how many events it will replay. */
+  replayElsewhere(id: string, events: readonly StoredEvent[]): Promise<number>;
+}
+
+/**
+ * A destination's status wherever it runs. On a node alone: its worker's. In cluster mode, on the node
+ * that runs it: the same, with `node`; on another node: the status its holder published at its last
+ * lease renewal (`asOf`), with the cursor as stored now.
+ */
+export interface DestinationReport {
+  /** Undefined when no node published a status yet (or the destination is unknown). */
+  readonly status: DestinationStatus | undefined;
+  /** Log positions between this node's head and the destination's cursor. */
+  readonly backlog: number;
+  /** Cluster mode: the node that runs it; null when none does right now (between two holders). */
+  readonly node?: string | null;
+  /** When its holder published `status` (another node's, in cluster mode); absent when it is this node's own. */
+  readonly asOf?: string | null;
 }
 
 /** A destination known to the dispatcher that needs a lease, and the log's head when it was first seen. */
@@ -46,6 +69,8 @@ export class Dispatcher {
   private readonly deliveryLog: DeliveryLog;
   /** Where every destination's delivery state is written (its workers', and realtime subscribers'). */
   readonly ledger: Ledger;
+  /** The shared log reads of connected readers that are behind (realtime subscribers, Socket.IO replays). */
+  readonly catchUp: CatchUpReads;
 
   /** `instanceName` names instances in metrics and logs (their ids are meaningless to an operator). */
   constructor(
@@ -57,6 +82,7 @@ export class Dispatcher {
     this.deliveryMetrics = new DeliveryMetrics(metrics, this.instanceLabel);
     this.deliveryLog = new DeliveryLog(log, this.instanceLabel);
     this.ledger = new Ledger(store, log);
+    this.catchUp = new CatchUpReads(store);
   }
 
   /** An instance's name (its id once it is deleted), `*` for a destination of every instance. */
@@ -95,7 +121,20 @@ export class Dispatcher {
     const worker = this.workers.get(id);
     if (!worker) return;
     this.workers.delete(id);
-    await worker.stop();
+    await this.stopWorker(id, worker);
+  }
+
+  /** Resolves once no worker of the destination is stopping (its last save done or given up). */
+  async stopped(id: string): Promise<void> {
+    while (this.stopping.has(id)) await this.stopping.get(id)?.catch(() => undefined);
+  }
+
+  private async stopWorker(id: string, worker: DestinationWorker): Promise<void> {
+    const stopped = worker.stop();
+    this.stopping.set(id, stopped);
+    await stopped.finally(() => {
+      if (this.stopping.get(id) === stopped) this.stopping.delete(id);
+    });
   }
 
   /** Adds a destination, or replaces its spec (its cursor and pending retries are kept). */
@@ -104,7 +143,8 @@ export class Dispatcher {
       const known = this.leased.get(spec.id);
       this.leased.set(spec.id, { spec, firstHead: known?.firstHead ?? this.head });
       if (!known) this.gate.changed();
-      if (!this.gate.holds(spec.id)) return;
+      // A worker of it still stopping: the node starts the next one once it has (ClusterNode.startWorker).
+      if (!this.gate.holds(spec.id) || this.stopping.has(spec.id)) return;
     }
     const existing = this.workers.get(spec.id);
     if (existing) {
@@ -121,7 +161,7 @@ export class Dispatcher {
       onOutcome: (destination, outcome, event, attempt, state) => {
         // A relay's targets report their own outcomes: a hand-off is not a delivery (its failure is still logged).
         if (destination.relay && outcome.kind === 'delivered') return;
-        this.report(destination, outcome, event, attempt, state);
+        this.reportOutcome(destination, outcome, event, attempt, state);
       },
       onFiltered: (destination, count) =>
         this.metrics.eventsFiltered.inc({ channel: destination.channel, instance_name: this.instanceLabel(destination.instanceId) }, count),
@@ -146,19 +186,57 @@ export class Dispatcher {
     this.workers.delete(id);
     if (this.leased.delete(id)) this.gate?.changed();
     this.deliveryLog.forget(id);
-    if (worker) {
-      const stopped = worker.stop();
-      this.stopping.set(id, stopped);
-      await stopped.finally(() => {
-        if (this.stopping.get(id) === stopped) this.stopping.delete(id);
-      });
-    } else await this.stopping.get(id);
+    if (worker) await this.stopWorker(id, worker);
+    else await this.stopped(id);
     if (forget) await this.ledger.forget(id, { children });
   }
 
   status(id: string): DestinationStatus | undefined {
     const status = this.workers.get(id)?.status();
     return status && { ...status };
+  }
+
+  /** The destination's status wherever it runs (cluster mode: read from the database when another node runs it). */
+  async reportOf(id: string): Promise<DestinationReport> {
+    return (await this.reportsOf([id]))[0] as DestinationReport;
+  }
+
+  /** The reports of these destinations (with one read of the database for those another node runs). */
+  async reportsOf(ids: readonly string[]): Promise<DestinationReport[]> {
+    const gate = this.gate;
+    const remote = ids.filter((id) => !this.workers.has(id) && this.leased.has(id));
+    const states = gate && remote.length ? await gate.elsewhere(remote) : new Map<string, LeasedDestinationState>();
+    return ids.map((id): DestinationReport => {
+      const status = this.status(id);
+      if (status) return { status, backlog: Math.max(0, this.head - status.cursor), ...(gate ? { node: gate.id } : {}) };
+      const state = states.get(id);
+      if (!gate || !state) return { status: undefined, backlog: 0 };
+      const published = state.status === null ? undefined : (JSON.parse(state.status) as DestinationStatus);
+      const cursor = state.cursor ?? published?.cursor;
+      return {
+        status: published && { ...published, cursor: cursor ?? published.cursor },
+        backlog: cursor === undefined ? 0 : Math.max(0, this.head - cursor),
+        node: state.nodeId,
+        asOf: state.statusAt,
+      };
+    });
+  }
+
+  /** Every destination's report: this node's, then (cluster mode) those other nodes run. */
+  async allReports(): Promise<DestinationReport[]> {
+    const remote = [...this.leased.keys()].filter((id) => !this.workers.has(id));
+    return this.reportsOf([...this.workers.keys(), ...remote]);
+  }
+
+  /** The instance a known destination delivers (null: every instance), wherever it runs. */
+  instanceOf(id: string): string | null | undefined {
+    return (this.workers.get(id)?.spec ?? this.leased.get(id)?.spec)?.instanceId;
+  }
+
+  /** Every known destination: those this node runs, and (cluster mode) those another node runs. */
+  specs(): DestinationSpec[] {
+    const remote = [...this.leased.values()].filter(({ spec }) => !this.workers.has(spec.id)).map(({ spec }) => spec);
+    return [...[...this.workers.values()].map((worker) => worker.spec), ...remote];
   }
 
   /** When the oldest event the destination still has to deliver was appended (null: none). */
@@ -185,10 +263,22 @@ export class Dispatcher {
     return cursor === undefined ? undefined : this.head - cursor;
   }
 
+  /**
+   * Sends events again to a destination; answers how many it queued. In cluster mode a destination
+   * another node runs gets them through the database (that node replays them within moments).
+   */
   async replay(id: string, events: readonly StoredEvent[]): Promise<number> {
     const worker = this.workers.get(id);
+    if (worker) return worker.replay(events);
+    if (this.gate && this.leased.has(id) && events.length) return this.gate.replayElsewhere(id, events);
+    return 0;
+  }
+
+  /** Replays stored events by id: a replay another node asked for (cluster mode); 0 if it does not run here. */
+  async replayByIds(id: string, eventIds: readonly string[]): Promise<number> {
+    const worker = this.workers.get(id);
     if (!worker) return 0;
-    return worker.replay(events);
+    return worker.replay(await this.store.getByIds(eventIds));
   }
 
   /** Resolves when the destination has nothing in flight or ready (tests, benchmarks, shutdown). */
@@ -201,7 +291,7 @@ export class Dispatcher {
    * here, its workers' and the realtime subscribers (which acknowledge, time out and dead-letter
    * outside the workers). `attempt` is 1 for the first; `state` the circuit's after it, if it has one.
    */
-  report(destination: DestinationRef, outcome: Outcome, event: StoredEvent, attempt: number, state?: HealthState): void {
+  reportOutcome(destination: DestinationRef, outcome: Outcome, event: StoredEvent, attempt: number, state?: HealthState): void {
     const latency = outcome.kind === 'delivered' ? (Date.now() - msOfIso(event.createdAt)) / 1000 : undefined;
     this.deliveryMetrics.record(destination, outcome.kind, latency);
     this.deliveryLog.outcome(destination, outcome, event, attempt, state);

@@ -94,7 +94,7 @@ export function managerRoutes(app: FastifyInstance, context: AppContext): void {
     });
 
     manager.get('/manager/fragments/instances', async (_request, reply) => send(reply, instancesFragment(context)));
-    manager.get('/manager/fragments/destinations', async (_request, reply) => send(reply, destinationsFragment(context)));
+    manager.get('/manager/fragments/destinations', async (_request, reply) => send(reply, await destinationsFragment(context)));
     manager.get('/manager/fragments/clients', async (_request, reply) => send(reply, clientsFragment(context)));
     manager.get('/manager/fragments/dead-letters', async (_request, reply) => send(reply, await deadLettersFragment(context)));
 
@@ -113,10 +113,11 @@ export function managerRoutes(app: FastifyInstance, context: AppContext): void {
 /** Replays one dead letter or all of a destination's through the dispatcher; answers what it did. */
 async function replay(context: AppContext, destination: string, eventId: string | undefined): Promise<string> {
   const { dispatcher, store } = context;
-  const status = dispatcher.status(destination);
-  if (!status) return `There is no destination "${destination}" (any more).`;
+  // Cluster mode: a destination another node runs is known here too; its replay goes to that node.
+  const instanceId = dispatcher.instanceOf(destination);
+  if (instanceId === undefined) return `There is no destination "${destination}" (any more).`;
   const events = eventId ? await eventsByIds(store, [eventId]) : (await deadLetters(store, destination)).slice(0, MAX_REPLAY);
-  const own = events.filter((event) => status.instanceId === null || event.instanceId === status.instanceId);
+  const own = events.filter((event) => instanceId === null || event.instanceId === instanceId);
   if (eventId && !own.length) return `The event ${eventId} is no longer retained.`;
   const replayed = await dispatcher.replay(destination, own);
   context.log.info({ destination, replayed }, 'manager replay');

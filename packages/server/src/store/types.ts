@@ -170,8 +170,11 @@ export interface ClusterStore {
   leave(nodeId: string): Promise<void>;
   nodes(): Promise<ClusterNodeRow[]>;
   leases(): Promise<LeaseRow[]>;
-  /** Extends the leases the node still holds at these epochs; answers those it holds (the others are lost). */
-  renew(nodeId: string, held: ReadonlyMap<string, number>, ttlMs: number): Promise<Map<string, number>>;
+  /**
+   * Extends the leases the node still holds at these epochs, publishing with each its destination's
+   * status (`statuses`, JSON) for the other nodes; answers those it holds (the others are lost).
+   */
+  renew(nodeId: string, held: ReadonlyMap<string, number>, ttlMs: number, statuses?: ReadonlyMap<string, string>): Promise<Map<string, number>>;
   /** Takes up to `max` of these destinations whose lease is free or expired, each with a new epoch. */
   claim(nodeId: string, wanted: readonly string[], max: number, ttlMs: number): Promise<Map<string, number>>;
   /** Frees leases the node holds at these epochs. */
@@ -181,6 +184,8 @@ export interface ClusterStore {
    * is the node's at `epoch`; a write made after the lease went elsewhere is rejected (LeaseLostError).
    */
   fence(destination: string, nodeId: string, epoch: number): void;
+  /** Called for each write rejected because its lease moved, with the epoch the write held. */
+  onFencedWrite?: (destination: string, epoch: number) => void;
   /** Sets a destination's first cursor unless it has one: the first node to see the destination decides. */
   initCursor(destination: string, pos: number): Promise<void>;
   /**
@@ -196,6 +201,33 @@ export interface ClusterStore {
   unfence(id: string): void;
   /** Hears takeovers by any node, as they commit; one can be missed while the database connection is down. */
   onTakeover(listener: (takeover: SubscriberTakeover) => void): () => void;
+  /** What the database knows of leased destinations, for the nodes that do not run them. */
+  destinationStates(destinations: readonly string[]): Promise<Map<string, LeasedDestinationState>>;
+  /** Queues a replay of these events for the node that holds the destination's lease, and tells it. */
+  queueReplay(destination: string, eventIds: readonly string[]): Promise<void>;
+  /** The replays queued for these destinations whose lease is the node's, oldest first. */
+  queuedReplays(nodeId: string, destinations: readonly string[]): Promise<QueuedReplay[]>;
+  /** Removes replays once they are handed to their destinations. */
+  finishReplays(ids: readonly number[]): Promise<void>;
+  /** Hears replays queued by any node, as they commit; one can be missed while the database connection is down. */
+  onReplayQueued(listener: (destination: string) => void): () => void;
+}
+
+/** What the database knows of a leased destination (cluster mode). */
+export interface LeasedDestinationState {
+  /** The node whose lease holds now; null when none does (between two holders). */
+  readonly nodeId: string | null;
+  readonly cursor: number | undefined;
+  /** The status its holder (or last holder) published at its last renewal, as JSON, and when. */
+  readonly status: string | null;
+  readonly statusAt: string | null;
+}
+
+/** A replay asked on a node that did not hold the destination, waiting for the one that does. */
+export interface QueuedReplay {
+  readonly id: number;
+  readonly destination: string;
+  readonly eventIds: readonly string[];
 }
 
 /** A node took a durable realtime subscriber over. */

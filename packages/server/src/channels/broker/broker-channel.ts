@@ -143,9 +143,9 @@ export async function brokerChannel<Settings>(context: AppContext, options: Brok
         ...options.parseExtra?.(config, path),
       };
     },
-    describe(instance: Instance) {
+    async describe(instance: Instance) {
       const config = configOf(instance);
-      const status = context.dispatcher.status(`${options.name}:${instance.id}`);
+      const { status, backlog, node, asOf } = await context.dispatcher.reportOf(`${options.name}:${instance.id}`);
       const { enabled: on = false, events = [], ordering = 'instance', filter = null, ...extra } = config ?? {};
       return {
         enabled: on,
@@ -158,9 +158,11 @@ export async function brokerChannel<Settings>(context: AppContext, options: Brok
         state: {
           connection: driver?.connection().state ?? 'disconnected',
           lastError: status?.lastError ?? driver?.connection().lastError ?? null,
-          backlog: context.dispatcher.lag(`${options.name}:${instance.id}`) ?? 0,
+          backlog,
           delivered: status?.delivered ?? 0,
           filtered: status?.filtered ?? 0,
+          ...(node === undefined ? {} : { node }),
+          ...(asOf === undefined ? {} : { asOf }),
         },
       };
     },

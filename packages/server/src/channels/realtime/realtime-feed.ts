@@ -6,7 +6,7 @@ import type { Dispatcher } from '../../delivery/dispatcher.ts';
 import { delivered, type Outcome } from '../../delivery/outcome.ts';
 import type { RetryPolicy } from '../../delivery/retry-policy.ts';
 import type { Store, StoredEvent } from '../../store/types.ts';
-import type { CatchUpReads } from './catch-up-reads.ts';
+import type { CatchUpReads } from '../../delivery/catch-up-reads.ts';
 import type { RealtimeSubscriber } from './realtime-subscriber.ts';
 
 export interface SubscriberLimits {

@@ -6,7 +6,6 @@ import type { ConnectedClient } from '../channel.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import { atOnce } from '../../delivery/retry-policy.ts';
 import { clock } from './ack-window.ts';
-import { CatchUpReads } from './catch-up-reads.ts';
 import { CLOSE, reasonOf } from './close-codes.ts';
 import { RealtimeConnection, type ConnectionOwner, type RealtimeSocket } from './realtime-connection.ts';
 import { feedId, RealtimeFeed, type RealtimeContext, type SubscriberLimits } from './realtime-feed.ts';
@@ -83,7 +82,7 @@ export class RealtimeHub implements ConnectionOwner {
       envelope,
       limits: { ackWaitMs, maxInFlight, maxDeliver },
       retry: atOnce(maxDeliver),
-      reads: new CatchUpReads(store),
+      reads: dispatcher.catchUp,
       passes: options.passes,
     };
     const sweepMs = Math.min(1000, Math.max(5, Math.floor(ackWaitMs / 10)));

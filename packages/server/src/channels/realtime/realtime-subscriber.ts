@@ -32,7 +32,7 @@ export const subscriberId = (instanceId: string, name: string): string => `${fee
  * It is a destination of the dispatcher's contract without a worker of its own (thousands of them
  * share their feed's): an ack is a `delivered` outcome, an ack wait that passed or a connection that
  * closed first a `retry`, and the one retry rule (`givesUp`, with REALTIME_MAX_DELIVER attempts)
- * dead-letters it. Outcomes go to the dispatcher's metrics and log (`Dispatcher.report`); the floor
+ * dead-letters it. Outcomes go to the dispatcher's metrics and log (`Dispatcher.reportOutcome`); the floor
  * and the dead letters to the ledger through its writer, as a worker's cursor and records do.
  */
 export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
@@ -201,7 +201,7 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
     if (!window || slot < 0) return;
     const target = window.target(slot);
     if (target) target.inFlight--;
-    this.feed.context.dispatcher.report(this, DELIVERED, window.event(slot), window.sends(slot));
+    this.feed.context.dispatcher.reportOutcome(this, DELIVERED, window.event(slot), window.sends(slot));
     this.stats.count(DELIVERED, false);
     window.remove(slot);
     this.resume();
@@ -222,7 +222,7 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
     const window = this.window as AckWindow<RealtimeConnection>;
     const outcome = retry(error);
     const sends = window.sends(slot);
-    this.feed.context.dispatcher.report(this, outcome, window.event(slot), sends);
+    this.feed.context.dispatcher.reportOutcome(this, outcome, window.event(slot), sends);
     const gaveUp = givesUp(outcome, sends, this.retry);
     this.stats.count(outcome, gaveUp);
     if (gaveUp) this.deadLetter(slot, error);

@@ -50,7 +50,9 @@ export class SocketFanOut {
       void socket.join(liveRoom(scope));
       return;
     }
-    const replay = new Replay(socket, scope, resumeAfter, this.context.store, this.router, this.serialize);
+    const { dispatcher } = this.context;
+    const source = { reads: dispatcher.catchUp, head: () => dispatcher.headPosition };
+    const replay = new Replay(socket, scope, resumeAfter, source, this.router, this.serialize);
     this.replays.add(replay);
     replay
       .run()

@@ -1,4 +1,5 @@
-import type { EventLog, StoredEvent } from '../../store/types.ts';
+import type { CatchUpReads } from '../../delivery/catch-up-reads.ts';
+import type { StoredEvent } from '../../store/types.ts';
 import type { EventRouter } from './event-routing.ts';
 import type { Envelope } from '../../core/envelope.ts';
 import { queuedBytes } from './slow-readers.ts';
@@ -30,10 +31,18 @@ function drained(socket: PomboSocket): Promise<void> {
   });
 }
 
+/** Where a replay reads: the log reads shared with other readers that are behind, up to the newest position this node heard of. */
+export interface ReplaySource {
+  readonly reads: CatchUpReads;
+  /** The log's head as the dispatcher knows it: every event up to it was committed and handed to `buffer` or before the replay began. */
+  head(): number;
+}
+
 /**
  * Replays a reconnecting socket's missed events from the log, then puts it in its live room with
  * no gap and no duplicate: live events appended meanwhile are buffered, and sent after the replay
- * unless the log read already returned them (same position).
+ * unless the log read already returned them (same position). Sockets that reconnect in a wave after
+ * a restart read the same stretch: the shared reads (delivery/catch-up-reads.ts) read it once.
  */
 export class Replay {
   private readonly pending: StoredEvent[] = [];
@@ -43,7 +52,7 @@ export class Replay {
     private readonly socket: PomboSocket,
     private readonly scope: Scope,
     afterPos: number,
-    private readonly store: EventLog,
+    private readonly source: ReplaySource,
     private readonly router: EventRouter,
     private readonly serialize: (event: StoredEvent) => Envelope,
   ) {
@@ -59,17 +68,18 @@ export class Replay {
 
   /** Sends the missed events, then the buffered live ones, then joins the live room (synchronously: nothing slips in between). */
   async run(): Promise<void> {
-    const instanceId = this.scope.kind === 'instance' ? this.scope.instanceId : undefined;
-    for (;;) {
-      const page = await this.store.read({ afterPos: this.lastPos, instanceId, limit: PAGE });
+    const instanceId = this.scope.kind === 'instance' ? this.scope.instanceId : null;
+    // Events after the head come in `pending`: they were appended after the replay began.
+    for (let until = this.source.head(); this.lastPos < until; until = this.source.head()) {
+      const page = await this.source.reads.read(instanceId, null, this.lastPos, until, PAGE);
       if (!this.socket.connected) return;
-      for (const event of page) {
+      for (const event of page.events) {
         this.send(event);
         if (queuedBytes(this.socket.conn) < REPLAY_QUEUE_BYTES) continue;
         await drained(this.socket);
         if (!this.socket.connected) return;
       }
-      if (page.length < PAGE) break;
+      this.lastPos = Math.max(this.lastPos, page.through);
     }
     for (const event of this.pending) if (event.pos > this.lastPos) this.send(event);
     this.pending.length = 0;

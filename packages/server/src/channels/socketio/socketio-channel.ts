@@ -13,7 +13,10 @@ import { attachSocketServer } from './socket-server.ts';
  * Socket.IO as Evolution API serves it (seeds 001 and 002), with authentication on every
  * connection and replay by `auth.lastEventId`. Its config key and routes are `websocket`
  * (`POST /websocket/set/:instanceName` `{"websocket": {enabled, events}}`). It has no dispatcher
- * destination: sockets are fed live from the log's commits, and resume from the log.
+ * destination: Socket.IO is at most once, a socket has no durable identity (its id changes with each
+ * connection, it resumes by an event id), so there is no position or retry to keep for it. Sockets are
+ * fed live from the log's commits (one broadcast per room), and replay what they missed through the
+ * dispatcher's shared catch-up reads, as realtime subscribers that are behind do.
  */
 export function socketioChannel(context: AppContext): ChannelModule {
   const { enabled, globalEvents, allowedHosts } = context.config.websocket;

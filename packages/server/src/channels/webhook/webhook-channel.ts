@@ -119,23 +119,28 @@ export function webhookChannel(context: AppContext): ChannelModule {
     send: (batch) => Promise.all(batch.map(({ event }) => deliver(target, event))),
   });
 
-  /** The configuration as routes show it (secrets masked) with the delivery state of its destination. */
-  function view(shown: WebhookSettings, destination: string): Record<string, unknown> {
-    const status = context.dispatcher.status(destination);
+  /**
+   * The configuration as routes show it (secrets masked) with the delivery state of its destination
+   * (cluster mode: wherever it runs, with the node that runs it).
+   */
+  async function view(shown: WebhookSettings, destination: string): Promise<Record<string, unknown>> {
+    const { status, backlog, node, asOf } = await context.dispatcher.reportOf(destination);
     return {
       ...maskedSettings(shown),
       maxInFlight: shown.maxInFlight ?? settings.maxInFlight,
       state: {
-        health: status?.state ?? 'disabled',
+        health: status?.state ?? (node === undefined ? 'disabled' : 'healthy'),
         consecutiveFailures: status?.consecutiveFailures ?? 0,
         lastError: status?.lastError ?? null,
         lastDeliveredAt: status?.lastDeliveredAt ?? null,
-        backlog: context.dispatcher.lag(destination) ?? 0,
+        backlog,
         inFlight: status?.inFlight ?? 0,
         retrying: status?.retrying ?? 0,
         delivered: status?.delivered ?? 0,
         failed: status?.failed ?? 0,
         filtered: status?.filtered ?? 0,
+        ...(node === undefined ? {} : { node }),
+        ...(asOf === undefined ? {} : { asOf }),
       },
     };
   }
@@ -175,9 +180,9 @@ export function webhookChannel(context: AppContext): ChannelModule {
     name: 'webhook',
     configSchema: WEBHOOK_CONFIG_SCHEMA,
     parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path, rules),
-    describe(instance: Instance) {
+    async describe(instance: Instance) {
       const shown = defaultOf(instance) ?? parseWebhookSettings({ enabled: false }, 'webhook', rules);
-      const { state, ...rest } = view(shown, instanceWebhook(instance.id));
+      const { state, ...rest } = await view(shown, instanceWebhook(instance.id));
       return {
         instanceId: instance.id,
         ...rest,

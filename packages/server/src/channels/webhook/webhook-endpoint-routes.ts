@@ -16,7 +16,7 @@ type OneEndpoint = { Params: { instanceName: string; endpointId: string }; Body:
 export interface EndpointRouteOptions {
   book: WebhookBook;
   /** The settings as routes show them, with the delivery state of `destination`. */
-  view(settings: WebhookSettings, destination: string): Record<string, unknown>;
+  view(settings: WebhookSettings, destination: string): Promise<Record<string, unknown>>;
   /** Header limits and URL policy, as for the default webhook. */
   rules: WebhookRules;
   maxEndpoints: number;
@@ -87,12 +87,12 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
     });
     reply.code(201);
     // The only answer that shows a generated secret in full: `find` and `GET` mask it.
-    return { ...show(updated.id, endpoint), ...(generated ? { secret: generated } : {}) };
+    return { ...(await show(updated.id, endpoint)), ...(generated ? { secret: generated } : {}) };
   });
 
   app.get<Named>('/webhook/endpoints/:instanceName', { schema: SCHEMAS.list }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
-    return { endpoints: endpointsOf(instance).map((endpoint) => show(instance.id, endpoint)), max: maxEndpoints };
+    return { endpoints: await Promise.all(endpointsOf(instance).map((endpoint) => show(instance.id, endpoint))), max: maxEndpoints };
   });
 
   app.get<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', { schema: SCHEMAS.get }, async (request) => {

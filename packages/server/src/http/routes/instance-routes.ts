@@ -103,11 +103,13 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
     let instance = await instances.create({ instanceName: name, token, integration, number, channels: configs });
     const qrcode = connectNow && isSandboxed(integration) ? await sandbox.connect(instance) : undefined;
     instance = instances.get(name);
+    const created = instance;
+    const described = await Promise.all(CHANNEL_KEYS.filter((key) => configs[key]).map(async (key) => [key, (await channels.get(key)?.describe(created)) ?? configs[key]]));
     reply.code(201);
     return {
       instance: { instanceName: instance.name, instanceId: instance.id, integration: instance.integration, status: instance.state },
       hash: instance.token,
-      ...Object.fromEntries(CHANNEL_KEYS.filter((key) => configs[key]).map((key) => [key, channels.get(key)?.describe(instance) ?? configs[key]])),
+      ...Object.fromEntries(described),
       settings: settingsOf(instance),
       ...(qrcode ? { qrcode } : {}),
     };

@@ -40,12 +40,15 @@ function row(destination: Listed, record: DeliveryRecord): Html {
 </tr>`;
 }
 
-/** Every destination that may have dead letters: the dispatcher's, then the channels' durable subscribers (realtime). */
+/**
+ * Every destination that may have dead letters: the dispatcher's (cluster mode: those other nodes run
+ * too, their records are in the shared database), then the channels' durable subscribers (realtime).
+ */
 async function destinations(context: AppContext): Promise<Listed[]> {
   const { dispatcher, channels } = context;
   const listed: Listed[] = dispatcher
-    .statuses()
-    .map((status) => ({ id: status.id, channel: status.channel, instance: dispatcher.instanceLabel(status.instanceId), replayable: true }));
+    .specs()
+    .map((spec) => ({ id: spec.id, channel: spec.channel, instance: dispatcher.instanceLabel(spec.instanceId), replayable: true }));
   for (const channel of channels.all()) {
     for (const subscriber of (await channel.subscribers?.()) ?? []) {
       listed.push({ id: subscriber.id, channel: channel.name, instance: dispatcher.instanceLabel(subscriber.instanceId), replayable: false });

@@ -1,29 +1,35 @@
 import type { AppContext } from '../../app-context.ts';
+import type { DestinationStatus } from '../../delivery/destination-worker.ts';
 import { age, percent } from '../format.ts';
 import { html, type Html } from '../html.ts';
 
 /**
  * Every dispatcher destination with how it keeps up: lag (log head − cursor), the age of the oldest
  * event it still has to deliver, deliveries in flight and waiting for a retry, the share of
- * attempts that succeeded since the start, and its circuit state.
+ * attempts that succeeded since the start, and its circuit state. In cluster mode, also those other
+ * nodes run, with the node (their figures as their node published them at its last lease renewal).
  */
-export function destinationsFragment(context: AppContext): Html {
+export async function destinationsFragment(context: AppContext): Promise<Html> {
   const { dispatcher } = context;
   const head = dispatcher.headPosition;
-  const statuses = dispatcher
-    .statuses()
-    .map((status) => ({ ...status, instance: dispatcher.instanceLabel(status.instanceId) }))
-    .sort((a, b) => a.instance.localeCompare(b.instance) || a.channel.localeCompare(b.channel) || a.id.localeCompare(b.id));
-  if (!statuses.length) return html`<p class="empty">No destination: configure a webhook, a broker or a realtime subscriber.</p>`;
-  const rows = statuses.map((status) => {
+  const clustered = context.cluster !== undefined;
+  const reports = (await dispatcher.allReports())
+    .filter((report): report is typeof report & { status: DestinationStatus } => report.status !== undefined)
+    .map((report) => ({ ...report, instance: dispatcher.instanceLabel(report.status.instanceId) }))
+    .sort((a, b) => a.instance.localeCompare(b.instance) || a.status.channel.localeCompare(b.status.channel) || a.status.id.localeCompare(b.status.id));
+  if (!reports.length) return html`<p class="empty">No destination: configure a webhook, a broker or a realtime subscriber.</p>`;
+  const rows = reports.map(({ status, instance, backlog, node, asOf }) => {
     const attempts = status.delivered + status.retried + status.failed;
-    const oldest = dispatcher.oldestPendingAt(status.id);
+    const here = asOf === undefined;
+    const oldest = here ? dispatcher.oldestPendingAt(status.id) : null;
+    const nodeCell = clustered ? html`<td data-field="node">${node ?? 'none'}${here ? '' : html` <span class="muted">(figures ${age(asOf ?? null)} old)</span>`}</td>` : html``;
     return html`<tr data-destination="${status.id}">
-  <td>${status.instance}</td>
+  <td>${instance}</td>
   <td>${status.channel}</td>
   <td><code class="muted">${status.id}</code></td>
+  ${nodeCell}
   <td class="state-${status.state}">${status.state}</td>
-  <td class="num" data-field="lag">${Math.max(0, head - status.cursor)}</td>
+  <td class="num" data-field="lag">${backlog}</td>
   <td class="num" data-field="oldest">${oldest ? age(oldest) : '—'}</td>
   <td class="num" data-field="in-flight">${status.inFlight}</td>
   <td class="num" data-field="retrying">${status.retrying}</td>
@@ -33,9 +39,10 @@ export function destinationsFragment(context: AppContext): Html {
   <td class="error">${status.lastError ?? ''}</td>
 </tr>`;
   });
+  const nodeHeader = clustered ? html`<th>node</th>` : html``;
   return html`<table>
-  <thead><tr><th>instance</th><th>channel</th><th>destination</th><th>circuit</th><th>lag</th><th>oldest pending</th><th>in flight</th><th>retrying</th><th>success</th><th>delivered</th><th>dead</th><th>last error</th></tr></thead>
+  <thead><tr><th>instance</th><th>channel</th><th>destination</th>${nodeHeader}<th>circuit</th><th>lag</th><th>oldest pending</th><th>in flight</th><th>retrying</th><th>success</th><th>delivered</th><th>dead</th><th>last error</th></tr></thead>
   <tbody>${rows}</tbody>
 </table>
-<p class="muted">Log head: ${head}. Counts since the server started.</p>`;
+<p class="muted">Log head: ${head}. Counts since the server started${clustered ? ' (for another node: since it started)' : ''}.</p>`;
 }

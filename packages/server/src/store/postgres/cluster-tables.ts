@@ -1,11 +1,13 @@
 import type pg from 'pg';
-import type { ClusterNodeRow, ClusterStore, LeaseRow, SubscriberTakeover } from '../types.ts';
+import type { ClusterNodeRow, ClusterStore, LeasedDestinationState, LeaseRow, QueuedReplay, SubscriberTakeover } from '../types.ts';
 
 /** The database's clock in ms: every node compares times against the same clock. */
 const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::int8';
 
 /** The NOTIFY channel of subscriber takeovers; the payload is the JSON array `[schema, node, epoch, subscriber]`. */
-export const TAKEOVER_CHANNEL = 'pombo_takeovers';
+const TAKEOVER_CHANNEL = 'pombo_takeovers';
+/** The NOTIFY channel of queued replays; the payload is the JSON array `[schema, destination]`. */
+const REPLAY_CHANNEL = 'pombo_replays';
 
 /** The lease a fenced write must still hold: node and epoch, in the destinations' or the subscribers' table. */
 interface Fence {
@@ -18,7 +20,23 @@ interface Fence {
 export class ClusterTables implements ClusterStore {
   /** The lease each fenced destination's (or subscriber's) writes must still hold. */
   private readonly fences = new Map<string, Fence>();
+  /** Told of each write rejected because its lease moved, with the epoch the write held (metrics, logs). */
+  onFencedWrite?: (destination: string, epoch: number) => void;
   private readonly takeoverListeners = new Set<(takeover: SubscriberTakeover) => void>();
+  private readonly replayListeners = new Set<(destination: string) => void>();
+  /** What hears each NOTIFY channel of the cluster (on the store's listening connection). */
+  readonly notices: Readonly<Record<string, (payload: string | undefined) => void>> = {
+    [TAKEOVER_CHANNEL]: (payload) => {
+      const notice = this.noticeOf(payload);
+      if (!notice) return;
+      const [nodeId, epoch, subscriber] = notice as [string, number, string];
+      for (const listener of this.takeoverListeners) listener({ subscriber, nodeId, epoch: Number(epoch) });
+    },
+    [REPLAY_CHANNEL]: (payload) => {
+      const [destination] = (this.noticeOf(payload) ?? []) as [string?];
+      if (destination !== undefined) for (const listener of this.replayListeners) listener(destination);
+    },
+  };
 
   constructor(
     private readonly pool: pg.Pool,
@@ -60,12 +78,15 @@ export class ClusterTables implements ClusterStore {
     return result.rows.map((row) => ({ destination: row.destination, nodeId: row.node_id, epoch: row.epoch, expiresAt: new Date(row.expires_at).toISOString() }));
   }
 
-  async renew(nodeId: string, held: ReadonlyMap<string, number>, ttlMs: number): Promise<Map<string, number>> {
+  async renew(nodeId: string, held: ReadonlyMap<string, number>, ttlMs: number, statuses?: ReadonlyMap<string, string>): Promise<Map<string, number>> {
     if (!held.size) return new Map();
+    const destinations = [...held.keys()];
     const result = await this.pool.query<{ destination: string; epoch: number }>(
-      `UPDATE pombo_leases AS l SET expires_at = ${NOW_MS} + $4 FROM unnest($2::text[], $3::int8[]) AS v(destination, epoch)
+      `UPDATE pombo_leases AS l SET expires_at = ${NOW_MS} + $4, status = COALESCE(v.status, l.status),
+         status_at = CASE WHEN v.status IS NULL THEN l.status_at ELSE ${NOW_MS} END
+       FROM unnest($2::text[], $3::int8[], $5::text[]) AS v(destination, epoch, status)
        WHERE l.destination = v.destination AND l.epoch = v.epoch AND l.node_id = $1 RETURNING l.destination, l.epoch`,
-      [nodeId, [...held.keys()], [...held.values()], ttlMs],
+      [nodeId, destinations, [...held.values()], ttlMs, destinations.map((destination) => statuses?.get(destination) ?? null)],
     );
     return new Map(result.rows.map((row) => [row.destination, row.epoch]));
   }
@@ -139,17 +160,62 @@ export class ClusterTables implements ClusterStore {
     return () => this.takeoverListeners.delete(listener);
   }
 
-  /** A takeover notification (any schema's: others are ignored). */
-  heardTakeover(payload: string | undefined): void {
-    let notice: unknown;
+  /** A notice's fields after the schema, when it is about this schema (one database can hold several logs). */
+  private noticeOf(payload: string | undefined): unknown[] | undefined {
     try {
-      notice = JSON.parse(payload ?? '');
+      const notice: unknown = JSON.parse(payload ?? '');
+      return Array.isArray(notice) && notice[0] === this.schema ? notice.slice(1) : undefined;
     } catch {
-      return;
+      return undefined;
     }
-    if (!Array.isArray(notice) || notice[0] !== this.schema) return;
-    const [, nodeId, epoch, subscriber] = notice as [string, string, number, string];
-    for (const listener of this.takeoverListeners) listener({ subscriber, nodeId, epoch: Number(epoch) });
+  }
+
+  async destinationStates(destinations: readonly string[]): Promise<Map<string, LeasedDestinationState>> {
+    if (!destinations.length) return new Map();
+    const result = await this.pool.query<{ destination: string; node_id: string | null; live: boolean | null; status: string | null; status_at: number | null; pos: number | null }>(
+      `SELECT d.destination, l.node_id, l.expires_at > ${NOW_MS} AS live, l.status, l.status_at, c.pos
+       FROM unnest($1::text[]) AS d(destination) LEFT JOIN pombo_leases AS l ON l.destination = d.destination
+       LEFT JOIN pombo_cursors AS c ON c.destination = d.destination`,
+      [[...new Set(destinations)]],
+    );
+    return new Map(
+      result.rows.map((row) => [
+        row.destination,
+        {
+          nodeId: row.live ? row.node_id : null,
+          cursor: row.pos ?? undefined,
+          status: row.status,
+          statusAt: row.status_at === null ? null : new Date(row.status_at).toISOString(),
+        },
+      ]),
+    );
+  }
+
+  async queueReplay(destination: string, eventIds: readonly string[]): Promise<void> {
+    await this.pool.query(
+      `WITH queued AS (INSERT INTO pombo_replays (destination, event_ids, requested_at) VALUES ($1, $2, ${NOW_MS}) RETURNING destination)
+       SELECT pg_notify('${REPLAY_CHANNEL}', json_build_array($3::text, destination)::text) FROM queued`,
+      [destination, eventIds, this.schema],
+    );
+  }
+
+  async queuedReplays(nodeId: string, destinations: readonly string[]): Promise<QueuedReplay[]> {
+    if (!destinations.length) return [];
+    const result = await this.pool.query<{ id: number; destination: string; event_ids: string[] }>(
+      `SELECT r.id, r.destination, r.event_ids FROM pombo_replays AS r JOIN pombo_leases AS l ON l.destination = r.destination
+       WHERE r.destination = ANY($2::text[]) AND l.node_id = $1 ORDER BY r.id`,
+      [nodeId, destinations],
+    );
+    return result.rows.map((row) => ({ id: row.id, destination: row.destination, eventIds: row.event_ids }));
+  }
+
+  async finishReplays(ids: readonly number[]): Promise<void> {
+    if (ids.length) await this.pool.query('DELETE FROM pombo_replays WHERE id = ANY($1::int8[])', [ids]);
+  }
+
+  onReplayQueued(listener: (destination: string) => void): () => void {
+    this.replayListeners.add(listener);
+    return () => this.replayListeners.delete(listener);
   }
 
   async initCursor(destination: string, pos: number): Promise<void> {
@@ -158,12 +224,13 @@ export class ClusterTables implements ClusterStore {
 
   /**
    * Inside a ledger transaction: the fenced destinations among `destinations` whose lease is no longer
-   * the one their writes hold. The lease rows are locked (FOR SHARE) until the transaction ends, so a
-   * claim by another node waits for this commit and its worker then reads what it wrote.
+   * the one their writes hold, each with the epoch its writes held. The lease rows are locked (FOR SHARE)
+   * until the transaction ends, so a claim by another node waits for this commit and its worker then
+   * reads what it wrote.
    */
-  async stale(client: pg.PoolClient, destinations: Iterable<string>): Promise<Set<string>> {
+  async stale(client: pg.PoolClient, destinations: Iterable<string>): Promise<Map<string, number>> {
     const fenced = [...new Set(destinations)].filter((destination) => this.fences.has(destination));
-    const stale = new Set<string>();
+    const stale = new Map<string, number>();
     if (!fenced.length) return stale;
     const ofSubscribers = fenced.filter((id) => this.fences.get(id)?.subscriber);
     const ofDestinations = ofSubscribers.length ? fenced.filter((id) => !this.fences.get(id)?.subscriber) : fenced;
@@ -182,7 +249,7 @@ export class ClusterTables implements ClusterStore {
       // A subscriber this node took again since (a newer connection here) is still served from the same
       // memory: its writes stay valid while the fence's epoch is being replaced by the new one.
       const moved = fence.subscriber ? lease && lease.epoch < fence.epoch : lease && lease.epoch !== fence.epoch;
-      if (!lease || lease.node_id !== fence.nodeId || moved) stale.add(destination);
+      if (!lease || lease.node_id !== fence.nodeId || moved) stale.set(destination, fence.epoch);
     }
     return stale;
   }

@@ -86,4 +86,17 @@ export const MIGRATIONS: readonly string[] = [
     taken_at BIGINT NOT NULL
   );
   `,
+  // Cluster mode: each lease carries its holder's last published status of the destination (JSON, with
+  // the database's time), for the other nodes' status routes; replays asked on a node that does not hold
+  // the destination wait here for the node that does.
+  `
+  ALTER TABLE pombo_leases ADD COLUMN status TEXT, ADD COLUMN status_at BIGINT;
+  CREATE TABLE pombo_replays (
+    id BIGSERIAL PRIMARY KEY,
+    destination TEXT NOT NULL,
+    event_ids TEXT[] NOT NULL,
+    requested_at BIGINT NOT NULL
+  );
+  CREATE INDEX pombo_replays_destination ON pombo_replays (destination);
+  `,
 ];

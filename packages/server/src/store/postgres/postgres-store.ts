@@ -17,7 +17,7 @@ import { LoggedEvent } from '../logged-event.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { AppendNotifications, APPEND_CHANNEL } from './append-notifications.ts';
 import { LeaseLostError } from '../lease-lost-error.ts';
-import { ClusterTables, TAKEOVER_CHANNEL } from './cluster-tables.ts';
+import { ClusterTables } from './cluster-tables.ts';
 import { LogFollower } from './log-follower.ts';
 import { MIGRATIONS } from './postgres-schema.ts';
 import { parsePostgresUri } from './postgres-uri.ts';
@@ -28,6 +28,29 @@ const TYPES = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
     oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format ?? 'text')) as pg.CustomTypesConfig['getTypeParser'],
 };
+
+/** The connection hygiene of `PostgresStore.open` (DATABASE_STATEMENT_TIMEOUT_MS, DATABASE_KEEPALIVE_MS). */
+export interface PostgresOptions {
+  /**
+   * A statement running longer is cancelled by the server, and an answer awaited longer than this
+   * plus ANSWER_GRACE_MS is given up by Pombo (a server or network that stopped answering), its
+   * connection dropped. 0: neither. Default 30000.
+   */
+  statementTimeoutMs?: number;
+  /** TCP keepalive probes start after this much silence on a connection. Default 10000. */
+  keepAliveMs?: number;
+  /**
+   * Cluster mode: the server ends a transaction of this node that waits longer than this between
+   * statements: a node paused or cut off in the middle of a commit must not hold the append lock or
+   * lease rows the other nodes wait for.
+   */
+  idleInTransactionMs?: number;
+}
+
+/** How long after the server's statement timeout Pombo stops waiting for its answer (the server's cancel normally comes first). */
+const ANSWER_GRACE_MS = 2000;
+/** Pruning deletes in bulk: it may run this long (a first prune after a long stop, a lowered retention). */
+const PRUNE_TIMEOUT_MS = 600_000;
 
 /** Serializes migrations of Pombos starting together on one database. */
 const MIGRATION_LOCK = 0x706f6d626f;
@@ -119,27 +142,29 @@ export class PostgresStore implements Store {
       },
       failed: () => undefined,
     });
-    this.notifications = new AppendNotifications(listenSettings, schema, () => this.committedHead(), (pos) => this.follower.heard(pos), {
-      [TAKEOVER_CHANNEL]: (payload) => this.cluster.heardTakeover(payload),
-    });
+    this.notifications = new AppendNotifications(listenSettings, schema, () => this.committedHead(), (pos) => this.follower.heard(pos), this.cluster.notices);
   }
 
   /**
    * Connects, creates the schema if missing and migrates it; throws when the server cannot be reached.
-   * `idleInTransactionMs` (cluster mode) lets the server end a transaction of this node that waits
-   * longer than that between statements: a node paused or cut off in the middle of a commit must not
-   * hold the append lock or lease rows the other nodes wait for.
+   * Every connection has TCP keepalive and the statement timeout (`options`), so a node cut off from
+   * the database notices (its statements fail) instead of waiting for ever.
    */
-  static async open(uri: string, { idleInTransactionMs }: { idleInTransactionMs?: number } = {}): Promise<PostgresStore> {
+  static async open(uri: string, options: PostgresOptions = {}): Promise<PostgresStore> {
     const { connectionString, schema } = parsePostgresUri(uri);
+    const { statementTimeoutMs = 30_000, keepAliveMs = 10_000, idleInTransactionMs } = options;
     const idle = idleInTransactionMs ? ` -c idle_in_transaction_session_timeout=${Math.trunc(idleInTransactionMs)}` : '';
+    const statements = statementTimeoutMs > 0 ? ` -c statement_timeout=${Math.trunc(statementTimeoutMs)}` : '';
     const settings: pg.PoolConfig = {
       connectionString,
       types: TYPES,
       // Every connection works in the schema (unqualified names, as the migrations write them).
-      options: `-c search_path="${schema}"${idle}`,
+      options: `-c search_path="${schema}"${idle}${statements}`,
       connectionTimeoutMillis: 10_000,
       application_name: 'pombo',
+      keepAlive: true,
+      keepAliveInitialDelayMillis: keepAliveMs,
+      ...(statementTimeoutMs > 0 ? { query_timeout: statementTimeoutMs + ANSWER_GRACE_MS } : {}),
     };
     const pool = new pg.Pool({ ...settings, max: 10 });
     const writer = new pg.Pool({ ...settings, max: 1 });
@@ -406,14 +431,25 @@ export class PostgresStore implements Store {
     return result.rows[0]?.pos ?? undefined;
   }
 
+  /** Deletes in bulk, so beyond the statement timeout: in a transaction of its own that allows it PRUNE_TIMEOUT_MS. */
   async prune(before: Date): Promise<number> {
-    const removed = await this.pool.query(
-      `DELETE FROM pombo_events AS e WHERE created_at < $1
-       AND NOT EXISTS (SELECT 1 FROM pombo_deliveries AS d WHERE d.status = 'pending' AND d.pos = e.pos)`,
-      [before.getTime()],
-    );
-    await this.pool.query("DELETE FROM pombo_deliveries WHERE status <> 'pending' AND updated_at < $1", [before.getTime()]);
-    return removed.rowCount ?? 0;
+    const client = await this.pool.connect();
+    const long = (text: string) => ({ text, values: [before.getTime()], query_timeout: PRUNE_TIMEOUT_MS + ANSWER_GRACE_MS });
+    try {
+      await client.query(`BEGIN; SET LOCAL statement_timeout = ${PRUNE_TIMEOUT_MS}`);
+      const removed = await client.query(
+        long(`DELETE FROM pombo_events AS e WHERE created_at < $1
+              AND NOT EXISTS (SELECT 1 FROM pombo_deliveries AS d WHERE d.status = 'pending' AND d.pos = e.pos)`),
+      );
+      await client.query(long("DELETE FROM pombo_deliveries WHERE status <> 'pending' AND updated_at < $1"));
+      await client.query('COMMIT');
+      client.release();
+      return removed.rowCount ?? 0;
+    } catch (error) {
+      const broken = await client.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError as Error);
+      client.release(broken);
+      throw error;
+    }
   }
 
   onAppend(listener: (events: readonly StoredEvent[]) => void): () => void {
@@ -489,7 +525,7 @@ export class PostgresStore implements Store {
     while (this.ledgerQueue.length) {
       const batch = this.ledgerQueue;
       this.ledgerQueue = [];
-      let stale: Set<string>;
+      let stale: Map<string, number>;
       try {
         stale = await this.commitLedger(batch);
       } catch (error) {
@@ -497,8 +533,12 @@ export class PostgresStore implements Store {
         continue;
       }
       for (const write of batch) {
-        if (stale.has(write.destination)) write.reject(new LeaseLostError(write.destination));
-        else write.resolve();
+        const refused = stale.get(write.destination);
+        if (refused === undefined) write.resolve();
+        else {
+          this.cluster.onFencedWrite?.(write.destination, refused);
+          write.reject(new LeaseLostError(write.destination));
+        }
       }
     }
     this.ledgerWriting = undefined;
@@ -510,7 +550,7 @@ export class PostgresStore implements Store {
    * (the next append's commit flushes them), which means delivering those events again, never losing one.
    * Writes of a destination whose lease this node lost (cluster mode) are left out: answers their destinations.
    */
-  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<Set<string>> {
+  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<Map<string, number>> {
     const client = await this.pool.connect();
     try {
       // One round trip for both (a query without parameters may hold several statements).
@@ -581,9 +621,11 @@ export class PostgresStore implements Store {
     const which = children ? 'destination = $1 OR starts_with(destination, $2)' : 'destination = $1';
     const params = children ? [destination, `${destination}:`] : [destination];
     const subscribers = which.replaceAll('destination', 'subscriber');
-    // One statement, so they all go together (a realtime subscriber's lease, cluster mode, with its floor).
+    // One statement, so they all go together (cluster mode: a realtime subscriber's lease with its floor,
+    // the replays queued for a destination).
     await this.pool.query(
-      `WITH records AS (DELETE FROM pombo_deliveries WHERE ${which}), leases AS (DELETE FROM pombo_subscriber_leases WHERE ${subscribers})
+      `WITH records AS (DELETE FROM pombo_deliveries WHERE ${which}), leases AS (DELETE FROM pombo_subscriber_leases WHERE ${subscribers}),
+         replays AS (DELETE FROM pombo_replays WHERE ${which})
        DELETE FROM pombo_cursors WHERE ${which}`,
       params,
     );

@@ -1,16 +1,16 @@
-import type { EventKey } from '../../core/event-names.ts';
-import type { EventLog, StoredEvent } from '../../store/types.ts';
+import type { EventKey } from '../core/event-names.ts';
+import type { EventLog, StoredEvent } from '../store/types.ts';
 
-/** What a subscriber that is behind gets for one read. */
+/** What a reader that is behind gets for one read. */
 export interface CatchUpPage {
   events: readonly StoredEvent[];
   /** Every event the read asked for up to this position is in `events`: the reader goes on after it. */
   through: number;
 }
 
-/** A stretch of one instance's log as read for one set of event keys: all such events after `from`, through `through`. */
+/** A stretch of one instance's log (or of the whole log: null) as read for one set of event keys: all such events after `from`, through `through`. */
 interface Span {
-  readonly instanceId: string;
+  readonly instanceId: string | null;
   readonly keys: string;
   readonly from: number;
   through: number;
@@ -40,11 +40,15 @@ function firstAfter(events: readonly StoredEvent[], pos: number): number {
 }
 
 /**
- * The log reads of realtime subscribers that are behind, shared. After a restart, or when a burst
- * fills their windows, many subscribers of an instance read the same stretch of its log: it is read
- * once, and they get the same event objects, so each event's frame is also made once (`frameOf`).
- * A stretch stays while it is in use and at most `IDLE_MS` after; at most `SPANS` stretches and
- * `EVENTS` events are kept (the least recently used go first).
+ * The log reads of connected readers that are behind, shared: realtime subscribers catching up with
+ * their feed, and Socket.IO sockets replaying what they missed (`auth.lastEventId`). After a restart,
+ * or when a burst fills their windows, many readers of an instance read the same stretch of its log:
+ * it is read once, and they get the same event objects, so each event's frame or envelope is also
+ * made once. A stretch stays while it is in use and at most `IDLE_MS` after; at most `SPANS`
+ * stretches and `EVENTS` events are kept (the least recently used go first).
+ *
+ * The dispatcher's workers read on their own: each reads its destination's stretch once, in
+ * windows of its own size, and sharing their reads would only push the readers above out of here.
  */
 export class CatchUpReads {
   private spans: Span[] = [];
@@ -52,8 +56,8 @@ export class CatchUpReads {
 
   constructor(private readonly log: Pick<EventLog, 'read'>) {}
 
-  /** Up to `limit` of the instance's events with these keys (null: every event) after `afterPos`, through `untilPos`. */
-  async read(instanceId: string, keys: ReadonlySet<EventKey> | null, afterPos: number, untilPos: number, limit: number): Promise<CatchUpPage> {
+  /** Up to `limit` of the instance's events (null: every instance's) with these keys (null: every event) after `afterPos`, through `untilPos`. */
+  async read(instanceId: string | null, keys: ReadonlySet<EventKey> | null, afterPos: number, untilPos: number, limit: number): Promise<CatchUpPage> {
     const keyString = keys ? [...keys].sort().join(',') : '*';
     for (;;) {
       const span = this.find(instanceId, keyString, afterPos);
@@ -68,7 +72,7 @@ export class CatchUpReads {
     }
     const span: Span = { instanceId, keys: keyString, from: afterPos, through: afterPos, events: [], reading: undefined, usedAt: performance.now() };
     span.reading = this.log
-      .read({ afterPos, untilPos, instanceId, limit, ...(keys ? { events: [...keys] } : {}) })
+      .read({ afterPos, untilPos, limit, ...(instanceId === null ? {} : { instanceId }), ...(keys ? { events: [...keys] } : {}) })
       .then((events) => {
         span.events = events;
         // A short page is all there is up to `untilPos`.
@@ -87,7 +91,7 @@ export class CatchUpReads {
   }
 
   /** A span that holds the events after `afterPos` (or, still reading, one that starts there). */
-  private find(instanceId: string, keys: string, afterPos: number): Span | undefined {
+  private find(instanceId: string | null, keys: string, afterPos: number): Span | undefined {
     for (const span of this.spans) {
       if (span.instanceId !== instanceId || span.keys !== keys) continue;
       if (span.reading ? span.from === afterPos : span.from <= afterPos && afterPos < span.through) return span;

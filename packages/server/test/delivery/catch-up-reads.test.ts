@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CatchUpReads } from '../../src/channels/realtime/catch-up-reads.ts';
+import { CatchUpReads } from '../../src/delivery/catch-up-reads.ts';
 import type { EventKey } from '../../src/core/event-names.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { ReadQuery, StoredEvent } from '../../src/store/types.ts';
@@ -41,7 +41,7 @@ after(async () => {
 const ids = (events: readonly StoredEvent[]) => events.map((event) => event.id);
 
 /** What a reader following `reads` from `afterPos` to `untilPos` gets, page by page. */
-async function follow(reads: CatchUpReads, instanceId: string, keys: ReadonlySet<EventKey> | null, afterPos: number, untilPos: number, limit: number): Promise<StoredEvent[]> {
+async function follow(reads: CatchUpReads, instanceId: string | null, keys: ReadonlySet<EventKey> | null, afterPos: number, untilPos: number, limit: number): Promise<StoredEvent[]> {
   const got: StoredEvent[] = [];
   let pos = afterPos;
   while (pos < untilPos) {
@@ -53,7 +53,7 @@ async function follow(reads: CatchUpReads, instanceId: string, keys: ReadonlySet
   return got;
 }
 
-test('readers starting anywhere, with any page size and bound, get exactly what the log holds for them', async () => {
+test('readers of one instance or of every instance (null: a Socket.IO replay on `/`), starting anywhere, with any page size and bound, get exactly what the log holds for them', async () => {
   const first = (await store.read({ limit: 1 }))[0]?.pos ?? 1;
   const reads = sharedReads();
   for (const keys of [null, new Set<EventKey>(['MESSAGES_UPSERT']), new Set<EventKey>(['PRESENCE_UPDATE', 'MESSAGES_UPDATE'])]) {
@@ -63,8 +63,8 @@ test('readers starting anywhere, with any page size and bound, get exactly what 
       [first + 40, head - 50, 13],
       [first + 3, first + 90, 1],
     ] as const) {
-      for (const instanceId of instances) {
-        const expected = await store.read({ instanceId, afterPos, untilPos, limit: 10_000, ...(keys ? { events: [...keys] } : {}) });
+      for (const instanceId of [...instances, null]) {
+        const expected = await store.read({ afterPos, untilPos, limit: 10_000, ...(instanceId ? { instanceId } : {}), ...(keys ? { events: [...keys] } : {}) });
         assert.deepEqual(ids(await follow(reads, instanceId, keys, afterPos, untilPos, limit)), ids(expected), `${instanceId} ${[...(keys ?? ['*'])]} ${afterPos}..${untilPos} by ${limit}`);
       }
     }

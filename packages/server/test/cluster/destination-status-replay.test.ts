@@ -1,0 +1,108 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
+import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
+import { ingest } from '../realtime/ws-client.ts';
+import { startReceiver, type Receiver } from '../webhook/http-receiver.ts';
+
+/**
+ * A webhook's status and replays on the node that delivers it and on the one that does not (docs/cluster.md):
+ * two Pombos in this process on one PostgreSQL schema stand for two nodes.
+ */
+const { uri, schema, service } = await postgresTestSchema();
+const TTL_MS = 1500;
+const apiKey = `cluster-${randomBytes(8).toString('hex')}`;
+const closing: Array<{ close(): Promise<void> }> = [];
+after(async () => {
+  await Promise.all(closing.map((item) => item.close()));
+});
+
+async function startNode(id: string): Promise<Harness> {
+  const node = await startPombo({
+    AUTHENTICATION_API_KEY: apiKey,
+    DATABASE_PROVIDER: 'postgresql',
+    DATABASE_CONNECTION_URI: uri,
+    CLUSTER_ENABLED: 'true',
+    CLUSTER_NODE_ID: id,
+    CLUSTER_LEASE_TTL_MS: String(TTL_MS),
+  });
+  closing.push(node);
+  return node;
+}
+
+/** The events of the instance the receiver accepted, by id, with how many times each came. */
+function counts(receiver: Receiver): Map<string, number> {
+  const seen = new Map<string, number>();
+  for (const request of receiver.accepted()) {
+    const id = request.json?.id as string | undefined;
+    if (request.json?.event === 'messages.upsert' && id) seen.set(id, (seen.get(id) ?? 0) + 1);
+  }
+  return seen;
+}
+
+describe('a destination seen from any node of a cluster', { skip: 'skip' in service ? service.skip : false }, () => {
+  test('status shows the node that delivers it, its cursor and counts on every node; a replay asked on the other node is delivered', async () => {
+    const receiver = await startReceiver();
+    closing.push(receiver);
+    const one = await startNode('node-1');
+    const two = await startNode('node-2');
+    const name = uniqueName('status');
+    const { id } = await one.sandbox(name);
+    const set = await one.api('POST', `/webhook/set/${name}`, { webhook: { enabled: true, url: `${receiver.url}/hook`, events: ['MESSAGES_UPSERT'] } });
+    assert.equal(set.status, 201);
+
+    const destination = `webhook:${id}`;
+    const holderId = await eventually(async () => {
+      const { body } = await one.api('GET', '/cluster');
+      return (body.leases as Array<{ destination: string; nodeId: string | null }>).find((lease) => lease.destination === destination)?.nodeId;
+    }, 'a node takes the webhook');
+    const [holder, other] = holderId === 'node-1' ? [one, two] : [two, one];
+    await eventually(async () => (await other.api('GET', `/webhook/find/${name}`)).status === 200, 'the other node knows the instance');
+
+    const sent = await ingest(one, name, 5);
+    await eventually(() => sent.every((eventId) => counts(receiver).get(eventId) === 1), 'the 5 events delivered once');
+    const stateOn = async (node: Harness) => (await node.api('GET', `/webhook/find/${name}`)).body.state;
+
+    const onHolder = await eventually(async () => {
+      const state = await stateOn(holder);
+      return state.backlog === 0 && state.delivered === 5 && state;
+    }, 'the holder shows the deliveries');
+    assert.equal(onHolder.node, holderId, 'the holder names itself');
+    assert.equal(onHolder.asOf, undefined, 'its figures are its own, live');
+
+    // The other node reads where the webhook runs, its stored cursor and its holder's figures from the database.
+    const onOther = await eventually(async () => {
+      const state = await stateOn(other);
+      return state.delivered === 5 && state.backlog === 0 && state;
+    }, "the other node shows the holder's figures (published at its next renewal)");
+    assert.equal(onOther.node, holderId, 'the other node names the holder');
+    assert.equal(onOther.health, 'healthy');
+    assert.ok(onOther.asOf && Date.now() - Date.parse(onOther.asOf) < 10 * TTL_MS, `asOf is the holder's last renewal (${onOther.asOf})`);
+
+    // A replay asked on the node that does not deliver the webhook: the holder sends the events again.
+    const askedAt = new Date().toISOString();
+    const replay = await other.api('POST', `/webhook/replay/${name}`, { ids: sent.slice(0, 2) });
+    assert.equal(replay.status, 202);
+    assert.deepEqual(replay.body, { replayed: 2, selected: 2, truncated: false, notFound: [] });
+    await eventually(() => counts(receiver).get(sent[0] as string) === 2 && counts(receiver).get(sent[1] as string) === 2, 'the 2 replayed events delivered again');
+    await eventually(async () => {
+      const { body } = await other.api('GET', `/webhook/deliveries/${name}`);
+      const record = body.deliveries.find((delivery: { id: string }) => delivery.id === sent[0]);
+      return record?.status === 'delivered' && record.attempts.at(-1)?.at >= askedAt;
+    }, "the delivery log (read on either node) shows the replay's attempt");
+
+    // A replay queued while its notification is missed (here: written straight to the table) is picked up at the holder's next renewal.
+    const client = new pg.Client({ connectionString: POSTGRES_SERVER });
+    await client.connect();
+    try {
+      await client.query(`INSERT INTO "${schema}".pombo_replays (destination, event_ids, requested_at) VALUES ($1, $2, 0)`, [destination, [sent[4]]]);
+      await eventually(() => counts(receiver).get(sent[4] as string) === 2, 'the unheard replay delivered at the next renewal', 5 * TTL_MS);
+      await eventually(async () => (await client.query(`SELECT 1 FROM "${schema}".pombo_replays`)).rowCount === 0, 'handed replays are removed');
+    } finally {
+      await client.end();
+    }
+    assert.deepEqual([...counts(receiver).values()], [2, 2, 1, 1, 2], 'nothing else was sent twice');
+  });
+});
