@@ -33,6 +33,9 @@ export class InstanceService {
   private readonly byId = new Map<string, Instance>();
   /** Which instance a WhatsApp JID is (its `ownerJid`): the sandbox routes by it, on every message. */
   private readonly byOwnerJid = new Map<string, string>();
+  /** Counts the changes made here; `changedAt` keeps, per instance id, the count at its last one (a deletion included). */
+  private changes = 0;
+  private readonly changedAt = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -56,6 +59,7 @@ export class InstanceService {
     if (instance.ownerJid && !this.byOwnerJid.has(instance.ownerJid)) this.byOwnerJid.set(instance.ownerJid, instance.id);
     this.byId.set(instance.id, instance);
     this.byName.set(instance.name, instance);
+    this.changedAt.set(instance.id, ++this.changes);
     return instance;
   }
 
@@ -165,19 +169,23 @@ export class InstanceService {
    * or deleted elsewhere start, change or stop their destinations here too.
    */
   async refresh(removalPos: number): Promise<void> {
+    // What this node changes while the list is read is newer than the list: it is left as it is.
+    const listedAfter = this.changes;
+    const changedHere = (id: string) => (this.changedAt.get(id) ?? 0) > listedAfter;
     const current = await this.store.listInstances();
     const ids = new Set(current.map((instance) => instance.id));
     for (const instance of current) {
       const known = this.byId.get(instance.id);
-      if (known && JSON.stringify(known) === JSON.stringify(instance)) continue;
+      if (changedHere(instance.id) || (known && JSON.stringify(known) === JSON.stringify(instance))) continue;
       this.cache(instance);
       this.auth.remember(instance);
       this.channels.sync(instance);
     }
-    for (const gone of this.list().filter((instance) => !ids.has(instance.id))) {
+    for (const gone of this.list().filter((instance) => !ids.has(instance.id) && !changedHere(instance.id))) {
       this.unindexJid(gone);
       this.byId.delete(gone.id);
       this.byName.delete(gone.name);
+      this.changedAt.delete(gone.id);
       this.auth.forget(gone);
       void this.channels.release(gone, removalPos);
     }
@@ -193,6 +201,8 @@ export class InstanceService {
     this.unindexJid(this.byId.get(instance.id) ?? instance);
     this.byId.delete(instance.id);
     this.byName.delete(instance.name);
+    // Kept (an id is never reused): a refresh that listed the instance before its deletion must not bring it back.
+    this.changedAt.set(instance.id, ++this.changes);
     this.auth.forget(instance);
     void this.channels.release(instance, removal.at(-1)?.event.pos ?? 0);
     this.log.info({ instance: instance.name }, 'instance deleted');
