@@ -4,9 +4,10 @@
  * run and on the same machine, so that the ratios (N nodes / 1 node, PostgreSQL / SQLite) survive a
  * noisy machine. Two figures per setup:
  *
- * - ingest: durable events/s through `POST /events/:instanceName`, batches of 100 from one load
- *   process whose keep-alive connections are spread over every node (the load of bench/ingest.ts);
- *   every acknowledged event must be in the log (the instance's `seq` says how many were appended);
+ * - ingest: durable events/s through `POST /events/:instanceName` to several instances, batches of
+ *   100 from one load process whose keep-alive connections are spread over every node (the load of
+ *   bench/ingest.ts); every acknowledged event must be in the log (the instances' `seq`s say how
+ *   many were appended);
  * - webhooks, end to end: a fixed number of events posted the same way to several instances, each
  *   with a webhook to one local receiver (so that their leases spread over the nodes), timed from the
  *   first post until the receiver has every event once.
@@ -17,7 +18,7 @@
  * with the append commits per second and the nodes' connections, are printed for each run: they say
  * whether the limit is Pombo, the database or the machine.
  *
- *   node --import tsx bench/cluster.ts [--seconds 5] [--events 24000] [--instances 12] [--only sqlite,cluster-3]
+ *   node --import tsx bench/cluster.ts [--seconds 5] [--events 24000] [--instances 12] [--connections 48] [--only sqlite,cluster-3]
  *
  * BENCH_NODE_ARGS adds Node.js flags to the nodes (a profiler: `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
@@ -42,7 +43,8 @@ const INSTANCES = arg('instances', 12);
 const ONLY = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1] ?? '').split(',') : undefined;
 const POSTGRES = process.env.BENCH_POSTGRES_URI ?? 'postgresql://postgres@127.0.0.1:5432/test';
 const BATCH = 100;
-const CONNECTIONS = arg('connections', 16);
+/** Enough load to keep three nodes busy: 16 connections each. */
+const CONNECTIONS = arg('connections', 48);
 const WARMUP_MS = 1000;
 /** How long the webhook run may take before the benchmark gives up (an event never delivered). */
 const DELIVERY_TIMEOUT_MS = 120_000;
@@ -121,7 +123,8 @@ async function createInstance({ nodes, apiKey }: Running, body: Record<string, u
   const [first] = nodes as [ChildPombo];
   await callApi(first.url, apiKey, 'POST', '/instance/create', { integration: 'INGEST', ...body });
   for (const node of nodes) {
-    await eventually(async () => (await fetch(`${node.url}/instance/fetchInstances?instanceName=${body.instanceName}`, { headers: { apikey: apiKey } })).ok, `${body.instanceName} known on ${node.url}`);
+    const listed = async () => ((await callApi(node.url, apiKey, 'GET', `/instance/fetchInstances?instanceName=${body.instanceName}`)) as unknown[]).length === 1;
+    await eventually(listed, `${body.instanceName} known on ${node.url}`);
   }
 }
 
@@ -201,11 +204,13 @@ interface Figures {
 
 /** Durable ingest, the load spread over every node; fails when an acknowledged event is not in the log. */
 async function ingest(running: Running): Promise<Figures & { missing: number }> {
-  await createInstance(running, { instanceName: 'bench' });
-  const before = await nextSeq(running, 'bench');
+  const names = Array.from({ length: INSTANCES }, (_, i) => `ingest-${i + 1}`);
+  for (const name of names) await createInstance(running, { instanceName: name });
+  const seqs = () => Promise.all(names.map((name) => nextSeq(running, name)));
+  const before = await seqs();
   const plan: LoadPlan = {
     urls: running.nodes.map((node) => node.url),
-    paths: ['/events/bench'],
+    paths: names.map((name) => `/events/${name}`),
     headers: { apikey: running.apiKey, 'content-type': 'application/json' },
     batch: BATCH,
     connections: CONNECTIONS,
@@ -213,7 +218,8 @@ async function ingest(running: Running): Promise<Figures & { missing: number }> 
     measureMs: SECONDS * 1000,
   };
   const { result, window } = await measured(running, plan, (done) => done);
-  const appended = (await nextSeq(running, 'bench')) - before - 1;
+  // Between the two marker events of each instance, its seq counts what was appended.
+  const appended = (await seqs()).reduce((sum, seq, i) => sum + seq - (before[i] as number) - 1, 0);
   return {
     eventsPerSecond: result.events / (result.elapsedMs / 1000),
     events: result.events,
@@ -311,9 +317,9 @@ function report(results: SetupResult[], header: string): void {
     { setup, run: 'ingest', figures: i as Figures },
     { setup, run: 'webhooks', figures: w as Figures },
   ]);
-  console.log('\nWhere the CPU goes in each measured window: cores busy on average, and µs of CPU per event:\n');
-  console.log('| setup | run | machine busy | Pombo nodes | PostgreSQL | load generator | receiver + bench | nodes µs/event | PostgreSQL µs/event |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log('\nWhere the CPU goes in each measured window: cores busy on average, µs of CPU per event, and how long the nodes\' main threads and PostgreSQL\'s processes were ready to run but waited for a CPU (run-queue seconds per second):\n');
+  console.log('| setup | run | machine busy | Pombo nodes | PostgreSQL | load generator | receiver + bench | nodes µs/event | PostgreSQL µs/event | nodes waiting for a CPU | PostgreSQL waiting |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const { setup, run, figures } of windows) {
     const { cpu, loadCpu } = figures.window;
     const cores = (seconds: number) => (seconds / cpu.seconds).toFixed(2);
@@ -321,7 +327,7 @@ function report(results: SetupResult[], header: string): void {
     const postgres = setup.provider === 'postgresql' ? (cpu.groups.get('postgresql') ?? 0) : undefined;
     const events = figures.eventsPerSecond * cpu.seconds;
     console.log(
-      `| ${setup.label} | ${run} | ${pct(cpu.machineBusy)} | ${cores(nodes)} | ${postgres === undefined ? '–' : cores(postgres)} | ${cores(loadCpu)} | ${cores(cpu.groups.get('bench') ?? 0)} | ${fmt((nodes * 1e6) / events)} | ${postgres === undefined ? '–' : fmt((postgres * 1e6) / events)} |`,
+      `| ${setup.label} | ${run} | ${pct(cpu.machineBusy)} | ${cores(nodes)} | ${postgres === undefined ? '–' : cores(postgres)} | ${cores(loadCpu)} | ${cores(cpu.groups.get('bench') ?? 0)} | ${fmt((nodes * 1e6) / events)} | ${postgres === undefined ? '–' : fmt((postgres * 1e6) / events)} | ${cores(cpu.waits.get('nodes') ?? 0)} | ${postgres === undefined ? '–' : cores(cpu.waits.get('postgresql') ?? 0)} |`,
     );
   }
   console.log("\nPostgreSQL's side: the nodes' backends on average (running; waiting for the append lock; for a row lock; for WAL or I/O; idle in a transaction, waiting for the node), the append lock held (share of samples), append commits/s (each NOTIFYs every node), the nodes' connections:\n");
@@ -340,7 +346,7 @@ function report(results: SetupResult[], header: string): void {
 
 const receiver = new Receiver();
 try {
-  const header = `bench/cluster: ${machine()}; ${await postgresVersion()} on the same machine; SQLite synchronous=FULL; ingest: batches of ${BATCH} over ${CONNECTIONS} connections spread over the nodes, ${SECONDS} s after ${WARMUP_MS / 1000} s of warm-up; webhooks: ${fmt(WEBHOOK_EVENTS)} events over ${INSTANCES} instances, one webhook each; load average ${(loadavg()[0] ?? 0).toFixed(1)} at start`;
+  const header = `bench/cluster: ${machine()}; ${await postgresVersion()} on the same machine; SQLite synchronous=FULL; load: batches of ${BATCH} to ${INSTANCES} instances over ${CONNECTIONS} connections spread over the nodes; ingest: ${SECONDS} s after ${WARMUP_MS / 1000} s of warm-up; webhooks: ${fmt(WEBHOOK_EVENTS)} events, one webhook per instance; load average ${(loadavg()[0] ?? 0).toFixed(1)} at start`;
   const results: SetupResult[] = [];
   for (const setup of SETUPS.filter((candidate) => !ONLY || ONLY.includes(candidate.name))) {
     const running = await start(setup);
