@@ -288,6 +288,11 @@ export class Dispatcher {
     this.deliveryLog.outcome(destination, outcome, event, attempt, state);
   }
 
+  /** A destination that reports its own outcomes (a realtime subscriber) left this node: the log's count of its failures goes too. */
+  forgetOutcomes(id: string): void {
+    this.deliveryLog.forget(id);
+  }
+
   /** Seconds from the event's append to now. */
   private latencyOf(event: StoredEvent): number {
     return (Date.now() - msOfIso(event.createdAt)) / 1000;
