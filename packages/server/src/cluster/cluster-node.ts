@@ -50,6 +50,15 @@ export class ClusterNode implements LeaseGate {
     cluster.onReplayQueued((destination) => {
       if (this.held.has(destination)) this.pickUpReplays([destination]);
     });
+    // A write refused under the epoch this node still holds: the lease is gone already, the worker stops
+    // now rather than at the next renewal. (Under an older epoch: the write of a worker still stopping.)
+    cluster.onFencedWrite = (destination, epoch) => {
+      metrics.clusterFencedWrites.inc({ node: this.id });
+      log.warn({ node: this.id, destination, epoch }, 'cluster: write refused, the lease moved since this worker took it');
+      if (this.held.get(destination) !== epoch) return;
+      this.held.delete(destination);
+      void this.dispatcher.lost(destination);
+    };
   }
 
   get id(): string {
@@ -97,7 +106,8 @@ export class ClusterNode implements LeaseGate {
         const queued = await this.cluster.queuedReplays(this.id, destinations.filter((destination) => this.held.has(destination)));
         const handed: number[] = [];
         for (const { id, destination, eventIds } of queued) {
-          if (!this.held.has(destination)) continue;
+          // A worker not started yet (its previous one still stopping) gets it at the next renewal.
+          if (!this.held.has(destination) || !this.dispatcher.status(destination)) continue;
           const replayed = await this.dispatcher.replayByIds(destination, eventIds);
           this.log.info({ node: this.id, destination, replayed }, 'cluster: replay asked on another node handed to the destination');
           handed.push(id);
@@ -195,10 +205,22 @@ export class ClusterNode implements LeaseGate {
     const claimed = await this.cluster.claim(this.id, free.map(({ spec }) => spec.id), share - this.held.size, this.config.leaseTtlMs);
     for (const [destination, epoch] of claimed) {
       this.held.set(destination, epoch);
-      this.cluster.fence(destination, this.id, epoch);
-      this.dispatcher.acquired(destination);
+      void this.startWorker(destination, epoch);
     }
     if (claimed.size) this.log.info({ node: this.id, claimed: [...claimed.keys()] }, 'cluster: leases taken');
+  }
+
+  /**
+   * Starts the worker of a lease just taken once the destination's previous worker on this node, if it
+   * is still stopping (the lease was lost or given up, then taken again), has finished: two workers of
+   * one destination would send its events twice and out of order. The new worker's writes are fenced
+   * with its own epoch; the previous worker's, made under an older one, are refused.
+   */
+  private async startWorker(destination: string, epoch: number): Promise<void> {
+    await this.dispatcher.stopped(destination);
+    if (this.stopped || this.held.get(destination) !== epoch) return;
+    this.cluster.fence(destination, this.id, epoch);
+    this.dispatcher.acquired(destination);
   }
 
   /**

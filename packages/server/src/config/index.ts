@@ -89,7 +89,15 @@ export interface Config {
   server: { port: number; host: string; url: string; bodyLimitBytes: number };
   cors: CorsConfig;
   auth: { apiKey: string; apiKeyGenerated: boolean; exposeInFetchInstances: boolean };
-  database: { provider: 'sqlite' | 'postgresql'; uri: string; sqliteSync: 'full' | 'normal' };
+  database: {
+    provider: 'sqlite' | 'postgresql';
+    uri: string;
+    sqliteSync: 'full' | 'normal';
+    /** PostgreSQL: a statement running longer is cancelled, and an answer awaited longer given up (0: never). */
+    statementTimeoutMs: number;
+    /** PostgreSQL: TCP keepalive probes start after this much silence on a connection. */
+    keepAliveMs: number;
+  };
   dataDir: string;
   logLevel: string;
   events: { retentionHours: number };
@@ -246,6 +254,8 @@ export function readConfig(env: EnvReader, cwd: string): Config {
       provider,
       uri: provider === 'sqlite' && uri && uri !== ':memory:' ? resolve(cwd, uri) : (uri ?? ''),
       sqliteSync: env.oneOf('DATABASE_SQLITE_SYNCHRONOUS', ['full', 'normal'] as const, 'full'),
+      statementTimeoutMs: env.int('DATABASE_STATEMENT_TIMEOUT_MS', 30_000),
+      keepAliveMs: env.int('DATABASE_KEEPALIVE_MS', 10_000, { min: 1000 }),
     },
     dataDir,
     logLevel: env.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),

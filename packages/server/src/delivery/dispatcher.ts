@@ -121,7 +121,20 @@ export class Dispatcher {
     const worker = this.workers.get(id);
     if (!worker) return;
     this.workers.delete(id);
-    await worker.stop();
+    await this.stopWorker(id, worker);
+  }
+
+  /** Resolves once no worker of the destination is stopping (its last save done or given up). */
+  async stopped(id: string): Promise<void> {
+    while (this.stopping.has(id)) await this.stopping.get(id)?.catch(() => undefined);
+  }
+
+  private async stopWorker(id: string, worker: DestinationWorker): Promise<void> {
+    const stopped = worker.stop();
+    this.stopping.set(id, stopped);
+    await stopped.finally(() => {
+      if (this.stopping.get(id) === stopped) this.stopping.delete(id);
+    });
   }
 
   /** Adds a destination, or replaces its spec (its cursor and pending retries are kept). */
@@ -130,7 +143,8 @@ export class Dispatcher {
       const known = this.leased.get(spec.id);
       this.leased.set(spec.id, { spec, firstHead: known?.firstHead ?? this.head });
       if (!known) this.gate.changed();
-      if (!this.gate.holds(spec.id)) return;
+      // A worker of it still stopping: the node starts the next one once it has (ClusterNode.startWorker).
+      if (!this.gate.holds(spec.id) || this.stopping.has(spec.id)) return;
     }
     const existing = this.workers.get(spec.id);
     if (existing) {
@@ -172,13 +186,8 @@ export class Dispatcher {
     this.workers.delete(id);
     if (this.leased.delete(id)) this.gate?.changed();
     this.deliveryLog.forget(id);
-    if (worker) {
-      const stopped = worker.stop();
-      this.stopping.set(id, stopped);
-      await stopped.finally(() => {
-        if (this.stopping.get(id) === stopped) this.stopping.delete(id);
-      });
-    } else await this.stopping.get(id);
+    if (worker) await this.stopWorker(id, worker);
+    else await this.stopped(id);
     if (forget) await this.ledger.forget(id, { children });
   }
 
@@ -188,12 +197,12 @@ export class Dispatcher {
   }
 
   /** The destination's status wherever it runs (cluster mode: read from the database when another node runs it). */
-  async report(id: string): Promise<DestinationReport> {
-    return (await this.reports([id]))[0] as DestinationReport;
+  async reportOf(id: string): Promise<DestinationReport> {
+    return (await this.reportsOf([id]))[0] as DestinationReport;
   }
 
   /** The reports of these destinations (with one read of the database for those another node runs). */
-  async reports(ids: readonly string[]): Promise<DestinationReport[]> {
+  async reportsOf(ids: readonly string[]): Promise<DestinationReport[]> {
     const gate = this.gate;
     const remote = ids.filter((id) => !this.workers.has(id) && this.leased.has(id));
     const states = gate && remote.length ? await gate.elsewhere(remote) : new Map<string, LeasedDestinationState>();
@@ -216,7 +225,7 @@ export class Dispatcher {
   /** Every destination's report: this node's, then (cluster mode) those other nodes run. */
   async allReports(): Promise<DestinationReport[]> {
     const remote = [...this.leased.keys()].filter((id) => !this.workers.has(id));
-    return this.reports([...this.workers.keys(), ...remote]);
+    return this.reportsOf([...this.workers.keys(), ...remote]);
   }
 
   /** The instance a known destination delivers (null: every instance), wherever it runs. */

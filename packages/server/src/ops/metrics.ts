@@ -55,6 +55,12 @@ export function createMetrics() {
       labelNames: ['node'] as const,
       registers: [registry],
     }),
+    clusterFencedWrites: new Counter({
+      name: 'pombo_cluster_fenced_writes_total',
+      help: "Cursor and delivery writes of this node refused because the destination's lease went to another node (cluster mode): a node that was paused or cut off while it delivered",
+      labelNames: ['node'] as const,
+      registers: [registry],
+    }),
     socketioConnections: new Gauge({
       name: 'pombo_socketio_connections',
       help: 'Connected Socket.IO sockets, on "/" (scope global) or in instance namespaces (scope instance)',

@@ -17,7 +17,12 @@ export async function openStore(config: Config): Promise<Store> {
   try {
     // A cluster node's transactions never wait long between statements: one that does is a paused node's.
     const { enabled, leaseTtlMs } = config.cluster;
-    return await PostgresStore.open(uri, enabled ? { idleInTransactionMs: Math.min(5000, Math.max(200, leaseTtlMs / 3)) } : {});
+    const { statementTimeoutMs, keepAliveMs } = config.database;
+    return await PostgresStore.open(uri, {
+      statementTimeoutMs,
+      keepAliveMs,
+      ...(enabled ? { idleInTransactionMs: Math.min(5000, Math.max(200, leaseTtlMs / 3)) } : {}),
+    });
   } catch (error) {
     const reason = error instanceof Error ? error.message || (error as NodeJS.ErrnoException).code || error.name : String(error);
     throw new ConfigError([`DATABASE_CONNECTION_URI: PostgreSQL at ${parsePostgresUri(uri).redacted} could not be opened: ${reason}`]);

@@ -184,6 +184,8 @@ export interface ClusterStore {
    * is the node's at `epoch`; a write made after the lease went elsewhere is rejected (LeaseLostError).
    */
   fence(destination: string, nodeId: string, epoch: number): void;
+  /** Called for each write rejected because its lease moved, with the epoch the write held. */
+  onFencedWrite?: (destination: string, epoch: number) => void;
   /** Sets a destination's first cursor unless it has one: the first node to see the destination decides. */
   initCursor(destination: string, pos: number): Promise<void>;
   /**

@@ -25,6 +25,8 @@ export interface Received {
   readonly routingKey: string;
   readonly message: ConsumeMessage;
   readonly body: Record<string, any>;
+  /** When it arrived (ms since epoch). */
+  readonly at: number;
 }
 
 /** A consumer on its own exclusive queue bound to `pattern`, as the seed's example does. */
@@ -38,7 +40,7 @@ export async function consume(exchange: string, pattern: string): Promise<{ rece
   await channel.consume(
     queue.queue,
     (message) => {
-      if (message) received.push({ routingKey: message.fields.routingKey, message, body: JSON.parse(message.content.toString()) });
+      if (message) received.push({ routingKey: message.fields.routingKey, message, body: JSON.parse(message.content.toString()), at: Date.now() });
     },
     { noAck: true },
   );
@@ -55,7 +57,7 @@ export async function consumeQueue(queue: string): Promise<{ received: Received[
   const channel = await connection.createChannel();
   const received: Received[] = [];
   await channel.consume(queue, (message) => {
-    if (message) received.push({ routingKey: message.fields.routingKey, message, body: JSON.parse(message.content.toString()) });
+    if (message) received.push({ routingKey: message.fields.routingKey, message, body: JSON.parse(message.content.toString()), at: Date.now() });
   }, { noAck: true });
   return { received, close: () => connection.close() };
 }

@@ -145,7 +145,7 @@ export async function brokerChannel<Settings>(context: AppContext, options: Brok
     },
     async describe(instance: Instance) {
       const config = configOf(instance);
-      const { status, backlog, node, asOf } = await context.dispatcher.report(`${options.name}:${instance.id}`);
+      const { status, backlog, node, asOf } = await context.dispatcher.reportOf(`${options.name}:${instance.id}`);
       const { enabled: on = false, events = [], ordering = 'instance', filter = null, ...extra } = config ?? {};
       return {
         enabled: on,

@@ -124,7 +124,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
    * (cluster mode: wherever it runs, with the node that runs it).
    */
   async function view(shown: WebhookSettings, destination: string): Promise<Record<string, unknown>> {
-    const { status, backlog, node, asOf } = await context.dispatcher.report(destination);
+    const { status, backlog, node, asOf } = await context.dispatcher.reportOf(destination);
     return {
       ...maskedSettings(shown),
       maxInFlight: shown.maxInFlight ?? settings.maxInFlight,

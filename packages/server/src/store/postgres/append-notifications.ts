@@ -5,9 +5,11 @@ export const APPEND_CHANNEL = 'pombo_appends';
 /** How often the head is polled besides notifications (a lost notification, a LISTEN connection down). */
 export const APPEND_POLL_MS = 1000;
 const RECONNECT_MS = 1000;
-
-/** The payload a commit's NOTIFY carries, as an SQL literal (schema names are plain: see postgres-uri.ts). */
-export const appendNotice = (schema: string, head: number): string => `'${schema.replaceAll("'", "''")} ${Math.trunc(head)}'`;
+/**
+ * How often the listening connection is asked a query, and how long it has to answer: a connection
+ * that only listens never notices a dead server or network (TCP keepalive gives up after minutes).
+ */
+const LISTEN_CHECK_MS = 10_000;
 
 /**
  * Tells this node when any node commits appends to the log: LISTEN on a connection of its own (opened
@@ -18,6 +20,7 @@ export class AppendNotifications {
   private client: pg.Client | undefined;
   private closed = false;
   private readonly poller: NodeJS.Timeout;
+  private readonly checker: NodeJS.Timeout;
   private reconnect: NodeJS.Timeout | undefined;
 
   constructor(
@@ -30,6 +33,25 @@ export class AppendNotifications {
   ) {
     this.poller = setInterval(() => void this.poll(), APPEND_POLL_MS);
     this.poller.unref();
+    this.checker = setInterval(() => void this.check(), LISTEN_CHECK_MS);
+    this.checker.unref();
+  }
+
+  /** Replaces the listening connection when it does not answer a query in time. */
+  private async check(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error('no answer')), LISTEN_CHECK_MS);
+    });
+    try {
+      await Promise.race([client.query('SELECT 1'), late]);
+    } catch {
+      this.retry(client);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Starts listening; resolves once LISTEN is in place (or failed: the poll covers until it is). */
@@ -74,6 +96,7 @@ export class AppendNotifications {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.poller);
+    clearInterval(this.checker);
     clearTimeout(this.reconnect);
     const client = this.client;
     this.client = undefined;

@@ -20,6 +20,8 @@ interface Fence {
 export class ClusterTables implements ClusterStore {
   /** The lease each fenced destination's (or subscriber's) writes must still hold. */
   private readonly fences = new Map<string, Fence>();
+  /** Told of each write rejected because its lease moved, with the epoch the write held (metrics, logs). */
+  onFencedWrite?: (destination: string, epoch: number) => void;
   private readonly takeoverListeners = new Set<(takeover: SubscriberTakeover) => void>();
   private readonly replayListeners = new Set<(destination: string) => void>();
   /** What hears each NOTIFY channel of the cluster (on the store's listening connection). */
@@ -222,12 +224,13 @@ export class ClusterTables implements ClusterStore {
 
   /**
    * Inside a ledger transaction: the fenced destinations among `destinations` whose lease is no longer
-   * the one their writes hold. The lease rows are locked (FOR SHARE) until the transaction ends, so a
-   * claim by another node waits for this commit and its worker then reads what it wrote.
+   * the one their writes hold, each with the epoch its writes held. The lease rows are locked (FOR SHARE)
+   * until the transaction ends, so a claim by another node waits for this commit and its worker then
+   * reads what it wrote.
    */
-  async stale(client: pg.PoolClient, destinations: Iterable<string>): Promise<Set<string>> {
+  async stale(client: pg.PoolClient, destinations: Iterable<string>): Promise<Map<string, number>> {
     const fenced = [...new Set(destinations)].filter((destination) => this.fences.has(destination));
-    const stale = new Set<string>();
+    const stale = new Map<string, number>();
     if (!fenced.length) return stale;
     const ofSubscribers = fenced.filter((id) => this.fences.get(id)?.subscriber);
     const ofDestinations = ofSubscribers.length ? fenced.filter((id) => !this.fences.get(id)?.subscriber) : fenced;
@@ -246,7 +249,7 @@ export class ClusterTables implements ClusterStore {
       // A subscriber this node took again since (a newer connection here) is still served from the same
       // memory: its writes stay valid while the fence's epoch is being replaced by the new one.
       const moved = fence.subscriber ? lease && lease.epoch < fence.epoch : lease && lease.epoch !== fence.epoch;
-      if (!lease || lease.node_id !== fence.nodeId || moved) stale.add(destination);
+      if (!lease || lease.node_id !== fence.nodeId || moved) stale.set(destination, fence.epoch);
     }
     return stale;
   }

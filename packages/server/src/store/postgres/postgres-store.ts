@@ -15,7 +15,7 @@ import type {
 } from '../types.ts';
 import { LoggedEvent } from '../logged-event.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
-import { AppendNotifications, appendNotice, APPEND_CHANNEL } from './append-notifications.ts';
+import { AppendNotifications, APPEND_CHANNEL } from './append-notifications.ts';
 import { LeaseLostError } from '../lease-lost-error.ts';
 import { ClusterTables } from './cluster-tables.ts';
 import { LogFollower } from './log-follower.ts';
@@ -28,6 +28,29 @@ const TYPES = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
     oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format ?? 'text')) as pg.CustomTypesConfig['getTypeParser'],
 };
+
+/** The connection hygiene of `PostgresStore.open` (DATABASE_STATEMENT_TIMEOUT_MS, DATABASE_KEEPALIVE_MS). */
+export interface PostgresOptions {
+  /**
+   * A statement running longer is cancelled by the server, and an answer awaited longer than this
+   * plus ANSWER_GRACE_MS is given up by Pombo (a server or network that stopped answering), its
+   * connection dropped. 0: neither. Default 30000.
+   */
+  statementTimeoutMs?: number;
+  /** TCP keepalive probes start after this much silence on a connection. Default 10000. */
+  keepAliveMs?: number;
+  /**
+   * Cluster mode: the server ends a transaction of this node that waits longer than this between
+   * statements: a node paused or cut off in the middle of a commit must not hold the append lock or
+   * lease rows the other nodes wait for.
+   */
+  idleInTransactionMs?: number;
+}
+
+/** How long after the server's statement timeout Pombo stops waiting for its answer (the server's cancel normally comes first). */
+const ANSWER_GRACE_MS = 2000;
+/** Pruning deletes in bulk: it may run this long (a first prune after a long stop, a lowered retention). */
+const PRUNE_TIMEOUT_MS = 600_000;
 
 /** Serializes migrations of Pombos starting together on one database. */
 const MIGRATION_LOCK = 0x706f6d626f;
@@ -62,6 +85,12 @@ interface NewEvent {
 const isNew = (event: StoredEvent | NewEvent): event is NewEvent => 'request' in event;
 
 type Outcome = { event: NewEvent; duplicate: false } | { event: StoredEvent | NewEvent; duplicate: true };
+
+/** A batch checked and numbered before the append lock: each call's outcome (or error) and the events to write. */
+interface PreparedBatch {
+  outcomes: Array<Outcome[] | Error>;
+  fresh: NewEvent[];
+}
 
 const producerKey = (instanceId: string, producerId: string) => `${instanceId}\u0000${producerId}`;
 
@@ -118,20 +147,24 @@ export class PostgresStore implements Store {
 
   /**
    * Connects, creates the schema if missing and migrates it; throws when the server cannot be reached.
-   * `idleInTransactionMs` (cluster mode) lets the server end a transaction of this node that waits
-   * longer than that between statements: a node paused or cut off in the middle of a commit must not
-   * hold the append lock or lease rows the other nodes wait for.
+   * Every connection has TCP keepalive and the statement timeout (`options`), so a node cut off from
+   * the database notices (its statements fail) instead of waiting for ever.
    */
-  static async open(uri: string, { idleInTransactionMs }: { idleInTransactionMs?: number } = {}): Promise<PostgresStore> {
+  static async open(uri: string, options: PostgresOptions = {}): Promise<PostgresStore> {
     const { connectionString, schema } = parsePostgresUri(uri);
+    const { statementTimeoutMs = 30_000, keepAliveMs = 10_000, idleInTransactionMs } = options;
     const idle = idleInTransactionMs ? ` -c idle_in_transaction_session_timeout=${Math.trunc(idleInTransactionMs)}` : '';
+    const statements = statementTimeoutMs > 0 ? ` -c statement_timeout=${Math.trunc(statementTimeoutMs)}` : '';
     const settings: pg.PoolConfig = {
       connectionString,
       types: TYPES,
       // Every connection works in the schema (unqualified names, as the migrations write them).
-      options: `-c search_path="${schema}"${idle}`,
+      options: `-c search_path="${schema}"${idle}${statements}`,
       connectionTimeoutMillis: 10_000,
       application_name: 'pombo',
+      keepAlive: true,
+      keepAliveInitialDelayMillis: keepAliveMs,
+      ...(statementTimeoutMs > 0 ? { query_timeout: statementTimeoutMs + ANSWER_GRACE_MS } : {}),
     };
     const pool = new pg.Pool({ ...settings, max: 10 });
     const writer = new pg.Pool({ ...settings, max: 1 });
@@ -179,18 +212,25 @@ export class PostgresStore implements Store {
     }
   }
 
+  /**
+   * One transaction for the batch. What needs no position (the instances' rows locked and read, producer
+   * ids looked up, every call checked and its data serialized, `seq`s numbered) is done before the
+   * append lock, which every node's appends wait for: the lock is then held for two round trips, the
+   * statement that writes the events and COMMIT. Each round trip of a node is as long as its event loop
+   * is busy, so this is what lets several nodes append without queuing on one another.
+   */
   private async commitAppends(batch: QueuedAppend[]): Promise<void> {
-    let outcomes: Array<Outcome[] | Error>;
+    let prepared: PreparedBatch;
     let appended: StoredEvent[];
     let client: pg.PoolClient | undefined;
     let previous: number;
     try {
       client = await this.writer.connect();
+      await client.query('BEGIN');
+      prepared = await this.prepareBatch(client, batch);
       previous = await this.lockAppends(client);
-      ({ outcomes, appended } = await this.appendBatch(client, batch));
-      // NOTIFY is sent at COMMIT, in commit order; one round trip for both.
-      const last = appended.at(-1);
-      await client.query(last ? `SELECT pg_notify('${APPEND_CHANNEL}', ${appendNotice(this.schema, last.pos)}); COMMIT` : 'COMMIT');
+      appended = await this.writeEvents(client, prepared.fresh);
+      await client.query('COMMIT');
       client.release();
     } catch (error) {
       if (client) {
@@ -204,20 +244,20 @@ export class PostgresStore implements Store {
     // Listeners hear of the events before their appenders do, as when a node is alone.
     if (appended.length) await this.follower.committed(appended, previous);
     batch.forEach((item, index) => {
-      const outcome = outcomes[index];
+      const outcome = prepared.outcomes[index];
       if (outcome instanceof Error || outcome === undefined) item.reject(outcome);
       else item.resolve(outcome.map(({ event, duplicate }) => ({ event: isNew(event) ? (event.stored as StoredEvent) : event, duplicate })));
     });
   }
 
   /**
-   * Begins the commit and takes the append lock, which the other Pombos on the log wait for until this
-   * commit ends; answers the newest position committed before it, and moves the clock of event times
-   * past the newest event's (another node's clock may run ahead).
+   * Takes the append lock, which the other Pombos on the log wait for until this commit ends; answers
+   * the newest position committed before it, and moves the clock of event times past the newest
+   * event's (another node's clock may run ahead).
    */
   private async lockAppends(client: pg.PoolClient): Promise<number> {
-    const results = (await client.query(`BEGIN; ${LOCK_APPENDS}`)) as unknown as pg.QueryResult<{ pos: number | null; created_at: number | null }>[];
-    const newest = results[2]?.rows[0];
+    const results = (await client.query(LOCK_APPENDS)) as unknown as pg.QueryResult<{ pos: number | null; created_at: number | null }>[];
+    const newest = results[1]?.rows[0];
     this.lastCreatedAt = Math.max(this.lastCreatedAt, newest?.created_at ?? 0);
     return newest?.pos ?? 0;
   }
@@ -228,13 +268,14 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Every call of the batch, each all or nothing, in one transaction: the instances' rows are locked
-   * and read once, producer ids looked up once, positions allocated once, the events inserted by one
-   * statement and the sequences moved by one. What can fail per call (an unknown instance, data that
-   * is not JSON) is checked before anything is written, so a failing call fails alone; a statement
-   * that still fails aborts the whole group, which its callers then see rejected.
+   * Every call of the batch, each all or nothing, before positions are allocated: the instances' rows
+   * are locked (FOR UPDATE: appends to one instance, from any node, wait here for one another, so its
+   * `seq`s and producer ids are read as the last commit left them) and read once, producer ids looked
+   * up once. What can fail per call (an unknown instance, data that is not JSON) is checked here, so a
+   * failing call fails alone; a statement that still fails aborts the whole group, which its callers
+   * then see rejected.
    */
-  private async appendBatch(client: pg.PoolClient, batch: QueuedAppend[]): Promise<{ outcomes: Array<Outcome[] | Error>; appended: StoredEvent[] }> {
+  private async prepareBatch(client: pg.PoolClient, batch: QueuedAppend[]): Promise<PreparedBatch> {
     const instanceIds = [...new Set(batch.flatMap((item) => item.requests.map((request) => request.instanceId)))];
     const heads = new Map<string, InstanceHead>();
     if (instanceIds.length) {
@@ -263,31 +304,43 @@ export class PostgresStore implements Store {
           const key = request.producerId === undefined ? undefined : producerKey(request.instanceId, request.producerId);
           const first = key === undefined ? undefined : known.get(key);
           if (first) return { event: first, duplicate: true };
-          const createdAt = Math.max(Date.now(), this.lastCreatedAt);
-          this.lastCreatedAt = createdAt;
           head.lastSeq += 1;
-          const event: NewEvent = { id: newEventId(), request, head, seq: head.lastSeq, data, extra, createdAt };
+          const event: NewEvent = { id: newEventId(), request, head, seq: head.lastSeq, data, extra, createdAt: 0 };
           if (key !== undefined) known.set(key, event);
           fresh.push(event);
           return { event, duplicate: false };
         }),
       );
     }
-    if (!fresh.length) return { outcomes, appended: [] };
+    return { outcomes, fresh };
+  }
 
-    const allocated = await client.query<{ pos: number }>("SELECT nextval('pombo_events_pos_seq') AS pos FROM generate_series(1, $1)", [fresh.length]);
-    const positions = allocated.rows.map((row) => row.pos).sort((a, b) => a - b);
-    if (positions.length !== fresh.length) throw new Error(`PostgreSQL handed out ${positions.length} positions for ${fresh.length} events`);
-    const appended = fresh.map((item, index) => {
-      const { request, head } = item;
-      item.stored = new LoggedEvent(positions[index] as number, item.id, request.instanceId, head.name, item.seq, request.event, item.data, head.ownerJid, isoTime(item.createdAt), item.extra, request.data ?? null);
-      return item.stored;
-    });
-    await client.query(
-      `INSERT INTO pombo_events (pos, id, instance_id, instance, seq, event, data, sender, producer_id, created_at, extra)
-       SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::text[])`,
+  /**
+   * Under the append lock, one statement: positions allocated as one block of the sequence (only a
+   * holder of the lock takes positions, so the block is contiguous and numbered in the batch's order),
+   * the events inserted, the instances' `seq`s moved, and the NOTIFY of the new head queued (PostgreSQL
+   * sends it at COMMIT, in commit order). Event times are set here, past the newest event's.
+   */
+  private async writeEvents(client: pg.PoolClient, fresh: NewEvent[]): Promise<StoredEvent[]> {
+    if (!fresh.length) return [];
+    for (const event of fresh) {
+      event.createdAt = Math.max(Date.now(), this.lastCreatedAt);
+      this.lastCreatedAt = event.createdAt;
+    }
+    // Each instance's head carries its last `seq` once the whole batch is numbered.
+    const moved = [...new Map(fresh.map((event) => [event.request.instanceId, event.head]))];
+    const written = await client.query<{ last: number }>(
+      `WITH block AS (SELECT setval('pombo_events_pos_seq', nextval('pombo_events_pos_seq') + $1::int8 - 1) AS last),
+       inserted AS (
+         INSERT INTO pombo_events (pos, id, instance_id, instance, seq, event, data, sender, producer_id, created_at, extra)
+         SELECT block.last - $1::int8 + e.n, e.id, e.instance_id, e.instance, e.seq, e.event, e.data, e.sender, e.producer_id, e.created_at, e.extra
+         FROM block, unnest($2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::text[])
+           WITH ORDINALITY AS e(id, instance_id, instance, seq, event, data, sender, producer_id, created_at, extra, n)
+       ),
+       moved AS (UPDATE pombo_instances AS i SET last_seq = v.seq FROM unnest($12::text[], $13::int8[]) AS v(id, seq) WHERE i.id = v.id)
+       SELECT last, pg_notify('${APPEND_CHANNEL}', $14::text || ' ' || last) FROM block`,
       [
-        positions,
+        fresh.length,
         fresh.map((item) => item.id),
         fresh.map((item) => item.request.instanceId),
         fresh.map((item) => item.head.name),
@@ -298,14 +351,17 @@ export class PostgresStore implements Store {
         fresh.map((item) => item.request.producerId ?? null),
         fresh.map((item) => item.createdAt),
         fresh.map((item) => item.extra),
+        moved.map(([id]) => id),
+        moved.map(([, head]) => head.lastSeq),
+        this.schema,
       ],
     );
-    const moved = [...heads].filter(([, head]) => head.lastSeq !== head.storedSeq);
-    await client.query(
-      'UPDATE pombo_instances AS i SET last_seq = v.seq FROM unnest($1::text[], $2::int8[]) AS v(id, seq) WHERE i.id = v.id',
-      [moved.map(([id]) => id), moved.map(([, head]) => head.lastSeq)],
-    );
-    return { outcomes, appended };
+    const first = (written.rows[0]?.last as number) - fresh.length + 1;
+    return fresh.map((item, index) => {
+      const { request, head } = item;
+      item.stored = new LoggedEvent(first + index, item.id, request.instanceId, head.name, item.seq, request.event, item.data, head.ownerJid, isoTime(item.createdAt), item.extra, request.data ?? null);
+      return item.stored;
+    });
   }
 
   /** The events already stored under the producer ids this batch carries, by instance and producer id. */
@@ -375,14 +431,25 @@ export class PostgresStore implements Store {
     return result.rows[0]?.pos ?? undefined;
   }
 
+  /** Deletes in bulk, so beyond the statement timeout: in a transaction of its own that allows it PRUNE_TIMEOUT_MS. */
   async prune(before: Date): Promise<number> {
-    const removed = await this.pool.query(
-      `DELETE FROM pombo_events AS e WHERE created_at < $1
-       AND NOT EXISTS (SELECT 1 FROM pombo_deliveries AS d WHERE d.status = 'pending' AND d.pos = e.pos)`,
-      [before.getTime()],
-    );
-    await this.pool.query("DELETE FROM pombo_deliveries WHERE status <> 'pending' AND updated_at < $1", [before.getTime()]);
-    return removed.rowCount ?? 0;
+    const client = await this.pool.connect();
+    const long = (text: string) => ({ text, values: [before.getTime()], query_timeout: PRUNE_TIMEOUT_MS + ANSWER_GRACE_MS });
+    try {
+      await client.query(`BEGIN; SET LOCAL statement_timeout = ${PRUNE_TIMEOUT_MS}`);
+      const removed = await client.query(
+        long(`DELETE FROM pombo_events AS e WHERE created_at < $1
+              AND NOT EXISTS (SELECT 1 FROM pombo_deliveries AS d WHERE d.status = 'pending' AND d.pos = e.pos)`),
+      );
+      await client.query(long("DELETE FROM pombo_deliveries WHERE status <> 'pending' AND updated_at < $1"));
+      await client.query('COMMIT');
+      client.release();
+      return removed.rowCount ?? 0;
+    } catch (error) {
+      const broken = await client.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError as Error);
+      client.release(broken);
+      throw error;
+    }
   }
 
   onAppend(listener: (events: readonly StoredEvent[]) => void): () => void {
@@ -458,7 +525,7 @@ export class PostgresStore implements Store {
     while (this.ledgerQueue.length) {
       const batch = this.ledgerQueue;
       this.ledgerQueue = [];
-      let stale: Set<string>;
+      let stale: Map<string, number>;
       try {
         stale = await this.commitLedger(batch);
       } catch (error) {
@@ -466,8 +533,12 @@ export class PostgresStore implements Store {
         continue;
       }
       for (const write of batch) {
-        if (stale.has(write.destination)) write.reject(new LeaseLostError(write.destination));
-        else write.resolve();
+        const refused = stale.get(write.destination);
+        if (refused === undefined) write.resolve();
+        else {
+          this.cluster.onFencedWrite?.(write.destination, refused);
+          write.reject(new LeaseLostError(write.destination));
+        }
       }
     }
     this.ledgerWriting = undefined;
@@ -479,7 +550,7 @@ export class PostgresStore implements Store {
    * (the next append's commit flushes them), which means delivering those events again, never losing one.
    * Writes of a destination whose lease this node lost (cluster mode) are left out: answers their destinations.
    */
-  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<Set<string>> {
+  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<Map<string, number>> {
     const client = await this.pool.connect();
     try {
       // One round trip for both (a query without parameters may hold several statements).
