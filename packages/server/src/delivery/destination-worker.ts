@@ -115,10 +115,10 @@ export class DestinationWorker {
   private readonly laneSends = new Map<string, Promise<void>[]>();
   private readonly waiting = new Set<Item>();
   /** At start, the destination's records past its cursor (a delivery log): those events are not read again. */
-  private known = new Map<number, string>();
+  private readonly known = new Map<number, string>();
   private inflight = 0;
   private wakeTimer: NodeJS.Timeout | undefined;
-  private idle: Array<() => void> = [];
+  private readonly idle: Array<() => void> = [];
   private readonly circuit: CircuitBreaker | undefined;
   private readonly stats = new DeliveryStats();
 
@@ -249,7 +249,7 @@ export class DestinationWorker {
     }
     if (this.spec.record === 'all') {
       const later = await this.store.listDeliveries({ destination: this.spec.id, afterPos: this.cursor, limit: WINDOW * 2 });
-      this.known = new Map(later.map((record) => [record.pos, record.status]));
+      for (const record of later) this.known.set(record.pos, record.status);
     }
     this.read = 'behind';
   }
@@ -567,9 +567,7 @@ export class DestinationWorker {
   }
 
   private resolveIdle(): void {
-    const waiters = this.idle;
-    this.idle = [];
-    for (const resolve of waiters) resolve();
+    for (const resolve of this.idle.splice(0)) resolve();
   }
 
   /** Stops sending, waits up to `graceMs` for sends in flight, and saves the state. */

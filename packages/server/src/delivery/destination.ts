@@ -17,7 +17,13 @@ export interface Delivery {
 export type Ordering = 'none' | 'instance' | 'chat';
 
 /** What names a destination in metrics and logs, and the retry policy that says when it gives up. */
-export type DestinationRef = Pick<DestinationSpec, 'id' | 'channel' | 'instanceId' | 'retry'>;
+export interface DestinationRef extends Pick<DestinationSpec, 'id' | 'channel' | 'instanceId' | 'retry'> {
+  /**
+   * Gets its events from a relay (a realtime subscriber from its feed), which observes their delivery
+   * latency once for all its targets, when it hands them on: its own deliveries are counted only.
+   */
+  readonly relayed?: boolean;
+}
 
 /**
  * One configured target: the global webhook, an instance's RabbitMQ publishing, a realtime
@@ -60,7 +66,8 @@ export interface DestinationSpec {
   readonly inMemoryFrom?: number;
   /**
    * Hands events on to targets that report their own outcomes (a realtime feed's subscribers, through
-   * `Dispatcher.reportOutcome`): its hand-offs are not counted as deliveries.
+   * `Dispatcher.reportOutcome`): its hand-offs are not counted as deliveries, only their latency is
+   * observed (append → handed on), once per event for all the targets.
    */
   readonly relay?: boolean;
   readonly circuit?: CircuitOptions;
