@@ -85,7 +85,27 @@ export interface DestinationSpec {
 export function laneOf(event: StoredEvent, ordering: Ordering): string {
   if (ordering === 'none') return `#${event.pos}`;
   if (ordering === 'instance') return event.instanceId;
-  return `${event.instanceId}/${chatOf(event.data) ?? ''}`;
+  return `${event.instanceId}/${chatOfEvent(event) ?? ''}`;
+}
+
+/** How the log's JSON text of most Evolution events begins (`JSON.stringify` of `{ key: { remoteJid, … }, … }`). */
+const KEY_JID_PREFIX = '{"key":{"remoteJid":"';
+
+/**
+ * The chat of an event, as `chatOf(event.data)`, without parsing the data when its stored text begins
+ * with `{"key":{"remoteJid":"`: a backlog read from the log (a drain) then costs a string scan per
+ * event instead of a JSON.parse. The log's text is always `JSON.stringify`'s (no whitespace, no
+ * repeated member), so that first member is the one `chatOf` reads; a jid with an escape in it
+ * (`\`) is left to the parser.
+ */
+export function chatOfEvent(event: StoredEvent): string | undefined {
+  const text = event.dataJson;
+  if (text.startsWith(KEY_JID_PREFIX)) {
+    const start = KEY_JID_PREFIX.length;
+    const jid = text.slice(start, text.indexOf('"', start));
+    if (!jid.includes('\\')) return jid;
+  }
+  return chatOf(event.data);
 }
 
 /** The chat an event belongs to: `key.remoteJid`, `remoteJid`, or `id` of its data. */
