@@ -4,18 +4,21 @@
  * run and on the same machine, so that the ratios (N nodes / 1 node, PostgreSQL / SQLite) survive a
  * noisy machine. Two figures per setup:
  *
- * - ingest: durable events/s through `POST /events/:instanceName`, batches of 100 from one load
- *   process whose keep-alive connections are spread over every node (the load of bench/ingest.ts);
- *   every acknowledged event must be in the log (the instance's `seq` says how many were appended);
+ * - ingest: durable events/s through `POST /events/:instanceName` to several instances, batches of
+ *   100 from one load process whose keep-alive connections are spread over every node (the load of
+ *   bench/ingest.ts); every acknowledged event must be in the log (the instances' `seq`s say how
+ *   many were appended);
  * - webhooks, end to end: a fixed number of events posted the same way to several instances, each
  *   with a webhook to one local receiver (so that their leases spread over the nodes), timed from the
  *   first post until the receiver has every event once.
  *
  * Where the CPU goes (Pombo's nodes, PostgreSQL, the load generator, this process with the receiver,
- * the machine as a whole, from /proc) and how busy the log's append lock is (pg_locks, sampled) are
- * printed for each run: they say whether the limit is Pombo, the database or the machine.
+ * the machine as a whole, from /proc) and what the nodes' PostgreSQL backends do (running, waiting for
+ * the append lock or a row lock, idle in a transaction while the node gets to its next statement),
+ * with the append commits per second and the nodes' connections, are printed for each run: they say
+ * whether the limit is Pombo, the database or the machine.
  *
- *   node --import tsx bench/cluster.ts [--seconds 5] [--events 24000] [--instances 12] [--only sqlite,cluster-3]
+ *   node --import tsx bench/cluster.ts [--seconds 5] [--events 24000] [--instances 12] [--connections 48] [--only sqlite,cluster-3]
  *
  * BENCH_NODE_ARGS adds Node.js flags to the nodes (a profiler: `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
@@ -27,7 +30,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { callApi, freePort, spawnPombo, type ChildPombo } from '../packages/server/test/helpers/child-pombo.ts';
 import { eventually } from '../packages/server/test/helpers/pombo-harness.ts';
-import { AppendLockSampler, type AppendLockStats } from './cluster/append-lock-sampler.ts';
+import { PostgresSampler, type PostgresStats } from './cluster/postgres-sampler.ts';
 import { CpuMeter, type CpuSnapshot, type CpuUsage } from './cluster/cpu-meter.ts';
 import type { LoadMessage, LoadPlan, LoadResult } from './http-load.ts';
 import { machine } from './machine.ts';
@@ -40,7 +43,8 @@ const INSTANCES = arg('instances', 12);
 const ONLY = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1] ?? '').split(',') : undefined;
 const POSTGRES = process.env.BENCH_POSTGRES_URI ?? 'postgresql://postgres@127.0.0.1:5432/test';
 const BATCH = 100;
-const CONNECTIONS = 16;
+/** Enough load to keep three nodes busy: 16 connections each. */
+const CONNECTIONS = arg('connections', 48);
 const WARMUP_MS = 1000;
 /** How long the webhook run may take before the benchmark gives up (an event never delivered). */
 const DELIVERY_TIMEOUT_MS = 120_000;
@@ -119,7 +123,8 @@ async function createInstance({ nodes, apiKey }: Running, body: Record<string, u
   const [first] = nodes as [ChildPombo];
   await callApi(first.url, apiKey, 'POST', '/instance/create', { integration: 'INGEST', ...body });
   for (const node of nodes) {
-    await eventually(async () => (await fetch(`${node.url}/instance/fetchInstances?instanceName=${body.instanceName}`, { headers: { apikey: apiKey } })).ok, `${body.instanceName} known on ${node.url}`);
+    const listed = async () => ((await callApi(node.url, apiKey, 'GET', `/instance/fetchInstances?instanceName=${body.instanceName}`)) as unknown[]).length === 1;
+    await eventually(listed, `${body.instanceName} known on ${node.url}`);
   }
 }
 
@@ -165,24 +170,25 @@ interface Window {
   cpu: CpuUsage;
   /** The load generator's CPU seconds in its window. */
   loadCpu: number;
-  lock: AppendLockStats | undefined;
+  postgres: PostgresStats | undefined;
 }
 
-/** Runs `plan`, measuring CPU and the append lock from the start of its measured window until `finished` resolves. */
+/** Runs `plan`, measuring CPU and PostgreSQL's side from the start of its measured window until `finished` resolves. */
 async function measured<T>(running: Running, plan: LoadPlan, finished: (result: Promise<LoadResult>) => Promise<T>): Promise<{ result: LoadResult; value: T; window: Window }> {
-  const meter = new CpuMeter(() => ({ nodes: running.nodes.map((node) => node.child.pid ?? 0), bench: [process.pid] }));
-  const sampler = running.schema ? await AppendLockSampler.open(POSTGRES, running.schema) : undefined;
+  const nodePids = () => running.nodes.map((node) => node.child.pid ?? 0);
+  const meter = new CpuMeter(() => ({ nodes: nodePids(), bench: [process.pid] }));
+  const sampler = running.schema ? await PostgresSampler.open(POSTGRES, running.schema, nodePids) : undefined;
   try {
     const load = startLoad(plan);
     await load.measuring;
     const from: CpuSnapshot = meter.snapshot();
-    await sampler?.start();
+    sampler?.start();
     const value = await finished(load.result);
     const to = meter.snapshot();
-    const lock = await sampler?.stop();
+    const postgres = await sampler?.stop();
     const result = await load.result;
     if (result.errors) throw new Error(`${result.errors} requests failed`);
-    return { result, value, window: { cpu: CpuMeter.between(from, to), loadCpu: result.cpuMicros / 1e6, lock } };
+    return { result, value, window: { cpu: CpuMeter.between(from, to), loadCpu: result.cpuMicros / 1e6, postgres } };
   } finally {
     await sampler?.close();
   }
@@ -198,11 +204,13 @@ interface Figures {
 
 /** Durable ingest, the load spread over every node; fails when an acknowledged event is not in the log. */
 async function ingest(running: Running): Promise<Figures & { missing: number }> {
-  await createInstance(running, { instanceName: 'bench' });
-  const before = await nextSeq(running, 'bench');
+  const names = Array.from({ length: INSTANCES }, (_, i) => `ingest-${i + 1}`);
+  for (const name of names) await createInstance(running, { instanceName: name });
+  const seqs = () => Promise.all(names.map((name) => nextSeq(running, name)));
+  const before = await seqs();
   const plan: LoadPlan = {
     urls: running.nodes.map((node) => node.url),
-    paths: ['/events/bench'],
+    paths: names.map((name) => `/events/${name}`),
     headers: { apikey: running.apiKey, 'content-type': 'application/json' },
     batch: BATCH,
     connections: CONNECTIONS,
@@ -210,7 +218,8 @@ async function ingest(running: Running): Promise<Figures & { missing: number }> 
     measureMs: SECONDS * 1000,
   };
   const { result, window } = await measured(running, plan, (done) => done);
-  const appended = (await nextSeq(running, 'bench')) - before - 1;
+  // Between the two marker events of each instance, its seq counts what was appended.
+  const appended = (await seqs()).reduce((sum, seq, i) => sum + seq - (before[i] as number) - 1, 0);
   return {
     eventsPerSecond: result.events / (result.elapsedMs / 1000),
     events: result.events,
@@ -304,26 +313,40 @@ function report(results: SetupResult[], header: string): void {
   ];
   for (const [label, cells] of rows) if (cells) console.log(`| ${label} ${cells}`);
 
-  console.log('\nWhere the CPU goes in each measured window (cores busy on average; µs of CPU per event), and the append lock (share of samples it was held; mean waiters):\n');
-  console.log('| setup | run | machine busy | Pombo nodes | PostgreSQL | load generator | receiver + bench | nodes µs/event | PostgreSQL µs/event | append lock held | waiters | commits/s |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
-  for (const { setup, ingest: i, webhooks: w } of results) {
-    for (const [run, figures] of [['ingest', i], ['webhooks', w]] as const) {
-      const { cpu, loadCpu, lock } = figures.window;
-      const cores = (seconds: number) => (seconds / cpu.seconds).toFixed(2);
-      const nodes = cpu.groups.get('nodes') ?? 0;
-      const postgres = cpu.groups.get('postgresql') ?? 0;
-      const events = figures.eventsPerSecond * cpu.seconds;
-      console.log(
-        `| ${setup.label} | ${run} | ${pct(cpu.machineBusy)} | ${cores(nodes)} | ${setup.provider === 'postgresql' ? cores(postgres) : '–'} | ${cores(loadCpu)} | ${cores(cpu.groups.get('bench') ?? 0)} | ${fmt((nodes * 1e6) / events)} | ${setup.provider === 'postgresql' ? fmt((postgres * 1e6) / events) : '–'} | ${lock ? pct(lock.heldShare) : '–'} | ${lock ? lock.meanWaiters.toFixed(2) : '–'} | ${lock ? fmt(lock.commitsPerSecond) : '–'} |`,
-      );
-    }
+  const windows = results.flatMap(({ setup, ingest: i, webhooks: w }) => [
+    { setup, run: 'ingest', figures: i as Figures },
+    { setup, run: 'webhooks', figures: w as Figures },
+  ]);
+  console.log('\nWhere the CPU goes in each measured window: cores busy on average, µs of CPU per event, and how long the nodes\' main threads and PostgreSQL\'s processes were ready to run but waited for a CPU (run-queue seconds per second):\n');
+  console.log('| setup | run | machine busy | Pombo nodes | PostgreSQL | load generator | receiver + bench | nodes µs/event | PostgreSQL µs/event | nodes waiting for a CPU | PostgreSQL waiting |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const { setup, run, figures } of windows) {
+    const { cpu, loadCpu } = figures.window;
+    const cores = (seconds: number) => (seconds / cpu.seconds).toFixed(2);
+    const nodes = cpu.groups.get('nodes') ?? 0;
+    const postgres = setup.provider === 'postgresql' ? (cpu.groups.get('postgresql') ?? 0) : undefined;
+    const events = figures.eventsPerSecond * cpu.seconds;
+    console.log(
+      `| ${setup.label} | ${run} | ${pct(cpu.machineBusy)} | ${cores(nodes)} | ${postgres === undefined ? '–' : cores(postgres)} | ${cores(loadCpu)} | ${cores(cpu.groups.get('bench') ?? 0)} | ${fmt((nodes * 1e6) / events)} | ${postgres === undefined ? '–' : fmt((postgres * 1e6) / events)} | ${cores(cpu.waits.get('nodes') ?? 0)} | ${postgres === undefined ? '–' : cores(cpu.waits.get('postgresql') ?? 0)} |`,
+    );
+  }
+  console.log("\nPostgreSQL's side: the nodes' backends on average (running; waiting for the append lock; for a row lock; for WAL or I/O; idle in a transaction, waiting for the node), the append lock held (share of samples), append commits/s (each NOTIFYs every node), the nodes' connections:\n");
+  console.log('| setup | run | running | append lock | row lock | WAL, I/O | idle in transaction | append lock held | append commits/s | events/commit | connections |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const { setup, run, figures } of windows) {
+    const stats = figures.window.postgres;
+    if (!stats) continue;
+    const b = stats.backends;
+    const n = (value: number) => value.toFixed(2);
+    console.log(
+      `| ${setup.label} | ${run} | ${n(b.running)} | ${n(b.appendLock)} | ${n(b.rowLock)} | ${n(b.io)} | ${n(b.idleInTransaction)} | ${pct(stats.appendLockHeld)} | ${fmt(stats.appendCommitsPerSecond)} | ${fmt(figures.eventsPerSecond / Math.max(1, stats.appendCommitsPerSecond))} | ${stats.connections} |`,
+    );
   }
 }
 
 const receiver = new Receiver();
 try {
-  const header = `bench/cluster: ${machine()}; ${await postgresVersion()} on the same machine; SQLite synchronous=FULL; ingest: batches of ${BATCH} over ${CONNECTIONS} connections spread over the nodes, ${SECONDS} s after ${WARMUP_MS / 1000} s of warm-up; webhooks: ${fmt(WEBHOOK_EVENTS)} events over ${INSTANCES} instances, one webhook each; load average ${(loadavg()[0] ?? 0).toFixed(1)} at start`;
+  const header = `bench/cluster: ${machine()}; ${await postgresVersion()} on the same machine; SQLite synchronous=FULL; load: batches of ${BATCH} to ${INSTANCES} instances over ${CONNECTIONS} connections spread over the nodes; ingest: ${SECONDS} s after ${WARMUP_MS / 1000} s of warm-up; webhooks: ${fmt(WEBHOOK_EVENTS)} events, one webhook per instance; load average ${(loadavg()[0] ?? 0).toFixed(1)} at start`;
   const results: SetupResult[] = [];
   for (const setup of SETUPS.filter((candidate) => !ONLY || ONLY.includes(candidate.name))) {
     const running = await start(setup);

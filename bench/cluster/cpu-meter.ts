@@ -7,6 +7,8 @@ export interface CpuSnapshot {
   at: number;
   /** CPU seconds by process group name. */
   groups: Map<string, number>;
+  /** Seconds the group's main threads were ready to run but waited for a CPU (the scheduler's run queue). */
+  waits: Map<string, number>;
   /** The whole machine's busy and total CPU seconds (every core, from /proc/stat). */
   machineBusy: number;
   machineTotal: number;
@@ -16,6 +18,8 @@ export interface CpuUsage {
   seconds: number;
   /** CPU seconds of each group over the window. */
   groups: Map<string, number>;
+  /** Run-queue seconds of each group's main threads over the window: how long they were kept from a CPU. */
+  waits: Map<string, number>;
   /** Share of the machine's cores that were busy, 0 to 1. */
   machineBusy: number;
 }
@@ -33,6 +37,15 @@ function processSeconds(pid: number): number {
 }
 
 /** The processes named `postgres` (the server and its backends, whoever started them). */
+/** Seconds the process's main thread waited in the run queue (/proc/<pid>/schedstat); 0 once it is gone. */
+function runQueueSeconds(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+  } catch {
+    return 0;
+  }
+}
+
 function postgresPids(): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
@@ -64,16 +77,19 @@ export class CpuMeter {
 
   snapshot(): CpuSnapshot {
     const groups = new Map<string, number>();
-    for (const [name, pids] of Object.entries(this.groups())) groups.set(name, pids.reduce((sum, pid) => sum + processSeconds(pid), 0));
-    groups.set('postgresql', postgresPids().reduce((sum, pid) => sum + processSeconds(pid), 0));
+    const waits = new Map<string, number>();
+    for (const [name, pids] of Object.entries({ ...this.groups(), postgresql: postgresPids() })) {
+      groups.set(name, pids.reduce((sum, pid) => sum + processSeconds(pid), 0));
+      waits.set(name, pids.reduce((sum, pid) => sum + runQueueSeconds(pid), 0));
+    }
     const { busy, total } = machineSeconds();
-    return { at: performance.now(), groups, machineBusy: busy, machineTotal: total };
+    return { at: performance.now(), groups, waits, machineBusy: busy, machineTotal: total };
   }
 
   static between(from: CpuSnapshot, to: CpuSnapshot): CpuUsage {
-    const groups = new Map<string, number>();
-    for (const [name, seconds] of to.groups) groups.set(name, Math.max(0, seconds - (from.groups.get(name) ?? 0)));
+    const since = (later: Map<string, number>, earlier: Map<string, number>) =>
+      new Map([...later].map(([name, seconds]) => [name, Math.max(0, seconds - (earlier.get(name) ?? 0))]));
     const total = to.machineTotal - from.machineTotal;
-    return { seconds: (to.at - from.at) / 1000, groups, machineBusy: total > 0 ? (to.machineBusy - from.machineBusy) / total : 0 };
+    return { seconds: (to.at - from.at) / 1000, groups: since(to.groups, from.groups), waits: since(to.waits, from.waits), machineBusy: total > 0 ? (to.machineBusy - from.machineBusy) / total : 0 };
   }
 }

@@ -28,17 +28,23 @@ export class DeliveryMetrics {
     private readonly instanceLabel: InstanceLabel,
   ) {}
 
-  record(spec: DestinationRef, kind: Outcome['kind'], latencySeconds?: number): void {
+  record(spec: DestinationRef, kind: Outcome['kind']): void {
     let tally = this.tallies.get(spec.id);
     if (!tally) {
       tally = { spec: { channel: spec.channel, instanceId: spec.instanceId }, counts: { delivered: 0, retry: 0, dead: 0 } };
       this.tallies.set(spec.id, tally);
     }
     tally.counts[kind]++;
-    if (latencySeconds === undefined) return;
-    const pending = this.latencies.get(spec.channel) ?? [];
-    pending.push(latencySeconds);
-    this.latencies.set(spec.channel, pending);
+  }
+
+  /** A delivery's latency, from the event's append. */
+  latency(spec: Pick<DestinationRef, 'channel'>, seconds: number): void {
+    let pending = this.latencies.get(spec.channel);
+    if (!pending) {
+      pending = [];
+      this.latencies.set(spec.channel, pending);
+    }
+    pending.push(seconds);
     if (pending.length >= LATENCY_BATCH) this.observe(spec.channel, pending);
   }
 

@@ -90,6 +90,8 @@ export interface WorkerHooks {
    * its lease expired meanwhile, behind the new holder's deliveries.
    */
   maySend(): boolean;
+  /** Whether `maySend` depends on a lease (cluster mode): then channels ask it again right before writing (SendContext). */
+  readonly leased?: boolean;
 }
 
 /** How soon a worker refused sends by `maySend` asks again (its node renews or drops its lease meanwhile). */
@@ -115,10 +117,10 @@ export class DestinationWorker {
   private readonly laneSends = new Map<string, Promise<void>[]>();
   private readonly waiting = new Set<Item>();
   /** At start, the destination's records past its cursor (a delivery log): those events are not read again. */
-  private known = new Map<number, string>();
+  private readonly known = new Map<number, string>();
   private inflight = 0;
   private wakeTimer: NodeJS.Timeout | undefined;
-  private idle: Array<() => void> = [];
+  private readonly idle: Array<() => void> = [];
   private readonly circuit: CircuitBreaker | undefined;
   private readonly stats = new DeliveryStats();
 
@@ -249,7 +251,7 @@ export class DestinationWorker {
     }
     if (this.spec.record === 'all') {
       const later = await this.store.listDeliveries({ destination: this.spec.id, afterPos: this.cursor, limit: WINDOW * 2 });
-      this.known = new Map(later.map((record) => [record.pos, record.status]));
+      for (const record of later) this.known.set(record.pos, record.status);
     }
     this.read = 'behind';
   }
@@ -411,10 +413,8 @@ export class DestinationWorker {
     const startedAt = Date.now();
     let outcomes: Outcome[];
     try {
-      outcomes = await this.spec.send(
-        batch.map((item) => ({ event: item.event, previousAttempts: item.tries })),
-        { mayStart: this.hooks.maySend },
-      );
+      const deliveries = batch.map((item) => ({ event: item.event, previousAttempts: item.tries }));
+      outcomes = await this.spec.send(deliveries, this.hooks.leased ? { mayStart: this.hooks.maySend } : undefined);
     } catch (error) {
       const message = (error as Error).message ?? String(error);
       outcomes = batch.map(() => ({ kind: 'retry', error: message }) as Outcome);
@@ -570,9 +570,7 @@ export class DestinationWorker {
   }
 
   private resolveIdle(): void {
-    const waiters = this.idle;
-    this.idle = [];
-    for (const resolve of waiters) resolve();
+    for (const resolve of this.idle.splice(0)) resolve();
   }
 
   /** Stops sending, waits up to `graceMs` for sends in flight, and saves the state. */

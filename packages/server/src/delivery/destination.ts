@@ -28,7 +28,13 @@ export interface SendContext {
 export type Ordering = 'none' | 'instance' | 'chat';
 
 /** What names a destination in metrics and logs, and the retry policy that says when it gives up. */
-export type DestinationRef = Pick<DestinationSpec, 'id' | 'channel' | 'instanceId' | 'retry'>;
+export interface DestinationRef extends Pick<DestinationSpec, 'id' | 'channel' | 'instanceId' | 'retry'> {
+  /**
+   * Gets its events from a relay (a realtime subscriber from its feed), which observes their delivery
+   * latency once for all its targets, when it hands them on: its own deliveries are counted only.
+   */
+  readonly relayed?: boolean;
+}
 
 /**
  * One configured target: the global webhook, an instance's RabbitMQ publishing, a realtime
@@ -71,7 +77,8 @@ export interface DestinationSpec {
   readonly inMemoryFrom?: number;
   /**
    * Hands events on to targets that report their own outcomes (a realtime feed's subscribers, through
-   * `Dispatcher.reportOutcome`): its hand-offs are not counted as deliveries.
+   * `Dispatcher.reportOutcome`): its hand-offs are not counted as deliveries, only their latency is
+   * observed (append → handed on), once per event for all the targets.
    */
   readonly relay?: boolean;
   readonly circuit?: CircuitOptions;
@@ -89,7 +96,27 @@ export interface DestinationSpec {
 export function laneOf(event: StoredEvent, ordering: Ordering): string {
   if (ordering === 'none') return `#${event.pos}`;
   if (ordering === 'instance') return event.instanceId;
-  return `${event.instanceId}/${chatOf(event.data) ?? ''}`;
+  return `${event.instanceId}/${chatOfEvent(event) ?? ''}`;
+}
+
+/** How the log's JSON text of most Evolution events begins (`JSON.stringify` of `{ key: { remoteJid, … }, … }`). */
+const KEY_JID_PREFIX = '{"key":{"remoteJid":"';
+
+/**
+ * The chat of an event, as `chatOf(event.data)`, without parsing the data when its stored text begins
+ * with `{"key":{"remoteJid":"`: a backlog read from the log (a drain) then costs a string scan per
+ * event instead of a JSON.parse. The log's text is always `JSON.stringify`'s (no whitespace, no
+ * repeated member), so that first member is the one `chatOf` reads; a jid with an escape in it
+ * (`\`) is left to the parser.
+ */
+export function chatOfEvent(event: StoredEvent): string | undefined {
+  const text = event.dataJson;
+  if (text.startsWith(KEY_JID_PREFIX)) {
+    const start = KEY_JID_PREFIX.length;
+    const jid = text.slice(start, text.indexOf('"', start));
+    if (!jid.includes('\\')) return jid;
+  }
+  return chatOf(event.data);
 }
 
 /** The chat an event belongs to: `key.remoteJid`, `remoteJid`, or `id` of its data. */

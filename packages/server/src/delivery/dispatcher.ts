@@ -159,13 +159,14 @@ export class Dispatcher {
     const worker = new DestinationWorker(spec, this.store, this.ledger, this.log, {
       head: () => this.head,
       onOutcome: (destination, outcome, event, attempt, state) => {
-        // A relay's targets report their own outcomes: a hand-off is not a delivery (its failure is still logged).
-        if (destination.relay && outcome.kind === 'delivered') return;
+        // A relay's targets report their own outcomes: a hand-off is not a delivery, only its latency is observed (its failure is still logged).
+        if (destination.relay && outcome.kind === 'delivered') return this.deliveryMetrics.latency(destination, this.latencyOf(event));
         this.reportOutcome(destination, outcome, event, attempt, state);
       },
       onFiltered: (destination, count) =>
         this.metrics.eventsFiltered.inc({ channel: destination.channel, instance_name: this.instanceLabel(destination.instanceId) }, count),
       maySend: () => !this.gate?.needsLease(spec) || this.gate.maySend(spec.id),
+      leased: this.gate?.needsLease(spec) ?? false,
     });
     this.workers.set(spec.id, worker);
     worker.wake();
@@ -292,9 +293,19 @@ export class Dispatcher {
    * outside the workers). `attempt` is 1 for the first; `state` the circuit's after it, if it has one.
    */
   reportOutcome(destination: DestinationRef, outcome: Outcome, event: StoredEvent, attempt: number, state?: HealthState): void {
-    const latency = outcome.kind === 'delivered' ? (Date.now() - msOfIso(event.createdAt)) / 1000 : undefined;
-    this.deliveryMetrics.record(destination, outcome.kind, latency);
+    this.deliveryMetrics.record(destination, outcome.kind);
+    if (outcome.kind === 'delivered' && !destination.relayed) this.deliveryMetrics.latency(destination, this.latencyOf(event));
     this.deliveryLog.outcome(destination, outcome, event, attempt, state);
+  }
+
+  /** A destination that reports its own outcomes (a realtime subscriber) left this node: the log's count of its failures goes too. */
+  forgetOutcomes(id: string): void {
+    this.deliveryLog.forget(id);
+  }
+
+  /** Seconds from the event's append to now. */
+  private latencyOf(event: StoredEvent): number {
+    return (Date.now() - msOfIso(event.createdAt)) / 1000;
   }
 
   /**

@@ -20,6 +20,9 @@ export interface WriterOptions {
   readonly inMemory?: boolean;
 }
 
+/** No delay, position written: the owner saves when it wants (a realtime subscriber: thousands share this object). */
+const OWNER_SAVES: WriterOptions = Object.freeze({});
+
 /** A delivery record: the state of one event for one destination, with its attempts. */
 export function deliveryRecord(
   destination: string,
@@ -44,7 +47,7 @@ export class Ledger {
   ) {}
 
   /** The writer of one destination. */
-  writer(destination: string, owner: LedgerOwner, options: WriterOptions = {}): LedgerWriter {
+  writer(destination: string, owner: LedgerOwner, options: WriterOptions = OWNER_SAVES): LedgerWriter {
     return new LedgerWriter(this, destination, owner, options);
   }
 

@@ -33,7 +33,7 @@ export class InstanceService {
   private readonly byId = new Map<string, Instance>();
   /** Which instance a WhatsApp JID is (its `ownerJid`): the sandbox routes by it, on every message. */
   private readonly byOwnerJid = new Map<string, string>();
-  /** Changes made by this node, counted; and per instance, the count at its last change here. */
+  /** Counts the changes made here; `changedAt` keeps, per instance id, the count at its last one (a deletion included). */
   private changes = 0;
   private readonly changedAt = new Map<string, number>();
 
@@ -169,25 +169,23 @@ export class InstanceService {
    * or deleted elsewhere start, change or stop their destinations here too.
    */
   async refresh(removalPos: number): Promise<void> {
-    // An instance this node created, changed or deleted while the list was read is newer here than in
-    // the list: the list would remove a new instance (and forget its destinations' positions), bring a
-    // deleted one back, or undo a change.
-    const since = this.changes;
+    // What this node changes while the list is read is newer than the list: it is left as it is.
+    const listedAfter = this.changes;
+    const changedHere = (id: string) => (this.changedAt.get(id) ?? 0) > listedAfter;
     const current = await this.store.listInstances();
-    const newerHere = (id: string) => (this.changedAt.get(id) ?? 0) > since;
     const ids = new Set(current.map((instance) => instance.id));
     for (const instance of current) {
       const known = this.byId.get(instance.id);
-      if (newerHere(instance.id) || (known && JSON.stringify(known) === JSON.stringify(instance))) continue;
+      if (changedHere(instance.id) || (known && JSON.stringify(known) === JSON.stringify(instance))) continue;
       this.cache(instance);
       this.auth.remember(instance);
       this.channels.sync(instance);
     }
-    for (const [id, at] of this.changedAt) if (at <= since && !this.byId.has(id)) this.changedAt.delete(id);
-    for (const gone of this.list().filter((instance) => !ids.has(instance.id) && !newerHere(instance.id))) {
+    for (const gone of this.list().filter((instance) => !ids.has(instance.id) && !changedHere(instance.id))) {
       this.unindexJid(gone);
       this.byId.delete(gone.id);
       this.byName.delete(gone.name);
+      this.changedAt.delete(gone.id);
       this.auth.forget(gone);
       void this.channels.release(gone, removalPos);
     }
@@ -201,9 +199,10 @@ export class InstanceService {
     ]);
     await this.store.deleteInstance(instance.id);
     this.unindexJid(this.byId.get(instance.id) ?? instance);
-    this.changedAt.set(instance.id, ++this.changes);
     this.byId.delete(instance.id);
     this.byName.delete(instance.name);
+    // Kept (an id is never reused): a refresh that listed the instance before its deletion must not bring it back.
+    this.changedAt.set(instance.id, ++this.changes);
     this.auth.forget(instance);
     void this.channels.release(instance, removal.at(-1)?.event.pos ?? 0);
     this.log.info({ instance: instance.name }, 'instance deleted');

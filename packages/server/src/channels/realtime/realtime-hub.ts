@@ -258,6 +258,7 @@ export class RealtimeHub implements ConnectionOwner {
       // A connection opened meanwhile keeps it (its attach comes next).
       if (!subscriber.connections.length && !subscriber.pendingAttaches && this.subscribers.get(subscriber.id) === subscriber) {
         this.subscribers.delete(subscriber.id);
+        this.context.dispatcher.forgetOutcomes(subscriber.id);
         this.leases?.forget(subscriber.id);
       }
     });

@@ -84,6 +84,11 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
     return this.feed.context.retry;
   }
 
+  /** Its feed observes the latency of the events it hands on (`DestinationRef.relayed`). */
+  get relayed(): boolean {
+    return true;
+  }
+
   /** What its writer saves: the ack floor. */
   position(): number {
     return this.floor();

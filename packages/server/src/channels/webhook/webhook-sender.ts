@@ -59,6 +59,9 @@ function readPrefix(body: Dispatcher.ResponseData['body']): Promise<string> {
   });
 }
 
+/** Whole milliseconds since `startedAt` (a `performance.now()`). */
+const msSince = (startedAt: number): number => Math.round(performance.now() - startedAt);
+
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 function describeError(error: unknown, timeoutMs: number): string {
@@ -83,22 +86,21 @@ export class WebhookSender {
   /** `mayStart` (SendContext) is asked again right before the request is written on its connection. */
   async post(endpoint: Endpoint, headers: Record<string, string>, body: string, mayStart?: () => boolean): Promise<Outcome> {
     const startedAt = performance.now();
-    const elapsed = () => Math.round(performance.now() - startedAt);
     try {
-      const options: Dispatcher.RequestOptions & CheckedRequest = { ...endpoint, method: 'POST', headers, body, mayStart };
+      const options: Dispatcher.RequestOptions & CheckedRequest = { origin: endpoint.origin, path: endpoint.path, method: 'POST', headers, body, mayStart };
       const response = await this.agent.request(options);
       const text = await readPrefix(response.body);
       return this.judge(response.statusCode, response.headers['retry-after'], {
         statusCode: response.statusCode,
-        durationMs: elapsed(),
+        durationMs: msSince(startedAt),
         response: text,
       });
     } catch (error) {
       // An address the policy refuses stays refused: no retry would reach it.
-      if (error instanceof AddressRefused) return dead(error.message, { durationMs: elapsed(), error: error.message });
-      if (error instanceof SendWithdrawn) return retry(error.message, undefined, { durationMs: elapsed(), error: error.message });
+      if (error instanceof AddressRefused) return dead(error.message, { durationMs: msSince(startedAt), error: error.message });
+      if (error instanceof SendWithdrawn) return retry(error.message, undefined, { durationMs: msSince(startedAt), error: error.message });
       const message = describeError(error, this.options.timeoutMs);
-      return retry(message, undefined, { durationMs: elapsed(), error: message });
+      return retry(message, undefined, { durationMs: msSince(startedAt), error: message });
     }
   }
 

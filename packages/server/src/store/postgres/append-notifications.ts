@@ -11,9 +11,6 @@ const RECONNECT_MS = 1000;
  */
 const LISTEN_CHECK_MS = 10_000;
 
-/** The payload a commit's NOTIFY carries, as an SQL literal (schema names are plain: see postgres-uri.ts). */
-export const appendNotice = (schema: string, head: number): string => `'${schema.replaceAll("'", "''")} ${Math.trunc(head)}'`;
-
 /**
  * Tells this node when any node commits appends to the log: LISTEN on a connection of its own (opened
  * again after it breaks), and a poll of the head as a fallback. `heard` gets heads, old ones included.

@@ -15,7 +15,7 @@ import type {
 } from '../types.ts';
 import { LoggedEvent } from '../logged-event.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
-import { AppendNotifications, appendNotice, APPEND_CHANNEL } from './append-notifications.ts';
+import { AppendNotifications, APPEND_CHANNEL } from './append-notifications.ts';
 import { LeaseLostError } from '../lease-lost-error.ts';
 import { ClusterTables } from './cluster-tables.ts';
 import { LogFollower } from './log-follower.ts';
@@ -85,6 +85,12 @@ interface NewEvent {
 const isNew = (event: StoredEvent | NewEvent): event is NewEvent => 'request' in event;
 
 type Outcome = { event: NewEvent; duplicate: false } | { event: StoredEvent | NewEvent; duplicate: true };
+
+/** A batch checked and numbered before the append lock: each call's outcome (or error) and the events to write. */
+interface PreparedBatch {
+  outcomes: Array<Outcome[] | Error>;
+  fresh: NewEvent[];
+}
 
 const producerKey = (instanceId: string, producerId: string) => `${instanceId}\u0000${producerId}`;
 
@@ -206,18 +212,25 @@ export class PostgresStore implements Store {
     }
   }
 
+  /**
+   * One transaction for the batch. What needs no position (the instances' rows locked and read, producer
+   * ids looked up, every call checked and its data serialized, `seq`s numbered) is done before the
+   * append lock, which every node's appends wait for: the lock is then held for two round trips, the
+   * statement that writes the events and COMMIT. Each round trip of a node is as long as its event loop
+   * is busy, so this is what lets several nodes append without queuing on one another.
+   */
   private async commitAppends(batch: QueuedAppend[]): Promise<void> {
-    let outcomes: Array<Outcome[] | Error>;
+    let prepared: PreparedBatch;
     let appended: StoredEvent[];
     let client: pg.PoolClient | undefined;
     let previous: number;
     try {
       client = await this.writer.connect();
+      await client.query('BEGIN');
+      prepared = await this.prepareBatch(client, batch);
       previous = await this.lockAppends(client);
-      ({ outcomes, appended } = await this.appendBatch(client, batch));
-      // NOTIFY is sent at COMMIT, in commit order; one round trip for both.
-      const last = appended.at(-1);
-      await client.query(last ? `SELECT pg_notify('${APPEND_CHANNEL}', ${appendNotice(this.schema, last.pos)}); COMMIT` : 'COMMIT');
+      appended = await this.writeEvents(client, prepared.fresh);
+      await client.query('COMMIT');
       client.release();
     } catch (error) {
       if (client) {
@@ -231,20 +244,20 @@ export class PostgresStore implements Store {
     // Listeners hear of the events before their appenders do, as when a node is alone.
     if (appended.length) await this.follower.committed(appended, previous);
     batch.forEach((item, index) => {
-      const outcome = outcomes[index];
+      const outcome = prepared.outcomes[index];
       if (outcome instanceof Error || outcome === undefined) item.reject(outcome);
       else item.resolve(outcome.map(({ event, duplicate }) => ({ event: isNew(event) ? (event.stored as StoredEvent) : event, duplicate })));
     });
   }
 
   /**
-   * Begins the commit and takes the append lock, which the other Pombos on the log wait for until this
-   * commit ends; answers the newest position committed before it, and moves the clock of event times
-   * past the newest event's (another node's clock may run ahead).
+   * Takes the append lock, which the other Pombos on the log wait for until this commit ends; answers
+   * the newest position committed before it, and moves the clock of event times past the newest
+   * event's (another node's clock may run ahead).
    */
   private async lockAppends(client: pg.PoolClient): Promise<number> {
-    const results = (await client.query(`BEGIN; ${LOCK_APPENDS}`)) as unknown as pg.QueryResult<{ pos: number | null; created_at: number | null }>[];
-    const newest = results[2]?.rows[0];
+    const results = (await client.query(LOCK_APPENDS)) as unknown as pg.QueryResult<{ pos: number | null; created_at: number | null }>[];
+    const newest = results[1]?.rows[0];
     this.lastCreatedAt = Math.max(this.lastCreatedAt, newest?.created_at ?? 0);
     return newest?.pos ?? 0;
   }
@@ -255,13 +268,14 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Every call of the batch, each all or nothing, in one transaction: the instances' rows are locked
-   * and read once, producer ids looked up once, positions allocated once, the events inserted by one
-   * statement and the sequences moved by one. What can fail per call (an unknown instance, data that
-   * is not JSON) is checked before anything is written, so a failing call fails alone; a statement
-   * that still fails aborts the whole group, which its callers then see rejected.
+   * Every call of the batch, each all or nothing, before positions are allocated: the instances' rows
+   * are locked (FOR UPDATE: appends to one instance, from any node, wait here for one another, so its
+   * `seq`s and producer ids are read as the last commit left them) and read once, producer ids looked
+   * up once. What can fail per call (an unknown instance, data that is not JSON) is checked here, so a
+   * failing call fails alone; a statement that still fails aborts the whole group, which its callers
+   * then see rejected.
    */
-  private async appendBatch(client: pg.PoolClient, batch: QueuedAppend[]): Promise<{ outcomes: Array<Outcome[] | Error>; appended: StoredEvent[] }> {
+  private async prepareBatch(client: pg.PoolClient, batch: QueuedAppend[]): Promise<PreparedBatch> {
     const instanceIds = [...new Set(batch.flatMap((item) => item.requests.map((request) => request.instanceId)))];
     const heads = new Map<string, InstanceHead>();
     if (instanceIds.length) {
@@ -290,31 +304,43 @@ export class PostgresStore implements Store {
           const key = request.producerId === undefined ? undefined : producerKey(request.instanceId, request.producerId);
           const first = key === undefined ? undefined : known.get(key);
           if (first) return { event: first, duplicate: true };
-          const createdAt = Math.max(Date.now(), this.lastCreatedAt);
-          this.lastCreatedAt = createdAt;
           head.lastSeq += 1;
-          const event: NewEvent = { id: newEventId(), request, head, seq: head.lastSeq, data, extra, createdAt };
+          const event: NewEvent = { id: newEventId(), request, head, seq: head.lastSeq, data, extra, createdAt: 0 };
           if (key !== undefined) known.set(key, event);
           fresh.push(event);
           return { event, duplicate: false };
         }),
       );
     }
-    if (!fresh.length) return { outcomes, appended: [] };
+    return { outcomes, fresh };
+  }
 
-    const allocated = await client.query<{ pos: number }>("SELECT nextval('pombo_events_pos_seq') AS pos FROM generate_series(1, $1)", [fresh.length]);
-    const positions = allocated.rows.map((row) => row.pos).sort((a, b) => a - b);
-    if (positions.length !== fresh.length) throw new Error(`PostgreSQL handed out ${positions.length} positions for ${fresh.length} events`);
-    const appended = fresh.map((item, index) => {
-      const { request, head } = item;
-      item.stored = new LoggedEvent(positions[index] as number, item.id, request.instanceId, head.name, item.seq, request.event, item.data, head.ownerJid, isoTime(item.createdAt), item.extra, request.data ?? null);
-      return item.stored;
-    });
-    await client.query(
-      `INSERT INTO pombo_events (pos, id, instance_id, instance, seq, event, data, sender, producer_id, created_at, extra)
-       SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::text[])`,
+  /**
+   * Under the append lock, one statement: positions allocated as one block of the sequence (only a
+   * holder of the lock takes positions, so the block is contiguous and numbered in the batch's order),
+   * the events inserted, the instances' `seq`s moved, and the NOTIFY of the new head queued (PostgreSQL
+   * sends it at COMMIT, in commit order). Event times are set here, past the newest event's.
+   */
+  private async writeEvents(client: pg.PoolClient, fresh: NewEvent[]): Promise<StoredEvent[]> {
+    if (!fresh.length) return [];
+    for (const event of fresh) {
+      event.createdAt = Math.max(Date.now(), this.lastCreatedAt);
+      this.lastCreatedAt = event.createdAt;
+    }
+    // Each instance's head carries its last `seq` once the whole batch is numbered.
+    const moved = [...new Map(fresh.map((event) => [event.request.instanceId, event.head]))];
+    const written = await client.query<{ last: number }>(
+      `WITH block AS (SELECT setval('pombo_events_pos_seq', nextval('pombo_events_pos_seq') + $1::int8 - 1) AS last),
+       inserted AS (
+         INSERT INTO pombo_events (pos, id, instance_id, instance, seq, event, data, sender, producer_id, created_at, extra)
+         SELECT block.last - $1::int8 + e.n, e.id, e.instance_id, e.instance, e.seq, e.event, e.data, e.sender, e.producer_id, e.created_at, e.extra
+         FROM block, unnest($2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::text[])
+           WITH ORDINALITY AS e(id, instance_id, instance, seq, event, data, sender, producer_id, created_at, extra, n)
+       ),
+       moved AS (UPDATE pombo_instances AS i SET last_seq = v.seq FROM unnest($12::text[], $13::int8[]) AS v(id, seq) WHERE i.id = v.id)
+       SELECT last, pg_notify('${APPEND_CHANNEL}', $14::text || ' ' || last) FROM block`,
       [
-        positions,
+        fresh.length,
         fresh.map((item) => item.id),
         fresh.map((item) => item.request.instanceId),
         fresh.map((item) => item.head.name),
@@ -325,14 +351,17 @@ export class PostgresStore implements Store {
         fresh.map((item) => item.request.producerId ?? null),
         fresh.map((item) => item.createdAt),
         fresh.map((item) => item.extra),
+        moved.map(([id]) => id),
+        moved.map(([, head]) => head.lastSeq),
+        this.schema,
       ],
     );
-    const moved = [...heads].filter(([, head]) => head.lastSeq !== head.storedSeq);
-    await client.query(
-      'UPDATE pombo_instances AS i SET last_seq = v.seq FROM unnest($1::text[], $2::int8[]) AS v(id, seq) WHERE i.id = v.id',
-      [moved.map(([id]) => id), moved.map(([, head]) => head.lastSeq)],
-    );
-    return { outcomes, appended };
+    const first = (written.rows[0]?.last as number) - fresh.length + 1;
+    return fresh.map((item, index) => {
+      const { request, head } = item;
+      item.stored = new LoggedEvent(first + index, item.id, request.instanceId, head.name, item.seq, request.event, item.data, head.ownerJid, isoTime(item.createdAt), item.extra, request.data ?? null);
+      return item.stored;
+    });
   }
 
   /** The events already stored under the producer ids this batch carries, by instance and producer id. */
