@@ -317,17 +317,21 @@ function report(results: SetupResult[], header: string): void {
     { setup, run: 'ingest', figures: i as Figures },
     { setup, run: 'webhooks', figures: w as Figures },
   ]);
-  console.log('\nWhere the CPU goes in each measured window: cores busy on average, µs of CPU per event, and how long the nodes\' main threads and PostgreSQL\'s processes were ready to run but waited for a CPU (run-queue seconds per second):\n');
-  console.log('| setup | run | machine busy | Pombo nodes | PostgreSQL | load generator | receiver + bench | nodes µs/event | PostgreSQL µs/event | nodes waiting for a CPU | PostgreSQL waiting |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log(
+    "\nWhere the CPU goes in each measured window: cores busy on average; µs of CPU per event (the load generator's and the receiver's work per event is the same in every setup: what theirs grows by is what the machine's contention adds); how long the nodes' main threads and PostgreSQL's processes were ready to run but waited for a CPU (run-queue seconds per second):\n",
+  );
+  console.log('| setup | run | machine busy | cores: Pombo nodes | PostgreSQL | load generator | receiver + bench | µs/event: nodes | PostgreSQL | load generator | receiver + bench | waiting for a CPU: nodes | PostgreSQL |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const { setup, run, figures } of windows) {
     const { cpu, loadCpu } = figures.window;
     const cores = (seconds: number) => (seconds / cpu.seconds).toFixed(2);
     const nodes = cpu.groups.get('nodes') ?? 0;
     const postgres = setup.provider === 'postgresql' ? (cpu.groups.get('postgresql') ?? 0) : undefined;
+    const bench = cpu.groups.get('bench') ?? 0;
     const events = figures.eventsPerSecond * cpu.seconds;
+    const perEvent = (seconds: number) => fmt((seconds * 1e6) / events);
     console.log(
-      `| ${setup.label} | ${run} | ${pct(cpu.machineBusy)} | ${cores(nodes)} | ${postgres === undefined ? '–' : cores(postgres)} | ${cores(loadCpu)} | ${cores(cpu.groups.get('bench') ?? 0)} | ${fmt((nodes * 1e6) / events)} | ${postgres === undefined ? '–' : fmt((postgres * 1e6) / events)} | ${cores(cpu.waits.get('nodes') ?? 0)} | ${postgres === undefined ? '–' : cores(cpu.waits.get('postgresql') ?? 0)} |`,
+      `| ${setup.label} | ${run} | ${pct(cpu.machineBusy)} | ${cores(nodes)} | ${postgres === undefined ? '–' : cores(postgres)} | ${cores(loadCpu)} | ${cores(bench)} | ${perEvent(nodes)} | ${postgres === undefined ? '–' : perEvent(postgres)} | ${perEvent(loadCpu)} | ${run === 'webhooks' ? perEvent(bench) : '–'} | ${cores(cpu.waits.get('nodes') ?? 0)} | ${postgres === undefined ? '–' : cores(cpu.waits.get('postgresql') ?? 0)} |`,
     );
   }
   console.log("\nPostgreSQL's side: the nodes' backends on average (running; waiting for the append lock; for a row lock; for WAL or I/O; idle in a transaction, waiting for the node), the append lock held (share of samples), append commits/s (each NOTIFYs every node), the nodes' connections:\n");
