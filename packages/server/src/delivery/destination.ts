@@ -10,6 +10,17 @@ export interface Delivery {
   readonly previousAttempts: number;
 }
 
+/** What a channel may ask while it sends. */
+export interface SendContext {
+  /**
+   * Whether a request may still leave now (cluster mode: the node's lease is surely still its own). The
+   * worker asks before each send; a channel that can ask again right before its request is written
+   * (webhooks) does, as a send that waited for a connection, or whose process was paused in between,
+   * would otherwise arrive after the node lost its lease, behind the new holder's deliveries.
+   */
+  mayStart(): boolean;
+}
+
 /**
  * How events that must stay in order are grouped: `none` delivers every event independently,
  * `instance` one lane per instance, `chat` one lane per chat (`remoteJid`) with chats in parallel.
@@ -78,14 +89,34 @@ export interface DestinationSpec {
    */
   readonly saveDelayMs?: number;
   /** Delivers a batch (one lane, in order); answers one outcome per delivery, in the same order. */
-  send(batch: readonly Delivery[]): Promise<Outcome[]>;
+  send(batch: readonly Delivery[], context?: SendContext): Promise<Outcome[]>;
 }
 
 /** The lane key of an event under an ordering; distinct events get distinct keys under `none`. */
 export function laneOf(event: StoredEvent, ordering: Ordering): string {
   if (ordering === 'none') return `#${event.pos}`;
   if (ordering === 'instance') return event.instanceId;
-  return `${event.instanceId}/${chatOf(event.data) ?? ''}`;
+  return `${event.instanceId}/${chatOfEvent(event) ?? ''}`;
+}
+
+/** How the log's JSON text of most Evolution events begins (`JSON.stringify` of `{ key: { remoteJid, … }, … }`). */
+const KEY_JID_PREFIX = '{"key":{"remoteJid":"';
+
+/**
+ * The chat of an event, as `chatOf(event.data)`, without parsing the data when its stored text begins
+ * with `{"key":{"remoteJid":"`: a backlog read from the log (a drain) then costs a string scan per
+ * event instead of a JSON.parse. The log's text is always `JSON.stringify`'s (no whitespace, no
+ * repeated member), so that first member is the one `chatOf` reads; a jid with an escape in it
+ * (`\`) is left to the parser.
+ */
+export function chatOfEvent(event: StoredEvent): string | undefined {
+  const text = event.dataJson;
+  if (text.startsWith(KEY_JID_PREFIX)) {
+    const start = KEY_JID_PREFIX.length;
+    const jid = text.slice(start, text.indexOf('"', start));
+    if (!jid.includes('\\')) return jid;
+  }
+  return chatOf(event.data);
 }
 
 /** The chat an event belongs to: `key.remoteJid`, `remoteJid`, or `id` of its data. */

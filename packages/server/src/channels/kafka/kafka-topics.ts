@@ -1,6 +1,6 @@
 import type { Admin } from '@platformatic/kafka';
 import { eventName } from '../../core/event-names.ts';
-import { chatOf, type Ordering } from '../../delivery/destination.ts';
+import { chatOfEvent, type Ordering } from '../../delivery/destination.ts';
 import type { BrokerMessage } from '../broker/broker-channel.ts';
 import type { KafkaSettings } from '../../config/kafka-settings.ts';
 
@@ -15,7 +15,7 @@ export function topicOf(prefix: string, message: BrokerMessage): string {
 
 /** The partition key: the instance, so its events stay in order; `instance/chat` when ordering follows chats. */
 export function keyOf(message: BrokerMessage, ordering: Ordering): string {
-  const chat = ordering === 'chat' ? chatOf(message.event.data) : undefined;
+  const chat = ordering === 'chat' ? chatOfEvent(message.event) : undefined;
   return chat === undefined ? message.event.instance : `${message.event.instance}/${chat}`;
 }
 

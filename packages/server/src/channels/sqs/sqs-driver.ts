@@ -1,7 +1,7 @@
 import { SendMessageBatchCommand, SQSClient, type MessageAttributeValue, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
 import { withFields } from '../../core/envelope.ts';
 import { referenceTo } from '../../core/event-reference.ts';
-import { chatOf, type DestinationSpec, type Ordering } from '../../delivery/destination.ts';
+import { chatOfEvent, type DestinationSpec, type Ordering } from '../../delivery/destination.ts';
 import { retry, type Outcome } from '../../delivery/outcome.ts';
 import { messageHeaders, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
 import { RequestState } from '../broker/request-state.ts';
@@ -90,7 +90,7 @@ export class SqsDriver implements BrokerDriver {
     let body = sqsSafe(withFields(message.body, { dataType: 'json' }));
     const size = attributesSize + Buffer.byteLength(body);
     if (size > this.settings.maxPayloadBytes) body = sqsSafe(JSON.stringify(referenceTo(message.body, size)));
-    const chat = ordering === 'chat' ? chatOf(message.event.data) : undefined;
+    const chat = ordering === 'chat' ? chatOfEvent(message.event) : undefined;
     const group = chat === undefined ? message.event.instance : `${message.event.instance}/${chat}`;
     const request: SendMessageBatchRequestEntry = {
       Id: String(index),
