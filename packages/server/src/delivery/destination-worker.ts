@@ -90,6 +90,8 @@ export interface WorkerHooks {
    * its lease expired meanwhile, behind the new holder's deliveries.
    */
   maySend(): boolean;
+  /** Whether `maySend` depends on a lease (cluster mode): then channels ask it again right before writing (SendContext). */
+  readonly leased?: boolean;
 }
 
 /** How soon a worker refused sends by `maySend` asks again (its node renews or drops its lease meanwhile). */
@@ -411,7 +413,8 @@ export class DestinationWorker {
     const startedAt = Date.now();
     let outcomes: Outcome[];
     try {
-      outcomes = await this.spec.send(batch.map((item) => ({ event: item.event, previousAttempts: item.tries })));
+      const deliveries = batch.map((item) => ({ event: item.event, previousAttempts: item.tries }));
+      outcomes = await this.spec.send(deliveries, this.hooks.leased ? { mayStart: this.hooks.maySend } : undefined);
     } catch (error) {
       const message = (error as Error).message ?? String(error);
       outcomes = batch.map(() => ({ kind: 'retry', error: message }) as Outcome);

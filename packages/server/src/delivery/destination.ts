@@ -10,6 +10,17 @@ export interface Delivery {
   readonly previousAttempts: number;
 }
 
+/** What a channel may ask while it sends. */
+export interface SendContext {
+  /**
+   * Whether a request may still leave now (cluster mode: the node's lease is surely still its own). The
+   * worker asks before each send; a channel that can ask again right before its request is written
+   * (webhooks) does, as a send that waited for a connection, or whose process was paused in between,
+   * would otherwise arrive after the node lost its lease, behind the new holder's deliveries.
+   */
+  mayStart(): boolean;
+}
+
 /**
  * How events that must stay in order are grouped: `none` delivers every event independently,
  * `instance` one lane per instance, `chat` one lane per chat (`remoteJid`) with chats in parallel.
@@ -78,7 +89,7 @@ export interface DestinationSpec {
    */
   readonly saveDelayMs?: number;
   /** Delivers a batch (one lane, in order); answers one outcome per delivery, in the same order. */
-  send(batch: readonly Delivery[]): Promise<Outcome[]>;
+  send(batch: readonly Delivery[], context?: SendContext): Promise<Outcome[]>;
 }
 
 /** The lane key of an event under an ordering; distinct events get distinct keys under `none`. */

@@ -166,6 +166,7 @@ export class Dispatcher {
       onFiltered: (destination, count) =>
         this.metrics.eventsFiltered.inc({ channel: destination.channel, instance_name: this.instanceLabel(destination.instanceId) }, count),
       maySend: () => !this.gate?.needsLease(spec) || this.gate.maySend(spec.id),
+      leased: this.gate?.needsLease(spec) ?? false,
     });
     this.workers.set(spec.id, worker);
     worker.wake();

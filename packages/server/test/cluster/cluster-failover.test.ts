@@ -1,145 +1,278 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { freePort, spawnPombo, type ChildPombo } from '../helpers/child-pombo.ts';
-import { startFlow, Tally, type Flow } from '../helpers/event-flow.ts';
+import { Tally } from '../helpers/event-flow.ts';
 import { eventually, uniqueName } from '../helpers/pombo-harness.ts';
 import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { startReceiver } from '../webhook/http-receiver.ts';
+import { consume, RABBITMQ_URI, rabbitmqRequired, rabbitNames, withRabbit } from '../brokers/rabbitmq-helpers.ts';
+import { chatOf, startFailoverFlow, type FailoverFlow } from './failover-flow.ts';
+import { startFailoverSubscriber, type FailoverSubscriber } from './failover-subscriber.ts';
+import { duplicatesAllowed, type Arrival } from './takeover-duplicates.ts';
 
 const { schema, service } = await postgresTestSchema();
+const rabbit = await rabbitmqRequired();
 const TTL_MS = 1500;
 const INSTANCES = 6;
+const CHATS = 4;
+const TOTAL = 20_000;
+/** Webhook requests in flight per instance (one event each): the webhooks' in-flight window. */
+const WEBHOOK_MAX_IN_FLIGHT = 8;
+/** Unacknowledged events per realtime subscriber: the subscribers' in-flight window. */
+const REALTIME_MAX_IN_FLIGHT = 100;
+/** A realtime subscriber's floor is saved once a second, and its commit may take as long again on a loaded machine. */
+const FLOOR_SAVE_MS = 2000;
 
 interface ClusterView {
   nodes: Array<{ id: string; alive: boolean; leases: number }>;
   leases: Array<{ destination: string; nodeId: string | null; epoch: number; expiresAt: string }>;
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /**
- * Three real Pombo processes on one PostgreSQL schema (node C through a TCP proxy), webhooks of six
- * instances (ordered per instance) to a real receiver, events ingested on nodes A and C all along;
- * node B is killed with SIGKILL, then node C is stopped (SIGSTOP) past its TTL and continued. Every
- * acknowledged event must arrive, each instance's events in order (their last copies), B's and C's
- * leases must move within two TTLs, and C must get its share back once it runs again.
+ * The cluster test of issue 12: three real Pombo processes on one PostgreSQL schema (node C through a
+ * TCP proxy), 20,000 events ingested through all three nodes by producers that post a failed batch again
+ * to the next node (its producer ids make that safe), delivered to three kinds of destination per
+ * instance: a webhook ordered per chat to a real receiver, RabbitMQ (ordered per instance, a queue of
+ * the test's own), and a durable `/events/ws` subscriber (real `ws` clients that acknowledge, ping their
+ * node, and move to the next one when theirs dies or stops answering). While the events flow, node C is
+ * cut from PostgreSQL (a partition) past its TTL then reconnected, node A is stopped (SIGSTOP) past its
+ * TTL then continued, and node B is killed (SIGKILL).
+ *
+ * Checked: the leases move within two TTLs each time and the faulty node sends nothing once they moved;
+ * C and A get their share back; A's late writes are refused by the epoch (pombo_cluster_fenced_writes_total);
+ * every event reaches every destination; the last copies keep each chat's order (webhooks) and each
+ * instance's (RabbitMQ, realtime), and each realtime connection gets the log in order; duplicates stay
+ * within what the destinations' senders had in the air when they changed (takeover-duplicates.ts).
  */
-test('cluster of 3 processes: kill -9 or a pause of a node loses no event and keeps order, its leases move within two TTLs', { skip: 'skip' in service ? service.skip : false, timeout: 120_000 }, async (t) => {
-  const apiKey = `cluster-${randomBytes(8).toString('hex')}`;
-  const received = new Map<string, Tally>();
-  const receiver = await startReceiver((request) => {
-    const instance = request.url.split('/').at(-1) ?? '';
-    const n = request.json?.data?.n;
-    if (typeof n === 'number') {
-      const tally = received.get(instance) ?? new Tally();
-      tally.add(n);
-      received.set(instance, tally);
-    }
-    return { status: 200 };
-  });
-  const proxy = await startTcpProxy({ port: 5432 });
-  const dirs: string[] = [];
-  const node = async (id: string, database: string): Promise<ChildPombo> => {
-    const dir = mkdtempSync(join(tmpdir(), `pombo-cluster-${id}-`));
-    dirs.push(dir);
-    return spawnPombo(
-      {
-        DATA_DIR: dir,
-        AUTHENTICATION_API_KEY: apiKey,
-        DATABASE_PROVIDER: 'postgresql',
-        DATABASE_CONNECTION_URI: `${database}?schema=${schema}`,
-        CLUSTER_ENABLED: 'true',
-        CLUSTER_NODE_ID: id,
-        CLUSTER_LEASE_TTL_MS: String(TTL_MS),
-        LOG_LEVEL: 'warn',
-      },
-      await freePort(),
-    );
-  };
-  const nodes: ChildPombo[] = [];
-  const flows: Flow[] = [];
-  try {
-    // Started one after another: the first migrates the schema.
-    nodes.push(await node('node-a', POSTGRES_SERVER));
-    nodes.push(await node('node-b', POSTGRES_SERVER));
-    nodes.push(await node('node-c', `postgresql://postgres@127.0.0.1:${proxy.port}/test`));
-    const [a, b, c] = nodes as [ChildPombo, ChildPombo, ChildPombo];
-    const view = async (on: ChildPombo = a): Promise<ClusterView> => (await (await fetch(`${on.url}/cluster`, { headers: { apikey: apiKey }, signal: AbortSignal.timeout(3000) })).json()) as ClusterView;
-    const holders = async () => {
-      const { nodes: listed, leases } = await view();
-      const alive = new Set(listed.filter((entry) => entry.alive).map((entry) => entry.id));
-      const counts = new Map<string, number>();
-      for (const lease of leases) if (lease.nodeId && alive.has(lease.nodeId) && Date.parse(lease.expiresAt) > Date.now() - 200) counts.set(lease.nodeId, (counts.get(lease.nodeId) ?? 0) + 1);
-      return counts;
+test(
+  'cluster of 3 processes: 20,000 events to webhooks, RabbitMQ and realtime subscribers through a cut from PostgreSQL, a pause and a kill -9',
+  { skip: 'skip' in service ? service.skip : 'skip' in rabbit ? rabbit.skip : false, timeout: 180_000 },
+  async (t) => {
+    const apiKey = `cluster-${randomBytes(8).toString('hex')}`;
+    const receiver = await startReceiver();
+    const names = rabbitNames();
+    const consumer = await consume(names.exchange, `${names.prefix}.#`);
+    const proxy = await startTcpProxy({ port: 5432 });
+    const dirs: string[] = [];
+    /** The envelope's server_url (http://localhost:<port> by default) tells which node sent a message. */
+    const nodeOfUrl = new Map<string, string>();
+    const node = async (id: string, database: string): Promise<ChildPombo> => {
+      const dir = mkdtempSync(join(tmpdir(), `pombo-cluster-${id}-`));
+      dirs.push(dir);
+      const port = await freePort();
+      nodeOfUrl.set(`http://localhost:${port}`, id);
+      return spawnPombo(
+        {
+          DATA_DIR: dir,
+          AUTHENTICATION_API_KEY: apiKey,
+          DATABASE_PROVIDER: 'postgresql',
+          DATABASE_CONNECTION_URI: `${database}?schema=${schema}`,
+          CLUSTER_ENABLED: 'true',
+          CLUSTER_NODE_ID: id,
+          CLUSTER_LEASE_TTL_MS: String(TTL_MS),
+          RABBITMQ_ENABLED: 'true',
+          RABBITMQ_URI,
+          RABBITMQ_EXCHANGE_NAME: names.exchange,
+          RABBITMQ_PREFIX_KEY: names.prefix,
+          // The test's own queue, bound before the first event, gets every message; Pombo's would pile up.
+          RABBITMQ_DECLARE_QUEUES: 'false',
+          WEBHOOK_MAX_IN_FLIGHT: String(WEBHOOK_MAX_IN_FLIGHT),
+          REALTIME_MAX_IN_FLIGHT: String(REALTIME_MAX_IN_FLIGHT),
+          LOG_LEVEL: 'warn',
+        },
+        port,
+      );
     };
-    const spreadOver = async (ids: string[], what: string, within: number) => {
+    const nodes: ChildPombo[] = [];
+    const flows: FailoverFlow[] = [];
+    const subscribers: FailoverSubscriber[] = [];
+    try {
+      // Started one after another: the first migrates the schema.
+      nodes.push(await node('node-a', POSTGRES_SERVER));
+      nodes.push(await node('node-b', POSTGRES_SERVER));
+      nodes.push(await node('node-c', `postgresql://postgres@127.0.0.1:${proxy.port}/test`));
+      const [a, b, c] = nodes as [ChildPombo, ChildPombo, ChildPombo];
+      const urls = nodes.map((child) => child.url);
+      const DESTINATIONS = INSTANCES * 2;
+      const view = async (on: ChildPombo): Promise<ClusterView> =>
+        (await (await fetch(`${on.url}/cluster`, { headers: { apikey: apiKey }, signal: AbortSignal.timeout(3000) })).json()) as ClusterView;
+      /** Waits until the leases are spread over exactly `ids` (each its fair share), asking `on`; returns how long it took. */
+      const spreadOver = async (ids: string[], on: ChildPombo, what: string, within: number) => {
+        const started = Date.now();
+        await eventually(async () => {
+          const { nodes: listed, leases } = await view(on);
+          const alive = new Set(listed.filter((entry) => entry.alive).map((entry) => entry.id));
+          const counts = new Map<string, number>();
+          for (const lease of leases) if (lease.nodeId && alive.has(lease.nodeId) && Date.parse(lease.expiresAt) > Date.now() - 200) counts.set(lease.nodeId, (counts.get(lease.nodeId) ?? 0) + 1);
+          const total = [...counts.values()].reduce((sum, count) => sum + count, 0);
+          return total === DESTINATIONS && ids.every((id) => (counts.get(id) ?? 0) >= Math.floor(DESTINATIONS / ids.length)) && [...counts.keys()].every((id) => ids.includes(id));
+        }, what, within, 50);
+        return Date.now() - started;
+      };
+      const fencedWrites = async (on: ChildPombo, id: string): Promise<number> => {
+        const text = await (await fetch(`${on.url}/metrics`, { headers: { apikey: apiKey } })).text();
+        return Number(new RegExp(`pombo_cluster_fenced_writes_total\\{node="${id}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+      };
+      /** Webhook requests and RabbitMQ messages a node sent that arrived between two moments. */
+      const sentBy = (id: string, from: number, to: number) =>
+        [...receiver.requests.map((request) => ({ at: request.at, body: request.json })), ...consumer.received].filter(
+          (message) => message.at > from && message.at < to && nodeOfUrl.get(message.body?.server_url) === id,
+        ).length;
+
+      const instances: Array<{ name: string; id: string }> = [];
+      for (let i = 0; i < INSTANCES; i++) {
+        const name = uniqueName('cluster');
+        const created = await fetch(`${a.url}/instance/create`, {
+          method: 'POST',
+          headers: { apikey: apiKey, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            instanceName: name,
+            integration: 'INGEST',
+            webhook: { url: `${receiver.url}/hook/${name}`, ordering: 'chat' },
+            rabbitmq: { enabled: true, events: ['MESSAGES_UPSERT'] },
+          }),
+        });
+        const body = await created.text();
+        assert.equal(created.status, 201, body);
+        instances.push({ name, id: (JSON.parse(body) as { instance: { instanceId: string } }).instance.instanceId });
+      }
+      await spreadOver(['node-a', 'node-b', 'node-c'], a, 'twelve leases spread over three nodes', 15_000);
+      for (const child of [b, c]) {
+        await eventually(async () => (await fetch(`${child.url}/instance/fetchInstances`, { headers: { apikey: apiKey } })).ok, `${child.url} serves the API`);
+      }
+
+      // One durable subscriber per instance, first on the nodes in turn: it exists (at the log's head) once connected.
+      for (const [index, { name }] of instances.entries()) {
+        subscribers.push(startFailoverSubscriber({ urls, first: index % 3, apiKey, instance: name, subscriber: 'worker', pingEveryMs: 500 }));
+      }
+      await Promise.all(subscribers.map((subscriber) => subscriber.opened));
       const started = Date.now();
-      await eventually(async () => {
-        const counts = await holders();
-        const total = [...counts.values()].reduce((sum, count) => sum + count, 0);
-        return total === INSTANCES && ids.every((id) => (counts.get(id) ?? 0) >= Math.floor(INSTANCES / ids.length)) && [...counts.keys()].every((id) => ids.includes(id));
-      }, what, within, 50);
-      return Date.now() - started;
-    };
+      for (const [index, { name }] of instances.entries()) {
+        const total = Math.floor(TOTAL / INSTANCES) + (index < TOTAL % INSTANCES ? 1 : 0);
+        flows.push(startFailoverFlow({ urls, first: index % 3, apiKey, instance: name, total, batch: 20, eventsPerSecond: 1000 / INSTANCES, chats: CHATS, timeoutMs: 2000 }));
+      }
+      await sleep(2000);
 
-    const names: string[] = [];
-    for (let i = 0; i < INSTANCES; i++) {
-      const name = uniqueName('cluster');
-      names.push(name);
-      const created = await fetch(`${a.url}/instance/create`, {
-        method: 'POST',
-        headers: { apikey: apiKey, 'content-type': 'application/json' },
-        body: JSON.stringify({ instanceName: name, integration: 'INGEST', webhook: { url: `${receiver.url}/hook/${name}`, ordering: 'instance' } }),
-      });
-      assert.equal(created.status, 201, await created.text());
+      // 1. Node C cut from PostgreSQL by a partition (nothing gets through either way, nothing is closed), past its TTL.
+      const fencedBeforeCut = await fencedWrites(c, 'node-c');
+      proxy.freeze();
+      const afterCut = await spreadOver(['node-a', 'node-b'], a, 'node C’s leases taken by A and B while C is cut off', 2 * TTL_MS + 2000);
+      const movedAt = Date.now();
+      t.diagnostic(`node C cut from PostgreSQL: its leases moved to A and B in ${afterCut} ms (TTL ${TTL_MS} ms)`);
+      assert.ok(afterCut <= 2 * TTL_MS + 500, `node C's leases moved within two TTLs (+ the poll): ${afterCut} ms`);
+      await sleep(TTL_MS);
+      const reconnectedAt = Date.now();
+      proxy.restore();
+      assert.equal(sentBy('node-c', movedAt, reconnectedAt), 0, 'node C sent nothing once its leases had moved');
+      const afterReconnect = await spreadOver(['node-a', 'node-b', 'node-c'], a, 'node C back to its share once its network is back', 6 * TTL_MS);
+      const fencedAfterCut = (await fencedWrites(c, 'node-c')) - fencedBeforeCut;
+      t.diagnostic(`node C reconnected: back to its share in ${afterReconnect} ms; its writes held by the partition refused by the epoch: ${fencedAfterCut}`);
+      assert.ok(fencedAfterCut > 0, 'the writes node C had in flight during the partition were refused by the epoch');
+
+      // 2. Node A paused past its TTL, then continued.
+      const fencedBeforeStop = await fencedWrites(a, 'node-a');
+      a.child.kill('SIGSTOP');
+      const afterStop = await spreadOver(['node-b', 'node-c'], b, 'node A’s leases taken by B and C while A is stopped', 2 * TTL_MS + 2000);
+      t.diagnostic(`SIGSTOP of node A: its leases moved to B and C in ${afterStop} ms`);
+      assert.ok(afterStop <= 2 * TTL_MS + 500, `node A's leases moved within two TTLs (+ the poll): ${afterStop} ms`);
+      a.child.kill('SIGCONT');
+      const afterCont = await spreadOver(['node-a', 'node-b', 'node-c'], b, 'node A back to its share after SIGCONT', 6 * TTL_MS);
+      const fencedAfterStop = (await fencedWrites(a, 'node-a')) - fencedBeforeStop;
+      t.diagnostic(`SIGCONT of node A: back to its share in ${afterCont} ms; its late writes refused by the epoch: ${fencedAfterStop}`);
+      assert.ok(fencedAfterStop > 0, 'the paused node’s late cursor or delivery writes were refused by the epoch (pombo_cluster_fenced_writes_total)');
+
+      // 3. Node B killed.
+      await b.kill();
+      const afterKill = await spreadOver(['node-a', 'node-c'], a, 'node B’s leases taken by A and C', 2 * TTL_MS + 2000);
+      t.diagnostic(`kill -9 of node B: its leases moved to A and C in ${afterKill} ms`);
+      assert.ok(afterKill <= 2 * TTL_MS + 500, `node B's leases moved within two TTLs (+ the poll): ${afterKill} ms`);
+
+      await Promise.all(flows.map((flow) => flow.done));
+      assert.equal(a.child.exitCode ?? a.child.signalCode, null, 'node A still runs');
+      assert.equal(c.child.exitCode ?? c.child.signalCode, null, 'node C still runs');
+      const acknowledged = flows.reduce((sum, flow) => sum + flow.acknowledged, 0);
+      assert.equal(acknowledged, TOTAL, 'every event acknowledged (a failed request goes again to another node)');
+      t.diagnostic(`${acknowledged} events acknowledged in ${Date.now() - started} ms, ${flows.reduce((sum, flow) => sum + flow.retries, 0)} requests posted again to another node`);
+
+      // What each destination received, in arrival order.
+      const webhookArrivals = (name: string): Array<Arrival & { chat: string }> =>
+        receiver.requests
+          .filter((request) => request.url === `/hook/${name}` && typeof request.json?.data?.n === 'number')
+          .map((request) => ({ n: request.json.data.n, from: nodeOfUrl.get(request.json.server_url) ?? '?', at: request.at, chat: request.json.data.key.remoteJid }));
+      const rabbitArrivals = (name: string): Arrival[] =>
+        consumer.received
+          .filter((message) => message.body.instance === name && typeof message.body.data?.n === 'number')
+          .map((message) => ({ n: message.body.data.n, from: nodeOfUrl.get(message.body.server_url) ?? '?', at: message.at }));
+      const realtimeArrivals = (index: number): Arrival[] =>
+        (subscribers[index] as FailoverSubscriber).connections.flatMap((connection, number) =>
+          connection.numbers.map((n, at) => ({ n, from: `connection ${number}`, at: connection.arrivals[at] as number })),
+        );
+      const tallyOf = (arrivals: readonly Arrival[]) => {
+        const tally = new Tally();
+        for (const { n } of arrivals) tally.add(n);
+        return tally;
+      };
+      const everything = (index: number) => Array.from({ length: (flows[index] as FailoverFlow).acknowledged }, (_, n) => n);
+      const missing = (arrivalsOf: (index: number) => Arrival[]) => instances.reduce((sum, _, index) => sum + tallyOf(arrivalsOf(index)).missing(everything(index)).length, 0);
+      await eventually(() => missing((index) => webhookArrivals(instances[index]?.name ?? '')) === 0, 'every event at the webhook receiver', 30_000, 250);
+      await eventually(() => missing((index) => rabbitArrivals(instances[index]?.name ?? '')) === 0, 'every event in RabbitMQ', 30_000, 250);
+      await eventually(() => missing(realtimeArrivals) === 0, 'every event at the realtime subscribers', 30_000, 250);
+
+      const { leases } = await view(a);
+      for (const [index, { name, id }] of instances.entries()) {
+        const webhook = webhookArrivals(name);
+        for (let chat = 0; chat < CHATS; chat++) {
+          const ofChat = tallyOf(webhook.filter((arrival) => arrival.chat === chatOf(chat, CHATS)));
+          assert.ok(ofChat.lastCopiesInOrder, `${name}, chat ${chat}: the webhook's last copies arrive in the chat's order`);
+        }
+        const rabbitmq = rabbitArrivals(name);
+        assert.ok(tallyOf(rabbitmq).lastCopiesInOrder, `${name}: RabbitMQ's last copies arrive in the instance's order`);
+        const subscriber = subscribers[index] as FailoverSubscriber;
+        assert.ok(subscriber.tally.lastCopiesInOrder, `${name}: the realtime subscriber's last copies arrive in the instance's order`);
+        for (const connection of subscriber.connections) {
+          assert.ok(connection.numbers.every((n, at) => at === 0 || n > (connection.numbers[at - 1] as number)), `${name}: each realtime connection receives the log in order`);
+        }
+
+        // A new sender resends at most the old one's in-flight window (8 webhook requests, 8 RabbitMQ batches
+        // of what was ready, 100 unacknowledged realtime events) and what the old one delivered without
+        // having recorded it: all of it among the old sender's last deliveries. A leased destination's
+        // holder stops sending at 80% of the TTL after its last renewal and records every 20 ms (webhooks;
+        // 5 ms for brokers): those of its last TTL. A subscriber's floor is saved once a second: its last
+        // two seconds. takeover-duplicates.ts counts them change by change.
+        const report: string[] = [];
+        for (const [kind, arrivals, recentMs, epoch] of [
+          ['webhook', webhook, TTL_MS, leases.find((lease) => lease.destination === `webhook:${id}`)?.epoch],
+          ['rabbitmq', rabbitmq, TTL_MS, leases.find((lease) => lease.destination === `rabbitmq:${id}`)?.epoch],
+          ['realtime', realtimeArrivals(index), FLOOR_SAVE_MS, undefined],
+        ] as const) {
+          const { duplicates } = tallyOf(arrivals);
+          const { changes, allowed } = duplicatesAllowed(arrivals, recentMs);
+          report.push(`${kind} ${duplicates} duplicates (${changes} sender changes${epoch === undefined ? '' : `, lease epoch ${epoch}`}, ${allowed} allowed)`);
+          assert.ok(duplicates <= allowed, `${name}, ${kind}: ${duplicates} duplicates, at most ${allowed} after ${changes} changes of sender`);
+        }
+        t.diagnostic(`${name}: ${report.join('; ')}`);
+      }
+    } finally {
+      const keep = process.env.POMBO_CLUSTER_LOGS;
+      if (keep) nodes.forEach((child, index) => writeFileSync(join(keep, `node-${'abc'[index]}.log`), child.stdout()));
+      await Promise.all(subscribers.map((subscriber) => subscriber.close()));
+      await Promise.all(flows.map((flow) => flow.stop()));
+      for (const child of nodes) {
+        child.child.kill('SIGCONT');
+        await child.kill();
+      }
+      await proxy.close();
+      await receiver.close();
+      await consumer.close();
+      await withRabbit(async (connection) => (await connection.createChannel()).deleteExchange(names.exchange));
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     }
-    await spreadOver(['node-a', 'node-b', 'node-c'], 'six leases spread over three nodes', 10_000);
-    // Instances created on node A are known to the others (ingest accepted anywhere).
-    await eventually(async () => (await fetch(`${c.url}/instance/fetchInstances`, { headers: { apikey: apiKey } })).ok, 'node C serves the API');
-
-    names.forEach((name, index) => flows.push(startFlow({ url: index % 2 ? c.url : a.url, apiKey, instance: name, batch: 20, everyMs: 15 })));
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-
-    await b.kill();
-    const afterKill = await spreadOver(['node-a', 'node-c'], 'node B’s leases taken by A and C', 2 * TTL_MS + 2000);
-    t.diagnostic(`kill -9 of node B: leases moved in ${afterKill} ms (TTL ${TTL_MS} ms)`);
-    assert.ok(afterKill <= 2 * TTL_MS + 500, `leases moved within two TTLs (+ the poll): ${afterKill} ms`);
-
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-
-    // Node C paused past its TTL: A takes its leases (C's ingest requests wait); running again, C lives on and gets its share back.
-    c.child.kill('SIGSTOP');
-    const afterStop = await spreadOver(['node-a'], 'node C’s leases taken by A while C is stopped', 2 * TTL_MS + 2000);
-    t.diagnostic(`SIGSTOP of node C: leases moved in ${afterStop} ms`);
-    assert.ok(afterStop <= 2 * TTL_MS + 500, `leases moved within two TTLs (+ the poll): ${afterStop} ms`);
-    c.child.kill('SIGCONT');
-    const afterCont = await spreadOver(['node-a', 'node-c'], 'node C back to its share after SIGCONT', 4 * TTL_MS);
-    t.diagnostic(`SIGCONT of node C: back to its share in ${afterCont} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    await Promise.all(flows.map((flow) => flow.stop()));
-    assert.equal(c.child.exitCode ?? c.child.signalCode, null, 'node C still runs');
-
-    let total = 0;
-    let duplicates = 0;
-    for (const [index, name] of names.entries()) {
-      const flow = flows[index] as Flow;
-      total += flow.acknowledged.size;
-      await eventually(() => (received.get(name)?.missing(flow.acknowledged).length ?? Infinity) === 0, `every acknowledged event of ${name} delivered`, 20_000, 100);
-      const tally = received.get(name) as Tally;
-      duplicates += tally.duplicates;
-      assert.ok(tally.lastCopiesInOrder, `${name}: the last copies arrive in the instance's order`);
-    }
-    t.diagnostic(`${total} events acknowledged, 0 lost, ${duplicates} duplicates`);
-    assert.ok(total > 2000, `enough traffic went through (${total})`);
-    assert.ok(duplicates < total * 0.2, `duplicates stay bounded (${duplicates})`);
-  } finally {
-    for (const child of nodes) await child.kill();
-    await Promise.all(flows.map((flow) => flow.stop()));
-    await proxy.close();
-    await receiver.close();
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);

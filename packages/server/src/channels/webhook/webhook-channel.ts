@@ -3,7 +3,7 @@ import { ConfigError } from '../../config/index.ts';
 import { EVENT_KEYS, type EventKey } from '../../core/event-names.ts';
 import { envelopeJson, envelopeOf } from '../../core/envelope.ts';
 import { filterPredicate } from '../../core/payload-filter.ts';
-import type { DestinationSpec, Ordering } from '../../delivery/destination.ts';
+import type { DestinationSpec, Ordering, SendContext } from '../../delivery/destination.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
 import { backoff } from '../../delivery/retry-policy.ts';
 import type { AppContext } from '../../app-context.ts';
@@ -93,12 +93,12 @@ export function webhookChannel(context: AppContext): ChannelModule {
   if (globalRefusal) throw new ConfigError([`WEBHOOK_GLOBAL_URL is refused: ${globalRefusal} (see WEBHOOK_ALLOW_PRIVATE_NETWORKS)`]);
   const sender = new WebhookSender({ timeoutMs: settings.requestTimeoutMs, nonRetryable: settings.nonRetryableStatusCodes, policy });
 
-  async function deliver(target: WebhookTarget, event: StoredEvent): Promise<Outcome> {
+  async function deliver(target: WebhookTarget, event: StoredEvent, sending?: SendContext): Promise<Outcome> {
     const body = target.base64
       ? JSON.stringify(await withBase64(envelopeOf(event, context.envelope, target.url), context.sandbox.media))
       : envelopeJson(event, context.envelope, target.url);
     // One object per request: the target's headers are copied onto Evolution's (a configured one of the same name wins).
-    return sender.post(target.endpoint(event.event), Object.assign(eventHeaders(event), target.headersFor(event.id, body)), body);
+    return sender.post(target.endpoint(event.event), Object.assign(eventHeaders(event), target.headersFor(event.id, body)), body, sending?.mayStart);
   }
 
   const spec = (id: string, instanceId: string | null, events: ReadonlySet<EventKey> | null, target: WebhookTarget, ordering: Ordering, maxInFlight: number): DestinationSpec => ({
@@ -116,7 +116,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
     // The delivery log is written every 20 ms: a fifth of the commits of the 5 ms default at high rates;
     // after a crash, only what was delivered in those last 20 ms may be sent again.
     saveDelayMs: 20,
-    send: (batch) => Promise.all(batch.map(({ event }) => deliver(target, event))),
+    send: (batch, sending) => Promise.all(batch.map(({ event }) => deliver(target, event, sending))),
   });
 
   /**
@@ -164,8 +164,8 @@ export function webhookChannel(context: AppContext): ChannelModule {
     return {
       ...base,
       filter: filterPredicate(webhook.filter),
-      send: async (batch) => {
-        const outcomes = await base.send(batch);
+      send: async (batch, sending) => {
+        const outcomes = await base.send(batch, sending);
         for (const outcome of outcomes) {
           const tripped = streaks.record(id, outcome);
           // Not awaited: disabling stops this destination, which waits for this very send to end.

@@ -1,10 +1,11 @@
-import type { Agent, Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { redactText } from '../../ops/redact.ts';
 import { dead, delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import type { DeliveryAttempt } from '../../store/types.ts';
 import type { Endpoint } from './webhook-target.ts';
 import { AddressRefused, type WebhookAddressPolicy } from './webhook-address.ts';
 import { policyAgent } from './policy-agent.ts';
+import { lastMomentCheck, SendWithdrawn, type CheckedRequest } from './last-moment-check.ts';
 
 /** Bytes of a receiver's answer kept in the delivery log: an excerpt to diagnose with, not a way to read a server's pages. */
 const RESPONSE_LIMIT = 256;
@@ -76,16 +77,18 @@ function describeError(error: unknown, timeoutMs: number): string {
  * else (other statuses, redirects, timeouts, connection errors) retried with the backoff.
  */
 export class WebhookSender {
-  private readonly agent: Agent;
+  private readonly agent: Dispatcher;
 
   constructor(private readonly options: SenderOptions) {
-    this.agent = policyAgent(options.policy, options.timeoutMs, { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 });
+    this.agent = policyAgent(options.policy, options.timeoutMs, { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 }).compose(lastMomentCheck);
   }
 
-  async post(endpoint: Endpoint, headers: Record<string, string>, body: string): Promise<Outcome> {
+  /** `mayStart` (SendContext) is asked again right before the request is written on its connection. */
+  async post(endpoint: Endpoint, headers: Record<string, string>, body: string, mayStart?: () => boolean): Promise<Outcome> {
     const startedAt = performance.now();
     try {
-      const response = await this.agent.request({ origin: endpoint.origin, path: endpoint.path, method: 'POST', headers, body });
+      const options: Dispatcher.RequestOptions & CheckedRequest = { origin: endpoint.origin, path: endpoint.path, method: 'POST', headers, body, mayStart };
+      const response = await this.agent.request(options);
       const text = await readPrefix(response.body);
       return this.judge(response.statusCode, response.headers['retry-after'], {
         statusCode: response.statusCode,
@@ -95,6 +98,7 @@ export class WebhookSender {
     } catch (error) {
       // An address the policy refuses stays refused: no retry would reach it.
       if (error instanceof AddressRefused) return dead(error.message, { durationMs: msSince(startedAt), error: error.message });
+      if (error instanceof SendWithdrawn) return retry(error.message, undefined, { durationMs: msSince(startedAt), error: error.message });
       const message = describeError(error, this.options.timeoutMs);
       return retry(message, undefined, { durationMs: msSince(startedAt), error: message });
     }
