@@ -20,7 +20,8 @@
  *
  *   node --import tsx bench/cluster.ts [--seconds 5] [--events 24000] [--instances 12] [--connections 48] [--only sqlite,cluster-3]
  *
- * BENCH_NODE_ARGS adds Node.js flags to the nodes (a profiler: `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * BENCH_POSTGRES_URI is the PostgreSQL server (default postgresql://postgres@127.0.0.1:5432/test, a schema
+ * of its own per setup, dropped after). BENCH_NODE_ARGS adds Node.js flags to the nodes (a profiler: `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -202,21 +203,25 @@ interface Figures {
   window: Window;
 }
 
+/** Batches of events to `instances` in turn, over connections spread evenly over the nodes. */
+function loadPlan(running: Running, instances: string[], run: Pick<LoadPlan, 'warmupMs' | 'measureMs' | 'events'>): LoadPlan {
+  return {
+    urls: running.nodes.map((node) => node.url),
+    paths: instances.map((name) => `/events/${name}`),
+    headers: { apikey: running.apiKey, 'content-type': 'application/json' },
+    batch: BATCH,
+    connections: CONNECTIONS,
+    ...run,
+  };
+}
+
 /** Durable ingest, the load spread over every node; fails when an acknowledged event is not in the log. */
 async function ingest(running: Running): Promise<Figures & { missing: number }> {
   const names = Array.from({ length: INSTANCES }, (_, i) => `ingest-${i + 1}`);
   for (const name of names) await createInstance(running, { instanceName: name });
   const seqs = () => Promise.all(names.map((name) => nextSeq(running, name)));
   const before = await seqs();
-  const plan: LoadPlan = {
-    urls: running.nodes.map((node) => node.url),
-    paths: names.map((name) => `/events/${name}`),
-    headers: { apikey: running.apiKey, 'content-type': 'application/json' },
-    batch: BATCH,
-    connections: CONNECTIONS,
-    warmupMs: WARMUP_MS,
-    measureMs: SECONDS * 1000,
-  };
+  const plan = loadPlan(running, names, { warmupMs: WARMUP_MS, measureMs: SECONDS * 1000 });
   const { result, window } = await measured(running, plan, (done) => done);
   // Between the two marker events of each instance, its seq counts what was appended.
   const appended = (await seqs()).reduce((sum, seq, i) => sum + seq - (before[i] as number) - 1, 0);
@@ -236,16 +241,7 @@ async function webhooks(running: Running, receiver: Receiver): Promise<Figures &
   const names = Array.from({ length: INSTANCES }, (_, i) => `hook-${i + 1}`);
   for (const name of names) await createInstance(running, { instanceName: name, webhook: { url } });
   await leasesSpread(running, INSTANCES);
-  const plan: LoadPlan = {
-    urls: running.nodes.map((node) => node.url),
-    paths: names.map((name) => `/events/${name}`),
-    headers: { apikey: running.apiKey, 'content-type': 'application/json' },
-    batch: BATCH,
-    connections: CONNECTIONS,
-    warmupMs: 0,
-    measureMs: DELIVERY_TIMEOUT_MS,
-    events: WEBHOOK_EVENTS,
-  };
+  const plan = loadPlan(running, names, { warmupMs: 0, measureMs: DELIVERY_TIMEOUT_MS, events: WEBHOOK_EVENTS });
   const arrived = receiver.expect(WEBHOOK_EVENTS);
   const { result, value: lastAt, window } = await measured(running, plan, () =>
     Promise.race([arrived, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the receiver did not get every event in time')), DELIVERY_TIMEOUT_MS).unref())]),
@@ -317,17 +313,21 @@ function report(results: SetupResult[], header: string): void {
     { setup, run: 'ingest', figures: i as Figures },
     { setup, run: 'webhooks', figures: w as Figures },
   ]);
-  console.log('\nWhere the CPU goes in each measured window: cores busy on average, µs of CPU per event, and how long the nodes\' main threads and PostgreSQL\'s processes were ready to run but waited for a CPU (run-queue seconds per second):\n');
-  console.log('| setup | run | machine busy | Pombo nodes | PostgreSQL | load generator | receiver + bench | nodes µs/event | PostgreSQL µs/event | nodes waiting for a CPU | PostgreSQL waiting |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log(
+    "\nWhere the CPU goes in each measured window: cores busy on average; µs of CPU per event (the load generator's and the receiver's work per event is the same in every setup: what theirs grows by is what the machine's contention adds); how long the nodes' main threads and PostgreSQL's processes were ready to run but waited for a CPU (run-queue seconds per second):\n",
+  );
+  console.log('| setup | run | machine busy | cores: Pombo nodes | PostgreSQL | load generator | receiver + bench | µs/event: nodes | PostgreSQL | load generator | receiver + bench | waiting for a CPU: nodes | PostgreSQL |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const { setup, run, figures } of windows) {
     const { cpu, loadCpu } = figures.window;
     const cores = (seconds: number) => (seconds / cpu.seconds).toFixed(2);
     const nodes = cpu.groups.get('nodes') ?? 0;
     const postgres = setup.provider === 'postgresql' ? (cpu.groups.get('postgresql') ?? 0) : undefined;
+    const bench = cpu.groups.get('bench') ?? 0;
     const events = figures.eventsPerSecond * cpu.seconds;
+    const perEvent = (seconds: number) => fmt((seconds * 1e6) / events);
     console.log(
-      `| ${setup.label} | ${run} | ${pct(cpu.machineBusy)} | ${cores(nodes)} | ${postgres === undefined ? '–' : cores(postgres)} | ${cores(loadCpu)} | ${cores(cpu.groups.get('bench') ?? 0)} | ${fmt((nodes * 1e6) / events)} | ${postgres === undefined ? '–' : fmt((postgres * 1e6) / events)} | ${cores(cpu.waits.get('nodes') ?? 0)} | ${postgres === undefined ? '–' : cores(cpu.waits.get('postgresql') ?? 0)} |`,
+      `| ${setup.label} | ${run} | ${pct(cpu.machineBusy)} | ${cores(nodes)} | ${postgres === undefined ? '–' : cores(postgres)} | ${cores(loadCpu)} | ${cores(bench)} | ${perEvent(nodes)} | ${postgres === undefined ? '–' : perEvent(postgres)} | ${perEvent(loadCpu)} | ${run === 'webhooks' ? perEvent(bench) : '–'} | ${cores(cpu.waits.get('nodes') ?? 0)} | ${postgres === undefined ? '–' : cores(cpu.waits.get('postgresql') ?? 0)} |`,
     );
   }
   console.log("\nPostgreSQL's side: the nodes' backends on average (running; waiting for the append lock; for a row lock; for WAL or I/O; idle in a transaction, waiting for the node), the append lock held (share of samples), append commits/s (each NOTIFYs every node), the nodes' connections:\n");
