@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { ErrorObject } from 'ajv';
 import { corsOrigin } from '../config/cors.ts';
 import { excerpt, PomboError, validationError } from '../core/errors.ts';
+import { isStoreUnreachable } from '../store/store-unreachable.ts';
 import type { AppContext } from '../app-context.ts';
 import { jsonBodies } from './json-body.ts';
 import { channelConfigRoutes } from './routes/channel-config-routes.ts';
@@ -39,6 +40,12 @@ function toPomboError(error: FastifyError, context: AppContext): PomboError {
   if (error instanceof SyntaxError) return new PomboError('POMBO_ERR_INVALID_JSON', { detail: error.message });
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) return validationError(error.message);
   const reference = randomUUID();
+  if (isStoreUnreachable(error)) {
+    context.log.warn({ reference, code: (error as { code?: unknown }).code, reason: error.message }, 'request failed: the database did not answer');
+    return new PomboError('POMBO_ERR_UNAVAILABLE', {
+      detail: `the database did not answer (reference ${reference}): send the request again; events sent again with the same producer id are stored once`,
+    });
+  }
   context.log.error({ err: error, reference }, 'unhandled error');
   return new PomboError('POMBO_ERR_INTERNAL', { reference });
 }
