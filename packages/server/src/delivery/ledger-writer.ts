@@ -152,6 +152,11 @@ export class LedgerWriter {
 
   private failed(error: unknown, unsaved: number): void {
     const { log } = this.ledger;
+    if (this.stopped && error instanceof LeaseLostError) {
+      // Cluster mode: the lease went to another node, which delivers from the last cursor saved here.
+      log.info({ destination: this.destination, unsaved }, 'delivery state not saved at stop: the lease is held elsewhere now, which resends what was not saved');
+      return;
+    }
     if (this.stopped) {
       const message = 'could not save delivery state at stop; not retried: events past the saved cursor will be delivered again';
       log.error({ err: error, destination: this.destination, unsaved }, message);
