@@ -1,16 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { freePort, spawnPombo, type ChildPombo } from '../helpers/child-pombo.ts';
+import type { ChildPombo } from '../helpers/child-pombo.ts';
 import { Tally } from '../helpers/event-flow.ts';
 import { eventually, uniqueName } from '../helpers/pombo-harness.ts';
 import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { startReceiver } from '../webhook/http-receiver.ts';
 import { consume, RABBITMQ_URI, rabbitmqRequired, rabbitNames, withRabbit } from '../brokers/rabbitmq-helpers.ts';
+import { ClusterProcesses } from './cluster-processes.ts';
 import { chatOf, startFailoverFlow, type FailoverFlow } from './failover-flow.ts';
 import { startFailoverSubscriber, type FailoverSubscriber } from './failover-subscriber.ts';
 import { duplicatesAllowed, type Arrival } from './takeover-duplicates.ts';
@@ -56,46 +56,32 @@ test(
   { skip: 'skip' in service ? service.skip : 'skip' in rabbit ? rabbit.skip : false, timeout: 180_000 },
   async (t) => {
     const apiKey = `cluster-${randomBytes(8).toString('hex')}`;
-    /** The envelope's server_url (http://localhost:<port> by default) tells which node sent a message. */
-    const nodeOfUrl = new Map<string, string>();
     // Just before a node is cut off or stopped, the receiver answers it in 300 ms: the node surely has
     // deliveries in flight then, whose answers come while it cannot record them (its late writes).
     const answerSlowly = new Set<string>();
     const receiver = await startReceiver(async (request) => {
-      if (answerSlowly.has(nodeOfUrl.get(request.json?.server_url) ?? '')) await sleep(300);
+      if (answerSlowly.has(processes.nodeOf(request.json?.server_url) ?? '')) await sleep(300);
       return { status: 200 };
     });
     const names = rabbitNames();
     const consumer = await consume(names.exchange, `${names.prefix}.#`);
     const proxy = await startTcpProxy({ port: 5432 });
-    const dirs: string[] = [];
-    const node = async (id: string, database: string): Promise<ChildPombo> => {
-      const dir = mkdtempSync(join(tmpdir(), `pombo-cluster-${id}-`));
-      dirs.push(dir);
-      const port = await freePort();
-      nodeOfUrl.set(`http://localhost:${port}`, id);
-      return spawnPombo(
-        {
-          DATA_DIR: dir,
-          AUTHENTICATION_API_KEY: apiKey,
-          DATABASE_PROVIDER: 'postgresql',
-          DATABASE_CONNECTION_URI: `${database}?schema=${schema}`,
-          CLUSTER_ENABLED: 'true',
-          CLUSTER_NODE_ID: id,
-          CLUSTER_LEASE_TTL_MS: String(TTL_MS),
-          RABBITMQ_ENABLED: 'true',
-          RABBITMQ_URI,
-          RABBITMQ_EXCHANGE_NAME: names.exchange,
-          RABBITMQ_PREFIX_KEY: names.prefix,
-          // The test's own queue, bound before the first event, gets every message; Pombo's would pile up.
-          RABBITMQ_DECLARE_QUEUES: 'false',
-          WEBHOOK_MAX_IN_FLIGHT: String(WEBHOOK_MAX_IN_FLIGHT),
-          REALTIME_MAX_IN_FLIGHT: String(REALTIME_MAX_IN_FLIGHT),
-          LOG_LEVEL: 'warn',
-        },
-        port,
-      );
-    };
+    const processes = new ClusterProcesses({
+      apiKey,
+      schema,
+      ttlMs: TTL_MS,
+      env: {
+        RABBITMQ_ENABLED: 'true',
+        RABBITMQ_URI,
+        RABBITMQ_EXCHANGE_NAME: names.exchange,
+        RABBITMQ_PREFIX_KEY: names.prefix,
+        // The test's own queue, bound before the first event, gets every message; Pombo's would pile up.
+        RABBITMQ_DECLARE_QUEUES: 'false',
+        WEBHOOK_MAX_IN_FLIGHT: String(WEBHOOK_MAX_IN_FLIGHT),
+        REALTIME_MAX_IN_FLIGHT: String(REALTIME_MAX_IN_FLIGHT),
+      },
+    });
+    const node = (id: string, database: string): Promise<ChildPombo> => processes.start(id, database);
     const nodes: ChildPombo[] = [];
     const flows: FailoverFlow[] = [];
     const subscribers: FailoverSubscriber[] = [];
@@ -131,7 +117,7 @@ test(
       /** Webhook requests and RabbitMQ messages a node sent that arrived between two moments. */
       const sentBy = (id: string, from: number, to: number) =>
         [...receiver.requests.map((request) => ({ at: request.at, body: request.json })), ...consumer.received].filter(
-          (message) => message.at > from && message.at < to && nodeOfUrl.get(message.body?.server_url) === id,
+          (message) => message.at > from && message.at < to && processes.nodeOf(message.body?.server_url) === id,
         ).length;
 
       const instances: Array<{ name: string; id: string }> = [];
@@ -223,11 +209,11 @@ test(
       const webhookArrivals = (name: string): Array<Arrival & { chat: string }> =>
         receiver.requests
           .filter((request) => request.url === `/hook/${name}` && typeof request.json?.data?.n === 'number')
-          .map((request) => ({ n: request.json.data.n, from: nodeOfUrl.get(request.json.server_url) ?? '?', at: request.at, chat: request.json.data.key.remoteJid }));
+          .map((request) => ({ n: request.json.data.n, from: processes.nodeOf(request.json.server_url) ?? '?', at: request.at, chat: request.json.data.key.remoteJid }));
       const rabbitArrivals = (name: string): Arrival[] =>
         consumer.received
           .filter((message) => message.body.instance === name && typeof message.body.data?.n === 'number')
-          .map((message) => ({ n: message.body.data.n, from: nodeOfUrl.get(message.body.server_url) ?? '?', at: message.at }));
+          .map((message) => ({ n: message.body.data.n, from: processes.nodeOf(message.body.server_url) ?? '?', at: message.at }));
       const realtimeArrivals = (index: number): Arrival[] =>
         (subscribers[index] as FailoverSubscriber).connections.flatMap((connection, number) =>
           connection.numbers.map((n, at) => ({ n, from: `connection ${number}`, at: connection.arrivals[at] as number })),
@@ -290,7 +276,7 @@ test(
       await receiver.close();
       await consumer.close();
       await withRabbit(async (connection) => (await connection.createChannel()).deleteExchange(names.exchange));
-      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      processes.removeData();
     }
   },
 );

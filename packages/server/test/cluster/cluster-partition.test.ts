@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { freePort, spawnPombo, type ChildPombo } from '../helpers/child-pombo.ts';
+import type { ChildPombo } from '../helpers/child-pombo.ts';
 import { Tally } from '../helpers/event-flow.ts';
 import { eventually, uniqueName } from '../helpers/pombo-harness.ts';
 import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { startReceiver } from '../webhook/http-receiver.ts';
+import { ClusterProcesses } from './cluster-processes.ts';
 import { chatOf, startFailoverFlow, type FailoverFlow } from './failover-flow.ts';
 import { duplicatesAllowed } from './takeover-duplicates.ts';
 
@@ -43,27 +43,8 @@ test('a node cut from PostgreSQL (reset, then partitioned) stops sending, its le
     return { status: 200 };
   });
   const proxy = await startTcpProxy({ port: 5432 });
-  const dirs: string[] = [];
-  const nodeOfUrl = new Map<string, string>();
-  const node = async (id: string, database: string): Promise<ChildPombo> => {
-    const dir = mkdtempSync(join(tmpdir(), `pombo-partition-${id}-`));
-    dirs.push(dir);
-    const port = await freePort();
-    nodeOfUrl.set(`http://localhost:${port}`, id);
-    return spawnPombo(
-      {
-        DATA_DIR: dir,
-        AUTHENTICATION_API_KEY: apiKey,
-        DATABASE_PROVIDER: 'postgresql',
-        DATABASE_CONNECTION_URI: `${database}?schema=${schema}`,
-        CLUSTER_ENABLED: 'true',
-        CLUSTER_NODE_ID: id,
-        CLUSTER_LEASE_TTL_MS: String(TTL_MS),
-        LOG_LEVEL: 'warn',
-      },
-      port,
-    );
-  };
+  const processes = new ClusterProcesses({ apiKey, schema, ttlMs: TTL_MS });
+  const node = (id: string, database: string): Promise<ChildPombo> => processes.start(id, database);
   const nodes: ChildPombo[] = [];
   const flows: FailoverFlow[] = [];
   try {
@@ -90,7 +71,7 @@ test('a node cut from PostgreSQL (reset, then partitioned) stops sending, its le
       const text = await (await fetch(`${b.url}/metrics`, { headers: { apikey: apiKey } })).text();
       return Number(/pombo_cluster_fenced_writes_total\{node="node-b"\} (\d+)/.exec(text)?.[1] ?? 0);
     };
-    const sentByB = (from: number, to: number) => receiver.requests.filter((request) => request.at > from && request.at < to && nodeOfUrl.get(request.json?.server_url) === 'node-b').length;
+    const sentByB = (from: number, to: number) => receiver.requests.filter((request) => request.at > from && request.at < to && processes.nodeOf(request.json?.server_url) === 'node-b').length;
 
     const names: string[] = [];
     for (let i = 0; i < INSTANCES; i++) {
@@ -156,7 +137,7 @@ test('a node cut from PostgreSQL (reset, then partitioned) stops sending, its le
       // among the old holder's deliveries of its last TTL (takeover-duplicates.ts).
       const arrivals = receiver.requests
         .filter((request) => request.url === `/hook/${name}` && typeof request.json?.data?.n === 'number')
-        .map((request) => ({ n: request.json.data.n as number, from: nodeOfUrl.get(request.json.server_url) ?? '?', at: request.at }));
+        .map((request) => ({ n: request.json.data.n as number, from: processes.nodeOf(request.json.server_url) ?? '?', at: request.at }));
       const { changes, allowed } = duplicatesAllowed(arrivals, TTL_MS);
       assert.ok(ofInstance <= allowed, `${name}: ${ofInstance} duplicates, at most ${allowed} after ${changes} changes of node`);
       duplicates += ofInstance;
@@ -169,6 +150,6 @@ test('a node cut from PostgreSQL (reset, then partitioned) stops sending, its le
     for (const child of nodes) await child.kill();
     await proxy.close();
     await receiver.close();
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    processes.removeData();
   }
 });

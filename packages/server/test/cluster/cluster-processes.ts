@@ -1,0 +1,51 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, spawnPombo, type ChildPombo } from '../helpers/child-pombo.ts';
+
+/**
+ * The Pombo processes of a cluster test: each a node of one PostgreSQL schema with its own data folder
+ * and port. A webhook's or message's `server_url` (http://localhost:<port> by default) tells which
+ * node sent it (`nodeOf`).
+ */
+export class ClusterProcesses {
+  private readonly nodeOfUrl = new Map<string, string>();
+  private readonly dirs: string[] = [];
+
+  constructor(
+    private readonly options: { apiKey: string; schema: string; ttlMs: number; env?: Record<string, string> },
+  ) {}
+
+  /** Starts node `id` on `database` (a PostgreSQL URI without the schema: the proxy's for a node to cut off). */
+  async start(id: string, database: string): Promise<ChildPombo> {
+    const dir = mkdtempSync(join(tmpdir(), `pombo-cluster-${id}-`));
+    this.dirs.push(dir);
+    const port = await freePort();
+    this.nodeOfUrl.set(`http://localhost:${port}`, id);
+    const { apiKey, schema, ttlMs, env } = this.options;
+    return spawnPombo(
+      {
+        DATA_DIR: dir,
+        AUTHENTICATION_API_KEY: apiKey,
+        DATABASE_PROVIDER: 'postgresql',
+        DATABASE_CONNECTION_URI: `${database}?schema=${schema}`,
+        CLUSTER_ENABLED: 'true',
+        CLUSTER_NODE_ID: id,
+        CLUSTER_LEASE_TTL_MS: String(ttlMs),
+        LOG_LEVEL: 'warn',
+        ...env,
+      },
+      port,
+    );
+  }
+
+  /** The node that sent a message, from its `server_url` (undefined: not one of these). */
+  nodeOf(serverUrl: unknown): string | undefined {
+    return typeof serverUrl === 'string' ? this.nodeOfUrl.get(serverUrl) : undefined;
+  }
+
+  /** Deletes the nodes' data folders (once they are stopped). */
+  removeData(): void {
+    for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
+  }
+}
