@@ -3,6 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, spawnPombo, type ChildPombo } from '../helpers/child-pombo.ts';
 
+/** The variables of a cluster node: node `id` on the PostgreSQL URI `uri` (with its schema), its leases lasting `ttlMs`. */
+export function clusterNodeEnv({ apiKey, uri, id, ttlMs }: { apiKey: string; uri: string; id: string; ttlMs: number }): Record<string, string> {
+  return {
+    AUTHENTICATION_API_KEY: apiKey,
+    DATABASE_PROVIDER: 'postgresql',
+    DATABASE_CONNECTION_URI: uri,
+    CLUSTER_ENABLED: 'true',
+    CLUSTER_NODE_ID: id,
+    CLUSTER_LEASE_TTL_MS: String(ttlMs),
+  };
+}
+
 /**
  * The Pombo processes of a cluster test: each a node of one PostgreSQL schema with its own data folder
  * and port. A webhook's or message's `server_url` (http://localhost:<port> by default) tells which
@@ -26,12 +38,7 @@ export class ClusterProcesses {
     return spawnPombo(
       {
         DATA_DIR: dir,
-        AUTHENTICATION_API_KEY: apiKey,
-        DATABASE_PROVIDER: 'postgresql',
-        DATABASE_CONNECTION_URI: `${database}?schema=${schema}`,
-        CLUSTER_ENABLED: 'true',
-        CLUSTER_NODE_ID: id,
-        CLUSTER_LEASE_TTL_MS: String(ttlMs),
+        ...clusterNodeEnv({ apiKey, uri: `${database}?schema=${schema}`, id, ttlMs }),
         LOG_LEVEL: 'warn',
         ...env,
       },

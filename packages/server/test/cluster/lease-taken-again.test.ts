@@ -8,6 +8,7 @@ import { freePort, spawnPombo, type ChildPombo } from '../helpers/child-pombo.ts
 import { numberedEvent, Tally } from '../helpers/event-flow.ts';
 import { eventually } from '../helpers/pombo-harness.ts';
 import { postgresTestSchema } from '../helpers/postgres-test-schema.ts';
+import { clusterNodeEnv } from './cluster-processes.ts';
 import { startReceiver } from '../webhook/http-receiver.ts';
 
 const { uri, service } = await postgresTestSchema();
@@ -41,15 +42,7 @@ test('a node that lost a lease and took it again starts the destination anew onl
   let pombo: ChildPombo | undefined;
   try {
     pombo = await spawnPombo(
-      {
-        DATA_DIR: dir,
-        AUTHENTICATION_API_KEY: apiKey,
-        DATABASE_PROVIDER: 'postgresql',
-        DATABASE_CONNECTION_URI: uri,
-        CLUSTER_ENABLED: 'true',
-        CLUSTER_NODE_ID: 'node-a',
-        CLUSTER_LEASE_TTL_MS: String(TTL_MS),
-      },
+      { DATA_DIR: dir, ...clusterNodeEnv({ apiKey, uri, id: 'node-a', ttlMs: TTL_MS }) },
       await freePort(),
     );
     const call = (method: string, path: string, body?: unknown) =>

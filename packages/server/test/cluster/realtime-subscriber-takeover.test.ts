@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
+import { clusterNodeEnv } from './cluster-processes.ts';
 import { connect, ingest, type RealtimeClient } from '../realtime/ws-client.ts';
 
 /**
@@ -19,14 +20,7 @@ after(async () => {
 });
 
 async function startNode(id: string, ttlMs: number): Promise<Harness> {
-  const node = await startPombo({
-    AUTHENTICATION_API_KEY: apiKey,
-    DATABASE_PROVIDER: 'postgresql',
-    DATABASE_CONNECTION_URI: uri,
-    CLUSTER_ENABLED: 'true',
-    CLUSTER_NODE_ID: id,
-    CLUSTER_LEASE_TTL_MS: String(ttlMs),
-  });
+  const node = await startPombo(clusterNodeEnv({ apiKey, uri, id, ttlMs }));
   nodes.push(node);
   return node;
 }

@@ -1,13 +1,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import type { DestinationSpec } from '../../src/delivery/destination.ts';
 import { backoff } from '../../src/delivery/retry-policy.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { Store } from '../../src/store/types.ts';
 
 export const silent = pino({ level: 'silent' });
+
+/** A logger at info whose lines a test reads (`text()`: everything logged so far). */
+export function capturedLog(): { log: Logger; lines: string[]; text: () => string } {
+  const lines: string[] = [];
+  return { log: pino({ level: 'info' }, { write: (line: string) => lines.push(line) }), lines, text: () => lines.join('') };
+}
 
 /** Runs with a fresh SQLite log in a folder of its own (`file` to reopen it). */
 export async function withStore(run: (store: Store, file: string) => Promise<void>): Promise<void> {

@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
 import { deliveryRecord, Ledger } from '../../src/delivery/ledger-writer.ts';
 import { LeaseLostError } from '../../src/store/lease-lost-error.ts';
 import type { DeliveryRecord, Store, StoredEvent } from '../../src/store/types.ts';
-import { instance, silent, withStore } from './dispatcher-fixtures.ts';
+import { capturedLog, instance, silent, withStore } from './dispatcher-fixtures.ts';
 
 /**
  * The one writer of delivery state (delivery/ledger-writer.ts), over a real SQLite store: the position
@@ -66,15 +65,14 @@ test("a failed save is logged and answered; its records go with the next save, b
   withStore(async (store) => {
     const [first, second] = await events(store, 2);
     const io = instrument(store);
-    const lines: string[] = [];
-    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const { log, text } = capturedLog();
     let position = first!.pos;
     const writer = new Ledger(store, log).writer('dest', { position: () => position });
     writer.queue(failed('dest', first!));
     io.fail();
     const error = await writer.flush();
     assert.match(String(error), /the disk is full/);
-    assert.match(lines.join(''), /could not save delivery state; will retry/);
+    assert.match(text(), /could not save delivery state; will retry/);
     assert.equal(await store.getCursor('dest'), undefined, 'nothing written');
     assert.ok(writer.moved, 'the record waits for the next save');
     writer.queue(failed('dest', second!));
@@ -88,18 +86,20 @@ test('a lost lease is answered, not logged (its owner acts on it); a writer with
   withStore(async (store) => {
     const [first, second] = await events(store, 2);
     const io = instrument(store);
-    const lines: string[] = [];
-    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const { log, text } = capturedLog();
     let position = first!.pos;
     const writer = new Ledger(store, log).writer('dest', { position: () => position }, { delayMs: 10 });
     io.fail(new LeaseLostError('dest'));
     assert.ok((await writer.flush()) instanceof LeaseLostError);
-    assert.equal(lines.length, 0);
+    assert.doesNotMatch(text(), /could not save/, 'a lost lease is not logged as a failed save');
     // The failed save scheduled the next one.
     await new Promise((resolve) => setTimeout(resolve, 60));
     assert.equal(await store.getCursor('dest'), first!.pos);
-    await writer.stop();
     position = second!.pos;
+    io.fail(new LeaseLostError('dest'));
+    await writer.stop();
+    assert.match(text(), /"level":30.*delivery state not saved at stop: the lease is held elsewhere now/, 'a stop refused for a lost lease is told at info');
+    assert.doesNotMatch(text(), /"level":50/, 'and not as an error');
     writer.schedule();
     await new Promise((resolve) => setTimeout(resolve, 60));
     assert.equal(await store.getCursor('dest'), first!.pos, 'nothing written after the stop');

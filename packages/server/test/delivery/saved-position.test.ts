@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Dispatcher } from '../../src/delivery/dispatcher.ts';
 import type { DestinationSpec } from '../../src/delivery/destination.ts';
@@ -10,7 +9,7 @@ import { SettledPositions } from '../../src/delivery/settled-positions.ts';
 import { createMetrics } from '../../src/ops/metrics.ts';
 import type { Store } from '../../src/store/types.ts';
 import { eventually } from '../helpers/pombo-harness.ts';
-import { instance, silent, spec, withStore } from './dispatcher-fixtures.ts';
+import { capturedLog, instance, silent, spec, withStore } from './dispatcher-fixtures.ts';
 
 /**
  * The position a destination saves is the highest one up to which everything it read is settled
@@ -186,8 +185,7 @@ test('a replay that keeps failing never holds the saved position of new events',
 test('a save refused at stop (a lost lease) is logged as not retried, and the next run delivers the unsaved events again', async () => {
   await withStore(async (store) => {
     const id = await instance(store, 'a');
-    const lines: string[] = [];
-    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const { log, text } = capturedLog();
     const got: number[] = [];
     const send: DestinationSpec['send'] = async (batch) =>
       batch.map(({ event }) => {
@@ -206,7 +204,7 @@ test('a save refused at stop (a lost lease) is logged as not retried, and the ne
     };
     await first.stop();
     store.saveDeliveries = save;
-    const logged = lines.join('');
+    const logged = text();
     assert.match(logged, /could not save delivery state at stop; not retried/);
     assert.doesNotMatch(logged, /will retry/);
 
