@@ -156,6 +156,7 @@ export class Dispatcher {
   }
 
   private startWorker(spec: DestinationSpec): void {
+    const leased = this.gate?.needsLease(spec) ?? false;
     const worker = new DestinationWorker(spec, this.store, this.ledger, this.log, {
       head: () => this.head,
       onOutcome: (destination, outcome, event, attempt, state) => {
@@ -165,8 +166,8 @@ export class Dispatcher {
       },
       onFiltered: (destination, count) =>
         this.metrics.eventsFiltered.inc({ channel: destination.channel, instance_name: this.instanceLabel(destination.instanceId) }, count),
-      maySend: () => !this.gate?.needsLease(spec) || this.gate.maySend(spec.id),
-      leased: this.gate?.needsLease(spec) ?? false,
+      maySend: () => !leased || this.gate!.maySend(spec.id),
+      leased,
     });
     this.workers.set(spec.id, worker);
     worker.wake();
@@ -245,10 +246,6 @@ export class Dispatcher {
     return this.workers.get(id)?.oldestPendingAt() ?? null;
   }
 
-  statuses(): DestinationStatus[] {
-    return [...this.workers.values()].map((worker) => worker.status());
-  }
-
   /** The newest position of the log the dispatcher has heard of. */
   get headPosition(): number {
     return this.head;
@@ -259,6 +256,7 @@ export class Dispatcher {
     return this.workers.get(id)?.settledThrough;
   }
 
+  /** How far the destination's cursor is behind the log's head (the benchmarks wait for 0). */
   lag(id: string): number | undefined {
     const cursor = this.cursor(id);
     return cursor === undefined ? undefined : this.head - cursor;

@@ -5,7 +5,7 @@ import type { DeliveryAttempt } from '../../store/types.ts';
 import type { Endpoint } from './webhook-target.ts';
 import { AddressRefused, type WebhookAddressPolicy } from './webhook-address.ts';
 import { policyAgent } from './policy-agent.ts';
-import { lastMomentCheck, SendWithdrawn, type CheckedRequest } from './last-moment-check.ts';
+import { lastMomentCheck, type CheckedRequest } from './last-moment-check.ts';
 
 /** Bytes of a receiver's answer kept in the delivery log: an excerpt to diagnose with, not a way to read a server's pages. */
 const RESPONSE_LIMIT = 256;
@@ -98,7 +98,6 @@ export class WebhookSender {
     } catch (error) {
       // An address the policy refuses stays refused: no retry would reach it.
       if (error instanceof AddressRefused) return dead(error.message, { durationMs: msSince(startedAt), error: error.message });
-      if (error instanceof SendWithdrawn) return retry(error.message, undefined, { durationMs: msSince(startedAt), error: error.message });
       const message = describeError(error, this.options.timeoutMs);
       return retry(message, undefined, { durationMs: msSince(startedAt), error: message });
     }

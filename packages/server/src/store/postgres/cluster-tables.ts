@@ -233,14 +233,13 @@ export class ClusterTables implements ClusterStore {
     const stale = new Map<string, number>();
     if (!fenced.length) return stale;
     const ofSubscribers = fenced.filter((id) => this.fences.get(id)?.subscriber);
-    const ofDestinations = ofSubscribers.length ? fenced.filter((id) => !this.fences.get(id)?.subscriber) : fenced;
+    const ofDestinations = fenced.filter((id) => !this.fences.get(id)?.subscriber);
     const result = await client.query<{ id: string; node_id: string | null; epoch: number }>(
-      ofSubscribers.length
-        ? `WITH d AS (SELECT destination AS id, node_id, epoch FROM pombo_leases WHERE destination = ANY($1::text[]) FOR SHARE),
-                s AS (SELECT subscriber AS id, node_id, epoch FROM pombo_subscriber_leases WHERE subscriber = ANY($2::text[]) FOR SHARE)
-           SELECT * FROM d UNION ALL SELECT * FROM s`
-        : 'SELECT destination AS id, node_id, epoch FROM pombo_leases WHERE destination = ANY($1::text[]) FOR SHARE',
-      ofSubscribers.length ? [ofDestinations, ofSubscribers] : [ofDestinations],
+      // Row locks are not allowed in a UNION itself, but are in the queries of a WITH.
+      `WITH d AS (SELECT destination AS id, node_id, epoch FROM pombo_leases WHERE destination = ANY($1::text[]) FOR SHARE),
+            s AS (SELECT subscriber AS id, node_id, epoch FROM pombo_subscriber_leases WHERE subscriber = ANY($2::text[]) FOR SHARE)
+       SELECT * FROM d UNION ALL SELECT * FROM s`,
+      [ofDestinations, ofSubscribers],
     );
     const current = new Map(result.rows.map((row) => [row.id, row]));
     for (const destination of fenced) {
