@@ -10,7 +10,7 @@ import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-sc
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { startReceiver } from '../webhook/http-receiver.ts';
 import { consume, RABBITMQ_URI, rabbitmqRequired, rabbitNames, withRabbit } from '../brokers/rabbitmq-helpers.ts';
-import { ClusterProcesses } from './cluster-processes.ts';
+import { ClusterProcesses, fencedWrites } from './cluster-processes.ts';
 import { chatOf, startFailoverFlow, type FailoverFlow } from './failover-flow.ts';
 import { startFailoverSubscriber, type FailoverSubscriber } from './failover-subscriber.ts';
 import { duplicatesAllowed, type Arrival } from './takeover-duplicates.ts';
@@ -108,10 +108,6 @@ test(
         }, what, within, 50);
         return Date.now() - started;
       };
-      const fencedWrites = async (on: ChildPombo, id: string): Promise<number> => {
-        const text = await (await fetch(`${on.url}/metrics`, { headers: { apikey: apiKey } })).text();
-        return Number(new RegExp(`pombo_cluster_fenced_writes_total\\{node="${id}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
-      };
       /** Whether a node holds a webhook's lease: then the receiver's slow answers leave it late writes to make. */
       const holdsWebhook = async (id: string) => (await view(a)).leases.some((lease) => lease.nodeId === id && lease.destination.startsWith('webhook:'));
       /** Webhook requests and RabbitMQ messages a node sent that arrived between two moments. */
@@ -155,7 +151,7 @@ test(
       await sleep(2000);
 
       // 1. Node C cut from PostgreSQL by a partition (nothing gets through either way, nothing is closed), past its TTL.
-      const fencedBeforeCut = await fencedWrites(c, 'node-c');
+      const fencedBeforeCut = await fencedWrites(c, 'node-c', apiKey);
       answerSlowly.add('node-c');
       await sleep(300);
       const cWasDelivering = await holdsWebhook('node-c');
@@ -170,13 +166,13 @@ test(
       answerSlowly.clear();
       assert.equal(sentBy('node-c', movedAt, reconnectedAt), 0, 'node C sent nothing once its leases had moved');
       const afterReconnect = await spreadOver(['node-a', 'node-b', 'node-c'], a, 'node C back to its share once its network is back', 6 * TTL_MS);
-      const fencedAfterCut = (await fencedWrites(c, 'node-c')) - fencedBeforeCut;
+      const fencedAfterCut = (await fencedWrites(c, 'node-c', apiKey)) - fencedBeforeCut;
       t.diagnostic(`node C reconnected: back to its share in ${afterReconnect} ms; its writes held by the partition refused by the epoch: ${fencedAfterCut}`);
       if (cWasDelivering) assert.ok(fencedAfterCut > 0, 'the writes node C had in flight during the partition were refused by the epoch');
       else t.diagnostic('node C held no webhook when it was cut off: it may have had nothing to write late');
 
       // 2. Node A paused past its TTL, then continued.
-      const fencedBeforeStop = await fencedWrites(a, 'node-a');
+      const fencedBeforeStop = await fencedWrites(a, 'node-a', apiKey);
       answerSlowly.add('node-a');
       await sleep(300);
       const aWasDelivering = await holdsWebhook('node-a');
@@ -187,7 +183,7 @@ test(
       a.child.kill('SIGCONT');
       answerSlowly.clear();
       const afterCont = await spreadOver(['node-a', 'node-b', 'node-c'], b, 'node A back to its share after SIGCONT', 6 * TTL_MS);
-      const fencedAfterStop = (await fencedWrites(a, 'node-a')) - fencedBeforeStop;
+      const fencedAfterStop = (await fencedWrites(a, 'node-a', apiKey)) - fencedBeforeStop;
       t.diagnostic(`SIGCONT of node A: back to its share in ${afterCont} ms; its late writes refused by the epoch: ${fencedAfterStop}`);
       if (aWasDelivering) assert.ok(fencedAfterStop > 0, 'the paused node’s late cursor or delivery writes were refused by the epoch (pombo_cluster_fenced_writes_total)');
       else t.diagnostic('node A held no webhook when it was stopped: it may have had nothing to write late');

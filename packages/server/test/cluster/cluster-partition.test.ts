@@ -9,7 +9,7 @@ import { eventually, uniqueName } from '../helpers/pombo-harness.ts';
 import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { startReceiver } from '../webhook/http-receiver.ts';
-import { ClusterProcesses } from './cluster-processes.ts';
+import { ClusterProcesses, fencedWrites } from './cluster-processes.ts';
 import { chatOf, startFailoverFlow, type FailoverFlow } from './failover-flow.ts';
 import { duplicatesAllowed } from './takeover-duplicates.ts';
 
@@ -67,10 +67,6 @@ test('a node cut from PostgreSQL (reset, then partitioned) stops sending, its le
       }, what, within, 50);
       return Date.now() - started;
     };
-    const fencedWrites = async (): Promise<number> => {
-      const text = await (await fetch(`${b.url}/metrics`, { headers: { apikey: apiKey } })).text();
-      return Number(/pombo_cluster_fenced_writes_total\{node="node-b"\} (\d+)/.exec(text)?.[1] ?? 0);
-    };
     const sentByB = (from: number, to: number) => receiver.requests.filter((request) => request.at > from && request.at < to && processes.nodeOf(request.json?.server_url) === 'node-b').length;
 
     const names: string[] = [];
@@ -92,7 +88,7 @@ test('a node cut from PostgreSQL (reset, then partitioned) stops sending, its le
     await sleep(1500);
 
     for (const fault of ['cut', 'freeze'] as const) {
-      const fencedBefore = await fencedWrites();
+      const fencedBefore = await fencedWrites(b, 'node-b', apiKey);
       proxy[fault]();
       const moved = await spreadOver(['node-a'], `node B’s leases taken by A (${fault})`, 2 * TTL_MS + 2000);
       const movedAt = Date.now();
@@ -103,9 +99,10 @@ test('a node cut from PostgreSQL (reset, then partitioned) stops sending, its le
       proxy.restore();
       assert.equal(sentByB(movedAt, restoredAt), 0, `${fault}: node B sent nothing once its leases had moved`);
       const rejoined = await spreadOver(['node-a', 'node-b'], `node B back to its share after the ${fault}`, 6 * TTL_MS);
-      const fenced = (await fencedWrites()) - fencedBefore;
+      const fenced = (await fencedWrites(b, 'node-b', apiKey)) - fencedBefore;
       t.diagnostic(`${fault} healed: node B back to its share in ${rejoined} ms; its writes refused by the epoch: ${fenced}`);
       if (fault === 'freeze') assert.ok(fenced > 0, 'the writes node B had in flight during the partition were refused by the epoch');
+      else t.diagnostic('reset: its writes failed with the connections, none reached the database to be refused; not checked');
       await sleep(1000);
     }
     await Promise.all(flows.map((flow) => flow.stop()));

@@ -56,3 +56,9 @@ export class ClusterProcesses {
     for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** How many of node `id`'s cursor and record writes were refused by a lease's epoch (its `/metrics`). */
+export async function fencedWrites(node: ChildPombo, id: string, apiKey: string): Promise<number> {
+  const text = await (await fetch(`${node.url}/metrics`, { headers: { apikey: apiKey } })).text();
+  return Number(new RegExp(`pombo_cluster_fenced_writes_total\\{node="${id}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+}

@@ -21,7 +21,9 @@ test('a refresh that read the instances before this node created, configured or 
     const listInstances = store.listInstances.bind(store);
     let answer!: () => void;
     const changesDone = new Promise<void>((resolve) => (answer = resolve));
+    let read = false;
     store.listInstances = async () => {
+      read = true;
       const listed = await listInstances();
       await changesDone;
       return listed;
@@ -33,6 +35,7 @@ test('a refresh that read the instances before this node created, configured or 
     const webhook = { enabled: true, url: 'https://hooks.example.com/new', events: ['MESSAGES_UPSERT'] };
     assert.equal((await pombo.api('POST', `/webhook/set/${configured}`, { webhook })).status, 201);
     assert.equal((await pombo.api('DELETE', `/instance/delete/${deleted}`)).status, 200);
+    assert.ok(read, 'the refresh read the instances before the changes');
     answer();
     await refreshed;
     store.listInstances = listInstances;
