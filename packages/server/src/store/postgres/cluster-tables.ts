@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { ClusterNodeRow, ClusterStore, LeasedDestinationState, LeaseRow, QueuedReplay, SubscriberTakeover } from '../types.ts';
+import type { ClusterNodeRow, ClusterStore, LeaseKind, LeasedDestinationState, LeaseRow, QueuedReplay, SubscriberTakeover } from '../types.ts';
 
 /** The database's clock in ms: every node compares times against the same clock. */
 const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::int8';
@@ -10,10 +10,10 @@ const TAKEOVER_CHANNEL = 'pombo_takeovers';
 const REPLAY_CHANNEL = 'pombo_replays';
 
 /** The lease a fenced write must still hold: node and epoch, in the destinations' or the subscribers' table. */
-interface Fence {
+export interface Fence {
   readonly nodeId: string;
   readonly epoch: number;
-  readonly subscriber: boolean;
+  readonly kind: LeaseKind;
 }
 
 /** Heartbeats and leases of the nodes sharing a PostgreSQL log (docs/cluster.md). */
@@ -21,7 +21,7 @@ export class ClusterTables implements ClusterStore {
   /** The lease each fenced destination's (or subscriber's) writes must still hold. */
   private readonly fences = new Map<string, Fence>();
   /** Told of each write rejected because its lease moved, with the epoch the write held (metrics, logs). */
-  onFencedWrite?: (destination: string, epoch: number) => void;
+  onFencedWrite?: (id: string, epoch: number, kind: LeaseKind) => void;
   private readonly takeoverListeners = new Set<(takeover: SubscriberTakeover) => void>();
   private readonly replayListeners = new Set<(destination: string) => void>();
   /** What hears each NOTIFY channel of the cluster (on the store's listening connection). */
@@ -116,7 +116,7 @@ export class ClusterTables implements ClusterStore {
   }
 
   fence(destination: string, nodeId: string, epoch: number): void {
-    this.fences.set(destination, { nodeId, epoch, subscriber: false });
+    this.fences.set(destination, { nodeId, epoch, kind: 'destination' });
   }
 
   /**
@@ -148,7 +148,7 @@ export class ClusterTables implements ClusterStore {
   }
 
   fenceSubscriber(subscriber: string, nodeId: string, epoch: number): void {
-    this.fences.set(subscriber, { nodeId, epoch, subscriber: true });
+    this.fences.set(subscriber, { nodeId, epoch, kind: 'subscriber' });
   }
 
   unfence(id: string): void {
@@ -223,17 +223,17 @@ export class ClusterTables implements ClusterStore {
   }
 
   /**
-   * Inside a ledger transaction: the fenced destinations among `destinations` whose lease is no longer
-   * the one their writes hold, each with the epoch its writes held. The lease rows are locked (FOR SHARE)
+   * Inside a ledger transaction: the fenced destinations (or subscribers) among `destinations` whose lease
+   * is no longer the one their writes hold, each with the fence its writes held. The lease rows are locked (FOR SHARE)
    * until the transaction ends, so a claim by another node waits for this commit and its worker then
    * reads what it wrote.
    */
-  async stale(client: pg.PoolClient, destinations: Iterable<string>): Promise<Map<string, number>> {
+  async stale(client: pg.PoolClient, destinations: Iterable<string>): Promise<Map<string, Fence>> {
     const fenced = [...new Set(destinations)].filter((destination) => this.fences.has(destination));
-    const stale = new Map<string, number>();
+    const stale = new Map<string, Fence>();
     if (!fenced.length) return stale;
-    const ofSubscribers = fenced.filter((id) => this.fences.get(id)?.subscriber);
-    const ofDestinations = fenced.filter((id) => !this.fences.get(id)?.subscriber);
+    const ofSubscribers = fenced.filter((id) => this.fences.get(id)?.kind === 'subscriber');
+    const ofDestinations = fenced.filter((id) => this.fences.get(id)?.kind === 'destination');
     const result = await client.query<{ id: string; node_id: string | null; epoch: number }>(
       // Row locks are not allowed in a UNION itself, but are in the queries of a WITH.
       `WITH d AS (SELECT destination AS id, node_id, epoch FROM pombo_leases WHERE destination = ANY($1::text[]) FOR SHARE),
@@ -247,8 +247,8 @@ export class ClusterTables implements ClusterStore {
       const lease = current.get(destination);
       // A subscriber this node took again since (a newer connection here) is still served from the same
       // memory: its writes stay valid while the fence's epoch is being replaced by the new one.
-      const moved = fence.subscriber ? lease && lease.epoch < fence.epoch : lease && lease.epoch !== fence.epoch;
-      if (!lease || lease.node_id !== fence.nodeId || moved) stale.set(destination, fence.epoch);
+      const moved = fence.kind === 'subscriber' ? lease && lease.epoch < fence.epoch : lease && lease.epoch !== fence.epoch;
+      if (!lease || lease.node_id !== fence.nodeId || moved) stale.set(destination, fence);
     }
     return stale;
   }

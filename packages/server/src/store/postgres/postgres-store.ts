@@ -17,7 +17,7 @@ import { LoggedEvent } from '../logged-event.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { AppendNotifications, APPEND_CHANNEL } from './append-notifications.ts';
 import { LeaseLostError } from '../lease-lost-error.ts';
-import { ClusterTables } from './cluster-tables.ts';
+import { ClusterTables, type Fence } from './cluster-tables.ts';
 import { LogFollower } from './log-follower.ts';
 import { MIGRATIONS } from './postgres-schema.ts';
 import { parsePostgresUri } from './postgres-uri.ts';
@@ -525,7 +525,7 @@ export class PostgresStore implements Store {
     while (this.ledgerQueue.length) {
       const batch = this.ledgerQueue;
       this.ledgerQueue = [];
-      let stale: Map<string, number>;
+      let stale: Map<string, Fence>;
       try {
         stale = await this.commitLedger(batch);
       } catch (error) {
@@ -536,7 +536,7 @@ export class PostgresStore implements Store {
         const refused = stale.get(write.destination);
         if (refused === undefined) write.resolve();
         else {
-          this.cluster.onFencedWrite?.(write.destination, refused);
+          this.cluster.onFencedWrite?.(write.destination, refused.epoch, refused.kind);
           write.reject(new LeaseLostError(write.destination));
         }
       }
@@ -550,7 +550,7 @@ export class PostgresStore implements Store {
    * (the next append's commit flushes them), which means delivering those events again, never losing one.
    * Writes of a destination whose lease this node lost (cluster mode) are left out: answers their destinations.
    */
-  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<Map<string, number>> {
+  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<Map<string, Fence>> {
     const client = await this.pool.connect();
     try {
       // One round trip for both (a query without parameters may hold several statements).
