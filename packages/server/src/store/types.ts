@@ -131,6 +131,8 @@ export interface DeliveryLedger {
   /** Writes records and, atomically with them, the destination's new cursor. */
   saveDeliveries(destination: string, records: readonly DeliveryRecord[], cursor?: number): Promise<void>;
   listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]>;
+  /** The failed deliveries (dead letters) of these destinations, at most `perDestination` of each, oldest first, destination by destination. */
+  failedDeliveries(destinations: readonly string[], perDestination: number): Promise<DeliveryRecord[]>;
   /** Pending deliveries of one destination, oldest first. */
   pendingDeliveries(destination: string, limit: number): Promise<DeliveryRecord[]>;
   /**

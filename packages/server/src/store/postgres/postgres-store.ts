@@ -611,6 +611,15 @@ export class PostgresStore implements Store {
     return (await this.pool.query<DeliveryRow>(sql, params)).rows.map(toDelivery);
   }
 
+  /** One query for all the destinations (the manager asks every 3 s): an index range of each, as in `listDeliveries`. */
+  async failedDeliveries(destinations: readonly string[], perDestination: number): Promise<DeliveryRecord[]> {
+    if (!destinations.length) return [];
+    const sql = `SELECT r.* FROM unnest($1::text[]) WITH ORDINALITY AS d(destination, n)
+      CROSS JOIN LATERAL (SELECT * FROM pombo_deliveries WHERE destination = d.destination AND status = 'failed' ORDER BY pos LIMIT $2) AS r
+      ORDER BY d.n, r.pos`;
+    return (await this.pool.query<DeliveryRow>(sql, [[...new Set(destinations)], perDestination])).rows.map(toDelivery);
+  }
+
   async pendingDeliveries(destination: string, limit: number): Promise<DeliveryRecord[]> {
     return this.listDeliveries({ destination, status: 'pending', limit });
   }
