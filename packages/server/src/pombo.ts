@@ -73,9 +73,12 @@ export async function createPombo(config: Config, log: Logger = createLogger(con
     dispatcher.useLeases(context.cluster);
     // An instance created or deleted on another node: its destinations are balanced at once, not at the next tick.
     const node = context.cluster;
-    store.onAppend((events) => {
-      if (events.some((event) => event.event === 'INSTANCE_CREATE' || event.event === 'INSTANCE_DELETE')) node.changed();
-    });
+    store.onAppend(
+      (events) => {
+        if (events.some((event) => event.event === 'INSTANCE_CREATE' || event.event === 'INSTANCE_DELETE')) node.changed();
+      },
+      () => ({ events: ['INSTANCE_CREATE', 'INSTANCE_DELETE'] }),
+    );
   }
   // One read of the instances at start: their tokens, then their channels.
   for (const instance of await instances.load()) {

@@ -285,8 +285,11 @@ export class DestinationWorker {
     this.writer.schedule();
   }
 
-  /** Takes freshly committed events directly when caught up, sparing a read of the store. */
-  offer(events: readonly StoredEvent[], previousHead: number): void {
+  /**
+   * Takes freshly committed events directly when caught up, sparing a read of the store: `events` holds
+   * every event of the destination's instance after `previousHead`, through `head`.
+   */
+  offer(events: readonly StoredEvent[], previousHead: number, head: number): void {
     if (this.read !== 'caught-up' || this.readPos !== previousHead || this.items.size + events.length > WINDOW) {
       if (this.read === 'caught-up') this.read = 'behind';
       this.wake();
@@ -299,7 +302,7 @@ export class DestinationWorker {
       else this.add(event, 'log');
     }
     this.countFiltered(skipped);
-    this.readPos = events.at(-1)?.pos ?? this.readPos;
+    this.readPos = head;
     this.writer.schedule();
     this.wake();
   }

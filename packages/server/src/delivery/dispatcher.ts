@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { msOfIso } from '../core/iso-time.ts';
 import type { Metrics } from '../ops/metrics.ts';
+import type { AppendInterest } from '../store/append-interest.ts';
 import type { LeasedDestinationState, Store, StoredEvent } from '../store/types.ts';
 import { DeliveryLog } from './delivery-log.ts';
 import { DeliveryMetrics } from './delivery-metrics.ts';
@@ -91,13 +92,26 @@ export class Dispatcher {
 
   async start(): Promise<void> {
     this.head = await this.store.headPosition();
-    this.unsubscribe = this.store.onAppend((events) => this.onAppend(events));
+    this.unsubscribe = this.store.onAppend(
+      (events, head) => this.onAppend(events, head),
+      () => this.interest(),
+    );
   }
 
-  private onAppend(events: readonly StoredEvent[]): void {
+  private onAppend(events: readonly StoredEvent[], head: number): void {
     const previous = this.head;
-    this.head = events.at(-1)?.pos ?? this.head;
-    for (const worker of this.workers.values()) worker.offer(events, previous);
+    this.head = Math.max(this.head, head);
+    for (const worker of this.workers.values()) worker.offer(events, previous, this.head);
+  }
+
+  /** The instances whose events this node's workers deliver (every instance when one delivers them all). */
+  private interest(): AppendInterest {
+    const instances = new Set<string>();
+    for (const worker of this.workers.values()) {
+      if (worker.spec.instanceId === null) return { all: true };
+      instances.add(worker.spec.instanceId);
+    }
+    return { instances };
   }
 
   /** From now on, destinations that need a lease run only while this node holds it. */

@@ -1,4 +1,5 @@
 import type { EventKey } from '../core/event-names.ts';
+import type { AppendInterest, AppendListener } from './append-interest.ts';
 
 /** One event as the log holds it. `pos` orders the whole log; `seq` orders one instance's events, with no gaps. */
 export interface StoredEvent {
@@ -111,8 +112,12 @@ export interface EventLog {
   tailPosition(): Promise<number | undefined>;
   /** Deletes events created before `before`, except those a pending delivery still needs. */
   prune(before: Date): Promise<number>;
-  /** Called after each commit with the events it made durable. */
-  onAppend(listener: (events: readonly StoredEvent[]) => void): () => void;
+  /**
+   * Called after each commit with the events it made durable, in position order, and what the run
+   * holds. With several writers (cluster mode), other nodes' events are read for `interest` only (a
+   * listener without one gets every event).
+   */
+  onAppend(listener: AppendListener, interest?: () => AppendInterest): () => void;
 }
 
 export interface InstanceRepository {

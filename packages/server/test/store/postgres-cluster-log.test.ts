@@ -149,4 +149,61 @@ describe('PostgreSQL log shared by several nodes', { skip: 'skip' in service ? s
       await Promise.all([other.end(), watcher.end()]);
     }
   });
+  test('a node reads only the events its listeners want of other nodes’ appends; its head still moves past the rest', async () => {
+    const [wanted, other] = await Promise.all([newInstance(a), newInstance(a)]);
+    const reader = await PostgresStore.open(uri);
+    const heard: StoredEvent[] = [];
+    const lifecycle: string[] = [];
+    const stops = [
+      reader.onAppend((events) => heard.push(...events), () => ({ instances: [wanted.id] })),
+      reader.onAppend((events) => lifecycle.push(...events.map((event) => event.event)), () => ({ events: ['INSTANCE_DELETE'] })),
+    ];
+    try {
+      const appended = (
+        await Promise.all([
+          a.append([{ instanceId: other.id, event: 'MESSAGES_UPSERT', data: { n: 1 } }]),
+          a.append([{ instanceId: wanted.id, event: 'MESSAGES_UPSERT', data: { n: 2 } }]),
+          a.append([{ instanceId: other.id, event: 'INSTANCE_DELETE', data: {} }]),
+          a.append([{ instanceId: other.id, event: 'MESSAGES_UPSERT', data: { n: 3 } }]),
+        ])
+      )
+        .flat()
+        .map((result) => result.event);
+      const end = Math.max(...appended.map((event) => event.pos));
+      await eventually(async () => (await reader.headPosition()) === end, 'the reading node’s head to reach the last append', 5000, 5);
+      const kinds = new Set(heard.map((event) => `${event.instanceId === wanted.id ? 'wanted' : 'other'} ${event.event}`));
+      assert.deepEqual([...kinds].sort(), ['other INSTANCE_DELETE', 'wanted MESSAGES_UPSERT'], 'the wanted instance’s events and the kinds asked for, nothing else was read');
+      assert.ok(lifecycle.includes('INSTANCE_DELETE'), 'the listener of a kind heard it (each listener is handed what all of them want)');
+    } finally {
+      stops.forEach((stop) => stop());
+      await reader.close();
+    }
+  });
+
+  test('a listener that starts wanting an instance while a read is under way still gets its events (the page is read again)', async () => {
+    const instance = await newInstance(a);
+    const reader = await PostgresStore.open(uri);
+    const instances = new Set<string>();
+    let asked = 0;
+    const heard: StoredEvent[] = [];
+    const stop = reader.onAppend(
+      (events) => heard.push(...events.filter((event) => event.instanceId === instance.id)),
+      () => {
+        asked++;
+        const snapshot = { instances: [...instances] };
+        // As a worker that starts, or a socket that connects, while the node reads: after the read began, before it ends.
+        queueMicrotask(() => instances.add(instance.id));
+        return snapshot;
+      },
+    );
+    try {
+      const [appended] = await a.append([{ instanceId: instance.id, event: 'MESSAGES_UPSERT', data: { n: 1 } }]);
+      await eventually(async () => (await reader.headPosition()) >= (appended?.event.pos ?? 0), 'the reading node to hear of the append', 5000, 5);
+      assert.deepEqual(heard.map((event) => event.id), [appended?.event.id], 'the event of the instance wanted during the read arrived, once');
+      assert.ok(asked >= 2, `the interest was asked at the read and again before handing it over (${asked} times)`);
+    } finally {
+      stop();
+      await reader.close();
+    }
+  });
 });

@@ -1,5 +1,6 @@
 import { envelopeOf, type Envelope } from '../../core/envelope.ts';
 import type { AppContext } from '../../app-context.ts';
+import type { AppendInterest } from '../../store/append-interest.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import type { ConnectedClient } from '../channel.ts';
 import type { EventRouter } from './event-routing.ts';
@@ -20,6 +21,8 @@ export class SocketFanOut {
   private readonly filteredUnscraped = new Map<string, number>();
   /** Instance name → its namespaces that have sockets (usually one; socket.io may briefly hold two). */
   private readonly namespaces = new Map<string, Set<PomboNamespace>>();
+  /** Instance id → its sockets connected to its namespace: the instances whose events this node must read (cluster mode). */
+  private readonly instanceSockets = new Map<string, number>();
   private unsubscribe: (() => void) | undefined;
   private untally: (() => void) | undefined;
 
@@ -30,7 +33,10 @@ export class SocketFanOut {
   ) {}
 
   start(): void {
-    this.unsubscribe = this.context.store.onAppend((events) => this.publish(events));
+    this.unsubscribe = this.context.store.onAppend(
+      (events) => this.publish(events),
+      () => this.interest(),
+    );
     this.untally = this.context.metrics.tallyFiltered(() => this.flushFiltered());
   }
 
@@ -103,7 +109,21 @@ export class SocketFanOut {
     });
   }
 
+  /** Every event while a socket is on `/` (it may hear any instance's), else the events of the instances with sockets. */
+  private interest(): AppendInterest {
+    return this.io.sockets.sockets.size > 0 ? { all: true } : { instances: this.instanceSockets.keys() };
+  }
+
   private track(socket: PomboSocket): void {
+    const { scope } = socket.data;
+    if (scope.kind === 'instance') {
+      this.instanceSockets.set(scope.instanceId, (this.instanceSockets.get(scope.instanceId) ?? 0) + 1);
+      socket.once('disconnect', () => {
+        const left = (this.instanceSockets.get(scope.instanceId) ?? 1) - 1;
+        if (left > 0) this.instanceSockets.set(scope.instanceId, left);
+        else this.instanceSockets.delete(scope.instanceId);
+      });
+    }
     const name = socket.nsp.name.slice(1);
     const namespaces = this.namespaces.get(name) ?? new Set<PomboNamespace>();
     namespaces.add(socket.nsp);

@@ -13,12 +13,13 @@ import type {
   Store,
   StoredEvent,
 } from '../types.ts';
+import { Wanted, type AppendInterest, type AppendListener } from '../append-interest.ts';
 import { LoggedEvent } from '../logged-event.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { AppendNotifications, APPEND_CHANNEL } from './append-notifications.ts';
 import { LeaseLostError } from '../lease-lost-error.ts';
 import { ClusterTables, type Fence } from './cluster-tables.ts';
-import { LogFollower } from './log-follower.ts';
+import { LogFollower, type FollowedPage } from './log-follower.ts';
 import { MIGRATIONS } from './postgres-schema.ts';
 import { parsePostgresUri } from './postgres-uri.ts';
 
@@ -112,7 +113,8 @@ const producerKey = (instanceId: string, producerId: string) => `${instanceId}\u
  */
 export class PostgresStore implements Store {
   readonly provider = 'postgresql';
-  private readonly listeners = new Set<(events: readonly StoredEvent[]) => void>();
+  /** Listeners of appends and what each needs of other nodes' events (undefined: all). */
+  private readonly listeners = new Map<AppendListener, (() => AppendInterest) | undefined>();
   private queue: QueuedAppend[] = [];
   /** The commit in flight (appends queue behind it), or undefined. */
   private appending: Promise<void> | undefined;
@@ -136,9 +138,9 @@ export class PostgresStore implements Store {
     this.lastCreatedAt = head.createdAt;
     this.cluster = new ClusterTables(pool, schema);
     this.follower = new LogFollower(head.pos, {
-      read: (after, until, limit) => this.read({ afterPos: after, untilPos: until, limit }),
-      publish: (events) => {
-        for (const listener of this.listeners) listener(events);
+      read: (after, until, limit) => this.readWanted(after, until, limit),
+      publish: (events, head) => {
+        for (const listener of this.listeners.keys()) listener(events, head);
       },
       failed: () => undefined,
     });
@@ -452,9 +454,32 @@ export class PostgresStore implements Store {
     }
   }
 
-  onAppend(listener: (events: readonly StoredEvent[]) => void): () => void {
-    this.listeners.add(listener);
+  onAppend(listener: AppendListener, interest?: () => AppendInterest): () => void {
+    this.listeners.set(listener, interest);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Other nodes' events that this node's listeners want, in a catch-up of the log: those of the
+   * instances they follow and of the kinds they ask for, or none at all (no query) when nobody here
+   * wants any. A node then reads only its share of the log, not every node's every event.
+   */
+  private async readWanted(after: number, until: number, limit: number): Promise<FollowedPage> {
+    const wanted = this.wanted();
+    const current = () => wanted.includes(this.wanted());
+    if (wanted.all) return { events: await this.read({ afterPos: after, untilPos: until, limit }), current };
+    if (wanted.nothing) return { events: [], current };
+    const result = await this.pool.query<EventTuple>({
+      text: `SELECT ${EVENT_COLUMNS} FROM pombo_events WHERE pos > $1 AND pos <= $2
+               AND (instance_id = ANY($3::text[]) OR event = ANY($4::text[])) ORDER BY pos LIMIT $5`,
+      values: [after, until, [...wanted.instances], [...wanted.events], limit],
+      rowMode: 'array',
+    });
+    return { events: result.rows.map(toEvent), current };
+  }
+
+  private wanted(): Wanted {
+    return new Wanted([...this.listeners.values()].map((interest) => interest?.()));
   }
 
   // ---- instances -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import type {
   Store,
   StoredEvent,
 } from '../types.ts';
+import type { AppendListener } from '../append-interest.ts';
 import { LoggedEvent } from '../logged-event.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type AppendRow, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { narrowExisting, privateFile } from '../../ops/private-files.ts';
@@ -38,7 +39,7 @@ function upsertDeliveriesSql(rows: number): string {
 export class SqliteStore implements Store {
   readonly provider = 'sqlite';
   private readonly db: Database.Database;
-  private readonly listeners = new Set<(events: readonly StoredEvent[]) => void>();
+  private readonly listeners = new Set<AppendListener>();
   private queue: QueuedAppend[] = [];
   private flushScheduled = false;
   private ledgerQueue: QueuedLedgerWrite[] = [];
@@ -133,7 +134,9 @@ export class SqliteStore implements Store {
       if (outcome instanceof Error || outcome === undefined) item.reject(outcome);
       else item.resolve(outcome);
     });
-    if (appended.length) for (const listener of this.listeners) listener(appended);
+    if (!appended.length) return;
+    const head = (appended.at(-1) as StoredEvent).pos;
+    for (const listener of this.listeners) listener(appended, head);
   }
 
   /** One commit's appends: each caller's, then the sequences they moved (run inside `writeAppends`'s transaction). */
@@ -254,7 +257,7 @@ export class SqliteStore implements Store {
     return result.changes;
   }
 
-  onAppend(listener: (events: readonly StoredEvent[]) => void): () => void {
+  onAppend(listener: AppendListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
