@@ -52,8 +52,11 @@ export class ClusterNode implements LeaseGate {
     });
     // A write refused under the epoch this node still holds: the lease is gone already, the worker stops
     // now rather than at the next renewal. (Under an older epoch: the write of a worker still stopping.)
-    cluster.onFencedWrite = (destination, epoch) => {
-      metrics.clusterFencedWrites.inc({ node: this.id });
+    cluster.onFencedWrite = (destination, epoch, kind) => {
+      metrics.clusterFencedWrites.inc({ node: this.id, kind });
+      // A subscriber's refused floor write is the realtime hub's to act on (SubscriberLeases.refused): its
+      // client reconnected to another node, an everyday move, not a worker of this node running late.
+      if (kind === 'subscriber') return log.info({ node: this.id, subscriber: destination, epoch }, 'cluster: floor write refused, another node serves the realtime subscriber');
       log.warn({ node: this.id, destination, epoch }, 'cluster: write refused, the lease moved since this worker took it');
       if (this.held.get(destination) !== epoch) return;
       this.held.delete(destination);

@@ -36,6 +36,8 @@ export class InstanceService {
   /** Counts the changes made here; `changedAt` keeps, per instance id, the count at its last one (a deletion included). */
   private changes = 0;
   private readonly changedAt = new Map<string, number>();
+  /** Refreshes under way: only they may need the mark of an instance deleted here (a later one lists it gone). */
+  private refreshing = 0;
 
   constructor(
     private readonly store: Store,
@@ -169,6 +171,15 @@ export class InstanceService {
    * or deleted elsewhere start, change or stop their destinations here too.
    */
   async refresh(removalPos: number): Promise<void> {
+    this.refreshing++;
+    try {
+      await this.takeIn(removalPos);
+    } finally {
+      if (--this.refreshing === 0) this.forgetDeletions();
+    }
+  }
+
+  private async takeIn(removalPos: number): Promise<void> {
     // What this node changes while the list is read is newer than the list: it is left as it is.
     const listedAfter = this.changes;
     const changedHere = (id: string) => (this.changedAt.get(id) ?? 0) > listedAfter;
@@ -191,6 +202,14 @@ export class InstanceService {
     }
   }
 
+  /**
+   * Drops the marks of the instances deleted here once no refresh is under way: a refresh that starts
+   * later lists them gone, and counts from past every mark (so that ids are not kept for ever).
+   */
+  private forgetDeletions(): void {
+    for (const id of this.changedAt.keys()) if (!this.byId.has(id)) this.changedAt.delete(id);
+  }
+
   /** Emits the removal events, then deletes the instance; its destinations drain them first. */
   async delete(instance: Instance): Promise<void> {
     const removal = await this.emitMany(instance, [
@@ -201,8 +220,10 @@ export class InstanceService {
     this.unindexJid(this.byId.get(instance.id) ?? instance);
     this.byId.delete(instance.id);
     this.byName.delete(instance.name);
-    // Kept (an id is never reused): a refresh that listed the instance before its deletion must not bring it back.
-    this.changedAt.set(instance.id, ++this.changes);
+    // A refresh under way that listed the instance before its deletion must not bring it back: marked
+    // until the refreshes under way end (forgetDeletions); with none under way, no mark is needed.
+    if (this.refreshing) this.changedAt.set(instance.id, ++this.changes);
+    else this.changedAt.delete(instance.id);
     this.auth.forget(instance);
     void this.channels.release(instance, removal.at(-1)?.event.pos ?? 0);
     this.log.info({ instance: instance.name }, 'instance deleted');

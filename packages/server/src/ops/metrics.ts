@@ -57,8 +57,8 @@ export function createMetrics() {
     }),
     clusterFencedWrites: new Counter({
       name: 'pombo_cluster_fenced_writes_total',
-      help: "Cursor and delivery writes of this node refused because the destination's lease went to another node (cluster mode): a node that was paused or cut off while it delivered",
-      labelNames: ['node'] as const,
+      help: "Writes of this node refused because the lease went to another node (cluster mode): kind destination, a webhook or broker destination's cursor and delivery writes (a node that was paused or cut off while it delivered); kind subscriber, a durable realtime subscriber's floor writes (its client reconnected to another node)",
+      labelNames: ['node', 'kind'] as const,
       registers: [registry],
     }),
     socketioConnections: new Gauge({

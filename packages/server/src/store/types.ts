@@ -136,6 +136,8 @@ export interface DeliveryLedger {
   /** Writes records and, atomically with them, the destination's new cursor. */
   saveDeliveries(destination: string, records: readonly DeliveryRecord[], cursor?: number): Promise<void>;
   listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]>;
+  /** The failed deliveries (dead letters) of these destinations, at most `perDestination` of each, oldest first, destination by destination. */
+  failedDeliveries(destinations: readonly string[], perDestination: number): Promise<DeliveryRecord[]>;
   /** Pending deliveries of one destination, oldest first. */
   pendingDeliveries(destination: string, limit: number): Promise<DeliveryRecord[]>;
   /**
@@ -189,8 +191,11 @@ export interface ClusterStore {
    * is the node's at `epoch`; a write made after the lease went elsewhere is rejected (LeaseLostError).
    */
   fence(destination: string, nodeId: string, epoch: number): void;
-  /** Called for each write rejected because its lease moved, with the epoch the write held. */
-  onFencedWrite?: (destination: string, epoch: number) => void;
+  /**
+   * Called for each write rejected because its lease moved, with the epoch the write held: a destination's
+   * cursor or delivery write (`fence`), or a realtime subscriber's floor or dead-letter write (`fenceSubscriber`).
+   */
+  onFencedWrite?: (id: string, epoch: number, kind: LeaseKind) => void;
   /** Sets a destination's first cursor unless it has one: the first node to see the destination decides. */
   initCursor(destination: string, pos: number): Promise<void>;
   /**
@@ -234,6 +239,9 @@ export interface QueuedReplay {
   readonly destination: string;
   readonly eventIds: readonly string[];
 }
+
+/** What a lease is held for: a webhook or broker destination, or a durable realtime subscriber. */
+export type LeaseKind = 'destination' | 'subscriber';
 
 /** A node took a durable realtime subscriber over. */
 export interface SubscriberTakeover {

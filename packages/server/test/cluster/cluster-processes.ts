@@ -60,5 +60,10 @@ export class ClusterProcesses {
 /** How many of node `id`'s cursor and record writes were refused by a lease's epoch (its `/metrics`). */
 export async function fencedWrites(node: ChildPombo, id: string, apiKey: string): Promise<number> {
   const text = await (await fetch(`${node.url}/metrics`, { headers: { apikey: apiKey } })).text();
-  return Number(new RegExp(`pombo_cluster_fenced_writes_total\\{node="${id}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+  return fencedWritesIn(text, id, 'destination');
+}
+
+/** The `pombo_cluster_fenced_writes_total` of node `id` and one kind (destination or subscriber) in a `/metrics` text. */
+export function fencedWritesIn(metrics: string, id: string, kind: 'destination' | 'subscriber'): number {
+  return Number(new RegExp(`pombo_cluster_fenced_writes_total\\{node="${id}",kind="${kind}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
 }

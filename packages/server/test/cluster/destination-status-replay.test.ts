@@ -6,6 +6,7 @@ import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pom
 import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
 import { clusterNodeEnv } from './cluster-processes.ts';
 import { ingest } from '../realtime/ws-client.ts';
+import type { ClusterStore } from '../../src/store/types.ts';
 import { startReceiver, type Receiver } from '../webhook/http-receiver.ts';
 
 /**
@@ -98,5 +99,37 @@ describe('a destination seen from any node of a cluster', { skip: 'skip' in serv
       await client.end();
     }
     assert.deepEqual([...counts(receiver).values()], [2, 2, 1, 1, 2], 'nothing else was sent twice');
+  });
+
+  test("an instance's webhook endpoints are listed on any node with one read of the database for those other nodes run", async () => {
+    const receiver = await startReceiver();
+    closing.push(receiver);
+    const nodes = [await startNode('node-3'), await startNode('node-4')];
+    const name = uniqueName('endpoints');
+    const { id } = await nodes[0]!.sandbox(name);
+    for (let n = 0; n < 3; n++) assert.equal((await nodes[0]!.api('POST', `/webhook/endpoints/${name}`, { url: `${receiver.url}/${n}` })).status, 201);
+    const destinations = new Set(((await nodes[0]!.api('GET', `/webhook/endpoints/${name}`)).body.endpoints as Array<{ id: string }>).map((endpoint) => `webhook:${id}:${endpoint.id}`));
+
+    let mostOthers = 0;
+    for (const [n, node] of nodes.entries()) {
+      const listed = await eventually(async () => {
+        const { status, body } = await node.api<{ endpoints: Array<{ state: { node?: string } }> }>('GET', `/webhook/endpoints/${name}`);
+        return status === 200 && body.endpoints.every((endpoint) => endpoint.state.node) ? body.endpoints : undefined;
+      }, `node ${n + 3} knows the endpoints and where each runs`);
+      // The reads of the endpoints' states this node makes for one more listing.
+      const cluster = node.pombo.context.store.cluster as ClusterStore;
+      const reads: string[][] = [];
+      const read = cluster.destinationStates.bind(cluster);
+      cluster.destinationStates = (ids) => {
+        if (ids.some((destination) => destinations.has(destination))) reads.push([...ids]);
+        return read(ids);
+      };
+      assert.equal((await node.api('GET', `/webhook/endpoints/${name}`)).body.endpoints.length, 3);
+      cluster.destinationStates = read;
+      const others = listed.filter((endpoint) => endpoint.state.node !== `node-${n + 3}`).length;
+      mostOthers = Math.max(mostOthers, others);
+      assert.deepEqual(reads.map((ids) => ids.length), others ? [others] : [], `node ${n + 3}: one read for the ${others} endpoints other nodes run`);
+    }
+    assert.ok(mostOthers >= 2, 'on one node at least, two endpoints or more run elsewhere (the case a read each would show)');
   });
 });

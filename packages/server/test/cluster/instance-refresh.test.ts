@@ -46,6 +46,15 @@ test('a refresh that read the instances before this node created, configured or 
     const found = await pombo.api('GET', `/webhook/find/${configured}`);
     assert.equal(found.body?.url, webhook.url, 'the webhook set meanwhile is kept');
     assert.equal(await listed(deleted), 0, 'the instance deleted meanwhile stays deleted');
+
+    // What it takes to get this right stays bounded: no id of a deleted instance is kept once the refresh is over.
+    const marked = () => [...(instances as unknown as { changedAt: Map<string, number> }).changedAt.keys()];
+    assert.deepEqual(marked().filter((id) => !instances.findById(id)), [], 'no deleted instance is remembered after the refresh');
+    const alone = uniqueName('alone');
+    assert.equal((await pombo.api('POST', '/instance/create', { instanceName: alone, integration: 'INGEST' })).status, 201);
+    assert.equal((await pombo.api('DELETE', `/instance/delete/${alone}`)).status, 200);
+    assert.deepEqual(marked().filter((id) => !instances.findById(id)), [], 'nor one deleted while no refresh is under way');
+    assert.equal(marked().length, instances.count, 'one mark per instance');
   } finally {
     await pombo.close();
   }

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
-import { clusterNodeEnv } from './cluster-processes.ts';
+import { clusterNodeEnv, fencedWritesIn } from './cluster-processes.ts';
 import { connect, ingest, type RealtimeClient } from '../realtime/ws-client.ts';
 
 /**
@@ -111,6 +111,9 @@ describe('durable realtime subscribers in a cluster', { skip: 'skip' in service 
     const closed = await Promise.race([client.closed, new Promise<undefined>((resolve) => setTimeout(resolve, 5000, undefined))]);
     assert.equal(closed?.code, 4307, 'closed once its floor write (within a second of the acks) is refused');
     assert.equal(await floorOf(one, id), saved, 'the refused floor was not written');
+    const metrics = (await one.api('GET', '/metrics')).body as string;
+    assert.ok(fencedWritesIn(metrics, 'node-3', 'subscriber') >= 1, 'counted as a subscriber’s refused write');
+    assert.equal(fencedWritesIn(metrics, 'node-3', 'destination'), 0, 'not as a destination’s');
   });
 
   test('a node that missed the takeover and writes nothing learns it at its next check and closes its connection', async () => {

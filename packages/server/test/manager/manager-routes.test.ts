@@ -1,8 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { eventually, startPombo, type Harness } from '../helpers/pombo-harness.ts';
 import { connect as connectRealtime } from '../realtime/ws-client.ts';
 import { Clients, namespaceUrl } from '../socketio/socket-helpers.ts';
+import type { DeliveryRecord } from '../../src/store/types.ts';
 
 let pombo: Harness;
 let cookie: string;
@@ -110,6 +112,47 @@ test('connected clients lists Socket.IO sockets and /events/ws subscribers by in
   }, 'both clients in the fragment');
   assert.match(fragment, new RegExp(`<td>socket\\.io</td>\\s*<td>${name}</td>\\s*<td><code>${socket.id}</code></td>`));
   assert.match(fragment, new RegExp(`<td>realtime</td>\\s*<td>${name}</td>\\s*<td><code>billing</code></td>\\s*<td>(::ffff:)?127\\.0\\.0\\.1</td>`));
+});
+
+test("the dead letters of every webhook and realtime subscriber are read with one query, the subscribers' names with one more", async () => {
+  const { store } = pombo.pombo.context;
+  const deadLetter = (destination: string, instanceId: string): DeliveryRecord => ({
+    destination,
+    pos: 1_000_000,
+    eventId: `evt_${randomBytes(6).toString('hex')}`,
+    instanceId,
+    event: 'MESSAGES_UPSERT',
+    status: 'failed',
+    attempts: [{ at: new Date().toISOString(), durationMs: 3, statusCode: 410 }],
+    nextAttemptAt: null,
+  });
+  const written: DeliveryRecord[] = [];
+  for (let n = 0; n < 3; n++) {
+    const name = `mgr-dead-${n}-${Date.now()}`;
+    const { id } = await pombo.sandbox(name);
+    assert.equal((await pombo.api('POST', `/webhook/set/${name}`, { webhook: { enabled: true, url: 'http://127.0.0.1:9/hook', events: ['MESSAGES_UPSERT'] } })).status, 201);
+    // Written as a failed delivery would be; the subscriber's cursor makes it known, as a first connection does.
+    for (const destination of [`webhook:${id}`, `realtime:${id}:billing`]) {
+      const record = deadLetter(destination, id);
+      await store.saveDeliveries(destination, [record], 0);
+      written.push(record);
+    }
+  }
+  await eventually(() => written.every(({ destination }) => !destination.startsWith('webhook:') || pombo.pombo.context.dispatcher.specs().some((spec) => spec.id === destination)), 'the webhooks run');
+
+  const calls = { failedDeliveries: 0, listDeliveries: 0, listChildren: 0 };
+  const { failedDeliveries, listDeliveries, listChildren } = store;
+  store.failedDeliveries = (...args) => (calls.failedDeliveries++, failedDeliveries.apply(store, args));
+  store.listDeliveries = (query) => (calls.listDeliveries += query.status === 'failed' ? 1 : 0, listDeliveries.call(store, query));
+  store.listChildren = (destination) => (calls.listChildren++, listChildren.call(store, destination));
+  let text: string;
+  try {
+    text = await (await fetch(`${pombo.url}/manager/fragments/dead-letters`, { headers: { cookie } })).text();
+  } finally {
+    Object.assign(store, { failedDeliveries, listDeliveries, listChildren });
+  }
+  for (const { eventId, destination } of written) assert.match(text, new RegExp(`data-dead-letter="${eventId}"`), destination);
+  assert.deepEqual(calls, { failedDeliveries: 1, listDeliveries: 0, listChildren: 1 });
 });
 
 test('MANAGER_ENABLED=false serves no manager', async () => {

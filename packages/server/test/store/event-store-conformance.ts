@@ -393,6 +393,19 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         assert.deepEqual((await store.pendingDeliveries(destination, 10)).map((r) => r.pos), [2, 3]);
       });
 
+      test('the failed deliveries of several destinations: up to a number of each, oldest first, destination by destination', async () => {
+        const [first, second, none] = [unique('dest'), unique('dest'), unique('dest')];
+        await store.saveDeliveries(first, [4, 1, 3, 2].map((pos) => record(pos, { destination: first, status: 'failed' })));
+        await store.saveDeliveries(first, [record(0, { destination: first, status: 'delivered' })]);
+        await store.saveDeliveries(second, [record(9, { destination: second, status: 'failed' }), record(8, { destination: second })]);
+        const listed = async (destinations: string[], perDestination: number) =>
+          (await store.failedDeliveries(destinations, perDestination)).map((r) => `${r.destination === first ? 'first' : 'second'}@${r.pos}`);
+        assert.deepEqual(await listed([second, none, first], 3), ['second@9', 'first@1', 'first@2', 'first@3']);
+        assert.deepEqual(await listed([first, second, first], 10), ['first@1', 'first@2', 'first@3', 'first@4', 'second@9'], 'a destination named twice is listed once');
+        assert.deepEqual(await store.failedDeliveries([], 10), []);
+        assert.deepEqual((await store.failedDeliveries([second], 1))[0], record(9, { destination: second, status: 'failed' }));
+      });
+
       test('hundreds of records written at once, by several destinations, land as written; the last write of a position wins', async () => {
         const destination = unique('dest');
         const other = unique('dest');

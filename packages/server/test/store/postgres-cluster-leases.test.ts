@@ -101,8 +101,8 @@ describe('PostgreSQL leases of a cluster', { skip: 'skip' in service ? service.s
     await a.cluster.release('node-a', new Map([[lost, held.get(lost) as number]]));
     assert.equal((await b.cluster.claim('node-b', [lost], 1, 30_000)).size, 1);
 
-    const refused: Array<[string, number]> = [];
-    a.cluster.onFencedWrite = (destination, epoch) => refused.push([destination, epoch]);
+    const refused: Array<[string, number, string]> = [];
+    a.cluster.onFencedWrite = (id, epoch, kind) => refused.push([id, epoch, kind]);
     let outcomes: PromiseSettledResult<void>[] = [];
     try {
       const sent = await statementsSent(async () => {
@@ -122,7 +122,7 @@ describe('PostgreSQL leases of a cluster', { skip: 'skip' in service ? service.s
       ['fulfilled', 'rejected', 'fulfilled', 'fulfilled'],
     );
     assert.ok((outcomes[1] as PromiseRejectedResult).reason instanceof LeaseLostError);
-    assert.deepEqual(refused, [[lost, held.get(lost)]], 'the refused write is told with the epoch it held');
+    assert.deepEqual(refused, [[lost, held.get(lost), 'destination']], 'the refused write is told with the epoch it held');
     assert.equal(await b.getCursor(lost), undefined, 'no cursor of the refused write');
     assert.deepEqual(await b.listDeliveries({ destination: lost, limit: 10 }), [], 'no record of the refused write');
     assert.equal(await b.getCursor(kept), 2);

@@ -13,7 +13,7 @@ import type { ChannelModule } from '../channel.ts';
 import { refuse } from './close-codes.ts';
 import { EVERY_EVENT, namesOf, parseFilter } from './realtime-filter.ts';
 import { RealtimeSocket } from './realtime-connection.ts';
-import { feedId } from './realtime-feed.ts';
+import { FEEDS } from './realtime-feed.ts';
 import { RealtimeHub } from './realtime-hub.ts';
 import { isRealtimePath, parseRealtimeRequest } from './realtime-request.ts';
 import { SubscriberNames } from './subscriber-names.ts';
@@ -141,9 +141,15 @@ export function realtimeChannel(context: AppContext): ChannelModule {
     },
     clients: () => hub.clients((instanceId) => context.dispatcher.instanceLabel(instanceId)),
     // Every subscriber name an instance has used keeps a position in the ledger until the instance is deleted.
+    // One read for every instance: `realtime:<instance>` (a feed) and `realtime:<instance>:<name>` (its subscribers).
     subscribers: async () => {
-      const ofInstances = context.instances.list().map(async ({ id }) => (await context.store.listChildren(feedId(id))).map((child) => ({ id: child, instanceId: id })));
-      return (await Promise.all(ofInstances)).flat();
+      const instances = new Set(context.instances.list().map(({ id }) => id));
+      return (await context.store.listChildren(FEEDS)).flatMap((id) => {
+        // Instance ids are UUIDs: the first ':' after the feeds' prefix ends one.
+        const end = id.indexOf(':', FEEDS.length + 1);
+        const instanceId = id.slice(FEEDS.length + 1, end);
+        return end > 0 && instances.has(instanceId) ? [{ id, instanceId }] : [];
+      });
     },
     async stop() {
       await hub.shutdown();

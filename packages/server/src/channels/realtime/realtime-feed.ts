@@ -36,8 +36,11 @@ const DELIVERED = delivered();
 /** How long the feed hands events before it lets the event loop run. */
 const SLICE_MS = 10;
 
+/** The parent of every feed's destination id: its children are the feeds and their subscribers. */
+export const FEEDS = 'realtime';
+
 /** The dispatcher destination of an instance's realtime subscribers. */
-export const feedId = (instanceId: string): string => `realtime:${instanceId}`;
+export const feedId = (instanceId: string): string => `${FEEDS}:${instanceId}`;
 
 /**
  * One instance's realtime fan-out: a single dispatcher destination gets the instance's events in log

@@ -4,6 +4,7 @@ import { EVENT_KEYS, type EventKey } from '../../core/event-names.ts';
 import { envelopeJson, envelopeOf } from '../../core/envelope.ts';
 import { filterPredicate } from '../../core/payload-filter.ts';
 import type { DestinationSpec, Ordering, SendContext } from '../../delivery/destination.ts';
+import type { DestinationReport } from '../../delivery/dispatcher.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
 import { backoff } from '../../delivery/retry-policy.ts';
 import type { AppContext } from '../../app-context.ts';
@@ -123,8 +124,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
    * The configuration as routes show it (secrets masked) with the delivery state of its destination
    * (cluster mode: wherever it runs, with the node that runs it).
    */
-  async function view(shown: WebhookSettings, destination: string): Promise<Record<string, unknown>> {
-    const { status, backlog, node, asOf } = await context.dispatcher.reportOf(destination);
+  function view(shown: WebhookSettings, { status, backlog, node, asOf }: DestinationReport): Record<string, unknown> {
     return {
       ...maskedSettings(shown),
       maxInFlight: shown.maxInFlight ?? settings.maxInFlight,
@@ -182,7 +182,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
     parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path, rules),
     async describe(instance: Instance) {
       const shown = defaultOf(instance) ?? parseWebhookSettings({ enabled: false }, 'webhook', rules);
-      const { state, ...rest } = await view(shown, instanceWebhook(instance.id));
+      const { state, ...rest } = view(shown, await context.dispatcher.reportOf(instanceWebhook(instance.id)));
       return {
         instanceId: instance.id,
         ...rest,

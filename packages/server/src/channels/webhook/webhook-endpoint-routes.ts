@@ -5,6 +5,7 @@ import { ulid } from '../../core/ids.ts';
 import { isoTime } from '../../core/iso-time.ts';
 import { type AppContext, authorizedInstance } from '../../app-context.ts';
 import type { Obj } from '../../core/validate.ts';
+import type { DestinationReport } from '../../delivery/dispatcher.ts';
 import { apiSchema, instanceNameParam, instanceParams, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 import { endpointsOf, settingsOf, type WebhookBook } from './webhook-book.ts';
 import { enableWebhook } from './webhook-disable.ts';
@@ -15,8 +16,8 @@ type OneEndpoint = { Params: { instanceName: string; endpointId: string }; Body:
 
 export interface EndpointRouteOptions {
   book: WebhookBook;
-  /** The settings as routes show them, with the delivery state of `destination`. */
-  view(settings: WebhookSettings, destination: string): Promise<Record<string, unknown>>;
+  /** The settings as routes show them, with the delivery state of their destination. */
+  view(settings: WebhookSettings, report: DestinationReport): Record<string, unknown>;
   /** Header limits and URL policy, as for the default webhook. */
   rules: WebhookRules;
   maxEndpoints: number;
@@ -67,7 +68,7 @@ function asInput(endpoint: WebhookSettings): Obj {
  */
 export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext, options: EndpointRouteOptions): void {
   const { book, view, maxEndpoints } = options;
-  const show = (instanceId: string, endpoint: WebhookEndpoint) => view(endpoint, endpointWebhook(instanceId, endpoint.id));
+  const show = async (instanceId: string, endpoint: WebhookEndpoint) => view(endpoint, await context.dispatcher.reportOf(endpointWebhook(instanceId, endpoint.id)));
 
   app.post<Named>('/webhook/endpoints/:instanceName', { schema: SCHEMAS.create }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
@@ -92,7 +93,10 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
 
   app.get<Named>('/webhook/endpoints/:instanceName', { schema: SCHEMAS.list }, async (request) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
-    return { endpoints: await Promise.all(endpointsOf(instance).map((endpoint) => show(instance.id, endpoint))), max: maxEndpoints };
+    const endpoints = endpointsOf(instance);
+    // One read of the database for all of them (cluster mode: those other nodes run), not one each.
+    const reports = await context.dispatcher.reportsOf(endpoints.map((endpoint) => endpointWebhook(instance.id, endpoint.id)));
+    return { endpoints: endpoints.map((endpoint, i) => view(endpoint, reports[i] as DestinationReport)), max: maxEndpoints };
   });
 
   app.get<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', { schema: SCHEMAS.get }, async (request) => {

@@ -62,9 +62,17 @@ async function destinations(context: AppContext): Promise<Listed[]> {
  * `POST /webhook/replay`) where the dispatcher runs it; a realtime subscriber's client resumes instead.
  */
 export async function deadLettersFragment(context: AppContext, notice?: string): Promise<Html> {
+  const listed = await destinations(context);
+  // One read for every destination (the page asks every 3 s), then grouped by destination.
+  const byDestination = new Map<string, DeliveryRecord[]>();
+  for (const record of await context.store.failedDeliveries(listed.map(({ id }) => id), PER_DESTINATION)) {
+    const records = byDestination.get(record.destination);
+    if (records) records.push(record);
+    else byDestination.set(record.destination, [record]);
+  }
   const sections: Html[] = [];
-  for (const destination of await destinations(context)) {
-    const records = await context.store.listDeliveries({ destination: destination.id, status: 'failed', limit: PER_DESTINATION });
+  for (const destination of listed) {
+    const records = byDestination.get(destination.id) ?? [];
     if (!records.length) continue;
     const action = destination.replayable ? replayButton(destination.id, 'Replay all') : html`<small>${RESUME_HINT}</small>`;
     sections.push(html`<tbody data-destination="${destination.id}">

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { HeldLease, LedgerFences } from './ledger-commit.ts';
-import type { ClusterNodeRow, ClusterStore, LeasedDestinationState, LeaseRow, QueuedReplay, SubscriberTakeover } from '../types.ts';
+import type { ClusterNodeRow, ClusterStore, LeaseKind, LeasedDestinationState, LeaseRow, QueuedReplay, SubscriberTakeover } from '../types.ts';
 
 /** The database's clock in ms: every node compares times against the same clock. */
 const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::int8';
@@ -14,7 +14,7 @@ const REPLAY_CHANNEL = 'pombo_replays';
 interface Fence {
   readonly nodeId: string;
   readonly epoch: number;
-  readonly subscriber: boolean;
+  readonly kind: LeaseKind;
 }
 
 /** Heartbeats and leases of the nodes sharing a PostgreSQL log (docs/cluster.md). */
@@ -22,7 +22,7 @@ export class ClusterTables implements ClusterStore {
   /** The lease each fenced destination's (or subscriber's) writes must still hold. */
   private readonly fences = new Map<string, Fence>();
   /** Told of each write rejected because its lease moved, with the epoch the write held (metrics, logs). */
-  onFencedWrite?: (destination: string, epoch: number) => void;
+  onFencedWrite?: (id: string, epoch: number, kind: LeaseKind) => void;
   private readonly takeoverListeners = new Set<(takeover: SubscriberTakeover) => void>();
   private readonly replayListeners = new Set<(destination: string) => void>();
   /** What hears each NOTIFY channel of the cluster (on the store's listening connection). */
@@ -117,7 +117,7 @@ export class ClusterTables implements ClusterStore {
   }
 
   fence(destination: string, nodeId: string, epoch: number): void {
-    this.fences.set(destination, { nodeId, epoch, subscriber: false });
+    this.fences.set(destination, { nodeId, epoch, kind: 'destination' });
   }
 
   /**
@@ -149,7 +149,7 @@ export class ClusterTables implements ClusterStore {
   }
 
   fenceSubscriber(subscriber: string, nodeId: string, epoch: number): void {
-    this.fences.set(subscriber, { nodeId, epoch, subscriber: true });
+    this.fences.set(subscriber, { nodeId, epoch, kind: 'subscriber' });
   }
 
   unfence(id: string): void {
@@ -231,7 +231,7 @@ export class ClusterTables implements ClusterStore {
     const fences = { destinations: [] as HeldLease[], subscribers: [] as HeldLease[] };
     for (const id of new Set(destinations)) {
       const fence = this.fences.get(id);
-      if (fence) (fence.subscriber ? fences.subscribers : fences.destinations).push({ id, nodeId: fence.nodeId, epoch: fence.epoch });
+      if (fence) (fence.kind === 'subscriber' ? fences.subscribers : fences.destinations).push({ id, nodeId: fence.nodeId, epoch: fence.epoch });
     }
     return fences;
   }

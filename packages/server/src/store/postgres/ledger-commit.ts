@@ -1,4 +1,4 @@
-import type { DeliveryRecord } from '../types.ts';
+import type { DeliveryRecord, LeaseKind } from '../types.ts';
 import type { QueuedLedgerWrite } from '../sql-rows.ts';
 
 /** The lease a fenced destination's (or subscriber's) writes must still hold. */
@@ -20,16 +20,17 @@ export interface LedgerStatement {
   values: unknown[];
 }
 
-/** A write left out because its lease moved: the destination, and the epoch this node's writes held. */
-export interface RefusedRow {
+/** A write left out because its lease moved: the destination, the epoch this node's writes held, and what the lease is for. */
+export interface RefusedWrite {
   id: string;
   epoch: number;
+  kind: LeaseKind;
 }
 
 /**
  * A batch of ledger writes as one statement, so a commit costs one round trip: the upserts of the
  * deliveries and cursors and, when some writes are fenced (cluster mode), the check of their leases.
- * It returns the refused writes' destinations (`RefusedRow`); undefined when there is nothing to do.
+ * It returns the refused writes (`RefusedWrite`); undefined when there is nothing to do.
  */
 export function ledgerStatement(batch: readonly QueuedLedgerWrite[], fences: LedgerFences, now: number): LedgerStatement | undefined {
   const values: unknown[] = [];
@@ -61,7 +62,7 @@ export function ledgerStatement(batch: readonly QueuedLedgerWrite[], fences: Led
       ON CONFLICT (destination) DO UPDATE SET pos = excluded.pos, updated_at = excluded.updated_at)`);
   }
   if (!parts.length) return undefined;
-  const answer = fenced ? 'SELECT id, epoch FROM refused' : 'SELECT NULL::text AS id, NULL::int8 AS epoch WHERE false';
+  const answer = fenced ? 'SELECT id, epoch, kind FROM refused' : 'SELECT NULL::text AS id, NULL::int8 AS epoch, NULL::text AS kind WHERE false';
   return { text: `WITH ${parts.join(',\n')}\n${answer}`, values };
 }
 
@@ -85,10 +86,10 @@ function leaseCheck(fences: LedgerFences, param: (value: unknown, type: string) 
     `destination_leases AS (SELECT destination AS id, node_id, epoch FROM pombo_leases WHERE destination = ANY(${destinations.ids}) FOR SHARE)`,
     `subscriber_leases AS (SELECT subscriber AS id, node_id, epoch FROM pombo_subscriber_leases WHERE subscriber = ANY(${subscribers.ids}) FOR SHARE)`,
     `refused AS (
-      SELECT f.id, f.epoch FROM ${destinations.rows} LEFT JOIN destination_leases AS l ON l.id = f.id
+      SELECT f.id, f.epoch, 'destination' AS kind FROM ${destinations.rows} LEFT JOIN destination_leases AS l ON l.id = f.id
       WHERE l.id IS NULL OR l.node_id IS DISTINCT FROM f.node_id OR l.epoch <> f.epoch
       UNION ALL
-      SELECT f.id, f.epoch FROM ${subscribers.rows} LEFT JOIN subscriber_leases AS l ON l.id = f.id
+      SELECT f.id, f.epoch, 'subscriber' AS kind FROM ${subscribers.rows} LEFT JOIN subscriber_leases AS l ON l.id = f.id
       WHERE l.id IS NULL OR l.node_id IS DISTINCT FROM f.node_id OR l.epoch < f.epoch)`,
   ];
 }

@@ -19,7 +19,7 @@ import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstanc
 import { AppendNotifications, APPEND_CHANNEL } from './append-notifications.ts';
 import { LeaseLostError } from '../lease-lost-error.ts';
 import { ClusterTables } from './cluster-tables.ts';
-import { ledgerStatement, type RefusedRow } from './ledger-commit.ts';
+import { ledgerStatement, type RefusedWrite } from './ledger-commit.ts';
 import { LogFollower, type FollowedPage } from './log-follower.ts';
 import { MIGRATIONS } from './postgres-schema.ts';
 import { parsePostgresUri } from './postgres-uri.ts';
@@ -555,7 +555,7 @@ export class PostgresStore implements Store {
     while (this.ledgerQueue.length) {
       const batch = this.ledgerQueue;
       this.ledgerQueue = [];
-      let stale: Map<string, number>;
+      let stale: Map<string, RefusedWrite>;
       try {
         stale = await this.commitLedger(batch);
       } catch (error) {
@@ -566,7 +566,7 @@ export class PostgresStore implements Store {
         const refused = stale.get(write.destination);
         if (refused === undefined) write.resolve();
         else {
-          this.cluster.onFencedWrite?.(write.destination, refused);
+          this.cluster.onFencedWrite?.(write.destination, refused.epoch, refused.kind);
           write.reject(new LeaseLostError(write.destination));
         }
       }
@@ -580,14 +580,14 @@ export class PostgresStore implements Store {
    * connection): a crash of the server can lose only the last ones, whole and in order (the next append's
    * commit flushes them), which means delivering those events again, never losing one.
    * Writes of a destination whose lease this node lost (cluster mode) are left out: answers their
-   * destinations, each with the epoch its writes held.
+   * destinations, each with the epoch its writes held and its lease's kind.
    */
-  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<Map<string, number>> {
+  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<Map<string, RefusedWrite>> {
     const fences = this.cluster.fencesOf(batch.map((write) => write.destination));
     const statement = ledgerStatement(batch, fences, Date.now());
     if (!statement) return new Map();
-    const result = await this.ledgerWriter.query<RefusedRow>(statement);
-    return new Map(result.rows.map((row) => [row.id, row.epoch]));
+    const result = await this.ledgerWriter.query<RefusedWrite>(statement);
+    return new Map(result.rows.map((row) => [row.id, row]));
   }
 
   async listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]> {
@@ -597,6 +597,15 @@ export class PostgresStore implements Store {
     if (query.event) where.push(`event = $${params.push(query.event)}`);
     const sql = `SELECT * FROM pombo_deliveries WHERE ${where.join(' AND ')} ORDER BY pos LIMIT $${params.push(query.limit)}`;
     return (await this.pool.query<DeliveryRow>(sql, params)).rows.map(toDelivery);
+  }
+
+  /** One query for all the destinations (the manager asks every 3 s): an index range of each, as in `listDeliveries`. */
+  async failedDeliveries(destinations: readonly string[], perDestination: number): Promise<DeliveryRecord[]> {
+    if (!destinations.length) return [];
+    const sql = `SELECT r.* FROM unnest($1::text[]) WITH ORDINALITY AS d(destination, n)
+      CROSS JOIN LATERAL (SELECT * FROM pombo_deliveries WHERE destination = d.destination AND status = 'failed' ORDER BY pos LIMIT $2) AS r
+      ORDER BY d.n, r.pos`;
+    return (await this.pool.query<DeliveryRow>(sql, [[...new Set(destinations)], perDestination])).rows.map(toDelivery);
   }
 
   async pendingDeliveries(destination: string, limit: number): Promise<DeliveryRecord[]> {

@@ -376,6 +376,16 @@ export class SqliteStore implements Store {
       .map(toDelivery);
   }
 
+  /**
+   * One statement, run for each destination within this call: SQLite answers in this process (no round
+   * trip to save), and a range of the index per destination reads at most `perDestination` rows, where a
+   * single statement numbering the rows (a window) would read every dead letter of them.
+   */
+  async failedDeliveries(destinations: readonly string[], perDestination: number): Promise<DeliveryRecord[]> {
+    const statement = this.db.prepare<[string, number], DeliveryRow>("SELECT * FROM deliveries WHERE destination = ? AND status = 'failed' ORDER BY pos LIMIT ?");
+    return [...new Set(destinations)].flatMap((destination) => statement.all(destination, perDestination).map(toDelivery));
+  }
+
   async pendingDeliveries(destination: string, limit: number): Promise<DeliveryRecord[]> {
     return this.listDeliveries({ destination, status: 'pending', limit });
   }
