@@ -47,6 +47,37 @@ test('every event reaches the destination once, retries until delivered, and the
   });
 });
 
+test('a backlog larger than the window is delivered once, even when parked retries leave less than a read of room', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    const dispatcher = new Dispatcher(store, silent, createMetrics());
+    await dispatcher.start();
+    // The worker holds 10,000 events; the first 9,700 wait a minute for their retry, so the 600 behind
+    // them must come through the 300 places left, a few hundred at a time.
+    const parked = 9_700;
+    const total = 10_300;
+    const seen: number[] = [];
+    dispatcher.upsert(
+      spec({
+        id: 'dest',
+        maxInFlight: 32,
+        retry: backoff({ maxAttempts: 100, initialDelayMs: 60_000, maxDelayMs: 60_000, exponential: false, jitterFactor: 0 }),
+        send: async (batch: readonly Delivery[]): Promise<Outcome[]> =>
+          batch.map(({ event }) => {
+            const n = (event.data as { n: number }).n;
+            if (n < parked) return retry('receiver busy');
+            seen.push(n);
+            return delivered();
+          }),
+      }),
+    );
+    await store.append(Array.from({ length: total }, (_, n) => ({ instanceId: id, event: 'MESSAGES_UPSERT' as const, data: { n } })));
+    await eventually(() => seen.length === total - parked, `the ${total - parked} events behind the parked retries`, 30_000);
+    assert.deepEqual([...seen].sort((x, y) => x - y), Array.from({ length: total - parked }, (_, n) => parked + n));
+    await dispatcher.stop();
+  });
+});
+
 test('after the last attempt a delivery is dead-lettered with its attempts, and a replay delivers it again', async () => {
   await withStore(async (store) => {
     const id = await instance(store, 'a');
