@@ -1,17 +1,15 @@
-import { Admin, Producer, ProduceAcks, stringSerializers, type BaseOptions, type MessageToProduce } from '@platformatic/kafka';
+import { Admin, Producer, ProduceAcks, type BaseOptions } from '@platformatic/kafka';
 import type { Logger } from 'pino';
-import { withFields } from '../../core/envelope.ts';
-import { msOfIso } from '../../core/iso-time.ts';
-import { referenceTo } from '../../core/event-reference.ts';
 import type { DestinationSpec } from '../../delivery/destination.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
-import { messageHeaders, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import type { BrokerDriver, BrokerMessage } from '../broker/broker-channel.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
 import type { KafkaSettings } from '../../config/kafka-settings.ts';
-import { KafkaTopics, keyOf, topicOf } from './kafka-topics.ts';
+import { KafkaRecords, type KafkaRecord, type SizedRecord } from './kafka-records.ts';
+import { KafkaTopics } from './kafka-topics.ts';
 
-type KafkaRecord = MessageToProduce<string, string, string, string>;
-type KafkaProducer = Producer<string, string, string, string>;
+/** Keys, values and headers are handed over as bytes (KafkaRecords): the producer's default, no serializers. */
+type KafkaProducer = Producer<Buffer, Buffer, Buffer, Buffer>;
 
 interface Session {
   readonly producer: KafkaProducer;
@@ -40,7 +38,7 @@ export function reasonOf(error: unknown): string {
 const unknownTopic = (error: unknown): string | undefined => /^Unknown topic (.+)\.$/.exec((error as Error)?.message ?? '')?.[1];
 
 /** Splits records, in order, into sends whose total size stays within the broker's limit for one batch. */
-function chunks(records: readonly { record: KafkaRecord; size: number }[], maxBytes: number): KafkaRecord[][] {
+function chunks(records: readonly SizedRecord[], maxBytes: number): KafkaRecord[][] {
   const result: KafkaRecord[][] = [];
   let current: KafkaRecord[] = [];
   let bytes = 0;
@@ -64,11 +62,13 @@ function chunks(records: readonly { record: KafkaRecord; size: number }[], maxBy
  */
 export class KafkaDriver implements BrokerDriver {
   private readonly keeper: ConnectionKeeper<Session>;
+  private readonly records: KafkaRecords;
 
   constructor(
     private readonly settings: KafkaSettings,
     log: Logger,
   ) {
+    this.records = new KafkaRecords(settings.prefix, settings.maxMessageBytes);
     this.keeper = new ConnectionKeeper({
       target: `Kafka at ${settings.brokers.join(',')}`,
       connect: () => this.open(),
@@ -104,7 +104,6 @@ export class KafkaDriver implements BrokerDriver {
   private async open(): Promise<Session> {
     const producer: KafkaProducer = new Producer({
       ...this.clientOptions(),
-      serializers: stringSerializers,
       idempotent: true,
       acks: ProduceAcks.ALL,
       // Topics are created by Pombo with the configured partitions, or not at all: never by the broker's defaults.
@@ -121,23 +120,8 @@ export class KafkaDriver implements BrokerDriver {
     return { producer, admin, topics: admin && new KafkaTopics(admin, this.settings) };
   }
 
-  private recordOf(message: BrokerMessage, destination: DestinationSpec): { record: KafkaRecord; size: number } {
-    const key = keyOf(message, destination.ordering);
-    const headers = messageHeaders(message.event);
-    let overhead = Buffer.byteLength(key);
-    for (const name in headers) overhead += name.length + Buffer.byteLength(headers[name] as string);
-    // Evolution API's Kafka value carries a `timestamp` (ms); here it is the event's own time.
-    let value = withFields(message.body, { timestamp: msOfIso(message.event.createdAt) });
-    let size = overhead + Buffer.byteLength(value);
-    if (size > this.settings.maxMessageBytes) {
-      value = JSON.stringify(referenceTo(message.body, size));
-      size = overhead + Buffer.byteLength(value);
-    }
-    return { record: { topic: topicOf(this.settings.prefix, message), key, value, headers }, size };
-  }
-
   async publish(batch: readonly BrokerMessage[], destination: DestinationSpec): Promise<Outcome[]> {
-    const records = batch.map((message) => this.recordOf(message, destination));
+    const records = batch.map((message) => this.records.recordOf(message, destination.ordering));
     let session: Session;
     try {
       session = await this.keeper.get();
