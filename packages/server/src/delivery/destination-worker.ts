@@ -385,7 +385,10 @@ export class DestinationWorker {
   private nextBatch(laneKey: string): Item[] {
     const lane = this.lanes.get(laneKey);
     const batch: Item[] = [];
-    const full = this.pipelined ? (this.laneSends.get(laneKey)?.length ?? 0) >= (this.spec.pipeline ?? 1) : lane?.at(0)?.state !== 'ready';
+    // A lane whose head failed before sends one batch at a time until the head gets through: a batch sent
+    // beside a retry that fails again (the destination coming back just then) would go twice.
+    const depth = lane?.at(0)?.tries ? 1 : (this.spec.pipeline ?? 1);
+    const full = this.pipelined ? (this.laneSends.get(laneKey)?.length ?? 0) >= depth : lane?.at(0)?.state !== 'ready';
     if (!lane || full) return batch;
     for (let index = 0; index < lane.size; index++) {
       const item = lane.at(index) as Item;

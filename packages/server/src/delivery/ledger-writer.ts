@@ -38,13 +38,32 @@ export function deliveryRecord(
  * Where delivery state is written: every destination's position in the log and its delivery records
  * (pending retries, dead letters, a delivery log). Dispatcher workers and realtime subscribers write
  * through it; nothing else calls the store's delivery writes (test/unit/layering.test.ts says so for
- * channels). The store commits the writes made in one tick together, whatever their destination.
+ * channels). The store commits the writes made in one tick together, whatever their destination, and
+ * writers that save by themselves save on one shared timer per delay: a node commits its destinations'
+ * progress in one transaction per delay, not one per destination.
  */
 export class Ledger {
+  /** Per delay, the writers that save when its timer fires. */
+  private readonly due = new Map<number, Set<LedgerWriter>>();
+
   constructor(
     readonly store: DeliveryLedger,
     readonly log: Logger,
   ) {}
+
+  /** Saves the writer with the others due within `delayMs` (it was scheduled, or failed and will try again). */
+  saveWithin(writer: LedgerWriter, delayMs: number): void {
+    let writers = this.due.get(delayMs);
+    if (!writers) {
+      const group = (writers = new Set());
+      this.due.set(delayMs, group);
+      setTimeout(() => {
+        this.due.delete(delayMs);
+        for (const member of group) member.due();
+      }, delayMs);
+    }
+    writers.add(writer);
+  }
 
   /** The writer of one destination. */
   writer(destination: string, owner: LedgerOwner, options: WriterOptions = OWNER_SAVES): LedgerWriter {
@@ -69,7 +88,8 @@ export class LedgerWriter {
   private saved: number | undefined;
   private queued: DeliveryRecord[] | undefined;
   private saving: Promise<unknown> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  /** A save is due on the ledger's timer. */
+  private scheduled = false;
   private stopped = false;
 
   constructor(
@@ -100,10 +120,11 @@ export class LedgerWriter {
     this.schedule();
   }
 
-  /** Saves `delayMs` from now, unless a save is scheduled already (writers without a delay wait for `flush`). */
+  /** Saves within `delayMs` from now, unless a save is scheduled already (writers without a delay wait for `flush`). */
   schedule(): void {
-    if (this.timer || this.stopped || this.options.delayMs === undefined) return;
-    this.timer = setTimeout(() => void this.flush(), this.options.delayMs);
+    if (this.scheduled || this.stopped || this.options.delayMs === undefined) return;
+    this.scheduled = true;
+    this.ledger.saveWithin(this, this.options.delayMs);
   }
 
   /**
@@ -111,8 +132,7 @@ export class LedgerWriter {
    * a save that failed (logged, unless it is a lost lease, which the owner acts on), else undefined.
    */
   async flush(): Promise<unknown> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.scheduled = false;
     // One save at a time: the position a save asks for counts records queued so far, which a save
     // still in progress may hand back on failure; waiting for it keeps the position behind them.
     while (this.saving) await this.saving;
@@ -125,11 +145,15 @@ export class LedgerWriter {
     }
   }
 
+  /** The ledger's timer for this writer's delay fired: it saves, unless it stopped meanwhile. */
+  due(): void {
+    if (!this.stopped) void this.flush();
+  }
+
   /** Saves a last time; later changes are not written. */
   async stop(): Promise<void> {
     this.stopped = true;
     await this.flush();
-    clearTimeout(this.timer);
   }
 
   private async save(): Promise<unknown> {

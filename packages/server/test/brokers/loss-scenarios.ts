@@ -76,10 +76,10 @@ async function beforeDisruption(url: string, apiKey: string, channel: string, in
 
 /** The checks every scenario ends with: duplicates within the bound, last copies in order, the broker's own. */
 async function checkArrivals(t: TestContext, subject: LossSubject, instance: string, tally: Tally, flow: Flow, bound: number, what: string): Promise<void> {
-  assert.ok(tally.duplicates <= bound, `${tally.duplicates} duplicates, at most ${bound} events were unconfirmed at the ${what}`);
+  assert.ok(tally.duplicates <= bound, `${tally.duplicates} duplicates, at most ${bound} events were unconfirmed at the ${what} (${tally.describeRewinds()})`);
   if (subject.ordered) assert.ok(tally.lastCopiesInOrder, 'the last copy of every event arrived in log order');
   await subject.verify?.(instance, [...flow.acknowledged]);
-  t.diagnostic(`${subject.channel} ${what}: ${flow.acknowledged.size} events, ${tally.duplicates} duplicates (at most ${bound}), ${flow.failures} refused requests`);
+  t.diagnostic(`${subject.channel} ${what}: ${flow.acknowledged.size} events, ${tally.duplicates} duplicates (at most ${bound}; ${tally.describeRewinds()}), ${flow.failures} refused requests`);
 }
 
 const findOf = async (url: string, apiKey: string, channel: string, instance: string): Promise<any> => {

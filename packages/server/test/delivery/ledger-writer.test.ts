@@ -119,3 +119,32 @@ test('a position kept in memory is never written, while records are', () =>
     assert.equal(await store.getCursor('feed'), undefined);
     assert.equal((await store.listDeliveries({ destination: 'feed', limit: 10 })).length, 1);
   }));
+
+test('writers that save by themselves save on one timer per delay: destinations scheduled apart are saved in the same turn (one transaction)', () =>
+  withStore(async (store) => {
+    const [first] = await events(store, 1);
+    const ledger = new Ledger(store, silent);
+    const save = store.saveDeliveries.bind(store);
+    let turn = 0;
+    let turning = true;
+    const tick = () => setImmediate(() => (turn++, turning && tick()));
+    tick();
+    const calls: Array<{ destination: string; turn: number }> = [];
+    store.saveDeliveries = (destination, records, cursor) => {
+      calls.push({ destination, turn });
+      return save(destination, records, cursor);
+    };
+    try {
+      const writers = ['a', 'b', 'c'].map((name) => ledger.writer(name, { position: () => first!.pos }, { delayMs: 30 }));
+      for (const writer of writers) {
+        writer.schedule();
+        await new Promise((resolve) => setTimeout(resolve, 8));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      assert.deepEqual(calls.map((call) => call.destination).sort(), ['a', 'b', 'c'], 'each saved once');
+      assert.equal(new Set(calls.map((call) => call.turn)).size, 1, `saved in one turn, not 8 ms apart (turns ${calls.map((call) => call.turn)})`);
+      for (const name of ['a', 'b', 'c']) assert.equal(await store.getCursor(name), first!.pos);
+    } finally {
+      turning = false;
+    }
+  }));

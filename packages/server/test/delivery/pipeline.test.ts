@@ -98,3 +98,31 @@ test('a batch answered behind a failure goes again after it, so the last copy of
     assert.ok(sent.length > 30, 'events sent behind the failure went again');
   });
 });
+
+test('after a failure a lane sends its retried head alone until it gets through: nothing that got through goes twice when the destination comes back', async () => {
+  await withDispatcher(async (dispatcher, append, store) => {
+    const deliveredNs: number[] = [];
+    let down = true;
+    let failedCalls = 0;
+    await append(30);
+    dispatcher.upsert(
+      pipelined(async (batch) => {
+        if (down) {
+          // The three first batches fail (the outage); the fourth call, the retried head, fails too, but the
+          // destination comes back while its answer is on its way: a batch sent beside it would get through.
+          if (++failedCalls === 4) {
+            down = false;
+            await sleep(30);
+          }
+          return batch.map(() => retry('connection lost'));
+        }
+        deliveredNs.push(...numbers(batch));
+        await sleep(2);
+        return batch.map(() => delivered());
+      }),
+    );
+    await eventually(async () => (await store.getCursor('broker')) === (await store.headPosition()), 'the cursor at the head', 5000);
+    assert.equal(failedCalls, 4);
+    assert.deepEqual(deliveredNs, Array.from({ length: 30 }, (_, n) => n), 'every event got through once, in order');
+  });
+});

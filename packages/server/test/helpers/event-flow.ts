@@ -79,10 +79,21 @@ export class Tally {
   /** Per number, the arrival index of its latest copy. */
   private readonly lastAt = new Map<number, number>();
   private arrivals = 0;
+  /** Where the arrival order went back: the highest number seen so far and the number that came next. */
+  private readonly rewinds: [number, number][] = [];
+  private highest = -1;
 
   add(n: number): void {
     this.seen.set(n, (this.seen.get(n) ?? 0) + 1);
     this.lastAt.set(n, this.arrivals++);
+    if (n < this.highest) this.rewinds.push([this.highest, n]);
+    this.highest = Math.max(this.highest, n);
+  }
+
+  /** For a failure message: each place the arrivals went back (`after 812 came 640 again`), the first ten. */
+  describeRewinds(): string {
+    const shown = this.rewinds.slice(0, 10).map(([highest, n]) => `after ${highest} came ${n}`);
+    return `${this.rewinds.length} rewinds${shown.length ? `: ${shown.join(', ')}` : ''}`;
   }
 
   /**

@@ -1,13 +1,43 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { LeaseLostError } from '../../src/store/lease-lost-error.ts';
-import { postgresTestSchema } from '../helpers/postgres-test-schema.ts';
+import type { DeliveryRecord } from '../../src/store/types.ts';
+import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
 import { eventually } from '../helpers/pombo-harness.ts';
 
 /** Two stores on one schema stand for two nodes of a cluster. */
-const { uri, service } = await postgresTestSchema();
+const { uri, schema, service } = await postgresTestSchema();
+
+const failedDelivery = (destination: string, pos: number): DeliveryRecord => ({
+  destination,
+  pos,
+  eventId: `evt_${pos}`,
+  instanceId: 'i',
+  event: 'CALL',
+  status: 'failed',
+  attempts: [],
+  nextAttemptAt: null,
+});
+
+/** The statements PostgreSQL is sent (by any pg client of this process) while `run` runs. */
+async function statementsSent(run: () => Promise<unknown>): Promise<string[]> {
+  const sent: string[] = [];
+  const query = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const [config] = args as [string | { text: string }];
+    sent.push(typeof config === 'string' ? config : config.text);
+    return (query as (...args: unknown[]) => unknown).apply(this, args);
+  } as typeof query;
+  try {
+    await run();
+  } finally {
+    pg.Client.prototype.query = query;
+  }
+  return sent;
+}
 
 describe('PostgreSQL leases of a cluster', { skip: 'skip' in service ? service.skip : false }, () => {
   let a: PostgresStore;
@@ -57,6 +87,74 @@ describe('PostgreSQL leases of a cluster', { skip: 'skip' in service ? service.s
     const renewed = await a.cluster.renew('node-a', new Map([[destination, epochA]]), 30_000);
     assert.equal(renewed.size, 0, 'the old holder learns on renewal that the lease is gone');
     assert.deepEqual(await b.cluster.renew('node-b', new Map([[destination, epochB]]), 30_000), new Map([[destination, epochB]]));
+  });
+
+  test('one ledger commit refuses the writes whose lease moved, nothing of them stored, and stores the rest, in one statement', async () => {
+    const [lost, kept, unfenced] = [`webhook:${randomUUID()}`, `webhook:${randomUUID()}`, `webhook:${randomUUID()}`];
+    const subscriber = `realtime:${randomUUID()}:orders`;
+    const held = await a.cluster.claim('node-a', [lost, kept], 2, 30_000);
+    for (const [destination, epoch] of held) a.cluster.fence(destination, 'node-a', epoch);
+    // A subscriber taken again on this node whose fence still has the older epoch: its writes stay valid.
+    a.cluster.fenceSubscriber(subscriber, 'node-a', (await a.cluster.takeOverSubscribers('node-a', [subscriber])).get(subscriber) as number);
+    await a.cluster.takeOverSubscribers('node-a', [subscriber]);
+    // Node B takes `lost` (freed by node A's leave, as after an expiry).
+    await a.cluster.release('node-a', new Map([[lost, held.get(lost) as number]]));
+    assert.equal((await b.cluster.claim('node-b', [lost], 1, 30_000)).size, 1);
+
+    const refused: Array<[string, number, string]> = [];
+    a.cluster.onFencedWrite = (id, epoch, kind) => refused.push([id, epoch, kind]);
+    let outcomes: PromiseSettledResult<void>[] = [];
+    try {
+      const sent = await statementsSent(async () => {
+        outcomes = await Promise.allSettled([
+          a.saveDeliveries(kept, [failedDelivery(kept, 1), failedDelivery(kept, 2)], 2),
+          a.saveDeliveries(lost, [failedDelivery(lost, 1)], 1),
+          a.saveDeliveries(unfenced, [failedDelivery(unfenced, 1)], 1),
+          a.saveDeliveries(subscriber, [], 7),
+        ]);
+      });
+      assert.equal(sent.length, 1, `one statement for the whole commit, sent: ${sent.join(' | ')}`);
+    } finally {
+      a.cluster.onFencedWrite = undefined;
+    }
+    assert.deepEqual(
+      outcomes.map((outcome) => outcome.status),
+      ['fulfilled', 'rejected', 'fulfilled', 'fulfilled'],
+    );
+    assert.ok((outcomes[1] as PromiseRejectedResult).reason instanceof LeaseLostError);
+    assert.deepEqual(refused, [[lost, held.get(lost), 'destination']], 'the refused write is told with the epoch it held');
+    assert.equal(await b.getCursor(lost), undefined, 'no cursor of the refused write');
+    assert.deepEqual(await b.listDeliveries({ destination: lost, limit: 10 }), [], 'no record of the refused write');
+    assert.equal(await b.getCursor(kept), 2);
+    assert.deepEqual((await b.listDeliveries({ destination: kept, limit: 10 })).map((record) => record.pos), [1, 2]);
+    assert.equal(await b.getCursor(unfenced), 1);
+    assert.equal((await b.listDeliveries({ destination: unfenced, limit: 10 })).length, 1);
+    assert.equal(await b.getCursor(subscriber), 7, 'a subscriber whose lease has a newer epoch of the same node writes');
+  });
+
+  test('a ledger commit waiting for a claim in progress reads the lease the claim commits, and is refused', async () => {
+    const destination = `webhook:${randomUUID()}`;
+    const epoch = (await a.cluster.claim('node-a', [destination], 1, 30_000)).get(destination) as number;
+    a.cluster.fence(destination, 'node-a', epoch);
+    await a.saveDeliveries(destination, [], 1);
+    const claimer = new pg.Client({ connectionString: POSTGRES_SERVER, options: `-c search_path="${schema}"` });
+    await claimer.connect();
+    try {
+      // Another node's claim, caught between its row lock and its commit.
+      await claimer.query('BEGIN');
+      await claimer.query("UPDATE pombo_leases SET node_id = 'node-b', epoch = epoch + 1 WHERE destination = $1", [destination]);
+      let settled = false;
+      const write = a.saveDeliveries(destination, [failedDelivery(destination, 2)], 2).finally(() => (settled = true));
+      write.catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(settled, false, 'the write waits for the claim');
+      await claimer.query('COMMIT');
+      await assert.rejects(write, LeaseLostError);
+    } finally {
+      await claimer.end();
+    }
+    assert.equal(await b.getCursor(destination), 1, 'the cursor stays where the lease holder left it');
+    assert.deepEqual(await b.listDeliveries({ destination, limit: 10 }), []);
   });
 
   test('a realtime subscriber taken over by another node: the old holder hears of it and its floor writes are refused', async () => {

@@ -4,9 +4,10 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import type { Instance } from '../../src/store/types.ts';
-import { postgresTestSchema } from '../helpers/postgres-test-schema.ts';
+import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
+import { eventually } from '../helpers/pombo-harness.ts';
 
-const { uri, service } = await postgresTestSchema();
+const { uri, schema, service } = await postgresTestSchema();
 const IDLE_MS = 150;
 
 /**
@@ -28,7 +29,7 @@ function pauseAfter(prefix: string, ms: number): void {
   } as typeof original;
 }
 
-describe('PostgreSQL connection ended by the server in the middle of a transaction', { skip: 'skip' in service ? service.skip : false }, () => {
+describe('PostgreSQL connection ended by the server in the middle of a write', { skip: 'skip' in service ? service.skip : false }, () => {
   let store: PostgresStore;
   let instance: Instance;
   before(async () => {
@@ -49,11 +50,30 @@ describe('PostgreSQL connection ended by the server in the middle of a transacti
     assert.deepEqual(stored.map((event) => (event.data as { n: number }).n), [2], 'only the committed append is in the log');
   });
 
-  test('a delivery-state write whose transaction the server ended is refused, and the next one is written', async () => {
+  test('a delivery-state write whose connection the server ends is refused, nothing of it written, and the next one is written', async () => {
     const destination = `ended-${randomUUID()}`;
-    pauseAfter('BEGIN; SET LOCAL synchronous_commit', IDLE_MS * 4);
-    await assert.rejects(store.saveDeliveries(destination, [], 5));
-    assert.equal(await store.getCursor(destination), undefined);
+    await store.saveDeliveries(destination, [], 1);
+    // The write waits on a row lock another session holds, so the server ends its connection mid-statement.
+    const blocker = new pg.Client({ connectionString: POSTGRES_SERVER, options: `-c search_path="${schema}"` });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT pos FROM pombo_cursors WHERE destination = $1 FOR UPDATE', [destination]);
+      const write = store.saveDeliveries(destination, [], 5);
+      write.catch(() => undefined);
+      const waiting = await eventually(async () => {
+        const { rows } = await blocker.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO pombo_cursors%' AND pid <> pg_backend_pid()",
+        );
+        return rows[0]?.pid;
+      }, 'the write waits for the lock');
+      await blocker.query('SELECT pg_terminate_backend($1)', [waiting]);
+      await assert.rejects(write);
+      await blocker.query('COMMIT');
+    } finally {
+      await blocker.end();
+    }
+    assert.equal(await store.getCursor(destination), 1);
     await store.saveDeliveries(destination, [], 7);
     assert.equal(await store.getCursor(destination), 7);
   });

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { HeldLease, LedgerFences } from './ledger-commit.ts';
 import type { ClusterNodeRow, ClusterStore, LeaseKind, LeasedDestinationState, LeaseRow, QueuedReplay, SubscriberTakeover } from '../types.ts';
 
 /** The database's clock in ms: every node compares times against the same clock. */
@@ -10,7 +11,7 @@ const TAKEOVER_CHANNEL = 'pombo_takeovers';
 const REPLAY_CHANNEL = 'pombo_replays';
 
 /** The lease a fenced write must still hold: node and epoch, in the destinations' or the subscribers' table. */
-export interface Fence {
+interface Fence {
   readonly nodeId: string;
   readonly epoch: number;
   readonly kind: LeaseKind;
@@ -223,33 +224,15 @@ export class ClusterTables implements ClusterStore {
   }
 
   /**
-   * Inside a ledger transaction: the fenced destinations (or subscribers) among `destinations` whose lease
-   * is no longer the one their writes hold, each with the fence its writes held. The lease rows are locked (FOR SHARE)
-   * until the transaction ends, so a claim by another node waits for this commit and its worker then
-   * reads what it wrote.
+   * The fences of the fenced destinations and subscribers among `destinations`: what a ledger commit
+   * checks their lease rows against (see ledger-commit.ts).
    */
-  async stale(client: pg.PoolClient, destinations: Iterable<string>): Promise<Map<string, Fence>> {
-    const fenced = [...new Set(destinations)].filter((destination) => this.fences.has(destination));
-    const stale = new Map<string, Fence>();
-    if (!fenced.length) return stale;
-    const ofSubscribers = fenced.filter((id) => this.fences.get(id)?.kind === 'subscriber');
-    const ofDestinations = fenced.filter((id) => this.fences.get(id)?.kind === 'destination');
-    const result = await client.query<{ id: string; node_id: string | null; epoch: number }>(
-      // Row locks are not allowed in a UNION itself, but are in the queries of a WITH.
-      `WITH d AS (SELECT destination AS id, node_id, epoch FROM pombo_leases WHERE destination = ANY($1::text[]) FOR SHARE),
-            s AS (SELECT subscriber AS id, node_id, epoch FROM pombo_subscriber_leases WHERE subscriber = ANY($2::text[]) FOR SHARE)
-       SELECT * FROM d UNION ALL SELECT * FROM s`,
-      [ofDestinations, ofSubscribers],
-    );
-    const current = new Map(result.rows.map((row) => [row.id, row]));
-    for (const destination of fenced) {
-      const fence = this.fences.get(destination) as Fence;
-      const lease = current.get(destination);
-      // A subscriber this node took again since (a newer connection here) is still served from the same
-      // memory: its writes stay valid while the fence's epoch is being replaced by the new one.
-      const moved = fence.kind === 'subscriber' ? lease && lease.epoch < fence.epoch : lease && lease.epoch !== fence.epoch;
-      if (!lease || lease.node_id !== fence.nodeId || moved) stale.set(destination, fence);
+  fencesOf(destinations: Iterable<string>): LedgerFences {
+    const fences = { destinations: [] as HeldLease[], subscribers: [] as HeldLease[] };
+    for (const id of new Set(destinations)) {
+      const fence = this.fences.get(id);
+      if (fence) (fence.kind === 'subscriber' ? fences.subscribers : fences.destinations).push({ id, nodeId: fence.nodeId, epoch: fence.epoch });
     }
-    return stale;
+    return fences;
   }
 }

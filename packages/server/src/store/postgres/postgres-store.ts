@@ -18,7 +18,8 @@ import { LoggedEvent } from '../logged-event.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { AppendNotifications, APPEND_CHANNEL } from './append-notifications.ts';
 import { LeaseLostError } from '../lease-lost-error.ts';
-import { ClusterTables, type Fence } from './cluster-tables.ts';
+import { ClusterTables } from './cluster-tables.ts';
+import { ledgerStatement, type RefusedWrite } from './ledger-commit.ts';
 import { LogFollower, type FollowedPage } from './log-follower.ts';
 import { MIGRATIONS } from './postgres-schema.ts';
 import { parsePostgresUri } from './postgres-uri.ts';
@@ -108,8 +109,8 @@ const producerKey = (instanceId: string, producerId: string) => `${instanceId}\u
  * transaction-level advisory lock before it allocates positions and holds it to COMMIT, so positions
  * become visible in commit order on every node: a reader that saw position p will never later see a
  * smaller one appear. Each commit NOTIFYs its new head; every node LISTENs (and polls as a fallback)
- * and hands its listeners the other nodes' events too, in order (see log-follower.ts). Reads,
- * instances and the delivery ledger use the other connections of the pool.
+ * and hands its listeners the other nodes' events too, in order (see log-follower.ts). Reads and
+ * instances use the other connections of the pool; the delivery ledger commits on a connection of its own.
  */
 export class PostgresStore implements Store {
   readonly provider = 'postgresql';
@@ -131,6 +132,8 @@ export class PostgresStore implements Store {
     private readonly pool: pg.Pool,
     /** A pool of one: the writer connection of this node's appends (replaced if the connection breaks). */
     private readonly writer: pg.Pool,
+    /** A pool of one: the connection of this node's ledger commits, opened with synchronous_commit off (see commitLedger). */
+    private readonly ledgerWriter: pg.Pool,
     private readonly schema: string,
     listenSettings: pg.ClientConfig,
     head: { pos: number; createdAt: number },
@@ -170,7 +173,9 @@ export class PostgresStore implements Store {
     };
     const pool = new pg.Pool({ ...settings, max: 10 });
     const writer = new pg.Pool({ ...settings, max: 1 });
-    for (const connections of [pool, writer]) {
+    // Set for the session: a setting of the commit itself would need a transaction block, so round trips.
+    const ledgerWriter = new pg.Pool({ ...settings, options: `${settings.options} -c synchronous_commit=off`, max: 1 });
+    for (const connections of [pool, writer, ledgerWriter]) {
       // An idle connection the server drops is replaced on next use; without a listener it would crash Pombo.
       connections.on('error', () => undefined);
       // So would one the server ends while it is checked out between two statements (a transaction of a
@@ -180,12 +185,12 @@ export class PostgresStore implements Store {
     }
     try {
       await migrate(pool, schema);
-      const store = await readHead(pool, (head) => new PostgresStore(pool, writer, schema, settings, head));
+      const store = await readHead(pool, (head) => new PostgresStore(pool, writer, ledgerWriter, schema, settings, head));
       // A commit between the head's read and LISTEN is found by the poll.
       await store.notifications.start();
       return store;
     } catch (error) {
-      await Promise.all([pool.end(), writer.end()]).catch(() => undefined);
+      await Promise.all([pool.end(), writer.end(), ledgerWriter.end()]).catch(() => undefined);
       throw error;
     }
   }
@@ -550,7 +555,7 @@ export class PostgresStore implements Store {
     while (this.ledgerQueue.length) {
       const batch = this.ledgerQueue;
       this.ledgerQueue = [];
-      let stale: Map<string, Fence>;
+      let stale: Map<string, RefusedWrite>;
       try {
         stale = await this.commitLedger(batch);
       } catch (error) {
@@ -570,61 +575,19 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * One transaction for the batch. Ledger commits only record progress, so they do not wait for the WAL
-   * flush (synchronous_commit off): a crash of the server can lose only the last ones, whole and in order
-   * (the next append's commit flushes them), which means delivering those events again, never losing one.
-   * Writes of a destination whose lease this node lost (cluster mode) are left out: answers their destinations.
+   * One statement for the batch, so one round trip (ledger-commit.ts). Ledger commits only record
+   * progress, so they do not wait for the WAL flush (synchronous_commit off, set on the ledger writer's
+   * connection): a crash of the server can lose only the last ones, whole and in order (the next append's
+   * commit flushes them), which means delivering those events again, never losing one.
+   * Writes of a destination whose lease this node lost (cluster mode) are left out: answers their
+   * destinations, each with the epoch its writes held and its lease's kind.
    */
-  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<Map<string, Fence>> {
-    const client = await this.pool.connect();
-    try {
-      // One round trip for both (a query without parameters may hold several statements).
-      await client.query('BEGIN; SET LOCAL synchronous_commit = off');
-      const stale = await this.cluster.stale(client, batch.map((write) => write.destination));
-      // One row per delivery, the last write of a position winning (one statement cannot update a row twice).
-      const records = new Map<string, DeliveryRecord>();
-      const cursors = new Map<string, number>();
-      for (const write of batch) {
-        if (stale.has(write.destination)) continue;
-        for (const record of write.records) records.set(`${record.pos}\u0000${record.destination}`, record);
-        if (write.cursor !== undefined) cursors.set(write.destination, write.cursor);
-      }
-      const rows = [...records.values()];
-      const now = Date.now();
-      if (rows.length) {
-        await client.query(
-          `INSERT INTO pombo_deliveries (destination, pos, event_id, instance_id, event, status, attempts, next_attempt_at, updated_at)
-           SELECT *, $9::int8 FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[])
-           ON CONFLICT (destination, pos) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
-             next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at`,
-          [
-            rows.map((r) => r.destination),
-            rows.map((r) => r.pos),
-            rows.map((r) => r.eventId),
-            rows.map((r) => r.instanceId),
-            rows.map((r) => r.event),
-            rows.map((r) => r.status),
-            rows.map((r) => JSON.stringify(r.attempts)),
-            rows.map((r) => r.nextAttemptAt),
-            now,
-          ],
-        );
-      }
-      if (cursors.size) {
-        await client.query(
-          `INSERT INTO pombo_cursors (destination, pos, updated_at) SELECT *, $3::int8 FROM unnest($1::text[], $2::int8[])
-           ON CONFLICT (destination) DO UPDATE SET pos = excluded.pos, updated_at = excluded.updated_at`,
-          [[...cursors.keys()], [...cursors.values()], now],
-        );
-      }
-      await client.query('COMMIT');
-      client.release();
-      return stale;
-    } catch (error) {
-      const broken = await client.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError as Error);
-      client.release(broken);
-      throw error;
-    }
+  private async commitLedger(batch: QueuedLedgerWrite[]): Promise<Map<string, RefusedWrite>> {
+    const fences = this.cluster.fencesOf(batch.map((write) => write.destination));
+    const statement = ledgerStatement(batch, fences, Date.now());
+    if (!statement) return new Map();
+    const result = await this.ledgerWriter.query<RefusedWrite>(statement);
+    return new Map(result.rows.map((row) => [row.id, row]));
   }
 
   async listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]> {
@@ -679,7 +642,7 @@ export class PostgresStore implements Store {
     while (this.appending || this.ledgerWriting) await Promise.all([this.appending, this.ledgerWriting]);
     await this.notifications.close();
     await this.follower.settled();
-    await Promise.all([this.pool.end(), this.writer.end()]);
+    await Promise.all([this.pool.end(), this.writer.end(), this.ledgerWriter.end()]);
   }
 }
 
