@@ -6,6 +6,7 @@ import type { BrokerDriver, BrokerMessage } from '../broker/broker-channel.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
 import type { KafkaSettings } from '../../config/kafka-settings.ts';
 import { KafkaRecords, type KafkaRecord, type SizedRecord } from './kafka-records.ts';
+import { KafkaSendQueue, NotSentBehindFailure } from './kafka-send-queue.ts';
 import { KafkaTopics } from './kafka-topics.ts';
 
 /** Keys, values and headers are handed over as bytes (KafkaRecords): the producer's default, no serializers. */
@@ -13,10 +14,15 @@ type KafkaProducer = Producer<Buffer, Buffer, Buffer, Buffer>;
 
 interface Session {
   readonly producer: KafkaProducer;
+  /** Every send of the session goes through it: one request at a time (see KafkaSendQueue). */
+  readonly sends: KafkaSendQueue;
   readonly admin: Admin | undefined;
   /** Present when KAFKA_AUTO_CREATE_TOPICS=true. */
   readonly topics: KafkaTopics | undefined;
 }
+
+/** One outcome for every delivered message: it carries nothing of its own. */
+const DELIVERED: Outcome = Object.freeze(delivered());
 
 /** Attempts of one request inside the client before the dispatcher takes over (with its own backoff). */
 const CLIENT_RETRIES = 3;
@@ -37,28 +43,33 @@ export function reasonOf(error: unknown): string {
 
 const unknownTopic = (error: unknown): string | undefined => /^Unknown topic (.+)\.$/.exec((error as Error)?.message ?? '')?.[1];
 
+interface Chunk {
+  readonly records: KafkaRecord[];
+  readonly bytes: number;
+}
+
 /** Splits records, in order, into sends whose total size stays within the broker's limit for one batch. */
-function chunks(records: readonly SizedRecord[], maxBytes: number): KafkaRecord[][] {
-  const result: KafkaRecord[][] = [];
+function chunks(records: readonly SizedRecord[], maxBytes: number): Chunk[] {
+  const result: Chunk[] = [];
   let current: KafkaRecord[] = [];
   let bytes = 0;
   for (const { record, size } of records) {
     if (current.length && bytes + size > maxBytes) {
-      result.push(current);
+      result.push({ records: current, bytes });
       current = [];
       bytes = 0;
     }
     current.push(record);
     bytes += size;
   }
-  if (current.length) result.push(current);
+  if (current.length) result.push({ records: current, bytes });
   return result;
 }
 
 /**
  * Publishes with an idempotent producer (acks from all in-sync replicas, so a retried send is
- * never written twice within a producer session); one send per batch, answered `delivered` once
- * the brokers acknowledged it. Pombo never consumes its own topics.
+ * never written twice within a producer session), one request at a time (KafkaSendQueue); a batch
+ * is answered `delivered` once the brokers acknowledged it. Pombo never consumes its own topics.
  */
 export class KafkaDriver implements BrokerDriver {
   private readonly keeper: ConnectionKeeper<Session>;
@@ -67,6 +78,8 @@ export class KafkaDriver implements BrokerDriver {
   constructor(
     private readonly settings: KafkaSettings,
     log: Logger,
+    /** Messages in one request at most: the channel's batch. */
+    private readonly requestMessages: number,
   ) {
     this.records = new KafkaRecords(settings.prefix, settings.maxMessageBytes);
     this.keeper = new ConnectionKeeper({
@@ -117,7 +130,8 @@ export class KafkaDriver implements BrokerDriver {
       throw new Error(reasonOf(error));
     }
     const admin = this.settings.autoCreateTopics ? new Admin(this.clientOptions()) : undefined;
-    return { producer, admin, topics: admin && new KafkaTopics(admin, this.settings) };
+    const sends = new KafkaSendQueue(producer, { maxBytes: this.settings.maxMessageBytes, maxMessages: this.requestMessages });
+    return { producer, sends, admin, topics: admin && new KafkaTopics(admin, this.settings) };
   }
 
   async publish(batch: readonly BrokerMessage[], destination: DestinationSpec): Promise<Outcome[]> {
@@ -130,23 +144,31 @@ export class KafkaDriver implements BrokerDriver {
       const reason = `Kafka at ${this.settings.brokers.join(',')}: ${reasonOf(error)}`;
       return batch.map(() => retry(reason));
     }
+    // Every chunk is queued at once, in order: a pipelined batch waits in the queue, ready, while the one before it is in flight.
+    const sends = chunks(records, this.settings.maxMessageBytes).map((chunk) => ({
+      size: chunk.records.length,
+      done: session.sends.send(chunk.records, chunk.bytes, destination.id),
+    }));
+    const settled = await Promise.allSettled(sends.map(({ done }) => done));
     const outcomes: Outcome[] = [];
-    for (const chunk of chunks(records, this.settings.maxMessageBytes)) {
-      try {
-        await session.producer.send({ messages: chunk });
-        outcomes.push(...chunk.map(() => delivered()));
-      } catch (error) {
-        const missing = unknownTopic(error);
-        // Any other failure may leave the idempotent sequence numbers out of step: start a new producer session.
-        if (!missing) this.keeper.lost(session, reasonOf(error));
-        const reason = missing
-          ? `Kafka topic "${missing}" does not exist and KAFKA_AUTO_CREATE_TOPICS=false: create it, or set KAFKA_AUTO_CREATE_TOPICS=true`
-          : `Kafka did not acknowledge: ${reasonOf(error)}`;
+    for (const [index, result] of settled.entries()) {
+      if (result.status === 'rejected') {
+        const reason = this.failed(session, result.reason);
         while (outcomes.length < batch.length) outcomes.push(retry(reason));
         break;
       }
+      for (let n = 0; n < (sends[index]?.size ?? 0); n++) outcomes.push(DELIVERED);
     }
     return outcomes;
+  }
+
+  /** Why a send failed, for its outcome; a failure that may leave the idempotent sequence numbers out of step ends the producer session. */
+  private failed(session: Session, error: unknown): string {
+    if (error instanceof NotSentBehindFailure) return `Kafka: not sent, as a request before it failed: ${reasonOf(error.failure)}`;
+    const missing = unknownTopic(error);
+    if (missing) return `Kafka topic "${missing}" does not exist and KAFKA_AUTO_CREATE_TOPICS=false: create it, or set KAFKA_AUTO_CREATE_TOPICS=true`;
+    this.keeper.lost(session, reasonOf(error));
+    return `Kafka did not acknowledge: ${reasonOf(error)}`;
   }
 
   async close(): Promise<void> {
