@@ -1,13 +1,12 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import pg from 'pg';
 import { APPEND_CHANNEL } from '../../packages/server/src/store/postgres/append-notifications.ts';
-import { APPEND_LOCK } from '../../packages/server/src/store/postgres/postgres-store.ts';
 
 /** What the backends serving the benchmark's nodes did, on average over the samples (a number of backends each). */
 export interface BackendStates {
   /** Running a statement (CPU, or waiting for the CPU). */
   running: number;
-  /** Waiting for the log's append lock (an advisory lock). */
+  /** Waiting for the log's append lock (the head row, `pombo_log_head`, that every append updates). */
   appendLock: number;
   /** Waiting for a row lock (an instance's row, a lease row) or another heavyweight lock. */
   rowLock: number;
@@ -87,7 +86,7 @@ export class PostgresSampler {
     const client = new pg.Client({ connectionString, application_name: 'pombo-bench' });
     const listener = new pg.Client({ connectionString, application_name: 'pombo-bench' });
     await Promise.all([client.connect(), listener.connect()]);
-    const { rows } = await client.query<{ oid: number }>('SELECT $1::regclass::oid::int AS oid', [`"${schema}".pombo_events`]);
+    const { rows } = await client.query<{ oid: number }>('SELECT $1::regclass::oid::int AS oid', [`"${schema}".pombo_log_head`]);
     const sampler = new PostgresSampler(client, listener, rows[0]?.oid ?? 0, pids);
     listener.on('notification', ({ payload }) => {
       if (payload?.startsWith(`${schema} `)) sampler.notices++;
@@ -123,17 +122,21 @@ export class PostgresSampler {
   private async sample(): Promise<void> {
     // Connections a pool opened since the start count too.
     if (this.samples % 25 === 0) this.ports = postgresClientPorts(this.pids());
-    const { rows } = await this.client.query<{ held: boolean; backends: Array<{ state: string | null; type: string | null; wait: string | null }> | null }>(
-      `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $2::int::oid AND objid = $3::int::oid AND objsubid = 2) AS held,
-         (SELECT json_agg(json_build_object('state', state, 'type', wait_event_type, 'wait', wait_event)) FROM pg_stat_activity WHERE client_port = ANY($1::int[])) AS backends`,
-      [[...this.ports], this.tableOid, APPEND_LOCK],
+    // The head row is held by the transaction that updated it and is not itself waiting (those that wait for it hold the table's lock too).
+    const { rows } = await this.client.query<{ held: boolean; backends: Array<{ state: string | null; type: string | null; head: boolean }> | null }>(
+      `SELECT EXISTS (SELECT 1 FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid
+                      WHERE l.locktype = 'relation' AND l.relation = $2::int::oid AND l.mode = 'RowExclusiveLock' AND l.granted
+                        AND a.wait_event_type IS DISTINCT FROM 'Lock') AS held,
+         (SELECT json_agg(json_build_object('state', state, 'type', wait_event_type, 'head', query LIKE '%pombo_log_head%'))
+          FROM pg_stat_activity WHERE client_port = ANY($1::int[])) AS backends`,
+      [[...this.ports], this.tableOid],
     );
     this.samples++;
     if (rows[0]?.held) this.held++;
-    for (const { state, type, wait } of rows[0]?.backends ?? []) {
+    for (const { state, type, head } of rows[0]?.backends ?? []) {
       if (state === 'idle in transaction') this.states.idleInTransaction++;
       else if (state !== 'active') continue;
-      else if (type === 'Lock') this.states[wait === 'advisory' ? 'appendLock' : 'rowLock']++;
+      else if (type === 'Lock') this.states[head ? 'appendLock' : 'rowLock']++;
       else if (type === 'IO' || type === 'LWLock') this.states.io++;
       else if (type === null || type === 'CPU') this.states.running++;
     }

@@ -292,7 +292,9 @@ export class DestinationWorker {
     const last = events.at(-1);
     this.readPos = events.length < limit || !last ? head : last.pos;
     if (this.known.size && this.readPos >= Math.max(...this.known.keys())) this.known.clear();
-    if (this.readPos >= head) this.read = 'caught-up';
+    // Against the head as it is now: events committed during the read were offered while the worker was
+    // behind, so it dropped them; caught up at the older head, it would wait for another append to read them.
+    if (this.readPos >= this.hooks.head()) this.read = 'caught-up';
     else if (this.run === 'active') this.run = 'again';
     this.writer.schedule();
   }

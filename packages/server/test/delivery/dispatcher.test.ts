@@ -287,3 +287,32 @@ test('metrics name a destination by channel and instance name; destinations of o
     await dispatcher.stop();
   });
 });
+
+test('an event committed while a worker reads its backlog is delivered without waiting for another append', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    await store.append([{ instanceId: id, event: 'MESSAGES_UPSERT', data: { n: 1 } }]);
+    // The worker's first read of the log waits until the second event is committed: the dispatcher's
+    // offer of it finds the worker still reading.
+    let releaseRead = () => {};
+    const readHeld = new Promise<void>((resolve) => (releaseRead = resolve));
+    const read = store.read.bind(store);
+    let reads = 0;
+    store.read = async (query) => {
+      const events = await read(query);
+      if (++reads === 1) await readHeld;
+      return events;
+    };
+    const dispatcher = new Dispatcher(store, silent, createMetrics());
+    await dispatcher.start();
+    const seen: number[] = [];
+    dispatcher.upsert(spec({ id: 'dest', send: async (batch) => batch.map(({ event }) => (seen.push((event.data as { n: number }).n), delivered())) }));
+    await eventually(() => reads === 1, 'the worker reads its backlog');
+    await store.append([{ instanceId: id, event: 'MESSAGES_UPSERT', data: { n: 2 } }]);
+    releaseRead();
+    // No append follows: the second event must not wait for one.
+    await eventually(() => seen.length === 2, 'both events delivered').catch(() => undefined);
+    assert.deepEqual(seen, [1, 2]);
+    await dispatcher.stop();
+  });
+});

@@ -120,35 +120,51 @@ describe('PostgreSQL log shared by several nodes', { skip: 'skip' in service ? s
       await late.close();
     }
   });
-  test('a commit that waited for the append lock while another node committed hands its listeners that node’s events first', async () => {
+  test('a commit that waited for the log’s head while another node committed hands its listeners that node’s events first', async () => {
     const [mine, theirs] = await Promise.all([newInstance(a), newInstance(a)]);
     const seen: StoredEvent[] = [];
     const stop = a.onAppend((events) => seen.push(...events));
-    // The other node, standing in: it holds the append lock and commits an event whose NOTIFY is late.
+    // The other node, standing in: it takes the head row, writes an event there and commits it; its NOTIFY is late.
     const other = new pg.Client({ connectionString: POSTGRES_SERVER, options: `-c search_path="${schema}"` });
     const watcher = new pg.Client({ connectionString: POSTGRES_SERVER });
     await Promise.all([other.connect(), watcher.connect()]);
     try {
-      await other.query("BEGIN; SELECT pg_advisory_xact_lock('pombo_events'::regclass::oid::int, x'706f6d62'::int)");
+      const taken = await other.query<{ pos: string }>('BEGIN; UPDATE pombo_log_head SET pos = pos + 1 RETURNING pos');
+      const theirPos = Number((taken as unknown as pg.QueryResult<{ pos: string }>[])[1]?.rows[0]?.pos);
       const appending = a.append([{ instanceId: mine.id, event: 'MESSAGES_UPSERT', data: { n: 1 } }]);
       const deadline = Date.now() + 5000;
-      while (!(await watcher.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'")).rowCount) {
-        if (Date.now() > deadline) throw new Error('the append never waited for the lock');
+      while (!(await watcher.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE pombo_log_head%' AND application_name = 'pombo'")).rowCount) {
+        if (Date.now() > deadline) throw new Error('the append never waited for the head');
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
-      const inserted = await other.query<{ pos: string }>(
-        "INSERT INTO pombo_events (id, instance_id, instance, seq, event, data, created_at) VALUES ($1, $2, $3, 1, 'MESSAGES_UPSERT', '{}', $4) RETURNING pos",
-        [randomUUID(), theirs.id, theirs.name, Date.now()],
+      await other.query(
+        "INSERT INTO pombo_events (pos, id, instance_id, instance, seq, event, data, created_at) VALUES ($1, $2, $3, $4, 1, 'MESSAGES_UPSERT', '{}', $5)",
+        [theirPos, randomUUID(), theirs.id, theirs.name, Date.now()],
       );
       await other.query('COMMIT');
       const [appended] = await appending;
-      const theirPos = Number(inserted.rows[0]?.pos);
+      assert.equal(appended?.event.pos, theirPos + 1, 'the waiting append took the position after the other node’s');
       assert.deepEqual(seen.map((event) => event.pos), [theirPos, appended?.event.pos], 'the other node’s event, then this node’s, none skipped');
     } finally {
       stop();
       await Promise.all([other.end(), watcher.end()]);
     }
   });
+
+  test('a rolled-back append leaves no gap in positions: the next one takes the same position', async () => {
+    const instance = await newInstance(a);
+    const other = new pg.Client({ connectionString: POSTGRES_SERVER, options: `-c search_path="${schema}"` });
+    await other.connect();
+    try {
+      const [before] = await a.append([{ instanceId: instance.id, event: 'CALL', data: { n: 1 } }]);
+      await other.query('BEGIN; UPDATE pombo_log_head SET pos = pos + 5; ROLLBACK');
+      const [after] = await b.append([{ instanceId: instance.id, event: 'CALL', data: { n: 2 } }]);
+      assert.equal(after?.event.pos, (before?.event.pos ?? 0) + 1);
+    } finally {
+      await other.end();
+    }
+  });
+
   test('a node reads only the events its listeners want of other nodes’ appends; its head still moves past the rest', async () => {
     const [wanted, other] = await Promise.all([newInstance(a), newInstance(a)]);
     const reader = await PostgresStore.open(uri);

@@ -42,7 +42,7 @@ describe('PostgreSQL connection ended by the server in the middle of a write', {
 
   test('an append whose transaction the server ended is refused (the process goes on), and the next append is committed', async () => {
     const head = await store.headPosition();
-    pauseAfter('SELECT pg_advisory_xact_lock', IDLE_MS * 4);
+    pauseAfter('WITH head AS', IDLE_MS * 4);
     await assert.rejects(store.append([{ instanceId: instance.id, event: 'MESSAGES_UPSERT', data: { n: 1 } }]));
     const [second] = await store.append([{ instanceId: instance.id, event: 'MESSAGES_UPSERT', data: { n: 2 } }]);
     assert.equal(second?.event.seq, 1, 'the refused append took no seq');

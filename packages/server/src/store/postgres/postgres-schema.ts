@@ -99,4 +99,18 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX pombo_replays_destination ON pombo_replays (destination);
   `,
+  // The log's head, one row: the newest position and event time. An append updates it in the statement
+  // that writes the events and holds its row lock to COMMIT: appends of every node are serialized by it,
+  // positions become visible in commit order, and a rolled-back append leaves no gap. It replaces the
+  // sequence (and the advisory lock) that allocated positions before; it starts past what they allocated.
+  `
+  CREATE TABLE pombo_log_head (
+    only_row BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_row),
+    pos BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+  );
+  INSERT INTO pombo_log_head (pos, created_at) SELECT
+    GREATEST(COALESCE((SELECT MAX(pos) FROM pombo_events), 0), (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM pombo_events_pos_seq)),
+    COALESCE((SELECT created_at FROM pombo_events ORDER BY pos DESC LIMIT 1), 0);
+  `,
 ];

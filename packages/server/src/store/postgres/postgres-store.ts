@@ -56,20 +56,8 @@ const PRUNE_TIMEOUT_MS = 600_000;
 
 /** Serializes migrations of Pombos starting together on one database. */
 const MIGRATION_LOCK = 0x706f6d626f;
-/**
- * Serializes appends of every Pombo on the log, with the events table's oid as the other half of the
- * key, so that logs in other schemas of the database do not wait on it.
- */
-export const APPEND_LOCK = 0x706f6d62;
-/**
- * Two statements: the newest event is read by a statement that starts once the lock is held. Read by
- * the locking statement itself, it would come from that statement's snapshot, taken before the wait:
- * it would miss what another node committed meanwhile, and this node's listeners would be handed this
- * commit's events as if nothing came before them, skipping the other node's for good.
- */
-const LOCK_APPENDS = `SELECT pg_advisory_xact_lock('pombo_events'::regclass::oid::int, ${APPEND_LOCK});
-  SELECT (SELECT pos FROM pombo_events ORDER BY pos DESC LIMIT 1) AS pos, (SELECT created_at FROM pombo_events ORDER BY pos DESC LIMIT 1) AS created_at`;
-const HEAD = 'SELECT MAX(pos) AS pos FROM pombo_events';
+/** The newest position committed (the head row's last committed version: an append in flight holds a newer one). */
+const HEAD = 'SELECT pos FROM pombo_log_head';
 
 /** An event of a commit, before its position is allocated. */
 interface NewEvent {
@@ -79,7 +67,6 @@ interface NewEvent {
   seq: number;
   data: string;
   extra: string | null;
-  createdAt: number;
   /** The event as committed, once its position is allocated. */
   stored?: StoredEvent;
 }
@@ -102,11 +89,12 @@ const producerKey = (instanceId: string, producerId: string) => `${instanceId}\u
  *
  * Appends made while a commit is in flight are committed together by the next one (group commit),
  * all on one writer connection, one transaction at a time: a promise resolves only after COMMIT.
- * Positions come from a sequence, so a rolled-back commit leaves a gap in positions (never in an
- * instance's `seq`, which the instance's row, locked with FOR UPDATE, carries).
+ * Positions come from the log's head row (`pombo_log_head`), moved by the statement that writes the
+ * events, so a rolled-back commit leaves no gap; an instance's `seq` comes from its row, locked with
+ * FOR UPDATE.
  *
- * Several Pombos may append to one log (cluster mode, docs/cluster.md): each commit takes a
- * transaction-level advisory lock before it allocates positions and holds it to COMMIT, so positions
+ * Several Pombos may append to one log (cluster mode, docs/cluster.md): the head row's lock, taken by
+ * the statement that writes the events and held to COMMIT, serializes every node's commits, so positions
  * become visible in commit order on every node: a reader that saw position p will never later see a
  * smaller one appear. Each commit NOTIFYs its new head; every node LISTENs (and polls as a fallback)
  * and hands its listeners the other nodes' events too, in order (see log-follower.ts). Reads and
@@ -125,8 +113,6 @@ export class PostgresStore implements Store {
   private readonly follower: LogFollower;
   private readonly notifications: AppendNotifications;
   readonly cluster: ClusterTables;
-  /** The time of the newest event: times never go back along the log, even when the clock does. */
-  private lastCreatedAt: number;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -136,11 +122,10 @@ export class PostgresStore implements Store {
     private readonly ledgerWriter: pg.Pool,
     private readonly schema: string,
     listenSettings: pg.ClientConfig,
-    head: { pos: number; createdAt: number },
+    head: number,
   ) {
-    this.lastCreatedAt = head.createdAt;
     this.cluster = new ClusterTables(pool, schema);
-    this.follower = new LogFollower(head.pos, {
+    this.follower = new LogFollower(head, {
       read: (after, until, limit) => this.readWanted(after, until, limit),
       publish: (events, head) => {
         for (const listener of this.listeners.keys()) listener(events, head);
@@ -185,7 +170,9 @@ export class PostgresStore implements Store {
     }
     try {
       await migrate(pool, schema);
-      const store = await readHead(pool, (head) => new PostgresStore(pool, writer, ledgerWriter, schema, settings, head));
+      // The head row as the last commit left it (it survives a prune that empties the log; an append in flight is not counted until it commits).
+      const head = (await pool.query<{ pos: number }>(HEAD)).rows[0]?.pos ?? 0;
+      const store = new PostgresStore(pool, writer, ledgerWriter, schema, settings, head);
       // A commit between the head's read and LISTEN is found by the poll.
       await store.notifications.start();
       return store;
@@ -221,10 +208,10 @@ export class PostgresStore implements Store {
 
   /**
    * One transaction for the batch. What needs no position (the instances' rows locked and read, producer
-   * ids looked up, every call checked and its data serialized, `seq`s numbered) is done before the
-   * append lock, which every node's appends wait for: the lock is then held for two round trips, the
-   * statement that writes the events and COMMIT. Each round trip of a node is as long as its event loop
-   * is busy, so this is what lets several nodes append without queuing on one another.
+   * ids looked up, every call checked and its data serialized, `seq`s numbered) is done first; then one
+   * statement takes the log's head row, which every node's appends wait for, and writes the events; the
+   * head is held from there to COMMIT only: one round trip. Each round trip of a node is as long as its
+   * event loop is busy, so this is what lets several nodes append without queuing on one another.
    */
   private async commitAppends(batch: QueuedAppend[]): Promise<void> {
     let prepared: PreparedBatch;
@@ -233,10 +220,8 @@ export class PostgresStore implements Store {
     let previous: number;
     try {
       client = await this.writer.connect();
-      await client.query('BEGIN');
       prepared = await this.prepareBatch(client, batch);
-      previous = await this.lockAppends(client);
-      appended = await this.writeEvents(client, prepared.fresh);
+      ({ appended, previous } = await this.writeEvents(client, prepared.fresh));
       await client.query('COMMIT');
       client.release();
     } catch (error) {
@@ -257,18 +242,6 @@ export class PostgresStore implements Store {
     });
   }
 
-  /**
-   * Takes the append lock, which the other Pombos on the log wait for until this commit ends; answers
-   * the newest position committed before it, and moves the clock of event times past the newest
-   * event's (another node's clock may run ahead).
-   */
-  private async lockAppends(client: pg.PoolClient): Promise<number> {
-    const results = (await client.query(LOCK_APPENDS)) as unknown as pg.QueryResult<{ pos: number | null; created_at: number | null }>[];
-    const newest = results[1]?.rows[0];
-    this.lastCreatedAt = Math.max(this.lastCreatedAt, newest?.created_at ?? 0);
-    return newest?.pos ?? 0;
-  }
-
   /** The newest position committed by any node (0 when the log is empty). */
   private async committedHead(): Promise<number> {
     return (await this.pool.query<{ pos: number | null }>(HEAD)).rows[0]?.pos ?? 0;
@@ -285,13 +258,12 @@ export class PostgresStore implements Store {
   private async prepareBatch(client: pg.PoolClient, batch: QueuedAppend[]): Promise<PreparedBatch> {
     const instanceIds = [...new Set(batch.flatMap((item) => item.requests.map((request) => request.instanceId)))];
     const heads = new Map<string, InstanceHead>();
-    if (instanceIds.length) {
-      const locked = await client.query<{ id: string; name: string; owner_jid: string | null; last_seq: number }>(
-        'SELECT id, name, owner_jid, last_seq FROM pombo_instances WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE',
-        [instanceIds],
-      );
-      for (const row of locked.rows) heads.set(row.id, { name: row.name, ownerJid: row.owner_jid, storedSeq: row.last_seq, lastSeq: row.last_seq });
-    }
+    // BEGIN and the lock in one round trip: a query that holds two statements takes no parameters, so the ids are quoted literals.
+    const ids = instanceIds.length ? instanceIds.map((id) => client.escapeLiteral(id)).join(', ') : 'NULL';
+    const results = (await client.query(
+      `BEGIN; SELECT id, name, owner_jid, last_seq FROM pombo_instances WHERE id IN (${ids}) ORDER BY id FOR UPDATE`,
+    )) as unknown as pg.QueryResult<{ id: string; name: string; owner_jid: string | null; last_seq: number }>[];
+    for (const row of results[1]?.rows ?? []) heads.set(row.id, { name: row.name, ownerJid: row.owner_jid, storedSeq: row.last_seq, lastSeq: row.last_seq });
     const known = await this.eventsOfProducers(client, batch, heads);
 
     const outcomes: Array<Outcome[] | Error> = [];
@@ -312,7 +284,7 @@ export class PostgresStore implements Store {
           const first = key === undefined ? undefined : known.get(key);
           if (first) return { event: first, duplicate: true };
           head.lastSeq += 1;
-          const event: NewEvent = { id: newEventId(), request, head, seq: head.lastSeq, data, extra, createdAt: 0 };
+          const event: NewEvent = { id: newEventId(), request, head, seq: head.lastSeq, data, extra };
           if (key !== undefined) known.set(key, event);
           fresh.push(event);
           return { event, duplicate: false };
@@ -323,29 +295,30 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Under the append lock, one statement: positions allocated as one block of the sequence (only a
-   * holder of the lock takes positions, so the block is contiguous and numbered in the batch's order),
+   * One statement: the log's head row moved by the batch's size and taken until COMMIT (the head is a
+   * row lock that every node's appends wait for; waiting, the statement reads the row as the commit
+   * before left it, so the block is contiguous, after every committed position, in the batch's order),
    * the events inserted, the instances' `seq`s moved, and the NOTIFY of the new head queued (PostgreSQL
-   * sends it at COMMIT, in commit order). Event times are set here, past the newest event's.
+   * sends it at COMMIT, in commit order). The batch's time is never before the newest event's, so times
+   * never go back along the log, even when a node's clock runs behind another's. Answers the events and
+   * the newest position committed before them.
    */
-  private async writeEvents(client: pg.PoolClient, fresh: NewEvent[]): Promise<StoredEvent[]> {
-    if (!fresh.length) return [];
-    for (const event of fresh) {
-      event.createdAt = Math.max(Date.now(), this.lastCreatedAt);
-      this.lastCreatedAt = event.createdAt;
-    }
+  private async writeEvents(client: pg.PoolClient, fresh: NewEvent[]): Promise<{ appended: StoredEvent[]; previous: number }> {
+    if (!fresh.length) return { appended: [], previous: 0 };
     // Each instance's head carries its last `seq` once the whole batch is numbered.
     const moved = [...new Map(fresh.map((event) => [event.request.instanceId, event.head]))];
-    const written = await client.query<{ last: number }>(
-      `WITH block AS (SELECT setval('pombo_events_pos_seq', nextval('pombo_events_pos_seq') + $1::int8 - 1) AS last),
+    const written = await client.query<{ last: number; created_at: number }>(
+      `WITH head AS (
+         UPDATE pombo_log_head SET pos = pos + $1::int8, created_at = GREATEST(created_at, $10::int8) RETURNING pos AS last, created_at
+       ),
        inserted AS (
          INSERT INTO pombo_events (pos, id, instance_id, instance, seq, event, data, sender, producer_id, created_at, extra)
-         SELECT block.last - $1::int8 + e.n, e.id, e.instance_id, e.instance, e.seq, e.event, e.data, e.sender, e.producer_id, e.created_at, e.extra
-         FROM block, unnest($2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::text[])
-           WITH ORDINALITY AS e(id, instance_id, instance, seq, event, data, sender, producer_id, created_at, extra, n)
+         SELECT head.last - $1::int8 + e.n, e.id, e.instance_id, e.instance, e.seq, e.event, e.data, e.sender, e.producer_id, head.created_at, e.extra
+         FROM head, unnest($2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $11::text[])
+           WITH ORDINALITY AS e(id, instance_id, instance, seq, event, data, sender, producer_id, extra, n)
        ),
        moved AS (UPDATE pombo_instances AS i SET last_seq = v.seq FROM unnest($12::text[], $13::int8[]) AS v(id, seq) WHERE i.id = v.id)
-       SELECT last, pg_notify('${APPEND_CHANNEL}', $14::text || ' ' || last) FROM block`,
+       SELECT last, created_at, pg_notify('${APPEND_CHANNEL}', $14::text || ' ' || last) FROM head`,
       [
         fresh.length,
         fresh.map((item) => item.id),
@@ -356,19 +329,22 @@ export class PostgresStore implements Store {
         fresh.map((item) => item.data),
         fresh.map((item) => item.head.ownerJid),
         fresh.map((item) => item.request.producerId ?? null),
-        fresh.map((item) => item.createdAt),
+        Date.now(),
         fresh.map((item) => item.extra),
         moved.map(([id]) => id),
         moved.map(([, head]) => head.lastSeq),
         this.schema,
       ],
     );
-    const first = (written.rows[0]?.last as number) - fresh.length + 1;
-    return fresh.map((item, index) => {
+    const row = written.rows[0] as { last: number; created_at: number };
+    const previous = row.last - fresh.length;
+    const createdAt = isoTime(row.created_at);
+    const appended = fresh.map((item, index) => {
       const { request, head } = item;
-      item.stored = new LoggedEvent(first + index, item.id, request.instanceId, head.name, item.seq, request.event, item.data, head.ownerJid, isoTime(item.createdAt), item.extra, request.data ?? null);
+      item.stored = new LoggedEvent(previous + 1 + index, item.id, request.instanceId, head.name, item.seq, request.event, item.data, head.ownerJid, createdAt, item.extra, request.data ?? null);
       return item.stored;
     });
+    return { appended, previous };
   }
 
   /** The events already stored under the producer ids this batch carries, by instance and producer id. */
@@ -643,29 +619,6 @@ export class PostgresStore implements Store {
     await this.notifications.close();
     await this.follower.settled();
     await Promise.all([this.pool.end(), this.writer.end(), this.ledgerWriter.end()]);
-  }
-}
-
-/**
- * The log's head when the store opens: the sequence's last value (so that the head survives a prune
- * that empties the log), read under the append lock so that no other node holds positions it has not
- * committed yet, and the newest event's time (times never go back along the log).
- */
-async function readHead(pool: pg.Pool, open: (head: { pos: number; createdAt: number }) => PostgresStore): Promise<PostgresStore> {
-  const client = await pool.connect();
-  try {
-    const results = (await client.query(
-      `BEGIN; ${LOCK_APPENDS}; SELECT last_value, is_called FROM pombo_events_pos_seq; COMMIT`,
-    )) as unknown as pg.QueryResult[];
-    const newest = results[2]?.rows[0] as { pos: number | null; created_at: number | null } | undefined;
-    const sequence = results[3]?.rows[0] as { last_value: number; is_called: boolean } | undefined;
-    const allocated = sequence?.is_called ? sequence.last_value : 0;
-    client.release();
-    return open({ pos: Math.max(newest?.pos ?? 0, allocated), createdAt: newest?.created_at ?? 0 });
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    client.release(true);
-    throw error;
   }
 }
 
