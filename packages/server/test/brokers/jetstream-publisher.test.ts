@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, headers } from '@nats-io/transport-node';
+import { connect } from '@nats-io/transport-node';
 import { JetStreamPublisher, NO_STREAM } from '../../src/channels/nats/jetstream-publisher.ts';
 import { deleteStreams, natsNames, natsRequired, NATS_URI } from './nats-helpers.ts';
 
@@ -21,7 +21,7 @@ test('JetStream answers plain publishes with a reply subject as Pombo reads them
   try {
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: names.stream, subjects: [`${names.prefix}.>`] });
-    const message = (n: number, subject = `${names.prefix}.events`) => ({ subject, body: JSON.stringify({ n }), headers: headers(), msgId: `${names.prefix}-${n}` });
+    const message = (n: number, subject = `${names.prefix}.events`) => ({ subject, body: JSON.stringify({ n }), headers: {}, msgId: `${names.prefix}-${n}` });
 
     const first = await publisher.publish([1, 2, 3].map((n) => message(n)), 5000);
     assert.deepEqual(first.map((outcome) => outcome.kind), ['delivered', 'delivered', 'delivered'], 'each PubAck names the stream');
