@@ -11,6 +11,10 @@
  *
  * Each broker is one entry of BROKERS (bench/brokers/<name>.ts). Rounds alternate which side runs
  * first; the medians are compared. Loopback only; every run uses its own names and cleans up.
+ *
+ * BENCH_PROFILE_DIR=/tmp/prof writes a CPU profile of the main thread for each of Pombo's timed phases
+ * (`<channel>-end-to-end-<round>.cpuprofile`, `<channel>-drain-<round>.cpuprofile`), the raw client
+ * left out; open them in Chrome's DevTools or summarize them with `node bench/profile-summary.ts`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +32,7 @@ import { natsJetStreamBench } from './brokers/nats.ts';
 import { rabbitmqBench } from './brokers/rabbitmq.ts';
 import { sqsBench } from './brokers/sqs.ts';
 import { messageData } from './message-data.ts';
+import { phaseProfiler } from './profile.ts';
 
 const BROKERS: readonly BrokerBench[] = [rabbitmqBench, natsJetStreamBench, kafkaBench, sqsBench];
 
@@ -39,6 +44,7 @@ const INSTANCE = 'bench';
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 const runId = (): string => randomBytes(4).toString('hex');
+const profiler = phaseProfiler(process.env.BENCH_PROFILE_DIR);
 
 async function appendEvents(pombo: Pombo, instance: Instance, from: number, count: number): Promise<void> {
   for (let start = from; start < from + count; start += APPEND_CHUNK) {
@@ -74,10 +80,12 @@ async function measurePombo(bench: BrokerBench, run: string): Promise<{ rate: nu
     await caughtUp(pombo, destination);
     const head = await pombo.context.store.headPosition();
 
+    const endToEnd = await profiler.start(`${bench.channel}-end-to-end`);
     const startedAt = performance.now();
     await appendEvents(pombo, instance, WARMUP, EVENTS);
     await caughtUp(pombo, destination);
     const rate = EVENTS / ((performance.now() - startedAt) / 1000);
+    await endToEnd.stop();
 
     const events = await pombo.context.store.read({ afterPos: head, instanceId: instance.id, limit: EVENTS });
     const payloads = events.map((event) => ({
@@ -90,10 +98,12 @@ async function measurePombo(bench: BrokerBench, run: string): Promise<{ rate: nu
     // Off keeps the destination's cursor, as `POST /<channel>/set` with enabled: false would.
     await pombo.context.instances.setChannelConfig(instance, bench.channel, settings(false));
     await appendEvents(pombo, instance, WARMUP + EVENTS, EVENTS);
+    const drainProfile = await profiler.start(`${bench.channel}-drain`);
     const drainStartedAt = performance.now();
     await pombo.context.instances.setChannelConfig(instance, bench.channel, settings(true));
     await caughtUp(pombo, destination);
     const drainRate = EVENTS / ((performance.now() - drainStartedAt) / 1000);
+    await drainProfile.stop();
     return { rate, drainRate, payloads };
   } finally {
     await pombo.close();

@@ -2,6 +2,12 @@ import { Admin, Producer, ProduceAcks, stringSerializers } from '@platformatic/k
 import type { BrokerBench } from './broker-bench.ts';
 
 const BROKERS = process.env.BENCH_KAFKA_BROKERS ?? '127.0.0.1:9092';
+/**
+ * BENCH_KAFKA_RAW=bytes: the raw side hands the producer bytes (the payload's buffer as it is, the key
+ * and headers encoded per message) instead of strings through its string serializers, as Pombo does
+ * since it encodes its records itself: the baseline a user holding bytes would write.
+ */
+const RAW_BYTES = process.env.BENCH_KAFKA_RAW === 'bytes';
 /** Pombo's broker batch: the raw side sends the same number of messages per request. */
 const SEND_SIZE = 500;
 const prefixOf = (run: string) => `bench${run}`;
@@ -25,7 +31,25 @@ export const kafkaBench: BrokerBench = {
   async publishRaw(run, instance, payloads) {
     const topic = topicOf(run, instance);
     await withAdmin((admin) => admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 })).catch(() => undefined);
-    const producer = new Producer({ clientId: 'pombo-bench', bootstrapBrokers: [BROKERS], serializers: stringSerializers, idempotent: true, acks: ProduceAcks.ALL, retries: 3 });
+    const options = { clientId: 'pombo-bench', bootstrapBrokers: [BROKERS], idempotent: true, acks: ProduceAcks.ALL, retries: 3 };
+    if (RAW_BYTES) {
+      const producer = new Producer(options);
+      try {
+        for (let start = 0; start < payloads.length; start += SEND_SIZE) {
+          const messages = payloads.slice(start, start + SEND_SIZE).map((payload) => ({
+            topic,
+            key: Buffer.from(instance),
+            value: payload.body,
+            headers: new Map(Object.entries(payload.headers).map(([name, value]) => [Buffer.from(name), Buffer.from(value)])),
+          }));
+          await producer.send({ messages });
+        }
+      } finally {
+        await producer.close();
+      }
+      return;
+    }
+    const producer = new Producer({ ...options, serializers: stringSerializers });
     try {
       for (let start = 0; start < payloads.length; start += SEND_SIZE) {
         const messages = payloads.slice(start, start + SEND_SIZE).map((payload) => ({

@@ -84,6 +84,36 @@ test('global mode publishes to {prefix}.global.{event} with KAFKA_EVENTS_* filte
   }
 });
 
+test('ordering "chat": the events of many chats, in flight at once on one partition, all arrive, each chat in order', needsKafka, async () => {
+  // One producer numbers a partition's batches as it builds each request: requests in flight at
+  // once for one partition used to share a number, and the broker took all but one for duplicates.
+  const pombo = await startPombo({ ...KAFKA_ENV, KAFKA_AUTO_CREATE_TOPICS: 'true' });
+  try {
+    const name = uniqueName('chats');
+    await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', kafka: { enabled: true, events: ['MESSAGES_UPSERT'], ordering: 'chat' } });
+    const chats = 40;
+    const perChat = 5;
+    const events = Array.from({ length: chats * perChat }, (_, n) => ({
+      event: 'MESSAGES_UPSERT',
+      data: { key: { remoteJid: jidOf(`5511900${String(n % chats).padStart(6, '0')}`), id: `K${n}` }, n },
+    }));
+    const posted = await pombo.api('POST', `/events/${name}`, { events });
+    assert.equal(posted.status, 201);
+    await drained(pombo, 'kafka', name);
+
+    const records = valuesOf(await readTopic(`evolution.${name}.messages-upsert`, (all) => all.length >= events.length, 15_000));
+    assert.deepEqual([...new Set(records.map((record) => record.data.n))].sort((a, b) => a - b), events.map((_, n) => n), 'every event arrived');
+    for (let chat = 0; chat < chats; chat++) {
+      const jid = events[chat]?.data.key.remoteJid;
+      const lastCopies = records.filter((record) => record.data.key.remoteJid === jid).map((record) => record.data.n).reverse();
+      const inOrder = lastCopies.filter((n, index) => lastCopies.indexOf(n) === index).reverse();
+      assert.deepEqual(inOrder, events.map((_, n) => n).filter((n) => n % chats === chat), `chat ${chat} in order`);
+    }
+  } finally {
+    await pombo.close();
+  }
+});
+
 test('a missing topic is a visible delivery error, retried until the topic exists (KAFKA_AUTO_CREATE_TOPICS=false)', needsKafka, async () => {
   const pombo = await startPombo(KAFKA_ENV);
   try {

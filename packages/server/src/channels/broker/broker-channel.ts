@@ -79,7 +79,8 @@ export interface BrokerChannelOptions<Settings> {
   maxBatch?: number;
   /**
    * Batches of one lane in flight at once (default 1): above 1 only for drivers whose broker keeps the
-   * publish order of one connection and answers each message (RabbitMQ confirms, JetStream acks).
+   * publish order of one connection and answers each message (RabbitMQ confirms, JetStream acks), or
+   * that send one request at a time in the order the batches were handed over (Kafka's send queue).
    */
   pipeline?: number;
 }

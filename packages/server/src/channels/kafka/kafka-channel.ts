@@ -3,6 +3,14 @@ import { brokerChannel } from '../broker/broker-channel.ts';
 import type { ChannelModule } from '../channel.ts';
 
 /**
+ * Events per batch, and per request at most. A lane's next batch is handed over while the one before
+ * it is in flight (`pipeline`): it is built and waits in the driver's send queue, so the producer
+ * sends it the moment the broker answered, while Pombo settles the batch before it.
+ */
+const BATCH = 500;
+const PIPELINE = 2;
+
+/**
  * Apache Kafka (seed 001 section 5): the `kafka` channel on the shared broker machinery.
  * @platformatic/kafka is imported only when KAFKA_ENABLED=true.
  */
@@ -11,9 +19,11 @@ export function kafkaChannel(context: AppContext): Promise<ChannelModule> {
     name: 'kafka',
     envPrefix: 'KAFKA',
     config: context.config.brokers.kafka,
+    maxBatch: BATCH,
+    pipeline: PIPELINE,
     loadDriver: async (settings) => {
       const { KafkaDriver } = await import('./kafka-driver.ts');
-      return new KafkaDriver(settings, context.log.child({ channel: 'kafka' }));
+      return new KafkaDriver(settings, context.log.child({ channel: 'kafka' }), BATCH);
     },
   });
 }

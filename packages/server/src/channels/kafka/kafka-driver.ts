@@ -1,24 +1,28 @@
-import { Admin, Producer, ProduceAcks, stringSerializers, type BaseOptions, type MessageToProduce } from '@platformatic/kafka';
+import { Admin, Producer, ProduceAcks, type BaseOptions } from '@platformatic/kafka';
 import type { Logger } from 'pino';
-import { withFields } from '../../core/envelope.ts';
-import { msOfIso } from '../../core/iso-time.ts';
-import { referenceTo } from '../../core/event-reference.ts';
 import type { DestinationSpec } from '../../delivery/destination.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
-import { messageHeaders, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import type { BrokerDriver, BrokerMessage } from '../broker/broker-channel.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
 import type { KafkaSettings } from '../../config/kafka-settings.ts';
-import { KafkaTopics, keyOf, topicOf } from './kafka-topics.ts';
+import { KafkaRecords, type KafkaRecord, type SizedRecord } from './kafka-records.ts';
+import { KafkaSendQueue, NotSentBehindFailure } from './kafka-send-queue.ts';
+import { KafkaTopics } from './kafka-topics.ts';
 
-type KafkaRecord = MessageToProduce<string, string, string, string>;
-type KafkaProducer = Producer<string, string, string, string>;
+/** Keys, values and headers are handed over as bytes (KafkaRecords): the producer's default, no serializers. */
+type KafkaProducer = Producer<Buffer, Buffer, Buffer, Buffer>;
 
 interface Session {
   readonly producer: KafkaProducer;
+  /** Every send of the session goes through it: one request at a time (see KafkaSendQueue). */
+  readonly sends: KafkaSendQueue;
   readonly admin: Admin | undefined;
   /** Present when KAFKA_AUTO_CREATE_TOPICS=true. */
   readonly topics: KafkaTopics | undefined;
 }
+
+/** One outcome for every delivered message: it carries nothing of its own. */
+const DELIVERED: Outcome = Object.freeze(delivered());
 
 /** Attempts of one request inside the client before the dispatcher takes over (with its own backoff). */
 const CLIENT_RETRIES = 3;
@@ -39,36 +43,45 @@ export function reasonOf(error: unknown): string {
 
 const unknownTopic = (error: unknown): string | undefined => /^Unknown topic (.+)\.$/.exec((error as Error)?.message ?? '')?.[1];
 
+interface Chunk {
+  readonly records: KafkaRecord[];
+  readonly bytes: number;
+}
+
 /** Splits records, in order, into sends whose total size stays within the broker's limit for one batch. */
-function chunks(records: readonly { record: KafkaRecord; size: number }[], maxBytes: number): KafkaRecord[][] {
-  const result: KafkaRecord[][] = [];
+function chunks(records: readonly SizedRecord[], maxBytes: number): Chunk[] {
+  const result: Chunk[] = [];
   let current: KafkaRecord[] = [];
   let bytes = 0;
   for (const { record, size } of records) {
     if (current.length && bytes + size > maxBytes) {
-      result.push(current);
+      result.push({ records: current, bytes });
       current = [];
       bytes = 0;
     }
     current.push(record);
     bytes += size;
   }
-  if (current.length) result.push(current);
+  if (current.length) result.push({ records: current, bytes });
   return result;
 }
 
 /**
  * Publishes with an idempotent producer (acks from all in-sync replicas, so a retried send is
- * never written twice within a producer session); one send per batch, answered `delivered` once
- * the brokers acknowledged it. Pombo never consumes its own topics.
+ * never written twice within a producer session), one request at a time (KafkaSendQueue); a batch
+ * is answered `delivered` once the brokers acknowledged it. Pombo never consumes its own topics.
  */
 export class KafkaDriver implements BrokerDriver {
   private readonly keeper: ConnectionKeeper<Session>;
+  private readonly records: KafkaRecords;
 
   constructor(
     private readonly settings: KafkaSettings,
     log: Logger,
+    /** Messages in one request at most: the channel's batch. */
+    private readonly requestMessages: number,
   ) {
+    this.records = new KafkaRecords(settings.prefix, settings.maxMessageBytes);
     this.keeper = new ConnectionKeeper({
       target: `Kafka at ${settings.brokers.join(',')}`,
       connect: () => this.open(),
@@ -104,7 +117,6 @@ export class KafkaDriver implements BrokerDriver {
   private async open(): Promise<Session> {
     const producer: KafkaProducer = new Producer({
       ...this.clientOptions(),
-      serializers: stringSerializers,
       idempotent: true,
       acks: ProduceAcks.ALL,
       // Topics are created by Pombo with the configured partitions, or not at all: never by the broker's defaults.
@@ -118,26 +130,12 @@ export class KafkaDriver implements BrokerDriver {
       throw new Error(reasonOf(error));
     }
     const admin = this.settings.autoCreateTopics ? new Admin(this.clientOptions()) : undefined;
-    return { producer, admin, topics: admin && new KafkaTopics(admin, this.settings) };
-  }
-
-  private recordOf(message: BrokerMessage, destination: DestinationSpec): { record: KafkaRecord; size: number } {
-    const key = keyOf(message, destination.ordering);
-    const headers = messageHeaders(message.event);
-    let overhead = Buffer.byteLength(key);
-    for (const name in headers) overhead += name.length + Buffer.byteLength(headers[name] as string);
-    // Evolution API's Kafka value carries a `timestamp` (ms); here it is the event's own time.
-    let value = withFields(message.body, { timestamp: msOfIso(message.event.createdAt) });
-    let size = overhead + Buffer.byteLength(value);
-    if (size > this.settings.maxMessageBytes) {
-      value = JSON.stringify(referenceTo(message.body, size));
-      size = overhead + Buffer.byteLength(value);
-    }
-    return { record: { topic: topicOf(this.settings.prefix, message), key, value, headers }, size };
+    const sends = new KafkaSendQueue(producer, { maxBytes: this.settings.maxMessageBytes, maxMessages: this.requestMessages });
+    return { producer, sends, admin, topics: admin && new KafkaTopics(admin, this.settings) };
   }
 
   async publish(batch: readonly BrokerMessage[], destination: DestinationSpec): Promise<Outcome[]> {
-    const records = batch.map((message) => this.recordOf(message, destination));
+    const records = batch.map((message) => this.records.recordOf(message, destination.ordering));
     let session: Session;
     try {
       session = await this.keeper.get();
@@ -146,23 +144,31 @@ export class KafkaDriver implements BrokerDriver {
       const reason = `Kafka at ${this.settings.brokers.join(',')}: ${reasonOf(error)}`;
       return batch.map(() => retry(reason));
     }
+    // Every chunk is queued at once, in order: a pipelined batch waits in the queue, ready, while the one before it is in flight.
+    const sends = chunks(records, this.settings.maxMessageBytes).map((chunk) => ({
+      size: chunk.records.length,
+      done: session.sends.send(chunk.records, chunk.bytes, destination.id),
+    }));
+    const settled = await Promise.allSettled(sends.map(({ done }) => done));
     const outcomes: Outcome[] = [];
-    for (const chunk of chunks(records, this.settings.maxMessageBytes)) {
-      try {
-        await session.producer.send({ messages: chunk });
-        outcomes.push(...chunk.map(() => delivered()));
-      } catch (error) {
-        const missing = unknownTopic(error);
-        // Any other failure may leave the idempotent sequence numbers out of step: start a new producer session.
-        if (!missing) this.keeper.lost(session, reasonOf(error));
-        const reason = missing
-          ? `Kafka topic "${missing}" does not exist and KAFKA_AUTO_CREATE_TOPICS=false: create it, or set KAFKA_AUTO_CREATE_TOPICS=true`
-          : `Kafka did not acknowledge: ${reasonOf(error)}`;
+    for (const [index, result] of settled.entries()) {
+      if (result.status === 'rejected') {
+        const reason = this.failed(session, result.reason);
         while (outcomes.length < batch.length) outcomes.push(retry(reason));
         break;
       }
+      for (let n = 0; n < (sends[index]?.size ?? 0); n++) outcomes.push(DELIVERED);
     }
     return outcomes;
+  }
+
+  /** Why a send failed, for its outcome; a failure that may leave the idempotent sequence numbers out of step ends the producer session. */
+  private failed(session: Session, error: unknown): string {
+    if (error instanceof NotSentBehindFailure) return `Kafka: not sent, as a request before it failed: ${reasonOf(error.failure)}`;
+    const missing = unknownTopic(error);
+    if (missing) return `Kafka topic "${missing}" does not exist and KAFKA_AUTO_CREATE_TOPICS=false: create it, or set KAFKA_AUTO_CREATE_TOPICS=true`;
+    this.keeper.lost(session, reasonOf(error));
+    return `Kafka did not acknowledge: ${reasonOf(error)}`;
   }
 
   async close(): Promise<void> {
