@@ -145,10 +145,20 @@ const drain = (b: Build): Promise<Rate> =>
     });
   });
 
+/** Runs `phase` for both builds, the one before first or second; answers before's rate, then after's. */
+async function inTurn(builds: readonly [Build, Build], beforeFirst: boolean, phase: (b: Build) => Promise<Rate>): Promise<[Rate, Rate]> {
+  if (beforeFirst) {
+    const first = await phase(builds[0]);
+    return [first, await phase(builds[1])];
+  }
+  const after = await phase(builds[1]);
+  return [await phase(builds[0]), after];
+}
+
 const fmt = (rate: Rate): string => `${rate.eventsPerSecond.toLocaleString('en-US')} (${rate.cpuUs})`;
 
 try {
-  const builds = [await build(before), await build(fileURLToPath(new URL('..', import.meta.url)))] as const;
+  const builds: [Build, Build] = [await build(before), await build(fileURLToPath(new URL('..', import.meta.url)))];
   // Everything warm before the first round: the loop, the receiver thread, both builds.
   await undiciLoop(5000);
   for (const b of builds) await endToEnd(b);
@@ -158,14 +168,11 @@ try {
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (let round = 0; round < ROUNDS; round++) {
     // The builds swap places every round, so neither always runs right after the loop.
-    const order = round % 2 ? [1, 0] : [0, 1];
+    const beforeFirst = round % 2 === 0;
     const load = (loadavg()[0] ?? 0).toFixed(1);
     const loop = await undiciLoop(EVENTS);
-    const e2e: Rate[] = [];
-    const drains: Rate[] = [];
-    for (const i of order) e2e[i] = await endToEnd(builds[i as 0 | 1]);
-    for (const i of order) drains[i] = await drain(builds[i as 0 | 1]);
-    const [e0, e1, d0, d1] = [e2e[0], e2e[1], drains[0], drains[1]] as Rate[];
+    const [e0, e1] = await inTurn(builds, beforeFirst, endToEnd);
+    const [d0, d1] = await inTurn(builds, beforeFirst, drain);
     const of = (rate: Rate) => (rate.eventsPerSecond / loop.eventsPerSecond).toFixed(2);
     const gain = (a: Rate, b: Rate) => (b.eventsPerSecond / a.eventsPerSecond).toFixed(2);
     console.log(`| ${round + 1} | ${load} | ${fmt(loop)} | ${fmt(e0)}: ${of(e0)} | ${fmt(e1)}: ${of(e1)} | ${gain(e0, e1)} | ${fmt(d0)}: ${of(d0)} | ${fmt(d1)}: ${of(d1)} | ${gain(d0, d1)} |`);
