@@ -1,5 +1,5 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, createInbox, headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { connect, createInbox, headers, MsgHdrsImpl, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { BrokerBench, RawPayload } from './broker-bench.ts';
 
 const URI = process.env.BENCH_NATS_URI ?? 'nats://127.0.0.1:4222';
@@ -8,11 +8,23 @@ const names = (run: string) => ({ prefix: `bench${run}`, stream: `POMBO_BENCH_${
 /** Each raw publish gets message ids of its own: a warm-up's ids must not be deduplicated away. */
 let publishes = 0;
 
-/** The headers Pombo sent with the payload (`instance` is the run's own instance name). */
+/** The headers Pombo sent with the payload (`instance` is the run's own instance name), for `js.publish()`. */
 const headersOf = (payload: RawPayload, instance: string): MsgHdrs => {
   const h = headers();
   for (const [name, value] of Object.entries(payload.headers)) h.set(name, name === 'instance' ? instance : value);
   return h;
+};
+
+/**
+ * The same headers and `Nats-Msg-Id`, built as Pombo builds them since 3 Dec (`MsgHdrsImpl.fromRecord`,
+ * channels/nats/nats-headers.ts) rather than with `set()`, whose checks made most of a publish's garbage:
+ * the baseline keeps every technique Pombo's publisher uses.
+ */
+const recordHeadersOf = (payload: RawPayload, instance: string, msgId: string): MsgHdrs => {
+  const record: Record<string, string[]> = {};
+  for (const [name, value] of Object.entries(payload.headers)) record[name] = [name === 'instance' ? instance : value];
+  record['Nats-Msg-Id'] = [msgId];
+  return MsgHdrsImpl.fromRecord(record);
 };
 
 type Publish = (nc: NatsConnection, subject: string, instance: string, payloads: readonly RawPayload[], tag: string) => Promise<void>;
@@ -23,7 +35,7 @@ const withJsPublish: Publish = async (nc, subject, instance, payloads, tag) => {
   await Promise.all(payloads.map((payload) => js.publish(subject, payload.body, { msgID: `${tag}${payload.id}`, headers: headersOf(payload, instance) })));
 };
 
-/** What Pombo's publisher does: plain publishes with a reply subject, PubAcks counted on one inbox subscription. */
+/** What Pombo's publisher does: plain publishes with a reply subject and the headers built from a record, PubAcks counted on one inbox subscription. */
 const withAsyncAcks: Publish = async (nc, subject, instance, payloads, tag) => {
   const inbox = createInbox();
   let left = payloads.length;
@@ -37,9 +49,7 @@ const withAsyncAcks: Publish = async (nc, subject, instance, payloads, tag) => {
     },
   });
   payloads.forEach((payload, index) => {
-    const h = headersOf(payload, instance);
-    h.set('Nats-Msg-Id', `${tag}${payload.id}`);
-    nc.publish(subject, payload.body, { reply: `${inbox}.${index}`, headers: h });
+    nc.publish(subject, payload.body, { reply: `${inbox}.${index}`, headers: recordHeadersOf(payload, instance, `${tag}${payload.id}`) });
   });
   await acked;
   subscription.unsubscribe();

@@ -47,6 +47,37 @@ test('every event reaches the destination once, retries until delivered, and the
   });
 });
 
+test('a backlog larger than the window is delivered once, even when parked retries leave less than a read of room', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    const dispatcher = new Dispatcher(store, silent, createMetrics());
+    await dispatcher.start();
+    // The worker holds 10,000 events; the first 9,700 wait a minute for their retry, so the 600 behind
+    // them must come through the 300 places left, a few hundred at a time.
+    const parked = 9_700;
+    const total = 10_300;
+    const seen: number[] = [];
+    dispatcher.upsert(
+      spec({
+        id: 'dest',
+        maxInFlight: 32,
+        retry: backoff({ maxAttempts: 100, initialDelayMs: 60_000, maxDelayMs: 60_000, exponential: false, jitterFactor: 0 }),
+        send: async (batch: readonly Delivery[]): Promise<Outcome[]> =>
+          batch.map(({ event }) => {
+            const n = (event.data as { n: number }).n;
+            if (n < parked) return retry('receiver busy');
+            seen.push(n);
+            return delivered();
+          }),
+      }),
+    );
+    await store.append(Array.from({ length: total }, (_, n) => ({ instanceId: id, event: 'MESSAGES_UPSERT' as const, data: { n } })));
+    await eventually(() => seen.length === total - parked, `the ${total - parked} events behind the parked retries`, 30_000);
+    assert.deepEqual([...seen].sort((x, y) => x - y), Array.from({ length: total - parked }, (_, n) => parked + n));
+    await dispatcher.stop();
+  });
+});
+
 test('after the last attempt a delivery is dead-lettered with its attempts, and a replay delivers it again', async () => {
   await withStore(async (store) => {
     const id = await instance(store, 'a');
@@ -253,6 +284,35 @@ test('metrics name a destination by channel and instance name; destinations of o
     await dispatcher.remove('client-2');
     dispatcher.collect();
     assert.doesNotMatch(await metrics.registry.getSingleMetricAsString('pombo_destination_lag_events'), /alice/);
+    await dispatcher.stop();
+  });
+});
+
+test('an event committed while a worker reads its backlog is delivered without waiting for another append', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    await store.append([{ instanceId: id, event: 'MESSAGES_UPSERT', data: { n: 1 } }]);
+    // The worker's first read of the log waits until the second event is committed: the dispatcher's
+    // offer of it finds the worker still reading.
+    let releaseRead = () => {};
+    const readHeld = new Promise<void>((resolve) => (releaseRead = resolve));
+    const read = store.read.bind(store);
+    let reads = 0;
+    store.read = async (query) => {
+      const events = await read(query);
+      if (++reads === 1) await readHeld;
+      return events;
+    };
+    const dispatcher = new Dispatcher(store, silent, createMetrics());
+    await dispatcher.start();
+    const seen: number[] = [];
+    dispatcher.upsert(spec({ id: 'dest', send: async (batch) => batch.map(({ event }) => (seen.push((event.data as { n: number }).n), delivered())) }));
+    await eventually(() => reads === 1, 'the worker reads its backlog');
+    await store.append([{ instanceId: id, event: 'MESSAGES_UPSERT', data: { n: 2 } }]);
+    releaseRead();
+    // No append follows: the second event must not wait for one.
+    await eventually(() => seen.length === 2, 'both events delivered').catch(() => undefined);
+    assert.deepEqual(seen, [1, 2]);
     await dispatcher.stop();
   });
 });

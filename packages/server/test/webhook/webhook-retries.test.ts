@@ -82,6 +82,34 @@ test('429 with Retry-After waits as long as the receiver asked', async (t) => {
   assert.ok(second.at - first.at >= 900, `retried after ${second.at - first.at} ms`);
 });
 
+test('503 with Retry-After, its name in any case, waits as long as the receiver asked', async (t) => {
+  const receiver = await receiverFor(t, (_request, all) => (all.length === 1 ? { status: 503, headers: { 'Retry-After': '1' }, body: 'busy' } : { status: 200 }));
+  const instance = await instanceWithWebhook(pombo, { url: receiver.url });
+  await emit(pombo, instance, [message('a@s.whatsapp.net', 'busy')]);
+  await eventually(() => receiver.accepted().length === 1, 'the retry after Retry-After');
+  const [first, second] = receiver.requests;
+  assert.ok(first && second);
+  assert.ok(second.at - first.at >= 900, `retried after ${second.at - first.at} ms`);
+  const [record] = await records(instance, '?status=delivered');
+  assert.deepEqual(record?.attempts.map((attempt) => [attempt.statusCode, attempt.response]), [[503, 'busy'], [200, 'ok']]);
+});
+
+test('an answer larger than 64 KiB is judged by its status, logged by its first 256 bytes, and later events still go', async (t) => {
+  const huge = `${'a'.repeat(256)}${'b'.repeat(1024 * 1024)}`;
+  const receiver = await receiverFor(t, (_request, all) => (all.length === 1 ? { status: 200, body: huge } : { status: 200 }));
+  const instance = await instanceWithWebhook(pombo, { url: receiver.url, ordering: 'instance' });
+  const ids = await emit(pombo, instance, [message('a@s.whatsapp.net', 'huge answer'), message('a@s.whatsapp.net', 'next')]);
+  const found = await records(instance, '?status=delivered', 2);
+  assert.deepEqual(receiver.deliveredIds(), ids, 'each event once, in order');
+  assert.deepEqual(
+    found.map((record) => [record.id, record.attempts.length, record.attempts[0].response]),
+    [
+      [ids[0], 1, 'a'.repeat(256)],
+      [ids[1], 1, 'ok'],
+    ],
+  );
+});
+
 test('an endpoint that does not answer within the timeout is retried', async (t) => {
   const receiver = await receiverFor(t, (_request, all) => (all.length === 1 ? { hang: true } : { status: 200 }));
   const instance = await instanceWithWebhook(pombo, { url: receiver.url });

@@ -1,13 +1,14 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { eventName } from '../../core/event-names.ts';
 import { referenceTo } from '../../core/event-reference.ts';
 import { dead, delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import { messageHeaders, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
-import { JetStreamPublisher, NO_STREAM } from './jetstream-publisher.ts';
+import { JetStreamPublisher, NO_STREAM, type JetStreamMessage } from './jetstream-publisher.ts';
 import { ensureStream } from './jetstream-stream.ts';
+import { natsHeaders } from './nats-headers.ts';
 import type { NatsSettings } from '../../config/nats-settings.ts';
 
 interface Session {
@@ -24,22 +25,17 @@ export const subjectOf = (prefix: string, message: BrokerMessage): string =>
 
 /**
  * The message: the envelope, or a reference to it when the envelope and headers exceed the server's
- * max_payload (1 MB by default), so that no event is dropped for its size.
+ * max_payload (1 MB by default), so that no event is dropped for its size. The body is encoded here,
+ * once: the client would encode the text anyway, and its byte length is what max_payload counts.
  */
-function messageOf(message: BrokerMessage, maxPayload: number | undefined): { body: string; headers: MsgHdrs } {
-  const hdrs = headers();
+function messageOf(message: BrokerMessage, maxPayload: number | undefined): { body: Uint8Array; headers: Record<string, string> } {
+  const values = messageHeaders(message.event);
   // Headers count towards max_payload ("name: value\r\n" each, the status line, JetStream's Nats-Msg-Id).
   let headerBytes = 64 + message.event.id.length;
-  for (const [name, value] of Object.entries(messageHeaders(message.event))) {
-    hdrs.set(name, value);
-    headerBytes += name.length + Buffer.byteLength(value) + 4;
-  }
-  const { body } = message;
-  // A UTF-16 length times 3 bounds the UTF-8 size: most events need no byte count at all.
-  if (maxPayload === undefined || body.length * 3 + headerBytes <= maxPayload) return { body, headers: hdrs };
-  const size = Buffer.byteLength(body) + headerBytes;
-  if (size <= maxPayload) return { body, headers: hdrs };
-  return { body: JSON.stringify(referenceTo(body, size)), headers: hdrs };
+  for (const name in values) headerBytes += name.length + Buffer.byteLength(values[name] as string) + 4;
+  const body = Buffer.from(message.body);
+  if (maxPayload === undefined || body.length + headerBytes <= maxPayload) return { body, headers: values };
+  return { body: Buffer.from(JSON.stringify(referenceTo(message.body, body.length + headerBytes))), headers: values };
 }
 
 /** A message the server can never take (larger than its max_payload) is dead; anything else is worth a retry. */
@@ -148,7 +144,10 @@ export class NatsDriver implements BrokerDriver {
   }
 
   private async publishJetStream(nc: NatsConnection, js: JetStreamPublisher, batch: readonly BrokerMessage[], maxPayload: number | undefined): Promise<Outcome[]> {
-    const messages = batch.map((message) => ({ subject: subjectOf(this.settings.prefix, message), msgId: message.event.id, ...messageOf(message, maxPayload) }));
+    const messages = batch.map((message): JetStreamMessage => {
+      const { body, headers: values } = messageOf(message, maxPayload);
+      return { subject: subjectOf(this.settings.prefix, message), body, headers: values, msgId: message.event.id };
+    });
     const outcomes = await js.publish(messages, this.settings.publishTimeoutMs);
     // The stream is gone (deleted by hand, or a server restarted without its storage): make it again.
     if (outcomes.some((outcome) => outcome.kind === 'retry' && outcome.error === NO_STREAM)) {
@@ -160,8 +159,8 @@ export class NatsDriver implements BrokerDriver {
   private async publishCore(nc: NatsConnection, batch: readonly BrokerMessage[], maxPayload: number | undefined): Promise<Outcome[]> {
     const outcomes = batch.map((message): Outcome | undefined => {
       try {
-        const { body, headers: hdrs } = messageOf(message, maxPayload);
-        nc.publish(subjectOf(this.settings.prefix, message), body, { headers: hdrs });
+        const { body, headers: values } = messageOf(message, maxPayload);
+        nc.publish(subjectOf(this.settings.prefix, message), body, { headers: natsHeaders(values) });
         return undefined;
       } catch (error) {
         return failed(error);

@@ -1,16 +1,12 @@
 import type { Dispatcher } from 'undici';
-import { redactText } from '../../ops/redact.ts';
 import { dead, delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import type { DeliveryAttempt } from '../../store/types.ts';
 import type { Endpoint } from './webhook-target.ts';
 import { AddressRefused, type WebhookAddressPolicy } from './webhook-address.ts';
 import { policyAgent } from './policy-agent.ts';
 import { lastMomentCheck, type CheckedRequest } from './last-moment-check.ts';
+import { AnswerReader } from './webhook-answer.ts';
 
-/** Bytes of a receiver's answer kept in the delivery log: an excerpt to diagnose with, not a way to read a server's pages. */
-const RESPONSE_LIMIT = 256;
-/** Bytes read from an answer before the connection is dropped instead of drained for reuse. */
-const DRAIN_LIMIT = 64 * 1024;
 /** A `Retry-After` longer than this is shortened to it, so one answer cannot park a delivery for days. */
 export const MAX_RETRY_AFTER_MS = 3_600_000;
 
@@ -27,36 +23,6 @@ export function retryAfterMs(value: string | string[] | undefined, now = Date.no
   if (!text) return undefined;
   const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now;
   return Number.isNaN(ms) ? undefined : Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
-}
-
-/**
- * Reads the start of a response body for the log and drains the rest, so the connection is reused
- * (a body larger than DRAIN_LIMIT closes it instead). Listeners, not an async iterator: this runs
- * once per request.
- */
-function readPrefix(body: Dispatcher.ResponseData['body']): Promise<string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    // 'end' and then 'close' both come: the excerpt is built once. Most receivers answer with nothing
-    // or a word: no copy, and no redaction scan of an empty answer.
-    const done = () => {
-      if (settled) return;
-      settled = true;
-      if (!chunks.length) return resolve('');
-      const head = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-      resolve(redactText(head.subarray(0, RESPONSE_LIMIT).toString('utf8')));
-    };
-    body.on('data', (chunk: Buffer) => {
-      if (size < RESPONSE_LIMIT) chunks.push(chunk);
-      size += chunk.length;
-      if (size > DRAIN_LIMIT) body.destroy();
-    });
-    body.on('end', done);
-    body.on('close', done);
-    body.on('error', done);
-  });
 }
 
 /** Whole milliseconds since `startedAt` (a `performance.now()`). */
@@ -87,14 +53,11 @@ export class WebhookSender {
   async post(endpoint: Endpoint, headers: Record<string, string>, body: string, mayStart?: () => boolean): Promise<Outcome> {
     const startedAt = performance.now();
     try {
-      const options: Dispatcher.RequestOptions & CheckedRequest = { origin: endpoint.origin, path: endpoint.path, method: 'POST', headers, body, mayStart };
-      const response = await this.agent.request(options);
-      const text = await readPrefix(response.body);
-      return this.judge(response.statusCode, response.headers['retry-after'], {
-        statusCode: response.statusCode,
-        durationMs: msSince(startedAt),
-        response: text,
-      });
+      const options: Dispatcher.DispatchOptions & CheckedRequest = { origin: endpoint.origin, path: endpoint.path, method: 'POST', headers, body, mayStart };
+      const reader = new AnswerReader();
+      this.agent.dispatch(options, reader);
+      const { statusCode, retryAfter, excerpt } = await reader.answer;
+      return this.judge(statusCode, retryAfter, { statusCode, durationMs: msSince(startedAt), response: excerpt });
     } catch (error) {
       // An address the policy refuses stays refused: no retry would reach it.
       if (error instanceof AddressRefused) return dead(error.message, { durationMs: msSince(startedAt), error: error.message });

@@ -170,7 +170,9 @@ export class PostgresStore implements Store {
     }
     try {
       await migrate(pool, schema);
-      const store = await readHead(pool, (head) => new PostgresStore(pool, writer, ledgerWriter, schema, settings, head));
+      // The head row as the last commit left it (it survives a prune that empties the log; an append in flight is not counted until it commits).
+      const head = (await pool.query<{ pos: number }>(HEAD)).rows[0]?.pos ?? 0;
+      const store = new PostgresStore(pool, writer, ledgerWriter, schema, settings, head);
       // A commit between the head's read and LISTEN is found by the poll.
       await store.notifications.start();
       return store;
@@ -618,15 +620,6 @@ export class PostgresStore implements Store {
     await this.follower.settled();
     await Promise.all([this.pool.end(), this.writer.end(), this.ledgerWriter.end()]);
   }
-}
-
-/**
- * The log's head when the store opens: the head row as the last commit left it (it survives a prune that
- * empties the log; an append in flight on another node is not counted until it commits).
- */
-async function readHead(pool: pg.Pool, open: (head: number) => PostgresStore): Promise<PostgresStore> {
-  const result = await pool.query<{ pos: number }>(HEAD);
-  return open((result.rows[0] as { pos: number }).pos);
 }
 
 /** Creates the schema if missing and applies the migrations it has not seen, under a lock other Pombos wait on. */

@@ -31,6 +31,20 @@ function upsertDeliveriesSql(rows: number): string {
       next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at`;
 }
 
+/** Writes a record's columns into `values` from `at`, in the upsert's order; answers where the next row goes. */
+function ledgerRow(values: unknown[], at: number, record: DeliveryRecord, now: number): number {
+  values[at] = record.destination;
+  values[at + 1] = record.pos;
+  values[at + 2] = record.eventId;
+  values[at + 3] = record.instanceId;
+  values[at + 4] = record.event;
+  values[at + 5] = record.status;
+  values[at + 6] = JSON.stringify(record.attempts);
+  values[at + 7] = record.nextAttemptAt;
+  values[at + 8] = now;
+  return at + DELIVERY_COLUMNS;
+}
+
 /**
  * The embedded store: one SQLite file in WAL mode. Appends made in the same tick are committed
  * together (group commit), so concurrent producers share one fsync; a promise resolves only
@@ -47,6 +61,10 @@ export class SqliteStore implements Store {
   /** Statements whose text depends on the query (filters, id lists), prepared once per text. */
   private readonly queries = new Map<string, Database.Statement>();
   private readonly fullSync: boolean;
+  /** The values of one full delivery upsert, reused by every ledger commit (commits run one at a time). */
+  private readonly ledgerValues: unknown[] = new Array(UPSERT_ROWS * DELIVERY_COLUMNS);
+  /** Upserts of fewer rows than UPSERT_ROWS, by count: a commit's last records go in one statement, not one each. */
+  private readonly upserts: Database.Statement[] = [];
   /** The commits of appends and of the ledger, their transaction wrappers made once (one per commit was garbage). */
   private readonly writeAppends: (batch: readonly QueuedAppend[], outcomes: Array<AppendResult[] | Error>, appended: StoredEvent[]) => void;
   private readonly writeLedger: (batch: readonly QueuedLedgerWrite[], now: number) => void;
@@ -84,7 +102,6 @@ export class SqliteStore implements Store {
       // The last position handed out, for an empty log (AUTOINCREMENT never hands one out twice).
       lastPos: this.db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'"),
       firstAtOrAfter: this.db.prepare<[number], [number, number]>('SELECT pos, created_at FROM events WHERE pos >= ? ORDER BY pos LIMIT 1').raw(),
-      upsertDelivery: this.db.prepare(upsertDeliveriesSql(1)),
       upsertDeliveries: this.db.prepare(upsertDeliveriesSql(UPSERT_ROWS)),
     };
     this.writeAppends = this.db.transaction((batch: readonly QueuedAppend[], outcomes: Array<AppendResult[] | Error>, appended: StoredEvent[]) =>
@@ -328,20 +345,31 @@ export class SqliteStore implements Store {
   /** One ledger commit's writes: every queued write's records, then their cursors (run inside `writeLedger`'s transaction). */
   private upsertLedger(batch: readonly QueuedLedgerWrite[], now: number): void {
     // Rows in write order: a later record of the same delivery updates the earlier one, in one statement or the next.
-    const rows: unknown[] = [];
+    // Full statements of UPSERT_ROWS rows take their values from one array filled in place (a busy
+    // delivery log writes thousands of records a second: no array of every value, no copy per statement).
+    const values = this.ledgerValues;
+    let filled = 0;
     for (const { records } of batch) {
-      for (const { destination, pos, eventId, instanceId, event, status, attempts, nextAttemptAt } of records) {
-        rows.push(destination, pos, eventId, instanceId, event, status, JSON.stringify(attempts), nextAttemptAt, now);
+      for (const record of records) {
+        filled = ledgerRow(values, filled, record, now);
+        if (filled === values.length) {
+          this.statements.upsertDeliveries.run(values);
+          filled = 0;
+        }
       }
     }
-    const whole = rows.length - (rows.length % (UPSERT_ROWS * DELIVERY_COLUMNS));
-    for (let start = 0; start < whole; start += UPSERT_ROWS * DELIVERY_COLUMNS) {
-      this.statements.upsertDeliveries.run(rows.slice(start, start + UPSERT_ROWS * DELIVERY_COLUMNS));
-    }
-    for (let start = whole; start < rows.length; start += DELIVERY_COLUMNS) {
-      this.statements.upsertDelivery.run(rows.slice(start, start + DELIVERY_COLUMNS));
-    }
+    if (filled) this.upsertOf(filled / DELIVERY_COLUMNS).run(values.slice(0, filled));
     for (const { destination, cursor } of batch) if (cursor !== undefined) this.statements.setCursor.run(destination, cursor, now);
+  }
+
+  /** The upsert of `rows` records (fewer than UPSERT_ROWS: a commit's last ones), prepared once per count. */
+  private upsertOf(rows: number): Database.Statement {
+    let statement = this.upserts[rows];
+    if (!statement) {
+      statement = this.db.prepare(upsertDeliveriesSql(rows));
+      this.upserts[rows] = statement;
+    }
+    return statement;
   }
 
   private flushLedger(): void {
