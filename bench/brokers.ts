@@ -12,6 +12,12 @@
  * Each broker is one entry of BROKERS (bench/brokers/<name>.ts). Rounds alternate which side runs
  * first; the medians are compared. Loopback only; every run uses its own names and cleans up.
  *
+ * Then, in the same Pombo, the append alone: EVENTS more to an instance that publishes nothing. Pombo
+ * appends and publishes on one thread: where publishing keeps that thread busy (Kafka's drain leaves
+ * it idle a few % of the time), end to end cannot beat 1 / (1/append + 1/drain), the two in turn.
+ * Each round prints that figure beside the end-to-end rate, to tell the append's share from the
+ * publishing's (a broker that makes Pombo wait, SQS, lets the append hide in the wait and beat it).
+ *
  * BENCH_PROFILE_DIR=/tmp/prof writes a CPU profile of the main thread for each of Pombo's timed phases
  * (`<channel>-end-to-end-<round>.cpuprofile`, `<channel>-drain-<round>.cpuprofile`), the raw client
  * left out; open them in Chrome's DevTools or summarize them with `node bench/profile-summary.ts`.
@@ -65,7 +71,22 @@ async function caughtUp(pombo: Pombo, destination: string): Promise<void> {
 }
 
 /** Pombo end to end: append EVENTS (after a warm-up), until the destination has them all confirmed; then the drain. Returns events/s of both and the payloads it published. */
-async function measurePombo(bench: BrokerBench, run: string): Promise<{ rate: number; drainRate: number; payloads: RawPayload[] }> {
+/** CPU time of the process (every thread: Pombo runs on the main one) since `from`, in µs per event. */
+const cpuPerEvent = (from: NodeJS.CpuUsage): number => {
+  const { user, system } = process.cpuUsage(from);
+  return (user + system) / EVENTS;
+};
+
+interface PomboRates {
+  rate: number;
+  drainRate: number;
+  appendRate: number;
+  /** CPU µs per event, end to end and drain: steadier than the rates on a shared machine. */
+  cpu: { endToEnd: number; drain: number };
+  payloads: RawPayload[];
+}
+
+async function measurePombo(bench: BrokerBench, run: string): Promise<PomboRates> {
   const dir = mkdtempSync(join(tmpdir(), 'pombo-bench-'));
   const config = loadConfig({ ...bench.env(run), DATA_DIR: dir, AUTHENTICATION_API_KEY: `bench-${run}-key`, LOG_LEVEL: 'warn' }, dir);
   const pombo = await createPombo(config, createLogger('warn'));
@@ -82,9 +103,11 @@ async function measurePombo(bench: BrokerBench, run: string): Promise<{ rate: nu
 
     const endToEnd = await profiler.start(`${bench.channel}-end-to-end`);
     const startedAt = performance.now();
+    const cpuAtStart = process.cpuUsage();
     await appendEvents(pombo, instance, WARMUP, EVENTS);
     await caughtUp(pombo, destination);
     const rate = EVENTS / ((performance.now() - startedAt) / 1000);
+    const endToEndCpu = cpuPerEvent(cpuAtStart);
     await endToEnd.stop();
 
     const events = await pombo.context.store.read({ afterPos: head, instanceId: instance.id, limit: EVENTS });
@@ -100,11 +123,19 @@ async function measurePombo(bench: BrokerBench, run: string): Promise<{ rate: nu
     await appendEvents(pombo, instance, WARMUP + EVENTS, EVENTS);
     const drainProfile = await profiler.start(`${bench.channel}-drain`);
     const drainStartedAt = performance.now();
+    const drainCpuAtStart = process.cpuUsage();
     await pombo.context.instances.setChannelConfig(instance, bench.channel, settings(true));
     await caughtUp(pombo, destination);
     const drainRate = EVENTS / ((performance.now() - drainStartedAt) / 1000);
+    const drainCpu = cpuPerEvent(drainCpuAtStart);
     await drainProfile.stop();
-    return { rate, drainRate, payloads };
+
+    const silent = await pombo.context.instances.create({ instanceName: `${INSTANCE}-append`, integration: 'INGEST', channels: {} });
+    await appendEvents(pombo, silent, 0, WARMUP);
+    const appendStartedAt = performance.now();
+    await appendEvents(pombo, silent, WARMUP, EVENTS);
+    const appendRate = EVENTS / ((performance.now() - appendStartedAt) / 1000);
+    return { rate, drainRate, appendRate, cpu: { endToEnd: endToEndCpu, drain: drainCpu }, payloads };
   } finally {
     await pombo.close();
     await bench.cleanup(run, INSTANCE);
@@ -112,13 +143,15 @@ async function measurePombo(bench: BrokerBench, run: string): Promise<{ rate: nu
   }
 }
 
-async function measureRaw(bench: BrokerBench, payloads: readonly RawPayload[], publishRaw = bench.publishRaw): Promise<number> {
+/** The raw client's events/s, and its CPU µs per event. */
+async function measureRaw(bench: BrokerBench, payloads: readonly RawPayload[], publishRaw = bench.publishRaw): Promise<{ rate: number; cpu: number }> {
   const run = runId();
   try {
     await publishRaw(run, INSTANCE, payloads.slice(0, WARMUP));
     const startedAt = performance.now();
+    const cpuAtStart = process.cpuUsage();
     await publishRaw(run, INSTANCE, payloads);
-    return payloads.length / ((performance.now() - startedAt) / 1000);
+    return { rate: payloads.length / ((performance.now() - startedAt) / 1000), cpu: cpuPerEvent(cpuAtStart) };
   } finally {
     await bench.cleanup(run, INSTANCE);
   }
@@ -132,19 +165,27 @@ async function benchBroker(bench: BrokerBench): Promise<void> {
   const pombo: number[] = [];
   const drain: number[] = [];
   const raw: number[] = [];
+  const rawCpu: number[] = [];
   let payloads: RawPayload[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     // Alternate which side goes first, so a warming (or tiring) broker favours neither; the raw side
     // publishes the payloads Pombo published in the previous run.
     const rawFirst = round % 2 === 1;
-    if (rawFirst) raw.push(await measureRaw(bench, payloads));
+    const measureRawRound = async () => {
+      const measuredRaw = await measureRaw(bench, payloads);
+      raw.push(measuredRaw.rate);
+      rawCpu.push(measuredRaw.cpu);
+    };
+    if (rawFirst) await measureRawRound();
     const measured = await measurePombo(bench, runId());
     pombo.push(measured.rate);
     drain.push(measured.drainRate);
     payloads = measured.payloads;
-    if (!rawFirst) raw.push(await measureRaw(bench, payloads));
+    if (!rawFirst) await measureRawRound();
     console.log(
-      `  ${bench.name} round ${round + 1}: Pombo end to end ${Math.round(measured.rate)} events/s, drain ${Math.round(measured.drainRate)} events/s, raw ${Math.round(raw.at(-1) ?? 0)} events/s`,
+      `  ${bench.name} round ${round + 1}: Pombo end to end ${Math.round(measured.rate)} events/s, drain ${Math.round(measured.drainRate)} events/s, raw ${Math.round(raw.at(-1) ?? 0)} events/s; ` +
+        `append alone ${Math.round(measured.appendRate)} events/s, both in turn ${Math.round(1 / (1 / measured.appendRate + 1 / measured.drainRate))} events/s; ` +
+        `CPU µs/event: Pombo ${measured.cpu.endToEnd.toFixed(1)} end to end, ${measured.cpu.drain.toFixed(1)} drain, raw ${(rawCpu.at(-1) ?? 0).toFixed(1)}`,
     );
   }
   const result = {
@@ -165,7 +206,7 @@ async function benchBroker(bench: BrokerBench): Promise<void> {
   );
   if (bench.previousBaseline) {
     // Once, after the rounds: how the ratios read against the weaker baseline the summary once used.
-    const previous = await measureRaw(bench, payloads, bench.previousBaseline.publishRaw);
+    const { rate: previous } = await measureRaw(bench, payloads, bench.previousBaseline.publishRaw);
     console.log(
       `${bench.name}: against ${bench.previousBaseline.name} (the earlier baseline, ${Math.round(previous)} events/s) the ratios would read ` +
         `${(median(pombo) / previous).toFixed(2)} end to end and ${(median(drain) / previous).toFixed(2)} drain; against the fair baseline ` +
