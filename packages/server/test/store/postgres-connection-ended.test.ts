@@ -40,12 +40,38 @@ describe('PostgreSQL connection ended by the server in the middle of a write', {
     await store?.close();
   });
 
-  test('an append whose transaction the server ended is refused (the process goes on), and the next append is committed', async () => {
+  test('a prune whose transaction the server ended while the process was stopped is refused (the process goes on), and the next prune runs', async () => {
+    await store.append([{ instanceId: instance.id, event: 'MESSAGES_UPSERT', data: { n: 0 } }]);
+    pauseAfter('BEGIN; SET LOCAL statement_timeout', IDLE_MS * 4);
+    await assert.rejects(store.prune(new Date(0)));
+    assert.equal(await store.prune(new Date(0)), 0, 'the next prune runs (nothing is that old)');
+  });
+
+  test('an append whose connection the server ends mid-statement is refused, nothing of it written, and the next append is committed', async () => {
     const head = await store.headPosition();
-    pauseAfter('WITH head AS', IDLE_MS * 4);
-    await assert.rejects(store.append([{ instanceId: instance.id, event: 'MESSAGES_UPSERT', data: { n: 1 } }]));
+    const seqBefore = (await store.read({ instanceId: instance.id, limit: 100 })).length;
+    // The append waits on the instance's row another session holds, so the server ends its connection mid-statement.
+    const blocker = new pg.Client({ connectionString: POSTGRES_SERVER, options: `-c search_path="${schema}"` });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM pombo_instances WHERE id = $1 FOR UPDATE', [instance.id]);
+      const append = store.append([{ instanceId: instance.id, event: 'MESSAGES_UPSERT', data: { n: 1 } }]);
+      append.catch(() => undefined);
+      const waiting = await eventually(async () => {
+        const { rows } = await blocker.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pombo_log_head%' AND pid <> pg_backend_pid()",
+        );
+        return rows[0]?.pid;
+      }, 'the append waits for the lock');
+      await blocker.query('SELECT pg_terminate_backend($1)', [waiting]);
+      await assert.rejects(append);
+      await blocker.query('COMMIT');
+    } finally {
+      await blocker.end();
+    }
     const [second] = await store.append([{ instanceId: instance.id, event: 'MESSAGES_UPSERT', data: { n: 2 } }]);
-    assert.equal(second?.event.seq, 1, 'the refused append took no seq');
+    assert.equal(second?.event.seq, seqBefore + 1, 'the refused append took no seq');
     const stored = await store.read({ afterPos: head, instanceId: instance.id, limit: 10 });
     assert.deepEqual(stored.map((event) => (event.data as { n: number }).n), [2], 'only the committed append is in the log');
   });

@@ -70,12 +70,19 @@ describe('PostgreSQL connection hygiene', { skip: 'skip' in service ? service.sk
     try {
       const took = await rejectsWithin(store.getCursor('frozen'), /timeout/i);
       assert.ok(took < TIMEOUT_MS + 4000, `gave up after the timeout and its grace (${took} ms)`);
-      await rejectsWithin(store.append([{ instanceId: instance.id, event: 'MESSAGES_UPSERT', data: { n: 3 } }]), /timeout/i);
+      await rejectsWithin(store.append([{ instanceId: instance.id, event: 'MESSAGES_UPSERT', data: { n: 3 }, producerId: 'frozen-3' }]), /timeout/i);
     } finally {
       proxy.restore();
     }
+    // An append is one statement: the one the store gave up on may still commit when the network
+    // heals (its packets arrive late). Sent again with its producer id, it is stored once either way.
+    const [again] = await store.append([{ instanceId: instance.id, event: 'MESSAGES_UPSERT', data: { n: 3 }, producerId: 'frozen-3' }]);
     const [appended] = await store.append([{ instanceId: instance.id, event: 'MESSAGES_UPSERT', data: { n: 4 } }]);
-    assert.equal(appended?.event.seq, 2, 'the failed append took no seq; the next one is committed');
+    const events = await store.read({ instanceId: instance.id, limit: 10 });
+    assert.deepEqual(events.map((event) => (event.data as { n: number }).n), [2, 3, 4], 'the event sent again is stored once, the next one after it');
+    assert.deepEqual(events.map((event) => event.seq), [1, 2, 3], 'no seq is skipped');
+    assert.equal(again?.event.seq, 2);
+    assert.equal(appended?.event.seq, 3);
     assert.equal(await store.getCursor('after'), undefined);
   });
 });

@@ -63,8 +63,8 @@ const HEAD = 'SELECT pos FROM pombo_log_head';
 interface NewEvent {
   id: string;
   request: AppendRequest;
-  head: InstanceHead;
-  seq: number;
+  /** Its place among the batch's events of its instance (1, 2, …): its `seq` is the instance's last one plus this. */
+  ordinal: number;
   data: string;
   extra: string | null;
   /** The event as committed, once its position is allocated. */
@@ -75,10 +75,59 @@ const isNew = (event: StoredEvent | NewEvent): event is NewEvent => 'request' in
 
 type Outcome = { event: NewEvent; duplicate: false } | { event: StoredEvent | NewEvent; duplicate: true };
 
-/** A batch checked and numbered before the append lock: each call's outcome (or error) and the events to write. */
+/** A batch checked and numbered before its statement: each call's outcome (or error), the instances it names, the events to write. */
 interface PreparedBatch {
   outcomes: Array<Outcome[] | Error>;
+  instanceIds: string[];
   fresh: NewEvent[];
+}
+
+/** What an append's statement wrote, or the instances it found missing (it then wrote nothing). */
+interface Written {
+  appended: StoredEvent[];
+  /** The newest position committed before the batch's. */
+  previous: number;
+  missing: string[];
+}
+
+/** A producer id another node stored between the look-up and the statement: the batch goes round again. */
+const isProducerRace = (error: unknown): boolean =>
+  (error as { code?: string; constraint?: string }).code === '23505' && (error as { constraint?: string }).constraint === 'pombo_events_producer';
+const MAX_APPEND_ATTEMPTS = 5;
+
+/** Every call checked, serialized and numbered per instance; a call that names a missing instance fails alone. */
+function prepareBatch(batch: QueuedAppend[], known: Map<string, StoredEvent | NewEvent>, missing: ReadonlySet<string>): PreparedBatch {
+  const outcomes: Array<Outcome[] | Error> = [];
+  const fresh: NewEvent[] = [];
+  const instanceIds = new Set<string>();
+  const ordinals = new Map<string, number>();
+  // The rows' head is not used here: names, senders and `seq`s come from the statement.
+  const head: InstanceHead = { name: '', ownerJid: null, storedSeq: 0, lastSeq: 0 };
+  for (const { requests } of batch) {
+    const rows = appendRows(requests, (instanceId) => {
+      if (missing.has(instanceId)) throw new Error(`instance ${instanceId} does not exist`);
+      return head;
+    });
+    if (rows instanceof Error) {
+      outcomes.push(rows);
+      continue;
+    }
+    for (const { request } of rows) instanceIds.add(request.instanceId);
+    outcomes.push(
+      rows.map(({ request, data, extra }): Outcome => {
+        const key = request.producerId === undefined ? undefined : producerKey(request.instanceId, request.producerId);
+        const first = key === undefined ? undefined : known.get(key);
+        if (first) return { event: first, duplicate: true };
+        const ordinal = (ordinals.get(request.instanceId) ?? 0) + 1;
+        ordinals.set(request.instanceId, ordinal);
+        const event: NewEvent = { id: newEventId(), request, ordinal, data, extra };
+        if (key !== undefined) known.set(key, event);
+        fresh.push(event);
+        return { event, duplicate: false };
+      }),
+    );
+  }
+  return { outcomes, instanceIds: [...instanceIds], fresh };
 }
 
 const producerKey = (instanceId: string, producerId: string) => `${instanceId}\u0000${producerId}`;
@@ -207,34 +256,36 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * One transaction for the batch. What needs no position (the instances' rows locked and read, producer
-   * ids looked up, every call checked and its data serialized, `seq`s numbered) is done first; then one
-   * statement takes the log's head row, which every node's appends wait for, and writes the events; the
-   * head is held from there to COMMIT only: one round trip. Each round trip of a node is as long as its
-   * event loop is busy, so this is what lets several nodes append without queuing on one another.
+   * The batch in one statement, one round trip, committed on its own (no transaction held across a
+   * round trip to this node): the instances' rows locked, the log's head row moved by the batch's size,
+   * the events inserted with their positions and `seq`s, the `seq`s moved, the NOTIFY queued. What
+   * needs no lock is done before (every call checked and serialized, producer ids looked up). Each lock
+   * is held only while PostgreSQL runs the statement, never while a node's event loop gets to its next
+   * one, so several nodes append without queuing on one another's round trips.
+   *
+   * Rare cases go round again: an instance that no longer exists (the statement writes nothing; its
+   * calls fail, the others are written), a producer id another node stored between the look-up and the
+   * statement (the unique index refuses it; the look-up then finds it).
    */
   private async commitAppends(batch: QueuedAppend[]): Promise<void> {
+    const missing = new Set<string>();
     let prepared: PreparedBatch;
-    let appended: StoredEvent[];
-    let client: pg.PoolClient | undefined;
-    let previous: number;
-    try {
-      client = await this.writer.connect();
-      prepared = await this.prepareBatch(client, batch);
-      ({ appended, previous } = await this.writeEvents(client, prepared.fresh));
-      await client.query('COMMIT');
-      client.release();
-    } catch (error) {
-      if (client) {
-        // A failed statement or a broken connection: roll back, or drop the connection if even that fails.
-        const broken = await client.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError as Error);
-        client.release(broken);
+    let written: Written;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const known = await this.eventsOfProducers(batch, missing);
+        prepared = prepareBatch(batch, known, missing);
+        written = await this.writeEvents(prepared);
+      } catch (error) {
+        if (isProducerRace(error) && attempt < MAX_APPEND_ATTEMPTS) continue;
+        for (const item of batch) item.reject(error);
+        return;
       }
-      for (const item of batch) item.reject(error);
-      return;
+      if (written.missing.length === 0) break;
+      for (const id of written.missing) missing.add(id);
     }
     // Listeners hear of the events before their appenders do, as when a node is alone.
-    if (appended.length) await this.follower.committed(appended, previous);
+    if (written.appended.length) await this.follower.committed(written.appended, written.previous);
     batch.forEach((item, index) => {
       const outcome = prepared.outcomes[index];
       if (outcome instanceof Error || outcome === undefined) item.reject(outcome);
@@ -248,120 +299,86 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Every call of the batch, each all or nothing, before positions are allocated: the instances' rows
-   * are locked (FOR UPDATE: appends to one instance, from any node, wait here for one another, so its
-   * `seq`s and producer ids are read as the last commit left them) and read once, producer ids looked
-   * up once. What can fail per call (an unknown instance, data that is not JSON) is checked here, so a
-   * failing call fails alone; a statement that still fails aborts the whole group, which its callers
-   * then see rejected.
+   * The statement of an append (see commitAppends). The instances' rows are locked first, in id order
+   * (every append takes them in that order, then the head row: no deadlock); a row waited for is read
+   * as the commit before left it, and so is the head row. When an instance of the batch no longer
+   * exists, nothing is written and the statement answers which ones are there. Event times are the
+   * batch's, never before the newest event's, so times never go back along the log even when a node's
+   * clock is behind another's.
    */
-  private async prepareBatch(client: pg.PoolClient, batch: QueuedAppend[]): Promise<PreparedBatch> {
-    const instanceIds = [...new Set(batch.flatMap((item) => item.requests.map((request) => request.instanceId)))];
-    const heads = new Map<string, InstanceHead>();
-    // BEGIN and the lock in one round trip: a query that holds two statements takes no parameters, so the ids are quoted literals.
-    const ids = instanceIds.length ? instanceIds.map((id) => client.escapeLiteral(id)).join(', ') : 'NULL';
-    const results = (await client.query(
-      `BEGIN; SELECT id, name, owner_jid, last_seq FROM pombo_instances WHERE id IN (${ids}) ORDER BY id FOR UPDATE`,
-    )) as unknown as pg.QueryResult<{ id: string; name: string; owner_jid: string | null; last_seq: number }>[];
-    for (const row of results[1]?.rows ?? []) heads.set(row.id, { name: row.name, ownerJid: row.owner_jid, storedSeq: row.last_seq, lastSeq: row.last_seq });
-    const known = await this.eventsOfProducers(client, batch, heads);
-
-    const outcomes: Array<Outcome[] | Error> = [];
-    const fresh: NewEvent[] = [];
-    for (const { requests } of batch) {
-      const rows = appendRows(requests, (instanceId) => {
-        const head = heads.get(instanceId);
-        if (!head) throw new Error(`instance ${instanceId} does not exist`);
-        return head;
-      });
-      if (rows instanceof Error) {
-        outcomes.push(rows);
-        continue;
-      }
-      outcomes.push(
-        rows.map(({ request, head, data, extra }): Outcome => {
-          const key = request.producerId === undefined ? undefined : producerKey(request.instanceId, request.producerId);
-          const first = key === undefined ? undefined : known.get(key);
-          if (first) return { event: first, duplicate: true };
-          head.lastSeq += 1;
-          const event: NewEvent = { id: newEventId(), request, head, seq: head.lastSeq, data, extra };
-          if (key !== undefined) known.set(key, event);
-          fresh.push(event);
-          return { event, duplicate: false };
-        }),
-      );
-    }
-    return { outcomes, fresh };
-  }
-
-  /**
-   * One statement: the log's head row moved by the batch's size and taken until COMMIT (the head is a
-   * row lock that every node's appends wait for; waiting, the statement reads the row as the commit
-   * before left it, so the block is contiguous, after every committed position, in the batch's order),
-   * the events inserted, the instances' `seq`s moved, and the NOTIFY of the new head queued (PostgreSQL
-   * sends it at COMMIT, in commit order). The batch's time is never before the newest event's, so times
-   * never go back along the log, even when a node's clock runs behind another's. Answers the events and
-   * the newest position committed before them.
-   */
-  private async writeEvents(client: pg.PoolClient, fresh: NewEvent[]): Promise<{ appended: StoredEvent[]; previous: number }> {
-    if (!fresh.length) return { appended: [], previous: 0 };
-    // Each instance's head carries its last `seq` once the whole batch is numbered.
-    const moved = [...new Map(fresh.map((event) => [event.request.instanceId, event.head]))];
-    const written = await client.query<{ last: number; created_at: number }>(
-      `WITH head AS (
-         UPDATE pombo_log_head SET pos = pos + $1::int8, created_at = GREATEST(created_at, $10::int8) RETURNING pos AS last, created_at
+  private async writeEvents(prepared: PreparedBatch): Promise<Written> {
+    const { instanceIds, fresh } = prepared;
+    if (!instanceIds.length) return { appended: [], previous: 0, missing: [] };
+    const counts = new Map<string, number>();
+    for (const event of fresh) counts.set(event.request.instanceId, event.ordinal);
+    const result = await this.writer.query<{ id: string; name: string; owner_jid: string | null; last_seq: number; last: number | null; created_at: number | null }>(
+      `WITH locked AS (SELECT id, name, owner_jid, last_seq FROM pombo_instances WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE),
+       complete AS (SELECT count(*) = cardinality($1::text[]) AS yes FROM locked),
+       head AS (
+         UPDATE pombo_log_head SET pos = pos + $2::int8, created_at = GREATEST(created_at, $3::int8)
+         WHERE $2::int8 > 0 AND (SELECT yes FROM complete) RETURNING pos AS last, created_at
        ),
        inserted AS (
          INSERT INTO pombo_events (pos, id, instance_id, instance, seq, event, data, sender, producer_id, created_at, extra)
-         SELECT head.last - $1::int8 + e.n, e.id, e.instance_id, e.instance, e.seq, e.event, e.data, e.sender, e.producer_id, head.created_at, e.extra
-         FROM head, unnest($2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $11::text[])
-           WITH ORDINALITY AS e(id, instance_id, instance, seq, event, data, sender, producer_id, extra, n)
+         SELECT head.last - $2::int8 + e.n, e.id, e.instance_id, l.name, l.last_seq + e.ordinal, e.event, e.data, l.owner_jid, e.producer_id, head.created_at, e.extra
+         FROM head, unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[])
+           WITH ORDINALITY AS e(id, instance_id, event, data, producer_id, extra, ordinal, n)
+           JOIN locked AS l ON l.id = e.instance_id
        ),
-       moved AS (UPDATE pombo_instances AS i SET last_seq = v.seq FROM unnest($12::text[], $13::int8[]) AS v(id, seq) WHERE i.id = v.id)
-       SELECT last, created_at, pg_notify('${APPEND_CHANNEL}', $14::text || ' ' || last) FROM head`,
+       moved AS (
+         UPDATE pombo_instances AS i SET last_seq = l.last_seq + c.added
+         FROM locked AS l, unnest($11::text[], $12::int8[]) AS c(id, added)
+         WHERE i.id = l.id AND c.id = l.id AND EXISTS (SELECT 1 FROM head)
+       )
+       SELECT l.id, l.name, l.owner_jid, l.last_seq, head.last, head.created_at,
+              CASE WHEN head.last IS NULL THEN NULL ELSE pg_notify('${APPEND_CHANNEL}', $13::text || ' ' || head.last) END
+       FROM locked AS l LEFT JOIN head ON true`,
       [
+        instanceIds,
         fresh.length,
+        Date.now(),
         fresh.map((item) => item.id),
         fresh.map((item) => item.request.instanceId),
-        fresh.map((item) => item.head.name),
-        fresh.map((item) => item.seq),
         fresh.map((item) => item.request.event),
         fresh.map((item) => item.data),
-        fresh.map((item) => item.head.ownerJid),
         fresh.map((item) => item.request.producerId ?? null),
-        Date.now(),
         fresh.map((item) => item.extra),
-        moved.map(([id]) => id),
-        moved.map(([, head]) => head.lastSeq),
+        fresh.map((item) => item.ordinal),
+        [...counts.keys()],
+        [...counts.values()],
         this.schema,
       ],
     );
-    const row = written.rows[0] as { last: number; created_at: number };
-    const previous = row.last - fresh.length;
-    const createdAt = isoTime(row.created_at);
+    const found = new Map(result.rows.map((row) => [row.id, row]));
+    const missing = instanceIds.filter((id) => !found.has(id));
+    const first = result.rows[0];
+    if (missing.length || !fresh.length || !first || first.last === null) return { appended: [], previous: 0, missing };
+    const previous = first.last - fresh.length;
+    const createdAt = isoTime(first.created_at as number);
     const appended = fresh.map((item, index) => {
-      const { request, head } = item;
-      item.stored = new LoggedEvent(previous + 1 + index, item.id, request.instanceId, head.name, item.seq, request.event, item.data, head.ownerJid, createdAt, item.extra, request.data ?? null);
+      const { request } = item;
+      const instance = found.get(request.instanceId) as { name: string; owner_jid: string | null; last_seq: number };
+      item.stored = new LoggedEvent(previous + 1 + index, item.id, request.instanceId, instance.name, instance.last_seq + item.ordinal, request.event, item.data, instance.owner_jid, createdAt, item.extra, request.data ?? null);
       return item.stored;
     });
-    return { appended, previous };
+    return { appended, previous, missing };
   }
 
-  /** The events already stored under the producer ids this batch carries, by instance and producer id. */
-  private async eventsOfProducers(client: pg.PoolClient, batch: QueuedAppend[], heads: Map<string, InstanceHead>): Promise<Map<string, StoredEvent | NewEvent>> {
+  /** The events already stored under the producer ids this batch carries, by instance and producer id (read without a lock: see commitAppends). */
+  private async eventsOfProducers(batch: QueuedAppend[], missing: ReadonlySet<string>): Promise<Map<string, StoredEvent | NewEvent>> {
     const known = new Map<string, StoredEvent | NewEvent>();
     const instanceIds: string[] = [];
     const producerIds: string[] = [];
     for (const { requests } of batch) {
       for (const { instanceId, producerId } of requests) {
-        if (producerId !== undefined && heads.has(instanceId)) {
+        if (producerId !== undefined && !missing.has(instanceId)) {
           instanceIds.push(instanceId);
           producerIds.push(producerId);
         }
       }
     }
     if (!producerIds.length) return known;
-    const found = await client.query<[...EventTuple, string]>({
+    const found = await this.pool.query<[...EventTuple, string]>({
       text: `SELECT ${EVENT_COLUMNS}, producer_id FROM pombo_events
              WHERE (instance_id, producer_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
       values: [instanceIds, producerIds],
@@ -371,6 +388,7 @@ export class PostgresStore implements Store {
     for (const row of found.rows) known.set(producerKey(row[2], row[10]), toEvent(row.slice(0, 10) as EventTuple));
     return known;
   }
+
 
   async read(query: ReadQuery): Promise<StoredEvent[]> {
     const params: unknown[] = [];
