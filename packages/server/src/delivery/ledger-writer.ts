@@ -157,6 +157,8 @@ export class LedgerWriter {
   }
 
   private async save(): Promise<unknown> {
+    // The stop's own save is the last; one that was under way when the stop came is followed by it.
+    const last = this.stopped;
     const records = this.queued ?? [];
     const position = this.owner.position();
     if (!records.length && position === this.saved) return undefined;
@@ -169,19 +171,19 @@ export class LedgerWriter {
       return undefined;
     } catch (error) {
       if (records.length) this.queued = this.queued ? [...records, ...this.queued] : records;
-      this.failed(error, records.length);
+      this.failed(error, records.length, last);
       return error;
     }
   }
 
-  private failed(error: unknown, unsaved: number): void {
+  private failed(error: unknown, unsaved: number, last: boolean): void {
     const { log } = this.ledger;
-    if (this.stopped && error instanceof LeaseLostError) {
+    if (last && error instanceof LeaseLostError) {
       // Cluster mode: the lease went to another node, which delivers from the last cursor saved here.
       log.info({ destination: this.destination, unsaved }, 'delivery state not saved at stop: the lease is held elsewhere now, which resends what was not saved');
       return;
     }
-    if (this.stopped) {
+    if (last) {
       const message = 'could not save delivery state at stop; not retried: events past the saved cursor will be delivered again';
       log.error({ err: error, destination: this.destination, unsaved }, message);
       return;

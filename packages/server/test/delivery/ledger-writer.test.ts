@@ -148,3 +148,19 @@ test('writers that save by themselves save on one timer per delay: destinations 
       turning = false;
     }
   }));
+
+test('a save that fails while the writer stops is not called the last one: the stop saves its records again, and says nothing was lost', () =>
+  withStore(async (store) => {
+    const [first] = await events(store, 1);
+    const io = instrument(store);
+    const { log, text } = capturedLog();
+    const writer = new Ledger(store, log).writer('dest', { position: () => first!.pos });
+    writer.queue(failed('dest', first!));
+    io.fail();
+    const underWay = writer.flush();
+    await writer.stop();
+    assert.ok((await underWay) instanceof Error, 'the save under way failed');
+    assert.equal(await store.getCursor('dest'), first!.pos, "the stop's own save wrote the position");
+    assert.equal((await store.listDeliveries({ destination: 'dest', status: 'failed', limit: 10 })).length, 1, 'and the record the failed save handed back');
+    assert.doesNotMatch(text(), /not retried/, 'the failed save was retried by the stop, so it does not say otherwise');
+  }));
