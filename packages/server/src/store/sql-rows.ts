@@ -73,10 +73,10 @@ export interface InstanceHead {
   lastSeq: number;
 }
 
-/** One request of an append, checked: its instance's head and its data as JSON text. */
-export interface AppendRow {
+/** One request of an append, checked: what the store knows of its instance (`H`), and its data as JSON text. */
+export interface AppendRow<H = InstanceHead> {
   readonly request: AppendRequest;
-  readonly head: InstanceHead;
+  readonly head: H;
   readonly data: string;
   /** `request.extra` as JSON text, or null when the request has none. */
   readonly extra: string | null;
@@ -86,7 +86,7 @@ export interface AppendRow {
  * A caller's requests checked before anything is written (an unknown instance, data that is not
  * JSON), so that a call is all or nothing without a savepoint: the rows, or the caller's error.
  */
-export function appendRows(requests: readonly AppendRequest[], headOf: (instanceId: string) => InstanceHead): AppendRow[] | Error {
+export function appendRows<H>(requests: readonly AppendRequest[], headOf: (instanceId: string) => H): AppendRow<H>[] | Error {
   try {
     return requests.map((request) => {
       const data = JSON.stringify(request.data ?? null) as string | undefined;

@@ -29,6 +29,34 @@ function pauseAfter(prefix: string, ms: number): void {
   } as typeof original;
 }
 
+/**
+ * Starts `write` while another session holds a row lock (`lock`, a FOR UPDATE query), so that the write
+ * waits mid-statement; the server then ends the waiting backend (found by `waitingQuery`, a LIKE
+ * pattern of its statement), and the write must be refused.
+ */
+async function endedWhileWaiting(lock: [sql: string, params: unknown[]], waitingQuery: string, write: () => Promise<unknown>): Promise<void> {
+  const blocker = new pg.Client({ connectionString: POSTGRES_SERVER, options: `-c search_path="${schema}"` });
+  await blocker.connect();
+  try {
+    await blocker.query('BEGIN');
+    await blocker.query(...lock);
+    const writing = write();
+    writing.catch(() => undefined);
+    const waiting = await eventually(async () => {
+      const { rows } = await blocker.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1 AND pid <> pg_backend_pid()",
+        [waitingQuery],
+      );
+      return rows[0]?.pid;
+    }, 'the write waits for the lock');
+    await blocker.query('SELECT pg_terminate_backend($1)', [waiting]);
+    await assert.rejects(writing);
+    await blocker.query('COMMIT');
+  } finally {
+    await blocker.end();
+  }
+}
+
 describe('PostgreSQL connection ended by the server in the middle of a write', { skip: 'skip' in service ? service.skip : false }, () => {
   let store: PostgresStore;
   let instance: Instance;
@@ -51,25 +79,9 @@ describe('PostgreSQL connection ended by the server in the middle of a write', {
     const head = await store.headPosition();
     const seqBefore = (await store.read({ instanceId: instance.id, limit: 100 })).length;
     // The append waits on the instance's row another session holds, so the server ends its connection mid-statement.
-    const blocker = new pg.Client({ connectionString: POSTGRES_SERVER, options: `-c search_path="${schema}"` });
-    await blocker.connect();
-    try {
-      await blocker.query('BEGIN');
-      await blocker.query('SELECT 1 FROM pombo_instances WHERE id = $1 FOR UPDATE', [instance.id]);
-      const append = store.append([{ instanceId: instance.id, event: 'MESSAGES_UPSERT', data: { n: 1 } }]);
-      append.catch(() => undefined);
-      const waiting = await eventually(async () => {
-        const { rows } = await blocker.query<{ pid: number }>(
-          "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pombo_log_head%' AND pid <> pg_backend_pid()",
-        );
-        return rows[0]?.pid;
-      }, 'the append waits for the lock');
-      await blocker.query('SELECT pg_terminate_backend($1)', [waiting]);
-      await assert.rejects(append);
-      await blocker.query('COMMIT');
-    } finally {
-      await blocker.end();
-    }
+    await endedWhileWaiting(['SELECT 1 FROM pombo_instances WHERE id = $1 FOR UPDATE', [instance.id]], '%pombo_log_head%', () =>
+      store.append([{ instanceId: instance.id, event: 'MESSAGES_UPSERT', data: { n: 1 } }]),
+    );
     const [second] = await store.append([{ instanceId: instance.id, event: 'MESSAGES_UPSERT', data: { n: 2 } }]);
     assert.equal(second?.event.seq, seqBefore + 1, 'the refused append took no seq');
     const stored = await store.read({ afterPos: head, instanceId: instance.id, limit: 10 });
@@ -80,25 +92,9 @@ describe('PostgreSQL connection ended by the server in the middle of a write', {
     const destination = `ended-${randomUUID()}`;
     await store.saveDeliveries(destination, [], 1);
     // The write waits on a row lock another session holds, so the server ends its connection mid-statement.
-    const blocker = new pg.Client({ connectionString: POSTGRES_SERVER, options: `-c search_path="${schema}"` });
-    await blocker.connect();
-    try {
-      await blocker.query('BEGIN');
-      await blocker.query('SELECT pos FROM pombo_cursors WHERE destination = $1 FOR UPDATE', [destination]);
-      const write = store.saveDeliveries(destination, [], 5);
-      write.catch(() => undefined);
-      const waiting = await eventually(async () => {
-        const { rows } = await blocker.query<{ pid: number }>(
-          "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO pombo_cursors%' AND pid <> pg_backend_pid()",
-        );
-        return rows[0]?.pid;
-      }, 'the write waits for the lock');
-      await blocker.query('SELECT pg_terminate_backend($1)', [waiting]);
-      await assert.rejects(write);
-      await blocker.query('COMMIT');
-    } finally {
-      await blocker.end();
-    }
+    await endedWhileWaiting(['SELECT pos FROM pombo_cursors WHERE destination = $1 FOR UPDATE', [destination]], '%INSERT INTO pombo_cursors%', () =>
+      store.saveDeliveries(destination, [], 5),
+    );
     assert.equal(await store.getCursor(destination), 1);
     await store.saveDeliveries(destination, [], 7);
     assert.equal(await store.getCursor(destination), 7);

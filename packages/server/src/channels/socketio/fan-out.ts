@@ -51,7 +51,7 @@ export class SocketFanOut {
   /** An admitted socket: replays what it missed (`resumeAfter`), then receives live events. */
   admit(socket: PomboSocket): void {
     const { scope, resumeAfter } = socket.data;
-    if (scope.kind === 'instance') this.track(socket);
+    if (scope.kind === 'instance') this.track(socket, scope.instanceId);
     if (resumeAfter === undefined) {
       void socket.join(liveRoom(scope));
       return;
@@ -114,21 +114,17 @@ export class SocketFanOut {
     return this.io.sockets.sockets.size > 0 ? { all: true } : { instances: this.instanceSockets.keys() };
   }
 
-  private track(socket: PomboSocket): void {
-    const { scope } = socket.data;
-    if (scope.kind === 'instance') {
-      this.instanceSockets.set(scope.instanceId, (this.instanceSockets.get(scope.instanceId) ?? 0) + 1);
-      socket.once('disconnect', () => {
-        const left = (this.instanceSockets.get(scope.instanceId) ?? 1) - 1;
-        if (left > 0) this.instanceSockets.set(scope.instanceId, left);
-        else this.instanceSockets.delete(scope.instanceId);
-      });
-    }
+  /** An instance's socket: its namespace and instance are followed until its last socket leaves. */
+  private track(socket: PomboSocket, instanceId: string): void {
+    this.instanceSockets.set(instanceId, (this.instanceSockets.get(instanceId) ?? 0) + 1);
     const name = socket.nsp.name.slice(1);
     const namespaces = this.namespaces.get(name) ?? new Set<PomboNamespace>();
     namespaces.add(socket.nsp);
     this.namespaces.set(name, namespaces);
     socket.once('disconnect', () => {
+      const left = (this.instanceSockets.get(instanceId) ?? 1) - 1;
+      if (left > 0) this.instanceSockets.set(instanceId, left);
+      else this.instanceSockets.delete(instanceId);
       if (socket.nsp.sockets.size > 0) return;
       namespaces.delete(socket.nsp);
       if (namespaces.size === 0 && this.namespaces.get(name) === namespaces) this.namespaces.delete(name);

@@ -15,7 +15,7 @@ import type {
 } from '../types.ts';
 import { Wanted, type AppendInterest, type AppendListener } from '../append-interest.ts';
 import { LoggedEvent } from '../logged-event.ts';
-import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
+import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { AppendNotifications, APPEND_CHANNEL } from './append-notifications.ts';
 import { LeaseLostError } from '../lease-lost-error.ts';
 import { ClusterTables } from './cluster-tables.ts';
@@ -101,12 +101,10 @@ function prepareBatch(batch: QueuedAppend[], known: Map<string, StoredEvent | Ne
   const fresh: NewEvent[] = [];
   const instanceIds = new Set<string>();
   const ordinals = new Map<string, number>();
-  // The rows' head is not used here: names, senders and `seq`s come from the statement.
-  const head: InstanceHead = { name: '', ownerJid: null, storedSeq: 0, lastSeq: 0 };
   for (const { requests } of batch) {
+    // Nothing of the instance is known yet (names, senders and `seq`s come from the statement), only whether it went missing.
     const rows = appendRows(requests, (instanceId) => {
       if (missing.has(instanceId)) throw new Error(`instance ${instanceId} does not exist`);
-      return head;
     });
     if (rows instanceof Error) {
       outcomes.push(rows);
@@ -309,6 +307,7 @@ export class PostgresStore implements Store {
   private async writeEvents(prepared: PreparedBatch): Promise<Written> {
     const { instanceIds, fresh } = prepared;
     if (!instanceIds.length) return { appended: [], previous: 0, missing: [] };
+    // Each instance's events added: its last event's ordinal.
     const counts = new Map<string, number>();
     for (const event of fresh) counts.set(event.request.instanceId, event.ordinal);
     const result = await this.writer.query<{ id: string; name: string; owner_jid: string | null; last_seq: number; last: number | null; created_at: number | null }>(
@@ -330,6 +329,7 @@ export class PostgresStore implements Store {
          FROM locked AS l, unnest($11::text[], $12::int8[]) AS c(id, added)
          WHERE i.id = l.id AND c.id = l.id AND EXISTS (SELECT 1 FROM head)
        )
+       -- One row per instance; their NOTIFYs are the same, and PostgreSQL sends one per transaction.
        SELECT l.id, l.name, l.owner_jid, l.last_seq, head.last, head.created_at,
               CASE WHEN head.last IS NULL THEN NULL ELSE pg_notify('${APPEND_CHANNEL}', $13::text || ' ' || head.last) END
        FROM locked AS l LEFT JOIN head ON true`,
