@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { ReceiverCommand, ReceiverMessage, ReceiverStats } from './receiver-worker.ts';
+import type { ReceiverCommand, ReceiverMessage, ReceiverServer, ReceiverStats } from './receiver-worker.ts';
 
 /** Node 20 does not pass tsx's loader on to workers: the worker registers it, then loads the TypeScript entry. */
 const WORKER_BOOT = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
@@ -7,10 +7,12 @@ const WORKER_BOOT = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))
 
 /** The benchmarks' webhook receiver (receiver-worker.ts), in a worker thread of the benchmark's process. */
 export class Receiver {
-  private readonly worker = new Worker(WORKER_BOOT, { eval: true });
+  private readonly worker: Worker;
   readonly url: Promise<string>;
 
-  constructor() {
+  /** `server`: node:http (the default) or the lean HTTP/1.1 reader (receiver-worker.ts says when). */
+  constructor(server: ReceiverServer = 'http') {
+    this.worker = new Worker(WORKER_BOOT, { eval: true, workerData: { server } });
     this.url = this.next('listening').then((message) => `http://127.0.0.1:${(message as { port: number }).port}/webhook`);
   }
 

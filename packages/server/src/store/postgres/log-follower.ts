@@ -32,6 +32,10 @@ export class LogFollower {
   /** Catch-ups in progress, run one after another. */
   private chain: Promise<void> = Promise.resolve();
   private queued = 0;
+  /** The newest head heard from any node. */
+  private heardHead = 0;
+  /** A catch-up for heard heads is queued and has not started: it will read to `heardHead`, whatever is heard meanwhile. */
+  private catchUpWaiting = false;
 
   constructor(
     head: number,
@@ -63,7 +67,14 @@ export class LogFollower {
 
   /** Some node committed up to `head` (a notification or a poll). */
   heard(head: number): void {
-    if (head > this.published || this.queued > 0) void this.enqueue(() => this.catchUp(head));
+    if (head > this.heardHead) this.heardHead = head;
+    // Heads heard while a catch-up waits its turn join it: one read for a burst of notifications.
+    if (this.catchUpWaiting || (head <= this.published && this.queued === 0)) return;
+    this.catchUpWaiting = true;
+    void this.enqueue(() => {
+      this.catchUpWaiting = false;
+      return this.catchUp(this.heardHead);
+    });
   }
 
   /** Resolves once every catch-up queued so far is done. */
