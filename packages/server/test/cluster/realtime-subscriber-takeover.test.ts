@@ -126,4 +126,37 @@ describe('durable realtime subscribers in a cluster', { skip: 'skip' in service 
     const closed = await Promise.race([client.closed, new Promise<undefined>((resolve) => setTimeout(resolve, 5000, undefined))]);
     assert.equal(closed?.code, 4307, 'closed at the check every third of the TTL');
   });
+
+  test('an instance deleted on another node: the node serving its subscriber sends the removal events, then closes with 4410, not 4307 and not at the end of its grace', async () => {
+    const one = await startNode('node-5', 1500);
+    const name = uniqueName('deleted-elsewhere');
+    const other = uniqueName('still-here');
+    await one.sandbox(name);
+    await one.sandbox(other);
+    // Node 2 knows both instances from its start; its periodic check (every third of a long TTL) does
+    // not come during the test.
+    const two = await startNode('node-6', 60_000);
+    // Every event, so that the removal events come too.
+    const client = await connect(two.url, { query: { instance_id: name, subscriber: 'orders' }, headers: { apikey: apiKey }, autoAck: true });
+    await eventually(async () => (await connectionsOf(two, name)) === 1, 'attached on node 2');
+    const sent = await ingest(one, name, 2);
+    await client.waitFrames(2);
+
+    const deletedAt = Date.now();
+    assert.equal((await one.api('DELETE', `/instance/delete/${name}`)).status, 200);
+    // The log moves on past the removal with another instance's events, as it does on a busy cluster.
+    await ingest(one, other, 3);
+    // Node 2 hears of the deletion from the removal events in the log, or first from its floor write
+    // refused because the subscriber's lease went with the instance (before the fix, a 4307 that sent
+    // the client to reconnect, in about one run of four). The grace it gives the subscriber to take the
+    // removal events is min(REALTIME_ACK_WAIT_MS, 10 s) = 10 s here.
+    const closed = await Promise.race([client.closed, new Promise<undefined>((resolve) => setTimeout(resolve, 5000, undefined))]);
+    assert.equal(closed?.code, 4410, `closed as deleted within 5 s (after ${Date.now() - deletedAt} ms)`);
+    assert.deepEqual(ids(client).slice(0, 2), sent, 'it got its events, none of the other instance');
+    assert.deepEqual(
+      client.frames.slice(2).map((frame) => frame.data.event),
+      ['instance.delete', 'remove.instance'],
+      'then the removal events',
+    );
+  });
 });

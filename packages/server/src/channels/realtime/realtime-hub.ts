@@ -126,11 +126,23 @@ export class RealtimeHub implements ConnectionOwner {
     return error;
   }
 
-  /** Another node serves the subscriber now (a newer connection of it attached there): its connections here close, their clients reconnect. */
+  /**
+   * This node lost the subscriber's lease. Either another node serves it now (a newer connection of it
+   * attached there): its connections here close with 4307 and their clients reconnect. Or its instance
+   * was deleted on another node, which deleted the lease with it, before this node heard of the
+   * deletion: its connections get the removal events and 4410, as where the instance was deleted.
+   */
   private moved(id: string): void {
     const subscriber = this.subscribers.get(id);
     if (!subscriber) return;
-    for (const connection of [...subscriber.connections]) void this.end(connection, CLOSE.subscriberMoved, MOVED);
+    const { instanceId } = subscriber.feed;
+    const closeMoved = (): void => {
+      for (const connection of [...subscriber.connections]) void this.end(connection, CLOSE.subscriberMoved, MOVED);
+    };
+    void this.context.store.getInstanceById(instanceId).then(
+      (instance) => (instance ? closeMoved() : void this.retire(instanceId, this.context.dispatcher.headPosition)),
+      closeMoved,
+    );
   }
 
   /**
@@ -292,7 +304,12 @@ export class RealtimeHub implements ConnectionOwner {
     const graceMs = Math.min(this.options.ackWaitMs, 10_000);
     this.feeds.delete(feed.instanceId);
     const deadline = Date.now() + graceMs;
-    const drained = () => feed.position >= removalPos && feed.subscribers.every((subscriber) => subscriber.live && subscriber.inFlight === 0);
+    // The feed's cursor, not only its last event: on a node that learns of the deletion from the database,
+    // `removalPos` is the head it knew then, and other instances' events may come after the removal.
+    const drained = () => {
+      feed.refresh();
+      return feed.through() >= removalPos && feed.subscribers.every((subscriber) => subscriber.live && subscriber.inFlight === 0);
+    };
     while (!drained() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     const subscribers = [...this.subscribers.values()].filter((subscriber) => subscriber.feed === feed);
     const reason = 'the instance was deleted';
