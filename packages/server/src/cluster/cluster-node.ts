@@ -156,7 +156,7 @@ export class ClusterNode implements LeaseGate {
   private async tick(): Promise<void> {
     try {
       await this.cluster.heartbeat({ id: this.id, url: this.url }, this.config.leaseTtlMs);
-      await this.instances.refresh(this.dispatcher.headPosition);
+      await this.instances.refresh();
       await this.renew();
       await this.subscribers.verify();
       await this.balance();

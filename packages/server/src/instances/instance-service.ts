@@ -170,16 +170,16 @@ export class InstanceService {
    * Takes in what other nodes sharing the store changed (cluster mode): instances created, configured
    * or deleted elsewhere start, change or stop their destinations here too.
    */
-  async refresh(removalPos: number): Promise<void> {
+  async refresh(): Promise<void> {
     this.refreshing++;
     try {
-      await this.takeIn(removalPos);
+      await this.takeIn();
     } finally {
       if (--this.refreshing === 0) this.forgetDeletions();
     }
   }
 
-  private async takeIn(removalPos: number): Promise<void> {
+  private async takeIn(): Promise<void> {
     // What this node changes while the list is read is newer than the list: it is left as it is.
     const listedAfter = this.changes;
     const changedHere = (id: string) => (this.changedAt.get(id) ?? 0) > listedAfter;
@@ -198,7 +198,15 @@ export class InstanceService {
       this.byName.delete(gone.name);
       this.changedAt.delete(gone.id);
       this.auth.forget(gone);
-      void this.channels.release(gone, removalPos);
+      // Its removal event's position, read from the log: this node may not have heard of it yet.
+      // Unknown (the read failed): its realtime clients get the whole grace to take the removal events.
+      void this.store.lastPositionOf(gone.id).then(
+        (removalPos) => this.channels.release(gone, removalPos),
+        (error: unknown) => {
+          this.log.warn({ err: error, instance: gone.name }, 'could not read where a deleted instance ends in the log; its realtime clients get the whole grace');
+          return this.channels.release(gone, Number.POSITIVE_INFINITY);
+        },
+      );
     }
   }
 

@@ -110,6 +110,11 @@ export interface EventLog {
   headPosition(): Promise<number>;
   /** The position of the oldest retained event (undefined when the log is empty). */
   tailPosition(): Promise<number | undefined>;
+  /**
+   * The position of an instance's newest event (0 when it has none). Of a deleted instance: its
+   * removal event, the last thing appended for it before its row went (appends need the row).
+   */
+  lastPositionOf(instanceId: string): Promise<number>;
   /** Deletes events created before `before`, except those a pending delivery still needs. */
   prune(before: Date): Promise<number>;
   /**

@@ -28,7 +28,7 @@ test('a refresh that read the instances before this node created, configured or 
       await changesDone;
       return listed;
     };
-    const refreshed = instances.refresh(await store.headPosition());
+    const refreshed = instances.refresh();
 
     const created = uniqueName('created');
     assert.equal((await pombo.api('POST', '/instance/create', { instanceName: created, integration: 'INGEST' })).status, 201);

@@ -19,8 +19,8 @@ after(async () => {
   await Promise.all(nodes.map((node) => node.close()));
 });
 
-async function startNode(id: string, ttlMs: number): Promise<Harness> {
-  const node = await startPombo(clusterNodeEnv({ apiKey, uri, id, ttlMs }));
+async function startNode(id: string, ttlMs: number, env: Record<string, string> = {}): Promise<Harness> {
+  const node = await startPombo({ ...clusterNodeEnv({ apiKey, uri, id, ttlMs }), ...env });
   nodes.push(node);
   return node;
 }
@@ -31,8 +31,8 @@ const ids = (client: RealtimeClient): string[] => client.frames.map((frame) => f
 const subscribe = (node: Harness, instance: string, autoAck: boolean) =>
   connect(node.url, { query: { instance_id: instance, subscriber: 'orders', events: 'MESSAGES_UPSERT' }, headers: { apikey: apiKey }, autoAck });
 
-const connectionsOf = async (node: Harness, instance: string): Promise<number> =>
-  ((await node.api('GET', `/realtime/find/${instance}`)).body?.subscribers ?? []).find((entry: { subscriber: string }) => entry.subscriber === 'orders')?.connections
+const connectionsOf = async (node: Harness, instance: string, subscriber = 'orders'): Promise<number> =>
+  ((await node.api('GET', `/realtime/find/${instance}`)).body?.subscribers ?? []).find((entry: { subscriber: string }) => entry.subscriber === subscriber)?.connections
     .length ?? 0;
 
 /** The subscriber's floor as stored, and the position of an event. */
@@ -158,5 +158,89 @@ describe('durable realtime subscribers in a cluster', { skip: 'skip' in service 
       ['instance.delete', 'remove.instance'],
       'then the removal events',
     );
+  });
+
+  /** Stands for a node whose LISTEN connection is down while its poll is not due yet: it hears of no other node's append until `resume`. */
+  function deafen(node: Harness): { resume(): Promise<void> } {
+    const store = node.pombo.context.store as unknown as { follower: { heard(head: number): void }; committedHead(): Promise<number> };
+    const heard = store.follower.heard;
+    store.follower.heard = () => undefined;
+    return {
+      async resume() {
+        store.follower.heard = heard;
+        store.follower.heard(await store.committedHead());
+      },
+    };
+  }
+
+  test("a node that learns of the deletion before it has read the removal events still sends them before 4410", async () => {
+    const one = await startNode('node-7', 60_000);
+    const name = uniqueName('unheard-removal');
+    await one.sandbox(name);
+    const two = await startNode('node-8', 60_000);
+    const client = await connect(two.url, { query: { instance_id: name, subscriber: 'orders' }, headers: { apikey: apiKey }, autoAck: false });
+    await eventually(async () => (await connectionsOf(two, name)) === 1, 'attached on node 2');
+    const sent = await ingest(one, name, 2);
+    await client.waitFrames(2);
+
+    const deaf = deafen(two);
+    assert.equal((await one.api('DELETE', `/instance/delete/${name}`)).status, 200);
+    // The acks make node 2 write the subscriber's floor: refused, the lease went with the instance.
+    for (const eventId of sent) client.ack(eventId);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(client.frames.length, 2, 'node 2 has not read the removal events yet');
+    await deaf.resume();
+    const [, , ...removal] = await client.waitFrames(4);
+    for (const frame of removal) client.ack(frame.id);
+    const closed = await Promise.race([client.closed, new Promise<undefined>((resolve) => setTimeout(resolve, 5000, undefined))]);
+    assert.deepEqual(removal.map((frame) => frame.data.event), ['instance.delete', 'remove.instance']);
+    assert.equal(closed?.code, 4410);
+  });
+
+  test('a deletion heard several ways (the refresh, each lost lease) retires the feed once: it runs until its clients are closed', async () => {
+    const one = await startNode('node-9', 1500);
+    const name = uniqueName('retired-once');
+    const { id } = await one.sandbox(name);
+    // A short grace: min(REALTIME_ACK_WAIT_MS, 10 s).
+    const two = await startNode('node-10', 1500, { REALTIME_ACK_WAIT_MS: '4000' });
+    const slow = await connect(two.url, { query: { instance_id: name, subscriber: 'audit' }, headers: { apikey: apiKey }, autoAck: false });
+    await eventually(async () => (await connectionsOf(two, name, 'audit')) === 1, 'attached on node 2');
+    await ingest(one, name, 2);
+    await slow.waitFrames(2);
+
+    assert.equal((await one.api('DELETE', `/instance/delete/${name}`)).status, 200);
+    await slow.waitFrames(4);
+    // Two checks of node 2 (every third of its TTL) have found the subscriber's lease gone meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    assert.notEqual(two.pombo.context.dispatcher.status(`realtime:${id}`), undefined, 'the feed still runs while its client has the grace to acknowledge');
+    const closed = await Promise.race([slow.closed, new Promise<undefined>((resolve) => setTimeout(resolve, 6000, undefined))]);
+    assert.equal(closed?.code, 4410, 'closed as deleted at the end of the grace');
+    assert.equal(two.pombo.context.dispatcher.status(`realtime:${id}`), undefined, 'then the feed is gone');
+  });
+
+  test('a connection that attaches while the node looks up the instance of a lost subscriber stays open', async () => {
+    const one = await startNode('node-11', 60_000);
+    const name = uniqueName('attached-meanwhile');
+    await one.sandbox(name);
+    const two = await startNode('node-12', 60_000);
+    const query = { query: { instance_id: name, subscriber: 'orders', events: 'MESSAGES_UPSERT' }, headers: { apikey: apiKey }, autoAck: true };
+    const first = await connect(one.url, query);
+    await eventually(async () => (await connectionsOf(one, name)) === 1, 'attached on node 1');
+    // Node 1 looks the instance up slowly (a busy pool).
+    const store = one.pombo.context.store;
+    const getInstanceById = store.getInstanceById.bind(store);
+    store.getInstanceById = async (instanceId) => {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      return getInstanceById(instanceId);
+    };
+    const second = await connect(two.url, query);
+    // The client comes back to node 1 while node 1 still looks up the instance of the subscriber it lost.
+    await eventually(async () => (await connectionsOf(two, name)) === 1, 'node 2 took the subscriber');
+    const third = await connect(one.url, query);
+    await eventually(async () => (await connectionsOf(one, name)) === 1, 'attached on node 1 again');
+    assert.equal((await first.closed).code, 4307, 'the connection node 1 lost closes with 4307');
+    const closed = await Promise.race([third.closed, new Promise<undefined>((resolve) => setTimeout(resolve, 1500, undefined))]);
+    assert.equal(closed, undefined, 'the one that attached meanwhile holds the subscriber and stays open');
+    await Promise.all([second.close(), third.close()]);
   });
 });

@@ -51,6 +51,8 @@ const MOVED = 'a newer connection of this subscriber attached on another node, w
  */
 export class RealtimeHub implements ConnectionOwner {
   private readonly feeds = new Map<string, RealtimeFeed>();
+  /** Deletions being retired, by instance id: `retire` runs once per deletion. */
+  private readonly retiring = new Map<string, Promise<void>>();
   private readonly subscribers = new Map<string, RealtimeSubscriber>();
   private readonly realtime: RealtimeContext;
   private readonly timers: NodeJS.Timeout[];
@@ -128,21 +130,27 @@ export class RealtimeHub implements ConnectionOwner {
 
   /**
    * This node lost the subscriber's lease. Either another node serves it now (a newer connection of it
-   * attached there): its connections here close with 4307 and their clients reconnect. Or its instance
-   * was deleted on another node, which deleted the lease with it, before this node heard of the
-   * deletion: its connections get the removal events and 4410, as where the instance was deleted.
+   * attached there): the connections it had here close with 4307 and their clients reconnect. Or its
+   * instance was deleted on another node, which deleted the lease with it, before this node heard of
+   * the deletion: its connections get the removal events and 4410, as where the instance was deleted.
    */
   private moved(id: string): void {
     const subscriber = this.subscribers.get(id);
     if (!subscriber) return;
-    const { instanceId } = subscriber.feed;
+    // Only these: one that attaches while the instance is looked up holds a lease of its own.
+    const lost = [...subscriber.connections];
     const closeMoved = (): void => {
-      for (const connection of [...subscriber.connections]) void this.end(connection, CLOSE.subscriberMoved, MOVED);
+      for (const connection of lost) void this.end(connection, CLOSE.subscriberMoved, MOVED);
     };
-    void this.context.store.getInstanceById(instanceId).then(
-      (instance) => (instance ? closeMoved() : void this.retire(instanceId, this.context.dispatcher.headPosition)),
-      closeMoved,
-    );
+    const { instanceId } = subscriber.feed;
+    // Where the instance ends in the log, not this node's head: it may not have heard of the removal
+    // events yet. Unknown (the read failed): its clients get the whole grace to take them.
+    const retire = (): Promise<void> =>
+      this.context.store.lastPositionOf(instanceId).then(
+        (removalPos) => this.retire(instanceId, removalPos),
+        () => this.retire(instanceId, Number.POSITIVE_INFINITY),
+      );
+    void this.context.store.getInstanceById(instanceId).then((instance) => (instance ? closeMoved() : retire()), closeMoved);
   }
 
   /**
@@ -289,6 +297,17 @@ export class RealtimeHub implements ConnectionOwner {
    * subscriber the instance had, connected or not. Never rejects (a failure is logged).
    */
   async retire(instanceId: string, removalPos: number): Promise<void> {
+    // Once per deletion: it is heard of several ways (the refresh, each subscriber's lost lease), and a
+    // second retire must not remove the feed while the first waits for the clients' acknowledgements.
+    let retiring = this.retiring.get(instanceId);
+    if (!retiring) {
+      retiring = this.retireOnce(instanceId, removalPos).finally(() => this.retiring.delete(instanceId));
+      this.retiring.set(instanceId, retiring);
+    }
+    return retiring;
+  }
+
+  private async retireOnce(instanceId: string, removalPos: number): Promise<void> {
     try {
       const feed = this.feeds.get(instanceId);
       if (feed) await this.closeFeed(feed, removalPos);

@@ -432,6 +432,11 @@ export class PostgresStore implements Store {
     return result.rows[0]?.pos ?? undefined;
   }
 
+  async lastPositionOf(instanceId: string): Promise<number> {
+    const result = await this.pool.query<{ pos: number | null }>('SELECT MAX(pos) AS pos FROM pombo_events WHERE instance_id = $1', [instanceId]);
+    return result.rows[0]?.pos ?? 0;
+  }
+
   /** Deletes in bulk, so beyond the statement timeout: in a transaction of its own that allows it PRUNE_TIMEOUT_MS. */
   async prune(before: Date): Promise<number> {
     const client = await this.pool.connect();

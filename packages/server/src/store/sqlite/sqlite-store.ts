@@ -247,6 +247,10 @@ export class SqliteStore implements Store {
     return this.statements.bounds.get()?.low ?? undefined;
   }
 
+  async lastPositionOf(instanceId: string): Promise<number> {
+    return this.db.prepare<[string], { pos: number | null }>('SELECT MAX(pos) AS pos FROM events WHERE instance_id = ?').get(instanceId)?.pos ?? 0;
+  }
+
   /**
    * The first position whose time is at or after `ms` (past the head when there is none), by bisection
    * over positions: times never go back along the log, so no index on time is kept (one less per append).
