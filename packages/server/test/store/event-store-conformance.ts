@@ -280,6 +280,17 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         const tail = await store.tailPosition();
         assert.ok(tail !== undefined && tail <= event.pos);
       });
+
+      test("an instance's last position is its newest event's, also once the instance is deleted; 0 with none", async () => {
+        const [gone, other, empty] = await Promise.all([newInstance(), newInstance(), newInstance()]);
+        await appendOne(gone);
+        const removal = await appendOne(gone, null, 'REMOVE_INSTANCE');
+        await appendOne(other);
+        await store.deleteInstance(gone.id);
+        assert.equal(await store.lastPositionOf(gone.id), removal.pos);
+        assert.equal(await store.lastPositionOf(empty.id), 0);
+        assert.equal(await store.lastPositionOf(randomUUID()), 0);
+      });
     });
 
     describe('retention', () => {
