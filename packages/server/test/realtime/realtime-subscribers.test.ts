@@ -163,6 +163,28 @@ test('the unacked events of a connection that closes go at once to the other con
   }),
 );
 
+test("an unacknowledged event of a connection that closes waits for the subscriber's next connection that asks for its type, even when the others do not", () =>
+  withPombo({ REALTIME_ACK_WAIT_MS: '60000' }, async (pombo) => {
+    const name = uniqueName('owed');
+    const { token } = await pombo.sandbox(name);
+    const open = (events?: string) =>
+      connect(pombo.url, { query: { instance_id: name, subscriber: 'workers', ...(events ? { events } : {}) }, headers: { 'x-instance-token': token } });
+    const everything = await open();
+    const messagesOnly = await open('Message');
+    await eventually(async () => (await pombo.api('GET', `/realtime/find/${name}`)).body.subscribers[0]?.connections.length === 2, 'both attached');
+    const [qr] = await ingest(pombo, name, 1, 'QRCODE_UPDATED');
+    assert.deepEqual(ids(await everything.waitFrames(1)), [qr]);
+    // It closes before acknowledging; the connection left does not ask for QR codes.
+    await everything.close();
+    await eventually(async () => (await pombo.api('GET', `/realtime/find/${name}`)).body.subscribers[0]?.connections.length === 1, 'one left');
+    assert.equal((await pombo.api('GET', `/realtime/find/${name}`)).body.subscribers[0].backlog, 1, 'still owed, not dropped');
+    const again = await open();
+    assert.deepEqual(ids(await again.waitFrames(1)), [qr], 'the next connection that asks for it gets it');
+    assert.equal(messagesOnly.frames.length, 0);
+    await Promise.all([again.close(), messagesOnly.close()]);
+  }),
+);
+
 test('twenty subscribers coming back to a backlog at once, through small windows, each get every event once, in order', () =>
   withPombo({ REALTIME_MAX_IN_FLIGHT: '16' }, async (pombo) => {
     const name = uniqueName('comeback');

@@ -234,7 +234,11 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
     else this.sendAgain(slot);
   }
 
-  /** Sends an event of the window again, to the connection that takes it now; with none, it waits for one. */
+  /**
+   * Sends an event of the window again, to the connection that takes it now. With none (no connection,
+   * or none left that asks for its type), it waits for the next one that does, below the floor: a
+   * connection that took it and closed unacknowledged is owed it, whatever the others ask for.
+   */
   private sendAgain(slot: number): void {
     const window = this.window as AckWindow<RealtimeConnection>;
     const event = window.event(slot);
@@ -243,10 +247,6 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
       window.resend(slot, connection, clock() + this.feed.context.limits.ackWaitMs);
       connection.inFlight++;
       connection.send(frameOf(event, this.feed.context.envelope));
-    } else if (this.connections.length) {
-      // The connections left do not ask for this type: nothing to do.
-      window.remove(slot);
-      this.resume();
     } else window.resend(slot, null, 0);
   }
 
