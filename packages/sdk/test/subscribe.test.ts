@@ -1,4 +1,7 @@
 import { test } from 'node:test';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
 import assert from 'node:assert/strict';
 import { startPombo, uniqueName, eventually, type Harness } from '../../server/test/helpers/pombo-harness.ts';
 import { REALTIME_TYPES } from '../../server/src/core/event-names.ts';
@@ -150,6 +153,25 @@ test('credentials in the query (as browsers send them) work; a refusal rejects a
     assert.equal(refused.status, 403);
     assert.ok(Date.now() - started < 1000, 'no reconnect attempts after a refusal');
   });
+});
+
+test('a server that accepts each connection and closes it at once (it cannot start the subscription) meets a growing delay, and maxRetries ends it', async () => {
+  // A real WebSocket server that answers every upgrade and closes with 1011, as Pombo does when a subscription cannot start.
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(server, 'listening');
+  const opened: number[] = [];
+  server.on('connection', (socket) => {
+    opened.push(Date.now());
+    socket.close(1011, 'the subscription could not start: try again');
+  });
+  try {
+    const client = new PomboClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiKey: 'any' });
+    const sub = await client.events.subscribe({ instanceId: 'any', retryDelayMs: 100, maxRetries: 3, onError: () => undefined });
+    await assert.rejects(sub.waitForClose(), /gave up after 3 reconnect attempts/);
+    assert.equal(opened.length, 4, 'the first connection and 3 reconnects');
+  } finally {
+    server.close();
+  }
 });
 
 test('an aborted signal closes the subscription; close() lets a running handler finish and acknowledge', async () => {

@@ -5,6 +5,9 @@ import type { ErrorHandler, EventHandler, EventType, PomboEvent } from './event.
 import { RecentIds } from './recent-ids.ts';
 import { OPEN, type SocketLike, type Transport } from './transport.ts';
 
+/** How long a connection must stay open to count as a success (the run of failed attempts starts again). */
+const STABLE_MS = 5_000;
+
 export interface SubscribeRequest {
   /** The instance's id or name. */
   instanceId: string;
@@ -16,7 +19,7 @@ export interface SubscribeRequest {
   subscriber?: string;
   /** Reconnect after a lost connection, resuming after the last acknowledged event. Default true. */
   reconnect?: boolean;
-  /** Failed connection attempts in a row before giving up. Default: no limit. */
+  /** Failed connection attempts in a row before giving up (a connection that closes within 5 s of opening counts as failed). Default: no limit. */
   maxRetries?: number;
   /** The first reconnect delay's ceiling; each attempt doubles it (full jitter). Default 500 ms. */
   retryDelayMs?: number;
@@ -76,6 +79,8 @@ export class EventSubscription {
   private stateValue: State = 'connecting';
   private attempts = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Ends the run of failed attempts once a connection has stayed open STABLE_MS. */
+  private stableTimer: ReturnType<typeof setTimeout> | undefined;
   private acked: string | undefined;
   /** Ids to acknowledge at the end of this turn (ids only: the events themselves are not kept alive). */
   private pendingAcks: string[] = [];
@@ -186,7 +191,10 @@ export class EventSubscription {
     }
     this.socket = socket;
     socket.onopen = () => {
-      this.attempts = 0;
+      // Not at once: a server that accepts each connection and closes it (it cannot start the
+      // subscription) must meet a growing delay and maxRetries, not a reconnect at the base delay for ever.
+      clearTimeout(this.stableTimer);
+      this.stableTimer = setTimeout(() => (this.attempts = 0), STABLE_MS);
       this.stateValue = 'open';
       this.settleOpen?.resolve();
     };
@@ -195,6 +203,7 @@ export class EventSubscription {
     socket.onclose = ({ code, reason }) => {
       if (this.socket !== socket) return;
       this.socket = undefined;
+      clearTimeout(this.stableTimer);
       // Unacknowledged, held events come again on the next connection.
       if (!this.dispatching) this.dropHeld();
       this.closed(refusal ?? new PomboRealtimeError(`connection closed (${code}${reason ? `: ${reason}` : ''})`, code));
@@ -227,6 +236,7 @@ export class EventSubscription {
     this.outcome = error ? { error } : {};
     this.stateValue = 'closed';
     clearTimeout(this.retryTimer);
+    clearTimeout(this.stableTimer);
     const socket = this.socket;
     this.socket = undefined;
     if (socket && socket.readyState <= OPEN) socket.close(1000, 'closed by the client');
