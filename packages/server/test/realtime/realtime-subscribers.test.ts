@@ -185,6 +185,31 @@ test("an unacknowledged event of a connection that closes waits for the subscrib
   }),
 );
 
+test('an event whose connections close without acknowledging it, one after another, is dead-lettered after REALTIME_MAX_DELIVER sends, not sent for ever', () =>
+  withPombo({ REALTIME_ACK_WAIT_MS: '60000', REALTIME_MAX_DELIVER: '2' }, async (pombo) => {
+    const name = uniqueName('poison');
+    const { id: instanceId, token } = await pombo.sandbox(name);
+    const open = () => connect(pombo.url, { query: { instance_id: name }, headers: { 'x-instance-token': token } });
+    const attached = async () => (await pombo.api('GET', `/realtime/find/${name}`)).body.subscribers[0]?.connections.length === 1;
+    const first = await open();
+    await eventually(attached, 'attached');
+    const [poison] = await ingest(pombo, name, 1);
+    // A client that crashes on this payload: it takes it and its connection closes, again and again.
+    assert.deepEqual(ids(await first.waitFrames(1)), [poison]);
+    await first.close();
+    const second = await open();
+    assert.deepEqual(ids(await second.waitFrames(1)), [poison], 'sent a second time to the next connection');
+    await second.close();
+    const third = await open();
+    await eventually(attached, 'the third connection attached');
+    const [next] = await ingest(pombo, name, 1);
+    assert.deepEqual(ids(await third.waitFrames(1)), [next], 'not sent a third time: the next event comes');
+    const deadLetters = await pombo.pombo.context.store.listDeliveries({ destination: `realtime:${instanceId}:default`, status: 'failed', limit: 10 });
+    assert.deepEqual(deadLetters.map((record) => record.eventId), [poison], 'dead-lettered for the subscriber');
+    await third.close();
+  }),
+);
+
 test('twenty subscribers coming back to a backlog at once, through small windows, each get every event once, in order', () =>
   withPombo({ REALTIME_MAX_IN_FLIGHT: '16' }, async (pombo) => {
     const name = uniqueName('comeback');

@@ -27,8 +27,9 @@ export class AckWindow<T> {
   /** Set while `forEach` runs: slots do not move under it. */
   private visiting = false;
 
-  add(event: StoredEvent, target: T | null, deadline: number): void {
-    this.slots.push(event, target, deadline, 1);
+  /** Adds an event sent to `target`; `sends` counts this send and those of earlier windows. */
+  add(event: StoredEvent, target: T | null, deadline: number, sends = 1): void {
+    this.slots.push(event, target, deadline, sends);
     this.size++;
     if (target !== null && deadline < this.earliestDeadline) this.earliestDeadline = deadline;
   }

@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { AppContext } from '../../app-context.ts';
 import type { SubscriberLeases } from '../../cluster/subscriber-leases.ts';
 import { LeaseLostError } from '../../store/lease-lost-error.ts';
+import { StoppedSends } from './stopped-sends.ts';
 import type { ConnectedClient } from '../channel.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import { atOnce } from '../../delivery/retry-policy.ts';
@@ -51,6 +52,8 @@ const MOVED = 'a newer connection of this subscriber attached on another node, w
  */
 export class RealtimeHub implements ConnectionOwner {
   private readonly feeds = new Map<string, RealtimeFeed>();
+  /** How often the unacknowledged events of stopped subscribers were sent (REALTIME_MAX_DELIVER counts across connections). */
+  private readonly stoppedSends = new StoppedSends();
   /** Deletions being retired, by instance id: `retire` runs once per deletion. */
   private readonly retiring = new Map<string, Promise<void>>();
   private readonly subscribers = new Map<string, RealtimeSubscriber>();
@@ -227,7 +230,7 @@ export class RealtimeHub implements ConnectionOwner {
       if (subscriber.active) {
         if (from !== undefined) subscriber.rewind(from);
       } else {
-        subscriber.start(from);
+        subscriber.start(from, this.stoppedSends.take(subscriber.id));
         subscriber.writer.loaded(cursor);
         // A new position is written before anything is sent: after a crash the subscriber must not start at a later head.
         if (subscriber.writer.moved) await this.saveStart(subscriber);
@@ -273,7 +276,7 @@ export class RealtimeHub implements ConnectionOwner {
       if (subscriber.active) {
         // Stopped once written: until then `describe` still lists it, so its listing ending means its acks are saved.
         await this.save(subscriber);
-        subscriber.stop();
+        this.stoppedSends.keep(subscriber.id, subscriber.stop());
       }
       // A connection opened meanwhile keeps it (its attach comes next).
       if (!subscriber.connections.length && !subscriber.pendingAttaches && this.subscribers.get(subscriber.id) === subscriber) {
@@ -313,6 +316,7 @@ export class RealtimeHub implements ConnectionOwner {
       if (feed) await this.closeFeed(feed, removalPos);
       // A shutdown closes the store: the positions of an instance deleted just before it stay (under an id no instance gets again).
       if (this.closing) return;
+      this.stoppedSends.forget(`${feedId(instanceId)}:`);
       await this.context.dispatcher.remove(feedId(instanceId), { forget: true, children: true });
     } catch (error) {
       this.context.log.error({ err: error, instanceId }, 'could not forget the realtime positions of a deleted instance');

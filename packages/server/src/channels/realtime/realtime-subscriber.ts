@@ -56,6 +56,8 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
   readonly stats = new DeliveryStats();
   private turn = 0;
   private chain: Promise<unknown> | undefined;
+  /** Sends of events before its last stop that it has not sent again yet, by position (stopped-sends.ts). */
+  private carried: Map<number, number> | undefined;
 
   constructor(
     readonly feed: RealtimeFeed,
@@ -125,8 +127,9 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
     return Math.min(read, oldest - 1);
   }
 
-  /** Starts following the log after `from` (undefined: at the feed, i.e. the log's head). */
-  start(from: number | undefined): void {
+  /** Starts following the log after `from` (undefined: at the feed, i.e. the log's head); `carried`: what `stop` answered last time. */
+  start(from: number | undefined, carried?: Map<number, number>): void {
+    this.carried = carried;
     this.active = true;
     this.feed.subscribers.push(this);
     if (from === undefined || from >= this.feed.position) this.live = true;
@@ -145,14 +148,22 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
     this.epoch++;
   }
 
-  /** Stops: the subscriber leaves its feed; what it has not acknowledged is below its floor, sent again next time. */
-  stop(): void {
+  /**
+   * Stops: the subscriber leaves its feed; what it has not acknowledged is below its floor, sent again
+   * next time. Answers how many times each of those events was sent, for the next start.
+   */
+  stop(): Map<number, number> {
+    const sends = this.carried ?? new Map<number, number>();
+    const window = this.window;
+    window?.forEach((slot) => void sends.set(window.event(slot).pos, window.sends(slot)));
+    this.carried = undefined;
     this.active = false;
     this.live = false;
     this.window = undefined;
     const feed = this.feed.subscribers;
     const index = feed.indexOf(this);
     if (index >= 0) feed.splice(index, 1);
+    return sends;
   }
 
   /** Adds a connection: events waiting for one go to it, and reading resumes if the subscriber is behind. */
@@ -194,7 +205,9 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
   private send(event: StoredEvent, connection: RealtimeConnection): void {
     const { limits, envelope } = this.feed.context;
     this.window ??= new AckWindow();
-    this.window.add(event, connection, clock() + limits.ackWaitMs);
+    const earlier = this.carried?.get(event.pos);
+    if (earlier !== undefined) this.carried?.delete(event.pos);
+    this.window.add(event, connection, clock() + limits.ackWaitMs, (earlier ?? 0) + 1);
     connection.inFlight++;
     connection.send(frameOf(event, envelope));
   }
