@@ -197,6 +197,11 @@ export class DestinationWorker {
     return this.readyLanes.size ? { kind: 'delivering', inFlight: 0 } : { kind: 'idle' };
   }
 
+  /** Read as a method, not narrowed: a stop comes during the awaits of a run. */
+  private get stopped(): boolean {
+    return this.run === 'stopped';
+  }
+
   /** Wakes the worker; runs are coalesced so that at most one is active. */
   wake(): void {
     if (this.run === 'idle') {
@@ -208,6 +213,8 @@ export class DestinationWorker {
   private async runOnce(): Promise<void> {
     try {
       do {
+        // Stopped before it started (a shutdown right after boot, a lease lost just after it was taken).
+        if (this.run === 'stopped') return;
         if (this.read === 'unloaded') await this.start();
         if (this.read === 'behind' && this.roomToRead) await this.fill();
         this.dispatch();
@@ -247,24 +254,33 @@ export class DestinationWorker {
     return this.inflight === 0 && this.read === 'caught-up' && this.readyLanes.size === 0;
   }
 
+  /**
+   * Loads the cursor, the pending retries and the records past the cursor. Everything is read before
+   * the worker's state changes: a read that fails leaves it unloaded, to start again from scratch (a
+   * retry reloaded twice would be sent twice); a stop meanwhile leaves the stored state untouched.
+   */
   private async start(): Promise<void> {
     const saved = this.spec.inMemoryFrom ?? (await this.store.getCursor(this.spec.id));
-    if (saved === undefined) await this.writer.begin(this.spec.startAt === 'now' ? this.hooks.head() : 0);
-    else this.writer.loaded(saved);
-    this.readPos = this.cursor;
+    const from = saved ?? (this.spec.startAt === 'now' ? this.hooks.head() : 0);
+    const reloaded: Array<{ event: StoredEvent; record: DeliveryRecord }> = [];
     for (const record of await this.store.pendingDeliveries(this.spec.id, WINDOW)) {
       const [event] = await this.store.getByIds([record.eventId]);
-      if (!event) continue;
+      if (event) reloaded.push({ event, record });
+    }
+    const later = this.spec.record === 'all' ? await this.store.listDeliveries({ destination: this.spec.id, afterPos: from, limit: WINDOW * 2 }) : [];
+    if (this.stopped) return;
+    if (saved === undefined) await this.writer.begin(from);
+    else this.writer.loaded(saved);
+    if (this.stopped) return;
+    this.readPos = this.cursor;
+    for (const { event, record } of reloaded) {
       const item = this.add(event, 'reloaded');
       item.attempts = record.attempts;
       item.tries = record.attempts.length;
       item.pendingRecorded = true;
       this.park(item, record.nextAttemptAt ?? Date.now());
     }
-    if (this.spec.record === 'all') {
-      const later = await this.store.listDeliveries({ destination: this.spec.id, afterPos: this.cursor, limit: WINDOW * 2 });
-      for (const record of later) this.known.set(record.pos, record.status);
-    }
+    for (const record of later) this.known.set(record.pos, record.status);
     this.read = 'behind';
   }
 
@@ -599,6 +615,7 @@ export class DestinationWorker {
     clearTimeout(this.wakeTimer);
     const deadline = Date.now() + graceMs;
     while (this.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    await this.writer.stop();
+    // Nothing loaded, so nothing sent: a save would write position 0 over the stored cursor.
+    await this.writer.stop({ save: this.read !== 'unloaded' });
   }
 }

@@ -150,10 +150,10 @@ export class LedgerWriter {
     if (!this.stopped) void this.flush();
   }
 
-  /** Saves a last time; later changes are not written. */
-  async stop(): Promise<void> {
+  /** Saves a last time (unless `save` is false: its owner has nothing of its own to write); later changes are not written. */
+  async stop({ save = true } = {}): Promise<void> {
     this.stopped = true;
-    await this.flush();
+    if (save) await this.flush();
   }
 
   private async save(): Promise<unknown> {

@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Dispatcher } from '../../src/delivery/dispatcher.ts';
+import type { DestinationSpec } from '../../src/delivery/destination.ts';
+import { delivered, retry } from '../../src/delivery/outcome.ts';
+import { backoff } from '../../src/delivery/retry-policy.ts';
+import { createMetrics } from '../../src/ops/metrics.ts';
+import type { Store } from '../../src/store/types.ts';
+import { instance, silent, spec, withStore } from './dispatcher-fixtures.ts';
+
+/** A destination that records the `n` of each event it gets, answering `answer(n)`. */
+function recording(answer: (n: number) => ReturnType<typeof delivered> | ReturnType<typeof retry> = () => delivered()) {
+  const got: number[] = [];
+  const send: DestinationSpec['send'] = async (batch) =>
+    batch.map(({ event }) => {
+      const n = (event.data as { n: number }).n;
+      const outcome = answer(n);
+      if (outcome.kind === 'delivered') got.push(n);
+      return outcome;
+    });
+  return { got, send };
+}
+
+async function started(store: Store, destination: DestinationSpec): Promise<Dispatcher> {
+  const dispatcher = new Dispatcher(store, silent, createMetrics());
+  await dispatcher.start();
+  dispatcher.upsert(destination);
+  return dispatcher;
+}
+
+test('a worker stopped before it loaded its cursor (a shutdown right after boot) leaves the stored cursor as it was', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    const { got, send } = recording();
+    const first = await started(store, spec({ id: 'dest', record: 'failures', send }));
+    await store.append(Array.from({ length: 5 }, (_, n) => ({ instanceId: id, event: 'MESSAGES_UPSERT' as const, data: { n } })));
+    await first.whenIdle('dest');
+    await first.stop();
+    const cursor = await store.getCursor('dest');
+    assert.equal(got.length, 5);
+
+    const second = await started(store, spec({ id: 'dest', record: 'failures', send }));
+    await second.stop();
+    assert.equal(await store.getCursor('dest'), cursor, 'not written over with 0');
+
+    got.length = 0;
+    const third = await started(store, spec({ id: 'dest', record: 'failures', send }));
+    await sleep(200);
+    await third.stop();
+    assert.deepEqual(got, [], 'nothing delivered again');
+  });
+});
+
+test('a store error while a worker starts does not reload its pending retries twice: each is delivered once', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    let failing = true;
+    const { got, send } = recording(() => (failing ? retry('down') : delivered()));
+    const destination = () => spec({ id: 'dest', record: 'all', retry: backoff({ maxAttempts: 100, initialDelayMs: 300, maxDelayMs: 300, exponential: false, jitterFactor: 0 }), send });
+    const first = await started(store, destination());
+    await store.append([{ instanceId: id, event: 'MESSAGES_UPSERT', data: { n: 7 } }]);
+    await sleep(100);
+    await first.stop();
+    assert.equal((await store.pendingDeliveries('dest', 10)).length, 1, 'a retry is pending');
+
+    failing = false;
+    // The database drops the connection once while the worker reads the records past its cursor.
+    let dropped = false;
+    const listDeliveries = store.listDeliveries.bind(store);
+    store.listDeliveries = async (query) => {
+      if (!query.status && !dropped) {
+        dropped = true;
+        throw new Error('connection reset');
+      }
+      return listDeliveries(query);
+    };
+    const second = await started(store, destination());
+    await sleep(1800);
+    await second.stop();
+    assert.ok(dropped, 'the start failed once');
+    assert.deepEqual(got, [7], 'delivered once');
+  });
+});
