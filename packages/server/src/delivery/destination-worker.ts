@@ -13,6 +13,8 @@ import { SettledPositions } from './settled-positions.ts';
 /** Events held in memory per destination; beyond it the backlog waits in the store. */
 const WINDOW = 10_000;
 const READ_BATCH = 500;
+/** Delivery records past the cursor loaded at once at start, and then as the reads reach them. */
+const KNOWN_PAGE = WINDOW * 2;
 const KEPT_ATTEMPTS = 20;
 
 /**
@@ -116,8 +118,10 @@ export class DestinationWorker {
   /** Per lane, its batches in flight (at most `spec.pipeline`), each resolving once its answers are settled. */
   private readonly laneSends = new Map<string, Promise<void>[]>();
   private readonly waiting = new Set<Item>();
-  /** At start, the destination's records past its cursor (a delivery log): those events are not read again. */
+  /** The destination's records past its cursor at start (a delivery log): those events are not read again. Loaded a page at a time, ahead of the reads. */
   private readonly known = new Map<number, string>();
+  /** The records past the cursor are in `known` up to here (Infinity: all of them). */
+  private knownThrough = Number.POSITIVE_INFINITY;
   private inflight = 0;
   private wakeTimer: NodeJS.Timeout | undefined;
   private readonly idle: Array<() => void> = [];
@@ -267,7 +271,7 @@ export class DestinationWorker {
       const [event] = await this.store.getByIds([record.eventId]);
       if (event) reloaded.push({ event, record });
     }
-    const later = this.spec.record === 'all' ? await this.store.listDeliveries({ destination: this.spec.id, afterPos: from, limit: WINDOW * 2 }) : [];
+    const later = this.spec.record === 'all' ? await this.store.listDeliveries({ destination: this.spec.id, afterPos: from, limit: KNOWN_PAGE }) : [];
     if (this.stopped) return;
     if (saved === undefined) await this.writer.begin(from);
     else this.writer.loaded(saved);
@@ -280,8 +284,14 @@ export class DestinationWorker {
       item.pendingRecorded = true;
       this.park(item, record.nextAttemptAt ?? Date.now());
     }
-    for (const record of later) this.known.set(record.pos, record.status);
+    this.know(later);
     this.read = 'behind';
+  }
+
+  /** Takes in a page of records past the cursor (in position order). */
+  private know(records: readonly DeliveryRecord[]): void {
+    for (const record of records) this.known.set(record.pos, record.status);
+    this.knownThrough = records.length < KNOWN_PAGE ? Number.POSITIVE_INFINITY : (records.at(-1) as DeliveryRecord).pos;
   }
 
   /** Reads the next part of the backlog from the store. */
@@ -299,15 +309,21 @@ export class DestinationWorker {
       ...(this.spec.instanceId ? { instanceId: this.spec.instanceId } : {}),
       ...(this.spec.events ? { events: [...this.spec.events] } : {}),
     });
+    const last = events.at(-1);
+    // The records of this page's positions, before they are checked (a long delivery log is loaded as the reads reach it).
+    while (last && last.pos > this.knownThrough) this.know(await this.store.listDeliveries({ destination: this.spec.id, afterPos: this.knownThrough, limit: KNOWN_PAGE }));
     let skipped = 0;
     for (const event of events) {
       if (this.spec.filter && !this.spec.filter(event)) skipped++;
       else if (!this.known.has(event.pos) && !this.items.has(event.pos)) this.add(event, 'log');
     }
     this.countFiltered(skipped);
-    const last = events.at(-1);
     this.readPos = events.length < limit || !last ? head : last.pos;
-    if (this.known.size && this.readPos >= Math.max(...this.known.keys())) this.known.clear();
+    // Records behind the reads are done with (they were loaded in position order).
+    for (const pos of this.known.keys()) {
+      if (pos > this.readPos) break;
+      this.known.delete(pos);
+    }
     // Against the head as it is now: events committed during the read were offered while the worker was
     // behind, so it dropped them; caught up at the older head, it would wait for another append to read them.
     if (this.readPos >= this.hooks.head()) this.read = 'caught-up';

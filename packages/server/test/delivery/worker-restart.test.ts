@@ -6,6 +6,7 @@ import type { DestinationSpec } from '../../src/delivery/destination.ts';
 import { delivered, retry } from '../../src/delivery/outcome.ts';
 import { backoff } from '../../src/delivery/retry-policy.ts';
 import { createMetrics } from '../../src/ops/metrics.ts';
+import { eventually } from '../helpers/pombo-harness.ts';
 import type { Store } from '../../src/store/types.ts';
 import { instance, silent, spec, withStore } from './dispatcher-fixtures.ts';
 
@@ -80,5 +81,31 @@ test('a store error while a worker starts does not reload its pending retries tw
     await second.stop();
     assert.ok(dropped, 'the start failed once');
     assert.deepEqual(got, [7], 'delivered once');
+  });
+});
+
+test('after a restart, no event delivered before it goes again, however long the delivery log past the cursor (20,500 records)', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    const message = (chat: string, n: number) => ({ key: { remoteJid: chat, fromMe: false, id: `${chat}-${n}` }, n });
+    // Event 0 keeps failing: chat x holds the cursor while every other chat is delivered and recorded past it.
+    const { got, send } = recording((n) => (n === 0 ? retry('down') : delivered()));
+    const destination = () =>
+      spec({ id: 'dest', ordering: 'chat', record: 'all', maxInFlight: 64, retry: backoff({ maxAttempts: 1000, initialDelayMs: 600_000, maxDelayMs: 600_000, exponential: false, jitterFactor: 0 }), send });
+    const first = await started(store, destination());
+    await store.append([0, 1].map((n) => ({ instanceId: id, event: 'MESSAGES_UPSERT' as const, data: message('x', n) })));
+    const others = 20_500;
+    for (let from = 0; from < others; from += 500) {
+      await store.append(Array.from({ length: 500 }, (_, k) => ({ instanceId: id, event: 'MESSAGES_UPSERT' as const, data: message(`y${k % 50}`, 1000 + from + k) })));
+    }
+    await eventually(() => got.length === others, 'every other chat delivered', 60_000);
+    await first.stop();
+    assert.ok(((await store.getCursor('dest')) ?? 0) < 3, 'chat x holds the cursor');
+
+    got.length = 0;
+    const second = await started(store, destination());
+    await sleep(2000);
+    await second.stop();
+    assert.deepEqual(got, [], 'nothing delivered again');
   });
 });
