@@ -122,6 +122,8 @@ export class DestinationWorker {
   private readonly known = new Map<number, string>();
   /** The records past the cursor are in `known` up to here (Infinity: all of them). */
   private knownThrough = Number.POSITIVE_INFINITY;
+  /** Pending retries past this position are still to be reloaded from the store (more than a window of them); undefined: none. */
+  private pendingAfter: number | undefined;
   private inflight = 0;
   private wakeTimer: NodeJS.Timeout | undefined;
   private readonly idle: Array<() => void> = [];
@@ -220,6 +222,7 @@ export class DestinationWorker {
         // Stopped before it started (a shutdown right after boot, a lease lost just after it was taken).
         if (this.run === 'stopped') return;
         if (this.read === 'unloaded') await this.start();
+        if (this.pendingAfter !== undefined && this.roomToRead) await this.reloadPending(this.pendingAfter);
         if (this.read === 'behind' && this.roomToRead) await this.fill();
         this.dispatch();
       } while (this.goAgain());
@@ -266,26 +269,50 @@ export class DestinationWorker {
   private async start(): Promise<void> {
     const saved = this.spec.inMemoryFrom ?? (await this.store.getCursor(this.spec.id));
     const from = saved ?? (this.spec.startAt === 'now' ? this.hooks.head() : 0);
-    const reloaded: Array<{ event: StoredEvent; record: DeliveryRecord }> = [];
-    for (const record of await this.store.pendingDeliveries(this.spec.id, WINDOW)) {
-      const [event] = await this.store.getByIds([record.eventId]);
-      if (event) reloaded.push({ event, record });
-    }
+    const pending = await this.store.pendingDeliveries(this.spec.id, WINDOW);
+    const reloaded = await this.eventsOf(pending);
     const later = this.spec.record === 'all' ? await this.store.listDeliveries({ destination: this.spec.id, afterPos: from, limit: KNOWN_PAGE }) : [];
     if (this.stopped) return;
     if (saved === undefined) await this.writer.begin(from);
     else this.writer.loaded(saved);
     if (this.stopped) return;
     this.readPos = this.cursor;
+    this.reload(reloaded);
+    this.pendingAfter = pending.length < WINDOW ? undefined : (pending.at(-1) as DeliveryRecord).pos;
+    this.know(later);
+    this.read = 'behind';
+  }
+
+  /** The events of pending records (a record whose event is gone is left out). */
+  private async eventsOf(records: readonly DeliveryRecord[]): Promise<Array<{ event: StoredEvent; record: DeliveryRecord }>> {
+    const found: Array<{ event: StoredEvent; record: DeliveryRecord }> = [];
+    for (const record of records) {
+      const [event] = await this.store.getByIds([record.eventId]);
+      if (event) found.push({ event, record });
+    }
+    return found;
+  }
+
+  /** Takes in pending retries from the store, each due when its record says. */
+  private reload(reloaded: ReadonlyArray<{ event: StoredEvent; record: DeliveryRecord }>): void {
     for (const { event, record } of reloaded) {
+      if (this.items.has(event.pos)) continue;
       const item = this.add(event, 'reloaded');
       item.attempts = record.attempts;
       item.tries = record.attempts.length;
       item.pendingRecorded = true;
       this.park(item, record.nextAttemptAt ?? Date.now());
     }
-    this.know(later);
-    this.read = 'behind';
+  }
+
+  /** The next pending retries past `pendingAfter`, as many as the window has room for. */
+  private async reloadPending(after: number): Promise<void> {
+    const limit = WINDOW - this.items.size;
+    const pending = await this.store.listDeliveries({ destination: this.spec.id, status: 'pending', afterPos: after, limit });
+    const reloaded = await this.eventsOf(pending);
+    if (this.stopped) return;
+    this.reload(reloaded);
+    this.pendingAfter = pending.length < limit ? undefined : (pending.at(-1) as DeliveryRecord).pos;
   }
 
   /** Takes in a page of records past the cursor (in position order). */
@@ -296,9 +323,11 @@ export class DestinationWorker {
 
   /** Reads the next part of the backlog from the store. */
   private async fill(): Promise<void> {
-    const head = this.hooks.head();
+    // While pending retries past `pendingAfter` wait in the store, the log is read only up to there:
+    // a chat's later events never overtake its retry.
+    const head = Math.min(this.hooks.head(), this.pendingAfter ?? Number.POSITIVE_INFINITY);
     if (this.readPos >= head) {
-      this.read = 'caught-up';
+      if (this.pendingAfter === undefined) this.read = 'caught-up';
       return;
     }
     const limit = Math.min(READ_BATCH, WINDOW - this.items.size);
@@ -326,7 +355,7 @@ export class DestinationWorker {
     }
     // Against the head as it is now: events committed during the read were offered while the worker was
     // behind, so it dropped them; caught up at the older head, it would wait for another append to read them.
-    if (this.readPos >= this.hooks.head()) this.read = 'caught-up';
+    if (this.readPos >= this.hooks.head() && this.pendingAfter === undefined) this.read = 'caught-up';
     else if (this.run === 'active') this.run = 'again';
     this.writer.schedule();
   }
