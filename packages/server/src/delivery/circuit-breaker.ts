@@ -39,6 +39,11 @@ export class CircuitBreaker {
     return 1;
   }
 
+  /** The probe `allowance` granted went unused (nothing was ready to send): the next call may grant it again. */
+  probeUnused(): void {
+    this.probing = false;
+  }
+
   /** Milliseconds until a probe may be sent: 0 when not paused, Infinity while a probe is out. */
   msUntilProbe(now = Date.now()): number {
     if (this.pausedUntil === 0) return 0;

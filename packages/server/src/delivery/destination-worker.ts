@@ -440,16 +440,22 @@ export class DestinationWorker {
     let allowance = this.spec.maxInFlight - this.inflight;
     if (allowance <= 0 || this.readyLanes.size === 0) return;
     if (this.circuit) allowance = this.circuit.allowance(allowance);
+    // Paused, and sends allowed all the same: the one probe.
+    const probe = this.circuit?.state === 'paused' && allowance > 0;
+    let sent = 0;
     for (const laneKey of this.readyLanes) {
       if (allowance <= 0) break;
       this.readyLanes.delete(laneKey);
       const batch = this.nextBatch(laneKey);
       if (!batch.length) continue;
       allowance--;
+      sent++;
       void this.send(batch);
       // A pipelined lane may send its next batch before this one is answered: visit it again.
       if (this.pipelined) this.readyLanes.add(laneKey);
     }
+    // A pipelined lane stays ready while its head waits for a retry: a probe granted for it went unused.
+    if (probe && sent === 0) this.circuit?.probeUnused();
   }
 
   private get pipelined(): boolean {

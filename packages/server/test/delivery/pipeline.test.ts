@@ -126,3 +126,25 @@ test('after a failure a lane sends its retried head alone until it gets through:
     assert.deepEqual(deliveredNs, Array.from({ length: 30 }, (_, n) => n), 'every event got through once, in order');
   });
 });
+
+test('a pipelined destination with a circuit breaker: a probe granted while its lane waits for a retry is not used up, and the destination recovers', async () => {
+  await withDispatcher(async (dispatcher, append) => {
+    let failing = true;
+    const got: number[] = [];
+    dispatcher.upsert({
+      ...pipelined(async (batch) => {
+        if (failing) return batch.map(() => retry('down'));
+        got.push(...numbers(batch));
+        return batch.map(() => delivered());
+      }),
+      // The cooldown ends before the retry is due: the first probe finds the lane's head still waiting.
+      circuit: { failureThreshold: 1, cooldownMs: 50, maxCooldownMs: 50 },
+      retry: backoff({ maxAttempts: 1000, initialDelayMs: 400, maxDelayMs: 400, exponential: false, jitterFactor: 0 }),
+    });
+    await append(1);
+    await eventually(() => dispatcher.status('broker')?.state === 'paused', 'paused after the failure');
+    failing = false;
+    await eventually(() => got.length === 1, 'delivered once the destination is back', 5000);
+    assert.equal(dispatcher.status('broker')?.state, 'healthy');
+  });
+});
