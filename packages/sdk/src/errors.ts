@@ -27,10 +27,13 @@ export class PomboRealtimeError extends Error {
     this.name = 'PomboRealtimeError';
   }
 
-  /** A refusal (bad request, key, instance…): connecting again cannot help. */
+  /**
+   * A refusal (bad request, key, instance…): connecting again cannot help. Not a 408 (the handshake
+   * was too slow) or a 429 (a proxy's rate limit): those pass, and the subscription tries again.
+   */
   get fatal(): boolean {
     const code = this.closeCode ?? (this.status === undefined ? undefined : 4000 + this.status);
-    return code !== undefined && code >= 4400 && code < 4500;
+    return code !== undefined && code >= 4400 && code < 4500 && code !== 4408 && code !== 4429;
   }
 }
 

@@ -228,7 +228,8 @@ export class RealtimeHub implements ConnectionOwner {
       if (connection.closed) return;
       if (gap) connection.ws.send(gapFrame(feed.instanceId, gap));
       if (subscriber.active) {
-        if (from !== undefined) subscriber.rewind(from);
+        // Only what last_event_id asked for: acks that came during the look-ups moved the floor past `cursor`.
+        if (from !== undefined && cursor !== undefined && from < cursor) subscriber.rewind(from);
       } else {
         subscriber.start(from, this.stoppedSends.take(subscriber.id));
         subscriber.writer.loaded(cursor);
