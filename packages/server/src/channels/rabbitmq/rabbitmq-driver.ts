@@ -63,21 +63,27 @@ export class RabbitMqDriver implements BrokerDriver {
       clientProperties: { connection_name: 'pombo' },
     });
     this.blocked = undefined;
+    let session: Session | undefined;
+    let died: unknown;
+    // Listening before any await: without an 'error' listener an emitter throws (a broker going away
+    // while the channel opens must never crash Pombo), and a connection that dies before the keeper
+    // takes the session must fail this attempt, not be taken dead (its loss would never be heard).
+    const lost = (error: unknown) => {
+      died ??= error ?? 'the connection closed';
+      if (session) this.keeper.lost(session, died);
+    };
+    connection.on('error', lost);
+    connection.on('close', lost);
+    connection.on('blocked', (reason: string) => (this.blocked = reason));
+    connection.on('unblocked', () => (this.blocked = undefined));
     try {
-      const session: Session = {
-        connection,
-        channel: await connection.createConfirmChannel(),
-        topology: new RabbitMqTopology(connection, this.settings, this.log),
-      };
-      const lost = (error: unknown) => this.keeper.lost(session, error ?? 'the connection closed');
-      // Without an 'error' listener an emitter throws: a broker going away must never crash Pombo.
-      connection.on('error', lost);
-      connection.on('close', lost);
-      connection.on('blocked', (reason: string) => (this.blocked = reason));
-      connection.on('unblocked', () => (this.blocked = undefined));
-      session.channel.on('error', lost);
-      session.channel.on('close', () => lost('the publishing channel closed'));
+      const channel = await connection.createConfirmChannel();
+      channel.on('error', lost);
+      channel.on('close', () => lost('the publishing channel closed'));
+      session = { connection, channel, topology: new RabbitMqTopology(connection, this.settings, this.log) };
       await session.topology.ensure([]);
+      // Taken by the keeper at once (no await comes between): a close from now on is heard as a loss.
+      if (died !== undefined) throw died instanceof Error ? died : new Error(String(died));
       return session;
     } catch (error) {
       await connection.close().catch(() => undefined);
