@@ -48,6 +48,9 @@ interface Chunk {
   readonly bytes: number;
 }
 
+/** A batch in the send queue (its chunks, each resolving once acknowledged), or why it could not be queued. */
+type Queued = { readonly session: Session; readonly sends: ReadonlyArray<{ size: number; done: Promise<void> }> } | { readonly refused: string };
+
 /** Splits records, in order, into sends whose total size stays within the broker's limit for one batch. */
 function chunks(records: readonly SizedRecord[], maxBytes: number): Chunk[] {
   const result: Chunk[] = [];
@@ -73,6 +76,8 @@ function chunks(records: readonly SizedRecord[], maxBytes: number): Chunk[] {
  */
 export class KafkaDriver implements BrokerDriver {
   private readonly keeper: ConnectionKeeper<Session>;
+  /** The queueing of the last batch handed over: the next one queues after it. */
+  private queueing: Promise<void> = Promise.resolve();
   private readonly records: KafkaRecords;
 
   constructor(
@@ -136,19 +141,16 @@ export class KafkaDriver implements BrokerDriver {
 
   async publish(batch: readonly BrokerMessage[], destination: DestinationSpec): Promise<Outcome[]> {
     const records = batch.map((message) => this.records.recordOf(message, destination.ordering));
-    let session: Session;
-    try {
-      session = await this.keeper.get();
-      await session.topics?.ensure(records.map(({ record }) => record.topic));
-    } catch (error) {
-      const reason = `Kafka at ${this.settings.brokers.join(',')}: ${reasonOf(error)}`;
-      return batch.map(() => retry(reason));
-    }
-    // Every chunk is queued at once, in order: a pipelined batch waits in the queue, ready, while the one before it is in flight.
-    const sends = chunks(records, this.settings.maxMessageBytes).map((chunk) => ({
-      size: chunk.records.length,
-      done: session.sends.send(chunk.records, chunk.bytes, destination.id),
-    }));
+    // Batches join the send queue in the order they came: a pipelined lane hands over its next batch
+    // before this one is answered, and a batch that waits for its topic's creation must not be overtaken.
+    const queued = this.queueing.then(() => this.queue(records, destination));
+    this.queueing = queued.then(
+      () => undefined,
+      () => undefined,
+    );
+    const ready = await queued;
+    if ('refused' in ready) return batch.map(() => retry(ready.refused));
+    const { session, sends } = ready;
     const settled = await Promise.allSettled(sends.map(({ done }) => done));
     const outcomes: Outcome[] = [];
     for (const [index, result] of settled.entries()) {
@@ -160,6 +162,23 @@ export class KafkaDriver implements BrokerDriver {
       for (let n = 0; n < (sends[index]?.size ?? 0); n++) outcomes.push(DELIVERED);
     }
     return outcomes;
+  }
+
+  /** Makes the session and the batch's topics ready, then queues its chunks (all at once, in order). */
+  private async queue(records: readonly SizedRecord[], destination: DestinationSpec): Promise<Queued> {
+    let session: Session;
+    try {
+      session = await this.keeper.get();
+      await session.topics?.ensure(records.map(({ record }) => record.topic));
+    } catch (error) {
+      return { refused: `Kafka at ${this.settings.brokers.join(',')}: ${reasonOf(error)}` };
+    }
+    // A pipelined batch waits in the queue, ready, while the one before it is in flight.
+    const sends = chunks(records, this.settings.maxMessageBytes).map((chunk) => ({
+      size: chunk.records.length,
+      done: session.sends.send(chunk.records, chunk.bytes, destination.id),
+    }));
+    return { session, sends };
   }
 
   /** Why a send failed, for its outcome; a failure that may leave the idempotent sequence numbers out of step ends the producer session. */
