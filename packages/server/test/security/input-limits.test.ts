@@ -39,6 +39,17 @@ test('a body nested deeper than SERVER_BODY_MAX_DEPTH is a 400 naming the limit,
   assert.equal(inText.status, 201, JSON.stringify(inText.body));
 });
 
+test('a caller without a valid key gets 401 (or 404/403) before its body is read: a bad, deep or large body costs the server no parsing', async () => {
+  const bodies = ['{"event": not json', `{"event":"CALL","data":${nested(20_000)}}`, `{"event":"MESSAGES_UPSERT","data":[${'{},'.repeat(1_000_000)}{}]}`];
+  for (const body of bodies) {
+    assert.equal((await pombo.api('POST', `/events/${ingest}`, body, null)).status, 401, 'no key');
+    assert.equal((await pombo.api('POST', `/events/${ingest}`, body, 'not-a-key')).status, 401, 'a wrong key');
+    assert.equal((await pombo.api('POST', '/instance/create', body, null)).status, 401, 'a global route');
+    assert.equal((await pombo.api('POST', `/events/${ingest}`, body, aliceToken)).status, 403, "another instance's token");
+    assert.equal((await pombo.api('POST', '/events/no-such-instance', body)).status, 404, 'an unknown instance');
+  }
+});
+
 test('every event accepted at the deepest allowed nesting reads back from every read route', async () => {
   // The body is {"event":…,"data":…}: data may nest 63 levels below it.
   let data: unknown = 'leaf';
