@@ -2,6 +2,7 @@ import { after, before, test } from 'node:test';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
+import { networkInterfaces } from 'node:os';
 import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { assertError } from '../core/http-assert.ts';
 import { startReceiver, type Receiver } from '../webhook/http-receiver.ts';
@@ -41,6 +42,9 @@ test('/webhook/set refuses at once a URL whose literal address is not public, or
     ['http://0.0.0.0:8080/', /unspecified/],
     ['http://[::1]:8080/', /loopback/],
     ['http://[::ffff:127.0.0.1]/', /loopback address inside an IPv6 address/],
+    // Linux connects ::ffff:0.0.0.0 to this machine: a loopback-only service, or Pombo itself.
+    ['http://[::ffff:0.0.0.0]:8080/', /unspecified address inside an IPv6 address \(0\.0\.0\.0\)/],
+    [`http://[::ffff:0.0.0.0]:${pomboPort}/`, /is Pombo itself/],
     ['http://[::ffff:a9fe:a9fe]/', /link-local address .* inside an IPv6 address \(169\.254\.169\.254\)/],
     ['http://[fd00:ec2::254]/', /unique local/],
     ['http://[fe80::1]/', /link-local/],
@@ -92,6 +96,12 @@ test('with WEBHOOK_ALLOW_PRIVATE_NETWORKS=true private receivers work, Pombo its
   const self = uniqueName('self');
   const selfToken = (await open.api('POST', '/instance/create', { instanceName: self, integration: 'INGEST' })).body.hash;
   assertError(await open.api('POST', `/webhook/set/${self}`, { webhook: { url: `${open.url}/events/${name}` } }, selfToken), 400, 'POMBO_ERR_VALIDATION', /Pombo itself/);
+  // One of this machine's own addresses, written as an IPv4 inside IPv6, is Pombo too.
+  const own = Object.values(networkInterfaces()).flat().find((entry) => entry?.family === 'IPv4' && !entry.internal)?.address;
+  if (own) {
+    const mapped = `http://[::ffff:${own}]:${port(open.url)}/events/${name}`;
+    assertError(await open.api('POST', `/webhook/set/${self}`, { webhook: { url: mapped } }, selfToken), 400, 'POMBO_ERR_VALIDATION', /Pombo itself/);
+  }
   assert.equal((await open.api('POST', `/webhook/set/${self}`, { webhook: { url: `http://localhost:${port(open.url)}/events/${name}` } }, selfToken)).status, 201);
   assert.equal((await open.api('POST', `/events/${self}`, { event: 'CALL', data: {} }, selfToken)).status, 201);
   const dead = await eventually(async () => (await open.api('GET', `/webhook/deliveries/${self}?status=failed`, undefined, selfToken)).body.deliveries[0], 'a dead delivery');

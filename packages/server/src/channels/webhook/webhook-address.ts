@@ -83,7 +83,8 @@ export function nonPublicReason(address: string): string | undefined {
   if (family === 6) {
     const bytes = ipv6Bytes(address);
     const inner = bytes && embeddedIpv4(bytes);
-    if (inner && inner !== '0.0.0.0') {
+    // `::` itself is named by the ranges above; `::ffff:0.0.0.0` is not, and reaches this machine.
+    if (inner) {
       const reason = nonPublicReason(inner);
       if (reason) return `${reason} inside an IPv6 address (${inner})`;
     }
@@ -94,11 +95,13 @@ export function nonPublicReason(address: string): string | undefined {
 const unbracketed = (host: string): string => (host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host);
 const portOf = (url: URL): number => Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
 
-/** Whether Pombo's machine answers on the address: loopback, unspecified, or one of its interfaces. */
+/** Whether Pombo's machine answers on the address: loopback, unspecified, or one of its interfaces (also as an IPv4 inside IPv6). */
 function isLocal(address: string): boolean {
   const reason = nonPublicReason(address);
   if (reason?.startsWith('a loopback') || reason?.startsWith('an unspecified')) return true;
-  return Object.values(networkInterfaces()).some((list) => list?.some((entry) => entry.address === address));
+  const bytes = isIP(address) === 6 ? ipv6Bytes(address) : undefined;
+  const inner = bytes && embeddedIpv4(bytes);
+  return Object.values(networkInterfaces()).some((list) => list?.some((entry) => entry.address === address || entry.address === inner));
 }
 
 /** Connection errors that come back at once: the next address of the host is tried. */
