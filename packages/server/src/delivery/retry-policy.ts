@@ -53,7 +53,11 @@ export function givesUp(outcome: Outcome, attempt: number, policy: RetryPolicy):
   return outcome.kind === 'dead' || (outcome.kind === 'retry' && attempt >= policy.maxAttempts);
 }
 
-/** How long before the next attempt after a retry outcome: what the channel asked (a `Retry-After`), else the policy's delay. */
+/**
+ * How long before the next attempt after a retry outcome: the policy's delay, or longer if the channel
+ * asked for it (a `Retry-After`). Never shorter: a `Retry-After: 0` or a date in the past would
+ * otherwise spend every attempt within milliseconds and dead-letter the event.
+ */
 export function retryDelayMs(outcome: Extract<Outcome, { kind: 'retry' }>, attempt: number, policy: RetryPolicy): number {
-  return outcome.afterMs ?? policy.delayMs(attempt);
+  return Math.max(outcome.afterMs ?? 0, policy.delayMs(attempt));
 }

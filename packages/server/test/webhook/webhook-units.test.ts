@@ -6,6 +6,8 @@ import { createLogger } from '../../src/ops/logger.ts';
 import { createPombo } from '../../src/pombo.ts';
 import { maskCredential } from '../../src/channels/webhook/webhook-config.ts';
 import { MAX_RETRY_AFTER_MS, retryAfterMs } from '../../src/channels/webhook/webhook-sender.ts';
+import { retry as retryOutcome, type Outcome } from '../../src/delivery/outcome.ts';
+import { backoff, retryDelayMs } from '../../src/delivery/retry-policy.ts';
 import { secretKey, signatureHeaders } from '../../src/channels/webhook/webhook-signature.ts';
 import { byEventUrl, WebhookTarget } from '../../src/channels/webhook/webhook-target.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,6 +25,16 @@ test('Retry-After is read in seconds or as an HTTP date, and capped', () => {
   assert.equal(retryAfterMs('999999', now), MAX_RETRY_AFTER_MS);
   assert.equal(retryAfterMs('soon', now), undefined);
   assert.equal(retryAfterMs(undefined, now), undefined);
+  for (const malformed of ['1.5', '-1', '2025-01-01', '1e3']) assert.equal(retryAfterMs(malformed, now), undefined, `${malformed}: neither seconds nor an HTTP date`);
+});
+
+test('a Retry-After never makes a retry come sooner than the backoff: 0 or a past date waits the policy delay', () => {
+  const policy = backoff({ maxAttempts: 5, initialDelayMs: 5000, maxDelayMs: 60_000, exponential: true, jitterFactor: 0 });
+  const retry = (error: string, afterMs?: number) => retryOutcome(error, afterMs) as Extract<Outcome, { kind: 'retry' }>;
+  assert.equal(retryDelayMs(retry('429', 0), 1, policy), 5000);
+  assert.equal(retryDelayMs(retry('429', 2000), 2, policy), 10_000);
+  assert.equal(retryDelayMs(retry('429', 30_000), 1, policy), 30_000, 'a longer Retry-After is honoured');
+  assert.equal(retryDelayMs(retry('503'), 1, policy), 5000);
 });
 
 test('byEvents URLs join paths with URL APIs', () => {

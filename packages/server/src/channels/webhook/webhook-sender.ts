@@ -17,11 +17,17 @@ export interface SenderOptions {
   policy: WebhookAddressPolicy;
 }
 
-/** `Retry-After` in seconds or as an HTTP date, in milliseconds from now; undefined when absent or malformed. */
+/** An HTTP date (RFC 9110: `Sun, 06 Nov 1994 08:49:37 GMT`, or its obsolete forms, which name the day and the GMT zone or month). */
+const HTTP_DATE = /^[A-Za-z]{3,9}, .*\d{2}:\d{2}:\d{2}/;
+
+/**
+ * `Retry-After` in whole seconds or as an HTTP date, in milliseconds from now; undefined when absent
+ * or malformed (`1.5` is neither: `Date.parse` would read it as a date in 2001).
+ */
 export function retryAfterMs(value: string | string[] | undefined, now = Date.now()): number | undefined {
   const text = (Array.isArray(value) ? value[0] : value)?.trim();
   if (!text) return undefined;
-  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now;
+  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : HTTP_DATE.test(text) ? Date.parse(text) - now : Number.NaN;
   return Number.isNaN(ms) ? undefined : Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
 }
 
