@@ -114,6 +114,11 @@ test('every list a request carries is bounded: past the limit a 400 naming it, n
     assertError(await pombo.api('POST', `/webhook/set/${alice}`, { webhook: { url: 'https://example.com/h', events } }), 400, 'POMBO_ERR_VALIDATION', /webhook\.events holds 257 names; at most 256/);
     assertError(await pombo.api('POST', `/rabbitmq/set/${alice}`, { rabbitmq: { enabled: true, events } }), 400, 'POMBO_ERR_VALIDATION', /at most 256/);
     assertError(await pombo.api('GET', `/events/${ingest}?events=${events.join(',')}`), 400, 'POMBO_ERR_VALIDATION', /events holds 257 names/);
+    // Headers Pombo sets itself, and Expect, which would make every delivery fail.
+    for (const name of ['Host', 'Content-Length', 'Webhook-Signature']) {
+      assertError(await pombo.api('POST', `/webhook/set/${alice}`, { webhook: { url: 'https://example.com/h', headers: { [name]: 'x' } } }), 400, 'POMBO_ERR_VALIDATION', /Pombo sets this header itself/);
+    }
+    assertError(await pombo.api('POST', `/webhook/set/${alice}`, { webhook: { url: 'https://example.com/h', headers: { Expect: '100-continue' } } }), 400, 'POMBO_ERR_VALIDATION', /without Expect/);
     const headers = Object.fromEntries(Array.from({ length: 5 }, (_, n) => [`X-H${n}`, 'v']));
     assertError(await pombo.api('POST', `/webhook/set/${alice}`, { webhook: { url: 'https://example.com/h', headers } }), 400, 'POMBO_ERR_VALIDATION', /5 headers; at most 4 are allowed \(WEBHOOK_HEADERS_MAX\)/);
     assertError(

@@ -97,6 +97,8 @@ function headers(config: Obj, path: string, limits: WebhookRules): Record<string
     const field = `${path}.headers.${excerpt(name)}`;
     if (!TOKEN.test(name)) throw validationError(`${field} is not a valid HTTP header name`);
     if (RESERVED_HEADERS.has(name.toLowerCase())) throw validationError(`${field} cannot be configured: Pombo sets this header itself`);
+    // The HTTP client refuses it: every delivery would fail.
+    if (name.toLowerCase() === 'expect') throw validationError(`${field} cannot be configured: webhook requests are sent whole, without Expect`);
     if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
       throw validationError(`${field} must be a string`);
     }
