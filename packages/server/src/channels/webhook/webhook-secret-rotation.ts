@@ -31,6 +31,8 @@ const rotate = apiSchema({
  * to the new one at their pace. A webhook that was not signed has nothing to overlap.
  */
 export function rotated(settings: WebhookSettings, secret: string, overlapMs: number, now = Date.now()): WebhookSettings {
+  // The same rotation again (a client that retried after a timeout): nothing changes, the overlap goes on.
+  if (settings.secret === secret) return settings;
   const overlap = overlapMs > 0 && settings.secret !== null && settings.secret !== secret;
   return {
     ...settings,
