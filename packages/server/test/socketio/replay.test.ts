@@ -112,3 +112,19 @@ test('events committed while the replay reads the log are sent exactly once, fro
     store.read = read;
   }
 });
+
+test('an instance deleted while one of its sockets replays a long backlog: that socket is disconnected too, not left in a room of a deleted instance', async () => {
+  const { pombo, clients } = shared;
+  const name = uniqueName('gone');
+  const { token } = await pombo.sandbox(name, { websocket: { enabled: true } });
+  const [first] = await ingest(pombo, name, [{ event: 'MESSAGES_UPSERT', data: { n: 0 } }]);
+  // A backlog that takes the replay a while (it waits for the network to take each 256 KiB).
+  const blob = 'x'.repeat(20_000);
+  for (let batch = 0; batch < 4; batch++) await ingest(pombo, name, Array.from({ length: 250 }, (_, n) => ({ event: 'MESSAGES_UPSERT', data: { n: batch * 250 + n, blob } })));
+  const socket = clients.open(namespaceUrl(pombo, name), { auth: { apikey: token, lastEventId: first } });
+  const disconnected = new Promise<string>((resolve) => socket.once('disconnect', resolve));
+  await new Promise((resolve) => socket.once('connect', resolve));
+  assert.equal((await pombo.api('DELETE', `/instance/delete/${name}`)).status, 200);
+  const reason = await Promise.race([disconnected, new Promise<undefined>((resolve) => setTimeout(resolve, 5000, undefined))]);
+  assert.equal(reason, 'io server disconnect', 'disconnected by the server');
+});
