@@ -123,7 +123,7 @@ test('an instance deleted while one of its sockets replays a long backlog: that 
   for (let batch = 0; batch < 4; batch++) await ingest(pombo, name, Array.from({ length: 250 }, (_, n) => ({ event: 'MESSAGES_UPSERT', data: { n: batch * 250 + n, blob } })));
   const socket = clients.open(namespaceUrl(pombo, name), { auth: { apikey: token, lastEventId: first } });
   const disconnected = new Promise<string>((resolve) => socket.once('disconnect', resolve));
-  await new Promise((resolve) => socket.once('connect', resolve));
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
   assert.equal((await pombo.api('DELETE', `/instance/delete/${name}`)).status, 200);
   const reason = await Promise.race([disconnected, new Promise<undefined>((resolve) => setTimeout(resolve, 5000, undefined))]);
   assert.equal(reason, 'io server disconnect', 'disconnected by the server');
