@@ -1,4 +1,4 @@
-import type { Store, StoredEvent } from '../store/types.ts';
+import type { DeliveryRecord, Store, StoredEvent } from '../store/types.ts';
 
 /** Events one replay selects at most; a larger selection is cut (and says so). */
 export const MAX_REPLAY = 10_000;
@@ -11,16 +11,23 @@ export async function eventsByIds(store: Store, ids: readonly string[]): Promise
   return events;
 }
 
+/** When a record's last attempt was answered (ms): its start (`at`) and how long it took; an attempt started before `since` may be answered after it. */
+function answeredAt(record: DeliveryRecord): number {
+  const last = record.attempts.at(-1);
+  return last ? Date.parse(last.at) + (last.durationMs ?? 0) : Number.NEGATIVE_INFINITY;
+}
+
 /**
  * A destination's dead-lettered events, oldest first: at most MAX_REPLAY + 1, so a caller can tell it
  * cut them. `since` (an ISO time) keeps those whose last attempt was answered then or later.
  */
 export async function deadLetters(store: Store, destination: string, since = ''): Promise<StoredEvent[]> {
+  const from = since ? Date.parse(since) : Number.NEGATIVE_INFINITY;
   const ids: string[] = [];
   let afterPos = 0;
   while (ids.length <= MAX_REPLAY) {
     const page = await store.listDeliveries({ destination, status: 'failed', afterPos, limit: PAGE });
-    for (const record of page) if ((record.attempts.at(-1)?.at ?? '') >= since) ids.push(record.eventId);
+    for (const record of page) if (answeredAt(record) >= from) ids.push(record.eventId);
     afterPos = page.at(-1)?.pos ?? afterPos;
     if (page.length < PAGE) break;
   }

@@ -102,3 +102,21 @@ test('the default webhook failing for WEBHOOK_DISABLE_AFTER_HOURS is disabled; P
   const none = await pombo.api('POST', `/webhook/enable/${instance.name}?endpoint=ep_nope`);
   assert.equal(none.status, 404);
 });
+
+test('enabling a webhook disabled for its failures replays every dead letter of the failing streak, the first one too', async (t) => {
+  const pombo = await startPombo({ ...FAST_RETRIES, WEBHOOK_DISABLE_AFTER_FAILURES: '3', WEBHOOK_MAX_IN_FLIGHT: '1' });
+  t.after(() => pombo.close());
+  let status = 401;
+  // Each answer takes a little while: the first failing attempt starts well before its answer comes.
+  const receiver = await receiverFor(t, async () => {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return { status };
+  });
+  const instance = await instanceWithWebhook(pombo, { url: receiver.url, ordering: 'instance' });
+  await emit(pombo, instance, ['1', '2', '3'].map((id) => message('a@s.whatsapp.net', id)));
+  await eventually(async () => (await pombo.api('GET', `/webhook/find/${instance.name}`)).body.disabledAt, 'disabled');
+  status = 200;
+  const enabled = await pombo.api('POST', `/webhook/enable/${instance.name}`);
+  assert.equal(enabled.body.replayed, 3, JSON.stringify(enabled.body));
+  await eventually(() => receiver.accepted().length === 3, 'all three delivered');
+});
