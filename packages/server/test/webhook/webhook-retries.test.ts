@@ -1,5 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { eventually, startPombo, type Harness } from '../helpers/pombo-harness.ts';
 import { freePort } from '../helpers/child-pombo.ts';
 import { receiverFor } from './http-receiver.ts';
@@ -117,6 +119,27 @@ test('an endpoint that does not answer within the timeout is retried', async (t)
   await eventually(() => receiver.accepted().length === 1, 'the attempt after the timeout');
   const [record] = await records(instance, '?status=delivered');
   assert.match(record?.attempts[0].error, /timeout: no answer within 500 ms/);
+  assert.equal(record?.attempts[1].statusCode, 200);
+});
+
+test('a receiver that keeps sending 102 Processing does not hold a delivery past the timeout: it is retried as timed out', async (t) => {
+  let requests = 0;
+  // A real HTTP server: the first request gets an interim 102 every 200 ms for 3 s, then a 200.
+  const server = createServer((_request, response) => {
+    if (++requests > 1) return void response.writeHead(200).end('ok');
+    const interim = setInterval(() => response.writeProcessing(), 200);
+    setTimeout(() => {
+      clearInterval(interim);
+      if (!response.destroyed) response.writeHead(200).end('late');
+    }, 3000);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => void server.close());
+  const instance = await instanceWithWebhook(pombo, { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook` });
+  await emit(pombo, instance, [message('a@s.whatsapp.net', 'processing')]);
+  const [record] = await records(instance, '?status=delivered');
+  assert.match(record?.attempts[0].error, /timeout: no answer within 500 ms/);
+  assert.ok(record?.attempts[0].durationMs < 2000, `${record?.attempts[0].durationMs} ms`);
   assert.equal(record?.attempts[1].statusCode, 200);
 });
 

@@ -49,8 +49,10 @@ export class AnswerReader implements Dispatcher.DispatchHandlers {
   private chunks: Buffer[] | undefined;
   private size = 0;
   private settled = false;
+  /** When the request started (performance.now()): interim answers never stretch it past `timeoutMs`. */
+  private readonly startedAt = performance.now();
 
-  constructor() {
+  constructor(private readonly timeoutMs = Number.POSITIVE_INFINITY) {
     this.answer = new Promise<Answer>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -62,8 +64,14 @@ export class AnswerReader implements Dispatcher.DispatchHandlers {
   }
 
   onHeaders(statusCode: number, headers: Buffer[] | string[] | null): boolean {
-    // 1xx (100 Continue, 103 Early Hints) are not the answer: the final status follows.
-    if (statusCode < 200) return true;
+    // 1xx (100 Continue, 102 Processing, 103 Early Hints) are not the answer: the final status follows.
+    // Each one restarts undici's wait for headers: past the timeout, the request ends as timed out
+    // (a receiver sending 102 every second would otherwise hold its lane for as long as it likes).
+    if (statusCode < 200) {
+      if (performance.now() - this.startedAt <= this.timeoutMs) return true;
+      this.abort?.(Object.assign(new Error(`no final answer within ${this.timeoutMs} ms`), { code: 'UND_ERR_HEADERS_TIMEOUT' }));
+      return false;
+    }
     this.statusCode = statusCode;
     if (headers && RETRY_AFTER_STATUSES.has(statusCode)) this.retryAfter = rawHeader(headers, 'retry-after');
     return true;

@@ -60,7 +60,7 @@ export class WebhookSender {
     const startedAt = performance.now();
     try {
       const options: Dispatcher.DispatchOptions & CheckedRequest = { origin: endpoint.origin, path: endpoint.path, method: 'POST', headers, body, mayStart };
-      const reader = new AnswerReader();
+      const reader = new AnswerReader(this.options.timeoutMs);
       this.agent.dispatch(options, reader);
       const { statusCode, retryAfter, excerpt } = await reader.answer;
       return this.judge(statusCode, retryAfter, { statusCode, durationMs: msSince(startedAt), response: excerpt });
