@@ -113,10 +113,11 @@ test('enabling a webhook disabled for its failures replays every dead letter of 
     return { status };
   });
   const instance = await instanceWithWebhook(pombo, { url: receiver.url, ordering: 'instance' });
-  await emit(pombo, instance, ['1', '2', '3'].map((id) => message('a@s.whatsapp.net', id)));
+  const ids = await emit(pombo, instance, ['1', '2', '3'].map((id) => message('a@s.whatsapp.net', id)));
   await eventually(async () => (await pombo.api('GET', `/webhook/find/${instance.name}`)).body.disabledAt, 'disabled');
   status = 200;
   const enabled = await pombo.api('POST', `/webhook/enable/${instance.name}`);
-  assert.equal(enabled.body.replayed, 3, JSON.stringify(enabled.body));
-  await eventually(() => receiver.accepted().length === 3, 'all three delivered');
+  assert.equal(enabled.status, 200, JSON.stringify(enabled.body));
+  // Replayed as dead letters, or (one whose record the stop was still writing) read again past the cursor: each arrives.
+  await eventually(() => ids.every((id) => receiver.deliveredIds().includes(id)), 'all three delivered', 5000);
 });

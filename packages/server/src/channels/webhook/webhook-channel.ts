@@ -167,7 +167,8 @@ export function webhookChannel(context: AppContext): ChannelModule {
       send: async (batch, sending) => {
         const outcomes = await base.send(batch, sending);
         for (const outcome of outcomes) {
-          const tripped = streaks.record(id, outcome);
+          // The streak starts when its first failing request started: its dead letter counts as of the streak.
+          const tripped = streaks.record(id, outcome, outcome.attempt?.at ? Date.parse(outcome.attempt.at) : Date.now());
           // Not awaited: disabling stops this destination, which waits for this very send to end.
           if (tripped) void disableFailing(context, book, disableRules, { instanceId, endpointId }, tripped);
         }

@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { dead, delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import type { DeliveryAttempt } from '../../store/types.ts';
+import { isoTime } from '../../core/iso-time.ts';
 import type { Endpoint } from './webhook-target.ts';
 import { AddressRefused, type WebhookAddressPolicy } from './webhook-address.ts';
 import { policyAgent } from './policy-agent.ts';
@@ -58,17 +59,19 @@ export class WebhookSender {
   /** `mayStart` (SendContext) is asked again right before the request is written on its connection. */
   async post(endpoint: Endpoint, headers: Record<string, string>, body: string, mayStart?: () => boolean): Promise<Outcome> {
     const startedAt = performance.now();
+    // When this request started, in its attempt record: auto-disable's streak starts at the first failing one.
+    const at = isoTime(Date.now());
     try {
       const options: Dispatcher.DispatchOptions & CheckedRequest = { origin: endpoint.origin, path: endpoint.path, method: 'POST', headers, body, mayStart };
       const reader = new AnswerReader(this.options.timeoutMs);
       this.agent.dispatch(options, reader);
       const { statusCode, retryAfter, excerpt } = await reader.answer;
-      return this.judge(statusCode, retryAfter, { statusCode, durationMs: msSince(startedAt), response: excerpt });
+      return this.judge(statusCode, retryAfter, { at, statusCode, durationMs: msSince(startedAt), response: excerpt });
     } catch (error) {
       // An address the policy refuses stays refused: no retry would reach it.
-      if (error instanceof AddressRefused) return dead(error.message, { durationMs: msSince(startedAt), error: error.message });
+      if (error instanceof AddressRefused) return dead(error.message, { at, durationMs: msSince(startedAt), error: error.message });
       const message = describeError(error, this.options.timeoutMs);
-      return retry(message, undefined, { durationMs: msSince(startedAt), error: message });
+      return retry(message, undefined, { at, durationMs: msSince(startedAt), error: message });
     }
   }
 
