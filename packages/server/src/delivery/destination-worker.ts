@@ -5,6 +5,7 @@ import { CircuitBreaker, type HealthState } from './circuit-breaker.ts';
 import { DeliveryStats } from './delivery-stats.ts';
 import { laneOf, type DestinationSpec } from './destination.ts';
 import { Lane } from './lane.ts';
+import { eventsByIds } from './dead-letters.ts';
 import { deliveryRecord, type Ledger, type LedgerWriter } from './ledger-writer.ts';
 import type { Outcome } from './outcome.ts';
 import { givesUp, retryDelayMs } from './retry-policy.ts';
@@ -57,6 +58,12 @@ type RunState = 'idle' | 'active' | 'again' | 'stopped';
 
 /** How far the worker has read the log: not started (cursor not loaded), behind the head, or caught up. */
 type ReadState = 'unloaded' | 'behind' | 'caught-up';
+
+/** Pending retries read from the store with their events, and where the next page of them starts (undefined: none). */
+interface PendingPage {
+  readonly retries: ReadonlyArray<{ event: StoredEvent; record: DeliveryRecord }>;
+  readonly next: number | undefined;
+}
 
 export interface DestinationStatus {
   id: string;
@@ -220,7 +227,7 @@ export class DestinationWorker {
     try {
       do {
         // Stopped before it started (a shutdown right after boot, a lease lost just after it was taken).
-        if (this.run === 'stopped') return;
+        if (this.stopped) return;
         if (this.read === 'unloaded') await this.start();
         if (this.pendingAfter !== undefined && this.roomToRead) await this.reloadPending(this.pendingAfter);
         if (this.read === 'behind' && this.roomToRead) await this.fill();
@@ -269,33 +276,37 @@ export class DestinationWorker {
   private async start(): Promise<void> {
     const saved = this.spec.inMemoryFrom ?? (await this.store.getCursor(this.spec.id));
     const from = saved ?? (this.spec.startAt === 'now' ? this.hooks.head() : 0);
-    const pending = await this.store.pendingDeliveries(this.spec.id, WINDOW);
-    const reloaded = await this.eventsOf(pending);
+    const pending = await this.pendingPage(0, WINDOW);
     const later = this.spec.record === 'all' ? await this.store.listDeliveries({ destination: this.spec.id, afterPos: from, limit: KNOWN_PAGE }) : [];
     if (this.stopped) return;
     if (saved === undefined) await this.writer.begin(from);
     else this.writer.loaded(saved);
     if (this.stopped) return;
     this.readPos = this.cursor;
-    this.reload(reloaded);
-    this.pendingAfter = pending.length < WINDOW ? undefined : (pending.at(-1) as DeliveryRecord).pos;
+    this.reload(pending);
     this.know(later);
     this.read = 'behind';
   }
 
-  /** The events of pending records (a record whose event is gone is left out). */
-  private async eventsOf(records: readonly DeliveryRecord[]): Promise<Array<{ event: StoredEvent; record: DeliveryRecord }>> {
-    const found: Array<{ event: StoredEvent; record: DeliveryRecord }> = [];
-    for (const record of records) {
-      const [event] = await this.store.getByIds([record.eventId]);
-      if (event) found.push({ event, record });
-    }
-    return found;
+  /**
+   * Up to `limit` pending retries past position `after`, with their events (read in pages, not one query
+   * each; a record whose event is gone is left out), and where the next page starts (undefined: none).
+   */
+  private async pendingPage(after: number, limit: number): Promise<PendingPage> {
+    const records = await this.store.listDeliveries({ destination: this.spec.id, status: 'pending', afterPos: after, limit });
+    const events = new Map((await eventsByIds(this.store, records.map((record) => record.eventId))).map((event) => [event.id, event]));
+    return {
+      retries: records.flatMap((record) => {
+        const event = events.get(record.eventId);
+        return event ? [{ event, record }] : [];
+      }),
+      next: records.length < limit ? undefined : (records.at(-1) as DeliveryRecord).pos,
+    };
   }
 
-  /** Takes in pending retries from the store, each due when its record says. */
-  private reload(reloaded: ReadonlyArray<{ event: StoredEvent; record: DeliveryRecord }>): void {
-    for (const { event, record } of reloaded) {
+  /** Takes in a page of pending retries, each due when its record says. */
+  private reload({ retries, next }: PendingPage): void {
+    for (const { event, record } of retries) {
       if (this.items.has(event.pos)) continue;
       const item = this.add(event, 'reloaded');
       item.attempts = record.attempts;
@@ -303,16 +314,13 @@ export class DestinationWorker {
       item.pendingRecorded = true;
       this.park(item, record.nextAttemptAt ?? Date.now());
     }
+    this.pendingAfter = next;
   }
 
   /** The next pending retries past `pendingAfter`, as many as the window has room for. */
   private async reloadPending(after: number): Promise<void> {
-    const limit = WINDOW - this.items.size;
-    const pending = await this.store.listDeliveries({ destination: this.spec.id, status: 'pending', afterPos: after, limit });
-    const reloaded = await this.eventsOf(pending);
-    if (this.stopped) return;
-    this.reload(reloaded);
-    this.pendingAfter = pending.length < limit ? undefined : (pending.at(-1) as DeliveryRecord).pos;
+    const page = await this.pendingPage(after, WINDOW - this.items.size);
+    if (!this.stopped) this.reload(page);
   }
 
   /** Takes in a page of records past the cursor (in position order). */
