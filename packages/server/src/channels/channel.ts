@@ -48,9 +48,10 @@ export interface ChannelModule {
   /**
    * After an instance is deleted (gone from the store, its token forgotten): ends what the channel
    * keeps for it beyond its destinations (live connections, positions). `removalPos` is the position
-   * of its last event, REMOVE_INSTANCE. Never rejects: failures are the channel's to log.
+   * of its last event, REMOVE_INSTANCE; undefined when the instance was deleted on another node (the
+   * channel reads it from the log if it needs it). Never rejects: failures are the channel's to log.
    */
-  released?(instance: Instance, removalPos: number): Promise<void>;
+  released?(instance: Instance, removalPos: number | undefined): Promise<void>;
   /** The clients connected to the channel now (channels that serve connections). */
   clients?(): ConnectedClient[];
   /**

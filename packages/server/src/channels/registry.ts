@@ -47,7 +47,7 @@ export class ChannelRegistry {
    * After an instance is deleted: stops its destinations once they have drained (at most `graceMs`) and
    * forgets them, and lets every channel release what else it keeps for the instance.
    */
-  async release(instance: Instance, removalPos: number, graceMs = 10_000): Promise<void> {
+  async release(instance: Instance, removalPos: number | undefined, graceMs = 10_000): Promise<void> {
     const ids = [...(this.owned.get(instance.id) ?? [])];
     this.owned.delete(instance.id);
     await Promise.all([

@@ -198,15 +198,8 @@ export class InstanceService {
       this.byName.delete(gone.name);
       this.changedAt.delete(gone.id);
       this.auth.forget(gone);
-      // Its removal event's position, read from the log: this node may not have heard of it yet.
-      // Unknown (the read failed): its realtime clients get the whole grace to take the removal events.
-      void this.store.lastPositionOf(gone.id).then(
-        (removalPos) => this.channels.release(gone, removalPos),
-        (error: unknown) => {
-          this.log.warn({ err: error, instance: gone.name }, 'could not read where a deleted instance ends in the log; its realtime clients get the whole grace');
-          return this.channels.release(gone, Number.POSITIVE_INFINITY);
-        },
-      );
+      // Deleted on another node: where it ends in the log is read by the channels that need it.
+      void this.channels.release(gone, undefined);
     }
   }
 

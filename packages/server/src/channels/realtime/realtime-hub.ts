@@ -146,14 +146,7 @@ export class RealtimeHub implements ConnectionOwner {
       for (const connection of lost) void this.end(connection, CLOSE.subscriberMoved, MOVED);
     };
     const { instanceId } = subscriber.feed;
-    // Where the instance ends in the log, not this node's head: it may not have heard of the removal
-    // events yet. Unknown (the read failed): its clients get the whole grace to take them.
-    const retire = (): Promise<void> =>
-      this.context.store.lastPositionOf(instanceId).then(
-        (removalPos) => this.retire(instanceId, removalPos),
-        () => this.retire(instanceId, Number.POSITIVE_INFINITY),
-      );
-    void this.context.store.getInstanceById(instanceId).then((instance) => (instance ? closeMoved() : retire()), closeMoved);
+    void this.context.store.getInstanceById(instanceId).then((instance) => (instance ? closeMoved() : this.retire(instanceId)), closeMoved);
   }
 
   /**
@@ -297,10 +290,11 @@ export class RealtimeHub implements ConnectionOwner {
 
   /**
    * After an instance is deleted: lets its live subscribers take and acknowledge the removal events
-   * (the one at `removalPos` and those before it), closes them, and forgets the positions of every
-   * subscriber the instance had, connected or not. Never rejects (a failure is logged).
+   * (the one at `removalPos`, read from the log when not given, and those before it), closes them, and
+   * forgets the positions of every subscriber the instance had, connected or not. Never rejects (a
+   * failure is logged).
    */
-  async retire(instanceId: string, removalPos: number): Promise<void> {
+  async retire(instanceId: string, removalPos?: number): Promise<void> {
     // Once per deletion: it is heard of several ways (the refresh, each subscriber's lost lease), and a
     // second retire must not remove the feed while the first waits for the clients' acknowledgements.
     let retiring = this.retiring.get(instanceId);
@@ -311,10 +305,10 @@ export class RealtimeHub implements ConnectionOwner {
     return retiring;
   }
 
-  private async retireOnce(instanceId: string, removalPos: number): Promise<void> {
+  private async retireOnce(instanceId: string, knownRemovalPos: number | undefined): Promise<void> {
     try {
       const feed = this.feeds.get(instanceId);
-      if (feed) await this.closeFeed(feed, removalPos);
+      if (feed) await this.closeFeed(feed, knownRemovalPos ?? (await this.removalPosOf(instanceId)));
       // A shutdown closes the store: the positions of an instance deleted just before it stay (under an id no instance gets again).
       if (this.closing) return;
       this.stoppedSends.forget(`${feedId(instanceId)}:`);
@@ -324,12 +318,25 @@ export class RealtimeHub implements ConnectionOwner {
     }
   }
 
+  /**
+   * Where an instance deleted on another node ends in the log, not this node's head: it may not have
+   * heard of the removal events yet. Unknown (the read failed): its clients get the whole grace.
+   */
+  private async removalPosOf(instanceId: string): Promise<number> {
+    try {
+      return await this.context.store.lastPositionOf(instanceId);
+    } catch (error) {
+      this.context.log.warn({ err: error, instanceId }, 'could not read where a deleted instance ends in the log; its realtime clients get the whole grace');
+      return Number.POSITIVE_INFINITY;
+    }
+  }
+
   private async closeFeed(feed: RealtimeFeed, removalPos: number): Promise<void> {
     const graceMs = Math.min(this.options.ackWaitMs, 10_000);
     this.feeds.delete(feed.instanceId);
     const deadline = Date.now() + graceMs;
-    // The feed's cursor, not only its last event: on a node that learns of the deletion from the database,
-    // `removalPos` is the head it knew then, and other instances' events may come after the removal.
+    // The feed's cursor, not only the last event it handed over: a payload filter may keep the removal
+    // events from the feed, whose cursor still moves past them.
     const drained = () => {
       feed.refresh();
       return feed.through() >= removalPos && feed.subscribers.every((subscriber) => subscriber.live && subscriber.inFlight === 0);
