@@ -489,9 +489,14 @@ export class DestinationWorker {
     return batch;
   }
 
+  /** Whether a failure holds back what follows it in its lane (see `DestinationSpec.ordered`). */
+  private get ordered(): boolean {
+    return this.spec.ordered ?? this.spec.ordering !== 'none';
+  }
+
   /** Whether an earlier event of the batch's lane failed while the batch was in flight (pipelined lanes). */
   private behindFailure(first: Item): boolean {
-    if (!this.pipelined || this.spec.ordering === 'none') return false;
+    if (!this.pipelined || !this.ordered) return false;
     const lane = this.lanes.get(first.lane);
     for (let index = 0; lane && index < lane.size; index++) {
       const item = lane.at(index) as Item;
@@ -559,7 +564,7 @@ export class DestinationWorker {
       }
       const outcome = outcomes[index] ?? { kind: 'retry', error: 'the channel gave no outcome' };
       this.settle(item, outcome, startedAt, durationMs);
-      blocked = outcome.kind === 'retry' && this.spec.ordering !== 'none';
+      blocked = outcome.kind === 'retry' && this.ordered;
     });
   }
 

@@ -55,6 +55,13 @@ export interface DestinationSpec {
    */
   readonly filter?: ((event: StoredEvent) => boolean) | undefined;
   readonly ordering: Ordering;
+  /**
+   * False for a target that keeps no order of its own (an SQS standard queue): its lanes only group
+   * events into batches, and an event it took is never sent again because one before it in the batch
+   * failed. Default: true unless `ordering` is `none` (an ordered lane stops at its first failure, and
+   * what follows goes again after it).
+   */
+  readonly ordered?: boolean;
   /** Deliveries in flight at once. */
   readonly maxInFlight: number;
   /** Events of one lane handed to `send` at once (brokers publish a batch, then await confirms). */

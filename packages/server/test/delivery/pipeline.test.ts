@@ -127,6 +127,36 @@ test('after a failure a lane sends its retried head alone until it gets through:
   });
 });
 
+test('a destination that keeps no order (an SQS standard queue) sends again only the events that failed, not those of its batch it took', async () => {
+  for (const pipeline of [1, 3]) {
+    await withDispatcher(async (dispatcher, append, store) => {
+      const sent: number[] = [];
+      let failed = false;
+      dispatcher.upsert({
+        ...pipelined(async (batch) => {
+          const ns = numbers(batch);
+          sent.push(...ns);
+          // The first call of the first batch fails, the other calls of that batch got through (SQS answers per call).
+          if (!failed) {
+            failed = true;
+            return ns.map((n) => (n < 3 ? retry('socket hang up') : delivered()));
+          }
+          return batch.map(() => delivered());
+        }),
+        pipeline,
+        ordered: false,
+      });
+      await append(30);
+      await eventually(async () => (await store.getCursor('broker')) === (await store.headPosition()), 'the cursor at the head', 5000);
+      const copies = new Map<number, number>();
+      for (const n of sent) copies.set(n, (copies.get(n) ?? 0) + 1);
+      const twice = [...copies].filter(([, count]) => count > 1).map(([n]) => n);
+      assert.deepEqual(twice, [0, 1, 2], `pipeline ${pipeline}: only the three that failed went twice`);
+      assert.equal(copies.size, 30, `pipeline ${pipeline}: every event went`);
+    });
+  }
+});
+
 test('a pipelined destination with a circuit breaker: a probe granted while its lane waits for a retry is not used up, and the destination recovers', async () => {
   await withDispatcher(async (dispatcher, append) => {
     let failing = true;

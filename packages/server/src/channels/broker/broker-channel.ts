@@ -48,6 +48,8 @@ export interface BrokerDriver {
   connection(): { state: ConnectionState; lastError: string | null };
   /** Called once the configuration is known to be valid: connect in the background, so `find` shows the state early. */
   start?(): void;
+  /** Whether the target keeps the messages' order (default true); false lets a failure go again alone (see `DestinationSpec.ordered`). */
+  ordered?(scope: BrokerMessage['scope'], config?: BrokerMessage['config']): boolean;
   close(): Promise<void>;
 }
 
@@ -106,6 +108,7 @@ export async function brokerChannel<Settings>(context: AppContext, options: Brok
       instanceId,
       events,
       ordering: config?.ordering ?? 'instance',
+      ordered: driver?.ordered?.(scope, config) ?? true,
       filter: filterPredicate(config?.filter),
       maxInFlight: 8,
       maxBatch: options.maxBatch ?? 500,

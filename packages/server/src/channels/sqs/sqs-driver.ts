@@ -83,9 +83,19 @@ export class SqsDriver implements BrokerDriver {
     return this.state.connection();
   }
 
+  /** A standard queue keeps no order: an entry SQS took never goes again because one before it failed. */
+  ordered(scope: BrokerMessage['scope'], config?: BrokerMessage['config']): boolean {
+    return this.fifo(scope, config);
+  }
+
+  /** An instance's `fifo`, or SQS_FIFO. */
+  private fifo(scope: BrokerMessage['scope'], config?: BrokerMessage['config']): boolean {
+    const configured = config?.fifo;
+    return scope === 'instance' && typeof configured === 'boolean' ? configured : this.settings.fifo;
+  }
+
   private entryOf(message: BrokerMessage, index: number, ordering: Ordering): Entry {
-    const configured = message.config?.fifo;
-    const fifo = message.scope === 'instance' && typeof configured === 'boolean' ? configured : this.settings.fifo;
+    const fifo = this.fifo(message.scope, message.config);
     const { attributes, size: attributesSize } = attributesOf(message);
     let body = sqsSafe(withFields(message.body, { dataType: 'json' }));
     const size = attributesSize + Buffer.byteLength(body);
