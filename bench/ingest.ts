@@ -8,6 +8,8 @@
  * would sustain, are printed too (they hold even when other work shares the machine).
  *
  *   node --import tsx bench/ingest.ts [--seconds 5]
+ *
+ * BENCH_PROFILE_DIR=<dir> writes a CPU profile of Pombo's runs (`ingest-single-1.cpuprofile`, …).
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -24,13 +26,15 @@ import { SqliteStore } from '../packages/server/src/store/sqlite/sqlite-store.ts
 import type { AppendRequest } from '../packages/server/src/store/types.ts';
 import type { LoadPlan, LoadResult } from './http-load.ts';
 import { machine } from './machine.ts';
+import { phaseProfiler } from './profile.ts';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 5;
 const MEASURE_MS = seconds * 1000;
 const WARMUP_MS = 1000;
+const profiler = phaseProfiler(process.env.BENCH_PROFILE_DIR);
 const MODES = [
   { name: 'single', label: 'single (1 event/request, 64 connections)', batch: 1, connections: 64, target: 5_000 },
-  { name: 'batched', label: 'batched (100 events/request, 16 connections)', batch: 100, connections: 16, target: 50_000 },
+  { name: 'batched', label: 'batched (100 events/request, 16 connections)', batch: 100, connections: 16, target: 100_000 },
 ] as const;
 type Mode = (typeof MODES)[number];
 
@@ -119,7 +123,8 @@ async function pomboRate(dir: string, mode: Mode): Promise<Rate & { lost: number
   const headers = { apikey: apiKey, 'content-type': 'application/json' };
   await fetch(`${url}/instance/create`, { method: 'POST', headers, body: JSON.stringify({ instanceName: 'bench', integration: 'INGEST' }) });
   try {
-    const { acknowledged, ...rate } = await loadRate(url, headers, mode);
+    const profile = await profiler.start(`ingest-${mode.name}`);
+    const { acknowledged, ...rate } = await loadRate(url, headers, mode).finally(() => profile.stop());
     const instance = pombo.context.instances.get('bench');
     const stored = (await pombo.context.store.read({ instanceId: instance.id, limit: 1 << 30 })).length - 1;
     return { ...rate, lost: acknowledged - stored };

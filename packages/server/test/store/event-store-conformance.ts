@@ -176,6 +176,26 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         assert.deepEqual(seqs(await allOf(instance)), [1, 2, 3]);
       });
 
+      test('a batch of 200 mixing events with and without producer ids, and duplicates of both kinds, reads back exactly as answered', async () => {
+        const instance = await newInstance();
+        const [stored] = await store.append([request(instance, { stored: true }, 'MESSAGES_UPSERT', 'p-stored')]);
+        // Producer ids at 0, 70 (a duplicate of the stored event), 71 and 150 (a duplicate of 71's): runs of 69, 78 and 49 around them.
+        const producerIds: Record<number, string> = { 0: 'p-first', 70: 'p-stored', 71: 'p-mid', 150: 'p-mid' };
+        const results = await store.append(Array.from({ length: 200 }, (_, n) => request(instance, { n }, 'MESSAGES_UPSERT', producerIds[n])));
+        assert.deepEqual(
+          results.flatMap((result, n) => (result.duplicate ? [n] : [])),
+          [70, 150],
+        );
+        assert.deepEqual(results[70]?.event, stored?.event, 'the stored event, unchanged');
+        assert.equal(results[150]?.event.id, results[71]?.event.id, 'the first of the batch');
+        const fresh = results.filter((result) => !result.duplicate).map((result) => result.event);
+        assert.deepEqual(seqs(fresh), range(198).map((n) => n + 1), 'seq goes on 2, 3… with no gap');
+        assert.ok(fresh.every((event, i) => i === 0 || event.pos > (fresh[i - 1] as StoredEvent).pos), 'positions grow along the batch');
+        assert.deepEqual(await allOf(instance), [stored?.event, ...fresh], 'read returns exactly what append returned');
+        const byPos = await store.read({ afterPos: (fresh[0] as StoredEvent).pos - 1, limit: 1_000 });
+        assert.deepEqual(byPos.filter((event) => event.instanceId === instance.id), fresh, 'each answered position holds its event');
+      });
+
       test('producer ids are scoped to their instance; events without one never collide', async () => {
         const [a, b] = await Promise.all([newInstance(), newInstance()]);
         const [onA] = await store.append([request(a, {}, 'CALL', 'shared')]);

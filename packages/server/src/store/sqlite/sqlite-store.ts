@@ -22,6 +22,14 @@ import { MIGRATIONS } from './schema.ts';
 /** Delivery records written by one statement: a statement for many rows costs a third less per row than one each. */
 const UPSERT_ROWS = 64;
 const DELIVERY_COLUMNS = 9;
+/** Events inserted by one statement: for many rows, about 1.5 µs less per event than a statement each. */
+const INSERT_ROWS = 64;
+const EVENT_INSERT_COLUMNS = 10;
+
+function insertEventsSql(rows: number): string {
+  const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+  return `INSERT INTO events (id, instance_id, instance, seq, event, data, sender, producer_id, created_at, extra) VALUES ${values}`;
+}
 
 function upsertDeliveriesSql(rows: number): string {
   const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
@@ -65,6 +73,8 @@ export class SqliteStore implements Store {
   private readonly ledgerValues: unknown[] = new Array(UPSERT_ROWS * DELIVERY_COLUMNS);
   /** Upserts of fewer rows than UPSERT_ROWS, by count: a commit's last records go in one statement, not one each. */
   private readonly upserts: Database.Statement[] = [];
+  /** Event inserts by number of rows (1 to INSERT_ROWS), prepared when first needed. */
+  private readonly inserts: Database.Statement[] = [];
   /** The commits of appends and of the ledger, their transaction wrappers made once (one per commit was garbage). */
   private readonly writeAppends: (batch: readonly QueuedAppend[], outcomes: Array<AppendResult[] | Error>, appended: StoredEvent[]) => void;
   private readonly writeLedger: (batch: readonly QueuedLedgerWrite[], now: number) => void;
@@ -88,10 +98,6 @@ export class SqliteStore implements Store {
       ),
       setLastSeq: this.db.prepare<[number, string]>('UPDATE instances SET last_seq = ? WHERE id = ?'),
       byProducer: this.db.prepare<[string, string], EventTuple>(`SELECT ${EVENT_COLUMNS} FROM events WHERE instance_id = ? AND producer_id = ?`).raw(),
-      insertEvent: this.db.prepare<[string, string, string, number, string, string, string | null, string | null, number, string | null]>(
-        `INSERT INTO events (id, instance_id, instance, seq, event, data, sender, producer_id, created_at, extra)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
       getCursor: this.db.prepare<[string], { pos: number }>('SELECT pos FROM cursors WHERE destination = ?'),
       setCursor: this.db.prepare(
         `INSERT INTO cursors (destination, pos, updated_at) VALUES (?, ?, ?)
@@ -172,7 +178,24 @@ export class SqliteStore implements Store {
   private appendCall(requests: readonly AppendRequest[], appended: StoredEvent[], heads: Map<string, InstanceHead>): AppendResult[] | Error {
     const rows = appendRows(requests, (instanceId) => this.headOf(instanceId, heads));
     if (rows instanceof Error) return rows;
-    return rows.map((row) => this.appendOne(row, appended));
+    const results: AppendResult[] = [];
+    // Rows without a producer id go in runs of up to INSERT_ROWS per statement; one with a producer id
+    // goes alone, once checked for a duplicate (of a stored event, or of one earlier in this commit).
+    let start = 0;
+    while (start < rows.length) {
+      const first = rows[start] as AppendRow;
+      if (first.request.producerId !== undefined) {
+        const existing = this.statements.byProducer.get(first.request.instanceId, first.request.producerId);
+        results.push(existing ? { event: toEvent(existing), duplicate: true } : (this.insertRun([first], appended)[0] as AppendResult));
+        start++;
+        continue;
+      }
+      let end = start + 1;
+      while (end < rows.length && end - start < INSERT_ROWS && (rows[end] as AppendRow).request.producerId === undefined) end++;
+      results.push(...this.insertRun(rows.slice(start, end), appended));
+      start = end;
+    }
+    return results;
   }
 
   /** An instance's sequence as this commit moves it: read once, written once (not one UPDATE per event). */
@@ -187,22 +210,50 @@ export class SqliteStore implements Store {
     return head;
   }
 
-  private appendOne({ request, head, data, extra }: AppendRow, appended: StoredEvent[]): AppendResult {
-    if (request.producerId !== undefined) {
-      const existing = this.statements.byProducer.get(request.instanceId, request.producerId);
-      if (existing) return { event: toEvent(existing), duplicate: true };
-    }
+  /**
+   * Inserts rows in one statement. The table's AUTOINCREMENT key gives the rows of one statement
+   * consecutive positions (one writer, inside its transaction), ending at the last one inserted.
+   */
+  private insertRun(rows: readonly AppendRow[], appended: StoredEvent[]): AppendResult[] {
     const createdAt = Math.max(Date.now(), this.lastCreatedAt);
     this.lastCreatedAt = createdAt;
-    const id = newEventId();
-    const seq = head.lastSeq + 1;
-    const { instanceId } = request;
-    const inserted = this.statements.insertEvent.run(id, instanceId, head.name, seq, request.event, data, head.ownerJid, request.producerId ?? null, createdAt, extra);
-    head.lastSeq = seq;
-    const pos = Number(inserted.lastInsertRowid);
-    const event = new LoggedEvent(pos, id, instanceId, head.name, seq, request.event, data, head.ownerJid, isoTime(createdAt), extra, request.data ?? null);
-    appended.push(event);
-    return { event, duplicate: false };
+    const values: unknown[] = new Array(rows.length * EVENT_INSERT_COLUMNS);
+    const ids: string[] = [];
+    let at = 0;
+    for (const { request, head, data, extra } of rows) {
+      const id = newEventId();
+      ids.push(id);
+      head.lastSeq++;
+      values[at++] = id;
+      values[at++] = request.instanceId;
+      values[at++] = head.name;
+      values[at++] = head.lastSeq;
+      values[at++] = request.event;
+      values[at++] = data;
+      values[at++] = head.ownerJid;
+      values[at++] = request.producerId ?? null;
+      values[at++] = createdAt;
+      values[at++] = extra;
+    }
+    const inserted = this.insertOf(rows.length).run(values);
+    const firstPos = Number(inserted.lastInsertRowid) - rows.length + 1;
+    const time = isoTime(createdAt);
+    return rows.map(({ request, head, data, extra }, index) => {
+      const seq = values[index * EVENT_INSERT_COLUMNS + 3] as number;
+      const event = new LoggedEvent(firstPos + index, ids[index] as string, request.instanceId, head.name, seq, request.event, data, head.ownerJid, time, extra, request.data ?? null);
+      appended.push(event);
+      return { event, duplicate: false };
+    });
+  }
+
+  /** The insert of `rows` events, prepared once per count. */
+  private insertOf(rows: number): Database.Statement {
+    let statement = this.inserts[rows];
+    if (!statement) {
+      statement = this.db.prepare(insertEventsSql(rows));
+      this.inserts[rows] = statement;
+    }
+    return statement;
   }
 
   async read(query: ReadQuery): Promise<StoredEvent[]> {
