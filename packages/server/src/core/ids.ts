@@ -2,52 +2,50 @@ import { randomBytes } from 'node:crypto';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
+/** 2^40: each half of the 80 random bits is kept as a number below it (exact in a double). */
+const HALF = 2 ** 40;
+
+/** The last id's parts: its millisecond, and its random bits as two 40-bit halves; the encodings that change rarely are kept. */
 let lastTime = -1;
-let lastRandom = new Uint8Array(10);
+let timeText = '';
+let high = 0;
+let highText = '';
+let low = 0;
 
-/** Increments an 80-bit big-endian number in place; keeps ids monotonic within one millisecond. */
-function increment(bytes: Uint8Array): void {
-  for (let i = bytes.length - 1; i >= 0; i--) {
-    const next = (bytes[i] ?? 0) + 1;
-    bytes[i] = next & 0xff;
-    if (next <= 0xff) return;
-  }
-}
-
-function encodeTime(ms: number): string {
+/** `count` Crockford base-32 characters of `value`, most significant first. */
+function encode(value: number, count: number): string {
   let out = '';
-  for (let i = 0; i < 10; i++) {
-    out = CROCKFORD[ms % 32] + out;
-    ms = Math.floor(ms / 32);
+  for (let i = 0; i < count; i++) {
+    out = CROCKFORD[value % 32] + out;
+    value = Math.floor(value / 32);
   }
   return out;
 }
 
-function encodeRandom(bytes: Uint8Array): string {
-  let out = '';
-  let bits = 0;
-  let value = 0;
-  for (const byte of bytes) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += CROCKFORD[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-    value &= (1 << bits) - 1;
-  }
-  return out;
-}
+/** A 40-bit number from five bytes, big-endian. */
+const fortyBits = (bytes: Buffer, at: number): number => bytes.readUIntBE(at, 5);
 
-/** A ULID: 48 bits of milliseconds then 80 random bits, monotonic within a process, lexically time-sortable. */
+/**
+ * A ULID: 48 bits of milliseconds then 80 random bits, monotonic within a process (within one
+ * millisecond, and when the clock steps back, the random bits count up), lexically time-sortable.
+ * Only the low half of the random bits is encoded again for each id of a millisecond.
+ */
 export function ulid(now = Date.now()): string {
   if (now <= lastTime) {
-    increment(lastRandom);
+    if (++low === HALF) {
+      low = 0;
+      high = (high + 1) % HALF;
+      highText = encode(high, 8);
+    }
   } else {
     lastTime = now;
-    lastRandom = randomBytes(10);
+    timeText = encode(now, 10);
+    const bytes = randomBytes(10);
+    high = fortyBits(bytes, 0);
+    highText = encode(high, 8);
+    low = fortyBits(bytes, 5);
   }
-  return encodeTime(lastTime) + encodeRandom(lastRandom);
+  return timeText + highText + encode(low, 8);
 }
 
 /** A globally unique, time-sortable event id: `evt_` + ULID. */

@@ -11,22 +11,33 @@ const BACKSLASH = 0x5c; // \
 /**
  * Whether JSON text nests objects and arrays deeper than `max`, read before parsing: a value nested a
  * few thousand levels parses, but overflows the stack of everything that walks it later (stringify on
- * every read), so an accepted event could never be read back.
+ * every read), so an accepted event could never be read back. Strings, most of an event's text, are
+ * skipped with `indexOf` (half the cost of reading them a character at a time).
  */
 function nestsDeeperThan(text: string, max: number): boolean {
   let depth = 0;
-  let inString = false;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
-    if (inString) {
-      if (code === BACKSLASH) i++;
-      else if (code === QUOTE) inString = false;
-    } else if (code === QUOTE) inString = true;
-    else if (code === OPEN_OBJECT || code === OPEN_ARRAY) {
+    if (code === QUOTE) {
+      i = stringEnd(text, i);
+      if (i < 0) return false; // an unterminated string: the parser says so
+    } else if (code === OPEN_OBJECT || code === OPEN_ARRAY) {
       if (++depth > max) return true;
     } else if (code === CLOSE_OBJECT || code === CLOSE_ARRAY) depth--;
   }
   return false;
+}
+
+/** Where the string opened at `start` ends: its next quote that an odd number of backslashes does not escape; -1 if none. */
+function stringEnd(text: string, start: number): number {
+  let end = text.indexOf('"', start + 1);
+  while (end !== -1) {
+    let backslashes = 0;
+    while (text.charCodeAt(end - 1 - backslashes) === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return end;
+    end = text.indexOf('"', end + 1);
+  }
+  return -1;
 }
 
 /**

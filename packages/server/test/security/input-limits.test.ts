@@ -37,6 +37,9 @@ test('a body nested deeper than SERVER_BODY_MAX_DEPTH is a 400 naming the limit,
   // Brackets inside strings are text, not nesting.
   const inText = await pombo.api('POST', `/events/${ingest}`, { event: 'CALL', data: { text: '[{\\"'.repeat(500) } }, ingestToken);
   assert.equal(inText.status, 201, JSON.stringify(inText.body));
+  // A string that ends in a backslash (escaped, `\\`) ends at its quote: what follows is nesting again.
+  const afterBackslash = `{"event":"CALL","data":{"text":"ends in \\\\","deep":${nested(70)}}}`;
+  assertError(await pombo.api('POST', `/events/${ingest}`, afterBackslash, ingestToken), 400, 'POMBO_ERR_VALIDATION', /SERVER_BODY_MAX_DEPTH/);
 });
 
 test('a caller without a valid key gets 401 (or 404/403) before its body is read: a bad, deep or large body costs the server no parsing', async () => {
