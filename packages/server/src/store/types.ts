@@ -115,6 +115,12 @@ export interface EventLog {
    * removal event, the last thing appended for it before its row went (appends need the row).
    */
   lastPositionOf(instanceId: string): Promise<number>;
+  /**
+   * How many events the log holds at positions after `afterPos`, up to `untilPos`. Positions are
+   * handed out without holes and only retention deletes events, so fewer than `untilPos - afterPos`
+   * means some in that range were pruned (even where a pending delivery kept an older one).
+   */
+  countBetween(afterPos: number, untilPos: number): Promise<number>;
   /** Deletes events created before `before`, except those a pending delivery still needs. */
   prune(before: Date): Promise<number>;
   /**

@@ -338,6 +338,19 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         assert.equal((await store.pendingDeliveries(destination, 10)).length, 1);
       });
 
+      test('countBetween counts the events held in a range of positions: after a prune, fewer than the positions, even where a pending delivery kept the first', async () => {
+        const instance = await newInstance();
+        const events = [await appendOne(instance), await appendOne(instance), await appendOne(instance), await appendOne(instance)];
+        const [first, kept, , last] = events as [StoredEvent, StoredEvent, StoredEvent, StoredEvent];
+        assert.equal(await store.countBetween(first.pos - 1, last.pos), 4);
+        assert.equal(await store.countBetween(first.pos, last.pos - 1), 2);
+        assert.equal(await store.countBetween(last.pos, last.pos), 0, 'an empty range');
+        const destination = unique('dest');
+        await store.saveDeliveries(destination, [record(kept, destination, 'pending')]);
+        await store.prune(new Date(Date.now() + 60_000));
+        assert.equal(await store.countBetween(first.pos, last.pos), 1, 'only the event the pending delivery keeps');
+      });
+
       test('prune drops finished delivery records but keeps pending ones', async () => {
         const instance = await newInstance();
         const [done, failed, pending] = [await appendOne(instance), await appendOne(instance), await appendOne(instance)];

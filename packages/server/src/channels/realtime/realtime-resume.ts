@@ -9,9 +9,18 @@ export interface ResumePoint {
 }
 
 /**
+ * How far past a subscriber's position the log is checked for pruned events. Retention prunes the
+ * oldest first, so a pruned event past the position lies in this range unless every event of it was
+ * kept by a pending delivery; the cap keeps the count of a resume far behind to a few milliseconds.
+ */
+const GAP_CHECK_SPAN = 10_000;
+
+/**
  * Resumes from the earlier of the durable cursor (everything up to it is acked or dead-lettered) and
  * the client's `last_event_id`: the client's id is a hint that can only move the position back. An id
- * older than the retained log, or a position whose next events were pruned, yields a `Gap`.
+ * older than the retained log, or a position whose next events were pruned, yields a `Gap`. Events
+ * are missing when the log holds fewer than there are positions after the subscriber's (the first
+ * one after it may still be there, kept for a pending delivery, with the rest of the range pruned).
  */
 export async function resumePoint(store: Store, instanceId: string, cursor: number | undefined, lastEventId?: string): Promise<ResumePoint> {
   let from = cursor;
@@ -25,9 +34,10 @@ export async function resumePoint(store: Store, instanceId: string, cursor: numb
     }
   }
   if (from === undefined) return { from };
+  const until = Math.min(await store.headPosition(), from + GAP_CHECK_SPAN);
+  const pruned = until > from && (await store.countBetween(from, until)) < until - from;
+  if (expired === null && !pruned) return { from };
   const [next] = await store.read({ afterPos: from, limit: 1 });
-  const firstAfter = next?.pos ?? (await store.headPosition()) + 1;
-  if (expired === null && firstAfter <= from + 1) return { from };
   const oldest = next ?? (await store.read({ limit: 1 }))[0];
   const message = expired
     ? `last_event_id ${expired} is older than the retained log (EVENTS_RETENTION_HOURS): events after it may be lost`

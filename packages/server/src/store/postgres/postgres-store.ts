@@ -432,6 +432,11 @@ export class PostgresStore implements Store {
     return result.rows[0]?.pos ?? undefined;
   }
 
+  async countBetween(afterPos: number, untilPos: number): Promise<number> {
+    const result = await this.pool.query<{ n: string }>('SELECT COUNT(*) AS n FROM pombo_events WHERE pos > $1 AND pos <= $2', [afterPos, untilPos]);
+    return Number(result.rows[0]?.n ?? 0);
+  }
+
   async lastPositionOf(instanceId: string): Promise<number> {
     const result = await this.pool.query<{ pos: number | null }>('SELECT MAX(pos) AS pos FROM pombo_events WHERE instance_id = $1', [instanceId]);
     return result.rows[0]?.pos ?? 0;

@@ -298,6 +298,10 @@ export class SqliteStore implements Store {
     return this.statements.bounds.get()?.low ?? undefined;
   }
 
+  async countBetween(afterPos: number, untilPos: number): Promise<number> {
+    return this.db.prepare<[number, number], { n: number }>('SELECT COUNT(*) AS n FROM events WHERE pos > ? AND pos <= ?').get(afterPos, untilPos)?.n ?? 0;
+  }
+
   async lastPositionOf(instanceId: string): Promise<number> {
     return this.db.prepare<[string], { pos: number | null }>('SELECT MAX(pos) AS pos FROM events WHERE instance_id = ?').get(instanceId)?.pos ?? 0;
   }
