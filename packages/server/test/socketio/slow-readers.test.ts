@@ -20,6 +20,17 @@ function client(url: string, token: string, lastEventId?: string): { socket: Soc
   return { socket, ids };
 }
 
+/** For a failure message: what each socket got twice, and where the resumed stream began. */
+function describeArrivals(expected: readonly string[], before: readonly string[], after: readonly string[]): string {
+  const index = new Map(expected.map((id, at) => [id, at]));
+  const twice = (list: readonly string[]) => list.length - new Set(list).size;
+  const overlap = after.filter((id) => before.includes(id)).length;
+  return (
+    `the slow socket got ${before.length} (${twice(before)} twice, the last at index ${index.get(before.at(-1) ?? '')}), ` +
+    `the resumed one ${after.length} (${twice(after)} twice, the first at index ${index.get(after[0] ?? '')}), ${overlap} in both`
+  );
+}
+
 const connected = (socket: Socket) =>
   new Promise<void>((resolve, reject) => socket.once('connect', () => resolve()).once('connect_error', reject));
 
@@ -67,8 +78,10 @@ test('a Socket.IO client that stops reading is dropped past WEBSOCKET_MAX_BUFFER
     const resumed = client(url, created.hash, slow.ids.at(-1) ?? ids[0]);
     sockets.push(resumed.socket);
     await connected(resumed.socket);
-    await eventually(() => seen + resumed.ids.length >= EVENTS, 'the rest after the resume', 60_000);
-    assert.deepEqual([...slow.ids, ...resumed.ids], ids);
+    const all = () => [...slow.ids, ...resumed.ids];
+    await eventually(() => new Set(all()).size >= EVENTS, 'the rest after the resume', 60_000);
+    assert.equal(slow.ids.length, seen, 'the slow socket received nothing after its disconnect');
+    assert.deepEqual(all(), ids, describeArrivals(ids, slow.ids, resumed.ids));
   } finally {
     for (const socket of sockets) socket.close();
     await server.kill();
