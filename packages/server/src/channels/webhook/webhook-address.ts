@@ -132,12 +132,22 @@ export class WebhookAddressPolicy {
     this.server = new URL(options.serverUrl);
   }
 
-  /** Why a connection to `address`:`port` is refused, or undefined. */
+  /** Why a connection to `address`:`port` is refused (the address written out: its URL names it), or undefined. */
   refusal(address: string, port: number): string | undefined {
-    if (port === this.options.listenPort() && isLocal(address)) return `${address} port ${port} is Pombo itself`;
+    const what = this.refusedAs(address, port);
+    return what && `${address} is ${what}`;
+  }
+
+  /**
+   * What a refused `address`:`port` is (`a private address; …`, `Pombo itself …`), without the address:
+   * where a name led to it, the tenant who set the URL is told what kind of address it was, never
+   * which one (an instance token must not map the operator's internal names to addresses).
+   */
+  private refusedAs(address: string, port: number): string | undefined {
+    if (port === this.options.listenPort() && isLocal(address)) return `Pombo itself (port ${port})`;
     if (this.options.allowPrivateNetworks) return undefined;
     const reason = nonPublicReason(address);
-    return reason && `${address} is ${reason}; webhooks reach public addresses only (WEBHOOK_ALLOW_PRIVATE_NETWORKS=false)`;
+    return reason && `${reason}; webhooks reach public addresses only (WEBHOOK_ALLOW_PRIVATE_NETWORKS=false)`;
   }
 
   /** Why a URL is refused before any DNS: Pombo's own URL, or a literal address the policy refuses. */
@@ -167,7 +177,7 @@ export class WebhookAddressPolicy {
       if (isIP(host)) return go(host);
       (this.options.resolve ?? resolveAll)(host).then(
         (addresses) => {
-          const refused = addresses.map(({ address }) => this.refusal(address, port)).find((reason) => reason !== undefined);
+          const refused = addresses.map(({ address }) => this.refusedAs(address, port)).find((reason) => reason !== undefined);
           if (refused) return refuse(`${host} resolves to ${refused}`);
           if (!addresses.length) return callback(Object.assign(new Error(`${host} has no address`), { code: 'ENOTFOUND' }), null);
           // An address that fails at once (unreachable, refused) hands over to the next one, all of them checked.
