@@ -310,7 +310,8 @@ export class DestinationWorker {
       if (this.items.has(event.pos)) continue;
       const item = this.add(event, 'reloaded');
       item.attempts = record.attempts;
-      item.tries = record.attempts.length;
+      // The record keeps the last KEPT_ATTEMPTS attempts: the last one's number is the count (records from before numbers, their length).
+      item.tries = record.attempts.at(-1)?.number ?? record.attempts.length;
       item.pendingRecorded = true;
       this.park(item, record.nextAttemptAt ?? Date.now());
     }
@@ -571,7 +572,7 @@ export class DestinationWorker {
   private settle(item: Item, outcome: Outcome, startedAt: number, durationMs: number): void {
     // An attempt is kept only where a record can show it: a failure, a retry, a delivery log.
     if (outcome.kind !== 'delivered' || this.recorded(item)) {
-      const attempt: DeliveryAttempt = { at: isoTime(startedAt), durationMs, ...outcome.attempt };
+      const attempt: DeliveryAttempt = { number: item.tries + 1, at: isoTime(startedAt), durationMs, ...outcome.attempt };
       if (outcome.kind === 'retry') attempt.error ??= outcome.error;
       if (outcome.kind === 'dead') attempt.error ??= outcome.reason;
       item.attempts = item.attempts.length ? [...item.attempts, attempt].slice(-KEPT_ATTEMPTS) : [attempt];

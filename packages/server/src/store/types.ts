@@ -73,6 +73,8 @@ export type InstancePatch = Partial<Pick<Instance, 'state' | 'ownerJid' | 'profi
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
 
 export interface DeliveryAttempt {
+  /** Which attempt of the delivery it was (1 for the first), counted across restarts: a record keeps the last 20. */
+  number?: number;
   at: string;
   durationMs: number;
   statusCode?: number;

@@ -138,3 +138,28 @@ test('after a restart, more pending retries than a window (10,200) are all reloa
     await second.stop();
   });
 });
+
+test('a retry keeps counting its attempts across a restart, past the 20 its record keeps: it gives up after exactly the configured number', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    let sends = 0;
+    const send: DestinationSpec['send'] = async (batch) => batch.map(() => (sends++, retry('down')));
+    const destination = () => spec({ id: 'dest', record: 'all', retry: backoff({ maxAttempts: 25, initialDelayMs: 10, maxDelayMs: 10, exponential: false, jitterFactor: 0 }), send });
+    const first = await started(store, destination());
+    await store.append([{ instanceId: id, event: 'MESSAGES_UPSERT', data: { n: 1 } }]);
+    await eventually(() => sends >= 22, '22 attempts before the restart');
+    await first.stop();
+    const [pending] = await store.pendingDeliveries('dest', 10);
+    assert.equal(pending?.attempts.length, 20, 'the record keeps the last 20 attempts');
+    assert.equal(pending?.attempts.at(-1)?.number, sends, 'the last one says which attempt it was');
+
+    const second = await started(store, destination());
+    const [dead] = await eventually(async () => {
+      const failed = await store.listDeliveries({ destination: 'dest', status: 'failed', limit: 10 });
+      return failed.length ? failed : undefined;
+    }, 'the dead letter');
+    await second.stop();
+    assert.equal(sends, 25, 'WEBHOOK_RETRY_MAX_ATTEMPTS-like limits hold across restarts: 25 attempts in all');
+    assert.equal(dead?.attempts.at(-1)?.number, 25);
+  });
+});
