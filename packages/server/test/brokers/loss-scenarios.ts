@@ -58,13 +58,22 @@ async function tallyOf(consumer: { numbers(): Promise<number[]> }): Promise<Tall
   return tally;
 }
 
-/** Waits until the consumer has every acknowledged number. */
-async function everyAcknowledged(consumer: { numbers(): Promise<number[]> }, acknowledged: ReadonlySet<number>, what: string): Promise<Tally> {
+/**
+ * Waits until the consumer has every acknowledged number; on a timeout, says which are missing and
+ * what `find` shows then (is the destination stuck, behind, or did it move past them?).
+ */
+async function everyAcknowledged(consumer: { numbers(): Promise<number[]> }, acknowledged: ReadonlySet<number>, what: string, state: () => Promise<unknown>): Promise<Tally> {
   const expected = [...acknowledged];
-  return eventually(async () => {
-    const tally = await tallyOf(consumer);
-    return tally.missing(expected).length === 0 ? tally : undefined;
-  }, what, 90_000, 200);
+  try {
+    return await eventually(async () => {
+      const tally = await tallyOf(consumer);
+      return tally.missing(expected).length === 0 ? tally : undefined;
+    }, what, 90_000, 200);
+  } catch (error) {
+    const missing = (await tallyOf(consumer)).missing(expected);
+    const found = await state().catch((failure: unknown) => `unavailable: ${String(failure)}`);
+    throw new Error(`${(error as Error).message}: ${missing.length} of ${expected.length} missing (${missing.slice(0, 20).join(', ')}); find shows ${JSON.stringify(found)}`);
+  }
 }
 
 /** The backlog `find` shows, and the flow's count then: together they bound the duplicates a disruption may cause. */
@@ -109,7 +118,7 @@ export async function outageLosesNothing(t: TestContext, subject: LossSubject, d
     await sleep(500);
     await flow.stop();
 
-    const tally = await everyAcknowledged(consumer, flow.acknowledged, 'every acknowledged event to arrive after the outage');
+    const tally = await everyAcknowledged(consumer, flow.acknowledged, 'every acknowledged event to arrive after the outage', async () => (await findOf(pombo.url, pombo.apiKey, subject.channel, instance)).state);
     const after = await eventually(async () => {
       const found = await findOf(pombo.url, pombo.apiKey, subject.channel, instance);
       return found.state.backlog === 0 && found.state.lastError === null ? found : undefined;
@@ -160,7 +169,7 @@ export async function killLosesNothing(t: TestContext, subject: LossSubject, bac
     await eventually(() => flow.acknowledged.size > acknowledgedAtKill + 100, 'the restarted Pombo to take events', 20_000);
     await flow.stop();
 
-    const tally = await everyAcknowledged(consumer, flow.acknowledged, 'every acknowledged event to arrive after the restart');
+    const tally = await everyAcknowledged(consumer, flow.acknowledged, 'every acknowledged event to arrive after the restart', async () => (await findOf(child.url, apiKey, subject.channel, instance)).state);
     await checkArrivals(t, subject, instance, tally, flow, bound, 'kill -9');
   } finally {
     await flow.stop();

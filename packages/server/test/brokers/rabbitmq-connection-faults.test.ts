@@ -6,7 +6,7 @@ import type { BrokerMessage } from '../../src/channels/broker/broker-channel.ts'
 import { RabbitMqDriver } from '../../src/channels/rabbitmq/rabbitmq-driver.ts';
 import type { StoredEvent } from '../../src/store/types.ts';
 import { eventually } from '../helpers/pombo-harness.ts';
-import { RABBITMQ_HOST, RABBITMQ_PORT, rabbitmqRequired, rabbitNames } from './rabbitmq-helpers.ts';
+import { consume, RABBITMQ_HOST, RABBITMQ_PORT, rabbitmqRequired, rabbitNames } from './rabbitmq-helpers.ts';
 
 /**
  * The RabbitMQ driver against the real broker behind a TCP proxy that breaks its first connection at
@@ -103,5 +103,33 @@ describe('RabbitMQ connection faults', async () => {
     // Exchange.DeclareOk (class 40, method 11) from the server, with Connection.Close in the same chunk.
     const connections = await publishesThrough(({ fromClient, classId, methodId }) => (!fromClient && classId === 40 && methodId === 11 ? 'close-after' : undefined));
     assert.ok(connections >= 2, 'a second connection');
+  });
+
+  test('a batch that waited (here for the connection) asks the lease again before it is written: once it may have moved, nothing of it is published', service, async () => {
+    const { exchange, prefix } = rabbitNames();
+    const consumer = await consume(exchange, '#');
+    const target = `${RABBITMQ_HOST}:${RABBITMQ_PORT}`;
+    const driver = new RabbitMqDriver(
+      { uri: `amqp://guest:guest@${target}`, target, exchange, prefix, declareQueues: false, queueType: 'classic', queueMaxLength: undefined, publishTimeoutMs: 2000 },
+      pino({ level: 'silent' }),
+    );
+    try {
+      let leased = true;
+      const sending = { mayStart: () => leased };
+      // The worker checked the lease and handed the batch over; the node loses it while the driver connects.
+      const publishing = driver.publish([message('withdrawn')], undefined, sending);
+      leased = false;
+      const [outcome] = await publishing;
+      assert.equal(outcome?.kind, 'retry');
+      assert.match(outcome?.kind === 'retry' ? outcome.error : '', /not sent: this node can no longer be sure/);
+      leased = true;
+      assert.equal((await driver.publish([message('sent')], undefined, sending))[0]?.kind, 'delivered');
+      await eventually(() => consumer.received.length >= 1, 'the message sent with the lease');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(consumer.received.map((received) => received.message.properties.messageId), ['sent'], 'the withdrawn one never reached RabbitMQ');
+    } finally {
+      await driver.close();
+      await consumer.close();
+    }
   });
 });

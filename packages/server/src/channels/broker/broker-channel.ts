@@ -2,7 +2,7 @@ import type { BrokerServerConfig } from '../../config/brokers.ts';
 import { eventName, type EventKey } from '../../core/event-names.ts';
 import { envelopeJson } from '../../core/envelope.ts';
 import { filterPredicate, PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, type PayloadFilter } from '../../core/payload-filter.ts';
-import type { DestinationSpec } from '../../delivery/destination.ts';
+import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
 import { forever } from '../../delivery/retry-policy.ts';
 import type { AppContext } from '../../app-context.ts';
@@ -22,6 +22,10 @@ export interface BrokerMessage {
 }
 
 export type ConnectionState = 'connected' | 'connecting' | 'disconnected';
+
+/** Why a driver did not write a message: `SendContext.mayStart` said no at the last moment. */
+export const WITHDRAWN_REASON = 'not sent: this node can no longer be sure the destination is still its own';
+export const WITHDRAWN: Outcome = { kind: 'retry', error: WITHDRAWN_REASON };
 
 /**
  * The headers every broker message carries (AMQP headers, NATS and Kafka headers), so that a
@@ -44,7 +48,12 @@ export function messageHeaders(event: StoredEvent): Record<string, string> {
  * failed publishes forever with capped, jittered backoff, so a broker outage only grows the backlog.
  */
 export interface BrokerDriver {
-  publish(batch: readonly BrokerMessage[], destination: DestinationSpec): Promise<Outcome[]>;
+  /**
+   * `sending` (cluster mode) is asked again right before messages are written, by drivers whose
+   * writes can wait (a connection, a batch before them): a node paused meanwhile past its lease must
+   * not publish behind the new holder (answered `retry` with WITHDRAWN instead).
+   */
+  publish(batch: readonly BrokerMessage[], destination: DestinationSpec, sending?: SendContext): Promise<Outcome[]>;
   connection(): { state: ConnectionState; lastError: string | null };
   /** Called once the configuration is known to be valid: connect in the background, so `find` shows the state early. */
   start?(): void;
@@ -116,10 +125,10 @@ export async function brokerChannel<Settings>(context: AppContext, options: Brok
       retry: forever(200, retryMaxDelayMs),
       record: 'failures',
       startAt: 'now',
-      send: async (batch) => {
+      send: async (batch, sending) => {
         if (!driver) return batch.map(() => ({ kind: 'retry', error: `${prefix}_ENABLED is false` }) as Outcome);
         const messages = batch.map(({ event }) => ({ event, body: envelopeJson(event, context.envelope), scope, config }));
-        return driver.publish(messages, destination);
+        return driver.publish(messages, destination, sending);
       },
     };
     return destination;

@@ -1,8 +1,8 @@
 import { Admin, Producer, ProduceAcks, type BaseOptions } from '@platformatic/kafka';
 import type { Logger } from 'pino';
-import type { DestinationSpec } from '../../delivery/destination.ts';
+import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
-import type { BrokerDriver, BrokerMessage } from '../broker/broker-channel.ts';
+import { WITHDRAWN_REASON, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
 import type { KafkaSettings } from '../../config/kafka-settings.ts';
 import { KafkaRecords, type KafkaRecord, type SizedRecord } from './kafka-records.ts';
@@ -139,11 +139,11 @@ export class KafkaDriver implements BrokerDriver {
     return { producer, sends, admin, topics: admin && new KafkaTopics(admin, this.settings) };
   }
 
-  async publish(batch: readonly BrokerMessage[], destination: DestinationSpec): Promise<Outcome[]> {
+  async publish(batch: readonly BrokerMessage[], destination: DestinationSpec, sending?: SendContext): Promise<Outcome[]> {
     const records = batch.map((message) => this.records.recordOf(message, destination.ordering));
     // Batches join the send queue in the order they came: a pipelined lane hands over its next batch
     // before this one is answered, and a batch that waits for its topic's creation must not be overtaken.
-    const queued = this.queueing.then(() => this.queue(records, destination));
+    const queued = this.queueing.then(() => this.queue(records, destination, sending));
     this.queueing = queued.then(
       () => undefined,
       () => undefined,
@@ -165,7 +165,7 @@ export class KafkaDriver implements BrokerDriver {
   }
 
   /** Makes the session and the batch's topics ready, then queues its chunks (all at once, in order). */
-  private async queue(records: readonly SizedRecord[], destination: DestinationSpec): Promise<Queued> {
+  private async queue(records: readonly SizedRecord[], destination: DestinationSpec, sending?: SendContext): Promise<Queued> {
     let session: Session;
     try {
       session = await this.keeper.get();
@@ -173,6 +173,8 @@ export class KafkaDriver implements BrokerDriver {
     } catch (error) {
       return { refused: `Kafka at ${this.settings.brokers.join(',')}: ${reasonOf(error)}` };
     }
+    // The batches before it, the connection and the topics were awaited: the lease is asked again.
+    if (sending && !sending.mayStart()) return { refused: WITHDRAWN_REASON };
     // A pipelined batch waits in the queue, ready, while the one before it is in flight.
     const sends = chunks(records, this.settings.maxMessageBytes).map((chunk) => ({
       size: chunk.records.length,

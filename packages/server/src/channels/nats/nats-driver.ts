@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import { eventName } from '../../core/event-names.ts';
 import { referenceTo } from '../../core/event-reference.ts';
 import { dead, delivered, retry, type Outcome } from '../../delivery/outcome.ts';
-import { messageHeaders, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import { messageHeaders, WITHDRAWN, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
 import { JetStreamPublisher, NO_STREAM, type JetStreamMessage } from './jetstream-publisher.ts';
 import { ensureStream } from './jetstream-stream.ts';
@@ -128,13 +129,15 @@ export class NatsDriver implements BrokerDriver {
     }
   }
 
-  async publish(batch: readonly BrokerMessage[]): Promise<Outcome[]> {
+  async publish(batch: readonly BrokerMessage[], _destination?: DestinationSpec, sending?: SendContext): Promise<Outcome[]> {
     let session: Session;
     try {
       session = await this.keeper.get();
     } catch (error) {
       return batch.map(() => retry(`NATS at ${this.settings.servers.join(',')}: ${reasonOf(error)}`));
     }
+    // The connection may have been awaited: the lease is asked again before anything is written.
+    if (sending && !sending.mayStart()) return batch.map(() => WITHDRAWN);
     const { state, lastError } = this.keeper.connection();
     // While the client reconnects it would buffer publishes: better to keep them in the log.
     if (state !== 'connected') return batch.map(() => retry(`NATS: ${lastError ?? state}`));

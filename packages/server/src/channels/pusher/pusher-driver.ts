@@ -5,7 +5,8 @@ import { eventName } from '../../core/event-names.ts';
 import { withFields } from '../../core/envelope.ts';
 import { referenceTo } from '../../core/event-reference.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
-import type { BrokerDriver, BrokerMessage } from '../broker/broker-channel.ts';
+import { WITHDRAWN, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
 import { RequestState } from '../broker/request-state.ts';
 import type { PusherApp, PusherSettings } from '../../config/pusher-settings.ts';
 
@@ -64,7 +65,7 @@ export class PusherDriver implements BrokerDriver {
     return { channel: channelOf(message), name: eventName(message.event.event).key, data };
   }
 
-  async publish(batch: readonly BrokerMessage[]): Promise<Outcome[]> {
+  async publish(batch: readonly BrokerMessage[], _destination?: DestinationSpec, sending?: SendContext): Promise<Outcome[]> {
     const first = batch[0];
     const app = first?.scope === 'global' ? this.settings.globalApp : (first?.config as PusherApp | undefined);
     if (!first || !app) return batch.map(() => retry('no Pusher credentials for this destination'));
@@ -73,6 +74,11 @@ export class PusherDriver implements BrokerDriver {
     const outcomes: Outcome[] = [];
     for (let start = 0; start < events.length; start += BATCH_EVENTS) {
       const part = events.slice(start, start + BATCH_EVENTS);
+      // A call after another waited for it: the lease is asked again (the first was asked by the worker).
+      if (start > 0 && sending && !sending.mayStart()) {
+        while (outcomes.length < batch.length) outcomes.push(WITHDRAWN);
+        break;
+      }
       try {
         await client.triggerBatch(part);
         this.state.succeeded();

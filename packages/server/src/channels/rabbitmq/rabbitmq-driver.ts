@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { eventName } from '../../core/event-names.ts';
 import { msOfIso } from '../../core/iso-time.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
-import { messageHeaders, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import { messageHeaders, WITHDRAWN, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
 import type { RabbitMqSettings } from '../../config/rabbitmq-settings.ts';
 import { RabbitMqTopology } from './rabbitmq-topology.ts';
@@ -91,10 +92,10 @@ export class RabbitMqDriver implements BrokerDriver {
     }
   }
 
-  async publish(batch: readonly BrokerMessage[]): Promise<Outcome[]> {
+  async publish(batch: readonly BrokerMessage[], _destination?: DestinationSpec, sending?: SendContext): Promise<Outcome[]> {
     // A pipelined lane hands over its next batch before this one is confirmed: batches are written one
     // after another, in the order they came, while their confirms are awaited together.
-    const written = this.writing.then(() => this.write(batch));
+    const written = this.writing.then(() => this.write(batch, sending));
     this.writing = written.then(
       () => undefined,
       () => undefined,
@@ -104,8 +105,12 @@ export class RabbitMqDriver implements BrokerDriver {
     );
   }
 
-  /** Connects and declares if needed, then writes the batch; resolves to each message's confirm. */
-  private async write(batch: readonly BrokerMessage[]): Promise<Promise<Outcome>[]> {
+  /**
+   * Connects and declares if needed, then writes the batch; resolves to each message's confirm. The
+   * lease (`sending`) is asked again after every wait: for the connection, the batches before this
+   * one, a full socket buffer.
+   */
+  private async write(batch: readonly BrokerMessage[], sending?: SendContext): Promise<Promise<Outcome>[]> {
     let session: Session;
     const keys = batch.map((message) => routingKeyOf(this.settings.prefix, message));
     try {
@@ -116,10 +121,18 @@ export class RabbitMqDriver implements BrokerDriver {
       return batch.map(() => Promise.resolve(reason));
     }
     const confirms: Promise<Outcome>[] = [];
+    let mayWrite = sending?.mayStart() ?? true;
     for (const [index, message] of batch.entries()) {
+      if (!mayWrite) {
+        confirms.push(Promise.resolve(WITHDRAWN));
+        continue;
+      }
       const { accepted, confirmed } = this.send(session.channel, keys[index] as string, message);
       confirms.push(confirmed);
-      if (!accepted) await drained(session.channel);
+      if (!accepted) {
+        await drained(session.channel);
+        mayWrite = sending?.mayStart() ?? true;
+      }
     }
     return confirms;
   }

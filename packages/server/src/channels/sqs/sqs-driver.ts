@@ -1,9 +1,9 @@
 import { SendMessageBatchCommand, SQSClient, type MessageAttributeValue, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
 import { withFields } from '../../core/envelope.ts';
 import { referenceTo } from '../../core/event-reference.ts';
-import { chatOfEvent, type DestinationSpec, type Ordering } from '../../delivery/destination.ts';
+import { chatOfEvent, type DestinationSpec, type Ordering, type SendContext } from '../../delivery/destination.ts';
 import { retry, type Outcome } from '../../delivery/outcome.ts';
-import { messageHeaders, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import { messageHeaders, WITHDRAWN, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
 import { RequestState } from '../broker/request-state.ts';
 import { callOutcomes } from './sqs-call-outcomes.ts';
 import { messageGroupId } from './sqs-message-group.ts';
@@ -111,18 +111,18 @@ export class SqsDriver implements BrokerDriver {
     return { index, queue: queueNameOf(this.settings, message, fifo), fifo, request, size: attributesSize + Buffer.byteLength(body) };
   }
 
-  async publish(batch: readonly BrokerMessage[], destination: DestinationSpec): Promise<Outcome[]> {
+  async publish(batch: readonly BrokerMessage[], destination: DestinationSpec, sending?: SendContext): Promise<Outcome[]> {
     const outcomes: Outcome[] = batch.map(() => retry('not sent: SQS did not take this message, or one before it in its FIFO queue'));
     const byQueue = new Map<string, Entry[]>();
     batch.forEach((message, index) => {
       const entry = this.entryOf(message, index, destination.ordering);
       byQueue.set(entry.queue, [...(byQueue.get(entry.queue) ?? []), entry]);
     });
-    await Promise.all([...byQueue.entries()].map(([queue, entries]) => this.sendToQueue(queue, entries, outcomes)));
+    await Promise.all([...byQueue.entries()].map(([queue, entries]) => this.sendToQueue(queue, entries, outcomes, sending)));
     return outcomes;
   }
 
-  private async sendToQueue(queue: string, entries: Entry[], outcomes: Outcome[]): Promise<void> {
+  private async sendToQueue(queue: string, entries: Entry[], outcomes: Outcome[], sending?: SendContext): Promise<void> {
     let url: string;
     try {
       url = await this.queues.url(queue);
@@ -130,13 +130,22 @@ export class SqsDriver implements BrokerDriver {
       this.failed(`SQS queue ${queue}: ${messageOf(error)}`, error, entries, outcomes);
       return;
     }
+    // The queue's URL may have been awaited, and a FIFO call waits for the one before it: the lease is asked again.
+    const mayStart = () => sending?.mayStart() ?? true;
     const parts = calls(entries, this.settings.maxPayloadBytes);
     if (!entries[0]?.fifo) {
-      await Promise.all(parts.map((part) => this.sendCall(queue, url, part, outcomes)));
+      if (mayStart()) await Promise.all(parts.map((part) => this.sendCall(queue, url, part, outcomes)));
+      else for (const entry of entries) outcomes[entry.index] = WITHDRAWN;
       return;
     }
     // A FIFO group keeps its order: a call goes only once the one before it was taken whole.
-    for (const part of parts) if (!(await this.sendCall(queue, url, part, outcomes))) return;
+    for (const part of parts) {
+      if (!mayStart()) {
+        for (const entry of part) outcomes[entry.index] = WITHDRAWN;
+        return;
+      }
+      if (!(await this.sendCall(queue, url, part, outcomes))) return;
+    }
   }
 
   /** One SendMessageBatch; true when every entry was taken. */
