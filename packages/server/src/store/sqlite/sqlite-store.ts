@@ -235,7 +235,7 @@ export class SqliteStore implements Store {
       values[at++] = createdAt;
       values[at++] = extra;
     }
-    const inserted = this.insertOf(rows.length).run(values);
+    const inserted = this.prepared(this.inserts, rows.length, insertEventsSql).run(values);
     const firstPos = Number(inserted.lastInsertRowid) - rows.length + 1;
     const time = isoTime(createdAt);
     return rows.map(({ request, head, data, extra }, index) => {
@@ -246,12 +246,12 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** The insert of `rows` events, prepared once per count. */
-  private insertOf(rows: number): Database.Statement {
-    let statement = this.inserts[rows];
+  /** The statement for `rows` rows, from `cache` (by count) or prepared from `sqlOf` once. */
+  private prepared(cache: Database.Statement[], rows: number, sqlOf: (rows: number) => string): Database.Statement {
+    let statement = cache[rows];
     if (!statement) {
-      statement = this.db.prepare(insertEventsSql(rows));
-      this.inserts[rows] = statement;
+      statement = this.db.prepare(sqlOf(rows));
+      cache[rows] = statement;
     }
     return statement;
   }
@@ -417,18 +417,9 @@ export class SqliteStore implements Store {
         }
       }
     }
-    if (filled) this.upsertOf(filled / DELIVERY_COLUMNS).run(values.slice(0, filled));
+    // A commit's last records (fewer than UPSERT_ROWS) go in one statement of their count.
+    if (filled) this.prepared(this.upserts, filled / DELIVERY_COLUMNS, upsertDeliveriesSql).run(values.slice(0, filled));
     for (const { destination, cursor } of batch) if (cursor !== undefined) this.statements.setCursor.run(destination, cursor, now);
-  }
-
-  /** The upsert of `rows` records (fewer than UPSERT_ROWS: a commit's last ones), prepared once per count. */
-  private upsertOf(rows: number): Database.Statement {
-    let statement = this.upserts[rows];
-    if (!statement) {
-      statement = this.db.prepare(upsertDeliveriesSql(rows));
-      this.upserts[rows] = statement;
-    }
-    return statement;
   }
 
   private flushLedger(): void {
