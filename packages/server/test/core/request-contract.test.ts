@@ -198,6 +198,21 @@ test('a batch event and a single event never share an idempotency key; retries o
   assertError(await keyed(name, { event: 'CALL', data: {} }, 'x'.repeat(201)), 400, 'POMBO_ERR_VALIDATION', /Idempotency-Key header must be 1 to 200 characters/);
 });
 
+test('an Idempotency-Key reused for a different request is a 422 naming what differs, and nothing is appended; the same request again is still a duplicate', async () => {
+  const name = await ingestInstance();
+  const first = await keyed(name, { event: 'CALL', data: { n: 1 } }, 'order-7');
+  assert.equal(first.status, 201);
+  assertError(await keyed(name, { event: 'CALL', data: { n: 2 } }, 'order-7'), 422, 'POMBO_ERR_IDEMPOTENCY_KEY_REUSED', /"order-7" was used before for a different request: the event differs in its data/);
+  const again = await keyed(name, { event: 'CALL', data: { n: 1 } }, 'order-7');
+  assert.deepEqual([again.status, again.body.duplicate, again.body.id], [200, true, first.body.id]);
+
+  const batch = [{ event: 'CALL', data: { n: 'a' } }, { event: 'CALL', data: { n: 'b' } }];
+  assert.equal((await keyed(name, batch, 'batch-7')).status, 201);
+  const renamed = [batch[0], { event: 'MESSAGES_UPDATE', data: { n: 'b' } }, { event: 'CALL', data: { n: 'c' } }];
+  assertError(await keyed(name, renamed, 'batch-7'), 422, 'POMBO_ERR_IDEMPOTENCY_KEY_REUSED', /events\[1\] differs in its name \(CALL then, MESSAGES_UPDATE now\)/);
+  assert.equal((await logOf(pombo, name)).length, 1 + 1 + 2, 'neither refused request appended anything');
+});
+
 test('a channel the server has disabled is still configured, and find says the server has it off', async () => {
   const name = await ingestInstance();
   const set = await pombo.api('POST', `/rabbitmq/set/${name}`, { rabbitmq: { enabled: true, events: ['MESSAGES_UPSERT'] } });

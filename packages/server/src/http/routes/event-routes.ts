@@ -51,6 +51,7 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
     const { items, batch } = parseIngestBody(request.body, instance.name, limits, typeof idempotencyKey === 'string' ? idempotencyKey : undefined);
     const sender = senderOf(context, instance, items);
     checkIdentity(instance, items);
+    if (typeof idempotencyKey === 'string') await refuseReusedKey(context, instance, items, idempotencyKey);
     if (sender && sender !== instance.ownerJid) instance = await instances.update(instance, { ownerJid: sender });
     const results = await instances.emitMany(instance, items, 'ingest');
     if (!isSandboxed(instance.integration)) await followConnection(context, instance.name, items);
@@ -120,6 +121,28 @@ function senderOf(context: AppContext, instance: Instance, items: readonly Inges
   const holder = context.instances.ownerOf(sender);
   if (holder && holder.id !== instance.id) throw validationError(`sender "${excerpt(sender)}" is the number of another instance on this server; an instance's events cannot speak for another`);
   return sender;
+}
+
+/**
+ * An Idempotency-Key already used for a different request is refused with 422 before anything is
+ * appended (as the IETF draft on the header asks): a retry sends the same events, and a changed event
+ * under the old key would otherwise be answered with the first request's as a duplicate, and lost.
+ * Each event the key names (`key:`, `key[i]:`) is compared with the one stored under it: name and data.
+ */
+async function refuseReusedKey(context: AppContext, instance: Instance, items: readonly IngestItem[], key: string): Promise<void> {
+  const keyed = items.filter((item) => item.producerId?.startsWith('key'));
+  if (!keyed.length) return;
+  const stored = await context.store.byProducerIds(instance.id, keyed.map((item) => item.producerId as string));
+  for (const item of keyed) {
+    const first = stored.get(item.producerId as string);
+    if (!first || (first.event === item.event && first.dataJson === JSON.stringify(item.data ?? null))) continue;
+    const what = item.producerId?.startsWith('key[') ? `events[${items.indexOf(item)}]` : 'the event';
+    const changed = first.event === item.event ? 'its data' : `its name (${first.event} then, ${item.event} now)`;
+    throw new PomboError('POMBO_ERR_IDEMPOTENCY_KEY_REUSED', {
+      key: excerpt(key),
+      detail: `${what} differs in ${changed} from the one stored as ${first.id}; a retry must send the same events, and a new request needs a new key`,
+    });
+  }
 }
 
 /** The sandbox connects and disconnects its own instances: an ingested CONNECTION_UPDATE cannot move them. */
