@@ -1,4 +1,5 @@
 import { Admin, Producer, ProduceAcks, type BaseOptions } from '@platformatic/kafka';
+import { InTurn } from '../../core/in-turn.ts';
 import type { Logger } from 'pino';
 import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
@@ -76,8 +77,8 @@ function chunks(records: readonly SizedRecord[], maxBytes: number): Chunk[] {
  */
 export class KafkaDriver implements BrokerDriver {
   private readonly keeper: ConnectionKeeper<Session>;
-  /** The queueing of the last batch handed over: the next one queues after it. */
-  private queueing: Promise<void> = Promise.resolve();
+  /** Batches queue one after another, in the order they were handed over. */
+  private readonly queueing = new InTurn();
   private readonly records: KafkaRecords;
 
   constructor(
@@ -143,12 +144,7 @@ export class KafkaDriver implements BrokerDriver {
     const records = batch.map((message) => this.records.recordOf(message, destination.ordering));
     // Batches join the send queue in the order they came: a pipelined lane hands over its next batch
     // before this one is answered, and a batch that waits for its topic's creation must not be overtaken.
-    const queued = this.queueing.then(() => this.queue(records, destination, sending));
-    this.queueing = queued.then(
-      () => undefined,
-      () => undefined,
-    );
-    const ready = await queued;
+    const ready = await this.queueing.run(() => this.queue(records, destination, sending));
     if ('refused' in ready) return batch.map(() => retry(ready.refused));
     const { session, sends } = ready;
     const settled = await Promise.allSettled(sends.map(({ done }) => done));

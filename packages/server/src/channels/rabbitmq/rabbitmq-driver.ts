@@ -1,4 +1,5 @@
 import { connect, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
+import { InTurn } from '../../core/in-turn.ts';
 import type { Logger } from 'pino';
 import { eventName } from '../../core/event-names.ts';
 import { msOfIso } from '../../core/iso-time.ts';
@@ -33,8 +34,8 @@ export const routingKeyOf = (prefix: string, message: BrokerMessage): string =>
 export class RabbitMqDriver implements BrokerDriver {
   private readonly keeper: ConnectionKeeper<Session>;
   private blocked: string | undefined;
-  /** The write of the last batch handed over: the next one starts after it. */
-  private writing: Promise<void> = Promise.resolve();
+  /** Batches are written one after another, in the order they were handed over. */
+  private readonly writing = new InTurn();
 
   constructor(
     private readonly settings: RabbitMqSettings,
@@ -95,12 +96,8 @@ export class RabbitMqDriver implements BrokerDriver {
   async publish(batch: readonly BrokerMessage[], _destination?: DestinationSpec, sending?: SendContext): Promise<Outcome[]> {
     // A pipelined lane hands over its next batch before this one is confirmed: batches are written one
     // after another, in the order they came, while their confirms are awaited together.
-    const written = this.writing.then(() => this.write(batch, sending));
-    this.writing = written.then(
-      () => undefined,
-      () => undefined,
-    );
-    return settleWithin(await written, this.settings.publishTimeoutMs, () =>
+    const written = await this.writing.run(() => this.write(batch, sending));
+    return settleWithin(written, this.settings.publishTimeoutMs, () =>
       retry(`RabbitMQ did not confirm within ${this.settings.publishTimeoutMs} ms (RABBITMQ_PUBLISH_TIMEOUT_MS)`),
     );
   }

@@ -1,4 +1,5 @@
 import { realtimeTypeOf, type EventKey } from '../../core/event-names.ts';
+import { InTurn } from '../../core/in-turn.ts';
 import { DeliveryStats } from '../../delivery/delivery-stats.ts';
 import type { DestinationRef } from '../../delivery/destination.ts';
 import { deliveryRecord, type LedgerOwner, type LedgerWriter } from '../../delivery/ledger-writer.ts';
@@ -16,7 +17,6 @@ const PAGE = 500;
 /** Room a subscriber that is behind waits for in its window before it reads the log again. */
 const READ_AHEAD = 64;
 
-const noop = (): void => undefined;
 const NONE: readonly RealtimeConnection[] = Object.freeze([]);
 const DELIVERED = delivered();
 
@@ -55,7 +55,8 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
   readonly writer: LedgerWriter;
   readonly stats = new DeliveryStats();
   private turn = 0;
-  private chain: Promise<unknown> | undefined;
+  /** Its attaches and detaches, one at a time. */
+  private readonly tasks = new InTurn();
   /** Sends of events before its last stop that it has not sent again yet, by position (stopped-sends.ts). */
   private carried: Map<number, number> | undefined;
 
@@ -98,19 +99,12 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
 
   /** Runs `task` after every earlier one of this subscriber, so attaches and detaches never interleave. */
   serial<T>(task: () => Promise<T>): Promise<T> {
-    const run = (this.chain ?? Promise.resolve()).then(task);
-    const chain = run.then(noop, noop);
-    this.chain = chain;
-    // An idle subscriber keeps no settled promise.
-    void chain.then(() => {
-      if (this.chain === chain) this.chain = undefined;
-    });
-    return run;
+    return this.tasks.run(task);
   }
 
   /** Resolves once no attach or detach is queued. */
-  async settled(): Promise<void> {
-    while (this.chain) await this.chain;
+  settled(): Promise<void> {
+    return this.tasks.idle();
   }
 
   get inFlight(): number {
