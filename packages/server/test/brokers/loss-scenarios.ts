@@ -26,6 +26,11 @@ export interface LossSubject {
   readonly ordered: boolean;
   /** A consumer of the instance's MESSAGES_UPSERT events: the flow numbers (`data.n`) received so far. */
   consume(instance: string): Promise<{ numbers(): Promise<number[]>; close(): Promise<void> }>;
+  /**
+   * The consumer gets only what is published while it listens (a core NATS subscriber): it starts before
+   * the flow. Others start after it, as they wait for what the first publish creates (a queue, a topic).
+   */
+  readonly live?: boolean;
   /** Broker-specific checks once every acknowledged number arrived (say, a JetStream stream holding each once). */
   verify?(instance: string, acknowledged: readonly number[]): Promise<void>;
 }
@@ -100,8 +105,9 @@ export async function outageLosesNothing(t: TestContext, subject: LossSubject, d
   const pombo = await startPombo(subject.env);
   const instance = uniqueName('stream');
   await pombo.api('POST', '/instance/create', { instanceName: instance, integration: 'INGEST', [subject.channel]: subject.config });
+  const listening = subject.live ? await subject.consume(instance) : undefined;
   const flow = startFlow({ url: pombo.url, apiKey: pombo.apiKey, instance });
-  const consumer = await subject.consume(instance);
+  const consumer = listening ?? (await subject.consume(instance));
   try {
     await eventually(async () => (await tallyOf(consumer)).distinct > 50, 'events to flow before the outage', 20_000);
     const before = await beforeDisruption(pombo.url, pombo.apiKey, subject.channel, instance, flow);
@@ -151,8 +157,9 @@ export async function killLosesNothing(t: TestContext, subject: LossSubject, bac
     body: JSON.stringify({ instanceName: instance, integration: 'INGEST', [subject.channel]: subject.config }),
   });
   assert.equal(created.status, 201);
+  const listening = subject.live ? await subject.consume(instance) : undefined;
   const flow = startFlow({ url: child.url, apiKey, instance, batch: 20 });
-  const consumer = await subject.consume(instance);
+  const consumer = listening ?? (await subject.consume(instance));
   try {
     await eventually(async () => (await tallyOf(consumer)).distinct > 200, 'events to flow before the kill', 20_000);
     if (backlog) {

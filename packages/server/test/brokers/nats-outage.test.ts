@@ -77,6 +77,8 @@ const subjectThrough = (proxy: TcpProxy, jetstream: boolean): LossSubject => {
     env: envThrough(proxy, names, jetstream),
     config: { enabled: true, events: ['MESSAGES_UPSERT'] },
     ordered: true,
+    // Core NATS keeps nothing for a subscriber that is not there yet: it subscribes before the first event.
+    live: true,
     async consume() {
       const subscriber = await subscribe(`${names.prefix}.>`);
       return {
