@@ -27,6 +27,9 @@ export type ConnectionState = 'connected' | 'connecting' | 'disconnected';
 export const WITHDRAWN_REASON = 'not sent: this node can no longer be sure the destination is still its own';
 export const WITHDRAWN: Outcome = { kind: 'retry', error: WITHDRAWN_REASON };
 
+/** Whether a driver may write now: the lease asked again after a wait of its own (always, outside cluster mode). */
+export const mayWrite = (sending?: SendContext): boolean => sending?.mayStart() ?? true;
+
 /**
  * The headers every broker message carries (AMQP headers, NATS and Kafka headers), so that a
  * consumer can route and deduplicate without parsing the body.

@@ -1,9 +1,9 @@
 import { Admin, Producer, ProduceAcks, type BaseOptions } from '@platformatic/kafka';
-import { InTurn } from '../../core/in-turn.ts';
 import type { Logger } from 'pino';
+import { InTurn } from '../../core/in-turn.ts';
 import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
-import { WITHDRAWN_REASON, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import { mayWrite, WITHDRAWN_REASON, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
 import type { KafkaSettings } from '../../config/kafka-settings.ts';
 import { KafkaRecords, type KafkaRecord, type SizedRecord } from './kafka-records.ts';
@@ -170,7 +170,7 @@ export class KafkaDriver implements BrokerDriver {
       return { refused: `Kafka at ${this.settings.brokers.join(',')}: ${reasonOf(error)}` };
     }
     // The batches before it, the connection and the topics were awaited: the lease is asked again.
-    if (sending && !sending.mayStart()) return { refused: WITHDRAWN_REASON };
+    if (!mayWrite(sending)) return { refused: WITHDRAWN_REASON };
     // A pipelined batch waits in the queue, ready, while the one before it is in flight.
     const sends = chunks(records, this.settings.maxMessageBytes).map((chunk) => ({
       size: chunk.records.length,

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { eventName } from '../../core/event-names.ts';
 import { referenceTo } from '../../core/event-reference.ts';
 import { dead, delivered, retry, type Outcome } from '../../delivery/outcome.ts';
-import { messageHeaders, WITHDRAWN, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import { mayWrite, messageHeaders, WITHDRAWN, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
 import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
 import { JetStreamPublisher, NO_STREAM, type JetStreamMessage } from './jetstream-publisher.ts';
@@ -137,7 +137,7 @@ export class NatsDriver implements BrokerDriver {
       return batch.map(() => retry(`NATS at ${this.settings.servers.join(',')}: ${reasonOf(error)}`));
     }
     // The connection may have been awaited: the lease is asked again before anything is written.
-    if (sending && !sending.mayStart()) return batch.map(() => WITHDRAWN);
+    if (!mayWrite(sending)) return batch.map(() => WITHDRAWN);
     const { state, lastError } = this.keeper.connection();
     // While the client reconnects it would buffer publishes: better to keep them in the log.
     if (state !== 'connected') return batch.map(() => retry(`NATS: ${lastError ?? state}`));

@@ -5,7 +5,7 @@ import { eventName } from '../../core/event-names.ts';
 import { withFields } from '../../core/envelope.ts';
 import { referenceTo } from '../../core/event-reference.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
-import { WITHDRAWN, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import { mayWrite, WITHDRAWN, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
 import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
 import { RequestState } from '../broker/request-state.ts';
 import type { PusherApp, PusherSettings } from '../../config/pusher-settings.ts';
@@ -75,7 +75,7 @@ export class PusherDriver implements BrokerDriver {
     for (let start = 0; start < events.length; start += BATCH_EVENTS) {
       const part = events.slice(start, start + BATCH_EVENTS);
       // A call after another waited for it: the lease is asked again (the first was asked by the worker).
-      if (start > 0 && sending && !sending.mayStart()) {
+      if (start > 0 && !mayWrite(sending)) {
         while (outcomes.length < batch.length) outcomes.push(WITHDRAWN);
         break;
       }

@@ -1,10 +1,10 @@
 import { connect, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
-import { InTurn } from '../../core/in-turn.ts';
 import type { Logger } from 'pino';
+import { InTurn } from '../../core/in-turn.ts';
 import { eventName } from '../../core/event-names.ts';
 import { msOfIso } from '../../core/iso-time.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
-import { messageHeaders, WITHDRAWN, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import { mayWrite, messageHeaders, WITHDRAWN, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
 import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
 import type { RabbitMqSettings } from '../../config/rabbitmq-settings.ts';
@@ -118,9 +118,9 @@ export class RabbitMqDriver implements BrokerDriver {
       return batch.map(() => Promise.resolve(reason));
     }
     const confirms: Promise<Outcome>[] = [];
-    let mayWrite = sending?.mayStart() ?? true;
+    let writing = mayWrite(sending);
     for (const [index, message] of batch.entries()) {
-      if (!mayWrite) {
+      if (!writing) {
         confirms.push(Promise.resolve(WITHDRAWN));
         continue;
       }
@@ -128,7 +128,7 @@ export class RabbitMqDriver implements BrokerDriver {
       confirms.push(confirmed);
       if (!accepted) {
         await drained(session.channel);
-        mayWrite = sending?.mayStart() ?? true;
+        writing = mayWrite(sending);
       }
     }
     return confirms;

@@ -157,13 +157,12 @@ export class SocketFanOut {
   /**
    * After an instance is deleted, its namespace's sockets are disconnected, after the removal events
    * they were sent (emitted when appended, before the deletion): their token is gone, and a new
-   * instance may take the name. Those still replaying too: they have not joined its room yet, and
-   * would join it once their replay ends, for good.
+   * instance may take the name. Every socket of the instance, not only its room's: one still replaying
+   * has not joined the room yet, and would join it once its replay ends, for good.
    */
   drop(instance: Pick<Instance, 'id' | 'name'>): void {
     this.filteredCounts.delete(instance.id);
     for (const nsp of this.namespaces.get(instance.name) ?? []) {
-      nsp.in(instanceRoom(instance.id)).disconnectSockets();
       for (const socket of nsp.sockets.values()) {
         const { scope } = (socket as PomboSocket).data;
         if (scope?.kind === 'instance' && scope.instanceId === instance.id) socket.disconnect(true);

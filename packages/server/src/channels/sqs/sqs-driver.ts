@@ -3,7 +3,7 @@ import { withFields } from '../../core/envelope.ts';
 import { referenceTo } from '../../core/event-reference.ts';
 import { chatOfEvent, type DestinationSpec, type Ordering, type SendContext } from '../../delivery/destination.ts';
 import { retry, type Outcome } from '../../delivery/outcome.ts';
-import { messageHeaders, WITHDRAWN, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import { mayWrite, messageHeaders, WITHDRAWN, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
 import { RequestState } from '../broker/request-state.ts';
 import { callOutcomes } from './sqs-call-outcomes.ts';
 import { messageGroupId } from './sqs-message-group.ts';
@@ -131,16 +131,15 @@ export class SqsDriver implements BrokerDriver {
       return;
     }
     // The queue's URL may have been awaited, and a FIFO call waits for the one before it: the lease is asked again.
-    const mayStart = () => sending?.mayStart() ?? true;
     const parts = calls(entries, this.settings.maxPayloadBytes);
     if (!entries[0]?.fifo) {
-      if (mayStart()) await Promise.all(parts.map((part) => this.sendCall(queue, url, part, outcomes)));
+      if (mayWrite(sending)) await Promise.all(parts.map((part) => this.sendCall(queue, url, part, outcomes)));
       else for (const entry of entries) outcomes[entry.index] = WITHDRAWN;
       return;
     }
     // A FIFO group keeps its order: a call goes only once the one before it was taken whole.
     for (const part of parts) {
-      if (!mayStart()) {
+      if (!mayWrite(sending)) {
         for (const entry of part) outcomes[entry.index] = WITHDRAWN;
         return;
       }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { envelopeOf } from '../../core/envelope.ts';
 import { PomboError, validationError, excerpt } from '../../core/errors.ts';
 import { isSandboxed } from '../../instances/integration.ts';
-import { type IngestItem, parseIngestBody } from '../../sources/ingest/ingest-body.ts';
+import { fromIdempotencyKey, type IngestItem, parseIngestBody } from '../../sources/ingest/ingest-body.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
 import { type AppContext, authorizedInstance } from '../../app-context.ts';
 import { eventKey, eventListLength } from '../../core/validate.ts';
@@ -51,7 +51,7 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
     const { items, batch } = parseIngestBody(request.body, instance.name, limits, typeof idempotencyKey === 'string' ? idempotencyKey : undefined);
     const sender = senderOf(context, instance, items);
     checkIdentity(instance, items);
-    if (typeof idempotencyKey === 'string') await refuseReusedKey(context, instance, items, idempotencyKey);
+    if (typeof idempotencyKey === 'string') await refuseReusedKey(context, instance, items, batch, idempotencyKey);
     if (sender && sender !== instance.ownerJid) instance = await instances.update(instance, { ownerJid: sender });
     const results = await instances.emitMany(instance, items, 'ingest');
     if (!isSandboxed(instance.integration)) await followConnection(context, instance.name, items);
@@ -129,14 +129,14 @@ function senderOf(context: AppContext, instance: Instance, items: readonly Inges
  * under the old key would otherwise be answered with the first request's as a duplicate, and lost.
  * Each event the key names (`key:`, `key[i]:`) is compared with the one stored under it: name and data.
  */
-async function refuseReusedKey(context: AppContext, instance: Instance, items: readonly IngestItem[], key: string): Promise<void> {
-  const keyed = items.filter((item) => item.producerId?.startsWith('key'));
+async function refuseReusedKey(context: AppContext, instance: Instance, items: readonly IngestItem[], batch: boolean, key: string): Promise<void> {
+  const keyed = items.filter((item) => fromIdempotencyKey(item.producerId));
   if (!keyed.length) return;
   const stored = await context.store.byProducerIds(instance.id, keyed.map((item) => item.producerId as string));
   for (const item of keyed) {
     const first = stored.get(item.producerId as string);
     if (!first || (first.event === item.event && first.dataJson === JSON.stringify(item.data ?? null))) continue;
-    const what = item.producerId?.startsWith('key[') ? `events[${items.indexOf(item)}]` : 'the event';
+    const what = batch ? `events[${items.indexOf(item)}]` : 'the event';
     const changed = first.event === item.event ? 'its data' : `its name (${first.event} then, ${item.event} now)`;
     throw new PomboError('POMBO_ERR_IDEMPOTENCY_KEY_REUSED', {
       key: excerpt(key),

@@ -107,6 +107,7 @@ export class SqliteStore implements Store {
       bounds: this.db.prepare<[], { low: number | null; high: number | null }>('SELECT (SELECT MIN(pos) FROM events) AS low, (SELECT MAX(pos) FROM events) AS high'),
       // The last position handed out, for an empty log (AUTOINCREMENT never hands one out twice).
       lastPos: this.db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'"),
+      countBetween: this.db.prepare<[number, number], { n: number }>('SELECT COUNT(*) AS n FROM events WHERE pos > ? AND pos <= ?'),
       firstAtOrAfter: this.db.prepare<[number], [number, number]>('SELECT pos, created_at FROM events WHERE pos >= ? ORDER BY pos LIMIT 1').raw(),
       upsertDeliveries: this.db.prepare(upsertDeliveriesSql(UPSERT_ROWS)),
     };
@@ -219,11 +220,12 @@ export class SqliteStore implements Store {
     this.lastCreatedAt = createdAt;
     const values: unknown[] = new Array(rows.length * EVENT_INSERT_COLUMNS);
     const ids: string[] = [];
+    const seqs: number[] = [];
     let at = 0;
     for (const { request, head, data, extra } of rows) {
       const id = newEventId();
       ids.push(id);
-      head.lastSeq++;
+      seqs.push(++head.lastSeq);
       values[at++] = id;
       values[at++] = request.instanceId;
       values[at++] = head.name;
@@ -239,8 +241,7 @@ export class SqliteStore implements Store {
     const firstPos = Number(inserted.lastInsertRowid) - rows.length + 1;
     const time = isoTime(createdAt);
     return rows.map(({ request, head, data, extra }, index) => {
-      const seq = values[index * EVENT_INSERT_COLUMNS + 3] as number;
-      const event = new LoggedEvent(firstPos + index, ids[index] as string, request.instanceId, head.name, seq, request.event, data, head.ownerJid, time, extra, request.data ?? null);
+      const event = new LoggedEvent(firstPos + index, ids[index] as string, request.instanceId, head.name, seqs[index] as number, request.event, data, head.ownerJid, time, extra, request.data ?? null);
       appended.push(event);
       return { event, duplicate: false };
     });
@@ -308,7 +309,7 @@ export class SqliteStore implements Store {
   }
 
   async countBetween(afterPos: number, untilPos: number): Promise<number> {
-    return this.db.prepare<[number, number], { n: number }>('SELECT COUNT(*) AS n FROM events WHERE pos > ? AND pos <= ?').get(afterPos, untilPos)?.n ?? 0;
+    return this.statements.countBetween.get(afterPos, untilPos)?.n ?? 0;
   }
 
   async lastPositionOf(instanceId: string): Promise<number> {
