@@ -77,8 +77,8 @@ export class ClusterNode implements LeaseGate {
     return this.held.has(id);
   }
 
-  maySend(id: string): boolean {
-    return this.held.has(id) && Date.now() < this.safeUntil;
+  writableUntil(id: string): number {
+    return this.held.has(id) ? this.safeUntil : 0;
   }
 
   changed(): void {

@@ -3,7 +3,7 @@ import type { DeliveryAttempt, DeliveryRecord, Store, StoredEvent } from '../sto
 import { isoTime } from '../core/iso-time.ts';
 import { CircuitBreaker, type HealthState } from './circuit-breaker.ts';
 import { DeliveryStats } from './delivery-stats.ts';
-import { laneOf, type DestinationSpec } from './destination.ts';
+import { laneOf, type DestinationSpec, type SendContext } from './destination.ts';
 import { Lane } from './lane.ts';
 import { eventsByIds } from './dead-letters.ts';
 import { deliveryRecord, type Ledger, type LedgerWriter } from './ledger-writer.ts';
@@ -94,16 +94,16 @@ export interface WorkerHooks {
   /** Events the destination's payload filter skipped, counted per read or offer. */
   onFiltered(spec: DestinationSpec, count: number): void;
   /**
-   * Whether sends may start now (cluster mode: the node's lease is still surely its own). Asked right
-   * before each send: a node that ran again after a pause may otherwise send before it learns that
-   * its lease expired meanwhile, behind the new holder's deliveries.
+   * Until when sends may start (ms since the epoch; cluster mode: while the node's lease is still surely
+   * its own, Infinity otherwise). Asked right before each send: a node that ran again after a pause may
+   * otherwise send before it learns that its lease expired meanwhile, behind the new holder's deliveries.
    */
-  maySend(): boolean;
-  /** Whether `maySend` depends on a lease (cluster mode): then channels ask it again right before writing (SendContext). */
+  writableUntil(): number;
+  /** Whether `writableUntil` depends on a lease (cluster mode): then channels ask it again right before writing (SendContext). */
   readonly leased?: boolean;
 }
 
-/** How soon a worker refused sends by `maySend` asks again (its node renews or drops its lease meanwhile). */
+/** How soon a worker refused sends by `writableUntil` asks again (its node renews or drops its lease meanwhile). */
 const SEND_RECHECK_MS = 100;
 
 /**
@@ -136,6 +136,10 @@ export class DestinationWorker {
   private readonly idle: Array<() => void> = [];
   private readonly circuit: CircuitBreaker | undefined;
   private readonly stats = new DeliveryStats();
+  /** What a channel may ask while it sends (cluster mode only: outside it, every send may go). */
+  private readonly sending: SendContext | undefined;
+  /** Aborted when the worker stops: a lease it ran under may be another node's from then on. */
+  private readonly leaseLost = new AbortController();
 
   constructor(
     public spec: DestinationSpec,
@@ -145,6 +149,10 @@ export class DestinationWorker {
     private readonly hooks: WorkerHooks,
   ) {
     this.circuit = spec.circuit && new CircuitBreaker(spec.circuit);
+    if (hooks.leased) {
+      const { signal } = this.leaseLost;
+      this.sending = { mayStart: () => !signal.aborted && this.maySend(), writableUntil: hooks.writableUntil, withdrawn: signal };
+    }
     this.writer = ledger.writer(
       spec.id,
       {
@@ -443,9 +451,13 @@ export class DestinationWorker {
     return item;
   }
 
+  private maySend(): boolean {
+    return this.sending === undefined || Date.now() < this.hooks.writableUntil();
+  }
+
   /** Starts as many sends as the concurrency limit and the circuit breaker allow. */
   private dispatch(): void {
-    if (this.run === 'stopped' || !this.hooks.maySend()) return;
+    if (this.run === 'stopped' || !this.maySend()) return;
     let allowance = this.spec.maxInFlight - this.inflight;
     if (allowance <= 0 || this.readyLanes.size === 0) return;
     if (this.circuit) allowance = this.circuit.allowance(allowance);
@@ -515,7 +527,7 @@ export class DestinationWorker {
     let outcomes: Outcome[];
     try {
       const deliveries = batch.map((item) => ({ event: item.event, previousAttempts: item.tries }));
-      outcomes = await this.spec.send(deliveries, this.hooks.leased ? { mayStart: this.hooks.maySend } : undefined);
+      outcomes = await this.spec.send(deliveries, this.sending);
     } catch (error) {
       const message = (error as Error).message ?? String(error);
       outcomes = batch.map(() => ({ kind: 'retry', error: message }) as Outcome);
@@ -651,7 +663,7 @@ export class DestinationWorker {
       } else next = Math.min(next, item.dueAt);
     }
     if (this.readyLanes.size && this.inflight < this.spec.maxInFlight) {
-      const probe = this.hooks.maySend() ? (this.circuit?.msUntilProbe(now) ?? 0) : SEND_RECHECK_MS;
+      const probe = this.maySend() ? (this.circuit?.msUntilProbe(now) ?? 0) : SEND_RECHECK_MS;
       if (probe === 0) return this.wake();
       next = Math.min(next, now + probe);
     }
@@ -677,6 +689,7 @@ export class DestinationWorker {
   /** Stops sending, waits up to `graceMs` for sends in flight, and saves the state. */
   async stop(graceMs = 5000): Promise<void> {
     this.run = 'stopped';
+    this.leaseLost.abort();
     clearTimeout(this.wakeTimer);
     const deadline = Date.now() + graceMs;
     while (this.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

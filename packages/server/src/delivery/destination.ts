@@ -19,6 +19,13 @@ export interface SendContext {
    * would otherwise arrive after the node lost its lease, behind the new holder's deliveries.
    */
   mayStart(): boolean;
+  /**
+   * For a channel that writes where it cannot ask at the last moment (a driver on its own thread): until
+   * when `mayStart` holds unless `withdrawn` aborts first (ms since the epoch). It writes nothing after
+   * that moment, nor once `withdrawn` aborted (the node dropped the lease: its worker stops).
+   */
+  writableUntil(): number;
+  readonly withdrawn: AbortSignal;
 }
 
 /**

@@ -21,8 +21,8 @@ export interface LeaseGate {
   readonly id: string;
   needsLease(spec: DestinationSpec): boolean;
   holds(id: string): boolean;
-  /** Whether the node holds the destination's lease and surely still will while a send starts now. */
-  maySend(id: string): boolean;
+  /** Until when (ms since the epoch) the node surely holds the destination's lease: 0 when it does not hold it. */
+  writableUntil(id: string): number;
   /** The set of destinations waiting for or holding a lease changed. */
   changed(): void;
   /** What the database says of destinations another node runs (or none does right now). */
@@ -180,7 +180,7 @@ export class Dispatcher {
       },
       onFiltered: (destination, count) =>
         this.metrics.eventsFiltered.inc({ channel: destination.channel, instance_name: this.instanceLabel(destination.instanceId) }, count),
-      maySend: () => !leased || this.gate!.maySend(spec.id),
+      writableUntil: () => (leased ? this.gate!.writableUntil(spec.id) : Infinity),
       leased,
     });
     this.workers.set(spec.id, worker);

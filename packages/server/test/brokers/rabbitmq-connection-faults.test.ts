@@ -115,7 +115,7 @@ describe('RabbitMQ connection faults', async () => {
     );
     try {
       let leased = true;
-      const sending = { mayStart: () => leased };
+      const sending = { mayStart: () => leased, writableUntil: () => (leased ? Infinity : 0), withdrawn: new AbortController().signal };
       // The worker checked the lease and handed the batch over; the node loses it while the driver connects.
       const publishing = driver.publish([message('withdrawn')], undefined, sending);
       leased = false;

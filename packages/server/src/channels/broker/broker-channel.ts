@@ -21,6 +21,9 @@ export interface BrokerMessage {
   readonly config?: Readonly<BrokerConfig & Record<string, unknown>>;
 }
 
+/** What a driver needs of the destination it publishes for (a driver on its own thread gets a copy of just this). */
+export type BrokerTarget = Pick<DestinationSpec, 'id' | 'ordering'>;
+
 export type ConnectionState = 'connected' | 'connecting' | 'disconnected';
 
 /** Why a driver did not write a message: `SendContext.mayStart` said no at the last moment. */
@@ -56,7 +59,7 @@ export interface BrokerDriver {
    * writes can wait (a connection, a batch before them): a node paused meanwhile past its lease must
    * not publish behind the new holder (answered `retry` with WITHDRAWN instead).
    */
-  publish(batch: readonly BrokerMessage[], destination: DestinationSpec, sending?: SendContext): Promise<Outcome[]>;
+  publish(batch: readonly BrokerMessage[], destination: BrokerTarget, sending?: SendContext): Promise<Outcome[]>;
   connection(): { state: ConnectionState; lastError: string | null };
   /** Called once the configuration is known to be valid: connect in the background, so `find` shows the state early. */
   start?(): void;

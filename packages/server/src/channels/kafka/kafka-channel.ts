@@ -1,5 +1,6 @@
 import type { AppContext } from '../../app-context.ts';
 import { brokerChannel } from '../broker/broker-channel.ts';
+import { ThreadedDriver } from '../broker/driver-thread.ts';
 import type { ChannelModule } from '../channel.ts';
 
 /**
@@ -21,9 +22,6 @@ export function kafkaChannel(context: AppContext): Promise<ChannelModule> {
     config: context.config.brokers.kafka,
     maxBatch: BATCH,
     pipeline: PIPELINE,
-    loadDriver: async (settings) => {
-      const { KafkaDriver } = await import('./kafka-driver.ts');
-      return new KafkaDriver(settings, context.log.child({ channel: 'kafka' }), BATCH);
-    },
+    loadDriver: async (settings) => new ThreadedDriver({ driver: 'kafka', settings, level: context.log.level, batch: BATCH }, context.log),
   });
 }

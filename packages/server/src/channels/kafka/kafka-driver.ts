@@ -1,9 +1,9 @@
 import { Admin, Producer, ProduceAcks, type BaseOptions } from '@platformatic/kafka';
 import type { Logger } from 'pino';
 import { InTurn } from '../../core/in-turn.ts';
-import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
+import type { SendContext } from '../../delivery/destination.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
-import { mayWrite, WITHDRAWN_REASON, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import { mayWrite, WITHDRAWN_REASON, type BrokerDriver, type BrokerMessage, type BrokerTarget } from '../broker/broker-channel.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
 import type { KafkaSettings } from '../../config/kafka-settings.ts';
 import { KafkaRecords, type KafkaRecord, type SizedRecord } from './kafka-records.ts';
@@ -140,7 +140,7 @@ export class KafkaDriver implements BrokerDriver {
     return { producer, sends, admin, topics: admin && new KafkaTopics(admin, this.settings) };
   }
 
-  async publish(batch: readonly BrokerMessage[], destination: DestinationSpec, sending?: SendContext): Promise<Outcome[]> {
+  async publish(batch: readonly BrokerMessage[], destination: BrokerTarget, sending?: SendContext): Promise<Outcome[]> {
     const records = batch.map((message) => this.records.recordOf(message, destination.ordering));
     // Batches join the send queue in the order they came: a pipelined lane hands over its next batch
     // before this one is answered, and a batch that waits for its topic's creation must not be overtaken.
@@ -161,7 +161,7 @@ export class KafkaDriver implements BrokerDriver {
   }
 
   /** Makes the session and the batch's topics ready, then queues its chunks (all at once, in order). */
-  private async queue(records: readonly SizedRecord[], destination: DestinationSpec, sending?: SendContext): Promise<Queued> {
+  private async queue(records: readonly SizedRecord[], destination: BrokerTarget, sending?: SendContext): Promise<Queued> {
     let session: Session;
     try {
       session = await this.keeper.get();

@@ -4,8 +4,8 @@ import type { Logger } from 'pino';
 import { eventName } from '../../core/event-names.ts';
 import { referenceTo } from '../../core/event-reference.ts';
 import { dead, delivered, retry, type Outcome } from '../../delivery/outcome.ts';
-import { mayWrite, messageHeaders, WITHDRAWN, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
-import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
+import { mayWrite, messageHeaders, WITHDRAWN, type BrokerDriver, type BrokerMessage, type BrokerTarget } from '../broker/broker-channel.ts';
+import type { SendContext } from '../../delivery/destination.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
 import { JetStreamPublisher, NO_STREAM, type JetStreamMessage } from './jetstream-publisher.ts';
 import { ensureStream } from './jetstream-stream.ts';
@@ -129,7 +129,7 @@ export class NatsDriver implements BrokerDriver {
     }
   }
 
-  async publish(batch: readonly BrokerMessage[], _destination?: DestinationSpec, sending?: SendContext): Promise<Outcome[]> {
+  async publish(batch: readonly BrokerMessage[], _destination?: BrokerTarget, sending?: SendContext): Promise<Outcome[]> {
     let session: Session;
     try {
       session = await this.keeper.get();

@@ -5,8 +5,8 @@ import { eventName } from '../../core/event-names.ts';
 import { withFields } from '../../core/envelope.ts';
 import { referenceTo } from '../../core/event-reference.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
-import { mayWrite, WITHDRAWN, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
-import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
+import { mayWrite, WITHDRAWN, type BrokerDriver, type BrokerMessage, type BrokerTarget } from '../broker/broker-channel.ts';
+import type { SendContext } from '../../delivery/destination.ts';
 import { RequestState } from '../broker/request-state.ts';
 import type { PusherApp, PusherSettings } from '../../config/pusher-settings.ts';
 
@@ -65,7 +65,7 @@ export class PusherDriver implements BrokerDriver {
     return { channel: channelOf(message), name: eventName(message.event.event).key, data };
   }
 
-  async publish(batch: readonly BrokerMessage[], _destination?: DestinationSpec, sending?: SendContext): Promise<Outcome[]> {
+  async publish(batch: readonly BrokerMessage[], _destination?: BrokerTarget, sending?: SendContext): Promise<Outcome[]> {
     const first = batch[0];
     const app = first?.scope === 'global' ? this.settings.globalApp : (first?.config as PusherApp | undefined);
     if (!first || !app) return batch.map(() => retry('no Pusher credentials for this destination'));

@@ -4,8 +4,8 @@ import { InTurn } from '../../core/in-turn.ts';
 import { eventName } from '../../core/event-names.ts';
 import { msOfIso } from '../../core/iso-time.ts';
 import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
-import { mayWrite, messageHeaders, WITHDRAWN, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
-import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
+import { mayWrite, messageHeaders, WITHDRAWN, type BrokerDriver, type BrokerMessage, type BrokerTarget } from '../broker/broker-channel.ts';
+import type { SendContext } from '../../delivery/destination.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
 import type { RabbitMqSettings } from '../../config/rabbitmq-settings.ts';
 import { RabbitMqTopology } from './rabbitmq-topology.ts';
@@ -93,7 +93,7 @@ export class RabbitMqDriver implements BrokerDriver {
     }
   }
 
-  async publish(batch: readonly BrokerMessage[], _destination?: DestinationSpec, sending?: SendContext): Promise<Outcome[]> {
+  async publish(batch: readonly BrokerMessage[], _destination?: BrokerTarget, sending?: SendContext): Promise<Outcome[]> {
     // A pipelined lane hands over its next batch before this one is confirmed: batches are written one
     // after another, in the order they came, while their confirms are awaited together.
     const written = await this.writing.run(() => this.write(batch, sending));

@@ -1,9 +1,9 @@
 import { SendMessageBatchCommand, SQSClient, type MessageAttributeValue, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
 import { withFields } from '../../core/envelope.ts';
 import { referenceTo } from '../../core/event-reference.ts';
-import { chatOfEvent, type DestinationSpec, type Ordering, type SendContext } from '../../delivery/destination.ts';
+import { chatOfEvent, type Ordering, type SendContext } from '../../delivery/destination.ts';
 import { retry, type Outcome } from '../../delivery/outcome.ts';
-import { mayWrite, messageHeaders, WITHDRAWN, type BrokerDriver, type BrokerMessage } from '../broker/broker-channel.ts';
+import { mayWrite, messageHeaders, WITHDRAWN, type BrokerDriver, type BrokerMessage, type BrokerTarget } from '../broker/broker-channel.ts';
 import { RequestState } from '../broker/request-state.ts';
 import { callOutcomes } from './sqs-call-outcomes.ts';
 import { messageGroupId } from './sqs-message-group.ts';
@@ -111,7 +111,7 @@ export class SqsDriver implements BrokerDriver {
     return { index, queue: queueNameOf(this.settings, message, fifo), fifo, request, size: attributesSize + Buffer.byteLength(body) };
   }
 
-  async publish(batch: readonly BrokerMessage[], destination: DestinationSpec, sending?: SendContext): Promise<Outcome[]> {
+  async publish(batch: readonly BrokerMessage[], destination: BrokerTarget, sending?: SendContext): Promise<Outcome[]> {
     const outcomes: Outcome[] = batch.map(() => retry('not sent: SQS did not take this message, or one before it in its FIFO queue'));
     const byQueue = new Map<string, Entry[]>();
     batch.forEach((message, index) => {
