@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from '../../src/store/sqlite/schema.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import type { DeliveryRecord } from '../../src/store/types.ts';
 import { describeEventStoreConformance } from './event-store-conformance.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pombo-store-'));
@@ -44,5 +45,43 @@ test('SQLite: a log written before times were kept in order is put in order on o
     assert.deepEqual((await store.read({ instanceId: 'i', limit: 10 })).map((event) => event.id), ['evt_1', 'evt_2', 'evt_3']);
   } finally {
     await store.close();
+  }
+});
+
+test('SQLite: the status index holds only the records not delivered, and failed and pending ones are listed from it', async () => {
+  const file = join(dir, `${randomUUID()}.db`);
+  const store = new SqliteStore(file);
+  const destination = 'webhook:i1';
+  const status = (pos: number): DeliveryRecord['status'] => (pos === 500 || pos === 1000 ? 'failed' : pos === 700 ? 'pending' : 'delivered');
+  const records = Array.from({ length: 1000 }, (_, k): DeliveryRecord => ({
+    destination,
+    pos: k + 1,
+    eventId: `evt_${k + 1}`,
+    instanceId: 'i1',
+    event: 'MESSAGES_UPSERT',
+    status: status(k + 1),
+    attempts: [{ at: '2030-01-01T00:00:00.000Z', durationMs: 1 }],
+    nextAttemptAt: status(k + 1) === 'pending' ? 1 : null,
+  }));
+  try {
+    await store.saveDeliveries(destination, records, 1000);
+    const positions = (found: readonly DeliveryRecord[]) => found.map((record) => record.pos);
+    assert.deepEqual(positions(await store.failedDeliveries([destination], 10)), [500, 1000]);
+    assert.deepEqual(positions(await store.listDeliveries({ destination, status: 'failed', limit: 10 })), [500, 1000]);
+    assert.deepEqual(positions(await store.listDeliveries({ destination, status: 'failed', afterPos: 500, limit: 10 })), [1000]);
+    assert.deepEqual(positions(await store.listDeliveries({ destination, status: 'pending', limit: 10 })), [700]);
+    assert.deepEqual(positions(await store.listDeliveries({ destination, status: 'delivered', limit: 3 })), [1, 2, 3]);
+    // A dead letter replayed and delivered leaves the index.
+    await store.saveDeliveries(destination, [{ ...records[499]!, status: 'delivered' }], 1000);
+    assert.deepEqual(positions(await store.failedDeliveries([destination], 10)), [1000]);
+  } finally {
+    await store.close();
+  }
+  const raw = new Database(file, { readonly: true });
+  try {
+    const index = raw.prepare("SELECT sql FROM sqlite_master WHERE name = 'deliveries_status'").get() as { sql: string };
+    assert.match(index.sql, /WHERE status != 'delivered'$/, 'delivered records are left out of it');
+  } finally {
+    raw.close();
   }
 });

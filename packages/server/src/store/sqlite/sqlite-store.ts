@@ -21,6 +21,13 @@ import { MIGRATIONS } from './schema.ts';
 
 /** Delivery records written by one statement: a statement for many rows costs a third less per row than one each. */
 const UPSERT_ROWS = 64;
+/**
+ * The term of the status index's WHERE (schema.ts): a query that names it, beside `status = …`, may use
+ * the index (SQLite proves a partial index usable only from the same term), and says so (INDEXED BY):
+ * without statistics SQLite would walk the destination's records by position instead, every delivered
+ * one included, to find a few failed ones.
+ */
+const UNDELIVERED = "status != 'delivered'";
 const DELIVERY_COLUMNS = 9;
 /** Events inserted by one statement: for many rows, about 1.5 µs less per event than a statement each. */
 const INSERT_ROWS = 64;
@@ -455,9 +462,10 @@ export class SqliteStore implements Store {
 
   async listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]> {
     const where = ['destination = @destination', 'pos > @afterPos'];
-    if (query.status) where.push('status = @status');
+    const undelivered = query.status !== undefined && query.status !== 'delivered';
+    if (query.status) where.push(undelivered ? `status = @status AND ${UNDELIVERED}` : 'status = @status');
     if (query.event) where.push('event = @event');
-    const sql = `SELECT * FROM deliveries WHERE ${where.join(' AND ')} ORDER BY pos LIMIT @limit`;
+    const sql = `SELECT * FROM deliveries ${undelivered ? 'INDEXED BY deliveries_status' : ''} WHERE ${where.join(' AND ')} ORDER BY pos LIMIT @limit`;
     return this.db
       .prepare<[Record<string, unknown>], DeliveryRow>(sql)
       .all({ afterPos: 0, status: null, event: null, ...query })
@@ -470,7 +478,9 @@ export class SqliteStore implements Store {
    * single statement numbering the rows (a window) would read every dead letter of them.
    */
   async failedDeliveries(destinations: readonly string[], perDestination: number): Promise<DeliveryRecord[]> {
-    const statement = this.db.prepare<[string, number], DeliveryRow>("SELECT * FROM deliveries WHERE destination = ? AND status = 'failed' ORDER BY pos LIMIT ?");
+    const statement = this.db.prepare<[string, number], DeliveryRow>(
+      `SELECT * FROM deliveries INDEXED BY deliveries_status WHERE destination = ? AND status = 'failed' AND ${UNDELIVERED} ORDER BY pos LIMIT ?`,
+    );
     return [...new Set(destinations)].flatMap((destination) => statement.all(destination, perDestination).map(toDelivery));
   }
 
