@@ -11,6 +11,9 @@
  * The receiver runs in a worker thread and measures append → receipt from a timestamp in each event.
  *
  *   node --import tsx bench/webhook.ts [--events 20000] [--concurrency 32] [--rounds 3] [--seconds 10] [--sync normal]
+ *
+ * BENCH_PROFILE_DIR=/tmp/prof writes a CPU profile of the main thread for Pombo's end-to-end and drain
+ * phases (`webhook-end-to-end-<round>.cpuprofile`, …), summed by `bench/profile-summary.ts`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -25,6 +28,7 @@ import type { Emit } from '../packages/server/src/instances/instance-service.ts'
 import type { Instance } from '../packages/server/src/store/types.ts';
 import { instanceWebhook } from '../packages/server/src/channels/webhook/webhook-config.ts';
 import { machine } from './machine.ts';
+import { phaseProfiler } from './profile.ts';
 import { Receiver } from './webhook/receiver.ts';
 
 const arg = (name: string, fallback: number): number => Number(process.argv[process.argv.indexOf(`--${name}`) + 1]) || fallback;
@@ -188,9 +192,21 @@ async function measure(receiver: Receiver, expected: number, failRate: number, p
 async function pomboThroughput(receiver: Receiver, url: string): Promise<Result> {
   const running = await startPombo(url);
   try {
-    return await measure(receiver, EVENTS, 0, () => appendAll(running, EVENTS));
+    return await profiled('webhook-end-to-end', () => measure(receiver, EVENTS, 0, () => appendAll(running, EVENTS)));
   } finally {
     await stopPombo(running);
+  }
+}
+
+const profiler = phaseProfiler(process.env.BENCH_PROFILE_DIR);
+
+/** Runs a phase of Pombo's under the CPU profiler when BENCH_PROFILE_DIR is set (the receiver's thread left out). */
+async function profiled<T>(phase: string, run: () => Promise<T>): Promise<T> {
+  const profile = await profiler.start(phase);
+  try {
+    return await run();
+  } finally {
+    await profile.stop();
   }
 }
 
@@ -215,10 +231,12 @@ async function pomboDrain(receiver: Receiver, url: string): Promise<Result> {
     await caughtUp(running.pombo, destination);
     await setWebhook(running, url, false);
     await appendAll(running, EVENTS);
-    return await measure(receiver, EVENTS, 0, async () => {
-      await setWebhook(running, url, true);
-      await caughtUp(running.pombo, destination);
-    });
+    return await profiled('webhook-drain', () =>
+      measure(receiver, EVENTS, 0, async () => {
+        await setWebhook(running, url, true);
+        await caughtUp(running.pombo, destination);
+      }),
+    );
   } finally {
     await stopPombo(running);
   }
