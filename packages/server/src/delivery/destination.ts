@@ -20,9 +20,10 @@ export interface SendContext {
    */
   mayStart(): boolean;
   /**
-   * For a channel that writes where it cannot ask at the last moment (a driver on its own thread): until
-   * when `mayStart` holds unless `withdrawn` aborts first (ms since the epoch). It writes nothing after
-   * that moment, nor once `withdrawn` aborted (the node dropped the lease: its worker stops).
+   * For a channel that cannot ask `mayStart` where it writes (a driver on its own thread): until when
+   * `mayStart` holds as of now (ms since the epoch; later once the node renews its lease), and
+   * `withdrawn`, aborted when the node drops the lease (its worker stops). Such a channel asks those
+   * where the others ask `mayStart`.
    */
   writableUntil(): number;
   readonly withdrawn: AbortSignal;

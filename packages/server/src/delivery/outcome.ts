@@ -11,6 +11,9 @@ export type Outcome =
 
 export const delivered = (attempt?: Partial<DeliveryAttempt>): Outcome => ({ kind: 'delivered', attempt });
 
+/** The outcome of a delivery that carries nothing of its own: one frozen object shared by all. */
+export const DELIVERED: Outcome = Object.freeze(delivered());
+
 export const retry = (error: string, afterMs?: number, attempt?: Partial<DeliveryAttempt>): Outcome => ({
   kind: 'retry',
   error,

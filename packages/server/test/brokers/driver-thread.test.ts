@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { WITHDRAWN_REASON, type BrokerMessage, type BrokerTarget } from '../../src/channels/broker/broker-channel.ts';
@@ -8,17 +9,17 @@ import type { KafkaSettings } from '../../src/config/kafka-settings.ts';
 import type { SendContext } from '../../src/delivery/destination.ts';
 import type { Outcome } from '../../src/delivery/outcome.ts';
 import { LoggedEvent } from '../../src/store/logged-event.ts';
-import { requireService, uniqueName } from '../helpers/pombo-harness.ts';
+import { eventually, requireService, uniqueName } from '../helpers/pombo-harness.ts';
 import { createTopic, KAFKA_BROKERS, kafkaAvailable, readTopic } from './kafka-topic-reader.ts';
 
 const needsKafka = requireService(await kafkaAvailable(), 'Kafka on 127.0.0.1:9092', 'run scripts/services/kafka.sh');
 
-/** A Kafka driver on its own thread, publishing to `<prefix>.inst.messages-upsert`. */
-async function threadedKafka(): Promise<{ driver: ThreadedDriver; topic: string }> {
+/** A Kafka driver on its own thread, publishing to `<prefix>.inst.messages-upsert` (through `brokers`, Kafka's own address by default). */
+async function threadedKafka(brokers = KAFKA_BROKERS): Promise<{ driver: ThreadedDriver; topic: string }> {
   const prefix = uniqueName('thread').replace(/-/g, '');
   const settings: KafkaSettings = {
     clientId: 'pombo-test',
-    brokers: [KAFKA_BROKERS],
+    brokers: [brokers],
     connectTimeoutMs: 3000,
     requestTimeoutMs: 10_000,
     prefix,
@@ -97,6 +98,54 @@ test('on its own thread, a batch whose lease the node drops before it is written
   }
 });
 
+/** A TCP proxy to Kafka that opens each connection `delayMs` late: a client's first connection (the bootstrap) waits that long. */
+async function slowProxy(delayMs: number): Promise<{ address: string; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    sockets.add(client);
+    setTimeout(() => {
+      const [host, port] = KAFKA_BROKERS.split(':');
+      const upstream = connect(Number(port), host);
+      sockets.add(upstream);
+      client.pipe(upstream).pipe(client);
+      const end = () => (client.destroy(), upstream.destroy());
+      client.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+    }, delayMs);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    address: `127.0.0.1:${port}`,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+test('on its own thread, a batch that waits past the moment its lease was sure until is written, as the node renewed the lease meanwhile', needsKafka, async () => {
+  const proxy = await slowProxy(1500);
+  const { driver, topic } = await threadedKafka(proxy.address);
+  try {
+    // Sure for 300 ms when handed over; renewed from then on (a lease renewal); the connection takes 1.5 s.
+    let asked = 0;
+    const renewed: SendContext = {
+      mayStart: () => true,
+      writableUntil: () => Date.now() + (asked++ === 0 ? 300 : 60_000),
+      withdrawn: new AbortController().signal,
+    };
+    const started = Date.now();
+    const outcomes = await driver.publish([message('renewed')], byInstance, renewed);
+    assert.ok(Date.now() - started >= 1500, 'the batch waited for the connection');
+    assert.deepEqual(kinds(outcomes), ['delivered'], errorOf(outcomes[0]));
+    assert.deepEqual((await readTopic(topic, (got) => got.length >= 1)).map((record) => record.headers.get('event-id')), ['renewed']);
+  } finally {
+    await driver.close();
+    await proxy.close();
+  }
+});
+
 test('a driver thread that dies answers its batches in flight "retry", and a new thread publishes the next batch', needsKafka, async () => {
   const { driver, topic } = await threadedKafka();
   try {
@@ -109,6 +158,8 @@ test('a driver thread that dies answers its batches in flight "retry", and a new
     assert.deepEqual(kinds(outcomes), ['retry', 'retry']);
     assert.match(errorOf(outcomes[0]), /the driver's thread stopped/);
     assert.equal(driver.connection().state, 'disconnected');
+    // With nothing to publish, a new thread starts and connects by itself (find and /metrics recover).
+    await eventually(() => driver.connection().state === 'connected', 'connected again without a batch', 15_000);
 
     assert.deepEqual(kinds(await driver.publish([message('after')], byInstance)), ['delivered']);
     const ids = (await readTopic(topic, (got) => got.some((record) => record.headers.get('event-id') === 'after'))).map((record) => record.headers.get('event-id'));

@@ -27,6 +27,17 @@ const DRIVERS: Record<ThreadedDriverName, () => Promise<BrokerDriver>> = {
   },
 };
 
+const reasonOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** Why the driver could not be built (its module did not load): every batch is answered `retry` with it. */
+let unbuilt: string | undefined;
+const ready: Promise<BrokerDriver | undefined> = DRIVERS[data.driver]().catch((error: unknown) => {
+  unbuilt = `${data.driver}: the driver could not start: ${reasonOf(error)}`;
+  log.error({ err: error }, unbuilt);
+  post({ kind: 'connection', state: 'disconnected', lastError: unbuilt });
+  return undefined;
+});
+
 let reported = '';
 function reportConnection(driver: BrokerDriver): void {
   const { state, lastError } = driver.connection();
@@ -36,44 +47,52 @@ function reportConnection(driver: BrokerDriver): void {
   post({ kind: 'connection', state, lastError });
 }
 
-/** The withdrawal of each batch in flight handed over under a lease (cluster mode). */
-const leases = new Map<number, AbortController>();
+/** Until when each batch in flight handed over under a lease may be written (renewed or dropped by `lease` messages). */
+const leases = new Map<number, { until: number; readonly dropped: AbortController }>();
 
-/** The lease of a batch as the main thread saw it when it handed it over, and its withdrawal. */
+/** The lease of a batch as the main thread last told it: asked after each of the driver's own waits. */
 function sendingOf(request: PublishRequest): SendContext | undefined {
-  const { id, writableUntil } = request;
-  if (writableUntil === Infinity) return undefined;
-  const lost = new AbortController();
-  leases.set(id, lost);
-  return { mayStart: () => !lost.signal.aborted && Date.now() < writableUntil, writableUntil: () => writableUntil, withdrawn: lost.signal };
+  if (request.writableUntil === Infinity) return undefined;
+  const lease = { until: request.writableUntil, dropped: new AbortController() };
+  leases.set(request.id, lease);
+  return { mayStart: () => Date.now() < lease.until, writableUntil: () => lease.until, withdrawn: lease.dropped.signal };
 }
 
-async function publish(driver: BrokerDriver, request: PublishRequest): Promise<void> {
+function leaseMoved(id: number, until: number): void {
+  const lease = leases.get(id);
+  if (!lease) return;
+  lease.until = until;
+  if (until === 0) lease.dropped.abort();
+}
+
+async function publish(driver: BrokerDriver | undefined, request: PublishRequest): Promise<void> {
   const batch = fromColumns(request.batch);
+  if (!driver) return post({ kind: 'outcomes', id: request.id, outcomes: batch.map(() => retry(unbuilt ?? data.driver)) });
   const sending = sendingOf(request);
   try {
     const outcomes = await driver.publish(batch, request.destination, sending);
     reportConnection(driver);
     post({ kind: 'outcomes', id: request.id, outcomes: outcomes.every((outcome) => outcome.kind === 'delivered' && outcome.attempt === undefined) ? null : outcomes });
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
     reportConnection(driver);
-    post({ kind: 'outcomes', id: request.id, outcomes: batch.map(() => retry(`${data.driver}: ${reason}`)) });
+    post({ kind: 'outcomes', id: request.id, outcomes: batch.map(() => retry(`${data.driver}: ${reasonOf(error)}`)) });
+  } finally {
+    leases.delete(request.id);
   }
-  leases.delete(request.id);
 }
 
-const ready = DRIVERS[data.driver]();
-const watch = setInterval(() => void ready.then(reportConnection), 250);
+const watch = setInterval(() => void ready.then((driver) => driver && reportConnection(driver)), 250);
 watch.unref();
 
+// Every message waits for the driver, in the order they came: a lease moves after its batch was taken
+// (a batch in the driver's waits sees it before its next write: the waits end on later turns).
 port.on('message', (message: ToThread) => {
   void ready.then(async (driver) => {
     if (message.kind === 'publish') return publish(driver, message);
-    if (message.kind === 'withdraw') return leases.get(message.id)?.abort();
-    if (message.kind === 'start') return driver.start?.();
+    if (message.kind === 'lease') return leaseMoved(message.id, message.writableUntil);
+    if (message.kind === 'start') return driver?.start?.();
     clearInterval(watch);
-    await driver.close();
+    await driver?.close();
     post({ kind: 'closed' });
   });
 });

@@ -109,8 +109,11 @@ export interface PublishRequest {
 
 export type ToThread =
   | PublishRequest
-  /** The node dropped the lease a batch was handed over under (`SendContext.withdrawn`): write nothing more of it. */
-  | { readonly kind: 'withdraw'; readonly id: number }
+  /**
+   * The lease of a batch in flight moved on: renewed (a later moment) or dropped by the node (0, from
+   * `SendContext.withdrawn`): the thread writes nothing of it after that moment.
+   */
+  | { readonly kind: 'lease'; readonly id: number; readonly writableUntil: number }
   | { readonly kind: 'start' }
   | { readonly kind: 'close' };
 

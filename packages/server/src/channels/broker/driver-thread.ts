@@ -1,11 +1,17 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { SendContext } from '../../delivery/destination.ts';
-import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
+import { DELIVERED, retry, type Outcome } from '../../delivery/outcome.ts';
 import type { BrokerDriver, BrokerMessage, BrokerTarget, ConnectionState } from './broker-channel.ts';
 import { toColumns, type DriverThreadData, type FromThread, type ToThread } from './driver-thread-messages.ts';
 
-const DELIVERED: Outcome = Object.freeze(delivered());
+/** How often the leases of batches in flight are passed on to the thread (cluster mode): renewals reach a batch that waits. */
+const LEASE_REFRESH_MS = 200;
+/** How long `close` waits for the driver to close its connections before it stops the thread anyway. */
+const CLOSE_GRACE_MS = 10_000;
+/** A thread that died is started again after this, doubling per death in a row up to the cap. */
+const RESTART_DELAY_MS = 500;
+const RESTART_MAX_DELAY_MS = 30_000;
 
 /**
  * Starts driver-thread-main.ts. From the TypeScript sources (tests, benchmarks, `npm run dev`) a worker
@@ -20,25 +26,35 @@ function startThread(data: DriverThreadData): Worker {
   return new Worker(code, { eval: true, workerData: data });
 }
 
-/** The level names of pino's numbers, for the records the thread hands over. */
-const LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+interface InFlight {
+  readonly size: number;
+  readonly resolve: (outcomes: Outcome[]) => void;
+  readonly sending: SendContext | undefined;
+  /** The lease's moment as the thread last heard it. */
+  told: number;
+  /** Tells the thread at once when the node drops the lease (removed once the batch is answered). */
+  readonly dropped: () => void;
+}
 
 /**
  * A broker driver that runs on a thread of its own (driver-thread-main.ts): the main thread appends,
  * reads the log and builds the envelopes; the client library's encoding and socket writes run beside
  * it, on the second core, and answer the same outcomes. A thread that dies answers its batches in
- * flight `retry` (the dispatcher sends them again) and is started again at the next batch.
+ * flight `retry` (the dispatcher sends them again) and is started again.
  *
- * In cluster mode a driver asks the lease again right before it writes (`SendContext.mayStart`); across
- * threads it gets the moment until which the node is sure of its lease when the batch is handed over
- * (`SendContext.writableUntil`), and writes nothing after it.
+ * In cluster mode a driver asks the lease right before it writes (`SendContext.mayStart`); across
+ * threads the thread gets the moment until which the node is sure of the lease (`writableUntil`) with
+ * the batch, its renewals while the batch waits, and 0 at once when the node drops it (`withdrawn`).
  */
 export class ThreadedDriver implements BrokerDriver {
   private thread: Worker | undefined;
   private nextId = 1;
-  private readonly waiting = new Map<number, { size: number; resolve: (outcomes: Outcome[]) => void }>();
+  private readonly inFlight = new Map<number, InFlight>();
   private state: { state: ConnectionState; lastError: string | null } = { state: 'disconnected', lastError: null };
   private closing: Promise<void> | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private deaths = 0;
 
   constructor(
     private readonly data: DriverThreadData,
@@ -46,7 +62,7 @@ export class ThreadedDriver implements BrokerDriver {
   ) {}
 
   start(): void {
-    this.send({ kind: 'start' });
+    this.post({ kind: 'start' });
   }
 
   connection() {
@@ -57,12 +73,20 @@ export class ThreadedDriver implements BrokerDriver {
     if (this.closing) return Promise.resolve(batch.map(() => retry(`${this.data.driver}: the server is stopping`)));
     const id = this.nextId++;
     const writableUntil = sending ? sending.writableUntil() : Infinity;
-    const withdraw = () => this.send({ kind: 'withdraw', id });
-    sending?.withdrawn.addEventListener('abort', withdraw, { once: true });
-    return new Promise<Outcome[]>((resolve) => {
-      this.waiting.set(id, { size: batch.length, resolve });
-      this.send({ kind: 'publish', id, batch: toColumns(batch), destination: { id: destination.id, ordering: destination.ordering }, writableUntil });
-    }).finally(() => sending?.withdrawn.removeEventListener('abort', withdraw));
+    return new Promise((resolve) => {
+      const dropped = () => this.tellLease(id);
+      this.inFlight.set(id, { size: batch.length, resolve, sending, told: writableUntil, dropped });
+      try {
+        this.post({ kind: 'publish', id, batch: toColumns(batch), destination: { id: destination.id, ordering: destination.ordering }, writableUntil });
+      } catch (error) {
+        this.answer(id, null, `${this.data.driver}: the batch could not be handed to the driver's thread: ${(error as Error).message}`);
+        return;
+      }
+      if (sending) {
+        sending.withdrawn.addEventListener('abort', dropped, { once: true });
+        this.leaseTimer ??= setInterval(() => this.refreshLeases(), LEASE_REFRESH_MS);
+      }
+    });
   }
 
   close(): Promise<void> {
@@ -71,50 +95,105 @@ export class ThreadedDriver implements BrokerDriver {
   }
 
   private async closeThread(): Promise<void> {
+    clearTimeout(this.restartTimer);
+    clearInterval(this.leaseTimer);
     const thread = this.thread;
     if (!thread) return;
-    const closed = new Promise<void>((resolve) => {
-      thread.on('message', (message: FromThread) => message.kind === 'closed' && resolve());
-      thread.once('exit', () => resolve());
-    });
-    thread.postMessage({ kind: 'close' } satisfies ToThread);
-    await closed;
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => {
+        thread.on('message', (message: FromThread) => message.kind === 'closed' && resolve());
+        thread.once('exit', () => resolve());
+        thread.postMessage({ kind: 'close' } satisfies ToThread);
+      }),
+      new Promise<void>((resolve) => {
+        grace = setTimeout(() => {
+          this.log.warn({ channel: this.data.driver }, `the driver did not close within ${CLOSE_GRACE_MS} ms: its thread is stopped`);
+          resolve();
+        }, CLOSE_GRACE_MS);
+      }),
+    ]);
+    clearTimeout(grace);
     await thread.terminate();
   }
 
-  private send(message: ToThread): void {
+  /** Hands a message to the thread, started first if there is none (never once closing). */
+  private post(message: ToThread): void {
+    if (this.closing) return;
     (this.thread ??= this.startThread()).postMessage(message);
   }
 
   private startThread(): Worker {
+    clearTimeout(this.restartTimer);
     const thread = startThread(this.data);
     thread.on('message', (message: FromThread) => this.received(message));
-    thread.on('error', (error) => this.log.error({ err: error }, `${this.data.driver}: the driver's thread failed`));
-    thread.once('exit', (code) => {
-      if (this.thread === thread) this.thread = undefined;
-      const reason = `${this.data.driver}: the driver's thread stopped (exit code ${code}) before the broker answered`;
-      for (const { size, resolve } of this.waiting.values()) resolve(Array.from({ length: size }, () => retry(reason)));
-      this.waiting.clear();
-      this.state = { state: 'disconnected', lastError: reason };
-    });
+    thread.on('error', (error) => this.log.error({ err: error, channel: this.data.driver }, "the driver's thread failed"));
+    thread.once('exit', (code) => this.exited(thread, code));
     return thread;
   }
 
+  /** A thread that stopped: its batches go again, and unless the server is stopping a new thread connects. */
+  private exited(thread: Worker, code: number): void {
+    if (this.thread !== thread) return;
+    this.thread = undefined;
+    const reason = `${this.data.driver}: the driver's thread stopped (exit code ${code}) before the broker answered`;
+    for (const id of [...this.inFlight.keys()]) this.answer(id, null, reason);
+    this.state = { state: 'disconnected', lastError: reason };
+    if (this.closing) return;
+    const delay = Math.min(RESTART_MAX_DELAY_MS, RESTART_DELAY_MS * 2 ** this.deaths++);
+    this.restartTimer = setTimeout(() => this.start(), delay);
+    this.restartTimer.unref();
+  }
+
   private received(message: FromThread): void {
-    if (message.kind === 'outcomes') {
-      const waiting = this.waiting.get(message.id);
-      this.waiting.delete(message.id);
-      if (waiting) waiting.resolve((message.outcomes as Outcome[] | null) ?? Array.from({ length: waiting.size }, () => DELIVERED));
-    } else if (message.kind === 'connection') {
+    if (message.kind === 'outcomes') this.answer(message.id, message.outcomes as Outcome[] | null);
+    else if (message.kind === 'connection') {
       this.state = { state: message.state, lastError: message.lastError };
-    } else if (message.kind === 'log') {
-      this.relayLog(message.line);
+      if (message.state === 'connected') this.deaths = 0;
+    } else if (message.kind === 'log') this.relayLog(message.line);
+  }
+
+  /** Answers a batch: its outcomes (`null`: all delivered), or `retry` with `failure` for each message. */
+  private answer(id: number, outcomes: Outcome[] | null, failure?: string): void {
+    const batch = this.inFlight.get(id);
+    if (!batch) return;
+    this.inFlight.delete(id);
+    batch.sending?.withdrawn.removeEventListener('abort', batch.dropped);
+    if (failure !== undefined) batch.resolve(Array.from({ length: batch.size }, () => retry(failure)));
+    else batch.resolve(outcomes ?? Array.from({ length: batch.size }, () => DELIVERED));
+  }
+
+  /** Tells the thread a batch's lease moved (renewed, or dropped: 0). */
+  private tellLease(id: number): void {
+    const batch = this.inFlight.get(id);
+    if (!batch?.sending) return;
+    const until = batch.sending.withdrawn.aborted ? 0 : batch.sending.writableUntil();
+    if (until === batch.told) return;
+    batch.told = until;
+    this.post({ kind: 'lease', id, writableUntil: until });
+  }
+
+  private refreshLeases(): void {
+    let leased = 0;
+    for (const [id, batch] of this.inFlight) {
+      if (!batch.sending) continue;
+      leased++;
+      this.tellLease(id);
+    }
+    if (leased === 0) {
+      clearInterval(this.leaseTimer);
+      this.leaseTimer = undefined;
     }
   }
 
   /** A record of the thread's logger, written by the main thread's (its redaction already applied). */
   private relayLog(line: string): void {
-    const { level, time: _time, pid: _pid, hostname: _hostname, service: _service, msg, ...fields } = JSON.parse(line) as Record<string, unknown>;
-    this.log[LEVELS[level as number] ?? 'info'](fields, String(msg ?? ''));
+    try {
+      const { level, time: _time, pid: _pid, hostname: _hostname, service: _service, msg, ...fields } = JSON.parse(line) as Record<string, unknown>;
+      const name = this.log.levels.labels[level as number] ?? 'info';
+      (this.log[name as 'info'] ?? this.log.info).call(this.log, fields, String(msg ?? ''));
+    } catch {
+      this.log.warn({ channel: this.data.driver }, "a log record of the driver's thread could not be read");
+    }
   }
 }

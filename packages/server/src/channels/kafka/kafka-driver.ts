@@ -2,7 +2,7 @@ import { Admin, Producer, ProduceAcks, type BaseOptions } from '@platformatic/ka
 import type { Logger } from 'pino';
 import { InTurn } from '../../core/in-turn.ts';
 import type { SendContext } from '../../delivery/destination.ts';
-import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
+import { DELIVERED, retry, type Outcome } from '../../delivery/outcome.ts';
 import { mayWrite, WITHDRAWN_REASON, type BrokerDriver, type BrokerMessage, type BrokerTarget } from '../broker/broker-channel.ts';
 import { ConnectionKeeper } from '../broker/connection-keeper.ts';
 import type { KafkaSettings } from '../../config/kafka-settings.ts';
@@ -21,9 +21,6 @@ interface Session {
   /** Present when KAFKA_AUTO_CREATE_TOPICS=true. */
   readonly topics: KafkaTopics | undefined;
 }
-
-/** One outcome for every delivered message: it carries nothing of its own. */
-const DELIVERED: Outcome = Object.freeze(delivered());
 
 /** Attempts of one request inside the client before the dispatcher takes over (with its own backoff). */
 const CLIENT_RETRIES = 3;

@@ -1,5 +1,5 @@
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
+import { DELIVERED, retry, type Outcome } from '../../delivery/outcome.ts';
 import { natsHeaders } from './nats-headers.ts';
 
 export interface JetStreamMessage {
@@ -21,9 +21,6 @@ interface PendingBatch {
 
 /** The reason given when no stream stores a subject (the stream was deleted, say). */
 export const NO_STREAM = 'no JetStream stream stores this subject (no responders)';
-
-/** Every acknowledged message gets this one value: nothing downstream writes on an outcome. */
-const DELIVERED: Outcome = Object.freeze(delivered());
 
 /** How every PubAck of a stream begins (`{"stream":"NAME","seq":N…}`); an API error carries `"error"`. */
 const PUB_ACK_START = '{"stream":"';
