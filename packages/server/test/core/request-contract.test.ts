@@ -211,6 +211,30 @@ test('an Idempotency-Key reused for a different request is a 422 naming what dif
   const renamed = [batch[0], { event: 'MESSAGES_UPDATE', data: { n: 'b' } }, { event: 'CALL', data: { n: 'c' } }];
   assertError(await keyed(name, renamed, 'batch-7'), 422, 'POMBO_ERR_IDEMPOTENCY_KEY_REUSED', /events\[1\] differs in its name \(CALL then, MESSAGES_UPDATE now\)/);
   assert.equal((await logOf(pombo, name)).length, 1 + 1 + 2, 'neither refused request appended anything');
+
+  // The same events plus one, or minus one, are another request too (a batch is stored all or none).
+  const longer = [...batch, { event: 'CALL', data: { n: 'c' } }];
+  assertError(await keyed(name, longer, 'batch-7'), 422, 'POMBO_ERR_IDEMPOTENCY_KEY_REUSED', /events\[2\] was not in the request first sent under it, which had fewer events/);
+  assertError(await keyed(name, [batch[0]], 'batch-7'), 422, 'POMBO_ERR_IDEMPOTENCY_KEY_REUSED', /the request first sent under it had more than 1 events \(its events\[1\] is stored as evt_/);
+  assert.equal((await logOf(pombo, name)).length, 1 + 1 + 2, 'nor did the longer or the shorter batch');
+});
+
+test('two requests racing with one Idempotency-Key and different events: one is stored, the other is refused, never answered with the first one\'s events as its own', async () => {
+  const name = await ingestInstance();
+  for (let round = 0; round < 6; round++) {
+    const key = `race-${round}`;
+    const answers = await Promise.all([
+      keyed(name, [{ event: 'CALL', data: { from: 'a', round } }, { event: 'CALL', data: { from: 'a', round, n: 2 } }], key),
+      keyed(name, [{ event: 'CALL', data: { from: 'b', round } }, { event: 'CALL', data: { from: 'b', round, n: 2 } }], key),
+    ]);
+    const statuses = answers.map((answer) => answer.status).sort();
+    assert.equal(statuses[0], 201, `round ${round}: one request is stored (${statuses})`);
+    assert.ok(statuses[1] === 409 || statuses[1] === 422, `round ${round}: the other is refused, got ${statuses[1]}: ${JSON.stringify(answers.map((answer) => answer.body))}`);
+    const refused = answers.find((answer) => answer.status !== 201)!;
+    if (refused.status === 409) assert.equal(refused.body.code, 'POMBO_ERR_IDEMPOTENCY_KEY_CONFLICT');
+  }
+  const log = await logOf(pombo, name);
+  assert.equal(log.length, 1 + 12, 'INSTANCE_CREATE, then two events a round: the winner\'s');
 });
 
 test('a channel the server has disabled is still configured, and find says the server has it off', async () => {

@@ -3,7 +3,7 @@ import { envelopeOf } from '../../core/envelope.ts';
 import { PomboError, validationError, excerpt } from '../../core/errors.ts';
 import { isSandboxed } from '../../instances/integration.ts';
 import { fromIdempotencyKey, type IngestItem, parseIngestBody } from '../../sources/ingest/ingest-body.ts';
-import type { Instance, StoredEvent } from '../../store/types.ts';
+import type { AppendResult, Instance, StoredEvent } from '../../store/types.ts';
 import { type AppContext, authorizedInstance } from '../../app-context.ts';
 import { eventKey, eventListLength } from '../../core/validate.ts';
 import { apiSchema, instanceNameParam, instanceParams, PAGE_LIMIT, strictObject, stringField } from '../../core/schemas.ts';
@@ -54,6 +54,7 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
     if (typeof idempotencyKey === 'string') await refuseReusedKey(context, instance, items, batch, idempotencyKey);
     if (sender && sender !== instance.ownerJid) instance = await instances.update(instance, { ownerJid: sender });
     const results = await instances.emitMany(instance, items, 'ingest');
+    if (typeof idempotencyKey === 'string') refuseConcurrentKey(items, results, batch, idempotencyKey);
     if (!isSandboxed(instance.integration)) await followConnection(context, instance.name, items);
     const view = results.map(({ event, duplicate }) => ({ id: event.id, seq: event.seq, event: event.event, duplicate }));
     const fresh = results.filter((result) => !result.duplicate).length;
@@ -123,26 +124,53 @@ function senderOf(context: AppContext, instance: Instance, items: readonly Inges
   return sender;
 }
 
+/** Whether a stored event is the one a request's item describes: the same name and data. */
+const sameEvent = (stored: StoredEvent, item: IngestItem): boolean => stored.event === item.event && stored.dataJson === JSON.stringify(item.data ?? null);
+
+const howDiffers = (stored: StoredEvent, item: IngestItem): string => (stored.event === item.event ? 'its data' : `its name (${stored.event} then, ${item.event} now)`);
+
+const NEW_KEY = 'a retry must send the same events, and a new request needs a new key';
+
 /**
  * An Idempotency-Key already used for a different request is refused with 422 before anything is
  * appended (as the IETF draft on the header asks): a retry sends the same events, and a changed event
  * under the old key would otherwise be answered with the first request's as a duplicate, and lost.
- * Each event the key names (`key:`, `key[i]:`) is compared with the one stored under it: name and data.
+ * Each event the key names (`key:`, `key[i]:`) is compared with the one stored under it: name and data;
+ * a batch must also have as many of them (the first request's events are stored all or none).
  */
 async function refuseReusedKey(context: AppContext, instance: Instance, items: readonly IngestItem[], batch: boolean, key: string): Promise<void> {
   const keyed = items.filter((item) => fromIdempotencyKey(item.producerId));
   if (!keyed.length) return;
-  const stored = await context.store.byProducerIds(instance.id, keyed.map((item) => item.producerId as string));
+  // The id the event after the batch's last would have: stored, the first request under the key was longer.
+  const beyond = batch ? `key[${items.length}]:${key}` : undefined;
+  const stored = await context.store.byProducerIds(instance.id, [...keyed.map((item) => item.producerId as string), ...(beyond ? [beyond] : [])]);
+  if (stored.size === 0) return;
+  const reused = (detail: string) => new PomboError('POMBO_ERR_IDEMPOTENCY_KEY_REUSED', { key: excerpt(key), detail: `${detail}; ${NEW_KEY}` });
+  const longer = beyond === undefined ? undefined : stored.get(beyond);
+  if (longer) throw reused(`the request first sent under it had more than ${items.length} events (its events[${items.length}] is stored as ${longer.id})`);
   for (const item of keyed) {
     const first = stored.get(item.producerId as string);
-    if (!first || (first.event === item.event && first.dataJson === JSON.stringify(item.data ?? null))) continue;
     const what = batch ? `events[${items.indexOf(item)}]` : 'the event';
-    const changed = first.event === item.event ? 'its data' : `its name (${first.event} then, ${item.event} now)`;
-    throw new PomboError('POMBO_ERR_IDEMPOTENCY_KEY_REUSED', {
-      key: excerpt(key),
-      detail: `${what} differs in ${changed} from the one stored as ${first.id}; a retry must send the same events, and a new request needs a new key`,
-    });
+    if (!first) throw reused(`${what} was not in the request first sent under it, which had fewer events`);
+    if (!sameEvent(first, item)) throw reused(`${what} differs in ${howDiffers(first, item)} from the one stored as ${first.id}`);
   }
+}
+
+/**
+ * Two requests with one Idempotency-Key and different events, at the same time: both passed
+ * `refuseReusedKey` before either was stored, and the store kept the first. The second is answered
+ * 409, not with the first's events as its own duplicates.
+ */
+function refuseConcurrentKey(items: readonly IngestItem[], results: readonly AppendResult[], batch: boolean, key: string): void {
+  items.forEach((item, index) => {
+    const result = results[index];
+    if (!result?.duplicate || !fromIdempotencyKey(item.producerId) || sameEvent(result.event, item)) return;
+    const what = batch ? `events[${index}]` : 'the event';
+    throw new PomboError('POMBO_ERR_IDEMPOTENCY_KEY_CONFLICT', {
+      key: excerpt(key),
+      detail: `${what} differs in ${howDiffers(result.event, item)} from the one the other request stored as ${result.event.id}; ${NEW_KEY}`,
+    });
+  });
 }
 
 /** The sandbox connects and disconnects its own instances: an ingested CONNECTION_UPDATE cannot move them. */
