@@ -45,7 +45,12 @@ const WEBHOOK_EVENTS = arg('events', 48_000);
 const WEBHOOK_WARMUP_EVENTS = arg('warmup-events', 12_000);
 const INSTANCES = arg('instances', 12);
 /** The webhook receiver's server: `lean` (the default: the nodes get the cores a receiver on another machine would leave them) or `http` (node:http). */
-const RECEIVER = process.argv.includes('--receiver') ? (process.argv[process.argv.indexOf('--receiver') + 1] as ReceiverServer) : 'lean';
+const RECEIVER = receiverArg(process.argv.includes('--receiver') ? process.argv[process.argv.indexOf('--receiver') + 1] : 'lean');
+
+function receiverArg(value: string | undefined): ReceiverServer {
+  if (value === 'lean' || value === 'http') return value;
+  throw new Error(`--receiver takes lean or http; got ${JSON.stringify(value)}`);
+}
 const ONLY = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1] ?? '').split(',') : undefined;
 const POSTGRES = process.env.BENCH_POSTGRES_URI ?? 'postgresql://postgres@127.0.0.1:5432/test';
 const BATCH = 100;
