@@ -366,7 +366,6 @@ export class PostgresStore implements Store {
 
   /** The events already stored under the producer ids this batch carries, by instance and producer id (read without a lock: see commitAppends). */
   private async eventsOfProducers(batch: QueuedAppend[], missing: ReadonlySet<string>): Promise<Map<string, StoredEvent | NewEvent>> {
-    const known = new Map<string, StoredEvent | NewEvent>();
     const instanceIds: string[] = [];
     const producerIds: string[] = [];
     for (const { requests } of batch) {
@@ -377,7 +376,14 @@ export class PostgresStore implements Store {
         }
       }
     }
-    if (!producerIds.length) return known;
+    const known = new Map<string, StoredEvent | NewEvent>();
+    for (const { producerId, event } of await this.storedByProducer(instanceIds, producerIds)) known.set(producerKey(event.instanceId, producerId), event);
+    return known;
+  }
+
+  /** The stored events of (instance, producer id) pairs, each with its producer id: one query for any number of pairs. */
+  private async storedByProducer(instanceIds: readonly string[], producerIds: readonly string[]): Promise<Array<{ producerId: string; event: StoredEvent }>> {
+    if (!producerIds.length) return [];
     const found = await this.pool.query<[...EventTuple, string]>({
       text: `SELECT ${EVENT_COLUMNS}, producer_id FROM pombo_events
              WHERE (instance_id, producer_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
@@ -385,8 +391,7 @@ export class PostgresStore implements Store {
       rowMode: 'array',
     });
     // The producer id follows the event's columns.
-    for (const row of found.rows) known.set(producerKey(row[2], row[10]), toEvent(row.slice(0, 10) as EventTuple));
-    return known;
+    return found.rows.map((row) => ({ producerId: row[10], event: toEvent(row.slice(0, 10) as EventTuple) }));
   }
 
 
@@ -410,16 +415,8 @@ export class PostgresStore implements Store {
   }
 
   async byProducerIds(instanceId: string, producerIds: readonly string[]): Promise<Map<string, StoredEvent>> {
-    const found = new Map<string, StoredEvent>();
-    if (!producerIds.length) return found;
-    const result = await this.pool.query<[...EventTuple, string]>({
-      text: `SELECT ${EVENT_COLUMNS}, producer_id FROM pombo_events WHERE instance_id = $1 AND producer_id = ANY($2::text[])`,
-      values: [instanceId, producerIds],
-      rowMode: 'array',
-    });
-    // The producer id follows the event's columns.
-    for (const row of result.rows) found.set(row[10], toEvent(row.slice(0, 10) as EventTuple));
-    return found;
+    const found = await this.storedByProducer(producerIds.map(() => instanceId), producerIds);
+    return new Map(found.map(({ producerId, event }) => [producerId, event]));
   }
 
   async getByIds(ids: readonly string[]): Promise<StoredEvent[]> {
