@@ -88,6 +88,11 @@ test('on its own thread, a batch whose lease the node drops before it is written
     // A lease that ends while the batch waits (the process was paused, say) withdraws it too.
     const expired = await driver.publish([message('late')], byInstance, leaseUntil(Date.now() - 1));
     assert.equal(errorOf(expired[0]), WITHDRAWN_REASON);
+    // So does one dropped before the batch was handed over (its abort event has already fired).
+    const gone = new AbortController();
+    gone.abort();
+    const handedAfter = await driver.publish([message('after-drop')], byInstance, leaseUntil(Date.now() + 60_000, gone));
+    assert.equal(errorOf(handedAfter[0]), WITHDRAWN_REASON);
 
     assert.deepEqual(kinds(await driver.publish([message('kept')], byInstance, leaseUntil(Date.now() + 60_000))), ['delivered']);
     await new Promise((resolve) => setTimeout(resolve, 300));

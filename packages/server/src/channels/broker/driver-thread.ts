@@ -72,7 +72,8 @@ export class ThreadedDriver implements BrokerDriver {
   publish(batch: readonly BrokerMessage[], destination: BrokerTarget, sending?: SendContext): Promise<Outcome[]> {
     if (this.closing) return Promise.resolve(batch.map(() => retry(`${this.data.driver}: the server is stopping`)));
     const id = this.nextId++;
-    const writableUntil = sending ? sending.writableUntil() : Infinity;
+    // A lease dropped before the hand-over (the node stopping its workers) is 0 from the start.
+    const writableUntil = sending ? (sending.withdrawn.aborted ? 0 : sending.writableUntil()) : Infinity;
     return new Promise((resolve) => {
       const dropped = () => this.tellLease(id);
       this.inFlight.set(id, { size: batch.length, resolve, sending, told: writableUntil, dropped });
@@ -84,7 +85,7 @@ export class ThreadedDriver implements BrokerDriver {
       }
       if (sending) {
         sending.withdrawn.addEventListener('abort', dropped, { once: true });
-        this.leaseTimer ??= setInterval(() => this.refreshLeases(), LEASE_REFRESH_MS);
+        this.leaseTimer ??= setInterval(() => this.refreshLeases(), LEASE_REFRESH_MS).unref();
       }
     });
   }
@@ -191,7 +192,7 @@ export class ThreadedDriver implements BrokerDriver {
     try {
       const { level, time: _time, pid: _pid, hostname: _hostname, service: _service, msg, ...fields } = JSON.parse(line) as Record<string, unknown>;
       const name = this.log.levels.labels[level as number] ?? 'info';
-      (this.log[name as 'info'] ?? this.log.info).call(this.log, fields, String(msg ?? ''));
+      this.log[name as 'info'](fields, String(msg ?? ''));
     } catch {
       this.log.warn({ channel: this.data.driver }, "a log record of the driver's thread could not be read");
     }

@@ -135,41 +135,47 @@ const NEW_KEY = 'a retry must send the same events, and a new request needs a ne
  * An Idempotency-Key already used for a different request is refused with 422 before anything is
  * appended (as the IETF draft on the header asks): a retry sends the same events, and a changed event
  * under the old key would otherwise be answered with the first request's as a duplicate, and lost.
- * Each event the key names (`key:`, `key[i]:`) is compared with the one stored under it: name and data;
- * a batch must also have as many of them (the first request's events are stored all or none).
+ * Each event the key names (`key:`, `key[i]:`) is compared with the one stored under it: name and data.
+ * A batch longer than the first is refused too (its events past the first's would be appended under the
+ * old key); the first's events are stored all or none, so missing ones past every stored one say so,
+ * while missing ones before a stored one were pruned by retention (sent again, they are appended again).
  */
 async function refuseReusedKey(context: AppContext, instance: Instance, items: readonly IngestItem[], batch: boolean, key: string): Promise<void> {
   const keyed = items.filter((item) => fromIdempotencyKey(item.producerId));
   if (!keyed.length) return;
-  // The id the event after the batch's last would have: stored, the first request under the key was longer.
-  const beyond = batch ? `key[${items.length}]:${key}` : undefined;
-  const stored = await context.store.byProducerIds(instance.id, [...keyed.map((item) => item.producerId as string), ...(beyond ? [beyond] : [])]);
+  const stored = await context.store.byProducerIds(instance.id, keyed.map((item) => item.producerId as string));
   if (stored.size === 0) return;
   const reused = (detail: string) => new PomboError('POMBO_ERR_IDEMPOTENCY_KEY_REUSED', { key: excerpt(key), detail: `${detail}; ${NEW_KEY}` });
-  const longer = beyond === undefined ? undefined : stored.get(beyond);
-  if (longer) throw reused(`the request first sent under it had more than ${items.length} events (its events[${items.length}] is stored as ${longer.id})`);
-  for (const item of keyed) {
+  let lastStored = -1;
+  for (const [index, item] of keyed.entries()) if (stored.has(item.producerId as string)) lastStored = index;
+  keyed.forEach((item, index) => {
     const first = stored.get(item.producerId as string);
     const what = batch ? `events[${items.indexOf(item)}]` : 'the event';
-    if (!first) throw reused(`${what} was not in the request first sent under it, which had fewer events`);
-    if (!sameEvent(first, item)) throw reused(`${what} differs in ${howDiffers(first, item)} from the one stored as ${first.id}`);
-  }
+    if (!first && index > lastStored) throw reused(`${what} was not in the request first sent under it, which had fewer events`);
+    if (first && !sameEvent(first, item)) throw reused(`${what} differs in ${howDiffers(first, item)} from the one stored as ${first.id}`);
+  });
 }
 
 /**
  * Two requests with one Idempotency-Key and different events, at the same time: both passed
  * `refuseReusedKey` before either was stored, and the store kept the first. The second is answered
- * 409, not with the first's events as its own duplicates.
+ * 409, not with the first's events as its own duplicates; the answer names those of its events that
+ * were stored all the same (past the end of a shorter first request).
  */
 function refuseConcurrentKey(items: readonly IngestItem[], results: readonly AppendResult[], batch: boolean, key: string): void {
-  items.forEach((item, index) => {
+  const differs = items.findIndex((item, index) => {
     const result = results[index];
-    if (!result?.duplicate || !fromIdempotencyKey(item.producerId) || sameEvent(result.event, item)) return;
-    const what = batch ? `events[${index}]` : 'the event';
-    throw new PomboError('POMBO_ERR_IDEMPOTENCY_KEY_CONFLICT', {
-      key: excerpt(key),
-      detail: `${what} differs in ${howDiffers(result.event, item)} from the one the other request stored as ${result.event.id}; ${NEW_KEY}`,
-    });
+    return result?.duplicate === true && fromIdempotencyKey(item.producerId) && !sameEvent(result.event, item);
+  });
+  if (differs < 0) return;
+  const other = (results[differs] as AppendResult).event;
+  const item = items[differs] as IngestItem;
+  const stored = results.flatMap((result, index) => (result.duplicate ? [] : [`events[${index}] as ${result.event.id}`]));
+  throw new PomboError('POMBO_ERR_IDEMPOTENCY_KEY_CONFLICT', {
+    key: excerpt(key),
+    detail:
+      `${batch ? `events[${differs}]` : 'the event'} differs in ${howDiffers(other, item)} from the one the other request stored as ${other.id}; ` +
+      `${stored.length ? `of this request only ${stored.join(', ')} were stored` : 'nothing of this request was stored'}; ${NEW_KEY}`,
   });
 }
 
