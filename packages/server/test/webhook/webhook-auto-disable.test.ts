@@ -12,11 +12,27 @@ test('a streak trips once, on the failure count or on the time failing; a delive
   assert.equal(byCount.record('w', dead('HTTP 404'), 1), undefined);
   assert.equal(byCount.record('w', retry('HTTP 500'), 2)?.failures, 3, 'the third failure trips it');
   assert.equal(byCount.record('w', retry('HTTP 500'), 3), undefined, 'only once');
-  byCount.resume('w');
+  byCount.resume('w', 'https://a.example/hook');
   assert.equal(byCount.record('w', retry('HTTP 500'), 4), undefined, 'enabled again: a new streak');
   assert.equal(byCount.record('w', delivered(), 5), undefined);
   assert.equal(byCount.record('w', retry('HTTP 500'), 6), undefined);
   assert.equal(byCount.record('w', retry('HTTP 500'), 7), undefined, 'a delivery started it over');
+
+  // Two failures of three at one URL; the webhook is set to another: its failures start from none.
+  const moved = new FailureStreaks({ afterFailures: 3, afterMs: 0 });
+  moved.resume('w', 'https://old.example/hook');
+  moved.record('w', retry('HTTP 500'), 0);
+  moved.record('w', retry('HTTP 500'), 1);
+  moved.resume('w', 'https://old.example/hook');
+  assert.equal(moved.record('w', retry('HTTP 500'), 2)?.failures, 3, 'the same URL (its instance changed otherwise): the streak goes on');
+  const fixed = new FailureStreaks({ afterFailures: 3, afterMs: 0 });
+  fixed.resume('w', 'https://old.example/hook');
+  fixed.record('w', retry('HTTP 500'), 0);
+  fixed.record('w', retry('HTTP 500'), 1);
+  fixed.resume('w', 'https://new.example/hook');
+  assert.equal(fixed.record('w', retry('HTTP 500'), 2), undefined, "the new URL's first failure is its first");
+  assert.equal(fixed.record('w', retry('HTTP 500'), 3), undefined);
+  assert.equal(fixed.record('w', retry('HTTP 500'), 4)?.failures, 3);
 
   const byTime = new FailureStreaks({ afterFailures: 0, afterMs: 1000 });
   assert.equal(byTime.record('w', retry('timeout'), 10_000), undefined);

@@ -42,6 +42,8 @@ export function disableReason(streak: FailureStreak, rules: AutoDisableRules, no
  */
 export class FailureStreaks {
   private readonly streaks = new Map<string, FailureStreak>();
+  /** The URL each webhook was last built for: its failures before a change of URL were another server's. */
+  private readonly urls = new Map<string, string>();
 
   constructor(private readonly rules: AutoDisableRules) {}
 
@@ -65,15 +67,22 @@ export class FailureStreaks {
     return (afterFailures > 0 && streak.failures >= afterFailures) || (afterMs > 0 && now - streak.since >= afterMs);
   }
 
-  /** A webhook enabled again starts a new streak (one that did not trip goes on counting). */
-  resume(destination: string): void {
-    if (this.streaks.get(destination)?.tripped) this.streaks.delete(destination);
+  /**
+   * A webhook enabled again, or pointed at another URL, starts a new streak; one that did not trip
+   * goes on counting while the URL stays (its destination is built again for any change of its instance).
+   */
+  resume(destination: string, url: string): void {
+    const streak = this.streaks.get(destination);
+    if (streak?.tripped || (streak && this.urls.get(destination) !== url)) this.streaks.delete(destination);
+    this.urls.set(destination, url);
   }
 
   /** Forgets the streaks of a deleted instance's webhooks: `webhook:<id>` and its endpoints `webhook:<id>:…`. */
   forgetAll(instanceDestination: string): void {
-    for (const destination of this.streaks.keys()) {
-      if (destination === instanceDestination || destination.startsWith(`${instanceDestination}:`)) this.streaks.delete(destination);
+    for (const known of [this.streaks, this.urls]) {
+      for (const destination of known.keys()) {
+        if (destination === instanceDestination || destination.startsWith(`${instanceDestination}:`)) known.delete(destination);
+      }
     }
   }
 }

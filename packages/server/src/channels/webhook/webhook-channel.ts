@@ -151,7 +151,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
 
   /** The destination of one enabled webhook of an instance; its answers feed its failure streak. */
   function instanceSpec(id: string, instanceId: string, endpointId: string | null, webhook: WebhookSettings & { url: string }): DestinationSpec {
-    streaks.resume(id);
+    streaks.resume(id, webhook.url);
     const target = new WebhookTarget({
       url: webhook.url,
       byEvents: webhook.byEvents,
