@@ -113,6 +113,41 @@ test('events committed while the replay reads the log are sent exactly once, fro
   }
 });
 
+test('a replay that falls far behind events committed meanwhile still sends each exactly once (its live buffer keeps only what the log reads will not cover)', async () => {
+  const { pombo, clients } = shared;
+  const alice = uniqueName('alice');
+  const { token } = await pombo.sandbox(alice, { websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } });
+  const first = await clients.connect(namespaceUrl(pombo, alice), { auth: { apikey: token } });
+  await produce(alice, 1, 1, 1);
+  const one = await clients.waitFor(first, 'message 1', (item) => item.payload.data.n === 1);
+  first.close();
+  await produce(alice, 2, 601, 600);
+
+  // 1,500 events (past the buffer's 1,000) are committed while the replay reads its first page.
+  const { store, instances } = pombo.pombo.context;
+  const read = store.read.bind(store);
+  let during: Array<{ data: unknown }> | undefined = numbered(602, 1500);
+  store.read = async (query) => {
+    const page = await read(query);
+    const batch = query.instanceId === (instances.find(alice)?.id ?? '') ? during : undefined;
+    during = undefined;
+    for (let start = 0; batch && start < batch.length; start += 500) {
+      await instances.emitMany(instances.get(alice), batch.slice(start, start + 500).map((item) => ({ event: 'MESSAGES_UPSERT' as const, data: item.data })));
+    }
+    return page;
+  };
+  try {
+    const second = clients.open(namespaceUrl(pombo, alice), { auth: { apikey: token, lastEventId: one.payload.id } });
+    await clients.waitFor(second, 'message 2101', (item) => item.payload.data.n === 2101);
+    await produce(alice, 2102, 2102, 1);
+    await clients.waitFor(second, 'message 2102', (item) => item.payload.data.n === 2102);
+    assert.equal(during, undefined, 'the events were committed during the replay');
+    assert.deepEqual(numbers(clients.received(second)), range(2, 2102));
+  } finally {
+    store.read = read;
+  }
+});
+
 test('an instance deleted while one of its sockets replays a long backlog: that socket is disconnected too, not left in a room of a deleted instance', async () => {
   const { pombo, clients } = shared;
   const name = uniqueName('gone');

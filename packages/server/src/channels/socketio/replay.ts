@@ -6,6 +6,12 @@ import { queuedBytes } from './slow-readers.ts';
 import { liveRoom, type PomboSocket, type Scope } from './socket-types.ts';
 
 const PAGE = 500;
+/**
+ * Live events a replay keeps for its end at most. Past it, it drops those at or below the head: it
+ * reads the log through the head before it joins the live room, so they reach the socket from the log
+ * (a socket that reads slowly while events pour in would otherwise hold all of them in memory).
+ */
+const PENDING_MAX = 1000;
 /** A replay waits for the network to take what it queued once it queued this much. */
 const REPLAY_QUEUE_BYTES = 256 * 1024;
 
@@ -45,7 +51,7 @@ export interface ReplaySource {
  * a restart read the same stretch: the shared reads (delivery/catch-up-reads.ts) read it once.
  */
 export class Replay {
-  private readonly pending: StoredEvent[] = [];
+  private pending: StoredEvent[] = [];
   private lastPos: number;
 
   constructor(
@@ -63,6 +69,10 @@ export class Replay {
   buffer(events: readonly StoredEvent[]): void {
     for (const event of events) {
       if (this.scope.kind === 'root' || event.instanceId === this.scope.instanceId) this.pending.push(event);
+    }
+    if (this.pending.length > PENDING_MAX) {
+      const head = this.source.head();
+      this.pending = this.pending.filter((event) => event.pos > head);
     }
   }
 
