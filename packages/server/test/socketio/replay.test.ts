@@ -80,7 +80,12 @@ test('an unknown lastEventId, or one of another instance, is refused with a clea
   assert.match(malformed.message, /auth\.lastEventId must be the id of the last event you received/);
 });
 
-test('events committed while the replay reads the log are sent exactly once, from the log or from the live buffer', async () => {
+/**
+ * An instance with events 1…601, of which a first socket saw event 1, and `batches` to commit while a
+ * replay reads the log: one batch per read of the instance's events (in appends of up to 500), after
+ * the page was read. Returns the id to resume after, and `restore` to undo the store's wrapper.
+ */
+async function backlogCommittingDuringReads(batches: Array<Array<{ data: unknown }>>) {
   const { pombo, clients } = shared;
   const alice = uniqueName('alice');
   const { token } = await pombo.sandbox(alice, { websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } });
@@ -89,62 +94,51 @@ test('events committed while the replay reads the log are sent exactly once, fro
   const one = await clients.waitFor(first, 'message 1', (item) => item.payload.data.n === 1);
   first.close();
   await produce(alice, 2, 601, 600);
-
-  // Commits land during the replay's reads: after the first page is read (so the next read sees
-  // them too), and after the last read (so only the live buffer has them).
   const { store, instances } = pombo.pombo.context;
   const read = store.read.bind(store);
-  const during = [numbered(602, 10), numbered(612, 5)];
   store.read = async (query) => {
     const page = await read(query);
-    const batch = query.instanceId === (instances.find(alice)?.id ?? '') ? during.shift() : undefined;
-    if (batch) await instances.emitMany(instances.get(alice), batch.map((item) => ({ event: 'MESSAGES_UPSERT' as const, data: item.data })));
+    const batch = query.instanceId === (instances.find(alice)?.id ?? '') ? batches.shift() : undefined;
+    for (let start = 0; batch && start < batch.length; start += 500) {
+      await instances.emitMany(instances.get(alice), batch.slice(start, start + 500).map((item) => ({ event: 'MESSAGES_UPSERT' as const, data: item.data })));
+    }
     return page;
   };
+  return { alice, token, lastEventId: one.payload.id as string, restore: () => void (store.read = read) };
+}
+
+test('events committed while the replay reads the log are sent exactly once, from the log or from the live buffer', async () => {
+  const { pombo, clients } = shared;
+  // Commits land during the replay's reads: after the first page is read (so the next read sees
+  // them too), and after the last read (so only the live buffer has them).
+  const during = [numbered(602, 10), numbered(612, 5)];
+  const { alice, token, lastEventId, restore } = await backlogCommittingDuringReads(during);
   try {
-    const second = clients.open(namespaceUrl(pombo, alice), { auth: { apikey: token, lastEventId: one.payload.id } });
+    const second = clients.open(namespaceUrl(pombo, alice), { auth: { apikey: token, lastEventId } });
     await clients.waitFor(second, 'message 616', (item) => item.payload.data.n === 616);
     await produce(alice, 617, 617, 1);
     await clients.waitFor(second, 'message 617', (item) => item.payload.data.n === 617);
     assert.deepEqual(during, [], 'both batches were committed during the replay');
     assert.deepEqual(numbers(clients.received(second)), range(2, 617));
   } finally {
-    store.read = read;
+    restore();
   }
 });
 
 test('a replay that falls far behind events committed meanwhile still sends each exactly once (its live buffer keeps only what the log reads will not cover)', async () => {
   const { pombo, clients } = shared;
-  const alice = uniqueName('alice');
-  const { token } = await pombo.sandbox(alice, { websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } });
-  const first = await clients.connect(namespaceUrl(pombo, alice), { auth: { apikey: token } });
-  await produce(alice, 1, 1, 1);
-  const one = await clients.waitFor(first, 'message 1', (item) => item.payload.data.n === 1);
-  first.close();
-  await produce(alice, 2, 601, 600);
-
   // 1,500 events (past the buffer's 1,000) are committed while the replay reads its first page.
-  const { store, instances } = pombo.pombo.context;
-  const read = store.read.bind(store);
-  let during: Array<{ data: unknown }> | undefined = numbered(602, 1500);
-  store.read = async (query) => {
-    const page = await read(query);
-    const batch = query.instanceId === (instances.find(alice)?.id ?? '') ? during : undefined;
-    during = undefined;
-    for (let start = 0; batch && start < batch.length; start += 500) {
-      await instances.emitMany(instances.get(alice), batch.slice(start, start + 500).map((item) => ({ event: 'MESSAGES_UPSERT' as const, data: item.data })));
-    }
-    return page;
-  };
+  const during = [numbered(602, 1500)];
+  const { alice, token, lastEventId, restore } = await backlogCommittingDuringReads(during);
   try {
-    const second = clients.open(namespaceUrl(pombo, alice), { auth: { apikey: token, lastEventId: one.payload.id } });
+    const second = clients.open(namespaceUrl(pombo, alice), { auth: { apikey: token, lastEventId } });
     await clients.waitFor(second, 'message 2101', (item) => item.payload.data.n === 2101);
     await produce(alice, 2102, 2102, 1);
     await clients.waitFor(second, 'message 2102', (item) => item.payload.data.n === 2102);
-    assert.equal(during, undefined, 'the events were committed during the replay');
+    assert.deepEqual(during, [], 'the events were committed during the replay');
     assert.deepEqual(numbers(clients.received(second)), range(2, 2102));
   } finally {
-    store.read = read;
+    restore();
   }
 });
 
