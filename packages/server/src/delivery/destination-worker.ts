@@ -3,7 +3,7 @@ import type { DeliveryAttempt, DeliveryRecord, Store, StoredEvent } from '../sto
 import { isoTime } from '../core/iso-time.ts';
 import { CircuitBreaker, type HealthState } from './circuit-breaker.ts';
 import { DeliveryStats } from './delivery-stats.ts';
-import { laneOf, type DestinationSpec, type SendContext } from './destination.ts';
+import { laneOf, leaseContext, type DestinationSpec, type SendContext } from './destination.ts';
 import { Lane } from './lane.ts';
 import { eventsByIds } from './dead-letters.ts';
 import { deliveryRecord, type Ledger, type LedgerWriter } from './ledger-writer.ts';
@@ -149,10 +149,7 @@ export class DestinationWorker {
     private readonly hooks: WorkerHooks,
   ) {
     this.circuit = spec.circuit && new CircuitBreaker(spec.circuit);
-    if (hooks.leased) {
-      const { signal } = this.leaseLost;
-      this.sending = { mayStart: () => !signal.aborted && this.maySend(), writableUntil: hooks.writableUntil, withdrawn: signal };
-    }
+    this.sending = hooks.leased ? leaseContext(hooks.writableUntil, this.leaseLost.signal) : undefined;
     this.writer = ledger.writer(
       spec.id,
       {
@@ -452,7 +449,7 @@ export class DestinationWorker {
   }
 
   private maySend(): boolean {
-    return this.sending === undefined || Date.now() < this.hooks.writableUntil();
+    return !this.hooks.leased || Date.now() < this.hooks.writableUntil();
   }
 
   /** Starts as many sends as the concurrency limit and the circuit breaker allow. */

@@ -29,6 +29,11 @@ export interface SendContext {
   readonly withdrawn: AbortSignal;
 }
 
+/** The SendContext of a lease sure until `writableUntil()`, unless `withdrawn` aborts first. */
+export function leaseContext(writableUntil: () => number, withdrawn: AbortSignal): SendContext {
+  return { mayStart: () => !withdrawn.aborted && Date.now() < writableUntil(), writableUntil, withdrawn };
+}
+
 /**
  * How events that must stay in order are grouped: `none` delivers every event independently,
  * `instance` one lane per instance, `chat` one lane per chat (`remoteJid`) with chats in parallel.

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { WITHDRAWN_REASON, type BrokerMessage, type BrokerTarget } from '../../src/channels/broker/broker-channel.ts';
 import { ThreadedDriver } from '../../src/channels/broker/driver-thread.ts';
 import type { KafkaSettings } from '../../src/config/kafka-settings.ts';
-import type { SendContext } from '../../src/delivery/destination.ts';
+import { leaseContext, type SendContext } from '../../src/delivery/destination.ts';
 import type { Outcome } from '../../src/delivery/outcome.ts';
 import { LoggedEvent } from '../../src/store/logged-event.ts';
 import { eventually, requireService, uniqueName } from '../helpers/pombo-harness.ts';
@@ -51,11 +51,7 @@ const kinds = (outcomes: readonly Outcome[]) => outcomes.map((outcome) => outcom
 const errorOf = (outcome: Outcome | undefined) => (outcome?.kind === 'retry' ? outcome.error : '');
 
 /** A lease as the worker hands it over: sure until `until`, withdrawn when `lost` aborts. */
-const leaseUntil = (until: number, lost = new AbortController()): SendContext => ({
-  mayStart: () => !lost.signal.aborted && Date.now() < until,
-  writableUntil: () => until,
-  withdrawn: lost.signal,
-});
+const leaseUntil = (until: number, lost = new AbortController()): SendContext => leaseContext(() => until, lost.signal);
 
 test('on its own thread, the Kafka driver publishes each event with its headers, chat key and timestamp, in order', needsKafka, async () => {
   const { driver, topic } = await threadedKafka();
@@ -135,11 +131,7 @@ test('on its own thread, a batch that waits past the moment its lease was sure u
   try {
     // Sure for 300 ms when handed over; renewed from then on (a lease renewal); the connection takes 1.5 s.
     let asked = 0;
-    const renewed: SendContext = {
-      mayStart: () => true,
-      writableUntil: () => Date.now() + (asked++ === 0 ? 300 : 60_000),
-      withdrawn: new AbortController().signal,
-    };
+    const renewed = leaseContext(() => Date.now() + (asked++ === 0 ? 300 : 60_000), new AbortController().signal);
     const started = Date.now();
     const outcomes = await driver.publish([message('renewed')], byInstance, renewed);
     assert.ok(Date.now() - started >= 1500, 'the batch waited for the connection');

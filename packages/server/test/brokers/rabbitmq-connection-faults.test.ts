@@ -4,6 +4,7 @@ import net from 'node:net';
 import { pino } from 'pino';
 import type { BrokerMessage } from '../../src/channels/broker/broker-channel.ts';
 import { RabbitMqDriver } from '../../src/channels/rabbitmq/rabbitmq-driver.ts';
+import { leaseContext } from '../../src/delivery/destination.ts';
 import type { StoredEvent } from '../../src/store/types.ts';
 import { eventually } from '../helpers/pombo-harness.ts';
 import { consume, RABBITMQ_HOST, RABBITMQ_PORT, rabbitmqRequired, rabbitNames } from './rabbitmq-helpers.ts';
@@ -115,7 +116,7 @@ describe('RabbitMQ connection faults', async () => {
     );
     try {
       let leased = true;
-      const sending = { mayStart: () => leased, writableUntil: () => (leased ? Infinity : 0), withdrawn: new AbortController().signal };
+      const sending = leaseContext(() => (leased ? Infinity : 0), new AbortController().signal);
       // The worker checked the lease and handed the batch over; the node loses it while the driver connects.
       const publishing = driver.publish([message('withdrawn')], undefined, sending);
       leased = false;

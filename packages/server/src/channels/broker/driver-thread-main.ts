@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { KafkaSettings } from '../../config/kafka-settings.ts';
-import type { SendContext } from '../../delivery/destination.ts';
+import { leaseContext, type SendContext } from '../../delivery/destination.ts';
 import { retry } from '../../delivery/outcome.ts';
 import { createLogger } from '../../ops/logger.ts';
 import type { BrokerDriver } from './broker-channel.ts';
@@ -55,7 +55,7 @@ function sendingOf(request: PublishRequest): SendContext | undefined {
   if (request.writableUntil === Infinity) return undefined;
   const lease = { until: request.writableUntil, dropped: new AbortController() };
   leases.set(request.id, lease);
-  return { mayStart: () => Date.now() < lease.until, writableUntil: () => lease.until, withdrawn: lease.dropped.signal };
+  return leaseContext(() => lease.until, lease.dropped.signal);
 }
 
 function leaseMoved(id: number, until: number): void {

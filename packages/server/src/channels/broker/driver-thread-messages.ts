@@ -1,8 +1,7 @@
 import type { EventKey } from '../../core/event-names.ts';
-import type { Ordering } from '../../delivery/destination.ts';
 import { LoggedEvent } from '../../store/logged-event.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
-import type { BrokerMessage, ConnectionState } from './broker-channel.ts';
+import type { BrokerMessage, BrokerTarget, ConnectionState } from './broker-channel.ts';
 
 /**
  * The drivers that run on a thread of their own (driver-thread-main.ts builds them): those whose client
@@ -99,7 +98,8 @@ export interface PublishRequest {
   readonly kind: 'publish';
   readonly id: number;
   readonly batch: BatchColumns;
-  readonly destination: { readonly id: string; readonly ordering: Ordering };
+  /** A copy of just these fields: the spec itself holds functions, which do not cross threads. */
+  readonly destination: BrokerTarget;
   /**
    * Until when the node may write (ms since the epoch; Infinity outside cluster mode): the thread's
    * answer to `SendContext.mayStart`, which it cannot ask across threads at the last moment.

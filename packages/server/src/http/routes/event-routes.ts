@@ -131,6 +131,9 @@ const howDiffers = (stored: StoredEvent, item: IngestItem): string => (stored.ev
 
 const NEW_KEY = 'a retry must send the same events, and a new request needs a new key';
 
+/** How an error names one event of the request. */
+const eventOf = (batch: boolean, index: number): string => (batch ? `events[${index}]` : 'the event');
+
 /**
  * An Idempotency-Key already used for a different request is refused with 422 before anything is
  * appended (as the IETF draft on the header asks): a retry sends the same events, and a changed event
@@ -141,19 +144,18 @@ const NEW_KEY = 'a retry must send the same events, and a new request needs a ne
  * while missing ones before a stored one were pruned by retention (sent again, they are appended again).
  */
 async function refuseReusedKey(context: AppContext, instance: Instance, items: readonly IngestItem[], batch: boolean, key: string): Promise<void> {
-  const keyed = items.filter((item) => fromIdempotencyKey(item.producerId));
+  const keyed = items.flatMap((item, index) => (fromIdempotencyKey(item.producerId) ? [{ item, producerId: item.producerId, index }] : []));
   if (!keyed.length) return;
-  const stored = await context.store.byProducerIds(instance.id, keyed.map((item) => item.producerId as string));
+  const stored = await context.store.byProducerIds(instance.id, keyed.map(({ producerId }) => producerId));
   if (stored.size === 0) return;
   const reused = (detail: string) => new PomboError('POMBO_ERR_IDEMPOTENCY_KEY_REUSED', { key: excerpt(key), detail: `${detail}; ${NEW_KEY}` });
   let lastStored = -1;
-  for (const [index, item] of keyed.entries()) if (stored.has(item.producerId as string)) lastStored = index;
-  keyed.forEach((item, index) => {
-    const first = stored.get(item.producerId as string);
-    const what = batch ? `events[${items.indexOf(item)}]` : 'the event';
-    if (!first && index > lastStored) throw reused(`${what} was not in the request first sent under it, which had fewer events`);
-    if (first && !sameEvent(first, item)) throw reused(`${what} differs in ${howDiffers(first, item)} from the one stored as ${first.id}`);
-  });
+  for (const { producerId, index } of keyed) if (stored.has(producerId)) lastStored = index;
+  for (const { item, producerId, index } of keyed) {
+    const first = stored.get(producerId);
+    if (!first && index > lastStored) throw reused(`${eventOf(batch, index)} was not in the request first sent under it, which had fewer events`);
+    if (first && !sameEvent(first, item)) throw reused(`${eventOf(batch, index)} differs in ${howDiffers(first, item)} from the one stored as ${first.id}`);
+  }
 }
 
 /**
@@ -174,7 +176,7 @@ function refuseConcurrentKey(items: readonly IngestItem[], results: readonly App
   throw new PomboError('POMBO_ERR_IDEMPOTENCY_KEY_CONFLICT', {
     key: excerpt(key),
     detail:
-      `${batch ? `events[${differs}]` : 'the event'} differs in ${howDiffers(other, item)} from the one the other request stored as ${other.id}; ` +
+      `${eventOf(batch, differs)} differs in ${howDiffers(other, item)} from the one the other request stored as ${other.id}; ` +
       `${stored.length ? `of this request only ${stored.join(', ')} were stored` : 'nothing of this request was stored'}; ${NEW_KEY}`,
   });
 }
