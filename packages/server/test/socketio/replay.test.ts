@@ -82,10 +82,11 @@ test('an unknown lastEventId, or one of another instance, is refused with a clea
 
 /**
  * An instance with events 1…601, of which a first socket saw event 1, and `batches` to commit while a
- * replay reads the log: one batch per read of the instance's events (in appends of up to 500), after
- * the page was read. Returns the id to resume after, and `restore` to undo the store's wrapper.
+ * second socket's replay reads the log: one batch per read of the instance's events (in appends of up
+ * to 500), after the page was read. The second socket waits for event `last`, then for one more, live.
+ * Returns the numbers it received.
  */
-async function backlogCommittingDuringReads(batches: Array<Array<{ data: unknown }>>) {
+async function replayCommitting(batches: Array<Array<{ data: unknown }>>, last: number): Promise<number[]> {
   const { pombo, clients } = shared;
   const alice = uniqueName('alice');
   const { token } = await pombo.sandbox(alice, { websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } });
@@ -104,42 +105,32 @@ async function backlogCommittingDuringReads(batches: Array<Array<{ data: unknown
     }
     return page;
   };
-  return { alice, token, lastEventId: one.payload.id as string, restore: () => void (store.read = read) };
+  try {
+    const second = clients.open(namespaceUrl(pombo, alice), { auth: { apikey: token, lastEventId: one.payload.id } });
+    await clients.waitFor(second, `message ${last}`, (item) => item.payload.data.n === last);
+    await produce(alice, last + 1, last + 1, 1);
+    await clients.waitFor(second, `message ${last + 1}`, (item) => item.payload.data.n === last + 1);
+    return numbers(clients.received(second));
+  } finally {
+    store.read = read;
+  }
 }
 
 test('events committed while the replay reads the log are sent exactly once, from the log or from the live buffer', async () => {
-  const { pombo, clients } = shared;
   // Commits land during the replay's reads: after the first page is read (so the next read sees
   // them too), and after the last read (so only the live buffer has them).
   const during = [numbered(602, 10), numbered(612, 5)];
-  const { alice, token, lastEventId, restore } = await backlogCommittingDuringReads(during);
-  try {
-    const second = clients.open(namespaceUrl(pombo, alice), { auth: { apikey: token, lastEventId } });
-    await clients.waitFor(second, 'message 616', (item) => item.payload.data.n === 616);
-    await produce(alice, 617, 617, 1);
-    await clients.waitFor(second, 'message 617', (item) => item.payload.data.n === 617);
-    assert.deepEqual(during, [], 'both batches were committed during the replay');
-    assert.deepEqual(numbers(clients.received(second)), range(2, 617));
-  } finally {
-    restore();
-  }
+  const received = await replayCommitting(during, 616);
+  assert.deepEqual(during, [], 'both batches were committed during the replay');
+  assert.deepEqual(received, range(2, 617));
 });
 
 test('a replay that falls far behind events committed meanwhile still sends each exactly once (its live buffer keeps only what the log reads will not cover)', async () => {
-  const { pombo, clients } = shared;
   // 1,500 events (past the buffer's 1,000) are committed while the replay reads its first page.
   const during = [numbered(602, 1500)];
-  const { alice, token, lastEventId, restore } = await backlogCommittingDuringReads(during);
-  try {
-    const second = clients.open(namespaceUrl(pombo, alice), { auth: { apikey: token, lastEventId } });
-    await clients.waitFor(second, 'message 2101', (item) => item.payload.data.n === 2101);
-    await produce(alice, 2102, 2102, 1);
-    await clients.waitFor(second, 'message 2102', (item) => item.payload.data.n === 2102);
-    assert.deepEqual(during, [], 'the events were committed during the replay');
-    assert.deepEqual(numbers(clients.received(second)), range(2, 2102));
-  } finally {
-    restore();
-  }
+  const received = await replayCommitting(during, 2101);
+  assert.deepEqual(during, [], 'the events were committed during the replay');
+  assert.deepEqual(received, range(2, 2102));
 });
 
 test('an instance deleted while one of its sockets replays a long backlog: that socket is disconnected too, not left in a room of a deleted instance', async () => {
