@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EventKey } from '../core/event-names.ts';
-import { excerpt, PomboError } from '../core/errors.ts';
+import { excerpt, PomboError, validationError } from '../core/errors.ts';
 import { newToken } from '../core/ids.ts';
 import type { ChannelRegistry } from '../channels/registry.ts';
 import type { Authenticator } from '../core/auth.ts';
 import type { Metrics } from '../ops/metrics.ts';
+import { OwnerJidTakenError } from '../store/owner-jid-taken-error.ts';
 import type { AppendRequest, AppendResult, Instance, InstancePatch, Integration, Store, StoredEvent } from '../store/types.ts';
 
 export interface CreateInstance {
@@ -125,8 +126,16 @@ export class InstanceService {
     return instance;
   }
 
+  /**
+   * Writes the patch. A number (`ownerJid`) this node's memory thought free may be another instance's:
+   * given by a request answered meanwhile, or on another node (cluster mode); the store refuses it then.
+   */
   async update(instance: Instance, patch: InstancePatch): Promise<Instance> {
-    return this.cache(await this.store.updateInstance(instance.id, patch));
+    const updated = await this.store.updateInstance(instance.id, patch).catch((error: unknown) => {
+      if (!(error instanceof OwnerJidTakenError)) throw error;
+      throw validationError(`"${excerpt(error.ownerJid)}" is already the number of another instance on this server: one number belongs to one instance`);
+    });
+    return this.cache(updated);
   }
 
   async setChannelConfig(instance: Instance, channel: string, config: unknown): Promise<Instance> {

@@ -140,6 +140,7 @@ export interface InstanceRepository {
   getInstance(name: string): Promise<Instance | undefined>;
   getInstanceById(id: string): Promise<Instance | undefined>;
   listInstances(): Promise<Instance[]>;
+  /** Rejects with `OwnerJidTakenError`, writing nothing, when the patch's `ownerJid` is another instance's (a number is one instance's). */
   updateInstance(id: string, patch: InstancePatch): Promise<Instance>;
   setChannelConfig(id: string, channel: string, config: unknown): Promise<Instance>;
   deleteInstance(id: string): Promise<void>;

@@ -1,9 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import type { EventKey } from '../../src/core/event-names.ts';
 import { timeOfId } from '../../src/core/ids.ts';
 import type { AppendRequest, DeliveryRecord, Instance, Store, StoredEvent } from '../../src/store/types.ts';
+import { OwnerJidTakenError } from '../../src/store/owner-jid-taken-error.ts';
 
 /**
  * The contract every event store passes (SQLite and PostgreSQL). Each test works on its own
@@ -580,6 +581,23 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         const closed = await store.updateInstance(instance.id, { state: 'close' });
         assert.deepEqual(closed, { ...open, state: 'close' });
         assert.deepEqual(await store.updateInstance(instance.id, {}), closed);
+      });
+
+      test('an owner JID is one instance’s: of two updates giving it to different instances at once, one is refused and writes nothing', async () => {
+        const jid = `55${randomInt(10 ** 10, 10 ** 11)}@s.whatsapp.net`;
+        const [a, b] = await Promise.all([newInstance(), newInstance()]);
+        const outcomes = await Promise.allSettled([a, b].map((instance) => store.updateInstance(instance.id, { state: 'open', ownerJid: jid })));
+        const kept = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+        const refused = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));
+        assert.equal(kept.length, 1, 'one update gives the JID');
+        assert.ok(refused[0] instanceof OwnerJidTakenError, `the other is refused as taken (${String(refused[0])})`);
+        assert.equal(refused[0].ownerJid, jid);
+        const loser = (kept[0]?.id === a.id ? b : a) as Instance;
+        assert.deepEqual(await store.getInstanceById(loser.id), loser, 'nothing of the refused update is written, its state neither');
+        const holder = kept[0] as Instance;
+        assert.deepEqual(await store.updateInstance(holder.id, { ownerJid: jid, profileName: 'again' }), { ...holder, profileName: 'again' }, 'the holder may write it again');
+        await store.deleteInstance(holder.id);
+        assert.equal((await store.updateInstance(loser.id, { ownerJid: jid })).ownerJid, jid, 'a deleted holder frees it');
       });
 
       test('channel configs are stored as JSON, one key per channel', async () => {

@@ -6,6 +6,7 @@ import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { POSTGRES_SERVER as SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
 import { describeEventStoreConformance } from './event-store-conformance.ts';
 import { MIGRATIONS } from '../../src/store/postgres/postgres-schema.ts';
+import { OwnerJidTakenError } from '../../src/store/owner-jid-taken-error.ts';
 
 const { schema, uri, service } = await postgresTestSchema();
 
@@ -30,6 +31,31 @@ else {
       assert.deepEqual(version.rows, [{ version: MIGRATIONS.length }], 'every migration applied');
     } finally {
       await admin.end();
+    }
+  });
+
+  test('PostgreSQL: a number two instances got before it was held by the database stays with the first one created', async () => {
+    const older = `${schema}_owners`;
+    const admin = new pg.Client({ connectionString: SERVER });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE SCHEMA "${older}"; SET search_path TO "${older}"`);
+      for (const step of MIGRATIONS.slice(0, -1)) await admin.query(step);
+      await admin.query(`CREATE TABLE pombo_schema_version (version INTEGER NOT NULL); INSERT INTO pombo_schema_version VALUES (${MIGRATIONS.length - 1})`);
+      const insert = "INSERT INTO pombo_instances (id, name, token, integration, state, owner_jid, created_at) VALUES ($1, $2, 't', 'INGEST', 'open', $3, $4)";
+      await admin.query(insert, ['second', 'a-second', 'x@s.whatsapp.net', '2026-01-02T00:00:00.000Z']);
+      await admin.query(insert, ['first', 'b-first', 'x@s.whatsapp.net', '2026-01-01T00:00:00.000Z']);
+      await admin.query(insert, ['alone', 'c-alone', 'y@s.whatsapp.net', '2026-01-03T00:00:00.000Z']);
+    } finally {
+      await admin.end();
+    }
+    const store = await PostgresStore.open(`${SERVER}?schema=${older}`);
+    try {
+      const owners = Object.fromEntries((await store.listInstances()).map((instance) => [instance.id, instance.ownerJid]));
+      assert.deepEqual(owners, { first: 'x@s.whatsapp.net', second: null, alone: 'y@s.whatsapp.net' });
+      await assert.rejects(store.updateInstance('second', { ownerJid: 'x@s.whatsapp.net' }), OwnerJidTakenError);
+    } finally {
+      await store.close();
     }
   });
 

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from '../../src/store/sqlite/schema.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { OwnerJidTakenError } from '../../src/store/owner-jid-taken-error.ts';
 import type { DeliveryRecord } from '../../src/store/types.ts';
 import { describeEventStoreConformance } from './event-store-conformance.ts';
 
@@ -43,6 +44,27 @@ test('SQLite: a log written before times were kept in order is put in order on o
     assert.deepEqual(events.map((event) => Date.parse(event.createdAt)), [100_000, 200_000, 200_000, 250_000]);
     assert.equal(await store.prune(new Date(180_000)), 1, 'only the event from before the cut');
     assert.deepEqual((await store.read({ instanceId: 'i', limit: 10 })).map((event) => event.id), ['evt_1', 'evt_2', 'evt_3']);
+  } finally {
+    await store.close();
+  }
+});
+
+test('SQLite: a number two instances got before it was held by the database stays with the first one created', async () => {
+  const file = join(dir, `${randomUUID()}.db`);
+  const raw = new Database(file);
+  for (const step of MIGRATIONS.slice(0, -1)) raw.exec(step);
+  raw.pragma(`user_version = ${MIGRATIONS.length - 1}`);
+  const insert = raw.prepare("INSERT INTO instances (id, name, token, integration, state, owner_jid, created_at) VALUES (?, ?, 't', 'INGEST', 'open', ?, ?)");
+  insert.run('second', 'a-second', 'x@s.whatsapp.net', '2026-01-02T00:00:00.000Z');
+  insert.run('first', 'b-first', 'x@s.whatsapp.net', '2026-01-01T00:00:00.000Z');
+  insert.run('alone', 'c-alone', 'y@s.whatsapp.net', '2026-01-03T00:00:00.000Z');
+  raw.close();
+
+  const store = new SqliteStore(file);
+  try {
+    const owners = Object.fromEntries((await store.listInstances()).map((instance) => [instance.id, instance.ownerJid]));
+    assert.deepEqual(owners, { first: 'x@s.whatsapp.net', second: null, alone: 'y@s.whatsapp.net' });
+    await assert.rejects(store.updateInstance('second', { ownerJid: 'x@s.whatsapp.net' }), OwnerJidTakenError);
   } finally {
     await store.close();
   }

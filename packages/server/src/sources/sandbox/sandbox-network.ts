@@ -144,7 +144,12 @@ export class SandboxNetwork {
     if (holder && holder.id !== instance.id) throw validationError(`the number ${number} is already another instance's: delete this instance and create it with another number`);
     const connecting = await this.instances.update(instance, { state: 'connecting', number });
     await this.instances.emit(connecting, { event: 'QRCODE_UPDATED', data: { qrcode: { instance: instance.name, ...qrcode } } });
-    const open = await this.instances.update(connecting, { state: 'open', ownerJid: wuid, profileName: instance.name });
+    // The check above saw this node's memory: another node, or a request answered meanwhile, may have
+    // given the number away since. Refused, the instance is left closed as it was, not connecting.
+    const open = await this.instances.update(connecting, { state: 'open', ownerJid: wuid, profileName: instance.name }).catch(async (error: unknown) => {
+      await this.instances.update(connecting, { state: 'close' });
+      throw error;
+    });
     await this.instances.emit(open, {
       event: 'CONNECTION_UPDATE',
       data: { instance: instance.name, state: 'open', statusReason: 200, wuid, profileName: instance.name },

@@ -113,4 +113,15 @@ export const MIGRATIONS: readonly string[] = [
     GREATEST(COALESCE((SELECT MAX(pos) FROM pombo_events), 0), (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM pombo_events_pos_seq)),
     COALESCE((SELECT created_at FROM pombo_events ORDER BY pos DESC LIMIT 1), 0);
   `,
+  // A number (owner_jid) is one instance's. Each node checked it against the instances it keeps in memory,
+  // which concurrent requests and other nodes could both pass: the index holds the rule for all of them.
+  // A number two instances got that way stays with the first (by creation, as the nodes' memory routed
+  // it); the others lose it, as a node refuses it to them now.
+  `
+  UPDATE pombo_instances SET owner_jid = NULL WHERE id IN (
+    SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY owner_jid ORDER BY created_at, name) AS n
+      FROM pombo_instances WHERE owner_jid IS NOT NULL) AS holders
+    WHERE n > 1);
+  CREATE UNIQUE INDEX pombo_instances_owner_jid ON pombo_instances (owner_jid) WHERE owner_jid IS NOT NULL;
+  `,
 ];

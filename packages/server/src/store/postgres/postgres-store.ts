@@ -18,6 +18,7 @@ import { LoggedEvent } from '../logged-event.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { AppendNotifications, APPEND_CHANNEL } from './append-notifications.ts';
 import { LeaseLostError } from '../lease-lost-error.ts';
+import { OwnerJidTakenError } from '../owner-jid-taken-error.ts';
 import { ClusterTables } from './cluster-tables.ts';
 import { ledgerStatement, type RefusedWrite } from './ledger-commit.ts';
 import { LogFollower, type FollowedPage } from './log-follower.ts';
@@ -94,6 +95,9 @@ interface Written {
 const isProducerRace = (error: unknown): boolean =>
   (error as { code?: string; constraint?: string }).code === '23505' && (error as { constraint?: string }).constraint === 'pombo_events_producer';
 const MAX_APPEND_ATTEMPTS = 5;
+/** An update gave a number another instance holds (the unique index of owner_jid), whichever node gave it. */
+const isOwnerJidTaken = (error: unknown): boolean =>
+  (error as { code?: string; constraint?: string }).code === '23505' && (error as { constraint?: string }).constraint === 'pombo_instances_owner_jid';
 
 /** Every call checked, serialized and numbered per instance; a call that names a missing instance fails alone. */
 function prepareBatch(batch: QueuedAppend[], known: Map<string, StoredEvent | NewEvent>, missing: ReadonlySet<string>): PreparedBatch {
@@ -530,7 +534,9 @@ export class PostgresStore implements Store {
     const columns = patchColumns(patch);
     if (!columns.length) return (await this.getInstanceById(id)) as Instance;
     const sets = columns.map(([column], index) => `${column} = $${index + 2}`).join(', ');
-    const result = await this.pool.query<InstanceRow>(`UPDATE pombo_instances SET ${sets} WHERE id = $1 RETURNING *`, [id, ...columns.map(([, value]) => value)]);
+    const result = await this.pool.query<InstanceRow>(`UPDATE pombo_instances SET ${sets} WHERE id = $1 RETURNING *`, [id, ...columns.map(([, value]) => value)]).catch((error: unknown) => {
+      throw isOwnerJidTaken(error) && patch.ownerJid ? new OwnerJidTakenError(patch.ownerJid) : error;
+    });
     return (result.rows[0] && toInstance(result.rows[0])) as Instance;
   }
 

@@ -69,4 +69,12 @@ export const MIGRATIONS: readonly string[] = [
   // those name it (sqlite-store.ts, UNDELIVERED), as SQLite did not choose the full one either.
   `DROP INDEX deliveries_status;
    CREATE INDEX deliveries_status ON deliveries (destination, status, pos) WHERE status != 'delivered';`,
+  // A number (owner_jid) is one instance's: checked in memory only, a connect and an ingested sender
+  // could both pass the check across the connect's awaits. A number two instances got that way stays
+  // with the first (by creation, as the memory routed it); the others lose it (postgres-schema.ts too).
+  `UPDATE instances SET owner_jid = NULL WHERE id IN (
+     SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY owner_jid ORDER BY created_at, name) AS n
+       FROM instances WHERE owner_jid IS NOT NULL)
+     WHERE n > 1);
+   CREATE UNIQUE INDEX instances_owner_jid ON instances (owner_jid) WHERE owner_jid IS NOT NULL;`,
 ];

@@ -15,6 +15,7 @@ import type {
 } from '../types.ts';
 import type { AppendListener } from '../append-interest.ts';
 import { LoggedEvent } from '../logged-event.ts';
+import { OwnerJidTakenError } from '../owner-jid-taken-error.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type AppendRow, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { narrowExisting, privateFile } from '../../ops/private-files.ts';
 import { MIGRATIONS } from './schema.ts';
@@ -385,7 +386,13 @@ export class SqliteStore implements Store {
     const columns = patchColumns(patch);
     if (columns.length) {
       const sets = columns.map(([column]) => `${column} = ?`).join(', ');
-      this.db.prepare(`UPDATE instances SET ${sets} WHERE id = ?`).run(...columns.map(([, value]) => value), id);
+      try {
+        this.db.prepare(`UPDATE instances SET ${sets} WHERE id = ?`).run(...columns.map(([, value]) => value), id);
+      } catch (error) {
+        // The unique index of owner_jid (schema.ts): the number is another instance's.
+        const taken = error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE' && error.message.includes('instances.owner_jid');
+        throw taken && patch.ownerJid ? new OwnerJidTakenError(patch.ownerJid) : error;
+      }
     }
     return (await this.getInstanceById(id)) as Instance;
   }
