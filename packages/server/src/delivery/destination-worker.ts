@@ -598,7 +598,9 @@ export class DestinationWorker {
       const due = Date.now() + retryDelayMs(outcome, item.tries, this.spec.retry);
       this.park(item, due);
       // A retry recorded as pending lets the cursor pass: the record goes in the same write as the cursor.
-      if (this.spec.record === 'all') this.queueRecord(item, 'pending', due);
+      // One that has a pending record already (a replay, a reloaded retry) keeps it current whatever the
+      // destination records, or a restart would count its attempts from the replay again.
+      if (this.recorded(item)) this.queueRecord(item, 'pending', due);
     }
   }
 

@@ -163,3 +163,57 @@ test('a retry keeps counting its attempts across a restart, past the 20 its reco
     assert.equal(dead?.attempts.at(-1)?.number, 25);
   });
 });
+
+/**
+ * A destination that records only failures (brokers) writes no record for a retry from the log (it
+ * holds the cursor instead), but a replayed event has a pending record from the start: each retry
+ * keeps it current, so its attempts still count after a restart, and its success or dead letter
+ * replaces it (no pending record is left behind to be sent again).
+ */
+test('a replayed retry of a destination that records only failures keeps its pending record current across a restart, and its end replaces it', async () => {
+  await withStore(async (store) => {
+    const id = await instance(store, 'a');
+    let mode: 'deliver' | 'fail' = 'deliver';
+    let retries = 0;
+    const send: DestinationSpec['send'] = async (batch) => batch.map(() => (mode === 'deliver' ? delivered() : (retries++, retry('down'))));
+    const destination = () => spec({ id: 'dest', record: 'failures', retry: backoff({ maxAttempts: 6, initialDelayMs: 10, maxDelayMs: 10, exponential: false, jitterFactor: 0 }), send });
+    const first = await started(store, destination());
+    const [appended] = await store.append([{ instanceId: id, event: 'MESSAGES_UPSERT', data: { n: 1 } }]);
+    await first.whenIdle('dest');
+    mode = 'fail';
+    await first.replay('dest', [appended!.event]);
+    await eventually(() => retries >= 3, 'three failed attempts of the replay');
+    await first.stop();
+    const [pending] = await store.pendingDeliveries('dest', 10);
+    assert.equal(pending?.attempts.at(-1)?.number, retries, 'the pending record has every attempt so far');
+
+    const second = await started(store, destination());
+    const [dead] = await eventually(async () => {
+      const failed = await store.listDeliveries({ destination: 'dest', status: 'failed', limit: 10 });
+      return failed.length ? failed : undefined;
+    }, 'the dead letter');
+    await second.stop();
+    assert.equal(retries, 6, 'six attempts in all, as configured, the restart in between');
+    assert.equal(dead?.attempts.at(-1)?.number, 6);
+    assert.deepEqual(await store.pendingDeliveries('dest', 10), [], 'the dead letter replaced the pending record');
+
+    // Replayed again, it gets through after a restart: its delivery replaces the pending record, and a
+    // further restart sends nothing again.
+    const third = await started(store, destination());
+    await third.replay('dest', [appended!.event]);
+    await eventually(() => retries >= 7, 'a failed attempt of the second replay');
+    await third.stop();
+    mode = 'deliver';
+    let sent = 0;
+    const counting: DestinationSpec['send'] = async (batch) => batch.map(() => (sent++, delivered()));
+    const fourth = await started(store, { ...destination(), send: counting });
+    await eventually(() => sent === 1, 'the reloaded retry delivered');
+    await fourth.whenIdle('dest');
+    await fourth.stop();
+    assert.deepEqual(await store.pendingDeliveries('dest', 10), [], 'its delivery replaced the pending record');
+    const fifth = await started(store, { ...destination(), send: counting });
+    await sleep(200);
+    await fifth.stop();
+    assert.equal(sent, 1, 'nothing sent again after one more restart');
+  });
+});
