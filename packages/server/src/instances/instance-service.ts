@@ -7,7 +7,7 @@ import type { ChannelRegistry } from '../channels/registry.ts';
 import type { Authenticator } from '../core/auth.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { OwnerJidTakenError } from '../store/owner-jid-taken-error.ts';
-import type { AppendRequest, AppendResult, Instance, InstancePatch, Integration, Store, StoredEvent } from '../store/types.ts';
+import type { AppendRequest, AppendResult, ChannelsEdit, Instance, InstancePatch, Integration, Store, StoredEvent } from '../store/types.ts';
 
 export interface CreateInstance {
   instanceName: string;
@@ -140,6 +140,18 @@ export class InstanceService {
 
   async setChannelConfig(instance: Instance, channel: string, config: unknown): Promise<Instance> {
     const updated = this.cache(await this.store.setChannelConfig(instance.id, channel, config));
+    this.channels.sync(updated);
+    return updated;
+  }
+
+  /**
+   * Changes channel configurations from the instance as stored now (another node may have changed it
+   * since this one cached it), atomically: concurrent edits, here or on other nodes, are all kept.
+   */
+  async editChannels(instanceId: string, change: ChannelsEdit): Promise<Instance> {
+    const edited = await this.store.editChannels(instanceId, change);
+    if (!edited) throw new PomboError('POMBO_ERR_NOT_FOUND', { resource: `The instance ${instanceId}` });
+    const updated = this.cache(edited);
     this.channels.sync(updated);
     return updated;
   }

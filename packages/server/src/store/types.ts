@@ -67,6 +67,9 @@ export interface Instance {
   readonly channels: Readonly<Record<string, unknown>>;
 }
 
+/** What an atomic edit makes of an instance's channel configurations: the ones to set, by channel (the others are kept). */
+export type ChannelsEdit = (stored: Instance) => Readonly<Record<string, unknown>>;
+
 export type NewInstance = Omit<Instance, 'createdAt' | 'state' | 'ownerJid' | 'profileName'>;
 export type InstancePatch = Partial<Pick<Instance, 'state' | 'ownerJid' | 'profileName' | 'number'>>;
 
@@ -143,6 +146,14 @@ export interface InstanceRepository {
   /** Rejects with `OwnerJidTakenError`, writing nothing, when the patch's `ownerJid` is another instance's (a number is one instance's). */
   updateInstance(id: string, patch: InstancePatch): Promise<Instance>;
   setChannelConfig(id: string, channel: string, config: unknown): Promise<Instance>;
+  /**
+   * Changes channel configurations from what is stored when the change is made, not from a copy read
+   * earlier: edits of one instance from any number of callers, on this node or another sharing the
+   * store, apply one after the other and none is lost. `change` gets the stored instance and returns the
+   * configurations to set, by channel; when it throws, nothing changes and the edit rejects with its
+   * error. Undefined when there is no such instance.
+   */
+  editChannels(id: string, change: ChannelsEdit): Promise<Instance | undefined>;
   deleteInstance(id: string): Promise<void>;
 }
 

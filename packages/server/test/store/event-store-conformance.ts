@@ -612,6 +612,20 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         assert.deepEqual((await store.getInstance(instance.name))?.channels, replaced.channels);
       });
 
+      test('channel edits are made to what is stored: concurrent ones are all kept, one that throws changes nothing', async () => {
+        const instance = await newInstance({ channels: { webhook: { url: 'http://x' } } });
+        const listed = (stored: Instance | undefined) => (stored?.channels.list as number[] | undefined) ?? [];
+        const edits = await Promise.all(range(20).map((n) => store.editChannels(instance.id, (stored) => ({ list: [...listed(stored), n] }))));
+        const stored = await store.getInstanceById(instance.id);
+        assert.deepEqual([...listed(stored)].sort((a, b) => a - b), range(20), 'each edit saw the ones before it');
+        assert.deepEqual(stored?.channels.webhook, { url: 'http://x' }, 'the configurations an edit does not return are kept');
+        assert.deepEqual(edits.find((edited) => listed(edited).length === 20), stored, 'an edit answers the instance as it left it');
+        const refused = new Error('refused');
+        await assert.rejects(store.editChannels(instance.id, () => { throw refused; }), (error) => error === refused);
+        assert.deepEqual(await store.getInstanceById(instance.id), stored, 'an edit that throws changes nothing');
+        assert.equal(await store.editChannels(randomUUID(), () => ({ list: [] })), undefined, 'no such instance');
+      });
+
       test('a deleted instance is gone, its events stay in the log until retention', async () => {
         const instance = await newInstance();
         const event = await appendOne(instance, {}, 'REMOVE_INSTANCE');

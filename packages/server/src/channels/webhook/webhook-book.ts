@@ -28,8 +28,11 @@ export function settingsOf(ref: WebhookRef): WebhookSettings | undefined {
 }
 
 /**
- * Changes instances' webhook settings one change at a time per instance: a change reads the freshest
- * instance and writes it back, so two requests (or a request and an automatic disable) never undo each other.
+ * Changes instances' webhook settings. Each change is made to the instance as stored when it is written
+ * (InstanceService.editChannels), so two requests, on one node or on two nodes of a cluster, or a request
+ * and an automatic disable, never undo each other. Changes of one instance also wait for each other
+ * here: those waiting queue in memory instead of each holding a database connection on a locked row,
+ * and this node's copy of the instance takes them in the order they were made.
  */
 export class WebhookBook {
   private readonly queues = new Map<string, Promise<unknown>>();
@@ -47,36 +50,24 @@ export class WebhookBook {
     return next;
   }
 
-  private fresh(instanceId: string): Instance {
-    const instance = this.instances.findById(instanceId);
-    if (!instance) throw new PomboError('POMBO_ERR_NOT_FOUND', { resource: `The instance ${instanceId}` });
-    return instance;
-  }
-
   /** Replaces the instance's endpoints with what `change` makes of them. */
   editEndpoints(instanceId: string, change: (endpoints: WebhookEndpoint[], instance: Instance) => WebhookEndpoint[]): Promise<Instance> {
-    return this.serial(instanceId, async () => {
-      const instance = this.fresh(instanceId);
-      return this.instances.setChannelConfig(instance, ENDPOINTS_KEY, change(endpointsOf(instance), instance));
-    });
+    return this.serial(instanceId, () => this.instances.editChannels(instanceId, (stored) => ({ [ENDPOINTS_KEY]: change(endpointsOf(stored), stored) })));
   }
 
   /** Changes one webhook (the default one or an endpoint); resolves to the instance and the new settings. */
   edit(instanceId: string, endpointId: string | null, change: (settings: WebhookSettings) => WebhookSettings): Promise<{ instance: Instance; settings: WebhookSettings }> {
     return this.serial(instanceId, async () => {
-      const ref = { instance: this.fresh(instanceId), endpointId };
-      const current = settingsOf(ref);
-      if (!current) throw new PomboError('POMBO_ERR_WEBHOOK_NOT_SET', { instance: ref.instance.name });
-      const settings = change(current);
-      const instance =
-        endpointId === null
-          ? await this.instances.setChannelConfig(ref.instance, 'webhook', settings)
-          : await this.instances.setChannelConfig(
-              ref.instance,
-              ENDPOINTS_KEY,
-              endpointsOf(ref.instance).map((endpoint) => (endpoint.id === endpointId ? { ...endpoint, ...settings } : endpoint)),
-            );
-      return { instance, settings };
+      let settings: WebhookSettings | undefined;
+      const instance = await this.instances.editChannels(instanceId, (stored) => {
+        const current = settingsOf({ instance: stored, endpointId });
+        if (!current) throw new PomboError('POMBO_ERR_WEBHOOK_NOT_SET', { instance: stored.name });
+        const changed = change(current);
+        settings = changed;
+        if (endpointId === null) return { webhook: changed };
+        return { [ENDPOINTS_KEY]: endpointsOf(stored).map((endpoint) => (endpoint.id === endpointId ? { ...endpoint, ...changed } : endpoint)) };
+      });
+      return { instance, settings: settings as WebhookSettings };
     });
   }
 }

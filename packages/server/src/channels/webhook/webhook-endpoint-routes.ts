@@ -133,8 +133,10 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
   app.delete<OneEndpoint>('/webhook/endpoints/:instanceName/:endpointId', { schema: SCHEMAS.delete }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const { endpointId } = request.params;
-    settingsOf({ instance, endpointId });
-    await book.editEndpoints(instance.id, (endpoints) => endpoints.filter((endpoint) => endpoint.id !== endpointId));
+    await book.editEndpoints(instance.id, (endpoints, stored) => {
+      settingsOf({ instance: stored, endpointId });
+      return endpoints.filter((endpoint) => endpoint.id !== endpointId);
+    });
     // The configuration no longer asks for it (its worker is stopping): its cursor and delivery log go too.
     await context.dispatcher.remove(endpointWebhook(instance.id, endpointId), { forget: true });
     reply.code(204);

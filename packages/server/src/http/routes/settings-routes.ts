@@ -29,8 +29,10 @@ export function settingsRoutes(app: FastifyInstance, context: AppContext): void 
 
   app.post<Named>('/settings/set/:instanceName', { schema: SCHEMAS.set }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
-    const settings = parseSettings(object(request.body, 'body'), settingsOf(instance));
-    await context.instances.setChannelConfig(instance, SETTINGS_KEY, settings);
+    const body = object(request.body, 'body');
+    // Over the settings as stored now: a change of other fields, made meanwhile here or on another node, is kept.
+    const updated = await context.instances.editChannels(instance.id, (stored) => ({ [SETTINGS_KEY]: parseSettings(body, settingsOf(stored)) }));
+    const settings = settingsOf(updated);
     reply.code(201);
     return { settings: { instanceName: instance.name, instanceId: instance.id, settings } };
   });

@@ -4,6 +4,7 @@ import { isoTime } from '../../core/iso-time.ts';
 import type {
   AppendRequest,
   AppendResult,
+  ChannelsEdit,
   DeliveryQuery,
   DeliveryRecord,
   Instance,
@@ -546,6 +547,32 @@ export class PostgresStore implements Store {
       [id, channel, JSON.stringify(config ?? null)],
     );
     return (result.rows[0] && toInstance(result.rows[0])) as Instance;
+  }
+
+  /**
+   * The row is locked from the read to the write: an edit on another connection (or another node)
+   * waits for it, then reads what this one wrote. `change` is synchronous, so the lock (which an
+   * append of the instance waits on too) is held for four round trips.
+   */
+  async editChannels(id: string, change: ChannelsEdit): Promise<Instance | undefined> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const row = (await client.query<InstanceRow>('SELECT * FROM pombo_instances WHERE id = $1 FOR UPDATE', [id])).rows[0];
+      let edited: Instance | undefined;
+      if (row) {
+        const set = JSON.stringify(change(toInstance(row)));
+        const updated = await client.query<InstanceRow>('UPDATE pombo_instances SET channels = channels || $2::jsonb WHERE id = $1 RETURNING *', [id, set]);
+        edited = toInstance(updated.rows[0] as InstanceRow);
+      }
+      await client.query('COMMIT');
+      client.release();
+      return edited;
+    } catch (error) {
+      const broken = await client.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError as Error);
+      client.release(broken);
+      throw error;
+    }
   }
 
   async deleteInstance(id: string): Promise<void> {

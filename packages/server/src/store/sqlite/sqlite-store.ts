@@ -4,6 +4,7 @@ import { isoTime } from '../../core/iso-time.ts';
 import type {
   AppendRequest,
   AppendResult,
+  ChannelsEdit,
   DeliveryQuery,
   DeliveryRecord,
   Instance,
@@ -402,6 +403,19 @@ export class SqliteStore implements Store {
       .prepare("UPDATE instances SET channels = json_set(channels, '$.' || ?, json(?)) WHERE id = ?")
       .run(channel, JSON.stringify(config ?? null), id);
     return (await this.getInstanceById(id)) as Instance;
+  }
+
+  /** Read, changed and written in one transaction, all synchronous: nothing else runs in between. */
+  async editChannels(id: string, change: ChannelsEdit): Promise<Instance | undefined> {
+    const edit = this.db.transaction((): Instance | undefined => {
+      const row = this.db.prepare<[string], InstanceRow>('SELECT * FROM instances WHERE id = ?').get(id);
+      if (!row) return undefined;
+      const stored = toInstance(row);
+      const channels = { ...stored.channels, ...change(stored) };
+      this.db.prepare('UPDATE instances SET channels = ? WHERE id = ?').run(JSON.stringify(channels), id);
+      return { ...stored, channels };
+    });
+    return edit.immediate();
   }
 
   async deleteInstance(id: string): Promise<void> {
