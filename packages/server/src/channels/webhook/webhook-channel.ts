@@ -19,7 +19,6 @@ import {
   instanceWebhook,
   maskedSettings,
   parseWebhookSettings,
-  previousKeyOf,
   WEBHOOK_CONFIG_SCHEMA,
   type WebhookRules,
   type WebhookSettings,
@@ -33,6 +32,7 @@ import { withBase64 } from './webhook-media.ts';
 import { webhookRoutes } from './webhook-routes.ts';
 import { secretRotationRoute } from './webhook-secret-rotation.ts';
 import { WebhookSender } from './webhook-sender.ts';
+import { previousKeysOf } from './webhook-previous-secrets.ts';
 import { secretKey } from './webhook-signature.ts';
 import { WebhookTarget } from './webhook-target.ts';
 
@@ -157,7 +157,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
       byEvents: webhook.byEvents,
       headers: webhook.headers,
       key: webhook.secret ? (secretKey(webhook.secret) as Buffer) : undefined,
-      previous: previousKeyOf(webhook),
+      previous: previousKeysOf(webhook),
       base64: webhook.base64,
     });
     const base = spec(id, instanceId, filterOf(webhook.events), target, webhook.ordering, webhook.maxInFlight ?? settings.maxInFlight);

@@ -16,6 +16,7 @@ import { booleanField, eventList as eventListSchema, nullableFields, strictObjec
 import { CREDENTIAL_NAME, isRedactedUrl, redactUrl } from '../../ops/redact.ts';
 import type { Instance } from '../../store/types.ts';
 import { maskSecret, secretKey } from './webhook-signature.ts';
+import { previousSecretsOf, type PreviousSecret } from './webhook-previous-secrets.ts';
 
 /** One instance's webhook, as `POST /webhook/set` stored it (seed 001's fields plus Pombo's). */
 export interface WebhookSettings {
@@ -30,7 +31,9 @@ export interface WebhookSettings {
   ordering: Ordering;
   /** Requests in flight at once to this webhook; null uses WEBHOOK_MAX_IN_FLIGHT. */
   maxInFlight: number | null;
-  /** The secret rotated out by `POST /webhook/rotate-secret`: it signs too, until `previousSecretExpiresAt`. */
+  /** Secrets rotated out by `POST /webhook/rotate-secret`, newest first: each signs too, until its overlap ends. */
+  previousSecrets?: PreviousSecret[];
+  /** The one rotated-out secret of settings stored before several were kept: read, never written (webhook-previous-secrets.ts). */
   previousSecret?: string | null;
   previousSecretExpiresAt?: string | null;
   /** Which of the selected events it gets, by what they carry (core/payload-filter.ts); null for all. */
@@ -182,25 +185,15 @@ export function maskedSettings(settings: WebhookSettings): Record<string, unknow
   const headers = Object.fromEntries(
     Object.entries(settings.headers).map(([name, value]) => [name, CREDENTIAL_NAME.test(name) ? maskCredential(value) : value]),
   );
-  const overlapping = previousKeyOf(settings) !== undefined;
+  const { previousSecret: _oneSecret, previousSecretExpiresAt: _oneExpiry, ...shown } = settings;
   return {
-    ...settings,
+    ...shown,
     url: settings.url && redactUrl(settings.url),
     headers,
     secret: settings.secret && maskSecret(settings.secret),
-    previousSecret: overlapping && settings.previousSecret ? maskSecret(settings.previousSecret) : null,
-    previousSecretExpiresAt: overlapping ? (settings.previousSecretExpiresAt ?? null) : null,
+    previousSecrets: previousSecretsOf(settings).map(({ secret, expiresAt }) => ({ secret: maskSecret(secret), expiresAt })),
     disabledAt: settings.disabledAt ?? null,
     disabledReason: settings.disabledReason ?? null,
     failingSince: settings.failingSince ?? null,
   };
-}
-
-/** The key of the rotated-out secret while its overlap lasts (it signs alongside the current one). */
-export function previousKeyOf(settings: WebhookSettings, now = Date.now()): { key: Buffer; untilMs: number } | undefined {
-  const { previousSecret, previousSecretExpiresAt } = settings;
-  if (!previousSecret || !previousSecretExpiresAt || !settings.secret) return undefined;
-  const untilMs = Date.parse(previousSecretExpiresAt);
-  const key = secretKey(previousSecret);
-  return untilMs > now && typeof key !== 'string' ? { key, untilMs } : undefined;
 }

@@ -9,6 +9,7 @@ import type { DestinationReport } from '../../delivery/dispatcher.ts';
 import { apiSchema, instanceNameParam, instanceParams, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 import { endpointsOf, settingsOf, type WebhookBook } from './webhook-book.ts';
 import { enableWebhook } from './webhook-disable.ts';
+import { withPreviousSecrets } from './webhook-previous-secrets.ts';
 import { endpointWebhook, parseWebhookSettings, WEBHOOK_CONFIG_SCHEMA, type WebhookEndpoint, type WebhookRules, type WebhookSettings } from './webhook-config.ts';
 
 type Named = { Params: { instanceName: string }; Body: Obj };
@@ -114,12 +115,8 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
       const parsed = parseWebhookSettings({ ...asInput(endpoint), ...body }, 'endpoint', options.rules);
       // A secret set by hand replaces the current one at once (rotate-secret is the way to overlap them).
       const replaced = body.secret !== undefined && parsed.secret !== endpoint.secret;
-      return {
-        ...endpoint,
-        ...parsed,
-        description: description(body, endpoint.description),
-        ...(replaced ? { previousSecret: null, previousSecretExpiresAt: null } : {}),
-      };
+      const changed = { ...endpoint, ...parsed, description: description(body, endpoint.description) };
+      return replaced ? withPreviousSecrets(changed, []) : changed;
     });
     // Enabling one that Pombo disabled clears the mark and sends again what failed meanwhile.
     if (body.enabled === true && settings.disabledAt) {

@@ -14,8 +14,8 @@ export interface TargetOptions {
   headers: Readonly<Record<string, string>>;
   /** The decoded Standard Webhooks key, when requests are signed. */
   key: Buffer | undefined;
-  /** The key of the secret being rotated out: it signs alongside `key` until `untilMs`. */
-  previous?: { key: Buffer; untilMs: number } | undefined;
+  /** The keys of the secrets being rotated out: each signs alongside `key` until its `untilMs`. */
+  previous?: ReadonlyArray<{ key: Buffer; untilMs: number }> | undefined;
   base64: boolean;
 }
 
@@ -82,11 +82,12 @@ export class WebhookTarget {
     return endpoint;
   }
 
-  /** The current key, and the previous one while its overlap lasts. */
+  /** The current key, then the previous ones whose overlap lasts. */
   private keys(): Buffer[] {
-    const { key, previous } = this.options;
+    const { key, previous = [] } = this.options;
     if (!key) return [];
-    return previous && Date.now() < previous.untilMs ? [key, previous.key] : [key];
+    const now = Date.now();
+    return [key, ...previous.filter(({ untilMs }) => now < untilMs).map((overlapping) => overlapping.key)];
   }
 
   /** The configured headers, plus the signature of exactly `body` and Evolution's JWT when asked for. */
