@@ -43,6 +43,7 @@ test('during the overlap both secrets sign and either verifies with standardwebh
   const found = (await pombo.api('GET', `/webhook/find/${instance.name}`)).body;
   assert.equal(found.secret, `whsec_…${fresh.slice(-4)}`);
   assert.deepEqual(found.previousSecrets, [{ secret: `whsec_…${OLD.slice(-4)}`, expiresAt: rotation.body.previousSecretExpiresAt }]);
+  assert.deepEqual([found.previousSecret, found.previousSecretExpiresAt], [`whsec_…${OLD.slice(-4)}`, rotation.body.previousSecretExpiresAt], 'and under the single names it had before');
 
   const [during] = await emit(pombo, instance, [message('a@s.whatsapp.net', 'during')]);
   const first = await eventually(() => receiver.requests.find((request) => request.json?.id === during), 'the request during the overlap');
@@ -58,6 +59,7 @@ test('during the overlap both secrets sign and either verifies with standardwebh
   assert.equal(verifies(OLD, second), false, 'the old secret no longer verifies');
   const afterwards = (await pombo.api('GET', `/webhook/find/${instance.name}`)).body;
   assert.deepEqual(afterwards.previousSecrets, [], 'an ended overlap is not shown');
+  assert.deepEqual([afterwards.previousSecret, afterwards.previousSecretExpiresAt], [null, null]);
 });
 
 test('rotating again during an overlap keeps every secret still overlapping signing; overlapSeconds 0 then stops them all', async (t) => {

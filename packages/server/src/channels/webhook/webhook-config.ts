@@ -185,13 +185,16 @@ export function maskedSettings(settings: WebhookSettings): Record<string, unknow
   const headers = Object.fromEntries(
     Object.entries(settings.headers).map(([name, value]) => [name, CREDENTIAL_NAME.test(name) ? maskCredential(value) : value]),
   );
-  const { previousSecret: _oneSecret, previousSecretExpiresAt: _oneExpiry, ...shown } = settings;
+  const previousSecrets = previousSecretsOf(settings).map(({ secret, expiresAt }) => ({ secret: maskSecret(secret), expiresAt }));
   return {
-    ...shown,
+    ...settings,
     url: settings.url && redactUrl(settings.url),
     headers,
     secret: settings.secret && maskSecret(settings.secret),
-    previousSecrets: previousSecretsOf(settings).map(({ secret, expiresAt }) => ({ secret: maskSecret(secret), expiresAt })),
+    previousSecrets,
+    // The newest of them, under the names `find` gave it when only one was kept: clients reading those still work.
+    previousSecret: previousSecrets[0]?.secret ?? null,
+    previousSecretExpiresAt: previousSecrets[0]?.expiresAt ?? null,
     disabledAt: settings.disabledAt ?? null,
     disabledReason: settings.disabledReason ?? null,
     failingSince: settings.failingSince ?? null,
