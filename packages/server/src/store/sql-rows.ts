@@ -1,6 +1,6 @@
 import type { EventKey } from '../core/event-names.ts';
 import { isoTime } from '../core/iso-time.ts';
-import type { AppendRequest, AppendResult, DeliveryRecord, Instance, InstancePatch, StoredEvent } from './types.ts';
+import type { AppendRequest, AppendResult, DeliveryRecord, Instance, InstancePatch, KeyClaim, StoredEvent } from './types.ts';
 import { LoggedEvent } from './logged-event.ts';
 
 /**
@@ -99,6 +99,9 @@ export function appendRows<H>(requests: readonly AppendRequest[], headOf: (insta
   }
 }
 
+/** A name scoped to its instance (a producer id, an Idempotency-Key) as one map key. */
+export const scopedKey = (instanceId: string, name: string): string => `${instanceId}\u0000${name}`;
+
 /** The columns `updateInstance` may set, by patch key. */
 const PATCH_COLUMNS: Readonly<Record<keyof InstancePatch, string>> = { state: 'state', ownerJid: 'owner_jid', profileName: 'profile_name', number: 'number' };
 
@@ -110,6 +113,7 @@ export function patchColumns(patch: InstancePatch): Array<[column: string, value
 /** One caller's append, waiting for the next group commit. */
 export interface QueuedAppend {
   requests: readonly AppendRequest[];
+  claim: KeyClaim | undefined;
   resolve: (results: AppendResult[]) => void;
   reject: (error: unknown) => void;
 }

@@ -32,6 +32,18 @@ export interface AppendRequest {
   extra?: Readonly<Record<string, unknown>> | undefined;
 }
 
+/**
+ * A request's hold on its Idempotency-Key, taken in the commit that appends its events: the key then
+ * belongs to that request (until retention deletes the last of the events it stored), and a call with
+ * another fingerprint under it appends nothing (IdempotencyKeyTaken).
+ */
+export interface KeyClaim {
+  readonly instanceId: string;
+  readonly key: string;
+  /** What makes two requests the same request (sources/ingest/request-fingerprint.ts). */
+  readonly fingerprint: string;
+}
+
 export interface AppendResult {
   event: StoredEvent;
   duplicate: boolean;
@@ -108,7 +120,12 @@ export interface DeliveryQuery {
 
 /** The append-only event log: every event is written once here before anything else sees it. */
 export interface EventLog {
-  append(requests: readonly AppendRequest[]): Promise<AppendResult[]>;
+  /**
+   * Appends a call's events, all or nothing. With a claim, the call appends only if the key is free or
+   * was claimed with the same fingerprint (a retry: its events are duplicates by their producer ids, and
+   * those retention deleted are appended again); otherwise it fails with IdempotencyKeyTaken.
+   */
+  append(requests: readonly AppendRequest[], claim?: KeyClaim): Promise<AppendResult[]>;
   read(query: ReadQuery): Promise<StoredEvent[]>;
   getByIds(ids: readonly string[]): Promise<StoredEvent[]>;
   /** The instance's events stored under these producer ids, by producer id (those with none are left out). */
@@ -128,7 +145,10 @@ export interface EventLog {
    * means some in that range were pruned (even where a pending delivery kept an older one).
    */
   countBetween(afterPos: number, untilPos: number): Promise<number>;
-  /** Deletes events created before `before`, except those a pending delivery still needs. */
+  /**
+   * Deletes events created before `before`, except those a pending delivery still needs, and the key
+   * claims made before `before` none of whose events is left.
+   */
   prune(before: Date): Promise<number>;
   /**
    * Called after each commit with the events it made durable, in position order, and what the run

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import type { EventKey } from '../../src/core/event-names.ts';
 import { timeOfId } from '../../src/core/ids.ts';
-import type { AppendRequest, DeliveryRecord, Instance, Store, StoredEvent } from '../../src/store/types.ts';
+import type { AppendRequest, AppendResult, DeliveryRecord, Instance, KeyClaim, Store, StoredEvent } from '../../src/store/types.ts';
+import { IdempotencyKeyTaken } from '../../src/store/idempotency-key-taken.ts';
 import { OwnerJidTakenError } from '../../src/store/owner-jid-taken-error.ts';
 
 /**
@@ -229,6 +230,68 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         } finally {
           unsubscribe();
         }
+      });
+    });
+
+    describe('Idempotency-Key claims', () => {
+      const claimOf = (instance: Instance, key: string, fingerprint: string): KeyClaim => ({ instanceId: instance.id, key, fingerprint });
+      /** A request's events, each with a producer id of its own (as the ingest route gives them). */
+      const eventsOf = (instance: Instance, from: string, length: number) =>
+        Array.from({ length }, (_, n) => request(instance, { from, n }, 'CALL', `${from}[${n}]`));
+      const refusedBy = (holder: readonly AppendResult[], concurrent: boolean) => (error: unknown) => {
+        assert.ok(error instanceof IdempotencyKeyTaken, String(error));
+        assert.deepEqual(error.eventIds, holder.map((result) => result.event.id), 'the refusal names the events of the request that holds the key');
+        assert.equal(error.concurrent, concurrent);
+        return true;
+      };
+
+      test('a key is its first request’s: the same fingerprint again is a retry, another one is refused and appends nothing; keys are scoped to their instance', async () => {
+        const [a, b] = await Promise.all([newInstance(), newInstance()]);
+        const first = await store.append(eventsOf(a, 'first', 2), claimOf(a, 'k', 'fp-first'));
+        assert.deepEqual(first.map((result) => result.duplicate), [false, false]);
+        const retry = await store.append(eventsOf(a, 'first', 2), claimOf(a, 'k', 'fp-first'));
+        assert.deepEqual(retry, first.map(({ event }) => ({ event, duplicate: true })));
+        await assert.rejects(store.append(eventsOf(a, 'other', 3), claimOf(a, 'k', 'fp-other')), refusedBy(first, false));
+        await assert.rejects(store.append(eventsOf(a, 'first', 2), claimOf(a, 'k', 'fp-other')), refusedBy(first, false), 'a fingerprint decides, not producer ids');
+        assert.deepEqual(await allOf(a), first.map((result) => result.event), 'nothing of the refused calls');
+        const onB = await store.append(eventsOf(b, 'other', 3), claimOf(b, 'k', 'fp-other'));
+        assert.equal(onB.length, 3, "another instance's key of the same name is another key");
+      });
+
+      test('of calls racing with one key in one commit, one appends and the others, of any length, append nothing and are refused as concurrent', async () => {
+        const instance = await newInstance();
+        const calls = await Promise.allSettled(range(5).map((length) => store.append(eventsOf(instance, `call-${length}`, length), claimOf(instance, 'raced', `fp-${length}`))));
+        const appended = calls.flatMap((call) => (call.status === 'fulfilled' ? [call.value] : []));
+        assert.equal(appended.length, 1, 'exactly one call appends');
+        const holder = appended[0] as AppendResult[];
+        for (const call of calls) if (call.status === 'rejected') refusedBy(holder, true)(call.reason);
+        assert.deepEqual(await allOf(instance), holder.map((result) => result.event), "only the holder's events are stored");
+        const other = await store.append([request(instance, { unkeyed: true })]);
+        assert.equal(other[0]?.event.seq, holder.length + 1, 'the refused calls left no gap');
+      });
+
+      test('a key is held while retention keeps an event of its request; a retry appends again those it deleted, and the key then names them', async () => {
+        const instance = await newInstance();
+        const first = await store.append(eventsOf(instance, 'first', 2), claimOf(instance, 'kept', 'fp-first'));
+        const [gone, kept] = first.map((result) => result.event) as [StoredEvent, StoredEvent];
+        const destination = unique('dest');
+        await store.saveDeliveries(destination, [{ destination, pos: kept.pos, eventId: kept.id, instanceId: instance.id, event: kept.event, status: 'pending', attempts: [], nextAttemptAt: Date.now() }]);
+        await store.prune(new Date(Date.now() + 60_000));
+        assert.deepEqual(await allOf(instance), [kept], 'the pending delivery keeps its event, and retention deleted the other');
+        await assert.rejects(store.append(eventsOf(instance, 'other', 1), claimOf(instance, 'kept', 'fp-other')), refusedBy(first, false));
+        const retry = await store.append(eventsOf(instance, 'first', 2), claimOf(instance, 'kept', 'fp-first'));
+        assert.deepEqual(retry.map((result) => result.duplicate), [false, true]);
+        assert.notEqual(retry[0]?.event.id, gone.id);
+        await assert.rejects(store.append(eventsOf(instance, 'other', 1), claimOf(instance, 'kept', 'fp-other')), refusedBy(retry, false));
+      });
+
+      test('retention frees a key once every event of its request is deleted', async () => {
+        const instance = await newInstance();
+        await store.append(eventsOf(instance, 'first', 2), claimOf(instance, 'freed', 'fp-first'));
+        await store.prune(new Date(Date.now() + 60_000));
+        const next = await store.append(eventsOf(instance, 'next', 1), claimOf(instance, 'freed', 'fp-next'));
+        assert.equal(next[0]?.duplicate, false, 'a new request under the key is appended');
+        await assert.rejects(store.append(eventsOf(instance, 'first', 2), claimOf(instance, 'freed', 'fp-first')), refusedBy(next, false));
       });
     });
 

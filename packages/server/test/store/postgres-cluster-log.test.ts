@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import type { Instance, StoredEvent } from '../../src/store/types.ts';
+import { IdempotencyKeyTaken } from '../../src/store/idempotency-key-taken.ts';
 import { eventually } from '../helpers/pombo-harness.ts';
 import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
 
@@ -75,6 +76,27 @@ describe('PostgreSQL log shared by several nodes', { skip: 'skip' in service ? s
     assert.equal(first?.event.id, second?.event.id);
     assert.deepEqual([first?.duplicate, second?.duplicate].sort(), [false, true]);
     assert.equal((await a.read({ instanceId: instance.id, limit: 10 })).length, 1);
+  });
+
+  test('one Idempotency-Key claimed on two nodes at once, by requests of different lengths: one appends, the other appends nothing and is refused', async () => {
+    const instance = await newInstance(a);
+    const winners: StoredEvent[] = [];
+    for (let round = 0; round < 10; round++) {
+      const key = `race-${round}`;
+      const requestOf = (from: string, length: number) =>
+        Array.from({ length }, (_, n) => ({ instanceId: instance.id, event: 'CALL' as const, data: { from, round, n }, producerId: `key[${n}]:${key}` }));
+      const calls = await Promise.allSettled([
+        a.append(requestOf('a', 3), { instanceId: instance.id, key, fingerprint: `a-${round}` }),
+        b.append(requestOf('b', 2), { instanceId: instance.id, key, fingerprint: `b-${round}` }),
+      ]);
+      const appended = calls.flatMap((call) => (call.status === 'fulfilled' ? [call.value.map((result) => result.event)] : []));
+      assert.equal(appended.length, 1, `round ${round}: one request appends`);
+      const refused = calls.find((call) => call.status === 'rejected')?.reason as unknown;
+      assert.ok(refused instanceof IdempotencyKeyTaken, String(refused));
+      assert.deepEqual(refused.eventIds, appended[0]?.map((event) => event.id), 'the refusal names the events of the request that holds the key');
+      winners.push(...(appended[0] as StoredEvent[]));
+    }
+    assert.deepEqual(await a.read({ instanceId: instance.id, limit: 100 }), winners, "the log holds the winners' events only");
   });
 
   test('a node hears of another node’s append within milliseconds (NOTIFY), and through the poll when LISTEN is lost', async () => {

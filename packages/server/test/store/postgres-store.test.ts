@@ -24,7 +24,7 @@ else {
     await admin.connect();
     try {
       const tables = await admin.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema]);
-      assert.deepEqual(tables.rows.map((row) => row.table_name), ['pombo_cursors', 'pombo_deliveries', 'pombo_events', 'pombo_instances', 'pombo_leases', 'pombo_log_head', 'pombo_nodes', 'pombo_replays', 'pombo_schema_version', 'pombo_subscriber_leases']);
+      assert.deepEqual(tables.rows.map((row) => row.table_name), ['pombo_cursors', 'pombo_deliveries', 'pombo_events', 'pombo_idempotency_keys', 'pombo_instances', 'pombo_leases', 'pombo_log_head', 'pombo_nodes', 'pombo_replays', 'pombo_schema_version', 'pombo_subscriber_leases']);
       const stored = await admin.query(`SELECT data FROM "${schema}".pombo_events WHERE id = $1`, [first?.event.id]);
       assert.equal(stored.rows[0]?.data, '{"n":1}', 'the data is kept as the JSON text appended');
       const version = await admin.query(`SELECT version FROM "${schema}".pombo_schema_version`);

@@ -124,4 +124,19 @@ export const MIGRATIONS: readonly string[] = [
     WHERE n > 1);
   CREATE UNIQUE INDEX pombo_instances_owner_jid ON pombo_instances (owner_jid) WHERE owner_jid IS NOT NULL;
   `,
+  // Idempotency-Keys (KeyClaim in store/types.ts): the request that holds each key, by its fingerprint,
+  // and the events it stored. An append claims a key in the statement that writes its events: another
+  // node's claim of the key in the meantime fails that statement on the primary key, and the batch goes
+  // round again. Pruned once retention has deleted those events.
+  `
+  CREATE TABLE pombo_idempotency_keys (
+    instance_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    event_ids TEXT[] NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (instance_id, key)
+  );
+  CREATE INDEX pombo_idempotency_keys_created ON pombo_idempotency_keys (created_at);
+  `,
 ];

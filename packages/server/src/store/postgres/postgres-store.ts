@@ -9,6 +9,7 @@ import type {
   DeliveryRecord,
   Instance,
   InstancePatch,
+  KeyClaim,
   NewInstance,
   ReadQuery,
   Store,
@@ -16,7 +17,8 @@ import type {
 } from '../types.ts';
 import { Wanted, type AppendInterest, type AppendListener } from '../append-interest.ts';
 import { LoggedEvent } from '../logged-event.ts';
-import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
+import { IdempotencyKeyTaken } from '../idempotency-key-taken.ts';
+import { appendRows, EVENT_COLUMNS, patchColumns, scopedKey, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { AppendNotifications, APPEND_CHANNEL } from './append-notifications.ts';
 import { LeaseLostError } from '../lease-lost-error.ts';
 import { OwnerJidTakenError } from '../owner-jid-taken-error.ts';
@@ -77,11 +79,32 @@ const isNew = (event: StoredEvent | NewEvent): event is NewEvent => 'request' in
 
 type Outcome = { event: NewEvent; duplicate: false } | { event: StoredEvent | NewEvent; duplicate: true };
 
-/** A batch checked and numbered before its statement: each call's outcome (or error), the instances it names, the events to write. */
+/** The request that holds an Idempotency-Key, as a commit sees it. */
+interface KeyHolder {
+  fingerprint: string;
+  eventIds: readonly string[];
+}
+
+/** A claim the statement writes: a new key, or (`renews`) a held one whose retry appended events again. */
+interface ClaimWrite {
+  claim: KeyClaim;
+  eventIds: string[];
+  renews: boolean;
+}
+
+/** What a commit looked up before its statement, by scopedKey: stored events by producer id, key holders, and the keys held when the append began. */
+interface Known {
+  events: Map<string, StoredEvent | NewEvent>;
+  holders: Map<string, KeyHolder>;
+  heldAtStart: ReadonlySet<string>;
+}
+
+/** A batch checked and numbered before its statement: each call's outcome (or error), the instances it names, the events and claims to write. */
 interface PreparedBatch {
   outcomes: Array<Outcome[] | Error>;
   instanceIds: string[];
   fresh: NewEvent[];
+  claims: ClaimWrite[];
 }
 
 /** What an append's statement wrote, or the instances it found missing (it then wrote nothing). */
@@ -92,21 +115,26 @@ interface Written {
   missing: string[];
 }
 
-/** A producer id another node stored between the look-up and the statement: the batch goes round again. */
-const isProducerRace = (error: unknown): boolean =>
-  (error as { code?: string; constraint?: string }).code === '23505' && (error as { constraint?: string }).constraint === 'pombo_events_producer';
+/** A producer id or an Idempotency-Key that another node stored between the look-up and the statement: the batch goes round again. */
+const STORED_MEANWHILE = new Set(['pombo_events_producer', 'pombo_idempotency_keys_pkey']);
+const isStoredMeanwhile = (error: unknown): boolean =>
+  (error as { code?: string }).code === '23505' && STORED_MEANWHILE.has((error as { constraint?: string }).constraint ?? '');
 const MAX_APPEND_ATTEMPTS = 5;
 /** An update gave a number another instance holds (the unique index of owner_jid), whichever node gave it. */
 const isOwnerJidTaken = (error: unknown): boolean =>
   (error as { code?: string; constraint?: string }).code === '23505' && (error as { constraint?: string }).constraint === 'pombo_instances_owner_jid';
 
-/** Every call checked, serialized and numbered per instance; a call that names a missing instance fails alone. */
-function prepareBatch(batch: QueuedAppend[], known: Map<string, StoredEvent | NewEvent>, missing: ReadonlySet<string>): PreparedBatch {
+/**
+ * Every call checked, serialized and numbered per instance; a call that names a missing instance, or
+ * claims a key another request holds, fails alone.
+ */
+function prepareBatch(batch: QueuedAppend[], known: Known, missing: ReadonlySet<string>): PreparedBatch {
   const outcomes: Array<Outcome[] | Error> = [];
   const fresh: NewEvent[] = [];
   const instanceIds = new Set<string>();
   const ordinals = new Map<string, number>();
-  for (const { requests } of batch) {
+  const claims = new Map<string, ClaimWrite>();
+  for (const { requests, claim } of batch) {
     // Nothing of the instance is known yet (names, senders and `seq`s come from the statement), only whether it went missing.
     const rows = appendRows(requests, (instanceId) => {
       if (missing.has(instanceId)) throw new Error(`instance ${instanceId} does not exist`);
@@ -115,25 +143,50 @@ function prepareBatch(batch: QueuedAppend[], known: Map<string, StoredEvent | Ne
       outcomes.push(rows);
       continue;
     }
+    const taken = claim && takenKey(claim, known);
+    if (taken) {
+      outcomes.push(taken);
+      continue;
+    }
     for (const { request } of rows) instanceIds.add(request.instanceId);
-    outcomes.push(
-      rows.map(({ request, data, extra }): Outcome => {
-        const key = request.producerId === undefined ? undefined : producerKey(request.instanceId, request.producerId);
-        const first = key === undefined ? undefined : known.get(key);
-        if (first) return { event: first, duplicate: true };
-        const ordinal = (ordinals.get(request.instanceId) ?? 0) + 1;
-        ordinals.set(request.instanceId, ordinal);
-        const event: NewEvent = { id: newEventId(), request, ordinal, data, extra };
-        if (key !== undefined) known.set(key, event);
-        fresh.push(event);
-        return { event, duplicate: false };
-      }),
-    );
+    const outcome = rows.map(({ request, data, extra }): Outcome => {
+      const key = request.producerId === undefined ? undefined : scopedKey(request.instanceId, request.producerId);
+      const first = key === undefined ? undefined : known.events.get(key);
+      if (first) return { event: first, duplicate: true };
+      const ordinal = (ordinals.get(request.instanceId) ?? 0) + 1;
+      ordinals.set(request.instanceId, ordinal);
+      const event: NewEvent = { id: newEventId(), request, ordinal, data, extra };
+      if (key !== undefined) known.events.set(key, event);
+      fresh.push(event);
+      return { event, duplicate: false };
+    });
+    outcomes.push(outcome);
+    if (claim) holdKey(claim, outcome, known, claims);
   }
-  return { outcomes, instanceIds: [...instanceIds], fresh };
+  return { outcomes, instanceIds: [...instanceIds], fresh, claims: [...claims.values()] };
 }
 
-const producerKey = (instanceId: string, producerId: string) => `${instanceId}\u0000${producerId}`;
+/** The refusal of a claim whose key another request holds (undefined when the key is free or held by the same request). */
+function takenKey(claim: KeyClaim, known: Known): IdempotencyKeyTaken | undefined {
+  const scoped = scopedKey(claim.instanceId, claim.key);
+  const holder = known.holders.get(scoped);
+  if (!holder || holder.fingerprint === claim.fingerprint) return undefined;
+  return new IdempotencyKeyTaken(claim.key, holder.eventIds, !known.heldAtStart.has(scoped));
+}
+
+/**
+ * A call's claim, for the statement when the key is new or its retry appended events again, and as the
+ * key's holder for the calls after it in the batch. A key held before the commit is renewed (an UPDATE);
+ * a new one is inserted, which fails the statement if another node inserted it meanwhile.
+ */
+function holdKey(claim: KeyClaim, outcome: readonly Outcome[], known: Known, claims: Map<string, ClaimWrite>): void {
+  const scoped = scopedKey(claim.instanceId, claim.key);
+  const held = known.holders.has(scoped);
+  if (held && outcome.every((result) => result.duplicate)) return;
+  const eventIds = outcome.map(({ event }) => event.id);
+  claims.set(scoped, { claim, eventIds, renews: claims.get(scoped)?.renews ?? held });
+  known.holders.set(scoped, { fingerprint: claim.fingerprint, eventIds });
+}
 
 /**
  * The server store: PostgreSQL through `pg`, in the schema the URI's `?schema=` names (Prisma's
@@ -236,9 +289,9 @@ export class PostgresStore implements Store {
 
   // ---- event log -------------------------------------------------------------------------------
 
-  append(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+  append(requests: readonly AppendRequest[], claim?: KeyClaim): Promise<AppendResult[]> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ requests, resolve, reject });
+      this.queue.push({ requests, claim, resolve, reject });
       if (!this.appending) this.appending = this.drainAppends();
     });
   }
@@ -267,20 +320,23 @@ export class PostgresStore implements Store {
    * one, so several nodes append without queuing on one another's round trips.
    *
    * Rare cases go round again: an instance that no longer exists (the statement writes nothing; its
-   * calls fail, the others are written), a producer id another node stored between the look-up and the
-   * statement (the unique index refuses it; the look-up then finds it).
+   * calls fail, the others are written), a producer id or an Idempotency-Key another node stored between
+   * the look-up and the statement (a unique index refuses it; the look-up then finds it).
    */
   private async commitAppends(batch: QueuedAppend[]): Promise<void> {
     const missing = new Set<string>();
+    let heldAtStart: ReadonlySet<string> | undefined;
     let prepared: PreparedBatch;
     let written: Written;
     for (let attempt = 1; ; attempt++) {
       try {
-        const known = await this.eventsOfProducers(batch, missing);
-        prepared = prepareBatch(batch, known, missing);
+        const [events, holders] = await Promise.all([this.eventsOfProducers(batch, missing), this.keyHolders(batch, missing)]);
+        // A key found held only on a later attempt was claimed by another node while this commit was under way.
+        heldAtStart ??= new Set(holders.keys());
+        prepared = prepareBatch(batch, { events, holders, heldAtStart }, missing);
         written = await this.writeEvents(prepared);
       } catch (error) {
-        if (isProducerRace(error) && attempt < MAX_APPEND_ATTEMPTS) continue;
+        if (isStoredMeanwhile(error) && attempt < MAX_APPEND_ATTEMPTS) continue;
         for (const item of batch) item.reject(error);
         return;
       }
@@ -307,10 +363,10 @@ export class PostgresStore implements Store {
    * as the commit before left it, and so is the head row. When an instance of the batch no longer
    * exists, nothing is written and the statement answers which ones are there. Event times are the
    * batch's, never before the newest event's, so times never go back along the log even when a node's
-   * clock is behind another's.
+   * clock is behind another's. Key claims are written with the events (their event ids as JSON arrays).
    */
   private async writeEvents(prepared: PreparedBatch): Promise<Written> {
-    const { instanceIds, fresh } = prepared;
+    const { instanceIds, fresh, claims } = prepared;
     if (!instanceIds.length) return { appended: [], previous: 0, missing: [] };
     // Each instance's events added: its last event's ordinal.
     const counts = new Map<string, number>();
@@ -333,6 +389,19 @@ export class PostgresStore implements Store {
          UPDATE pombo_instances AS i SET last_seq = l.last_seq + c.added
          FROM locked AS l, unnest($11::text[], $12::int8[]) AS c(id, added)
          WHERE i.id = l.id AND c.id = l.id AND EXISTS (SELECT 1 FROM head)
+       ),
+       claims AS (
+         SELECT c.instance_id, c.key, c.fingerprint, ARRAY(SELECT json_array_elements_text(c.event_ids::json)) AS event_ids, c.renews
+         FROM unnest($14::text[], $15::text[], $16::text[], $17::text[], $18::bool[]) AS c(instance_id, key, fingerprint, event_ids, renews)
+         WHERE (SELECT yes FROM complete)
+       ),
+       claimed AS (
+         INSERT INTO pombo_idempotency_keys (instance_id, key, fingerprint, event_ids, created_at)
+         SELECT instance_id, key, fingerprint, event_ids, $3::int8 FROM claims WHERE NOT renews
+       ),
+       renewed AS (
+         UPDATE pombo_idempotency_keys AS k SET event_ids = c.event_ids, created_at = $3::int8
+         FROM claims AS c WHERE c.renews AND k.instance_id = c.instance_id AND k.key = c.key
        )
        -- One row per instance; their NOTIFYs are the same, and PostgreSQL sends one per transaction.
        SELECT l.id, l.name, l.owner_jid, l.last_seq, head.last, head.created_at,
@@ -352,6 +421,11 @@ export class PostgresStore implements Store {
         [...counts.keys()],
         [...counts.values()],
         this.schema,
+        claims.map(({ claim }) => claim.instanceId),
+        claims.map(({ claim }) => claim.key),
+        claims.map(({ claim }) => claim.fingerprint),
+        claims.map(({ eventIds }) => JSON.stringify(eventIds)),
+        claims.map(({ renews }) => renews),
       ],
     );
     const found = new Map(result.rows.map((row) => [row.id, row]));
@@ -369,7 +443,7 @@ export class PostgresStore implements Store {
     return { appended, previous, missing };
   }
 
-  /** The events already stored under the producer ids this batch carries, by instance and producer id (read without a lock: see commitAppends). */
+  /** The events already stored under the producer ids this batch carries, by scopedKey (read without a lock: see commitAppends). */
   private async eventsOfProducers(batch: QueuedAppend[], missing: ReadonlySet<string>): Promise<Map<string, StoredEvent | NewEvent>> {
     const instanceIds: string[] = [];
     const producerIds: string[] = [];
@@ -382,13 +456,7 @@ export class PostgresStore implements Store {
       }
     }
     const known = new Map<string, StoredEvent | NewEvent>();
-    for (const { producerId, event } of await this.storedByProducer(instanceIds, producerIds)) known.set(producerKey(event.instanceId, producerId), event);
-    return known;
-  }
-
-  /** The stored events of (instance, producer id) pairs, each with its producer id: one query for any number of pairs. */
-  private async storedByProducer(instanceIds: readonly string[], producerIds: readonly string[]): Promise<Array<{ producerId: string; event: StoredEvent }>> {
-    if (!producerIds.length) return [];
+    if (!producerIds.length) return known;
     const found = await this.pool.query<[...EventTuple, string]>({
       text: `SELECT ${EVENT_COLUMNS}, producer_id FROM pombo_events
              WHERE (instance_id, producer_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
@@ -396,7 +464,25 @@ export class PostgresStore implements Store {
       rowMode: 'array',
     });
     // The producer id follows the event's columns.
-    return found.rows.map((row) => ({ producerId: row[10], event: toEvent(row.slice(0, 10) as EventTuple) }));
+    for (const row of found.rows) {
+      const event = toEvent(row.slice(0, 10) as EventTuple);
+      known.set(scopedKey(event.instanceId, row[10]), event);
+    }
+    return known;
+  }
+
+  /** Who holds the keys this batch claims, by scopedKey (read without a lock: see commitAppends). */
+  private async keyHolders(batch: QueuedAppend[], missing: ReadonlySet<string>): Promise<Map<string, KeyHolder>> {
+    const claims = batch.flatMap(({ claim }) => (claim && !missing.has(claim.instanceId) ? [claim] : []));
+    const holders = new Map<string, KeyHolder>();
+    if (!claims.length) return holders;
+    const found = await this.pool.query<{ instance_id: string; key: string; fingerprint: string; event_ids: string[] }>(
+      `SELECT instance_id, key, fingerprint, event_ids FROM pombo_idempotency_keys
+       WHERE (instance_id, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      [claims.map((claim) => claim.instanceId), claims.map((claim) => claim.key)],
+    );
+    for (const row of found.rows) holders.set(scopedKey(row.instance_id, row.key), { fingerprint: row.fingerprint, eventIds: row.event_ids });
+    return holders;
   }
 
 
@@ -420,8 +506,13 @@ export class PostgresStore implements Store {
   }
 
   async byProducerIds(instanceId: string, producerIds: readonly string[]): Promise<Map<string, StoredEvent>> {
-    const found = await this.storedByProducer(producerIds.map(() => instanceId), producerIds);
-    return new Map(found.map(({ producerId, event }) => [producerId, event]));
+    const found = await this.pool.query<[...EventTuple, string]>({
+      text: `SELECT ${EVENT_COLUMNS}, producer_id FROM pombo_events WHERE instance_id = $1 AND producer_id = ANY($2::text[])`,
+      values: [instanceId, producerIds],
+      rowMode: 'array',
+    });
+    // The producer id follows the event's columns.
+    return new Map(found.rows.map((row) => [row[10], toEvent(row.slice(0, 10) as EventTuple)]));
   }
 
   async getByIds(ids: readonly string[]): Promise<StoredEvent[]> {
@@ -468,6 +559,11 @@ export class PostgresStore implements Store {
               AND NOT EXISTS (SELECT 1 FROM pombo_deliveries AS d WHERE d.status = 'pending' AND d.pos = e.pos)`),
       );
       await client.query(long("DELETE FROM pombo_deliveries WHERE status <> 'pending' AND updated_at < $1"));
+      // A key is held as long as an event of its request is (a pending delivery can keep one): a retry is then still a retry.
+      await client.query(
+        long(`DELETE FROM pombo_idempotency_keys AS k WHERE created_at < $1
+              AND NOT EXISTS (SELECT 1 FROM pombo_events AS e WHERE e.id = ANY (k.event_ids))`),
+      );
       await client.query('COMMIT');
       client.release();
       return removed.rowCount ?? 0;

@@ -77,4 +77,16 @@ export const MIGRATIONS: readonly string[] = [
        FROM instances WHERE owner_jid IS NOT NULL)
      WHERE n > 1);
    CREATE UNIQUE INDEX instances_owner_jid ON instances (owner_jid) WHERE owner_jid IS NOT NULL;`,
+  // Idempotency-Keys (KeyClaim in store/types.ts): the request that holds each key, by its fingerprint,
+  // and the ids of the events it stored (a JSON array). Claimed in the commit of those events, so of two
+  // requests with one key only one appends; pruned once retention has deleted those events.
+  `CREATE TABLE idempotency_keys (
+     instance_id TEXT NOT NULL,
+     key TEXT NOT NULL,
+     fingerprint TEXT NOT NULL,
+     event_ids TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (instance_id, key)
+   ) WITHOUT ROWID;
+   CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);`,
 ];

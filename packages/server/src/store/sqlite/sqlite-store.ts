@@ -9,6 +9,7 @@ import type {
   DeliveryRecord,
   Instance,
   InstancePatch,
+  KeyClaim,
   NewInstance,
   ReadQuery,
   Store,
@@ -17,7 +18,8 @@ import type {
 import type { AppendListener } from '../append-interest.ts';
 import { LoggedEvent } from '../logged-event.ts';
 import { OwnerJidTakenError } from '../owner-jid-taken-error.ts';
-import { appendRows, EVENT_COLUMNS, patchColumns, toDelivery, toEvent, toInstance, type AppendRow, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
+import { IdempotencyKeyTaken } from '../idempotency-key-taken.ts';
+import { appendRows, EVENT_COLUMNS, patchColumns, scopedKey, toDelivery, toEvent, toInstance, type AppendRow, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { narrowExisting, privateFile } from '../../ops/private-files.ts';
 import { MIGRATIONS } from './schema.ts';
 
@@ -107,6 +109,13 @@ export class SqliteStore implements Store {
       ),
       setLastSeq: this.db.prepare<[number, string]>('UPDATE instances SET last_seq = ? WHERE id = ?'),
       byProducer: this.db.prepare<[string, string], EventTuple>(`SELECT ${EVENT_COLUMNS} FROM events WHERE instance_id = ? AND producer_id = ?`).raw(),
+      keyHolder: this.db.prepare<[string, string], { fingerprint: string; event_ids: string }>(
+        'SELECT fingerprint, event_ids FROM idempotency_keys WHERE instance_id = ? AND key = ?',
+      ),
+      holdKey: this.db.prepare<[string, string, string, string, number]>(
+        `INSERT INTO idempotency_keys (instance_id, key, fingerprint, event_ids, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (instance_id, key) DO UPDATE SET event_ids = excluded.event_ids, created_at = excluded.created_at`,
+      ),
       getCursor: this.db.prepare<[string], { pos: number }>('SELECT pos FROM cursors WHERE destination = ?'),
       setCursor: this.db.prepare(
         `INSERT INTO cursors (destination, pos, updated_at) VALUES (?, ?, ?)
@@ -140,9 +149,9 @@ export class SqliteStore implements Store {
 
   // ---- event log -------------------------------------------------------------------------------
 
-  append(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+  append(requests: readonly AppendRequest[], claim?: KeyClaim): Promise<AppendResult[]> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ requests, resolve, reject });
+      this.queue.push({ requests, claim, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -175,7 +184,9 @@ export class SqliteStore implements Store {
   /** One commit's appends: each caller's, then the sequences they moved (run inside `writeAppends`'s transaction). */
   private appendBatch(batch: readonly QueuedAppend[], outcomes: Array<AppendResult[] | Error>, appended: StoredEvent[]): void {
     const heads = new Map<string, InstanceHead>();
-    for (const item of batch) outcomes.push(this.appendCall(item.requests, appended, heads));
+    // The keys this commit claimed: a call that finds one of them held raced with an earlier call of the commit.
+    const claimedHere = new Set<string>();
+    for (const item of batch) outcomes.push(this.appendCall(item, appended, heads, claimedHere));
     for (const [id, head] of heads) if (head.lastSeq !== head.storedSeq) this.statements.setLastSeq.run(head.lastSeq, id);
   }
 
@@ -183,11 +194,15 @@ export class SqliteStore implements Store {
    * One caller's requests, all or nothing, inside the shared transaction. Everything that can fail
    * (an unknown instance, data that is not JSON) is checked before the first write, so a caller
    * needs no savepoint of its own (they cost more than the inserts); a write that still fails aborts
-   * the whole group, which its callers then see rejected.
+   * the whole group, which its callers then see rejected. A key another request holds is one of those checks.
    */
-  private appendCall(requests: readonly AppendRequest[], appended: StoredEvent[], heads: Map<string, InstanceHead>): AppendResult[] | Error {
+  private appendCall({ requests, claim }: QueuedAppend, appended: StoredEvent[], heads: Map<string, InstanceHead>, claimedHere: Set<string>): AppendResult[] | Error {
     const rows = appendRows(requests, (instanceId) => this.headOf(instanceId, heads));
     if (rows instanceof Error) return rows;
+    const holder = claim && this.statements.keyHolder.get(claim.instanceId, claim.key);
+    if (claim && holder && holder.fingerprint !== claim.fingerprint) {
+      return new IdempotencyKeyTaken(claim.key, JSON.parse(holder.event_ids) as string[], claimedHere.has(scopedKey(claim.instanceId, claim.key)));
+    }
     const results: AppendResult[] = [];
     // Rows without a producer id go in runs of up to INSERT_ROWS per statement; one with a producer id
     // goes alone, once checked for a duplicate (of a stored event, or of one earlier in this commit).
@@ -205,6 +220,11 @@ export class SqliteStore implements Store {
       results.push(...this.insertRun(rows.slice(start, end), appended));
       start = end;
     }
+    // The claim names the request's events: written when the key is new, and when a retry appended again events retention had deleted.
+    if (claim && (!holder || results.some((result) => !result.duplicate))) {
+      this.statements.holdKey.run(claim.instanceId, claim.key, claim.fingerprint, JSON.stringify(results.map((result) => result.event.id)), Date.now());
+    }
+    if (claim && !holder) claimedHere.add(scopedKey(claim.instanceId, claim.key));
     return results;
   }
 
@@ -348,6 +368,13 @@ export class SqliteStore implements Store {
       .run(this.firstPosAt(before.getTime()));
     this.db
       .prepare("DELETE FROM deliveries WHERE status != 'pending' AND updated_at < ?")
+      .run(before.getTime());
+    // A key is held as long as an event of its request is (a pending delivery can keep one): a retry is then still a retry.
+    this.db
+      .prepare(
+        `DELETE FROM idempotency_keys WHERE created_at < ?
+           AND NOT EXISTS (SELECT 1 FROM json_each(idempotency_keys.event_ids) AS named JOIN events ON events.id = named.value)`,
+      )
       .run(before.getTime());
     return result.changes;
   }
