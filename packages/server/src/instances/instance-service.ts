@@ -7,7 +7,7 @@ import type { ChannelRegistry } from '../channels/registry.ts';
 import type { Authenticator } from '../core/auth.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { OwnerJidTakenError } from '../store/owner-jid-taken-error.ts';
-import type { AppendRequest, AppendResult, ChannelsEdit, Instance, InstancePatch, Integration, Store, StoredEvent } from '../store/types.ts';
+import type { AppendRequest, AppendResult, ChannelsEdit, Instance, InstancePatch, Integration, KeyClaim, Store, StoredEvent } from '../store/types.ts';
 
 export interface CreateInstance {
   instanceName: string;
@@ -156,8 +156,8 @@ export class InstanceService {
     return updated;
   }
 
-  /** Appends events of one instance, all or nothing, and counts them. */
-  async emitMany(instance: Instance, emits: readonly Emit[], source = 'api'): Promise<AppendResult[]> {
+  /** Appends events of one instance, all or nothing (with a claim, only if its key is free or its own: Store.append), and counts them. */
+  async emitMany(instance: Instance, emits: readonly Emit[], source = 'api', claim?: KeyClaim): Promise<AppendResult[]> {
     const requests: AppendRequest[] = emits.map((emit) => ({
       instanceId: instance.id,
       event: emit.event,
@@ -165,7 +165,7 @@ export class InstanceService {
       producerId: emit.producerId,
       extra: emit.extra,
     }));
-    const results = await this.store.append(requests);
+    const results = await this.store.append(requests, claim);
     // One counter update per event name, not per event: a batch of 100 costs a handful of label lookups.
     const appended = new Map<EventKey, number>();
     for (const { event, duplicate } of results) if (!duplicate) appended.set(event.event, (appended.get(event.event) ?? 0) + 1);

@@ -128,8 +128,6 @@ export interface EventLog {
   append(requests: readonly AppendRequest[], claim?: KeyClaim): Promise<AppendResult[]>;
   read(query: ReadQuery): Promise<StoredEvent[]>;
   getByIds(ids: readonly string[]): Promise<StoredEvent[]>;
-  /** The instance's events stored under these producer ids, by producer id (those with none are left out). */
-  byProducerIds(instanceId: string, producerIds: readonly string[]): Promise<Map<string, StoredEvent>>;
   /** The position of the newest event (0 when the log is empty). */
   headPosition(): Promise<number>;
   /** The position of the oldest retained event (undefined when the log is empty). */

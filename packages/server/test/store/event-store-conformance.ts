@@ -198,17 +198,6 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         assert.deepEqual(byPos.filter((event) => event.instanceId === instance.id), fresh, 'each answered position holds its event');
       });
 
-      test('byProducerIds finds an instance\u2019s events by producer id, and only that instance\u2019s', async () => {
-        const [a, b] = await Promise.all([newInstance(), newInstance()]);
-        const [first, second] = await store.append([request(a, { v: 1 }, 'MESSAGES_UPSERT', 'p-1'), request(a, { v: 2 }, 'CALL', 'p-2'), request(a, { v: 3 })]);
-        await store.append([request(b, { v: 4 }, 'MESSAGES_UPSERT', 'p-3')]);
-        const found = await store.byProducerIds(a.id, ['p-1', 'p-2', 'p-3', 'p-none']);
-        assert.deepEqual([...found.keys()].sort(), ['p-1', 'p-2']);
-        assert.deepEqual(found.get('p-1'), first?.event);
-        assert.deepEqual(found.get('p-2'), second?.event);
-        assert.equal((await store.byProducerIds(a.id, [])).size, 0);
-      });
-
       test('producer ids are scoped to their instance; events without one never collide', async () => {
         const [a, b] = await Promise.all([newInstance(), newInstance()]);
         const [onA] = await store.append([request(a, {}, 'CALL', 'shared')]);

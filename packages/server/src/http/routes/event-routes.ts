@@ -2,8 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import { envelopeOf } from '../../core/envelope.ts';
 import { PomboError, validationError, excerpt } from '../../core/errors.ts';
 import { isSandboxed } from '../../instances/integration.ts';
-import { fromIdempotencyKey, type IngestItem, parseIngestBody } from '../../sources/ingest/ingest-body.ts';
-import type { AppendResult, Instance, StoredEvent } from '../../store/types.ts';
+import { type IngestItem, parseIngestBody } from '../../sources/ingest/ingest-body.ts';
+import { requestFingerprint } from '../../sources/ingest/request-fingerprint.ts';
+import { IdempotencyKeyTaken } from '../../store/idempotency-key-taken.ts';
+import type { Instance, StoredEvent } from '../../store/types.ts';
 import { type AppContext, authorizedInstance } from '../../app-context.ts';
 import { eventKey, eventListLength } from '../../core/validate.ts';
 import { apiSchema, instanceNameParam, instanceParams, PAGE_LIMIT, strictObject, stringField } from '../../core/schemas.ts';
@@ -45,16 +47,18 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
 
   app.post<Named>('/events/:instanceName', { schema: ingest }, async (request, reply) => {
     let instance = authorizedInstance(context, request, request.params.instanceName);
-    const idempotencyKey = request.headers['idempotency-key'];
+    const header = request.headers['idempotency-key'];
+    const key = typeof header === 'string' ? header : undefined;
     const length = Number(request.headers['content-length']);
     const limits = { maxDataBytes: context.config.limits.eventMaxDataBytes, bodyBytes: Number.isFinite(length) ? length : undefined };
-    const { items, batch } = parseIngestBody(request.body, instance.name, limits, typeof idempotencyKey === 'string' ? idempotencyKey : undefined);
+    const { items, batch } = parseIngestBody(request.body, instance.name, limits, key);
     const sender = senderOf(context, instance, items);
     checkIdentity(instance, items);
-    if (typeof idempotencyKey === 'string') await refuseReusedKey(context, instance, items, batch, idempotencyKey);
     if (sender && sender !== instance.ownerJid) instance = await instances.update(instance, { ownerJid: sender });
-    const results = await instances.emitMany(instance, items, 'ingest');
-    if (typeof idempotencyKey === 'string') refuseConcurrentKey(items, results, batch, idempotencyKey);
+    const claim = key === undefined ? undefined : { instanceId: instance.id, key, fingerprint: requestFingerprint(items) };
+    const results = await instances.emitMany(instance, items, 'ingest', claim).catch(async (error: unknown) => {
+      throw error instanceof IdempotencyKeyTaken ? await keyRefusal(context, items, batch, error) : error;
+    });
     if (!isSandboxed(instance.integration)) await followConnection(context, instance.name, items);
     const view = results.map(({ event, duplicate }) => ({ id: event.id, seq: event.seq, event: event.event, duplicate }));
     const fresh = results.filter((result) => !result.duplicate).length;
@@ -135,50 +139,30 @@ const NEW_KEY = 'a retry must send the same events, and a new request needs a ne
 const eventOf = (batch: boolean, index: number): string => (batch ? `events[${index}]` : 'the event');
 
 /**
- * An Idempotency-Key already used for a different request is refused with 422 before anything is
- * appended (as the IETF draft on the header asks): a retry sends the same events, and a changed event
- * under the old key would otherwise be answered with the first request's as a duplicate, and lost.
- * Each event the key names (`key:`, `key[i]:`) is compared with the one stored under it: name and data.
- * A batch longer than the first is refused too (its events past the first's would be appended under the
- * old key); the first's events are stored all or none, so missing ones past every stored one say so,
- * while missing ones before a stored one were pruned by retention (sent again, they are appended again).
+ * The answer to a request whose Idempotency-Key another request holds, of which the store appended
+ * nothing (as the IETF draft on the header asks: a changed event under the old key would otherwise be
+ * answered with the first request's as a duplicate, and lost). 422 when the other request was stored
+ * before this one came to be written, 409 when both were written at once.
  */
-async function refuseReusedKey(context: AppContext, instance: Instance, items: readonly IngestItem[], batch: boolean, key: string): Promise<void> {
-  const keyed = items.flatMap((item, index) => (fromIdempotencyKey(item.producerId) ? [{ item, producerId: item.producerId, index }] : []));
-  if (!keyed.length) return;
-  const stored = await context.store.byProducerIds(instance.id, keyed.map(({ producerId }) => producerId));
-  if (stored.size === 0) return;
-  const reused = (detail: string) => new PomboError('POMBO_ERR_IDEMPOTENCY_KEY_REUSED', { key: excerpt(key), detail: `${detail}; ${NEW_KEY}` });
-  let lastStored = -1;
-  for (const { producerId, index } of keyed) if (stored.has(producerId)) lastStored = index;
-  for (const { item, producerId, index } of keyed) {
-    const first = stored.get(producerId);
-    if (!first && index > lastStored) throw reused(`${eventOf(batch, index)} was not in the request first sent under it, which had fewer events`);
-    if (first && !sameEvent(first, item)) throw reused(`${eventOf(batch, index)} differs in ${howDiffers(first, item)} from the one stored as ${first.id}`);
-  }
+async function keyRefusal(context: AppContext, items: readonly IngestItem[], batch: boolean, taken: IdempotencyKeyTaken): Promise<PomboError> {
+  const stored = new Map((await context.store.getByIds(taken.eventIds)).map((event) => [event.id, event]));
+  const storedAs = taken.concurrent ? 'the one the other request stored as' : 'the one stored as';
+  const detail = `${differenceOf(items, batch, taken.eventIds, stored, storedAs)}; ${taken.concurrent ? 'nothing of this request was stored; ' : ''}${NEW_KEY}`;
+  return new PomboError(taken.concurrent ? 'POMBO_ERR_IDEMPOTENCY_KEY_CONFLICT' : 'POMBO_ERR_IDEMPOTENCY_KEY_REUSED', { key: excerpt(taken.key), detail });
 }
 
 /**
- * Two requests with one Idempotency-Key and different events, at the same time: both passed
- * `refuseReusedKey` before either was stored, and the store kept the first. The second is answered
- * 409, not with the first's events as its own duplicates; the answer names those of its events that
- * were stored all the same (past the end of a shorter first request).
+ * The first difference from the request that holds the key that a person can act on: an event of
+ * another name or other data at the same place (while retention keeps the first one), or a length.
  */
-function refuseConcurrentKey(items: readonly IngestItem[], results: readonly AppendResult[], batch: boolean, key: string): void {
-  const differs = items.findIndex((item, index) => {
-    const result = results[index];
-    return result?.duplicate === true && fromIdempotencyKey(item.producerId) && !sameEvent(result.event, item);
-  });
-  if (differs < 0) return;
-  const other = (results[differs] as AppendResult).event;
-  const item = items[differs] as IngestItem;
-  const stored = results.flatMap((result, index) => (result.duplicate ? [] : [`events[${index}] as ${result.event.id}`]));
-  throw new PomboError('POMBO_ERR_IDEMPOTENCY_KEY_CONFLICT', {
-    key: excerpt(key),
-    detail:
-      `${eventOf(batch, differs)} differs in ${howDiffers(other, item)} from the one the other request stored as ${other.id}; ` +
-      `${stored.length ? `of this request only ${stored.join(', ')} were stored` : 'nothing of this request was stored'}; ${NEW_KEY}`,
-  });
+function differenceOf(items: readonly IngestItem[], batch: boolean, firstIds: readonly string[], stored: ReadonlyMap<string, StoredEvent>, storedAs: string): string {
+  for (const [index, item] of items.entries()) {
+    const first = stored.get(firstIds[index] ?? '');
+    if (first && !sameEvent(first, item)) return `${eventOf(batch, index)} differs in ${howDiffers(first, item)} from ${storedAs} ${first.id}`;
+  }
+  if (items.length > firstIds.length) return `${eventOf(batch, firstIds.length)} was not in the request first sent under it, which had fewer events`;
+  if (items.length < firstIds.length) return `the request first sent under it had ${firstIds.length} events, this one has ${items.length}`;
+  return 'it is not the request first sent under it (compared event by event: name, data and `id`, and whether it is a batch)';
 }
 
 /** The sandbox connects and disconnects its own instances: an ingested CONNECTION_UPDATE cannot move them. */

@@ -16,9 +16,6 @@ const MAX_KEY = 200;
  * `sha256:<digest>` for an Evolution payload. (A batch's `k#0` once equalled a single event's `k#0`.)
  */
 
-/** Whether a producer id came from the request's Idempotency-Key (`key:…` or `key[<index>]:…`). */
-export const fromIdempotencyKey = (producerId: string | undefined): producerId is string => producerId?.startsWith('key') ?? false;
-
 /** Events whose data Evolution API sends as null. */
 const NULL_DATA = new Set(['REMOVE_INSTANCE', 'LOGOUT_INSTANCE']);
 

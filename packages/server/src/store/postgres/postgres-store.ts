@@ -505,16 +505,6 @@ export class PostgresStore implements Store {
     return result.rows.map(toEvent);
   }
 
-  async byProducerIds(instanceId: string, producerIds: readonly string[]): Promise<Map<string, StoredEvent>> {
-    const found = await this.pool.query<[...EventTuple, string]>({
-      text: `SELECT ${EVENT_COLUMNS}, producer_id FROM pombo_events WHERE instance_id = $1 AND producer_id = ANY($2::text[])`,
-      values: [instanceId, producerIds],
-      rowMode: 'array',
-    });
-    // The producer id follows the event's columns.
-    return new Map(found.rows.map((row) => [row[10], toEvent(row.slice(0, 10) as EventTuple)]));
-  }
-
   async getByIds(ids: readonly string[]): Promise<StoredEvent[]> {
     if (!ids.length) return [];
     const result = await this.pool.query<EventTuple>({

@@ -309,15 +309,6 @@ export class SqliteStore implements Store {
     return (this.query(sql).all(...ids) as EventTuple[]).map(toEvent);
   }
 
-  async byProducerIds(instanceId: string, producerIds: readonly string[]): Promise<Map<string, StoredEvent>> {
-    const found = new Map<string, StoredEvent>();
-    if (!producerIds.length) return found;
-    const sql = `SELECT ${EVENT_COLUMNS}, producer_id FROM events WHERE instance_id = ? AND producer_id IN (${producerIds.map(() => '?').join(', ')})`;
-    // The producer id follows the event's columns.
-    for (const row of this.query(sql).all(instanceId, ...producerIds) as Array<[...EventTuple, string]>) found.set(row[10], toEvent(row.slice(0, 10) as EventTuple));
-    return found;
-  }
-
   /** A prepared statement for this text, answering rows as arrays; the cache is bounded, as id lists make texts of many lengths. */
   private query(sql: string): Database.Statement {
     let statement = this.queries.get(sql);
