@@ -8,6 +8,9 @@ import { describeEventStoreConformance } from './event-store-conformance.ts';
 import { MIGRATIONS } from '../../src/store/postgres/postgres-schema.ts';
 import { OwnerJidTakenError } from '../../src/store/owner-jid-taken-error.ts';
 
+/** The migrations before the one that made owner_jid unique: a database as it was before it. */
+const BEFORE_OWNER_INDEX = MIGRATIONS.findIndex((step) => step.includes('pombo_instances_owner_jid ON'));
+
 const { schema, uri, service } = await postgresTestSchema();
 
 if ('skip' in service) test('PostgreSQL event store', service, () => undefined);
@@ -40,8 +43,8 @@ else {
     await admin.connect();
     try {
       await admin.query(`CREATE SCHEMA "${older}"; SET search_path TO "${older}"`);
-      for (const step of MIGRATIONS.slice(0, -1)) await admin.query(step);
-      await admin.query(`CREATE TABLE pombo_schema_version (version INTEGER NOT NULL); INSERT INTO pombo_schema_version VALUES (${MIGRATIONS.length - 1})`);
+      for (const step of MIGRATIONS.slice(0, BEFORE_OWNER_INDEX)) await admin.query(step);
+      await admin.query(`CREATE TABLE pombo_schema_version (version INTEGER NOT NULL); INSERT INTO pombo_schema_version VALUES (${BEFORE_OWNER_INDEX})`);
       const insert = "INSERT INTO pombo_instances (id, name, token, integration, state, owner_jid, created_at) VALUES ($1, $2, 't', 'INGEST', 'open', $3, $4)";
       await admin.query(insert, ['second', 'a-second', 'x@s.whatsapp.net', '2026-01-02T00:00:00.000Z']);
       await admin.query(insert, ['first', 'b-first', 'x@s.whatsapp.net', '2026-01-01T00:00:00.000Z']);

@@ -11,6 +11,9 @@ import { OwnerJidTakenError } from '../../src/store/owner-jid-taken-error.ts';
 import type { DeliveryRecord } from '../../src/store/types.ts';
 import { describeEventStoreConformance } from './event-store-conformance.ts';
 
+/** The migrations before the one that made owner_jid unique: a database as it was before it. */
+const BEFORE_OWNER_INDEX = MIGRATIONS.findIndex((step) => step.includes('instances_owner_jid ON'));
+
 const dir = mkdtempSync(join(tmpdir(), 'pombo-store-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
@@ -52,8 +55,8 @@ test('SQLite: a log written before times were kept in order is put in order on o
 test('SQLite: a number two instances got before it was held by the database stays with the first one created', async () => {
   const file = join(dir, `${randomUUID()}.db`);
   const raw = new Database(file);
-  for (const step of MIGRATIONS.slice(0, -1)) raw.exec(step);
-  raw.pragma(`user_version = ${MIGRATIONS.length - 1}`);
+  for (const step of MIGRATIONS.slice(0, BEFORE_OWNER_INDEX)) raw.exec(step);
+  raw.pragma(`user_version = ${BEFORE_OWNER_INDEX}`);
   const insert = raw.prepare("INSERT INTO instances (id, name, token, integration, state, owner_jid, created_at) VALUES (?, ?, 't', 'INGEST', 'open', ?, ?)");
   insert.run('second', 'a-second', 'x@s.whatsapp.net', '2026-01-02T00:00:00.000Z');
   insert.run('first', 'b-first', 'x@s.whatsapp.net', '2026-01-01T00:00:00.000Z');
