@@ -44,6 +44,12 @@ export interface KeyClaim {
   readonly fingerprint: string;
 }
 
+/** The request that holds an Idempotency-Key: its fingerprint and the events it stored, in its order. */
+export interface KeyHolder {
+  readonly fingerprint: string;
+  readonly eventIds: readonly string[];
+}
+
 export interface AppendResult {
   event: StoredEvent;
   duplicate: boolean;
@@ -126,6 +132,11 @@ export interface EventLog {
    * those retention deleted are appended again); otherwise it fails with IdempotencyKeyTaken.
    */
   append(requests: readonly AppendRequest[], claim?: KeyClaim): Promise<AppendResult[]>;
+  /**
+   * The request that holds an instance's Idempotency-Key, undefined when the key is free. A look-up
+   * only: it claims nothing, and another request may take the key before the next append.
+   */
+  keyHolder(instanceId: string, key: string): Promise<KeyHolder | undefined>;
   read(query: ReadQuery): Promise<StoredEvent[]>;
   getByIds(ids: readonly string[]): Promise<StoredEvent[]>;
   /** The position of the newest event (0 when the log is empty). */

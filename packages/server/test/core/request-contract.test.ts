@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomInt } from 'node:crypto';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -223,6 +224,25 @@ test('an Idempotency-Key reused for a different request is a 422 naming what dif
   assert.equal((await keyed(name, [batch[0]], 'one-7')).status, 201);
   assertError(await keyed(name, batch[0], 'one-7'), 422, 'POMBO_ERR_IDEMPOTENCY_KEY_REUSED', /it is not the request first sent under it/);
   assert.equal((await logOf(pombo, name)).length, 1 + 1 + 2 + 1, 'none of the refused requests appended anything');
+});
+
+test("a request refused for its reused Idempotency-Key changes nothing, not even the instance's number its sender names", async () => {
+  const name = await ingestInstance();
+  const jid = () => `55118${randomInt(10_000_000, 100_000_000)}@s.whatsapp.net`;
+  const [own, other] = [jid(), jid()];
+  const evolution = (sender: string, id: string) => ({ event: 'messages.upsert', instance: name, sender, data: { key: { id } } });
+  assert.equal((await keyed(name, evolution(own, 'first'), 'evo-7')).status, 201);
+  assertError(await keyed(name, evolution(other, 'second'), 'evo-7'), 422, 'POMBO_ERR_IDEMPOTENCY_KEY_REUSED', /the event differs in its data/);
+
+  const found = await pombo.api('GET', `/instance/fetchInstances?instanceName=${name}`);
+  assert.equal(found.body[0].ownerJid, own, "this node's memory keeps the number");
+  const raw = new Database(join(pombo.dataDir, 'pombo.db'), { readonly: true });
+  const row = raw.prepare('SELECT owner_jid FROM instances WHERE name = ?').get(name) as { owner_jid: string };
+  raw.close();
+  assert.equal(row.owner_jid, own, 'so does the database');
+  const taker = await ingestInstance();
+  const took = await pombo.api('POST', `/events/${taker}`, { event: 'messages.upsert', instance: taker, sender: other, data: {} });
+  assert.equal(took.status, 201, `the number the refused request named is still free: ${JSON.stringify(took.body)}`);
 });
 
 test('a keyed batch sent again after retention pruned its first events: those are appended again, the kept ones are duplicates', async () => {

@@ -247,6 +247,15 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         assert.equal(onB.length, 3, "another instance's key of the same name is another key");
       });
 
+      test('keyHolder reads who holds a key, its fingerprint and events, and claims nothing', async () => {
+        const [a, b] = await Promise.all([newInstance(), newInstance()]);
+        assert.equal(await store.keyHolder(a.id, 'looked-up'), undefined, 'a free key has no holder');
+        assert.equal(await store.keyHolder(a.id, 'looked-up'), undefined, 'and looking it up did not take it');
+        const first = await store.append(eventsOf(a, 'first', 2), claimOf(a, 'looked-up', 'fp-first'));
+        assert.deepEqual(await store.keyHolder(a.id, 'looked-up'), { fingerprint: 'fp-first', eventIds: first.map((result) => result.event.id) });
+        assert.equal(await store.keyHolder(b.id, 'looked-up'), undefined, "another instance's key of the same name is another key");
+      });
+
       test('of calls racing with one key in one commit, one appends and the others, of any length, append nothing and are refused as concurrent', async () => {
         const instance = await newInstance();
         const calls = await Promise.allSettled(range(5).map((length) => store.append(eventsOf(instance, `call-${length}`, length), claimOf(instance, 'raced', `fp-${length}`))));

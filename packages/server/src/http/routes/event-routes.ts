@@ -5,7 +5,7 @@ import { isSandboxed } from '../../instances/integration.ts';
 import { type IngestItem, parseIngestBody } from '../../sources/ingest/ingest-body.ts';
 import { requestFingerprint } from '../../sources/ingest/request-fingerprint.ts';
 import { IdempotencyKeyTaken } from '../../store/idempotency-key-taken.ts';
-import type { Instance, StoredEvent } from '../../store/types.ts';
+import type { Instance, KeyClaim, StoredEvent } from '../../store/types.ts';
 import { type AppContext, authorizedInstance } from '../../app-context.ts';
 import { eventKey, eventListLength } from '../../core/validate.ts';
 import { apiSchema, instanceNameParam, instanceParams, PAGE_LIMIT, strictObject, stringField } from '../../core/schemas.ts';
@@ -54,8 +54,13 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
     const { items, batch } = parseIngestBody(request.body, instance.name, limits, key);
     const sender = senderOf(context, instance, items);
     checkIdentity(instance, items);
-    if (sender && sender !== instance.ownerJid) instance = await instances.update(instance, { ownerJid: sender });
     const claim = key === undefined ? undefined : { instanceId: instance.id, key, fingerprint: requestFingerprint(items) };
+    if (sender) {
+      // The number is written before the append, which stores it as the events' sender: a request
+      // the append would refuse for its key must not get that far.
+      if (claim) await refuseTakenKey(context, claim, items, batch);
+      instance = await instances.update(instance, { ownerJid: sender });
+    }
     const results = await instances.emitMany(instance, items, 'ingest', claim).catch(async (error: unknown) => {
       throw error instanceof IdempotencyKeyTaken ? await keyRefusal(context, items, batch, error) : error;
     });
@@ -135,8 +140,23 @@ const howDiffers = (stored: StoredEvent, item: IngestItem): string => (stored.ev
 
 const NEW_KEY = 'a retry must send the same events, and a new request needs a new key';
 
+/** What a refusal for a taken key says: the store's (IdempotencyKeyTaken), or the look-up's before anything is written. */
+type KeyRefused = Pick<IdempotencyKeyTaken, 'key' | 'eventIds' | 'concurrent'>;
+
 /** How an error names one event of the request. */
 const eventOf = (batch: boolean, index: number): string => (batch ? `events[${index}]` : 'the event');
+
+/**
+ * Refuses, as the append would, a request whose Idempotency-Key another request holds, before the
+ * request changes anything. A look-up, not a claim: the append's claim stays the guard, so of two
+ * requests racing with one key, the one refused may still have set the instance's number.
+ */
+async function refuseTakenKey(context: AppContext, claim: KeyClaim, items: readonly IngestItem[], batch: boolean): Promise<void> {
+  const holder = await context.store.keyHolder(claim.instanceId, claim.key);
+  if (holder && holder.fingerprint !== claim.fingerprint) {
+    throw await keyRefusal(context, items, batch, { key: claim.key, eventIds: holder.eventIds, concurrent: false });
+  }
+}
 
 /**
  * The answer to a request whose Idempotency-Key another request holds, of which the store appended
@@ -144,7 +164,7 @@ const eventOf = (batch: boolean, index: number): string => (batch ? `events[${in
  * answered with the first request's as a duplicate, and lost). 422 when the other request was stored
  * before this one came to be written, 409 when both were written at once.
  */
-async function keyRefusal(context: AppContext, items: readonly IngestItem[], batch: boolean, taken: IdempotencyKeyTaken): Promise<PomboError> {
+async function keyRefusal(context: AppContext, items: readonly IngestItem[], batch: boolean, taken: KeyRefused): Promise<PomboError> {
   const stored = new Map((await context.store.getByIds(taken.eventIds)).map((event) => [event.id, event]));
   const storedAs = taken.concurrent ? 'the one the other request stored as' : 'the one stored as';
   const detail = `${differenceOf(items, batch, taken.eventIds, stored, storedAs)}; ${taken.concurrent ? 'nothing of this request was stored; ' : ''}${NEW_KEY}`;

@@ -10,6 +10,7 @@ import type {
   Instance,
   InstancePatch,
   KeyClaim,
+  KeyHolder,
   NewInstance,
   ReadQuery,
   Store,
@@ -78,12 +79,6 @@ interface NewEvent {
 const isNew = (event: StoredEvent | NewEvent): event is NewEvent => 'request' in event;
 
 type Outcome = { event: NewEvent; duplicate: false } | { event: StoredEvent | NewEvent; duplicate: true };
-
-/** The request that holds an Idempotency-Key, as a commit sees it. */
-interface KeyHolder {
-  fingerprint: string;
-  eventIds: readonly string[];
-}
 
 /** A claim the statement writes: a new key, or (`renews`) a held one whose retry appended events again. */
 interface ClaimWrite {
@@ -469,6 +464,15 @@ export class PostgresStore implements Store {
       known.set(scopedKey(event.instanceId, row[10]), event);
     }
     return known;
+  }
+
+  async keyHolder(instanceId: string, key: string): Promise<KeyHolder | undefined> {
+    const found = await this.pool.query<{ fingerprint: string; event_ids: string[] }>(
+      'SELECT fingerprint, event_ids FROM pombo_idempotency_keys WHERE instance_id = $1 AND key = $2',
+      [instanceId, key],
+    );
+    const [row] = found.rows;
+    return row && { fingerprint: row.fingerprint, eventIds: row.event_ids };
   }
 
   /** Who holds the keys this batch claims, by scopedKey (read without a lock: see commitAppends). */

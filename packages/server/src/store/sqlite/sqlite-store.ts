@@ -10,6 +10,7 @@ import type {
   Instance,
   InstancePatch,
   KeyClaim,
+  KeyHolder,
   NewInstance,
   ReadQuery,
   Store,
@@ -157,6 +158,11 @@ export class SqliteStore implements Store {
         setImmediate(() => this.flush());
       }
     });
+  }
+
+  async keyHolder(instanceId: string, key: string): Promise<KeyHolder | undefined> {
+    const row = this.statements.keyHolder.get(instanceId, key);
+    return row && { fingerprint: row.fingerprint, eventIds: JSON.parse(row.event_ids) as string[] };
   }
 
   private flush(): void {
