@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EventKey } from '../core/event-names.ts';
-import { excerpt, PomboError, validationError } from '../core/errors.ts';
+import { excerpt, PomboError } from '../core/errors.ts';
 import { newToken } from '../core/ids.ts';
 import type { ChannelRegistry } from '../channels/registry.ts';
 import type { Authenticator } from '../core/auth.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { OwnerJidTakenError } from '../store/owner-jid-taken-error.ts';
 import type { AppendRequest, AppendResult, ChannelsEdit, Instance, InstancePatch, Integration, KeyClaim, Store, StoredEvent } from '../store/types.ts';
 
 export interface CreateInstance {
@@ -128,14 +127,12 @@ export class InstanceService {
 
   /**
    * Writes the patch. A number (`ownerJid`) this node's memory thought free may be another instance's:
-   * given by a request answered meanwhile, or on another node (cluster mode); the store refuses it then.
+   * given by a request answered meanwhile, or on another node (cluster mode). The store then rejects
+   * with OwnerJidTakenError, writing nothing; a caller that gives a number answers it as it answers
+   * its own check of this node's memory (the same condition, and the same remedy).
    */
   async update(instance: Instance, patch: InstancePatch): Promise<Instance> {
-    const updated = await this.store.updateInstance(instance.id, patch).catch((error: unknown) => {
-      if (!(error instanceof OwnerJidTakenError)) throw error;
-      throw validationError(`"${excerpt(error.ownerJid)}" is already the number of another instance on this server: one number belongs to one instance`);
-    });
-    return this.cache(updated);
+    return this.cache(await this.store.updateInstance(instance.id, patch));
   }
 
   async setChannelConfig(instance: Instance, channel: string, config: unknown): Promise<Instance> {

@@ -45,12 +45,18 @@ test('two nodes on one database: a number one node gave an instance is refused t
   const second = await ingestInstance(nodeB);
   assert.equal((await claim(nodeA, first, number)).status, 201);
 
-  assertError(await claim(nodeB, second, number), 400, 'POMBO_ERR_VALIDATION', /is already the number of another instance/);
+  // Node B's memory does not know the number is taken, the database does: the answer is the one node A's memory gives.
+  const memoryRefusal = await claim(nodeA, await ingestInstance(nodeA), number);
+  assertError(memoryRefusal, 400, 'POMBO_ERR_VALIDATION', /is the number of another instance on this server; an instance's events cannot speak for another/);
+  assert.deepEqual(await claim(nodeB, second, number), memoryRefusal);
   assert.deepEqual((await logOf(nodeB, second)).map((event) => event.event), ['instance.create'], 'the refused request stored nothing');
   const sandboxed = uniqueName('sandbox');
   assert.equal((await nodeB.api('POST', '/instance/create', { instanceName: sandboxed, number })).status, 201);
-  assertError(await nodeB.api('GET', `/instance/connect/${sandboxed}`), 400, 'POMBO_ERR_VALIDATION', /is already the number of another instance/);
+  const remedy = /the number \d+ is already another instance's: delete this instance and create it with another number/;
+  assertError(await nodeB.api('GET', `/instance/connect/${sandboxed}`), 400, 'POMBO_ERR_VALIDATION', remedy);
   assert.equal((await nodeB.api('GET', `/instance/connectionState/${sandboxed}`)).body.instance.state, 'close', 'the refused connect is undone');
+  const connectLog = (await logOf(nodeB, sandboxed)).map(({ event, data }) => (event === 'connection.update' ? `${event} ${data.state} ${data.statusReason}` : event));
+  assert.deepEqual(connectLog, ['instance.create', 'qrcode.updated', 'connection.update close 403'], 'the connect the log shows starting is shown ending');
 
   assert.deepEqual((await ownersOf(nodeB, number)).map((instance) => instance.name), [], 'node B gave it to none of its instances');
   assert.deepEqual((await ownersOf(nodeA, number)).map((instance) => instance.name), [first]);
