@@ -223,7 +223,12 @@ test('an Idempotency-Key reused for a different request is a 422 naming what dif
   assertError(await keyed(name, [batch[0]], 'batch-7'), 422, 'POMBO_ERR_IDEMPOTENCY_KEY_REUSED', /the request first sent under it had 2 events, this one has 1/);
   assert.equal((await keyed(name, [batch[0]], 'one-7')).status, 201);
   assertError(await keyed(name, batch[0], 'one-7'), 422, 'POMBO_ERR_IDEMPOTENCY_KEY_REUSED', /it is not the request first sent under it/);
-  assert.equal((await logOf(pombo, name)).length, 1 + 1 + 2 + 1, 'none of the refused requests appended anything');
+  // Even when the events carry their own ids, the same for both: a batch of one is not the event alone.
+  const own = { event: 'CALL', data: { n: 'own' }, id: 'own-7' };
+  assert.equal((await keyed(name, own, 'own-7')).status, 201);
+  assertError(await keyed(name, [own], 'own-7'), 422, 'POMBO_ERR_IDEMPOTENCY_KEY_REUSED', /it is not the request first sent under it \(.*whether it is a batch\)/);
+  assert.equal((await keyed(name, own, 'own-7')).status, 200, 'the event alone again is the retry');
+  assert.equal((await logOf(pombo, name)).length, 1 + 1 + 2 + 1 + 1, 'none of the refused requests appended anything');
 });
 
 test("a request refused for its reused Idempotency-Key changes nothing, not even the instance's number its sender names", async () => {

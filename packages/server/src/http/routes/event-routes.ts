@@ -55,7 +55,7 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
     const { items, batch } = parseIngestBody(request.body, instance.name, limits, key);
     const sender = senderOf(context, instance, items);
     checkIdentity(instance, items);
-    const claim = key === undefined ? undefined : { instanceId: instance.id, key, fingerprint: requestFingerprint(items) };
+    const claim = key === undefined ? undefined : { instanceId: instance.id, key, fingerprint: requestFingerprint(items, batch) };
     if (sender) {
       // The number is written before the append, which stores it as the events' sender: a request
       // the append would refuse for its key must not get that far.
