@@ -35,7 +35,7 @@ export interface AppendRequest {
 /**
  * A request's hold on its Idempotency-Key, taken in the commit that appends its events: the key then
  * belongs to that request (until retention deletes the last of the events it stored), and a call with
- * another fingerprint under it appends nothing (IdempotencyKeyTaken).
+ * another fingerprint under it appends nothing (IdempotencyKeyTakenError).
  */
 export interface KeyClaim {
   readonly instanceId: string;
@@ -129,7 +129,7 @@ export interface EventLog {
   /**
    * Appends a call's events, all or nothing. With a claim, the call appends only if the key is free or
    * was claimed with the same fingerprint (a retry: its events are duplicates by their producer ids, and
-   * those retention deleted are appended again); otherwise it fails with IdempotencyKeyTaken.
+   * those retention deleted are appended again); otherwise it fails with IdempotencyKeyTakenError.
    */
   append(requests: readonly AppendRequest[], claim?: KeyClaim): Promise<AppendResult[]>;
   /**

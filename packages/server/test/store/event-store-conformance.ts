@@ -4,7 +4,7 @@ import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import type { EventKey } from '../../src/core/event-names.ts';
 import { timeOfId } from '../../src/core/ids.ts';
 import type { AppendRequest, AppendResult, DeliveryRecord, Instance, KeyClaim, Store, StoredEvent } from '../../src/store/types.ts';
-import { IdempotencyKeyTaken } from '../../src/store/idempotency-key-taken.ts';
+import { IdempotencyKeyTakenError } from '../../src/store/idempotency-key-taken-error.ts';
 import { OwnerJidTakenError } from '../../src/store/owner-jid-taken-error.ts';
 
 /**
@@ -228,7 +228,7 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
       const eventsOf = (instance: Instance, from: string, length: number) =>
         Array.from({ length }, (_, n) => request(instance, { from, n }, 'CALL', `${from}[${n}]`));
       const refusedBy = (holder: readonly AppendResult[], concurrent: boolean) => (error: unknown) => {
-        assert.ok(error instanceof IdempotencyKeyTaken, String(error));
+        assert.ok(error instanceof IdempotencyKeyTakenError, String(error));
         assert.deepEqual(error.eventIds, holder.map((result) => result.event.id), 'the refusal names the events of the request that holds the key');
         assert.equal(error.concurrent, concurrent);
         return true;

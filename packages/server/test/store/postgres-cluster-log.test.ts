@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import type { Instance, StoredEvent } from '../../src/store/types.ts';
-import { IdempotencyKeyTaken } from '../../src/store/idempotency-key-taken.ts';
+import { IdempotencyKeyTakenError } from '../../src/store/idempotency-key-taken-error.ts';
 import { eventually } from '../helpers/pombo-harness.ts';
 import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
 
@@ -92,7 +92,7 @@ describe('PostgreSQL log shared by several nodes', { skip: 'skip' in service ? s
       const appended = calls.flatMap((call) => (call.status === 'fulfilled' ? [call.value.map((result) => result.event)] : []));
       assert.equal(appended.length, 1, `round ${round}: one request appends`);
       const refused = calls.find((call) => call.status === 'rejected')?.reason as unknown;
-      assert.ok(refused instanceof IdempotencyKeyTaken, String(refused));
+      assert.ok(refused instanceof IdempotencyKeyTakenError, String(refused));
       assert.deepEqual(refused.eventIds, appended[0]?.map((event) => event.id), 'the refusal names the events of the request that holds the key');
       winners.push(...(appended[0] as StoredEvent[]));
     }

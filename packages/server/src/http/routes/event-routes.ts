@@ -4,7 +4,7 @@ import { PomboError, validationError, excerpt } from '../../core/errors.ts';
 import { isSandboxed } from '../../instances/integration.ts';
 import { type IngestItem, parseIngestBody } from '../../sources/ingest/ingest-body.ts';
 import { requestFingerprint } from '../../sources/ingest/request-fingerprint.ts';
-import { IdempotencyKeyTaken } from '../../store/idempotency-key-taken.ts';
+import { IdempotencyKeyTakenError } from '../../store/idempotency-key-taken-error.ts';
 import { OwnerJidTakenError } from '../../store/owner-jid-taken-error.ts';
 import type { Instance, KeyClaim, StoredEvent } from '../../store/types.ts';
 import { type AppContext, authorizedInstance } from '../../app-context.ts';
@@ -65,7 +65,7 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
       });
     }
     const results = await instances.emitMany(instance, items, 'ingest', claim).catch(async (error: unknown) => {
-      throw error instanceof IdempotencyKeyTaken ? await keyRefusal(context, items, batch, error) : error;
+      throw error instanceof IdempotencyKeyTakenError ? await keyRefusal(context, items, batch, error) : error;
     });
     if (!isSandboxed(instance.integration)) await followConnection(context, instance.name, items);
     const view = results.map(({ event, duplicate }) => ({ id: event.id, seq: event.seq, event: event.event, duplicate }));
@@ -147,8 +147,8 @@ const howDiffers = (stored: StoredEvent, item: IngestItem): string => (stored.ev
 
 const NEW_KEY = 'a retry must send the same events, and a new request needs a new key';
 
-/** What a refusal for a taken key says: the store's (IdempotencyKeyTaken), or the look-up's before anything is written. */
-type KeyRefused = Pick<IdempotencyKeyTaken, 'key' | 'eventIds' | 'concurrent'>;
+/** What a refusal for a taken key says: the store's (IdempotencyKeyTakenError), or the look-up's before anything is written. */
+type KeyRefused = Pick<IdempotencyKeyTakenError, 'key' | 'eventIds' | 'concurrent'>;
 
 /** How an error names one event of the request. */
 const eventOf = (batch: boolean, index: number): string => (batch ? `events[${index}]` : 'the event');

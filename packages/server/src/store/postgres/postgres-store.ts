@@ -18,7 +18,7 @@ import type {
 } from '../types.ts';
 import { Wanted, type AppendInterest, type AppendListener } from '../append-interest.ts';
 import { LoggedEvent } from '../logged-event.ts';
-import { IdempotencyKeyTaken } from '../idempotency-key-taken.ts';
+import { IdempotencyKeyTakenError } from '../idempotency-key-taken-error.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, scopedKey, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { AppendNotifications, APPEND_CHANNEL } from './append-notifications.ts';
 import { LeaseLostError } from '../lease-lost-error.ts';
@@ -162,11 +162,11 @@ function prepareBatch(batch: QueuedAppend[], known: Known, missing: ReadonlySet<
 }
 
 /** The refusal of a claim whose key another request holds (undefined when the key is free or held by the same request). */
-function takenKey(claim: KeyClaim, known: Known): IdempotencyKeyTaken | undefined {
+function takenKey(claim: KeyClaim, known: Known): IdempotencyKeyTakenError | undefined {
   const scoped = scopedKey(claim.instanceId, claim.key);
   const holder = known.holders.get(scoped);
   if (!holder || holder.fingerprint === claim.fingerprint) return undefined;
-  return new IdempotencyKeyTaken(claim.key, holder.eventIds, !known.heldAtStart.has(scoped));
+  return new IdempotencyKeyTakenError(claim.key, holder.eventIds, !known.heldAtStart.has(scoped));
 }
 
 /**

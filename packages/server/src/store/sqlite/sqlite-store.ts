@@ -19,7 +19,7 @@ import type {
 import type { AppendListener } from '../append-interest.ts';
 import { LoggedEvent } from '../logged-event.ts';
 import { OwnerJidTakenError } from '../owner-jid-taken-error.ts';
-import { IdempotencyKeyTaken } from '../idempotency-key-taken.ts';
+import { IdempotencyKeyTakenError } from '../idempotency-key-taken-error.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, scopedKey, toDelivery, toEvent, toInstance, type AppendRow, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { narrowExisting, privateFile } from '../../ops/private-files.ts';
 import { MIGRATIONS } from './schema.ts';
@@ -207,7 +207,7 @@ export class SqliteStore implements Store {
     if (rows instanceof Error) return rows;
     const holder = claim && this.statements.keyHolder.get(claim.instanceId, claim.key);
     if (claim && holder && holder.fingerprint !== claim.fingerprint) {
-      return new IdempotencyKeyTaken(claim.key, JSON.parse(holder.event_ids) as string[], claimedHere.has(scopedKey(claim.instanceId, claim.key)));
+      return new IdempotencyKeyTakenError(claim.key, JSON.parse(holder.event_ids) as string[], claimedHere.has(scopedKey(claim.instanceId, claim.key)));
     }
     const results: AppendResult[] = [];
     // Rows without a producer id go in runs of up to INSERT_ROWS per statement; one with a producer id

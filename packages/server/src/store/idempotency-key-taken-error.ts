@@ -2,7 +2,7 @@
  * An append refused because another request holds its Idempotency-Key (a claim with another
  * fingerprint): nothing of the call was appended.
  */
-export class IdempotencyKeyTaken extends Error {
+export class IdempotencyKeyTakenError extends Error {
   constructor(
     readonly key: string,
     /** The events the other request stored under the key, in its order (retention may have deleted some since). */
@@ -14,6 +14,6 @@ export class IdempotencyKeyTaken extends Error {
     readonly concurrent: boolean,
   ) {
     super(`the Idempotency-Key ${JSON.stringify(key)} belongs to another request: nothing was appended`);
-    this.name = 'IdempotencyKeyTaken';
+    this.name = 'IdempotencyKeyTakenError';
   }
 }
