@@ -85,7 +85,12 @@ export interface Instance {
   readonly channels: Readonly<Record<string, unknown>>;
 }
 
-/** What an atomic edit makes of an instance's channel configurations: the ones to set, by channel (the others are kept). */
+/**
+ * What an atomic edit makes of an instance's channel configurations: the ones to set, by channel (the
+ * others are kept). It may be called more than once for one edit (PostgreSQL: when another edit wrote
+ * the row between this one's read and its write), each time with the row as stored then: only the last
+ * call's answer is written, so anything it records beside its answer must be set anew on each call.
+ */
 export type ChannelsEdit = (stored: Instance) => Readonly<Record<string, unknown>>;
 
 export type NewInstance = Omit<Instance, 'createdAt' | 'state' | 'ownerJid' | 'profileName'>;
@@ -179,8 +184,9 @@ export interface InstanceRepository {
    * Changes channel configurations from what is stored when the change is made, not from a copy read
    * earlier: edits of one instance from any number of callers, on this node or another sharing the
    * store, apply one after the other and none is lost. `change` gets the stored instance and returns the
-   * configurations to set, by channel; when it throws, nothing changes and the edit rejects with its
-   * error. Undefined when there is no such instance.
+   * configurations to set, by channel (it may be called again: see ChannelsEdit); when it throws, nothing
+   * changes and the edit rejects with its error. Undefined when there is no such instance (also when it
+   * is deleted during the edit).
    */
   editChannels(id: string, change: ChannelsEdit): Promise<Instance | undefined>;
   deleteInstance(id: string): Promise<void>;

@@ -7,6 +7,7 @@ import type { Instance, StoredEvent } from '../../src/store/types.ts';
 import { IdempotencyKeyTakenError } from '../../src/store/idempotency-key-taken-error.ts';
 import { eventually } from '../helpers/pombo-harness.ts';
 import { POSTGRES_SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
 /** Two stores on one schema stand for two Pombo nodes on one database (cluster mode). */
 const { uri, schema, service } = await postgresTestSchema();
@@ -97,6 +98,71 @@ describe('PostgreSQL log shared by several nodes', { skip: 'skip' in service ? s
       winners.push(...(appended[0] as StoredEvent[]));
     }
     assert.deepEqual(await a.read({ instanceId: instance.id, limit: 100 }), winners, "the log holds the winners' events only");
+  });
+
+  /** Runs `work` beside a third node whose connections go through a proxy the test freezes: a node paused or cut off. */
+  async function withPausableNode(work: (node: PostgresStore, proxy: TcpProxy) => Promise<void>): Promise<void> {
+    const proxy = await startTcpProxy({ port: 5432 });
+    const node = await PostgresStore.open(uri.replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`));
+    try {
+      await work(node, proxy);
+    } finally {
+      proxy.restore();
+      await node.close();
+      await proxy.close();
+    }
+  }
+
+  /** `work`, or a failure naming it when it has not settled within `ms` (it was waiting for a lock). */
+  async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} waited more than ${ms} ms`)), ms);
+    });
+    try {
+      return await Promise.race([work, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  const listed = (instance: Instance | undefined) => (instance?.channels.list as string[] | undefined) ?? [];
+
+  test('a node paused between the read and the write of an instance edit holds no lock: other nodes append to the instance and edit it meanwhile, and the edit is then made again over theirs', async () => {
+    await withPausableNode(async (paused, proxy) => {
+      const instance = await newInstance(a);
+      let calls = 0;
+      const editing = paused.editChannels(instance.id, (stored) => {
+        // Read, not yet written: the node stops answering here, the first time.
+        if (++calls === 1) proxy.freeze();
+        return { list: [...listed(stored), 'paused'] };
+      });
+      await eventually(() => calls === 1, 'the paused node to read the instance', 5000, 5);
+      const [appended] = await within(b.append([{ instanceId: instance.id, event: 'CALL', data: {} }]), 2000, "another node's append of the instance");
+      assert.equal(appended?.event.seq, 1);
+      await within(b.editChannels(instance.id, (stored) => ({ list: [...listed(stored), 'other'] })), 2000, "another node's edit of the instance");
+      proxy.restore();
+      const edited = await editing;
+      assert.equal(calls, 2, 'the change was made again over the row as the other node left it');
+      assert.deepEqual(listed(edited), ['other', 'paused']);
+      assert.deepEqual(listed(await a.getInstanceById(instance.id)), ['other', 'paused'], 'both edits are kept');
+    });
+  });
+
+  test('an instance edit whose instance another node deleted between its read and its write answers undefined and writes nothing', async () => {
+    await withPausableNode(async (paused, proxy) => {
+      const instance = await newInstance(a);
+      let calls = 0;
+      const editing = paused.editChannels(instance.id, () => {
+        if (++calls === 1) proxy.freeze();
+        return { list: ['paused'] };
+      });
+      await eventually(() => calls === 1, 'the paused node to read the instance', 5000, 5);
+      await within(b.deleteInstance(instance.id), 2000, "another node's deletion of the instance");
+      proxy.restore();
+      assert.equal(await editing, undefined);
+      assert.equal(await a.getInstanceById(instance.id), undefined);
+    });
   });
 
   test('a node hears of another node’s append within milliseconds (NOTIFY), and through the poll when LISTEN is lost', async () => {

@@ -31,8 +31,8 @@ export function settingsOf(ref: WebhookRef): WebhookSettings | undefined {
  * Changes instances' webhook settings. Each change is made to the instance as stored when it is written
  * (InstanceService.editChannels), so two requests, on one node or on two nodes of a cluster, or a request
  * and an automatic disable, never undo each other. Changes of one instance also wait for each other
- * here: those waiting queue in memory instead of each holding a database connection on a locked row,
- * and this node's copy of the instance takes them in the order they were made.
+ * here: those waiting queue in memory instead of each going round the store's compare-and-set against
+ * the others, and this node's copy of the instance takes them in the order they were made.
  */
 export class WebhookBook {
   private readonly queues = new Map<string, Promise<unknown>>();

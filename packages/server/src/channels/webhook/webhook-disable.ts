@@ -21,8 +21,9 @@ export async function disableFailing(context: AppContext, book: WebhookBook, rul
   let disabled = false;
   try {
     const { instance, settings } = await book.edit(target.instanceId, target.endpointId, (current) => {
-      if (!current.enabled) return current;
-      disabled = true;
+      // Set on each call: an edit may be made again over what another node wrote (which may have disabled it first).
+      disabled = current.enabled;
+      if (!disabled) return current;
       return { ...current, enabled: false, disabledAt: isoTime(now), disabledReason: reason, failingSince: isoTime(streak.since) };
     });
     if (!disabled) return;

@@ -115,6 +115,8 @@ const STORED_MEANWHILE = new Set(['pombo_events_producer', 'pombo_idempotency_ke
 const isStoredMeanwhile = (error: unknown): boolean =>
   (error as { code?: string }).code === '23505' && STORED_MEANWHILE.has((error as { constraint?: string }).constraint ?? '');
 const MAX_APPEND_ATTEMPTS = 5;
+/** An instance edit whose row changed between its read and its write goes round again, at most this many times in all. */
+const MAX_EDIT_ATTEMPTS = 50;
 /** An update gave a number another instance holds (the unique index of owner_jid), whichever node gave it. */
 const isOwnerJidTaken = (error: unknown): boolean =>
   (error as { code?: string; constraint?: string }).code === '23505' && (error as { constraint?: string }).constraint === 'pombo_instances_owner_jid';
@@ -640,29 +642,26 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * The row is locked from the read to the write: an edit on another connection (or another node)
-   * waits for it, then reads what this one wrote. `change` is synchronous, so the lock (which an
-   * append of the instance waits on too) is held for four round trips.
+   * A compare-and-set, with no transaction: the row is read, changed, and written only if its channels
+   * are still as read (compared as JSONB: configuration-sized), else read again. No lock is held across
+   * a round trip to this node: an edit of a node paused between its read and its write holds up no
+   * other node's appends (which lock the row in their statement) nor edits; its write then fails and it
+   * goes round again over what they wrote.
    */
   async editChannels(id: string, change: ChannelsEdit): Promise<Instance | undefined> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const row = (await client.query<InstanceRow>('SELECT * FROM pombo_instances WHERE id = $1 FOR UPDATE', [id])).rows[0];
-      let edited: Instance | undefined;
-      if (row) {
-        const set = JSON.stringify(change(toInstance(row)));
-        const updated = await client.query<InstanceRow>('UPDATE pombo_instances SET channels = channels || $2::jsonb WHERE id = $1 RETURNING *', [id, set]);
-        edited = toInstance(updated.rows[0] as InstanceRow);
-      }
-      await client.query('COMMIT');
-      client.release();
-      return edited;
-    } catch (error) {
-      const broken = await client.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError as Error);
-      client.release(broken);
-      throw error;
+    for (let attempt = 1; attempt <= MAX_EDIT_ATTEMPTS; attempt++) {
+      // The channels as text too: what the write compares with, exactly as stored (no trip through JS numbers).
+      const read = await this.pool.query<InstanceRow & { channels_text: string }>('SELECT *, channels::text AS channels_text FROM pombo_instances WHERE id = $1', [id]);
+      const row = read.rows[0];
+      if (!row) return undefined;
+      const set = JSON.stringify(change(toInstance(row)));
+      const written = await this.pool.query<InstanceRow>(
+        'UPDATE pombo_instances SET channels = channels || $2::jsonb WHERE id = $1 AND channels = $3::jsonb RETURNING *',
+        [id, set, row.channels_text],
+      );
+      if (written.rows[0]) return toInstance(written.rows[0]);
     }
+    throw new Error(`the channels of instance ${id} changed under each of ${MAX_EDIT_ATTEMPTS} attempts to edit them: nothing was written`);
   }
 
   async deleteInstance(id: string): Promise<void> {
