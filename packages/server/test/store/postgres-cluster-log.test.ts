@@ -100,6 +100,39 @@ describe('PostgreSQL log shared by several nodes', { skip: 'skip' in service ? s
     assert.deepEqual(await a.read({ instanceId: instance.id, limit: 100 }), winners, "the log holds the winners' events only");
   });
 
+  test('a retry that renews its Idempotency-Key claim while another node’s prune deletes it still holds the key', async () => {
+    const instance = await newInstance(a);
+    const claim = { instanceId: instance.id, key: 'renewed', fingerprint: 'fp-first' };
+    const requestOf = () => [0, 1].map((n) => ({ instanceId: instance.id, event: 'CALL' as const, data: { n }, producerId: `first[${n}]` }));
+    const [gone] = await a.append(requestOf(), claim);
+    const other = new pg.Client({ connectionString: POSTGRES_SERVER, options: `-c search_path="${schema}"` });
+    const watcher = new pg.Client({ connectionString: POSTGRES_SERVER });
+    await Promise.all([other.connect(), watcher.connect()]);
+    try {
+      // Retention deleted one event of the request: its retry appends it again, and renews the claim.
+      await other.query('DELETE FROM pombo_events WHERE id = $1', [gone?.event.id]);
+      // The instance's row held: the retry looks the key up (held), then its statement waits.
+      await other.query('BEGIN');
+      await other.query('SELECT 1 FROM pombo_instances WHERE id = $1 FOR UPDATE', [instance.id]);
+      const blocker = (await other.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+      const retrying = a.append(requestOf(), claim);
+      await eventually(async () => (await watcher.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [blocker])).rowCount, 'the retry’s statement to wait for the row', 5000, 5);
+      // Another node's prune, standing in: the claim goes (its last event was deleted) before the statement runs.
+      await other.query('DELETE FROM pombo_idempotency_keys WHERE instance_id = $1 AND key = $2', [instance.id, claim.key]);
+      await other.query('COMMIT');
+      const retry = await retrying;
+      assert.deepEqual(retry.map((result) => result.duplicate), [false, true]);
+      await assert.rejects(a.append([{ instanceId: instance.id, event: 'CALL', data: { other: true } }], { ...claim, fingerprint: 'fp-other' }), (error: unknown) => {
+        assert.ok(error instanceof IdempotencyKeyTakenError, String(error));
+        assert.deepEqual(error.eventIds, retry.map((result) => result.event.id), 'the key names the retry’s events');
+        return true;
+      });
+    } finally {
+      await other.query('ROLLBACK').catch(() => undefined);
+      await Promise.all([other.end(), watcher.end()]);
+    }
+  });
+
   /** Runs `work` beside a third node whose connections go through a proxy the test freezes: a node paused or cut off. */
   async function withPausableNode(work: (node: PostgresStore, proxy: TcpProxy) => Promise<void>): Promise<void> {
     const proxy = await startTcpProxy({ port: 5432 });

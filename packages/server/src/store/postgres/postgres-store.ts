@@ -173,7 +173,7 @@ function takenKey(claim: KeyClaim, known: Known): IdempotencyKeyTakenError | und
 
 /**
  * A call's claim, for the statement when the key is new or its retry appended events again, and as the
- * key's holder for the calls after it in the batch. A key held before the commit is renewed (an UPDATE);
+ * key's holder for the calls after it in the batch. A key held before the commit is renewed (an upsert);
  * a new one is inserted, which fails the statement if another node inserted it meanwhile.
  */
 function holdKey(claim: KeyClaim, outcome: readonly Outcome[], known: Known, claims: Map<string, ClaimWrite>): void {
@@ -360,7 +360,10 @@ export class PostgresStore implements Store {
    * as the commit before left it, and so is the head row. When an instance of the batch no longer
    * exists, nothing is written and the statement answers which ones are there. Event times are the
    * batch's, never before the newest event's, so times never go back along the log even when a node's
-   * clock is behind another's. Key claims are written with the events (their event ids as JSON arrays).
+   * clock is behind another's. Key claims are written with the events (their event ids as JSON arrays):
+   * a new key is inserted, so another node's claim of it meanwhile fails the statement (the batch goes
+   * round again); a held one is renewed by an upsert, so it is written even when another node's prune
+   * deleted it meanwhile.
    */
   private async writeEvents(prepared: PreparedBatch): Promise<Written> {
     const { instanceIds, fresh, claims } = prepared;
@@ -397,8 +400,10 @@ export class PostgresStore implements Store {
          SELECT instance_id, key, fingerprint, event_ids, $3::int8 FROM claims WHERE NOT renews
        ),
        renewed AS (
-         UPDATE pombo_idempotency_keys AS k SET event_ids = c.event_ids, created_at = $3::int8
-         FROM claims AS c WHERE c.renews AND k.instance_id = c.instance_id AND k.key = c.key
+         INSERT INTO pombo_idempotency_keys (instance_id, key, fingerprint, event_ids, created_at)
+         SELECT instance_id, key, fingerprint, event_ids, $3::int8 FROM claims WHERE renews
+         ON CONFLICT (instance_id, key) DO UPDATE SET event_ids = EXCLUDED.event_ids, created_at = EXCLUDED.created_at
+           WHERE pombo_idempotency_keys.fingerprint = EXCLUDED.fingerprint
        )
        -- One row per instance; their NOTIFYs are the same, and PostgreSQL sends one per transaction.
        SELECT l.id, l.name, l.owner_jid, l.last_seq, head.last, head.created_at,
