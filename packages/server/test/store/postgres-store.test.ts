@@ -62,6 +62,41 @@ else {
     }
   });
 
+  test('PostgreSQL: a number an older node gives while the owner_jid migration runs (a rolling upgrade) is seen by it, and the index is built', async () => {
+    const older = `${schema}_upgrade`;
+    const admin = new pg.Client({ connectionString: SERVER });
+    const oldNode = new pg.Client({ connectionString: SERVER, options: `-c search_path="${older}"` });
+    await Promise.all([admin.connect(), oldNode.connect()]);
+    try {
+      await admin.query(`CREATE SCHEMA "${older}"; SET search_path TO "${older}"`);
+      for (const step of MIGRATIONS.slice(0, BEFORE_OWNER_INDEX)) await admin.query(step);
+      await admin.query(`CREATE TABLE pombo_schema_version (version INTEGER NOT NULL); INSERT INTO pombo_schema_version VALUES (${BEFORE_OWNER_INDEX})`);
+      const insert = "INSERT INTO pombo_instances (id, name, token, integration, state, owner_jid, created_at) VALUES ($1, $2, 't', 'INGEST', 'open', $3, $4)";
+      await admin.query(insert, ['first', 'a-first', 'x@s.whatsapp.net', '2026-01-01T00:00:00.000Z']);
+      await admin.query(insert, ['second', 'b-second', null, '2026-01-02T00:00:00.000Z']);
+      // A node of the version before gives the number to a second instance; its transaction is still open when the new node starts.
+      await oldNode.query("BEGIN; UPDATE pombo_instances SET owner_jid = 'x@s.whatsapp.net' WHERE id = 'second'");
+      const oldPid = (await oldNode.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+      const opening = PostgresStore.open(`${SERVER}?schema=${older}`);
+      const waiting = async () => (await admin.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [oldPid])).rowCount;
+      for (let tries = 0; !(await waiting()); tries++) {
+        if (tries > 500) throw new Error('the migration never waited for the older node');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await oldNode.query('COMMIT');
+      const store = await opening;
+      try {
+        const owners = Object.fromEntries((await store.listInstances()).map((instance) => [instance.id, instance.ownerJid]));
+        assert.deepEqual(owners, { first: 'x@s.whatsapp.net', second: null }, 'the number stays with the first instance created');
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await oldNode.query('ROLLBACK').catch(() => undefined);
+      await Promise.all([admin.end(), oldNode.end()]);
+    }
+  });
+
   test('PostgreSQL: two stores opening a new schema at once both migrate it once', async () => {
     const fresh = `${schema}_race`;
     const stores = await Promise.all([PostgresStore.open(`${SERVER}?schema=${fresh}`), PostgresStore.open(`${SERVER}?schema=${fresh}`)]);

@@ -116,8 +116,12 @@ export const MIGRATIONS: readonly string[] = [
   // A number (owner_jid) is one instance's. Each node checked it against the instances it keeps in memory,
   // which concurrent requests and other nodes could both pass: the index holds the rule for all of them.
   // A number two instances got that way stays with the first (by creation, as the nodes' memory routed
-  // it); the others lose it, as a node refuses it to them now.
+  // it); the others lose it, as a node refuses it to them now. The table is locked against writes first
+  // (until the migrations' transaction commits): a node of the version before, still running during an
+  // upgrade, could otherwise give a number to a second instance between the UPDATE and the index's build,
+  // which would then fail.
   `
+  LOCK TABLE pombo_instances IN SHARE ROW EXCLUSIVE MODE;
   UPDATE pombo_instances SET owner_jid = NULL WHERE id IN (
     SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY owner_jid ORDER BY created_at, name) AS n
       FROM pombo_instances WHERE owner_jid IS NOT NULL) AS holders
