@@ -18,7 +18,7 @@ import type {
 } from '../types.ts';
 import { Wanted, type AppendInterest, type AppendListener } from '../append-interest.ts';
 import { LoggedEvent } from '../logged-event.ts';
-import { IdempotencyKeyTakenError } from '../idempotency-key-taken-error.ts';
+import { CommitKeys, type ClaimWrite } from '../key-claims.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, scopedKey, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { AppendNotifications, APPEND_CHANNEL } from './append-notifications.ts';
 import { LeaseLostError } from '../lease-lost-error.ts';
@@ -80,20 +80,6 @@ const isNew = (event: StoredEvent | NewEvent): event is NewEvent => 'request' in
 
 type Outcome = { event: NewEvent; duplicate: false } | { event: StoredEvent | NewEvent; duplicate: true };
 
-/** A claim the statement writes: a new key, or (`renews`) a held one whose retry appended events again. */
-interface ClaimWrite {
-  claim: KeyClaim;
-  eventIds: string[];
-  renews: boolean;
-}
-
-/** What a commit looked up before its statement, by scopedKey: stored events by producer id, key holders, and the keys held when the append began. */
-interface Known {
-  events: Map<string, StoredEvent | NewEvent>;
-  holders: Map<string, KeyHolder>;
-  heldAtStart: ReadonlySet<string>;
-}
-
 /** A batch checked and numbered before its statement: each call's outcome (or error), the instances it names, the events and claims to write. */
 interface PreparedBatch {
   outcomes: Array<Outcome[] | Error>;
@@ -110,27 +96,27 @@ interface Written {
   missing: string[];
 }
 
+/** The unique index or key a statement was refused by (a unique violation, 23505), else undefined. */
+const violatedConstraint = (error: unknown): string | undefined =>
+  (error as { code?: unknown }).code === '23505' ? (error as { constraint?: string }).constraint : undefined;
 /** A producer id or an Idempotency-Key that another node stored between the look-up and the statement: the batch goes round again. */
 const STORED_MEANWHILE = new Set(['pombo_events_producer', 'pombo_idempotency_keys_pkey']);
-const isStoredMeanwhile = (error: unknown): boolean =>
-  (error as { code?: string }).code === '23505' && STORED_MEANWHILE.has((error as { constraint?: string }).constraint ?? '');
+/** A number another instance holds, whichever node gave it (the unique index of owner_jid). */
+const OWNER_JID_INDEX = 'pombo_instances_owner_jid';
 const MAX_APPEND_ATTEMPTS = 5;
 /** An instance edit whose row changed between its read and its write goes round again, at most this many times in all. */
 const MAX_EDIT_ATTEMPTS = 50;
-/** An update gave a number another instance holds (the unique index of owner_jid), whichever node gave it. */
-const isOwnerJidTaken = (error: unknown): boolean =>
-  (error as { code?: string; constraint?: string }).code === '23505' && (error as { constraint?: string }).constraint === 'pombo_instances_owner_jid';
 
 /**
  * Every call checked, serialized and numbered per instance; a call that names a missing instance, or
- * claims a key another request holds, fails alone.
+ * claims a key another request holds, fails alone. `stored`: the events stored under the batch's
+ * producer ids, by scopedKey (the batch's new ones are added).
  */
-function prepareBatch(batch: QueuedAppend[], known: Known, missing: ReadonlySet<string>): PreparedBatch {
+function prepareBatch(batch: QueuedAppend[], stored: Map<string, StoredEvent | NewEvent>, keys: CommitKeys, missing: ReadonlySet<string>): PreparedBatch {
   const outcomes: Array<Outcome[] | Error> = [];
   const fresh: NewEvent[] = [];
   const instanceIds = new Set<string>();
   const ordinals = new Map<string, number>();
-  const claims = new Map<string, ClaimWrite>();
   for (const { requests, claim } of batch) {
     // Nothing of the instance is known yet (names, senders and `seq`s come from the statement), only whether it went missing.
     const rows = appendRows(requests, (instanceId) => {
@@ -140,7 +126,7 @@ function prepareBatch(batch: QueuedAppend[], known: Known, missing: ReadonlySet<
       outcomes.push(rows);
       continue;
     }
-    const taken = claim && takenKey(claim, known);
+    const taken = claim && keys.refusal(claim);
     if (taken) {
       outcomes.push(taken);
       continue;
@@ -148,41 +134,19 @@ function prepareBatch(batch: QueuedAppend[], known: Known, missing: ReadonlySet<
     for (const { request } of rows) instanceIds.add(request.instanceId);
     const outcome = rows.map(({ request, data, extra }): Outcome => {
       const key = request.producerId === undefined ? undefined : scopedKey(request.instanceId, request.producerId);
-      const first = key === undefined ? undefined : known.events.get(key);
+      const first = key === undefined ? undefined : stored.get(key);
       if (first) return { event: first, duplicate: true };
       const ordinal = (ordinals.get(request.instanceId) ?? 0) + 1;
       ordinals.set(request.instanceId, ordinal);
       const event: NewEvent = { id: newEventId(), request, ordinal, data, extra };
-      if (key !== undefined) known.events.set(key, event);
+      if (key !== undefined) stored.set(key, event);
       fresh.push(event);
       return { event, duplicate: false };
     });
     outcomes.push(outcome);
-    if (claim) holdKey(claim, outcome, known, claims);
+    if (claim) keys.hold(claim, outcome);
   }
-  return { outcomes, instanceIds: [...instanceIds], fresh, claims: [...claims.values()] };
-}
-
-/** The refusal of a claim whose key another request holds (undefined when the key is free or held by the same request). */
-function takenKey(claim: KeyClaim, known: Known): IdempotencyKeyTakenError | undefined {
-  const scoped = scopedKey(claim.instanceId, claim.key);
-  const holder = known.holders.get(scoped);
-  if (!holder || holder.fingerprint === claim.fingerprint) return undefined;
-  return new IdempotencyKeyTakenError(claim.key, holder.eventIds, !known.heldAtStart.has(scoped));
-}
-
-/**
- * A call's claim, for the statement when the key is new or its retry appended events again, and as the
- * key's holder for the calls after it in the batch. A key held before the commit is renewed (an upsert);
- * a new one is inserted, which fails the statement if another node inserted it meanwhile.
- */
-function holdKey(claim: KeyClaim, outcome: readonly Outcome[], known: Known, claims: Map<string, ClaimWrite>): void {
-  const scoped = scopedKey(claim.instanceId, claim.key);
-  const held = known.holders.has(scoped);
-  if (held && outcome.every((result) => result.duplicate)) return;
-  const eventIds = outcome.map(({ event }) => event.id);
-  claims.set(scoped, { claim, eventIds, renews: claims.get(scoped)?.renews ?? held });
-  known.holders.set(scoped, { fingerprint: claim.fingerprint, eventIds });
+  return { outcomes, instanceIds: [...instanceIds], fresh, claims: keys.claims };
 }
 
 /**
@@ -330,10 +294,10 @@ export class PostgresStore implements Store {
         const [events, holders] = await Promise.all([this.eventsOfProducers(batch, missing), this.keyHolders(batch, missing)]);
         // A key found held only on a later attempt was claimed by another node while this commit was under way.
         heldAtStart ??= new Set(holders.keys());
-        prepared = prepareBatch(batch, { events, holders, heldAtStart }, missing);
+        prepared = prepareBatch(batch, events, new CommitKeys(holders, heldAtStart), missing);
         written = await this.writeEvents(prepared);
       } catch (error) {
-        if (isStoredMeanwhile(error) && attempt < MAX_APPEND_ATTEMPTS) continue;
+        if (STORED_MEANWHILE.has(violatedConstraint(error) ?? '') && attempt < MAX_APPEND_ATTEMPTS) continue;
         for (const item of batch) item.reject(error);
         return;
       }
@@ -551,10 +515,9 @@ export class PostgresStore implements Store {
 
   /** Deletes in bulk, so beyond the statement timeout: in a transaction of its own that allows it PRUNE_TIMEOUT_MS. */
   async prune(before: Date): Promise<number> {
-    const client = await this.pool.connect();
     const long = (text: string) => ({ text, values: [before.getTime()], query_timeout: PRUNE_TIMEOUT_MS + ANSWER_GRACE_MS });
-    try {
-      await client.query(`BEGIN; SET LOCAL statement_timeout = ${PRUNE_TIMEOUT_MS}`);
+    return inTransaction(this.pool, async (client) => {
+      await client.query(`SET LOCAL statement_timeout = ${PRUNE_TIMEOUT_MS}`);
       const removed = await client.query(
         long(`DELETE FROM pombo_events AS e WHERE created_at < $1
               AND NOT EXISTS (SELECT 1 FROM pombo_deliveries AS d WHERE d.status = 'pending' AND d.pos = e.pos)`),
@@ -565,14 +528,8 @@ export class PostgresStore implements Store {
         long(`DELETE FROM pombo_idempotency_keys AS k WHERE created_at < $1
               AND NOT EXISTS (SELECT 1 FROM pombo_events AS e WHERE e.id = ANY (k.event_ids))`),
       );
-      await client.query('COMMIT');
-      client.release();
       return removed.rowCount ?? 0;
-    } catch (error) {
-      const broken = await client.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError as Error);
-      client.release(broken);
-      throw error;
-    }
+    });
   }
 
   onAppend(listener: AppendListener, interest?: () => AppendInterest): () => void {
@@ -633,7 +590,7 @@ export class PostgresStore implements Store {
     if (!columns.length) return (await this.getInstanceById(id)) as Instance;
     const sets = columns.map(([column], index) => `${column} = $${index + 2}`).join(', ');
     const result = await this.pool.query<InstanceRow>(`UPDATE pombo_instances SET ${sets} WHERE id = $1 RETURNING *`, [id, ...columns.map(([, value]) => value)]).catch((error: unknown) => {
-      throw isOwnerJidTaken(error) && patch.ownerJid ? new OwnerJidTakenError(patch.ownerJid) : error;
+      throw violatedConstraint(error) === OWNER_JID_INDEX && patch.ownerJid ? new OwnerJidTakenError(patch.ownerJid) : error;
     });
     return (result.rows[0] && toInstance(result.rows[0])) as Instance;
   }
@@ -787,11 +744,28 @@ export class PostgresStore implements Store {
   }
 }
 
-/** Creates the schema if missing and applies the migrations it has not seen, under a lock other Pombos wait on. */
-async function migrate(pool: pg.Pool, schema: string): Promise<void> {
+/**
+ * `work` in a transaction on a connection of the pool: committed when it resolves, rolled back when it
+ * throws (a connection that cannot even roll back is dropped, not handed out again).
+ */
+async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    client.release();
+    return result;
+  } catch (error) {
+    const broken = await client.query('ROLLBACK').then(() => undefined, (rollbackError: unknown) => rollbackError as Error);
+    client.release(broken);
+    throw error;
+  }
+}
+
+/** Creates the schema if missing and applies the migrations it has not seen, under a lock other Pombos wait on. */
+async function migrate(pool: pg.Pool, schema: string): Promise<void> {
+  await inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     // Checked first: CREATE SCHEMA IF NOT EXISTS needs the right to create even when the schema exists.
     const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
@@ -804,11 +778,5 @@ async function migrate(pool: pg.Pool, schema: string): Promise<void> {
       await client.query(MIGRATIONS[version] ?? '');
       await client.query('UPDATE pombo_schema_version SET version = $1', [version + 1]);
     }
-    await client.query('COMMIT');
-    client.release();
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    client.release(true);
-    throw error;
-  }
+  });
 }

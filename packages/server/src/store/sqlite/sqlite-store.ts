@@ -19,7 +19,7 @@ import type {
 import type { AppendListener } from '../append-interest.ts';
 import { LoggedEvent } from '../logged-event.ts';
 import { OwnerJidTakenError } from '../owner-jid-taken-error.ts';
-import { IdempotencyKeyTakenError } from '../idempotency-key-taken-error.ts';
+import { CommitKeys } from '../key-claims.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, scopedKey, toDelivery, toEvent, toInstance, type AppendRow, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { narrowExisting, privateFile } from '../../ops/private-files.ts';
 import { MIGRATIONS } from './schema.ts';
@@ -187,13 +187,24 @@ export class SqliteStore implements Store {
     for (const listener of this.listeners) listener(appended, head);
   }
 
-  /** One commit's appends: each caller's, then the sequences they moved (run inside `writeAppends`'s transaction). */
+  /** One commit's appends: each caller's, then the sequences they moved and the keys they claimed (run inside `writeAppends`'s transaction). */
   private appendBatch(batch: readonly QueuedAppend[], outcomes: Array<AppendResult[] | Error>, appended: StoredEvent[]): void {
     const heads = new Map<string, InstanceHead>();
-    // The keys this commit claimed: a call that finds one of them held raced with an earlier call of the commit.
-    const claimedHere = new Set<string>();
-    for (const item of batch) outcomes.push(this.appendCall(item, appended, heads, claimedHere));
+    const keys = new CommitKeys(this.keyHolders(batch));
+    for (const item of batch) outcomes.push(this.appendCall(item, appended, heads, keys));
     for (const [id, head] of heads) if (head.lastSeq !== head.storedSeq) this.statements.setLastSeq.run(head.lastSeq, id);
+    const now = Date.now();
+    for (const { claim, eventIds } of keys.claims) this.statements.holdKey.run(claim.instanceId, claim.key, claim.fingerprint, JSON.stringify(eventIds), now);
+  }
+
+  /** Who holds the keys the batch claims, by scopedKey, as the commit begins. */
+  private keyHolders(batch: readonly QueuedAppend[]): Map<string, KeyHolder> {
+    const holders = new Map<string, KeyHolder>();
+    for (const { claim } of batch) {
+      const row = claim && this.statements.keyHolder.get(claim.instanceId, claim.key);
+      if (claim && row) holders.set(scopedKey(claim.instanceId, claim.key), { fingerprint: row.fingerprint, eventIds: JSON.parse(row.event_ids) as string[] });
+    }
+    return holders;
   }
 
   /**
@@ -202,13 +213,11 @@ export class SqliteStore implements Store {
    * needs no savepoint of its own (they cost more than the inserts); a write that still fails aborts
    * the whole group, which its callers then see rejected. A key another request holds is one of those checks.
    */
-  private appendCall({ requests, claim }: QueuedAppend, appended: StoredEvent[], heads: Map<string, InstanceHead>, claimedHere: Set<string>): AppendResult[] | Error {
+  private appendCall({ requests, claim }: QueuedAppend, appended: StoredEvent[], heads: Map<string, InstanceHead>, keys: CommitKeys): AppendResult[] | Error {
     const rows = appendRows(requests, (instanceId) => this.headOf(instanceId, heads));
     if (rows instanceof Error) return rows;
-    const holder = claim && this.statements.keyHolder.get(claim.instanceId, claim.key);
-    if (claim && holder && holder.fingerprint !== claim.fingerprint) {
-      return new IdempotencyKeyTakenError(claim.key, JSON.parse(holder.event_ids) as string[], claimedHere.has(scopedKey(claim.instanceId, claim.key)));
-    }
+    const taken = claim && keys.refusal(claim);
+    if (taken) return taken;
     const results: AppendResult[] = [];
     // Rows without a producer id go in runs of up to INSERT_ROWS per statement; one with a producer id
     // goes alone, once checked for a duplicate (of a stored event, or of one earlier in this commit).
@@ -226,11 +235,7 @@ export class SqliteStore implements Store {
       results.push(...this.insertRun(rows.slice(start, end), appended));
       start = end;
     }
-    // The claim names the request's events: written when the key is new, and when a retry appended again events retention had deleted.
-    if (claim && (!holder || results.some((result) => !result.duplicate))) {
-      this.statements.holdKey.run(claim.instanceId, claim.key, claim.fingerprint, JSON.stringify(results.map((result) => result.event.id)), Date.now());
-    }
-    if (claim && !holder) claimedHere.add(scopedKey(claim.instanceId, claim.key));
+    if (claim) keys.hold(claim, results);
     return results;
   }
 
