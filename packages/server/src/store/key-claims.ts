@@ -1,6 +1,12 @@
 import { IdempotencyKeyTakenError } from './idempotency-key-taken-error.ts';
-import { scopedKey } from './sql-rows.ts';
+import { scopedKey, type QueuedAppend } from './sql-rows.ts';
 import type { KeyClaim, KeyHolder } from './types.ts';
+
+/**
+ * The claim a call makes, if any. An empty call appends nothing, so it claims nothing either, and is
+ * not refused whoever holds its key: its key stays free for the calls of its commit and after.
+ */
+export const claimOf = ({ requests, claim }: Pick<QueuedAppend, 'requests' | 'claim'>): KeyClaim | undefined => (requests.length ? claim : undefined);
 
 /** A claim a commit writes: a new key, or (`renews`) a key held before the commit whose retry appended events again. */
 export interface ClaimWrite {

@@ -134,7 +134,8 @@ export interface EventLog {
   /**
    * Appends a call's events, all or nothing. With a claim, the call appends only if the key is free or
    * was claimed with the same fingerprint (a retry: its events are duplicates by their producer ids, and
-   * those retention deleted are appended again); otherwise it fails with IdempotencyKeyTakenError.
+   * those retention deleted are appended again); otherwise it fails with IdempotencyKeyTakenError. An
+   * empty call appends nothing and claims nothing, whoever holds its key.
    */
   append(requests: readonly AppendRequest[], claim?: KeyClaim): Promise<AppendResult[]>;
   /**

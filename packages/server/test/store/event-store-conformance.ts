@@ -268,6 +268,21 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         assert.equal(other[0]?.event.seq, holder.length + 1, 'the refused calls left no gap');
       });
 
+      test('an empty call appends nothing and claims nothing: its key stays free, in its commit too, and it is not refused', async () => {
+        const instance = await newInstance();
+        assert.deepEqual(await store.append([], claimOf(instance, 'empty', 'fp-empty')), []);
+        const first = await store.append(eventsOf(instance, 'first', 1), claimOf(instance, 'empty', 'fp-first'));
+        assert.equal(first[0]?.duplicate, false, 'a request with another fingerprint takes the key');
+        const [alongside, taking] = await Promise.all([
+          store.append([], claimOf(instance, 'shared-commit', 'fp-empty')),
+          store.append(eventsOf(instance, 'second', 1), claimOf(instance, 'shared-commit', 'fp-second')),
+        ]);
+        assert.deepEqual(alongside, []);
+        assert.equal(taking[0]?.duplicate, false, 'a request in the same commit takes the key');
+        assert.deepEqual(await store.append([], claimOf(instance, 'empty', 'fp-other')), [], 'a held key refuses nothing to a call that stores nothing');
+        await assert.rejects(store.append(eventsOf(instance, 'other', 1), claimOf(instance, 'empty', 'fp-other')), refusedBy(first, false));
+      });
+
       test('a key is held while retention keeps an event of its request; a retry appends again those it deleted, and the key then names them', async () => {
         const instance = await newInstance();
         const first = await store.append(eventsOf(instance, 'first', 2), claimOf(instance, 'kept', 'fp-first'));

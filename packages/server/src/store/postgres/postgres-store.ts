@@ -18,7 +18,7 @@ import type {
 } from '../types.ts';
 import { Wanted, type AppendInterest, type AppendListener } from '../append-interest.ts';
 import { LoggedEvent } from '../logged-event.ts';
-import { CommitKeys, type ClaimWrite } from '../key-claims.ts';
+import { claimOf, CommitKeys, type ClaimWrite } from '../key-claims.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, scopedKey, toDelivery, toEvent, toInstance, type DeliveryRow, type EventTuple, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { AppendNotifications, APPEND_CHANNEL } from './append-notifications.ts';
 import { LeaseLostError } from '../lease-lost-error.ts';
@@ -117,7 +117,9 @@ function prepareBatch(batch: QueuedAppend[], stored: Map<string, StoredEvent | N
   const fresh: NewEvent[] = [];
   const instanceIds = new Set<string>();
   const ordinals = new Map<string, number>();
-  for (const { requests, claim } of batch) {
+  for (const call of batch) {
+    const { requests } = call;
+    const claim = claimOf(call);
     // Nothing of the instance is known yet (names, senders and `seq`s come from the statement), only whether it went missing.
     const rows = appendRows(requests, (instanceId) => {
       if (missing.has(instanceId)) throw new Error(`instance ${instanceId} does not exist`);
@@ -448,7 +450,10 @@ export class PostgresStore implements Store {
 
   /** Who holds the keys this batch claims, by scopedKey (read without a lock: see commitAppends). */
   private async keyHolders(batch: QueuedAppend[], missing: ReadonlySet<string>): Promise<Map<string, KeyHolder>> {
-    const claims = batch.flatMap(({ claim }) => (claim && !missing.has(claim.instanceId) ? [claim] : []));
+    const claims = batch.flatMap((call) => {
+      const claim = claimOf(call);
+      return claim && !missing.has(claim.instanceId) ? [claim] : [];
+    });
     const holders = new Map<string, KeyHolder>();
     if (!claims.length) return holders;
     const found = await this.pool.query<{ instance_id: string; key: string; fingerprint: string; event_ids: string[] }>(

@@ -19,7 +19,7 @@ import type {
 import type { AppendListener } from '../append-interest.ts';
 import { LoggedEvent } from '../logged-event.ts';
 import { OwnerJidTakenError } from '../owner-jid-taken-error.ts';
-import { CommitKeys } from '../key-claims.ts';
+import { claimOf, CommitKeys } from '../key-claims.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, scopedKey, toDelivery, toEvent, toInstance, type AppendRow, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { narrowExisting, privateFile } from '../../ops/private-files.ts';
 import { MIGRATIONS } from './schema.ts';
@@ -200,7 +200,8 @@ export class SqliteStore implements Store {
   /** Who holds the keys the batch claims, by scopedKey, as the commit begins. */
   private keyHolders(batch: readonly QueuedAppend[]): Map<string, KeyHolder> {
     const holders = new Map<string, KeyHolder>();
-    for (const { claim } of batch) {
+    for (const call of batch) {
+      const claim = claimOf(call);
       const row = claim && this.statements.keyHolder.get(claim.instanceId, claim.key);
       if (claim && row) holders.set(scopedKey(claim.instanceId, claim.key), { fingerprint: row.fingerprint, eventIds: JSON.parse(row.event_ids) as string[] });
     }
@@ -213,9 +214,10 @@ export class SqliteStore implements Store {
    * needs no savepoint of its own (they cost more than the inserts); a write that still fails aborts
    * the whole group, which its callers then see rejected. A key another request holds is one of those checks.
    */
-  private appendCall({ requests, claim }: QueuedAppend, appended: StoredEvent[], heads: Map<string, InstanceHead>, keys: CommitKeys): AppendResult[] | Error {
-    const rows = appendRows(requests, (instanceId) => this.headOf(instanceId, heads));
+  private appendCall(call: QueuedAppend, appended: StoredEvent[], heads: Map<string, InstanceHead>, keys: CommitKeys): AppendResult[] | Error {
+    const rows = appendRows(call.requests, (instanceId) => this.headOf(instanceId, heads));
     if (rows instanceof Error) return rows;
+    const claim = claimOf(call);
     const taken = claim && keys.refusal(claim);
     if (taken) return taken;
     const results: AppendResult[] = [];
