@@ -7,7 +7,7 @@ import { delivered, retry } from '../../src/delivery/outcome.ts';
 import { backoff } from '../../src/delivery/retry-policy.ts';
 import { createMetrics } from '../../src/ops/metrics.ts';
 import { eventually } from '../helpers/pombo-harness.ts';
-import type { Store } from '../../src/store/types.ts';
+import type { DeliveryRecord, Store } from '../../src/store/types.ts';
 import { instance, silent, spec, withStore } from './dispatcher-fixtures.ts';
 
 /** A destination that records the `n` of each event it gets, answering `answer(n)`. */
@@ -139,6 +139,10 @@ test('after a restart, more pending retries than a window (10,200) are all reloa
   });
 });
 
+/** The destination's dead letter, once the worker has written it. */
+const deadLetterOf = (store: Store, destination: string): Promise<DeliveryRecord> =>
+  eventually(async () => (await store.listDeliveries({ destination, status: 'failed', limit: 10 }))[0], 'the dead letter');
+
 test('a retry keeps counting its attempts across a restart, past the 20 its record keeps: it gives up after exactly the configured number', async () => {
   await withStore(async (store) => {
     const id = await instance(store, 'a');
@@ -154,13 +158,10 @@ test('a retry keeps counting its attempts across a restart, past the 20 its reco
     assert.equal(pending?.attempts.at(-1)?.number, sends, 'the last one says which attempt it was');
 
     const second = await started(store, destination());
-    const [dead] = await eventually(async () => {
-      const failed = await store.listDeliveries({ destination: 'dest', status: 'failed', limit: 10 });
-      return failed.length ? failed : undefined;
-    }, 'the dead letter');
+    const dead = await deadLetterOf(store, 'dest');
     await second.stop();
     assert.equal(sends, 25, 'WEBHOOK_RETRY_MAX_ATTEMPTS-like limits hold across restarts: 25 attempts in all');
-    assert.equal(dead?.attempts.at(-1)?.number, 25);
+    assert.equal(dead.attempts.at(-1)?.number, 25);
   });
 });
 
@@ -188,13 +189,10 @@ test('a replayed retry of a destination that records only failures keeps its pen
     assert.equal(pending?.attempts.at(-1)?.number, retries, 'the pending record has every attempt so far');
 
     const second = await started(store, destination());
-    const [dead] = await eventually(async () => {
-      const failed = await store.listDeliveries({ destination: 'dest', status: 'failed', limit: 10 });
-      return failed.length ? failed : undefined;
-    }, 'the dead letter');
+    const dead = await deadLetterOf(store, 'dest');
     await second.stop();
     assert.equal(retries, 6, 'six attempts in all, as configured, the restart in between');
-    assert.equal(dead?.attempts.at(-1)?.number, 6);
+    assert.equal(dead.attempts.at(-1)?.number, 6);
     assert.deepEqual(await store.pendingDeliveries('dest', 10), [], 'the dead letter replaced the pending record');
 
     // Replayed again, it gets through after a restart: its delivery replaces the pending record, and a

@@ -760,3 +760,14 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
     });
   });
 }
+
+/**
+ * After the owner_jid migration, over a database where `second` and then `first` (created earlier) had
+ * x@s.whatsapp.net and `alone` had y@s.whatsapp.net: the number stays with the first created, and the
+ * store now refuses it to the other.
+ */
+export async function assertNumberKeptByFirst(store: Store): Promise<void> {
+  const owners = Object.fromEntries((await store.listInstances()).map((instance) => [instance.id, instance.ownerJid]));
+  assert.deepEqual(owners, { first: 'x@s.whatsapp.net', second: null, alone: 'y@s.whatsapp.net' });
+  await assert.rejects(store.updateInstance('second', { ownerJid: 'x@s.whatsapp.net' }), OwnerJidTakenError);
+}

@@ -4,12 +4,19 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { POSTGRES_SERVER as SERVER, postgresTestSchema } from '../helpers/postgres-test-schema.ts';
-import { describeEventStoreConformance } from './event-store-conformance.ts';
+import { assertNumberKeptByFirst, describeEventStoreConformance } from './event-store-conformance.ts';
 import { MIGRATIONS } from '../../src/store/postgres/postgres-schema.ts';
-import { OwnerJidTakenError } from '../../src/store/owner-jid-taken-error.ts';
 
 /** The migrations before the one that made owner_jid unique: a database as it was before it. */
 const BEFORE_OWNER_INDEX = MIGRATIONS.findIndex((step) => step.includes('pombo_instances_owner_jid ON'));
+const INSERT_INSTANCE = "INSERT INTO pombo_instances (id, name, token, integration, state, owner_jid, created_at) VALUES ($1, $2, 't', 'INGEST', 'open', $3, $4)";
+
+/** Creates `schema` as a node of the version before the owner_jid index left it, and makes it the admin's search path. */
+async function migrateUpToOwnerIndex(admin: pg.Client, schema: string): Promise<void> {
+  await admin.query(`CREATE SCHEMA "${schema}"; SET search_path TO "${schema}"`);
+  for (const step of MIGRATIONS.slice(0, BEFORE_OWNER_INDEX)) await admin.query(step);
+  await admin.query(`CREATE TABLE pombo_schema_version (version INTEGER NOT NULL); INSERT INTO pombo_schema_version VALUES (${BEFORE_OWNER_INDEX})`);
+}
 
 const { schema, uri, service } = await postgresTestSchema();
 
@@ -42,21 +49,16 @@ else {
     const admin = new pg.Client({ connectionString: SERVER });
     await admin.connect();
     try {
-      await admin.query(`CREATE SCHEMA "${older}"; SET search_path TO "${older}"`);
-      for (const step of MIGRATIONS.slice(0, BEFORE_OWNER_INDEX)) await admin.query(step);
-      await admin.query(`CREATE TABLE pombo_schema_version (version INTEGER NOT NULL); INSERT INTO pombo_schema_version VALUES (${BEFORE_OWNER_INDEX})`);
-      const insert = "INSERT INTO pombo_instances (id, name, token, integration, state, owner_jid, created_at) VALUES ($1, $2, 't', 'INGEST', 'open', $3, $4)";
-      await admin.query(insert, ['second', 'a-second', 'x@s.whatsapp.net', '2026-01-02T00:00:00.000Z']);
-      await admin.query(insert, ['first', 'b-first', 'x@s.whatsapp.net', '2026-01-01T00:00:00.000Z']);
-      await admin.query(insert, ['alone', 'c-alone', 'y@s.whatsapp.net', '2026-01-03T00:00:00.000Z']);
+      await migrateUpToOwnerIndex(admin, older);
+      await admin.query(INSERT_INSTANCE, ['second', 'a-second', 'x@s.whatsapp.net', '2026-01-02T00:00:00.000Z']);
+      await admin.query(INSERT_INSTANCE, ['first', 'b-first', 'x@s.whatsapp.net', '2026-01-01T00:00:00.000Z']);
+      await admin.query(INSERT_INSTANCE, ['alone', 'c-alone', 'y@s.whatsapp.net', '2026-01-03T00:00:00.000Z']);
     } finally {
       await admin.end();
     }
     const store = await PostgresStore.open(`${SERVER}?schema=${older}`);
     try {
-      const owners = Object.fromEntries((await store.listInstances()).map((instance) => [instance.id, instance.ownerJid]));
-      assert.deepEqual(owners, { first: 'x@s.whatsapp.net', second: null, alone: 'y@s.whatsapp.net' });
-      await assert.rejects(store.updateInstance('second', { ownerJid: 'x@s.whatsapp.net' }), OwnerJidTakenError);
+      await assertNumberKeptByFirst(store);
     } finally {
       await store.close();
     }
@@ -68,12 +70,9 @@ else {
     const oldNode = new pg.Client({ connectionString: SERVER, options: `-c search_path="${older}"` });
     await Promise.all([admin.connect(), oldNode.connect()]);
     try {
-      await admin.query(`CREATE SCHEMA "${older}"; SET search_path TO "${older}"`);
-      for (const step of MIGRATIONS.slice(0, BEFORE_OWNER_INDEX)) await admin.query(step);
-      await admin.query(`CREATE TABLE pombo_schema_version (version INTEGER NOT NULL); INSERT INTO pombo_schema_version VALUES (${BEFORE_OWNER_INDEX})`);
-      const insert = "INSERT INTO pombo_instances (id, name, token, integration, state, owner_jid, created_at) VALUES ($1, $2, 't', 'INGEST', 'open', $3, $4)";
-      await admin.query(insert, ['first', 'a-first', 'x@s.whatsapp.net', '2026-01-01T00:00:00.000Z']);
-      await admin.query(insert, ['second', 'b-second', null, '2026-01-02T00:00:00.000Z']);
+      await migrateUpToOwnerIndex(admin, older);
+      await admin.query(INSERT_INSTANCE, ['first', 'a-first', 'x@s.whatsapp.net', '2026-01-01T00:00:00.000Z']);
+      await admin.query(INSERT_INSTANCE, ['second', 'b-second', null, '2026-01-02T00:00:00.000Z']);
       // A node of the version before gives the number to a second instance; its transaction is still open when the new node starts.
       await oldNode.query("BEGIN; UPDATE pombo_instances SET owner_jid = 'x@s.whatsapp.net' WHERE id = 'second'");
       const oldPid = (await oldNode.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
