@@ -14,7 +14,11 @@ export interface KafkaSettings {
   readonly requestTimeoutMs: number;
   /** First word of every topic: `{prefix}.{instance}.{event-kebab}` and `{prefix}.global.{event-kebab}`. */
   readonly prefix: string;
-  /** Create missing topics (with `partitions` and `replicationFactor`); else a missing topic is a delivery error, retried. */
+  /**
+   * Create missing topics (with `partitions` and `replicationFactor`); else the brokers create them on
+   * first use if their `auto.create.topics.enable` allows (with their defaults), and otherwise a missing
+   * topic is a delivery error, retried.
+   */
   readonly autoCreateTopics: boolean;
   readonly partitions: number;
   readonly replicationFactor: number;

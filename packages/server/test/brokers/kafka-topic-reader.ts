@@ -38,6 +38,16 @@ export async function createTopic(topic: string): Promise<void> {
   }
 }
 
+/** How many partitions `topic` has. */
+export async function partitionsOf(topic: string): Promise<number | undefined> {
+  const admin = new Admin({ clientId: 'pombo-test', bootstrapBrokers: [KAFKA_BROKERS] });
+  try {
+    return (await admin.metadata({ topics: [topic] })).topics.get(topic)?.partitionsCount;
+  } finally {
+    await admin.close();
+  }
+}
+
 /** Deletes a consumer group, first removing its members (a consumer that was stopped without leaving stays one until its session expires). */
 export async function deleteGroup(groupId: string): Promise<void> {
   const admin = new Admin({ clientId: 'pombo-test', bootstrapBrokers: [KAFKA_BROKERS] });

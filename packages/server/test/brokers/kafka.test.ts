@@ -8,7 +8,8 @@ import type { DestinationSpec } from '../../src/delivery/destination.ts';
 import type { StoredEvent } from '../../src/store/types.ts';
 import { eventually, requireService, startPombo, uniqueName } from '../helpers/pombo-harness.ts';
 import { drained, phone } from './broker-test-helpers.ts';
-import { createTopic, existingTopics, KAFKA_BROKERS, kafkaAvailable, readTopic, valuesOf } from './kafka-topic-reader.ts';
+import { startKafkaMetadataProxy } from './kafka-metadata-proxy.ts';
+import { createTopic, existingTopics, KAFKA_BROKERS, kafkaAvailable, partitionsOf, readTopic, valuesOf } from './kafka-topic-reader.ts';
 
 const available = await kafkaAvailable();
 const needsKafka = requireService(available, 'Kafka on 127.0.0.1:9092', 'run scripts/services/kafka.sh');
@@ -120,21 +121,40 @@ test('ordering "chat": the events of many chats, in flight at once on one partit
   }
 });
 
-test('a missing topic is a visible delivery error, retried until the topic exists (KAFKA_AUTO_CREATE_TOPICS=false)', needsKafka, async () => {
+test("with KAFKA_AUTO_CREATE_TOPICS=false, as Evolution API's settings have it, the broker creates a new instance's topic on its first event", needsKafka, async () => {
+  // The test broker keeps Kafka's default auto.create.topics.enable=true, as most brokers Evolution API published to did.
   const pombo = await startPombo(KAFKA_ENV);
   try {
     const name = uniqueName('ingest');
     await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', kafka: { enabled: true } });
     const posted = await pombo.api('POST', `/events/${name}`, { event: 'MESSAGES_UPSERT', data: { key: { remoteJid: 'x@s.whatsapp.net', id: 'M1' } } });
     assert.equal(posted.status, 201);
+    const [record] = valuesOf(await readTopic(`evolution.${name}.messages-upsert`, (records) => records.length >= 1));
+    assert.equal(record.id, posted.body.id);
+    assert.equal((await drained(pombo, 'kafka', name)).state.lastError, null);
+  } finally {
+    await pombo.close();
+  }
+});
+
+test('a missing topic the broker will not create (auto.create.topics.enable=false) is a visible delivery error, retried until the topic exists', needsKafka, async () => {
+  // The proxy clears the client's consent in its Metadata requests: the broker answers "unknown topic", as one with auto-creation off does.
+  const proxy = await startKafkaMetadataProxy({ refuse: true });
+  const pombo = await startPombo({ ...KAFKA_ENV, KAFKA_BROKERS: proxy.address });
+  try {
+    const name = uniqueName('ingest');
+    await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', kafka: { enabled: true } });
+    const posted = await pombo.api('POST', `/events/${name}`, { event: 'MESSAGES_UPSERT', data: { key: { remoteJid: 'x@s.whatsapp.net', id: 'M1' } } });
+    assert.equal(posted.status, 201);
     const topic = `evolution.${name}.messages-upsert`;
-    const missing = new RegExp(`topic "${topic}" does not exist and KAFKA_AUTO_CREATE_TOPICS=false: create it`);
+    const missing = new RegExp(`topic "${topic}" does not exist and the brokers do not create topics \\(auto.create.topics.enable=false\\) while KAFKA_AUTO_CREATE_TOPICS=false: create it`);
     // Waits for this error in particular: a broker that has just restarted may answer something else first.
     const failing = await eventually(async () => {
       const found = await pombo.api('GET', `/kafka/find/${name}`);
       return missing.test(found.body.state.lastError ?? '') && found.body;
     }, 'the missing-topic error in find');
     assert.ok(failing.state.backlog >= 1, 'the event waits');
+    assert.ok(proxy.autoCreationAsked.includes(true), 'Pombo let the broker create the topic');
 
     await createTopic(topic);
     const [record] = valuesOf(await readTopic(topic, (records) => records.length >= 1));
@@ -142,6 +162,24 @@ test('a missing topic is a visible delivery error, retried until the topic exist
     await eventually(async () => (await pombo.api('GET', `/kafka/find/${name}`)).body.state.lastError === null, 'the error to clear');
   } finally {
     await pombo.close();
+    await proxy.close();
+  }
+});
+
+test("with KAFKA_AUTO_CREATE_TOPICS=true Pombo creates the topic with KAFKA_NUM_PARTITIONS, never the broker with its defaults", needsKafka, async () => {
+  const proxy = await startKafkaMetadataProxy({ refuse: false });
+  const pombo = await startPombo({ ...KAFKA_ENV, KAFKA_BROKERS: proxy.address, KAFKA_AUTO_CREATE_TOPICS: 'true', KAFKA_NUM_PARTITIONS: '3' });
+  try {
+    const name = uniqueName('ingest');
+    await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', kafka: { enabled: true } });
+    await pombo.api('POST', `/events/${name}`, { event: 'MESSAGES_UPSERT', data: { key: { remoteJid: 'x@s.whatsapp.net', id: 'M1' } } });
+    const topic = `evolution.${name}.messages-upsert`;
+    await readTopic(topic, (records) => records.length >= 1);
+    assert.equal(await partitionsOf(topic), 3);
+    assert.ok(proxy.autoCreationAsked.length > 0 && !proxy.autoCreationAsked.includes(true), `metadata requests asked for auto-creation: ${proxy.autoCreationAsked}`);
+  } finally {
+    await pombo.close();
+    await proxy.close();
   }
 });
 

@@ -122,8 +122,10 @@ export class KafkaDriver implements BrokerDriver {
       ...this.clientOptions(),
       idempotent: true,
       acks: ProduceAcks.ALL,
-      // Topics are created by Pombo with the configured partitions, or not at all: never by the broker's defaults.
-      autocreateTopics: false,
+      // KAFKA_AUTO_CREATE_TOPICS=true: Pombo creates topics with its partitions and replicas, never the
+      // broker with its defaults. false (Evolution API's setting): the broker creates a missing topic on
+      // first use if its auto.create.topics.enable allows (as it did for Evolution API's producer).
+      autocreateTopics: !this.settings.autoCreateTopics,
     });
     try {
       // Proves the brokers answer and accept the credentials before the keeper reports `connected`.
@@ -180,7 +182,10 @@ export class KafkaDriver implements BrokerDriver {
   private failed(session: Session, error: unknown): string {
     if (error instanceof NotSentBehindFailure) return `Kafka: not sent, as a request before it failed: ${reasonOf(error.failure)}`;
     const missing = unknownTopic(error);
-    if (missing) return `Kafka topic "${missing}" does not exist and KAFKA_AUTO_CREATE_TOPICS=false: create it, or set KAFKA_AUTO_CREATE_TOPICS=true`;
+    // With KAFKA_AUTO_CREATE_TOPICS=true the topic was created, then deleted: a new session creates it again.
+    if (missing && !this.settings.autoCreateTopics) {
+      return `Kafka topic "${missing}" does not exist and the brokers do not create topics (auto.create.topics.enable=false) while KAFKA_AUTO_CREATE_TOPICS=false: create it, enable auto.create.topics.enable on the brokers, or set KAFKA_AUTO_CREATE_TOPICS=true`;
+    }
     this.keeper.lost(session, reasonOf(error));
     return `Kafka did not acknowledge: ${reasonOf(error)}`;
   }

@@ -22,7 +22,7 @@ export function keyOf(message: BrokerMessage, ordering: Ordering): string {
 /**
  * Creates the topics a publish needs when KAFKA_AUTO_CREATE_TOPICS=true, once each per connection,
  * with KAFKA_NUM_PARTITIONS and KAFKA_REPLICATION_FACTOR (not the broker's defaults, which the
- * broker-side auto-creation would use).
+ * broker-side auto-creation would use: with KAFKA_AUTO_CREATE_TOPICS=false that is left to the broker).
  */
 export class KafkaTopics {
   private readonly created = new Map<string, Promise<void>>();
