@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig, ConfigError } from '../../src/config/index.ts';
+import { readCors } from '../../src/config/cors.ts';
+import { EnvReader } from '../../src/config/env-reader.ts';
 import { withPombo, type Harness } from '../helpers/pombo-harness.ts';
 
 /** What a browser sends before a cross-origin call with the `apikey` header: a preflight. */
@@ -57,4 +59,31 @@ test('a CORS_ORIGIN entry that is not an origin, or an unknown method, stops the
       /CORS_ORIGIN has "https:\/\/app.example.com\/", which is not an origin/.test(error.message) &&
       /CORS_METHODS has "FETCH"/.test(error.message),
   );
+});
+
+test("CORS_ORIGIN takes bare host names as Evolution's .env suggests (`yourdomain1.com, yourdomain2.com`): a page from that host over https or http", async () => {
+  const env = new EnvReader({ CORS_ORIGIN: 'yourdomain1.com, App.Example.com:8443,https://exact.example.com' });
+  assert.deepEqual(readCors(env).origins, [
+    'https://yourdomain1.com',
+    'http://yourdomain1.com',
+    'https://app.example.com:8443',
+    'http://app.example.com:8443',
+    'https://exact.example.com',
+  ]);
+  assert.deepEqual(env.problems, []);
+  await withPombo({ CORS_ORIGIN: 'yourdomain1.com, localhost:3000' }, async (pombo) => {
+    for (const origin of ['https://yourdomain1.com', 'http://localhost:3000']) {
+      assert.equal((await preflight(pombo, origin)).headers.get('access-control-allow-origin'), origin);
+    }
+    for (const origin of ['https://www.yourdomain1.com', 'http://localhost:3001']) {
+      assert.equal((await preflight(pombo, origin)).headers.get('access-control-allow-origin'), null, `${origin} is another host`);
+    }
+  });
+  for (const entry of ['yourdomain1.com/app', 'user@yourdomain1.com', 'ftp://yourdomain1.com']) {
+    assert.throws(
+      () => loadConfig({ AUTHENTICATION_API_KEY: 'k', CORS_ORIGIN: entry }),
+      (error: unknown) => error instanceof ConfigError && error.message.includes(`CORS_ORIGIN has "${entry}", which is not an origin`),
+      entry,
+    );
+  }
 });
