@@ -22,15 +22,23 @@ export class EnvReader {
    * docs/configuration.md in sync reads it.
    */
   readonly reads = new Map<string, string | number | boolean | readonly string[] | undefined>();
+  /** Event toggles set in the environment that name no event Pombo has (`WEBHOOK_EVENTS_NEW_JWT_TOKEN`): ignored, and named in one boot warning. */
+  readonly unknownToggles = new Set<string>();
+  /** What the operator should know but that does not stop the start; logged once at boot. */
+  readonly warnings: string[] = [];
   constructor(private readonly env: Record<string, string | undefined>) {}
 
   private note(name: string, fallback: string | number | boolean | readonly string[] | undefined): void {
     if (!this.reads.has(name)) this.reads.set(name, fallback);
   }
 
+  /**
+   * The value as written, trimmed and without surrounding quotes; undefined when unset or empty. The
+   * quotes go first: `docker run --env-file` passes `WEBHOOK_GLOBAL_URL=''` on with them, and `''` is empty.
+   */
   raw(name: string): string | undefined {
-    const value = this.env[name]?.trim();
-    return value === undefined || value === '' ? undefined : value.replace(/^(['"])(.*)\1$/, '$2');
+    const value = this.env[name]?.trim().replace(/^(['"])(.*)\1$/s, '$2');
+    return value === undefined || value.trim() === '' ? undefined : value;
   }
 
   has(name: string): boolean {
@@ -119,29 +127,35 @@ export class EnvReader {
   /**
    * Per-event toggles such as `WEBHOOK_EVENTS_MESSAGES_UPSERT=true`. When no toggle of the prefix is
    * set, every event is on (a global destination with no filter receives everything); once any is set,
-   * only the events set to true are. Unknown event names are reported. Several prefixes count as one
-   * set (SQS reads `SQS_GLOBAL_<EVENT>` as Evolution API does, and `SQS_EVENTS_<EVENT>`); `except`
-   * names the other variables that share a prefix (`SQS_GLOBAL_ENABLED`).
+   * only the events set to true are. Several prefixes count as one set (SQS reads `SQS_GLOBAL_<EVENT>`
+   * as Evolution API does, and `SQS_EVENTS_<EVENT>`); `except` names the other variables that share a
+   * prefix (`SQS_GLOBAL_ENABLED`). An alias (`STATUS_INSTANCE`) counts only when its event's own key is
+   * not set: the explicit key wins. A name no event has is ignored and noted in `unknownToggles`:
+   * Evolution API's .env files carry toggles of its other versions and integrations (`NEW_JWT_TOKEN`,
+   * `CHAMA_AI_ACTION`), and an unchanged file must start.
    */
   eventToggles(prefixes: string | readonly string[], except: readonly string[] = []): ReadonlySet<EventKey> {
     const all = typeof prefixes === 'string' ? [prefixes] : prefixes;
     for (const prefix of all) this.note(`${prefix}<EVENT>`, undefined);
-    const set = all.flatMap((prefix) =>
-      this.names(prefix)
-        .filter((name) => !except.includes(name))
-        .map((name) => ({ name, suffix: name.slice(prefix.length) })),
-    );
-    if (set.length === 0) return new Set(EVENT_KEYS);
-    const on = new Set<EventKey>();
-    for (const { name, suffix } of set) {
-      // Keys and Evolution's aliases (WEBHOOK_EVENTS_GROUP_UPDATE is GROUPS_UPDATE) only, as Evolution names its toggles.
-      const key = /^[A-Z_]+$/.test(suffix) ? findEventName(suffix, 'filter')?.key : undefined;
-      if (!key) {
-        this.problems.push(`${name} names no known event (known: ${EVENT_KEYS.join(', ')})`);
-        continue;
+    const explicit = new Map<EventKey, boolean>();
+    const byAlias = new Map<EventKey, boolean>();
+    for (const prefix of all) {
+      for (const name of this.names(prefix).filter((candidate) => !except.includes(candidate))) {
+        const suffix = name.slice(prefix.length);
+        // Keys and Evolution's aliases (WEBHOOK_EVENTS_GROUP_UPDATE is GROUPS_UPDATE) only, as Evolution names its toggles.
+        const key = /^[A-Z_]+$/.test(suffix) ? findEventName(suffix, 'filter')?.key : undefined;
+        if (!key) {
+          this.unknownToggles.add(name);
+          continue;
+        }
+        const value = this.bool(name, false);
+        const toggles = key === suffix ? explicit : byAlias;
+        toggles.set(key, (toggles.get(key) ?? false) || value);
       }
-      if (this.bool(name, false)) on.add(key);
     }
+    if (explicit.size === 0 && byAlias.size === 0) return new Set(EVENT_KEYS);
+    const on = new Set<EventKey>();
+    for (const key of EVENT_KEYS) if (explicit.get(key) ?? byAlias.get(key)) on.add(key);
     return on;
   }
 }

@@ -11,6 +11,7 @@ import { readBrokers, type BrokersConfig } from './brokers.ts';
 import { type CorsConfig, readCors } from './cors.ts';
 import { readConnectionLimits, type ConnectionLimits } from './connection-limits.ts';
 import { ConfigError, EnvReader } from './env-reader.ts';
+import { readLogLevel } from './log-level.ts';
 
 export { ConfigError } from './env-reader.ts';
 
@@ -110,12 +111,12 @@ export interface Config {
   connections: ConnectionLimits;
   brokers: BrokersConfig;
   cluster: ClusterConfig;
+  /** What the operator should know but that does not stop the start (ignored variables); logged once at boot. */
+  warnings: readonly string[];
 }
 
 /** The longest overlap of a secret rotation: 30 days. */
 export const MAX_OVERLAP_SECONDS = 30 * 86_400;
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Reads the global API key: from the environment, else from the data folder, else a new one written there. */
 function resolveApiKey(fromEnv: string, dataDir: string): { apiKey: string; apiKeyGenerated: boolean } {
@@ -165,8 +166,9 @@ function readWebhook(env: EnvReader): WebhookConfig {
   if (globalEnabled && !globalUrl) env.problems.push('WEBHOOK_GLOBAL_ENABLED=true needs WEBHOOK_GLOBAL_URL');
   // Evolution API's error webhook. WEBHOOK_EVENTS_ERRORS is not read as an event toggle: setting it to
   // turn the error webhook on must not narrow the global webhook to ERRORS (events Pombo never emits).
+  // The URL is read only when the error webhook is on: Evolution v1's .env sets both to `false`.
   const errorsEnabled = env.bool('WEBHOOK_EVENTS_ERRORS', false);
-  const errorsUrl = env.url('WEBHOOK_EVENTS_ERRORS_WEBHOOK');
+  const errorsUrl = errorsEnabled ? env.url('WEBHOOK_EVENTS_ERRORS_WEBHOOK') : undefined;
   if (errorsEnabled && !errorsUrl) env.problems.push('WEBHOOK_EVENTS_ERRORS=true needs WEBHOOK_EVENTS_ERRORS_WEBHOOK, the URL the API errors are posted to');
   return {
     globalEnabled,
@@ -193,7 +195,7 @@ function readWebhook(env: EnvReader): WebhookConfig {
     secretRotationOverlapSeconds: env.int('WEBHOOK_SECRET_ROTATION_OVERLAP_SECONDS', 86_400, { min: 0, max: MAX_OVERLAP_SECONDS }),
     disableAfterFailures: env.int('WEBHOOK_DISABLE_AFTER_FAILURES', 100, { min: 0 }),
     disableAfterHours: env.num('WEBHOOK_DISABLE_AFTER_HOURS', 24),
-    errorsUrl: errorsEnabled ? errorsUrl : undefined,
+    errorsUrl,
   };
 }
 
@@ -258,7 +260,7 @@ export function readConfig(env: EnvReader, cwd: string): Config {
       keepAliveMs: env.int('DATABASE_KEEPALIVE_MS', 10_000, { min: 1000 }),
     },
     dataDir,
-    logLevel: env.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    logLevel: readLogLevel(env),
     events: { retentionHours: env.num('EVENTS_RETENTION_HOURS', 72, { min: 0.0001 }) },
     webhook: readWebhook(env),
     websocket: {
@@ -284,7 +286,13 @@ export function readConfig(env: EnvReader, cwd: string): Config {
     connections: readConnectionLimits(env),
     brokers: readBrokers(env),
     cluster: readCluster(env, provider),
+    warnings: env.warnings,
   };
+  if (env.unknownToggles.size) {
+    env.warnings.push(
+      `${[...env.unknownToggles].join(', ')} name no event Pombo has; ignored (toggles of Evolution API versions or integrations Pombo does not carry)`,
+    );
+  }
   return config;
 }
 

@@ -8,6 +8,9 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/ops/logger.ts';
+import { createPombo } from '../../src/pombo.ts';
 import { freePort, spawnPombo } from '../helpers/child-pombo.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
@@ -117,6 +120,100 @@ describe('loadConfig', () => {
     const config = loadConfig({ DATA_DIR: 'state', DATABASE_CONNECTION_URI: 'db/events.sqlite', AUTHENTICATION_API_KEY: 'k' }, cwd);
     assert.equal(config.dataDir, join(cwd, 'state'));
     assert.equal(config.database.uri, join(cwd, 'db', 'events.sqlite'));
+  });
+});
+
+describe("an Evolution API .env starts Pombo unchanged", () => {
+  const load = (env: Record<string, string>, cwd: string) => loadConfig({ AUTHENTICATION_API_KEY: 'k', ...env }, cwd);
+
+  test("LOG_LEVEL takes Evolution's comma list of categories: the most verbose level it enables", (t) => {
+    const cwd = tempDir(t);
+    const cases: Record<string, string> = {
+      'ERROR,WARN,DEBUG,INFO,LOG,VERBOSE,DARK,WEBHOOKS': 'debug',
+      'ERROR,WARN,INFO,LOG,DARK,WEBHOOKS,WEBSOCKET': 'info',
+      'ERROR, WARN': 'warn',
+      'ERROR,DARK': 'error',
+      VERBOSE: 'debug',
+      LOG: 'info',
+      'DARK,WEBHOOKS': 'info',
+      WEBHOOKS: 'info',
+      "'ERROR,WARN'": 'warn',
+      ERROR: 'error',
+      debug: 'debug',
+      trace: 'trace',
+      silent: 'silent',
+      'warn,trace': 'trace',
+    };
+    for (const [value, level] of Object.entries(cases)) assert.equal(load({ LOG_LEVEL: value }, cwd).logLevel, level, `LOG_LEVEL=${value}`);
+    assert.deepEqual(load({ LOG_LEVEL: 'ERROR,WARN,DARK,WEBHOOKS' }, cwd).warnings, [], "Evolution's own categories pass silently");
+    const typo = load({ LOG_LEVEL: 'ERROR,WRAN' }, cwd);
+    assert.equal(typo.logLevel, 'error');
+    assert.equal(typo.warnings.length, 1);
+    assert.match(typo.warnings[0] ?? '', /LOG_LEVEL: "WRAN" is no level or Evolution API category; ignored/);
+    assert.match(problemsOf({ LOG_LEVEL: 'loud' }, cwd)[0] ?? '', /LOG_LEVEL="loud" must be one of fatal, error, warn, info, debug, trace, silent/);
+  });
+
+  test('a quoted empty value (docker run --env-file passes the quotes on) counts as unset', (t) => {
+    const cwd = tempDir(t);
+    const config = load({ WEBHOOK_GLOBAL_URL: "''", WEBHOOK_EVENTS_ERRORS_WEBHOOK: '""', CORS_ORIGIN: "''", SERVER_URL: '""' }, cwd);
+    assert.equal(config.webhook.globalUrl, undefined);
+    assert.deepEqual(config.cors.origins, ['*']);
+    assert.equal(config.server.url, 'http://localhost:8080');
+  });
+
+  test('toggles of events Pombo does not have are ignored, named in one boot warning', (t) => {
+    const cwd = tempDir(t);
+    const config = load(
+      {
+        WEBHOOK_EVENTS_MESSAGES_UPSERT: 'true',
+        WEBHOOK_EVENTS_NEW_JWT_TOKEN: 'true',
+        WEBHOOK_EVENTS_CHAMA_AI_ACTION: 'false',
+        RABBITMQ_ENABLED: 'true',
+        RABBITMQ_URI: 'amqp://localhost',
+        RABBITMQ_GLOBAL_ENABLED: 'true',
+        RABBITMQ_EVENTS_NEW_JWT_TOKEN: 'true',
+      },
+      cwd,
+    );
+    assert.deepEqual([...config.webhook.globalEvents], ['MESSAGES_UPSERT']);
+    assert.equal(config.warnings.length, 1, config.warnings.join('; '));
+    assert.match(config.warnings[0] ?? '', /^WEBHOOK_EVENTS_NEW_JWT_TOKEN, WEBHOOK_EVENTS_CHAMA_AI_ACTION, RABBITMQ_EVENTS_NEW_JWT_TOKEN name no event Pombo has; ignored/);
+    assert.deepEqual(load({}, cwd).warnings, []);
+  });
+
+  test('the warnings are logged once, at boot', async (t) => {
+    const cwd = tempDir(t);
+    let output = '';
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        output += chunk;
+        done();
+      },
+    });
+    const config = load({ WEBHOOK_EVENTS_NEW_JWT_TOKEN: 'true', WEBHOOK_EVENTS_CHAMA_AI_ACTION: 'true' }, cwd);
+    const pombo = await createPombo(config, createLogger('info', sink));
+    await pombo.close();
+    const warnings = output
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { level: number; msg: string })
+      .filter((line) => line.level === 40);
+    assert.deepEqual(warnings.map((line) => line.msg), [config.warnings[0]]);
+    assert.match(warnings[0]?.msg ?? '', /WEBHOOK_EVENTS_NEW_JWT_TOKEN, WEBHOOK_EVENTS_CHAMA_AI_ACTION name no event/);
+  });
+
+  test('WEBHOOK_EVENTS_ERRORS_WEBHOOK is read only when WEBHOOK_EVENTS_ERRORS=true (Evolution v1 sets both to false)', (t) => {
+    const cwd = tempDir(t);
+    const off = load({ WEBHOOK_EVENTS_ERRORS: 'false', WEBHOOK_EVENTS_ERRORS_WEBHOOK: 'false' }, cwd);
+    assert.equal(off.webhook.errorsUrl, undefined);
+    assert.deepEqual(off.warnings, []);
+    assert.match(problemsOf({ WEBHOOK_EVENTS_ERRORS: 'true', WEBHOOK_EVENTS_ERRORS_WEBHOOK: 'false' }, cwd)[0] ?? '', /WEBHOOK_EVENTS_ERRORS_WEBHOOK="false" must be a URL/);
+  });
+
+  test('the explicit toggle of an event wins over an alias of it', (t) => {
+    const cwd = tempDir(t);
+    const config = load({ WEBHOOK_EVENTS_STATUS_INSTANCE: 'true', WEBHOOK_EVENTS_CONNECTION_UPDATE: 'false', WEBHOOK_EVENTS_QRCODE_UPDATED: 'true' }, cwd);
+    assert.deepEqual([...config.webhook.globalEvents], ['QRCODE_UPDATED']);
   });
 });
 

@@ -17,6 +17,8 @@ function everyRead(): Map<string, unknown> {
     AUTHENTICATION_API_KEY: 'k',
     WEBHOOK_GLOBAL_ENABLED: 'true',
     WEBHOOK_GLOBAL_URL: 'https://example.com/hook',
+    WEBHOOK_EVENTS_ERRORS: 'true',
+    WEBHOOK_EVENTS_ERRORS_WEBHOOK: 'https://example.com/errors',
     RABBITMQ_URI: 'amqp://localhost',
     NATS_URI: 'nats://localhost:4222',
     SQS_REGION: 'us-east-1',

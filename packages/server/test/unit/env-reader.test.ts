@@ -16,6 +16,17 @@ test('strings: trimmed, quotes stripped, empty counts as unset', () => {
   assert.deepEqual(env.problems, []);
 });
 
+test('a quoted empty value, as `docker run --env-file` passes it on, counts as unset', () => {
+  const env = new EnvReader({ SINGLE: "''", DOUBLE: '""', SPACES: "' '", TOGGLE: '""' });
+  assert.equal(env.raw('SINGLE'), undefined);
+  assert.equal(env.url('SINGLE'), undefined);
+  assert.equal(env.str('DOUBLE', 'fallback'), 'fallback');
+  assert.equal(env.str('SPACES'), undefined);
+  assert.equal(env.has('DOUBLE'), false);
+  assert.deepEqual(env.names('TOGGLE'), []);
+  assert.deepEqual(env.problems, []);
+});
+
 test('integers and numbers: parsed within bounds, otherwise a problem naming the variable', () => {
   const env = new EnvReader({ PORT: '8081', BAD: 'abc', FRACTION: '1.5', LOW: '-1', HIGH: '70000', RATIO: '0.25', NAN: 'x1' });
   assert.equal(env.int('PORT', 1), 8081);
@@ -87,10 +98,28 @@ test('event toggles: none set means every event; once any is set, only those set
   assert.deepEqual(env.problems, []);
 });
 
-test('event toggles report unknown event names and malformed values', () => {
-  const env = new EnvReader({ WEBHOOK_EVENTS_MESSAGE_UPSERT: 'true', WEBHOOK_EVENTS_CALL: 'sometimes' });
-  assert.deepEqual([...env.eventToggles('WEBHOOK_EVENTS_')], []);
-  assert.equal(env.problems.length, 2);
-  assert.match(env.problems[0] ?? '', /^WEBHOOK_EVENTS_MESSAGE_UPSERT names no known event \(known: APPLICATION_STARTUP, /);
-  assert.equal(env.problems[1], 'WEBHOOK_EVENTS_CALL="sometimes" must be true or false');
+test('event toggles ignore names no event has (toggles of other Evolution API versions), noting them for one boot warning', () => {
+  const env = new EnvReader({
+    WEBHOOK_EVENTS_NEW_JWT_TOKEN: 'true',
+    WEBHOOK_EVENTS_CHAMA_AI_ACTION: 'false',
+    WEBHOOK_EVENTS_MESSAGES_UPSERT: 'true',
+    WEBHOOK_EVENTS_CALL: 'sometimes',
+  });
+  assert.deepEqual([...env.eventToggles('WEBHOOK_EVENTS_')], ['MESSAGES_UPSERT']);
+  assert.deepEqual(env.problems, ['WEBHOOK_EVENTS_CALL="sometimes" must be true or false'], 'a known toggle is still checked');
+  assert.deepEqual([...env.unknownToggles], ['WEBHOOK_EVENTS_NEW_JWT_TOKEN', 'WEBHOOK_EVENTS_CHAMA_AI_ACTION']);
+  const only = new EnvReader({ NATS_EVENTS_NEW_JWT_TOKEN: 'true' });
+  assert.deepEqual([...only.eventToggles('NATS_EVENTS_')], [...EVENT_KEYS], 'an ignored toggle does not narrow the events');
+});
+
+test("an alias never overrides its event's own toggle: the explicit key wins, whatever the order", () => {
+  const explicitOff = new EnvReader({ WEBHOOK_EVENTS_STATUS_INSTANCE: 'true', WEBHOOK_EVENTS_CONNECTION_UPDATE: 'false', WEBHOOK_EVENTS_CALL: 'true' });
+  assert.deepEqual([...explicitOff.eventToggles('WEBHOOK_EVENTS_')], ['CALL']);
+  const explicitOn = new EnvReader({ WEBHOOK_EVENTS_CONNECTION_UPDATE: 'true', WEBHOOK_EVENTS_STATUS_INSTANCE: 'false' });
+  assert.deepEqual([...explicitOn.eventToggles('WEBHOOK_EVENTS_')], ['CONNECTION_UPDATE']);
+  const aliasOnly = new EnvReader({ WEBHOOK_EVENTS_STATUS_INSTANCE: 'true', WEBHOOK_EVENTS_GROUPS_UPDATE: 'false', WEBHOOK_EVENTS_GROUP_UPDATE: 'true' });
+  assert.deepEqual([...aliasOnly.eventToggles('WEBHOOK_EVENTS_')], ['CONNECTION_UPDATE'], 'an alias alone still selects its event');
+  const twoPrefixes = new EnvReader({ SQS_GLOBAL_STATUS_INSTANCE: 'true', SQS_EVENTS_CONNECTION_UPDATE: 'false' });
+  assert.deepEqual([...twoPrefixes.eventToggles(['SQS_GLOBAL_', 'SQS_EVENTS_'])], [], 'across the prefixes of one set too');
+  for (const env of [explicitOff, explicitOn, aliasOnly, twoPrefixes]) assert.deepEqual(env.problems, []);
 });
