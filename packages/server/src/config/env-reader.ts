@@ -1,4 +1,5 @@
 import { EVENT_KEYS, findEventName, type EventKey } from '../core/event-names.ts';
+import { redactUrlText } from '../ops/redact.ts';
 
 /** Thrown at boot when the environment is malformed; the message names every bad variable. */
 export class ConfigError extends Error {
@@ -119,7 +120,8 @@ export class EnvReader {
       if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
       return value;
     } catch {
-      this.problems.push(`${name}="${value}" must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+      // The value is echoed without its credentials: the message goes to stderr, and so to container logs.
+      this.problems.push(`${name}="${redactUrlText(value)}" must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
       return undefined;
     }
   }

@@ -1,6 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
+import { redactUrlText } from '../ops/redact.ts';
 import type { EnvReader } from './env-reader.ts';
 import { dottedName } from './broker-env.ts';
 
@@ -36,7 +37,7 @@ function parseBrokers(env: EnvReader): string[] {
   for (const item of env.list('KAFKA_BROKERS', ['localhost:9092'])) {
     const match = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::(\d{1,5}))?$/.exec(item);
     const port = Number(match?.[2] ?? 9092);
-    if (!match || port < 1 || port > 65535) env.problems.push(`KAFKA_BROKERS has "${item}", which is not a host:port address`);
+    if (!match || port < 1 || port > 65535) env.problems.push(`KAFKA_BROKERS has "${redactUrlText(item)}", which is not a host:port address`);
     else brokers.push(`${match[1]}:${port}`);
   }
   return brokers;

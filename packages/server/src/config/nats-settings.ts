@@ -1,4 +1,5 @@
 import type { EnvReader } from './env-reader.ts';
+import { redactUrlText } from '../ops/redact.ts';
 import { dottedName } from './broker-env.ts';
 
 export interface NatsSettings {
@@ -42,7 +43,7 @@ function parseServers(env: EnvReader): Server[] {
       if (!['nats:', 'tls:'].includes(url.protocol) || !url.hostname) throw new Error('protocol');
       servers.push({ hostPort: `${url.hostname}:${url.port || 4222}`, url });
     } catch {
-      env.problems.push(`NATS_URI has "${item}", which is not a nats://host:port or tls://host:port address`);
+      env.problems.push(`NATS_URI has "${redactUrlText(item)}", which is not a nats://host:port or tls://host:port address`);
     }
   }
   return servers;

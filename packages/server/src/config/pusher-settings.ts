@@ -1,3 +1,4 @@
+import { redactUrlText } from '../ops/redact.ts';
 import type { EnvReader } from './env-reader.ts';
 
 /** The credentials of one Pusher app (Pusher's cloud by cluster, or a self-hosted server by host and port). */
@@ -33,7 +34,7 @@ function readGlobalPusherApp(env: EnvReader): PusherApp | undefined {
   const cluster = env.str('PUSHER_GLOBAL_CLUSTER');
   const host = env.str('PUSHER_GLOBAL_HOST');
   if (cluster === undefined && host === undefined) env.problems.push('PUSHER_GLOBAL_CLUSTER (or PUSHER_GLOBAL_HOST for a self-hosted server) is required when PUSHER_GLOBAL_ENABLED=true');
-  if (host !== undefined && !PUSHER_HOST.test(host)) env.problems.push(`PUSHER_GLOBAL_HOST="${host}" must be a host name or address, without scheme, port or path`);
+  if (host !== undefined && !PUSHER_HOST.test(host)) env.problems.push(`PUSHER_GLOBAL_HOST="${redactUrlText(host)}" must be a host name or address, without scheme, port or path`);
   const port = env.has('PUSHER_GLOBAL_PORT') ? env.int('PUSHER_GLOBAL_PORT', 0, { min: 1, max: 65535 }) : undefined;
   return {
     appId: appId ?? '',

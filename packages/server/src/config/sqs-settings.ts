@@ -1,3 +1,4 @@
+import { redactUrlText } from '../ops/redact.ts';
 import type { EnvReader } from './env-reader.ts';
 
 export interface SqsSettings {
@@ -49,7 +50,7 @@ function readEndpoint(env: EnvReader): string | undefined {
   const endpoint = env.url('SQS_ENDPOINT_URL');
   const base = env.url('SQS_BASE_URL');
   if (endpoint && base && endpoint !== base) {
-    env.problems.push(`SQS_ENDPOINT_URL="${endpoint}" and SQS_BASE_URL="${base}" name two servers: set one of them (SQS_BASE_URL is Evolution API's name for SQS_ENDPOINT_URL)`);
+    env.problems.push(`SQS_ENDPOINT_URL="${redactUrlText(endpoint)}" and SQS_BASE_URL="${redactUrlText(base)}" name two servers: set one of them (SQS_BASE_URL is Evolution API's name for SQS_ENDPOINT_URL)`);
   }
   return endpoint ?? base;
 }

@@ -19,17 +19,39 @@ const parsedUrl = (href: string): URL | undefined => (URL.canParse(href) ? new U
 
 /**
  * The URL with its credentials masked: the password (or a user name given alone, often a token) and
- * the values of credential-like query parameters (`?token=…`, `?api_key=…`). Not a URL: returned as is.
+ * the values of credential-like query parameters (`?token=…`, `?api_key=…`). Not a URL: masked as
+ * `redactUrlText` does.
  */
 export function redactUrl(href: string): string {
   const url = parsedUrl(href);
-  if (!url) return href;
+  if (!url) return redactUrlText(href);
   if (url.password) url.password = URL_MASK;
   else if (url.username) url.username = URL_MASK;
   for (const name of new Set(url.searchParams.keys())) {
     if (CREDENTIAL_NAME.test(name)) url.searchParams.set(name, URL_MASK);
   }
   return url.toString();
+}
+
+/** The user information of a URL, with or without a scheme (`nats://user:pass@`, `user:pass@host:4222`): up to the last `@` before the path, as the URL parser reads it. */
+const USER_INFO = /(^|\/\/)([^/?#\s]*)@/;
+
+/** A query parameter: `?name=value` or `&name=value`. */
+const QUERY_PAIR = /([?&])([^=&#\s]*)=([^&#\s]*)/g;
+
+/**
+ * A URL-ish value as the operator wrote it, with the same credentials masked as `redactUrl` masks,
+ * found by pattern rather than by parsing: what a configuration error echoes is often exactly the
+ * URL that does not parse (a bad scheme or port), and it must still not print the password.
+ */
+export function redactUrlText(text: string): string {
+  const withoutUser = text.replace(USER_INFO, (_match, start: string, userInfo: string) => {
+    const colon = userInfo.indexOf(':');
+    return `${start}${colon === -1 ? URL_MASK : `${userInfo.slice(0, colon)}:${URL_MASK}`}@`;
+  });
+  return withoutUser.replace(QUERY_PAIR, (match, separator: string, name: string) =>
+    CREDENTIAL_NAME.test(name) ? `${separator}${name}=${URL_MASK}` : match,
+  );
 }
 
 /** Whether a URL holds what `redactUrl` puts in (a client sending back what `find` showed). */

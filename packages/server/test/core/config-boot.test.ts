@@ -121,6 +121,36 @@ describe('loadConfig', () => {
     assert.equal(config.dataDir, join(cwd, 'state'));
     assert.equal(config.database.uri, join(cwd, 'db', 'events.sqlite'));
   });
+
+  test('a malformed URL is named but its credentials are not echoed (stderr goes to container logs)', (t) => {
+    const cwd = tempDir(t);
+    const cases: Record<string, Record<string, string>> = {
+      RABBITMQ_URI: { RABBITMQ_ENABLED: 'true', RABBITMQ_URI: 'amqq://guest:supersecret@host' },
+      NATS_URI: { NATS_ENABLED: 'true', NATS_URI: 'nats://user:supersecret@host:99999' },
+      WEBHOOK_GLOBAL_URL: { WEBHOOK_GLOBAL_URL: 'ftp://user:supersecret@host' },
+      SERVER_URL: { SERVER_URL: 'https://user:supersecret@host:99999' },
+      WEBHOOK_EVENTS_ERRORS_WEBHOOK: { WEBHOOK_EVENTS_ERRORS: 'true', WEBHOOK_EVENTS_ERRORS_WEBHOOK: 'https://host:99999/errors?token=supersecret' },
+      SQS_ENDPOINT_URL: { SQS_ENABLED: 'true', SQS_REGION: 'us-east-1', SQS_ENDPOINT_URL: 'sqs://key:supersecret@host' },
+      KAFKA_BROKERS: { KAFKA_ENABLED: 'true', KAFKA_BROKERS: 'user:supersecret@host:9092' },
+    };
+    for (const [name, env] of Object.entries(cases)) {
+      assert.throws(
+        () => loadConfig({ AUTHENTICATION_API_KEY: 'k', ...env }, cwd),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError, String(error));
+          assert.match(error.message, new RegExp(`${name}( has |=)"`), name);
+          assert.doesNotMatch(error.message, /supersecret/, name);
+          return true;
+        },
+        name,
+      );
+    }
+    const [twoServers = ''] = problemsOf(
+      { SQS_ENABLED: 'true', SQS_REGION: 'us-east-1', SQS_ENDPOINT_URL: 'http://a:supersecret@one', SQS_BASE_URL: 'http://b:supersecret@two' },
+      cwd,
+    );
+    assert.match(twoServers, /SQS_ENDPOINT_URL="http:\/\/a:\*\*\*@one" and SQS_BASE_URL="http:\/\/b:\*\*\*@two" name two servers/);
+  });
 });
 
 describe("an Evolution API .env starts Pombo unchanged", () => {
