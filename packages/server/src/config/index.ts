@@ -6,6 +6,7 @@ import { parse as parseDotenv } from 'dotenv';
 import { newToken } from '../core/ids.ts';
 import type { EventKey } from '../core/event-names.ts';
 import { narrowExisting, privateDir } from '../ops/private-files.ts';
+import { secretKey } from '../channels/webhook/webhook-signature.ts';
 import { parsePostgresUri } from '../store/postgres/postgres-uri.ts';
 import { readBrokers, type BrokersConfig } from './brokers.ts';
 import { type CorsConfig, readCors } from './cors.ts';
@@ -20,7 +21,7 @@ export interface WebhookConfig {
   globalUrl: string | undefined;
   globalByEvents: boolean;
   globalEvents: ReadonlySet<EventKey>;
-  /** A Standard Webhooks secret (`whsec_…`) signing the global webhook; the webhook channel validates it. */
+  /** A Standard Webhooks secret (`whsec_…`) signing the global webhook; validated here, even with the global webhook off. */
   globalSecret: string | undefined;
   globalBase64: boolean;
   requestTimeoutMs: number;
@@ -152,6 +153,15 @@ function readCluster(env: EnvReader, provider: string): ClusterConfig {
   };
 }
 
+/** `WEBHOOK_GLOBAL_SECRET`, checked whether or not the global webhook is on (a malformed value stops the start). */
+function readGlobalSecret(env: EnvReader): string | undefined {
+  const secret = env.str('WEBHOOK_GLOBAL_SECRET');
+  const key = secret === undefined ? undefined : secretKey(secret);
+  // The message never repeats the value: it is a secret.
+  if (typeof key === 'string') env.problems.push(`WEBHOOK_GLOBAL_SECRET ${key}`);
+  return secret;
+}
+
 function readWebhook(env: EnvReader): WebhookConfig {
   const codes = env.list('WEBHOOK_RETRY_NON_RETRYABLE_STATUS_CODES', ['400', '401', '403', '404', '422']);
   const nonRetryable = new Set<number>();
@@ -175,7 +185,7 @@ function readWebhook(env: EnvReader): WebhookConfig {
     globalUrl,
     globalByEvents: env.bool('WEBHOOK_GLOBAL_WEBHOOK_BY_EVENTS', false),
     globalEvents: env.eventToggles('WEBHOOK_EVENTS_', ['WEBHOOK_EVENTS_ERRORS', 'WEBHOOK_EVENTS_ERRORS_WEBHOOK']),
-    globalSecret: env.str('WEBHOOK_GLOBAL_SECRET'),
+    globalSecret: readGlobalSecret(env),
     globalBase64: env.bool('WEBHOOK_GLOBAL_BASE64', false),
     requestTimeoutMs: env.int('WEBHOOK_REQUEST_TIMEOUT_MS', 60000, { min: 1 }),
     retryMaxAttempts: env.int('WEBHOOK_RETRY_MAX_ATTEMPTS', 10, { min: 1 }),

@@ -151,6 +151,21 @@ describe('loadConfig', () => {
     );
     assert.match(twoServers, /SQS_ENDPOINT_URL="http:\/\/a:\*\*\*@one" and SQS_BASE_URL="http:\/\/b:\*\*\*@two" name two servers/);
   });
+
+  test('a malformed WEBHOOK_GLOBAL_SECRET stops the start, whether or not the global webhook is on', (t) => {
+    const cwd = tempDir(t);
+    const on = { WEBHOOK_GLOBAL_ENABLED: 'true', WEBHOOK_GLOBAL_URL: 'https://example.com/hook' };
+    for (const env of [{}, on]) {
+      for (const secret of ['abc', `whsec_${Buffer.alloc(8).toString('base64')}`]) {
+        const problems = problemsOf({ ...env, WEBHOOK_GLOBAL_SECRET: secret }, cwd);
+        assert.equal(problems.length, 1, problems.join('; '));
+        assert.match(problems[0] ?? '', /^WEBHOOK_GLOBAL_SECRET must be .*whsec_/);
+        assert.ok(!(problems[0] ?? '').includes(secret), 'the value is a secret: not repeated');
+      }
+    }
+    const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+    assert.equal(loadConfig({ AUTHENTICATION_API_KEY: 'k', WEBHOOK_GLOBAL_SECRET: secret }, cwd).webhook.globalSecret, secret);
+  });
 });
 
 describe("an Evolution API .env starts Pombo unchanged", () => {

@@ -2,8 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Webhook } from 'standardwebhooks';
 import { loadConfig } from '../../src/config/index.ts';
-import { createLogger } from '../../src/ops/logger.ts';
-import { createPombo } from '../../src/pombo.ts';
 import { maskCredential } from '../../src/channels/webhook/webhook-config.ts';
 import { MAX_RETRY_AFTER_MS, retryAfterMs } from '../../src/channels/webhook/webhook-sender.ts';
 import { retry as retryOutcome, type Outcome } from '../../src/delivery/outcome.ts';
@@ -69,14 +67,17 @@ test('configured header names are case-insensitive: one replaces the default ins
   assert.deepEqual(target.headersFor('evt_1', '{}'), { 'content-type': 'application/vnd.x+json', 'user-agent': 'Pombo-Webhook/0.1', 'x-a': '1' });
 });
 
-test('a malformed WEBHOOK_GLOBAL_SECRET stops the start with a message naming it', async () => {
+test('a malformed WEBHOOK_GLOBAL_SECRET stops the start with a message naming it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pombo-wh-secret-'));
   try {
-    const config = loadConfig(
-      { DATA_DIR: dir, AUTHENTICATION_API_KEY: 'k'.repeat(20), WEBHOOK_GLOBAL_ENABLED: 'true', WEBHOOK_GLOBAL_URL: 'http://127.0.0.1:9/x', WEBHOOK_GLOBAL_SECRET: 'plain' },
-      dir,
+    assert.throws(
+      () =>
+        loadConfig(
+          { DATA_DIR: dir, AUTHENTICATION_API_KEY: 'k'.repeat(20), WEBHOOK_GLOBAL_ENABLED: 'true', WEBHOOK_GLOBAL_URL: 'http://127.0.0.1:9/x', WEBHOOK_GLOBAL_SECRET: 'plain' },
+          dir,
+        ),
+      /WEBHOOK_GLOBAL_SECRET must be a Standard Webhooks secret/,
     );
-    await assert.rejects(createPombo(config, createLogger('silent')), /WEBHOOK_GLOBAL_SECRET must be a Standard Webhooks secret/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -42,14 +42,6 @@ const filterOf = (events: Iterable<EventKey>): ReadonlySet<EventKey> | null => {
   return EVENT_KEYS.every((key) => set.has(key)) ? null : set;
 };
 
-/** The key of a `whsec_` secret; a bad WEBHOOK_GLOBAL_SECRET stops the boot with a message naming it. */
-function globalKey(secret: string | undefined): Buffer | undefined {
-  if (secret === undefined) return undefined;
-  const key = secretKey(secret);
-  if (typeof key === 'string') throw new ConfigError([`WEBHOOK_GLOBAL_SECRET ${key}`]);
-  return key;
-}
-
 /**
  * The webhook channel (seed 001, section 1): the global webhook from the environment and one per
  * instance, each a destination of its own with durable retries, dead letters, a delivery log and
@@ -85,7 +77,8 @@ export function webhookChannel(context: AppContext): ChannelModule {
           url: settings.globalUrl,
           byEvents: settings.globalByEvents,
           headers: {},
-          key: globalKey(settings.globalSecret),
+          // Validated when the configuration was read: a malformed one stopped the start there.
+          key: settings.globalSecret === undefined ? undefined : (secretKey(settings.globalSecret) as Buffer),
           base64: settings.globalBase64,
         })
       : undefined;
