@@ -1,9 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ERRORS, PomboError, type ErrorCode } from '../../src/core/errors.ts';
 
 const DOC = new URL('../../../../docs/errors.md', import.meta.url);
+const SRC = fileURLToPath(new URL('../../src', import.meta.url));
 
 /** The rows of the table in docs/errors.md: code → status and message. */
 function documented(): Map<string, { status: number; message: string }> {
@@ -28,6 +31,22 @@ test('every error code is in docs/errors.md with its status and message', () => 
 test('docs/errors.md lists no code that the server does not have', () => {
   const extra = [...documented().keys()].filter((code) => !(code in ERRORS));
   assert.deepEqual(extra, [], 'remove these from docs/errors.md or add them to core/errors.ts');
+});
+
+/** The source of src/, without the ERRORS table itself: where a code is used, not where it is declared. */
+function sourceOutsideTheTable(): string {
+  const files = readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));
+  const text = files.map((file) => readFileSync(join(SRC, file), 'utf8')).join('\n');
+  const table = /export const ERRORS = \{[\s\S]*?\n\} as const/;
+  assert.match(text, table, 'the scan finds the ERRORS table in core/errors.ts');
+  return text.replace(table, '');
+}
+
+test('every error code is used in src/: a documented code the server never returns misleads clients', () => {
+  const source = sourceOutsideTheTable();
+  assert.ok(source.includes("'POMBO_ERR_NOT_FOUND'"), 'the scan sees the codes where they are used (it can fail)');
+  const unused = Object.keys(ERRORS).filter((code) => !source.includes(`'${code}'`));
+  assert.deepEqual(unused, [], 'return these somewhere, or remove them from core/errors.ts and docs/errors.md');
 });
 
 test('errors serialize in Evolution API shape with their code and filled-in message', () => {
