@@ -9,6 +9,9 @@ export class ConfigError extends Error {
 }
 
 const TRUE = new Set(['true', '1', 'yes', 'on']);
+/** `between 1 and 1024`, or `at least 1` when there is no real maximum (not 9007199254740991). */
+const range = (min: number, max: number | undefined): string => (max === undefined ? `at least ${min}` : `between ${min} and ${max}`);
+
 const FALSE = new Set(['false', '0', 'no', 'off']);
 
 /**
@@ -58,25 +61,26 @@ export class EnvReader {
     return this.raw(name) ?? fallback;
   }
 
-  int(name: string, fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}): number {
+  int(name: string, fallback: number, { min = 0, max }: { min?: number; max?: number } = {}): number {
     this.note(name, fallback);
     const value = this.raw(name);
     if (value === undefined) return fallback;
     const parsed = Number(value);
-    if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
-      this.problems.push(`${name}="${value}" must be an integer between ${min} and ${max}`);
+    // Beyond MAX_SAFE_INTEGER a number is no longer exact: refused like a fraction.
+    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > (max ?? Infinity)) {
+      this.problems.push(`${name}="${value}" must be an integer ${range(min, max)}`);
       return fallback;
     }
     return parsed;
   }
 
-  num(name: string, fallback: number, { min = 0, max = Number.MAX_VALUE } = {}): number {
+  num(name: string, fallback: number, { min = 0, max }: { min?: number; max?: number } = {}): number {
     this.note(name, fallback);
     const value = this.raw(name);
     if (value === undefined) return fallback;
     const parsed = Number(value);
-    if (!Number.isFinite(parsed) || parsed < min || parsed > max) {
-      this.problems.push(`${name}="${value}" must be a number between ${min} and ${max}`);
+    if (!Number.isFinite(parsed) || parsed < min || parsed > (max ?? Infinity)) {
+      this.problems.push(`${name}="${value}" must be a number ${range(min, max)}`);
       return fallback;
     }
     return parsed;

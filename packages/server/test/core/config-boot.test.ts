@@ -40,11 +40,11 @@ describe('loadConfig', () => {
     const cases: Record<string, RegExp> = {
       SERVER_PORT: /SERVER_PORT="70000" must be an integer between 0 and 65535/,
       SERVER_URL: /SERVER_URL="localhost:8080" must be a URL/,
-      SERVER_BODY_LIMIT_BYTES: /SERVER_BODY_LIMIT_BYTES="10" must be an integer between 1024/,
+      SERVER_BODY_LIMIT_BYTES: /SERVER_BODY_LIMIT_BYTES="10" must be an integer at least 1024$/,
       DATABASE_PROVIDER: /DATABASE_PROVIDER="mysql" must be one of sqlite, postgresql/,
       DATABASE_SQLITE_SYNCHRONOUS: /DATABASE_SQLITE_SYNCHRONOUS="off" must be one of full, normal/,
       LOG_LEVEL: /LOG_LEVEL="loud" must be one of fatal, error, warn, info, debug, trace, silent/,
-      EVENTS_RETENTION_HOURS: /EVENTS_RETENTION_HOURS="-1" must be a number/,
+      EVENTS_RETENTION_HOURS: /EVENTS_RETENTION_HOURS="-1" must be a number at least 0.0001$/,
       AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES: /AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES="maybe" must be true or false/,
     };
     const values: Record<string, string> = {

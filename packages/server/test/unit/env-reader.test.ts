@@ -38,11 +38,11 @@ test('integers and numbers: parsed within bounds, otherwise a problem naming the
   assert.equal(env.num('RATIO', 0.2, { max: 1 }), 0.25);
   assert.equal(env.num('NAN', 0.2), 0.2);
   assert.deepEqual(env.problems, [
-    'BAD="abc" must be an integer between 0 and 9007199254740991',
-    'FRACTION="1.5" must be an integer between 0 and 9007199254740991',
-    'LOW="-1" must be an integer between 0 and 9007199254740991',
+    'BAD="abc" must be an integer at least 0',
+    'FRACTION="1.5" must be an integer at least 0',
+    'LOW="-1" must be an integer at least 0',
     'HIGH="70000" must be an integer between 0 and 65535',
-    'NAN="x1" must be a number between 0 and 1.7976931348623157e+308',
+    'NAN="x1" must be a number at least 0',
   ]);
 });
 
