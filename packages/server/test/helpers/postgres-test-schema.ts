@@ -7,6 +7,9 @@ import { requireService } from './pombo-harness.ts';
 /** The machine's PostgreSQL (trust auth, database `test`). */
 export const POSTGRES_SERVER = 'postgresql://postgres@127.0.0.1:5432/test';
 
+/** What a skipped test tells the developer: the scripts under scripts/services/ start brokers, not PostgreSQL. */
+export const POSTGRES_HOW = `start the machine's own PostgreSQL (e.g. "service postgresql start") so that ${POSTGRES_SERVER} answers: user postgres with trust authentication, database "test"; scripts/services/ does not start PostgreSQL`;
+
 /**
  * A schema of this test file's own on the machine's PostgreSQL, dropped (with any `<schema>_…`
  * siblings the file made) when the file ends; `service` skips or fails the tests as
@@ -17,7 +20,7 @@ export async function postgresTestSchema() {
   const reachable = await new Promise<boolean>((resolve) => {
     const socket = connect(5432, '127.0.0.1', () => resolve(socket.end() && true)).on('error', () => resolve(false));
   });
-  const service = requireService(reachable, 'PostgreSQL on 127.0.0.1:5432', 'start it, e.g. bash scripts/services/start-all.sh');
+  const service = requireService(reachable, 'PostgreSQL on 127.0.0.1:5432', POSTGRES_HOW);
   after(async () => {
     if (!reachable) return;
     const admin = new pg.Client({ connectionString: POSTGRES_SERVER });
