@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { uniqueName } from '../helpers/pombo-harness.ts';
-import { ingest, namespaceUrl, numbered, pomboForFile, type Received } from './socket-helpers.ts';
+import { ingest, namespaceUrl, numbered, pomboForFile, withPombo, type Received } from './socket-helpers.ts';
 
 const shared = pomboForFile();
 
@@ -59,6 +59,29 @@ test('on "/", auth.offset (socket.io\'s documented name) replays what the global
 
   // Bob has no websocket config and global events are off: none of his events is replayed.
   assert.deepEqual(clients.received(second).map((item) => `${item.name}:${item.payload.data.n}`), range(2, 6).map((n) => `${alice}:${n}`));
+});
+
+test('with WEBSOCKET_GLOBAL_EVENTS=true, a replay on "/" sends each event under the names live delivery uses: instance, dotted name, "*"', async () => {
+  await withPombo({ WEBSOCKET_GLOBAL_EVENTS: 'true' }, async (pombo, clients) => {
+    const alice = uniqueName('alice');
+    await pombo.sandbox(alice);
+    const live = await clients.connect(pombo.url, { auth: { apikey: pombo.apiKey } });
+    const [firstId] = await ingest(pombo, alice, numbered(1, 3));
+    await clients.waitFor(live, 'message 3 under "*"', (item) => item.name === '*' && item.payload.data.n === 3);
+
+    // Messages 2 and 3 come from the log, message 4 live.
+    const reconnected = await clients.connect(pombo.url, { auth: { apikey: pombo.apiKey, lastEventId: firstId } });
+    await ingest(pombo, alice, numbered(4, 1));
+    for (const socket of [live, reconnected]) {
+      await clients.waitFor(socket, 'message 4 under "*"', (item) => item.name === '*' && item.payload.data.n === 4);
+    }
+
+    const named = (socket: typeof live, from: number) =>
+      clients.received(socket).filter((item) => item.payload.data.n >= from).map((item) => `${item.name}:${item.payload.data.n}`);
+    const expected = [2, 3, 4].flatMap((n) => [`${alice}:${n}`, `messages.upsert:${n}`, `*:${n}`]);
+    assert.deepEqual(named(live, 2), expected);
+    assert.deepEqual(named(reconnected, 0), expected);
+  });
 });
 
 test('an unknown lastEventId, or one of another instance, is refused with a clear connect_error', async () => {

@@ -47,6 +47,47 @@ test('seed 001: the global key on "/" gets each instance\'s events under its nam
   });
 });
 
+test('Evolution API global mode: "/" also carries each event under its dotted name, as io.emit(event, message) does', async () => {
+  await withPombo({ WEBSOCKET_GLOBAL_EVENTS: 'true' }, async (pombo, clients) => {
+    const alice = uniqueName('alice');
+    const bob = uniqueName('bob');
+    await pombo.sandbox(alice);
+    await pombo.sandbox(bob, { number: '5511912345671' });
+    await pombo.sandbox('call'); // named like an event: its `call` events go out once under that name
+    const recorder = await clients.connect(pombo.url, { auth: { apikey: pombo.apiKey } });
+    // An Evolution API global client, unchanged but for the key: it listens by event name on "/".
+    const socket = io(pombo.url, { transports: ['websocket'], auth: { apikey: pombo.apiKey } });
+    const upserts: any[] = [];
+    const sends: any[] = [];
+    socket.on('messages.upsert', (data) => upserts.push(data));
+    socket.on('send.message', (data) => sends.push(data));
+    try {
+      await new Promise<void>((resolve, reject) => socket.on('connect', resolve).on('connect_error', reject));
+      await pombo.api('POST', `/message/sendText/${alice}`, { number: '5511912345671', text: 'olá' });
+      await ingest(pombo, 'call', [{ event: 'CALL', data: { marker: 'last' } }]);
+
+      await eventually(() => sends.length >= 1 && upserts.length >= 1, 'send.message and messages.upsert on "/"');
+      assert.deepEqual(sends.map((data) => `${data.instance}:${data.data.message.conversation}`), [`${alice}:olá`]);
+      assert.equal(upserts[0].instance, bob, 'the event of every instance, not of one');
+      assert.deepEqual(Object.keys(upserts[0]).sort(), ENVELOPE_KEYS);
+
+      // Each event once under each of its names, in that order, with one payload.
+      await clients.waitFor(recorder, 'the marker event', (item) => item.payload.data?.marker === 'last');
+      const received = clients.received(recorder);
+      const ids = [...new Set(received.map((item) => item.payload.id))];
+      assert.deepEqual(
+        received.map((item) => item.name),
+        ids.flatMap((id) => {
+          const { instance, event } = received.find((item) => item.payload.id === id)!.payload;
+          return [...new Set([instance, event, '*'])];
+        }),
+      );
+    } finally {
+      socket.close();
+    }
+  });
+});
+
 test('seed 001 without global events: events named by instance follow its websocket config, and "*" stays silent', async () => {
   const { pombo, clients } = shared;
   const alice = uniqueName('alice');

@@ -15,7 +15,10 @@ export interface WebsocketInstanceConfig {
 export interface Route {
   /** Its dotted name in the instance's namespace `/<instanceName>`, when the instance's config selects it. */
   readonly instanceEvent: string | undefined;
-  /** Its names on `/`: the instance's name (config or global mode) and `*` (global mode). */
+  /**
+   * Its names on `/`: the instance's name (config or global mode); in global mode also its dotted name
+   * (Evolution API's `io.emit(event, message)`) and `*`. Each name once.
+   */
   readonly rootEvents: readonly string[];
   /** The instance's config selects the event by name but its payload filter refuses it. */
   readonly filtered: boolean;
@@ -44,9 +47,12 @@ export class EventRouter {
     const named = config?.enabled === true && config.events.includes(event.event);
     const filtered = named && !!config.filter && !passesFilter(config.filter, event);
     const selected = named && !filtered;
+    const dotted = eventName(event.event).dotted;
     const rootEvents: string[] = [];
     if ((selected || this.globalEvents) && !RESERVED.has(event.instance)) rootEvents.push(event.instance);
+    // An instance may be called as an event without a dot (`call`): one emission under that name, not two.
+    if (this.globalEvents && dotted !== event.instance) rootEvents.push(dotted);
     if (this.globalEvents) rootEvents.push(STAR);
-    return { instanceEvent: selected ? eventName(event.event).dotted : undefined, rootEvents, filtered };
+    return { instanceEvent: selected ? dotted : undefined, rootEvents, filtered };
   }
 }
