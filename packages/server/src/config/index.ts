@@ -1,5 +1,4 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
@@ -54,6 +53,7 @@ export interface WebhookConfig {
 export interface WebsocketConfig {
   enabled: boolean;
   globalEvents: boolean;
+  /** Evolution API's keyless addresses: accepted, without effect (every connection needs a key). */
   allowedHosts: readonly string[];
 }
 
@@ -131,14 +131,6 @@ function resolveApiKey(fromEnv: string, dataDir: string): { apiKey: string; apiK
   privateDir(dataDir);
   writeFileSync(file, `${apiKey}\n`, { mode: 0o600 });
   return { apiKey, apiKeyGenerated: true };
-}
-
-/** Checks that a list holds IP addresses (remote addresses a server compares, so host names would never match). */
-function ipAddresses(env: EnvReader, name: string, entries: string[]): string[] {
-  for (const entry of entries) {
-    if (isIP(entry) === 0) env.problems.push(`${name} has "${entry}", which is not an IP address (list remote addresses, e.g. 127.0.0.1,::1)`);
-  }
-  return entries;
 }
 
 function readCluster(env: EnvReader, provider: string): ClusterConfig {
@@ -276,7 +268,7 @@ export function readConfig(env: EnvReader, cwd: string): Config {
     websocket: {
       enabled: env.bool('WEBSOCKET_ENABLED', true),
       globalEvents: env.bool('WEBSOCKET_GLOBAL_EVENTS', false),
-      allowedHosts: ipAddresses(env, 'WEBSOCKET_ALLOWED_HOSTS', env.list('WEBSOCKET_ALLOWED_HOSTS', [])),
+      allowedHosts: env.list('WEBSOCKET_ALLOWED_HOSTS', []),
     },
     realtime: {
       ackWaitMs: env.int('REALTIME_ACK_WAIT_MS', 30000, { min: 10 }),

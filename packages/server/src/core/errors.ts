@@ -6,7 +6,6 @@ export const ERRORS = {
   POMBO_ERR_UNAUTHORIZED: { status: 401, message: 'Missing or invalid apikey: send the global API key or the instance token in the "apikey" header' },
   POMBO_ERR_FORBIDDEN: { status: 403, message: 'This key cannot access {resource}' },
   POMBO_ERR_SOCKET_UNAUTHORIZED: { status: 401, message: 'Missing or invalid apikey: pass the global API key or the instance token as auth.apikey, the "apikey" query parameter or the "apikey" header' },
-  POMBO_ERR_HOST_NOT_ALLOWED: { status: 403, message: 'Connections from {address} are not allowed: WEBSOCKET_ALLOWED_HOSTS lists the addresses that may connect' },
   POMBO_ERR_INSTANCE_NOT_FOUND: { status: 404, message: 'The "{instance}" instance does not exist' },
   POMBO_ERR_INSTANCE_EXISTS: { status: 403, message: 'This name "{instance}" is already in use.' },
   POMBO_ERR_NOT_FOUND: { status: 404, message: '{resource} was not found' },

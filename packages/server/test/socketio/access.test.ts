@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig } from '../../src/config/index.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/index.ts';
+import { createLogger } from '../../src/ops/logger.ts';
+import { createPombo } from '../../src/pombo.ts';
 import { uniqueName } from '../helpers/pombo-harness.ts';
 import { ingest, namespaceUrl, pomboForFile, withPombo } from './socket-helpers.ts';
 
@@ -64,34 +69,44 @@ test('an unknown instance\'s namespace is refused by name, and a deleted instanc
   assert.equal(again.data?.code, 'POMBO_ERR_SOCKET_UNAUTHORIZED', 'the deleted token no longer opens anything');
 });
 
-test('WEBSOCKET_ALLOWED_HOSTS refuses addresses it does not list, even with the global key', async () => {
-  await withPombo({ WEBSOCKET_ALLOWED_HOSTS: '10.9.9.9' }, async (guarded, clients) => {
+/** Seed 001's line, copied by Evolution API users: in Evolution API, the addresses that need no key. */
+const SEED_ALLOWED_HOSTS = '127.0.0.1,::1,::ffff:127.0.0.1';
+
+test("seed 001's WEBSOCKET_ALLOWED_HOSTS has no effect: a client from an unlisted address connects with a key, and no client without one", async () => {
+  await withPombo({ WEBSOCKET_ALLOWED_HOSTS: SEED_ALLOWED_HOSTS }, async (pombo, clients) => {
     const alice = uniqueName('alice');
-    await guarded.sandbox(alice, { websocket: { enabled: true } });
-    for (const url of [guarded.url, namespaceUrl(guarded, alice)]) {
-      const error = await clients.refused(url, { auth: { apikey: guarded.apiKey } });
-      assert.equal(error.data?.code, 'POMBO_ERR_HOST_NOT_ALLOWED');
-      assert.match(error.message, /127\.0\.0\.1.*WEBSOCKET_ALLOWED_HOSTS/);
+    const { token } = await pombo.sandbox(alice, { websocket: { enabled: true } });
+    // 127.0.0.2 reaches the server over loopback too (Linux), from an address the list does not hold.
+    const unlisted = { localAddress: '127.0.0.2' };
+    for (const [url, apikey] of [[pombo.url, pombo.apiKey], [namespaceUrl(pombo, alice), token]] as const) {
+      const socket = await clients.connect(url, { ...unlisted, auth: { apikey } });
+      assert.ok(socket.connected, `${url} from 127.0.0.2 with a key`);
+      for (const from of [unlisted, {}]) {
+        const error = await clients.refused(url, from);
+        assert.equal(error.data?.code, 'POMBO_ERR_SOCKET_UNAUTHORIZED', `${url} without a key from ${JSON.stringify(from)}`);
+      }
     }
+    const websocket = pombo.pombo.context.channels.get('websocket');
+    const addresses = (websocket?.clients?.() ?? []).map((client) => client.address ?? '');
+    assert.equal(addresses.length, 2);
+    for (const address of addresses) assert.match(address, /^(::ffff:)?127\.0\.0\.2$/, 'the server saw the unlisted address');
   });
 });
 
-test('WEBSOCKET_ALLOWED_HOSTS never replaces the key: a listed address still needs one', async () => {
-  await withPombo({ WEBSOCKET_ALLOWED_HOSTS: '10.9.9.9, 127.0.0.1,::1' }, async (guarded, clients) => {
-    const alice = uniqueName('alice');
-    const { token } = await guarded.sandbox(alice, { websocket: { enabled: true } });
-    const error = await clients.refused(namespaceUrl(guarded, alice));
-    assert.equal(error.data?.code, 'POMBO_ERR_SOCKET_UNAUTHORIZED');
-    const socket = await clients.connect(namespaceUrl(guarded, alice), { auth: { apikey: token } });
-    assert.ok(socket.connected);
-  });
-});
-
-test('a WEBSOCKET_ALLOWED_HOSTS entry that is not an IP address stops the start with a message naming it', () => {
-  const env = { AUTHENTICATION_API_KEY: 'k'.repeat(32), DATABASE_CONNECTION_URI: ':memory:', WEBSOCKET_ALLOWED_HOSTS: '127.0.0.1,localhost' };
-  assert.throws(() => loadConfig(env, shared.pombo.dataDir), (error: unknown) => {
-    assert.ok(error instanceof ConfigError);
-    assert.match(error.message, /WEBSOCKET_ALLOWED_HOSTS has "localhost", which is not an IP address/);
-    return true;
-  });
+test('WEBSOCKET_ALLOWED_HOSTS is accepted whatever it holds, and the start says once that it has no effect', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pombo-allowed-hosts-'));
+  const lines: string[] = [];
+  try {
+    // Third-party Evolution API guides write `*` or host names: Evolution API starts with them, so Pombo does too.
+    const env = { AUTHENTICATION_API_KEY: 'k'.repeat(32), DATABASE_CONNECTION_URI: ':memory:', WEBSOCKET_ALLOWED_HOSTS: `${SEED_ALLOWED_HOSTS},localhost,*` };
+    const pombo = await createPombo(loadConfig(env, dir), createLogger('info', { write: (line: string) => void lines.push(line) }));
+    await pombo.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const notices = lines.map((line) => JSON.parse(line)).filter((record) => /WEBSOCKET_ALLOWED_HOSTS/.test(record.msg));
+  assert.equal(notices.length, 1);
+  assert.equal(notices[0].level, 40, 'a warning');
+  assert.match(notices[0].msg, /no effect: Pombo asks every Socket\.IO connection for a key, from any address/);
+  assert.equal(notices[0].WEBSOCKET_ALLOWED_HOSTS, `${SEED_ALLOWED_HOSTS},localhost,*`);
 });

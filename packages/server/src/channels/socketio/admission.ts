@@ -16,9 +16,6 @@ const first = (value: unknown): string | undefined => {
 export const keyOf = (handshake: PomboSocket['handshake']): string | undefined =>
   first((handshake.auth as Record<string, unknown>).apikey) ?? first(handshake.query.apikey) ?? first(handshake.headers.apikey);
 
-/** `::ffff:127.0.0.1` and `127.0.0.1` are one client: IPv4-mapped addresses compare by their IPv4 form. */
-export const unmapped = (address: string): string => (address.startsWith('::ffff:') ? address.slice(7) : address);
-
 /** Who may see what: the global key sees `/` and every namespace; an instance token only its own namespace. */
 function scopeOf(context: AppContext, principal: Principal, namespace: string): Scope {
   if (namespace === '/') {
@@ -53,11 +50,8 @@ async function resumePosition(context: AppContext, scope: Scope, auth: Record<st
   return event.pos;
 }
 
-async function admit(context: AppContext, allowedHosts: ReadonlySet<string>, socket: PomboSocket): Promise<SocketData> {
+async function admit(context: AppContext, socket: PomboSocket): Promise<SocketData> {
   const { handshake } = socket;
-  if (allowedHosts.size > 0 && !allowedHosts.has(unmapped(handshake.address))) {
-    throw new PomboError('POMBO_ERR_HOST_NOT_ALLOWED', { address: handshake.address });
-  }
   const principal = context.auth.identify(keyOf(handshake));
   if (!principal) throw new PomboError('POMBO_ERR_SOCKET_UNAUTHORIZED');
   const scope = scopeOf(context, principal, socket.nsp.name);
@@ -65,13 +59,13 @@ async function admit(context: AppContext, allowedHosts: ReadonlySet<string>, soc
 }
 
 /**
- * The middleware of every namespace: every connection is authenticated (WEBSOCKET_ALLOWED_HOSTS
- * narrows who may connect and never replaces the key) and authorized for the namespace; a refusal
- * reaches the client as a `connect_error` whose `message` says why and whose `data.code` is stable.
+ * The middleware of every namespace: every connection is authenticated, whatever its address, and
+ * authorized for the namespace; a refusal reaches the client as a `connect_error` whose `message` says
+ * why and whose `data.code` is stable.
  */
-export function admission(context: AppContext, allowedHosts: ReadonlySet<string>) {
+export function admission(context: AppContext) {
   return (socket: PomboSocket, next: (error?: Error) => void): void => {
-    admit(context, allowedHosts, socket).then(
+    admit(context, socket).then(
       (data) => {
         socket.data = data;
         next();

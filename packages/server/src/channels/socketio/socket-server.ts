@@ -14,8 +14,6 @@ import type { PomboServer, PomboSocket } from './socket-types.ts';
 
 export interface SocketServerOptions {
   globalEvents: boolean;
-  /** Remote addresses that may connect (IPv4-mapped forms unmapped); empty means any. */
-  allowedHosts: ReadonlySet<string>;
 }
 
 /**
@@ -38,7 +36,7 @@ export function attachSocketServer(app: FastifyInstance, context: AppContext, op
     connectTimeout: context.config.connections.socketioConnectTimeoutMs,
   });
   const fanOut = new SocketFanOut(io, new EventRouter(context.instances, options.globalEvents), context);
-  const admit = admission(context, options.allowedHosts);
+  const admit = admission(context);
   const gauge = context.metrics.socketioConnections;
   const connected = (socket: PomboSocket): void => {
     const scope = socket.data.scope.kind;

@@ -4,10 +4,23 @@ import { eventList, optionalBoolean, type Obj } from '../../core/validate.ts';
 import { booleanField, eventList as eventListSchema, nullableFields, strictObject } from '../../core/schemas.ts';
 import type { Instance } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
-import { unmapped } from './admission.ts';
 import { websocketConfigOf, type WebsocketInstanceConfig } from './event-routing.ts';
 import type { SocketFanOut } from './fan-out.ts';
 import { attachSocketServer } from './socket-server.ts';
+
+/**
+ * Evolution API lets the addresses of WEBSOCKET_ALLOWED_HOSTS in without a key (seed 001's line lists
+ * loopback). Pombo asks every connection for a key, so the list is left nothing to do: it is accepted,
+ * whatever it holds, so that an Evolution API configuration starts unchanged, and said once to have no effect.
+ */
+function noticeAllowedHosts(context: AppContext): void {
+  const hosts = context.config.websocket.allowedHosts;
+  if (hosts.length === 0) return;
+  context.log.warn(
+    { WEBSOCKET_ALLOWED_HOSTS: hosts.join(',') },
+    'WEBSOCKET_ALLOWED_HOSTS has no effect: Pombo asks every Socket.IO connection for a key, from any address (Evolution API lets the listed addresses in without one)',
+  );
+}
 
 /**
  * Socket.IO as Evolution API serves it (seeds 001 and 002), with authentication on every
@@ -19,9 +32,8 @@ import { attachSocketServer } from './socket-server.ts';
  * dispatcher's shared catch-up reads, as realtime subscribers that are behind do.
  */
 export function socketioChannel(context: AppContext): ChannelModule {
-  const { enabled, globalEvents, allowedHosts } = context.config.websocket;
-  // IPv4-mapped forms are compared by their IPv4 form (config validated that each entry is an IP address).
-  const allowed = new Set(allowedHosts.map(unmapped));
+  const { enabled, globalEvents } = context.config.websocket;
+  noticeAllowedHosts(context);
   let fanOut: SocketFanOut | undefined;
 
   return {
@@ -50,7 +62,7 @@ export function socketioChannel(context: AppContext): ChannelModule {
     destinations: () => [],
     globalDestinations: () => [],
     routes(app) {
-      if (enabled) fanOut = attachSocketServer(app, context, { globalEvents, allowedHosts: allowed });
+      if (enabled) fanOut = attachSocketServer(app, context, { globalEvents });
     },
     clients: () => fanOut?.clients() ?? [],
     async released(instance) {
