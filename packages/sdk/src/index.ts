@@ -3,7 +3,8 @@ import './dispose.ts';
 
 export { PomboClient, type PomboClientOptions } from './client.ts';
 export { PomboApiError, PomboRealtimeError, WebhookVerificationError } from './errors.ts';
-export { EVENT_TYPES, type Envelope, type ErrorHandler, type EventHandler, type EventType, type PomboEvent } from './events/event.ts';
+export { EVENT_TYPES, LIFECYCLE_EVENTS, OTHER_EVENT_TYPES } from './events/event.ts';
+export type { CloseHandler, Envelope, ErrorHandler, EventHandler, EventType, LifecycleEvent, OpenHandler, OtherEventType, PomboEvent } from './events/event.ts';
 export { EventSubscription, type SubscribeRequest } from './events/subscription.ts';
 export type { EventInput, PublishedEvent } from './events/events-api.ts';
 export type { SocketLike, Transport } from './events/transport.ts';

@@ -15,6 +15,49 @@ export const EVENT_TYPES = [
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /**
+ * The UPPER_SNAKE types: the names of the events the vocabulary has no word for (or, for
+ * `CONNECTION_UPDATE`, `PRESENCE_UPDATE` and `GROUP_PARTICIPANTS_UPDATE`, no word for every one).
+ * `MESSAGES_UPSERT` and the others with a fixed word always arrive as that word (`Message`).
+ */
+export const OTHER_EVENT_TYPES = [
+  'APPLICATION_STARTUP',
+  'INSTANCE_CREATE',
+  'INSTANCE_DELETE',
+  'QRCODE_UPDATED',
+  'CONNECTION_UPDATE',
+  'REMOVE_INSTANCE',
+  'LOGOUT_INSTANCE',
+  'MESSAGES_DELETE',
+  'MESSAGES_EDITED',
+  'SEND_MESSAGE_UPDATE',
+  'CONTACTS_SET',
+  'CONTACTS_UPSERT',
+  'CONTACTS_UPDATE',
+  'CHATS_SET',
+  'CHATS_UPSERT',
+  'CHATS_UPDATE',
+  'CHATS_DELETE',
+  'PRESENCE_UPDATE',
+  'GROUPS_UPSERT',
+  'GROUPS_UPDATE',
+  'GROUP_PARTICIPANTS_UPDATE',
+  'LABELS_EDIT',
+  'LABELS_ASSOCIATION',
+  'CALL',
+  'TYPEBOT_START',
+  'TYPEBOT_CHANGE_STATUS',
+  'ERRORS',
+  'WEBHOOK_DISABLED',
+] as const;
+
+export type OtherEventType = (typeof OTHER_EVENT_TYPES)[number];
+
+/** Not events: `open` is called each time a connection opens, `close` once when the subscription has closed. */
+export const LIFECYCLE_EVENTS = ['open', 'close'] as const;
+
+export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
+
+/**
  * The webhook payload of an event, which is also the realtime event's `data`: Evolution API's
  * envelope plus the event id. `event` is the dotted name (`messages.upsert`), `data` the event's own data.
  */
@@ -35,7 +78,7 @@ export interface Envelope<T = unknown> {
  */
 export interface PomboEvent<T = unknown> {
   id: string;
-  type: EventType | (string & {});
+  type: EventType | OtherEventType | (string & {});
   instance_id: string;
   created_at: string;
   /** The webhook payload (an `Envelope`), or the Gap details for a `Gap` event. */
@@ -43,6 +86,11 @@ export interface PomboEvent<T = unknown> {
 }
 
 export type EventHandler = (event: PomboEvent<any>) => unknown;
+
+/** `open`: a connection opened (the first one is open when `subscribe()` resolves). */
+export type OpenHandler = () => unknown;
+/** `close`: the subscription closed, with the error when it ended in failure (what `waitForClose()` rejects with). */
+export type CloseHandler = (error?: Error) => unknown;
 
 /** Called for a handler that threw (with its event) and for connection trouble (without one). */
 export type ErrorHandler = (error: Error, event?: PomboEvent) => void;

@@ -1,7 +1,8 @@
 import { asyncDispose } from '../dispose.ts';
 import { PomboRealtimeError } from '../errors.ts';
 import { fullJitter } from './backoff.ts';
-import type { ErrorHandler, EventHandler, EventType, PomboEvent } from './event.ts';
+import { EVENT_TYPES, LIFECYCLE_EVENTS, OTHER_EVENT_TYPES } from './event.ts';
+import type { CloseHandler, ErrorHandler, EventHandler, EventType, OpenHandler, OtherEventType, PomboEvent } from './event.ts';
 import { RecentIds } from './recent-ids.ts';
 import { OPEN, type SocketLike, type Transport } from './transport.ts';
 
@@ -49,6 +50,15 @@ type State = 'connecting' | 'open' | 'reconnecting' | 'closed';
 /** Events held at most before the first handler (the server's window, REALTIME_MAX_IN_FLIGHT, is 1,000 by default). */
 const MAX_HELD = 10_000;
 
+/** What `on()` accepts besides the lifecycle names: an unknown name (`message`) throws instead of never matching. */
+const EVENT_NAMES: ReadonlySet<string> = new Set([...EVENT_TYPES, ...OTHER_EVENT_TYPES, 'All']);
+
+function checkName(type: string): void {
+  if (type === 'error' || EVENT_NAMES.has(type) || (LIFECYCLE_EVENTS as readonly string[]).includes(type)) return;
+  const valid = [...EVENT_TYPES, 'All', 'error', ...LIFECYCLE_EVENTS].join(', ');
+  throw new TypeError(`unknown event "${type}": use one of ${valid}, or the UPPER_SNAKE type of an event with no word for it (OTHER_EVENT_TYPES: QRCODE_UPDATED, …)`);
+}
+
 interface Registration {
   readonly type: string;
   readonly handler: EventHandler;
@@ -58,9 +68,9 @@ interface Registration {
  * A realtime subscription: handlers per event type, an ack once every handler of an event has
  * finished, and reconnection with backoff that resumes after the last acknowledged event.
  *
- * Events wait until the first handler is registered: a subscriber that resumes gets its backlog as
- * soon as the socket opens, often in the same read as the handshake, before `subscribe()`'s caller
- * could call `on()`; handled then, they would be acknowledged with no handler run. Held events are
+ * Events wait until the first event handler is registered (`error`, `open` and `close` are not event
+ * handlers): a subscriber that resumes gets its backlog as soon as the socket opens, often in the
+ * same read as the handshake, before `subscribe()`'s caller could call `on()`; handled then, they would be acknowledged with no handler run. Held events are
  * not acknowledged, so the server sends them again after a reconnect: a lost connection drops them.
  */
 export class EventSubscription {
@@ -72,6 +82,8 @@ export class EventSubscription {
   /** The handlers of each type, in registration order (`All` ones included); rebuilt when handlers change. */
   private readonly handlersByType = new Map<string, readonly EventHandler[]>();
   private readonly errorHandlers = new Set<ErrorHandler>();
+  private readonly openHandlers = new Set<OpenHandler>();
+  private readonly closeHandlers = new Set<CloseHandler>();
   private readonly queue: PomboEvent[] = [];
   private readonly running = new Set<Promise<void>>();
   private readonly recent: RecentIds | undefined;
@@ -120,11 +132,20 @@ export class EventSubscription {
     return this.acked ?? this.request.lastEventId;
   }
 
-  /** Adds a handler for one type (`Message`, `Connected`, …, `Gap`), `All`, or `error`. */
+  /**
+   * Adds a handler for one type (`Message`, `Connected`, …, `Gap`, or an UPPER_SNAKE type), `All`,
+   * `error`, or a lifecycle event (`open`, `close`). The first event handler starts the delivery of
+   * the events held until then; `error`, `open` and `close` do not. An unknown name throws a TypeError.
+   */
   on(type: 'error', handler: ErrorHandler): this;
-  on(type: EventType | 'All' | (string & {}), handler: EventHandler): this;
-  on(type: string, handler: EventHandler | ErrorHandler): this {
+  on(type: 'open', handler: OpenHandler): this;
+  on(type: 'close', handler: CloseHandler): this;
+  on(type: EventType | OtherEventType | 'All', handler: EventHandler): this;
+  on(type: string, handler: EventHandler | ErrorHandler | OpenHandler | CloseHandler): this {
+    checkName(type);
     if (type === 'error') this.errorHandlers.add(handler as ErrorHandler);
+    else if (type === 'open') this.openHandlers.add(handler as OpenHandler);
+    else if (type === 'close') this.closeHandlers.add(handler as CloseHandler);
     else {
       this.registrations.push({ type, handler: handler as EventHandler });
       // The events held so far start once this turn's other `on()` calls are in.
@@ -134,8 +155,10 @@ export class EventSubscription {
     return this;
   }
 
-  off(type: string, handler: EventHandler | ErrorHandler): this {
+  off(type: string, handler: EventHandler | ErrorHandler | OpenHandler | CloseHandler): this {
     if (type === 'error') this.errorHandlers.delete(handler as ErrorHandler);
+    if (type === 'open') this.openHandlers.delete(handler as OpenHandler);
+    if (type === 'close') this.closeHandlers.delete(handler as CloseHandler);
     const index = this.registrations.findIndex((registration) => registration.type === type && registration.handler === handler);
     if (index >= 0) this.registrations.splice(index, 1);
     this.handlersByType.clear();
@@ -197,6 +220,7 @@ export class EventSubscription {
       this.stableTimer = setTimeout(() => (this.attempts = 0), STABLE_MS);
       this.stateValue = 'open';
       this.settleOpen?.resolve();
+      for (const handler of this.openHandlers) this.lifecycle(() => handler());
     };
     socket.onmessage = (message) => this.receive(message.data);
     socket.onerror = () => undefined; // the close that follows says what happened
@@ -242,6 +266,17 @@ export class EventSubscription {
     if (socket && socket.readyState <= OPEN) socket.close(1000, 'closed by the client');
     this.settleOpen?.reject(error ?? new PomboRealtimeError('the subscription was closed before it connected'));
     for (const waiter of this.closedWaiters.splice(0)) (error ? waiter.reject(error) : waiter.resolve());
+    for (const handler of this.closeHandlers) this.lifecycle(() => handler(error));
+  }
+
+  /** Runs an `open` or `close` handler: what it throws or rejects with goes to the error handlers. */
+  private lifecycle(run: () => unknown): void {
+    try {
+      const result = run();
+      if (isThenable(result)) result.then(undefined, (error: unknown) => this.failed(error));
+    } catch (error) {
+      this.failed(error);
+    }
   }
 
   private report(error: Error, event?: PomboEvent): void {
@@ -368,7 +403,7 @@ export class EventSubscription {
     this.handled(event, failed);
   }
 
-  private failed(error: unknown, event: PomboEvent): void {
+  private failed(error: unknown, event?: PomboEvent): void {
     this.report(error instanceof Error ? error : new Error(String(error)), event);
   }
 
