@@ -77,8 +77,12 @@ export class EventSubscription {
   private readonly registrations: Registration[] = [];
   /** Set once the first event handler is registered (and the handlers registered with it in the same turn). */
   private dispatching = false;
-  /** The ids of the events held until then: a redelivery (after the server's ack wait) is not held twice. */
-  private readonly held = new Set<string>();
+  /**
+   * The ids of the events queued (held, before the first handler) or being handled, until their ack is
+   * sent: the server resends an event after its ack wait, and that copy is dropped (the first one's
+   * ack covers it) instead of being queued behind a slow handler, again at each ack wait.
+   */
+  private readonly inHand = new Set<string>();
   /** The handlers of each type, in registration order (`All` ones included); rebuilt when handlers change. */
   private readonly handlersByType = new Map<string, readonly EventHandler[]>();
   private readonly errorHandlers = new Set<ErrorHandler>();
@@ -174,7 +178,7 @@ export class EventSubscription {
   /** Stops receiving, lets the handlers already running finish and acknowledge, then closes the socket. */
   async close(): Promise<void> {
     if (this.outcome) return;
-    this.queue.length = 0;
+    this.dropQueued();
     this.stateValue = 'closed';
     clearTimeout(this.retryTimer);
     await Promise.allSettled([...this.running]);
@@ -228,8 +232,8 @@ export class EventSubscription {
       if (this.socket !== socket) return;
       this.socket = undefined;
       clearTimeout(this.stableTimer);
-      // Unacknowledged, held events come again on the next connection.
-      if (!this.dispatching) this.dropHeld();
+      // The server owes the events not started yet again, on the next connection.
+      this.dropQueued();
       this.closed(refusal ?? new PomboRealtimeError(`connection closed (${code}${reason ? `: ${reason}` : ''})`, code));
     };
   }
@@ -300,6 +304,8 @@ export class EventSubscription {
       return this.report(new Error('the server sent a frame that is not JSON'));
     }
     if (!this.dispatching) return this.hold(event);
+    if (this.inHand.has(event.id)) return;
+    this.inHand.add(event.id);
     // Nothing waiting: handled at once, without going through the queue.
     if (this.queue.length === 0 && this.running.size < this.concurrency) this.start(event);
     else {
@@ -310,20 +316,20 @@ export class EventSubscription {
 
   /** Keeps an event until the first handler (at most MAX_HELD: the server holds the rest, unacknowledged). */
   private hold(event: PomboEvent): void {
-    if (this.held.has(event.id) || this.held.size >= MAX_HELD) return;
-    this.held.add(event.id);
+    if (this.inHand.has(event.id) || this.inHand.size >= MAX_HELD) return;
+    this.inHand.add(event.id);
     this.queue.push(event);
   }
 
-  private dropHeld(): void {
+  /** Forgets the events not started yet: unacknowledged, they come again on the next connection. */
+  private dropQueued(): void {
+    for (const event of this.queue) this.inHand.delete(event.id);
     this.queue.length = 0;
-    this.held.clear();
   }
 
   private startDispatching(): void {
     if (this.dispatching || this.stateValue === 'closed') return;
     this.dispatching = true;
-    this.held.clear();
     this.pump();
   }
 
@@ -408,7 +414,8 @@ export class EventSubscription {
   }
 
   private handled(event: PomboEvent, failed: boolean): void {
-    if (failed) return;
+    // Not acknowledged: the server's next copy is handled again.
+    if (failed) return void this.inHand.delete(event.id);
     this.recent?.add(event.id);
     this.ack(event);
   }
@@ -418,7 +425,7 @@ export class EventSubscription {
    * many subscriptions runs its handlers first instead of waiting for a write per event in between.
    */
   private ack(event: PomboEvent): void {
-    if (typeof event.id !== 'string' || event.id === '') return;
+    if (typeof event.id !== 'string' || event.id === '') return void this.inHand.delete(event.id);
     this.pendingAcks.push(event.id);
     if (event.type !== 'Gap') this.pendingResume = event.id;
     if (this.pendingAcks.length === 1) afterThisTurn(this.sendAcks);
@@ -431,6 +438,7 @@ export class EventSubscription {
     if (!ids.length) return;
     this.pendingAcks = [];
     this.pendingResume = undefined;
+    for (const id of ids) this.inHand.delete(id);
     if (this.socket?.readyState !== OPEN) return;
     for (const id of ids) this.socket.send(`{"type":"ack","event_id":${JSON.stringify(id)}}`);
     if (resume !== undefined) this.acked = resume;
