@@ -217,7 +217,9 @@ export class EventSubscription {
       return this.fail(error as Error);
     }
     this.socket = socket;
+    let opened = false;
     socket.onopen = () => {
+      opened = true;
       // Not at once: a server that accepts each connection and closes it (it cannot start the
       // subscription) must meet a growing delay and maxRetries, not a reconnect at the base delay for ever.
       clearTimeout(this.stableTimer);
@@ -227,8 +229,7 @@ export class EventSubscription {
       for (const handler of this.openHandlers) this.lifecycle(() => handler());
     };
     socket.onmessage = (message) => this.receive(message.data);
-    socket.onerror = () => undefined; // the close that follows says what happened
-    socket.onclose = ({ code, reason }) => {
+    const lost = (code: number, reason: string): void => {
       if (this.socket !== socket) return;
       this.socket = undefined;
       clearTimeout(this.stableTimer);
@@ -236,6 +237,12 @@ export class EventSubscription {
       this.dropQueued();
       this.closed(refusal ?? new PomboRealtimeError(`connection closed (${code}${reason ? `: ${reason}` : ''})`, code));
     };
+    socket.onerror = () => {
+      // Usually the close that follows (in the same task) says what happened; but undici 6, Node 22's
+      // built-in WebSocket, fires only `error` when a connection cannot be established.
+      if (!opened) later(() => lost(1006, 'the connection could not be established'));
+    };
+    socket.onclose = ({ code, reason }) => lost(code, reason);
   }
 
   /** Decides what a lost connection means: the end (refused, given up, not reconnecting) or another attempt. */

@@ -1,0 +1,36 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WebSocket as UndiciWebSocket } from 'undici';
+import { startPombo, uniqueName } from '../../server/test/helpers/pombo-harness.ts';
+import { PomboClient, PomboRealtimeError, type SocketLike, type Transport } from '../src/index.ts';
+
+test("with undici 6's WebSocket (Node 22's built-in one), which fires only `error` when it cannot connect, the reconnects go on and maxRetries ends the subscription", async () => {
+  const pombo = await startPombo();
+  let attempts = 0;
+  const transport: Transport = {
+    headers: false,
+    open: (url) => {
+      attempts++;
+      return new UndiciWebSocket(url) as unknown as SocketLike;
+    },
+  };
+  const admin = new PomboClient({ baseUrl: pombo.url, apiKey: pombo.apiKey });
+  const name = uniqueName('sdk');
+  await admin.instances.create({ instanceName: name });
+  const client = new PomboClient({ baseUrl: pombo.url, apiKey: pombo.apiKey, transport });
+  const errors: string[] = [];
+  const sub = await client.events.subscribe({ instanceId: name, retryDelayMs: 20, maxRetryDelayMs: 50, maxRetries: 3, onError: (error) => errors.push(error.message) });
+  sub.on('All', () => undefined);
+  await pombo.close();
+  const outcome = await Promise.race([
+    sub.waitForClose().then(
+      () => 'resolved',
+      (error: unknown) => error,
+    ),
+    new Promise((resolve) => setTimeout(() => resolve('still waiting after 3 s'), 3000)),
+  ]);
+  assert.ok(outcome instanceof PomboRealtimeError, String(outcome));
+  assert.match(outcome.message, /gave up after 3 reconnect attempts/);
+  assert.equal(attempts, 4, 'the first connection and 3 reconnects');
+  assert.equal(sub.state, 'closed');
+});
