@@ -106,6 +106,8 @@ export class EventSubscription {
   private outcome: { error?: Error } | undefined;
   private readonly closedWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   private readonly opened: Promise<void>;
+  /** Removed when the subscription ends: a long-lived signal (a process's shutdown) outlives many subscriptions. */
+  private readonly stopOnAbort: (() => void) | undefined;
   private settleOpen: { resolve: () => void; reject: (error: Error) => void } | undefined;
 
   constructor(
@@ -117,7 +119,11 @@ export class EventSubscription {
     this.recent = dedupe > 0 ? new RecentIds(dedupe) : undefined;
     if (request.onError) this.errorHandlers.add(request.onError);
     this.opened = new Promise((resolve, reject) => (this.settleOpen = { resolve, reject }));
-    signal?.addEventListener('abort', () => void this.close(), { once: true });
+    if (signal && !signal.aborted) {
+      const stop = (): void => void this.close();
+      signal.addEventListener('abort', stop, { once: true });
+      this.stopOnAbort = () => signal.removeEventListener('abort', stop);
+    }
     if (signal?.aborted) this.finish();
     else this.connect();
   }
@@ -270,6 +276,7 @@ export class EventSubscription {
     this.flushAcks();
     this.outcome = error ? { error } : {};
     this.stateValue = 'closed';
+    this.stopOnAbort?.();
     clearTimeout(this.retryTimer);
     clearTimeout(this.stableTimer);
     const socket = this.socket;
