@@ -3,6 +3,7 @@ import { PomboRealtimeError } from '../errors.ts';
 import { fullJitter } from './backoff.ts';
 import { EVENT_TYPES, LIFECYCLE_EVENTS, OTHER_EVENT_TYPES } from './event.ts';
 import type { CloseHandler, ErrorHandler, EventHandler, EventType, OpenHandler, OtherEventType, PomboEvent } from './event.ts';
+import { handlerContext } from './handler-context.ts';
 import { RecentIds } from './recent-ids.ts';
 import { OPEN, type SocketLike, type Transport } from './transport.ts';
 
@@ -89,7 +90,10 @@ export class EventSubscription {
   private readonly openHandlers = new Set<OpenHandler>();
   private readonly closeHandlers = new Set<CloseHandler>();
   private readonly queue: PomboEvent[] = [];
-  private readonly running = new Set<Promise<void>>();
+  /** The events whose (async) handlers are running, and the promise of each. */
+  private readonly running = new Map<PomboEvent, Promise<void>>();
+  /** Which event's handlers are calling (Node): `close()` from a handler does not wait for itself. */
+  private readonly calling = handlerContext();
   private readonly recent: RecentIds | undefined;
   private socket: SocketLike | undefined;
   private stateValue: State = 'connecting';
@@ -181,14 +185,19 @@ export class EventSubscription {
     return new Promise((resolve, reject) => this.closedWaiters.push({ resolve, reject }));
   }
 
-  /** Stops receiving, lets the handlers already running finish and acknowledge, then closes the socket. */
+  /**
+   * Stops receiving, lets the handlers already running finish and acknowledge, then closes the socket.
+   * Called from a handler, it resolves once the other handlers are done, and the socket closes when
+   * the calling one returns (awaiting its own end would never resolve).
+   */
   async close(): Promise<void> {
     if (this.outcome) return;
     this.dropQueued();
     this.stateValue = 'closed';
     clearTimeout(this.retryTimer);
-    await Promise.allSettled([...this.running]);
-    this.finish();
+    const caller = this.calling?.getStore();
+    await Promise.allSettled([...this.running].filter(([event]) => event !== caller).map(([, task]) => task));
+    if (this.running.size === 0) this.finish();
   }
 
   async [asyncDispose](): Promise<void> {
@@ -359,13 +368,15 @@ export class EventSubscription {
 
   /** Handles an event; one whose handlers are still running (async ones) counts against `concurrency` until they end. */
   private start(event: PomboEvent): void {
-    const pending = this.handle(event);
+    const pending = this.calling ? this.calling.run(event, () => this.handle(event)) : this.handle(event);
     if (!pending) return;
     const task = pending.finally(() => {
-      this.running.delete(task);
-      this.pump();
+      this.running.delete(event);
+      // The last handler of a subscription closing (close() called from a handler) ends it.
+      if (this.stateValue === 'closed' && this.running.size === 0) this.finish();
+      else this.pump();
     });
-    this.running.add(task);
+    this.running.set(event, task);
   }
 
   private handlersFor(type: string): readonly EventHandler[] {
