@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from './config/index.ts';
 import { createLogger } from './ops/logger.ts';
-import { createPombo } from './pombo.ts';
+import { createPombo, SHUTDOWN_DEADLINE_MS } from './pombo.ts';
 
 /** Stops the start with the list of bad variables (no stack trace): parsed at boot, by the config or by a channel. */
 function exitOnConfigError(error: unknown): never {
@@ -26,12 +26,22 @@ async function main(): Promise<void> {
   const pombo = await createPombo(config, log).catch(exitOnConfigError);
   const address = await pombo.listen();
   log.info({ address, store: config.database.provider }, 'Pombo is listening');
-  let closing = false;
+  let closingSince: number | undefined;
   const shutdown = async (signal: string) => {
-    if (closing) return;
-    closing = true;
-    log.info({ signal }, 'shutting down: flushing deliveries in flight');
+    if (closingSince !== undefined) {
+      // An operator who asks twice does not want to wait: what was not saved is delivered again after the restart.
+      log.warn({ signal, elapsedMs: Date.now() - closingSince }, 'second signal: exiting at once');
+      process.exit(130);
+    }
+    closingSince = Date.now();
+    log.info({ signal, graceMs: SHUTDOWN_DEADLINE_MS }, 'shutting down: flushing deliveries in flight');
+    const deadline = setTimeout(() => {
+      log.error({ elapsedMs: Date.now() - (closingSince ?? 0) }, 'shutdown took too long: exiting without waiting further');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS);
+    deadline.unref();
     await pombo.close();
+    log.info({ signal, elapsedMs: Date.now() - closingSince }, 'stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

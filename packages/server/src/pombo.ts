@@ -18,6 +18,14 @@ import { SandboxNetwork } from './sources/sandbox/sandbox-network.ts';
 import { openStore } from './store/index.ts';
 import { CHANNELS } from './channels/index.ts';
 
+/**
+ * The longest a shutdown may take: HTTP requests in progress drain, deliveries in flight get their
+ * grace (DestinationWorker.stop), the delivery state is saved and the store closed. Past it the process
+ * exits all the same; what was not saved is delivered again after the restart. Below compose.yaml's
+ * stop_grace_period, so that Pombo, not the SIGKILL, ends the stop.
+ */
+export const SHUTDOWN_DEADLINE_MS = 20_000;
+
 export interface Pombo {
   readonly context: AppContext;
   readonly http: FastifyInstance;

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/index.ts';
 import { documentedVariables } from '../helpers/config-variables.ts';
+import { SHUTDOWN_DEADLINE_MS } from '../../src/pombo.ts';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const COMPOSE_TEXT = readFileSync(join(ROOT, 'compose.yaml'), 'utf8');
@@ -20,6 +21,8 @@ interface Service {
   environment?: Record<string, string>;
   volumes?: string[];
   depends_on?: Record<string, { condition: string }>;
+  init?: boolean;
+  stop_grace_period?: string;
 }
 const compose = parse(COMPOSE_TEXT) as { services: Record<string, Service>; volumes: Record<string, unknown> };
 const services = compose.services;
@@ -47,6 +50,13 @@ test('compose.yaml runs Pombo with PostgreSQL, RabbitMQ and NATS with JetStream,
   for (const mount of Object.values(services).flatMap((service) => service.volumes ?? [])) {
     assert.ok(mount.split(':')[0]! in compose.volumes, `${mount}: a named volume`);
   }
+});
+
+test("compose.yaml lets Pombo's shutdown finish: signals reach Node.js through an init, and SIGKILL comes after the shutdown deadline", () => {
+  assert.equal(services.pombo?.init, true);
+  const grace = /^(\d+)s$/.exec(services.pombo?.stop_grace_period ?? '');
+  assert.ok(grace, `stop_grace_period in seconds: ${services.pombo?.stop_grace_period}`);
+  assert.ok(Number(grace[1]) * 1000 > SHUTDOWN_DEADLINE_MS, `${grace[1]} s is longer than the ${SHUTDOWN_DEADLINE_MS} ms deadline`);
 });
 
 test('compose.yaml sets only variables Pombo reads, and they point at its own services with their credentials', () => {

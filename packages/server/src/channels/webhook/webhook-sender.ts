@@ -85,7 +85,12 @@ export class WebhookSender {
     return retry(error, after, { ...attempt, error });
   }
 
+  /**
+   * Called once the destinations have stopped (after their grace): a request still unanswered then has
+   * an outcome nobody reads, and its event stays past the saved cursor, to be sent again after a restart.
+   * So its connection is cut rather than waited for (`close()` would wait up to the request timeout).
+   */
   close(): Promise<void> {
-    return this.agent.close();
+    return this.agent.destroy();
   }
 }
