@@ -63,13 +63,47 @@ function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: F
   void reply.code(400).send(validationError(detail).toJSON());
 }
 
+/** How long a shutdown lets HTTP requests in progress finish before it closes their connections. */
+export const HTTP_DRAIN_MS = 10_000;
+
+/**
+ * At shutdown, requests in progress (a body still arriving, a handler still running) finish, for at
+ * most HTTP_DRAIN_MS, and their connections close; one arriving meanwhile (pipelined behind them) is answered 503
+ * POMBO_ERR_UNAVAILABLE and its connection closed. Registered first, so that it answers before the
+ * other hooks (authentication, rate limits) run.
+ */
+function drainOnClose(app: FastifyInstance): void {
+  let closing = false;
+  let drain: NodeJS.Timeout | undefined;
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return;
+    void reply.code(503).header('connection', 'close').send(SHUTTING_DOWN.toJSON());
+    return reply;
+  });
+  // A connection whose request finished during the drain is closed once idle (a request pipelined behind
+  // it is answered first): kept alive, it would hold the drain open.
+  app.addHook('onResponse', async () => {
+    if (closing) setImmediate(() => app.server.closeIdleConnections());
+  });
+  app.addHook('preClose', async () => {
+    closing = true;
+    drain = setTimeout(() => app.server.closeAllConnections(), HTTP_DRAIN_MS);
+    drain.unref();
+  });
+  app.addHook('onClose', async () => clearTimeout(drain));
+}
+
+const SHUTTING_DOWN = new PomboError('POMBO_ERR_UNAVAILABLE', { detail: 'the server is shutting down: send the request again to another node, or once it is back' });
+
 export function buildHttpServer(context: AppContext): FastifyInstance {
   const limits = context.config.connections;
   const app = Fastify({
     bodyLimit: context.config.server.bodyLimitBytes,
     logger: false,
-    return503OnClosing: true,
-    forceCloseConnections: true,
+    // Requests arriving during shutdown get our 503 (answerWhileClosing), not Fastify's own body.
+    return503OnClosing: false,
+    // Idle connections close at shutdown; requests in progress finish (drainOnClose bounds the wait).
+    forceCloseConnections: 'idle',
     frameworkErrors,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
@@ -89,6 +123,7 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
   // Bodies are JSON only: Fastify's default text/plain parser would turn a form or a text into a string body.
   app.removeContentTypeParser('text/plain');
   jsonBodies(app, context.config.limits.bodyMaxDepth);
+  drainOnClose(app);
   app.addHook('onRequest', async (request) => {
     const repeated = Object.entries(request.query as Record<string, unknown>).find(([, value]) => Array.isArray(value));
     if (repeated) throw validationError(`the query parameter ${repeated[0]} is given more than once`);
