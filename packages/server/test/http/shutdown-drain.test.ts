@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +30,8 @@ function responses(text: string): Array<{ status: number; json: any }> {
   }
 }
 
-test('SIGTERM lets a request whose body is half-sent finish, and answers one that comes after it with POMBO_ERR_UNAVAILABLE', { timeout: 60_000 }, async (t) => {
+/** A Pombo process of its own (its data removed after the test) with one INGEST instance. */
+async function pomboWithInstance(t: TestContext) {
   const dataDir = mkdtempSync(join(tmpdir(), 'pombo-drain-'));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const key = `drain-${randomBytes(8).toString('hex')}`;
@@ -38,6 +39,11 @@ test('SIGTERM lets a request whose body is half-sent finish, and answers one tha
   t.after(() => pombo.kill());
   const name = uniqueName('drain');
   await callApi(pombo.url, key, 'POST', '/instance/create', { instanceName: name, integration: 'INGEST' });
+  return { pombo, key, name };
+}
+
+test('SIGTERM lets a request whose body is half-sent finish, and answers one that comes after it with POMBO_ERR_UNAVAILABLE', { timeout: 60_000 }, async (t) => {
+  const { pombo, key, name } = await pomboWithInstance(t);
 
   const event = (text: string) => JSON.stringify({ events: [{ event: 'MESSAGES_UPSERT', data: { key: { id: text }, message: { conversation: text } } }] });
   const first = ingestRequest(name, key, event('half-sent at SIGTERM'));
@@ -72,13 +78,7 @@ test('SIGTERM lets a request whose body is half-sent finish, and answers one tha
 });
 
 test('a keep-alive connection whose request finished during the shutdown is closed then, not at the end of the drain', { timeout: 60_000 }, async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'pombo-drain-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const key = `drain-${randomBytes(8).toString('hex')}`;
-  const pombo = await spawnPombo({ DATA_DIR: dataDir, AUTHENTICATION_API_KEY: key, LOG_LEVEL: 'info' }, await freePort());
-  t.after(() => pombo.kill());
-  const name = uniqueName('drain');
-  await callApi(pombo.url, key, 'POST', '/instance/create', { instanceName: name, integration: 'INGEST' });
+  const { pombo, key, name } = await pomboWithInstance(t);
 
   const request = ingestRequest(name, key, JSON.stringify({ events: [{ event: 'MESSAGES_UPSERT', data: { key: { id: 'x' } } }] }));
   const socket = connect(Number(new URL(pombo.url).port), '127.0.0.1');
