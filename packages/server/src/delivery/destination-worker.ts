@@ -75,7 +75,16 @@ export interface DestinationStatus {
   /** Position in the log up to which everything is delivered or durably pending. */
   cursor: number;
   inFlight: number;
+  /**
+   * Events not delivered yet that failed at least once (or were reloaded as pending retries at start),
+   * whatever holds them: their retry's time, a paused circuit breaker, or their request in flight again.
+   */
   retrying: number;
+  /**
+   * Events at or behind the cursor not delivered yet: retries recorded as pending (the cursor passes
+   * them) and replays. The events past the cursor are not in it: what the destination owes is both (see `backlogOf`).
+   */
+  pending: number;
   lastError: string | null;
   lastDeliveredAt: string | null;
   delivered: number;
@@ -101,6 +110,14 @@ export interface WorkerHooks {
   writableUntil(): number;
   /** Whether `writableUntil` depends on a lease (cluster mode): then channels ask it again right before writing (SendContext). */
   readonly leased?: boolean;
+}
+
+/**
+ * The events a destination still owes: the log positions past its cursor, and the events behind it
+ * not delivered yet (pending retries, replays). `pending` is absent in a status published by an older node.
+ */
+export function backlogOf(head: number, cursor: number, pending: number | undefined): number {
+  return Math.max(0, head - cursor) + (pending ?? 0);
 }
 
 /** How soon a worker refused sends by `writableUntil` asks again (its node renews or drops its lease meanwhile). */
@@ -181,7 +198,7 @@ export class DestinationWorker {
       activity: this.activity(),
       cursor: this.cursor,
       inFlight: this.inflight,
-      retrying: this.waiting.size,
+      ...this.owed(),
       lastError: this.stats.lastError,
       lastDeliveredAt: this.stats.lastDeliveredAt,
       delivered: this.stats.delivered,
@@ -189,6 +206,19 @@ export class DestinationWorker {
       failed: this.stats.failed,
       filtered: this.stats.filtered,
     };
+  }
+
+  /** The items still to deliver that failed before (`retrying`), and those the cursor has passed (`pending`); see `DestinationStatus`. */
+  private owed(): { retrying: number; pending: number } {
+    const cursor = this.cursor;
+    let retrying = 0;
+    let pending = 0;
+    for (const item of this.items.values()) {
+      if (item.state === 'done') continue;
+      if (item.tries > 0 || item.origin === 'reloaded') retrying++;
+      if (item.event.pos <= cursor) pending++;
+    }
+    return { retrying, pending };
   }
 
   /** When the oldest event still to deliver (in flight, waiting for a retry or ready) was appended. */

@@ -6,7 +6,7 @@ import type { LeasedDestinationState, Store, StoredEvent } from '../store/types.
 import { DeliveryLog } from './delivery-log.ts';
 import { DeliveryMetrics } from './delivery-metrics.ts';
 import type { DestinationRef, DestinationSpec } from './destination.ts';
-import { DestinationWorker, type DestinationStatus } from './destination-worker.ts';
+import { backlogOf, DestinationWorker, type DestinationStatus } from './destination-worker.ts';
 import { CatchUpReads } from './catch-up-reads.ts';
 import type { HealthState } from './circuit-breaker.ts';
 import { Ledger } from './ledger-writer.ts';
@@ -39,7 +39,10 @@ export interface LeaseGate {
 export interface DestinationReport {
   /** Undefined when no node published a status yet (or the destination is unknown). */
   readonly status: DestinationStatus | undefined;
-  /** Log positions between this node's head and the destination's cursor. */
+  /**
+   * The events the destination still owes: the log positions between this node's head and its cursor,
+   * plus the pending retries behind the cursor (`status.pending`).
+   */
   readonly backlog: number;
   /** Cluster mode: the node that runs it; null when none does right now (between two holders). */
   readonly node?: string | null;
@@ -224,14 +227,15 @@ export class Dispatcher {
     const states = gate && remote.length ? await gate.elsewhere(remote) : new Map<string, LeasedDestinationState>();
     return ids.map((id): DestinationReport => {
       const status = this.status(id);
-      if (status) return { status, backlog: Math.max(0, this.head - status.cursor), ...(gate ? { node: gate.id } : {}) };
+      if (status) return { status, backlog: backlogOf(this.head, status.cursor, status.pending), ...(gate ? { node: gate.id } : {}) };
       const state = states.get(id);
       if (!gate || !state) return { status: undefined, backlog: 0 };
       const published = state.status === null ? undefined : (JSON.parse(state.status) as DestinationStatus);
       const cursor = state.cursor ?? published?.cursor;
       return {
         status: published && { ...published, cursor: cursor ?? published.cursor },
-        backlog: cursor === undefined ? 0 : Math.max(0, this.head - cursor),
+        // The cursor as stored now, the pending retries behind it as the node published them.
+        backlog: cursor === undefined ? 0 : backlogOf(this.head, cursor, published?.pending),
         node: state.nodeId,
         asOf: state.statusAt,
       };
@@ -323,7 +327,7 @@ export class Dispatcher {
   /**
    * Refreshes the per-destination gauges (called on each /metrics scrape), labelled by channel and
    * instance name: removed destinations disappear; destinations of one channel and instance show
-   * their largest lag and their retries summed.
+   * their largest backlog (positions past the cursor and pending retries behind it) and their retries summed.
    */
   collect(): void {
     this.deliveryMetrics.flush();
@@ -333,7 +337,7 @@ export class Dispatcher {
       const instance_name = this.instanceLabel(worker.spec.instanceId);
       const key = `${status.channel}\0${instance_name}`;
       const entry = gauges.get(key) ?? { channel: status.channel, instance_name, lag: 0, retrying: 0 };
-      entry.lag = Math.max(entry.lag, this.head - status.cursor);
+      entry.lag = Math.max(entry.lag, backlogOf(this.head, status.cursor, status.pending));
       entry.retrying += status.retrying;
       gauges.set(key, entry);
     }

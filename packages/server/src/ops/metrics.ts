@@ -39,13 +39,13 @@ export function createMetrics() {
     }),
     destinationLag: new Gauge({
       name: 'pombo_destination_lag_events',
-      help: 'Log positions between the head and the destination cursor (the largest, when an instance has several destinations of a channel)',
+      help: 'Events the destination still owes: log positions between the head and its cursor, plus the pending retries behind the cursor (the largest, when an instance has several destinations of a channel)',
       labelNames: ['channel', 'instance_name'] as const,
       registers: [registry],
     }),
     destinationRetrying: new Gauge({
       name: 'pombo_destination_retrying',
-      help: 'Deliveries waiting for a retry',
+      help: 'Deliveries not done that failed at least once: waiting for their retry, held by a paused circuit, or in flight again',
       labelNames: ['channel', 'instance_name'] as const,
       registers: [registry],
     }),

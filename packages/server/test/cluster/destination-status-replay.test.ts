@@ -21,8 +21,8 @@ after(async () => {
   await Promise.all(closing.map((item) => item.close()));
 });
 
-async function startNode(id: string): Promise<Harness> {
-  const node = await startPombo(clusterNodeEnv({ apiKey, uri, id, ttlMs: TTL_MS }));
+async function startNode(id: string, env: Record<string, string> = {}): Promise<Harness> {
+  const node = await startPombo({ ...clusterNodeEnv({ apiKey, uri, id, ttlMs: TTL_MS }), ...env });
   closing.push(node);
   return node;
 }
@@ -99,6 +99,34 @@ describe('a destination seen from any node of a cluster', { skip: 'skip' in serv
       await client.end();
     }
     assert.deepEqual([...counts(receiver).values()], [2, 2, 1, 1, 2], 'nothing else was sent twice');
+  });
+
+  test("a paused webhook's failed deliveries show in backlog and retrying on every node (published with the holder's status)", async () => {
+    const receiver = await startReceiver(() => ({ status: 500 }));
+    closing.push(receiver);
+    const paused = {
+      WEBHOOK_RETRY_INITIAL_DELAY_SECONDS: '0.05',
+      WEBHOOK_RETRY_MAX_DELAY_SECONDS: '0.2',
+      WEBHOOK_RETRY_JITTER_FACTOR: '0',
+      WEBHOOK_CIRCUIT_FAILURE_THRESHOLD: '2',
+      WEBHOOK_CIRCUIT_COOLDOWN_SECONDS: '600',
+    };
+    const nodes = [await startNode('node-5', paused), await startNode('node-6', paused)];
+    const name = uniqueName('paused');
+    await nodes[0]!.sandbox(name);
+    assert.equal((await nodes[0]!.api('POST', `/webhook/set/${name}`, { webhook: { enabled: true, url: receiver.url, events: ['MESSAGES_UPSERT'] } })).status, 201);
+    for (const node of nodes) await eventually(async () => (await node.api('GET', `/webhook/find/${name}`)).body?.state?.node, 'a node takes the webhook');
+    // Four chats: four lanes sent side by side until the circuit pauses; those it failed stay owed behind the cursor.
+    await ingest(nodes[0]!, name, 4);
+    await eventually(async () => (await nodes[0]!.api('GET', `/webhook/find/${name}`)).body.state.health === 'paused', 'the circuit paused');
+    const failed = new Set(receiver.requests.map((request) => request.json.id)).size;
+    for (const [n, node] of nodes.entries()) {
+      await eventually(async () => {
+        const { state } = (await node.api('GET', `/webhook/find/${name}`)).body;
+        return state.health === 'paused' && state.backlog === 4 && state.retrying === failed && state;
+      }, `node ${n + 5} shows 4 events owed, ${failed} retrying`);
+    }
+    await nodes[0]!.api('POST', `/webhook/set/${name}`, { webhook: { enabled: false } });
   });
 
   test("an instance's webhook endpoints are listed on any node with one read of the database for those other nodes run", async () => {

@@ -4,8 +4,9 @@ import { age, percent } from '../format.ts';
 import { html, type Html } from '../html.ts';
 
 /**
- * Every dispatcher destination with how it keeps up: lag (log head − cursor), the age of the oldest
- * event it still has to deliver, deliveries in flight and waiting for a retry, the share of
+ * Every dispatcher destination with how it keeps up: lag (the report's backlog: log head − cursor, plus
+ * the pending retries behind the cursor), the age of the oldest event it still has to deliver,
+ * deliveries in flight and retrying (not done, failed at least once), the share of
  * attempts that succeeded since the start, and its circuit state. In cluster mode, also those other
  * nodes run, with the node (their figures as their node published them at its last lease renewal).
  */
