@@ -5,10 +5,15 @@ import { EVENT_TYPES, LIFECYCLE_EVENTS, OTHER_EVENT_TYPES } from './event.ts';
 import type { CloseHandler, ErrorHandler, EventHandler, EventType, OpenHandler, OtherEventType, PomboEvent } from './event.ts';
 import { handlerContext } from './handler-context.ts';
 import { RecentIds } from './recent-ids.ts';
-import { OPEN, type SocketLike, type Transport } from './transport.ts';
+import { OPEN, type Liveness, type SocketLike, type Transport } from './transport.ts';
 
 /** How long a connection must stay open to count as a success (the run of failed attempts starts again). */
 const STABLE_MS = 5_000;
+
+/** The server's default `REALTIME_PING_INTERVAL_MS`. */
+const PING_INTERVAL_MS = 30_000;
+/** Beyond two ping intervals: the time a ping may take to arrive, and a busy event loop. */
+const LIVENESS_GRACE_MS = 1_000;
 
 export interface SubscribeRequest {
   /** The instance's id or name. */
@@ -35,6 +40,12 @@ export interface SubscribeRequest {
   concurrency?: number;
   /** Where credentials go: headers when the WebSocket implementation can send them (Node), else the query. */
   credentials?: 'headers' | 'query';
+  /**
+   * The server's ping interval (its `REALTIME_PING_INTERVAL_MS`). With the `ws` transport, a connection
+   * that gets no ping and no event for twice this plus 1 s is taken as dead: closed, then reconnected.
+   * `0` turns that off. Default 30 s, the server's default.
+   */
+  pingIntervalMs?: number;
   /** Also reachable with `sub.on('error', …)`. */
   onError?: ErrorHandler;
 }
@@ -222,12 +233,22 @@ export class EventSubscription {
     return { url: url.toString(), headers };
   }
 
+  /** Two missed pings: the server itself closes a connection that missed one. */
+  private liveness(onStale: (error: PomboRealtimeError) => void): Liveness | undefined {
+    const interval = this.request.pingIntervalMs ?? PING_INTERVAL_MS;
+    if (!(interval > 0)) return undefined;
+    const timeoutMs = 2 * interval + LIVENESS_GRACE_MS;
+    return { timeoutMs, onStale: () => onStale(new PomboRealtimeError(`connection lost: no ping from the server in ${timeoutMs} ms`, 1006)) };
+  }
+
   private connect(): void {
-    let refusal: PomboRealtimeError | undefined;
+    /** Why the connection ended, when the close code alone does not say: a refusal, no ping. */
+    let cause: PomboRealtimeError | undefined;
     let socket: SocketLike;
     try {
       const { url, headers } = this.url();
-      socket = this.context.transport.open(url, headers, (status, body) => (refusal = refusedError(status, body)));
+      const liveness = this.liveness((error) => (cause = error));
+      socket = this.context.transport.open(url, headers, (status, body) => (cause = refusedError(status, body)), liveness);
     } catch (error) {
       return this.fail(error as Error);
     }
@@ -250,7 +271,7 @@ export class EventSubscription {
       clearTimeout(this.stableTimer);
       // The server owes the events not started yet again, on the next connection.
       this.dropQueued();
-      this.closed(refusal ?? new PomboRealtimeError(`connection closed (${code}${reason ? `: ${reason}` : ''})`, code));
+      this.closed(cause ?? new PomboRealtimeError(`connection closed (${code}${reason ? `: ${reason}` : ''})`, code));
     };
     socket.onerror = () => {
       // Usually the close that follows (in the same task) says what happened; but undici 6, Node 22's

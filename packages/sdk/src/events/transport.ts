@@ -11,14 +11,32 @@ export interface SocketLike {
 
 export const OPEN = 1;
 
-/** Opens a socket; `headers` is undefined when the implementation cannot send any (credentials go in the query). */
-export interface Transport {
-  readonly headers: boolean;
-  open(url: string, headers: Record<string, string>, onRefused: (status: number, body: string) => void): SocketLike;
+/**
+ * How a transport tells a dead connection: a socket that received no ping and no frame for
+ * `timeoutMs` is terminated (its close follows, and with it a reconnect), after `onStale`.
+ */
+export interface Liveness {
+  readonly timeoutMs: number;
+  onStale(): void;
 }
 
-type WsModule = { default: new (url: string, options: { headers: Record<string, string> }) => SocketLike & WsEvents };
-type WsEvents = { on(event: 'unexpected-response', listener: (request: unknown, response: HttpResponse) => void): void };
+/** Opens a socket; `headers` is false when the implementation cannot send any (credentials go in the query). */
+export interface Transport {
+  readonly headers: boolean;
+  /** `liveness` is for the transports that can see the server's pings (`ws`); others may ignore it. */
+  open(url: string, headers: Record<string, string>, onRefused: (status: number, body: string) => void, liveness?: Liveness): SocketLike;
+}
+
+/** A handshake that takes longer fails, and the next attempt follows (the server gives up on its side after 10 s). */
+export const HANDSHAKE_TIMEOUT_MS = 15_000;
+
+type WsOptions = { headers: Record<string, string>; handshakeTimeout: number };
+type WsSocket = SocketLike & WsEvents & { terminate(): void };
+type WsModule = { default: new (url: string, options: WsOptions) => WsSocket };
+type WsEvents = {
+  on(event: 'unexpected-response', listener: (request: unknown, response: HttpResponse) => void): void;
+  on(event: 'open' | 'ping' | 'message' | 'close', listener: () => void): void;
+};
 type HttpResponse = { statusCode?: number; on(event: string, listener: (chunk?: unknown) => void): void };
 
 const isNode = (): boolean => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
@@ -30,8 +48,9 @@ async function wsTransport(): Promise<Transport | undefined> {
   if (!module) return undefined;
   return {
     headers: true,
-    open(url, headers, onRefused) {
-      const socket = new module.default(url, { headers });
+    open(url, headers, onRefused, liveness) {
+      const socket = new module.default(url, { headers, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
+      if (liveness) watch(socket, liveness);
       socket.on('unexpected-response', (_request, response) => {
         let body = '';
         response.on('data', (chunk) => (body += String(chunk)));
@@ -43,6 +62,26 @@ async function wsTransport(): Promise<Transport | undefined> {
       return socket;
     },
   };
+}
+
+/**
+ * The server pings every connection at a fixed interval: without a ping (or a frame) for longer than
+ * that, the connection is dead (a partition, a frozen proxy), though TCP may not say so for minutes.
+ */
+function watch(socket: WsSocket, { timeoutMs, onStale }: Liveness): void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expire = (): void => {
+    onStale();
+    socket.terminate();
+  };
+  const restart = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(expire, timeoutMs);
+  };
+  socket.on('open', restart);
+  socket.on('ping', restart);
+  socket.on('message', restart);
+  socket.on('close', () => clearTimeout(timer));
 }
 
 function nativeTransport(): Transport | undefined {
