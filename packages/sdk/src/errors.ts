@@ -37,6 +37,29 @@ export class PomboRealtimeError extends Error {
   }
 }
 
+/** The data of a `Gap` event (docs/realtime-protocol.md). */
+export interface GapData {
+  reason: 'retention' | (string & {});
+  message: string;
+  /** The client's `last_event_id` older than the log, or null when the subscriber's own position was. */
+  last_event_id: string | null;
+  oldest_retained_at: string | null;
+}
+
+/**
+ * Events may have been lost: retention deleted some before they could be delivered. Reported to the
+ * error handlers of a subscription with no `Gap` or `All` handler, so that a gap is never silent.
+ */
+export class PomboGapError extends Error {
+  constructor(
+    /** The `Gap` event's data. */
+    readonly gap: GapData,
+  ) {
+    super(`events may have been lost (${gap.reason}): ${gap.message}`);
+    this.name = 'PomboGapError';
+  }
+}
+
 /** A webhook request whose signature, timestamp or headers do not check out. */
 export class WebhookVerificationError extends Error {
   constructor(message: string) {

@@ -2,7 +2,7 @@
 import './dispose.ts';
 
 export { PomboClient, type PomboClientOptions } from './client.ts';
-export { PomboApiError, PomboRealtimeError, WebhookVerificationError } from './errors.ts';
+export { PomboApiError, PomboGapError, PomboRealtimeError, WebhookVerificationError, type GapData } from './errors.ts';
 export { EVENT_TYPES, LIFECYCLE_EVENTS, OTHER_EVENT_TYPES } from './events/event.ts';
 export type { CloseHandler, Envelope, ErrorHandler, EventHandler, EventType, LifecycleEvent, OpenHandler, OtherEventType, PomboEvent } from './events/event.ts';
 export { EventSubscription, type SubscribeRequest } from './events/subscription.ts';

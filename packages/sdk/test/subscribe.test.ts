@@ -5,7 +5,7 @@ import { WebSocketServer } from 'ws';
 import assert from 'node:assert/strict';
 import { startPombo, uniqueName, eventually, type Harness } from '../../server/test/helpers/pombo-harness.ts';
 import { REALTIME_TYPES } from '../../server/src/core/event-names.ts';
-import { EVENT_TYPES, PomboClient, PomboRealtimeError, type PomboEvent } from '../src/index.ts';
+import { EVENT_TYPES, PomboClient, PomboGapError, PomboRealtimeError, type PomboEvent } from '../src/index.ts';
 
 async function withPombo(env: Record<string, string>, run: (pombo: Harness, client: PomboClient, name: string) => Promise<void>): Promise<void> {
   const pombo = await startPombo(env);
@@ -200,6 +200,41 @@ test('an aborted signal closes the subscription; close() lets a running handler 
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.deepEqual(redelivered, [], 'the handled event was acknowledged before the socket closed');
     await again.close();
+  });
+});
+
+/** An event id made at `ms` (a ULID's first ten characters are its time). */
+function idAt(ms: number): string {
+  const crockford = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+  let time = '';
+  for (let i = 0; i < 10; i++, ms = Math.floor(ms / 32)) time = crockford[ms % 32] + time;
+  return `evt_${time}${'0'.repeat(16)}`;
+}
+
+test('a Gap reaches the error handlers (a PomboGapError) when no Gap or All handler takes it', async () => {
+  await withPombo({}, async (_pombo, client, name) => {
+    const retained = await publish(client, name, 2);
+    const expired = idAt(Date.now() - 30 * 24 * 3_600_000);
+    const errors: Array<{ error: Error; event?: PomboEvent }> = [];
+    const sub = await client.events.subscribe({ instanceId: name, events: ['Message'], lastEventId: expired, onError: (error, event) => errors.push({ error, event }) });
+    const seen: string[] = [];
+    sub.on('Message', (event) => void seen.push(event.id));
+    await eventually(() => seen.length === 2, 'the retained events');
+    assert.deepEqual(seen, retained);
+    assert.equal(errors.length, 1);
+    const [{ error, event }] = errors as [(typeof errors)[number]];
+    assert.ok(error instanceof PomboGapError);
+    assert.equal(error.gap.reason, 'retention');
+    assert.equal(error.gap.last_event_id, expired);
+    assert.equal(event?.type, 'Gap');
+    await sub.close();
+
+    const gaps: PomboEvent[] = [];
+    const handled = await client.events.subscribe({ instanceId: name, subscriber: 'gaps', lastEventId: expired, onError: (error) => errors.push({ error }) });
+    handled.on('Gap', (gap) => void gaps.push(gap));
+    await eventually(() => gaps.length === 1, 'the Gap, to its handler');
+    assert.equal(errors.length, 1, 'a Gap handler takes it: no error');
+    await handled.close();
   });
 });
 

@@ -1,5 +1,5 @@
 import { asyncDispose } from '../dispose.ts';
-import { PomboRealtimeError } from '../errors.ts';
+import { type GapData, PomboGapError, PomboRealtimeError } from '../errors.ts';
 import { fullJitter } from './backoff.ts';
 import { EVENT_TYPES, LIFECYCLE_EVENTS, OTHER_EVENT_TYPES } from './event.ts';
 import type { CloseHandler, ErrorHandler, EventHandler, EventType, OpenHandler, OtherEventType, PomboEvent } from './event.ts';
@@ -420,6 +420,8 @@ export class EventSubscription {
       return undefined;
     }
     const handlers = this.handlersFor(event.type);
+    // A subscriber that does not handle `Gap` must still learn that events were lost.
+    if (event.type === 'Gap' && handlers.length === 0) this.report(new PomboGapError(event.data as GapData), event);
     let failed = false;
     for (let index = 0; index < handlers.length; index++) {
       let result: unknown;
