@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer } from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import assert from 'node:assert/strict';
 import { startPombo, uniqueName, eventually, type Harness } from '../../server/test/helpers/pombo-harness.ts';
 import { REALTIME_TYPES } from '../../server/src/core/event-names.ts';
-import { EVENT_TYPES, PomboClient, PomboGapError, PomboRealtimeError, type PomboEvent } from '../src/index.ts';
+import { EVENT_TYPES, PomboClient, PomboGapError, PomboRealtimeError, type PomboEvent, type SocketLike, type Transport } from '../src/index.ts';
 
 async function withPombo(env: Record<string, string>, run: (pombo: Harness, client: PomboClient, name: string) => Promise<void>): Promise<void> {
   const pombo = await startPombo(env);
@@ -152,6 +152,24 @@ test('credentials in the query (as browsers send them) work; a refusal rejects a
     assert.ok(refused instanceof PomboRealtimeError && refused.fatal);
     assert.equal(refused.status, 403);
     assert.ok(Date.now() - started < 1000, 'no reconnect attempts after a refusal');
+  });
+});
+
+test('a refusal after the upgrade (a browser: an Origin header, credentials in the query) rejects subscribe() with its close code', async () => {
+  await withPombo({}, async (pombo, client, name) => {
+    const browserLike: Transport = { headers: false, open: (url) => new WebSocket(url, { headers: { origin: 'https://app.example' } }) as unknown as SocketLike };
+    const wrongKey = new PomboClient({ baseUrl: pombo.url, apiKey: 'a-wrong-key-0123456789', transport: browserLike });
+    const refused = await wrongKey.events.subscribe({ instanceId: name, maxRetries: 5, retryDelayMs: 1000 }).then(
+      () => assert.fail('subscribe() resolved though the server refused'),
+      (error: unknown) => error,
+    );
+    assert.ok(refused instanceof PomboRealtimeError && refused.fatal);
+    assert.equal(refused.closeCode, 4401);
+
+    const accepted = new PomboClient({ baseUrl: pombo.url, apiKey: pombo.apiKey, transport: browserLike });
+    const sub = await accepted.events.subscribe({ instanceId: name });
+    assert.equal(sub.state, 'open');
+    await sub.close();
   });
 });
 

@@ -10,6 +10,12 @@ import { OPEN, type Liveness, type SocketLike, type Transport } from './transpor
 /** How long a connection must stay open to count as a success (the run of failed attempts starts again). */
 const STABLE_MS = 5_000;
 
+/**
+ * How long a connection that may be refused after its upgrade (a browser's) must stay open, with no
+ * frame, to count as accepted: the server writes the refusal's close right behind the upgrade.
+ */
+const CONFIRM_MS = 100;
+
 /** The server's default `REALTIME_PING_INTERVAL_MS`. */
 const PING_INTERVAL_MS = 30_000;
 /** Beyond two ping intervals: the time a ping may take to arrive, and a busy event loop. */
@@ -254,8 +260,12 @@ export class EventSubscription {
     }
     this.socket = socket;
     let opened = false;
-    socket.onopen = () => {
-      opened = true;
+    let confirmed = false;
+    let confirmTimer: ReturnType<typeof setTimeout> | undefined;
+    const confirm = (): void => {
+      if (confirmed || this.socket !== socket) return;
+      confirmed = true;
+      clearTimeout(confirmTimer);
       // Not at once: a server that accepts each connection and closes it (it cannot start the
       // subscription) must meet a growing delay and maxRetries, not a reconnect at the base delay for ever.
       clearTimeout(this.stableTimer);
@@ -264,8 +274,20 @@ export class EventSubscription {
       this.settleOpen?.resolve();
       for (const handler of this.openHandlers) this.lifecycle(() => handler());
     };
-    socket.onmessage = (message) => this.receive(message.data);
+    socket.onopen = () => {
+      opened = true;
+      // A handshake with an Origin header (browsers) is refused by an upgrade and a 44xx close at once,
+      // and the protocol has no welcome frame: such a connection counts as open at its first frame, or
+      // when no close came within CONFIRM_MS. Without headers of its own (`ws`), a refusal is an HTTP status.
+      if (this.context.transport.headers) confirm();
+      else confirmTimer = setTimeout(confirm, CONFIRM_MS);
+    };
+    socket.onmessage = (message) => {
+      confirm();
+      this.receive(message.data);
+    };
     const lost = (code: number, reason: string): void => {
+      clearTimeout(confirmTimer);
       if (this.socket !== socket) return;
       this.socket = undefined;
       clearTimeout(this.stableTimer);
