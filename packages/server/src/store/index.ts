@@ -1,6 +1,8 @@
+import { dirname } from 'node:path';
 import { ConfigError, type Config } from '../config/index.ts';
 import { PostgresStore } from './postgres/postgres-store.ts';
 import { parsePostgresUri } from './postgres/postgres-uri.ts';
+import { DatabaseInUseError } from './sqlite/exclusive-lock.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 import type { Store } from './types.ts';
 
@@ -13,7 +15,7 @@ export type * from './types.ts';
  */
 export async function openStore(config: Config): Promise<Store> {
   const { provider, uri } = config.database;
-  if (provider === 'sqlite') return new SqliteStore(uri, { synchronous: config.database.sqliteSync });
+  if (provider === 'sqlite') return openSqlite(config);
   try {
     // A cluster node's transactions never wait long between statements: one that does is a paused node's.
     const { enabled, leaseTtlMs } = config.cluster;
@@ -26,5 +28,21 @@ export async function openStore(config: Config): Promise<Store> {
   } catch (error) {
     const reason = error instanceof Error ? error.message || (error as NodeJS.ErrnoException).code || error.name : String(error);
     throw new ConfigError([`DATABASE_CONNECTION_URI: PostgreSQL at ${parsePostgresUri(uri).redacted} could not be opened: ${reason}`]);
+  }
+}
+
+/** A SQLite log that another Pombo runs on stops the start, naming the variable that points both at it. */
+function openSqlite(config: Config): Store {
+  const { uri, sqliteSync } = config.database;
+  try {
+    return new SqliteStore(uri, { synchronous: sqliteSync });
+  } catch (error) {
+    if (!(error instanceof DatabaseInUseError)) throw error;
+    const stop = 'stop it first, or give each Pombo its own';
+    throw new ConfigError([
+      dirname(uri) === config.dataDir
+        ? `DATA_DIR: another Pombo uses ${config.dataDir} (it holds the lock of ${uri}): ${stop} DATA_DIR`
+        : `DATABASE_CONNECTION_URI: another Pombo uses the SQLite database ${uri}: ${stop} database file`,
+    ]);
   }
 }

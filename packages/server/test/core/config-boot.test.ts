@@ -263,7 +263,8 @@ describe("an Evolution API .env starts Pombo unchanged", () => {
 });
 
 /** Runs `npm start`'s command in `cwd` with only `env` and waits for it to exit. */
-async function runToExit(cwd: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs Pombo until it exits; one still running after `timeoutMs` (it was meant to stop) is killed, with code null. */
+async function runToExit(cwd: string, env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN], {
     cwd,
     env: { PATH: process.env.PATH ?? '', ...env },
@@ -273,7 +274,9 @@ async function runToExit(cwd: string, env: Record<string, string>): Promise<{ co
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));
   child.stderr.on('data', (chunk) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  clearTimeout(timer);
   return { code, stdout, stderr };
 }
 
@@ -300,6 +303,25 @@ describe('npm start', () => {
     assert.match(stderr, /^Pombo could not start: .*EADDRINUSE/);
     assert.doesNotMatch(stderr, /\bat .+:\d+:\d+/, 'no stack trace');
     assert.ok(stdout.includes(readFileSync(join(cwd, 'data', 'api-key'), 'utf8').trim()), 'the key is shown before anything can fail');
+  });
+
+  test('a second Pombo on the same SQLite DATA_DIR exits 78 naming it; after kill -9 of the first, a new start runs', async (t) => {
+    const cwd = tempDir(t);
+    const dataDir = join(cwd, 'shared-data');
+    const env = { DATA_DIR: dataDir, AUTHENTICATION_API_KEY: 'k' };
+    const first = await spawnPombo(env, await freePort(), { cwd });
+    let firstKilled = false;
+    t.after(() => (firstKilled ? undefined : first.kill()));
+    const second = await runToExit(cwd, { ...env, SERVER_PORT: String(await freePort()) }, 15_000);
+    assert.equal(second.code, 78, second.stderr);
+    assert.match(second.stderr, new RegExp(`DATA_DIR: another Pombo uses ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    assert.doesNotMatch(second.stderr, /\bat .+\.ts:\d+/, 'no stack trace');
+    assert.equal((await fetch(`${first.url}/health`)).status, 200, 'the first goes on');
+    await first.kill();
+    firstKilled = true;
+    // The lock died with the process: nothing to clean up before the restart.
+    const restarted = await spawnPombo(env, await freePort(), { cwd });
+    await restarted.kill();
   });
 
   test('with no configuration it starts on SQLite in ./data and prints the generated key once', async (t) => {

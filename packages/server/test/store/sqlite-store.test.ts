@@ -1,11 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from '../../src/store/sqlite/schema.ts';
+import { DatabaseInUseError } from '../../src/store/sqlite/exclusive-lock.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { DeliveryRecord } from '../../src/store/types.ts';
 import { assertNumberKeptByFirst, describeEventStoreConformance } from './event-store-conformance.ts';
@@ -107,3 +111,26 @@ test('SQLite: the status index holds only the records not delivered, and failed 
     raw.close();
   }
 });
+
+test('SQLite: a log that another process holds is refused with DatabaseInUseError; once that process is killed, it opens', async (t) => {
+  const file = join(dir, `${randomUUID()}.db`);
+  // Another Pombo, as far as the lock goes: it holds the lock and is then killed without a chance to let go.
+  const holder = spawn(process.execPath, ['-e', HOLD_LOCK, `${file}-lock`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => holder.kill('SIGKILL'));
+  await once(holder.stdout, 'data');
+  assert.throws(() => new SqliteStore(file), (error: unknown) => error instanceof DatabaseInUseError && error.file === file);
+  holder.kill('SIGKILL');
+  await once(holder, 'exit');
+  const store = new SqliteStore(file);
+  const again = new SqliteStore(file);
+  await again.close();
+  await store.close();
+});
+
+/** Holds a write transaction on the lock database given as argument, then waits to be killed. */
+const HOLD_LOCK = `
+const Database = require(${JSON.stringify(createRequire(import.meta.url).resolve('better-sqlite3'))});
+new Database(process.argv[1]).exec('BEGIN EXCLUSIVE');
+process.stdout.write('held');
+setInterval(() => {}, 1000);
+`;

@@ -22,6 +22,7 @@ import { OwnerJidTakenError } from '../owner-jid-taken-error.ts';
 import { claimOf, CommitKeys } from '../key-claims.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, scopedKey, toDelivery, toEvent, toInstance, type AppendRow, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { narrowExisting, privateFile } from '../../ops/private-files.ts';
+import { lockDatabaseFile } from './exclusive-lock.ts';
 import { MIGRATIONS } from './schema.ts';
 
 /** Delivery records written by one statement: a statement for many rows costs a third less per row than one each. */
@@ -93,8 +94,13 @@ export class SqliteStore implements Store {
   /** The time of the newest event: times never go back along the log, even when the clock does. */
   private lastCreatedAt: number;
 
+  /** Held while the store is open: one Pombo per log (see exclusive-lock.ts). */
+  private readonly lock: { release(): void } | undefined;
+
   constructor(file: string, { synchronous = 'full' as 'full' | 'normal' } = {}) {
     const onDisk = file !== ':memory:' && file !== '';
+    // Taken first: a log that another Pombo runs on is not touched at all.
+    this.lock = onDisk ? lockDatabaseFile(file) : undefined;
     // SQLite gives its -wal and -shm files the database file's mode: a 600 database keeps them 600 too.
     if (onDisk) privateFile(file);
     this.db = new Database(file);
@@ -563,5 +569,6 @@ export class SqliteStore implements Store {
     if (this.queue.length) this.flush();
     if (this.ledgerQueue.length) this.flushLedger();
     this.db.close();
+    this.lock?.release();
   }
 }
