@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { newToken } from '../core/ids.ts';
 import type { EventKey } from '../core/event-names.ts';
-import { narrowExisting, privateDir } from '../ops/private-files.ts';
+import { narrowExisting, privateDir, PrivateDirError } from '../ops/private-files.ts';
 import { secretKey } from '../channels/webhook/webhook-signature.ts';
 import { parsePostgresUri } from '../store/postgres/postgres-uri.ts';
 import { readBrokers, type BrokersConfig } from './brokers.ts';
@@ -128,7 +128,6 @@ function resolveApiKey(fromEnv: string, dataDir: string): { apiKey: string; apiK
     return { apiKey: readFileSync(file, 'utf8').trim(), apiKeyGenerated: false };
   }
   const apiKey = newToken(32);
-  privateDir(dataDir);
   writeFileSync(file, `${apiKey}\n`, { mode: 0o600 });
   return { apiKey, apiKeyGenerated: true };
 }
@@ -212,12 +211,25 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const { dataDir } = config;
   const sqliteFile = config.database.provider === 'sqlite' && config.database.uri !== ':memory:';
   const dbDir = sqliteFile ? dirname(config.database.uri) : undefined;
+  const warnings = [...config.warnings];
   // A folder of the operator's own choosing (a custom DATABASE_CONNECTION_URI) is created private, never narrowed.
-  if (dbDir !== undefined && dbDir !== dataDir) privateDir(dbDir, { narrow: false });
-  // The data folder is created when the database lives in it, and narrowed to 700 whenever it exists.
-  if (dbDir === dataDir || existsSync(dataDir)) privateDir(dataDir);
+  if (dbDir !== undefined && dbDir !== dataDir) ownDir('DATABASE_CONNECTION_URI', dbDir, { narrow: false }, warnings);
+  // The data folder is created when the database lives in it or the API key is to be kept in it, and narrowed to 700 whenever it exists.
+  if (dbDir === dataDir || existsSync(dataDir) || !config.auth.apiKey) ownDir('DATA_DIR', dataDir, {}, warnings);
   config.auth = { ...config.auth, ...resolveApiKey(config.auth.apiKey, dataDir) };
+  config.warnings = warnings;
   return deepFreeze(config);
+}
+
+/** privateDir for the folder `variable` names: a folder Pombo cannot use stops the start naming the variable. */
+function ownDir(variable: string, dir: string, options: { narrow?: boolean }, warnings: string[]): void {
+  try {
+    const warning = privateDir(dir, options);
+    if (warning) warnings.push(`${variable}: ${warning}`);
+  } catch (error) {
+    if (!(error instanceof PrivateDirError)) throw error;
+    throw new ConfigError([`${variable}: the folder ${error.message}`]);
+  }
 }
 
 /**

@@ -1,13 +1,63 @@
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import * as nodeFs from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
+
+/** The file-system calls privateDir makes: a test can make them fail as they do for another user's folder. */
+export type DirFs = Pick<typeof nodeFs, 'mkdirSync' | 'chmodSync' | 'statSync' | 'accessSync'>;
+
+/** A folder Pombo cannot use (not creatable, not a folder, not writable): `problem` says what, for the operator. */
+export class PrivateDirError extends Error {
+  constructor(
+    readonly dir: string,
+    readonly problem: string,
+  ) {
+    super(`${dir} ${problem}`);
+    this.name = 'PrivateDirError';
+  }
+}
+
+/** `EACCES: permission denied`, without the call and path Node adds (the message names the folder already). */
+const reasonOf = (error: unknown): string => {
+  const { code, message } = error as NodeJS.ErrnoException;
+  return code ?? message;
+};
+
+/** The user Pombo runs as, for messages: `uid 1000`. */
+const runningAs = (): string => (process.getuid ? `uid ${process.getuid()}` : 'this user');
 
 /**
  * Pombo's data folder holds the API key, instance tokens, webhook secrets and message bodies: only
  * the user Pombo runs as may read it. Folders are made 700 and files 600, whatever the umask, and
- * ones left by an older start are narrowed too.
+ * ones left by an older start are narrowed too. A folder of another user (a volume mounted as root)
+ * cannot be narrowed: that is no reason to refuse it, but one that others may read is worth a
+ * warning, returned. One Pombo cannot write in throws PrivateDirError.
  */
-export function privateDir(dir: string, { narrow = true } = {}): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (narrow) chmodSync(dir, 0o700);
+export function privateDir(dir: string, { narrow = true, fs = nodeFs as DirFs } = {}): string | undefined {
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new PrivateDirError(dir, `cannot be created (${reasonOf(error)})`);
+  }
+  if (!fs.statSync(dir).isDirectory()) throw new PrivateDirError(dir, 'is not a folder');
+  const warning = narrow ? narrowDir(dir, fs) : undefined;
+  try {
+    fs.accessSync(dir, nodeFs.constants.W_OK | nodeFs.constants.X_OK);
+  } catch (error) {
+    throw new PrivateDirError(dir, `is not writable by the user Pombo runs as (${runningAs()}; ${reasonOf(error)}): give that user the folder, or run Pombo as its owner`);
+  }
+  return warning;
+}
+
+/** Makes `dir` 700; a folder Pombo does not own stays as it is, with a warning when other users may open it. */
+function narrowDir(dir: string, fs: DirFs): string | undefined {
+  try {
+    fs.chmodSync(dir, 0o700);
+    return undefined;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw new PrivateDirError(dir, `cannot be made private (${reasonOf(error)})`);
+  }
+  const mode = fs.statSync(dir).mode & 0o777;
+  if ((mode & 0o077) === 0) return undefined;
+  return `${dir} belongs to another user and could not be made private (mode ${mode.toString(8)}): other users have access to it (Pombo's files in it are 600 all the same). Give it to the user Pombo runs as (${runningAs()}), or make it 700.`;
 }
 
 /** Creates `file` empty with mode 600 if it is missing, else narrows it to 600. */

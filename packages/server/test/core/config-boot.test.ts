@@ -292,6 +292,15 @@ describe('npm start', () => {
     assert.ok(!existsSync(join(cwd, 'data')));
   });
 
+  test('a DATA_DIR Pombo cannot use: exit 78, a message naming DATA_DIR and what is wrong, no raw system error', async (t) => {
+    const cwd = tempDir(t);
+    writeFileSync(join(cwd, 'not-a-folder'), '');
+    const { code, stderr } = await runToExit(cwd, { DATA_DIR: join(cwd, 'not-a-folder', 'data') });
+    assert.equal(code, 78, stderr);
+    assert.match(stderr, /DATA_DIR: the folder .*not-a-folder\/data cannot be created \(ENOTDIR\)/);
+    assert.doesNotMatch(stderr, /operation not permitted|not a directory, mkdir|\bat .+\.ts:\d+/, 'no raw system error, no stack trace');
+  });
+
   test('a port already in use: a one-line reason, exit non-zero, and the generated key was still shown', async (t) => {
     const cwd = tempDir(t);
     const port = await freePort();
