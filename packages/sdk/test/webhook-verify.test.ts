@@ -34,6 +34,8 @@ test('a changed body, another secret, a stale timestamp or missing headers are r
   await rejects(client.webhooks.verify(body, old, secret), /too old/);
   await rejects(client.webhooks.verify(body, { 'webhook-id': 'x' }, secret), /missing/);
   await rejects(client.webhooks.verify(body, { ...headers, 'webhook-signature': headers['webhook-signature']!.replace('v1,', 'v2,') }, secret), /no matching/);
+  // A body that is signed but not JSON is still a verification error (one type for the caller to catch), not a SyntaxError.
+  await rejects(client.webhooks.verify('not json', signed('not json'), secret), /not JSON/);
 });
 
 test('during a secret rotation (one signature per secret, space-separated) either secret verifies; a third does not', async () => {

@@ -62,5 +62,9 @@ export async function verifyWebhook(body: string | Uint8Array, headers: HeaderBa
     .map((entry) => entry.split(','))
     .some(([version, signature]) => version === 'v1' && signature !== undefined && constantTimeEqual(signature, expected));
   if (!matches) throw new WebhookVerificationError('no matching signature: check the secret and that the body is passed unmodified');
-  return JSON.parse(text) as unknown;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new WebhookVerificationError('the signature matches but the body is not JSON');
+  }
 }
