@@ -170,6 +170,8 @@ test('a refusal after the upgrade (a browser: an Origin header, credentials in t
     const sub = await accepted.events.subscribe({ instanceId: name });
     assert.equal(sub.state, 'open');
     await sub.close();
+    // Asked for headers, a WebSocket that cannot send them refuses rather than putting the key in the URL.
+    await assert.rejects(accepted.events.subscribe({ instanceId: name, credentials: 'headers' }), /credentials: 'headers' needs a WebSocket that can send headers/);
   });
 });
 

@@ -233,7 +233,10 @@ export class EventSubscription {
     if (this.lastEventId) url.searchParams.set('last_event_id', this.lastEventId);
     const [name, key] = request.instanceToken ? ['instance_token', request.instanceToken] : ['access_token', context.apiKey];
     if (!key) throw new PomboRealtimeError('no credentials: pass instanceToken, or create the client with an apiKey');
-    const inHeaders = (request.credentials ?? (context.transport.headers ? 'headers' : 'query')) === 'headers' && context.transport.headers;
+    if (request.credentials === 'headers' && !context.transport.headers) {
+      throw new PomboRealtimeError("credentials: 'headers' needs a WebSocket that can send headers (the ws package in Node); this one can only put them in the query");
+    }
+    const inHeaders = (request.credentials ?? (context.transport.headers ? 'headers' : 'query')) === 'headers';
     if (!inHeaders) url.searchParams.set(name, key);
     const headers: Record<string, string> = inHeaders ? { [request.instanceToken ? 'x-instance-token' : 'apikey']: key } : {};
     return { url: url.toString(), headers };
