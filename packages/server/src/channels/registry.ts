@@ -45,7 +45,8 @@ export class ChannelRegistry {
 
   /**
    * After an instance is deleted: stops its destinations once they have drained (at most `graceMs`) and
-   * forgets them, and lets every channel release what else it keeps for the instance.
+   * forgets them, lets every channel release what else it keeps for the instance, then removes its
+   * metric series.
    */
   async release(instance: Instance, removalPos: number | undefined, graceMs = 10_000): Promise<void> {
     const ids = [...(this.owned.get(instance.id) ?? [])];
@@ -57,6 +58,8 @@ export class ChannelRegistry {
       }),
       ...[...this.modules.values()].map((module) => module.released?.(instance, removalPos)),
     ]);
+    // Last, so that nothing of the instance counts again after: its metric series go.
+    await this.dispatcher.forgetInstance(instance);
   }
 
   async stop(): Promise<void> {

@@ -4,6 +4,8 @@ import type { Outcome } from './outcome.ts';
 
 interface Tally {
   readonly spec: Pick<DestinationRef, 'channel' | 'instanceId'>;
+  /** The instance's name when the tally began: an instance deleted before the scrape is named all the same. */
+  readonly instanceName: string;
   counts: Record<Outcome['kind'], number>;
 }
 
@@ -17,7 +19,7 @@ const LATENCY_BATCH = 1024;
  * Delivery counts and latencies, kept as plain numbers and handed to Prometheus in batches (on each
  * scrape, and every thousand latencies). prom-client builds a label key on every call: with a
  * realtime fan-out (every event × every subscriber) that was a fifth of the dispatcher's CPU. The
- * instance's name is looked up at the flush too, not per delivery.
+ * instance's name is looked up once per destination between two flushes, when its first delivery is recorded.
  */
 export class DeliveryMetrics {
   private readonly tallies = new Map<string, Tally>();
@@ -31,7 +33,8 @@ export class DeliveryMetrics {
   record(spec: DestinationRef, kind: Outcome['kind']): void {
     let tally = this.tallies.get(spec.id);
     if (!tally) {
-      tally = { spec: { channel: spec.channel, instanceId: spec.instanceId }, counts: { delivered: 0, retry: 0, dead: 0 } };
+      const instanceName = this.instanceLabel(spec.instanceId);
+      tally = { spec: { channel: spec.channel, instanceId: spec.instanceId }, instanceName, counts: { delivered: 0, retry: 0, dead: 0 } };
       this.tallies.set(spec.id, tally);
     }
     tally.counts[kind]++;
@@ -50,14 +53,19 @@ export class DeliveryMetrics {
 
   /** Moves everything recorded so far into the Prometheus metrics. */
   flush(): void {
-    for (const { spec, counts } of this.tallies.values()) {
-      const labels = { channel: spec.channel, instance_name: this.instanceLabel(spec.instanceId) };
+    for (const { spec, instanceName, counts } of this.tallies.values()) {
+      const labels = { channel: spec.channel, instance_name: instanceName };
       for (const [outcome, count] of Object.entries(counts)) {
         if (count > 0) this.metrics.deliveries.inc({ ...labels, outcome }, count);
       }
     }
     this.tallies.clear();
     for (const [channel, pending] of this.latencies) this.observe(channel, pending);
+  }
+
+  /** Drops the counts of a deleted instance's destinations not flushed yet (its series are removed). */
+  forget(instanceId: string): void {
+    for (const [id, tally] of this.tallies) if (tally.spec.instanceId === instanceId) this.tallies.delete(id);
   }
 
   private observe(channel: string, pending: number[]): void {

@@ -71,6 +71,8 @@ export class Dispatcher {
   private unsubscribe: (() => void) | undefined;
   private readonly deliveryMetrics: DeliveryMetrics;
   private readonly deliveryLog: DeliveryLog;
+  /** Instance id → name, for labels: kept from the first label until the instance is forgotten. */
+  private readonly names = new Map<string, string>();
   /** Where every destination's delivery state is written (its workers', and realtime subscribers'). */
   readonly ledger: Ledger;
   /** The shared log reads of connected readers that are behind (realtime subscribers, Socket.IO replays). */
@@ -89,9 +91,30 @@ export class Dispatcher {
     this.catchUp = new CatchUpReads(store);
   }
 
-  /** An instance's name (its id once it is deleted), `*` for a destination of every instance. */
-  readonly instanceLabel = (instanceId: string | null): string =>
-    instanceId === null ? '*' : (this.instanceName(instanceId) ?? instanceId);
+  /**
+   * An instance's name, `*` for a destination of every instance. The name is remembered until
+   * `forgetInstance`: a deleted instance's destinations still deliver its removal events, and those are
+   * counted under its name too. The id only for an instance never seen here (a label that is not kept).
+   */
+  readonly instanceLabel = (instanceId: string | null): string => {
+    if (instanceId === null) return '*';
+    const known = this.names.get(instanceId);
+    if (known !== undefined) return known;
+    const name = this.instanceName(instanceId);
+    if (name === undefined) return instanceId;
+    this.names.set(instanceId, name);
+    return name;
+  };
+
+  /**
+   * A deleted instance whose destinations are gone: its metric series go too (by name, and by id for
+   * any labelled so), with its counts not scraped yet, and its remembered name.
+   */
+  async forgetInstance(instance: { readonly id: string; readonly name: string }): Promise<void> {
+    this.deliveryMetrics.forget(instance.id);
+    this.names.delete(instance.id);
+    await this.metrics.removeInstance([instance.name, instance.id]);
+  }
 
   async start(): Promise<void> {
     this.head = await this.store.headPosition();
@@ -156,6 +179,8 @@ export class Dispatcher {
 
   /** Adds a destination, or replaces its spec (its cursor and pending retries are kept). */
   upsert(spec: DestinationSpec): void {
+    // Named while the instance exists: its deletion does not wait for its destinations to drain.
+    this.instanceLabel(spec.instanceId);
     if (this.gate?.needsLease(spec)) {
       const known = this.leased.get(spec.id);
       this.leased.set(spec.id, { spec, firstHead: known?.firstHead ?? this.head });

@@ -87,6 +87,18 @@ export function createMetrics() {
       brokerProbes.set(channel, connected);
     },
     /**
+     * Removes every series an instance's `instance_name` labels (`labels`: its name, and its id, which
+     * older labels fell back to), once the instance is deleted and its destinations gone: else they would
+     * stay in every scrape until a restart. Pending tallies are moved in first (the collect), then removed.
+     */
+    async removeInstance(labels: readonly string[]): Promise<void> {
+      for (const metric of [this.deliveries, this.eventsFiltered, this.destinationLag, this.destinationRetrying]) {
+        for (const { labels: series } of (await metric.get()).values) {
+          if (labels.includes(String(series.instance_name))) metric.remove(series);
+        }
+      }
+    },
+    /**
      * Registers a tally of filtered events kept as plain numbers, moved into eventsFiltered on each
      * scrape (as DeliveryMetrics does: prom-client builds a label key per call). Returns its removal.
      */

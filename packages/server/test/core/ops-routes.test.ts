@@ -74,6 +74,32 @@ test('a scrape of /metrics names destinations by channel and instance name, and 
   assert.doesNotMatch(text, /process_process|pombo_process_nodejs/);
 });
 
+test('a deleted instance leaves no series in /metrics, named by its name or its id', async (t) => {
+  const receiver = await startReceiver();
+  t.after(() => receiver.close());
+  const name = uniqueName('gone');
+  // A filter that skips sent messages: the instance has events_filtered series too.
+  const webhook = { enabled: true, url: receiver.url, filter: { fromMe: false } };
+  const created = await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', webhook });
+  assert.equal(created.status, 201);
+  const instanceId: string = created.body.instance.instanceId;
+  const message = (fromMe: boolean) => ({ event: 'MESSAGES_UPSERT', data: { key: { remoteJid: '5511999990001@s.whatsapp.net', fromMe, id: `m-${fromMe}` } } });
+  await pombo.api('POST', `/events/${name}`, [message(false), message(true)]);
+  await eventually(() => receiver.accepted().length === 1, 'the delivery');
+  const scrape = async () => (await fetch(`${pombo.url}/metrics`, { headers: { authorization: `Bearer ${pombo.apiKey}` } })).text();
+  const before = await scrape();
+  assert.ok(before.includes(`pombo_deliveries_total{channel="webhook",instance_name="${name}",outcome="delivered"} 1`));
+  assert.ok(before.includes(`pombo_events_filtered_total{channel="webhook",instance_name="${name}"} 1`));
+  assert.equal((await pombo.api('DELETE', `/instance/delete/${name}`)).status, 200);
+  // Its destinations first deliver the removal events (INSTANCE_DELETE, REMOVE_INSTANCE), then go.
+  const { dispatcher } = pombo.pombo.context;
+  await eventually(() => !dispatcher.specs().some((spec) => spec.instanceId === instanceId), 'its destinations to go');
+  await eventually(async () => !(await scrape()).includes(name), 'its series to go', 2_000).catch(() => undefined);
+  const after = await scrape();
+  const left = after.split('\n').filter((line) => line.includes(name) || line.includes(instanceId));
+  assert.deepEqual(left, [], 'no series names the deleted instance');
+});
+
 test('GET /health is a 503 in our shape when the store does not answer', async () => {
   const broken = await startPombo();
   try {
