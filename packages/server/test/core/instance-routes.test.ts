@@ -21,7 +21,7 @@ describe('POST /instance/create', () => {
     const created = await create({ instanceName: name, integration: 'INGEST' });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const { instance, hash } = created.body;
-    assert.deepEqual(Object.keys(instance).sort(), ['instanceId', 'instanceName', 'integration', 'status']);
+    assert.deepEqual(Object.keys(instance).sort(), ['accessTokenWaBusiness', 'instanceId', 'instanceName', 'integration', 'status', 'webhookWaBusiness']);
     assert.equal(instance.instanceName, name);
     assert.equal(instance.integration, 'INGEST');
     assert.equal(instance.status, 'close');

@@ -60,6 +60,27 @@ test('an empty or missing events list means every event; defaults fill Pombo fie
   await set(instance.name, { enabled: false });
 });
 
+test("/instance/create answers Evolution API's webhook and instance fields, masked as find masks them", async () => {
+  const name = uniqueName('evowh');
+  const token = 'a-long-secret-token-9876';
+  const url = `https://user:pa55word@example.com/hook?token=${token}`;
+  const headers = { Authorization: `Bearer ${token}`, 'X-Tenant': 'acme' };
+  const response = await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', webhook: { url, headers, byEvents: true, base64: false, events: [] } });
+  assert.equal(response.status, 201, JSON.stringify(response.body));
+  const { instance, webhook } = response.body;
+  assert.equal(instance.webhookWaBusiness, null, 'Pombo receives no Meta webhook');
+  assert.equal(instance.accessTokenWaBusiness, null);
+  assert.equal(webhook.webhookUrl, 'https://user:***@example.com/hook?token=***');
+  assert.equal(webhook.webhookUrl, webhook.url);
+  assert.deepEqual(webhook.webhookHeaders, { Authorization: 'Bearer …9876', 'X-Tenant': 'acme' });
+  assert.equal(webhook.webhookByEvents, true);
+  assert.equal(webhook.webhookBase64, false);
+  assert.ok(!JSON.stringify(response.body).includes(token) && !JSON.stringify(response.body).includes('pa55word'), 'no secret in clear');
+  const found = (await pombo.api('GET', `/webhook/find/${name}`)).body;
+  assert.equal(found.webhookUrl, webhook.webhookUrl, 'find answers the same names');
+  assert.deepEqual(found.webhookHeaders, webhook.webhookHeaders);
+});
+
 test('an instance without a webhook shows it disabled', async () => {
   const name = uniqueName('nowh');
   await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST' });

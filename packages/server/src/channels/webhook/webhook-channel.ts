@@ -180,7 +180,9 @@ export function webhookChannel(context: AppContext): ChannelModule {
       return {
         instanceId: instance.id,
         ...rest,
-        // Evolution API's names for the same fields, for clients that read them from `find`.
+        // Evolution API's names for the same fields (masked alike), for clients that read them from `find` or create's answer.
+        webhookUrl: rest.url,
+        webhookHeaders: rest.headers,
         webhookByEvents: shown.byEvents,
         webhookBase64: shown.base64,
         state,

@@ -107,7 +107,9 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
     const described = await Promise.all(CHANNEL_KEYS.filter((key) => configs[key]).map(async (key) => [key, (await channels.get(key)?.describe(created)) ?? configs[key]]));
     reply.code(201);
     return {
-      instance: { instanceName: instance.name, instanceId: instance.id, integration: instance.integration, status: instance.state },
+      // Evolution API's `webhookWaBusiness` and `accessTokenWaBusiness` are its Meta webhook's address and verify token:
+      // Pombo receives no Meta webhook (a producer ingests those events), so both are null, and no secret is shown.
+      instance: { instanceName: instance.name, instanceId: instance.id, integration: instance.integration, webhookWaBusiness: null, accessTokenWaBusiness: null, status: instance.state },
       hash: instance.token,
       ...Object.fromEntries(described),
       settings: settingsOf(instance),
