@@ -25,7 +25,8 @@ export class PomboClient {
   readonly settings: SettingsApi;
   readonly events: EventsApi;
   readonly webhooks = { verify: (body: string | Uint8Array, headers: HeaderBag, secret: string, options?: VerifyOptions) => verifyWebhook(body, headers, secret, options) };
-  readonly webhook: ChannelConfigApi<WebhookConfig>;
+  /** `find` answers null for an instance whose webhook was never set, as Evolution API does. */
+  readonly webhook: ChannelConfigApi<WebhookConfig, Record<string, unknown> | null>;
   readonly websocket: ChannelConfigApi<EventsConfig>;
   readonly rabbitmq: ChannelConfigApi<EventsConfig>;
   readonly sqs: ChannelConfigApi<EventsConfig>;

@@ -36,8 +36,9 @@ test('client.webhook.set configures a signed webhook, and client.webhooks.verify
     const name = uniqueName('signed');
     const secret = `whsec_${Buffer.from('a secret for the sdk test, 32 by').toString('base64')}`;
     await client.instances.create({ instanceName: name });
+    assert.equal(await client.webhook.find(name), null, 'never set');
     await client.webhook.set(name, { enabled: true, url: receiver.url, events: ['MESSAGES_UPSERT'], secret });
-    assert.equal((await client.webhook.find(name)).enabled, true);
+    assert.equal((await client.webhook.find(name))?.enabled, true);
     const [published] = (await client.events.publish(name, [{ event: 'messages.upsert', data: { n: 1 } }])).events;
     await eventually(() => receiver.accepted().length > 0, 'the webhook request');
     const [request] = receiver.accepted();

@@ -27,8 +27,8 @@ export interface RealtimeConfig {
   events?: string[];
 }
 
-/** `POST /<channel>/set/:instanceName` and `GET /<channel>/find/:instanceName` of one channel. */
-export class ChannelConfigApi<Config> {
+/** `POST /<channel>/set/:instanceName` and `GET /<channel>/find/:instanceName` of one channel; `Found` is what `find` answers. */
+export class ChannelConfigApi<Config, Found = Record<string, unknown>> {
   constructor(
     private readonly http: Http,
     private readonly channel: string,
@@ -39,8 +39,8 @@ export class ChannelConfigApi<Config> {
     return this.http.request('POST', `/${this.channel}/set/${segment(instanceName)}`, { [this.channel]: config });
   }
 
-  /** The configuration (secrets masked) and live state of this channel for the instance. */
-  find(instanceName: string): Promise<Record<string, unknown>> {
+  /** The configuration (secrets masked) and live state of this channel for the instance (the webhook's: null when it was never set). */
+  find(instanceName: string): Promise<Found> {
     return this.http.request('GET', `/${this.channel}/find/${segment(instanceName)}`);
   }
 }

@@ -43,7 +43,7 @@ test('a misspelled or unknown field is refused with a 400 naming it, on every ki
   const name = await ingestInstance();
   const webhook = await pombo.api('POST', `/webhook/set/${name}`, { webhook: { url: 'https://example.com/hook', secrett: 'whsec_x' } });
   assertError(webhook, 400, 'POMBO_ERR_VALIDATION', /unknown field "secrett" in webhook: it accepts enabled, url, events/);
-  assert.equal((await pombo.api('GET', `/webhook/find/${name}`)).body.enabled, false, 'the webhook was not set');
+  assert.equal((await pombo.api('GET', `/webhook/find/${name}`)).body, null, 'the webhook was not set');
 
   const cases: Array<[string, string, unknown, RegExp]> = [
     ['POST', '/instance/create', { instanceName: uniqueName('x'), instanceNmae: 'typo' }, /unknown field "instanceNmae" in the body/],

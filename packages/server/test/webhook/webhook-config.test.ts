@@ -81,13 +81,17 @@ test("/instance/create answers Evolution API's webhook and instance fields, mask
   assert.deepEqual(found.webhookHeaders, webhook.webhookHeaders);
 });
 
-test('an instance without a webhook shows it disabled', async () => {
+test('an instance whose webhook was never set finds null, as in Evolution API; a disabled one keeps its fields and state', async () => {
   const name = uniqueName('nowh');
   await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST' });
-  const found = (await pombo.api('GET', `/webhook/find/${name}`)).body;
-  assert.equal(found.enabled, false);
-  assert.equal(found.url, null);
-  assert.equal(found.state.health, 'disabled');
+  const found = await pombo.api('GET', `/webhook/find/${name}`);
+  assert.equal(found.status, 200);
+  assert.equal(found.body, null, 'the JSON null, not an empty answer');
+  await set(name, { enabled: false });
+  const disabled = (await pombo.api('GET', `/webhook/find/${name}`)).body;
+  assert.equal(disabled.enabled, false);
+  assert.equal(disabled.url, null);
+  assert.equal(disabled.state.health, 'disabled');
 });
 
 test('bad webhook configs are a 400 naming the field', async () => {

@@ -175,7 +175,9 @@ export function webhookChannel(context: AppContext): ChannelModule {
     configSchema: WEBHOOK_CONFIG_SCHEMA,
     parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path, rules),
     async describe(instance: Instance) {
-      const shown = defaultOf(instance) ?? parseWebhookSettings({ enabled: false }, 'webhook', rules);
+      const shown = defaultOf(instance);
+      // As Evolution API's `find`: no webhook was ever set, so there is none to show, and `if (webhook)` is false.
+      if (!shown) return null;
       const { state, ...rest } = view(shown, await context.dispatcher.reportOf(instanceWebhook(instance.id)));
       return {
         instanceId: instance.id,
