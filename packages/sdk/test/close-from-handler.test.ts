@@ -1,17 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPombo, uniqueName } from '../../server/test/helpers/pombo-harness.ts';
-import { PomboClient } from '../src/index.ts';
+import { withPombo } from './sdk-fixtures.ts';
 
 const within = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
   Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: still waiting after ${ms} ms`)), ms))]);
 
 test('await close() in an async handler does not wait for that handler: close() resolves, the event is acknowledged and the subscription closes', async () => {
-  const pombo = await startPombo();
-  try {
-    const client = new PomboClient({ baseUrl: pombo.url, apiKey: pombo.apiKey });
-    const name = uniqueName('sdk');
-    await client.instances.create({ instanceName: name });
+  await withPombo({}, async (_pombo, client, name) => {
     const sub = await client.events.subscribe({ instanceId: name, subscriber: 'stop-after-one', concurrency: 2 });
     const steps: string[] = [];
     sub.on('Message', async (event) => {
@@ -29,7 +24,5 @@ test('await close() in an async handler does not wait for that handler: close() 
     again.on('Message', (event) => void redelivered.push(event.id));
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.deepEqual(redelivered, [], 'the event was acknowledged before the socket closed');
-  } finally {
-    await pombo.close();
-  }
+  });
 });

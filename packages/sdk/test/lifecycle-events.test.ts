@@ -1,20 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPombo, uniqueName, eventually } from '../../server/test/helpers/pombo-harness.ts';
+import { eventually } from '../../server/test/helpers/pombo-harness.ts';
+import { publish, withPombo } from './sdk-fixtures.ts';
 import { EVENT_NAMES } from '../../server/src/core/event-names.ts';
-import { OTHER_EVENT_TYPES, PomboClient } from '../src/index.ts';
-
-const publish = async (client: PomboClient, name: string, count: number): Promise<string[]> =>
-  (await client.events.publish(name, Array.from({ length: count }, (_, n) => ({ event: 'MESSAGES_UPSERT', data: { key: { remoteJid: `${n}@s.whatsapp.net`, id: `m${n}` } } })))).events.map(
-    (event) => event.id,
-  );
+import { OTHER_EVENT_TYPES } from '../src/index.ts';
 
 test("on('open') does not start delivery: a resumed backlog waits for the first event handler, then reaches it whole", async () => {
-  const pombo = await startPombo();
-  try {
-    const client = new PomboClient({ baseUrl: pombo.url, apiKey: pombo.apiKey });
-    const name = uniqueName('sdk');
-    await client.instances.create({ instanceName: name });
+  await withPombo({}, async (_pombo, client, name) => {
     const first = await client.events.subscribe({ instanceId: name, subscriber: 'migrating' });
     let handled = 0;
     first.on('Message', () => void handled++);
@@ -37,17 +29,11 @@ test("on('open') does not start delivery: a resumed backlog waits for the first 
     await eventually(() => lifecycle.includes('open'), "'open' on the reconnect");
     await sub.close();
     assert.deepEqual(lifecycle, ['open', 'close:clean']);
-  } finally {
-    await pombo.close();
-  }
+  });
 });
 
 test('an unknown event name throws a TypeError naming the valid ones, before anything is acknowledged', async () => {
-  const pombo = await startPombo();
-  try {
-    const client = new PomboClient({ baseUrl: pombo.url, apiKey: pombo.apiKey });
-    const name = uniqueName('sdk');
-    await client.instances.create({ instanceName: name });
+  await withPombo({}, async (_pombo, client, name) => {
     await using sub = await client.events.subscribe({ instanceId: name });
     for (const typo of ['message', 'MESSAGES_UPSERT', 'connect', 'end']) {
       assert.throws(() => sub.on(typo as 'Message', () => undefined), (error: unknown) => {
@@ -58,9 +44,7 @@ test('an unknown event name throws a TypeError naming the valid ones, before any
       });
     }
     sub.on('QRCODE_UPDATED', () => undefined).on('All', () => undefined).on('error', () => undefined);
-  } finally {
-    await pombo.close();
-  }
+  });
 });
 
 test("OTHER_EVENT_TYPES are the server's event keys that can arrive as a type (no fixed realtime word)", () => {

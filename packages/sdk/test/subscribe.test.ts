@@ -3,26 +3,10 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import assert from 'node:assert/strict';
-import { startPombo, uniqueName, eventually, type Harness } from '../../server/test/helpers/pombo-harness.ts';
+import { uniqueName, eventually } from '../../server/test/helpers/pombo-harness.ts';
+import { publish, withPombo } from './sdk-fixtures.ts';
 import { REALTIME_TYPES } from '../../server/src/core/event-names.ts';
 import { EVENT_TYPES, PomboClient, PomboGapError, PomboRealtimeError, type PomboEvent, type SocketLike, type Transport } from '../src/index.ts';
-
-async function withPombo(env: Record<string, string>, run: (pombo: Harness, client: PomboClient, name: string) => Promise<void>): Promise<void> {
-  const pombo = await startPombo(env);
-  try {
-    const client = new PomboClient({ baseUrl: pombo.url, apiKey: pombo.apiKey });
-    const name = uniqueName('sdk');
-    await client.instances.create({ instanceName: name });
-    await run(pombo, client, name);
-  } finally {
-    await pombo.close();
-  }
-}
-
-const publish = async (client: PomboClient, name: string, count: number, event = 'MESSAGES_UPSERT'): Promise<string[]> =>
-  (await client.events.publish(name, Array.from({ length: count }, (_, n) => ({ event, data: { key: { remoteJid: `${n}@s.whatsapp.net`, id: `m${n}` } } })))).events.map(
-    (event) => event.id,
-  );
 
 const subscriberState = async (client: PomboClient, name: string, subscriber: string) => {
   const { subscribers } = (await client.realtime.find(name)) as { subscribers: Array<{ subscriber: string; backlog: number; connections: Array<{ inFlight: number }> }> };
