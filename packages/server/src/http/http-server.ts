@@ -100,7 +100,7 @@ export function buildHttpServer(context: AppContext): FastifyInstance {
   const app = Fastify({
     bodyLimit: context.config.server.bodyLimitBytes,
     logger: false,
-    // Requests arriving during shutdown get our 503 (answerWhileClosing), not Fastify's own body.
+    // Requests arriving during shutdown get our 503 (drainOnClose), not Fastify's own body.
     return503OnClosing: false,
     // Idle connections close at shutdown; requests in progress finish (drainOnClose bounds the wait).
     forceCloseConnections: 'idle',

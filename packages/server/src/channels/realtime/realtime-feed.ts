@@ -3,7 +3,7 @@ import type { EnvelopeContext } from '../../core/envelope.ts';
 import { realtimeTypeOf } from '../../core/event-names.ts';
 import type { Delivery, DestinationSpec } from '../../delivery/destination.ts';
 import type { Dispatcher } from '../../delivery/dispatcher.ts';
-import { delivered, type Outcome } from '../../delivery/outcome.ts';
+import { DELIVERED, type Outcome } from '../../delivery/outcome.ts';
 import type { RetryPolicy } from '../../delivery/retry-policy.ts';
 import type { Store, StoredEvent } from '../../store/types.ts';
 import type { CatchUpReads } from '../../delivery/catch-up-reads.ts';
@@ -32,7 +32,6 @@ export interface RealtimeContext {
 
 /** Events handed to the subscribers at once. */
 const FEED_BATCH = 500;
-const DELIVERED = delivered();
 /** How long the feed hands events before it lets the event loop run. */
 const SLICE_MS = 10;
 

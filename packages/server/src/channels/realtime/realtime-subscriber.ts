@@ -3,7 +3,7 @@ import { InTurn } from '../../core/in-turn.ts';
 import { DeliveryStats } from '../../delivery/delivery-stats.ts';
 import type { DestinationRef } from '../../delivery/destination.ts';
 import { deliveryRecord, type LedgerOwner, type LedgerWriter } from '../../delivery/ledger-writer.ts';
-import { delivered, retry } from '../../delivery/outcome.ts';
+import { DELIVERED, retry } from '../../delivery/outcome.ts';
 import { givesUp, type RetryPolicy } from '../../delivery/retry-policy.ts';
 import type { StoredEvent } from '../../store/types.ts';
 import { AckWindow, clock } from './ack-window.ts';
@@ -18,7 +18,6 @@ const PAGE = 500;
 const READ_AHEAD = 64;
 
 const NONE: readonly RealtimeConnection[] = Object.freeze([]);
-const DELIVERED = delivered();
 
 /** The ledger key of one (instance, subscriber name): its durable cursor is stored under it. */
 export const subscriberId = (instanceId: string, name: string): string => `${feedId(instanceId)}:${name}`;
