@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPombo, uniqueName, eventually } from '../../server/test/helpers/pombo-harness.ts';
-import { PomboClient } from '../src/index.ts';
+import { eventually } from '../../server/test/helpers/pombo-harness.ts';
+import { withPombo } from './sdk-fixtures.ts';
 
 interface SubscriberView {
   subscriber: string;
@@ -12,11 +12,7 @@ interface SubscriberView {
 test('events the server resends while a slow handler still has them queued or running are handled once, and none is dead-lettered', async () => {
   // Every unacknowledged event comes again each 200 ms; the handler takes 100 ms an event, so the
   // last of 12 waits 1.2 s in the queue: six sends, below REALTIME_MAX_DELIVER's 10 unless the copies pile up.
-  const pombo = await startPombo({ REALTIME_ACK_WAIT_MS: '200' });
-  try {
-    const client = new PomboClient({ baseUrl: pombo.url, apiKey: pombo.apiKey });
-    const name = uniqueName('sdk');
-    await client.instances.create({ instanceName: name });
+  await withPombo({ REALTIME_ACK_WAIT_MS: '200' }, async (_pombo, client, name) => {
     await using sub = await client.events.subscribe({ instanceId: name, subscriber: 'slow' });
     const calls = new Map<string, number>();
     sub.on('Message', async (event) => {
@@ -32,7 +28,5 @@ test('events the server resends while a slow handler still has them queued or ru
     assert.deepEqual([...calls.keys()], ids, 'each event, in order');
     assert.deepEqual([...calls.values()].filter((count) => count > 1), [], 'no event handled twice');
     assert.equal((await view())?.deadLettered, 0);
-  } finally {
-    await pombo.close();
-  }
+  });
 });

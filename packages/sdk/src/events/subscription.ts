@@ -82,6 +82,9 @@ interface Registration {
   readonly handler: EventHandler;
 }
 
+/** An event the server can be told it was handled: one with an id (only those are tracked as in hand and acknowledged). */
+const acknowledgeable = (event: PomboEvent): boolean => typeof event.id === 'string' && event.id !== '';
+
 /**
  * A realtime subscription: handlers per event type, an ack once every handler of an event has
  * finished, and reconnection with backoff that resumes after the last acknowledged event.
@@ -373,8 +376,10 @@ export class EventSubscription {
       return this.report(new Error('the server sent a frame that is not JSON'));
     }
     if (!this.dispatching) return this.hold(event);
-    if (this.inHand.has(event.id)) return;
-    this.inHand.add(event.id);
+    if (acknowledgeable(event)) {
+      if (this.inHand.has(event.id)) return;
+      this.inHand.add(event.id);
+    }
     // Nothing waiting: handled at once, without going through the queue.
     if (this.queue.length === 0 && this.running.size < this.concurrency) this.start(event);
     else {
@@ -385,8 +390,8 @@ export class EventSubscription {
 
   /** Keeps an event until the first handler (at most MAX_HELD: the server holds the rest, unacknowledged). */
   private hold(event: PomboEvent): void {
-    if (this.inHand.has(event.id) || this.inHand.size >= MAX_HELD) return;
-    this.inHand.add(event.id);
+    if (this.queue.length >= MAX_HELD || (acknowledgeable(event) && this.inHand.has(event.id))) return;
+    if (acknowledgeable(event)) this.inHand.add(event.id);
     this.queue.push(event);
   }
 
@@ -498,7 +503,7 @@ export class EventSubscription {
    * many subscriptions runs its handlers first instead of waiting for a write per event in between.
    */
   private ack(event: PomboEvent): void {
-    if (typeof event.id !== 'string' || event.id === '') return void this.inHand.delete(event.id);
+    if (!acknowledgeable(event)) return;
     this.pendingAcks.push(event.id);
     if (event.type !== 'Gap') this.pendingResume = event.id;
     if (this.pendingAcks.length === 1) afterThisTurn(this.sendAcks);
