@@ -1,3 +1,4 @@
+import { realtimeUrl } from '../base-url.ts';
 import { type Http, segment } from '../rest/http.ts';
 import type { Envelope } from './event.ts';
 import { EventSubscription, type SubscribeRequest } from './subscription.ts';
@@ -34,8 +35,7 @@ export class EventsApi {
   /** Subscribes to an instance's events; resolves once connected (rejects when refused or unreachable). */
   async subscribe(request: SubscribeRequest, { signal }: { signal?: AbortSignal } = {}): Promise<EventSubscription> {
     this.transport ??= defaultTransport();
-    const realtimeUrl = new URL('/events/ws', this.baseUrl.replace(/^http/i, 'ws')).toString();
-    const subscription = new EventSubscription(request, { realtimeUrl, apiKey: this.apiKey, transport: await this.transport }, signal);
+    const subscription = new EventSubscription(request, { realtimeUrl: realtimeUrl(this.baseUrl), apiKey: this.apiKey, transport: await this.transport }, signal);
     return subscription.ready();
   }
 

@@ -1,3 +1,4 @@
+import { restUrl } from '../base-url.ts';
 import { PomboApiError } from '../errors.ts';
 
 export interface HttpOptions {
@@ -14,7 +15,7 @@ export class Http {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.options.apiKey) headers.apikey = this.options.apiKey;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await this.options.fetch(new URL(path, this.options.baseUrl), {
+    const response = await this.options.fetch(restUrl(this.options.baseUrl, path), {
       method,
       headers,
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),

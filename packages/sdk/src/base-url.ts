@@ -1,0 +1,17 @@
+/**
+ * URLs under the client's `baseUrl`, keeping its path: behind a reverse proxy Pombo may live at
+ * `https://host/pombo`, and `new URL('/instance/create', base)` would drop `/pombo`. A `ws(s)`
+ * base serves REST over the matching `http(s)`, an `http(s)` base serves realtime over `ws(s)`.
+ */
+function under(baseUrl: string, path: string, scheme: 'http' | 'ws'): URL {
+  const base = new URL(baseUrl);
+  base.protocol = base.protocol.replace(/^(http|ws)/, scheme);
+  if (!base.pathname.endsWith('/')) base.pathname += '/';
+  return new URL(path.replace(/^\/+/, ''), base);
+}
+
+/** A REST route (`/instance/create`, with its query) under `baseUrl`. */
+export const restUrl = (baseUrl: string, path: string): URL => under(baseUrl, path, 'http');
+
+/** The realtime endpoint under `baseUrl`. */
+export const realtimeUrl = (baseUrl: string): string => under(baseUrl, '/events/ws', 'ws').toString();
