@@ -11,6 +11,18 @@ export class PomboApiError extends Error {
   }
 }
 
+/** A REST call that got no complete answer within its timeout (the client's `timeoutMs`, 30 s by default). */
+export class PomboTimeoutError extends Error {
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`${method} ${path}: no complete answer from Pombo within ${timeoutMs} ms (timeoutMs)`);
+    this.name = 'PomboTimeoutError';
+  }
+}
+
 /**
  * Why a realtime subscription ended or could not start: the close code (4000 + HTTP status for a
  * refusal, see docs/realtime-protocol.md) or the HTTP status of a refused handshake, and the reason.

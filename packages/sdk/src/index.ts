@@ -2,12 +2,13 @@
 import './dispose.ts';
 
 export { PomboClient, type PomboClientOptions } from './client.ts';
-export { PomboApiError, PomboGapError, PomboRealtimeError, WebhookVerificationError, type GapData } from './errors.ts';
+export { PomboApiError, PomboGapError, PomboRealtimeError, PomboTimeoutError, WebhookVerificationError, type GapData } from './errors.ts';
 export { EVENT_TYPES, LIFECYCLE_EVENTS, OTHER_EVENT_TYPES } from './events/event.ts';
 export type { CloseHandler, Envelope, ErrorHandler, EventHandler, EventType, LifecycleEvent, OpenHandler, OtherEventType, PomboEvent } from './events/event.ts';
 export { EventSubscription, type SubscribeRequest } from './events/subscription.ts';
 export type { EventInput, PublishedEvent } from './events/events-api.ts';
 export type { Liveness, SocketLike, Transport } from './events/transport.ts';
+export type { CallOptions } from './rest/http.ts';
 export type { EventsConfig, RealtimeConfig, WebhookConfig } from './rest/channel-config.ts';
 export type { CreateInstanceRequest, CreatedInstance, InstanceView, QrCode } from './rest/instances.ts';
 export type { Chat, FindMessagesRequest, Group, InstanceSettings, MessageRecord } from './rest/chats.ts';

@@ -1,5 +1,5 @@
 import { realtimeUrl } from '../base-url.ts';
-import { type Http, segment } from '../rest/http.ts';
+import { type CallOptions, type Http, segment } from '../rest/http.ts';
 import type { Envelope } from './event.ts';
 import { EventSubscription, type SubscribeRequest } from './subscription.ts';
 import { defaultTransport, type Transport } from './transport.ts';
@@ -40,17 +40,17 @@ export class EventsApi {
   }
 
   /** `POST /events/:instanceName`: appends events from an external producer. */
-  publish(instanceName: string, events: EventInput[]): Promise<{ appended: number; duplicates: number; events: PublishedEvent[] }> {
-    return this.http.request('POST', `/events/${segment(instanceName)}`, { events });
+  publish(instanceName: string, events: EventInput[], call?: CallOptions): Promise<{ appended: number; duplicates: number; events: PublishedEvent[] }> {
+    return this.http.request('POST', `/events/${segment(instanceName)}`, { events }, call);
   }
 
   /** `GET /events/:instanceName`: one page of the retained log, after an event id. */
-  list(instanceName: string, options: { after?: string; limit?: number; events?: string[] } = {}): Promise<{ events: Array<Envelope & { seq: number }>; next: string | null }> {
+  list(instanceName: string, options: { after?: string; limit?: number; events?: string[] } = {}, call?: CallOptions): Promise<{ events: Array<Envelope & { seq: number }>; next: string | null }> {
     const query = new URLSearchParams();
     if (options.after) query.set('after', options.after);
     if (options.limit) query.set('limit', String(options.limit));
     if (options.events?.length) query.set('events', options.events.join(','));
     const search = query.toString();
-    return this.http.request('GET', `/events/${segment(instanceName)}${search ? `?${search}` : ''}`);
+    return this.http.request('GET', `/events/${segment(instanceName)}${search ? `?${search}` : ''}`, undefined, call);
   }
 }

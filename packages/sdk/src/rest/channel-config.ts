@@ -1,4 +1,4 @@
-import { type Http, segment } from './http.ts';
+import { type CallOptions, type Http, segment } from './http.ts';
 
 /** Names as the server accepts them: `MESSAGES_UPSERT`, `messages.upsert` or `messages-upsert`. */
 type EventNames = string[];
@@ -35,12 +35,12 @@ export class ChannelConfigApi<Config, Found = Record<string, unknown>> {
   ) {}
 
   /** Replaces the instance's configuration of this channel; answers what `find` answers. */
-  set(instanceName: string, config: Config): Promise<Record<string, unknown>> {
-    return this.http.request('POST', `/${this.channel}/set/${segment(instanceName)}`, { [this.channel]: config });
+  set(instanceName: string, config: Config, call?: CallOptions): Promise<Record<string, unknown>> {
+    return this.http.request('POST', `/${this.channel}/set/${segment(instanceName)}`, { [this.channel]: config }, call);
   }
 
   /** The configuration (secrets masked) and live state of this channel for the instance (the webhook's: null when it was never set). */
-  find(instanceName: string): Promise<Found> {
-    return this.http.request('GET', `/${this.channel}/find/${segment(instanceName)}`);
+  find(instanceName: string, call?: CallOptions): Promise<Found> {
+    return this.http.request('GET', `/${this.channel}/find/${segment(instanceName)}`, undefined, call);
   }
 }

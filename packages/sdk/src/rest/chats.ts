@@ -1,4 +1,4 @@
-import { type Http, segment } from './http.ts';
+import { type CallOptions, type Http, segment } from './http.ts';
 
 /** A message as `findMessages` lists it: Evolution API's record, `id` being the event's. */
 export interface MessageRecord {
@@ -63,16 +63,16 @@ export interface InstanceSettings {
 export class ChatsApi {
   constructor(private readonly http: Http) {}
 
-  findMessages(instanceName: string, request: FindMessagesRequest = {}): Promise<{ messages: { total: number; pages: number; currentPage: number; records: MessageRecord[] } }> {
-    return this.http.request('POST', `/chat/findMessages/${segment(instanceName)}`, request);
+  findMessages(instanceName: string, request: FindMessagesRequest = {}, call?: CallOptions): Promise<{ messages: { total: number; pages: number; currentPage: number; records: MessageRecord[] } }> {
+    return this.http.request('POST', `/chat/findMessages/${segment(instanceName)}`, request, call);
   }
 
-  findChats(instanceName: string, request: { where?: { remoteJid?: string }; skip?: number; take?: number } = {}): Promise<Chat[]> {
-    return this.http.request('POST', `/chat/findChats/${segment(instanceName)}`, request);
+  findChats(instanceName: string, request: { where?: { remoteJid?: string }; skip?: number; take?: number } = {}, call?: CallOptions): Promise<Chat[]> {
+    return this.http.request('POST', `/chat/findChats/${segment(instanceName)}`, request, call);
   }
 
-  fetchAllGroups(instanceName: string, options: { getParticipants?: boolean } = {}): Promise<Group[]> {
-    return this.http.request('GET', `/group/fetchAllGroups/${segment(instanceName)}?getParticipants=${options.getParticipants === true}`);
+  fetchAllGroups(instanceName: string, options: { getParticipants?: boolean } = {}, call?: CallOptions): Promise<Group[]> {
+    return this.http.request('GET', `/group/fetchAllGroups/${segment(instanceName)}?getParticipants=${options.getParticipants === true}`, undefined, call);
   }
 }
 
@@ -80,12 +80,12 @@ export class ChatsApi {
 export class SettingsApi {
   constructor(private readonly http: Http) {}
 
-  find(instanceName: string): Promise<InstanceSettings> {
-    return this.http.request('GET', `/settings/find/${segment(instanceName)}`);
+  find(instanceName: string, call?: CallOptions): Promise<InstanceSettings> {
+    return this.http.request('GET', `/settings/find/${segment(instanceName)}`, undefined, call);
   }
 
   /** Changes the fields given; the others keep their value. */
-  set(instanceName: string, settings: Partial<InstanceSettings>): Promise<{ settings: { instanceName: string; instanceId: string; settings: InstanceSettings } }> {
-    return this.http.request('POST', `/settings/set/${segment(instanceName)}`, settings);
+  set(instanceName: string, settings: Partial<InstanceSettings>, call?: CallOptions): Promise<{ settings: { instanceName: string; instanceId: string; settings: InstanceSettings } }> {
+    return this.http.request('POST', `/settings/set/${segment(instanceName)}`, settings, call);
   }
 }

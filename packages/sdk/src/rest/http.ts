@@ -1,29 +1,52 @@
 import { restUrl } from '../base-url.ts';
-import { PomboApiError } from '../errors.ts';
+import { PomboApiError, PomboTimeoutError } from '../errors.ts';
+
+/** How long a REST call may take by default, the answer's body included. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
 
 export interface HttpOptions {
   baseUrl: string;
   apiKey: string | undefined;
   fetch: typeof fetch;
+  /** `0`: no timeout. */
+  timeoutMs: number;
 }
 
-/** JSON over HTTP with the `apikey` header; an error answer becomes a `PomboApiError`. */
+/** The last, optional argument of every REST helper. */
+export interface CallOptions {
+  /** Aborts the call: it rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** This call's timeout, instead of the client's `timeoutMs` (`0`: none). */
+  timeoutMs?: number;
+}
+
+/** JSON over HTTP with the `apikey` header; an error answer becomes a `PomboApiError`, a slow one a `PomboTimeoutError`. */
 export class Http {
   constructor(private readonly options: HttpOptions) {}
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T>(method: string, path: string, body?: unknown, call: CallOptions = {}): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.options.apiKey) headers.apikey = this.options.apiKey;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await this.options.fetch(restUrl(this.options.baseUrl, path), {
-      method,
-      headers,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    const parsed = text ? parseJson(text) : undefined;
-    if (!response.ok) throw apiError(response.status, parsed, text);
-    return parsed as T;
+    const timeoutMs = call.timeoutMs ?? this.options.timeoutMs;
+    const deadline = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+    const signals = [call.signal, deadline].filter((signal): signal is AbortSignal => signal !== undefined);
+    try {
+      const response = await this.options.fetch(restUrl(this.options.baseUrl, path), {
+        method,
+        headers,
+        ...(signals.length ? { signal: AbortSignal.any(signals) } : {}),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await response.text();
+      const parsed = text ? parseJson(text) : undefined;
+      if (!response.ok) throw apiError(response.status, parsed, text);
+      return parsed as T;
+    } catch (error) {
+      // The caller's own abort keeps its reason; only the SDK's deadline becomes a timeout error.
+      if (deadline?.aborted && !call.signal?.aborted) throw new PomboTimeoutError(method, path, timeoutMs);
+      throw error;
+    }
   }
 }
 

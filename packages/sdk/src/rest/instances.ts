@@ -1,4 +1,4 @@
-import { type Http, segment } from './http.ts';
+import { type CallOptions, type Http, segment } from './http.ts';
 
 /** Pombo's sources and Evolution API's names for them (`WHATSAPP-BAILEYS` is served by the sandbox, the other two by ingest). */
 export type Integration = 'SANDBOX' | 'INGEST' | 'WHATSAPP-BAILEYS' | 'WHATSAPP-BUSINESS' | 'EVOLUTION';
@@ -59,36 +59,36 @@ export interface StatusMessage {
 export class InstancesApi {
   constructor(private readonly http: Http) {}
 
-  create(request: CreateInstanceRequest): Promise<CreatedInstance> {
-    return this.http.request('POST', '/instance/create', request);
+  create(request: CreateInstanceRequest, call?: CallOptions): Promise<CreatedInstance> {
+    return this.http.request('POST', '/instance/create', request, call);
   }
 
   /** Every instance the key may see, optionally only one by name or id. */
-  fetch(filter: { instanceName?: string; instanceId?: string } = {}): Promise<InstanceView[]> {
+  fetch(filter: { instanceName?: string; instanceId?: string } = {}, call?: CallOptions): Promise<InstanceView[]> {
     const query = new URLSearchParams(Object.entries(filter).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
     const search = query.toString();
-    return this.http.request('GET', `/instance/fetchInstances${search ? `?${search}` : ''}`);
+    return this.http.request('GET', `/instance/fetchInstances${search ? `?${search}` : ''}`, undefined, call);
   }
 
-  connect(instanceName: string): Promise<QrCode> {
-    return this.http.request('GET', `/instance/connect/${segment(instanceName)}`);
+  connect(instanceName: string, call?: CallOptions): Promise<QrCode> {
+    return this.http.request('GET', `/instance/connect/${segment(instanceName)}`, undefined, call);
   }
 
-  connectionState(instanceName: string): Promise<{ instance: { instanceName: string; state: ConnectionState } }> {
-    return this.http.request('GET', `/instance/connectionState/${segment(instanceName)}`);
+  connectionState(instanceName: string, call?: CallOptions): Promise<{ instance: { instanceName: string; state: ConnectionState } }> {
+    return this.http.request('GET', `/instance/connectionState/${segment(instanceName)}`, undefined, call);
   }
 
   /** Reconnects a sandbox instance (`POST /instance/restart`). */
-  restart(instanceName: string): Promise<{ instance: { instanceName: string; state: ConnectionState } }> {
-    return this.http.request('POST', `/instance/restart/${segment(instanceName)}`);
+  restart(instanceName: string, call?: CallOptions): Promise<{ instance: { instanceName: string; state: ConnectionState } }> {
+    return this.http.request('POST', `/instance/restart/${segment(instanceName)}`, undefined, call);
   }
 
-  logout(instanceName: string): Promise<StatusMessage> {
-    return this.http.request('DELETE', `/instance/logout/${segment(instanceName)}`);
+  logout(instanceName: string, call?: CallOptions): Promise<StatusMessage> {
+    return this.http.request('DELETE', `/instance/logout/${segment(instanceName)}`, undefined, call);
   }
 
-  delete(instanceName: string): Promise<StatusMessage> {
-    return this.http.request('DELETE', `/instance/delete/${segment(instanceName)}`);
+  delete(instanceName: string, call?: CallOptions): Promise<StatusMessage> {
+    return this.http.request('DELETE', `/instance/delete/${segment(instanceName)}`, undefined, call);
   }
 }
 
@@ -96,7 +96,7 @@ export class InstancesApi {
 export class MessagesApi {
   constructor(private readonly http: Http) {}
 
-  sendText(instanceName: string, message: { number: string; text: string }): Promise<Record<string, unknown>> {
-    return this.http.request('POST', `/message/sendText/${segment(instanceName)}`, message);
+  sendText(instanceName: string, message: { number: string; text: string }, call?: CallOptions): Promise<Record<string, unknown>> {
+    return this.http.request('POST', `/message/sendText/${segment(instanceName)}`, message, call);
   }
 }
