@@ -1,23 +1,10 @@
+import { checkClientOptions, type PomboClientOptions } from './client-options.ts';
 import { EventsApi } from './events/events-api.ts';
-import type { Transport } from './events/transport.ts';
 import { ChannelConfigApi, type EventsConfig, type RealtimeConfig, type WebhookConfig } from './rest/channel-config.ts';
 import { ChatsApi, SettingsApi } from './rest/chats.ts';
 import { DEFAULT_TIMEOUT_MS, Http } from './rest/http.ts';
 import { InstancesApi, MessagesApi } from './rest/instances.ts';
 import { verifyWebhook, type HeaderBag, type VerifyOptions } from './webhooks/verify.ts';
-
-export interface PomboClientOptions {
-  /** Where Pombo listens, e.g. `http://localhost:8080`. */
-  baseUrl: string;
-  /** The global API key, or an instance token (then only that instance is reachable). */
-  apiKey?: string;
-  /** How long a REST call may take, its answer's body included, before it rejects with a `PomboTimeoutError`. `0`: no limit. Default 30 s. */
-  timeoutMs?: number;
-  /** A fetch implementation (default: the global one). */
-  fetch?: typeof fetch;
-  /** A WebSocket factory (default: `ws` in Node when installed, else the global WebSocket). */
-  transport?: Transport;
-}
 
 /** Pombo's API: instances, channel configuration, realtime events and webhook verification. */
 export class PomboClient {
@@ -37,7 +24,9 @@ export class PomboClient {
   readonly pusher: ChannelConfigApi<EventsConfig>;
   readonly realtime: ChannelConfigApi<RealtimeConfig>;
 
+  /** Throws a `PomboOptionError` (a TypeError) when an option is missing or wrong. */
   constructor(options: PomboClientOptions) {
+    checkClientOptions(options);
     const http = new Http({ baseUrl: options.baseUrl, apiKey: options.apiKey, fetch: options.fetch ?? globalThis.fetch.bind(globalThis), timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
     this.instances = new InstancesApi(http);
     this.messages = new MessagesApi(http);

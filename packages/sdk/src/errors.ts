@@ -11,6 +11,23 @@ export class PomboApiError extends Error {
   }
 }
 
+/**
+ * An option of the client or of a subscription that has the wrong type or value: thrown by
+ * `new PomboClient()` and `subscribe()` before anything is sent, naming the option and what it takes.
+ */
+export class PomboOptionError extends TypeError {
+  constructor(
+    /** The option, as `PomboClient.baseUrl` or `subscribe.maxRetries`. */
+    readonly option: string,
+    /** What it takes, as `an http(s) or ws(s) URL`. */
+    readonly expected: string,
+    got: string,
+  ) {
+    super(`${option}: expected ${expected}, got ${got}`);
+    this.name = 'PomboOptionError';
+  }
+}
+
 /** A REST call that got no complete answer within its timeout (the client's `timeoutMs`, 30 s by default). */
 export class PomboTimeoutError extends Error {
   constructor(

@@ -1,8 +1,9 @@
 /** Pombo's TypeScript SDK: realtime subscriptions with acknowledgements, webhook verification, REST helpers. */
 import './dispose.ts';
 
-export { PomboClient, type PomboClientOptions } from './client.ts';
-export { PomboApiError, PomboGapError, PomboRealtimeError, PomboTimeoutError, WebhookVerificationError, type GapData } from './errors.ts';
+export { PomboClient } from './client.ts';
+export type { PomboClientOptions } from './client-options.ts';
+export { PomboApiError, PomboGapError, PomboOptionError, PomboRealtimeError, PomboTimeoutError, WebhookVerificationError, type GapData } from './errors.ts';
 export { EVENT_TYPES, LIFECYCLE_EVENTS, OTHER_EVENT_TYPES } from './events/event.ts';
 export type { CloseHandler, Envelope, ErrorHandler, EventHandler, EventType, LifecycleEvent, OpenHandler, OtherEventType, PomboEvent } from './events/event.ts';
 export { EventSubscription, type SubscribeRequest } from './events/subscription.ts';

@@ -4,7 +4,7 @@ import { Webhook } from 'standardwebhooks';
 import { PomboClient, WebhookVerificationError } from '../src/index.ts';
 
 const secret = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
-const client = new PomboClient({ baseUrl: 'http://localhost:8080' });
+const client = new PomboClient({ baseUrl: 'http://localhost:8080', apiKey: 'any' });
 
 function signed(body: string, at = new Date()): Record<string, string> {
   const id = 'evt_01JTEST';

@@ -1,6 +1,7 @@
 import { realtimeUrl } from '../base-url.ts';
 import { type CallOptions, type Http, segment } from '../rest/http.ts';
 import type { Envelope } from './event.ts';
+import { checkSubscribeRequest } from './subscribe-request-check.ts';
 import { EventSubscription, type SubscribeRequest } from './subscription.ts';
 import { defaultTransport, type Transport } from './transport.ts';
 
@@ -32,8 +33,9 @@ export class EventsApi {
     if (transport) this.transport = Promise.resolve(transport);
   }
 
-  /** Subscribes to an instance's events; resolves once connected (rejects when refused or unreachable). */
+  /** Subscribes to an instance's events; resolves once connected (rejects when refused or unreachable, or with a `PomboOptionError` for a wrong option). */
   async subscribe(request: SubscribeRequest, { signal }: { signal?: AbortSignal } = {}): Promise<EventSubscription> {
+    checkSubscribeRequest(request);
     this.transport ??= defaultTransport();
     const subscription = new EventSubscription(request, { realtimeUrl: realtimeUrl(this.baseUrl), apiKey: this.apiKey, transport: await this.transport }, signal);
     return subscription.ready();

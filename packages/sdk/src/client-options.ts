@@ -1,0 +1,44 @@
+import { PomboOptionError } from './errors.ts';
+import { aFunction, atLeast, checkOptions, nonEmptyString, type Check } from './option-checks.ts';
+import type { Transport } from './events/transport.ts';
+
+export interface PomboClientOptions {
+  /** Where Pombo listens, e.g. `http://localhost:8080`, or `https://example.com/pombo` behind a reverse proxy. */
+  baseUrl: string;
+  /**
+   * The global API key, or an instance token (then only that instance is reachable). Required; typed
+   * `string | undefined` so that `process.env.POMBO_API_KEY` is accepted, and an unset one throws.
+   */
+  apiKey: string | undefined;
+  /** How long a REST call may take, its answer's body included, before it rejects with a `PomboTimeoutError`. `0`: no limit. Default 30 s. */
+  timeoutMs?: number;
+  /** A fetch implementation (default: the global one). */
+  fetch?: typeof fetch;
+  /** A WebSocket factory (default: `ws` in Node when installed, else the global WebSocket). */
+  transport?: Transport;
+}
+
+const SCHEMES = ['http:', 'https:', 'ws:', 'wss:'];
+
+const aBaseUrl: Check = (value) => {
+  const expected = 'an http(s) or ws(s) URL, such as http://localhost:8080';
+  if (typeof value !== 'string' || !URL.canParse(value)) return expected;
+  return SCHEMES.includes(new URL(value).protocol) ? undefined : expected;
+};
+
+const aTransport: Check = (value) =>
+  value !== null && typeof value === 'object' && typeof (value as Transport).open === 'function' ? undefined : 'a Transport (an object with an open function)';
+
+const CHECKS: Record<keyof PomboClientOptions, Check> = {
+  baseUrl: aBaseUrl,
+  apiKey: nonEmptyString,
+  timeoutMs: atLeast(0),
+  fetch: aFunction,
+  transport: aTransport,
+};
+
+/** Throws a `PomboOptionError` (a TypeError) naming the first option that is wrong. */
+export function checkClientOptions(options: PomboClientOptions): void {
+  checkOptions('PomboClient', options, CHECKS, ['baseUrl', 'apiKey']);
+  if (!options.fetch && typeof globalThis.fetch !== 'function') throw new PomboOptionError('PomboClient.fetch', 'a fetch function: this runtime has none', 'nothing');
+}

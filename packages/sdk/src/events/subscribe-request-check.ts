@@ -1,0 +1,28 @@
+import { aBoolean, aFunction, aString, atLeast, checkOptions, nonEmptyString, oneOf, type Check } from '../option-checks.ts';
+import type { SubscribeRequest } from './subscription.ts';
+
+const strings: Check = (value) => (Array.isArray(value) && value.every((name) => typeof name === 'string') ? undefined : 'an array of event names');
+
+const countOrBoolean: Check = (value) => (typeof value === 'boolean' ? undefined : atLeast(0, { integer: true })(value) && 'true, false or an integer ≥ 0');
+
+const CHECKS: Record<keyof SubscribeRequest, Check> = {
+  instanceId: nonEmptyString,
+  instanceToken: nonEmptyString,
+  events: strings,
+  subscriber: nonEmptyString,
+  reconnect: aBoolean,
+  maxRetries: atLeast(0, { integer: true }),
+  retryDelayMs: atLeast(0),
+  maxRetryDelayMs: atLeast(0),
+  lastEventId: aString,
+  dedupe: countOrBoolean,
+  concurrency: atLeast(1, { integer: true }),
+  credentials: oneOf('headers', 'query'),
+  pingIntervalMs: atLeast(0),
+  onError: aFunction,
+};
+
+/** Throws a `PomboOptionError` (a TypeError) naming the first option of a subscription that is wrong. */
+export function checkSubscribeRequest(request: SubscribeRequest): void {
+  checkOptions('subscribe', request, CHECKS, ['instanceId']);
+}

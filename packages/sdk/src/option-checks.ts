@@ -1,0 +1,46 @@
+import { PomboOptionError } from './errors.ts';
+
+/** One option's check: undefined when the value is acceptable, else what the option takes. */
+export type Check = (value: unknown) => string | undefined;
+
+/** How a wrong value is shown in the error: its type, and the value itself when it is short. */
+function describe(value: unknown): string {
+  if (value === undefined || value === null) return String(value);
+  if (typeof value === 'string') return value.length > 60 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${String(value)}`;
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}
+
+/**
+ * Checks `options` against `checks` (one per known option): a wrong value, a required option left out,
+ * or a name that is not an option (`apikey` for `apiKey`) throws a PomboOptionError. An optional
+ * option set to undefined counts as left out.
+ */
+export function checkOptions(owner: string, options: unknown, checks: Record<string, Check>, required: readonly string[] = []): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new PomboOptionError(owner, 'an object of options', describe(options));
+  const given = options as Record<string, unknown>;
+  for (const name of Object.keys(given)) {
+    if (!(name in checks)) throw new PomboOptionError(`${owner}.${name}`, `no such option (the options are ${Object.keys(checks).join(', ')})`, describe(given[name]));
+  }
+  for (const [name, check] of Object.entries(checks)) {
+    const value = given[name];
+    if (value === undefined && !required.includes(name)) continue;
+    const expected = check(value);
+    if (expected) throw new PomboOptionError(`${owner}.${name}`, expected, value === undefined ? 'nothing (is the variable it comes from set?)' : describe(value));
+  }
+}
+
+const expect =
+  (expected: string, test: (value: unknown) => boolean): Check =>
+  (value) =>
+    test(value) ? undefined : expected;
+
+export const nonEmptyString: Check = expect('a non-empty string', (value) => typeof value === 'string' && value !== '');
+export const aString: Check = expect('a string', (value) => typeof value === 'string');
+export const aFunction: Check = expect('a function', (value) => typeof value === 'function');
+export const aBoolean: Check = expect('true or false', (value) => typeof value === 'boolean');
+
+export const atLeast = (min: number, { integer = false } = {}): Check =>
+  expect(`${integer ? 'an integer' : 'a number'} ≥ ${min}`, (value) => typeof value === 'number' && Number.isFinite(value) && value >= min && (!integer || Number.isInteger(value)));
+
+export const oneOf = (...allowed: string[]): Check => expect(allowed.map((name) => JSON.stringify(name)).join(' or '), (value) => allowed.includes(value as string));
