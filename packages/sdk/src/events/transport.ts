@@ -41,10 +41,33 @@ type HttpResponse = { statusCode?: number; on(event: string, listener: (chunk?: 
 
 const isNode = (): boolean => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
+/** The error of importing a package that is not installed (ES modules, then CommonJS), for `ws` itself, not one of its files. */
+const isNotInstalled = (error: unknown, name: string): boolean => {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && typeof message === 'string' && new RegExp(`(package|module) '${name}'`).test(message);
+};
+
+/**
+ * The `ws` package, or undefined when it is not installed. Installed but broken (a failing import, a
+ * module without its WebSocket class), it is an error that says so and why: falling back quietly to
+ * another WebSocket would move the credentials into the URL, or end in a misleading "install ws".
+ */
+async function loadWs(): Promise<WsModule | undefined> {
+  const name = 'ws'; // a variable, so that browser bundlers leave this optional import alone
+  let module: WsModule;
+  try {
+    module = (await import(name)) as WsModule;
+  } catch (error) {
+    if (isNotInstalled(error, name)) return undefined;
+    throw new Error(`the "ws" package is installed but could not be loaded: ${(error as Error)?.message ?? String(error)} (reinstall it: npm install ws; or pass a transport)`, { cause: error });
+  }
+  if (typeof module.default !== 'function') throw new Error('the "ws" package loaded, but has no WebSocket class as its default export: is it ws 8? (npm install ws@8)');
+  return module;
+}
+
 /** The `ws` package: headers for credentials, and the HTTP status of a refused handshake. */
 async function wsTransport(): Promise<Transport | undefined> {
-  const name = 'ws'; // a variable, so that browser bundlers leave this optional import alone
-  const module = (await import(name).catch(() => undefined)) as WsModule | undefined;
+  const module = await loadWs();
   if (!module) return undefined;
   return {
     headers: true,
