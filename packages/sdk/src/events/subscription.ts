@@ -5,6 +5,7 @@ import { EVENT_TYPES, LIFECYCLE_EVENTS, OTHER_EVENT_TYPES } from './event.ts';
 import type { CloseHandler, ErrorHandler, EventHandler, EventType, OpenHandler, OtherEventType, PomboEvent } from './event.ts';
 import { handlerContext } from './handler-context.ts';
 import { RecentIds } from './recent-ids.ts';
+import { warnUnhandledError } from './unhandled-error.ts';
 import { OPEN, type Liveness, type SocketLike, type Transport } from './transport.ts';
 
 /** How long a connection must stay open to count as a success (the run of failed attempts starts again). */
@@ -133,6 +134,10 @@ export class EventSubscription {
   /** Removed when the subscription ends: a long-lived signal (a process's shutdown) outlives many subscriptions. */
   private readonly stopOnAbort: (() => void) | undefined;
   private settleOpen: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  /** A connection was confirmed open: from then on `subscribe()` has resolved, and no longer carries a failure. */
+  private everOpened = false;
+  /** Whether the one warning of a subscription with no error handler was written. */
+  private warnedUnhandled = false;
 
   constructor(
     private readonly request: SubscribeRequest,
@@ -277,6 +282,7 @@ export class EventSubscription {
       clearTimeout(this.stableTimer);
       this.stableTimer = setTimeout(() => (this.attempts = 0), STABLE_MS);
       this.stateValue = 'open';
+      this.everOpened = true;
       this.settleOpen?.resolve();
       for (const handler of this.openHandlers) this.lifecycle(() => handler());
     };
@@ -325,7 +331,8 @@ export class EventSubscription {
   }
 
   private fail(error: Error): void {
-    this.report(error);
+    // Before the first open, `subscribe()` rejects with it: no warning besides.
+    if (this.everOpened || this.errorHandlers.size > 0) this.report(error);
     this.finish(error);
   }
 
@@ -356,6 +363,11 @@ export class EventSubscription {
   }
 
   private report(error: Error, event?: PomboEvent): void {
+    if (this.errorHandlers.size === 0) {
+      if (!this.warnedUnhandled) warnUnhandledError(this.request.instanceId, error, event);
+      this.warnedUnhandled = true;
+      return;
+    }
     for (const handler of this.errorHandlers) {
       try {
         handler(error, event);
