@@ -5,6 +5,8 @@ export { PomboClient } from './client.ts';
 export type { PomboClientOptions } from './client-options.ts';
 export { PomboApiError, PomboGapError, PomboOptionError, PomboRealtimeError, PomboTimeoutError, WebhookVerificationError, type GapData } from './errors.ts';
 export { EVENT_TYPES, LIFECYCLE_EVENTS, OTHER_EVENT_TYPES } from './events/event.ts';
+export { EVENT_ALIASES, EVENT_FILTER_NAMES, EVENT_KEYS } from './events/event-names.ts';
+export type { DottedEventName, EventAlias, EventFilterName, EventKey, KebabEventName } from './events/event-names.ts';
 export type { CloseHandler, Envelope, ErrorHandler, EventHandler, EventType, LifecycleEvent, OpenHandler, OtherEventType, PomboEvent } from './events/event.ts';
 export { EventSubscription, type SubscribeRequest } from './events/subscription.ts';
 export type { EventInput, PublishedEvent } from './events/events-api.ts';

@@ -1,14 +1,18 @@
 import { aBoolean, aFunction, aString, atLeast, checkOptions, nonEmptyString, oneOf, type Check } from '../option-checks.ts';
 import type { SubscribeRequest } from './subscription.ts';
 
-const strings: Check = (value) => (Array.isArray(value) && value.every((name) => typeof name === 'string') ? undefined : 'an array of event names');
+const eventNames: Check = (value) => {
+  if (!Array.isArray(value) || !value.every((name) => typeof name === 'string')) return 'an array of event names';
+  // The server refuses it as unknown; the SDK names it as an event type, so it says why.
+  return value.includes('Gap') ? 'event names to filter by, without Gap: every subscription gets the Gap events, whatever its events' : undefined;
+};
 
 const countOrBoolean: Check = (value) => (typeof value === 'boolean' ? undefined : atLeast(0, { integer: true })(value) && 'true, false or an integer ≥ 0');
 
 const CHECKS: Record<keyof SubscribeRequest, Check> = {
   instanceId: nonEmptyString,
   instanceToken: nonEmptyString,
-  events: strings,
+  events: eventNames,
   subscriber: nonEmptyString,
   reconnect: aBoolean,
   maxRetries: atLeast(0, { integer: true }),

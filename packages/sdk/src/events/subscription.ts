@@ -2,7 +2,8 @@ import { asyncDispose } from '../dispose.ts';
 import { type GapData, PomboGapError, PomboRealtimeError } from '../errors.ts';
 import { fullJitter } from './backoff.ts';
 import { EVENT_TYPES, LIFECYCLE_EVENTS, OTHER_EVENT_TYPES } from './event.ts';
-import type { CloseHandler, ErrorHandler, EventHandler, EventType, OpenHandler, OtherEventType, PomboEvent } from './event.ts';
+import type { CloseHandler, ErrorHandler, EventHandler, EventType, LifecycleEvent, OpenHandler, OtherEventType, PomboEvent } from './event.ts';
+import type { EventFilterName } from './event-names.ts';
 import { handlerContext } from './handler-context.ts';
 import { RecentIds } from './recent-ids.ts';
 import { warnUnhandledError } from './unhandled-error.ts';
@@ -27,8 +28,11 @@ export interface SubscribeRequest {
   instanceId: string;
   /** The instance token; without it the client's API key is used. */
   instanceToken?: string;
-  /** VZaps realtime types (`Message`, `Connected`, …) or event names (`MESSAGES_UPSERT`, `messages.upsert`); all when empty. */
-  events?: ReadonlyArray<EventType | 'All' | (string & {})>;
+  /**
+   * VZaps realtime types (`Message`, `Connected`, …), `All`, or event names in any form (`MESSAGES_UPSERT`,
+   * `messages.upsert`, `messages-upsert`); all when empty. Not `Gap`: every subscription gets those.
+   */
+  events?: ReadonlyArray<EventFilterName>;
   /** Connections with the same subscriber name share the events; each name gets every event. Default `default`. */
   subscriber?: string;
   /** Reconnect after a lost connection, resuming after the last acknowledged event. Default true. */
@@ -194,7 +198,8 @@ export class EventSubscription {
     return this;
   }
 
-  off(type: string, handler: EventHandler | ErrorHandler | OpenHandler | CloseHandler): this {
+  /** Removes a handler added with `on()`. */
+  off(type: EventType | OtherEventType | 'All' | 'error' | LifecycleEvent, handler: EventHandler | ErrorHandler | OpenHandler | CloseHandler): this {
     if (type === 'error') this.errorHandlers.delete(handler as ErrorHandler);
     if (type === 'open') this.openHandlers.delete(handler as OpenHandler);
     if (type === 'close') this.closeHandlers.delete(handler as CloseHandler);
@@ -235,7 +240,8 @@ export class EventSubscription {
     const { request, context } = this;
     const url = new URL(context.realtimeUrl);
     url.searchParams.set('instance_id', request.instanceId);
-    const events = (request.events ?? []).filter((name) => name !== '');
+    // Empty names are skipped (JavaScript callers, or names read from configuration).
+    const events = (request.events ?? []).filter((name: string) => name !== '');
     if (events.length) url.searchParams.set('events', events.join(','));
     if (request.subscriber) url.searchParams.set('subscriber', request.subscriber);
     if (this.lastEventId) url.searchParams.set('last_event_id', this.lastEventId);
