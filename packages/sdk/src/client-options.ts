@@ -6,10 +6,11 @@ export interface PomboClientOptions {
   /** Where Pombo listens, e.g. `http://localhost:8080`, or `https://example.com/pombo` behind a reverse proxy. */
   baseUrl: string;
   /**
-   * The global API key, or an instance token (then only that instance is reachable). Required; typed
-   * `string | undefined` so that `process.env.POMBO_API_KEY` is accepted, and an unset one throws.
+   * The global API key, or an instance token (then only that instance is reachable). Left out, the
+   * client has no key of its own: each subscription then brings its `instanceToken` (a browser app
+   * should never hold the global key). Given as `undefined` (`process.env.POMBO_API_KEY` unset), it throws.
    */
-  apiKey: string | undefined;
+  apiKey?: string | undefined;
   /** How long a REST call may take, its answer's body included, before it rejects with a `PomboTimeoutError`. `0`: no limit. Default 30 s. */
   timeoutMs?: number;
   /** A fetch implementation (default: the global one). */
@@ -39,6 +40,10 @@ const CHECKS: Record<keyof PomboClientOptions, Check> = {
 
 /** Throws a `PomboOptionError` (a TypeError) naming the first option that is wrong. */
 export function checkClientOptions(options: PomboClientOptions): void {
-  checkOptions('PomboClient', options, CHECKS, ['baseUrl', 'apiKey']);
+  // Present but undefined is an unset variable, not a choice: a client without a key leaves the option out.
+  if (options !== null && typeof options === 'object' && 'apiKey' in options && options.apiKey === undefined) {
+    throw new PomboOptionError('PomboClient.apiKey', 'a non-empty string, or no apiKey at all for a client that subscribes with instance tokens only', 'undefined (is the variable it comes from set?)');
+  }
+  checkOptions('PomboClient', options, CHECKS, ['baseUrl']);
   if (!options.fetch && typeof globalThis.fetch !== 'function') throw new PomboOptionError('PomboClient.fetch', 'a fetch function: this runtime has none', 'nothing');
 }

@@ -11,7 +11,8 @@ const construct = (options: unknown) => () => new PomboClient(options as PomboCl
 
 test('new PomboClient() throws a TypeError naming the option for a missing key, a baseUrl that is not http(s)/ws(s), a negative timeout, a misspelt option', () => {
   const baseUrl = 'http://localhost:8080';
-  assert.throws(construct({ baseUrl }), refusal('PomboClient.apiKey', /a non-empty string, got nothing/));
+  // Left out, the client has no key of its own (subscriptions bring instance tokens); present but undefined is an unset variable.
+  assert.ok(new PomboClient({ baseUrl }));
   assert.throws(construct({ baseUrl, apiKey: process.env.POMBO_SURELY_UNSET_KEY }), refusal('PomboClient.apiKey', /is the variable it comes from set/));
   assert.throws(construct({ baseUrl, apiKey: '' }), refusal('PomboClient.apiKey', /a non-empty string, got ""/));
   for (const wrong of ['localhost:8080', 'ftp://example.com', 'not a url', '', 8080]) {
@@ -56,5 +57,15 @@ test('a ws:// baseUrl serves REST over http and realtime over ws', async () => {
     const sub = await client.events.subscribe({ instanceId: name, lastEventId: undefined });
     assert.equal(sub.state, 'open');
     await sub.close();
+  });
+});
+
+test('a client built without an apiKey subscribes with an instance token alone (no global key in a browser app)', async () => {
+  await withPombo({}, async (pombo, admin, name) => {
+    const [instance] = await admin.instances.fetch({ instanceName: name });
+    const keyless = new PomboClient({ baseUrl: pombo.url });
+    await using sub = await keyless.events.subscribe({ instanceId: name, instanceToken: instance!.token });
+    assert.equal(sub.state, 'open');
+    await assert.rejects(keyless.events.subscribe({ instanceId: name }), /no credentials: pass instanceToken, or create the client with an apiKey/);
   });
 });
