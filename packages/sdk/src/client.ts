@@ -14,14 +14,14 @@ export class PomboClient {
   readonly settings: SettingsApi;
   readonly events: EventsApi;
   readonly webhooks = { verify: (body: string | Uint8Array, headers: HeaderBag, secret: string, options?: VerifyOptions) => verifyWebhook(body, headers, secret, options) };
-  /** `find` answers null for an instance whose webhook was never set, as Evolution API does. */
+  /** `find` answers null for an instance whose webhook was never set, as Evolution API does (so do the channels below). */
   readonly webhook: ChannelConfigApi<WebhookConfig, Record<string, unknown> | null>;
-  readonly websocket: ChannelConfigApi<EventsConfig>;
-  readonly rabbitmq: ChannelConfigApi<EventsConfig>;
-  readonly sqs: ChannelConfigApi<EventsConfig>;
-  readonly kafka: ChannelConfigApi<EventsConfig>;
-  readonly nats: ChannelConfigApi<EventsConfig>;
-  readonly pusher: ChannelConfigApi<EventsConfig>;
+  readonly websocket: ChannelConfigApi<EventsConfig, Record<string, unknown> | null>;
+  readonly rabbitmq: ChannelConfigApi<EventsConfig, Record<string, unknown> | null>;
+  readonly sqs: ChannelConfigApi<EventsConfig, Record<string, unknown> | null>;
+  readonly kafka: ChannelConfigApi<EventsConfig, Record<string, unknown> | null>;
+  readonly nats: ChannelConfigApi<EventsConfig, Record<string, unknown> | null>;
+  readonly pusher: ChannelConfigApi<EventsConfig, Record<string, unknown> | null>;
   readonly realtime: ChannelConfigApi<RealtimeConfig>;
 
   /** Throws a `PomboOptionError` (a TypeError) when an option is missing or wrong. */

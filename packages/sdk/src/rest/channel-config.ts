@@ -39,7 +39,7 @@ export class ChannelConfigApi<Config, Found = Record<string, unknown>> {
     return this.http.request('POST', `/${this.channel}/set/${segment(instanceName)}`, { [this.channel]: config }, call);
   }
 
-  /** The configuration (secrets masked) and live state of this channel for the instance (the webhook's: null when it was never set). */
+  /** The configuration (secrets masked) and live state of this channel for the instance (null when it was never set, except realtime's). */
   find(instanceName: string, call?: CallOptions): Promise<Found> {
     return this.http.request('GET', `/${this.channel}/find/${segment(instanceName)}`, undefined, call);
   }

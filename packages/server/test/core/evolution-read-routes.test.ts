@@ -235,3 +235,19 @@ test('the views look at the newest events of the log, however many precede them'
   await scanInstanceLog(pombo.pombo.context.store, instance, ['MESSAGES_UPSERT'], (event) => seen.push((event.data as { n: number }).n), 700);
   assert.deepEqual(seen, Array.from({ length: 700 }, (_, i) => 1800 + i), 'the newest 700, oldest first');
 });
+
+test('GET /<channel>/find answers null for a channel never set, as Evolution API does; once set, even disabled, its configuration', async () => {
+  const name = uniqueName('unset');
+  const created = await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST' });
+  for (const channel of ['websocket', 'rabbitmq', 'sqs', 'kafka', 'nats', 'pusher']) {
+    const found = await pombo.api('GET', `/${channel}/find/${name}`, undefined, created.body.hash);
+    assert.equal(found.status, 200, channel);
+    assert.equal(found.body, null, `${channel}: the JSON null, so that a client's "if (${channel})" is false`);
+  }
+  await pombo.api('POST', `/rabbitmq/set/${name}`, { rabbitmq: { enabled: false } });
+  const disabled = (await pombo.api('GET', `/rabbitmq/find/${name}`)).body;
+  assert.equal(disabled.enabled, false);
+  assert.deepEqual(disabled.events, []);
+  await pombo.api('POST', `/websocket/set/${name}`, { websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } });
+  assert.deepEqual((await pombo.api('GET', `/websocket/find/${name}`)).body.events, ['MESSAGES_UPSERT']);
+});

@@ -164,8 +164,10 @@ export async function brokerChannel<Settings>(context: AppContext, options: Brok
     },
     async describe(instance: Instance) {
       const config = configOf(instance);
+      // As Evolution API's `find`: a configuration never set is null (a client's `if (rabbitmq)` is false).
+      if (!config) return null;
       const { status, backlog, node, asOf } = await context.dispatcher.reportOf(`${options.name}:${instance.id}`);
-      const { enabled: on = false, events = [], ordering = 'instance', filter = null, ...extra } = config ?? {};
+      const { enabled: on, events, ordering = 'instance', filter = null, ...extra } = config;
       return {
         enabled: on,
         events,

@@ -49,10 +49,12 @@ export function socketioChannel(context: AppContext): ChannelModule {
     },
     describe(instance: Instance) {
       const config = websocketConfigOf(instance);
+      // As Evolution API's `find`: a configuration never set is null (a client's `if (websocket)` is false).
+      if (!config) return null;
       return {
-        enabled: config?.enabled ?? false,
-        events: config?.events ?? [],
-        filter: config?.filter ?? null,
+        enabled: config.enabled,
+        events: config.events,
+        filter: config.filter ?? null,
         channelEnabled: enabled,
         ...(enabled ? {} : { hint: 'the server has WEBSOCKET_ENABLED=false: set it to true to serve Socket.IO' }),
         namespace: `/${instance.name}`,
