@@ -61,11 +61,20 @@ export class EnvReader {
     return this.raw(name) ?? fallback;
   }
 
-  int(name: string, fallback: number, { min = 0, max }: { min?: number; max?: number } = {}): number {
+  /**
+   * `zeroIsDefault`: `0` is read as the default, with a warning, as Evolution API reads it
+   * (`parseInt(x) || default`), for a variable where 0 itself means nothing (no attempt, no timeout):
+   * an Evolution .env that sets it starts, with the behaviour it had there.
+   */
+  int(name: string, fallback: number, { min = 0, max, zeroIsDefault = false }: { min?: number; max?: number; zeroIsDefault?: boolean } = {}): number {
     this.note(name, fallback);
     const value = this.raw(name);
     if (value === undefined) return fallback;
     const parsed = Number(value);
+    if (zeroIsDefault && parsed === 0) {
+      this.warnings.push(`${name}=0 is read as its default, ${fallback}, as Evolution API reads it (0 counts as unset there)`);
+      return fallback;
+    }
     // Beyond MAX_SAFE_INTEGER a number is no longer exact: refused like a fraction.
     if (!Number.isSafeInteger(parsed) || parsed < min || parsed > (max ?? Infinity)) {
       this.problems.push(`${name}="${value}" must be an integer ${range(min, max)}`);

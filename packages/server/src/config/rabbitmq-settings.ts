@@ -31,7 +31,7 @@ function withQuery(uri: string, frameMax: number): string {
 /** Reads the RabbitMQ variables (seed 001 names plus Pombo's own); problems go to `env.problems`. */
 export function readRabbitMqSettings(env: EnvReader): RabbitMqSettings {
   const uri = requiredUri(env, 'RABBITMQ_URI', ['amqp:', 'amqps:'], 'amqp://guest:guest@localhost:5672');
-  const frameMax = env.int('RABBITMQ_FRAME_MAX', 8192, { min: 4096, max: 2 ** 31 - 1 });
+  const frameMax = env.int('RABBITMQ_FRAME_MAX', 8192, { min: 4096, max: 2 ** 31 - 1, zeroIsDefault: true });
   const exchange = env.str('RABBITMQ_EXCHANGE_NAME', 'evolution');
   if (!EXCHANGE_NAME.test(exchange)) {
     env.problems.push(`RABBITMQ_EXCHANGE_NAME="${exchange}" must be 1 to 255 letters, digits, "-", "_", "." or ":"`);

@@ -67,6 +67,20 @@ describe('loadConfig', () => {
     assert.ok(!existsSync(join(cwd, 'data')), 'a refused configuration creates nothing, not even a key');
   });
 
+  test("an Evolution API .env's 0 for retry attempts, request timeout or frame size starts, read as the default as Evolution API reads it", (t) => {
+    const cwd = tempDir(t);
+    const zeros = { WEBHOOK_RETRY_MAX_ATTEMPTS: '0', WEBHOOK_REQUEST_TIMEOUT_MS: '0', RABBITMQ_ENABLED: 'true', RABBITMQ_URI: 'amqp://localhost', RABBITMQ_FRAME_MAX: '0' };
+    assert.deepEqual(problemsOf(zeros, cwd), []);
+    const config = loadConfig({ AUTHENTICATION_API_KEY: 'k', ...zeros }, cwd);
+    assert.equal(config.webhook.retryMaxAttempts, 10, 'Evolution API: parseInt("0") || 10');
+    assert.equal(config.webhook.requestTimeoutMs, 60000);
+    assert.match(config.brokers.rabbitmq.settings?.uri ?? '', /frameMax=8192/);
+    for (const name of Object.keys(zeros).filter((key) => !key.startsWith('RABBITMQ_') || key === 'RABBITMQ_FRAME_MAX')) {
+      assert.ok(config.warnings.some((warning) => warning.startsWith(`${name}=0 is read as its default`)), `a warning names ${name}`);
+    }
+    assert.match(problemsOf({ WEBHOOK_RETRY_MAX_ATTEMPTS: '-1' }, cwd)[0] ?? '', /WEBHOOK_RETRY_MAX_ATTEMPTS="-1" must be an integer at least 1/, 'other values are still checked');
+  });
+
   test('connection limits: documented defaults, and a headers timeout longer than the request timeout stops the start', (t) => {
     const cwd = tempDir(t);
     assert.deepEqual(loadConfig({ AUTHENTICATION_API_KEY: 'k' }, cwd).connections, {
