@@ -37,6 +37,11 @@ export interface ChannelModule {
   readonly configSchema: JsonSchema;
   /** Checks what the schema cannot (event names, URLs, …) and returns the config to store; throws a PomboError (400) naming the field. */
   parseConfig(config: Obj, path: string): unknown;
+  /**
+   * What `POST /<name>/set` stores, from the parsed config and the one it replaces (undefined when none):
+   * for what a config keeps of its history (a webhook's pause). Default: the parsed config as it is.
+   */
+  replacing?(previous: unknown, config: unknown): unknown;
   /** What `GET /<name>/find/:instanceName` returns: the config with secrets masked, and live state (cluster mode: may read it from the database). */
   describe(instance: Instance): unknown | Promise<unknown>;
   /** The destinations an instance's stored config asks for. */

@@ -1,8 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
+import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { EVENT_KEYS } from '../../src/core/event-names.ts';
-import { instanceWithWebhook } from './webhook-fixtures.ts';
+import { receiverFor } from './http-receiver.ts';
+import { emit, instanceWithWebhook, message, settled } from './webhook-fixtures.ts';
 
 const SECRET = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
 
@@ -143,4 +144,36 @@ test('an instance token may set and find only its own webhook', async () => {
   assert.equal((await pombo.api('POST', `/webhook/replay/${other}`, { status: 'failed' }, token)).status, 403);
   assert.equal((await pombo.api('GET', `/webhook/find/${mine}`, undefined, null)).status, 401);
   await pombo.api('POST', `/webhook/set/${mine}`, { webhook: { enabled: false } });
+});
+
+test('a webhook disabled with /webhook/set sends nothing stored while it was off once set enabled again, as Evolution API; a replay still can', async (t) => {
+  const receiver = await receiverFor(t);
+  const instance = await instanceWithWebhook(pombo, { url: receiver.url, events: ['MESSAGES_UPSERT'] });
+  const [before] = await emit(pombo, instance, [message('a@s.whatsapp.net', 'before')]);
+  await eventually(() => receiver.deliveredIds().includes(before as string), 'the event sent before the pause');
+
+  await set(instance.name, { enabled: false, url: receiver.url, events: ['MESSAGES_UPSERT'] });
+  const whileOff = await emit(pombo, instance, [message('a@s.whatsapp.net', 'off 1'), message('a@s.whatsapp.net', 'off 2')]);
+  assert.equal((await set(instance.name, { enabled: true, url: receiver.url, events: ['MESSAGES_UPSERT'] })).status, 201);
+  // Set again while enabled (a change of headers): the pause still holds.
+  await set(instance.name, { enabled: true, url: receiver.url, events: ['MESSAGES_UPSERT'], headers: { 'X-Tenant': 'acme' } });
+  const [afterwards] = await emit(pombo, instance, [message('a@s.whatsapp.net', 'after')]);
+  await eventually(() => receiver.deliveredIds().includes(afterwards as string), 'the event sent after enabling it again');
+  await settled(pombo, instance);
+  assert.deepEqual(receiver.deliveredIds(), [before, afterwards], 'nothing stored while it was off was sent');
+  assert.equal((await pombo.api('GET', `/webhook/find/${instance.name}`)).body.state.backlog, 0);
+
+  assert.equal((await pombo.api('POST', `/webhook/replay/${instance.name}`, { ids: whileOff })).status, 202);
+  await eventually(() => receiver.deliveredIds().length === 4, 'the replay of the paused events');
+  await set(instance.name, { enabled: false });
+
+  // Created disabled (/instance/create), then enabled: the same.
+  const created = await instanceWithWebhook(pombo, { enabled: false, url: receiver.url });
+  await emit(pombo, created, [message('b@s.whatsapp.net', 'created off')]);
+  await set(created.name, { enabled: true, url: receiver.url });
+  const [first] = await emit(pombo, created, [message('b@s.whatsapp.net', 'on')]);
+  await eventually(() => receiver.deliveredIds().includes(first as string), 'the first event after enabling it');
+  await settled(pombo, created);
+  assert.deepEqual(receiver.deliveredIds().slice(4), [first]);
+  await set(created.name, { enabled: false });
 });

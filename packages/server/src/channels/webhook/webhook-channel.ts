@@ -29,6 +29,7 @@ import { disableFailing, webhookEnableRoute } from './webhook-disable.ts';
 import { webhookEndpointRoutes } from './webhook-endpoint-routes.ts';
 import { eventHeaders } from './webhook-event-headers.ts';
 import { withBase64 } from './webhook-media.ts';
+import { replacingWebhook, storedWhilePaused } from './webhook-pause.ts';
 import { webhookRoutes } from './webhook-routes.ts';
 import { secretRotationRoute } from './webhook-secret-rotation.ts';
 import { WebhookSender } from './webhook-sender.ts';
@@ -154,9 +155,11 @@ export function webhookChannel(context: AppContext): ChannelModule {
       base64: webhook.base64,
     });
     const base = spec(id, instanceId, filterOf(webhook.events), target, webhook.ordering, webhook.maxInFlight ?? settings.maxInFlight);
+    const accepted = filterPredicate(webhook.filter);
+    const skipped = storedWhilePaused(webhook);
     return {
       ...base,
-      filter: filterPredicate(webhook.filter),
+      filter: skipped ? (event) => !skipped(event) && (accepted?.(event) ?? true) : accepted,
       send: async (batch, sending) => {
         const outcomes = await base.send(batch, sending);
         for (const outcome of outcomes) {
@@ -174,6 +177,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
     name: 'webhook',
     configSchema: WEBHOOK_CONFIG_SCHEMA,
     parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path, rules),
+    replacing: (previous, config) => replacingWebhook(previous as WebhookSettings | undefined, config as WebhookSettings),
     async describe(instance: Instance) {
       const shown = defaultOf(instance);
       // As Evolution API's `find`: no webhook was ever set, so there is none to show, and `if (webhook)` is false.

@@ -42,6 +42,10 @@ export interface WebhookSettings {
   disabledAt?: string | null;
   disabledReason?: string | null;
   failingSince?: string | null;
+  /** When a person disabled it with `/webhook/set` (webhook-pause.ts); kept while it stays disabled. */
+  pausedAt?: string | null;
+  /** The last pause, once `/webhook/set` enabled it again: the events stored meanwhile are not sent. */
+  paused?: { from: string; to: string } | null;
 }
 
 /** One more webhook of an instance (`/webhook/endpoints/…`): the same settings, with an id of its own. */
@@ -198,5 +202,7 @@ export function maskedSettings(settings: WebhookSettings): Record<string, unknow
     disabledAt: settings.disabledAt ?? null,
     disabledReason: settings.disabledReason ?? null,
     failingSince: settings.failingSince ?? null,
+    pausedAt: settings.pausedAt ?? null,
+    paused: undefined,
   };
 }

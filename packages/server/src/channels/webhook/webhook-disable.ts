@@ -60,7 +60,8 @@ export async function enableWebhook(context: AppContext, book: WebhookBook, inst
   const { instance: updated } = await book.edit(instance.id, endpointId, (current) => {
     if (!current.url) throw validationError('the webhook has no url: set one (POST /webhook/set, or PATCH the endpoint) to enable it');
     failingSince = current.failingSince ?? null;
-    return { ...current, enabled: true, ...NOT_DISABLED };
+    // An explicit resume: a pause a person made with /webhook/set ends here, its events sent (webhook-pause.ts).
+    return { ...current, enabled: true, ...NOT_DISABLED, pausedAt: null };
   });
   const since: string | null = failingSince;
   if (since === null) return { replayed: 0 };

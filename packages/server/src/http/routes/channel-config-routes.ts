@@ -17,7 +17,8 @@ export function channelConfigRoutes(app: FastifyInstance, context: AppContext): 
     });
     app.post<SetBody>(`/${module.name}/set/:instanceName`, { schema: set }, async (request, reply) => {
       const instance = authorizedInstance(context, request, request.params.instanceName);
-      const config = module.parseConfig(request.body[module.name] ?? {}, module.name);
+      const parsed = module.parseConfig(request.body[module.name] ?? {}, module.name);
+      const config = module.replacing ? module.replacing(instance.channels[module.name], parsed) : parsed;
       const updated = await context.instances.setChannelConfig(instance, module.name, config);
       reply.code(201);
       return module.describe(updated);

@@ -96,7 +96,8 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
       const config = optionalObject(body, key);
       if (!config) continue;
       const module = channels.get(key);
-      configs[key] = module ? module.parseConfig(config, key) : config;
+      const parsed = module ? module.parseConfig(config, key) : config;
+      configs[key] = module?.replacing ? module.replacing(undefined, parsed) : parsed;
     }
     // Evolution API takes the instance's settings (rejectCall, groupsIgnore, …) at the top of the body.
     if (hasSettings(body)) configs[SETTINGS_KEY] = parseSettings(body);
