@@ -35,6 +35,7 @@ function instanceRoutes(): Route[] {
     { method: 'GET', path: (name) => `/instance/connectionState/${name}` },
     { method: 'POST', path: (name) => `/message/sendText/${name}`, body: { number: '5511900000001', text: 'hello' } },
     { method: 'POST', path: (name) => `/chat/sendPresence/${name}`, body: { number: '5511900000001', presence: 'composing' } },
+    { method: 'POST', path: (name) => `/instance/setPresence/${name}`, body: { presence: 'available' } },
     { method: 'POST', path: (name) => `/group/create/${name}`, body: { subject: 'g', participants: ['5511900000001'] } },
     { method: 'GET', path: (name) => `/events/${name}` },
     { method: 'POST', path: (name) => `/events/${name}`, body: { event: 'CALL', data: { id: 'c1' } } },

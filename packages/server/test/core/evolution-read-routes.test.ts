@@ -251,3 +251,18 @@ test('GET /<channel>/find answers null for a channel never set, as Evolution API
   await pombo.api('POST', `/websocket/set/${name}`, { websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } });
   assert.deepEqual((await pombo.api('GET', `/websocket/find/${name}`)).body.events, ['MESSAGES_UPSERT']);
 });
+
+test("POST /instance/setPresence answers the presence set, as Evolution API, and emits nothing on the instance's own log", async () => {
+  const alice = await member('alice');
+  const before = (await logOf(pombo, alice.name)).length;
+  const set = await pombo.api('POST', `/instance/setPresence/${alice.name}`, { presence: 'unavailable' }, alice.token);
+  assert.equal(set.status, 201, JSON.stringify(set.body));
+  assert.deepEqual(set.body, { presence: 'unavailable' });
+  assert.equal((await logOf(pombo, alice.name)).length, before, 'Baileys reports contacts\' presences, never the instance\'s own');
+
+  assertError(await pombo.api('POST', `/instance/setPresence/${alice.name}`, { presence: 'asleep' }), 400, 'POMBO_ERR_VALIDATION', /presence/);
+  assertError(await pombo.api('POST', `/instance/setPresence/${alice.name}`, {}), 400, 'POMBO_ERR_VALIDATION', /presence is required/);
+  const idle = uniqueName('idle');
+  await pombo.api('POST', '/instance/create', { instanceName: idle });
+  assertError(await pombo.api('POST', `/instance/setPresence/${idle}`, { presence: 'available' }), 409, 'POMBO_ERR_INSTANCE_NOT_CONNECTED');
+});

@@ -52,6 +52,10 @@ const SCHEMAS = {
     'Send a presence (typing, recording, …) to a chat',
     strictObject({ number: PHONE, presence: nullable(choice(PRESENCES, 'One of')) }, ['number']),
   ),
+  setPresence: sandboxSchema(
+    "Set the instance's own presence",
+    strictObject({ presence: { ...choice(PRESENCES, 'One of'), 'x-message': 'is required: available, unavailable, composing, recording or paused' } }, ['presence']),
+  ),
   createGroup: sandboxSchema(
     'Create a group',
     strictObject({ subject: { type: 'string', 'x-message': NON_EMPTY, description: "The group's name." }, participants: PARTICIPANTS }, ['subject', 'participants']),
@@ -104,6 +108,15 @@ export function sandboxRoutes(app: FastifyInstance, context: AppContext): void {
     const body = request.body as Obj;
     const presence = oneOf(body, 'presence', PRESENCES, 'available');
     await sandbox.sendPresence(instance, phone(body.number, 'number'), presence);
+    reply.code(201);
+    return { presence };
+  });
+
+  // Evolution API's instance route: answers the presence set (201), as Evolution API does.
+  app.post<Named>('/instance/setPresence/:instanceName', { schema: SCHEMAS.setPresence }, async (request, reply) => {
+    const instance = authorizedInstance(context, request, request.params.instanceName);
+    const presence = oneOf(request.body as Obj, 'presence', PRESENCES, 'available');
+    sandbox.setPresence(instance);
     reply.code(201);
     return { presence };
   });

@@ -310,6 +310,15 @@ export class SandboxNetwork {
     return group;
   }
 
+  /**
+   * `POST /instance/setPresence`: the instance's own presence, checked as Evolution API takes it. Nothing
+   * is emitted: as with Baileys, an instance's PRESENCE_UPDATE events are its contacts' presences (the
+   * sandbox sends one on `/chat/sendPresence`), never its own.
+   */
+  setPresence(instance: Instance): void {
+    this.requireOpen(instance, 'set its presence');
+  }
+
   /** `POST /chat/sendPresence`: the recipient sees PRESENCE_UPDATE for the sender. */
   async sendPresence(sender: Instance, number: string, presence: string): Promise<void> {
     const senderJid = this.requireOpen(sender, 'send presence');
