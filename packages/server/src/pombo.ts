@@ -37,7 +37,7 @@ export interface Pombo {
 /** Builds Pombo from a configuration: store, dispatcher, channels, sources and the HTTP server. */
 export async function createPombo(config: Config, log: Logger = createLogger(config.logLevel)): Promise<Pombo> {
   for (const warning of config.warnings) log.warn(warning);
-  const store = await openStore(config);
+  const store = await openStore(config, log);
   const metrics = createMetrics();
   // Names instances in metrics and logs; asked only once `instances` exists (at the first delivery).
   const dispatcher = new Dispatcher(store, log, metrics, (instanceId): string | undefined => instances.findById(instanceId)?.name);

@@ -99,6 +99,8 @@ export interface Config {
     statementTimeoutMs: number;
     /** PostgreSQL: TCP keepalive probes start after this much silence on a connection. */
     keepAliveMs: number;
+    /** PostgreSQL: how long the start waits for a server that is not up yet (0: one attempt). */
+    connectTimeoutMs: number;
   };
   dataDir: string;
   logLevel: string;
@@ -272,6 +274,7 @@ export function readConfig(env: EnvReader, cwd: string): Config {
       sqliteSync: env.oneOf('DATABASE_SQLITE_SYNCHRONOUS', ['full', 'normal'] as const, 'full'),
       statementTimeoutMs: env.int('DATABASE_STATEMENT_TIMEOUT_MS', 30_000),
       keepAliveMs: env.int('DATABASE_KEEPALIVE_MS', 10_000, { min: 1000 }),
+      connectTimeoutMs: env.int('DATABASE_CONNECT_TIMEOUT_MS', 30_000, { min: 0 }),
     },
     dataDir,
     logLevel: readLogLevel(env),

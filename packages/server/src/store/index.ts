@@ -1,7 +1,9 @@
 import { dirname } from 'node:path';
+import type { Logger } from 'pino';
 import { ConfigError, type Config } from '../config/index.ts';
 import { PostgresStore } from './postgres/postgres-store.ts';
 import { parsePostgresUri } from './postgres/postgres-uri.ts';
+import { reasonOf, waitForDatabase } from './postgres/wait-for-database.ts';
 import { DatabaseInUseError } from './sqlite/exclusive-lock.ts';
 import { SqliteStore } from './sqlite/sqlite-store.ts';
 import type { Store } from './types.ts';
@@ -9,25 +11,29 @@ import type { Store } from './types.ts';
 export type * from './types.ts';
 
 /**
- * Opens the store the configuration names. A PostgreSQL server that cannot be reached (or refuses the
- * credentials) stops the start like a bad variable does: a message naming DATABASE_CONNECTION_URI,
- * with the password masked, and no stack trace.
+ * Opens the store the configuration names. A PostgreSQL server that is not up yet is waited for
+ * (DATABASE_CONNECT_TIMEOUT_MS); one that still cannot be reached then, or refuses the credentials,
+ * stops the start like a bad variable does: a message naming DATABASE_CONNECTION_URI, with the
+ * password masked, and no stack trace.
  */
-export async function openStore(config: Config): Promise<Store> {
-  const { provider, uri } = config.database;
+export async function openStore(config: Config, log: Logger): Promise<Store> {
+  const { provider, uri, connectTimeoutMs } = config.database;
   if (provider === 'sqlite') return openSqlite(config);
+  const target = parsePostgresUri(uri).redacted;
+  // A cluster node's transactions never wait long between statements: one that does is a paused node's.
+  const { enabled, leaseTtlMs } = config.cluster;
+  const { statementTimeoutMs, keepAliveMs } = config.database;
+  const options = { statementTimeoutMs, keepAliveMs, ...(enabled ? { idleInTransactionMs: Math.min(5000, Math.max(200, leaseTtlMs / 3)) } : {}) };
+  const startedAt = Date.now();
   try {
-    // A cluster node's transactions never wait long between statements: one that does is a paused node's.
-    const { enabled, leaseTtlMs } = config.cluster;
-    const { statementTimeoutMs, keepAliveMs } = config.database;
-    return await PostgresStore.open(uri, {
-      statementTimeoutMs,
-      keepAliveMs,
-      ...(enabled ? { idleInTransactionMs: Math.min(5000, Math.max(200, leaseTtlMs / 3)) } : {}),
-    });
+    return await waitForDatabase(() => PostgresStore.open(uri, options), { timeoutMs: connectTimeoutMs, target, log });
   } catch (error) {
-    const reason = error instanceof Error ? error.message || (error as NodeJS.ErrnoException).code || error.name : String(error);
-    throw new ConfigError([`DATABASE_CONNECTION_URI: PostgreSQL at ${parsePostgresUri(uri).redacted} could not be opened: ${reason}`]);
+    const waited = Date.now() - startedAt;
+    const after =
+      connectTimeoutMs > 0 && waited >= connectTimeoutMs
+        ? `, still after ${(waited / 1000).toFixed(1)} s of waiting (DATABASE_CONNECT_TIMEOUT_MS=${connectTimeoutMs}): check that it runs and accepts connections there, or raise DATABASE_CONNECT_TIMEOUT_MS`
+        : '';
+    throw new ConfigError([`DATABASE_CONNECTION_URI: PostgreSQL at ${target} could not be opened: ${reasonOf(error)}${after}`]);
   }
 }
 

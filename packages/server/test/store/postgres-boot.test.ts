@@ -116,7 +116,8 @@ test('a PostgreSQL that cannot be opened stops the start with a message naming D
   };
   for (const [what, uri] of Object.entries(cases)) {
     if (what === 'no such database' && !reachable) continue;
-    const { code, stderr } = await runToExit({ DATABASE_PROVIDER: 'postgresql', DATABASE_CONNECTION_URI: uri });
+    // Not waited for: postgres-late-start.test.ts covers the wait.
+    const { code, stderr } = await runToExit({ DATABASE_PROVIDER: 'postgresql', DATABASE_CONNECTION_URI: uri, DATABASE_CONNECT_TIMEOUT_MS: '0' });
     assert.equal(code, 78, `${what}: exits as for a bad variable (${stderr})`);
     assert.match(stderr, /^Invalid configuration:\n {2}- DATABASE_CONNECTION_URI/, what);
     assert.match(stderr, /docs\/configuration\.md/, what);
