@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from './config/index.ts';
+import { listenProblem } from './http/listen-error.ts';
 import { createLogger } from './ops/logger.ts';
 import { createPombo, SHUTDOWN_DEADLINE_MS } from './pombo.ts';
 
@@ -24,7 +25,13 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   const pombo = await createPombo(config, log).catch(exitOnConfigError);
-  const address = await pombo.listen();
+  const address = await pombo.listen().catch(async (error: unknown) => {
+    const problem = listenProblem(error, config.server);
+    if (!problem) throw error;
+    // What the dispatcher delivered meanwhile is saved, so a restart does not send it again.
+    await pombo.close().catch(() => undefined);
+    return exitOnConfigError(new ConfigError([problem]));
+  });
   log.info({ address, store: config.database.provider }, 'Pombo is listening');
   let closingSince: number | undefined;
   const shutdown = async (signal: string) => {

@@ -315,17 +315,28 @@ describe('npm start', () => {
     assert.doesNotMatch(stderr, /operation not permitted|not a directory, mkdir|\bat .+\.ts:\d+/, 'no raw system error, no stack trace');
   });
 
-  test('a port already in use: a one-line reason, exit non-zero, and the generated key was still shown', async (t) => {
+  test('a port already in use: exit 78, one line naming SERVER_PORT, its value and what to do; the generated key was still shown', async (t) => {
     const cwd = tempDir(t);
     const port = await freePort();
     const taken = createServer().listen(port);
     await once(taken, 'listening');
     t.after(() => taken.close());
     const { code, stdout, stderr } = await runToExit(cwd, { SERVER_PORT: String(port) });
-    assert.notEqual(code, 0);
-    assert.match(stderr, /^Pombo could not start: .*EADDRINUSE/);
-    assert.doesNotMatch(stderr, /\bat .+:\d+:\d+/, 'no stack trace');
+    assert.equal(code, 78, stderr);
+    assert.match(stderr, new RegExp(`^Invalid configuration:\n  - SERVER_PORT=${port}: the port is already in use .*choose another SERVER_PORT\n`));
+    assert.doesNotMatch(stderr, /EADDRINUSE|\bat .+:\d+:\d+/, 'no raw system error, no stack trace');
     assert.ok(stdout.includes(readFileSync(join(cwd, 'data', 'api-key'), 'utf8').trim()), 'the key is shown before anything can fail');
+  });
+
+  test('a SERVER_HOST this machine has not, or that does not resolve: exit 78, one line naming SERVER_HOST and its value', async (t) => {
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): no machine has it; `.invalid` never resolves (RFC 2606).
+    for (const host of ['192.0.2.1', 'pombo.invalid']) {
+      const cwd = tempDir(t);
+      const { code, stderr } = await runToExit(cwd, { SERVER_HOST: host, SERVER_PORT: String(await freePort()), AUTHENTICATION_API_KEY: 'k' });
+      assert.equal(code, 78, `${host}: ${stderr}`);
+      assert.match(stderr, new RegExp(`^Invalid configuration:\n  - SERVER_HOST=${host.replace(/\./g, '\\.')}: .*127\.0\.0\.1 for local clients only\n`), host);
+      assert.doesNotMatch(stderr, /EADDRNOTAVAIL|ENOTFOUND|EAI_AGAIN|\bat .+:\d+:\d+/, `${host}: no raw system error, no stack trace`);
+    }
   });
 
   test('a second Pombo on the same SQLite DATA_DIR exits 78 naming it; after kill -9 of the first, a new start runs', async (t) => {
