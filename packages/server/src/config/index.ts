@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { newToken } from '../core/ids.ts';
 import type { EventKey } from '../core/event-names.ts';
-import { narrowExisting, privateDir, PrivateDirError } from '../ops/private-files.ts';
+import { privateDir, PrivateDirError, PrivateFileError, readPrivateFile } from '../ops/private-files.ts';
 import { secretKey } from '../channels/webhook/webhook-signature.ts';
 import { parsePostgresUri } from '../store/postgres/postgres-uri.ts';
 import { readBrokers, type BrokersConfig } from './brokers.ts';
@@ -126,8 +126,12 @@ function resolveApiKey(fromEnv: string, dataDir: string): { apiKey: string; apiK
   if (fromEnv) return { apiKey: fromEnv, apiKeyGenerated: false };
   const file = resolve(dataDir, 'api-key');
   if (existsSync(file)) {
-    narrowExisting(file);
-    return { apiKey: readFileSync(file, 'utf8').trim(), apiKeyGenerated: false };
+    try {
+      return { apiKey: readPrivateFile(file).trim(), apiKeyGenerated: false };
+    } catch (error) {
+      if (!(error instanceof PrivateFileError)) throw error;
+      throw new ConfigError([`DATA_DIR: the file ${error.message}`]);
+    }
   }
   const apiKey = newToken(32);
   writeFileSync(file, `${apiKey}\n`, { mode: 0o600 });

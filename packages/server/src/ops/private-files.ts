@@ -1,5 +1,5 @@
 import * as nodeFs from 'node:fs';
-import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
 
 /** The file-system calls privateDir makes: a test can make them fail as they do for another user's folder. */
 export type DirFs = Pick<typeof nodeFs, 'mkdirSync' | 'chmodSync' | 'statSync' | 'accessSync'>;
@@ -12,6 +12,17 @@ export class PrivateDirError extends Error {
   ) {
     super(`${dir} ${problem}`);
     this.name = 'PrivateDirError';
+  }
+}
+
+/** A file in Pombo's folders it cannot use (another user's, unreadable, a folder): `problem` says what, for the operator. */
+export class PrivateFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
+    super(`${file} ${problem}`);
+    this.name = 'PrivateFileError';
   }
 }
 
@@ -60,13 +71,45 @@ function narrowDir(dir: string, fs: DirFs): string | undefined {
   return `${dir} belongs to another user and could not be made private (mode ${mode.toString(8)}): other users have access to it (Pombo's files in it are 600 all the same). Give it to the user Pombo runs as (${runningAs()}), or make it 700.`;
 }
 
-/** Creates `file` empty with mode 600 if it is missing, else narrows it to 600. */
-export function privateFile(file: string): void {
-  if (existsSync(file)) chmodSync(file, 0o600);
-  else closeSync(openSync(file, 'a', 0o600));
+/** What the operator does about a file Pombo cannot use, from the error the system gave. */
+function fileProblem(error: unknown): string {
+  const reason = reasonOf(error);
+  const fix = `give it to the user Pombo runs as (${runningAs()}), or remove it`;
+  if (reason === 'EPERM') return `belongs to another user, so Pombo cannot make it private (EPERM): ${fix}`;
+  if (reason === 'EACCES') return `cannot be read or written by the user Pombo runs as (EACCES): ${fix}`;
+  return `cannot be used (${reason}): ${fix}`;
 }
 
-/** Narrows the files of `names` that exist to 600 (SQLite's -wal and -shm, created by SQLite itself). */
+/** Runs `use` on `file`; a system error becomes a PrivateFileError naming the file and what to do. */
+function onFile<T>(file: string, use: () => T): T {
+  try {
+    return use();
+  } catch (error) {
+    if (error instanceof PrivateFileError) throw error;
+    throw new PrivateFileError(file, fileProblem(error));
+  }
+}
+
+/** Makes an existing file 600; anything else at its path (a folder) is refused. */
+function narrowFile(file: string): void {
+  if (!statSync(file).isFile()) throw new PrivateFileError(file, 'is not a file (Pombo keeps a file there): remove it, or move it away');
+  chmodSync(file, 0o600);
+}
+
+/** Creates `file` empty with mode 600 if it is missing, else narrows it to 600. Throws PrivateFileError. */
+export function privateFile(file: string): void {
+  onFile(file, () => (existsSync(file) ? narrowFile(file) : closeSync(openSync(file, 'a', 0o600))));
+}
+
+/** Narrows the files of `names` that exist to 600 (SQLite's -wal and -shm, created by SQLite itself). Throws PrivateFileError. */
 export function narrowExisting(...files: string[]): void {
-  for (const file of files) if (existsSync(file)) chmodSync(file, 0o600);
+  for (const file of files) if (existsSync(file)) onFile(file, () => narrowFile(file));
+}
+
+/** An existing file's text, the file narrowed to 600 first. Throws PrivateFileError. */
+export function readPrivateFile(file: string): string {
+  return onFile(file, () => {
+    narrowFile(file);
+    return readFileSync(file, 'utf8');
+  });
 }

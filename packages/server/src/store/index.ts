@@ -1,6 +1,7 @@
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, type Config } from '../config/index.ts';
+import { PrivateFileError } from '../ops/private-files.ts';
 import { PostgresStore } from './postgres/postgres-store.ts';
 import { parsePostgresUri } from './postgres/postgres-uri.ts';
 import { reasonOf, waitForDatabase } from './postgres/wait-for-database.ts';
@@ -37,16 +38,21 @@ export async function openStore(config: Config, log: Logger): Promise<Store> {
   }
 }
 
-/** A SQLite log that another Pombo runs on stops the start, naming the variable that points both at it. */
+/**
+ * A SQLite log that another Pombo runs on, or whose files Pombo cannot use (another user's, a
+ * folder), stops the start naming the variable that points at it.
+ */
 function openSqlite(config: Config): Store {
   const { uri, sqliteSync } = config.database;
+  const inDataDir = dirname(uri) === config.dataDir;
   try {
     return new SqliteStore(uri, { synchronous: sqliteSync });
   } catch (error) {
+    if (error instanceof PrivateFileError) throw new ConfigError([`${inDataDir ? 'DATA_DIR' : 'DATABASE_CONNECTION_URI'}: the file ${error.message}`]);
     if (!(error instanceof DatabaseInUseError)) throw error;
     const stop = 'stop it first, or give each Pombo its own';
     throw new ConfigError([
-      dirname(uri) === config.dataDir
+      inDataDir
         ? `DATA_DIR: another Pombo uses ${config.dataDir} (it holds the lock of ${uri}): ${stop} DATA_DIR`
         : `DATABASE_CONNECTION_URI: another Pombo uses the SQLite database ${uri}: ${stop} database file`,
     ]);

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -278,11 +278,12 @@ describe("an Evolution API .env starts Pombo unchanged", () => {
 
 /** Runs `npm start`'s command in `cwd` with only `env` and waits for it to exit. */
 /** Runs Pombo until it exits; one still running after `timeoutMs` (it was meant to stop) is killed, with code null. */
-async function runToExit(cwd: string, env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function runToExit(cwd: string, env: Record<string, string>, timeoutMs = 60_000, uid?: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN], {
     cwd,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(uid === undefined ? {} : { uid, gid: uid }),
   });
   let stdout = '';
   let stderr = '';
@@ -313,6 +314,41 @@ describe('npm start', () => {
     assert.equal(code, 78, stderr);
     assert.match(stderr, /DATA_DIR: the folder .*not-a-folder\/data cannot be created \(ENOTDIR\)/);
     assert.doesNotMatch(stderr, /operation not permitted|not a directory, mkdir|\bat .+\.ts:\d+/, 'no raw system error, no stack trace');
+  });
+
+  test('a folder where DATA_DIR holds a file (the API key, the SQLite database): exit 78 naming DATA_DIR and the file, no raw system error', async (t) => {
+    for (const [file, env] of [
+      ['api-key', {}],
+      ['pombo.db', { AUTHENTICATION_API_KEY: 'k' }],
+    ] as const) {
+      const cwd = tempDir(t);
+      mkdirSync(join(cwd, 'data', file), { recursive: true });
+      const { code, stderr } = await runToExit(cwd, { ...env, SERVER_PORT: String(await freePort()) });
+      assert.equal(code, 78, `${file}: ${stderr}`);
+      assert.match(stderr, new RegExp(`^Invalid configuration:\\n  - DATA_DIR: the file ${join(cwd, 'data', file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not a file`), file);
+      assert.doesNotMatch(stderr, /EISDIR|unable to open database file|\bat .+:\d+:\d+/, `${file}: no raw system error, no stack trace`);
+    }
+  });
+
+  test("a file of another user in DATA_DIR (a volume once used by root): exit 78 naming DATA_DIR, the file and what to do", async (t) => {
+    // Only root can make a file another user owns: the test runs Pombo as nobody (65534) in a folder nobody may write.
+    if (process.getuid?.() !== 0) return t.skip('needs root, to give the file to another user than the one Pombo runs as');
+    const NOBODY = 65534;
+    for (const [file, env] of [
+      ['api-key', {}],
+      ['pombo.db', { AUTHENTICATION_API_KEY: 'k' }],
+    ] as const) {
+      const cwd = tempDir(t);
+      chmodSync(cwd, 0o755);
+      const data = join(cwd, 'data');
+      mkdirSync(data, { mode: 0o700 });
+      chownSync(data, NOBODY, NOBODY);
+      writeFileSync(join(data, file), file === 'api-key' ? 'root-key\n' : '', { mode: 0o600 });
+      const { code, stderr } = await runToExit(cwd, { ...env, SERVER_PORT: String(await freePort()) }, 60_000, NOBODY);
+      assert.equal(code, 78, `${file}: ${stderr}`);
+      assert.match(stderr, new RegExp(`^Invalid configuration:\\n  - DATA_DIR: the file ${join(data, file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} belongs to another user.*give it to the user Pombo runs as \\(uid ${NOBODY}\\)`), file);
+      assert.doesNotMatch(stderr, /operation not permitted|\bat .+:\d+:\d+/, `${file}: no raw system error, no stack trace`);
+    }
   });
 
   test('a port already in use: exit 78, one line naming SERVER_PORT, its value and what to do; the generated key was still shown', async (t) => {
