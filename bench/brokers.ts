@@ -119,12 +119,12 @@ async function measurePombo(bench: BrokerBench, run: string): Promise<PomboRates
     }));
 
     // Off keeps the destination's cursor, as `POST /<channel>/set` with enabled: false would.
-    await pombo.context.instances.setChannelConfig(instance, bench.channel, settings(false));
+    await pombo.context.instances.editChannels(instance.id, () => ({ [bench.channel]: settings(false) }));
     await appendEvents(pombo, instance, WARMUP + EVENTS, EVENTS);
     const drainProfile = await profiler.start(`${bench.channel}-drain`);
     const drainStartedAt = performance.now();
     const drainCpuAtStart = process.cpuUsage();
-    await pombo.context.instances.setChannelConfig(instance, bench.channel, settings(true));
+    await pombo.context.instances.editChannels(instance.id, () => ({ [bench.channel]: settings(true) }));
     await caughtUp(pombo, destination);
     const drainRate = EVENTS / ((performance.now() - drainStartedAt) / 1000);
     const drainCpu = cpuPerEvent(drainCpuAtStart);

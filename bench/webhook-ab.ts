@@ -134,7 +134,7 @@ const drain = (b: Build): Promise<Rate> =>
     const caughtUp = async () => {
       while (pombo.context.dispatcher.lag(destination) !== 0) await sleep(2);
     };
-    const setWebhook = (enabled: boolean) => pombo.context.instances.setChannelConfig(instance, 'webhook', pombo.context.channels.get('webhook')?.parseConfig({ url, enabled }, 'webhook'));
+    const setWebhook = (enabled: boolean) => pombo.context.instances.editChannels(instance.id, () => ({ webhook: pombo.context.channels.get('webhook')?.parseConfig({ url, enabled }, 'webhook') }));
     await timed(WARMUP, () => appendAll(pombo, instance, WARMUP));
     await caughtUp();
     await setWebhook(false);

@@ -218,7 +218,7 @@ async function caughtUp(pombo: Pombo, destination: string): Promise<void> {
 /** Sets the instance's webhook on or off as `POST /webhook/set` would; off keeps its cursor, so on again drains the backlog. */
 async function setWebhook({ pombo, instance }: Running, url: string, enabled: boolean): Promise<void> {
   const webhook = pombo.context.channels.get('webhook')?.parseConfig({ url, enabled }, 'webhook');
-  await pombo.context.instances.setChannelConfig(instance, 'webhook', webhook);
+  await pombo.context.instances.editChannels(instance.id, () => ({ webhook }));
 }
 
 async function pomboDrain(receiver: Receiver, url: string): Promise<Result> {

@@ -135,12 +135,6 @@ export class InstanceService {
     return this.cache(await this.store.updateInstance(instance.id, patch));
   }
 
-  async setChannelConfig(instance: Instance, channel: string, config: unknown): Promise<Instance> {
-    const updated = this.cache(await this.store.setChannelConfig(instance.id, channel, config));
-    this.channels.sync(updated);
-    return updated;
-  }
-
   /**
    * Changes channel configurations from the instance as stored now (another node may have changed it
    * since this one cached it), atomically: concurrent edits, here or on other nodes, are all kept.

@@ -180,7 +180,6 @@ export interface InstanceRepository {
   listInstances(): Promise<Instance[]>;
   /** Rejects with `OwnerJidTakenError`, writing nothing, when the patch's `ownerJid` is another instance's (a number is one instance's). */
   updateInstance(id: string, patch: InstancePatch): Promise<Instance>;
-  setChannelConfig(id: string, channel: string, config: unknown): Promise<Instance>;
   /**
    * Changes channel configurations from what is stored when the change is made, not from a copy read
    * earlier: edits of one instance from any number of callers, on this node or another sharing the

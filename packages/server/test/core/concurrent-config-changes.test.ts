@@ -7,7 +7,7 @@ import { clusterNodeEnv } from '../cluster/cluster-processes.ts';
 
 /**
  * Changes of one instance's configuration sent at once (endpoints added and changed, the default webhook
- * set while its secret rotates, settings) are all kept: each is made to the instance as stored, not to a
+ * set while its secret rotates and its websocket is set, settings) are all kept: each is made to the instance as stored, not to a
  * copy a node read earlier. Run on SQLite (one node) and on PostgreSQL with two nodes sharing it (two
  * Pombos in this process on one schema, as in cluster mode), the requests spread over the nodes.
  */
@@ -55,6 +55,7 @@ async function allKept(nodes: Harness[]): Promise<void> {
     on(1).api('PATCH', `/webhook/endpoints/${name}/${patched2}`, { description: 'patched-2' }),
     on(0).api('POST', `/webhook/rotate-secret/${name}`, { secret: ROTATED, overlapSeconds: 60 }),
     on(1).api('POST', `/webhook/set/${name}`, { webhook: { enabled: false, url: 'http://127.0.0.1:9/after', secret: SET } }),
+    on(0).api('POST', `/websocket/set/${name}`, { websocket: { enabled: true, events: ['MESSAGES_UPSERT'] } }),
     on(0).api('POST', `/settings/set/${name}`, { rejectCall: true }),
     on(1).api('POST', `/settings/set/${name}`, { groupsIgnore: true }),
   ]);
@@ -72,6 +73,7 @@ async function allKept(nodes: Harness[]): Promise<void> {
   const webhook = stored?.channels.webhook as { url: string; secret: string };
   assert.equal(webhook.url, 'http://127.0.0.1:9/after', 'the webhook set is kept, whether the rotation came before or after it');
   assert.ok([ROTATED, SET].includes(webhook.secret), 'the secret is the one set or the one rotated to after it');
+  assert.equal((stored?.channels.websocket as { enabled?: boolean } | undefined)?.enabled, true, 'the websocket set at the same time as the webhook is kept too');
   assert.deepEqual(stored?.channels.settings, { ...(stored?.channels.settings as object), rejectCall: true, groupsIgnore: true }, 'both settings are kept');
 
   // Every node takes in what the others changed (at its next refresh in cluster mode).

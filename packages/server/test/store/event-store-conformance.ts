@@ -679,13 +679,13 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
       test('channel configs are stored as JSON, one key per channel', async () => {
         const instance = await newInstance();
         const webhook = { enabled: true, url: 'https://example.com/hook', events: ['MESSAGES_UPSERT'], headers: { Authorization: 'Bearer x' }, byEvents: false };
-        const withWebhook = await store.setChannelConfig(instance.id, 'webhook', webhook);
-        assert.deepEqual(withWebhook.channels, { webhook });
-        const both = await store.setChannelConfig(instance.id, 'rabbitmq', { enabled: true, events: [] });
-        assert.deepEqual(both.channels, { webhook, rabbitmq: { enabled: true, events: [] } });
-        const replaced = await store.setChannelConfig(instance.id, 'webhook', { enabled: false });
-        assert.deepEqual(replaced.channels, { webhook: { enabled: false }, rabbitmq: { enabled: true, events: [] } });
-        assert.deepEqual((await store.getInstance(instance.name))?.channels, replaced.channels);
+        const withWebhook = await store.editChannels(instance.id, () => ({ webhook }));
+        assert.deepEqual(withWebhook?.channels, { webhook });
+        const both = await store.editChannels(instance.id, () => ({ rabbitmq: { enabled: true, events: [] } }));
+        assert.deepEqual(both?.channels, { webhook, rabbitmq: { enabled: true, events: [] } });
+        const replaced = await store.editChannels(instance.id, () => ({ webhook: { enabled: false } }));
+        assert.deepEqual(replaced?.channels, { webhook: { enabled: false }, rabbitmq: { enabled: true, events: [] } });
+        assert.deepEqual((await store.getInstance(instance.name))?.channels, replaced?.channels);
       });
 
       test('channel edits are made to what is stored: concurrent ones are all kept, one that throws changes nothing', async () => {

@@ -56,7 +56,7 @@ test('the environment is read in config/ only: no other folder touches process.e
  * and say what happened; delivery state is written by the dispatcher's ledger (delivery/ledger-writer.ts),
  * events by the sources, instances by their service (instances/instance-service.ts).
  */
-const STORE_WRITES = /\bstore\.(?:cluster\??\.)?(append|prune|createInstance|updateInstance|setChannelConfig|editChannels|deleteInstance|saveDeliveries|deleteDestination|initCursor|fence|claim|renew|release|heartbeat|leave)\(/;
+const STORE_WRITES = /\bstore\.(?:cluster\??\.)?(append|prune|createInstance|updateInstance|editChannels|deleteInstance|saveDeliveries|deleteDestination|initCursor|fence|claim|renew|release|heartbeat|leave)\(/;
 
 test('channels never write to the store: delivery state goes through the ledger writer', () => {
   const files = readdirSync(join(SRC, 'channels'), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));

@@ -18,8 +18,11 @@ export function channelConfigRoutes(app: FastifyInstance, context: AppContext): 
     app.post<SetBody>(`/${module.name}/set/:instanceName`, { schema: set }, async (request, reply) => {
       const instance = authorizedInstance(context, request, request.params.instanceName);
       const parsed = module.parseConfig(request.body[module.name] ?? {}, module.name);
-      const config = module.replacing ? module.replacing(instance.channels[module.name], parsed) : parsed;
-      const updated = await context.instances.setChannelConfig(instance, module.name, config);
+      // Over the instance as stored, not this node's copy: a concurrent set of another channel, here or on another
+      // node, is kept, and what the config keeps of its history (a webhook's pause) builds on the stored one.
+      const updated = await context.instances.editChannels(instance.id, (stored) => ({
+        [module.name]: module.replacing ? module.replacing(stored.channels[module.name], parsed) : parsed,
+      }));
       reply.code(201);
       return module.describe(updated);
     });

@@ -600,14 +600,6 @@ export class PostgresStore implements Store {
     return (result.rows[0] && toInstance(result.rows[0])) as Instance;
   }
 
-  async setChannelConfig(id: string, channel: string, config: unknown): Promise<Instance> {
-    const result = await this.pool.query<InstanceRow>(
-      'UPDATE pombo_instances SET channels = channels || jsonb_build_object($2::text, $3::jsonb) WHERE id = $1 RETURNING *',
-      [id, channel, JSON.stringify(config ?? null)],
-    );
-    return (result.rows[0] && toInstance(result.rows[0])) as Instance;
-  }
-
   /**
    * A compare-and-set, with no transaction: the row is read, changed, and written only if its channels
    * are still as read (compared as JSONB: configuration-sized), else read again. No lock is held across

@@ -435,13 +435,6 @@ export class SqliteStore implements Store {
     return (await this.getInstanceById(id)) as Instance;
   }
 
-  async setChannelConfig(id: string, channel: string, config: unknown): Promise<Instance> {
-    this.db
-      .prepare("UPDATE instances SET channels = json_set(channels, '$.' || ?, json(?)) WHERE id = ?")
-      .run(channel, JSON.stringify(config ?? null), id);
-    return (await this.getInstanceById(id)) as Instance;
-  }
-
   /** Read, changed and written in one transaction, all synchronous: nothing else runs in between. */
   async editChannels(id: string, change: ChannelsEdit): Promise<Instance | undefined> {
     const edit = this.db.transaction((): Instance | undefined => {
