@@ -6,6 +6,8 @@ import { newToken } from '../core/ids.ts';
 import type { ChannelRegistry } from '../channels/registry.ts';
 import type { Authenticator } from '../core/auth.ts';
 import type { Metrics } from '../ops/metrics.ts';
+import { OwnerJidTakenError } from '../store/owner-jid-taken-error.ts';
+import { NumberTakenError } from './number-taken-error.ts';
 import type { AppendRequest, AppendResult, ChannelsEdit, Instance, InstancePatch, Integration, KeyClaim, Store, StoredEvent } from '../store/types.ts';
 
 export interface CreateInstance {
@@ -128,11 +130,14 @@ export class InstanceService {
   /**
    * Writes the patch. A number (`ownerJid`) this node's memory thought free may be another instance's:
    * given by a request answered meanwhile, or on another node (cluster mode). The store then rejects
-   * with OwnerJidTakenError, writing nothing; a caller that gives a number answers it as it answers
-   * its own check of this node's memory (the same condition, and the same remedy).
+   * with OwnerJidTakenError, writing nothing, and the update with NumberTakenError: what a caller's
+   * own check of this node's memory answers (the same condition, and the same remedy).
    */
   async update(instance: Instance, patch: InstancePatch): Promise<Instance> {
-    return this.cache(await this.store.updateInstance(instance.id, patch));
+    const updated = await this.store.updateInstance(instance.id, patch).catch((error: unknown) => {
+      throw error instanceof OwnerJidTakenError ? new NumberTakenError({ integration: instance.integration, number: patch.number ?? instance.number }, error.ownerJid) : error;
+    });
+    return this.cache(updated);
   }
 
   /**

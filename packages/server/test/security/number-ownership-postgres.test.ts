@@ -62,6 +62,17 @@ test('two nodes on one database: a number one node gave an instance is refused t
   assert.deepEqual((await ownersOf(nodeA, number)).map((instance) => instance.name), [first]);
 });
 
+test('a sandbox connect refused for a number taken since its create answers the same words whether memory or the database refused it', options, async () => {
+  const number = freshNumber();
+  const [onA, onB] = [uniqueName('sandbox'), uniqueName('sandbox')];
+  assert.equal((await nodeA.api('POST', '/instance/create', { instanceName: onA, number })).status, 201);
+  assert.equal((await nodeB.api('POST', '/instance/create', { instanceName: onB, number })).status, 201);
+  assert.equal((await claim(nodeA, await ingestInstance(nodeA), number)).status, 201);
+  const byMemory = await nodeA.api('GET', `/instance/connect/${onA}`);
+  assertError(byMemory, 400, 'POMBO_ERR_VALIDATION', new RegExp(`the number ${number} is already another instance's: delete this instance and create it with another number`));
+  assert.deepEqual(await nodeB.api('GET', `/instance/connect/${onB}`), byMemory);
+});
+
 test('one node: of requests giving one number to different instances at once, one gets it, the others are refused', options, async () => {
   for (let round = 0; round < 5; round++) {
     const number = freshNumber();

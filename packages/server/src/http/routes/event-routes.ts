@@ -5,7 +5,7 @@ import { isSandboxed } from '../../instances/integration.ts';
 import { type IngestItem, parseIngestBody } from '../../sources/ingest/ingest-body.ts';
 import { requestFingerprint } from '../../sources/ingest/request-fingerprint.ts';
 import { IdempotencyKeyTakenError } from '../../store/idempotency-key-taken-error.ts';
-import { OwnerJidTakenError } from '../../store/owner-jid-taken-error.ts';
+import { NumberTakenError } from '../../instances/number-taken-error.ts';
 import type { Instance, KeyClaim, StoredEvent } from '../../store/types.ts';
 import { type AppContext, authorizedInstance } from '../../app-context.ts';
 import { eventKey, eventListLength } from '../../core/validate.ts';
@@ -60,9 +60,7 @@ export function eventRoutes(app: FastifyInstance, context: AppContext): void {
       // The number is written before the append, which stores it as the events' sender: a request
       // the append would refuse for its key must not get that far.
       if (claim) await refuseTakenKey(context, claim, items, batch);
-      instance = await instances.update(instance, { ownerJid: sender }).catch((error: unknown) => {
-        throw error instanceof OwnerJidTakenError ? anotherInstancesNumber(sender) : error;
-      });
+      instance = await instances.update(instance, { ownerJid: sender });
     }
     const results = await instances.emitMany(instance, items, 'ingest', claim).catch(async (error: unknown) => {
       throw error instanceof IdempotencyKeyTakenError ? await keyRefusal(context, items, batch, error) : error;
@@ -132,13 +130,9 @@ function senderOf(context: AppContext, instance: Instance, items: readonly Inges
     throw validationError(`sender is "${excerpt(sender)}", but the sandbox gives "${instance.name}" its number (${instance.ownerJid ?? 'none yet: connect it'}); ingested events cannot change it`);
   }
   const holder = context.instances.ownerOf(sender);
-  if (holder && holder.id !== instance.id) throw anotherInstancesNumber(sender);
+  if (holder && holder.id !== instance.id) throw new NumberTakenError(instance, sender);
   return sender;
 }
-
-/** The refusal of a sender that is another instance's number, whether this node's memory or the database knows it. */
-const anotherInstancesNumber = (sender: string): PomboError =>
-  validationError(`sender "${excerpt(sender)}" is the number of another instance on this server; an instance's events cannot speak for another`);
 
 /** Whether a stored event is the one a request's item describes: the same name and data. */
 const sameEvent = (stored: StoredEvent, item: IngestItem): boolean => stored.event === item.event && stored.dataJson === JSON.stringify(item.data ?? null);

@@ -2,7 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { PomboError, validationError, excerpt } from '../../core/errors.ts';
 import type { InstanceService } from '../../instances/instance-service.ts';
 import { isSandboxed } from '../../instances/integration.ts';
-import { OwnerJidTakenError } from '../../store/owner-jid-taken-error.ts';
+import { NumberTakenError } from '../../instances/number-taken-error.ts';
 import type { Instance, Store } from '../../store/types.ts';
 import type { MediaStore } from './media-store.ts';
 import { newQrCode, type QrCode } from './qr-code.ts';
@@ -21,10 +21,6 @@ export const jidOf = (number: string): string => (number.includes('@') ? number 
 const CLOSED_FORBIDDEN = 403;
 /** ... and for a connect that failed otherwise: badSession, Baileys' reason for an error of its own. */
 const CLOSED_FAILED = 500;
-
-/** The refusal of a number another instance holds, whether this node's memory or the database knows it. */
-const anotherInstancesNumber = (number: string): PomboError =>
-  validationError(`the number ${number} is already another instance's: delete this instance and create it with another number`);
 
 const messageId = (): string => `3EB0${randomBytes(8).toString('hex').toUpperCase()}`;
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
@@ -151,13 +147,13 @@ export class SandboxNetwork {
     const number = instance.number ?? this.newNumber();
     const wuid = jidOf(number);
     const holder = this.instances.ownerOf(wuid);
-    if (holder && holder.id !== instance.id) throw anotherInstancesNumber(number);
+    if (holder && holder.id !== instance.id) throw new NumberTakenError({ integration: instance.integration, number }, wuid);
     const connecting = await this.instances.update(instance, { state: 'connecting', number });
     await this.instances.emit(connecting, { event: 'QRCODE_UPDATED', data: { qrcode: { instance: instance.name, ...qrcode } } });
     // The check above saw this node's memory: another node, or a request answered meanwhile, may have given the number away since.
     const open = await this.instances
       .update(connecting, { state: 'open', ownerJid: wuid, profileName: instance.name })
-      .catch((error: unknown) => this.endConnect(connecting, number, error));
+      .catch((error: unknown) => this.endConnect(connecting, error));
     await this.instances.emit(open, {
       event: 'CONNECTION_UPDATE',
       data: { instance: instance.name, state: 'open', statusReason: 200, wuid, profileName: instance.name },
@@ -171,14 +167,13 @@ export class SandboxNetwork {
   /**
    * Ends a connect that could not open its instance as a client sees a connection end: closed, and a
    * CONNECTION_UPDATE saying so after its QRCODE_UPDATED. A number another instance holds is refused
-   * as the check of this node's memory refuses it, whichever found it taken.
+   * (NumberTakenError, from the update) as the check of this node's memory refuses it.
    */
-  private async endConnect(connecting: Instance, number: string, error: unknown): Promise<never> {
-    const refused = error instanceof OwnerJidTakenError;
+  private async endConnect(connecting: Instance, error: unknown): Promise<never> {
     const closed = await this.instances.update(connecting, { state: 'close' });
-    const statusReason = refused ? CLOSED_FORBIDDEN : CLOSED_FAILED;
+    const statusReason = error instanceof NumberTakenError ? CLOSED_FORBIDDEN : CLOSED_FAILED;
     await this.instances.emit(closed, { event: 'CONNECTION_UPDATE', data: { instance: connecting.name, state: 'close', statusReason } });
-    throw refused ? anotherInstancesNumber(number) : error;
+    throw error;
   }
 
   /**
