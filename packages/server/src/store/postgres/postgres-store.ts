@@ -78,6 +78,10 @@ interface NewEvent {
 
 const isNew = (event: StoredEvent | NewEvent): event is NewEvent => 'request' in event;
 
+/** A row of pombo_idempotency_keys as its holder: the request's fingerprint and the events it stored. */
+type KeyHolderRow = { fingerprint: string; event_ids: string[] };
+const toKeyHolder = (row: KeyHolderRow): KeyHolder => ({ fingerprint: row.fingerprint, eventIds: row.event_ids });
+
 type Outcome = { event: NewEvent; duplicate: false } | { event: StoredEvent | NewEvent; duplicate: true };
 
 /** A batch checked and numbered before its statement: each call's outcome (or error), the instances it names, the events and claims to write. */
@@ -440,12 +444,9 @@ export class PostgresStore implements Store {
   }
 
   async keyHolder(instanceId: string, key: string): Promise<KeyHolder | undefined> {
-    const found = await this.pool.query<{ fingerprint: string; event_ids: string[] }>(
-      'SELECT fingerprint, event_ids FROM pombo_idempotency_keys WHERE instance_id = $1 AND key = $2',
-      [instanceId, key],
-    );
+    const found = await this.pool.query<KeyHolderRow>('SELECT fingerprint, event_ids FROM pombo_idempotency_keys WHERE instance_id = $1 AND key = $2', [instanceId, key]);
     const [row] = found.rows;
-    return row && { fingerprint: row.fingerprint, eventIds: row.event_ids };
+    return row && toKeyHolder(row);
   }
 
   /** Who holds the keys this batch claims, by scopedKey (read without a lock: see commitAppends). */
@@ -456,12 +457,12 @@ export class PostgresStore implements Store {
     });
     const holders = new Map<string, KeyHolder>();
     if (!claims.length) return holders;
-    const found = await this.pool.query<{ instance_id: string; key: string; fingerprint: string; event_ids: string[] }>(
+    const found = await this.pool.query<KeyHolderRow & { instance_id: string; key: string }>(
       `SELECT instance_id, key, fingerprint, event_ids FROM pombo_idempotency_keys
        WHERE (instance_id, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
       [claims.map((claim) => claim.instanceId), claims.map((claim) => claim.key)],
     );
-    for (const row of found.rows) holders.set(scopedKey(row.instance_id, row.key), { fingerprint: row.fingerprint, eventIds: row.event_ids });
+    for (const row of found.rows) holders.set(scopedKey(row.instance_id, row.key), toKeyHolder(row));
     return holders;
   }
 

@@ -167,6 +167,10 @@ export class SqliteStore implements Store {
   }
 
   async keyHolder(instanceId: string, key: string): Promise<KeyHolder | undefined> {
+    return this.holderOf(instanceId, key);
+  }
+
+  private holderOf(instanceId: string, key: string): KeyHolder | undefined {
     const row = this.statements.keyHolder.get(instanceId, key);
     return row && { fingerprint: row.fingerprint, eventIds: JSON.parse(row.event_ids) as string[] };
   }
@@ -208,8 +212,8 @@ export class SqliteStore implements Store {
     const holders = new Map<string, KeyHolder>();
     for (const call of batch) {
       const claim = claimOf(call);
-      const row = claim && this.statements.keyHolder.get(claim.instanceId, claim.key);
-      if (claim && row) holders.set(scopedKey(claim.instanceId, claim.key), { fingerprint: row.fingerprint, eventIds: JSON.parse(row.event_ids) as string[] });
+      const holder = claim && this.holderOf(claim.instanceId, claim.key);
+      if (claim && holder) holders.set(scopedKey(claim.instanceId, claim.key), holder);
     }
     return holders;
   }
