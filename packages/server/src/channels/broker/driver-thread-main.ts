@@ -6,6 +6,7 @@ import { retry } from '../../delivery/outcome.ts';
 import { createLogger } from '../../ops/logger.ts';
 import type { BrokerDriver } from './broker-channel.ts';
 import { fromColumns, type DriverThreadData, type FromThread, type PublishRequest, type ThreadedDriverName, type ToThread } from './driver-thread-messages.ts';
+import { reasonOf } from '../../core/error-reason.ts';
 
 /**
  * The thread a broker driver runs on (driver-thread.ts): the client library's encoding, buffers and
@@ -26,8 +27,6 @@ const DRIVERS: Record<ThreadedDriverName, () => Promise<BrokerDriver>> = {
     return new KafkaDriver(data.settings as KafkaSettings, log.child({ channel: 'kafka' }), data.batch);
   },
 };
-
-const reasonOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** Why the driver could not be built (its module did not load): every batch is answered `retry` with it. */
 let unbuilt: string | undefined;

@@ -1,5 +1,6 @@
 import { Admin, Producer, ProduceAcks, type BaseOptions } from '@platformatic/kafka';
 import type { Logger } from 'pino';
+import { reasonOf } from '../../core/error-reason.ts';
 import { InTurn } from '../../core/in-turn.ts';
 import type { SendContext } from '../../delivery/destination.ts';
 import { DELIVERED, retry, type Outcome } from '../../delivery/outcome.ts';
@@ -25,19 +26,6 @@ interface Session {
 /** Attempts of one request inside the client before the dispatcher takes over (with its own backoff). */
 const CLIENT_RETRIES = 3;
 const CLIENT_RETRY_DELAY_MS = 250;
-
-/** The messages of a failure and of its causes (the client nests them), without repeats. */
-export function reasonOf(error: unknown): string {
-  const messages = new Set<string>();
-  const walk = (value: unknown, depth: number) => {
-    if (!(value instanceof Error) || depth > 3) return;
-    if (value.message) messages.add(value.message);
-    for (const inner of (value as { errors?: unknown[] }).errors ?? []) walk(inner, depth + 1);
-    walk(value.cause, depth + 1);
-  };
-  walk(error, 0);
-  return [...messages].slice(0, 4).join(': ') || String(error);
-}
 
 const unknownTopic = (error: unknown): string | undefined => /^Unknown topic (.+)\.$/.exec((error as Error)?.message ?? '')?.[1];
 

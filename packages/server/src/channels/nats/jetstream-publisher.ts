@@ -1,6 +1,7 @@
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { DELIVERED, retry, type Outcome } from '../../delivery/outcome.ts';
 import { natsHeaders } from './nats-headers.ts';
+import { reasonOf } from '../../core/error-reason.ts';
 
 export interface JetStreamMessage {
   readonly subject: string;
@@ -24,8 +25,6 @@ export const NO_STREAM = 'no JetStream stream stores this subject (no responders
 
 /** How every PubAck of a stream begins (`{"stream":"NAME","seq":N…}`); an API error carries `"error"`. */
 const PUB_ACK_START = '{"stream":"';
-
-const reasonOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** What a JetStream server answered to one publish: a PubAck, an API error, or "no responders". */
 export function outcomeOf(message: Msg): Outcome {

@@ -11,14 +11,13 @@ import { JetStreamPublisher, NO_STREAM, type JetStreamMessage } from './jetstrea
 import { ensureStream } from './jetstream-stream.ts';
 import { natsHeaders } from './nats-headers.ts';
 import type { NatsSettings } from '../../config/nats-settings.ts';
+import { reasonOf } from '../../core/error-reason.ts';
 
 interface Session {
   readonly nc: NatsConnection;
   /** Set with NATS_JETSTREAM_ENABLED: publishes wait for the stream's acknowledgement. */
   readonly js: JetStreamPublisher | undefined;
 }
-
-const reasonOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** `{prefix}.{instance}.{event.dotted}`, e.g. `evolution.minha-instancia.messages.upsert` (seed 001). */
 export const subjectOf = (prefix: string, message: BrokerMessage): string =>
