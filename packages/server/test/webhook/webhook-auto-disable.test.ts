@@ -42,6 +42,18 @@ test('a streak trips once, on the failure count or on the time failing; a delive
   assert.equal(tripped?.lastError, 'timeout');
 });
 
+test("forgetting a deleted instance's webhooks ends their streaks, not another instance's", () => {
+  const streaks = new FailureStreaks({ afterFailures: 2, afterMs: 0 });
+  for (const destination of ['webhook:a', 'webhook:a:e1', 'webhook:ab']) {
+    streaks.resume(destination, 'https://a.example/hook');
+    streaks.record(destination, retry('HTTP 500'), 0);
+  }
+  streaks.forgetAll('webhook:a');
+  assert.equal(streaks.record('webhook:a', retry('HTTP 500'), 1), undefined, "the instance's webhook starts from none");
+  assert.equal(streaks.record('webhook:a:e1', retry('HTTP 500'), 1), undefined, 'its endpoints too');
+  assert.equal(streaks.record('webhook:ab', retry('HTTP 500'), 1)?.failures, 2, "another instance's streak goes on");
+});
+
 test('an endpoint failing WEBHOOK_DISABLE_AFTER_FAILURES times is disabled, WEBHOOK_DISABLED reaches the global webhook, and enabling it again delivers every event', async (t) => {
   const operator = await receiverFor(t);
   let recovered = false;

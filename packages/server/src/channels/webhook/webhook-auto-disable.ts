@@ -40,26 +40,37 @@ export function disableReason(streak: FailureStreak, rules: AutoDisableRules, no
  * the streak, a failure (retried or dead-lettered) extends it; `record` returns the streak once,
  * when it first crosses a rule, so the webhook is disabled once.
  */
+/** What is kept of one webhook: the URL it was last built for, and its failure streak, if one runs. */
+interface Watched {
+  /** Its failures before a change of URL were another server's. */
+  url: string | undefined;
+  streak: FailureStreak | undefined;
+}
+
 export class FailureStreaks {
-  private readonly streaks = new Map<string, FailureStreak>();
-  /** The URL each webhook was last built for: its failures before a change of URL were another server's. */
-  private readonly urls = new Map<string, string>();
+  private readonly webhooks = new Map<string, Watched>();
 
   constructor(private readonly rules: AutoDisableRules) {}
 
   record(destination: string, outcome: Outcome, now = Date.now()): FailureStreak | undefined {
     if (outcome.kind === 'delivered') {
-      this.streaks.delete(destination);
+      const webhook = this.webhooks.get(destination);
+      if (webhook) webhook.streak = undefined;
       return undefined;
     }
     const error = outcome.kind === 'dead' ? outcome.reason : outcome.error;
-    const streak = this.streaks.get(destination) ?? { failures: 0, since: now, lastError: error, tripped: false };
+    const streak = (this.watched(destination).streak ??= { failures: 0, since: now, lastError: error, tripped: false });
     streak.failures++;
     streak.lastError = error;
-    this.streaks.set(destination, streak);
     if (streak.tripped || !this.crossed(streak, now)) return undefined;
     streak.tripped = true;
     return streak;
+  }
+
+  private watched(destination: string): Watched {
+    let webhook = this.webhooks.get(destination);
+    if (!webhook) this.webhooks.set(destination, (webhook = { url: undefined, streak: undefined }));
+    return webhook;
   }
 
   private crossed(streak: FailureStreak, now: number): boolean {
@@ -72,17 +83,15 @@ export class FailureStreaks {
    * goes on counting while the URL stays (its destination is built again for any change of its instance).
    */
   resume(destination: string, url: string): void {
-    const streak = this.streaks.get(destination);
-    if (streak?.tripped || (streak && this.urls.get(destination) !== url)) this.streaks.delete(destination);
-    this.urls.set(destination, url);
+    const webhook = this.watched(destination);
+    if (webhook.streak?.tripped || webhook.url !== url) webhook.streak = undefined;
+    webhook.url = url;
   }
 
   /** Forgets the streaks of a deleted instance's webhooks: `webhook:<id>` and its endpoints `webhook:<id>:…`. */
   forgetAll(instanceDestination: string): void {
-    for (const known of [this.streaks, this.urls]) {
-      for (const destination of known.keys()) {
-        if (destination === instanceDestination || destination.startsWith(`${instanceDestination}:`)) known.delete(destination);
-      }
+    for (const destination of this.webhooks.keys()) {
+      if (destination === instanceDestination || destination.startsWith(`${instanceDestination}:`)) this.webhooks.delete(destination);
     }
   }
 }
