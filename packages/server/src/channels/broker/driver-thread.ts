@@ -36,6 +36,9 @@ interface InFlight {
   readonly dropped: () => void;
 }
 
+/** Until when the thread may write under the lease: 0 once the node dropped it. */
+const leaseMoment = (sending: SendContext): number => (sending.withdrawn.aborted ? 0 : sending.writableUntil());
+
 /**
  * A broker driver that runs on a thread of its own (driver-thread-main.ts): the main thread appends,
  * reads the log and builds the envelopes; the client library's encoding and socket writes run beside
@@ -73,7 +76,7 @@ export class ThreadedDriver implements BrokerDriver {
     if (this.closing) return Promise.resolve(batch.map(() => retry(`${this.data.driver}: the server is stopping`)));
     const id = this.nextId++;
     // A lease dropped before the hand-over (the node stopping its workers) is 0 from the start.
-    const writableUntil = sending ? (sending.withdrawn.aborted ? 0 : sending.writableUntil()) : Infinity;
+    const writableUntil = sending ? leaseMoment(sending) : Infinity;
     return new Promise((resolve) => {
       const dropped = () => this.tellLease(id);
       this.inFlight.set(id, { size: batch.length, resolve, sending, told: writableUntil, dropped });
@@ -168,7 +171,7 @@ export class ThreadedDriver implements BrokerDriver {
   private tellLease(id: number): void {
     const batch = this.inFlight.get(id);
     if (!batch?.sending) return;
-    const until = batch.sending.withdrawn.aborted ? 0 : batch.sending.writableUntil();
+    const until = leaseMoment(batch.sending);
     if (until === batch.told) return;
     batch.told = until;
     this.post({ kind: 'lease', id, writableUntil: until });
