@@ -20,8 +20,8 @@ export interface WebhookConfig {
   globalUrl: string | undefined;
   globalByEvents: boolean;
   globalEvents: ReadonlySet<EventKey>;
-  /** A Standard Webhooks secret (`whsec_…`) signing the global webhook; validated here, even with the global webhook off. */
-  globalSecret: string | undefined;
+  /** The key of the Standard Webhooks secret (`whsec_…`) signing the global webhook, decoded here (a malformed one stops the start, even with the global webhook off). */
+  globalSecretKey: Buffer | undefined;
   globalBase64: boolean;
   requestTimeoutMs: number;
   retryMaxAttempts: number;
@@ -150,13 +150,14 @@ function readCluster(env: EnvReader, provider: string): ClusterConfig {
   };
 }
 
-/** `WEBHOOK_GLOBAL_SECRET`, checked whether or not the global webhook is on (a malformed value stops the start). */
-function readGlobalSecret(env: EnvReader): string | undefined {
+/** `WEBHOOK_GLOBAL_SECRET`'s key, decoded whether or not the global webhook is on (a malformed value stops the start). */
+function readGlobalSecretKey(env: EnvReader): Buffer | undefined {
   const secret = env.str('WEBHOOK_GLOBAL_SECRET');
   const key = secret === undefined ? undefined : secretKey(secret);
+  if (typeof key !== 'string') return key;
   // The message never repeats the value: it is a secret.
-  if (typeof key === 'string') env.problems.push(`WEBHOOK_GLOBAL_SECRET ${key}`);
-  return secret;
+  env.problems.push(`WEBHOOK_GLOBAL_SECRET ${key}`);
+  return undefined;
 }
 
 function readWebhook(env: EnvReader): WebhookConfig {
@@ -182,7 +183,7 @@ function readWebhook(env: EnvReader): WebhookConfig {
     globalUrl,
     globalByEvents: env.bool('WEBHOOK_GLOBAL_WEBHOOK_BY_EVENTS', false),
     globalEvents: env.eventToggles('WEBHOOK_EVENTS_', ['WEBHOOK_EVENTS_ERRORS', 'WEBHOOK_EVENTS_ERRORS_WEBHOOK']),
-    globalSecret: readGlobalSecret(env),
+    globalSecretKey: readGlobalSecretKey(env),
     globalBase64: env.bool('WEBHOOK_GLOBAL_BASE64', false),
     requestTimeoutMs: env.int('WEBHOOK_REQUEST_TIMEOUT_MS', 60000, { min: 1, zeroIsDefault: true }),
     retryMaxAttempts: env.int('WEBHOOK_RETRY_MAX_ATTEMPTS', 10, { min: 1, zeroIsDefault: true }),

@@ -178,7 +178,7 @@ describe('loadConfig', () => {
       }
     }
     const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
-    assert.equal(loadConfig({ AUTHENTICATION_API_KEY: 'k', WEBHOOK_GLOBAL_SECRET: secret }, cwd).webhook.globalSecret, secret);
+    assert.deepEqual(loadConfig({ AUTHENTICATION_API_KEY: 'k', WEBHOOK_GLOBAL_SECRET: secret }, cwd).webhook.globalSecretKey, Buffer.alloc(32, 7), 'decoded once, at boot');
   });
 });
 

@@ -78,8 +78,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
           url: settings.globalUrl,
           byEvents: settings.globalByEvents,
           headers: {},
-          // Validated when the configuration was read: a malformed one stopped the start there.
-          key: settings.globalSecret === undefined ? undefined : (secretKey(settings.globalSecret) as Buffer),
+          key: settings.globalSecretKey,
           base64: settings.globalBase64,
         })
       : undefined;
