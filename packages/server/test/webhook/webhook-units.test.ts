@@ -67,6 +67,33 @@ test('configured header names are case-insensitive: one replaces the default ins
   assert.deepEqual(target.headersFor('evt_1', '{}'), { 'content-type': 'application/vnd.x+json', 'user-agent': 'Pombo-Webhook/0.1', 'x-a': '1' });
 });
 
+test('a previous key signs beside the current one until its overlap ends, each in turn, whatever the order they were given', (t) => {
+  const [current, sooner, later] = [1, 2, 3].map((fill) => Buffer.alloc(32, fill)) as [Buffer, Buffer, Buffer];
+  let now = 1_000_000;
+  t.mock.method(Date, 'now', () => now);
+  const target = new WebhookTarget({
+    url: 'https://h.example',
+    byEvents: false,
+    headers: {},
+    key: current,
+    previous: [{ key: later, untilMs: now + 2000 }, { key: sooner, untilMs: now + 1000 }],
+    base64: false,
+  });
+  const signedBy = () => {
+    const signatures = target.headersFor('evt_1', '{}')['webhook-signature']?.split(' ');
+    return [current, sooner, later].filter((key) => signatures?.includes(signatureHeaders(key, 'evt_1', '{}', now)['webhook-signature'] as string));
+  };
+  assert.deepEqual(signedBy(), [current, sooner, later]);
+  now += 999;
+  assert.deepEqual(signedBy(), [current, sooner, later], 'until its last millisecond');
+  now += 1;
+  assert.deepEqual(signedBy(), [current, later], 'the sooner one ends first');
+  now += 1000;
+  assert.deepEqual(signedBy(), [current]);
+  now += 60_000;
+  assert.deepEqual(signedBy(), [current]);
+});
+
 test('a malformed WEBHOOK_GLOBAL_SECRET stops the start with a message naming it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pombo-wh-secret-'));
   try {

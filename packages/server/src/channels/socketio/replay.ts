@@ -70,10 +70,18 @@ export class Replay {
     for (const event of events) {
       if (this.scope.kind === 'root' || event.instanceId === this.scope.instanceId) this.pending.push(event);
     }
-    if (this.pending.length > PENDING_MAX) {
-      const head = this.source.head();
-      this.pending = this.pending.filter((event) => event.pos > head);
-    }
+    if (this.pending.length > PENDING_MAX) this.dropRead(this.source.head());
+  }
+
+  /**
+   * Drops the buffered events at or below `head`. They came in log order, so they lead the buffer: the
+   * walk stops at the first one kept, and a buffer the head has not moved past costs nothing. (One out
+   * of order and kept is harmless: `run` sends nothing at or below the position it read through.)
+   */
+  private dropRead(head: number): void {
+    let read = 0;
+    while (read < this.pending.length && (this.pending[read] as StoredEvent).pos <= head) read++;
+    if (read > 0) this.pending.splice(0, read);
   }
 
   /** Sends the missed events, then the buffered live ones, then joins the live room (synchronously: nothing slips in between). */

@@ -59,6 +59,9 @@ export class WebhookTarget {
   private readonly single: Endpoint;
   private readonly headers: Record<string, string>;
   private readonly jwtKey: string | undefined;
+  /** The keys signing now (see keys), and when the first previous one among them stops signing. */
+  private signing: readonly Buffer[] = [];
+  private signingUntil = Infinity;
 
   constructor(private readonly options: TargetOptions) {
     this.url = options.url;
@@ -70,6 +73,7 @@ export class WebhookTarget {
     for (const [name, value] of Object.entries(options.headers)) this.headers[name.toLowerCase()] = value;
     this.jwtKey = this.headers[JWT_KEY_HEADER];
     delete this.headers[JWT_KEY_HEADER];
+    this.keysAt(Date.now());
   }
 
   endpoint(event: EventKey): Endpoint {
@@ -82,12 +86,18 @@ export class WebhookTarget {
     return endpoint;
   }
 
-  /** The current key, then the previous ones whose overlap lasts. */
-  private keys(): Buffer[] {
-    const { key, previous = [] } = this.options;
-    if (!key) return [];
+  /** The current key, then the previous ones whose overlap lasts: the same list, built again only when one of them expired. */
+  private keys(): readonly Buffer[] {
     const now = Date.now();
-    return [key, ...previous.filter(({ untilMs }) => now < untilMs).map((overlapping) => overlapping.key)];
+    if (now >= this.signingUntil) this.keysAt(now);
+    return this.signing;
+  }
+
+  private keysAt(now: number): void {
+    const { key, previous = [] } = this.options;
+    const lasting = key ? previous.filter(({ untilMs }) => now < untilMs) : [];
+    this.signing = key ? [key, ...lasting.map((overlapping) => overlapping.key)] : [];
+    this.signingUntil = Math.min(Infinity, ...lasting.map(({ untilMs }) => untilMs));
   }
 
   /** The configured headers, plus the signature of exactly `body` and Evolution's JWT when asked for. */
