@@ -28,9 +28,16 @@ export class EnvReader {
   readonly reads = new Map<string, string | number | boolean | readonly string[] | undefined>();
   /** Event toggles set in the environment that name no event Pombo has (`WEBHOOK_EVENTS_NEW_JWT_TOKEN`): ignored, and named in one boot warning. */
   readonly unknownToggles = new Set<string>();
-  /** What the operator should know but that does not stop the start; logged once at boot. */
+  /** What the operator should know but that does not stop the start; logged once at boot (see bootWarnings). */
   readonly warnings: string[] = [];
   constructor(private readonly env: Record<string, string | undefined>) {}
+
+  /** The warnings of what was read, the unknown toggles named in one. */
+  bootWarnings(): string[] {
+    const toggles = [...this.unknownToggles];
+    if (!toggles.length) return [...this.warnings];
+    return [...this.warnings, `${toggles.join(', ')} name no event Pombo has; ignored (toggles of Evolution API versions or integrations Pombo does not carry)`];
+  }
 
   private note(name: string, fallback: string | number | boolean | readonly string[] | undefined): void {
     if (!this.reads.has(name)) this.reads.set(name, fallback);

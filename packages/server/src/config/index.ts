@@ -218,14 +218,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const { dataDir } = config;
   const sqliteFile = config.database.provider === 'sqlite' && config.database.uri !== ':memory:';
   const dbDir = sqliteFile ? dirname(config.database.uri) : undefined;
-  const warnings = [...config.warnings];
+  const warnings = env.bootWarnings();
   // A folder of the operator's own choosing (a custom DATABASE_CONNECTION_URI) is created private, never narrowed.
   if (dbDir !== undefined && dbDir !== dataDir) ownDir('DATABASE_CONNECTION_URI', dbDir, { narrow: false }, warnings);
   // The data folder is created when the database lives in it or the API key is to be kept in it, and narrowed to 700 whenever it exists.
   if (dbDir === dataDir || existsSync(dataDir) || !config.auth.apiKey) ownDir('DATA_DIR', dataDir, {}, warnings);
-  config.auth = { ...config.auth, ...resolveApiKey(config.auth.apiKey, dataDir) };
-  config.warnings = warnings;
-  return deepFreeze(config);
+  return deepFreeze({ ...config, auth: { ...config.auth, ...resolveApiKey(config.auth.apiKey, dataDir) }, warnings });
 }
 
 /** privateDir for the folder `variable` names: a folder Pombo cannot use stops the start naming the variable. */
@@ -243,7 +241,7 @@ function ownDir(variable: string, dir: string, options: { narrow?: boolean }, wa
  * Reads every variable Pombo has (problems go to `env.problems`), touching nothing on disk; the API
  * key is resolved by loadConfig. Every variable is read here, in config/, and nowhere else.
  */
-export function readConfig(env: EnvReader, cwd: string): Config {
+export function readConfig(env: EnvReader, cwd: string): Omit<Config, 'warnings'> {
   const port = env.int('SERVER_PORT', 8080, { max: 65535 });
   const host = env.str('SERVER_HOST', '0.0.0.0');
   const provider = env.oneOf('DATABASE_PROVIDER', ['sqlite', 'postgresql'] as const, 'sqlite');
@@ -259,7 +257,7 @@ export function readConfig(env: EnvReader, cwd: string): Config {
       env.problems.push(`DATABASE_CONNECTION_URI ${(error as Error).message}`);
     }
   }
-  const config: Config = {
+  return {
     server: {
       port,
       host,
@@ -308,14 +306,7 @@ export function readConfig(env: EnvReader, cwd: string): Config {
     connections: readConnectionLimits(env),
     brokers: readBrokers(env),
     cluster: readCluster(env, provider),
-    warnings: env.warnings,
   };
-  if (env.unknownToggles.size) {
-    env.warnings.push(
-      `${[...env.unknownToggles].join(', ')} name no event Pombo has; ignored (toggles of Evolution API versions or integrations Pombo does not carry)`,
-    );
-  }
-  return config;
 }
 
 /**

@@ -108,6 +108,12 @@ test('event toggles ignore names no event has (toggles of other Evolution API ve
   assert.deepEqual([...env.eventToggles('WEBHOOK_EVENTS_')], ['MESSAGES_UPSERT']);
   assert.deepEqual(env.problems, ['WEBHOOK_EVENTS_CALL="sometimes" must be true or false'], 'a known toggle is still checked');
   assert.deepEqual([...env.unknownToggles], ['WEBHOOK_EVENTS_NEW_JWT_TOKEN', 'WEBHOOK_EVENTS_CHAMA_AI_ACTION']);
+  env.warnings.push('LOG_LEVEL: "WRAN" is no level or Evolution API category; ignored');
+  assert.deepEqual(env.bootWarnings(), [
+    'LOG_LEVEL: "WRAN" is no level or Evolution API category; ignored',
+    'WEBHOOK_EVENTS_NEW_JWT_TOKEN, WEBHOOK_EVENTS_CHAMA_AI_ACTION name no event Pombo has; ignored (toggles of Evolution API versions or integrations Pombo does not carry)',
+  ], 'the warnings of what was read, then the unknown toggles in one');
+  assert.deepEqual(new EnvReader({}).bootWarnings(), []);
   const only = new EnvReader({ NATS_EVENTS_NEW_JWT_TOKEN: 'true' });
   assert.deepEqual([...only.eventToggles('NATS_EVENTS_')], [...EVENT_KEYS], 'an ignored toggle does not narrow the events');
 });
