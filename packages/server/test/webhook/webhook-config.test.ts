@@ -161,7 +161,8 @@ test('a webhook disabled with /webhook/set sends nothing stored while it was off
   await eventually(() => receiver.deliveredIds().includes(afterwards as string), 'the event sent after enabling it again');
   await settled(pombo, instance);
   assert.deepEqual(receiver.deliveredIds(), [before, afterwards], 'nothing stored while it was off was sent');
-  assert.equal((await pombo.api('GET', `/webhook/find/${instance.name}`)).body.state.backlog, 0);
+  // The cursor past the skipped events is saved by the ledger's next commit, a moment after the worker is idle.
+  await eventually(async () => (await pombo.api('GET', `/webhook/find/${instance.name}`)).body.state.backlog === 0, 'no backlog: the paused events are not owed');
 
   assert.equal((await pombo.api('POST', `/webhook/replay/${instance.name}`, { ids: whileOff })).status, 202);
   await eventually(() => receiver.deliveredIds().length === 4, 'the replay of the paused events');
