@@ -27,7 +27,7 @@ export class PrivateFileError extends Error {
 }
 
 /** `EACCES: permission denied`, without the call and path Node adds (the message names the folder already). */
-const reasonOf = (error: unknown): string => {
+const errnoOf = (error: unknown): string => {
   const { code, message } = error as NodeJS.ErrnoException;
   return code ?? message;
 };
@@ -46,14 +46,14 @@ export function privateDir(dir: string, { narrow = true, fs = nodeFs as DirFs } 
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (error) {
-    throw new PrivateDirError(dir, `cannot be created (${reasonOf(error)})`);
+    throw new PrivateDirError(dir, `cannot be created (${errnoOf(error)})`);
   }
   if (!fs.statSync(dir).isDirectory()) throw new PrivateDirError(dir, 'is not a folder');
   const warning = narrow ? narrowDir(dir, fs) : undefined;
   try {
     fs.accessSync(dir, nodeFs.constants.W_OK | nodeFs.constants.X_OK);
   } catch (error) {
-    throw new PrivateDirError(dir, `is not writable by the user Pombo runs as (${runningAs()}; ${reasonOf(error)}): give that user the folder, or run Pombo as its owner`);
+    throw new PrivateDirError(dir, `is not writable by the user Pombo runs as (${runningAs()}; ${errnoOf(error)}): give that user the folder, or run Pombo as its owner`);
   }
   return warning;
 }
@@ -64,7 +64,7 @@ function narrowDir(dir: string, fs: DirFs): string | undefined {
     fs.chmodSync(dir, 0o700);
     return undefined;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw new PrivateDirError(dir, `cannot be made private (${reasonOf(error)})`);
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw new PrivateDirError(dir, `cannot be made private (${errnoOf(error)})`);
   }
   const mode = fs.statSync(dir).mode & 0o777;
   if ((mode & 0o077) === 0) return undefined;
@@ -73,7 +73,7 @@ function narrowDir(dir: string, fs: DirFs): string | undefined {
 
 /** What the operator does about a file Pombo cannot use, from the error the system gave. */
 function fileProblem(error: unknown): string {
-  const reason = reasonOf(error);
+  const reason = errnoOf(error);
   const fix = `give it to the user Pombo runs as (${runningAs()}), or remove it`;
   if (reason === 'EPERM') return `belongs to another user, so Pombo cannot make it private (EPERM): ${fix}`;
   if (reason === 'EACCES') return `cannot be read or written by the user Pombo runs as (EACCES): ${fix}`;

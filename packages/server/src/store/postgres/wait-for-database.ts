@@ -1,13 +1,10 @@
 import type { Logger } from 'pino';
+import { reasonOf } from '../../core/error-reason.ts';
 import { isStoreUnreachable } from '../store-unreachable.ts';
 
 /** The first wait after a refused connection; each next one doubles, up to MAX_WAIT_MS. */
 const FIRST_WAIT_MS = 250;
 const MAX_WAIT_MS = 5_000;
-
-/** What a connection attempt at boot failed with, in words for the operator (no URI: it holds the password). */
-export const reasonOf = (error: unknown): string =>
-  error instanceof Error ? error.message || (error as NodeJS.ErrnoException).code || error.name : String(error);
 
 /**
  * Whether a first connection may succeed if tried again: the server is not up yet (refused, reset,
