@@ -40,6 +40,24 @@ const NOTES = `
 
 An event with no word in the realtime vocabulary keeps its key as its realtime type (e.g. \`CALL\`).
 
+## When a session ends
+
+- \`STATUS_INSTANCE\` (\`status.instance\`) is what Evolution API sends beside \`connection.update\`
+  when a session ends for good (logged out, or forbidden by WhatsApp: a close it does not reconnect
+  after), with data \`{instance, status: 'closed', disconnectionAt, disconnectionReasonCode,
+  disconnectionObject}\` (\`disconnectionObject\` is the JSON text of Baileys' \`lastDisconnect\`).
+  Pombo sends it on \`DELETE /instance/logout\` (reason 401, before \`LOGOUT_INSTANCE\` and
+  \`CONNECTION_UPDATE\` \`close\`), its sandbox when it refuses a connect (reason 403); the ingest API takes it
+  from a producer as it comes. Evolution API has no global toggle for it (its global webhook and
+  brokers never send it); in Pombo \`*_EVENTS_STATUS_INSTANCE\` is its toggle, as for any event.
+- Pombo once read \`STATUS_INSTANCE\` as another name of \`CONNECTION_UPDATE\`, and refused to
+  ingest \`status.instance\`. An instance config stores its \`events\` as keys, so one that named
+  \`STATUS_INSTANCE\` then holds \`CONNECTION_UPDATE\` and keeps getting \`connection.update\` (set
+  its \`events\` again with \`STATUS_INSTANCE\` to get \`status.instance\` too); a config stored as
+  every event (an empty or missing \`events\`) gets \`status.instance\` as well. A
+  \`*_EVENTS_STATUS_INSTANCE=true\` toggle now selects \`status.instance\` only: add
+  \`*_EVENTS_CONNECTION_UPDATE=true\` to keep \`connection.update\`.
+
 ## Pombo's own events
 
 - \`WEBHOOK_DISABLED\` is not in Evolution API: Pombo appends it to an instance's log when it

@@ -7,6 +7,7 @@ export const EVENT_KEYS = [
   'INSTANCE_DELETE',
   'QRCODE_UPDATED',
   'CONNECTION_UPDATE',
+  'STATUS_INSTANCE',
   'REMOVE_INSTANCE',
   'LOGOUT_INSTANCE',
   'MESSAGES_SET',
@@ -39,7 +40,7 @@ export const EVENT_KEYS = [
 export type EventKey = (typeof EVENT_KEYS)[number];
 
 /** Evolution API's other names for some events, which a filter accepts too. */
-export const EVENT_ALIASES = ['GROUP_UPDATE', 'STATUS_INSTANCE', 'MESSAGING_HISTORY_SET'] as const;
+export const EVENT_ALIASES = ['GROUP_UPDATE', 'MESSAGING_HISTORY_SET'] as const;
 
 export type EventAlias = (typeof EVENT_ALIASES)[number];
 

@@ -151,7 +151,7 @@ export class EnvReader {
    * set, every event is on (a global destination with no filter receives everything); once any is set,
    * only the events set to true are. Several prefixes count as one set (SQS reads `SQS_GLOBAL_<EVENT>`
    * as Evolution API does, and `SQS_EVENTS_<EVENT>`); `except` names the other variables that share a
-   * prefix (`SQS_GLOBAL_ENABLED`). An alias (`STATUS_INSTANCE`) counts only when its event's own key is
+   * prefix (`SQS_GLOBAL_ENABLED`). An alias (`GROUP_UPDATE`) counts only when its event's own key is
    * not set: the explicit key wins. A name no event has is ignored and noted in `unknownToggles`:
    * Evolution API's .env files carry toggles of its other versions and integrations (`NEW_JWT_TOKEN`,
    * `CHAMA_AI_ACTION`), and an unchanged file must start.

@@ -8,6 +8,7 @@ import type { Authenticator } from '../core/auth.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { OwnerJidTakenError } from '../store/owner-jid-taken-error.ts';
 import { NumberTakenError } from './number-taken-error.ts';
+import { CLOSED_LOGGED_OUT, sessionClosed } from '../sources/sandbox/session-closed.ts';
 import type { AppendRequest, AppendResult, ChannelsEdit, Instance, InstancePatch, Integration, KeyClaim, Store, StoredEvent } from '../store/types.ts';
 
 export interface CreateInstance {
@@ -174,11 +175,16 @@ export class InstanceService {
     return (result as AppendResult).event;
   }
 
+  /**
+   * `DELETE /instance/logout`: as Evolution API reports a session Baileys closed as logged out, the
+   * session's end (STATUS_INSTANCE, `status: 'closed'`), LOGOUT_INSTANCE, then CONNECTION_UPDATE `close`.
+   */
   async logout(instance: Instance): Promise<Instance> {
     const updated = await this.update(instance, { state: 'close' });
     await this.emitMany(updated, [
+      { event: 'STATUS_INSTANCE', data: sessionClosed(instance.name, CLOSED_LOGGED_OUT, `Log out instance: ${instance.name}`) },
       { event: 'LOGOUT_INSTANCE', data: null },
-      { event: 'CONNECTION_UPDATE', data: { instance: instance.name, state: 'close', statusReason: 401 } },
+      { event: 'CONNECTION_UPDATE', data: { instance: instance.name, state: 'close', statusReason: CLOSED_LOGGED_OUT } },
     ]);
     return updated;
   }

@@ -271,8 +271,15 @@ describe("an Evolution API .env starts Pombo unchanged", () => {
 
   test('the explicit toggle of an event wins over an alias of it', (t) => {
     const cwd = tempDir(t);
-    const config = load({ WEBHOOK_EVENTS_STATUS_INSTANCE: 'true', WEBHOOK_EVENTS_CONNECTION_UPDATE: 'false', WEBHOOK_EVENTS_QRCODE_UPDATED: 'true' }, cwd);
+    const config = load({ WEBHOOK_EVENTS_GROUP_UPDATE: 'true', WEBHOOK_EVENTS_GROUPS_UPDATE: 'false', WEBHOOK_EVENTS_QRCODE_UPDATED: 'true' }, cwd);
     assert.deepEqual([...config.webhook.globalEvents], ['QRCODE_UPDATED']);
+  });
+
+  test('WEBHOOK_EVENTS_STATUS_INSTANCE selects status.instance, not connection.update', (t) => {
+    const cwd = tempDir(t);
+    const config = load({ WEBHOOK_EVENTS_STATUS_INSTANCE: 'true', WEBHOOK_EVENTS_QRCODE_UPDATED: 'true' }, cwd);
+    assert.deepEqual([...config.webhook.globalEvents], ['QRCODE_UPDATED', 'STATUS_INSTANCE']);
+    assert.deepEqual(config.warnings, []);
   });
 });
 

@@ -204,15 +204,23 @@ describe('connection lifecycle', () => {
     assert.equal((await logOf(pombo, name)).length, 1);
   });
 
-  test('logout emits LOGOUT_INSTANCE and CONNECTION_UPDATE close, and the instance can no longer send', async () => {
+  test('logout emits STATUS_INSTANCE closed, LOGOUT_INSTANCE and CONNECTION_UPDATE close (as Evolution API), and the instance can no longer send', async () => {
     const name = uniqueName('logout');
     await pombo.sandbox(name);
+    const before = Date.now();
     const out = await pombo.api('DELETE', `/instance/logout/${name}`);
     assert.equal(out.status, 200);
     assert.deepEqual(out.body, { status: 'SUCCESS', error: false, response: { message: 'Instance logged out' } });
     const log = await logOf(pombo, name);
-    assert.deepEqual(log.slice(-2).map((e) => [e.event, e.seq]), [['logout.instance', 4], ['connection.update', 5]]);
-    assert.equal(log[4].data.state, 'close');
+    assert.deepEqual(log.slice(-3).map((e) => [e.event, e.seq]), [['status.instance', 4], ['logout.instance', 5], ['connection.update', 6]]);
+    const status = log[3].data;
+    assert.deepEqual(Object.keys(status), ['instance', 'status', 'disconnectionAt', 'disconnectionReasonCode', 'disconnectionObject'], "Evolution's status.instance data");
+    assert.deepEqual([status.instance, status.status, status.disconnectionReasonCode], [name, 'closed', 401]);
+    assert.ok(Date.parse(status.disconnectionAt) >= before - 1000, status.disconnectionAt);
+    const lastDisconnect = JSON.parse(status.disconnectionObject);
+    assert.equal(lastDisconnect.error.output.statusCode, 401, "Baileys' lastDisconnect, as JSON text");
+    assert.equal(lastDisconnect.date, status.disconnectionAt);
+    assert.deepEqual([log[5].data.state, log[5].data.statusReason], ['close', 401]);
     assert.deepEqual((await pombo.api('GET', `/instance/connectionState/${name}`)).body.instance.state, 'close');
     assertError(await pombo.api('POST', `/message/sendText/${name}`, { number: '5511999990000', text: 'hi' }), 409, 'POMBO_ERR_INSTANCE_NOT_CONNECTED');
   });

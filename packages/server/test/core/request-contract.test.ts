@@ -89,18 +89,18 @@ test("Evolution's webhookByEvents and webhookBase64 are applied like byEvents an
   assertError(disagree, 400, 'POMBO_ERR_VALIDATION', /webhook\.byEvents and webhook\.webhookByEvents are the same setting and disagree/);
 });
 
-test("Evolution's GROUP_UPDATE, STATUS_INSTANCE and MESSAGING_HISTORY_SET select their events in every events list", async (t) => {
+test("Evolution's GROUP_UPDATE and MESSAGING_HISTORY_SET select their events in every events list; STATUS_INSTANCE is its own", async (t) => {
   const receiver = await startReceiver();
   t.after(() => receiver.close());
   const name = await ingestInstance();
   const aliases = ['GROUP_UPDATE', 'STATUS_INSTANCE', 'MESSAGING_HISTORY_SET'];
   const set = await pombo.api('POST', `/webhook/set/${name}`, { webhook: { url: receiver.url, events: aliases } });
   assert.equal(set.status, 201, JSON.stringify(set.body));
-  assert.deepEqual(set.body.events, ['GROUPS_UPDATE', 'CONNECTION_UPDATE', 'MESSAGES_SET']);
+  assert.deepEqual(set.body.events, ['GROUPS_UPDATE', 'STATUS_INSTANCE', 'MESSAGES_SET']);
   for (const channel of ['websocket', 'rabbitmq', 'nats', 'sqs', 'kafka']) {
     const response = await pombo.api('POST', `/${channel}/set/${name}`, { [channel]: { enabled: true, events: aliases } });
     assert.equal(response.status, 201, `${channel}: ${JSON.stringify(response.body)}`);
-    assert.deepEqual(response.body.events, ['GROUPS_UPDATE', 'CONNECTION_UPDATE', 'MESSAGES_SET'], channel);
+    assert.deepEqual(response.body.events, ['GROUPS_UPDATE', 'STATUS_INSTANCE', 'MESSAGES_SET'], channel);
   }
 
   const groups = await pombo.api('POST', `/events/${name}`, { event: 'GROUP_UPDATE', data: [{ id: '1@g.us', subject: 'x' }] });
@@ -112,9 +112,58 @@ test("Evolution's GROUP_UPDATE, STATUS_INSTANCE and MESSAGING_HISTORY_SET select
   const page = await pombo.api('GET', `/events/${name}?events=GROUP_UPDATE`);
   assert.deepEqual(page.body.events.map((event: { id: string }) => event.id), [groups.body.id]);
 
-  for (const event of ['STATUS_INSTANCE', 'MESSAGING_HISTORY_SET']) {
-    assertError(await pombo.api('POST', `/events/${name}`, { event, data: {} }), 400, 'POMBO_ERR_UNKNOWN_EVENT', new RegExp(event));
+  assertError(await pombo.api('POST', `/events/${name}`, { event: 'MESSAGING_HISTORY_SET', data: {} }), 400, 'POMBO_ERR_UNKNOWN_EVENT', /MESSAGING_HISTORY_SET/);
+});
+
+/** What Evolution API's webhook posts when a session is logged out (its status.instance, beside connection.update). */
+const evolutionPayload = (instance: string, event: string, data: unknown, sender: string) => ({
+  event,
+  instance,
+  data,
+  destination: 'https://pombo.example/events',
+  date_time: '2025-10-21T12:00:00.000Z',
+  sender,
+  server_url: 'https://evolution.example',
+  apikey: null,
+});
+const statusClosed = (instance: string) => ({
+  instance,
+  status: 'closed',
+  disconnectionAt: '2025-10-21T12:00:00.000Z',
+  disconnectionReasonCode: 401,
+  disconnectionObject: '{"error":{"data":null,"isBoom":true,"isServer":false,"output":{"statusCode":401}},"date":"2025-10-21T12:00:00.000Z"}',
+});
+
+test("an Evolution status.instance webhook is ingested in each of its forms, stored and delivered as status.instance; STATUS_INSTANCE selects it and not connection.update", async (t) => {
+  const receiver = await startReceiver();
+  t.after(() => receiver.close());
+  const name = await ingestInstance();
+  const set = await pombo.api('POST', `/webhook/set/${name}`, { webhook: { url: receiver.url, events: ['STATUS_INSTANCE'] } });
+  assert.deepEqual(set.body.events, ['STATUS_INSTANCE']);
+
+  const sender = `55119${randomInt(10_000_000, 100_000_000)}@s.whatsapp.net`;
+  const ingested = await pombo.api('POST', `/events/${name}`, [
+    evolutionPayload(name, 'status.instance', statusClosed(name), sender),
+    evolutionPayload(name, 'connection.update', { instance: name, state: 'close', statusReason: 401 }, sender),
+  ]);
+  assert.equal(ingested.status, 201, JSON.stringify(ingested.body));
+  assert.deepEqual(ingested.body.events.map((event: { event: string }) => event.event), ['STATUS_INSTANCE', 'CONNECTION_UPDATE']);
+  for (const event of ['STATUS_INSTANCE', 'status-instance']) {
+    const one = await pombo.api('POST', `/events/${name}`, { event, data: statusClosed(name), id: `status-${event}` });
+    assert.equal(one.status, 201, `${event}: ${JSON.stringify(one.body)}`);
   }
+  await pombo.api('POST', `/events/${name}`, { event: 'CONNECTION_UPDATE', data: { instance: name, state: 'open', statusReason: 200 } });
+
+  const log = await logOf(pombo, name);
+  assert.deepEqual(log.slice(1).map((event) => event.event), ['status.instance', 'connection.update', 'status.instance', 'status.instance', 'connection.update']);
+  assert.deepEqual(log[1].data, statusClosed(name), 'the data as Evolution sent it');
+  const page = await pombo.api('GET', `/events/${name}?events=STATUS_INSTANCE`);
+  assert.deepEqual(page.body.events.map((event: { event: string }) => event.event), ['status.instance', 'status.instance', 'status.instance']);
+
+  await eventually(() => receiver.accepted().length === 3, 'the three status.instance events are delivered');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.deepEqual(receiver.accepted().map((request) => request.json.event), ['status.instance', 'status.instance', 'status.instance'], 'and no connection.update');
+  assert.deepEqual(receiver.accepted()[0]?.json.data, statusClosed(name));
 });
 
 test('an error quotes at most 64 characters of what the client sent', async () => {

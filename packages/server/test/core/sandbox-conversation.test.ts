@@ -94,7 +94,7 @@ test('a disconnected recipient receives nothing; a disconnected sender gets a 40
   const bob = await member('bob');
   await pombo.api('DELETE', `/instance/logout/${bob.name}`);
   await pombo.api('POST', `/message/sendText/${alice.name}`, { number: bob.number, text: 'are you there?' });
-  assert.deepEqual((await since(bob.name)).map((e) => e.event), ['logout.instance', 'connection.update']);
+  assert.deepEqual((await since(bob.name)).map((e) => e.event), ['status.instance', 'logout.instance', 'connection.update']);
   assert.deepEqual((await since(alice.name)).map((e) => e.event), ['send.message']);
 
   const carol = uniqueName('carol');
@@ -186,7 +186,7 @@ test('a text to a group reaches every other member as MESSAGES_UPSERT with the s
   assert.deepEqual(upsert.data.message, { conversation: 'bom dia, grupo' });
   assert.equal(upsert.data.pushName, bob.name);
   assert.deepEqual((await since(bob.name, 4)).map((e) => [e.event, e.data.status]), [['send.message', 'PENDING'], ['messages.update', 'DELIVERY_ACK']]);
-  assert.deepEqual((await since(carol.name, 4)).map((e) => e.event), ['logout.instance', 'connection.update'], 'a disconnected member gets nothing');
+  assert.deepEqual((await since(carol.name, 4)).map((e) => e.event), ['status.instance', 'logout.instance', 'connection.update'], 'a disconnected member gets nothing');
   assert.deepEqual(await since(dave.name), [], 'a non-member gets nothing');
 
   assertError(await pombo.api('POST', `/message/sendText/${dave.name}`, { number: group.id, text: 'let me in' }), 400, 'POMBO_ERR_VALIDATION', /is not a group/);

@@ -53,6 +53,27 @@ test('events filter by seed-000 type and by canonical name, as a comma list or r
   }),
 );
 
+test("a sandbox logout sends status.instance beside connection.update: a STATUS_INSTANCE subscription gets it (type STATUS_INSTANCE), and not the connection.update", () =>
+  withPombo({}, async (pombo) => {
+    const alice = uniqueName('alice');
+    await pombo.sandbox(alice);
+    const status = await connect(pombo.url, { query: { instance_id: alice, events: 'STATUS_INSTANCE' }, headers: { apikey: pombo.apiKey }, autoAck: true });
+    const dotted = await connect(pombo.url, { query: { instance_id: alice, events: 'status.instance,Disconnected', subscriber: 'second' }, headers: { apikey: pombo.apiKey }, autoAck: true });
+    await pombo.api('DELETE', `/instance/logout/${alice}`);
+    const [closed] = await status.waitFrames(1);
+    assert.equal(closed!.type, 'STATUS_INSTANCE', 'no realtime word for it: its key');
+    assert.equal(closed!.data.event, 'status.instance');
+    assert.deepEqual([closed!.data.data.instance, closed!.data.data.status, closed!.data.data.disconnectionReasonCode], [alice, 'closed', 401]);
+    const both = await dotted.waitFrames(2);
+    assert.deepEqual(both.map((frame) => `${frame.type}/${frame.data.event}`), ['STATUS_INSTANCE/status.instance', 'Disconnected/connection.update']);
+    await pombo.api('GET', `/instance/connect/${alice}`);
+    await eventually(() => dotted.frames.length === 2 && status.frames.length === 1, 'nothing more');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(status.frames.length, 1, 'the connection.update of the logout and of the connect are not STATUS_INSTANCE');
+    await Promise.all([status.close(), dotted.close()]);
+  }),
+);
+
 test('an unacked event comes again on the live connection after the ack wait; acks are per event, in any order, under any of the three keys', () =>
   withPombo({ REALTIME_ACK_WAIT_MS: '300' }, async (pombo) => {
     const name = uniqueName('acks');

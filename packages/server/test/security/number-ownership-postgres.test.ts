@@ -55,8 +55,10 @@ test('two nodes on one database: a number one node gave an instance is refused t
   const remedy = /the number \d+ is already another instance's: delete this instance and create it with another number/;
   assertError(await nodeB.api('GET', `/instance/connect/${sandboxed}`), 400, 'POMBO_ERR_VALIDATION', remedy);
   assert.equal((await nodeB.api('GET', `/instance/connectionState/${sandboxed}`)).body.instance.state, 'close', 'the refused connect is undone');
-  const connectLog = (await logOf(nodeB, sandboxed)).map(({ event, data }) => (event === 'connection.update' ? `${event} ${data.state} ${data.statusReason}` : event));
-  assert.deepEqual(connectLog, ['instance.create', 'qrcode.updated', 'connection.update close 403'], 'the connect the log shows starting is shown ending');
+  const connectLog = (await logOf(nodeB, sandboxed)).map(({ event, data }) =>
+    event === 'connection.update' ? `${event} ${data.state} ${data.statusReason}` : event === 'status.instance' ? `${event} ${data.status} ${data.disconnectionReasonCode}` : event,
+  );
+  assert.deepEqual(connectLog, ['instance.create', 'qrcode.updated', 'status.instance closed 403', 'connection.update close 403'], 'the connect the log shows starting is shown ending, forbidden (as Evolution API reports it)');
 
   assert.deepEqual((await ownersOf(nodeB, number)).map((instance) => instance.name), [], 'node B gave it to none of its instances');
   assert.deepEqual((await ownersOf(nodeA, number)).map((instance) => instance.name), [first]);

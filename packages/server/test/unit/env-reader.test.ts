@@ -119,13 +119,28 @@ test('event toggles ignore names no event has (toggles of other Evolution API ve
 });
 
 test("an alias never overrides its event's own toggle: the explicit key wins, whatever the order", () => {
-  const explicitOff = new EnvReader({ WEBHOOK_EVENTS_STATUS_INSTANCE: 'true', WEBHOOK_EVENTS_CONNECTION_UPDATE: 'false', WEBHOOK_EVENTS_CALL: 'true' });
+  const explicitOff = new EnvReader({ WEBHOOK_EVENTS_MESSAGING_HISTORY_SET: 'true', WEBHOOK_EVENTS_MESSAGES_SET: 'false', WEBHOOK_EVENTS_CALL: 'true' });
   assert.deepEqual([...explicitOff.eventToggles('WEBHOOK_EVENTS_')], ['CALL']);
-  const explicitOn = new EnvReader({ WEBHOOK_EVENTS_CONNECTION_UPDATE: 'true', WEBHOOK_EVENTS_STATUS_INSTANCE: 'false' });
-  assert.deepEqual([...explicitOn.eventToggles('WEBHOOK_EVENTS_')], ['CONNECTION_UPDATE']);
-  const aliasOnly = new EnvReader({ WEBHOOK_EVENTS_STATUS_INSTANCE: 'true', WEBHOOK_EVENTS_GROUPS_UPDATE: 'false', WEBHOOK_EVENTS_GROUP_UPDATE: 'true' });
-  assert.deepEqual([...aliasOnly.eventToggles('WEBHOOK_EVENTS_')], ['CONNECTION_UPDATE'], 'an alias alone still selects its event');
-  const twoPrefixes = new EnvReader({ SQS_GLOBAL_STATUS_INSTANCE: 'true', SQS_EVENTS_CONNECTION_UPDATE: 'false' });
+  const explicitOn = new EnvReader({ WEBHOOK_EVENTS_MESSAGES_SET: 'true', WEBHOOK_EVENTS_MESSAGING_HISTORY_SET: 'false' });
+  assert.deepEqual([...explicitOn.eventToggles('WEBHOOK_EVENTS_')], ['MESSAGES_SET']);
+  const aliasOnly = new EnvReader({ WEBHOOK_EVENTS_MESSAGING_HISTORY_SET: 'true', WEBHOOK_EVENTS_CALL: 'false' });
+  assert.deepEqual([...aliasOnly.eventToggles('WEBHOOK_EVENTS_')], ['MESSAGES_SET'], 'an alias alone still selects its event');
+  const twoPrefixes = new EnvReader({ SQS_GLOBAL_GROUP_UPDATE: 'true', SQS_EVENTS_GROUPS_UPDATE: 'false' });
   assert.deepEqual([...twoPrefixes.eventToggles(['SQS_GLOBAL_', 'SQS_EVENTS_'])], [], 'across the prefixes of one set too');
   for (const env of [explicitOff, explicitOn, aliasOnly, twoPrefixes]) assert.deepEqual(env.problems, []);
+});
+
+test('*_EVENTS_STATUS_INSTANCE is the toggle of status.instance itself, not an alias of CONNECTION_UPDATE', () => {
+  const only = new EnvReader({ WEBHOOK_EVENTS_STATUS_INSTANCE: 'true' });
+  assert.deepEqual([...only.eventToggles('WEBHOOK_EVENTS_')], ['STATUS_INSTANCE']);
+  const both = new EnvReader({ KAFKA_EVENTS_STATUS_INSTANCE: 'true', KAFKA_EVENTS_CONNECTION_UPDATE: 'true' });
+  assert.deepEqual([...both.eventToggles('KAFKA_EVENTS_')], ['CONNECTION_UPDATE', 'STATUS_INSTANCE']);
+  const off = new EnvReader({ SQS_GLOBAL_STATUS_INSTANCE: 'false', SQS_GLOBAL_CONNECTION_UPDATE: 'true' });
+  assert.deepEqual([...off.eventToggles(['SQS_GLOBAL_', 'SQS_EVENTS_'])], ['CONNECTION_UPDATE']);
+  const offAlone = new EnvReader({ PUSHER_EVENTS_STATUS_INSTANCE: 'false' });
+  assert.deepEqual([...offAlone.eventToggles('PUSHER_EVENTS_')], [], 'a toggle set, so only those set to true');
+  for (const env of [only, both, off, offAlone]) {
+    assert.deepEqual(env.problems, []);
+    assert.deepEqual(env.bootWarnings(), [], 'a known toggle, not an unknown one');
+  }
 });

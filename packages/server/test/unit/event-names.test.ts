@@ -9,6 +9,8 @@ import {
   findEventName,
   keysForRealtimeType,
   realtimeTypeOf,
+  storedChannels,
+  storedEventList,
   type EventKey,
 } from '../../src/core/event-names.ts';
 
@@ -26,8 +28,11 @@ const SEED_001_EVENTS = [
 /** Pombo's own operator events, beyond the seed's. */
 const POMBO_EVENTS = ['WEBHOOK_DISABLED'];
 
-test("the table holds exactly the events of seed 001, plus Pombo's operator events", () => {
-  assert.deepEqual([...EVENT_KEYS].sort(), [...SEED_001_EVENTS, ...POMBO_EVENTS].sort());
+/** Evolution API's events the seed's tables left out: `status.instance` (its Events enum, sent beside connection.update). */
+const EVOLUTION_EVENTS = ['STATUS_INSTANCE'];
+
+test("the table holds exactly the events of seed 001, Evolution API's status.instance, and Pombo's operator events", () => {
+  assert.deepEqual([...EVENT_KEYS].sort(), [...SEED_001_EVENTS, ...EVOLUTION_EVENTS, ...POMBO_EVENTS].sort());
   assert.deepEqual([findEventName('WEBHOOK_DISABLED')?.dotted, findEventName('webhook-disabled')?.key], ['webhook.disabled', 'WEBHOOK_DISABLED']);
 });
 
@@ -102,14 +107,35 @@ test('every realtime type comes from at least one event, and the reverse lookup 
 
 test("Evolution's aliases select their events; an ingested name must be the event's own (GROUP_UPDATE is)", () => {
   const asFilter = (name: string) => findEventName(name, 'filter')?.key;
-  assert.deepEqual(['GROUP_UPDATE', 'STATUS_INSTANCE', 'MESSAGING_HISTORY_SET', 'status_instance'].map(asFilter), [
-    'GROUPS_UPDATE',
-    'CONNECTION_UPDATE',
-    'MESSAGES_SET',
-    'CONNECTION_UPDATE',
-  ]);
+  assert.deepEqual(['GROUP_UPDATE', 'MESSAGING_HISTORY_SET', 'group_update'].map(asFilter), ['GROUPS_UPDATE', 'MESSAGES_SET', 'GROUPS_UPDATE']);
   assert.equal(findEventName('GROUP_UPDATE')?.key, 'GROUPS_UPDATE');
-  assert.equal(findEventName('STATUS_INSTANCE'), undefined);
   assert.equal(findEventName('MESSAGING_HISTORY_SET'), undefined);
   for (const { alias } of EVENT_ALIASES) assert.ok(!(EVENT_KEYS as readonly string[]).includes(alias), `${alias} is an alias, not a key`);
+});
+
+test("Evolution's status.instance is an event of its own, in every form and every use (it once stood for CONNECTION_UPDATE)", () => {
+  for (const form of ['STATUS_INSTANCE', 'status.instance', 'status-instance', 'status_instance']) {
+    for (const use of ['event', 'filter'] as const) assert.equal(findEventName(form, use)?.key, 'STATUS_INSTANCE', `${form} (${use})`);
+  }
+  const name = eventName('STATUS_INSTANCE');
+  assert.deepEqual([name.dotted, name.kebab], ['status.instance', 'status-instance']);
+  assert.equal(realtimeTypeOf({ event: 'STATUS_INSTANCE', data: { instance: 'a', status: 'closed' } }), 'STATUS_INSTANCE', 'no realtime word: its key');
+  assert.ok(!EVENT_ALIASES.some(({ alias }) => (alias as string) === 'STATUS_INSTANCE'));
+});
+
+test('a stored events list that meant every event before STATUS_INSTANCE was one gets it; any other list stays as stored', () => {
+  const before = EVENT_KEYS.filter((key) => key !== 'STATUS_INSTANCE');
+  assert.deepEqual(storedEventList(before), [...before, 'STATUS_INSTANCE'], 'every event as stored then');
+  const beforeDisabled = before.filter((key) => key !== 'WEBHOOK_DISABLED');
+  assert.deepEqual(storedEventList(beforeDisabled), [...beforeDisabled, 'STATUS_INSTANCE'], 'stored before WEBHOOK_DISABLED too');
+  const named = ['MESSAGES_UPSERT', 'CONNECTION_UPDATE'];
+  assert.equal(storedEventList(named), named, 'a list that named STATUS_INSTANCE was stored as CONNECTION_UPDATE: it keeps selecting that');
+  assert.equal(storedEventList(EVENT_KEYS), EVENT_KEYS);
+  const channels = { webhook: { url: 'https://x', events: before, endpoints: [{ id: 'e', events: before }, { id: 'f', events: named }] }, rabbitmq: { enabled: true, events: named } };
+  const read = storedChannels(channels);
+  assert.deepEqual(read.webhook.events, [...before, 'STATUS_INSTANCE']);
+  assert.deepEqual(read.webhook.endpoints[0]?.events, [...before, 'STATUS_INSTANCE']);
+  assert.equal(read.webhook.endpoints[1], channels.webhook.endpoints[1]);
+  assert.equal(read.rabbitmq, channels.rabbitmq);
+  assert.equal(storedChannels({ rabbitmq: { events: named } }).rabbitmq.events, named);
 });

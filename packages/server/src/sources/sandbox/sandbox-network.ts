@@ -7,6 +7,7 @@ import type { Instance, Store } from '../../store/types.ts';
 import type { MediaStore } from './media-store.ts';
 import { newQrCode, type QrCode } from './qr-code.ts';
 import { historySync } from './history-sync.ts';
+import { CLOSED_FORBIDDEN, sessionClosed } from './session-closed.ts';
 import { messageRecords } from '../../log-views/message-records.ts';
 import { groupList } from '../../log-views/group-list.ts';
 
@@ -17,9 +18,7 @@ const GROUP_SUFFIX = '@g.us';
 export const SANDBOX_TEXT_MAX = 65_536;
 
 export const jidOf = (number: string): string => (number.includes('@') ? number : `${number.replace(/\D/g, '')}${USER_SUFFIX}`);
-/** Baileys' DisconnectReason for the close of a connect refused (its number is another instance's): forbidden. */
-const CLOSED_FORBIDDEN = 403;
-/** ... and for a connect that failed otherwise: badSession, Baileys' reason for an error of its own. */
+/** Baileys' DisconnectReason for a connect that failed otherwise than refused (CLOSED_FORBIDDEN): badSession, its reason for an error of its own. */
 const CLOSED_FAILED = 500;
 
 const messageId = (): string => `3EB0${randomBytes(8).toString('hex').toUpperCase()}`;
@@ -167,12 +166,16 @@ export class SandboxNetwork {
   /**
    * Ends a connect that could not open its instance as a client sees a connection end: closed, and a
    * CONNECTION_UPDATE saying so after its QRCODE_UPDATED. A number another instance holds is refused
-   * (NumberTakenError, from the update) as the check of this node's memory refuses it.
+   * (NumberTakenError, from the update) as the check of this node's memory refuses it: forbidden, a
+   * close Evolution API does not reconnect after, so STATUS_INSTANCE (`closed`) comes before, as it sends it.
    */
   private async endConnect(connecting: Instance, error: unknown): Promise<never> {
     const closed = await this.instances.update(connecting, { state: 'close' });
-    const statusReason = error instanceof NumberTakenError ? CLOSED_FORBIDDEN : CLOSED_FAILED;
-    await this.instances.emit(closed, { event: 'CONNECTION_UPDATE', data: { instance: connecting.name, state: 'close', statusReason } });
+    const forbidden = error instanceof NumberTakenError;
+    const statusReason = forbidden ? CLOSED_FORBIDDEN : CLOSED_FAILED;
+    const connection = { event: 'CONNECTION_UPDATE' as const, data: { instance: connecting.name, state: 'close', statusReason } };
+    const status = { event: 'STATUS_INSTANCE' as const, data: sessionClosed(connecting.name, CLOSED_FORBIDDEN, 'Connection Failure') };
+    await this.instances.emitMany(closed, forbidden ? [status, connection] : [connection]);
     throw error;
   }
 
