@@ -29,13 +29,12 @@ export class Http {
     if (this.options.apiKey) headers.apikey = this.options.apiKey;
     if (body !== undefined) headers['content-type'] = 'application/json';
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs;
-    const deadline = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
-    const signals = [call.signal, deadline].filter((signal): signal is AbortSignal => signal !== undefined);
+    const abort = callAbort(call.signal, timeoutMs);
     try {
       const response = await this.options.fetch(restUrl(this.options.baseUrl, path), {
         method,
         headers,
-        ...(signals.length ? { signal: AbortSignal.any(signals) } : {}),
+        ...(abort ? { signal: abort.signal } : {}),
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
       const text = await response.text();
@@ -44,10 +43,50 @@ export class Http {
       return parsed as T;
     } catch (error) {
       // The caller's own abort keeps its reason; only the SDK's deadline becomes a timeout error.
-      if (deadline?.aborted && !call.signal?.aborted) throw new PomboTimeoutError(method, path, timeoutMs);
+      if (abort?.timedOut) throw new PomboTimeoutError(method, path, timeoutMs);
       throw error;
+    } finally {
+      abort?.release();
     }
   }
+}
+
+interface CallAbort {
+  readonly signal: AbortSignal;
+  readonly timedOut: boolean;
+  /** Clears the timer and the listener on the caller's signal: the call is over. */
+  release(): void;
+}
+
+/**
+ * One signal for a call, aborted by the caller's signal or by the timeout, whichever comes first.
+ * Not `AbortSignal.any` with `AbortSignal.timeout`: the timer would stay armed after the answer (30 s
+ * of a signal and a timer per call), and Node keeps every signal `any` derived from a long-lived one
+ * (a process's shutdown signal, passed to every call) until that one aborts.
+ */
+function callAbort(callerSignal: AbortSignal | undefined, timeoutMs: number): CallAbort | undefined {
+  if (!callerSignal && !(timeoutMs > 0)) return undefined;
+  const controller = new AbortController();
+  let timedOut = false;
+  const onCallerAbort = (): void => controller.abort(callerSignal?.reason);
+  const expire = (): void => {
+    if (controller.signal.aborted) return; // the caller's abort came first: its reason stands
+    timedOut = true;
+    controller.abort();
+  };
+  const timer = timeoutMs > 0 ? setTimeout(expire, timeoutMs) : undefined;
+  if (callerSignal?.aborted) onCallerAbort();
+  else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+  return {
+    signal: controller.signal,
+    get timedOut() {
+      return timedOut;
+    },
+    release() {
+      clearTimeout(timer);
+      callerSignal?.removeEventListener('abort', onCallerAbort);
+    },
+  };
 }
 
 function parseJson(text: string): unknown {
