@@ -11,16 +11,28 @@ function describe(value: unknown): string {
   return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
 }
 
+const spelling = (name: string): string => name.toLowerCase().replace(/[-_]/g, '');
+
+/**
+ * A name that is not an option but spells one in another case or with separators (`apikey`, `MaxRetries`,
+ * `last_event_id`): a typo, or the seed's C# names. Other names are the caller's own fields (options
+ * spread from a wider configuration object, which TypeScript lets through) and are left alone.
+ */
+function isMisspelt(name: string, checks: Record<string, Check>): boolean {
+  if (Object.hasOwn(checks, name)) return false;
+  return Object.keys(checks).some((option) => spelling(option) === spelling(name));
+}
+
 /**
  * Checks `options` against `checks` (one per known option): a wrong value, a required option left out,
- * or a name that is not an option (`apikey` for `apiKey`) throws a PomboOptionError. An optional
+ * or a misspelt option (`apikey` for `apiKey`) throws a PomboOptionError. An optional
  * option set to undefined counts as left out.
  */
 export function checkOptions(owner: string, options: unknown, checks: Record<string, Check>, required: readonly string[] = []): void {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new PomboOptionError(owner, 'an object of options', describe(options));
   const given = options as Record<string, unknown>;
   for (const name of Object.keys(given)) {
-    if (!(name in checks)) throw new PomboOptionError(`${owner}.${name}`, `no such option (the options are ${Object.keys(checks).join(', ')})`, describe(given[name]));
+    if (isMisspelt(name, checks)) throw new PomboOptionError(`${owner}.${name}`, `no such option (the options are ${Object.keys(checks).join(', ')})`, describe(given[name]));
   }
   for (const [name, check] of Object.entries(checks)) {
     const value = given[name];
