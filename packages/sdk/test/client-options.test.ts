@@ -33,11 +33,11 @@ test('subscribe() rejects a wrong option with a TypeError naming it, before conn
   const client = new PomboClient({ baseUrl: 'http://127.0.0.1:9', apiKey: 'k' });
   const wrong: Array<[Record<string, unknown>, string, RegExp]> = [
     [{}, 'subscribe.instanceId', /a non-empty string, got nothing/],
-    [{ instanceId: 'a', maxRetries: -1 }, 'subscribe.maxRetries', /an integer ≥ 0, got number -1/],
+    [{ instanceId: 'a', maxRetries: -1 }, 'subscribe.maxRetries', /an integer ≥ 0 or Infinity, got number -1/],
     [{ instanceId: 'a', maxRetries: 2.5 }, 'subscribe.maxRetries', /an integer ≥ 0/],
     [{ instanceId: 'a', retryDelayMs: -5 }, 'subscribe.retryDelayMs', /a number ≥ 0/],
     [{ instanceId: 'a', maxRetryDelayMs: Number.NaN }, 'subscribe.maxRetryDelayMs', /a number ≥ 0, got number NaN/],
-    [{ instanceId: 'a', concurrency: 0 }, 'subscribe.concurrency', /an integer ≥ 1, got number 0/],
+    [{ instanceId: 'a', concurrency: 0 }, 'subscribe.concurrency', /an integer ≥ 1 or Infinity, got number 0/],
     [{ instanceId: 'a', pingIntervalMs: -1 }, 'subscribe.pingIntervalMs', /a number ≥ 0/],
     [{ instanceId: 'a', dedupe: -10 }, 'subscribe.dedupe', /true, false or an integer ≥ 0/],
     [{ instanceId: 'a', events: 'Message' }, 'subscribe.events', /an array of event names, got "Message"/],

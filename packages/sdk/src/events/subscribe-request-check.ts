@@ -9,18 +9,24 @@ const eventNames: Check = (value) => {
 
 const countOrBoolean: Check = (value) => (typeof value === 'boolean' ? undefined : atLeast(0, { integer: true })(value) && 'true, false or an integer ≥ 0');
 
+/** A limit that `Infinity` lifts: the runtime compares with it, and it was taken before options were checked. */
+const limit = (min: number): Check => {
+  const finite = atLeast(min, { integer: true });
+  return (value) => (value === Number.POSITIVE_INFINITY || !finite(value) ? undefined : `an integer ≥ ${min} or Infinity`);
+};
+
 const CHECKS: Record<keyof SubscribeRequest, Check> = {
   instanceId: nonEmptyString,
   instanceToken: nonEmptyString,
   events: eventNames,
   subscriber: nonEmptyString,
   reconnect: aBoolean,
-  maxRetries: atLeast(0, { integer: true }),
+  maxRetries: limit(0),
   retryDelayMs: atLeast(0),
   maxRetryDelayMs: atLeast(0),
   lastEventId: aString,
   dedupe: countOrBoolean,
-  concurrency: atLeast(1, { integer: true }),
+  concurrency: limit(1),
   credentials: oneOf('headers', 'query'),
   pingIntervalMs: atLeast(0),
   onError: aFunction,
