@@ -23,3 +23,23 @@ test('a baseUrl with a path (Pombo behind a reverse proxy at /pombo) keeps it, w
     }
   });
 });
+
+test("a baseUrl with a query (an API gateway's key) keeps it on REST calls and on the realtime endpoint, beside their own query", async () => {
+  await withPombo({}, async (pombo, _client, name) => {
+    const proxy = await startPathPrefixProxy(pombo.url, '/pombo', 'code=gw-1');
+    try {
+      for (const baseUrl of [`${proxy.url}?code=gw-1`, `${proxy.url.replace(/^http/, 'ws')}/?code=gw-1`]) {
+        const client = new PomboClient({ baseUrl, apiKey: pombo.apiKey });
+        assert.deepEqual((await client.instances.fetch({ instanceName: name })).map((instance) => instance.name), [name], `REST under ${baseUrl}`);
+        const sub = await client.events.subscribe({ instanceId: name, events: ['Message'], subscriber: baseUrl.startsWith('ws') ? 'ws' : 'http' });
+        const received = new Promise<string>((resolve) => sub.on('Message', (evt) => void resolve(evt.id)));
+        const [id] = await publish(client, name, 1);
+        assert.equal(await received, id, `realtime under ${baseUrl}`);
+        await sub.close();
+      }
+      assert.deepEqual(proxy.missed, [], 'every request carried the key');
+    } finally {
+      await proxy.close();
+    }
+  });
+});

@@ -15,12 +15,21 @@ export interface PathPrefixProxy {
   close(): Promise<void>;
 }
 
-export async function startPathPrefixProxy(target: string, prefix = '/pombo'): Promise<PathPrefixProxy> {
+/**
+ * `gatewayKey`: a query parameter (`name=value`) every request must carry, as an API gateway's key
+ * (Azure's `?code=`, `?subscription-key=`); it is taken off before forwarding.
+ */
+export async function startPathPrefixProxy(target: string, prefix = '/pombo', gatewayKey?: string): Promise<PathPrefixProxy> {
   const upstream = new URL(target);
   const missed: string[] = [];
   const strip = (request: IncomingMessage): string | undefined => {
     const path = request.url ?? '/';
-    if (path.startsWith(`${prefix}/`)) return path.slice(prefix.length);
+    const [name = '', value] = gatewayKey?.split('=') ?? [];
+    const url = new URL(path, 'http://proxy');
+    if (path.startsWith(`${prefix}/`) && (!gatewayKey || url.searchParams.get(name) === value)) {
+      url.searchParams.delete(name);
+      return `${url.pathname.slice(prefix.length)}${url.search}`;
+    }
     missed.push(path);
     return undefined;
   };
