@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { EVENT_FILTER_NAMES, EVENT_TYPES, LIFECYCLE_EVENTS, OTHER_EVENT_TYPES, PomboOptionError } from '../src/index.ts';
+import { EVENT_ALIASES, EVENT_FILTER_NAMES, EVENT_KEYS, EVENT_TYPES, LIFECYCLE_EVENTS, OTHER_EVENT_TYPES, PomboOptionError } from '../src/index.ts';
+import { EVENT_ALIASES as SERVER_EVENT_ALIASES, EVENT_KEYS as SERVER_EVENT_KEYS } from '../../server/src/core/event-names.ts';
 import { withPombo } from './sdk-fixtures.ts';
 
 const TEST_DIR = fileURLToPath(new URL('.', import.meta.url));
@@ -72,4 +73,9 @@ test('Pombo accepts every name of EVENT_FILTER_NAMES as a filter; Gap as a filte
       (error: unknown) => error instanceof PomboOptionError && error.option === 'subscribe.events' && /every subscription gets the Gap events/.test(error.message),
     );
   });
+});
+
+test("EVENT_KEYS are the server's event keys, no more, no fewer (a new event is typed as soon as Pombo has it)", () => {
+  assert.deepEqual([...EVENT_KEYS].sort(), [...SERVER_EVENT_KEYS].sort());
+  assert.deepEqual(EVENT_ALIASES, SERVER_EVENT_ALIASES.map((entry) => entry.alias));
 });

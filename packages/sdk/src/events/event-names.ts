@@ -1,41 +1,10 @@
-import { EVENT_TYPES, type EventType } from './event.ts';
+import { EVENT_TYPES, OTHER_EVENT_TYPES, type EventType } from './event.ts';
+
+/** The events that always arrive as a word of the vocabulary (`Message`, `ReadReceipt`, `HistorySync`), so are no `OTHER_EVENT_TYPES`. */
+const WORDED_KEYS = ['MESSAGES_SET', 'MESSAGES_UPSERT', 'MESSAGES_UPDATE', 'SEND_MESSAGE'] as const;
 
 /** Every event's UPPER_SNAKE name (Evolution API's, plus Pombo's WEBHOOK_DISABLED), as the server knows them. */
-export const EVENT_KEYS = [
-  'APPLICATION_STARTUP',
-  'INSTANCE_CREATE',
-  'INSTANCE_DELETE',
-  'QRCODE_UPDATED',
-  'CONNECTION_UPDATE',
-  'STATUS_INSTANCE',
-  'REMOVE_INSTANCE',
-  'LOGOUT_INSTANCE',
-  'MESSAGES_SET',
-  'MESSAGES_UPSERT',
-  'MESSAGES_UPDATE',
-  'MESSAGES_DELETE',
-  'MESSAGES_EDITED',
-  'SEND_MESSAGE',
-  'SEND_MESSAGE_UPDATE',
-  'CONTACTS_SET',
-  'CONTACTS_UPSERT',
-  'CONTACTS_UPDATE',
-  'CHATS_SET',
-  'CHATS_UPSERT',
-  'CHATS_UPDATE',
-  'CHATS_DELETE',
-  'PRESENCE_UPDATE',
-  'GROUPS_UPSERT',
-  'GROUPS_UPDATE',
-  'GROUP_PARTICIPANTS_UPDATE',
-  'LABELS_EDIT',
-  'LABELS_ASSOCIATION',
-  'CALL',
-  'TYPEBOT_START',
-  'TYPEBOT_CHANGE_STATUS',
-  'ERRORS',
-  'WEBHOOK_DISABLED',
-] as const;
+export const EVENT_KEYS = [...OTHER_EVENT_TYPES, ...WORDED_KEYS] as const;
 
 export type EventKey = (typeof EVENT_KEYS)[number];
 
