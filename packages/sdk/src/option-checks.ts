@@ -3,12 +3,17 @@ import { PomboOptionError } from './errors.ts';
 /** One option's check: undefined when the value is acceptable, else what the option takes. */
 export type Check = (value: unknown) => string | undefined;
 
+/** A value's type alone, for a value that may be a secret. */
+function typeOf(value: unknown): string {
+  if (value === undefined || value === null) return String(value);
+  return Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
 /** How a wrong value is shown in the error: its type, and the value itself when it is short. */
 function describe(value: unknown): string {
-  if (value === undefined || value === null) return String(value);
   if (typeof value === 'string') return value.length > 60 ? `a string of ${value.length} characters` : JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${String(value)}`;
-  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+  return typeOf(value);
 }
 
 const spelling = (name: string): string => name.toLowerCase().replace(/[-_]/g, '');
@@ -32,7 +37,8 @@ export function checkOptions(owner: string, options: unknown, checks: Record<str
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new PomboOptionError(owner, 'an object of options', describe(options));
   const given = options as Record<string, unknown>;
   for (const name of Object.keys(given)) {
-    if (isMisspelt(name, checks)) throw new PomboOptionError(`${owner}.${name}`, `no such option (the options are ${Object.keys(checks).join(', ')})`, describe(given[name]));
+    // Its type only: a misspelt apiKey or instanceToken holds a key, and error messages end in logs.
+    if (isMisspelt(name, checks)) throw new PomboOptionError(`${owner}.${name}`, `no such option (the options are ${Object.keys(checks).join(', ')})`, typeOf(given[name]));
   }
   for (const [name, check] of Object.entries(checks)) {
     const value = given[name];
