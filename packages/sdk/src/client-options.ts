@@ -1,5 +1,5 @@
 import { PomboOptionError } from './errors.ts';
-import { aFunction, atLeast, checkOptions, nonEmptyString, type Check } from './option-checks.ts';
+import { aFunction, aTimeout, checkOptions, nonEmptyString, type Check } from './option-checks.ts';
 import type { Transport } from './events/transport.ts';
 
 export interface PomboClientOptions {
@@ -11,7 +11,7 @@ export interface PomboClientOptions {
    * should never hold the global key). Given as `undefined` (`process.env.POMBO_API_KEY` unset), it throws.
    */
   apiKey?: string | undefined;
-  /** How long a REST call may take, its answer's body included, before it rejects with a `PomboTimeoutError`. `0`: no limit. Default 30 s. */
+  /** How long a REST call may take, its answer's body included, before it rejects with a `PomboTimeoutError`. `0` or `Infinity`: no limit. Default 30 s. */
   timeoutMs?: number;
   /** A fetch implementation (default: the global one). */
   fetch?: typeof fetch;
@@ -33,7 +33,7 @@ const aTransport: Check = (value) =>
 const CHECKS: Record<keyof PomboClientOptions, Check> = {
   baseUrl: aBaseUrl,
   apiKey: nonEmptyString,
-  timeoutMs: atLeast(0),
+  timeoutMs: aTimeout,
   fetch: aFunction,
   transport: aTransport,
 };

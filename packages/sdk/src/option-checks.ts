@@ -58,6 +58,9 @@ export const aString: Check = expect('a string', (value) => typeof value === 'st
 export const aFunction: Check = expect('a function', (value) => typeof value === 'function');
 export const aBoolean: Check = expect('true or false', (value) => typeof value === 'boolean');
 
+/** A timeout in ms: `0`, or one past what a timer holds (`Infinity`), is no limit. */
+export const aTimeout: Check = expect('a number of ms ≥ 0 (0 or Infinity: no limit)', (value) => typeof value === 'number' && value >= 0);
+
 export const atLeast = (min: number, { integer = false } = {}): Check =>
   expect(`${integer ? 'an integer' : 'a number'} ≥ ${min}`, (value) => typeof value === 'number' && Number.isFinite(value) && value >= min && (!integer || Number.isInteger(value)));
 

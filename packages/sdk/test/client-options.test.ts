@@ -19,8 +19,8 @@ test('new PomboClient() throws a TypeError naming the option for a missing key, 
     assert.throws(construct({ baseUrl: wrong, apiKey: 'k' }), refusal('PomboClient.baseUrl', /an http\(s\) or ws\(s\) URL/), String(wrong));
   }
   assert.throws(construct({ apiKey: 'k' }), refusal('PomboClient.baseUrl', /got nothing/));
-  assert.throws(construct({ baseUrl, apiKey: 'k', timeoutMs: -1 }), refusal('PomboClient.timeoutMs', /a number ≥ 0, got number -1/));
-  assert.throws(construct({ baseUrl, apiKey: 'k', timeoutMs: '30s' }), refusal('PomboClient.timeoutMs', /a number ≥ 0, got "30s"/));
+  assert.throws(construct({ baseUrl, apiKey: 'k', timeoutMs: -1 }), refusal('PomboClient.timeoutMs', /a number of ms ≥ 0 \(0 or Infinity: no limit\), got number -1/));
+  assert.throws(construct({ baseUrl, apiKey: 'k', timeoutMs: '30s' }), refusal('PomboClient.timeoutMs', /no limit\), got "30s"/));
   assert.throws(construct({ baseUrl, apiKey: 'k', fetch: 'fetch' }), refusal('PomboClient.fetch', /a function/));
   assert.throws(construct({ baseUrl, apikey: 'k' }), refusal('PomboClient.apikey', /no such option \(the options are baseUrl, apiKey, timeoutMs, fetch, transport\)/));
   assert.throws(construct(undefined), refusal('PomboClient', /an object of options/));

@@ -1,5 +1,6 @@
 import { restUrl } from '../base-url.ts';
 import { PomboApiError, PomboTimeoutError } from '../errors.ts';
+import { aTimeout, checkOptions, type Check } from '../option-checks.ts';
 
 /** How long a REST call may take by default, the answer's body included. */
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -16,9 +17,16 @@ export interface HttpOptions {
 export interface CallOptions {
   /** Aborts the call: it rejects with the signal's reason. */
   signal?: AbortSignal;
-  /** This call's timeout, instead of the client's `timeoutMs` (`0`: none). */
+  /** This call's timeout, instead of the client's `timeoutMs` (`0` or `Infinity`: none). */
   timeoutMs?: number;
 }
+
+const aSignal: Check = (value) => (value !== null && typeof value === 'object' && typeof (value as AbortSignal).addEventListener === 'function' ? undefined : 'an AbortSignal');
+
+const CALL_CHECKS: Record<keyof CallOptions, Check> = { signal: aSignal, timeoutMs: aTimeout };
+
+/** The longest delay a timer holds (2^31 − 1 ms, 24.8 days): a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** JSON over HTTP with the `apikey` header; an error answer becomes a `PomboApiError`, a slow one a `PomboTimeoutError`. */
 export class Http {
@@ -28,6 +36,7 @@ export class Http {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.options.apiKey) headers.apikey = this.options.apiKey;
     if (body !== undefined) headers['content-type'] = 'application/json';
+    checkOptions('call', call, CALL_CHECKS);
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs;
     const abort = callAbort(call.signal, timeoutMs);
     try {
@@ -65,7 +74,8 @@ interface CallAbort {
  * (a process's shutdown signal, passed to every call) until that one aborts.
  */
 function callAbort(callerSignal: AbortSignal | undefined, timeoutMs: number): CallAbort | undefined {
-  if (!callerSignal && !(timeoutMs > 0)) return undefined;
+  const limited = timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS;
+  if (!callerSignal && !limited) return undefined;
   const controller = new AbortController();
   let timedOut = false;
   const onCallerAbort = (): void => controller.abort(callerSignal?.reason);
@@ -74,7 +84,7 @@ function callAbort(callerSignal: AbortSignal | undefined, timeoutMs: number): Ca
     timedOut = true;
     controller.abort();
   };
-  const timer = timeoutMs > 0 ? setTimeout(expire, timeoutMs) : undefined;
+  const timer = limited ? setTimeout(expire, timeoutMs) : undefined;
   if (callerSignal?.aborted) onCallerAbort();
   else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
   return {
