@@ -23,6 +23,12 @@ export interface SubscriberDestination {
   readonly instanceId: string;
 }
 
+/** Where an instance's log stands when its config is replaced: the time, and the position of its last stored event (0: none). */
+export interface LogMoment {
+  readonly now: number;
+  readonly position: number;
+}
+
 /**
  * One kind of destination (webhook, rabbitmq, …). A channel validates its per-instance config,
  * says which destinations a config asks for, and delivers; the dispatcher does the rest.
@@ -38,10 +44,11 @@ export interface ChannelModule {
   /** Checks what the schema cannot (event names, URLs, …) and returns the config to store; throws a PomboError (400) naming the field. */
   parseConfig(config: Obj, path: string): unknown;
   /**
-   * What `POST /<name>/set` stores, from the parsed config and the one it replaces (undefined when none):
-   * for what a config keeps of its history (a webhook's pause). Default: the parsed config as it is.
+   * What `POST /<name>/set` stores, from the parsed config and the one it replaces (undefined when none),
+   * at a moment of the instance's log: for what a config keeps of its history (a webhook's pause).
+   * Default: the parsed config as it is.
    */
-  replacing?(previous: unknown, config: unknown): unknown;
+  replacing?(previous: unknown, config: unknown, at: LogMoment): unknown;
   /** What `GET /<name>/find/:instanceName` returns: the config with secrets masked, and live state (cluster mode: may read it from the database). */
   describe(instance: Instance): unknown | Promise<unknown>;
   /** The destinations an instance's stored config asks for. */

@@ -178,3 +178,41 @@ test('a webhook disabled with /webhook/set sends nothing stored while it was off
   assert.deepEqual(receiver.deliveredIds().slice(4), [first]);
   await set(created.name, { enabled: false });
 });
+
+test("the events a paused webhook skips are those the log stored while it was off, whatever the clock of the node that set it says", async (t) => {
+  const receiver = await receiverFor(t);
+  const webhook = { url: receiver.url, events: ['MESSAGES_UPSERT'] };
+  // The node answering /webhook/set runs a minute ahead of the one storing events: cluster nodes' clocks
+  // differ, and a store keeps event times monotonic past a clock stepped back.
+  const realNow = Date.now;
+  const setAhead = async (name: string, enabled: boolean) => {
+    const ahead = t.mock.method(Date, 'now', () => realNow() + 60_000);
+    try {
+      assert.equal((await set(name, { ...webhook, enabled })).status, 201);
+    } finally {
+      ahead.mock.restore();
+    }
+  };
+
+  // Disabled there: the event stored while it was off is still skipped once enabled.
+  const first = await instanceWithWebhook(pombo, webhook);
+  await setAhead(first.name, false);
+  await emit(pombo, first, [message('a@s.whatsapp.net', 'off')]);
+  await set(first.name, { ...webhook, enabled: true });
+  const [sent] = await emit(pombo, first, [message('a@s.whatsapp.net', 'after')]);
+  await eventually(() => receiver.deliveredIds().includes(sent as string), 'the event stored after it was enabled');
+  await settled(pombo, first);
+  assert.deepEqual(receiver.deliveredIds(), [sent], 'the event stored while it was off was skipped');
+
+  // Enabled there: the event stored after it was enabled is sent, not taken for one stored while it was off.
+  const second = await instanceWithWebhook(pombo, webhook);
+  await set(second.name, { ...webhook, enabled: false });
+  await emit(pombo, second, [message('b@s.whatsapp.net', 'off')]);
+  await setAhead(second.name, true);
+  const [afterwards] = await emit(pombo, second, [message('b@s.whatsapp.net', 'after')]);
+  await eventually(() => receiver.deliveredIds().includes(afterwards as string), 'the event stored after it was enabled');
+  await settled(pombo, second);
+  assert.deepEqual(receiver.deliveredIds(), [sent, afterwards]);
+  await set(first.name, { enabled: false });
+  await set(second.name, { enabled: false });
+});

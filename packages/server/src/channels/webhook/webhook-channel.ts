@@ -176,7 +176,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
     name: 'webhook',
     configSchema: WEBHOOK_CONFIG_SCHEMA,
     parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path, rules),
-    replacing: (previous, config) => replacingWebhook(previous as WebhookSettings | undefined, config as WebhookSettings),
+    replacing: (previous, config, at) => replacingWebhook(previous as WebhookSettings | undefined, config as WebhookSettings, at),
     async describe(instance: Instance) {
       const shown = defaultOf(instance);
       // As Evolution API's `find`: no webhook was ever set, so there is none to show, and `if (webhook)` is false.

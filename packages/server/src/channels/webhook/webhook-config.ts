@@ -44,8 +44,10 @@ export interface WebhookSettings {
   failingSince?: string | null;
   /** When a person disabled it with `/webhook/set` (webhook-pause.ts); kept while it stays disabled. */
   pausedAt?: string | null;
-  /** The last pause, once `/webhook/set` enabled it again: the events stored meanwhile are not sent. */
-  paused?: { from: string; to: string } | null;
+  /** The position of the instance's last event stored then: the pause skips those after it. */
+  pausedAfter?: number | null;
+  /** The last pause, once `/webhook/set` enabled it again: the events stored meanwhile (positions after `after`, through `through`) are not sent. */
+  paused?: { after: number; through: number } | null;
 }
 
 /** One more webhook of an instance (`/webhook/endpoints/…`): the same settings, with an id of its own. */
@@ -203,6 +205,7 @@ export function maskedSettings(settings: WebhookSettings): Record<string, unknow
     disabledReason: settings.disabledReason ?? null,
     failingSince: settings.failingSince ?? null,
     pausedAt: settings.pausedAt ?? null,
+    pausedAfter: undefined,
     paused: undefined,
   };
 }

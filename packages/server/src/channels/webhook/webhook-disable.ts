@@ -61,7 +61,7 @@ export async function enableWebhook(context: AppContext, book: WebhookBook, inst
     if (!current.url) throw validationError('the webhook has no url: set one (POST /webhook/set, or PATCH the endpoint) to enable it');
     failingSince = current.failingSince ?? null;
     // An explicit resume: a pause a person made with /webhook/set ends here, its events sent (webhook-pause.ts).
-    return { ...current, enabled: true, ...NOT_DISABLED, pausedAt: null };
+    return { ...current, enabled: true, ...NOT_DISABLED, pausedAt: null, pausedAfter: null };
   });
   const since: string | null = failingSince;
   if (since === null) return { replayed: 0 };

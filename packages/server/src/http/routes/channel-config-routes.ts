@@ -20,8 +20,10 @@ export function channelConfigRoutes(app: FastifyInstance, context: AppContext): 
       const parsed = module.parseConfig(request.body[module.name] ?? {}, module.name);
       // Over the instance as stored, not this node's copy: a concurrent set of another channel, here or on another
       // node, is kept, and what the config keeps of its history (a webhook's pause) builds on the stored one.
+      // Read before the change: what the log stored until this request is not taken for what it stores after.
+      const at = module.replacing ? { now: Date.now(), position: await context.store.lastPositionOf(instance.id) } : undefined;
       const updated = await context.instances.editChannels(instance.id, (stored) => ({
-        [module.name]: module.replacing ? module.replacing(stored.channels[module.name], parsed) : parsed,
+        [module.name]: module.replacing && at ? module.replacing(stored.channels[module.name], parsed, at) : parsed,
       }));
       reply.code(201);
       return module.describe(updated);

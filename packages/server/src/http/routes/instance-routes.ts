@@ -97,7 +97,8 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
       if (!config) continue;
       const module = channels.get(key);
       const parsed = module ? module.parseConfig(config, key) : config;
-      configs[key] = module?.replacing ? module.replacing(undefined, parsed) : parsed;
+      // A new instance has no events yet: position 0.
+      configs[key] = module?.replacing ? module.replacing(undefined, parsed, { now: Date.now(), position: 0 }) : parsed;
     }
     // Evolution API takes the instance's settings (rejectCall, groupsIgnore, …) at the top of the body.
     if (hasSettings(body)) configs[SETTINGS_KEY] = parseSettings(body);
