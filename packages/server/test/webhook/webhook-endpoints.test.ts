@@ -138,3 +138,39 @@ test('deleting the instance deletes the state of its endpoints', async (t) => {
   assert.equal((await pombo.pombo.context.store.listDeliveries({ destination, limit: 10 })).length, 0);
   assert.equal(pombo.pombo.context.dispatcher.has(destination), false);
 });
+
+test('an endpoint disabled by PATCH (or created disabled) skips, once PATCHed enabled, what was stored while it was off, as the default webhook does; POST /webhook/enable sends it', async (t) => {
+  const receiver = await receiverFor(t);
+  const instance = await instanceWithWebhook(pombo, { enabled: false });
+  const endpoint = (await create(instance, { url: receiver.url, events: ['MESSAGES_UPSERT'], secret: null })).body;
+  const patch = (id: string, body: unknown) => pombo.api('PATCH', `/webhook/endpoints/${instance.name}/${id}`, body);
+  const [before] = await emit(pombo, instance, [message('a@s.whatsapp.net', 'before')]);
+  await eventually(() => receiver.deliveredIds().includes(before as string), 'the event sent before the pause');
+
+  const disabled = await patch(endpoint.id, { enabled: false });
+  assert.equal(disabled.status, 200, JSON.stringify(disabled.body));
+  assert.equal(typeof disabled.body.pausedAt, 'string', 'the pause shows');
+  const [whileOff] = await emit(pombo, instance, [message('a@s.whatsapp.net', 'off')]);
+  const enabled = await patch(endpoint.id, { enabled: true });
+  assert.equal(enabled.body.pausedAt, null);
+  const [afterwards] = await emit(pombo, instance, [message('a@s.whatsapp.net', 'after')]);
+  await eventually(() => receiver.deliveredIds().includes(afterwards as string), 'the event stored after it was enabled');
+  await idle(instance, endpoint.id);
+  assert.deepEqual(receiver.deliveredIds(), [before, afterwards], 'nothing stored while it was off was sent');
+
+  // Created disabled, then PATCHed enabled: the same.
+  const late = (await create(instance, { url: `${receiver.url}/late`, events: ['MESSAGES_UPSERT'], secret: null, enabled: false })).body;
+  await emit(pombo, instance, [message('a@s.whatsapp.net', 'late off')]);
+  await patch(late.id, { enabled: true });
+  const [first] = await emit(pombo, instance, [message('a@s.whatsapp.net', 'late on')]);
+  await eventually(() => receiver.requests.some((r) => r.url === '/late' && r.json?.id === first), 'the first event after enabling it');
+  await idle(instance, late.id);
+  assert.deepEqual(receiver.requests.filter((r) => r.url === '/late').map((r) => r.json?.id), [first]);
+
+  // POST /webhook/enable is the explicit resume: what was stored while it was off is sent.
+  await patch(endpoint.id, { enabled: false });
+  const [owed] = await emit(pombo, instance, [message('a@s.whatsapp.net', 'owed')]);
+  assert.equal((await pombo.api('POST', `/webhook/enable/${instance.name}?endpoint=${endpoint.id}`)).status, 200);
+  await eventually(() => receiver.deliveredIds().includes(owed as string), 'the event stored while it was off, on an explicit resume');
+  assert.ok(!receiver.deliveredIds().includes(whileOff as string));
+});

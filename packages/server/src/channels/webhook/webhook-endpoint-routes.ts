@@ -9,6 +9,7 @@ import type { DestinationReport } from '../../delivery/dispatcher.ts';
 import { apiSchema, instanceNameParam, instanceParams, strictObject, stringField, type JsonSchema } from '../../core/schemas.ts';
 import { endpointsOf, settingsOf, type WebhookBook } from './webhook-book.ts';
 import { enableWebhook } from './webhook-disable.ts';
+import { replacingWebhook } from './webhook-pause.ts';
 import { withPreviousSecrets } from './webhook-previous-secrets.ts';
 import { endpointWebhook, parseWebhookSettings, WEBHOOK_CONFIG_SCHEMA, type WebhookEndpoint, type WebhookRules, type WebhookSettings } from './webhook-config.ts';
 
@@ -76,8 +77,10 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
     const body = request.body;
     const parsed = parseWebhookSettings(body, 'endpoint', options.rules);
     const generated = body.secret === undefined ? newSecret() : undefined;
+    // Created disabled, it is paused as the default webhook is (webhook-pause.ts).
+    const at = { now: Date.now(), position: await context.store.lastPositionOf(instance.id) };
     const endpoint: WebhookEndpoint = {
-      ...parsed,
+      ...replacingWebhook(undefined, parsed, at),
       secret: generated ?? parsed.secret,
       id: `ep_${ulid()}`,
       description: description(body, null),
@@ -110,12 +113,15 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = request.body;
     const { endpointId } = request.params;
+    // Read before the change: what the log stored until this request is not taken for what it stores after.
+    const at = { now: Date.now(), position: await context.store.lastPositionOf(instance.id) };
     const { instance: updated, settings } = await book.edit(instance.id, endpointId, (current) => {
       const endpoint = current as WebhookEndpoint;
       const parsed = parseWebhookSettings({ ...asInput(endpoint), ...body }, 'endpoint', options.rules);
       // A secret set by hand replaces the current one at once (rotate-secret is the way to overlap them).
       const replaced = body.secret !== undefined && parsed.secret !== endpoint.secret;
-      const changed = { ...endpoint, ...parsed, description: description(body, endpoint.description) };
+      // Disabled and enabled again by PATCH, it skips what was stored meanwhile, as /webhook/set does (webhook-pause.ts).
+      const changed = { ...replacingWebhook(endpoint, { ...endpoint, ...parsed }, at), description: description(body, endpoint.description) };
       return replaced ? withPreviousSecrets(changed, []) : changed;
     });
     // Enabling one that Pombo disabled clears the mark and sends again what failed meanwhile.

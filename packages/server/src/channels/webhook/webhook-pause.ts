@@ -12,7 +12,7 @@ import type { WebhookSettings } from './webhook-config.ts';
  * auto-disable (which keeps what a failing receiver is owed) and `POST /webhook/enable` (an explicit
  * resume) are not pauses.
  */
-export function replacingWebhook(previous: WebhookSettings | undefined, next: WebhookSettings, at: LogMoment): WebhookSettings {
+export function replacingWebhook<S extends WebhookSettings>(previous: WebhookSettings | undefined, next: S, at: LogMoment): S {
   const wasPaused = previous?.enabled === false && previous.pausedAt ? previous : undefined;
   if (!next.enabled) {
     return wasPaused
