@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -355,6 +356,29 @@ describe('npm start', () => {
       assert.equal(code, 78, `${file}: ${stderr}`);
       assert.match(stderr, new RegExp(`^Invalid configuration:\\n  - DATA_DIR: the file ${join(data, file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} belongs to another user.*give it to the user Pombo runs as \\(uid ${NOBODY}\\)`), file);
       assert.doesNotMatch(stderr, /operation not permitted|\bat .+:\d+:\d+/, `${file}: no raw system error, no stack trace`);
+    }
+  });
+
+  test("a -wal or -shm file of another user beside the SQLite log (left by a start as root): exit 78 naming DATA_DIR and the file, not SQLite's 'unable to open database file'", async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root, to give the file to another user than the one Pombo runs as');
+    const NOBODY = 65534;
+    for (const leftover of ['pombo.db-wal', 'pombo.db-shm']) {
+      const cwd = tempDir(t);
+      chmodSync(cwd, 0o755);
+      const data = join(cwd, 'data');
+      mkdirSync(data, { mode: 0o700 });
+      chownSync(data, NOBODY, NOBODY);
+      // A log in WAL mode, Pombo's own; the file beside it root's, as a start as root leaves it.
+      const db = new Database(join(data, 'pombo.db'));
+      db.pragma('journal_mode = WAL');
+      db.exec('CREATE TABLE written_before (x)');
+      db.close();
+      chownSync(join(data, 'pombo.db'), NOBODY, NOBODY);
+      writeFileSync(join(data, leftover), '', { mode: 0o600 });
+      const { code, stderr } = await runToExit(cwd, { AUTHENTICATION_API_KEY: 'k', SERVER_PORT: String(await freePort()) }, 60_000, NOBODY);
+      assert.equal(code, 78, `${leftover}: ${stderr}`);
+      assert.match(stderr, new RegExp(`^Invalid configuration:\\n  - DATA_DIR: the file ${join(data, leftover).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} belongs to another user`), leftover);
+      assert.doesNotMatch(stderr, /unable to open database file|\bat .+:\d+:\d+/, `${leftover}: no raw SQLite error, no stack trace`);
     }
   });
 

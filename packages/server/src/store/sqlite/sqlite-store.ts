@@ -103,6 +103,9 @@ export class SqliteStore implements Store {
     this.lock = onDisk ? lockDatabaseFile(file) : undefined;
     // SQLite gives its -wal and -shm files the database file's mode: a 600 database keeps them 600 too.
     if (onDisk) privateFile(file);
+    // Those a previous run left are checked before SQLite opens them: one of another user's (a start as
+    // root) stops the start naming it, where SQLite would only say 'unable to open database file'.
+    if (onDisk) narrowExisting(`${file}-wal`, `${file}-shm`);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     if (onDisk) narrowExisting(`${file}-wal`, `${file}-shm`);
