@@ -215,7 +215,7 @@ async function caughtUp(pombo: Pombo, destination: string): Promise<void> {
   while (pombo.context.dispatcher.lag(destination) !== 0) await sleep(2);
 }
 
-/** Sets the instance's webhook on or off as `POST /webhook/set` would; off keeps its cursor, so on again drains the backlog. */
+/** Sets the instance's webhook off or on; off keeps its cursor, so on again drains the backlog, as `POST /webhook/enable` does (`/webhook/set` would skip it: webhook-pause.ts). */
 async function setWebhook({ pombo, instance }: Running, url: string, enabled: boolean): Promise<void> {
   const webhook = pombo.context.channels.get('webhook')?.parseConfig({ url, enabled }, 'webhook');
   await pombo.context.instances.editChannels(instance.id, () => ({ webhook }));
