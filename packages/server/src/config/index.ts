@@ -126,12 +126,20 @@ function resolveApiKey(fromEnv: string, dataDir: string): { apiKey: string; apiK
   if (fromEnv) return { apiKey: fromEnv, apiKeyGenerated: false };
   const file = resolve(dataDir, 'api-key');
   if (existsSync(file)) {
+    let apiKey: string;
     try {
-      return { apiKey: readPrivateFile(file).trim(), apiKeyGenerated: false };
+      apiKey = readPrivateFile(file).trim();
     } catch (error) {
       if (!(error instanceof PrivateFileError)) throw error;
       throw new ConfigError([`DATA_DIR: the file ${error.message}`]);
     }
+    // No key opens nothing (auth.ts refuses an empty one): the server would answer 401 to every call with the global key.
+    if (!apiKey) {
+      throw new ConfigError([
+        `DATA_DIR: the file ${file} is empty: remove it (Pombo then generates a key and prints it once), write the global key in it, or set AUTHENTICATION_API_KEY`,
+      ]);
+    }
+    return { apiKey, apiKeyGenerated: false };
   }
   const apiKey = newToken(32);
   writeFileSync(file, `${apiKey}\n`, { mode: 0o600 });

@@ -119,6 +119,19 @@ describe('loadConfig', () => {
     assert.equal(again.auth.apiKeyGenerated, false);
   });
 
+  test('an empty api-key file in DATA_DIR (a first start cut short as it wrote it) stops the start naming DATA_DIR and the file, instead of a server no key opens', (t) => {
+    const cwd = tempDir(t);
+    mkdirSync(join(cwd, 'data'), { mode: 0o700 });
+    for (const content of ['', '  \n']) {
+      writeFileSync(join(cwd, 'data', 'api-key'), content, { mode: 0o600 });
+      assert.throws(
+        () => loadConfig({}, cwd),
+        (error: unknown) => error instanceof ConfigError && error.problems.length === 1 && /^DATA_DIR: the file \S+api-key is empty: .*AUTHENTICATION_API_KEY/.test(error.problems[0] ?? ''),
+        JSON.stringify(content),
+      );
+    }
+  });
+
   test('a .env file in the working folder is read; the environment wins over it', (t) => {
     const cwd = tempDir(t);
     writeFileSync(join(cwd, '.env'), 'SERVER_PORT=9090\nLOG_LEVEL=debug\nAUTHENTICATION_API_KEY="from-dotenv"\n');
