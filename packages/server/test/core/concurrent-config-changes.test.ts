@@ -46,7 +46,10 @@ async function allKept(nodes: Harness[]): Promise<void> {
   });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const id: string = created.body.instance.instanceId;
-  const [patched1, patched2] = await Promise.all([1, 2].map(async (n) => (await first.api('POST', `/webhook/endpoints/${name}`, { enabled: false, url: `http://127.0.0.1:9/e${n}` })).body.id as string));
+  // One after the other: the two are listed in the order they were added, which the check of their descriptions reads.
+  const addEndpoint = async (n: number) => (await first.api('POST', `/webhook/endpoints/${name}`, { enabled: false, url: `http://127.0.0.1:9/e${n}` })).body.id as string;
+  const patched1 = await addEndpoint(1);
+  const patched2 = await addEndpoint(2);
   for (const node of nodes) await eventually(async () => (await endpointsSeen(node, name)).length === 2, 'every node knows the instance and its endpoints');
 
   const answers = await Promise.all([

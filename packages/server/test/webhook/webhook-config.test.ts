@@ -164,8 +164,14 @@ test('a webhook disabled with /webhook/set sends nothing stored while it was off
   // The cursor past the skipped events is saved by the ledger's next commit, a moment after the worker is idle.
   await eventually(async () => (await pombo.api('GET', `/webhook/find/${instance.name}`)).body.state.backlog === 0, 'no backlog: the paused events are not owed');
 
+  // find shows when it was off, for a time-range replay of what it skipped.
+  const { lastPause } = (await pombo.api('GET', `/webhook/find/${instance.name}`)).body;
+  assert.ok(lastPause.from <= lastPause.to, JSON.stringify(lastPause));
   assert.equal((await pombo.api('POST', `/webhook/replay/${instance.name}`, { ids: whileOff })).status, 202);
   await eventually(() => receiver.deliveredIds().length === 4, 'the replay of the paused events');
+  assert.equal((await pombo.api('POST', `/webhook/replay/${instance.name}`, lastPause)).status, 202);
+  await eventually(() => receiver.deliveredIds().length === 6, 'the replay of the pause by its times');
+  assert.deepEqual(receiver.deliveredIds().slice(4).sort(), [...whileOff].sort(), 'the time range held the paused events only');
   await set(instance.name, { enabled: false });
 
   // Created disabled (/instance/create), then enabled: the same.
@@ -175,7 +181,7 @@ test('a webhook disabled with /webhook/set sends nothing stored while it was off
   const [first] = await emit(pombo, created, [message('b@s.whatsapp.net', 'on')]);
   await eventually(() => receiver.deliveredIds().includes(first as string), 'the first event after enabling it');
   await settled(pombo, created);
-  assert.deepEqual(receiver.deliveredIds().slice(4), [first]);
+  assert.deepEqual(receiver.deliveredIds().slice(6), [first]);
   await set(created.name, { enabled: false });
 });
 

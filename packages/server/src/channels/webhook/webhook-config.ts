@@ -46,8 +46,12 @@ export interface WebhookSettings {
   pausedAt?: string | null;
   /** The position of the instance's last event stored then: the pause skips those after it. */
   pausedAfter?: number | null;
-  /** The last pause, once `/webhook/set` enabled it again: the events stored meanwhile (positions after `after`, through `through`) are not sent. */
-  paused?: { after: number; through: number } | null;
+  /**
+   * The last pause, once `/webhook/set` enabled it again: the events stored meanwhile (positions after
+   * `after`, through `through`) are not sent; `from` and `to`, the times it was disabled and enabled, are shown by
+   * `find` (as `lastPause`) for a time-range replay of them.
+   */
+  paused?: { after: number; through: number; from?: string; to?: string } | null;
 }
 
 /** One more webhook of an instance (`/webhook/endpoints/…`): the same settings, with an id of its own. */
@@ -207,5 +211,6 @@ export function maskedSettings(settings: WebhookSettings): Record<string, unknow
     pausedAt: settings.pausedAt ?? null,
     pausedAfter: undefined,
     paused: undefined,
+    lastPause: settings.paused?.from ? { from: settings.paused.from, to: settings.paused.to } : null,
   };
 }

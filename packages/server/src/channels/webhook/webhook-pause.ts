@@ -20,7 +20,10 @@ export function replacingWebhook<S extends WebhookSettings>(previous: WebhookSet
       : { ...next, pausedAt: isoTime(at.now), pausedAfter: at.position };
   }
   const enabled = { ...next, pausedAt: null, pausedAfter: null };
-  if (wasPaused) return { ...enabled, paused: { after: wasPaused.pausedAfter ?? at.position, through: at.position } };
+  if (wasPaused) {
+    const times = wasPaused.pausedAt ? { from: wasPaused.pausedAt, to: isoTime(at.now) } : {};
+    return { ...enabled, paused: { after: wasPaused.pausedAfter ?? at.position, through: at.position, ...times } };
+  }
   // Set again while enabled: the pause it ended still applies to what the webhook has not read yet.
   return { ...enabled, paused: previous?.enabled ? (previous.paused ?? null) : null };
 }
