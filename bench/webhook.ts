@@ -307,7 +307,7 @@ try {
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   console.log(`| plain undici loop (ceiling) | ${fmt(EVENTS)} | ${fmt(baseline.eventsPerSecond)} | ${ms(baseline.p50Ms)} | ${ms(baseline.p99Ms)} | ${ms(baseline.maxMs)} | ${fmt(baseline.requests)} | ${baseline.duplicates} | ${fmt(baseline.cpuUsPerEvent)} | |`);
   console.log(
-    `| Pombo, as fast as appended | ${fmt(EVENTS)} | ${fmt(pombo.eventsPerSecond)} | ${ms(pombo.p50Ms)} | ${ms(pombo.p99Ms)} | ${ms(pombo.maxMs)} | ${fmt(pombo.requests)} | ${pombo.duplicates} | ${fmt(pombo.cpuUsPerEvent)} | ≥ 60% of the loop: ${(ratio * 100).toFixed(0)}% ${ratio >= 0.6 ? 'met' : 'missed'} |`,
+    `| Pombo, as fast as appended | ${fmt(EVENTS)} | ${fmt(pombo.eventsPerSecond)} | ${ms(pombo.p50Ms)} | ${ms(pombo.p99Ms)} | ${ms(pombo.maxMs)} | ${fmt(pombo.requests)} | ${pombo.duplicates} | ${fmt(pombo.cpuUsPerEvent)} | ≥ 70% of the loop (issue 14): ${(ratio * 100).toFixed(0)}% ${ratio >= 0.7 ? 'met' : 'missed'} |`,
   );
   console.log(
     `| Pombo, draining a stored backlog | ${fmt(EVENTS)} | ${fmt(drain.eventsPerSecond)} | – | – | – | ${fmt(drain.requests)} | ${drain.duplicates} | ${fmt(drain.cpuUsPerEvent)} | ≥ 60% of the loop: ${(drainRatio * 100).toFixed(0)}% ${drainRatio >= 0.6 ? 'met' : 'missed'} |`,
