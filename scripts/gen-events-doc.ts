@@ -53,8 +53,11 @@ An event with no word in the realtime vocabulary keeps its key as its realtime t
 - Pombo once read \`STATUS_INSTANCE\` as another name of \`CONNECTION_UPDATE\`, and refused to
   ingest \`status.instance\`. An instance config stores its \`events\` as keys, so one that named
   \`STATUS_INSTANCE\` then holds \`CONNECTION_UPDATE\` and keeps getting \`connection.update\` (set
-  its \`events\` again with \`STATUS_INSTANCE\` to get \`status.instance\` too); a config stored as
-  every event (an empty or missing \`events\`) gets \`status.instance\` as well. A
+  its \`events\` again with \`STATUS_INSTANCE\` to get \`status.instance\` too); a config set to
+  every event (an empty or missing \`events\`) gets \`status.instance\` as well, as it gets any
+  event added later: it is stored as every event, not as the keys there are (those stored as the
+  keys there were are rewritten once, on the first start of this version), and \`find\` lists
+  every key of the running version. A
   \`*_EVENTS_STATUS_INSTANCE=true\` toggle now selects \`status.instance\` only: add
   \`*_EVENTS_CONNECTION_UPDATE=true\` to keep \`connection.update\`.
 

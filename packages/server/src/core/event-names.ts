@@ -184,36 +184,7 @@ export function keysForRealtimeType(type: RealtimeType): EventKey[] {
 }
 
 /**
- * Keys added to the table after instance configs could name events: a config's `events` list is stored
- * as keys, an empty or missing one as every key there was, so a list stored before then that holds
- * every other key was "every event" (WEBHOOK_DISABLED aside: lists stored before it lack it too).
+ * The keys a stored `events` list selects. Every event is stored as no list at all, so that it takes
+ * in the events added to the table later; a list names just its keys.
  */
-const ADDED_LATER: readonly EventKey[] = ['STATUS_INSTANCE'];
-const BEFORE_ADDED = EVENT_KEYS.filter((key) => key !== 'WEBHOOK_DISABLED' && !ADDED_LATER.includes(key));
-
-/**
- * A stored `events` list as it reads now: one that meant every event when it was stored gets the keys
- * added since. Others are kept as they are: a list that named STATUS_INSTANCE when that selected
- * CONNECTION_UPDATE was stored as CONNECTION_UPDATE, and still selects it.
- */
-export function storedEventList(events: readonly string[]): readonly string[] {
-  const missing = ADDED_LATER.filter((key) => !events.includes(key));
-  if (missing.length === 0 || !BEFORE_ADDED.every((key) => events.includes(key))) return events;
-  return [...events, ...missing];
-}
-
-/** An instance's stored channel configs with every `events` list read as `storedEventList` reads it (the same object when none changes). */
-export function storedChannels<T>(value: T): T {
-  if (Array.isArray(value)) {
-    const items = value.map((item: unknown) => storedChannels(item));
-    return items.some((item, index) => item !== value[index]) ? (items as T) : value;
-  }
-  if (value === null || typeof value !== 'object') return value;
-  let changed: Record<string, unknown> | undefined;
-  for (const [name, member] of Object.entries(value as Record<string, unknown>)) {
-    const read =
-      name === 'events' && Array.isArray(member) && member.every((item) => typeof item === 'string') ? storedEventList(member as string[]) : storedChannels(member);
-    if (read !== member) (changed ??= { ...(value as Record<string, unknown>) })[name] = read;
-  }
-  return (changed ?? value) as T;
-}
+export const selectedKeys = (events: readonly EventKey[] | undefined): readonly EventKey[] => events ?? EVENT_KEYS;

@@ -1,4 +1,4 @@
-import { EVENT_KEYS, findEventName, type EventKey, type NameUse } from './event-names.ts';
+import { findEventName, type EventKey, type NameUse } from './event-names.ts';
 import { excerpt, PomboError, validationError } from './errors.ts';
 
 /** Small, explicit validators whose messages name the offending field, so a person can fix the request. */
@@ -79,13 +79,13 @@ export function eventListLength(list: readonly unknown[], path: string): void {
   if (list.length > EVENT_LIST_MAX) throw validationError(`${path} holds ${list.length} names; at most ${EVENT_LIST_MAX} are allowed`);
 }
 
-/** An `events` list: empty or missing means every event. */
-export function eventList(body: Obj, key = 'events', path = key): EventKey[] {
+/** An `events` list: empty or missing means every event, undefined here (as stored: `selectedKeys`). */
+export function eventList(body: Obj, key = 'events', path = key): EventKey[] | undefined {
   const value = body[key];
-  if (value === undefined || value === null) return [...EVENT_KEYS];
+  if (value === undefined || value === null) return undefined;
   if (!Array.isArray(value)) throw validationError(`${path} must be an array of event names`);
   eventListLength(value, path);
-  if (value.length === 0) return [...EVENT_KEYS];
+  if (value.length === 0) return undefined;
   return [...new Set(value.map((item, index) => eventKey(item, `${path}[${index}]`)))];
 }
 

@@ -1,4 +1,4 @@
-import { storedChannels, type EventKey } from '../core/event-names.ts';
+import type { EventKey } from '../core/event-names.ts';
 import { isoTime } from '../core/iso-time.ts';
 import type { AppendRequest, AppendResult, DeliveryRecord, Instance, InstancePatch, KeyClaim, StoredEvent } from './types.ts';
 import { LoggedEvent } from './logged-event.ts';
@@ -50,8 +50,7 @@ export const toInstance = (row: InstanceRow): Instance => ({
   ownerJid: row.owner_jid,
   profileName: row.profile_name,
   createdAt: row.created_at,
-  // A list stored as every event before an event was added still means every event (storedEventList).
-  channels: storedChannels(typeof row.channels === 'string' ? (JSON.parse(row.channels) as Record<string, unknown>) : row.channels),
+  channels: typeof row.channels === 'string' ? (JSON.parse(row.channels) as Record<string, unknown>) : row.channels,
 });
 
 export const toDelivery = (row: DeliveryRow): DeliveryRecord => ({

@@ -9,8 +9,6 @@ import {
   findEventName,
   keysForRealtimeType,
   realtimeTypeOf,
-  storedChannels,
-  storedEventList,
   type EventKey,
 } from '../../src/core/event-names.ts';
 
@@ -121,21 +119,4 @@ test("Evolution's status.instance is an event of its own, in every form and ever
   assert.deepEqual([name.dotted, name.kebab], ['status.instance', 'status-instance']);
   assert.equal(realtimeTypeOf({ event: 'STATUS_INSTANCE', data: { instance: 'a', status: 'closed' } }), 'STATUS_INSTANCE', 'no realtime word: its key');
   assert.ok(!EVENT_ALIASES.some(({ alias }) => (alias as string) === 'STATUS_INSTANCE'));
-});
-
-test('a stored events list that meant every event before STATUS_INSTANCE was one gets it; any other list stays as stored', () => {
-  const before = EVENT_KEYS.filter((key) => key !== 'STATUS_INSTANCE');
-  assert.deepEqual(storedEventList(before), [...before, 'STATUS_INSTANCE'], 'every event as stored then');
-  const beforeDisabled = before.filter((key) => key !== 'WEBHOOK_DISABLED');
-  assert.deepEqual(storedEventList(beforeDisabled), [...beforeDisabled, 'STATUS_INSTANCE'], 'stored before WEBHOOK_DISABLED too');
-  const named = ['MESSAGES_UPSERT', 'CONNECTION_UPDATE'];
-  assert.equal(storedEventList(named), named, 'a list that named STATUS_INSTANCE was stored as CONNECTION_UPDATE: it keeps selecting that');
-  assert.equal(storedEventList(EVENT_KEYS), EVENT_KEYS);
-  const channels = { webhook: { url: 'https://x', events: before, endpoints: [{ id: 'e', events: before }, { id: 'f', events: named }] }, rabbitmq: { enabled: true, events: named } };
-  const read = storedChannels(channels);
-  assert.deepEqual(read.webhook.events, [...before, 'STATUS_INSTANCE']);
-  assert.deepEqual(read.webhook.endpoints[0]?.events, [...before, 'STATUS_INSTANCE']);
-  assert.equal(read.webhook.endpoints[1], channels.webhook.endpoints[1]);
-  assert.equal(read.rabbitmq, channels.rabbitmq);
-  assert.equal(storedChannels({ rabbitmq: { events: named } }).rabbitmq.events, named);
 });

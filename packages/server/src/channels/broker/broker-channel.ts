@@ -1,5 +1,5 @@
 import type { BrokerServerConfig } from '../../config/brokers.ts';
-import { eventName, type EventKey } from '../../core/event-names.ts';
+import { eventName, selectedKeys, type EventKey } from '../../core/event-names.ts';
 import { envelopeJson } from '../../core/envelope.ts';
 import { filterPredicate, PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, type PayloadFilter } from '../../core/payload-filter.ts';
 import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
@@ -70,7 +70,8 @@ export interface BrokerDriver {
 
 export interface BrokerConfig {
   enabled: boolean;
-  events: EventKey[];
+  /** The events it publishes; missing for every event (`selectedKeys`), empty while disabled. */
+  events?: EventKey[];
   /** `chat` keeps each chat in order with chats in parallel (Kafka keys and SQS FIFO groups per chat). */
   ordering?: 'instance' | 'chat';
   /** Which of the selected events it publishes, by what they carry (core/payload-filter.ts). */
@@ -116,7 +117,7 @@ export async function brokerChannel<Settings>(context: AppContext, options: Brok
     driver.start?.();
   }
 
-  const spec = (id: string, instanceId: string | null, events: ReadonlySet<EventKey>, scope: BrokerMessage['scope'], config?: BrokerMessage['config']): DestinationSpec => {
+  const spec = (id: string, instanceId: string | null, events: ReadonlySet<EventKey> | null, scope: BrokerMessage['scope'], config?: BrokerMessage['config']): DestinationSpec => {
     const destination: DestinationSpec = {
       id,
       channel: options.name,
@@ -170,7 +171,7 @@ export async function brokerChannel<Settings>(context: AppContext, options: Brok
       const { enabled: on, events, ordering = 'instance', filter = null, ...extra } = config;
       return {
         enabled: on,
-        events,
+        events: selectedKeys(events),
         ordering,
         filter,
         ...options.describeExtra?.(extra),
@@ -190,7 +191,7 @@ export async function brokerChannel<Settings>(context: AppContext, options: Brok
     destinations(instance: Instance) {
       const config = configOf(instance);
       if (!enabled || !config?.enabled) return [];
-      return [spec(`${options.name}:${instance.id}`, instance.id, new Set(config.events), 'instance', config)];
+      return [spec(`${options.name}:${instance.id}`, instance.id, config.events ? new Set(config.events) : null, 'instance', config)];
     },
     globalDestinations() {
       if (!enabled || !globalEnabled) return [];

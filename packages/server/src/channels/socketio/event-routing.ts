@@ -1,4 +1,4 @@
-import { eventName, type EventKey } from '../../core/event-names.ts';
+import { eventName, selectedKeys, type EventKey } from '../../core/event-names.ts';
 import { passesFilter, type PayloadFilter } from '../../core/payload-filter.ts';
 import type { InstanceService } from '../../instances/instance-service.ts';
 import type { Instance, StoredEvent } from '../../store/types.ts';
@@ -6,7 +6,8 @@ import type { Instance, StoredEvent } from '../../store/types.ts';
 /** What `POST /websocket/set/:instanceName` stores: `{"websocket": {enabled, events, filter}}`. */
 export interface WebsocketInstanceConfig {
   enabled: boolean;
-  events: EventKey[];
+  /** The events of its namespace; missing for every event (`selectedKeys`), empty while disabled. */
+  events?: EventKey[];
   /** Which of the selected events the instance's stream gets, by what they carry (core/payload-filter.ts). */
   filter?: PayloadFilter | null;
 }
@@ -44,7 +45,7 @@ export class EventRouter {
 
   route(event: StoredEvent): Route {
     const config = websocketConfigOf(this.instances.findById(event.instanceId));
-    const named = config?.enabled === true && config.events.includes(event.event);
+    const named = config?.enabled === true && selectedKeys(config.events).includes(event.event);
     const filtered = named && !!config.filter && !passesFilter(config.filter, event);
     const selected = named && !filtered;
     const dotted = eventName(event.event).dotted;

@@ -1,5 +1,6 @@
 import { PAYLOAD_FILTER_SCHEMA, parsePayloadFilter } from '../../core/payload-filter.ts';
 import type { AppContext } from '../../app-context.ts';
+import { selectedKeys } from '../../core/event-names.ts';
 import { eventList, optionalBoolean, type Obj } from '../../core/validate.ts';
 import { booleanField, eventList as eventListSchema, nullableFields, strictObject } from '../../core/schemas.ts';
 import type { Instance } from '../../store/types.ts';
@@ -53,7 +54,7 @@ export function socketioChannel(context: AppContext): ChannelModule {
       if (!config) return null;
       return {
         enabled: config.enabled,
-        events: config.events,
+        events: selectedKeys(config.events),
         filter: config.filter ?? null,
         channelEnabled: enabled,
         ...(enabled ? {} : { hint: 'the server has WEBSOCKET_ENABLED=false: set it to true to serve Socket.IO' }),

@@ -38,7 +38,8 @@ import { secretKey } from './webhook-signature.ts';
 import { WebhookTarget } from './webhook-target.ts';
 
 /** A filter that lets every event through is no filter: the log is then read without an `IN (…)` list. */
-const filterOf = (events: Iterable<EventKey>): ReadonlySet<EventKey> | null => {
+const filterOf = (events: Iterable<EventKey> | undefined): ReadonlySet<EventKey> | null => {
+  if (!events) return null;
   const set = new Set(events);
   return EVENT_KEYS.every((key) => set.has(key)) ? null : set;
 };

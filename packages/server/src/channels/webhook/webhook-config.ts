@@ -1,4 +1,4 @@
-import type { EventKey } from '../../core/event-names.ts';
+import { selectedKeys, type EventKey } from '../../core/event-names.ts';
 import { PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, type PayloadFilter } from '../../core/payload-filter.ts';
 import { excerpt, validationError } from '../../core/errors.ts';
 import type { Ordering } from '../../delivery/destination.ts';
@@ -22,7 +22,8 @@ import { previousSecretsOf, type PreviousSecret } from './webhook-previous-secre
 export interface WebhookSettings {
   enabled: boolean;
   url: string | null;
-  events: EventKey[];
+  /** The events it gets; missing for every event (`selectedKeys`). */
+  events?: EventKey[];
   headers: Record<string, string>;
   base64: boolean;
   byEvents: boolean;
@@ -198,6 +199,7 @@ export function maskedSettings(settings: WebhookSettings): Record<string, unknow
   const previousSecrets = previousSecretsOf(settings).map(({ secret, expiresAt }) => ({ secret: maskSecret(secret), expiresAt }));
   return {
     ...settings,
+    events: selectedKeys(settings.events),
     url: settings.url && redactUrl(settings.url),
     headers,
     secret: settings.secret && maskSecret(settings.secret),

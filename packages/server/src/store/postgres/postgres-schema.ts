@@ -1,3 +1,5 @@
+import { KEYS_BEFORE_STATUS_INSTANCE_JSON } from '../every-event-lists.ts';
+
 /**
  * The PostgreSQL schema, applied in order; `pombo_schema_version` records how many steps a database
  * has seen. Tables are prefixed `pombo_`: the schema is often one Evolution API (or another
@@ -142,5 +144,38 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (instance_id, key)
   );
   CREATE INDEX pombo_idempotency_keys_created ON pombo_idempotency_keys (created_at);
+  `,
+  // `events` lists that meant every event as the keys there were then: stored as no list from now on,
+  // or as they read until now (every-event-lists.ts), at any depth of `channels` (paths found first,
+  // then edited one by one). Locked against writes as above: a node of the version before must not
+  // change a list between its path being found and its edit.
+  `
+  LOCK TABLE pombo_instances IN SHARE ROW EXCLUSIVE MODE;
+  DO $every_event$
+  DECLARE list record;
+  BEGIN
+    FOR list IN
+      WITH RECURSIVE nodes (id, path, value) AS (
+        SELECT id, ARRAY[]::text[], channels FROM pombo_instances
+        UNION ALL
+        SELECT nodes.id, nodes.path || member.key, member.value
+        FROM nodes CROSS JOIN LATERAL (
+          SELECT key, value FROM jsonb_each(CASE WHEN jsonb_typeof(nodes.value) = 'object' THEN nodes.value END)
+          UNION ALL
+          SELECT (i - 1)::text, value FROM jsonb_array_elements(CASE WHEN jsonb_typeof(nodes.value) = 'array' THEN nodes.value END) WITH ORDINALITY AS item (value, i)
+        ) AS member
+      ),
+      found AS (
+        SELECT id, path, path <> ARRAY['realtime', 'events'] AND value ? 'WEBHOOK_DISABLED' AS every, value ? 'STATUS_INSTANCE' AS has_status
+        FROM nodes
+        WHERE path[cardinality(path)] = 'events' AND jsonb_typeof(value) = 'array' AND value @> '${KEYS_BEFORE_STATUS_INSTANCE_JSON}'::jsonb
+      )
+      SELECT id, path, every FROM found WHERE every OR NOT has_status
+    LOOP
+      UPDATE pombo_instances
+        SET channels = CASE WHEN list.every THEN channels #- list.path ELSE jsonb_set(channels, list.path, (channels #> list.path) || '["STATUS_INSTANCE"]') END
+        WHERE id = list.id;
+    END LOOP;
+  END $every_event$;
   `,
 ];

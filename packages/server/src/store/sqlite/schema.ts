@@ -1,3 +1,5 @@
+import { KEYS_BEFORE_STATUS_INSTANCE_JSON } from '../every-event-lists.ts';
+
 /** The SQLite schema, applied in order; `user_version` records how many steps a database has seen. */
 export const MIGRATIONS: readonly string[] = [
   `
@@ -89,4 +91,27 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (instance_id, key)
    ) WITHOUT ROWID;
    CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);`,
+  // `events` lists that meant every event as the keys there were then: stored as no list from now on,
+  // or as they read until now (every-event-lists.ts). Each instance's lists are edited one after the other.
+  `WITH RECURSIVE
+     found AS (
+       SELECT i.id, t.id AS node, t.fullkey AS path,
+         t.fullkey <> '$.realtime.events' AND EXISTS (SELECT 1 FROM json_each(t.value) AS e WHERE e.value = 'WEBHOOK_DISABLED') AS every,
+         EXISTS (SELECT 1 FROM json_each(t.value) AS e WHERE e.value = 'STATUS_INSTANCE') AS has_status
+       FROM instances AS i, json_tree(i.channels) AS t
+       WHERE t.key = 'events' AND t.type = 'array'
+         AND NOT EXISTS (SELECT 1 FROM json_each('${KEYS_BEFORE_STATUS_INSTANCE_JSON}') AS k
+           WHERE k.value NOT IN (SELECT e.value FROM json_each(t.value) AS e))
+     ),
+     edits AS (SELECT id, path, every, ROW_NUMBER() OVER (PARTITION BY id ORDER BY node) AS n FROM found WHERE every OR NOT has_status),
+     edited (id, channels, n) AS (
+       SELECT id, channels, 0 FROM instances WHERE id IN (SELECT id FROM edits)
+       UNION ALL
+       SELECT edited.id,
+         CASE WHEN edits.every THEN json_remove(edited.channels, edits.path) ELSE json_insert(edited.channels, edits.path || '[#]', 'STATUS_INSTANCE') END,
+         edits.n
+       FROM edited JOIN edits ON edits.id = edited.id AND edits.n = edited.n + 1
+     )
+   UPDATE instances SET channels = (SELECT edited.channels FROM edited WHERE edited.id = instances.id ORDER BY edited.n DESC LIMIT 1)
+   WHERE id IN (SELECT id FROM edits);`,
 ];
