@@ -9,7 +9,8 @@ import { SubscriberLeases } from './subscriber-leases.ts';
 
 /**
  * This Pombo as a node of a cluster (docs/cluster.md). Every third of the lease TTL, and whenever the
- * set of destinations changes, it: records its heartbeat; takes in instances other nodes changed;
+ * set of destinations changes, it: records its heartbeat; takes in instances other nodes changed (also
+ * at once, one by one, as it hears they wrote them);
  * renews its leases (a lease it no longer holds stops its worker at once) and checks those of its
  * realtime subscribers (subscriber-leases.ts); frees leases of destinations gone; then gives up or
  * claims leases until it holds its fair share (destinations / live nodes, rounded up). A worker starts only after the store fences its writes with the lease's epoch, so a node
@@ -36,6 +37,8 @@ export class ClusterNode implements LeaseGate {
   readonly subscribers: SubscriberLeases;
   /** Replays queued by other nodes being handed to this node's destinations, one pickup at a time. */
   private replaying: Promise<void> = Promise.resolve();
+  /** Stops hearing of instances other nodes write (at stop, before the channels stop). */
+  private unlisten: (() => void) | undefined;
 
   constructor(
     private readonly config: ClusterConfig,
@@ -50,6 +53,7 @@ export class ClusterNode implements LeaseGate {
     cluster.onReplayQueued((destination) => {
       if (this.held.has(destination)) this.pickUpReplays([destination]);
     });
+
     // A write refused under the epoch this node still holds: the lease is gone already, the worker stops
     // now rather than at the next renewal. (Under an older epoch: the write of a worker still stopping.)
     cluster.onFencedWrite = (destination, epoch, kind) => {
@@ -128,7 +132,14 @@ export class ClusterNode implements LeaseGate {
     return this.held.size;
   }
 
+  /** Starts once this node's instances and channels are loaded: what it takes in is synced to them. */
   async start(): Promise<void> {
+    // An instance another node configured (or gave a token, a state): taken in now, not at the next renewal.
+    this.unlisten = this.cluster.onInstanceWritten((instanceId) => {
+      this.instances.refreshOne(instanceId).catch((error: unknown) => {
+        this.log.warn({ err: error, node: this.id, instanceId }, 'cluster: could not read an instance another node changed; taken in at the next renewal');
+      });
+    });
     await this.tick();
   }
 
@@ -262,6 +273,7 @@ export class ClusterNode implements LeaseGate {
   /** Stops every worker holding a lease, frees the leases and leaves the cluster (a clean shutdown). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unlisten?.();
     clearTimeout(this.timer);
     clearTimeout(this.watchdog);
     await this.running;

@@ -36,7 +36,12 @@ export class InstanceService {
   private readonly byId = new Map<string, Instance>();
   /** Which instance a WhatsApp JID is (its `ownerJid`): the sandbox routes by it, on every message. */
   private readonly byOwnerJid = new Map<string, string>();
-  /** Counts the changes made here; `changedAt` keeps, per instance id, the count at its last one (a deletion included). */
+  /**
+   * Counts the changes made here and the reads of stored instances started (refresh, refreshOne);
+   * `changedAt` keeps, per instance id, the count of what set it last: a change made here (a deletion
+   * included), or the read it was taken in from, counted when that read started. A change made here, or
+   * a read started, after a read started is at least as new as what that read gets.
+   */
   private changes = 0;
   private readonly changedAt = new Map<string, number>();
   /** Refreshes under way: only they may need the mark of an instance deleted here (a later one lists it gone). */
@@ -56,7 +61,7 @@ export class InstanceService {
     return all;
   }
 
-  private cache(instance: Instance): Instance {
+  private cache(instance: Instance, count = ++this.changes): Instance {
     const previous = this.byId.get(instance.id);
     if (previous && previous.name !== instance.name) this.byName.delete(previous.name);
     if (previous?.ownerJid && previous.ownerJid !== instance.ownerJid) this.unindexJid(previous);
@@ -64,7 +69,7 @@ export class InstanceService {
     if (instance.ownerJid && !this.byOwnerJid.has(instance.ownerJid)) this.byOwnerJid.set(instance.ownerJid, instance.id);
     this.byId.set(instance.id, instance);
     this.byName.set(instance.name, instance);
-    this.changedAt.set(instance.id, ++this.changes);
+    this.changedAt.set(instance.id, count);
     return instance;
   }
 
@@ -193,37 +198,56 @@ export class InstanceService {
    * Takes in what other nodes sharing the store changed (cluster mode): instances created, configured
    * or deleted elsewhere start, change or stop their destinations here too.
    */
-  async refresh(): Promise<void> {
+  refresh(): Promise<void> {
+    return this.takingIn(async (started) => {
+      const current = await this.store.listInstances();
+      const ids = new Set(current.map((instance) => instance.id));
+      for (const instance of current) this.takeIn(instance, started);
+      for (const gone of this.list().filter((instance) => !ids.has(instance.id) && !this.changedSince(instance.id, started))) {
+        this.unindexJid(gone);
+        this.byId.delete(gone.id);
+        this.byName.delete(gone.name);
+        this.changedAt.delete(gone.id);
+        this.auth.forget(gone);
+        // Deleted on another node: where it ends in the log is read by the channels that need it.
+        void this.channels.release(gone, undefined);
+      }
+    });
+  }
+
+  /**
+   * Takes in one instance another node wrote (cluster mode, heard at once): its configuration, token or
+   * state. One deleted meanwhile is left to the log's removal events and the periodic refresh.
+   */
+  refreshOne(id: string): Promise<void> {
+    return this.takingIn(async (started) => {
+      const instance = await this.store.getInstanceById(id);
+      if (instance) this.takeIn(instance, started);
+    });
+  }
+
+  /** Runs a read of stored instances, counted as it starts (see `changes`). */
+  private async takingIn(read: (started: number) => Promise<void>): Promise<void> {
     this.refreshing++;
     try {
-      await this.takeIn();
+      await read(++this.changes);
     } finally {
       if (--this.refreshing === 0) this.forgetDeletions();
     }
   }
 
-  private async takeIn(): Promise<void> {
-    // What this node changes while the list is read is newer than the list: it is left as it is.
-    const listedAfter = this.changes;
-    const changedHere = (id: string) => (this.changedAt.get(id) ?? 0) > listedAfter;
-    const current = await this.store.listInstances();
-    const ids = new Set(current.map((instance) => instance.id));
-    for (const instance of current) {
-      const known = this.byId.get(instance.id);
-      if (changedHere(instance.id) || (known && JSON.stringify(known) === JSON.stringify(instance))) continue;
-      this.cache(instance);
-      this.auth.remember(instance);
-      this.channels.sync(instance);
-    }
-    for (const gone of this.list().filter((instance) => !ids.has(instance.id) && !changedHere(instance.id))) {
-      this.unindexJid(gone);
-      this.byId.delete(gone.id);
-      this.byName.delete(gone.name);
-      this.changedAt.delete(gone.id);
-      this.auth.forget(gone);
-      // Deleted on another node: where it ends in the log is read by the channels that need it.
-      void this.channels.release(gone, undefined);
-    }
+  /** Whether the instance was changed here, or taken in from a later read, since the read counted `started`. */
+  private changedSince(id: string, started: number): boolean {
+    return (this.changedAt.get(id) ?? 0) > started;
+  }
+
+  /** Starts, changes or keeps an instance as read by the read counted `started`, unless something newer set it since. */
+  private takeIn(instance: Instance, started: number): void {
+    const known = this.byId.get(instance.id);
+    if (this.changedSince(instance.id, started) || (known && JSON.stringify(known) === JSON.stringify(instance))) return;
+    this.cache(instance, started);
+    this.auth.remember(instance);
+    this.channels.sync(instance);
   }
 
   /**

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { HeldLease, LedgerFences } from './ledger-commit.ts';
 import type { ClusterNodeRow, ClusterStore, LeaseKind, LeasedDestinationState, LeaseRow, QueuedReplay, SubscriberTakeover } from '../types.ts';
@@ -9,6 +10,8 @@ const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::int8';
 const TAKEOVER_CHANNEL = 'pombo_takeovers';
 /** The NOTIFY channel of queued replays; the payload is the JSON array `[schema, destination]`. */
 const REPLAY_CHANNEL = 'pombo_replays';
+/** The NOTIFY channel of instance rows written (configuration, token, state); the payload is the JSON array `[schema, writer, instance id]`. */
+const INSTANCE_CHANNEL = 'pombo_instance_writes';
 
 /** The lease a fenced write must still hold: node and epoch, in the destinations' or the subscribers' table. */
 interface Fence {
@@ -25,6 +28,9 @@ export class ClusterTables implements ClusterStore {
   onFencedWrite?: (id: string, epoch: number, kind: LeaseKind) => void;
   private readonly takeoverListeners = new Set<(takeover: SubscriberTakeover) => void>();
   private readonly replayListeners = new Set<(destination: string) => void>();
+  private readonly instanceListeners = new Set<(instanceId: string) => void>();
+  /** Which store wrote an instance row: a node does not read again what it wrote itself. */
+  private readonly writer = randomUUID();
   /** What hears each NOTIFY channel of the cluster (on the store's listening connection). */
   readonly notices: Readonly<Record<string, (payload: string | undefined) => void>> = {
     [TAKEOVER_CHANNEL]: (payload) => {
@@ -36,6 +42,10 @@ export class ClusterTables implements ClusterStore {
     [REPLAY_CHANNEL]: (payload) => {
       const [destination] = (this.noticeOf(payload) ?? []) as [string?];
       if (destination !== undefined) for (const listener of this.replayListeners) listener(destination);
+    },
+    [INSTANCE_CHANNEL]: (payload) => {
+      const [writer, instanceId] = (this.noticeOf(payload) ?? []) as [string?, string?];
+      if (writer !== this.writer && instanceId !== undefined) for (const listener of this.instanceListeners) listener(instanceId);
     },
   };
 
@@ -217,6 +227,23 @@ export class ClusterTables implements ClusterStore {
   onReplayQueued(listener: (destination: string) => void): () => void {
     this.replayListeners.add(listener);
     return () => this.replayListeners.delete(listener);
+  }
+
+  /**
+   * `update` (an UPDATE of `pombo_instances` … RETURNING *, with `values`) made to tell the other nodes,
+   * at commit, which instances it wrote (one statement: no round trip more).
+   */
+  notifyingInstanceWrite(update: string, values: readonly unknown[]): { text: string; values: unknown[] } {
+    const [schema, writer] = [values.length + 1, values.length + 2];
+    return {
+      text: `WITH written AS (${update}) SELECT written.*, pg_notify('${INSTANCE_CHANNEL}', json_build_array($${schema}::text, $${writer}::text, written.id)::text) FROM written`,
+      values: [...values, this.schema, this.writer],
+    };
+  }
+
+  onInstanceWritten(listener: (instanceId: string) => void): () => void {
+    this.instanceListeners.add(listener);
+    return () => this.instanceListeners.delete(listener);
   }
 
   async initCursor(destination: string, pos: number): Promise<void> {

@@ -595,7 +595,8 @@ export class PostgresStore implements Store {
     const columns = patchColumns(patch);
     if (!columns.length) return (await this.getInstanceById(id)) as Instance;
     const sets = columns.map(([column], index) => `${column} = $${index + 2}`).join(', ');
-    const result = await this.pool.query<InstanceRow>(`UPDATE pombo_instances SET ${sets} WHERE id = $1 RETURNING *`, [id, ...columns.map(([, value]) => value)]).catch((error: unknown) => {
+    const write = this.cluster.notifyingInstanceWrite(`UPDATE pombo_instances SET ${sets} WHERE id = $1 RETURNING *`, [id, ...columns.map(([, value]) => value)]);
+    const result = await this.pool.query<InstanceRow>(write).catch((error: unknown) => {
       throw violatedConstraint(error) === OWNER_JID_INDEX && patch.ownerJid ? new OwnerJidTakenError(patch.ownerJid) : error;
     });
     return (result.rows[0] && toInstance(result.rows[0])) as Instance;
@@ -616,8 +617,7 @@ export class PostgresStore implements Store {
       if (!row) return undefined;
       const set = JSON.stringify(change(toInstance(row)));
       const written = await this.pool.query<InstanceRow>(
-        'UPDATE pombo_instances SET channels = channels || $2::jsonb WHERE id = $1 AND channels = $3::jsonb RETURNING *',
-        [id, set, row.channels_text],
+        this.cluster.notifyingInstanceWrite('UPDATE pombo_instances SET channels = channels || $2::jsonb WHERE id = $1 AND channels = $3::jsonb RETURNING *', [id, set, row.channels_text]),
       );
       if (written.rows[0]) return toInstance(written.rows[0]);
     }
