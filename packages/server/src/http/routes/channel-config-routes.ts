@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { type AppContext, authorizedInstance } from '../../app-context.ts';
+import type { ChannelModule } from '../../channels/channel.ts';
 import { apiSchema, instanceParams, strictObject } from '../../core/schemas.ts';
 
 type Named = { Params: { instanceName: string } };
@@ -17,14 +18,10 @@ export function channelConfigRoutes(app: FastifyInstance, context: AppContext): 
     });
     app.post<SetBody>(`/${module.name}/set/:instanceName`, { schema: set }, async (request, reply) => {
       const instance = authorizedInstance(context, request, request.params.instanceName);
-      const parsed = module.parseConfig(request.body[module.name] ?? {}, module.name);
+      const replace = await replacement(context, module, instance.id, module.parseConfig(request.body[module.name] ?? {}, module.name));
       // Over the instance as stored, not this node's copy: a concurrent set of another channel, here or on another
       // node, is kept, and what the config keeps of its history (a webhook's pause) builds on the stored one.
-      // Read before the change: what the log stored until this request is not taken for what it stores after.
-      const at = module.replacing ? { now: Date.now(), position: await context.store.lastPositionOf(instance.id) } : undefined;
-      const updated = await context.instances.editChannels(instance.id, (stored) => ({
-        [module.name]: module.replacing && at ? module.replacing(stored.channels[module.name], parsed, at) : parsed,
-      }));
+      const updated = await context.instances.editChannels(instance.id, (stored) => ({ [module.name]: replace(stored.channels[module.name]) }));
       reply.code(201);
       return module.describe(updated);
     });
@@ -37,4 +34,16 @@ export function channelConfigRoutes(app: FastifyInstance, context: AppContext): 
 
     module.routes?.(app);
   }
+}
+
+/**
+ * What a set writes over the stored config: the parsed config, or what the module builds from both at
+ * the log's moment, read before the change (what the log stored until this request is not taken for
+ * what it stores after).
+ */
+async function replacement(context: AppContext, module: ChannelModule, instanceId: string, parsed: unknown): Promise<(stored: unknown) => unknown> {
+  const { replacing } = module;
+  if (!replacing) return () => parsed;
+  const at = { now: Date.now(), position: await context.store.lastPositionOf(instanceId) };
+  return (stored) => replacing.call(module, stored, parsed, at);
 }
