@@ -185,6 +185,35 @@ test('a webhook disabled with /webhook/set sends nothing stored while it was off
   await set(created.name, { enabled: false });
 });
 
+test('a webhook disabled and enabled again twice keeps both pauses: find shows each, and each replays what it skipped', async (t) => {
+  const receiver = await receiverFor(t);
+  const instance = await instanceWithWebhook(pombo, { url: receiver.url, events: ['MESSAGES_UPSERT'] });
+  const webhook = { url: receiver.url, events: ['MESSAGES_UPSERT'] };
+  const pause = async (text: string) => {
+    assert.equal((await set(instance.name, { ...webhook, enabled: false })).status, 201);
+    const skipped = await emit(pombo, instance, [message('a@s.whatsapp.net', text)]);
+    assert.equal((await set(instance.name, { ...webhook, enabled: true })).status, 201);
+    return skipped;
+  };
+  const first = await pause('off 1');
+  const second = await pause('off 2');
+  const [on] = await emit(pombo, instance, [message('a@s.whatsapp.net', 'on')]);
+  await eventually(() => receiver.deliveredIds().includes(on as string), 'the event sent after the pauses');
+  await settled(pombo, instance);
+  assert.deepEqual(receiver.deliveredIds(), [on], 'nothing stored during either pause was sent');
+
+  const { pauses, lastPause } = (await pombo.api('GET', `/webhook/find/${instance.name}`)).body;
+  assert.equal(pauses.length, 2, JSON.stringify(pauses));
+  assert.deepEqual(lastPause, pauses[0], 'lastPause is the newest');
+  for (const [window, skipped] of [[pauses[1], first], [pauses[0], second]] as const) {
+    const before = receiver.deliveredIds().length;
+    assert.equal((await pombo.api('POST', `/webhook/replay/${instance.name}`, window)).status, 202);
+    await eventually(() => receiver.deliveredIds().length === before + 1, 'the replay of one pause by its times');
+    assert.deepEqual(receiver.deliveredIds().slice(before), skipped, `the pause ${JSON.stringify(window)} held its own event only`);
+  }
+  await set(instance.name, { enabled: false });
+});
+
 test("the events a paused webhook skips are those the log stored while it was off, whatever the clock of the node that set it says", async (t) => {
   const receiver = await receiverFor(t);
   const webhook = { url: receiver.url, events: ['MESSAGES_UPSERT'] };

@@ -17,6 +17,7 @@ import { CREDENTIAL_NAME, isRedactedUrl, redactUrl } from '../../ops/redact.ts';
 import type { Instance } from '../../store/types.ts';
 import { maskSecret, secretKey } from './webhook-signature.ts';
 import { previousSecretsOf, type PreviousSecret } from './webhook-previous-secrets.ts';
+import { pausesOf, type PauseWindow } from './webhook-pause.ts';
 
 /** One instance's webhook, as `POST /webhook/set` stored it (seed 001's fields plus Pombo's). */
 export interface WebhookSettings {
@@ -47,12 +48,10 @@ export interface WebhookSettings {
   pausedAt?: string | null;
   /** The position of the instance's last event stored then: the pause skips those after it. */
   pausedAfter?: number | null;
-  /**
-   * The last pause, once `/webhook/set` enabled it again: the events stored meanwhile (positions after
-   * `after`, through `through`) are not sent; `from` and `to`, the times it was disabled and enabled, are shown by
-   * `find` (as `lastPause`) for a time-range replay of them.
-   */
-  paused?: { after: number; through: number; from?: string; to?: string } | null;
+  /** The last pauses, newest first, once enabled again after each (webhook-pause.ts). */
+  pauses?: PauseWindow[];
+  /** The one pause of settings stored before several were kept: read, never written (pausesOf). */
+  paused?: PauseWindow | null;
 }
 
 /** One more webhook of an instance (`/webhook/endpoints/…`): the same settings, with an id of its own. */
@@ -197,6 +196,8 @@ export function maskedSettings(settings: WebhookSettings): Record<string, unknow
     Object.entries(settings.headers).map(([name, value]) => [name, CREDENTIAL_NAME.test(name) ? maskCredential(value) : value]),
   );
   const previousSecrets = previousSecretsOf(settings).map(({ secret, expiresAt }) => ({ secret: maskSecret(secret), expiresAt }));
+  // The times only (each what POST /webhook/replay takes); positions are the log's, not the API's.
+  const pauses = pausesOf(settings).flatMap(({ from, to }) => (from && to ? [{ from, to }] : []));
   return {
     ...settings,
     events: selectedKeys(settings.events),
@@ -213,6 +214,8 @@ export function maskedSettings(settings: WebhookSettings): Record<string, unknow
     pausedAt: settings.pausedAt ?? null,
     pausedAfter: undefined,
     paused: undefined,
-    lastPause: settings.paused?.from ? { from: settings.paused.from, to: settings.paused.to } : null,
+    pauses,
+    // The newest of them, under the name `find` gave it when only one was kept: clients reading it still work.
+    lastPause: pauses[0] ?? null,
   };
 }
