@@ -58,3 +58,22 @@ test('a buffer the head has not moved past keeps every event past its bound', ()
   replay.buffer(log);
   assert.equal(buffered().length, 1500);
 });
+
+test('notifications out of position order (another node, two commits interleaving): the buffer still drops what the head covers, and the end of the replay is sent in position order', async () => {
+  const log = Array.from({ length: 3000 }, (_, i) => eventAt(i + 1));
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  let head = 1000;
+  const { replay, sent, buffered } = replayOf(log, () => head);
+  // Heard early, newest first: past the head, they wait for the end of the replay.
+  replay.buffer(log.slice(2975, 3000));
+  replay.buffer(log.slice(2950, 2975));
+  let largest = 0;
+  for (let pos = 1001; pos <= 2950; pos += 50) {
+    head = pos + 49;
+    replay.buffer(log.slice(pos - 1, pos + 49));
+    largest = Math.max(largest, buffered().length);
+  }
+  assert.ok(largest <= 1000, `at most 1,000 buffered once the head covers the rest, held ${largest}`);
+  await replay.run();
+  assert.deepEqual(sent, range(1, 3000), 'no gap, no duplicate, in order');
+});

@@ -68,15 +68,24 @@ export class Replay {
   /** Live events appended while the replay runs (called from the store's onAppend). */
   buffer(events: readonly StoredEvent[]): void {
     for (const event of events) {
-      if (this.scope.kind === 'root' || event.instanceId === this.scope.instanceId) this.pending.push(event);
+      if (this.scope.kind === 'root' || event.instanceId === this.scope.instanceId) this.insert(event);
     }
     if (this.pending.length > PENDING_MAX) this.dropRead(this.source.head());
   }
 
   /**
-   * Drops the buffered events at or below `head`. They came in log order, so they lead the buffer: the
-   * walk stops at the first one kept, and a buffer the head has not moved past costs nothing. (One out
-   * of order and kept is harmless: `run` sends nothing at or below the position it read through.)
+   * Keeps the buffer in position order. Notifications mostly come in log order (the event goes last, no
+   * walk), but not always: another node's in cluster mode, or two commits' listeners interleaving.
+   */
+  private insert(event: StoredEvent): void {
+    let at = this.pending.length;
+    while (at > 0 && (this.pending[at - 1] as StoredEvent).pos > event.pos) at--;
+    this.pending.splice(at, 0, event);
+  }
+
+  /**
+   * Drops the buffered events at or below `head`. The buffer is in position order, so they lead it: the
+   * walk stops at the first one kept, and a buffer the head has not moved past costs nothing.
    */
   private dropRead(head: number): void {
     let read = 0;
