@@ -41,11 +41,28 @@ type HttpResponse = { statusCode?: number; on(event: string, listener: (chunk?: 
 
 const isNode = (): boolean => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
-/** The error of importing a package that is not installed (ES modules, then CommonJS), for `ws` itself, not one of its files. */
-const isNotInstalled = (error: unknown, name: string): boolean => {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && typeof message === 'string' && new RegExp(`(package|module) '${name}'`).test(message);
+const notFound = (error: unknown): boolean => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
 };
+
+/**
+ * Whether the package `name` is missing, after importing it failed with "not found": its own missing
+ * file or dependency fails with that code too, and only the message (wording that varies by runtime and
+ * loader) names what was missing. Importing its package.json runs none of its code: it fails with that
+ * code only when the package itself is not there (an ES module stops at the missing JSON attribute, a
+ * package that exports no package.json at that refusal: both show the package is installed).
+ * Not `import.meta.resolve`: this file is compiled to CommonJS too, where `import.meta` does not parse.
+ */
+async function isMissing(name: string): Promise<boolean> {
+  const manifest = `${name}/package.json`; // whole, so that bundlers do not gather every package.json around
+  try {
+    await import(manifest);
+    return false;
+  } catch (error) {
+    return notFound(error);
+  }
+}
 
 /**
  * The `ws` package, or undefined when it is not installed. Installed but broken (a failing import, a
@@ -58,7 +75,7 @@ async function loadWs(): Promise<WsModule | undefined> {
   try {
     module = (await import(name)) as WsModule;
   } catch (error) {
-    if (isNotInstalled(error, name)) return undefined;
+    if (notFound(error) && (await isMissing(name))) return undefined;
     throw new Error(`the "ws" package is installed but could not be loaded: ${(error as Error)?.message ?? String(error)} (reinstall it: npm install ws; or pass a transport)`, { cause: error });
   }
   if (typeof module.default !== 'function') throw new Error('the "ws" package loaded, but has no WebSocket class as its default export: is it ws 8? (npm install ws@8)');
