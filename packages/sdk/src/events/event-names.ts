@@ -25,8 +25,9 @@ export type DottedEventName = { [K in EventKey]: K extends keyof typeof IRREGULA
 export type KebabEventName = Dashes<DottedEventName>;
 
 /**
- * What a subscription's `events` takes: a realtime type (`Message`, …; not `Gap`, which every
- * subscription gets whatever its filter), `All`, or an event's name in any of its forms.
+ * The names a subscription's `events` knows (it takes any string; these autocomplete): a realtime type
+ * (`Message`, …; not `Gap`, which every subscription gets whatever its filter), `All`, or an event's
+ * name in any of its forms.
  */
 export type EventFilterName = Exclude<EventType, 'Gap'> | 'All' | EventKey | EventAlias | DottedEventName | KebabEventName;
 

@@ -31,8 +31,11 @@ export interface SubscribeRequest {
   /**
    * VZaps realtime types (`Message`, `Connected`, …), `All`, or event names in any form (`MESSAGES_UPSERT`,
    * `messages.upsert`, `messages-upsert`); all when empty. Not `Gap`: every subscription gets those.
+   * Any string: names read from configuration (`string[]`) and the spellings the server also accepts
+   * (`messages_upsert`) compile, the known ones autocomplete; the server refuses an unknown name, and
+   * `subscribe()` rejects with a `PomboRealtimeError` (400) naming it.
    */
-  events?: ReadonlyArray<EventFilterName>;
+  events?: ReadonlyArray<EventFilterName | (string & {})>;
   /** Connections with the same subscriber name share the events; each name gets every event. Default `default`. */
   subscriber?: string;
   /** Reconnect after a lost connection, resuming after the last acknowledged event. Default true. */
@@ -72,6 +75,9 @@ type State = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 /** Events held at most before the first handler (the server's window, REALTIME_MAX_IN_FLIGHT, is 1,000 by default). */
 const MAX_HELD = 10_000;
+
+/** The names of event handlers: a type, or `All`. */
+type HandlerType = EventType | OtherEventType | 'All';
 
 /** What `on()` accepts besides the lifecycle names: an unknown name (`message`) throws instead of never matching. */
 const EVENT_NAMES: ReadonlySet<string> = new Set([...EVENT_TYPES, ...OTHER_EVENT_TYPES, 'All']);
@@ -178,12 +184,13 @@ export class EventSubscription {
   /**
    * Adds a handler for one type (`Message`, `Connected`, …, `Gap`, or an UPPER_SNAKE type), `All`,
    * `error`, or a lifecycle event (`open`, `close`). The first event handler starts the delivery of
-   * the events held until then; `error`, `open` and `close` do not. An unknown name throws a TypeError.
+   * the events held until then; `error`, `open` and `close` do not. An unknown name throws a TypeError
+   * (any string compiles, for a name read from configuration; the known ones autocomplete).
    */
   on(type: 'error', handler: ErrorHandler): this;
   on(type: 'open', handler: OpenHandler): this;
   on(type: 'close', handler: CloseHandler): this;
-  on(type: EventType | OtherEventType | 'All', handler: EventHandler): this;
+  on(type: HandlerType | (string & {}), handler: EventHandler): this;
   on(type: string, handler: EventHandler | ErrorHandler | OpenHandler | CloseHandler): this {
     checkName(type);
     if (type === 'error') this.errorHandlers.add(handler as ErrorHandler);
@@ -198,8 +205,9 @@ export class EventSubscription {
     return this;
   }
 
-  /** Removes a handler added with `on()`. */
-  off(type: EventType | OtherEventType | 'All' | 'error' | LifecycleEvent, handler: EventHandler | ErrorHandler | OpenHandler | CloseHandler): this {
+  /** Removes a handler added with `on()`. An unknown name throws a TypeError, as with `on()`. */
+  off(type: HandlerType | 'error' | LifecycleEvent | (string & {}), handler: EventHandler | ErrorHandler | OpenHandler | CloseHandler): this {
+    checkName(type);
     if (type === 'error') this.errorHandlers.delete(handler as ErrorHandler);
     if (type === 'open') this.openHandlers.delete(handler as OpenHandler);
     if (type === 'close') this.closeHandlers.delete(handler as CloseHandler);
