@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { newToken } from '../core/ids.ts';
 import type { EventKey } from '../core/event-names.ts';
-import { privateDir, PrivateDirError, PrivateFileError, readPrivateFile } from '../ops/private-files.ts';
+import { privateDir, PrivatePathError, readPrivateFile } from '../ops/private-files.ts';
 import { secretKey } from '../channels/webhook/webhook-signature.ts';
 import { parsePostgresUri } from '../store/postgres/postgres-uri.ts';
 import { readBrokers, type BrokersConfig } from './brokers.ts';
@@ -130,7 +130,7 @@ function resolveApiKey(fromEnv: string, dataDir: string): { apiKey: string; apiK
     try {
       apiKey = readPrivateFile(file).trim();
     } catch (error) {
-      if (!(error instanceof PrivateFileError)) throw error;
+      if (!(error instanceof PrivatePathError)) throw error;
       throw new ConfigError([`DATA_DIR: the file ${error.message}`]);
     }
     // No key opens nothing (auth.ts refuses an empty one): the server would answer 401 to every call with the global key.
@@ -240,7 +240,7 @@ function ownDir(variable: string, dir: string, options: { narrow?: boolean }, wa
     const warning = privateDir(dir, options);
     if (warning) warnings.push(`${variable}: ${warning}`);
   } catch (error) {
-    if (!(error instanceof PrivateDirError)) throw error;
+    if (!(error instanceof PrivatePathError)) throw error;
     throw new ConfigError([`${variable}: the folder ${error.message}`]);
   }
 }

@@ -1,7 +1,7 @@
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, type Config } from '../config/index.ts';
-import { PrivateFileError } from '../ops/private-files.ts';
+import { PrivatePathError } from '../ops/private-files.ts';
 import { PostgresStore } from './postgres/postgres-store.ts';
 import { parsePostgresUri } from './postgres/postgres-uri.ts';
 import { reasonOf } from '../core/error-reason.ts';
@@ -49,7 +49,7 @@ function openSqlite(config: Config): Store {
   try {
     return new SqliteStore(uri, { synchronous: sqliteSync });
   } catch (error) {
-    if (error instanceof PrivateFileError) throw new ConfigError([`${inDataDir ? 'DATA_DIR' : 'DATABASE_CONNECTION_URI'}: the file ${error.message}`]);
+    if (error instanceof PrivatePathError) throw new ConfigError([`${inDataDir ? 'DATA_DIR' : 'DATABASE_CONNECTION_URI'}: the file ${error.message}`]);
     if (!(error instanceof DatabaseInUseError)) throw error;
     const stop = 'stop it first, or give each Pombo its own';
     throw new ConfigError([

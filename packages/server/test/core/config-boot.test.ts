@@ -333,7 +333,7 @@ describe('npm start', () => {
     writeFileSync(join(cwd, 'not-a-folder'), '');
     const { code, stderr } = await runToExit(cwd, { DATA_DIR: join(cwd, 'not-a-folder', 'data') });
     assert.equal(code, 78, stderr);
-    assert.match(stderr, /DATA_DIR: the folder .*not-a-folder\/data cannot be created \(ENOTDIR\)/);
+    assert.match(stderr, /DATA_DIR: the folder .*not-a-folder\/data cannot be created \(ENOTDIR\): create it for the user Pombo runs as \(uid \d+\), or choose another folder\n/);
     assert.doesNotMatch(stderr, /operation not permitted|not a directory, mkdir|\bat .+\.ts:\d+/, 'no raw system error, no stack trace');
   });
 

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { privateDir, PrivateDirError, type DirFs } from '../../src/ops/private-files.ts';
+import { privateDir, PrivatePathError, type DirFs } from '../../src/ops/private-files.ts';
 
 /** A folder the test owns, removed at its end. */
 function tempDir(t: { after(fn: () => void): void }, mode?: number): string {
@@ -41,25 +41,32 @@ test("another user's folder (chmod refused): used as it is, with a warning when 
   assert.equal(privateDir(tempDir(t, 0o700), { fs: notOwner }), undefined, 'a folder that is private already: nothing to say');
 });
 
-test('a folder Pombo cannot write in: PrivateDirError saying so, with the user it runs as', (t) => {
+test('a folder Pombo cannot write in: PrivatePathError saying so, with the user it runs as', (t) => {
   // Not root, /usr is root's and not writable; root writes anywhere: the refusal a normal user gets is injected.
   const injected: DirFs = { ...notOwner, accessSync: (path) => { throw errno('EACCES', 'access', String(path)); } };
   const [dir, calls] = process.getuid?.() === 0 ? [tempDir(t, 0o555), injected] : ['/usr', fs];
   assert.throws(
     () => privateDir(dir, { fs: calls }),
-    (error: unknown) => error instanceof PrivateDirError && error.dir === dir && /is not writable by the user Pombo runs as \(uid \d+; EACCES\)/.test(error.message),
+    (error: unknown) => error instanceof PrivatePathError && error.path === dir && /is not writable by the user Pombo runs as \(uid \d+; EACCES\)/.test(error.message),
   );
 });
 
-test('a path that is a file, or under one: PrivateDirError, without the raw call', (t) => {
+test('a path that is a file, or under one: PrivatePathError saying what is wrong and what to do, without the raw call', (t) => {
   const file = join(tempDir(t), 'a-file');
   writeFileSync(file, '');
-  assert.throws(() => privateDir(file), (error: unknown) => error instanceof PrivateDirError && /cannot be created \(EEXIST\)|is not a folder/.test(error.message));
-  assert.throws(() => privateDir(join(file, 'data')), (error: unknown) => error instanceof PrivateDirError && /cannot be created \(ENOTDIR\)/.test(error.message));
+  assert.throws(
+    () => privateDir(file),
+    (error: unknown) => error instanceof PrivatePathError && error.path === file && /cannot be created \(EEXIST\)|is not a folder/.test(error.problem) && /choose another folder/.test(error.fix),
+  );
+  assert.throws(
+    () => privateDir(join(file, 'data')),
+    (error: unknown) =>
+      error instanceof PrivatePathError && /cannot be created \(ENOTDIR\): create it for the user Pombo runs as \(uid \d+\), or choose another folder$/.test(error.message),
+  );
 });
 
 test('a chmod that fails for another reason than ownership is not swallowed', (t) => {
   const dir = tempDir(t);
   const failing: DirFs = { ...fs, chmodSync: (path) => { throw errno('EROFS', 'chmod', String(path)); } };
-  assert.throws(() => privateDir(dir, { fs: failing }), (error: unknown) => error instanceof PrivateDirError && /cannot be made private \(EROFS\)/.test(error.message));
+  assert.throws(() => privateDir(dir, { fs: failing }), (error: unknown) => error instanceof PrivatePathError && /cannot be made private \(EROFS\)/.test(error.message));
 });
