@@ -25,6 +25,13 @@ const errnoOf = (error: unknown): string => {
   return code ?? message;
 };
 
+/** Whether `error` is the system's refusal to change anything on a read-only mount (a `:ro` bind, a Kubernetes secret). */
+const onReadOnlyMount = (error: unknown): boolean => (error as NodeJS.ErrnoException).code === 'EROFS';
+
+/** A folder on a read-only mount: Pombo writes in its folders (the SQLite database, sandbox media, a generated API key). */
+const readOnlyDir = (dir: string): PrivatePathError =>
+  new PrivatePathError(dir, 'is on a read-only mount (EROFS), and Pombo writes in it', 'mount it writable; an API key kept in a secret goes in AUTHENTICATION_API_KEY, or its file alone mounted in the folder');
+
 /** The user Pombo runs as, for messages: `uid 1000`. */
 const runningAs = (): string => (process.getuid ? `uid ${process.getuid()}` : 'this user');
 
@@ -46,6 +53,7 @@ export function privateDir(dir: string, { narrow = true, fs = nodeFs as DirFs } 
   try {
     fs.accessSync(dir, nodeFs.constants.W_OK | nodeFs.constants.X_OK);
   } catch (error) {
+    if (onReadOnlyMount(error)) throw readOnlyDir(dir);
     throw new PrivatePathError(dir, `is not writable by the user Pombo runs as (${runningAs()}; ${errnoOf(error)})`, 'give that user the folder, or run Pombo as its owner');
   }
   return warning;
@@ -57,6 +65,7 @@ function narrowDir(dir: string, fs: DirFs): string | undefined {
     fs.chmodSync(dir, 0o700);
     return undefined;
   } catch (error) {
+    if (onReadOnlyMount(error)) throw readOnlyDir(dir);
     if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw new PrivatePathError(dir, `cannot be made private (${errnoOf(error)})`, 'make it 700, or choose another folder');
   }
   const mode = fs.statSync(dir).mode & 0o777;
@@ -83,10 +92,25 @@ function onFile<T>(file: string, use: () => T): T {
   }
 }
 
-/** Makes an existing file 600; anything else at its path (a folder) is refused. */
+/**
+ * Makes an existing file 600; anything else at its path (a folder) is refused. A file on a read-only
+ * mount (an API key from a secret) cannot be narrowed: it is used as it is when private already, and
+ * refused when other users may read it, since only the source of the mount can change that.
+ */
 function narrowFile(file: string): void {
   if (!statSync(file).isFile()) throw new PrivatePathError(file, 'is not a file (Pombo keeps a file there)', 'remove it, or move it away');
-  chmodSync(file, 0o600);
+  try {
+    chmodSync(file, 0o600);
+  } catch (error) {
+    if (!onReadOnlyMount(error)) throw error;
+    const mode = statSync(file).mode & 0o777;
+    if ((mode & 0o077) === 0) return;
+    throw new PrivatePathError(
+      file,
+      `is on a read-only mount (EROFS), where Pombo cannot make it private, and other users may read it (mode ${mode.toString(8)})`,
+      'make it 600 or 400 at the source of the mount (for a Kubernetes secret, the mode of its volume), or mount it writable',
+    );
+  }
 }
 
 /** Creates `file` empty with mode 600 if it is missing, else narrows it to 600. Throws PrivatePathError. */

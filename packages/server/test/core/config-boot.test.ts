@@ -4,7 +4,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -299,8 +299,15 @@ describe("an Evolution API .env starts Pombo unchanged", () => {
 
 /** Runs `npm start`'s command in `cwd` with only `env` and waits for it to exit. */
 /** Runs Pombo until it exits; one still running after `timeoutMs` (it was meant to stop) is killed, with code null. */
-async function runToExit(cwd: string, env: Record<string, string>, timeoutMs = 60_000, uid?: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN], {
+async function runToExit(
+  cwd: string,
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+  uid?: number,
+  runUnder: readonly string[] = [],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [command = process.execPath, ...args] = [...runUnder, process.execPath, '--import', import.meta.resolve('tsx'), MAIN];
+  const child = spawn(command, args, {
     cwd,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -315,6 +322,24 @@ async function runToExit(cwd: string, env: Record<string, string>, timeoutMs = 6
   clearTimeout(timer);
   return { code, stdout, stderr };
 }
+
+/**
+ * The first words of a command that runs the rest in a mount namespace of its own where `target` is
+ * `source` bound read-only, as a `:ro` file mount or a Kubernetes secret's subPath shows it.
+ */
+const withReadOnlyMount = (source: string, target: string): string[] => [
+  'unshare',
+  '--mount',
+  'sh',
+  '-c',
+  'mount --bind "$1" "$2" && mount -o remount,bind,ro "$2" && shift 2 && exec "$@"',
+  'sh',
+  source,
+  target,
+];
+
+/** Whether this process may make mounts of its own (root, with unshare): withReadOnlyMount works. */
+const canMount = (): boolean => process.getuid?.() === 0 && spawnSync('unshare', ['--mount', 'true']).status === 0;
 
 describe('npm start', () => {
   test('a malformed variable: the process exits non-zero and its stderr names the variable', async (t) => {
@@ -392,6 +417,35 @@ describe('npm start', () => {
       assert.equal(code, 78, `${leftover}: ${stderr}`);
       assert.match(stderr, new RegExp(`^Invalid configuration:\\n  - DATA_DIR: the file ${join(data, leftover).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} belongs to another user`), leftover);
       assert.doesNotMatch(stderr, /unable to open database file|\bat .+:\d+:\d+/, `${leftover}: no raw SQLite error, no stack trace`);
+    }
+  });
+
+  test('an api-key file on a read-only mount (a :ro bind, a Kubernetes secret): used as it is when private; refused when others may read it, saying the mount is read-only and to change the mode at its source', async (t) => {
+    if (!canMount()) return t.skip('needs root and unshare, to mount the file read-only');
+    for (const mode of [0o600, 0o400, 0o644]) {
+      const cwd = tempDir(t);
+      const source = join(cwd, 'secret-api-key');
+      writeFileSync(source, 'mounted-key\n', { mode });
+      chmodSync(source, mode);
+      const file = join(cwd, 'data', 'api-key');
+      mkdirSync(join(cwd, 'data'), { mode: 0o700 });
+      writeFileSync(file, '', { mode: 0o600 });
+      const runUnder = withReadOnlyMount(source, file);
+      if (mode & 0o077) {
+        const { code, stderr } = await runToExit(cwd, { SERVER_PORT: String(await freePort()) }, 60_000, undefined, runUnder);
+        assert.equal(code, 78, stderr);
+        const named = file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        assert.match(stderr, new RegExp(`^Invalid configuration:\\n  - DATA_DIR: the file ${named} is on a read-only mount \\(EROFS\\).*\\(mode 644\\): make it 600 or 400 at the source of the mount`));
+        assert.doesNotMatch(stderr, /give it to the user Pombo runs as|\bat .+:\d+:\d+/, 'no advice about ownership, no stack trace');
+        continue;
+      }
+      const pombo = await spawnPombo({}, await freePort(), { cwd, cleanEnv: true, runUnder });
+      try {
+        const list = await fetch(`${pombo.url}/instance/fetchInstances`, { headers: { apikey: 'mounted-key' } });
+        assert.equal(list.status, 200, `mode ${mode.toString(8)}: the key of the mounted file opens the API`);
+      } finally {
+        await pombo.kill();
+      }
     }
   });
 

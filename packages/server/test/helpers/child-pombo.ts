@@ -18,6 +18,8 @@ export interface SpawnOptions {
   compiled?: boolean;
   /** Node.js flags before the entry point (a profiler: `--cpu-prof`). */
   nodeArgs?: readonly string[];
+  /** A command that runs Pombo, given as its first words (`unshare --mount sh -c …`); it must exec Pombo, so that kill reaches it. */
+  runUnder?: readonly string[];
 }
 
 export interface ChildPombo {
@@ -48,7 +50,8 @@ export async function freePort(): Promise<number> {
  */
 export async function spawnPombo(env: Record<string, string>, port: number, options: SpawnOptions = {}): Promise<ChildPombo> {
   const base = options.cleanEnv ? { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } : { ...process.env, LOG_LEVEL: 'warn', SERVER_HOST: '127.0.0.1', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' };
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...(options.compiled ? [COMPILED_MAIN] : ['--import', TSX, MAIN])], {
+  const [command = process.execPath, ...args] = [...(options.runUnder ?? []), process.execPath, ...(options.nodeArgs ?? []), ...(options.compiled ? [COMPILED_MAIN] : ['--import', TSX, MAIN])];
+  const child = spawn(command, args, {
     cwd: options.cwd,
     env: { ...base, ...env, SERVER_PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -67,6 +67,25 @@ test('a path that is a file, or under one: PrivatePathError saying what is wrong
 
 test('a chmod that fails for another reason than ownership is not swallowed', (t) => {
   const dir = tempDir(t);
-  const failing: DirFs = { ...fs, chmodSync: (path) => { throw errno('EROFS', 'chmod', String(path)); } };
-  assert.throws(() => privateDir(dir, { fs: failing }), (error: unknown) => error instanceof PrivatePathError && /cannot be made private \(EROFS\)/.test(error.message));
+  const failing: DirFs = { ...fs, chmodSync: (path) => { throw errno('EIO', 'chmod', String(path)); } };
+  assert.throws(() => privateDir(dir, { fs: failing }), (error: unknown) => error instanceof PrivatePathError && /cannot be made private \(EIO\)/.test(error.message));
+});
+
+test('a folder on a read-only mount, private or not: refused saying it is read-only and to mount it writable, not to give it to another user', (t) => {
+  // A read-only mount needs root to make: the system's refusals (chmod and the write check) are injected.
+  const readOnly: DirFs = {
+    ...fs,
+    chmodSync: (path) => { throw errno('EROFS', 'chmod', String(path)); },
+    accessSync: (path) => { throw errno('EROFS', 'access', String(path)); },
+  };
+  for (const mode of [0o700, 0o755]) {
+    const dir = tempDir(t, mode);
+    for (const narrow of [true, false]) {
+      assert.throws(
+        () => privateDir(dir, { narrow, fs: readOnly }),
+        (error: unknown) => error instanceof PrivatePathError && /is on a read-only mount \(EROFS\), and Pombo writes in it: mount it writable/.test(error.message),
+        `mode ${mode.toString(8)}, narrow ${narrow}`,
+      );
+    }
+  }
 });
