@@ -67,15 +67,21 @@ export async function createPombo(config: Config, log: Logger = createLogger(con
     context.cluster = new ClusterNode(config.cluster, config.server.url, store.cluster, dispatcher, instances, log, metrics);
   }
   try {
-    for (const make of CHANNELS) {
-      const module: ChannelModule | undefined = await make(context);
-      if (module) channels.register(module);
-    }
+    return await start(context);
   } catch (error) {
-    // A channel refused its configuration: release what was opened before reporting it.
-    await channels.stop().catch(() => undefined);
-    await store.close();
+    // A channel refused its configuration, the store its first read…: what was opened is let go of
+    // before reporting it, the SQLite lock included, so that a start after this one may take it.
+    await stopAll(context).catch(() => undefined);
     throw error;
+  }
+}
+
+/** Starts the parts of `context` (channels, dispatcher, cluster node, HTTP server, retention): Pombo ready to listen. */
+async function start(context: AppContext): Promise<Pombo> {
+  const { config, store, dispatcher, instances, auth, channels } = context;
+  for (const make of CHANNELS) {
+    const module: ChannelModule | undefined = await make(context);
+    if (module) channels.register(module);
   }
   await dispatcher.start();
   if (context.cluster) {
@@ -107,11 +113,22 @@ export async function createPombo(config: Config, log: Logger = createLogger(con
     },
     async close() {
       retention.stop();
-      await http.close();
-      await context.cluster?.stop();
-      await dispatcher.stop();
-      await channels.stop();
-      await store.close();
+      try {
+        await http.close();
+      } finally {
+        await stopAll(context);
+      }
     },
   };
+}
+
+/** Stops the cluster node, the dispatcher and the channels (started or not), then closes the store whatever happened. */
+async function stopAll({ cluster, dispatcher, channels, store }: AppContext): Promise<void> {
+  try {
+    await cluster?.stop();
+    await dispatcher.stop();
+    await channels.stop();
+  } finally {
+    await store.close();
+  }
 }

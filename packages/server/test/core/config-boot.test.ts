@@ -492,6 +492,43 @@ describe('npm start', () => {
     await restarted.kill();
   });
 
+  test('a start that fails after taking the SQLite lock (a folder where pombo.db goes, a pombo.db that is no database, a port in use) lets go of it: the next start on that DATA_DIR runs, in this process and in another', async (t) => {
+    const port = await freePort();
+    const taken = createServer().listen(port);
+    await once(taken, 'listening');
+    t.after(() => taken.close());
+    // What spoils the folder, then the start that fails on it; the folder is made usable again after.
+    const failures: Array<[string, (data: string) => void, (config: ReturnType<typeof loadConfig>) => Promise<unknown>]> = [
+      ['a folder where pombo.db goes', (data) => mkdirSync(join(data, 'pombo.db')), (config) => createPombo(config, createLogger('silent'))],
+      ['a pombo.db that is no database', (data) => writeFileSync(join(data, 'pombo.db'), 'not SQLite'.repeat(100), { mode: 0o600 }), (config) => createPombo(config, createLogger('silent'))],
+      [
+        'a port in use',
+        () => undefined,
+        async (config) => {
+          // As main.ts does: the listen fails, Pombo is closed before the exit.
+          const pombo = await createPombo(config, createLogger('silent'));
+          await pombo.listen(port).catch(async (error: unknown) => {
+            await pombo.close();
+            throw error;
+          });
+        },
+      ],
+    ];
+    for (const [what, spoil, failingStart] of failures) {
+      const cwd = tempDir(t);
+      const data = join(cwd, 'data');
+      mkdirSync(data, { mode: 0o700 });
+      spoil(data);
+      const config = loadConfig({ AUTHENTICATION_API_KEY: 'k', LOG_LEVEL: 'error' }, cwd);
+      await assert.rejects(failingStart(config), Error, what);
+      rmSync(join(data, 'pombo.db'), { recursive: true, force: true });
+      const again = await createPombo(config, createLogger('silent'));
+      await again.close();
+      const other = await spawnPombo({ AUTHENTICATION_API_KEY: 'k' }, await freePort(), { cwd }).catch((error: Error) => assert.fail(`${what}: ${error.message}`));
+      await other.kill();
+    }
+  });
+
   test('with no configuration it starts on SQLite in ./data and prints the generated key once', async (t) => {
     const cwd = tempDir(t);
     const port = await freePort();

@@ -66,6 +66,38 @@ function ledgerRow(values: unknown[], at: number, record: DeliveryRecord, now: n
   return at + DELIVERY_COLUMNS;
 }
 
+/** Opens the log at `file` in WAL mode, its files private and its schema brought up to date; closed again if any of that fails. */
+function openLog(file: string, onDisk: boolean, fullSync: boolean): Database.Database {
+  // SQLite gives its -wal and -shm files the database file's mode: a 600 database keeps them 600 too.
+  if (onDisk) privateFile(file);
+  // Those a previous run left are checked before SQLite opens them: one of another user's (a start as
+  // root) stops the start naming it, where SQLite would only say 'unable to open database file'.
+  if (onDisk) narrowExisting(`${file}-wal`, `${file}-shm`);
+  const db = new Database(file);
+  try {
+    db.pragma('journal_mode = WAL');
+    if (onDisk) narrowExisting(`${file}-wal`, `${file}-shm`);
+    db.pragma(`synchronous = ${fullSync ? 'FULL' : 'NORMAL'}`);
+    db.pragma('busy_timeout = 5000');
+    migrate(db);
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+/** Brings the schema up to date, one transaction per step, counted in user_version. */
+function migrate(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let step = version; step < MIGRATIONS.length; step++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[step] ?? '');
+      db.pragma(`user_version = ${step + 1}`);
+    })();
+  }
+}
+
 /**
  * The embedded store: one SQLite file in WAL mode. Appends made in the same tick are committed
  * together (group commit), so concurrent producers share one fsync; a promise resolves only
@@ -101,18 +133,15 @@ export class SqliteStore implements Store {
     const onDisk = file !== ':memory:' && file !== '';
     // Taken first: a log that another Pombo runs on is not touched at all.
     this.lock = onDisk ? lockDatabaseFile(file) : undefined;
-    // SQLite gives its -wal and -shm files the database file's mode: a 600 database keeps them 600 too.
-    if (onDisk) privateFile(file);
-    // Those a previous run left are checked before SQLite opens them: one of another user's (a start as
-    // root) stops the start naming it, where SQLite would only say 'unable to open database file'.
-    if (onDisk) narrowExisting(`${file}-wal`, `${file}-shm`);
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    if (onDisk) narrowExisting(`${file}-wal`, `${file}-shm`);
     this.fullSync = synchronous === 'full';
-    this.db.pragma(`synchronous = ${this.fullSync ? 'FULL' : 'NORMAL'}`);
-    this.db.pragma('busy_timeout = 5000');
-    this.migrate();
+    try {
+      this.db = openLog(file, onDisk, this.fullSync);
+    } catch (error) {
+      // A log that cannot be used (a file of another user, not a database): the lock is let go of with
+      // the failed start, so that a start after it in this process, or in another, may take it.
+      this.lock?.release();
+      throw error;
+    }
     this.statements = {
       head: this.db.prepare<[string], { last_seq: number; owner_jid: string | null; name: string }>(
         'SELECT last_seq, owner_jid, name FROM instances WHERE id = ?',
@@ -145,16 +174,6 @@ export class SqliteStore implements Store {
     this.writeLedger = this.db.transaction((batch: readonly QueuedLedgerWrite[], now: number) => this.upsertLedger(batch, now));
     // Times never go back along the log: the newest is the last event's (a key lookup, not a scan).
     this.lastCreatedAt = this.db.prepare<[], { t: number }>('SELECT created_at AS t FROM events ORDER BY pos DESC LIMIT 1').get()?.t ?? 0;
-  }
-
-  private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    for (let step = version; step < MIGRATIONS.length; step++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[step] ?? '');
-        this.db.pragma(`user_version = ${step + 1}`);
-      })();
-    }
   }
 
   // ---- event log -------------------------------------------------------------------------------
