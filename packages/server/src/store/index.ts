@@ -28,7 +28,7 @@ export async function openStore(config: Config, log: Logger): Promise<Store> {
   const options = { statementTimeoutMs, keepAliveMs, ...(enabled ? { idleInTransactionMs: Math.min(5000, Math.max(200, leaseTtlMs / 3)) } : {}) };
   const startedAt = Date.now();
   try {
-    return await waitForDatabase(() => PostgresStore.open(uri, options), { timeoutMs: connectTimeoutMs, target, log });
+    return await waitForDatabase((firstLoginMs) => PostgresStore.open(uri, { ...options, firstLoginMs }), { timeoutMs: connectTimeoutMs, target, log });
   } catch (error) {
     const waited = Date.now() - startedAt;
     const after =

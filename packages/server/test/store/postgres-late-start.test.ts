@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { freePort, spawnPombo } from '../helpers/child-pombo.ts';
 import { postgresTestSchema } from '../helpers/postgres-test-schema.ts';
@@ -56,7 +56,8 @@ test('a PostgreSQL that starts accepting connections after Pombo: the start wait
   assert.ok(!pombo.stdout().includes(PASSWORD), 'the password is never logged');
 });
 
-test('a PostgreSQL that never answers: exit 78 after DATABASE_CONNECT_TIMEOUT_MS, naming DATABASE_CONNECTION_URI and what to do', async (t) => {
+/** Runs Pombo on the database at `uri` with DATABASE_CONNECT_TIMEOUT_MS=`timeoutMs` until it exits: its code, stdout and stderr, and how long it ran. */
+async function startUntilExit(t: { after(fn: () => void): void }, uri: string, timeoutMs: number): Promise<{ code: number | null; output: string; elapsed: number }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'pombo-pg-late-'));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const started = Date.now();
@@ -67,8 +68,8 @@ test('a PostgreSQL that never answers: exit 78 after DATABASE_CONNECT_TIMEOUT_MS
       DATA_DIR: dataDir,
       SERVER_PORT: String(await freePort()),
       DATABASE_PROVIDER: 'postgresql',
-      DATABASE_CONNECTION_URI: uriOn(await freePort()),
-      DATABASE_CONNECT_TIMEOUT_MS: '3000',
+      DATABASE_CONNECTION_URI: uri,
+      DATABASE_CONNECT_TIMEOUT_MS: String(timeoutMs),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -78,7 +79,11 @@ test('a PostgreSQL that never answers: exit 78 after DATABASE_CONNECT_TIMEOUT_MS
   const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   clearTimeout(killer);
-  const elapsed = Date.now() - started;
+  return { code, output, elapsed: Date.now() - started };
+}
+
+test('a PostgreSQL that never answers: exit 78 after DATABASE_CONNECT_TIMEOUT_MS, naming DATABASE_CONNECTION_URI and what to do', async (t) => {
+  const { code, output, elapsed } = await startUntilExit(t, uriOn(await freePort()), 3000);
   assert.equal(code, 78, output);
   assert.ok(elapsed >= 3000, `it waited the 3 s it was given (${elapsed} ms)`);
   assert.ok(elapsed < 15_000, `then it stopped (${elapsed} ms)`);
@@ -86,4 +91,16 @@ test('a PostgreSQL that never answers: exit 78 after DATABASE_CONNECT_TIMEOUT_MS
   assert.match(output, /DATABASE_CONNECT_TIMEOUT_MS=3000\): check that it runs and accepts connections there/);
   assert.match(output, /PostgreSQL is not reachable yet; retrying/, 'the waits were logged');
   assert.ok(!output.includes(PASSWORD), 'the password is never shown');
+});
+
+test('a PostgreSQL that accepts connections and never answers (hung, or a proxy to nothing): the start gives up within DATABASE_CONNECT_TIMEOUT_MS and 2 s, not after a whole 10 s connection attempt', async (t) => {
+  const silent = createServer((socket) => t.after(() => socket.destroy()));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.after(() => silent.close());
+  const port = (silent.address() as AddressInfo).port;
+  const { code, output, elapsed } = await startUntilExit(t, uriOn(port), 3000);
+  assert.equal(code, 78, output);
+  assert.ok(elapsed >= 3000, `it waited the 3 s it was given (${elapsed} ms)`);
+  assert.ok(elapsed < 5000, `then it stopped (${elapsed} ms)`);
+  assert.match(output, /Invalid configuration:\n {2}- DATABASE_CONNECTION_URI: PostgreSQL at \S+ could not be opened: .*DATABASE_CONNECT_TIMEOUT_MS=3000\): check that it runs and accepts connections there/);
 });

@@ -52,6 +52,28 @@ export interface PostgresOptions {
    * lease rows the other nodes wait for.
    */
   idleInTransactionMs?: number;
+  /**
+   * The longest the server may take to accept the first login (a server not up yet): the time the
+   * start has left (DATABASE_CONNECT_TIMEOUT_MS), and never more than CONNECT_TIMEOUT_MS.
+   */
+  firstLoginMs?: number;
+}
+
+/** The longest a new connection may take to be accepted, at start and after. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * Waits at most `timeoutMs` for the server to accept a login, on a connection of its own: a server
+ * not up yet fails here within the time the start has left, where the pools would wait their whole
+ * CONNECT_TIMEOUT_MS (which they keep for the connections they make later).
+ */
+async function firstLogin(settings: pg.PoolConfig, timeoutMs: number): Promise<void> {
+  const probe = new pg.Pool({ ...settings, max: 1, connectionTimeoutMillis: Math.max(1, Math.trunc(timeoutMs)) });
+  probe.on('error', () => undefined);
+  try {
+    await probe.query('SELECT 1');
+  } finally {
+    await probe.end();
+  }
 }
 
 /** How long after the server's statement timeout Pombo stops waiting for its answer (the server's cancel normally comes first). */
@@ -214,7 +236,7 @@ export class PostgresStore implements Store {
    */
   static async open(uri: string, options: PostgresOptions = {}): Promise<PostgresStore> {
     const { connectionString, schema } = parsePostgresUri(uri);
-    const { statementTimeoutMs = 30_000, keepAliveMs = 10_000, idleInTransactionMs } = options;
+    const { statementTimeoutMs = 30_000, keepAliveMs = 10_000, idleInTransactionMs, firstLoginMs = CONNECT_TIMEOUT_MS } = options;
     const idle = idleInTransactionMs ? ` -c idle_in_transaction_session_timeout=${Math.trunc(idleInTransactionMs)}` : '';
     const statements = statementTimeoutMs > 0 ? ` -c statement_timeout=${Math.trunc(statementTimeoutMs)}` : '';
     const settings: pg.PoolConfig = {
@@ -222,12 +244,13 @@ export class PostgresStore implements Store {
       types: TYPES,
       // Every connection works in the schema (unqualified names, as the migrations write them).
       options: `-c search_path="${schema}"${idle}${statements}`,
-      connectionTimeoutMillis: 10_000,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       application_name: 'pombo',
       keepAlive: true,
       keepAliveInitialDelayMillis: keepAliveMs,
       ...(statementTimeoutMs > 0 ? { query_timeout: statementTimeoutMs + ANSWER_GRACE_MS } : {}),
     };
+    await firstLogin(settings, Math.min(firstLoginMs, CONNECT_TIMEOUT_MS));
     const pool = new pg.Pool({ ...settings, max: 10 });
     const writer = new pg.Pool({ ...settings, max: 1 });
     // Set for the session: a setting of the commit itself would need a transaction block, so round trips.

@@ -5,6 +5,8 @@ import { isStoreUnreachable } from '../store-unreachable.ts';
 /** The first wait after a refused connection; each next one doubles, up to MAX_WAIT_MS. */
 const FIRST_WAIT_MS = 250;
 const MAX_WAIT_MS = 5_000;
+/** The attempt made at the deadline still gets this long: a server that just came up answers within it. */
+const LAST_ATTEMPT_MS = 1_000;
 
 /**
  * Whether a first connection may succeed if tried again: the server is not up yet (refused, reset,
@@ -25,16 +27,19 @@ export interface WaitOptions {
 }
 
 /**
- * Opens the database, trying again with backoff while it is not up yet, for at most `timeoutMs`
- * (plus the attempt in progress then): in docker compose or systemd, PostgreSQL often accepts
- * connections a few seconds after Pombo starts. Each wait is logged once, at warn. Throws the last
- * error when the time is up, or at once for an error that waiting will not cure.
+ * Opens the database, trying again with backoff while it is not up yet, for at most `timeoutMs`:
+ * in docker compose or systemd, PostgreSQL often accepts connections a few seconds after Pombo
+ * starts. `open` is given the time left, which an attempt must not outlast (a server that accepts
+ * connections and never answers), so the start gives up on time; the last attempt, at the deadline,
+ * gets LAST_ATTEMPT_MS. Each wait is logged once, at warn. Throws the last error when the time is up,
+ * or at once for an error that waiting will not cure.
  */
-export async function waitForDatabase<T>(open: () => Promise<T>, { timeoutMs, target, log }: WaitOptions): Promise<T> {
+export async function waitForDatabase<T>(open: (timeLeftMs: number) => Promise<T>, { timeoutMs, target, log }: WaitOptions): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (let wait = FIRST_WAIT_MS; ; wait = Math.min(wait * 2, MAX_WAIT_MS)) {
     try {
-      return await open();
+      // 0: one attempt, as long as `open` lets it last.
+      return await open(timeoutMs > 0 ? Math.max(deadline - Date.now(), LAST_ATTEMPT_MS) : Infinity);
     } catch (error) {
       const left = deadline - Date.now();
       if (!notUpYet(error) || left <= 0) throw error;
