@@ -92,7 +92,9 @@ export const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);`,
   // `events` lists that meant every event as the keys there were then: stored as no list from now on,
-  // or as they read until now (every-event-lists.ts). Each instance's lists are edited one after the other.
+  // or as they read until now (every-event-lists.ts). Each instance's lists are edited one after the other,
+  // and each instance is written once from its last edit (UPDATE … FROM: a subquery per row ran the whole
+  // walk again for each instance, 43 s for 800 instances).
   `WITH RECURSIVE
      found AS (
        SELECT i.id, t.id AS node, t.fullkey AS path,
@@ -111,7 +113,7 @@ export const MIGRATIONS: readonly string[] = [
          CASE WHEN edits.every THEN json_remove(edited.channels, edits.path) ELSE json_insert(edited.channels, edits.path || '[#]', 'STATUS_INSTANCE') END,
          edits.n
        FROM edited JOIN edits ON edits.id = edited.id AND edits.n = edited.n + 1
-     )
-   UPDATE instances SET channels = (SELECT edited.channels FROM edited WHERE edited.id = instances.id ORDER BY edited.n DESC LIMIT 1)
-   WHERE id IN (SELECT id FROM edits);`,
+     ),
+     last AS (SELECT id, channels, ROW_NUMBER() OVER (PARTITION BY id ORDER BY n DESC) AS r FROM edited)
+   UPDATE instances SET channels = last.channels FROM last WHERE last.id = instances.id AND last.r = 1;`,
 ];
