@@ -207,7 +207,7 @@ export class InstanceService {
         this.unindexJid(gone);
         this.byId.delete(gone.id);
         this.byName.delete(gone.name);
-        this.changedAt.delete(gone.id);
+        this.markDeleted(gone.id, this.refreshing - 1);
         this.auth.forget(gone);
         // Deleted on another node: where it ends in the log is read by the channels that need it.
         void this.channels.release(gone, undefined);
@@ -251,6 +251,16 @@ export class InstanceService {
   }
 
   /**
+   * A read under way that got the instance before its deletion (here, or heard of from another node)
+   * must not bring it back: marked until the reads under way end (forgetDeletions); with no other read
+   * under way, no mark is needed.
+   */
+  private markDeleted(id: string, otherReads: number): void {
+    if (otherReads > 0) this.changedAt.set(id, ++this.changes);
+    else this.changedAt.delete(id);
+  }
+
+  /**
    * Drops the marks of the instances deleted here once no refresh is under way: a refresh that starts
    * later lists them gone, and counts from past every mark (so that ids are not kept for ever).
    */
@@ -268,10 +278,7 @@ export class InstanceService {
     this.unindexJid(this.byId.get(instance.id) ?? instance);
     this.byId.delete(instance.id);
     this.byName.delete(instance.name);
-    // A refresh under way that listed the instance before its deletion must not bring it back: marked
-    // until the refreshes under way end (forgetDeletions); with none under way, no mark is needed.
-    if (this.refreshing) this.changedAt.set(instance.id, ++this.changes);
-    else this.changedAt.delete(instance.id);
+    this.markDeleted(instance.id, this.refreshing);
     this.auth.forget(instance);
     void this.channels.release(instance, removal.at(-1)?.event.pos ?? 0);
     this.log.info({ instance: instance.name }, 'instance deleted');

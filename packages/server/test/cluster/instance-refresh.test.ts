@@ -65,6 +65,46 @@ test('a refresh that read the instances before this node created, configured or 
   }
 });
 
+
+/**
+ * Another node wrote an instance (heard at once: refreshOne reads that one row), then deleted it. When
+ * the one-row read got the row before the deletion and answers after a refresh that found it gone, the
+ * deleted instance must not come back (its token valid again, its destinations restarted).
+ */
+test('a read of one instance answered after a refresh found it deleted elsewhere does not bring it back', async () => {
+  const pombo = await startPombo();
+  try {
+    const { instances, store } = pombo.pombo.context;
+    const name = uniqueName('gone');
+    const created = await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST' });
+    assert.equal(created.status, 201);
+    const { id } = instances.get(name);
+
+    const getInstanceById = store.getInstanceById.bind(store);
+    let answer!: () => void;
+    const deletedElsewhere = new Promise<void>((resolve) => (answer = resolve));
+    store.getInstanceById = async (instanceId: string) => {
+      const row = await getInstanceById(instanceId);
+      await deletedElsewhere;
+      return row;
+    };
+    const readOne = instances.refreshOne(id);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await store.deleteInstance(id); // as another node would
+    await instances.refresh();
+    assert.equal(instances.findById(id), undefined, 'the refresh finds it deleted');
+    answer();
+    await readOne;
+    store.getInstanceById = getInstanceById;
+
+    assert.equal(instances.findById(id), undefined, 'the older read does not bring it back');
+    const withToken = await pombo.api('POST', `/events/${name}`, { event: 'MESSAGES_UPSERT', data: { n: 1 } }, created.body.hash);
+    assert.ok(withToken.status === 401 || withToken.status === 404, `its token reaches nothing (${withToken.status})`);
+  } finally {
+    await pombo.close();
+  }
+});
+
 /**
  * A configuration written on one node is heard by the others at once (NOTIFY), not at their next
  * refresh: with a TTL of a minute, that refresh comes 20 s later, far past what this test waits.
