@@ -12,9 +12,10 @@ const TEST_DIR = fileURLToPath(new URL('.', import.meta.url));
 const SDK_INDEX = fileURLToPath(new URL('../src/index.ts', import.meta.url));
 
 /** A user's file: a subscription with `events` (its source: a literal list, or a variable) and handler lines (`sub.on(…)`). */
-const usage = (events: readonly string[] | string, lines: string[] = []): string => `import { PomboClient } from ${JSON.stringify(SDK_INDEX)};
+const usage = (events: readonly string[] | string, lines: string[] = []): string => `import { PomboClient, type PomboEvent } from ${JSON.stringify(SDK_INDEX)};
 const client = new PomboClient({ baseUrl: 'http://localhost:8080', apiKey: process.env.POMBO_API_KEY });
 export const fromConfig: string[] = (process.env.POMBO_EVENTS ?? '').split(',');
+export type Received = PomboEvent;
 export async function main(): Promise<void> {
   const sub = await client.events.subscribe({ instanceId: 'alice', events: ${typeof events === 'string' ? events : JSON.stringify(events)} });
   ${lines.join('\n  ')}
@@ -55,11 +56,16 @@ test('TypeScript accepts every documented name, and any string (a string[] read 
     errorHandler: usage([], [`sub.on('error', (error) => error.id);`]),
     closeHandler: usage([], [`sub.on('close', (error) => error.id);`]),
     eventHandler: usage([], [`sub.on('Message', (evt) => evt.message);`]),
+    typedErrorHandler: usage([], [`sub.on('error', (evt: PomboEvent) => evt.id);`]),
+    typedCloseHandler: usage([], [`sub.on('close', async (evt: PomboEvent) => evt.id);`]),
   });
   for (const name of ['everyName', 'contract', 'fromConfig', 'otherSpellings']) assert.deepEqual(errors[name], [], name);
   assert.deepEqual(errors.errorHandler, ["Property 'id' does not exist on type 'Error'."]);
   assert.deepEqual(errors.closeHandler, ["'error' is possibly 'undefined'.", "Property 'id' does not exist on type 'Error'."]);
   assert.deepEqual(errors.eventHandler, ["Property 'message' does not exist on type 'PomboEvent<any>'."]);
+  // An event handler given to error or close (typed by hand) is refused, not taken by the any-string signature.
+  assert.equal(errors.typedErrorHandler?.length, 1, `error with an event handler: ${errors.typedErrorHandler}`);
+  assert.equal(errors.typedCloseHandler?.length, 1, `close with an event handler: ${errors.typedCloseHandler}`);
 });
 
 test('Pombo accepts every name of EVENT_FILTER_NAMES as a filter; Gap as a filter is refused by subscribe() itself, saying why', async () => {

@@ -190,7 +190,9 @@ export class EventSubscription {
   on(type: 'error', handler: ErrorHandler): this;
   on(type: 'open', handler: OpenHandler): this;
   on(type: 'close', handler: CloseHandler): this;
-  on(type: HandlerType | (string & {}), handler: EventHandler): this;
+  on(type: HandlerType, handler: EventHandler): this;
+  // Any other string, so that a name read from configuration compiles, but not 'error', 'open' or 'close' with an event handler.
+  on<Name extends string>(type: Name extends 'error' | LifecycleEvent ? never : Name, handler: EventHandler): this;
   on(type: string, handler: EventHandler | ErrorHandler | OpenHandler | CloseHandler): this {
     checkName(type);
     if (type === 'error') this.errorHandlers.add(handler as ErrorHandler);
