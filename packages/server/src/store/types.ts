@@ -284,7 +284,7 @@ export interface ClusterStore {
   /** Hears replays queued by any node, as they commit; one can be missed while the database connection is down. */
   onReplayQueued(listener: (destination: string) => void): () => void;
   /**
-   * Hears the instance rows other nodes write (configuration, token, state), as they commit; one can be
+   * Hears the instance rows other nodes write (configuration, state), as they commit; one can be
    * missed while the database connection is down (the periodic refresh takes it in).
    */
   onInstanceWritten(listener: (instanceId: string) => void): () => void;

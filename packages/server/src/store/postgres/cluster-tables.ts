@@ -10,7 +10,7 @@ const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::int8';
 const TAKEOVER_CHANNEL = 'pombo_takeovers';
 /** The NOTIFY channel of queued replays; the payload is the JSON array `[schema, destination]`. */
 const REPLAY_CHANNEL = 'pombo_replays';
-/** The NOTIFY channel of instance rows written (configuration, token, state); the payload is the JSON array `[schema, writer, instance id]`. */
+/** The NOTIFY channel of instance rows written (configuration, state); the payload is the JSON array `[schema, writer, instance id]`. */
 const INSTANCE_CHANNEL = 'pombo_instance_writes';
 
 /** The lease a fenced write must still hold: node and epoch, in the destinations' or the subscribers' table. */
