@@ -64,7 +64,7 @@ export const MIGRATIONS: readonly string[] = [
   `ALTER TABLE events ADD COLUMN extra TEXT;`,
   // An instance's sequence numbers are unique by construction (read and moved inside each append's
   // transaction, and only one connection writes): the unique index checked nothing else, and writing
-  // it cost a third of the raw append (docs/benchmarks.md, "Ingest, 4 Dec night").
+  // it cost a third of the raw append (docs/benchmarks-history.md, "Ingest, 4 Dec night").
   `DROP INDEX events_instance_seq;`,
   // Most records say `delivered` and are listed by position (the primary key): the status index keeps
   // only the others (failed, pending, …), one index write less per delivered event; the queries for
