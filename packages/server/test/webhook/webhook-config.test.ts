@@ -214,6 +214,35 @@ test('a webhook disabled and enabled again twice keeps both pauses: find shows e
   await set(instance.name, { enabled: false });
 });
 
+test('a webhook still behind its first pause when it is paused again skips both: the earlier pause is not forgotten', async (t) => {
+  // One request at a time (ordering: instance), and the first one held: the webhook stays behind
+  // everything stored after it while it is disabled and enabled again twice.
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const receiver = await receiverFor(t, async () => {
+    await held;
+    return { status: 200 };
+  });
+  const webhook = { url: receiver.url, events: ['MESSAGES_UPSERT'], ordering: 'instance' };
+  const instance = await instanceWithWebhook(pombo, webhook);
+  const [first] = await emit(pombo, instance, [message('a@s.whatsapp.net', 'before')]);
+  await eventually(() => receiver.requests.length >= 1, 'the first event in flight, held');
+  const skipped: string[] = [];
+  for (const text of ['off 1', 'off 2']) {
+    assert.equal((await set(instance.name, { ...webhook, enabled: false })).status, 201);
+    skipped.push(...(await emit(pombo, instance, [message('a@s.whatsapp.net', text)])));
+    assert.equal((await set(instance.name, { ...webhook, enabled: true })).status, 201);
+  }
+  const [on] = await emit(pombo, instance, [message('a@s.whatsapp.net', 'on')]);
+  release();
+  await eventually(() => receiver.deliveredIds().includes(on as string), 'the event sent after the pauses');
+  await settled(pombo, instance);
+  const sent = receiver.requests.map((request) => request.json?.id);
+  assert.deepEqual([...new Set(receiver.deliveredIds())], [first, on], 'the first event, then the one after the pauses');
+  assert.deepEqual(sent.filter((id) => skipped.includes(id as string)), [], 'nothing stored during either pause was sent');
+  await set(instance.name, { enabled: false });
+});
+
 test("the events a paused webhook skips are those the log stored while it was off, whatever the clock of the node that set it says", async (t) => {
   const receiver = await receiverFor(t);
   const webhook = { url: receiver.url, events: ['MESSAGES_UPSERT'] };
