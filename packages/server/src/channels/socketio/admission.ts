@@ -39,13 +39,12 @@ async function resumePosition(context: AppContext, scope: Scope, auth: Record<st
     throw validationError(`auth.${field} must be the id of the last event you received (evt_…)`);
   }
   const [event] = await context.store.getByIds([value]);
-  if (!event) {
+  // An event of another instance is answered as an unknown one: an instance token learns nothing of other instances' ids.
+  if (!event || (scope.kind === 'instance' && event.instanceId !== scope.instanceId)) {
+    const log = scope.kind === 'instance' ? `the event log of "${scope.instanceName}"` : 'the event log';
     throw validationError(
-      `auth.${field} "${value}" is not in the event log (unknown, or older than EVENTS_RETENTION_HOURS): reconnect without it to receive live events only`,
+      `auth.${field} "${excerpt(value)}" is not in ${log} (unknown, or older than EVENTS_RETENTION_HOURS): reconnect without it to receive live events only`,
     );
-  }
-  if (scope.kind === 'instance' && event.instanceId !== scope.instanceId) {
-    throw validationError(`auth.${field} "${excerpt(value)}" is an event of another instance than "${scope.instanceName}"`);
   }
   return event.pos;
 }
