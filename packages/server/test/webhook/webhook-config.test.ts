@@ -214,6 +214,32 @@ test('a webhook disabled and enabled again twice keeps both pauses: find shows e
   await set(instance.name, { enabled: false });
 });
 
+test('{"enabled": false} alone turns the webhook off and keeps what it was set to: POST /webhook/enable turns it on again and sends what was stored meanwhile', async (t) => {
+  const receiver = await receiverFor(t);
+  const webhook = { url: receiver.url, events: ['MESSAGES_UPSERT'], secret: SECRET, headers: { 'X-Tenant': 'acme' } };
+  const instance = await instanceWithWebhook(pombo, webhook);
+  assert.equal((await set(instance.name, { enabled: false })).status, 201);
+  const off = (await pombo.api('GET', `/webhook/find/${instance.name}`)).body;
+  assert.equal(off.enabled, false);
+  assert.equal(new URL(off.url).href, new URL(receiver.url).href, 'the URL is kept');
+  assert.deepEqual(off.events, ['MESSAGES_UPSERT'], 'and its events');
+  assert.ok(off.secret, 'and its secret (masked)');
+  const whileOff = await emit(pombo, instance, [message('a@s.whatsapp.net', 'off')]);
+
+  const enabled = await pombo.api('POST', `/webhook/enable/${instance.name}`);
+  assert.equal(enabled.status, 200, JSON.stringify(enabled.body));
+  await eventually(() => receiver.deliveredIds().includes(whileOff[0] as string), 'the event stored while it was off');
+  const request = receiver.accepted()[0];
+  assert.equal(request?.headers['x-tenant'], 'acme', 'sent with its headers');
+  assert.ok(request?.headers['webhook-signature'], 'and signed with its secret');
+
+  // With a url, set replaces the whole configuration, as in Evolution API.
+  assert.equal((await set(instance.name, { enabled: false, url: receiver.url })).status, 201);
+  const replaced = (await pombo.api('GET', `/webhook/find/${instance.name}`)).body;
+  assert.equal(replaced.secret, null, 'a set with a url and no secret stops signing');
+  await set(instance.name, { enabled: false });
+});
+
 test('a webhook still behind its first pause when it is paused again skips both: the earlier pause is not forgotten', async (t) => {
   // One request at a time (ordering: instance), and the first one held: the webhook stays behind
   // everything stored after it while it is disabled and enabled again twice.

@@ -43,6 +43,15 @@ export function replacingWebhook<S extends WebhookSettings>(previous: WebhookSet
   return { ...enabled, pauses: [ended, ...enabled.pauses].slice(0, MAX_PAUSES) };
 }
 
+/**
+ * `/webhook/set` with `"enabled": false` and no `url` only turns the webhook off: what it was set to is
+ * kept, so that `POST /webhook/enable` turns it on again as it was.
+ * A `set` that gives a `url` replaces the whole configuration, as in Evolution API.
+ */
+export function turnedOff<S extends WebhookSettings>(previous: S | undefined, next: S): S {
+  return !next.enabled && !next.url && previous?.url ? { ...previous, enabled: false } : next;
+}
+
 /** The pauses kept, newest first (settings stored when only the last was kept hold it as `paused`). */
 export function pausesOf(settings: WebhookSettings | undefined): PauseWindow[] {
   return settings?.pauses ?? (settings?.paused ? [settings.paused] : []);
