@@ -40,6 +40,19 @@ function stringEnd(text: string, start: number): number {
   return -1;
 }
 
+const FORBIDDEN_KEY =
+  'the body has a "__proto__" key, or "constructor" with a "prototype" key, which Pombo refuses (they could change the objects that read it): rename the key';
+
+/** Whether plain JSON.parse takes the text (asked only of a body the guarded parser refused). */
+function parsesAsJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Fastify's own JSON parser (a `__proto__` or `constructor.prototype` key is refused), after a check of
  * the nesting depth (SERVER_BODY_MAX_DEPTH).
@@ -52,6 +65,10 @@ export function jsonBodies(app: FastifyInstance, maxDepth: number): void {
       done(validationError(`the body nests objects and arrays more than ${maxDepth} levels deep (SERVER_BODY_MAX_DEPTH)`), undefined);
       return;
     }
-    parse(request, body as string, done);
+    parse(request, body as string, (error, value) => {
+      // Refused although it parses: the parser refuses these keys with the words it uses for broken JSON.
+      if (error && parsesAsJson(body as string)) done(validationError(FORBIDDEN_KEY), undefined);
+      else done(error, value);
+    });
   });
 }
