@@ -21,6 +21,8 @@ export interface PusherSettings {
   /** Above this many bytes an event's data becomes a reference to the event (Pusher's limit is 10 KB). */
   readonly maxPayloadBytes: number;
   readonly requestTimeoutMs: number;
+  /** Whether a host set per instance may be (or resolve to) a non-public address (the global app's host always may). */
+  readonly allowPrivateNetworks: boolean;
 }
 
 /** The global app of `PUSHER_GLOBAL_*`; undefined unless PUSHER_GLOBAL_ENABLED=true (then its credentials are required). */
@@ -53,5 +55,6 @@ export function readPusherSettings(env: EnvReader): PusherSettings {
     globalApp: readGlobalPusherApp(env),
     maxPayloadBytes: env.int('PUSHER_MAX_PAYLOAD_SIZE', 10_240, { min: 1024 }),
     requestTimeoutMs: env.int('PUSHER_REQUEST_TIMEOUT_MS', 10_000, { min: 100 }),
+    allowPrivateNetworks: env.bool('PUSHER_ALLOW_PRIVATE_NETWORKS', false),
   };
 }

@@ -24,7 +24,8 @@ export class DeliveryStats {
       this.lastDeliveredMs = Date.now();
       return;
     }
-    this.lastError = outcome.kind === 'dead' ? outcome.reason : outcome.error;
+    const error = outcome.kind === 'dead' ? outcome.reason : outcome.error;
+    this.lastError = outcome.answer ? `${error}: ${outcome.answer}` : error;
     if (gaveUp) this.failed++;
     else this.retried++;
   }

@@ -6,8 +6,14 @@ import type { DeliveryAttempt } from '../store/types.ts';
  */
 export type Outcome =
   | { kind: 'delivered'; attempt?: Partial<DeliveryAttempt> }
-  | { kind: 'retry'; error: string; afterMs?: number; attempt?: Partial<DeliveryAttempt> }
-  | { kind: 'dead'; reason: string; attempt?: Partial<DeliveryAttempt> };
+  | { kind: 'retry'; error: string; afterMs?: number; attempt?: Partial<DeliveryAttempt>; answer?: string }
+  | { kind: 'dead'; reason: string; attempt?: Partial<DeliveryAttempt>; answer?: string };
+
+/*
+ * `error` and `reason` are logged (delivery-log.ts): a status, a connection error, never what a
+ * receiver answered. `answer`, an excerpt of that answer with credentials masked, is shown after
+ * them in the destination's status (`lastError` in `find`), for its owner, and nowhere else.
+ */
 
 export const delivered = (attempt?: Partial<DeliveryAttempt>): Outcome => ({ kind: 'delivered', attempt });
 

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../app-context.ts';
-import { WebhookAddressPolicy } from '../channels/webhook/webhook-address.ts';
-import { policyAgent } from '../channels/webhook/policy-agent.ts';
+import { WEBHOOK_ADDRESSES } from '../channels/webhook/webhook-config.ts';
+import { OutboundAddressPolicy } from '../net/outbound-address-policy.ts';
+import { policyAgent } from '../net/undici-policy-agent.ts';
 import { endpointOf } from '../channels/webhook/webhook-target.ts';
 import { ConfigError } from '../config/index.ts';
 
@@ -40,8 +41,9 @@ function parsed(payload: unknown): ErrorBody {
 export function reportErrors(app: FastifyInstance, context: AppContext): void {
   const url = context.config.webhook.errorsUrl;
   if (!url) return;
-  const policy = new WebhookAddressPolicy({
+  const policy = new OutboundAddressPolicy({
     allowPrivateNetworks: context.config.webhook.allowPrivateNetworks,
+    ...WEBHOOK_ADDRESSES,
     serverUrl: context.config.server.url,
     listenPort: () => {
       const address = app.server.address();

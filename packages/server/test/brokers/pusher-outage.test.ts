@@ -9,7 +9,7 @@ const needsPusher = requireService(await pusherAvailable(), 'A Pusher-protocol s
 /** Pombo reaches the Pusher server through a proxy the test cuts (the server keeps what it recorded). */
 const subjectThrough = (proxy: TcpProxy): LossSubject => ({
   channel: 'pusher',
-  env: { PUSHER_ENABLED: 'true', PUSHER_RETRY_MAX_DELAY_MS: '300' },
+  env: { PUSHER_ENABLED: 'true', PUSHER_RETRY_MAX_DELAY_MS: '300', PUSHER_ALLOW_PRIVATE_NETWORKS: 'true' },
   config: { enabled: true, ...testApp(proxy.port), events: ['MESSAGES_UPSERT'] },
   ordered: true,
   async consume(instance) {

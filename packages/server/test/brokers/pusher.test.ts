@@ -6,7 +6,8 @@ import { dataOf, failNextTriggers, pusherAvailable, recorded, testApp } from './
 
 const needsPusher = requireService(await pusherAvailable(), 'A Pusher-protocol server on 127.0.0.1:6001', 'run scripts/services/pusher.sh');
 
-const PUSHER_ENV = { PUSHER_ENABLED: 'true', PUSHER_RETRY_MAX_DELAY_MS: '300' };
+// The test server is on 127.0.0.1: a per-instance host there needs private networks allowed.
+const PUSHER_ENV = { PUSHER_ENABLED: 'true', PUSHER_RETRY_MAX_DELAY_MS: '300', PUSHER_ALLOW_PRIVATE_NETWORKS: 'true' };
 
 test('sandbox events are triggered on evolution.{instance} as UPPER_SNAKE events with the instance credentials; find masks the secret', needsPusher, async () => {
   const pombo = await startPombo(PUSHER_ENV);

@@ -7,8 +7,10 @@ import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pom
 import { assertError } from '../core/http-assert.ts';
 import { startReceiver, type Receiver } from '../webhook/http-receiver.ts';
 import type { Agent } from 'undici';
-import { AddressRefused, nonPublicReason, WebhookAddressPolicy } from '../../src/channels/webhook/webhook-address.ts';
-import { policyAgent } from '../../src/channels/webhook/policy-agent.ts';
+import { AddressRefused, OutboundAddressPolicy } from '../../src/net/outbound-address-policy.ts';
+import { nonPublicReason } from '../../src/net/non-public-address.ts';
+import { WEBHOOK_ADDRESSES } from '../../src/channels/webhook/webhook-config.ts';
+import { policyAgent } from '../../src/net/undici-policy-agent.ts';
 
 /** A server as tenants would see it: private networks not allowed (the default). */
 let pombo: Harness;
@@ -128,7 +130,8 @@ test('the connector checks every address a name has, connects to a checked one, 
     'metadata.test': ['169.254.169.254'],
   };
   const agentFor = (allowPrivateNetworks: boolean) => {
-    const policy = new WebhookAddressPolicy({
+    const policy = new OutboundAddressPolicy({
+      ...WEBHOOK_ADDRESSES,
       allowPrivateNetworks,
       serverUrl: 'https://pombo.example.com',
       listenPort: () => undefined,

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WebhookAddressPolicy } from '../../src/channels/webhook/webhook-address.ts';
+import { OutboundAddressPolicy } from '../../src/net/outbound-address-policy.ts';
+import { WEBHOOK_ADDRESSES } from '../../src/channels/webhook/webhook-config.ts';
 import { WebhookSender } from '../../src/channels/webhook/webhook-sender.ts';
 import { startReceiver } from './http-receiver.ts';
 
@@ -16,7 +17,8 @@ test('a webhook request is asked again once its connection is ready: withdrawn i
   const port = Number(new URL(receiver.url).port);
   let connectable: () => void = () => {};
   const connection = new Promise<void>((resolve) => (connectable = resolve));
-  const policy = new WebhookAddressPolicy({
+  const policy = new OutboundAddressPolicy({
+    ...WEBHOOK_ADDRESSES,
     allowPrivateNetworks: true,
     serverUrl: 'https://pombo.example.com',
     listenPort: () => undefined,

@@ -6,6 +6,11 @@ import { optionalBoolean, optionalInteger, optionalString, type Obj } from '../.
 /** What `find` shows instead of a secret. */
 export const MASKED = '********';
 
+/** A Pusher cluster (`us2`, `eu`): the client puts it inside `api-{cluster}.pusher.com`, so nothing else may be in it. */
+const CLUSTER = /^[A-Za-z0-9-]+$/;
+
+/** Why the URL of a self-hosted server is refused (Pombo itself, a literal address the policy refuses), or undefined. */
+export type HostRefusal = (url: URL) => string | undefined;
 
 const credential = (description: string): JsonSchema => ({ type: ['string', 'number'], description });
 
@@ -21,7 +26,7 @@ export const PUSHER_APP_SCHEMA: Record<string, JsonSchema> = {
 };
 
 /** The per-instance `pusher` object of `/pusher/set` and `/instance/create` (seed 001), plus `host` and `port`. */
-export function parsePusherApp(config: Obj, path: string): Partial<PusherApp> {
+export function parsePusherApp(config: Obj, path: string, hostRefusal: HostRefusal): Partial<PusherApp> {
   const enabled = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
   const field = (name: string) => {
     const value = config[name];
@@ -36,7 +41,13 @@ export function parsePusherApp(config: Obj, path: string): Partial<PusherApp> {
     host: field('host'),
     port: optionalInteger(config, 'port', 1, 65535, `${path}.port`),
   };
-  if (app.host !== undefined && !PUSHER_HOST.test(app.host)) throw validationError(`${path}.host must be a host name or address, without scheme, port or path`);
+  if (app.host !== undefined) {
+    const url = `${app.useTLS ? 'https' : 'http'}://${app.host}${app.port ? `:${app.port}` : ''}`;
+    if (!PUSHER_HOST.test(app.host) || !URL.canParse(url)) throw validationError(`${path}.host must be a host name or address, without scheme, port or path`);
+    const refused = hostRefusal(new URL(url));
+    if (refused) throw validationError(`${path}.host is refused: ${refused}`);
+  }
+  if (app.cluster !== undefined && !CLUSTER.test(app.cluster)) throw validationError(`${path}.cluster must be a cluster name such as us2 (letters, digits and dashes)`);
   if (app.secret === MASKED) throw validationError(`${path}.secret must be the app's secret (find shows it masked)`);
   if (enabled) {
     for (const name of ['appId', 'key', 'secret'] as const) {

@@ -4,11 +4,14 @@ import Pusher from 'pusher';
 import { eventName } from '../../core/event-names.ts';
 import { withFields } from '../../core/envelope.ts';
 import { referenceTo } from '../../core/event-reference.ts';
-import { delivered, retry, type Outcome } from '../../delivery/outcome.ts';
+import { dead, delivered, retry, type Outcome } from '../../delivery/outcome.ts';
 import { mayWrite, WITHDRAWN, type BrokerDriver, type BrokerMessage, type BrokerTarget } from '../broker/broker-channel.ts';
 import type { SendContext } from '../../delivery/destination.ts';
 import { RequestState } from '../broker/request-state.ts';
 import type { PusherApp, PusherSettings } from '../../config/pusher-settings.ts';
+import type { OutboundAddressPolicy } from '../../net/outbound-address-policy.ts';
+import { policyAgents } from '../../net/node-policy-agents.ts';
+import { redactText } from '../../ops/redact.ts';
 
 /** Events per `triggerBatch` call (Pusher's limit). */
 const BATCH_EVENTS = 10;
@@ -16,31 +19,56 @@ const BATCH_EVENTS = 10;
 /** `evolution.{instanceName}`, the channel the seed's pusher-js example subscribes to. */
 export const channelOf = (message: BrokerMessage): string => `evolution.${message.event.instance}`;
 
-/** Why a trigger failed, without the signed query of the request URL (its signature could be replayed). */
-function reasonOf(error: unknown): { reason: string; answered: boolean } {
-  const { status, body, error: cause, message } = error as { status?: number; body?: string; error?: Error; message?: string };
-  if (status !== undefined) return { reason: `Pusher answered ${status}: ${(body ?? '').slice(0, 300)}`, answered: true };
+/** Characters of a failing answer kept to show in `find` (webhooks keep 256 bytes, webhook-answer.ts). */
+const ANSWER_EXCERPT = 256;
+
+/** What the `pusher` library rejects with: the status and body of an answer, or the error of a request that got none. */
+type TriggerError = { status?: number; body?: string; error?: Error & { code?: string }; message?: string };
+
+/** The outcome of a failed trigger call: dead when the address policy refused its host (no retry would reach it), else retried. */
+function failed(reason: string, error: unknown, answer: string | undefined): Outcome {
+  if ((error as TriggerError).error?.code === 'POMBO_ADDRESS_REFUSED') return dead(reason);
+  return { ...retry(reason), ...(answer ? { answer } : {}) };
+}
+
+/**
+ * Why a trigger failed, without the signed query of the request URL (its signature could be replayed):
+ * the status alone for an answer (it is logged), and the answer's start, credentials masked, apart.
+ */
+function reasonOf(error: unknown): { reason: string; answered: boolean; answer?: string } {
+  const { status, body, error: cause, message } = error as TriggerError;
+  if (status !== undefined) return { reason: `Pusher answered ${status}`, answered: true, answer: redactText((body ?? '').slice(0, ANSWER_EXCERPT)) };
   const detail = (cause?.message ?? message ?? String(error)).replace(/(https?:\/\/[^\s?]+)\?\S*/g, '$1');
   return { reason: `Pusher request failed: ${detail}`, answered: false };
 }
 
 /**
  * Triggers on Pusher channels with `triggerBatch` (10 events per call, in order), with the global
- * app's credentials or the instance's own. One client per set of credentials, kept for reuse.
+ * app's credentials or the instance's own. One client per set of credentials, kept for reuse. An
+ * instance's host goes through the outbound address policy (its agents resolve, check and connect
+ * to the checked address); the global app's, set by the operator, does not.
  */
 export class PusherDriver implements BrokerDriver {
   private readonly clients = new Map<string, Pusher>();
   private readonly state = new RequestState();
-  private readonly agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+  private readonly agents: Record<BrokerMessage['scope'], { http: HttpAgent; https: HttpsAgent }>;
 
-  constructor(private readonly settings: PusherSettings) {}
+  constructor(
+    private readonly settings: PusherSettings,
+    policy: OutboundAddressPolicy,
+  ) {
+    this.agents = {
+      global: { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) },
+      instance: policyAgents(policy, { keepAlive: true }),
+    };
+  }
 
   connection() {
     return this.state.connection();
   }
 
-  private clientFor(app: PusherApp): Pusher {
-    const id = [app.appId, app.key, app.secret, app.cluster, app.useTLS, app.host, app.port].join('\n');
+  private clientFor(app: PusherApp, scope: BrokerMessage['scope']): Pusher {
+    const id = [scope, app.appId, app.key, app.secret, app.cluster, app.useTLS, app.host, app.port].join('\n');
     let client = this.clients.get(id);
     if (!client) {
       client = new Pusher({
@@ -49,7 +77,7 @@ export class PusherDriver implements BrokerDriver {
         secret: app.secret,
         useTLS: app.useTLS,
         timeout: this.settings.requestTimeoutMs,
-        agent: app.useTLS ? this.agents.https : this.agents.http,
+        agent: app.useTLS ? this.agents[scope].https : this.agents[scope].http,
         ...(app.host === undefined ? { cluster: app.cluster ?? '' } : { host: app.host, ...(app.port ? { port: String(app.port) } : {}) }),
       });
       this.clients.set(id, client);
@@ -69,7 +97,7 @@ export class PusherDriver implements BrokerDriver {
     const first = batch[0];
     const app = first?.scope === 'global' ? this.settings.globalApp : (first?.config as PusherApp | undefined);
     if (!first || !app) return batch.map(() => retry('no Pusher credentials for this destination'));
-    const client = this.clientFor(app);
+    const client = this.clientFor(app, first.scope);
     const events = batch.map((message) => this.eventOf(message, app));
     const outcomes: Outcome[] = [];
     for (let start = 0; start < events.length; start += BATCH_EVENTS) {
@@ -84,9 +112,11 @@ export class PusherDriver implements BrokerDriver {
         this.state.succeeded();
         outcomes.push(...part.map(() => delivered()));
       } catch (error) {
-        const { reason, answered } = reasonOf(error);
+        const { reason, answered, answer } = reasonOf(error);
+        // The driver's state is shared by every instance's app: the answer stays with the instance's own outcome.
         this.state.failed(reason, answered);
-        while (outcomes.length < batch.length) outcomes.push(retry(reason));
+        const outcome = failed(reason, error, answer);
+        while (outcomes.length < batch.length) outcomes.push(outcome);
         break;
       }
     }
@@ -94,7 +124,9 @@ export class PusherDriver implements BrokerDriver {
   }
 
   async close(): Promise<void> {
-    this.agents.http.destroy();
-    this.agents.https.destroy();
+    for (const { http, https } of Object.values(this.agents)) {
+      http.destroy();
+      https.destroy();
+    }
   }
 }

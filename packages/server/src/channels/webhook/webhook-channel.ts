@@ -19,11 +19,12 @@ import {
   instanceWebhook,
   maskedSettings,
   parseWebhookSettings,
+  WEBHOOK_ADDRESSES,
   WEBHOOK_CONFIG_SCHEMA,
   type WebhookRules,
   type WebhookSettings,
 } from './webhook-config.ts';
-import { WebhookAddressPolicy } from './webhook-address.ts';
+import { OutboundAddressPolicy } from '../../net/outbound-address-policy.ts';
 import { FailureStreaks } from './webhook-auto-disable.ts';
 import { disableFailing, webhookEnableRoute } from './webhook-disable.ts';
 import { webhookEndpointRoutes } from './webhook-endpoint-routes.ts';
@@ -64,8 +65,9 @@ export function webhookChannel(context: AppContext): ChannelModule {
     maxCooldownMs: Math.max(settings.circuitCooldownSeconds, settings.circuitMaxCooldownSeconds) * 1000,
   };
   let server: Server | undefined;
-  const policy = new WebhookAddressPolicy({
+  const policy = new OutboundAddressPolicy({
     allowPrivateNetworks: settings.allowPrivateNetworks,
+    ...WEBHOOK_ADDRESSES,
     serverUrl: context.config.server.url,
     listenPort: () => {
       const address = server?.address();

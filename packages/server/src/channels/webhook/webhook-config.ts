@@ -88,6 +88,9 @@ const RESERVED_HEADERS = new Set([
 ]);
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
+/** How the outbound address policy names webhooks and the variable that lets them reach private networks. */
+export const WEBHOOK_ADDRESSES = { subject: 'webhooks', variable: 'WEBHOOK_ALLOW_PRIVATE_NETWORKS' } as const;
+
 /** What a webhook's configuration may hold: its headers (count, bytes) and where it may point. */
 export interface WebhookRules {
   headersMax: number;

@@ -3,8 +3,8 @@ import { dead, delivered, retry, type Outcome } from '../../delivery/outcome.ts'
 import type { DeliveryAttempt } from '../../store/types.ts';
 import { isoTime } from '../../core/iso-time.ts';
 import type { Endpoint } from './webhook-target.ts';
-import { AddressRefused, type WebhookAddressPolicy } from './webhook-address.ts';
-import { policyAgent } from './policy-agent.ts';
+import { AddressRefused, type OutboundAddressPolicy } from '../../net/outbound-address-policy.ts';
+import { policyAgent } from '../../net/undici-policy-agent.ts';
 import { lastMomentCheck, type CheckedRequest } from './last-moment-check.ts';
 import { AnswerReader } from './webhook-answer.ts';
 
@@ -14,8 +14,8 @@ export const MAX_RETRY_AFTER_MS = 3_600_000;
 export interface SenderOptions {
   timeoutMs: number;
   nonRetryable: ReadonlySet<number>;
-  /** Where connections may go (webhook-address.ts): resolves, checks and connects to the checked address. */
-  policy: WebhookAddressPolicy;
+  /** Where connections may go (net/outbound-address-policy.ts): resolves, checks and connects to the checked address. */
+  policy: OutboundAddressPolicy;
 }
 
 /** An HTTP date (RFC 9110: `Sun, 06 Nov 1994 08:49:37 GMT`, or its obsolete forms, which name the day and the GMT zone or month). */

@@ -1,0 +1,88 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { isLocal, nonPublicReason } from './non-public-address.ts';
+
+/**
+ * Where a host a tenant chose (a webhook URL, a per-instance Pusher server) may not lead Pombo (SSRF):
+ * addresses that are not on the public Internet, unless the variable that lifts it is true
+ * (WEBHOOK_ALLOW_PRIVATE_NETWORKS, PUSHER_ALLOW_PRIVATE_NETWORKS), and Pombo itself, always. Checked
+ * on the address a connection is actually made to, after DNS (undici-policy-agent.ts,
+ * node-policy-agents.ts), so a name that resolves (or rebinds) to such an address is refused too.
+ */
+
+export const unbracketed = (host: string): string => (host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host);
+const portOf = (url: URL): number => Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+
+export interface AddressPolicyOptions {
+  allowPrivateNetworks: boolean;
+  /** The variable that sets `allowPrivateNetworks`, named in refusals (`WEBHOOK_ALLOW_PRIVATE_NETWORKS`). */
+  variable: string;
+  /** What the policy applies to, for refusals: `webhooks reach public addresses only`. */
+  subject: string;
+  /** SERVER_URL: a connection to it is Pombo calling itself. */
+  serverUrl: string;
+  /** The port Pombo listens on, once it does. */
+  listenPort(): number | undefined;
+  /** Resolves a host name to every address it has (DNS by default; tests give their own). */
+  resolve?(host: string): Promise<Array<{ address: string }>>;
+}
+
+/** IPv4 first (as Node did before it raced families): a host with an AAAA record and no IPv6 route still works. */
+const resolveAll = (host: string): Promise<Array<{ address: string }>> => lookup(host, { all: true, verbatim: false });
+
+/** A connection refused by the policy: the delivery is dead, with this reason. */
+export class AddressRefused extends Error {
+  readonly code = 'POMBO_ADDRESS_REFUSED';
+}
+
+export class OutboundAddressPolicy {
+  private readonly server: URL;
+
+  constructor(private readonly options: AddressPolicyOptions) {
+    this.server = new URL(options.serverUrl);
+  }
+
+  /** Why a connection to `address`:`port` is refused (the address written out: its URL names it), or undefined. */
+  refusal(address: string, port: number): string | undefined {
+    const what = this.refusedAs(address, port);
+    return what && `${address} is ${what}`;
+  }
+
+  /**
+   * What a refused `address`:`port` is (`a private address; …`, `Pombo itself …`), without the address:
+   * where a name led to it, the tenant who set the host is told what kind of address it was, never
+   * which one (an instance token must not map the operator's internal names to addresses).
+   */
+  private refusedAs(address: string, port: number): string | undefined {
+    if (port === this.options.listenPort() && isLocal(address)) return `Pombo itself (port ${port})`;
+    if (this.options.allowPrivateNetworks) return undefined;
+    const reason = nonPublicReason(address);
+    return reason && `${reason}; ${this.options.subject} reach public addresses only (${this.options.variable}=false)`;
+  }
+
+  /** Why a URL is refused before any DNS: Pombo's own URL, or a literal address the policy refuses. */
+  urlRefusal(url: URL): string | undefined {
+    if (url.hostname.toLowerCase() === this.server.hostname.toLowerCase() && portOf(url) === portOf(this.server)) {
+      return `${url.host} is Pombo itself (SERVER_URL)`;
+    }
+    const host = unbracketed(url.hostname);
+    return isIP(host) ? this.refusal(host, portOf(url)) : undefined;
+  }
+
+  /**
+   * Every address `host` (a name or a literal address) leads to, each checked: AddressRefused when
+   * any is refused (the connection goes to one of these, so what was checked is what is connected to).
+   */
+  async checkedAddresses(host: string, port: number): Promise<string[]> {
+    if (isIP(host)) {
+      const reason = this.refusal(host, port);
+      if (reason) throw new AddressRefused(`refused: ${reason}`);
+      return [host];
+    }
+    const addresses = (await (this.options.resolve ?? resolveAll)(host)).map(({ address }) => address);
+    const refused = addresses.map((address) => this.refusedAs(address, port)).find((reason) => reason !== undefined);
+    if (refused) throw new AddressRefused(`refused: ${host} resolves to ${refused}`);
+    if (!addresses.length) throw Object.assign(new Error(`${host} has no address`), { code: 'ENOTFOUND' });
+    return addresses;
+  }
+}
