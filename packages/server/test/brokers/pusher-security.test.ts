@@ -187,3 +187,28 @@ test('a failing answer is shown in find as a short excerpt with credentials mask
   assert.ok(!output.includes(text), 'the message text the receiver echoed is not logged');
   assert.ok(!output.includes('boom'), "nothing of the receiver's answer is logged");
 });
+
+test("an instance's find shows its own Pusher requests only, never another tenant's error (the client is shared)", async (t) => {
+  const failing = await startPusherReceiver(t, () => ({ status: 401, body: '{"error":"bad key for tenant-a.internal"}' }));
+  const working = await startPusherReceiver(t);
+  const pombo = await startPombo({ PUSHER_ENABLED: 'true', PUSHER_ALLOW_PRIVATE_NETWORKS: 'true' });
+  try {
+    const a = await tenant(pombo);
+    const b = await tenant(pombo);
+    assert.equal((await pombo.api('POST', `/pusher/set/${a.name}`, { pusher: app('127.0.0.1', failing.port) }, a.token)).status, 201);
+    assert.equal((await pombo.api('POST', `/pusher/set/${b.name}`, { pusher: app('127.0.0.1', working.port) }, b.token)).status, 201);
+    const before = (await pombo.api('GET', `/pusher/find/${b.name}`, undefined, b.token)).body.state;
+    assert.deepEqual([before.connection, before.lastError], ['connecting', null], 'nothing sent yet');
+
+    await pombo.api('POST', `/events/${b.name}`, { event: 'MESSAGES_UPSERT', data: { n: 1 } });
+    await eventually(() => working.seen.paths.length >= 1, "b's trigger");
+    await pombo.api('POST', `/events/${a.name}`, { event: 'MESSAGES_UPSERT', data: { n: 2 } });
+    await eventually(async () => /Pusher answered 401/.test((await pombo.api('GET', `/pusher/find/${a.name}`, undefined, a.token)).body.state.lastError ?? ''), "a's failure in a's find");
+
+    // The last request of the shared client was a's, failed: b's find still shows b's own.
+    const shown = (await pombo.api('GET', `/pusher/find/${b.name}`, undefined, b.token)).body.state;
+    assert.deepEqual([shown.connection, shown.lastError], ['connected', null], JSON.stringify(shown));
+  } finally {
+    await pombo.close();
+  }
+});

@@ -3,6 +3,7 @@ import { eventName, selectedKeys, type EventKey } from '../../core/event-names.t
 import { envelopeJson } from '../../core/envelope.ts';
 import { filterPredicate, PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, type PayloadFilter } from '../../core/payload-filter.ts';
 import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
+import type { DestinationStatus } from '../../delivery/destination-worker.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
 import { forever } from '../../delivery/retry-policy.ts';
 import type { AppContext } from '../../app-context.ts';
@@ -93,6 +94,12 @@ export interface BrokerChannelOptions<Settings> {
   extraSchema?: Record<string, JsonSchema>;
   /** Masks secrets of the extra fields for `find`. */
   describeExtra?: (config: Record<string, unknown>) => Record<string, unknown>;
+  /**
+   * Each instance brings its own app (Pusher's credentials and host) to a driver they share: the
+   * driver's last request may have been another instance's, so `find` shows an instance its own
+   * destination's state only, never the driver's.
+   */
+  appsPerInstance?: boolean;
   /** Events published per batch (default 500). */
   maxBatch?: number;
   /**
@@ -112,6 +119,14 @@ export async function brokerChannel<Settings>(context: AppContext, options: Brok
   const prefix = options.envPrefix;
   const { enabled, globalEnabled, globalEvents, retryMaxDelayMs, settings } = options.config;
   const driver = enabled && settings !== undefined ? await options.loadDriver(settings) : undefined;
+
+  /** What `find` shows of the connection for a destination's status (`appsPerInstance`: of its own requests only). */
+  const connectionOf = (status: DestinationStatus | undefined): { connection: ConnectionState; lastError: string | null } => {
+    if (!driver) return { connection: 'disconnected', lastError: status?.lastError ?? null };
+    if (!options.appsPerInstance) return { connection: driver.connection().state, lastError: status?.lastError ?? driver.connection().lastError };
+    const sentNothing = !status || (status.delivered === 0 && !status.lastError);
+    return { connection: sentNothing ? 'connecting' : status.state === 'healthy' ? 'connected' : 'disconnected', lastError: status?.lastError ?? null };
+  };
   if (driver) {
     context.metrics.watchBroker(options.name, () => driver.connection().state === 'connected');
     driver.start?.();
@@ -178,8 +193,7 @@ export async function brokerChannel<Settings>(context: AppContext, options: Brok
         channelEnabled: enabled,
         ...(enabled ? {} : { hint: `the server has ${prefix}_ENABLED=false: set it to true to publish` }),
         state: {
-          connection: driver?.connection().state ?? 'disconnected',
-          lastError: status?.lastError ?? driver?.connection().lastError ?? null,
+          ...connectionOf(status),
           backlog,
           delivered: status?.delivered ?? 0,
           filtered: status?.filtered ?? 0,
