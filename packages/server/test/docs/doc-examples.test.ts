@@ -116,7 +116,7 @@ const BROKERS: Record<string, Broker> = {
     cleanup: () => deleteQueue(SQS_QUEUE).catch(() => undefined),
   },
   // The Pusher-protocol test server on 6001 may be an older one without WebSocket clients: a fresh one.
-  pusher: { required: async () => ({}), env: { PUSHER_ENABLED: 'true', PUSHER_RETRY_MAX_DELAY_MS: '300' }, open: startPusherServer },
+  pusher: { required: async () => ({}), env: { PUSHER_ENABLED: 'true', PUSHER_RETRY_MAX_DELAY_MS: '300', PUSHER_ALLOW_PRIVATE_NETWORKS: 'true' }, open: startPusherServer },
   kafka: {
     required: async () => requireService(await kafkaAvailable(), 'Kafka on 127.0.0.1:9092', 'run scripts/services/kafka.sh'),
     env: { KAFKA_ENABLED: 'true', KAFKA_BROKERS, KAFKA_AUTO_CREATE_TOPICS: 'true', KAFKA_RETRY_MAX_DELAY_MS: '300' },
