@@ -53,7 +53,6 @@ export class ClusterNode implements LeaseGate {
     cluster.onReplayQueued((destination) => {
       if (this.held.has(destination)) this.pickUpReplays([destination]);
     });
-
     // A write refused under the epoch this node still holds: the lease is gone already, the worker stops
     // now rather than at the next renewal. (Under an older epoch: the write of a worker still stopping.)
     cluster.onFencedWrite = (destination, epoch, kind) => {
@@ -134,7 +133,7 @@ export class ClusterNode implements LeaseGate {
 
   /** Starts once this node's instances and channels are loaded: what it takes in is synced to them. */
   async start(): Promise<void> {
-    // An instance another node configured (or gave a token, a state): taken in now, not at the next renewal.
+    // An instance another node configured (or changed the state of): taken in now, not at the next renewal.
     this.unlisten = this.cluster.onInstanceWritten((instanceId) => {
       this.instances.refreshOne(instanceId).catch((error: unknown) => {
         this.log.warn({ err: error, node: this.id, instanceId }, 'cluster: could not read an instance another node changed; taken in at the next renewal');

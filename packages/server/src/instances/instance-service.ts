@@ -203,20 +203,13 @@ export class InstanceService {
       const current = await this.store.listInstances();
       const ids = new Set(current.map((instance) => instance.id));
       for (const instance of current) this.takeIn(instance, started);
-      for (const gone of this.list().filter((instance) => !ids.has(instance.id) && !this.changedSince(instance.id, started))) {
-        this.unindexJid(gone);
-        this.byId.delete(gone.id);
-        this.byName.delete(gone.name);
-        this.markDeleted(gone.id, this.refreshing - 1);
-        this.auth.forget(gone);
-        // Deleted on another node: where it ends in the log is read by the channels that need it.
-        void this.channels.release(gone, undefined);
-      }
+      // Deleted on another node: where it ends in the log is read by the channels that need it.
+      for (const gone of this.list().filter((instance) => !ids.has(instance.id) && !this.changedSince(instance.id, started))) this.forget(gone, undefined, this.refreshing - 1);
     });
   }
 
   /**
-   * Takes in one instance another node wrote (cluster mode, heard at once): its configuration, token or
+   * Takes in one instance another node wrote (cluster mode, heard at once): its configuration or its
    * state. One deleted meanwhile is left to the log's removal events and the periodic refresh.
    */
   refreshOne(id: string): Promise<void> {
@@ -251,13 +244,18 @@ export class InstanceService {
   }
 
   /**
-   * A read under way that got the instance before its deletion (here, or heard of from another node)
-   * must not bring it back: marked until the reads under way end (forgetDeletions); with no other read
-   * under way, no mark is needed.
+   * Drops a deleted instance (here, or found gone by a refresh): its token, and its destinations, which
+   * drain through `endPos`. A read under way that got it before its deletion must not bring it back:
+   * marked until the reads under way end (forgetDeletions); with no other read under way, no mark is needed.
    */
-  private markDeleted(id: string, otherReads: number): void {
-    if (otherReads > 0) this.changedAt.set(id, ++this.changes);
-    else this.changedAt.delete(id);
+  private forget(instance: Instance, endPos: number | undefined, otherReads: number): void {
+    this.unindexJid(instance);
+    this.byId.delete(instance.id);
+    this.byName.delete(instance.name);
+    if (otherReads > 0) this.changedAt.set(instance.id, ++this.changes);
+    else this.changedAt.delete(instance.id);
+    this.auth.forget(instance);
+    void this.channels.release(instance, endPos);
   }
 
   /**
@@ -275,12 +273,7 @@ export class InstanceService {
       { event: 'REMOVE_INSTANCE', data: null },
     ]);
     await this.store.deleteInstance(instance.id);
-    this.unindexJid(this.byId.get(instance.id) ?? instance);
-    this.byId.delete(instance.id);
-    this.byName.delete(instance.name);
-    this.markDeleted(instance.id, this.refreshing);
-    this.auth.forget(instance);
-    void this.channels.release(instance, removal.at(-1)?.event.pos ?? 0);
+    this.forget(this.byId.get(instance.id) ?? instance, removal.at(-1)?.event.pos ?? 0, this.refreshing);
     this.log.info({ instance: instance.name }, 'instance deleted');
   }
 }

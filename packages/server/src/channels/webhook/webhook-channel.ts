@@ -30,7 +30,7 @@ import { disableFailing, webhookEnableRoute } from './webhook-disable.ts';
 import { webhookEndpointRoutes } from './webhook-endpoint-routes.ts';
 import { eventHeaders } from './webhook-event-headers.ts';
 import { withBase64 } from './webhook-media.ts';
-import { replacingWebhook, storedWhilePaused, turnedOff } from './webhook-pause.ts';
+import { replacingWebhook, storedWhilePaused } from './webhook-pause.ts';
 import { webhookRoutes } from './webhook-routes.ts';
 import { secretRotationRoute } from './webhook-secret-rotation.ts';
 import { WebhookSender } from './webhook-sender.ts';
@@ -179,7 +179,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
     name: 'webhook',
     configSchema: WEBHOOK_CONFIG_SCHEMA,
     parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path, rules),
-    replacing: (previous, config, at) => replacingWebhook(previous as WebhookSettings | undefined, turnedOff(previous as WebhookSettings | undefined, config as WebhookSettings), at),
+    replacing: (previous, config, at) => replacingWebhook(previous as WebhookSettings | undefined, config as WebhookSettings, at),
     async describe(instance: Instance) {
       const shown = defaultOf(instance);
       // As Evolution API's `find`: no webhook was ever set, so there is none to show, and `if (webhook)` is false.

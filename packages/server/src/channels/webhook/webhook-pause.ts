@@ -27,7 +27,10 @@ export const MAX_PAUSES = 10;
  * auto-disable (which keeps what a failing receiver is owed) and `POST /webhook/enable` (an explicit
  * resume) are not pauses.
  */
-export function replacingWebhook<S extends WebhookSettings>(previous: WebhookSettings | undefined, next: S, at: LogMoment): S {
+export function replacingWebhook<S extends WebhookSettings>(previous: S | undefined, given: S, at: LogMoment): S {
+  // `"enabled": false` with no `url` only turns it off: what it was set to is kept, so that `POST
+  // /webhook/enable` turns it on again as it was (a set that gives a `url` replaces it all, as in Evolution API).
+  const next = !given.enabled && !given.url && previous?.url ? { ...previous, enabled: false } : given;
   const wasPaused = previous?.enabled === false && previous.pausedAt ? previous : undefined;
   // Every change keeps the pauses ended before: each still applies to what the webhook has not read yet.
   const kept = { ...next, pauses: pausesOf(previous), paused: undefined };
@@ -41,15 +44,6 @@ export function replacingWebhook<S extends WebhookSettings>(previous: WebhookSet
   const times = wasPaused.pausedAt ? { from: wasPaused.pausedAt, to: isoTime(at.now) } : {};
   const ended = { after: wasPaused.pausedAfter ?? at.position, through: at.position, ...times };
   return { ...enabled, pauses: [ended, ...enabled.pauses].slice(0, MAX_PAUSES) };
-}
-
-/**
- * `/webhook/set` with `"enabled": false` and no `url` only turns the webhook off: what it was set to is
- * kept, so that `POST /webhook/enable` turns it on again as it was.
- * A `set` that gives a `url` replaces the whole configuration, as in Evolution API.
- */
-export function turnedOff<S extends WebhookSettings>(previous: S | undefined, next: S): S {
-  return !next.enabled && !next.url && previous?.url ? { ...previous, enabled: false } : next;
 }
 
 /** The pauses kept, newest first (settings stored when only the last was kept hold it as `paused`). */
