@@ -85,7 +85,7 @@ test('a per-instance Pusher host name that resolves to loopback is refused at se
     const found = await givenUp(pombo, name, token);
     assert.match(found.state.lastError, /refused: localhost resolves to a loopback address; Pusher hosts set per instance reach public addresses only \(PUSHER_ALLOW_PRIVATE_NETWORKS=false\)/);
     assert.doesNotMatch(found.state.lastError, /127\.0\.0\.1|auth_signature/, 'the address a name leads to and the signed query are not shown');
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(found.state.connection, 'disconnected', 'its app was not reached');
     assert.equal(receiver.seen.connections, 0, 'no connection was made to the receiver');
     const report = (await pombo.api('GET', `/pusher/find/${name}`, undefined, token)).body.state;
     assert.equal(report.delivered, 0);

@@ -3,7 +3,6 @@ import { eventName, selectedKeys, type EventKey } from '../../core/event-names.t
 import { envelopeJson } from '../../core/envelope.ts';
 import { filterPredicate, PAYLOAD_FILTER_SCHEMA, parsePayloadFilter, type PayloadFilter } from '../../core/payload-filter.ts';
 import type { DestinationSpec, SendContext } from '../../delivery/destination.ts';
-import type { DestinationStatus } from '../../delivery/destination-worker.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
 import { forever } from '../../delivery/retry-policy.ts';
 import type { AppContext } from '../../app-context.ts';
@@ -61,7 +60,12 @@ export interface BrokerDriver {
    * not publish behind the new holder (answered `retry` with WITHDRAWN instead).
    */
   publish(batch: readonly BrokerMessage[], destination: BrokerTarget, sending?: SendContext): Promise<Outcome[]>;
-  connection(): { state: ConnectionState; lastError: string | null };
+  /**
+   * The state of the connection an instance's configuration publishes on (`config`), or of the
+   * driver's when none is given. Drivers with one connection for all answer the same to both; Pusher,
+   * one per app an instance brings, answers for that app alone.
+   */
+  connection(config?: BrokerMessage['config']): { state: ConnectionState; lastError: string | null };
   /** Called once the configuration is known to be valid: connect in the background, so `find` shows the state early. */
   start?(): void;
   /** Whether the target keeps the messages' order (default true); false lets a failure go again alone (see `DestinationSpec.ordered`). */
@@ -94,12 +98,6 @@ export interface BrokerChannelOptions<Settings> {
   extraSchema?: Record<string, JsonSchema>;
   /** Masks secrets of the extra fields for `find`. */
   describeExtra?: (config: Record<string, unknown>) => Record<string, unknown>;
-  /**
-   * Each instance brings its own app (Pusher's credentials and host) to a driver they share: the
-   * driver's last request may have been another instance's, so `find` shows an instance its own
-   * destination's state only, never the driver's.
-   */
-  appsPerInstance?: boolean;
   /** Events published per batch (default 500). */
   maxBatch?: number;
   /**
@@ -119,14 +117,6 @@ export async function brokerChannel<Settings>(context: AppContext, options: Brok
   const prefix = options.envPrefix;
   const { enabled, globalEnabled, globalEvents, retryMaxDelayMs, settings } = options.config;
   const driver = enabled && settings !== undefined ? await options.loadDriver(settings) : undefined;
-
-  /** What `find` shows of the connection for a destination's status (`appsPerInstance`: of its own requests only). */
-  const connectionOf = (status: DestinationStatus | undefined): { connection: ConnectionState; lastError: string | null } => {
-    if (!driver) return { connection: 'disconnected', lastError: status?.lastError ?? null };
-    if (!options.appsPerInstance) return { connection: driver.connection().state, lastError: status?.lastError ?? driver.connection().lastError };
-    const sentNothing = !status || (status.delivered === 0 && !status.lastError);
-    return { connection: sentNothing ? 'connecting' : status.state === 'healthy' ? 'connected' : 'disconnected', lastError: status?.lastError ?? null };
-  };
   if (driver) {
     context.metrics.watchBroker(options.name, () => driver.connection().state === 'connected');
     driver.start?.();
@@ -183,6 +173,7 @@ export async function brokerChannel<Settings>(context: AppContext, options: Brok
       // As Evolution API's `find`: a configuration never set is null (a client's `if (rabbitmq)` is false).
       if (!config) return null;
       const { status, backlog, node, asOf } = await context.dispatcher.reportOf(`${options.name}:${instance.id}`);
+      const connection = driver?.connection(config);
       const { enabled: on, events, ordering = 'instance', filter = null, ...extra } = config;
       return {
         enabled: on,
@@ -193,7 +184,8 @@ export async function brokerChannel<Settings>(context: AppContext, options: Brok
         channelEnabled: enabled,
         ...(enabled ? {} : { hint: `the server has ${prefix}_ENABLED=false: set it to true to publish` }),
         state: {
-          ...connectionOf(status),
+          connection: connection?.state ?? 'disconnected',
+          lastError: status?.lastError ?? connection?.lastError ?? null,
           backlog,
           delivered: status?.delivered ?? 0,
           filtered: status?.filtered ?? 0,

@@ -27,7 +27,6 @@ export async function pusherChannel(context: AppContext): Promise<ChannelModule>
     name: 'pusher',
     envPrefix: 'PUSHER',
     config: context.config.brokers.pusher,
-    appsPerInstance: true,
     // Triggers go 10 per call, one call after another: small batches keep a lane's latency low.
     maxBatch: 100,
     loadDriver: async (settings) => {

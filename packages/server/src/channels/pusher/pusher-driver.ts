@@ -42,6 +42,10 @@ function reasonOf(error: unknown): { reason: string; answered: boolean; answer?:
   return { reason: `Pusher request failed: ${detail}`, answered: false };
 }
 
+/** One client (and one request state) per set of credentials and host, in each scope. */
+const keyOf = (app: PusherApp, scope: BrokerMessage['scope']): string =>
+  [scope, app.appId, app.key, app.secret, app.cluster, app.useTLS, app.host, app.port].join('\n');
+
 /**
  * Triggers on Pusher channels with `triggerBatch` (10 events per call, in order), with the global
  * app's credentials or the instance's own. One client per set of credentials, kept for reuse. An
@@ -50,7 +54,9 @@ function reasonOf(error: unknown): { reason: string; answered: boolean; answer?:
  */
 export class PusherDriver implements BrokerDriver {
   private readonly clients = new Map<string, Pusher>();
+  /** The state of the last request, the driver's (every app's) and each app's (by clientFor's key): an instance sees its own app's only. */
   private readonly state = new RequestState();
+  private readonly appStates = new Map<string, RequestState>();
   private readonly agents: Record<BrokerMessage['scope'], { http: HttpAgent; https: HttpsAgent }>;
 
   constructor(
@@ -63,12 +69,20 @@ export class PusherDriver implements BrokerDriver {
     };
   }
 
-  connection() {
-    return this.state.connection();
+  connection(config?: BrokerMessage['config']) {
+    const app = config as PusherApp | undefined;
+    // An app not tried yet has no state of its own: a fresh one (connecting), not kept.
+    return (app ? (this.appStates.get(keyOf(app, 'instance')) ?? new RequestState()) : this.state).connection();
+  }
+
+  private stateOf(key: string): RequestState {
+    let state = this.appStates.get(key);
+    if (!state) this.appStates.set(key, (state = new RequestState()));
+    return state;
   }
 
   private clientFor(app: PusherApp, scope: BrokerMessage['scope']): Pusher {
-    const id = [scope, app.appId, app.key, app.secret, app.cluster, app.useTLS, app.host, app.port].join('\n');
+    const id = keyOf(app, scope);
     let client = this.clients.get(id);
     if (!client) {
       client = new Pusher({
@@ -98,6 +112,7 @@ export class PusherDriver implements BrokerDriver {
     const app = first?.scope === 'global' ? this.settings.globalApp : (first?.config as PusherApp | undefined);
     if (!first || !app) return batch.map(() => retry('no Pusher credentials for this destination'));
     const client = this.clientFor(app, first.scope);
+    const appState = this.stateOf(keyOf(app, first.scope));
     const events = batch.map((message) => this.eventOf(message, app));
     const outcomes: Outcome[] = [];
     for (let start = 0; start < events.length; start += BATCH_EVENTS) {
@@ -110,11 +125,13 @@ export class PusherDriver implements BrokerDriver {
       try {
         await client.triggerBatch(part);
         this.state.succeeded();
+        appState.succeeded();
         outcomes.push(...part.map(() => delivered()));
       } catch (error) {
         const { reason, answered, answer } = reasonOf(error);
-        // The driver's state is shared by every instance's app: the answer stays with the instance's own outcome.
+        // The answer stays with the instance's own outcome: the driver's state is every app's.
         this.state.failed(reason, answered);
+        appState.failed(reason, answered);
         const outcome = failed(reason, error, answer);
         while (outcomes.length < batch.length) outcomes.push(outcome);
         break;
