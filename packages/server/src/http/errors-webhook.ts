@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../app-context.ts';
 import { WEBHOOK_ADDRESSES } from '../channels/webhook/webhook-config.ts';
-import { OutboundAddressPolicy } from '../net/outbound-address-policy.ts';
+import { listeningPort, OutboundAddressPolicy } from '../net/outbound-address-policy.ts';
 import { policyAgent } from '../net/undici-policy-agent.ts';
 import { endpointOf } from '../channels/webhook/webhook-target.ts';
 import { ConfigError } from '../config/index.ts';
@@ -45,10 +45,7 @@ export function reportErrors(app: FastifyInstance, context: AppContext): void {
     allowPrivateNetworks: context.config.webhook.allowPrivateNetworks,
     ...WEBHOOK_ADDRESSES,
     serverUrl: context.config.server.url,
-    listenPort: () => {
-      const address = app.server.address();
-      return typeof address === 'object' && address ? address.port : undefined;
-    },
+    listenPort: () => listeningPort(app.server),
   });
   const refusal = policy.urlRefusal(new URL(url));
   if (refusal) throw new ConfigError([`WEBHOOK_EVENTS_ERRORS_WEBHOOK is refused: ${refusal} (see WEBHOOK_ALLOW_PRIVATE_NETWORKS)`]);

@@ -3,7 +3,7 @@ import { Agent as HttpAgent, type AgentOptions, type ClientRequestArgs } from 'n
 import { Agent as HttpsAgent } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { AddressRefused, unbracketed, type OutboundAddressPolicy } from './outbound-address-policy.ts';
+import { unbracketed, type OutboundAddressPolicy } from './outbound-address-policy.ts';
 
 type Connected = (error: Error | null, stream: Duplex) => void;
 type CreateConnection = (options: ClientRequestArgs, callback?: Connected) => Duplex | null | undefined;
@@ -38,9 +38,9 @@ function checkedConnection(policy: OutboundAddressPolicy, create: CreateConnecti
   const host = unbracketed(options.host ?? options.hostname ?? 'localhost');
   const port = Number(options.port) || (agent instanceof HttpsAgent ? 443 : 80);
   if (!isIP(host)) return create.call(agent, { ...options, lookup: policyLookup(policy, port) }, callback);
-  const reason = policy.refusal(host, port);
-  if (!reason) return create.call(agent, options, callback);
-  callback?.(new AddressRefused(`refused: ${reason}`), undefined as unknown as Duplex);
+  const refused = policy.refusedLiteral(host, port);
+  if (!refused) return create.call(agent, options, callback);
+  callback?.(refused, undefined as unknown as Duplex);
   return undefined;
 }
 

@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { isLocal, nonPublicReason } from './non-public-address.ts';
@@ -13,7 +14,13 @@ import { isLocal, nonPublicReason } from './non-public-address.ts';
 export const unbracketed = (host: string): string => (host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host);
 const portOf = (url: URL): number => Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
 
-export interface AddressPolicyOptions {
+/** The port a server listens on, once it does (for `listenPort`: a request to it is Pombo calling itself). */
+export function listeningPort(server: Server | undefined): number | undefined {
+  const address = server?.address();
+  return typeof address === 'object' && address ? address.port : undefined;
+}
+
+interface AddressPolicyOptions {
   allowPrivateNetworks: boolean;
   /** The variable that sets `allowPrivateNetworks`, named in refusals (`WEBHOOK_ALLOW_PRIVATE_NETWORKS`). */
   variable: string;
@@ -30,9 +37,12 @@ export interface AddressPolicyOptions {
 /** IPv4 first (as Node did before it raced families): a host with an AAAA record and no IPv6 route still works. */
 const resolveAll = (host: string): Promise<Array<{ address: string }>> => lookup(host, { all: true, verbatim: false });
 
+/** The code of an AddressRefused, which a client that wraps errors keeps (the Pusher library's fetch). */
+export const ADDRESS_REFUSED = 'POMBO_ADDRESS_REFUSED';
+
 /** A connection refused by the policy: the delivery is dead, with this reason. */
 export class AddressRefused extends Error {
-  readonly code = 'POMBO_ADDRESS_REFUSED';
+  readonly code = ADDRESS_REFUSED;
 }
 
 export class OutboundAddressPolicy {
@@ -60,6 +70,12 @@ export class OutboundAddressPolicy {
     return reason && `${reason}; ${this.options.subject} reach public addresses only (${this.options.variable}=false)`;
   }
 
+  /** The refusal of a connection to a literal `address`:`port`, or undefined when it may be made. */
+  refusedLiteral(address: string, port: number): AddressRefused | undefined {
+    const reason = this.refusal(address, port);
+    return reason ? new AddressRefused(`refused: ${reason}`) : undefined;
+  }
+
   /** Why a URL is refused before any DNS: Pombo's own URL, or a literal address the policy refuses. */
   urlRefusal(url: URL): string | undefined {
     if (url.hostname.toLowerCase() === this.server.hostname.toLowerCase() && portOf(url) === portOf(this.server)) {
@@ -75,8 +91,8 @@ export class OutboundAddressPolicy {
    */
   async checkedAddresses(host: string, port: number): Promise<string[]> {
     if (isIP(host)) {
-      const reason = this.refusal(host, port);
-      if (reason) throw new AddressRefused(`refused: ${reason}`);
+      const refused = this.refusedLiteral(host, port);
+      if (refused) throw refused;
       return [host];
     }
     const addresses = (await (this.options.resolve ?? resolveAll)(host)).map(({ address }) => address);

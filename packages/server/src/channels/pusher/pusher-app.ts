@@ -10,7 +10,7 @@ export const MASKED = '********';
 const CLUSTER = /^[A-Za-z0-9-]+$/;
 
 /** Why the URL of a self-hosted server is refused (Pombo itself, a literal address the policy refuses), or undefined. */
-export type HostRefusal = (url: URL) => string | undefined;
+type HostRefusal = (url: URL) => string | undefined;
 
 const credential = (description: string): JsonSchema => ({ type: ['string', 'number'], description });
 

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AppContext } from '../../app-context.ts';
-import { OutboundAddressPolicy } from '../../net/outbound-address-policy.ts';
+import { listeningPort, OutboundAddressPolicy } from '../../net/outbound-address-policy.ts';
 import { brokerChannel } from '../broker/broker-channel.ts';
 import type { ChannelModule } from '../channel.ts';
 import { MASKED, parsePusherApp, PUSHER_APP_SCHEMA } from './pusher-app.ts';
@@ -18,10 +18,7 @@ export async function pusherChannel(context: AppContext): Promise<ChannelModule>
     subject: 'Pusher hosts set per instance',
     variable: 'PUSHER_ALLOW_PRIVATE_NETWORKS',
     serverUrl: context.config.server.url,
-    listenPort: () => {
-      const address = server?.address();
-      return typeof address === 'object' && address ? address.port : undefined;
-    },
+    listenPort: () => listeningPort(server),
   });
   const channel = await brokerChannel(context, {
     name: 'pusher',
@@ -41,6 +38,7 @@ export async function pusherChannel(context: AppContext): Promise<ChannelModule>
     ...channel,
     // The listening server is known once routes are added: Pombo's own port is refused from then on.
     routes(app) {
+      channel.routes?.(app);
       server = app.server;
     },
   };

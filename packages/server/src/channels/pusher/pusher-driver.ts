@@ -9,7 +9,7 @@ import { mayWrite, WITHDRAWN, type BrokerDriver, type BrokerMessage, type Broker
 import type { SendContext } from '../../delivery/destination.ts';
 import { RequestState } from '../broker/request-state.ts';
 import type { PusherApp, PusherSettings } from '../../config/pusher-settings.ts';
-import type { OutboundAddressPolicy } from '../../net/outbound-address-policy.ts';
+import { ADDRESS_REFUSED, type OutboundAddressPolicy } from '../../net/outbound-address-policy.ts';
 import { policyAgents } from '../../net/node-policy-agents.ts';
 import { redactText } from '../../ops/redact.ts';
 
@@ -27,7 +27,8 @@ type TriggerError = { status?: number; body?: string; error?: Error & { code?: s
 
 /** The outcome of a failed trigger call: dead when the address policy refused its host (no retry would reach it), else retried. */
 function failed(reason: string, error: unknown, answer: string | undefined): Outcome {
-  if ((error as TriggerError).error?.code === 'POMBO_ADDRESS_REFUSED') return dead(reason);
+  // The pusher library's fetch wraps the connection's error, keeping its code (not the class).
+  if ((error as TriggerError).error?.code === ADDRESS_REFUSED) return dead(reason);
   return { ...retry(reason), ...(answer ? { answer } : {}) };
 }
 

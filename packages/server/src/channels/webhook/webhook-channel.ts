@@ -24,7 +24,7 @@ import {
   type WebhookRules,
   type WebhookSettings,
 } from './webhook-config.ts';
-import { OutboundAddressPolicy } from '../../net/outbound-address-policy.ts';
+import { listeningPort, OutboundAddressPolicy } from '../../net/outbound-address-policy.ts';
 import { FailureStreaks } from './webhook-auto-disable.ts';
 import { disableFailing, webhookEnableRoute } from './webhook-disable.ts';
 import { webhookEndpointRoutes } from './webhook-endpoint-routes.ts';
@@ -69,10 +69,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
     allowPrivateNetworks: settings.allowPrivateNetworks,
     ...WEBHOOK_ADDRESSES,
     serverUrl: context.config.server.url,
-    listenPort: () => {
-      const address = server?.address();
-      return typeof address === 'object' && address ? address.port : undefined;
-    },
+    listenPort: () => listeningPort(server),
   });
   const rules: WebhookRules = { ...settings, urlRefusal: (url) => policy.urlRefusal(url) };
   const global =

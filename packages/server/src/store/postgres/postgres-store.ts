@@ -67,12 +67,12 @@ const CONNECT_TIMEOUT_MS = 10_000;
  * CONNECT_TIMEOUT_MS (which they keep for the connections they make later).
  */
 async function firstLogin(settings: pg.PoolConfig, timeoutMs: number): Promise<void> {
-  const probe = new pg.Pool({ ...settings, max: 1, connectionTimeoutMillis: Math.max(1, Math.trunc(timeoutMs)) });
+  const probe = new pg.Client({ ...settings, connectionTimeoutMillis: Math.max(1, Math.trunc(timeoutMs)) });
   probe.on('error', () => undefined);
   try {
-    await probe.query('SELECT 1');
+    await probe.connect();
   } finally {
-    await probe.end();
+    await probe.end().catch(() => undefined);
   }
 }
 
@@ -250,7 +250,8 @@ export class PostgresStore implements Store {
       keepAliveInitialDelayMillis: keepAliveMs,
       ...(statementTimeoutMs > 0 ? { query_timeout: statementTimeoutMs + ANSWER_GRACE_MS } : {}),
     };
-    await firstLogin(settings, Math.min(firstLoginMs, CONNECT_TIMEOUT_MS));
+    // With less time left than the pools' own connect timeout, which bounds their first login as well.
+    if (firstLoginMs < CONNECT_TIMEOUT_MS) await firstLogin(settings, firstLoginMs);
     const pool = new pg.Pool({ ...settings, max: 10 });
     const writer = new pg.Pool({ ...settings, max: 1 });
     // Set for the session: a setting of the commit itself would need a transaction block, so round trips.

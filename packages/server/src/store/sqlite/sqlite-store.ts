@@ -68,11 +68,13 @@ function ledgerRow(values: unknown[], at: number, record: DeliveryRecord, now: n
 
 /** Opens the log at `file` in WAL mode, its files private and its schema brought up to date; closed again if any of that fails. */
 function openLog(file: string, onDisk: boolean, fullSync: boolean): Database.Database {
-  // SQLite gives its -wal and -shm files the database file's mode: a 600 database keeps them 600 too.
-  if (onDisk) privateFile(file);
-  // Those a previous run left are checked before SQLite opens them: one of another user's (a start as
-  // root) stops the start naming it, where SQLite would only say 'unable to open database file'.
-  if (onDisk) narrowExisting(`${file}-wal`, `${file}-shm`);
+  if (onDisk) {
+    // SQLite gives its -wal and -shm files the database file's mode: a 600 database keeps them 600 too.
+    privateFile(file);
+    // Those a previous run left are checked before SQLite opens them: one of another user's (a start as
+    // root) stops the start naming it, where SQLite would only say 'unable to open database file'.
+    narrowExisting(`${file}-wal`, `${file}-shm`);
+  }
   const db = new Database(file);
   try {
     db.pragma('journal_mode = WAL');
