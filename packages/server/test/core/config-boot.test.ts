@@ -492,7 +492,7 @@ describe('npm start', () => {
     await restarted.kill();
   });
 
-  test('a start that fails after taking the SQLite lock (a folder where pombo.db goes, a pombo.db that is no database, a port in use) lets go of it: the next start on that DATA_DIR runs, in this process and in another', async (t) => {
+  test('a start that fails after taking the SQLite lock (a folder where pombo.db goes, a pombo.db that is no database, a port in use) lets go of it: the next start on that DATA_DIR runs in another process (and in this one)', async (t) => {
     const port = await freePort();
     const taken = createServer().listen(port);
     await once(taken, 'listening');
@@ -522,6 +522,8 @@ describe('npm start', () => {
       const config = loadConfig({ AUTHENTICATION_API_KEY: 'k', LOG_LEVEL: 'error' }, cwd);
       await assert.rejects(failingStart(config), Error, what);
       rmSync(join(data, 'pombo.db'), { recursive: true, force: true });
+      // In this process the lock is counted per process (exclusive-lock.ts), so this start shows the
+      // process can start Pombo again; the other process's start is what shows the lock was let go.
       const again = await createPombo(config, createLogger('silent'));
       await again.close();
       const other = await spawnPombo({ AUTHENTICATION_API_KEY: 'k' }, await freePort(), { cwd }).catch((error: Error) => assert.fail(`${what}: ${error.message}`));
