@@ -1,4 +1,5 @@
 import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
 import { storesNothing } from '../helpers/stores-nothing.ts';
 import { startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { assertError, logOf } from './http-assert.ts';
@@ -36,7 +37,20 @@ test('malformed JSON is a 400 naming the problem', async () => {
     // Valid JSON, refused for a key that could change the objects that read it: the answer says so.
     assertError(await raw('POST', `/events/${alice}`, '{"__proto__": {"admin": true}, "event": "CALL", "data": {}}'), 400, 'POMBO_ERR_VALIDATION', /"__proto__" key.*rename the key/);
     assertError(await raw('POST', '/instance/create', '{"instanceName": "x", "constructor": {"prototype": {}}}'), 400, 'POMBO_ERR_VALIDATION', /"constructor" with a "prototype" key/);
+    // However deep in the event it sits.
+    assertError(await raw('POST', `/events/${alice}`, '{"event": "CALL", "data": {"list": [{"a": {"__proto__": {}}}]}}'), 400, 'POMBO_ERR_VALIDATION', /"__proto__" key/);
   });
+});
+
+test('a "constructor" key that holds no "prototype" is data like any other, and a body may start with a byte order mark', async () => {
+  for (const constructor of [null, 'text', { name: 'x' }]) {
+    const stored = await raw('POST', `/events/${alice}`, JSON.stringify({ event: 'CALL', data: { constructor, id: 'c' } }));
+    assert.equal(stored.status, 201, JSON.stringify(stored.body));
+    const read = await pombo.api('GET', `/events/${alice}/${stored.body.id}`);
+    assert.deepEqual(read.body.data, { constructor, id: 'c' });
+  }
+  const marked = await raw('POST', `/events/${alice}`, '\ufeff{"event": "CALL", "data": {"id": "bom"}}');
+  assert.equal(marked.status, 201, JSON.stringify(marked.body));
 });
 
 test('a body that is not an object, or fields of the wrong type, are 400s naming the field', async () => {
