@@ -151,6 +151,8 @@ export class DestinationWorker {
   private inflight = 0;
   private wakeTimer: NodeJS.Timeout | undefined;
   private readonly idle: Array<() => void> = [];
+  /** Waiting for the worker's first run to end (`whenStarted`). */
+  private readonly starting: Array<() => void> = [];
   private readonly circuit: CircuitBreaker | undefined;
   private readonly stats = new DeliveryStats();
   /** What a channel may ask while it sends (cluster mode only: outside it, every send may go). */
@@ -263,7 +265,10 @@ export class DestinationWorker {
       do {
         // Stopped before it started (a shutdown right after boot, a lease lost just after it was taken).
         if (this.stopped) return;
-        if (this.read === 'unloaded') await this.start();
+        if (this.read === 'unloaded') {
+          await this.start();
+          this.resolveStarting();
+        }
         if (this.pendingAfter !== undefined && this.roomToRead) await this.reloadPending(this.pendingAfter);
         if (this.read === 'behind' && this.roomToRead) await this.fill();
         this.dispatch();
@@ -276,6 +281,7 @@ export class DestinationWorker {
       if (this.run !== 'stopped') this.run = 'idle';
       this.armForNextDue();
       if (this.quiet) this.resolveIdle();
+      this.resolveStarting();
     }
   }
 
@@ -715,9 +721,23 @@ export class DestinationWorker {
     for (const resolve of this.idle.splice(0)) resolve();
   }
 
+  /**
+   * Resolves once the worker has read its cursor from the store (or a run failed to, and tries again
+   * later), or it stopped: until then its status counts the whole log as its backlog.
+   */
+  whenStarted(): Promise<void> {
+    if (this.read !== 'unloaded' || this.run === 'idle' || this.run === 'stopped') return Promise.resolve();
+    return new Promise((resolve) => this.starting.push(resolve));
+  }
+
+  private resolveStarting(): void {
+    for (const resolve of this.starting.splice(0)) resolve();
+  }
+
   /** Stops sending, waits up to `graceMs` for sends in flight, and saves the state. */
   async stop(graceMs = 5000): Promise<void> {
     this.run = 'stopped';
+    this.resolveStarting();
     this.leaseLost.abort();
     clearTimeout(this.wakeTimer);
     const deadline = Date.now() + graceMs;

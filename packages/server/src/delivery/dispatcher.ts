@@ -250,6 +250,8 @@ export class Dispatcher {
     const gate = this.gate;
     const remote = ids.filter((id) => !this.workers.has(id) && this.leased.has(id));
     const states = gate && remote.length ? await gate.elsewhere(remote) : new Map<string, LeasedDestinationState>();
+    // A destination created or restarted a moment ago has not read its cursor yet: its report waits for it.
+    await Promise.all(ids.map((id) => this.workers.get(id)?.whenStarted()));
     return ids.map((id): DestinationReport => {
       const status = this.status(id);
       if (status) return { status, backlog: backlogOf(this.head, status.cursor, status.pending), ...(gate ? { node: gate.id } : {}) };

@@ -306,3 +306,15 @@ test("the events a paused webhook skips are those the log stored while it was of
   await set(first.name, { enabled: false });
   await set(second.name, { enabled: false });
 });
+
+test('a webhook or an endpoint set on an instance with stored events answers a backlog of 0: it starts with what comes next', async () => {
+  const instance = await instanceWithWebhook(pombo, { enabled: false, url: 'http://127.0.0.1:9/hook' }, 'wh-new');
+  await emit(pombo, instance, Array.from({ length: 40 }, (_, n) => message('5511900000001@s.whatsapp.net', `stored-${n}`)));
+  // The answer is built as the new destination starts: before it read its cursor, it counted all 40 (and the log before them).
+  const set = await pombo.api('POST', `/webhook/set/${instance.name}`, { webhook: { enabled: true, url: 'http://127.0.0.1:9/other' } });
+  assert.equal(set.status, 201, JSON.stringify(set.body));
+  assert.equal(set.body.state.backlog, 0);
+  const endpoint = await pombo.api('POST', `/webhook/endpoints/${instance.name}`, { url: 'http://127.0.0.1:9/crm' });
+  assert.equal(endpoint.status, 201, JSON.stringify(endpoint.body));
+  assert.equal(endpoint.body.state.backlog, 0);
+});
