@@ -20,6 +20,7 @@ export interface InstanceRow {
   /** JSON text (SQLite), or already parsed (PostgreSQL's JSONB). */
   channels: string | Record<string, unknown>;
   created_at: string;
+  version: number;
 }
 
 export interface DeliveryRow {
@@ -51,6 +52,7 @@ export const toInstance = (row: InstanceRow): Instance => ({
   profileName: row.profile_name,
   createdAt: row.created_at,
   channels: typeof row.channels === 'string' ? (JSON.parse(row.channels) as Record<string, unknown>) : row.channels,
+  version: row.version,
 });
 
 export const toDelivery = (row: DeliveryRow): DeliveryRecord => ({

@@ -83,6 +83,13 @@ export interface Instance {
   readonly createdAt: string;
   /** Per-channel configuration, keyed by channel (`webhook`, `rabbitmq`, …), as each channel validated it. */
   readonly channels: Readonly<Record<string, unknown>>;
+  /**
+   * How many times the instance was written (1 when created): the store raises it in each statement that
+   * writes one of the members above (not in an append, which moves only the log's sequence), so of two copies of one instance the one with the higher version is the newer,
+   * whatever order they were read in (a cluster node keeps that one: InstanceService). Internal: no
+   * answer of the API shows it.
+   */
+  readonly version: number;
 }
 
 /**
@@ -93,7 +100,7 @@ export interface Instance {
  */
 export type ChannelsEdit = (stored: Instance) => Readonly<Record<string, unknown>>;
 
-export type NewInstance = Omit<Instance, 'createdAt' | 'state' | 'ownerJid' | 'profileName'>;
+export type NewInstance = Omit<Instance, 'createdAt' | 'state' | 'ownerJid' | 'profileName' | 'version'>;
 export type InstancePatch = Partial<Pick<Instance, 'state' | 'ownerJid' | 'profileName' | 'number'>>;
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed';

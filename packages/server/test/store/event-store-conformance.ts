@@ -638,6 +638,7 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         assert.equal(created.profileName, null);
         assert.ok(!Number.isNaN(Date.parse(created.createdAt)));
         assert.deepEqual(created.channels, { webhook: { url: 'http://x' } });
+        assert.equal(created.version, 1);
         assert.deepEqual(await store.getInstance(created.name), created);
         assert.deepEqual(await store.getInstanceById(id), created);
         assert.deepEqual((await store.listInstances()).find((instance) => instance.id === id), created);
@@ -653,10 +654,10 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
       test('update patches only the given fields', async () => {
         const instance = await newInstance({ number: '5511999990001' });
         const open = await store.updateInstance(instance.id, { state: 'open', ownerJid: '5511999990001@s.whatsapp.net', profileName: 'Ana' });
-        assert.deepEqual(open, { ...instance, state: 'open', ownerJid: '5511999990001@s.whatsapp.net', profileName: 'Ana' });
+        assert.deepEqual(open, { ...instance, state: 'open', ownerJid: '5511999990001@s.whatsapp.net', profileName: 'Ana', version: 2 });
         const closed = await store.updateInstance(instance.id, { state: 'close' });
-        assert.deepEqual(closed, { ...open, state: 'close' });
-        assert.deepEqual(await store.updateInstance(instance.id, {}), closed);
+        assert.deepEqual(closed, { ...open, state: 'close', version: 3 });
+        assert.deepEqual(await store.updateInstance(instance.id, {}), closed, 'an empty patch writes nothing');
       });
 
       test('an owner JID is one instance’s: of two updates giving it to different instances at once, one is refused and writes nothing', async () => {
@@ -671,7 +672,7 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         const loser = (kept[0]?.id === a.id ? b : a) as Instance;
         assert.deepEqual(await store.getInstanceById(loser.id), loser, 'nothing of the refused update is written, its state neither');
         const holder = kept[0] as Instance;
-        assert.deepEqual(await store.updateInstance(holder.id, { ownerJid: jid, profileName: 'again' }), { ...holder, profileName: 'again' }, 'the holder may write it again');
+        assert.deepEqual(await store.updateInstance(holder.id, { ownerJid: jid, profileName: 'again' }), { ...holder, profileName: 'again', version: holder.version + 1 }, 'the holder may write it again');
         await store.deleteInstance(holder.id);
         assert.equal((await store.updateInstance(loser.id, { ownerJid: jid })).ownerJid, jid, 'a deleted holder frees it');
       });
@@ -696,10 +697,21 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         assert.deepEqual([...listed(stored)].sort((a, b) => a - b), range(20), 'each edit saw the ones before it');
         assert.deepEqual(stored?.channels.webhook, { url: 'http://x' }, 'the configurations an edit does not return are kept');
         assert.deepEqual(edits.find((edited) => listed(edited).length === 20), stored, 'an edit answers the instance as it left it');
+        assert.deepEqual(edits.map((edited) => edited?.version).sort((a, b) => (a ?? 0) - (b ?? 0)), range(20).map((n) => n + 1), 'each edit wrote once, raising the version');
         const refused = new Error('refused');
         await assert.rejects(store.editChannels(instance.id, () => { throw refused; }), (error) => error === refused);
         assert.deepEqual(await store.getInstanceById(instance.id), stored, 'an edit that throws changes nothing');
         assert.equal(await store.editChannels(randomUUID(), () => ({ list: [] })), undefined, 'no such instance');
+      });
+
+      test('the version counts the writes of an instance (Instance.version), not the events appended to it', async () => {
+        const instance = await newInstance();
+        await appendOne(instance);
+        assert.equal((await store.getInstanceById(instance.id))?.version, 1, 'an append moves the sequence only');
+        assert.equal((await store.updateInstance(instance.id, { state: 'open' })).version, 2);
+        assert.equal((await store.updateInstance(instance.id, { state: 'open' })).version, 3, 'a write of the same value is a write');
+        assert.equal((await store.editChannels(instance.id, () => ({ webhook: { enabled: false } })))?.version, 4);
+        assert.deepEqual((await store.listInstances()).find((listed) => listed.id === instance.id)?.version, 4);
       });
 
       test('a deleted instance is gone, its events stay in the log until retention', async () => {
@@ -767,7 +779,9 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
  * store now refuses it to the other.
  */
 export async function assertNumberKeptByFirst(store: Store): Promise<void> {
-  const owners = Object.fromEntries((await store.listInstances()).map((instance) => [instance.id, instance.ownerJid]));
+  const listed = await store.listInstances();
+  const owners = Object.fromEntries(listed.map((instance) => [instance.id, instance.ownerJid]));
   assert.deepEqual(owners, { first: 'x@s.whatsapp.net', second: null, alone: 'y@s.whatsapp.net' });
+  assert.deepEqual(listed.map((instance) => instance.version), [1, 1, 1], 'rows written before versions were kept start at 1');
   await assert.rejects(store.updateInstance('second', { ownerJid: 'x@s.whatsapp.net' }), OwnerJidTakenError);
 }

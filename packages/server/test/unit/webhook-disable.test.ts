@@ -17,6 +17,7 @@ const instance = (webhook: object): Instance => ({
   profileName: null,
   createdAt: '2026-01-01T00:00:00.000Z',
   channels: { webhook: { url: 'http://127.0.0.1:9/hook', events: [], ...webhook } },
+  version: 1,
 });
 
 test('a failing webhook that another node disabled between an edit’s read and its write is not reported disabled twice', async () => {

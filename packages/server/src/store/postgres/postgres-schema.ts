@@ -178,4 +178,9 @@ export const MIGRATIONS: readonly string[] = [
     END LOOP;
   END $every_event$;
   `,
+  // How many times each instance was written (Instance.version): raised by every statement that writes
+  // one, so that a node keeps the newer of two copies whatever order its reads of them answer in (a row
+  // read on a NOTIFY, a full refresh, its own write's RETURNING). Rows written before start at 1, as a
+  // new one does.
+  `ALTER TABLE pombo_instances ADD COLUMN version BIGINT NOT NULL DEFAULT 1;`,
 ];

@@ -618,7 +618,7 @@ export class PostgresStore implements Store {
   async updateInstance(id: string, patch: InstancePatch): Promise<Instance> {
     const columns = patchColumns(patch);
     if (!columns.length) return (await this.getInstanceById(id)) as Instance;
-    const sets = columns.map(([column], index) => `${column} = $${index + 2}`).join(', ');
+    const sets = [...columns.map(([column], index) => `${column} = $${index + 2}`), 'version = version + 1'].join(', ');
     const write = this.cluster.notifyingInstanceWrite(`UPDATE pombo_instances SET ${sets} WHERE id = $1 RETURNING *`, [id, ...columns.map(([, value]) => value)]);
     const result = await this.pool.query<InstanceRow>(write).catch((error: unknown) => {
       throw violatedConstraint(error) === OWNER_JID_INDEX && patch.ownerJid ? new OwnerJidTakenError(patch.ownerJid) : error;
@@ -641,7 +641,7 @@ export class PostgresStore implements Store {
       if (!row) return undefined;
       const set = JSON.stringify(change(toInstance(row)));
       const written = await this.pool.query<InstanceRow>(
-        this.cluster.notifyingInstanceWrite('UPDATE pombo_instances SET channels = channels || $2::jsonb WHERE id = $1 AND channels = $3::jsonb RETURNING *', [id, set, row.channels_text]),
+        this.cluster.notifyingInstanceWrite('UPDATE pombo_instances SET channels = channels || $2::jsonb, version = version + 1 WHERE id = $1 AND channels = $3::jsonb RETURNING *', [id, set, row.channels_text]),
       );
       if (written.rows[0]) return toInstance(written.rows[0]);
     }

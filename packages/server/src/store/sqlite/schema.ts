@@ -116,4 +116,8 @@ export const MIGRATIONS: readonly string[] = [
      ),
      last AS (SELECT id, channels, ROW_NUMBER() OVER (PARTITION BY id ORDER BY n DESC) AS r FROM edited)
    UPDATE instances SET channels = last.channels FROM last WHERE last.id = instances.id AND last.r = 1;`,
+  // How many times each instance was written (Instance.version): raised by every statement that writes
+  // one, so that the newer of two copies is known whatever order they were read in. Rows written before
+  // start at 1, as a new one does.
+  `ALTER TABLE instances ADD COLUMN version INTEGER NOT NULL DEFAULT 1;`,
 ];

@@ -451,7 +451,7 @@ export class SqliteStore implements Store {
   async updateInstance(id: string, patch: InstancePatch): Promise<Instance> {
     const columns = patchColumns(patch);
     if (columns.length) {
-      const sets = columns.map(([column]) => `${column} = ?`).join(', ');
+      const sets = [...columns.map(([column]) => `${column} = ?`), 'version = version + 1'].join(', ');
       try {
         this.db.prepare(`UPDATE instances SET ${sets} WHERE id = ?`).run(...columns.map(([, value]) => value), id);
       } catch (error) {
@@ -470,8 +470,8 @@ export class SqliteStore implements Store {
       if (!row) return undefined;
       const stored = toInstance(row);
       const channels = { ...stored.channels, ...change(stored) };
-      this.db.prepare('UPDATE instances SET channels = ? WHERE id = ?').run(JSON.stringify(channels), id);
-      return { ...stored, channels };
+      const written = this.db.prepare<[string, string], InstanceRow>('UPDATE instances SET channels = ?, version = version + 1 WHERE id = ? RETURNING *').get(JSON.stringify(channels), id);
+      return toInstance(written as InstanceRow);
     });
     return edit.immediate();
   }
