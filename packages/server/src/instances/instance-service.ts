@@ -37,15 +37,14 @@ export class InstanceService {
   /** Which instance a WhatsApp JID is (its `ownerJid`): the sandbox routes by it, on every message. */
   private readonly byOwnerJid = new Map<string, string>();
   /**
-   * Counts the changes made here and the reads of stored instances started (refresh, refreshOne);
-   * `changedAt` keeps, per instance id, the count of what set it last: a change made here (a deletion
-   * included), or the read it was taken in from, counted when that read started. A change made here, or
-   * a read started, after a read started is at least as new as what that read gets.
+   * The store's answers under way that may bring an instance in: reads (refresh, refreshOne) and writes
+   * made here (update, editChannels). Of those answers, and of the copy kept, the one with the highest
+   * version is kept (Instance.version), whatever order they arrive in. An instance deleted has no copy
+   * left to compare with: an answer read before its deletion must not bring it back, so its id is in
+   * `deleted` until the answers under way end (those that start later find it gone).
    */
-  private changes = 0;
-  private readonly changedAt = new Map<string, number>();
-  /** Refreshes under way: only they may need the mark of an instance deleted here (a later one lists it gone). */
-  private refreshing = 0;
+  private answering = 0;
+  private readonly deleted = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -61,7 +60,7 @@ export class InstanceService {
     return all;
   }
 
-  private cache(instance: Instance, count = ++this.changes): Instance {
+  private cache(instance: Instance): Instance {
     const previous = this.byId.get(instance.id);
     if (previous && previous.name !== instance.name) this.byName.delete(previous.name);
     if (previous?.ownerJid && previous.ownerJid !== instance.ownerJid) this.unindexJid(previous);
@@ -69,8 +68,15 @@ export class InstanceService {
     if (instance.ownerJid && !this.byOwnerJid.has(instance.ownerJid)) this.byOwnerJid.set(instance.ownerJid, instance.id);
     this.byId.set(instance.id, instance);
     this.byName.set(instance.name, instance);
-    this.changedAt.set(instance.id, count);
     return instance;
+  }
+
+  /** Caches the instance if it is newer than the copy kept (a higher version), or the first copy of one not marked deleted. */
+  private keep(instance: Instance): boolean {
+    const known = this.byId.get(instance.id);
+    if (known ? instance.version <= known.version : this.deleted.has(instance.id)) return false;
+    this.cache(instance);
+    return true;
   }
 
   private unindexJid(instance: Instance): void {
@@ -125,7 +131,8 @@ export class InstanceService {
     const created = await this.store.createInstance(row).catch(async (error: unknown) => {
       throw (await this.store.getInstance(row.name)) ? exists : error;
     });
-    const instance = this.cache(created);
+    // A copy read since the row was written may be newer already (changed on another node meanwhile).
+    const instance = this.keep(created) ? created : (this.byId.get(created.id) ?? created);
     this.auth.remember(instance);
     await this.emit(instance, { event: 'INSTANCE_CREATE', data: { instanceName: instance.name, instanceId: instance.id } });
     this.channels.sync(instance);
@@ -137,25 +144,27 @@ export class InstanceService {
    * Writes the patch. A number (`ownerJid`) this node's memory thought free may be another instance's:
    * given by a request answered meanwhile, or on another node (cluster mode). The store then rejects
    * with OwnerJidTakenError, writing nothing, and the update with NumberTakenError: what a caller's
-   * own check of this node's memory answers (the same condition, and the same remedy).
+   * own check of this node's memory answers (the same condition, and the same remedy). Answers the
+   * instance as this write left it; a newer copy read meanwhile stays the one kept.
    */
-  async update(instance: Instance, patch: InstancePatch): Promise<Instance> {
-    const updated = await this.store.updateInstance(instance.id, patch).catch((error: unknown) => {
+  update(instance: Instance, patch: InstancePatch): Promise<Instance> {
+    const write = this.store.updateInstance(instance.id, patch).catch((error: unknown) => {
       throw error instanceof OwnerJidTakenError ? new NumberTakenError({ integration: instance.integration, number: patch.number ?? instance.number }, error.ownerJid) : error;
     });
-    return this.cache(updated);
+    return this.takingIn(write, (updated) => this.keep(updated));
   }
 
   /**
    * Changes channel configurations from the instance as stored now (another node may have changed it
    * since this one cached it), atomically: concurrent edits, here or on other nodes, are all kept.
+   * Answers the instance as this edit left it; a newer copy read meanwhile stays the one kept.
    */
   async editChannels(instanceId: string, change: ChannelsEdit): Promise<Instance> {
-    const edited = await this.store.editChannels(instanceId, change);
+    const edited = await this.takingIn(this.store.editChannels(instanceId, change), (answer) => {
+      if (answer && this.keep(answer)) this.channels.sync(answer);
+    });
     if (!edited) throw new PomboError('POMBO_ERR_NOT_FOUND', { resource: `The instance ${instanceId}` });
-    const updated = this.cache(edited);
-    this.channels.sync(updated);
-    return updated;
+    return edited;
   }
 
   /** Appends events of one instance, all or nothing (with a claim, only if its key is free or its own: Store.append), and counts them. */
@@ -198,13 +207,18 @@ export class InstanceService {
    * Takes in what other nodes sharing the store changed (cluster mode): instances created, configured
    * or deleted elsewhere start, change or stop their destinations here too.
    */
-  refresh(): Promise<void> {
-    return this.takingIn(async (started) => {
-      const current = await this.store.listInstances();
+  async refresh(): Promise<void> {
+    // Known before the list is read, an instance is in it unless it was deleted; one cached later (created
+    // here meanwhile) may be missing from it.
+    const known = [...this.byId.keys()];
+    await this.takingIn(this.store.listInstances(), (current) => {
       const ids = new Set(current.map((instance) => instance.id));
-      for (const instance of current) this.takeIn(instance, started);
+      for (const instance of current) this.takeIn(instance);
       // Deleted on another node: where it ends in the log is read by the channels that need it.
-      for (const gone of this.list().filter((instance) => !ids.has(instance.id) && !this.changedSince(instance.id, started))) this.forget(gone, undefined, this.refreshing - 1);
+      for (const id of known) {
+        const gone = ids.has(id) ? undefined : this.byId.get(id);
+        if (gone) this.forget(gone, undefined, this.answering - 1);
+      }
     });
   }
 
@@ -212,58 +226,46 @@ export class InstanceService {
    * Takes in one instance another node wrote (cluster mode, heard at once): its configuration or its
    * state. One deleted meanwhile is left to the log's removal events and the periodic refresh.
    */
-  refreshOne(id: string): Promise<void> {
-    return this.takingIn(async (started) => {
-      const instance = await this.store.getInstanceById(id);
-      if (instance) this.takeIn(instance, started);
+  async refreshOne(id: string): Promise<void> {
+    await this.takingIn(this.store.getInstanceById(id), (instance) => {
+      if (instance) this.takeIn(instance);
     });
   }
 
-  /** Runs a read of stored instances, counted as it starts (see `changes`). */
-  private async takingIn(read: (started: number) => Promise<void>): Promise<void> {
-    this.refreshing++;
+  /**
+   * Applies the store's answer once it arrives (`take`: what of it is newer than the copies kept), counted
+   * as under way until then (see `answering`).
+   */
+  private async takingIn<T>(answer: Promise<T>, take: (answer: T) => void): Promise<T> {
+    this.answering++;
     try {
-      await read(++this.changes);
+      const answered = await answer;
+      take(answered);
+      return answered;
     } finally {
-      if (--this.refreshing === 0) this.forgetDeletions();
+      if (--this.answering === 0) this.deleted.clear();
     }
   }
 
-  /** Whether the instance was changed here, or taken in from a later read, since the read counted `started`. */
-  private changedSince(id: string, started: number): boolean {
-    return (this.changedAt.get(id) ?? 0) > started;
-  }
-
-  /** Starts, changes or keeps an instance as read by the read counted `started`, unless something newer set it since. */
-  private takeIn(instance: Instance, started: number): void {
-    const known = this.byId.get(instance.id);
-    if (this.changedSince(instance.id, started) || (known && JSON.stringify(known) === JSON.stringify(instance))) return;
-    this.cache(instance, started);
+  /** Starts or changes an instance as read from the store, unless the copy kept is as new (or it is marked deleted). */
+  private takeIn(instance: Instance): void {
+    if (!this.keep(instance)) return;
     this.auth.remember(instance);
     this.channels.sync(instance);
   }
 
   /**
    * Drops a deleted instance (here, or found gone by a refresh): its token, and its destinations, which
-   * drain through `endPos`. A read under way that got it before its deletion must not bring it back:
-   * marked until the reads under way end (forgetDeletions); with no other read under way, no mark is needed.
+   * drain through `endPos`. An answer under way that got it before its deletion must not bring it back:
+   * marked deleted until the answers under way end (takingIn); with no other answer under way, no mark is needed.
    */
-  private forget(instance: Instance, endPos: number | undefined, otherReads: number): void {
+  private forget(instance: Instance, endPos: number | undefined, otherAnswers: number): void {
     this.unindexJid(instance);
     this.byId.delete(instance.id);
     this.byName.delete(instance.name);
-    if (otherReads > 0) this.changedAt.set(instance.id, ++this.changes);
-    else this.changedAt.delete(instance.id);
+    if (otherAnswers > 0) this.deleted.add(instance.id);
     this.auth.forget(instance);
     void this.channels.release(instance, endPos);
-  }
-
-  /**
-   * Drops the marks of the instances deleted here once no refresh is under way: a refresh that starts
-   * later lists them gone, and counts from past every mark (so that ids are not kept for ever).
-   */
-  private forgetDeletions(): void {
-    for (const id of this.changedAt.keys()) if (!this.byId.has(id)) this.changedAt.delete(id);
   }
 
   /** Emits the removal events, then deletes the instance; its destinations drain them first. */
@@ -273,7 +275,7 @@ export class InstanceService {
       { event: 'REMOVE_INSTANCE', data: null },
     ]);
     await this.store.deleteInstance(instance.id);
-    this.forget(this.byId.get(instance.id) ?? instance, removal.at(-1)?.event.pos ?? 0, this.refreshing);
+    this.forget(this.byId.get(instance.id) ?? instance, removal.at(-1)?.event.pos ?? 0, this.answering);
     this.log.info({ instance: instance.name }, 'instance deleted');
   }
 }

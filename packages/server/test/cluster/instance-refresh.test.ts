@@ -6,6 +6,7 @@ import { postgresTestSchema } from '../helpers/postgres-test-schema.ts';
 import { clusterNodeEnv } from './cluster-processes.ts';
 import { ingest } from '../realtime/ws-client.ts';
 import { startReceiver } from '../webhook/http-receiver.ts';
+import type { Instance } from '../../src/store/types.ts';
 
 /**
  * A cluster node reads every instance again each renewal (InstanceService.refresh) to take in what other
@@ -53,13 +54,12 @@ test('a refresh that read the instances before this node created, configured or 
     assert.equal(await listed(deleted), 0, 'the instance deleted meanwhile stays deleted');
 
     // What it takes to get this right stays bounded: no id of a deleted instance is kept once the refresh is over.
-    const marked = () => [...(instances as unknown as { changedAt: Map<string, number> }).changedAt.keys()];
-    assert.deepEqual(marked().filter((id) => !instances.findById(id)), [], 'no deleted instance is remembered after the refresh');
+    const marked = () => [...(instances as unknown as { deleted: Set<string> }).deleted];
+    assert.deepEqual(marked(), [], 'no deleted instance is remembered after the refresh');
     const alone = uniqueName('alone');
     assert.equal((await pombo.api('POST', '/instance/create', { instanceName: alone, integration: 'INGEST' })).status, 201);
     assert.equal((await pombo.api('DELETE', `/instance/delete/${alone}`)).status, 200);
-    assert.deepEqual(marked().filter((id) => !instances.findById(id)), [], 'nor one deleted while no refresh is under way');
-    assert.equal(marked().length, instances.count, 'one mark per instance');
+    assert.deepEqual(marked(), [], 'nor one deleted while no refresh is under way');
   } finally {
     await pombo.close();
   }
@@ -158,4 +158,95 @@ test('an endpoint added and a webhook changed on one node are served by the othe
   };
   await eventually(() => to('/second'), 'the holder delivers to the new URL', 2000, 200);
   assert.ok(Date.now() - changedAt < 2500, `the new URL used ${Date.now() - changedAt} ms after the change`);
+});
+
+/**
+ * Of two copies of an instance, a node keeps the one with the higher version (the store raises it with
+ * every write of the row), whatever order its answers arrive in. Node A's own write answers late: node B
+ * wrote the instance after it, and A read B's write (NOTIFY, refreshOne) either before A's write
+ * answered or after. Either way A ends with B's configuration, not its own older one (until its next
+ * refresh, 20 s away with a TTL of a minute).
+ */
+test('a node keeps the newest write of an instance whatever order its own write and its read of another node’s answer in', { skip: 'skip' in service ? service.skip : false }, async () => {
+  const apiKey = `cluster-${randomBytes(8).toString('hex')}`;
+  const startNode = async (id: string): Promise<Harness> => {
+    const node = await startPombo(clusterNodeEnv({ apiKey, uri, id, ttlMs: 60_000 }));
+    closing.push(node);
+    return node;
+  };
+  const a = await startNode('node-a');
+  const b = await startNode('node-b');
+  const { instances, store } = a.pombo.context;
+  const name = uniqueName('newest');
+  assert.equal((await a.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST' })).status, 201);
+  const { id } = instances.get(name);
+  await eventually(async () => (await b.api('GET', `/webhook/find/${name}`)).status === 200, 'node B knows the instance');
+
+  // A's reads of B's writes of this instance, as A starts them.
+  const reads: Array<Promise<void>> = [];
+  const refreshOne = instances.refreshOne.bind(instances);
+  instances.refreshOne = (instanceId: string) => {
+    const read = refreshOne(instanceId);
+    if (instanceId === id) reads.push(read);
+    return read;
+  };
+  /** Holds the answer of A's next edit once the store has written it, until `release`. */
+  const editChannels = store.editChannels.bind(store);
+  const holdWrite = () => {
+    let release!: () => void;
+    let written!: () => void;
+    const held = { written: new Promise<void>((resolve) => (written = resolve)), release: () => release() };
+    const released = new Promise<void>((resolve) => (release = resolve));
+    store.editChannels = async (...args) => {
+      const answer = await editChannels(...args);
+      written();
+      await released;
+      return answer;
+    };
+    return held;
+  };
+  const webhook = (path: string) => ({ webhook: { enabled: true, url: `https://hooks.example.com${path}`, events: ['MESSAGES_UPSERT'] } });
+  const kept = () => instances.findById(id) as Instance;
+  const assertNewest = async (path: string, what: string) => {
+    assert.equal((kept().channels.webhook as { url: string }).url, `https://hooks.example.com${path}`, what);
+    assert.equal(kept().version, (await store.getInstanceById(id))?.version, 'the version kept is the stored one');
+    assert.equal((await a.api('GET', `/webhook/find/${name}`)).body?.url, `https://hooks.example.com${path}`, 'and A serves it');
+  };
+
+  // A's read of B's write is done before A's write answers.
+  const first = holdWrite();
+  const setOnA = a.api('POST', `/webhook/set/${name}`, webhook('/a-1'));
+  await first.written;
+  assert.equal((await b.api('POST', `/webhook/set/${name}`, webhook('/b-1'))).status, 201);
+  await eventually(() => reads.length === 1, 'A hears of B’s write');
+  await reads[0];
+  first.release();
+  assert.equal((await setOnA).status, 201);
+  await assertNewest('/b-1', 'the write that answered after A read a newer one does not replace it');
+
+  // A's read of B's write started before A's write answers, and answers after it.
+  const second = holdWrite();
+  const getInstanceById = store.getInstanceById.bind(store);
+  let readDone!: () => void;
+  const readHeld = new Promise<void>((resolve) => (readDone = resolve));
+  let answerRead!: () => void;
+  const readReleased = new Promise<void>((resolve) => (answerRead = resolve));
+  store.getInstanceById = async (instanceId: string) => {
+    const row = await getInstanceById(instanceId);
+    if (instanceId !== id) return row;
+    store.getInstanceById = getInstanceById;
+    readDone();
+    await readReleased;
+    return row;
+  };
+  const setAgainOnA = a.api('POST', `/webhook/set/${name}`, webhook('/a-2'));
+  await second.written;
+  assert.equal((await b.api('POST', `/webhook/set/${name}`, webhook('/b-2'))).status, 201);
+  await readHeld;
+  second.release();
+  assert.equal((await setAgainOnA).status, 201);
+  store.editChannels = editChannels;
+  answerRead();
+  await reads[1];
+  await assertNewest('/b-2', 'a read of a newer write is kept though A’s own write answered first');
 });
