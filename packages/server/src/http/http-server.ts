@@ -32,8 +32,6 @@ function toPomboError(error: FastifyError, context: AppContext): PomboError {
       return new PomboError('POMBO_ERR_BODY_TOO_LARGE', { limit: context.config.server.bodyLimitBytes });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new PomboError('POMBO_ERR_UNSUPPORTED_MEDIA_TYPE');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return validationError('the body is empty: send a JSON object');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new PomboError('POMBO_ERR_INVALID_JSON', { detail: error.message });
   }

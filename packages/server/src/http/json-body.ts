@@ -36,14 +36,17 @@ function refusal(value: unknown, levels: number): 'depth' | 'key' | undefined {
 
 /**
  * JSON bodies, parsed by V8 and then checked in one walk (see `refusal`): the nesting depth
- * (SERVER_BODY_MAX_DEPTH) and the keys that could change the objects that read them. An empty body or
- * text that is not JSON gets Fastify's own errors, which http-server.ts answers.
+ * (SERVER_BODY_MAX_DEPTH) and the keys that could change the objects that read them. Text that is not
+ * JSON gets Fastify's own error, which http-server.ts answers.
  */
 export function jsonBodies(app: FastifyInstance, maxDepth: number): void {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     let text = body as string;
-    if (text.length === 0) return done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
+    // An empty body reads as an empty object, as Evolution API's Express reads it: clients that send
+    // `content-type: application/json` on every request (a DELETE, a logout) work unchanged, and a
+    // route that needs fields names them.
+    if (text.length === 0) return done(null, {});
     if (text.charCodeAt(0) === BYTE_ORDER_MARK) text = text.slice(1);
     let value: unknown;
     try {

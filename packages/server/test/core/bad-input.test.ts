@@ -33,13 +33,24 @@ test('malformed JSON is a 400 naming the problem', async () => {
       assertError(await raw(method, path, '{"instanceName": "x",'), 400, 'POMBO_ERR_INVALID_JSON', /not valid JSON/);
       assertError(await raw(method, path, "{'single': 'quotes'}"), 400, 'POMBO_ERR_INVALID_JSON');
     }
-    assertError(await raw('POST', '/instance/create', ''), 400, 'POMBO_ERR_VALIDATION', /empty/);
+    // An empty body reads as {} (as Evolution API reads it): the answer names the field it lacks.
+    assertError(await raw('POST', '/instance/create', ''), 400, 'POMBO_ERR_VALIDATION', /instanceName/);
     // Valid JSON, refused for a key that could change the objects that read it: the answer says so.
     assertError(await raw('POST', `/events/${alice}`, '{"__proto__": {"admin": true}, "event": "CALL", "data": {}}'), 400, 'POMBO_ERR_VALIDATION', /"__proto__" key.*rename the key/);
     assertError(await raw('POST', '/instance/create', '{"instanceName": "x", "constructor": {"prototype": {}}}'), 400, 'POMBO_ERR_VALIDATION', /"constructor" with a "prototype" key/);
     // However deep in the event it sits.
     assertError(await raw('POST', `/events/${alice}`, '{"event": "CALL", "data": {"list": [{"a": {"__proto__": {}}}]}}'), 400, 'POMBO_ERR_VALIDATION', /"__proto__" key/);
   });
+});
+
+test('a request with content-type application/json and no body is answered like one without a body (clients that always send the header)', async () => {
+  const name = uniqueName('bad-empty');
+  await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST' });
+  const logout = await raw('DELETE', `/instance/logout/${name}`, '');
+  assert.equal(logout.status, 200, JSON.stringify(logout.body));
+  const deleted = await raw('DELETE', `/instance/delete/${name}`, '');
+  assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
+  assert.equal((await pombo.api('GET', `/instance/connectionState/${name}`)).status, 404, 'deleted');
 });
 
 test('a "constructor" key that holds no "prototype" is data like any other, and a body may start with a byte order mark', async () => {
