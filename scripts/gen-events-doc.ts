@@ -26,6 +26,10 @@ Pombo accepts any of the three forms wherever it reads an event name (the ingest
 filters, \`?events=\` query parameters). Dotted and kebab names follow Evolution API exactly,
 including its two irregular ones: \`group-participants.update\` and \`typebot.change-status\`.
 
+\`APPLICATION_STARTUP\` is in the table because Evolution API's configurations name it (its
+\`events\` filters and \`*_EVENTS_APPLICATION_STARTUP\` toggles are accepted), but neither Evolution API
+nor Pombo emits it: a server start is not an instance's event. An ingest source may send it.
+
 `;
 
 const NOTES = `
