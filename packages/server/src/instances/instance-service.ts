@@ -145,13 +145,16 @@ export class InstanceService {
    * given by a request answered meanwhile, or on another node (cluster mode). The store then rejects
    * with OwnerJidTakenError, writing nothing, and the update with NumberTakenError: what a caller's
    * own check of this node's memory answers (the same condition, and the same remedy). Answers the
-   * instance as this write left it; a newer copy read meanwhile stays the one kept.
+   * instance as this write left it; a newer copy read meanwhile stays the one kept. One deleted
+   * meanwhile (here, or on another node) is not found.
    */
-  update(instance: Instance, patch: InstancePatch): Promise<Instance> {
+  async update(instance: Instance, patch: InstancePatch): Promise<Instance> {
     const write = this.store.updateInstance(instance.id, patch).catch((error: unknown) => {
       throw error instanceof OwnerJidTakenError ? new NumberTakenError({ integration: instance.integration, number: patch.number ?? instance.number }, error.ownerJid) : error;
     });
-    return this.takingIn(write, (updated) => this.keep(updated));
+    const updated = await this.takingIn(write, (answer) => answer && this.keep(answer));
+    if (!updated) throw new PomboError('POMBO_ERR_INSTANCE_NOT_FOUND', { instance: excerpt(instance.name) });
+    return updated;
   }
 
   /**
@@ -262,7 +265,8 @@ export class InstanceService {
   private forget(instance: Instance, endPos: number | undefined, otherAnswers: number): void {
     this.unindexJid(instance);
     this.byId.delete(instance.id);
-    this.byName.delete(instance.name);
+    // Its name may be a new instance's already (deleted and created again on another node, both taken in by one refresh).
+    if (this.byName.get(instance.name)?.id === instance.id) this.byName.delete(instance.name);
     if (otherAnswers > 0) this.deleted.add(instance.id);
     this.auth.forget(instance);
     void this.channels.release(instance, endPos);

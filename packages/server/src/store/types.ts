@@ -185,8 +185,12 @@ export interface InstanceRepository {
   getInstance(name: string): Promise<Instance | undefined>;
   getInstanceById(id: string): Promise<Instance | undefined>;
   listInstances(): Promise<Instance[]>;
-  /** Rejects with `OwnerJidTakenError`, writing nothing, when the patch's `ownerJid` is another instance's (a number is one instance's). */
-  updateInstance(id: string, patch: InstancePatch): Promise<Instance>;
+  /**
+   * The instance as written; undefined when there is no such instance (deleted meanwhile, here or on
+   * another node). Rejects with `OwnerJidTakenError`, writing nothing, when the patch's `ownerJid` is
+   * another instance's (a number is one instance's).
+   */
+  updateInstance(id: string, patch: InstancePatch): Promise<Instance | undefined>;
   /**
    * Changes channel configurations from what is stored when the change is made, not from a copy read
    * earlier: edits of one instance from any number of callers, on this node or another sharing the

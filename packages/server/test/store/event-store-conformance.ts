@@ -658,6 +658,9 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         const closed = await store.updateInstance(instance.id, { state: 'close' });
         assert.deepEqual(closed, { ...open, state: 'close', version: 3 });
         assert.deepEqual(await store.updateInstance(instance.id, {}), closed, 'an empty patch writes nothing');
+        await store.deleteInstance(instance.id);
+        assert.equal(await store.updateInstance(instance.id, { state: 'open' }), undefined, 'a deleted instance is not found');
+        assert.equal(await store.updateInstance(instance.id, {}), undefined, 'nor with an empty patch');
       });
 
       test('an owner JID is one instance’s: of two updates giving it to different instances at once, one is refused and writes nothing', async () => {
@@ -674,7 +677,7 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         const holder = kept[0] as Instance;
         assert.deepEqual(await store.updateInstance(holder.id, { ownerJid: jid, profileName: 'again' }), { ...holder, profileName: 'again', version: holder.version + 1 }, 'the holder may write it again');
         await store.deleteInstance(holder.id);
-        assert.equal((await store.updateInstance(loser.id, { ownerJid: jid })).ownerJid, jid, 'a deleted holder frees it');
+        assert.equal((await store.updateInstance(loser.id, { ownerJid: jid }))?.ownerJid, jid, 'a deleted holder frees it');
       });
 
       test('channel configs are stored as JSON, one key per channel', async () => {
@@ -708,8 +711,8 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         const instance = await newInstance();
         await appendOne(instance);
         assert.equal((await store.getInstanceById(instance.id))?.version, 1, 'an append moves the sequence only');
-        assert.equal((await store.updateInstance(instance.id, { state: 'open' })).version, 2);
-        assert.equal((await store.updateInstance(instance.id, { state: 'open' })).version, 3, 'a write of the same value is a write');
+        assert.equal((await store.updateInstance(instance.id, { state: 'open' }))?.version, 2);
+        assert.equal((await store.updateInstance(instance.id, { state: 'open' }))?.version, 3, 'a write of the same value is a write');
         assert.equal((await store.editChannels(instance.id, () => ({ webhook: { enabled: false } })))?.version, 4);
         assert.deepEqual((await store.listInstances()).find((listed) => listed.id === instance.id)?.version, 4);
       });

@@ -615,15 +615,15 @@ export class PostgresStore implements Store {
     return (await this.pool.query<InstanceRow>('SELECT * FROM pombo_instances ORDER BY created_at, name')).rows.map(toInstance);
   }
 
-  async updateInstance(id: string, patch: InstancePatch): Promise<Instance> {
+  async updateInstance(id: string, patch: InstancePatch): Promise<Instance | undefined> {
     const columns = patchColumns(patch);
-    if (!columns.length) return (await this.getInstanceById(id)) as Instance;
+    if (!columns.length) return this.getInstanceById(id);
     const sets = [...columns.map(([column], index) => `${column} = $${index + 2}`), 'version = version + 1'].join(', ');
     const write = this.cluster.notifyingInstanceWrite(`UPDATE pombo_instances SET ${sets} WHERE id = $1 RETURNING *`, [id, ...columns.map(([, value]) => value)]);
     const result = await this.pool.query<InstanceRow>(write).catch((error: unknown) => {
       throw violatedConstraint(error) === OWNER_JID_INDEX && patch.ownerJid ? new OwnerJidTakenError(patch.ownerJid) : error;
     });
-    return (result.rows[0] && toInstance(result.rows[0])) as Instance;
+    return result.rows[0] && toInstance(result.rows[0]);
   }
 
   /**

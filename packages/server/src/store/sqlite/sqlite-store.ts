@@ -448,7 +448,7 @@ export class SqliteStore implements Store {
     return this.db.prepare<[], InstanceRow>('SELECT * FROM instances ORDER BY created_at, name').all().map(toInstance);
   }
 
-  async updateInstance(id: string, patch: InstancePatch): Promise<Instance> {
+  async updateInstance(id: string, patch: InstancePatch): Promise<Instance | undefined> {
     const columns = patchColumns(patch);
     if (columns.length) {
       const sets = [...columns.map(([column]) => `${column} = ?`), 'version = version + 1'].join(', ');
@@ -460,7 +460,7 @@ export class SqliteStore implements Store {
         throw taken && patch.ownerJid ? new OwnerJidTakenError(patch.ownerJid) : error;
       }
     }
-    return (await this.getInstanceById(id)) as Instance;
+    return this.getInstanceById(id);
   }
 
   /** Read, changed and written in one transaction, all synchronous: nothing else runs in between. */
