@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { eventually, uniqueName, withPombo } from '../helpers/pombo-harness.ts';
 import { connect, ingest } from './ws-client.ts';
 
@@ -150,5 +151,30 @@ test("a subscriber's outcomes are the dispatcher's: acks and redeliveries in pom
     assert.match(list, /reconnecting with last_event_id/, 'no replay button: the client resumes');
     assert.doesNotMatch(list, new RegExp(`data-dead-letter="${acked}"`));
     await client.close();
+  }),
+);
+
+test('a client frame the protocol forbids closes the connection with its code: 1009 past 64 KiB, 1007 for text that is not UTF-8, 1002 for an unmasked frame, 1008 past 16,384 fragments', () =>
+  withPombo({}, async (pombo) => {
+    const name = uniqueName('frames');
+    await pombo.sandbox(name);
+    const open = (subscriber: string) => connect(pombo.url, { query: { instance_id: name, subscriber }, headers: { apikey: pombo.apiKey }, autoAck: true });
+    const big = await open('big');
+    // A frame of exactly 64 KiB is allowed: the connection still gets the event that follows it.
+    big.ws.send('x'.repeat(64 * 1024));
+    await ingest(pombo, name, 1);
+    await big.waitFrames(1);
+    big.ws.send('x'.repeat(64 * 1024 + 1));
+    assert.equal((await big.closed).code, 1009);
+    const text = await open('text');
+    text.ws.send(Buffer.from([0x7b, 0xff, 0x7d]), { binary: false });
+    assert.equal((await text.closed).code, 1007);
+    const unmasked = await open('unmasked');
+    // A client's frames must be masked: this is a one-byte text frame without a mask, written under the client's framing.
+    (unmasked.ws as unknown as { _socket: Socket })._socket.write(Buffer.from([0x81, 0x01, 0x61]));
+    assert.equal((await unmasked.closed).code, 1002);
+    const fragments = await open('fragments');
+    for (let n = 0; n <= 16_384; n++) fragments.ws.send('a', { fin: false });
+    assert.equal((await fragments.closed).code, 1008);
   }),
 );

@@ -38,9 +38,15 @@ function onClose(this: WebSocket): void {
   if (connection) void connection.owner.closed(connection);
 }
 
-function onError(this: WebSocket): void {
-  this.terminate();
-}
+/**
+ * ws emits 'error' for a frame the protocol forbids (past `maxPayload`, text that is not UTF-8, an
+ * unmasked frame, …) after it has called `close()` with the code that says why (1009, 1007, 1002, …),
+ * and for a failed write after it has ended the socket: it closes the connection either way. This
+ * listener only keeps the error from being thrown; ending the socket here would cut the close frame,
+ * which `RealtimeSocket.close` writes only once the connection's floor is written, and the client
+ * would see 1006 (reconnect) instead of the code that tells it to fix its frames.
+ */
+function onError(): void {}
 
 const OPEN = 1;
 
