@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { eventually, startPombo, uniqueName } from '../helpers/pombo-harness.ts';
 import { assertError } from '../core/http-assert.ts';
 import { connect } from '../realtime/ws-client.ts';
@@ -81,4 +82,28 @@ test('REALTIME_MAX_SUBSCRIBERS: a new subscriber name past it is refused with 40
   );
   assert.equal(afterRestart, 403);
   await eventually(async () => (await connect(restarted.url, { query: { instance_id: name, subscriber: 'b' }, headers: { 'x-instance-token': token } }).then((client) => client.close().then(() => true))), 'a known name after the restart');
+});
+
+test('REALTIME_MAX_SUBSCRIBERS counts names that connected: handshakes refused by the upgrade (a bad Sec-WebSocket-Key) use none', async (t) => {
+  const pombo = await startPombo({ REALTIME_MAX_SUBSCRIBERS: '2' });
+  t.after(() => pombo.close());
+  const name = uniqueName('rt');
+  await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST' });
+  const badHandshake = (subscriber: string) =>
+    new Promise<number | undefined>((resolve, reject) => {
+      const headers = { apikey: pombo.apiKey, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'not a key' };
+      const request = httpRequest(`${pombo.url}/events/ws?instance_id=${name}&subscriber=${subscriber}`, { headers });
+      request.on('response', (response) => resolve(response.resume().statusCode)).on('upgrade', () => reject(new Error('upgraded'))).on('error', reject).end();
+    });
+  for (const subscriber of ['ghost1', 'ghost2', 'ghost3']) assert.equal(await badHandshake(subscriber), 400);
+  const open = (subscriber: string) => connect(pombo.url, { query: { instance_id: name, subscriber }, headers: { apikey: pombo.apiKey } });
+  const a = await open('a');
+  const b = await open('b');
+  // The names that connected still count.
+  const refused = await open('c').then(
+    () => assert.fail('a third name connected'),
+    (error: { status: number }) => error.status,
+  );
+  assert.equal(refused, 403);
+  await Promise.all([a.close(), b.close()]);
 });

@@ -113,18 +113,28 @@ export function realtimeChannel(context: AppContext): ChannelModule {
           names
             .admit(parsed.instance.id, parsed.instance.name, parsed.subscriber)
             .then(
-              () =>
-                wss.handleUpgrade(request, socket, head, (ws) => {
-                  // The WebSocket handles its socket's errors from now on.
-                  socket.off('error', destroyOnError);
-                  try {
-                    hub.open(parsed, ws as RealtimeSocket, socket);
-                  } catch (error) {
-                    // Upgraded already: no HTTP answer is possible any more, so the connection ends as a server error.
-                    context.log.error({ err: error, instance: parsed.instance.name }, 'realtime connection could not open');
-                    ws.close(1011, 'internal error');
-                  }
-                }),
+              (ended) => {
+                let connected = false;
+                try {
+                  wss.handleUpgrade(request, socket, head, (ws) => {
+                    connected = true;
+                    // The WebSocket handles its socket's errors from now on.
+                    socket.off('error', destroyOnError);
+                    try {
+                      hub.open(parsed, ws as RealtimeSocket, socket);
+                    } catch (error) {
+                      // Upgraded already: no HTTP answer is possible any more, so the connection ends as a server error.
+                      context.log.error({ err: error, instance: parsed.instance.name }, 'realtime connection could not open');
+                      ws.close(1011, 'internal error');
+                    }
+                  });
+                } finally {
+                  // Without verifyClient, ws has answered when handleUpgrade returns: it called back with the
+                  // WebSocket, or refused the handshake (400 for a bad header) or destroyed a socket the client
+                  // had left. A new name whose handshake did not connect no longer counts toward the limit.
+                  ended(connected);
+                }
+              },
               (error: unknown) => refuseWith(request, socket, head, error),
             )
             // A throw of handleUpgrade itself (before any answer) must not become an unhandled rejection that stops Node.
