@@ -63,7 +63,7 @@ export function createMetrics() {
     }),
     socketioConnections: new Gauge({
       name: 'pombo_socketio_connections',
-      help: 'Connected Socket.IO sockets, on "/" (scope global) or in instance namespaces (scope instance)',
+      help: 'Connected Socket.IO sockets: the global key on "/" (scope root), an instance token on "/" (scope root-instance), in instance namespaces (scope instance)',
       labelNames: ['scope'] as const,
       registers: [registry],
     }),

@@ -109,7 +109,7 @@ test('routes that name no instance, and A’s own routes asked about B’s ids, 
   t.diagnostic(`${global.length} routes that name no instance, ${own.length} of A's own read routes with B's ids`);
 });
 
-test('Socket.IO: A’s token joins neither "/" nor B’s namespace, cannot resume from B’s events, and its own namespace carries none of B’s', async () => {
+test('Socket.IO: A’s token does not join B’s namespace, cannot resume from B’s events, and neither its namespace nor its socket on "/" carries one of B’s', async () => {
   const sockets: Socket[] = [];
   const open = (namespace: string, auth: Record<string, unknown> = {}) => {
     const socket = io(`${pombo.url}${namespace}`, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { apikey: a.token, ...auth } });
@@ -122,21 +122,28 @@ test('Socket.IO: A’s token joins neither "/" nor B’s namespace, cannot resum
       socket.once('connect_error', (error: Error & { data?: { code?: string } }) => resolve(error.data?.code ?? error.message));
     });
   try {
-    assert.equal(await outcome(open('/')), 'POMBO_ERR_FORBIDDEN');
     assert.equal(await outcome(open(`/${b.name}`)), 'POMBO_ERR_FORBIDDEN');
     assert.equal(await outcome(open(`/${b.id}`)), 'POMBO_ERR_INSTANCE_NOT_FOUND');
-    assert.equal(await outcome(open(`/${a.name}`, { lastEventId: b.events[0] })), 'POMBO_ERR_VALIDATION');
-    const own = open(`/${a.name}`);
-    const seen: string[] = [];
-    own.onAny((_name: string, payload: { id?: string }) => seen.push(payload?.id ?? ''));
-    assert.equal(await outcome(own), 'connected');
-    // Clients cannot pick rooms: an emit asking for B's room is ignored.
-    own.emit('join', `live:${b.id}`);
-    own.emit('subscribe', b.name);
+    for (const namespace of [`/${a.name}`, '/']) assert.equal(await outcome(open(namespace, { lastEventId: b.events[0] })), 'POMBO_ERR_VALIDATION', namespace);
+    // A's token on "/" (Evolution API's global client code) is admitted there, for A's events only.
+    const owns = [open(`/${a.name}`), open('/')];
+    const seen = owns.map((own) => {
+      const ids: string[] = [];
+      own.onAny((_name: string, payload: { id?: string }) => ids.push(payload?.id ?? ''));
+      return ids;
+    });
+    for (const own of owns) {
+      assert.equal(await outcome(own), 'connected');
+      // Clients cannot pick rooms: an emit asking for B's room is ignored.
+      own.emit('join', `live:${b.id}`);
+      own.emit('subscribe', b.name);
+    }
     const fromB = await pombo.api('POST', `/events/${b.name}`, { events: [{ event: 'MESSAGES_UPSERT', data: { n: 1 } }] });
     const fromA = await pombo.api('POST', `/events/${a.name}`, { events: [{ event: 'MESSAGES_UPSERT', data: { n: 2 } }] });
-    await eventually(() => seen.includes(fromA.body.events[0].id), 'A’s own event');
-    assert.ok(!seen.includes(fromB.body.events[0].id), 'none of B’s events on A’s namespace');
+    for (const ids of seen) {
+      await eventually(() => ids.includes(fromA.body.events[0].id), 'A’s own event');
+      assert.ok(!ids.includes(fromB.body.events[0].id), 'none of B’s events on A’s namespace or A’s socket on "/"');
+    }
   } finally {
     for (const socket of sockets) socket.close();
   }

@@ -2,7 +2,7 @@ import { PomboError, validationError, excerpt } from '../../core/errors.ts';
 import type { AppContext } from '../../app-context.ts';
 import { Authenticator, type Principal } from '../../core/auth.ts';
 import { asPomboError, connectError } from './socket-errors.ts';
-import type { PomboSocket, Scope, SocketData } from './socket-types.ts';
+import { limitOf, type PomboSocket, type Scope, type SocketData } from './socket-types.ts';
 
 const ROOT: Scope = { kind: 'root' };
 const MAX_EVENT_ID_LENGTH = 200;
@@ -16,14 +16,18 @@ const first = (value: unknown): string | undefined => {
 export const keyOf = (handshake: PomboSocket['handshake']): string | undefined =>
   first((handshake.auth as Record<string, unknown>).apikey) ?? first(handshake.query.apikey) ?? first(handshake.headers.apikey);
 
-/** Who may see what: the global key sees `/` and every namespace; an instance token only its own namespace. */
+/**
+ * Who may see what: the global key sees `/` and every namespace; an instance token its own namespace,
+ * and on `/` its own instance's events only (Evolution API's `/` client code, without Evolution API's
+ * handing every instance's events to any token).
+ */
 function scopeOf(context: AppContext, principal: Principal, namespace: string): Scope {
   if (namespace === '/') {
     if (principal.kind === 'global') return ROOT;
-    const own = context.instances.findById(principal.instanceId)?.name ?? '<instanceName>';
-    throw new PomboError('POMBO_ERR_FORBIDDEN', {
-      resource: `the "/" namespace, which streams every instance's events: an instance token connects to its own namespace "/${own}"`,
-    });
+    // The token's instance was deleted since its key was looked up: the key no longer opens anything.
+    const own = context.instances.findById(principal.instanceId);
+    if (!own) throw new PomboError('POMBO_ERR_SOCKET_UNAUTHORIZED');
+    return { kind: 'root-instance', instanceId: own.id, instanceName: own.name };
   }
   const instance = context.instances.get(namespace.slice(1));
   Authenticator.authorize(principal, instance);
@@ -39,9 +43,10 @@ async function resumePosition(context: AppContext, scope: Scope, auth: Record<st
     throw validationError(`auth.${field} must be the id of the last event you received (evt_…)`);
   }
   const [event] = await context.store.getByIds([value]);
+  const limit = limitOf(scope);
   // An event of another instance is answered as an unknown one: an instance token learns nothing of other instances' ids.
-  if (!event || (scope.kind === 'instance' && event.instanceId !== scope.instanceId)) {
-    const log = scope.kind === 'instance' ? `the event log of "${scope.instanceName}"` : 'the event log';
+  if (!event || (limit && event.instanceId !== limit.instanceId)) {
+    const log = limit ? `the event log of "${limit.instanceName}"` : 'the event log';
     throw validationError(
       `auth.${field} "${excerpt(value)}" is not in ${log} (unknown, or older than EVENTS_RETENTION_HOURS): reconnect without it to receive live events only`,
     );

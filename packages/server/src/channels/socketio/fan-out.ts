@@ -5,7 +5,7 @@ import type { Instance, StoredEvent } from '../../store/types.ts';
 import type { ConnectedClient } from '../channel.ts';
 import type { EventRouter } from './event-routing.ts';
 import { Replay } from './replay.ts';
-import { instanceRoom, liveRoom, ROOT_ROOM, type PomboNamespace, type PomboServer, type PomboSocket } from './socket-types.ts';
+import { instanceRoom, limitOf, liveRoom, ROOT_ROOM, type PomboNamespace, type PomboServer, type PomboSocket } from './socket-types.ts';
 
 /**
  * Live events to sockets. Subscribes to the log's commits (so a socket never sees an event that is
@@ -21,8 +21,13 @@ export class SocketFanOut {
   private readonly filteredUnscraped = new Map<string, number>();
   /** Instance name → its namespaces that have sockets (usually one; socket.io may briefly hold two). */
   private readonly namespaces = new Map<string, Set<PomboNamespace>>();
-  /** Instance id → its sockets connected to its namespace: the instances whose events this node must read (cluster mode). */
-  private readonly instanceSockets = new Map<string, number>();
+  /**
+   * Instance id → the sockets of its own (in its namespace, or its token's on `/`): the instances whose
+   * events this node must read (cluster mode), and the sockets a deletion disconnects.
+   */
+  private readonly instanceSockets = new Map<string, Set<PomboSocket>>();
+  /** The global key's sockets on `/`: while there is one, this node must read every event. */
+  private rootSockets = 0;
   private unsubscribe: (() => void) | undefined;
   private untally: (() => void) | undefined;
 
@@ -51,7 +56,8 @@ export class SocketFanOut {
   /** An admitted socket: replays what it missed (`resumeAfter`), then receives live events. */
   admit(socket: PomboSocket): void {
     const { scope, resumeAfter } = socket.data;
-    if (scope.kind === 'instance') this.track(socket, scope.instanceId);
+    if (scope.kind === 'root') this.trackRoot(socket);
+    else this.track(socket, scope.instanceId);
     if (resumeAfter === undefined) {
       void socket.join(liveRoom(scope));
       return;
@@ -84,13 +90,9 @@ export class SocketFanOut {
     this.filteredUnscraped.clear();
   }
 
-  /** Sockets of one instance connected to its namespace (for `/websocket/find`). */
-  connections(instanceId: string, instanceName: string): number {
-    let count = 0;
-    for (const nsp of this.namespaces.get(instanceName) ?? []) {
-      for (const socket of nsp.sockets.values()) if (socket.data.scope.kind === 'instance' && socket.data.scope.instanceId === instanceId) count++;
-    }
-    return count;
+  /** Sockets of one instance's own: in its namespace, and its token's on `/` (for `/websocket/find`). */
+  connections(instanceId: string): number {
+    return this.instanceSockets.get(instanceId)?.size ?? 0;
   }
 
   /** Every connected socket: on `/` and in the instances' namespaces. */
@@ -100,7 +102,7 @@ export class SocketFanOut {
     return sockets.map((socket) => {
       const { scope, resumeAfter } = socket.data;
       return {
-        instance: scope.kind === 'root' ? '*' : scope.instanceName,
+        instance: limitOf(scope)?.instanceName ?? '*',
         client: socket.id,
         address: socket.handshake.address,
         connectedAt: socket.handshake.issued,
@@ -109,22 +111,35 @@ export class SocketFanOut {
     });
   }
 
-  /** Every event while a socket is on `/` (it may hear any instance's), else the events of the instances with sockets. */
+  /** Every event while the global key has a socket on `/` (it may hear any instance's), else the events of the instances with sockets. */
   private interest(): AppendInterest {
-    return this.io.sockets.sockets.size > 0 ? { all: true } : { instances: this.instanceSockets.keys() };
+    return this.rootSockets > 0 ? { all: true } : { instances: this.instanceSockets.keys() };
   }
 
-  /** An instance's socket: its namespace and instance are followed until its last socket leaves. */
+  /** The global key's socket on `/`: counted while it is connected. */
+  private trackRoot(socket: PomboSocket): void {
+    this.rootSockets++;
+    socket.once('disconnect', () => this.rootSockets--);
+  }
+
+  /** An instance's socket: its instance (and namespace, if it is in one) are followed until its last socket leaves. */
   private track(socket: PomboSocket, instanceId: string): void {
-    this.instanceSockets.set(instanceId, (this.instanceSockets.get(instanceId) ?? 0) + 1);
+    const sockets = this.instanceSockets.get(instanceId) ?? new Set<PomboSocket>();
+    sockets.add(socket);
+    this.instanceSockets.set(instanceId, sockets);
+    socket.once('disconnect', () => {
+      sockets.delete(socket);
+      if (sockets.size === 0 && this.instanceSockets.get(instanceId) === sockets) this.instanceSockets.delete(instanceId);
+    });
+    if (socket.data.scope.kind === 'instance') this.trackNamespace(socket);
+  }
+
+  private trackNamespace(socket: PomboSocket): void {
     const name = socket.nsp.name.slice(1);
     const namespaces = this.namespaces.get(name) ?? new Set<PomboNamespace>();
     namespaces.add(socket.nsp);
     this.namespaces.set(name, namespaces);
     socket.once('disconnect', () => {
-      const left = (this.instanceSockets.get(instanceId) ?? 1) - 1;
-      if (left > 0) this.instanceSockets.set(instanceId, left);
-      else this.instanceSockets.delete(instanceId);
       if (socket.nsp.sockets.size > 0) return;
       namespaces.delete(socket.nsp);
       if (namespaces.size === 0 && this.namespaces.get(name) === namespaces) this.namespaces.delete(name);
@@ -148,25 +163,33 @@ export class SocketFanOut {
         if (nsp.adapter.rooms.has(room)) nsp.to(room).emit(route.instanceEvent, (payload ??= this.serialize(event)));
       }
     }
-    if (route.rootEvents.length > 0 && this.io.sockets.adapter.rooms.has(ROOT_ROOM)) {
-      payload ??= this.serialize(event);
-      for (const name of route.rootEvents) this.io.sockets.to(ROOT_ROOM).emit(name, payload);
-    }
+    if (route.rootEvents.length === 0) return;
+    const rooms = this.rootRooms(event.instanceId);
+    if (rooms.length === 0) return;
+    payload ??= this.serialize(event);
+    for (const name of route.rootEvents) this.io.sockets.to(rooms).emit(name, payload);
   }
 
   /**
-   * After an instance is deleted, its namespace's sockets are disconnected, after the removal events
-   * they were sent (emitted when appended, before the deletion): their token is gone, and a new
-   * instance may take the name. Every socket of the instance, not only its room's: one still replaying
-   * has not joined the room yet, and would join it once its replay ends, for good.
+   * The rooms on `/` that hear an event of the instance: the global key's, and the instance token's
+   * (only those with sockets). Broadcast together, a name is still encoded once for both.
    */
-  drop(instance: Pick<Instance, 'id' | 'name'>): void {
+  private rootRooms(instanceId: string): string[] {
+    const { rooms } = this.io.sockets.adapter;
+    const own = instanceRoom(instanceId);
+    if (!rooms.has(own)) return rooms.has(ROOT_ROOM) ? [ROOT_ROOM] : [];
+    return rooms.has(ROOT_ROOM) ? [ROOT_ROOM, own] : [own];
+  }
+
+  /**
+   * After an instance is deleted, its sockets (in its namespace and its token's on `/`) are
+   * disconnected, after the removal events they were sent (emitted when appended, before the
+   * deletion): their token is gone, and a new instance may take the name. Every socket of the
+   * instance, not only its room's: one still replaying has not joined the room yet, and would join it
+   * once its replay ends, for good.
+   */
+  drop(instance: Pick<Instance, 'id'>): void {
     this.filteredCounts.delete(instance.id);
-    for (const nsp of this.namespaces.get(instance.name) ?? []) {
-      for (const socket of nsp.sockets.values()) {
-        const { scope } = (socket as PomboSocket).data;
-        if (scope?.kind === 'instance' && scope.instanceId === instance.id) socket.disconnect(true);
-      }
-    }
+    for (const socket of [...(this.instanceSockets.get(instance.id) ?? [])]) socket.disconnect(true);
   }
 }

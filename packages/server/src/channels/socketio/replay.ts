@@ -3,7 +3,7 @@ import type { StoredEvent } from '../../store/types.ts';
 import type { EventRouter } from './event-routing.ts';
 import type { Envelope } from '../../core/envelope.ts';
 import { queuedBytes } from './slow-readers.ts';
-import { liveRoom, type PomboSocket, type Scope } from './socket-types.ts';
+import { limitOf, liveRoom, type PomboSocket, type Scope } from './socket-types.ts';
 
 const PAGE = 500;
 /**
@@ -15,11 +15,12 @@ const PENDING_MAX = 1000;
 /** A replay waits for the network to take what it queued once it queued this much. */
 const REPLAY_QUEUE_BYTES = 256 * 1024;
 
-/** The names an event goes out under for one socket: its instance stream, or its names on `/`. */
+/** The names an event goes out under for one socket: its instance stream, or its names on `/` (of its instance only, for a token). */
 export function namesFor(router: EventRouter, scope: Scope, event: StoredEvent): readonly string[] {
+  if (scope.kind !== 'root' && event.instanceId !== scope.instanceId) return [];
   const route = router.route(event);
-  if (scope.kind === 'root') return route.rootEvents;
-  return route.instanceEvent && event.instanceId === scope.instanceId ? [route.instanceEvent] : [];
+  if (scope.kind !== 'instance') return route.rootEvents;
+  return route.instanceEvent ? [route.instanceEvent] : [];
 }
 
 /** Resolves once engine.io handed what the socket has queued to the network, so a long replay never piles up in memory. */
@@ -95,7 +96,7 @@ export class Replay {
 
   /** Sends the missed events, then the buffered live ones, then joins the live room (synchronously: nothing slips in between). */
   async run(): Promise<void> {
-    const instanceId = this.scope.kind === 'instance' ? this.scope.instanceId : null;
+    const instanceId = limitOf(this.scope)?.instanceId ?? null;
     // Events after the head come in `pending`: they were appended after the replay began.
     for (let until = this.source.head(); this.lastPos < until; until = this.source.head()) {
       const page = await this.source.reads.read(instanceId, null, this.lastPos, until, PAGE);

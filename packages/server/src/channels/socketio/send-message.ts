@@ -3,19 +3,20 @@ import type { AppContext } from '../../app-context.ts';
 import { SANDBOX_TEXT_MAX, type SentMessage } from '../../sources/sandbox/sandbox-network.ts';
 import { object, phone, string } from '../../core/validate.ts';
 import { ackError, asPomboError } from './socket-errors.ts';
-import type { PomboSocket } from './socket-types.ts';
+import { limitOf, type PomboSocket } from './socket-types.ts';
 
 export const SEND_MESSAGE = 'send_message';
 
 type Ack = (answer: unknown) => void;
 
 async function send(context: AppContext, socket: PomboSocket, payload: unknown): Promise<SentMessage> {
-  const { scope } = socket.data;
-  if (scope.kind !== 'instance') {
+  // A token's socket sends from its own instance, on `/` as in its namespace; the global key's on `/` names none.
+  const own = limitOf(socket.data.scope);
+  if (!own) {
     throw validationError(`${SEND_MESSAGE} sends from one instance: emit it in the instance's namespace "/<instanceName>"`);
   }
-  const instance = context.instances.findById(scope.instanceId);
-  if (!instance) throw new PomboError('POMBO_ERR_INSTANCE_NOT_FOUND', { instance: scope.instanceName });
+  const instance = context.instances.findById(own.instanceId);
+  if (!instance) throw new PomboError('POMBO_ERR_INSTANCE_NOT_FOUND', { instance: own.instanceName });
   const body = object(payload, SEND_MESSAGE);
   return context.sandbox.sendText(instance, phone(body.number, `${SEND_MESSAGE}.number`), string(body, 'text', `${SEND_MESSAGE}.text`, SANDBOX_TEXT_MAX));
 }

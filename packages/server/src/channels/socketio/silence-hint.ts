@@ -18,11 +18,14 @@ export interface SilenceHint {
  */
 function silenceHint(context: AppContext, socket: PomboSocket, globalEvents: boolean): SilenceHint | undefined {
   const { scope } = socket.data;
-  if (scope.kind === 'instance') {
+  if (scope.kind !== 'root') {
+    // On `/`, WEBSOCKET_GLOBAL_EVENTS sends a token the instance's events whatever its config, as it does the global key.
+    if (scope.kind === 'root-instance' && globalEvents) return undefined;
     if (websocketConfigOf(context.instances.findById(scope.instanceId))?.enabled) return undefined;
+    const where = scope.kind === 'instance' ? 'on this namespace' : 'for this token on "/"';
     return {
       code: 'POMBO_HINT_WEBSOCKET_OFF',
-      message: `the websocket channel of instance "${scope.instanceName}" is off, so nothing is emitted on this namespace: enable it with POST /websocket/set/${scope.instanceName} {"websocket":{"enabled":true}} (events you leave out: every event)`,
+      message: `the websocket channel of instance "${scope.instanceName}" is off, so nothing is emitted ${where}: enable it with POST /websocket/set/${scope.instanceName} {"websocket":{"enabled":true}} (events you leave out: every event)`,
     };
   }
   if (globalEvents || context.instances.list().some((instance) => websocketConfigOf(instance)?.enabled)) return undefined;

@@ -18,8 +18,9 @@ export interface SocketServerOptions {
 
 /**
  * Serves Socket.IO on Pombo's HTTP server, at socket.io's default path `/socket.io/`: `/` for the
- * global key (every instance's events, named by instance, and `*`), and one namespace per instance
- * `/<instanceName>` (dotted event names). Other upgrade requests (the realtime protocol at
+ * global key (every instance's events, named by instance, and `*`) and for instance tokens (the same
+ * names, of their own instance only), and one namespace per instance `/<instanceName>` (dotted event
+ * names). Other upgrade requests (the realtime protocol at
  * `/events/ws`) are left to their own handlers.
  */
 export function attachSocketServer(app: FastifyInstance, context: AppContext, options: SocketServerOptions): SocketFanOut {

@@ -59,7 +59,7 @@ export function socketioChannel(context: AppContext): ChannelModule {
         channelEnabled: enabled,
         ...(enabled ? {} : { hint: 'the server has WEBSOCKET_ENABLED=false: set it to true to serve Socket.IO' }),
         namespace: `/${instance.name}`,
-        state: { connections: fanOut?.connections(instance.id, instance.name) ?? 0, filtered: fanOut?.filtered(instance.id) ?? 0 },
+        state: { connections: fanOut?.connections(instance.id) ?? 0, filtered: fanOut?.filtered(instance.id) ?? 0 },
       };
     },
     destinations: () => [],
