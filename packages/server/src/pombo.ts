@@ -98,7 +98,7 @@ async function start(context: AppContext): Promise<Pombo> {
   // One read of the instances at start: their tokens, then their channels.
   for (const instance of await instances.load()) {
     auth.remember(instance);
-    channels.sync(instance);
+    void channels.sync(instance);
   }
   channels.startGlobal();
   await context.cluster?.start();

@@ -24,23 +24,28 @@ export class ChannelRegistry {
   /** Starts the destinations configured by the environment. */
   startGlobal(): void {
     for (const module of this.modules.values()) {
-      for (const spec of module.globalDestinations()) this.dispatcher.upsert(spec);
+      for (const spec of module.globalDestinations()) void this.dispatcher.upsert(spec);
     }
   }
 
-  /** Makes the dispatcher's destinations match the instance's configuration. */
-  sync(instance: Instance): void {
+  /**
+   * Makes the dispatcher's destinations match the instance's configuration. Resolves once the new ones'
+   * starts are fixed (Dispatcher.upsert): they deliver what the instance appends after that.
+   */
+  async sync(instance: Instance): Promise<void> {
     const wanted = new Set<string>();
+    const started: Promise<void>[] = [];
     for (const module of this.modules.values()) {
       for (const spec of module.destinations(instance)) {
         wanted.add(spec.id);
-        this.dispatcher.upsert(spec);
+        started.push(this.dispatcher.upsert(spec));
       }
     }
     for (const id of this.owned.get(instance.id) ?? []) {
       if (!wanted.has(id)) void this.dispatcher.remove(id);
     }
     this.owned.set(instance.id, wanted);
+    await Promise.all(started);
   }
 
   /**

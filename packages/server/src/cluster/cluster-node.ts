@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.ts';
 import type { DestinationSpec } from '../delivery/destination.ts';
-import type { Dispatcher, LeaseGate } from '../delivery/dispatcher.ts';
+import type { Dispatcher, LeasedDestination, LeaseGate } from '../delivery/dispatcher.ts';
 import type { InstanceService } from '../instances/instance-service.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { ClusterStore, LeasedDestinationState, StoredEvent } from '../store/types.ts';
@@ -86,6 +86,12 @@ export class ClusterNode implements LeaseGate {
 
   changed(): void {
     if (!this.stopped) this.tickSoon();
+  }
+
+  async initialize({ spec, firstHead }: LeasedDestination): Promise<void> {
+    if (spec.startAt !== 'now' || this.initialized.has(spec.id)) return;
+    await this.cluster.initCursor(spec.id, firstHead);
+    this.initialized.add(spec.id);
   }
 
   elsewhere(ids: readonly string[]): Promise<Map<string, LeasedDestinationState>> {
@@ -209,12 +215,8 @@ export class ClusterNode implements LeaseGate {
     if (this.held.size === share) return;
 
     const free = [...known.values()].filter(({ spec }) => !this.held.has(spec.id));
-    for (const { spec, firstHead } of free) {
-      if (spec.startAt !== 'now' || this.initialized.has(spec.id)) continue;
-      // A new destination starts at the head the first node that saw it saw, whichever node runs it.
-      await this.cluster.initCursor(spec.id, firstHead);
-      this.initialized.add(spec.id);
-    }
+    // Stored when the destination was first seen here (Dispatcher.upsert), unless that failed.
+    for (const destination of free) await this.initialize(destination);
     const claimed = await this.cluster.claim(this.id, free.map(({ spec }) => spec.id), share - this.held.size, this.config.leaseTtlMs);
     for (const [destination, epoch] of claimed) {
       this.held.set(destination, epoch);

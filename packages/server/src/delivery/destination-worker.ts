@@ -98,6 +98,12 @@ export interface DestinationStatus {
 
 export interface WorkerHooks {
   head(): number;
+  /**
+   * The log's head when the dispatcher first saw the destination: where one with `startAt: 'now'` and no
+   * cursor yet starts. Taken then, not when the worker first runs (later, on the event loop): an instance
+   * created with its channels has them from before its INSTANCE_CREATE, appended right after.
+   */
+  readonly firstHead: number;
   /** Every outcome, with the attempt it answered (1 for the first) and the circuit's state after it. */
   onOutcome(spec: DestinationSpec, outcome: Outcome, event: StoredEvent, attempt: number, state: HealthState | undefined): void;
   /** Events the destination's payload filter skipped, counted per read or offer. */
@@ -316,7 +322,7 @@ export class DestinationWorker {
    */
   private async start(): Promise<void> {
     const saved = this.spec.inMemoryFrom ?? (await this.store.getCursor(this.spec.id));
-    const from = saved ?? (this.spec.startAt === 'now' ? this.hooks.head() : 0);
+    const from = saved ?? (this.spec.startAt === 'now' ? this.hooks.firstHead : 0);
     const pending = await this.pendingPage(0, WINDOW);
     const later = this.spec.record === 'all' ? await this.store.listDeliveries({ destination: this.spec.id, afterPos: from, limit: KNOWN_PAGE }) : [];
     if (this.stopped) return;

@@ -25,6 +25,11 @@ export interface LeaseGate {
   writableUntil(id: string): number;
   /** The set of destinations waiting for or holding a lease changed. */
   changed(): void;
+  /**
+   * Stores the first cursor of a destination that starts at the head (`startAt: 'now'`), unless one is
+   * stored already: the head the first node to store it saw, whichever node runs it.
+   */
+  initialize(destination: LeasedDestination): Promise<void>;
   /** What the database says of destinations another node runs (or none does right now). */
   elsewhere(ids: readonly string[]): Promise<Map<string, LeasedDestinationState>>;
   /** Hands a replay to the node that runs the destination; answers how many events it will replay. */
@@ -50,7 +55,7 @@ export interface DestinationReport {
   readonly asOf?: string | null;
 }
 
-/** A destination known to the dispatcher that needs a lease, and the log's head when it was first seen. */
+/** A destination known to the dispatcher that needs a lease, and the log's head when this node first saw it. */
 export interface LeasedDestination {
   readonly spec: DestinationSpec;
   readonly firstHead: number;
@@ -153,7 +158,7 @@ export class Dispatcher {
   /** The node took the destination's lease: its worker starts. */
   acquired(id: string): void {
     const destination = this.leased.get(id);
-    if (destination && !this.workers.has(id)) this.startWorker(destination.spec);
+    if (destination && !this.workers.has(id)) this.startWorker(destination.spec, destination.firstHead);
   }
 
   /** The node lost or gave up the destination's lease: its worker stops (the destination stays known). */
@@ -177,30 +182,45 @@ export class Dispatcher {
     });
   }
 
-  /** Adds a destination, or replaces its spec (its cursor and pending retries are kept). */
-  upsert(spec: DestinationSpec): void {
+  /**
+   * Adds a destination, or replaces its spec (its cursor and pending retries are kept). A new one with
+   * no cursor yet starts at the head as of this call (`startAt: 'now'`). Resolves once that start is
+   * fixed: at once on a node alone; in cluster mode, once its first cursor is stored (a node that hears
+   * of the destination later sees a later head), or storing it failed (the node's next renewal tries
+   * again). So what is appended after it resolves is delivered, whichever node runs the destination.
+   */
+  upsert(spec: DestinationSpec): Promise<void> {
     // Named while the instance exists: its deletion does not wait for its destinations to drain.
     this.instanceLabel(spec.instanceId);
+    let initialized = Promise.resolve();
     if (this.gate?.needsLease(spec)) {
       const known = this.leased.get(spec.id);
-      this.leased.set(spec.id, { spec, firstHead: known?.firstHead ?? this.head });
-      if (!known) this.gate.changed();
+      const destination = { spec, firstHead: known?.firstHead ?? this.head };
+      this.leased.set(spec.id, destination);
+      if (!known) {
+        this.gate.changed();
+        initialized = this.gate.initialize(destination).catch((error: unknown) => {
+          this.log.warn({ err: error, destination: spec.id }, 'could not store the first cursor of a new destination; trying again at the next renewal');
+        });
+      }
       // A worker of it still stopping: the node starts the next one once it has (ClusterNode.startWorker).
-      if (!this.gate.holds(spec.id) || this.stopping.has(spec.id)) return;
+      if (!this.gate.holds(spec.id) || this.stopping.has(spec.id)) return initialized;
     }
     const existing = this.workers.get(spec.id);
     if (existing) {
       existing.spec = spec;
       existing.wake();
-      return;
+    } else {
+      this.startWorker(spec, this.head);
     }
-    this.startWorker(spec);
+    return initialized;
   }
 
-  private startWorker(spec: DestinationSpec): void {
+  private startWorker(spec: DestinationSpec, firstHead: number): void {
     const leased = this.gate?.needsLease(spec) ?? false;
     const worker = new DestinationWorker(spec, this.store, this.ledger, this.log, {
       head: () => this.head,
+      firstHead,
       onOutcome: (destination, outcome, event, attempt, state) => {
         // A relay's targets report their own outcomes: a hand-off is not a delivery, only its latency is observed (its failure is still logged).
         if (destination.relay && outcome.kind === 'delivered') return this.deliveryMetrics.latency(destination, this.latencyOf(event));

@@ -134,8 +134,10 @@ export class InstanceService {
     // A copy read since the row was written may be newer already (changed on another node meanwhile).
     const instance = this.keep(created) ? created : (this.byId.get(created.id) ?? created);
     this.auth.remember(instance);
+    // The channels of the creation start first, at the head as it is before INSTANCE_CREATE (in cluster
+    // mode, stored for whichever node runs them): they deliver it, as Evolution API's do.
+    await this.channels.sync(instance);
     await this.emit(instance, { event: 'INSTANCE_CREATE', data: { instanceName: instance.name, instanceId: instance.id } });
-    this.channels.sync(instance);
     this.log.info({ instance: instance.name, integration: instance.integration }, 'instance created');
     return instance;
   }
@@ -164,7 +166,7 @@ export class InstanceService {
    */
   async editChannels(instanceId: string, change: ChannelsEdit): Promise<Instance> {
     const edited = await this.takingIn(this.store.editChannels(instanceId, change), (answer) => {
-      if (answer && this.keep(answer)) this.channels.sync(answer);
+      if (answer && this.keep(answer)) void this.channels.sync(answer);
     });
     if (!edited) throw new PomboError('POMBO_ERR_NOT_FOUND', { resource: `The instance ${instanceId}` });
     return edited;
@@ -254,7 +256,7 @@ export class InstanceService {
   private takeIn(instance: Instance): void {
     if (!this.keep(instance)) return;
     this.auth.remember(instance);
-    this.channels.sync(instance);
+    void this.channels.sync(instance);
   }
 
   /**

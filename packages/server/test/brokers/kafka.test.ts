@@ -143,7 +143,8 @@ test('a missing topic the broker will not create (auto.create.topics.enable=fals
   const pombo = await startPombo({ ...KAFKA_ENV, KAFKA_BROKERS: proxy.address });
   try {
     const name = uniqueName('ingest');
-    await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', kafka: { enabled: true } });
+    // Only MESSAGES_UPSERT: the instance's INSTANCE_CREATE would wait first, for a topic of its own.
+    await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', kafka: { enabled: true, events: ['MESSAGES_UPSERT'] } });
     const posted = await pombo.api('POST', `/events/${name}`, { event: 'MESSAGES_UPSERT', data: { key: { remoteJid: 'x@s.whatsapp.net', id: 'M1' } } });
     assert.equal(posted.status, 201);
     const topic = `evolution.${name}.messages-upsert`;

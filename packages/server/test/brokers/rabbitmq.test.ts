@@ -188,8 +188,10 @@ test('pipelined batches keep the log order, even when an earlier batch waits for
     // type (its queue is declared before it is published); the second needs no declaration.
     const events = Array.from({ length: 1000 }, (_, index) => numberedEvent(index + 1, index === 499 ? 'CHATS_UPDATE' : 'MESSAGES_UPSERT'));
     assert.equal((await pombo.api('POST', '/events/order', { events })).status, 201);
-    await eventually(() => consumer.received.length >= 1001, 'all 1,001 events', 15_000);
-    const order = consumer.received.map((item) => item.body.data.n as number);
+    // The instance's creation comes first (its RabbitMQ is set in the create body), then the 1,001 events.
+    await eventually(() => consumer.received.length >= 1002, 'all 1,001 events', 15_000);
+    assert.equal(consumer.received[0]?.body.event, 'instance.create');
+    const order = consumer.received.slice(1).map((item) => item.body.data.n as number);
     assert.deepEqual(order, Array.from({ length: 1001 }, (_, n) => n));
   } finally {
     await consumer.close();
@@ -265,5 +267,24 @@ test('bad RabbitMQ configuration: malformed variables stop the start naming them
     assert.match(created.body.response.message[0], /rabbitmq\.events must be an array/);
   } finally {
     await pombo.close();
+  }
+});
+
+test('RabbitMQ given in /instance/create publishes its INSTANCE_CREATE, before the events that follow', rabbit, async () => {
+  const names = rabbitNames();
+  const consumer = await consume(names.exchange, `${names.prefix}.#`);
+  const pombo = await startPombo(rabbitEnv(names));
+  try {
+    const created = await pombo.api('POST', '/instance/create', { instanceName: 'born', integration: 'INGEST', rabbitmq: { enabled: true, events: ['INSTANCE_CREATE', 'MESSAGES_UPSERT'] } });
+    assert.equal(created.status, 201);
+    await pombo.api('POST', '/events/born', numberedEvent(1));
+    await eventually(() => consumer.received.some((item) => item.body.event === 'messages.upsert'), 'the event after the creation');
+    await pombo.pombo.context.dispatcher.whenIdle(`rabbitmq:${created.body.instance.instanceId}`);
+    assert.deepEqual(keysOf(consumer.received), [`${names.prefix}.born.instance-create`, `${names.prefix}.born.messages-upsert`]);
+    assert.deepEqual(consumer.received[0]?.body.data, { instanceName: 'born', instanceId: created.body.instance.instanceId });
+  } finally {
+    await consumer.close();
+    await pombo.close();
+    await cleanupRabbit(names.exchange, names.prefix, ['born']);
   }
 });

@@ -47,7 +47,7 @@ test('a node that lost a lease and took it again starts the destination anew onl
     );
     const call = (method: string, path: string, body?: unknown) =>
       fetch(`${(pombo as ChildPombo).url}${path}`, { method, headers: { apikey: apiKey, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const created = await call('POST', '/instance/create', { instanceName: 'again', integration: 'INGEST', webhook: { url: `${receiver.url}/hook`, ordering: 'instance' } });
+    const created = await call('POST', '/instance/create', { instanceName: 'again', integration: 'INGEST', webhook: { url: `${receiver.url}/hook`, ordering: 'instance', events: ['MESSAGES_UPSERT'] } });
     assert.equal(created.status, 201, await created.text());
     await eventually(async () => ((await (await call('GET', '/cluster')).json()) as { nodes: Array<{ leases: number }> }).nodes[0]?.leases === 1, 'the webhook’s lease taken');
     assert.equal((await call('POST', '/events/again', { events: Array.from({ length: 10 }, (_, n) => numberedEvent(n)) })).status, 201);

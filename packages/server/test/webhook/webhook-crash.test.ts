@@ -35,7 +35,7 @@ test('kill -9 in the middle of retries: after a restart every event is delivered
   };
   try {
     const name = uniqueName('crash');
-    const created = await api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', webhook: { url: `${receiver.url}/hook` } });
+    const created = await api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', webhook: { url: `${receiver.url}/hook`, events: ['MESSAGES_UPSERT'] } });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const ids: string[] = [];
     for (let batch = 0; batch < 5; batch++) {

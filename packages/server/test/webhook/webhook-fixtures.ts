@@ -15,11 +15,17 @@ export interface TestInstance {
   id: string;
 }
 
-/** An INGEST instance (its events come from POST /events) created with this `webhook` config. */
+/**
+ * An INGEST instance (its events come from POST /events), then its webhook set with this config
+ * (/webhook/set): the webhook gets only the events the test appends. (One given in the create body gets
+ * the instance's INSTANCE_CREATE first: webhook-instance-create.test.ts.)
+ */
 export async function instanceWithWebhook(pombo: Harness, webhook: Record<string, unknown>, prefix = 'wh'): Promise<TestInstance> {
   const name = uniqueName(prefix);
-  const created = await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', webhook });
+  const created = await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST' });
   assert.equal(created.status, 201, JSON.stringify(created.body));
+  const set = await pombo.api('POST', `/webhook/set/${name}`, { webhook });
+  assert.equal(set.status, 201, JSON.stringify(set.body));
   return { name, id: created.body.instance.instanceId };
 }
 

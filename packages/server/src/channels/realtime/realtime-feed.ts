@@ -73,7 +73,7 @@ export class RealtimeFeed {
     this.position = head;
     this.cursor = head;
     // The destination starts exactly where the subscribers' own reads of the log stop: nothing falls in between.
-    dispatcher.upsert(this.spec(head));
+    void dispatcher.upsert(this.spec(head));
     this.started = true;
   }
 
