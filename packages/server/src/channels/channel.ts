@@ -41,8 +41,11 @@ export interface ChannelModule {
    * `/<name>/set` and `/instance/create` bodies (unknown fields refused) and is their OpenAPI doc.
    */
   readonly configSchema: JsonSchema;
-  /** Checks what the schema cannot (event names, URLs, …) and returns the config to store; throws a PomboError (400) naming the field. */
-  parseConfig(config: Obj, path: string): unknown;
+  /**
+   * Checks what the schema cannot (event names, URLs, …) and returns the config to store; throws a PomboError (400)
+   * naming the field. `stored` is the config it replaces, when there is one (values sent back as `find` masked them).
+   */
+  parseConfig(config: Obj, path: string, stored?: unknown): unknown | Promise<unknown>;
   /**
    * What `POST /<name>/set` stores, from the parsed config and the one it replaces (undefined when none),
    * at a moment of the instance's log: for what a config keeps of its history (a webhook's pause).

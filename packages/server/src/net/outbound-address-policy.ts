@@ -37,6 +37,9 @@ interface AddressPolicyOptions {
 /** IPv4 first (as Node did before it raced families): a host with an AAAA record and no IPv6 route still works. */
 const resolveAll = (host: string): Promise<Array<{ address: string }>> => lookup(host, { all: true, verbatim: false });
 
+/** How long a check made when a URL is set waits for DNS: a resolver that does not answer must not hold the request. */
+const LOOKUP_AT_SET_MS = 3000;
+
 /** The code of an AddressRefused, which a client that wraps errors keeps (the Pusher library's fetch). */
 export const ADDRESS_REFUSED = 'POMBO_ADDRESS_REFUSED';
 
@@ -95,10 +98,36 @@ export class OutboundAddressPolicy {
       if (refused) throw refused;
       return [host];
     }
-    const addresses = (await (this.options.resolve ?? resolveAll)(host)).map(({ address }) => address);
-    const refused = addresses.map((address) => this.refusedAs(address, port)).find((reason) => reason !== undefined);
-    if (refused) throw new AddressRefused(`refused: ${host} resolves to ${refused}`);
+    const addresses = await this.addressesOf(host);
+    const refused = this.nameRefusal(host, addresses, port);
+    if (refused) throw new AddressRefused(`refused: ${refused}`);
     if (!addresses.length) throw Object.assign(new Error(`${host} has no address`), { code: 'ENOTFOUND' });
     return addresses;
+  }
+
+  /**
+   * Why a URL whose host is a name is refused by the addresses the name has now, or undefined: what a
+   * connection would be refused, told when the URL is set rather than by dead deliveries. A name that
+   * does not resolve (yet), or not within LOOKUP_AT_SET_MS, is not refused: each connection is checked anyway.
+   */
+  async resolvedUrlRefusal(url: URL): Promise<string | undefined> {
+    const host = unbracketed(url.hostname);
+    if (isIP(host)) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<string[]>((resolve) => {
+      timer = setTimeout(resolve, LOOKUP_AT_SET_MS, []);
+    });
+    const addresses = await Promise.race([this.addressesOf(host).catch(() => []), late]).finally(() => clearTimeout(timer));
+    return this.nameRefusal(host, addresses, portOf(url));
+  }
+
+  private async addressesOf(host: string): Promise<string[]> {
+    return (await (this.options.resolve ?? resolveAll)(host)).map(({ address }) => address);
+  }
+
+  /** Why the name `host`, resolving to `addresses`, is refused (any refused address refuses it), or undefined. */
+  private nameRefusal(host: string, addresses: readonly string[], port: number): string | undefined {
+    const refused = addresses.map((address) => this.refusedAs(address, port)).find((reason) => reason !== undefined);
+    return refused && `${host} resolves to ${refused}`;
   }
 }

@@ -2,6 +2,7 @@ import { after, before, test } from 'node:test';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { assertError } from '../core/http-assert.ts';
@@ -64,14 +65,44 @@ test('/webhook/set refuses at once a URL whose literal address is not public, or
   assert.equal((await pombo.api('GET', `/webhook/find/${name}`, undefined, token)).body, null, 'nothing was stored');
 });
 
-test('a name that resolves to a private address is refused when the delivery connects: dead, with the reason, nothing sent', async () => {
+test('a URL whose host name resolves to a refused address is a 400 when it is set, naming the variable; a name that does not resolve is accepted', async () => {
   const { name, token } = await tenant();
-  // localhost resolves to 127.0.0.1 (and ::1): accepted at set time (it is a name), refused after DNS.
-  const set = await pombo.api('POST', `/webhook/set/${name}`, { webhook: { url: `http://localhost:${port(receiver.url)}/hook` } }, token);
-  assert.equal(set.status, 201, JSON.stringify(set.body));
-  assert.equal((await pombo.api('POST', `/events/${name}`, { event: 'CALL', data: { n: 1 } }, token)).status, 201);
+  const hook = `http://localhost:${port(receiver.url)}/hook`;
+  const refusal = /^(webhook|endpoint)\.url is refused: localhost resolves to a loopback address; webhooks reach public addresses only \(WEBHOOK_ALLOW_PRIVATE_NETWORKS=false\)$/;
+  const answers = [
+    await pombo.api('POST', `/webhook/set/${name}`, { webhook: { url: hook } }, token),
+    await pombo.api('POST', '/instance/create', { instanceName: uniqueName('ssrf-n'), integration: 'INGEST', webhook: { url: hook } }),
+    await pombo.api('POST', `/webhook/endpoints/${name}`, { url: hook }, token),
+  ];
+  for (const answer of answers) {
+    assertError(answer, 400, 'POMBO_ERR_VALIDATION', refusal);
+    assert.doesNotMatch(answer.body.response.message[0], /127\.0\.0\.1|::1/, 'the tenant is not told which address the name has');
+  }
+  assert.equal((await pombo.api('GET', `/webhook/find/${name}`, undefined, token)).body, null, 'nothing was stored');
+  // The receiver may not exist yet: a name without an address is taken, and each delivery checks it.
+  const unresolved = 'http://receiver.invalid/hook';
+  assert.equal((await pombo.api('POST', `/webhook/set/${name}`, { webhook: { url: unresolved } }, token)).status, 201);
+  const endpoint = await pombo.api('POST', `/webhook/endpoints/${name}`, { url: unresolved }, token);
+  assert.equal(endpoint.status, 201, JSON.stringify(endpoint.body));
+  assertError(await pombo.api('PATCH', `/webhook/endpoints/${name}/${endpoint.body.id}`, { url: hook }, token), 400, 'POMBO_ERR_VALIDATION', refusal);
+  assert.equal((await pombo.api('GET', `/webhook/endpoints/${name}/${endpoint.body.id}`, undefined, token)).body.url, unresolved);
+});
+
+test('a name stored while WEBHOOK_ALLOW_PRIVATE_NETWORKS was true is refused when the delivery connects once it is false: dead, with the reason, nothing sent', async (t) => {
+  const open = await startPombo({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' });
+  const name = uniqueName('ssrf-r');
+  const created = await open.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST', webhook: { url: `http://localhost:${port(receiver.url)}/hook` } });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const token = created.body.hash;
+  await open.close({ keepData: true });
+  const closed = await startPombo({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false', AUTHENTICATION_API_KEY: open.apiKey }, open.dataDir);
+  t.after(async () => {
+    await closed.close();
+    rmSync(open.dataDir, { recursive: true, force: true });
+  });
+  assert.equal((await closed.api('POST', `/events/${name}`, { event: 'CALL', data: { n: 1 } }, token)).status, 201);
   const failed = await eventually(async () => {
-    const page = await pombo.api('GET', `/webhook/deliveries/${name}?status=failed`, undefined, token);
+    const page = await closed.api('GET', `/webhook/deliveries/${name}?status=failed`, undefined, token);
     return page.body.deliveries[0];
   }, 'a dead delivery');
   assert.equal(failed.attempts.length, 1, 'a refused address is not retried');
@@ -105,10 +136,9 @@ test('with WEBHOOK_ALLOW_PRIVATE_NETWORKS=true private receivers work, Pombo its
     const mapped = `http://[::ffff:${own}]:${port(open.url)}/events/${name}`;
     assertError(await open.api('POST', `/webhook/set/${self}`, { webhook: { url: mapped } }, selfToken), 400, 'POMBO_ERR_VALIDATION', /Pombo itself/);
   }
-  assert.equal((await open.api('POST', `/webhook/set/${self}`, { webhook: { url: `http://localhost:${port(open.url)}/events/${name}` } }, selfToken)).status, 201);
-  assert.equal((await open.api('POST', `/events/${self}`, { event: 'CALL', data: {} }, selfToken)).status, 201);
-  const dead = await eventually(async () => (await open.api('GET', `/webhook/deliveries/${self}?status=failed`, undefined, selfToken)).body.deliveries[0], 'a dead delivery');
-  assert.match(dead.attempts[0].error, /^refused: localhost resolves to Pombo itself \(port \d+\)$/);
+  // And through a name, as soon as it is set.
+  const byName = `http://localhost:${port(open.url)}/events/${name}`;
+  assertError(await open.api('POST', `/webhook/set/${self}`, { webhook: { url: byName } }, selfToken), 400, 'POMBO_ERR_VALIDATION', /^webhook\.url is refused: localhost resolves to Pombo itself \(port \d+\)$/);
 });
 
 test('the connector checks every address a name has, connects to a checked one, and moves on from one that refuses', async (t) => {
@@ -159,6 +189,13 @@ test('a global webhook set by the environment follows the same policy: a literal
   await assert.rejects(
     startPombo({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false', WEBHOOK_GLOBAL_ENABLED: 'true', WEBHOOK_GLOBAL_URL: 'http://169.254.169.254/hook' }),
     /WEBHOOK_GLOBAL_URL is refused: 169\.254\.169\.254 is a link-local address/,
+  );
+});
+
+test('a global webhook whose host name resolves to a refused address stops the boot, naming the variable', async () => {
+  await assert.rejects(
+    startPombo({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false', WEBHOOK_GLOBAL_ENABLED: 'true', WEBHOOK_GLOBAL_URL: 'http://localhost:9/hook' }),
+    /WEBHOOK_GLOBAL_URL is refused: localhost resolves to a loopback address; webhooks reach public addresses only \(WEBHOOK_ALLOW_PRIVATE_NETWORKS=false\)/,
   );
 });
 

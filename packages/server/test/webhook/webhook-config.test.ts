@@ -2,7 +2,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { EVENT_KEYS } from '../../src/core/event-names.ts';
-import { receiverFor } from './http-receiver.ts';
+import { receiverFor, startReceiver } from './http-receiver.ts';
+import { secretKey, signatureHeaders } from '../../src/channels/webhook/webhook-signature.ts';
 import { emit, instanceWithWebhook, message, settled } from './webhook-fixtures.ts';
 
 const SECRET = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
@@ -93,6 +94,52 @@ test('an instance whose webhook was never set finds null, as in Evolution API; a
   assert.equal(disabled.enabled, false);
   assert.equal(disabled.url, null);
   assert.equal(disabled.state.health, 'disabled');
+});
+
+test("a settings page's round trip: find's masked values sent back to set keep the stored ones; any other masked value is a 400", async (t) => {
+  const receiver = await startReceiver();
+  t.after(() => receiver.close());
+  const url = `${receiver.url}/hook?token=url-token-4321`;
+  const instance = await instanceWithWebhook(pombo, { url, headers: { Authorization: 'Bearer token-abcdef', 'X-Api-Key': 'key-0123456789ab' }, secret: SECRET });
+  const shown = (await pombo.api('GET', `/webhook/find/${instance.name}`)).body;
+  assert.equal(shown.headers.Authorization, 'Bearer …cdef');
+  assert.equal(shown.headers['X-Api-Key'], '…89ab');
+  assert.match(shown.url, /token=\*\*\*$/);
+  // What a settings page that loads and saves posts: find's own fields, as find showed them.
+  const { enabled, url: shownUrl, events, headers, byEvents, base64, secret, ordering, maxInFlight } = shown;
+  const saved = await set(instance.name, { enabled, url: shownUrl, events, headers, byEvents, base64, secret, ordering, maxInFlight });
+  assert.equal(saved.status, 201, JSON.stringify(saved.body));
+  assert.deepEqual([saved.body.url, saved.body.headers, saved.body.secret], [shown.url, shown.headers, shown.secret]);
+  // The stored values are what is sent: the real header values, the URL's token, a signature with the real secret.
+  const [id] = await emit(pombo, instance, [message('5511@s.whatsapp.net', 'round-trip')]);
+  const [received] = await eventually(async () => (receiver.requests.length ? receiver.requests : undefined), 'a delivery');
+  assert.equal(received?.headers.authorization, 'Bearer token-abcdef');
+  assert.equal(received?.headers['x-api-key'], 'key-0123456789ab');
+  assert.equal(received?.url, '/hook?token=url-token-4321');
+  const signed = signatureHeaders(secretKey(SECRET) as Buffer, id as string, received?.body ?? '', Number(received?.headers['webhook-timestamp']) * 1000);
+  assert.equal(received?.headers['webhook-signature'], signed['webhook-signature']);
+
+  const refused: Array<[Record<string, unknown>, RegExp]> = [
+    [{ url, headers: { Authorization: 'Bearer …9999' } }, /^webhook\.headers\.Authorization is masked \(a value as find shows it\) and does not stand for the stored one: send the real value$/],
+    [{ url, headers: { 'X-Other-Token': '…89ab' } }, /webhook\.headers\.X-Other-Token is masked .*send the real value/],
+    [{ url, secret: 'whsec_…abcd' }, /webhook\.secret is masked .*send the real value/],
+    [{ url: `${receiver.url}/other?token=***` }, /webhook\.url is masked .*send the real value/],
+  ];
+  for (const [webhook, message] of refused) {
+    const response = await set(instance.name, webhook);
+    assert.equal(response.status, 400, JSON.stringify(webhook));
+    assert.match(response.body.response.message[0], message);
+  }
+  const created = await pombo.api('POST', '/instance/create', { instanceName: uniqueName('masked'), integration: 'INGEST', webhook: { url, headers } });
+  assert.equal(created.status, 400, 'a new instance has no stored value a mask stands for');
+  assert.match(created.body.response.message[0], /webhook\.headers\.Authorization is masked/);
+
+  // An endpoint's PATCH takes back what its GET shows alike.
+  const endpoint = (await pombo.api('POST', `/webhook/endpoints/${instance.name}`, { url, headers: { Authorization: 'Bearer token-abcdef' } })).body;
+  const patched = await pombo.api('PATCH', `/webhook/endpoints/${instance.name}/${endpoint.id}`, { url: endpoint.url, headers: endpoint.headers, secret: endpoint.secret });
+  assert.equal(patched.status, 200, JSON.stringify(patched.body));
+  const kept = pombo.pombo.context.instances.get(instance.name).channels.webhookEndpoints as Array<{ url: string; headers: Record<string, string> }>;
+  assert.deepEqual([kept[0]?.url, kept[0]?.headers], [url, { Authorization: 'Bearer token-abcdef' }]);
 });
 
 test('bad webhook configs are a 400 naming the field', async () => {

@@ -124,7 +124,7 @@ test('rotation refuses a malformed secret or overlap, an unknown endpoint, and a
   assert.equal(none.body.code, 'POMBO_ERR_WEBHOOK_NOT_SET');
 });
 
-const RULES = { headersMax: 32, headersMaxBytes: 8192, urlRefusal: () => undefined };
+const RULES = { headersMax: 32, headersMaxBytes: 8192, urlRefusal: () => undefined, resolvedUrlRefusal: async () => undefined };
 const signedWith = (secret: string) => parseWebhookSettings({ url: 'http://x.test/', secret }, 'w', RULES);
 const T0 = Date.parse('2025-01-01T00:00:00Z');
 const at = (seconds: number) => new Date(T0 + seconds * 1000).toISOString();

@@ -13,12 +13,12 @@ import type { Instance, StoredEvent } from '../../store/types.ts';
 import type { ChannelModule } from '../channel.ts';
 import { defaultOf, endpointsOf, WebhookBook } from './webhook-book.ts';
 import {
+  checkedWebhookSettings,
   enabledWebhook,
   endpointWebhook,
   GLOBAL_WEBHOOK,
   instanceWebhook,
   maskedSettings,
-  parseWebhookSettings,
   WEBHOOK_ADDRESSES,
   WEBHOOK_CONFIG_SCHEMA,
   type WebhookRules,
@@ -50,7 +50,7 @@ const filterOf = (events: Iterable<EventKey> | undefined): ReadonlySet<EventKey>
  * instance, each a destination of its own with durable retries, dead letters, a delivery log and
  * a circuit breaker; requests signed with Standard Webhooks when a secret is set.
  */
-export function webhookChannel(context: AppContext): ChannelModule {
+export async function webhookChannel(context: AppContext): Promise<ChannelModule> {
   const settings = context.config.webhook;
   const retry = backoff({
     maxAttempts: settings.retryMaxAttempts,
@@ -71,7 +71,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
     serverUrl: context.config.server.url,
     listenPort: () => listeningPort(server),
   });
-  const rules: WebhookRules = { ...settings, urlRefusal: (url) => policy.urlRefusal(url) };
+  const rules: WebhookRules = { ...settings, urlRefusal: (url) => policy.urlRefusal(url), resolvedUrlRefusal: (url) => policy.resolvedUrlRefusal(url) };
   const global =
     settings.globalEnabled && settings.globalUrl
       ? new WebhookTarget({
@@ -82,8 +82,10 @@ export function webhookChannel(context: AppContext): ChannelModule {
           base64: settings.globalBase64,
         })
       : undefined;
-  // The operator's global webhook follows the same policy: a literal address it refuses stops the boot.
-  const globalRefusal = settings.globalEnabled && settings.globalUrl ? policy.urlRefusal(new URL(settings.globalUrl)) : undefined;
+  // The operator's global webhook follows the same policy: a literal address it refuses, or a name that
+  // resolves to one, stops the boot (a name that does not resolve yet is checked by each delivery).
+  const globalUrl = settings.globalEnabled && settings.globalUrl ? new URL(settings.globalUrl) : undefined;
+  const globalRefusal = globalUrl && (policy.urlRefusal(globalUrl) ?? (await policy.resolvedUrlRefusal(globalUrl)));
   if (globalRefusal) throw new ConfigError([`WEBHOOK_GLOBAL_URL is refused: ${globalRefusal} (see WEBHOOK_ALLOW_PRIVATE_NETWORKS)`]);
   const sender = new WebhookSender({ timeoutMs: settings.requestTimeoutMs, nonRetryable: settings.nonRetryableStatusCodes, policy });
 
@@ -175,7 +177,7 @@ export function webhookChannel(context: AppContext): ChannelModule {
   return {
     name: 'webhook',
     configSchema: WEBHOOK_CONFIG_SCHEMA,
-    parseConfig: (config: Obj, path: string) => parseWebhookSettings(config, path, rules),
+    parseConfig: (config: Obj, path: string, stored?: unknown) => checkedWebhookSettings(config, path, rules, stored as WebhookSettings | undefined),
     replacing: (previous, config, at) => replacingWebhook(previous as WebhookSettings | undefined, config as WebhookSettings, at),
     async describe(instance: Instance) {
       const shown = defaultOf(instance);

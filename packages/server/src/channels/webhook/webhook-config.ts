@@ -97,9 +97,24 @@ export interface WebhookRules {
   headersMaxBytes: number;
   /** Why the URL is refused outright (Pombo itself, a forbidden literal address), or undefined. */
   urlRefusal(url: URL): string | undefined;
+  /** Why the URL is refused by the addresses its host name resolves to now, or undefined (also when it does not resolve). */
+  resolvedUrlRefusal(url: URL): Promise<string | undefined>;
 }
 
-function headers(config: Obj, path: string, limits: WebhookRules): Record<string, string> {
+/**
+ * A value holding a mask of `find` (`Bearer …cdef`, `whsec_…1234`, `https://user:***@host/`): the stored
+ * value when it is exactly what `find` shows of it (a settings page that loads and saves sends it back
+ * unchanged), a 400 otherwise. A masked value is never stored.
+ */
+function unmasked(given: string, stored: string | null | undefined, mask: (value: string) => string, field: string): string {
+  if (stored && mask(stored) === given) return stored;
+  throw validationError(`${field} is masked (a value as find shows it) and does not stand for the stored one: send the real value`);
+}
+
+/** What `maskCredential` and `maskSecret` put in; outside Latin-1, so never in a header value or a secret a client may set. */
+const MASK = '…';
+
+function headers(config: Obj, path: string, limits: WebhookRules, stored: Record<string, string> | undefined): Record<string, string> {
   const value = config.headers;
   if (value === undefined || value === null) return {};
   const given = object(value, `${path}.headers`);
@@ -118,7 +133,8 @@ function headers(config: Obj, path: string, limits: WebhookRules): Record<string
     if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
       throw validationError(`${field} must be a string`);
     }
-    const text = String(raw);
+    const given = String(raw);
+    const text = given.includes(MASK) ? unmasked(given, stored?.[name], (value) => shownHeader(name, value), field) : given;
     if (/[\r\n\0]/.test(text)) throw validationError(`${field} must not contain line breaks`);
     if (/[^\t\x20-\x7e\x80-\xff]/.test(text)) throw validationError(`${field} must hold printable ASCII or Latin-1 characters only (HTTP header values)`);
     bytes += Buffer.byteLength(name) + Buffer.byteLength(text);
@@ -130,9 +146,10 @@ function headers(config: Obj, path: string, limits: WebhookRules): Record<string
   return out;
 }
 
-function secret(config: Obj, path: string): string | null {
+function secret(config: Obj, path: string, stored: string | null | undefined): string | null {
   const value = optionalString(config, 'secret', `${path}.secret`);
   if (value === undefined) return null;
+  if (value.includes(MASK)) return unmasked(value, stored, maskSecret, `${path}.secret`);
   const key = secretKey(value);
   if (typeof key === 'string') throw validationError(`${path}.secret ${key}`);
   return value;
@@ -164,26 +181,46 @@ function flag(config: Obj, name: string, evolutionName: string, path: string): b
   return short ?? long ?? false;
 }
 
-/** Validates `{"webhook": {…}}`; `url` is required unless the webhook is disabled. */
-export function parseWebhookSettings(config: Obj, path: string, limits: WebhookRules): WebhookSettings {
+/**
+ * Validates `{"webhook": {…}}`; `url` is required unless the webhook is disabled. `stored` is the webhook
+ * it replaces: a URL, header value or secret sent back exactly as `find` masked it keeps its stored value.
+ */
+export function parseWebhookSettings(config: Obj, path: string, limits: WebhookRules, stored?: WebhookSettings): WebhookSettings {
   const enabled = optionalBoolean(config, 'enabled', `${path}.enabled`) ?? true;
-  const url = config.url === undefined || config.url === null || (!enabled && config.url === '') ? null : httpUrl(config.url, `${path}.url`);
-  if (enabled && !url) throw validationError(`${path}.url is required when the webhook is enabled (an http:// or https:// URL)`);
-  if (url && isRedactedUrl(url)) throw validationError(`${path}.url has its credentials masked (as find shows it): send the full URL`);
+  const given = config.url === undefined || config.url === null || (!enabled && config.url === '') ? null : httpUrl(config.url, `${path}.url`);
+  if (enabled && !given) throw validationError(`${path}.url is required when the webhook is enabled (an http:// or https:// URL)`);
+  const url = given && isRedactedUrl(given) ? unmasked(given, stored?.url, redactUrl, `${path}.url`) : given;
   const refused = url ? limits.urlRefusal(new URL(url)) : undefined;
   if (refused) throw validationError(`${path}.url is refused: ${refused}`);
   return {
     enabled,
     url,
     events: eventList(config, 'events', `${path}.events`),
-    headers: headers(config, path, limits),
+    headers: headers(config, path, limits, stored?.headers),
     base64: flag(config, 'base64', 'webhookBase64', path),
     byEvents: flag(config, 'byEvents', 'webhookByEvents', path),
-    secret: secret(config, path),
+    secret: secret(config, path, stored?.secret),
     ordering: oneOf(config, 'ordering', ORDERINGS, 'none', `${path}.ordering`),
     maxInFlight: optionalInteger(config, 'maxInFlight', 1, 1024, `${path}.maxInFlight`) ?? null,
     filter: parsePayloadFilter(config.filter, `${path}.filter`),
   };
+}
+
+/**
+ * `parseWebhookSettings`, then the URL's host name resolved with the address policy: a name that leads
+ * where no delivery may go is a 400 now, not dead deliveries later.
+ */
+export async function checkedWebhookSettings(config: Obj, path: string, limits: WebhookRules, stored?: WebhookSettings): Promise<WebhookSettings> {
+  const settings = parseWebhookSettings(config, path, limits, stored);
+  await refuseResolvedUrl(settings.url, `${path}.url`, limits);
+  return settings;
+}
+
+/** A 400 when `url` is a URL whose host name resolves where the address policy refuses to connect (the message names the variable). */
+export async function refuseResolvedUrl(url: unknown, field: string, limits: WebhookRules): Promise<void> {
+  if (typeof url !== 'string' || !URL.canParse(url)) return;
+  const refused = await limits.resolvedUrlRefusal(new URL(url));
+  if (refused) throw validationError(`${field} is refused: ${refused}`);
 }
 
 /** `Bearer …abcd`: keeps an auth scheme and the last characters of long values only. */
@@ -193,10 +230,13 @@ export function maskCredential(value: string): string {
   return scheme ? `${scheme} …${tail}` : `…${tail}`;
 }
 
+/** A header's value as `find` shows it: masked when its name looks like a credential. */
+const shownHeader = (name: string, value: string): string => (CREDENTIAL_NAME.test(name) ? maskCredential(value) : value);
+
 /** The settings as `find` shows them: the secret, credential-like header values and the URL's credentials masked. */
 export function maskedSettings(settings: WebhookSettings): Record<string, unknown> {
   const headers = Object.fromEntries(
-    Object.entries(settings.headers).map(([name, value]) => [name, CREDENTIAL_NAME.test(name) ? maskCredential(value) : value]),
+    Object.entries(settings.headers).map(([name, value]) => [name, shownHeader(name, value)]),
   );
   const previousSecrets = previousSecretsOf(settings).map(({ secret, expiresAt }) => ({ secret: maskSecret(secret), expiresAt }));
   // The times only (each what POST /webhook/replay takes); positions are the log's, not the API's.

@@ -11,7 +11,12 @@ import { endpointsOf, settingsOf, type WebhookBook } from './webhook-book.ts';
 import { enableWebhook } from './webhook-disable.ts';
 import { replacingWebhook } from './webhook-pause.ts';
 import { withPreviousSecrets } from './webhook-previous-secrets.ts';
-import { endpointWebhook, parseWebhookSettings, WEBHOOK_CONFIG_SCHEMA, type WebhookEndpoint, type WebhookRules, type WebhookSettings } from './webhook-config.ts';
+import {
+  checkedWebhookSettings,
+  endpointWebhook,
+  parseWebhookSettings,
+  refuseResolvedUrl,
+  WEBHOOK_CONFIG_SCHEMA, type WebhookEndpoint, type WebhookRules, type WebhookSettings } from './webhook-config.ts';
 
 type Named = { Params: { instanceName: string }; Body: Obj };
 type OneEndpoint = { Params: { instanceName: string; endpointId: string }; Body: Obj };
@@ -75,7 +80,7 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
   app.post<Named>('/webhook/endpoints/:instanceName', { schema: SCHEMAS.create }, async (request, reply) => {
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = request.body;
-    const parsed = parseWebhookSettings(body, 'endpoint', options.rules);
+    const parsed = await checkedWebhookSettings(body, 'endpoint', options.rules);
     const generated = body.secret === undefined ? newSecret() : undefined;
     // Created disabled, it is paused as the default webhook is (webhook-pause.ts).
     const at = { now: Date.now(), position: await context.store.lastPositionOf(instance.id) };
@@ -113,11 +118,13 @@ export function webhookEndpointRoutes(app: FastifyInstance, context: AppContext,
     const instance = authorizedInstance(context, request, request.params.instanceName);
     const body = request.body;
     const { endpointId } = request.params;
+    // A URL kept as it was is not looked up again: it was checked when it was set, and each delivery checks it.
+    await refuseResolvedUrl(body.url, 'endpoint.url', options.rules);
     // Read before the change: what the log stored until this request is not taken for what it stores after.
     const at = { now: Date.now(), position: await context.store.lastPositionOf(instance.id) };
     const { instance: updated, settings } = await book.edit(instance.id, endpointId, (current) => {
       const endpoint = current as WebhookEndpoint;
-      const parsed = parseWebhookSettings({ ...asInput(endpoint), ...body }, 'endpoint', options.rules);
+      const parsed = parseWebhookSettings({ ...asInput(endpoint), ...body }, 'endpoint', options.rules, endpoint);
       // A secret set by hand replaces the current one at once (rotate-secret is the way to overlap them).
       const replaced = body.secret !== undefined && parsed.secret !== endpoint.secret;
       // Disabled and enabled again by PATCH, it skips what was stored meanwhile, as /webhook/set does (webhook-pause.ts).

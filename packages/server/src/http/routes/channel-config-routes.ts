@@ -18,7 +18,8 @@ export function channelConfigRoutes(app: FastifyInstance, context: AppContext): 
     });
     app.post<SetBody>(`/${module.name}/set/:instanceName`, { schema: set }, async (request, reply) => {
       const instance = authorizedInstance(context, request, request.params.instanceName);
-      const replace = await replacement(context, module, instance.id, module.parseConfig(request.body[module.name] ?? {}, module.name));
+      const parsed = await module.parseConfig(request.body[module.name] ?? {}, module.name, instance.channels[module.name]);
+      const replace = await replacement(context, module, instance.id, parsed);
       // Over the instance as stored, not this node's copy: a concurrent set of another channel, here or on another
       // node, is kept, and what the config keeps of its history (a webhook's pause) builds on the stored one.
       const updated = await context.instances.editChannels(instance.id, (stored) => ({ [module.name]: replace(stored.channels[module.name]) }));

@@ -96,7 +96,7 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
       const config = optionalObject(body, key);
       if (!config) continue;
       const module = channels.get(key);
-      const parsed = module ? module.parseConfig(config, key) : config;
+      const parsed = module ? await module.parseConfig(config, key) : config;
       // A new instance has no events yet: position 0.
       configs[key] = module?.replacing ? module.replacing(undefined, parsed, { now: Date.now(), position: 0 }) : parsed;
     }
