@@ -29,10 +29,12 @@ export class ChannelRegistry {
   }
 
   /**
-   * Makes the dispatcher's destinations match the instance's configuration. Resolves once the new ones'
-   * starts are fixed (Dispatcher.upsert): they deliver what the instance appends after that.
+   * Makes the dispatcher's destinations match the instance's configuration. The promise resolves once
+   * the new ones' starts are fixed (Dispatcher.upsert): they deliver what the instance appends after
+   * that; it never rejects. Not async: a configuration a channel cannot build from throws to the caller
+   * at once, as before the promise was added, not as a rejection that callers who do not wait would drop.
    */
-  async sync(instance: Instance): Promise<void> {
+  sync(instance: Instance): Promise<void> {
     const wanted = new Set<string>();
     const started: Promise<void>[] = [];
     for (const module of this.modules.values()) {
@@ -45,7 +47,7 @@ export class ChannelRegistry {
       if (!wanted.has(id)) void this.dispatcher.remove(id);
     }
     this.owned.set(instance.id, wanted);
-    await Promise.all(started);
+    return Promise.all(started).then(() => undefined);
   }
 
   /**

@@ -154,7 +154,9 @@ export class InstanceService {
     const write = this.store.updateInstance(instance.id, patch).catch((error: unknown) => {
       throw error instanceof OwnerJidTakenError ? new NumberTakenError({ integration: instance.integration, number: patch.number ?? instance.number }, error.ownerJid) : error;
     });
-    const updated = await this.takingIn(write, (answer) => answer && this.keep(answer));
+    // Its answer is the whole row: it may carry a channel edit answered later (a /webhook/set under way),
+    // which would then be older than the copy kept and not applied: taken in like a read, it is applied now.
+    const updated = await this.takingIn(write, (answer) => answer && this.takeIn(answer));
     if (!updated) throw new PomboError('POMBO_ERR_INSTANCE_NOT_FOUND', { instance: excerpt(instance.name) });
     return updated;
   }
@@ -165,10 +167,13 @@ export class InstanceService {
    * Answers the instance as this edit left it; a newer copy read meanwhile stays the one kept.
    */
   async editChannels(instanceId: string, change: ChannelsEdit): Promise<Instance> {
+    let started: Promise<void> | undefined;
     const edited = await this.takingIn(this.store.editChannels(instanceId, change), (answer) => {
-      if (answer && this.keep(answer)) void this.channels.sync(answer);
+      if (answer && this.keep(answer)) started = this.channels.sync(answer);
     });
     if (!edited) throw new PomboError('POMBO_ERR_NOT_FOUND', { resource: `The instance ${instanceId}` });
+    // A destination the edit adds starts with what is appended after this answer (in cluster mode, once its first cursor is stored).
+    await started;
     return edited;
   }
 

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pombo-harness.ts';
 import { postgresTestSchema } from '../helpers/postgres-test-schema.ts';
 import { clusterNodeEnv } from '../cluster/cluster-processes.ts';
+import { startReceiver } from '../webhook/http-receiver.ts';
 
 /**
  * Changes of one instance's configuration sent at once (endpoints added and changed, the default webhook
@@ -94,4 +95,35 @@ describe('concurrent changes of an instance configuration', () => {
     const apiKey = `concurrent-${randomBytes(8).toString('hex')}`;
     await allKept(await startNodes(['node-1', 'node-2'].map((id) => clusterNodeEnv({ apiKey, uri, id, ttlMs: 1500 }))));
   });
+});
+
+test('a state change whose answer carries a webhook set still under way applies that set: the webhook delivers', async (t) => {
+  const pombo = await startPombo({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' });
+  closing.push(pombo);
+  const receiver = await startReceiver();
+  t.after(() => receiver.close());
+  const name = uniqueName('state-set');
+  assert.equal((await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST' })).status, 201);
+  // The set's write is made and its answer held: the logout writes after it, so its answer holds the webhook too, and comes first.
+  const { store } = pombo.pombo.context;
+  const editChannels = store.editChannels.bind(store);
+  let written!: () => void;
+  let release!: () => void;
+  const wrote = new Promise<void>((resolve) => (written = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
+  store.editChannels = async (...args) => {
+    const answer = await editChannels(...args);
+    written();
+    await released;
+    return answer;
+  };
+  const set = pombo.api('POST', `/webhook/set/${name}`, { webhook: { enabled: true, url: `${receiver.url}/new`, events: ['MESSAGES_UPSERT'] } });
+  await wrote;
+  assert.equal((await pombo.api('DELETE', `/instance/logout/${name}`)).status, 200);
+  release();
+  assert.equal((await set).status, 201);
+  store.editChannels = editChannels;
+  const posted = await pombo.api('POST', `/events/${name}`, { event: 'MESSAGES_UPSERT', data: { key: { remoteJid: '5511900000001@s.whatsapp.net', fromMe: false, id: 'after-set' } } });
+  assert.equal(posted.status, 201);
+  await eventually(() => receiver.accepted().some((request) => request.url === '/new' && request.json?.id === posted.body.id), 'the webhook delivers the event to its URL');
 });
