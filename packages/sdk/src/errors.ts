@@ -57,14 +57,19 @@ export class PomboRealtimeError extends Error {
   }
 
   /**
-   * A refusal (bad request, key, instance…): connecting again cannot help. Not a 408 (the handshake
-   * was too slow) or a 429 (a proxy's rate limit): those pass, and the subscription tries again.
+   * A refusal (bad request, key, instance…), or a close for a frame the protocol forbids (1002, 1007,
+   * 1008, 1009: the server's table says "fix the client"): connecting again cannot help. Not a 408 (the
+   * handshake was too slow) or a 429 (a proxy's rate limit): those pass, and the subscription tries again.
    */
   get fatal(): boolean {
     const code = this.closeCode ?? (this.status === undefined ? undefined : 4000 + this.status);
-    return code !== undefined && code >= 4400 && code < 4500 && code !== 4408 && code !== 4429;
+    if (code === undefined) return false;
+    return CLIENT_FAULTS.has(code) || (code >= 4400 && code < 4500 && code !== 4408 && code !== 4429);
   }
 }
+
+/** Close codes of a client frame the protocol forbids: broken framing, text not UTF-8, too many fragments, too large. */
+const CLIENT_FAULTS: ReadonlySet<number> = new Set([1002, 1007, 1008, 1009]);
 
 /** The data of a `Gap` event (docs/realtime-protocol.md). */
 export interface GapData {
