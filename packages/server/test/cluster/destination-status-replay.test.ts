@@ -1,4 +1,4 @@
-import { after, describe, test } from 'node:test';
+import { after, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -21,9 +21,13 @@ after(async () => {
   await Promise.all(closing.map((item) => item.close()));
 });
 
-async function startNode(id: string, env: Record<string, string> = {}): Promise<Harness> {
+/**
+ * A node of the test `t`, closed when it ends: the nodes of an earlier test, still running, would share
+ * its destinations' leases with their own settings (a webhook held by one of them never paused its circuit).
+ */
+async function startNode(t: TestContext, id: string, env: Record<string, string> = {}): Promise<Harness> {
   const node = await startPombo({ ...clusterNodeEnv({ apiKey, uri, id, ttlMs: TTL_MS }), ...env });
-  closing.push(node);
+  t.after(() => node.close());
   return node;
 }
 
@@ -38,11 +42,11 @@ function counts(receiver: Receiver): Map<string, number> {
 }
 
 describe('a destination seen from any node of a cluster', { skip: 'skip' in service ? service.skip : false }, () => {
-  test('status shows the node that delivers it, its cursor and counts on every node; a replay asked on the other node is delivered', async () => {
+  test('status shows the node that delivers it, its cursor and counts on every node; a replay asked on the other node is delivered', async (t) => {
     const receiver = await startReceiver();
     closing.push(receiver);
-    const one = await startNode('node-1');
-    const two = await startNode('node-2');
+    const one = await startNode(t, 'node-1');
+    const two = await startNode(t, 'node-2');
     const name = uniqueName('status');
     const { id } = await one.sandbox(name);
     const set = await one.api('POST', `/webhook/set/${name}`, { webhook: { enabled: true, url: `${receiver.url}/hook`, events: ['MESSAGES_UPSERT'] } });
@@ -101,7 +105,7 @@ describe('a destination seen from any node of a cluster', { skip: 'skip' in serv
     assert.deepEqual([...counts(receiver).values()], [2, 2, 1, 1, 2], 'nothing else was sent twice');
   });
 
-  test("a paused webhook's failed deliveries show in backlog and retrying on every node (published with the holder's status)", async () => {
+  test("a paused webhook's failed deliveries show in backlog and retrying on every node (published with the holder's status)", async (t) => {
     const receiver = await startReceiver(() => ({ status: 500 }));
     closing.push(receiver);
     const paused = {
@@ -111,7 +115,7 @@ describe('a destination seen from any node of a cluster', { skip: 'skip' in serv
       WEBHOOK_CIRCUIT_FAILURE_THRESHOLD: '2',
       WEBHOOK_CIRCUIT_COOLDOWN_SECONDS: '600',
     };
-    const nodes = [await startNode('node-5', paused), await startNode('node-6', paused)];
+    const nodes = [await startNode(t, 'node-5', paused), await startNode(t, 'node-6', paused)];
     const name = uniqueName('paused');
     await nodes[0]!.sandbox(name);
     assert.equal((await nodes[0]!.api('POST', `/webhook/set/${name}`, { webhook: { enabled: true, url: receiver.url, events: ['MESSAGES_UPSERT'] } })).status, 201);
@@ -129,10 +133,10 @@ describe('a destination seen from any node of a cluster', { skip: 'skip' in serv
     await nodes[0]!.api('POST', `/webhook/set/${name}`, { webhook: { enabled: false } });
   });
 
-  test("an instance's webhook endpoints are listed on any node with one read of the database for those other nodes run", async () => {
+  test("an instance's webhook endpoints are listed on any node with one read of the database for those other nodes run", async (t) => {
     const receiver = await startReceiver();
     closing.push(receiver);
-    const nodes = [await startNode('node-3'), await startNode('node-4')];
+    const nodes = [await startNode(t, 'node-3'), await startNode(t, 'node-4')];
     const name = uniqueName('endpoints');
     const { id } = await nodes[0]!.sandbox(name);
     for (let n = 0; n < 3; n++) assert.equal((await nodes[0]!.api('POST', `/webhook/endpoints/${name}`, { url: `${receiver.url}/${n}` })).status, 201);
