@@ -99,7 +99,7 @@ async function withPombo<T>(b: Build, run: (pombo: any, instance: any) => Promis
   const config = b.loadConfig({ DATA_DIR: dir, AUTHENTICATION_API_KEY: randomUUID(), LOG_LEVEL: 'silent', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_MAX_IN_FLIGHT: String(CONCURRENCY) }, dir);
   const pombo = await b.createPombo(config, b.createLogger('silent'));
   try {
-    const webhook = pombo.context.channels.get('webhook')?.parseConfig({ url }, 'webhook');
+    const webhook = await pombo.context.channels.get('webhook')?.parseConfig({ url }, 'webhook');
     const instance = await pombo.context.instances.create({ instanceName: 'bench', integration: 'INGEST', channels: { webhook } });
     await sleep(50);
     return await run(pombo, instance);
@@ -134,7 +134,10 @@ const drain = (b: Build): Promise<Rate> =>
     const caughtUp = async () => {
       while (pombo.context.dispatcher.lag(destination) !== 0) await sleep(2);
     };
-    const setWebhook = (enabled: boolean) => pombo.context.instances.editChannels(instance.id, () => ({ webhook: pombo.context.channels.get('webhook')?.parseConfig({ url, enabled }, 'webhook') }));
+    const setWebhook = async (enabled: boolean) => {
+      const webhook = await pombo.context.channels.get('webhook')?.parseConfig({ url, enabled }, 'webhook');
+      return pombo.context.instances.editChannels(instance.id, () => ({ webhook }));
+    };
     await timed(WARMUP, () => appendAll(pombo, instance, WARMUP));
     await caughtUp();
     await setWebhook(false);

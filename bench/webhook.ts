@@ -80,7 +80,7 @@ async function startPombo(url: string, env: Record<string, string> = {}): Promis
   const dir = mkdtempSync(join(tmpdir(), 'pombo-bench-webhook-'));
   const config = loadConfig({ DATA_DIR: dir, AUTHENTICATION_API_KEY: randomUUID(), LOG_LEVEL: 'silent', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_MAX_IN_FLIGHT: String(CONCURRENCY), DATABASE_SQLITE_SYNCHRONOUS: SYNC, ...env }, dir);
   const pombo = await createPombo(config, createLogger('silent'));
-  const webhook = pombo.context.channels.get('webhook')?.parseConfig({ url }, 'webhook');
+  const webhook = await pombo.context.channels.get('webhook')?.parseConfig({ url }, 'webhook');
   const instance = await pombo.context.instances.create({ instanceName: 'bench', integration: 'INGEST', channels: { webhook } });
   await sleep(50);
   return { pombo, instance, dir };
@@ -217,7 +217,7 @@ async function caughtUp(pombo: Pombo, destination: string): Promise<void> {
 
 /** Sets the instance's webhook off or on; off keeps its cursor, so on again drains the backlog, as `POST /webhook/enable` does (`/webhook/set` would skip it: webhook-pause.ts). */
 async function setWebhook({ pombo, instance }: Running, url: string, enabled: boolean): Promise<void> {
-  const webhook = pombo.context.channels.get('webhook')?.parseConfig({ url, enabled }, 'webhook');
+  const webhook = await pombo.context.channels.get('webhook')?.parseConfig({ url, enabled }, 'webhook');
   await pombo.context.instances.editChannels(instance.id, () => ({ webhook }));
 }
 
