@@ -7,6 +7,7 @@ import { clusterNodeEnv } from './cluster-processes.ts';
 import { ingest } from '../realtime/ws-client.ts';
 import { startReceiver } from '../webhook/http-receiver.ts';
 import type { Instance } from '../../src/store/types.ts';
+import { holdEditAnswers } from '../helpers/held-edit.ts';
 
 /**
  * A cluster node reads every instance again each renewal (InstanceService.refresh) to take in what other
@@ -191,20 +192,7 @@ test('a node keeps the newest write of an instance whatever order its own write 
     return read;
   };
   /** Holds the answer of A's next edit once the store has written it, until `release`. */
-  const editChannels = store.editChannels.bind(store);
-  const holdWrite = () => {
-    let release!: () => void;
-    let written!: () => void;
-    const held = { written: new Promise<void>((resolve) => (written = resolve)), release: () => release() };
-    const released = new Promise<void>((resolve) => (release = resolve));
-    store.editChannels = async (...args) => {
-      const answer = await editChannels(...args);
-      written();
-      await released;
-      return answer;
-    };
-    return held;
-  };
+  const holdWrite = () => holdEditAnswers(store);
   const webhook = (path: string) => ({ webhook: { enabled: true, url: `https://hooks.example.com${path}`, events: ['MESSAGES_UPSERT'] } });
   const kept = () => instances.findById(id) as Instance;
   const assertNewest = async (path: string, what: string) => {
@@ -222,6 +210,7 @@ test('a node keeps the newest write of an instance whatever order its own write 
   await reads[0];
   first.release();
   assert.equal((await setOnA).status, 201);
+  first.restore();
   await assertNewest('/b-1', 'the write that answered after A read a newer one does not replace it');
 
   // A's read of B's write started before A's write answers, and answers after it.
@@ -245,7 +234,7 @@ test('a node keeps the newest write of an instance whatever order its own write 
   await readHeld;
   second.release();
   assert.equal((await setAgainOnA).status, 201);
-  store.editChannels = editChannels;
+  second.restore();
   answerRead();
   await reads[1];
   await assertNewest('/b-2', 'a read of a newer write is kept though A’s own write answered first');

@@ -5,6 +5,7 @@ import { eventually, startPombo, uniqueName, type Harness } from '../helpers/pom
 import { postgresTestSchema } from '../helpers/postgres-test-schema.ts';
 import { clusterNodeEnv } from '../cluster/cluster-processes.ts';
 import { startReceiver } from '../webhook/http-receiver.ts';
+import { holdEditAnswers } from '../helpers/held-edit.ts';
 
 /**
  * Changes of one instance's configuration sent at once (endpoints added and changed, the default webhook
@@ -105,24 +106,13 @@ test('a state change whose answer carries a webhook set still under way applies 
   const name = uniqueName('state-set');
   assert.equal((await pombo.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST' })).status, 201);
   // The set's write is made and its answer held: the logout writes after it, so its answer holds the webhook too, and comes first.
-  const { store } = pombo.pombo.context;
-  const editChannels = store.editChannels.bind(store);
-  let written!: () => void;
-  let release!: () => void;
-  const wrote = new Promise<void>((resolve) => (written = resolve));
-  const released = new Promise<void>((resolve) => (release = resolve));
-  store.editChannels = async (...args) => {
-    const answer = await editChannels(...args);
-    written();
-    await released;
-    return answer;
-  };
+  const held = holdEditAnswers(pombo.pombo.context.store);
   const set = pombo.api('POST', `/webhook/set/${name}`, { webhook: { enabled: true, url: `${receiver.url}/new`, events: ['MESSAGES_UPSERT'] } });
-  await wrote;
+  await held.written;
   assert.equal((await pombo.api('DELETE', `/instance/logout/${name}`)).status, 200);
-  release();
+  held.release();
   assert.equal((await set).status, 201);
-  store.editChannels = editChannels;
+  held.restore();
   const posted = await pombo.api('POST', `/events/${name}`, { event: 'MESSAGES_UPSERT', data: { key: { remoteJid: '5511900000001@s.whatsapp.net', fromMe: false, id: 'after-set' } } });
   assert.equal(posted.status, 201);
   await eventually(() => receiver.accepted().some((request) => request.url === '/new' && request.json?.id === posted.body.id), 'the webhook delivers the event to its URL');
