@@ -1,5 +1,9 @@
 import { test } from 'node:test';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
+import { WebSocketServer } from 'ws';
+import { PomboClient } from '../src/index.ts';
 import { eventually } from '../../server/test/helpers/pombo-harness.ts';
 import { withPombo } from './sdk-fixtures.ts';
 
@@ -29,4 +33,31 @@ test('events the server resends while a slow handler still has them queued or ru
     assert.deepEqual([...calls.values()].filter((count) => count > 1), [], 'no event handled twice');
     assert.equal((await view())?.deadLettered, 0);
   });
+});
+
+test('a copy the server sent before it read the ack, arriving after it, is acknowledged again and not handled twice', async () => {
+  // A real WebSocket server playing the server's side of the race: its resend of an event leaves
+  // before the ack it has not read yet. Pombo cannot tell, so the copy arrives after the ack.
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(server, 'listening');
+  const acks: string[] = [];
+  const frame = JSON.stringify({ id: 'e1', type: 'Message', instance_id: 'any', created_at: new Date(0).toISOString(), data: {} });
+  server.on('connection', (socket) => {
+    socket.on('message', (data) => {
+      acks.push((JSON.parse(data.toString()) as { event_id: string }).event_id);
+      if (acks.length === 1) socket.send(frame); // the stale copy
+    });
+    socket.send(frame);
+  });
+  try {
+    const client = new PomboClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiKey: 'any' });
+    await using sub = await client.events.subscribe({ instanceId: 'any' });
+    let calls = 0;
+    sub.on('Message', () => void calls++);
+    await eventually(() => acks.length === 2, 'the copy acknowledged again');
+    assert.equal(calls, 1, 'handled once');
+    assert.deepEqual(acks, ['e1', 'e1']);
+  } finally {
+    server.close();
+  }
 });

@@ -76,6 +76,12 @@ type State = 'connecting' | 'open' | 'reconnecting' | 'closed';
 /** Events held at most before the first handler (the server's window, REALTIME_MAX_IN_FLIGHT, is 1,000 by default). */
 const MAX_HELD = 10_000;
 
+/**
+ * Acknowledged ids kept per connection to recognise stale copies: a copy can only be one the server
+ * sent before it read the ack, so at most its window (1,000 by default) of them are on the way.
+ */
+const ACKED_KEPT = 10_000;
+
 /** The names of event handlers: a type, or `All`. */
 type HandlerType = EventType | OtherEventType | 'All';
 
@@ -115,6 +121,13 @@ export class EventSubscription {
    * ack covers it) instead of being queued behind a slow handler, again at each ack wait.
    */
   private readonly inHand = new Set<string>();
+  /**
+   * The ids acknowledged on the current connection. The server resends an event at each ack wait
+   * until it reads the ack, so a copy it sent just before can arrive after the ack left: on the same
+   * connection that copy is stale, and is acknowledged again instead of handled twice. A new
+   * connection starts empty (a copy there may be owed: an ack sent on a closing socket can be lost).
+   */
+  private ackedOnConnection = new RecentIds(ACKED_KEPT);
   /** The handlers of each type, in registration order (`All` ones included); rebuilt when handlers change. */
   private readonly handlersByType = new Map<string, readonly EventHandler[]>();
   private readonly errorHandlers = new Set<ErrorHandler>();
@@ -286,6 +299,7 @@ export class EventSubscription {
       return this.fail(error as Error);
     }
     this.socket = socket;
+    this.ackedOnConnection = new RecentIds(ACKED_KEPT);
     let opened = false;
     let confirmed = false;
     let confirmTimer: ReturnType<typeof setTimeout> | undefined;
@@ -403,6 +417,7 @@ export class EventSubscription {
     } catch {
       return this.report(new Error('the server sent a frame that is not JSON'));
     }
+    if (acknowledgeable(event) && this.ackedOnConnection.has(event.id)) return this.ack(event);
     if (!this.dispatching) return this.hold(event);
     if (acknowledgeable(event)) {
       if (this.inHand.has(event.id)) return;
@@ -546,7 +561,10 @@ export class EventSubscription {
     this.pendingResume = undefined;
     for (const id of ids) this.inHand.delete(id);
     if (this.socket?.readyState !== OPEN) return;
-    for (const id of ids) this.socket.send(`{"type":"ack","event_id":${JSON.stringify(id)}}`);
+    for (const id of ids) {
+      this.socket.send(`{"type":"ack","event_id":${JSON.stringify(id)}}`);
+      this.ackedOnConnection.add(id);
+    }
     if (resume !== undefined) this.acked = resume;
   }
 }
