@@ -13,7 +13,8 @@
  *   node --import tsx bench/webhook.ts [--events 20000] [--concurrency 32] [--rounds 3] [--seconds 10] [--sync normal]
  *
  * BENCH_PROFILE_DIR=/tmp/prof writes a CPU profile of the main thread for Pombo's end-to-end and drain
- * phases (`webhook-end-to-end-<round>.cpuprofile`, …), summed by `bench/profile-summary.ts`.
+ * phases and for the undici loop's rounds (`webhook-end-to-end-<round>.cpuprofile`, `webhook-baseline-…`),
+ * summed by `bench/profile-summary.ts`: both sides pay the profiler, and their main threads compare.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -200,7 +201,7 @@ async function pomboThroughput(receiver: Receiver, url: string): Promise<Result>
 
 const profiler = phaseProfiler(process.env.BENCH_PROFILE_DIR);
 
-/** Runs a phase of Pombo's under the CPU profiler when BENCH_PROFILE_DIR is set (the receiver's thread left out). */
+/** Runs a phase under the CPU profiler when BENCH_PROFILE_DIR is set (the receiver's thread left out). */
 async function profiled<T>(phase: string, run: () => Promise<T>): Promise<T> {
   const profile = await profiler.start(phase);
   try {
@@ -257,7 +258,7 @@ async function throughput(
   await measure(receiver, EVENTS, 0, () => undiciLoop(url, EVENTS, CONCURRENCY));
   await pomboThroughput(receiver, url);
   for (let round = 0; round < ROUNDS; round++) {
-    baselines.push(await measure(receiver, EVENTS, 0, () => undiciLoop(url, EVENTS, CONCURRENCY)));
+    baselines.push(await profiled('webhook-baseline', () => measure(receiver, EVENTS, 0, () => undiciLoop(url, EVENTS, CONCURRENCY))));
     pombos.push(await pomboThroughput(receiver, url));
     drains.push(await pomboDrain(receiver, url));
   }
