@@ -54,7 +54,10 @@ export interface ChannelModule {
   replacing?(previous: unknown, config: unknown, at: LogMoment): unknown;
   /** What `GET /<name>/find/:instanceName` returns: the config with secrets masked, and live state (cluster mode: may read it from the database). */
   describe(instance: Instance): unknown | Promise<unknown>;
-  /** The destinations an instance's stored config asks for. */
+  /**
+   * The destinations an instance's stored config asks for, built from its id and `channels` only: a
+   * write that changes neither (a connect, a logout) does not build them again (InstanceService.takeIn).
+   */
   destinations(instance: Instance): DestinationSpec[];
   /** Destinations configured by the environment (global mode). */
   globalDestinations(): DestinationSpec[];

@@ -259,8 +259,11 @@ export class InstanceService {
 
   /** Starts or changes an instance as read from the store, unless the copy kept is as new (or it is marked deleted). */
   private takeIn(instance: Instance): void {
+    const replaced = this.byId.get(instance.id);
     if (!this.keep(instance)) return;
     this.auth.remember(instance);
+    // Destinations are built from the channels alone: a state change (a connect, a logout) leaves them be.
+    if (replaced && JSON.stringify(replaced.channels) === JSON.stringify(instance.channels)) return;
     void this.channels.sync(instance);
   }
 
