@@ -1,7 +1,7 @@
 /**
  * bench/webhook: events appended to Pombo's log (SQLite, synchronous=FULL) and delivered by the
  * webhook channel to a local receiver that answers 200 at once, every delivery durably tracked
- * (record: all). In the same run, the baseline: a plain undici loop posting the same payloads to the
+ * (WEBHOOK_DELIVERY_LOG=all, the default). In the same run, the baseline: a plain undici loop posting the same payloads to the
  * same receiver with the same concurrency, the practical ceiling on this machine. Then latency at a
  * steady 1,000 events/s, and a receiver failing 30% of requests, where every event must still arrive.
  * Drain: the same events appended while the instance's webhook is disabled (its cursor kept), then the
@@ -10,7 +10,7 @@
  * pays no append either.
  * The receiver runs in a worker thread and measures append → receipt from a timestamp in each event.
  *
- *   node --import tsx bench/webhook.ts [--events 20000] [--concurrency 32] [--rounds 3] [--seconds 10] [--sync normal]
+ *   node --import tsx bench/webhook.ts [--events 20000] [--concurrency 32] [--rounds 3] [--seconds 10] [--sync normal] [--delivery-log failures]
  *
  * BENCH_PROFILE_DIR=/tmp/prof writes a CPU profile of the main thread for Pombo's end-to-end and drain
  * phases and for the undici loop's rounds (`webhook-end-to-end-<round>.cpuprofile`, `webhook-baseline-…`),
@@ -39,6 +39,8 @@ const STEADY_SECONDS = arg('seconds', 10);
 const STEADY_RATE = 1000;
 /** `--sync normal` measures without the disk sync of each append (DATABASE_SQLITE_SYNCHRONOUS=normal). */
 const SYNC = process.argv.includes('--sync') ? (process.argv[process.argv.indexOf('--sync') + 1] ?? 'full') : 'full';
+/** `--delivery-log failures` measures without a record of each delivered event (WEBHOOK_DELIVERY_LOG=failures). */
+const DELIVERY_LOG = process.argv.includes('--delivery-log') ? (process.argv[process.argv.indexOf('--delivery-log') + 1] ?? 'all') : 'all';
 const FAILING_EVENTS = Math.min(EVENTS, 5000);
 /** Throughput rounds, Pombo and the loop alternating (after one pass of each, not measured), so both see the same machine; medians are reported. */
 const ROUNDS = arg('rounds', 3);
@@ -79,7 +81,7 @@ interface Running {
 
 async function startPombo(url: string, env: Record<string, string> = {}): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), 'pombo-bench-webhook-'));
-  const config = loadConfig({ DATA_DIR: dir, AUTHENTICATION_API_KEY: randomUUID(), LOG_LEVEL: 'silent', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_MAX_IN_FLIGHT: String(CONCURRENCY), DATABASE_SQLITE_SYNCHRONOUS: SYNC, ...env }, dir);
+  const config = loadConfig({ DATA_DIR: dir, AUTHENTICATION_API_KEY: randomUUID(), LOG_LEVEL: 'silent', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_MAX_IN_FLIGHT: String(CONCURRENCY), DATABASE_SQLITE_SYNCHRONOUS: SYNC, WEBHOOK_DELIVERY_LOG: DELIVERY_LOG, ...env }, dir);
   const pombo = await createPombo(config, createLogger('silent'));
   const webhook = await pombo.context.channels.get('webhook')?.parseConfig({ url }, 'webhook');
   const instance = await pombo.context.instances.create({ instanceName: 'bench', integration: 'INGEST', channels: { webhook } });
@@ -302,7 +304,7 @@ try {
   const ratio = pombo.eventsPerSecond / baseline.eventsPerSecond;
   const drainRatio = drain.eventsPerSecond / baseline.eventsPerSecond;
   console.log(
-    `bench/webhook: ${machine()}; SQLite synchronous=${SYNC.toUpperCase()}; concurrency ${CONCURRENCY}; throughput: median of ${ROUNDS} alternating rounds; load average ${load.toFixed(1)} at start, ${(loadavg()[0] ?? 0).toFixed(1)} at end\n`,
+    `bench/webhook: ${machine()}; SQLite synchronous=${SYNC.toUpperCase()}; delivery log: ${DELIVERY_LOG}; concurrency ${CONCURRENCY}; throughput: median of ${ROUNDS} alternating rounds; load average ${load.toFixed(1)} at start, ${(loadavg()[0] ?? 0).toFixed(1)} at end\n`,
   );
   console.log('| run | events | events/s | p50 ms | p99 ms | max ms | requests | duplicates | CPU µs/event | target |');
   console.log('|---|---|---|---|---|---|---|---|---|---|');

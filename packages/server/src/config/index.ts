@@ -31,6 +31,8 @@ export interface WebhookConfig {
   retryJitterFactor: number;
   nonRetryableStatusCodes: ReadonlySet<number>;
   maxInFlight: number;
+  /** `all`: a record of every delivery (the delivery log); `failures`: of dead letters and replays only. */
+  deliveryLog: 'all' | 'failures';
   circuitFailureThreshold: number;
   circuitCooldownSeconds: number;
   circuitMaxCooldownSeconds: number;
@@ -201,6 +203,7 @@ function readWebhook(env: EnvReader): WebhookConfig {
     retryJitterFactor: env.num('WEBHOOK_RETRY_JITTER_FACTOR', 0.2, { max: 1 }),
     nonRetryableStatusCodes: nonRetryable,
     maxInFlight: env.int('WEBHOOK_MAX_IN_FLIGHT', 16, { min: 1, max: 1024 }),
+    deliveryLog: env.oneOf('WEBHOOK_DELIVERY_LOG', ['all', 'failures'] as const, 'all'),
     circuitFailureThreshold: env.int('WEBHOOK_CIRCUIT_FAILURE_THRESHOLD', 10, { min: 1 }),
     circuitCooldownSeconds: env.num('WEBHOOK_CIRCUIT_COOLDOWN_SECONDS', 30),
     circuitMaxCooldownSeconds: env.num('WEBHOOK_CIRCUIT_MAX_COOLDOWN_SECONDS', 600),

@@ -47,6 +47,7 @@ describe('loadConfig', () => {
       LOG_LEVEL: /LOG_LEVEL="loud" must be one of fatal, error, warn, info, debug, trace, silent/,
       EVENTS_RETENTION_HOURS: /EVENTS_RETENTION_HOURS="-1" must be a number at least 0.0001$/,
       AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES: /AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES="maybe" must be true or false/,
+      WEBHOOK_DELIVERY_LOG: /WEBHOOK_DELIVERY_LOG="none" must be one of all, failures/,
     };
     const values: Record<string, string> = {
       SERVER_PORT: '70000',
@@ -57,6 +58,7 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'loud',
       EVENTS_RETENTION_HOURS: '-1',
       AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES: 'maybe',
+      WEBHOOK_DELIVERY_LOG: 'none',
     };
     for (const [name, pattern] of Object.entries(cases)) {
       const problems = problemsOf({ [name]: values[name] ?? '' }, cwd);

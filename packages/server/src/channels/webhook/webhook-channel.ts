@@ -106,7 +106,9 @@ export async function webhookChannel(context: AppContext): Promise<ChannelModule
     maxInFlight,
     maxBatch: 1,
     retry,
-    record: 'all',
+    // Every delivery's record (the delivery log), unless WEBHOOK_DELIVERY_LOG=failures: a delivered event's
+    // record is about a tenth of a webhook's throughput (docs/benchmarks.md).
+    record: settings.deliveryLog,
     startAt: 'now',
     circuit,
     // The delivery log is written every 20 ms: a fifth of the commits of the 5 ms default at high rates;
