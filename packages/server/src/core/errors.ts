@@ -24,6 +24,7 @@ export const ERRORS = {
   POMBO_ERR_WEBHOOK_NOT_SET: { status: 409, message: 'The "{instance}" instance has no enabled webhook: set one with POST /webhook/set/{instance} first' },
   POMBO_ERR_WEBHOOK_ENDPOINT_DISABLED: { status: 409, message: 'The webhook endpoint "{endpoint}" of "{instance}" is disabled: enable it with PATCH /webhook/endpoints/{instance}/{endpoint} {"enabled": true} first' },
   POMBO_ERR_WEBHOOK_ENDPOINT_LIMIT: { status: 409, message: 'The "{instance}" instance already has {max} webhook endpoints (WEBHOOK_MAX_ENDPOINTS_PER_INSTANCE): delete one first' },
+  POMBO_ERR_NOT_GROUP_ADMIN: { status: 403, message: '"{instance}" is not an admin of the group {group}: only its owner and admins add, remove, promote or demote participants' },
   POMBO_ERR_LIMIT_REACHED: { status: 403, message: '{what}: the limit is {limit} ({variable}, see docs/security.md)' },
   POMBO_ERR_ROUTE_NOT_FOUND: { status: 404, message: 'Route {method} {url} not found' },
   POMBO_ERR_UNAVAILABLE: { status: 503, message: 'The service is unavailable: {detail}' },

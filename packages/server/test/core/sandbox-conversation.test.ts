@@ -169,6 +169,29 @@ test('groups: create tells every member (GROUPS_UPSERT); add and remove tell old
   assertError(await pombo.api('POST', path, { participants: [bob.number] }), 400, 'POMBO_ERR_VALIDATION', /action is required/);
 });
 
+test('groups: only the owner and the admins it promoted change the members, and nobody removes or demotes the owner', async () => {
+  const [alice, bob, carol, dave] = await Promise.all([member('alice'), member('bob'), member('carol'), member('dave')]);
+  const group = (await pombo.api('POST', `/group/create/${alice.name}`, { subject: 'Admins', participants: [bob.number, carol.number] })).body;
+  const as = (who: { name: string }, action: string, target: { number: string }) =>
+    pombo.api('POST', `/group/updateParticipant/${who.name}?groupJid=${encodeURIComponent(group.id)}`, { action, participants: [target.number] });
+  for (const action of ['add', 'remove', 'promote', 'demote']) {
+    assertError(await as(bob, action, action === 'add' ? dave : carol), 403, 'POMBO_ERR_NOT_GROUP_ADMIN', new RegExp(`"${bob.name}" is not an admin of the group`));
+  }
+  assertError(await as(bob, 'remove', alice), 403, 'POMBO_ERR_NOT_GROUP_ADMIN', /only its owner and admins/);
+  assert.equal((await as(alice, 'promote', bob)).status, 201);
+  assert.equal((await as(bob, 'add', dave)).status, 201, 'an admin adds');
+  assertError(await as(bob, 'remove', alice), 400, 'POMBO_ERR_VALIDATION', /owner .* cannot be removed or demoted/);
+  assertError(await as(bob, 'demote', alice), 400, 'POMBO_ERR_VALIDATION', /owner .* cannot be removed or demoted/);
+  const [listed] = (await pombo.api('GET', `/group/fetchAllGroups/${alice.name}?getParticipants=true`)).body as Array<{ participants: Array<{ id: string; admin: string | null }> }>;
+  assert.deepEqual(
+    Object.fromEntries((listed?.participants ?? []).map((p) => [p.id, p.admin])),
+    { [alice.jid]: 'superadmin', [bob.jid]: 'admin', [carol.jid]: null, [dave.jid]: null },
+  );
+  assert.equal((await as(alice, 'demote', bob)).status, 201);
+  assertError(await as(bob, 'remove', dave), 403, 'POMBO_ERR_NOT_GROUP_ADMIN', /is not an admin/);
+  assert.deepEqual((await pombo.api('GET', `/group/fetchAllGroups/${bob.name}?getParticipants=true`)).body[0].participants.length, 4, 'nothing removed');
+});
+
 test('a text to a group reaches every other member as MESSAGES_UPSERT with the sender as participant', async () => {
   const [alice, bob, carol, dave] = await Promise.all([member('alice'), member('bob'), member('carol'), member('dave')]);
   const group = (await pombo.api('POST', `/group/create/${alice.name}`, { subject: 'Time', participants: [bob.number, carol.number] })).body;

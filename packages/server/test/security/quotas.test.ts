@@ -34,6 +34,8 @@ test('SANDBOX_MAX_GROUPS: past it a 403; the groups a deleted instance created a
   assert.equal((await create('mine', memberToken, member)).status, 201);
 
   const add = { action: 'add', participants: ['5511933330009'] };
+  const promote = { action: 'promote', participants: ['5511933330002'] };
+  assert.equal((await pombo.api('POST', `/group/updateParticipant/${creator}?groupJid=${first.body.id}`, promote, creatorToken)).status, 201);
   assert.equal((await pombo.api('POST', `/group/updateParticipant/${member}?groupJid=${first.body.id}`, add, memberToken)).status, 201);
   assert.equal((await pombo.api('DELETE', `/instance/delete/${creator}`)).status, 200);
   // The group is gone from the sandbox (the member's log keeps the history of what happened).

@@ -42,6 +42,8 @@ interface Group {
   owner: string;
   creation: number;
   participants: Set<string>;
+  /** Participants promoted to admin (the owner is the superadmin, never in here). */
+  admins: Set<string>;
 }
 
 /** What one instance may hold in the sandbox (SANDBOX_MAX_GROUPS, SANDBOX_GROUP_MAX_PARTICIPANTS). */
@@ -302,6 +304,7 @@ export class SandboxNetwork {
       owner: known.owner,
       creation: known.creation ?? nowSeconds(),
       participants: new Set(known.participants.map((p) => p.id)),
+      admins: new Set(known.participants.filter((p) => p.admin === 'admin' && p.id !== known.owner).map((p) => p.id)),
     };
     this.groups.set(group.id, group);
     this.groupsByCreator.set(creatorId, (this.groupsByCreator.get(creatorId) ?? new Set<string>()).add(group.id));
@@ -343,6 +346,7 @@ export class SandboxNetwork {
       owner,
       creation: nowSeconds(),
       participants,
+      admins: new Set(),
     };
     this.groups.set(group.id, group);
     const created = this.groupsByCreator.get(creator.id) ?? new Set<string>();
@@ -359,12 +363,21 @@ export class SandboxNetwork {
   async updateParticipants(actor: Instance, groupJid: string, action: string, numbers: string[]): Promise<Record<string, unknown>> {
     const author = this.requireOpen(actor, 'manage groups');
     const group = await this.memberGroup(actor, author, groupJid);
+    // As WhatsApp: only the owner and admins change the members, and nobody removes or demotes the owner.
+    if (author !== group.owner && !group.admins.has(author)) throw new PomboError('POMBO_ERR_NOT_GROUP_ADMIN', { instance: actor.name, group: group.id });
     const participants = numbers.map(jidOf);
+    if ((action === 'remove' || action === 'demote') && participants.includes(group.owner)) {
+      throw validationError(`the group's owner (${group.owner}) cannot be removed or demoted`);
+    }
     const before = [...group.participants];
     if (action === 'add') this.checkSize(new Set([...group.participants, ...participants]).size);
     const joined = action === 'add' ? participants.filter((jid) => !group.participants.has(jid)) : [];
-    if (action === 'add') participants.forEach((jid) => group.participants.add(jid));
-    if (action === 'remove') participants.forEach((jid) => group.participants.delete(jid));
+    for (const jid of participants) {
+      if (action === 'add') group.participants.add(jid);
+      if (action === 'remove') group.participants.delete(jid);
+      if (action === 'promote' && group.participants.has(jid)) group.admins.add(jid);
+      if (action === 'remove' || action === 'demote') group.admins.delete(jid);
+    }
     // A number added to a group sees the group appear (GROUPS_UPSERT) before the change itself.
     const metadata = this.metadata(group);
     for (const jid of joined) {
@@ -391,7 +404,7 @@ export class SandboxNetwork {
       owner: group.owner,
       creation: group.creation,
       size: group.participants.size,
-      participants: [...group.participants].map((id) => ({ id, admin: id === group.owner ? 'superadmin' : null })),
+      participants: [...group.participants].map((id) => ({ id, admin: id === group.owner ? 'superadmin' : group.admins.has(id) ? 'admin' : null })),
     };
   }
 
