@@ -29,7 +29,8 @@ export class Authenticator {
 
   /** The principal of a key, or undefined when the key is unknown. */
   identify(key: string | undefined): Principal | undefined {
-    if (!key) return undefined;
+    // Not a string: a parsed body's field may be anything, whatever its declared type says.
+    if (typeof key !== 'string' || !key) return undefined;
     // One hash of the presented key serves both checks (it runs on every request).
     const presented = digest(key);
     if (timingSafeEqual(presented, this.globalDigest)) return { kind: 'global' };

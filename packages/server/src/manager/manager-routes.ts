@@ -28,7 +28,13 @@ const CORS_HEADERS = ['access-control-allow-origin', 'access-control-allow-crede
 /** Routes reachable without a session. */
 const PUBLIC = new Set(['/manager/login', '/manager/']);
 
-type Form = Record<string, string | undefined>;
+type Form = Record<string, unknown>;
+
+/** A field of a posted form as text; anything else (a JSON body's object, number or list) is no value. */
+const formField = (body: Form | undefined, name: string): string | undefined => {
+  const value = body?.[name];
+  return typeof value === 'string' ? value : undefined;
+};
 
 /**
  * POSTs must come from a page of this server: the cookie is SameSite=Strict already, and the
@@ -79,7 +85,7 @@ export function managerRoutes(app: FastifyInstance, context: AppContext): void {
     manager.get('/manager/login', async (request, reply) => (sessions.of(request) ? reply.redirect('/manager', 303) : send(reply, loginPage())));
 
     manager.post<{ Body: Form }>('/manager/login', async (request, reply) => {
-      if (context.auth.identify(request.body?.key)?.kind !== 'global') {
+      if (context.auth.identify(formField(request.body, 'key'))?.kind !== 'global') {
         context.log.info({ path: '/manager/login', address: request.ip }, 'manager login refused');
         return send(reply, loginPage('This is not the global API key.'), 401);
       }
@@ -99,7 +105,7 @@ export function managerRoutes(app: FastifyInstance, context: AppContext): void {
     manager.get('/manager/fragments/dead-letters', async (_request, reply) => send(reply, await deadLettersFragment(context)));
 
     manager.post<{ Body: Form }>('/manager/dead-letters/replay', async (request, reply) => {
-      const notice = await replay(context, request.body?.destination ?? '', request.body?.eventId);
+      const notice = await replay(context, formField(request.body, 'destination') ?? '', formField(request.body, 'eventId'));
       return send(reply, await deadLettersFragment(context, notice));
     });
 

@@ -50,6 +50,22 @@ test('an instance token is not the global key: no session', async () => {
   assert.equal(login.headers.get('set-cookie'), null);
 });
 
+test('a login or a replay whose fields are not text (a JSON body) is refused like a wrong key, not an internal error', async () => {
+  const json = { origin: pombo.url, 'content-type': 'application/json' };
+  for (const key of [{ a: 1 }, [pombo.apiKey], 12345, null]) {
+    const login = await fetch(`${pombo.url}/manager/login`, { method: 'POST', redirect: 'manual', headers: json, body: JSON.stringify({ key }) });
+    assert.equal(login.status, 401, JSON.stringify(key));
+    assert.match(await login.text(), /This is not the global API key/);
+  }
+  const replay = await fetch(`${pombo.url}/manager/dead-letters/replay`, {
+    method: 'POST',
+    headers: { ...json, cookie },
+    body: JSON.stringify({ destination: 'webhook:global', eventId: { a: 1 } }),
+  });
+  assert.equal(replay.status, 200);
+  assert.match(await replay.text(), /There is no destination &quot;webhook:global&quot;|There is no destination "webhook:global"/);
+});
+
 test('POSTs from another origin, or with neither Origin nor Referer, are refused (403) even with a session', async () => {
   const body = new URLSearchParams({ destination: 'webhook:global' }).toString();
   const foreign = await fetch(`${pombo.url}/manager/dead-letters/replay`, { method: 'POST', headers: { cookie, origin: 'http://evil.example', 'content-type': form }, body });
