@@ -11,6 +11,7 @@ import { CatchUpReads } from './catch-up-reads.ts';
 import type { HealthState } from './circuit-breaker.ts';
 import { Ledger } from './ledger-writer.ts';
 import type { Outcome } from './outcome.ts';
+import { givesUp } from './retry-policy.ts';
 
 /**
  * Which destinations this node may run (cluster mode, see cluster/cluster-node.ts): a destination
@@ -356,7 +357,8 @@ export class Dispatcher {
    * outside the workers). `attempt` is 1 for the first; `state` the circuit's after it, if it has one.
    */
   reportOutcome(destination: DestinationRef, outcome: Outcome, event: StoredEvent, attempt: number, state?: HealthState): void {
-    this.deliveryMetrics.record(destination, outcome.kind);
+    // A retry with no attempts left is a dead letter: counted as `dead`, where alerts on dead letters look.
+    this.deliveryMetrics.record(destination, givesUp(outcome, attempt, destination.retry) ? 'dead' : outcome.kind);
     if (outcome.kind === 'delivered' && !destination.relayed) this.deliveryMetrics.latency(destination, this.latencyOf(event));
     this.deliveryLog.outcome(destination, outcome, event, attempt, state);
   }

@@ -244,4 +244,8 @@ test('the delivery log filters by status and event and pages with after', async 
 
   const [dead] = await records(refused, '?status=failed');
   assert.deepEqual(dead?.attempts.map((attempt) => attempt.error), ['connection refused', 'connection refused', 'connection refused']);
+  // Its last attempt is its dead letter in the metrics, where an alert on dead letters looks.
+  const metrics = (await pombo.api('GET', '/metrics')).body as string;
+  const count = (outcome: string) => Number(new RegExp(`pombo_deliveries_total\\{channel="webhook",instance_name="${refused.name}",outcome="${outcome}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+  assert.deepEqual([count('retry'), count('dead')], [2, 1]);
 });
