@@ -43,7 +43,5 @@ export function authorizedInstance(context: AppContext, request: FastifyRequest,
     principal = context.auth.require(apikeyOf(request));
     principals.set(request, principal);
   }
-  const instance = context.instances.get(name);
-  Authenticator.authorize(principal, instance);
-  return instance;
+  return Authenticator.authorize(principal, name, context.instances.find(name));
 }

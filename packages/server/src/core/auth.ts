@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { PomboError } from './errors.ts';
+import { excerpt, PomboError } from './errors.ts';
 import type { Instance } from '../store/types.ts';
 
 /** Who is calling: the holder of the global API key, or of one instance's token. */
@@ -51,9 +51,16 @@ export class Authenticator {
     }
   }
 
-  /** Throws 403 unless the principal may act on the instance. */
-  static authorize(principal: Principal, instance: Pick<Instance, 'id' | 'name'>): void {
-    if (principal.kind === 'global' || principal.instanceId === instance.id) return;
-    throw new PomboError('POMBO_ERR_FORBIDDEN', { resource: `the "${instance.name}" instance` });
+  /**
+   * The instance named `name` (`instance`: what the name resolved to, if anything) when the principal
+   * may act on it. The global key learns whether a name exists (404); an instance token gets 403 for
+   * every name but its own instance's, whether or not it exists, so it cannot probe for other tenants.
+   */
+  static authorize<T extends Pick<Instance, 'id'>>(principal: Principal, name: string, instance: T | undefined): T {
+    if (principal.kind === 'instance' && principal.instanceId !== instance?.id) {
+      throw new PomboError('POMBO_ERR_FORBIDDEN', { resource: `the "${excerpt(name)}" instance` });
+    }
+    if (!instance) throw new PomboError('POMBO_ERR_INSTANCE_NOT_FOUND', { instance: excerpt(name) });
+    return instance;
   }
 }

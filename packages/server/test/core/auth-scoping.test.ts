@@ -62,6 +62,15 @@ test('no key, an unknown key, or instance A’s token on instance B: 401/401/403
   assert.equal((await pombo.api('GET', `/instance/connectionState/${b.name}`)).body.instance.state, 'open');
 });
 
+test('an instance token cannot tell which other names exist: a name that does not exist is a 403 as well; the global key gets 404', async () => {
+  const ghost = uniqueName('ghost');
+  for (const route of instanceRoutes()) {
+    const probe = await pombo.api(route.method, route.path(ghost), route.body, a.token);
+    assertError(probe, 403, 'POMBO_ERR_FORBIDDEN', new RegExp(`"${ghost}"`));
+    assertError(await pombo.api(route.method, route.path(ghost), route.body), 404, 'POMBO_ERR_INSTANCE_NOT_FOUND');
+  }
+});
+
 test('an instance token acts on its own instance', async () => {
   const own = await pombo.api('POST', `/message/sendText/${a.name}`, { number: b.number, text: 'hi' }, a.token);
   assert.equal(own.status, 201);

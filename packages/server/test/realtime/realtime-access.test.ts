@@ -28,6 +28,9 @@ test('a handshake without a valid key, for another instance, an unknown instance
     assert.equal(cross.body.code, 'POMBO_ERR_FORBIDDEN');
     const missing = await refused(connect(pombo.url, { query: { instance_id: 'nobody-here' }, headers: { apikey: pombo.apiKey } }));
     assert.equal(missing.status, 404);
+    // An instance token learns nothing of other names: one that does not exist is refused as one that does.
+    const probe = await refused(connect(pombo.url, { query: { instance_id: 'nobody-here' }, headers: { 'x-instance-token': token } }));
+    assert.deepEqual([probe.status, probe.body.code], [403, 'POMBO_ERR_FORBIDDEN']);
     const badEvent = await refused(connect(pombo.url, { query: { instance_id: mine, events: 'Message,Receipt' }, headers: { apikey: pombo.apiKey } }));
     assert.equal(badEvent.status, 400);
     assert.equal(badEvent.body.code, 'POMBO_ERR_UNKNOWN_EVENT');

@@ -56,6 +56,9 @@ test('an unknown instance\'s namespace is refused by name, and a deleted instanc
 
   const alice = uniqueName('alice');
   const { token } = await pombo.sandbox(alice, { websocket: { enabled: true } });
+  // An instance token learns nothing of other names: one that does not exist is refused as one that does.
+  const probe = await clients.refused(namespaceUrl(pombo, ghost), { auth: { apikey: token } });
+  assert.equal(probe.data?.code, 'POMBO_ERR_FORBIDDEN');
   const socket = await clients.connect(namespaceUrl(pombo, alice), { auth: { apikey: token } });
   const disconnected = new Promise<string>((resolve) => socket.once('disconnect', resolve));
   assert.equal((await pombo.api('DELETE', `/instance/delete/${alice}`)).status, 200);

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { excerpt, PomboError, validationError } from '../../core/errors.ts';
+import { PomboError, validationError } from '../../core/errors.ts';
 import { Authenticator, type Principal } from '../../core/auth.ts';
 import type { InstanceService } from '../../instances/instance-service.ts';
 import type { Instance } from '../../store/types.ts';
@@ -53,11 +53,9 @@ export function parseRealtimeRequest(request: IncomingMessage, auth: Authenticat
   }
   const instanceId = query.get('instance_id');
   if (!instanceId) throw validationError('instance_id is required: the id or the name of the instance to subscribe to');
-  const instance = instances.resolve(instanceId);
-  if (!instance) throw new PomboError('POMBO_ERR_INSTANCE_NOT_FOUND', { instance: excerpt(instanceId) });
-  if (!principals.some((principal) => principal.kind === 'global' || principal.instanceId === instance.id)) {
-    Authenticator.authorize(principals[0] as Principal, instance);
-  }
+  const found = instances.resolve(instanceId);
+  const principal = principals.find((held) => held.kind === 'global' || held.instanceId === found?.id) ?? (principals[0] as Principal);
+  const instance = Authenticator.authorize(principal, instanceId, found);
   const names = query.getAll('events').flatMap((value) => value.split(','));
   const subscriber = query.get('subscriber') || 'default';
   if (!SUBSCRIBER.test(subscriber)) throw validationError('subscriber must be 1 to 64 letters, digits, ".", "-" or "_"');

@@ -29,8 +29,8 @@ function scopeOf(context: AppContext, principal: Principal, namespace: string): 
     if (!own) throw new PomboError('POMBO_ERR_SOCKET_UNAUTHORIZED');
     return { kind: 'root-instance', instanceId: own.id, instanceName: own.name };
   }
-  const instance = context.instances.get(namespace.slice(1));
-  Authenticator.authorize(principal, instance);
+  const name = namespace.slice(1);
+  const instance = Authenticator.authorize(principal, name, context.instances.find(name));
   return { kind: 'instance', instanceId: instance.id, instanceName: instance.name };
 }
 
