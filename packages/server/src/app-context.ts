@@ -27,10 +27,13 @@ export interface AppContext {
   cluster?: ClusterNode;
 }
 
-/** The `apikey` header (any case), as Evolution API clients send it. */
+/**
+ * The key a request presents: the `apikey` header (any case), as Evolution API clients send it, or else
+ * `Authorization: Bearer <key>` (what Prometheus and most HTTP tools send). Every route reads it here.
+ */
 export const apikeyOf = (request: FastifyRequest): string | undefined => {
   const value = request.headers.apikey;
-  return Array.isArray(value) ? value[0] : value;
+  return (Array.isArray(value) ? value[0] : value) ?? request.headers.authorization?.replace(/^Bearer\s+/i, '');
 };
 
 /** Principals identified so far, per request: the guard (http/request-guard.ts) and the handler share one digest of the key. */

@@ -3,7 +3,7 @@
  * `docs/errors.md` lists them; a test keeps both in sync.
  */
 export const ERRORS = {
-  POMBO_ERR_UNAUTHORIZED: { status: 401, message: 'Missing or invalid apikey: send the global API key or the instance token in the "apikey" header' },
+  POMBO_ERR_UNAUTHORIZED: { status: 401, message: 'Missing or invalid apikey: send the global API key or the instance token in the "apikey" header (or as Authorization: Bearer)' },
   POMBO_ERR_FORBIDDEN: { status: 403, message: 'This key cannot access {resource}' },
   POMBO_ERR_SOCKET_UNAUTHORIZED: { status: 401, message: 'Missing or invalid apikey: pass the global API key or the instance token as auth.apikey, the "apikey" query parameter or the "apikey" header' },
   POMBO_ERR_INSTANCE_NOT_FOUND: { status: 404, message: 'The "{instance}" instance does not exist' },

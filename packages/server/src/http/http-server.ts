@@ -57,7 +57,7 @@ function logRefusal(context: AppContext, request: FastifyRequest, error: PomboEr
 /** Malformed URLs and over-long path parameters are the client's mistake: answer them in our shape. */
 function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
   const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
-  const detail = tooLong ? 'a path parameter is too long (instance names have at most 64 characters)' : 'the URL is malformed';
+  const detail = tooLong ? 'a path parameter is longer than 100 characters (instance names have at most 64)' : 'the URL is malformed';
   void reply.code(400).send(validationError(detail).toJSON());
 }
 

@@ -18,11 +18,8 @@ export function guardRequests(app: FastifyInstance, context: AppContext): void {
     if (!security?.length) return;
     const name = (request.params as { instanceName?: unknown } | undefined)?.instanceName;
     if (typeof name === 'string') authorizedInstance(context, request, name);
-    else if (security.some((scheme) => GLOBAL_KEY in scheme)) context.auth.requireGlobal(keyOf(request));
-    else context.auth.require(keyOf(request));
+    else if (security.some((scheme) => GLOBAL_KEY in scheme)) context.auth.requireGlobal(apikeyOf(request));
+    else context.auth.require(apikeyOf(request));
   });
 }
 
-/** The `apikey` header, or a bearer token (Prometheus sends its credentials that way to /metrics). */
-const keyOf = (request: FastifyRequest): string | undefined =>
-  apikeyOf(request) ?? request.headers.authorization?.replace(/^Bearer\s+/i, '');

@@ -117,3 +117,22 @@ test('the apikey header is read in any case', async () => {
   const response = await fetch(`${pombo.url}/instance/connectionState/${a.name}`, { headers: { APIKEY: a.token } });
   assert.equal(response.status, 200);
 });
+
+test('Authorization: Bearer carries a key on every route as the apikey header does: instance routes, create and fetchInstances', async () => {
+  const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+  assert.equal((await fetch(`${pombo.url}/instance/connectionState/${a.name}`, { headers: bearer(a.token) })).status, 200);
+  assert.equal((await fetch(`${pombo.url}/instance/connectionState/${b.name}`, { headers: bearer(a.token) })).status, 403);
+  const listed = await fetch(`${pombo.url}/instance/fetchInstances`, { headers: bearer(a.token) });
+  assert.equal(listed.status, 200);
+  assert.deepEqual(((await listed.json()) as Array<{ name: string }>).map((instance) => instance.name), [a.name], 'a token lists only its own instance');
+  const name = uniqueName('bearer');
+  const created = await fetch(`${pombo.url}/instance/create`, {
+    method: 'POST',
+    headers: { ...bearer(pombo.apiKey), 'content-type': 'application/json' },
+    body: JSON.stringify({ instanceName: name, integration: 'INGEST' }),
+  });
+  assert.equal(created.status, 201, await created.text());
+  const refused = await fetch(`${pombo.url}/instance/connectionState/${a.name}`, { headers: bearer('not-a-key') });
+  assert.equal(refused.status, 401);
+  assert.match(await refused.text(), /Authorization: Bearer/);
+});

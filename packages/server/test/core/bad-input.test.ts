@@ -124,7 +124,7 @@ test('unknown instances and routes are 404s', async () => {
   ] as const) {
     assertError(await pombo.api(method, path, body), 404, 'POMBO_ERR_INSTANCE_NOT_FOUND', new RegExp(`"${ghost}" instance does not exist`));
   }
-  assertError(await pombo.api('GET', `/events/${'x'.repeat(300)}`), 400, 'POMBO_ERR_VALIDATION', /path parameter is too long/);
+  assertError(await pombo.api('GET', `/events/${'x'.repeat(300)}`), 400, 'POMBO_ERR_VALIDATION', /path parameter is longer than 100 characters/);
   assertError(await pombo.api('GET', '/events/%E0%A4%A'), 400, 'POMBO_ERR_VALIDATION', /URL is malformed/);
   assertError(await pombo.api('GET', '/nope'), 404, 'POMBO_ERR_ROUTE_NOT_FOUND', /Route GET \/nope not found/);
   assertError(await pombo.api('POST', '/instance/nope', {}), 404, 'POMBO_ERR_ROUTE_NOT_FOUND');

@@ -34,8 +34,7 @@ export function opsRoutes(app: FastifyInstance, context: AppContext): void {
     key: 'global',
   });
   app.get('/metrics', { schema: metrics }, async (request, reply) => {
-    const bearer = request.headers.authorization?.replace(/^Bearer\s+/i, '');
-    context.auth.requireGlobal(apikeyOf(request) ?? bearer);
+    context.auth.requireGlobal(apikeyOf(request));
     context.dispatcher.collect();
     reply.type(context.metrics.registry.contentType);
     return context.metrics.registry.metrics();
