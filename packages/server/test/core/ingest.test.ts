@@ -149,6 +149,18 @@ describe('POST /events/:instanceName', () => {
     assert.ok(!JSON.stringify(log).includes('EVOLUTION-INSTANCE-KEY-123'), 'the producer’s apikey is not stored');
   });
 
+  test("a sender is one spelling per number: a device suffix, the domain's case or c.us do not make another instance's number a new one", async () => {
+    const [owner, other] = [await ingestInstance(), await ingestInstance()];
+    const number = `55119${String(Date.now()).slice(-8)}`;
+    const from = (name: string, sender: string) => pombo.api('POST', `/events/${name}`, { event: 'messages.upsert', instance: name, sender, data: message(1) });
+    assert.equal((await from(owner, `${number}:12@s.whatsapp.net`)).status, 201);
+    assert.equal((await logOf(pombo, owner)).at(-1)?.sender, `${number}@s.whatsapp.net`, 'stored without the device');
+    for (const spelling of [`${number}@s.whatsapp.net`, `${number}:3@s.whatsapp.net`, `${number}@S.WHATSAPP.NET`, `${number}@c.us`]) {
+      assertError(await from(other, spelling), 400, 'POMBO_ERR_VALIDATION', /is the number of another instance/);
+    }
+    assert.equal((await from(owner, `${number}@C.US`)).status, 201, 'the owner may spell it either way');
+  });
+
   test('an Evolution payload for another instance is refused', async () => {
     const name = await ingestInstance();
     const res = await pombo.api('POST', `/events/${name}`, { event: 'messages.upsert', instance: 'someone-else', data: message(1) });

@@ -80,11 +80,17 @@ function checkSize(data: unknown, path: string, limits: IngestLimits): void {
 
 const JID = /^[\w.:-]{1,64}@[\w.-]{1,64}$/;
 
-/** An Evolution payload's `sender`: the instance's own JID (`5511…@s.whatsapp.net`), or nothing. */
+/**
+ * An Evolution payload's `sender`: the instance's own JID (`5511…@s.whatsapp.net`), or nothing. One
+ * spelling per number, as it becomes the instance's number (unique on the server): without a device
+ * (`5511…:12@…`), the domain in lower case, WhatsApp's old `c.us` as `s.whatsapp.net`.
+ */
 function senderOf(value: unknown, path: string): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string' || !JID.test(value)) throw validationError(`${path}.sender must be a JID such as 5511999990000@s.whatsapp.net`);
-  return value;
+  const [user = '', domain = ''] = value.split('@');
+  const server = domain.toLowerCase();
+  return `${user.replace(/:\d+$/, '')}@${server === 'c.us' ? 's.whatsapp.net' : server}`;
 }
 
 function parseItem(value: unknown, path: string, instanceName: string, idempotencyKey: string | undefined, limits: IngestLimits): IngestItem {
