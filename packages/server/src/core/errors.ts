@@ -16,6 +16,7 @@ export const ERRORS = {
   POMBO_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large: send at most {limit} bytes of headers' },
   POMBO_ERR_BODY_TOO_LARGE: { status: 413, message: 'The request body exceeds the limit of {limit} bytes' },
   POMBO_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send the body as application/json' },
+  POMBO_ERR_UNSUPPORTED_ENCODING: { status: 415, message: 'The body is sent with Content-Encoding: {encoding}, which Pombo does not decode: send it uncompressed' },
   POMBO_ERR_IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'The Idempotency-Key "{key}" was used before for a different request: {detail}' },
   POMBO_ERR_IDEMPOTENCY_KEY_CONFLICT: { status: 409, message: 'Another request with the Idempotency-Key "{key}" and different events was stored at the same time: {detail}' },
   POMBO_ERR_UNKNOWN_EVENT: { status: 400, message: 'Unknown event "{event}": use one of the names in docs/events.md (e.g. MESSAGES_UPSERT or messages.upsert)' },

@@ -1,5 +1,5 @@
 import { errorCodes, type FastifyInstance } from 'fastify';
-import { validationError } from '../core/errors.ts';
+import { excerpt, PomboError, validationError } from '../core/errors.ts';
 
 const BYTE_ORDER_MARK = 0xfeff;
 
@@ -41,7 +41,10 @@ function refusal(value: unknown, levels: number): 'depth' | 'key' | undefined {
  */
 export function jsonBodies(app: FastifyInstance, maxDepth: number): void {
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    // A compressed body would be read as if it were not: refused, not stored as whatever it decodes to.
+    const encoding = request.headers['content-encoding'];
+    if (encoding && encoding.toLowerCase() !== 'identity') return done(new PomboError('POMBO_ERR_UNSUPPORTED_ENCODING', { encoding: excerpt(encoding) }), undefined);
     let text = body as string;
     // An empty body reads as an empty object, as Evolution API's Express reads it: clients that send
     // `content-type: application/json` on every request (a DELETE, a logout) work unchanged, and a

@@ -111,6 +111,18 @@ test('a body that is not JSON is a 415', async () => {
   });
 });
 
+test('a compressed JSON body (Content-Encoding: gzip) is a 415 naming the encoding, not stored as if it were plain', async () => {
+  await storesNothing(pombo, [alice, bob], async () => {
+    const body = JSON.stringify({ event: 'CALL', data: { id: 'c1' } });
+    for (const encoding of ['gzip', 'br']) {
+      const response = await fetch(`${pombo.url}/events/${alice}`, { method: 'POST', headers: { apikey: pombo.apiKey, 'content-type': 'application/json', 'content-encoding': encoding }, body });
+      assertError({ status: response.status, body: await response.json() }, 415, 'POMBO_ERR_UNSUPPORTED_ENCODING', new RegExp(`Content-Encoding: ${encoding}`));
+    }
+  });
+  const plain = await fetch(`${pombo.url}/events/${alice}`, { method: 'POST', headers: { apikey: pombo.apiKey, 'content-type': 'application/json', 'content-encoding': 'identity' }, body: '{"event":"CALL","data":{}}' });
+  assert.equal(plain.status, 201);
+});
+
 test('unknown instances and routes are 404s', async () => {
   const ghost = uniqueName('ghost');
   for (const [method, path, body] of [
