@@ -49,6 +49,9 @@ test('GET /metrics needs the global key and counts appended events', async () =>
   const text = await res.text();
   assert.match(text, /# TYPE pombo_events_appended_total counter/);
   assert.match(text, /pombo_process_/);
+  for (const scope of ['root', 'root-instance', 'instance']) {
+    assert.match(text, new RegExp(`^pombo_socketio_connections\\{scope="${scope}"\\} \\d+$`, 'm'), `Socket.IO connections by ${scope}, 0 before any connects`);
+  }
 });
 
 test('a scrape of /metrics names destinations by channel and instance name, and process metrics once', async (t) => {

@@ -39,6 +39,8 @@ export function attachSocketServer(app: FastifyInstance, context: AppContext, op
   const fanOut = new SocketFanOut(io, new EventRouter(context.instances, options.globalEvents), context);
   const admit = admission(context);
   const gauge = context.metrics.socketioConnections;
+  // Every scope has a sample from the start: a dashboard shows 0 connections, not "no data".
+  for (const scope of ['root', 'root-instance', 'instance'] as const) gauge.set({ scope }, 0);
   const connected = (socket: PomboSocket): void => {
     const scope = socket.data.scope.kind;
     gauge.inc({ scope });
