@@ -56,6 +56,26 @@ export interface DestinationReport {
   readonly asOf?: string | null;
 }
 
+/**
+ * Destinations that run outside the dispatcher's workers (realtime subscribers, which share their
+ * feed's worker): on each scrape, their owner calls `read` with each one's figures, as the gauges take
+ * a worker's (`lag`: what it owes, `retrying`: not done, failed at least once). In-memory reads only.
+ */
+export type GaugeSource = (read: (channel: string, instanceId: string | null, lag: number, retrying: number) => void) => void;
+
+/** What the destinations outside the workers of one channel and instance owe (`Dispatcher.outsideFigures`). */
+export interface OutsideFigures {
+  readonly channel: string;
+  readonly instanceId: string | null;
+  /** The largest lag among them. */
+  lag: number;
+  /** Their retrying deliveries, summed. */
+  retrying: number;
+}
+
+/** The key of `Dispatcher.outsideFigures` for one channel and instance (null: every instance). */
+export const figuresKey = (channel: string, instanceId: string | null): string => `${channel}\0${instanceId ?? '*'}`;
+
 /** A destination known to the dispatcher that needs a lease, and the log's head when this node first saw it. */
 export interface LeasedDestination {
   readonly spec: DestinationSpec;
@@ -79,6 +99,7 @@ export class Dispatcher {
   private readonly deliveryLog: DeliveryLog;
   /** Instance id → name, for labels: kept from the first label until the instance is forgotten. */
   private readonly names = new Map<string, string>();
+  private readonly gaugeSources = new Set<GaugeSource>();
   /** Where every destination's delivery state is written (its workers', and realtime subscribers'). */
   readonly ledger: Ledger;
   /** The shared log reads of connected readers that are behind (realtime subscribers, Socket.IO replays). */
@@ -373,6 +394,12 @@ export class Dispatcher {
     return (Date.now() - msOfIso(event.createdAt)) / 1000;
   }
 
+  /** Adds a source of destinations outside the workers to the gauges; answers its removal. */
+  addGaugeSource(source: GaugeSource): () => void {
+    this.gaugeSources.add(source);
+    return () => void this.gaugeSources.delete(source);
+  }
+
   /**
    * Refreshes the per-destination gauges (called on each /metrics scrape), labelled by channel and
    * instance name: removed destinations disappear; destinations of one channel and instance show
@@ -390,11 +417,42 @@ export class Dispatcher {
       entry.retrying += status.retrying;
       gauges.set(key, entry);
     }
+    this.readGaugeSources(gauges);
     this.metrics.destinationLag.reset();
     this.metrics.destinationRetrying.reset();
     for (const { lag, retrying, ...labels } of gauges.values()) {
       this.metrics.destinationLag.set(labels, lag);
       this.metrics.destinationRetrying.set(labels, retrying);
+    }
+  }
+
+  /**
+   * The figures of the destinations outside the workers (`addGaugeSource`) by channel and instance,
+   * as the gauges take them: the largest lag, the retries summed. Keyed by `figuresKey`.
+   */
+  outsideFigures(): Map<string, OutsideFigures> {
+    const figures = new Map<string, OutsideFigures>();
+    const read = (channel: string, instanceId: string | null, lag: number, retrying: number): void => {
+      const key = figuresKey(channel, instanceId);
+      const entry = figures.get(key);
+      if (entry) {
+        entry.lag = Math.max(entry.lag, lag);
+        entry.retrying += retrying;
+      } else figures.set(key, { channel, instanceId, lag, retrying });
+    };
+    for (const source of this.gaugeSources) source(read);
+    return figures;
+  }
+
+  /** Adds the figures of the destinations outside the workers to `gauges`, as `collect` adds a worker's. */
+  private readGaugeSources(gauges: Map<string, { channel: string; instance_name: string; lag: number; retrying: number }>): void {
+    for (const { channel, instanceId, lag, retrying } of this.outsideFigures().values()) {
+      const instance_name = this.instanceLabel(instanceId);
+      const key = `${channel}\0${instance_name}`;
+      const entry = gauges.get(key) ?? { channel, instance_name, lag: 0, retrying: 0 };
+      entry.lag = Math.max(entry.lag, lag);
+      entry.retrying += retrying;
+      gauges.set(key, entry);
     }
   }
 

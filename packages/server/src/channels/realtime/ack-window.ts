@@ -22,6 +22,14 @@ export class AckWindow<T> {
   private start = 0;
   /** Unacknowledged events. */
   size = 0;
+  /** Unacknowledged events that failed at least once: sent more than once, or waiting for a connection to send them again. */
+  retrying = 0;
+  /**
+   * Whether the events were added in log order since the window was last empty (not so after a
+   * rewind): then the first taken slot holds the oldest, and `oldestPos` reads no other.
+   */
+  private ordered = true;
+  private lastAddedPos = -1;
   /** No deadline comes before this (an ack-wait sweep with nothing due reads no slot). */
   private earliestDeadline = Number.POSITIVE_INFINITY;
   /** Set while `forEach` runs: slots do not move under it. */
@@ -29,8 +37,12 @@ export class AckWindow<T> {
 
   /** Adds an event sent to `target`; `sends` counts this send and those of earlier windows. */
   add(event: StoredEvent, target: T | null, deadline: number, sends = 1): void {
+    if (this.size === 0) this.ordered = true;
+    else if (event.pos < this.lastAddedPos) this.ordered = false;
+    this.lastAddedPos = event.pos;
     this.slots.push(event, target, deadline, sends);
     this.size++;
+    if (sends > 1 || target === null) this.retrying++;
     if (target !== null && deadline < this.earliestDeadline) this.earliestDeadline = deadline;
   }
 
@@ -71,6 +83,8 @@ export class AckWindow<T> {
 
   /** Records a send of the event again, to `target` (null: waiting for a connection). */
   resend(slot: number, target: T | null, deadline: number): void {
+    // Once sent again or waiting to be, it stays retrying until it is taken out.
+    if (!this.isRetrying(slot)) this.retrying++;
     this.slots[slot + TARGET] = target;
     this.slots[slot + DEADLINE] = deadline;
     if (target !== null) {
@@ -81,11 +95,16 @@ export class AckWindow<T> {
 
   /** Takes an event out (acknowledged or dead-lettered). */
   remove(slot: number): void {
+    if (this.isRetrying(slot)) this.retrying--;
     const slots = this.slots;
     slots[slot + EVENT] = null;
     slots[slot + TARGET] = null;
     this.size--;
     if (!this.visiting) this.compact();
+  }
+
+  private isRetrying(slot: number): boolean {
+    return this.sends(slot) > 1 || this.target(slot) === null;
   }
 
   private compact(): void {
@@ -153,7 +172,11 @@ export class AckWindow<T> {
     let oldest = Number.POSITIVE_INFINITY;
     for (let slot = this.start; slot < slots.length; slot += STRIDE) {
       const event = slots[slot + EVENT] as StoredEvent | null;
-      if (event !== null && event.pos < oldest) oldest = event.pos;
+      if (event !== null && event.pos < oldest) {
+        // In log order: the first taken slot is the oldest (read on each floor save and each scrape).
+        if (this.ordered) return event.pos;
+        oldest = event.pos;
+      }
     }
     return oldest;
   }

@@ -70,6 +70,8 @@ export class RealtimeHub implements ConnectionOwner {
   readonly maxBufferedBytes: number;
   /** Cluster mode: where each durable subscriber is served (the node of its newest connection). */
   private readonly leases: SubscriberLeases | undefined;
+  /** Takes the subscribers out of the dispatcher's gauges. */
+  private readonly removeGauges: () => void;
 
   constructor(
     private readonly context: AppContext,
@@ -97,6 +99,25 @@ export class RealtimeHub implements ConnectionOwner {
       setInterval(() => this.saveFloors(), SAVE_INTERVAL_MS / SLICES),
     ];
     for (const timer of this.timers) timer.unref();
+    this.removeGauges = dispatcher.addGaugeSource((read) => this.readGauges(read));
+  }
+
+  /**
+   * The subscribers this node serves, for the dispatcher's gauges (each node reports its own): their
+   * backlog as `describe` shows it and their retrying events, under channel `realtime` and their instance.
+   * The feed's destination alone is always caught up; what an instance's clients owe is here.
+   */
+  private readGauges(read: (channel: string, instanceId: string, lag: number, retrying: number) => void): void {
+    for (const feed of this.feeds.values()) {
+      const head = this.headOf(feed);
+      for (const subscriber of feed.subscribers) if (subscriber.active) read('realtime', feed.instanceId, subscriber.backlog(head), subscriber.retrying);
+    }
+  }
+
+  /** The log's head as a feed's subscribers' backlogs count it (the feed's cursor read first). */
+  private headOf(feed: RealtimeFeed): number {
+    feed.refresh();
+    return Math.max(this.context.dispatcher.headPosition, feed.through());
   }
 
   /** Pings the connections of one slice of the subscribers. */
@@ -354,14 +375,13 @@ export class RealtimeHub implements ConnectionOwner {
   describe(instanceId: string): unknown[] {
     const feed = this.feeds.get(instanceId);
     if (!feed) return [];
-    feed.refresh();
-    const head = Math.max(this.context.dispatcher.headPosition, feed.through());
+    const head = this.headOf(feed);
     return feed.subscribers
       .filter((subscriber) => subscriber.active)
       .map((subscriber) => ({
         subscriber: subscriber.name,
         connections: subscriber.connections.map((connection) => ({ events: namesOf(connection.filter), inFlight: connection.inFlight })),
-        backlog: Math.max(0, head - subscriber.floor()),
+        backlog: subscriber.backlog(head),
         filtered: this.context.dispatcher.status(feed.id)?.filtered ?? 0,
         delivered: subscriber.stats.delivered,
         deadLettered: subscriber.stats.failed,
@@ -386,6 +406,7 @@ export class RealtimeHub implements ConnectionOwner {
   async shutdown(): Promise<void> {
     this.closing = true;
     for (const timer of this.timers) clearInterval(timer);
+    this.removeGauges();
     const reason = 'the server is shutting down: reconnect';
     await Promise.all(
       [...this.subscribers.values()].flatMap((subscriber) =>

@@ -110,6 +110,16 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
     return this.window?.size ?? 0;
   }
 
+  /** Its unacknowledged events that failed at least once (an ack wait passed, a connection closed first): sent again, or waiting for a connection. */
+  get retrying(): number {
+    return this.window?.retrying ?? 0;
+  }
+
+  /** What it still owes up to `head`: the events past its floor, sent and unacknowledged or not sent yet. */
+  backlog(head: number): number {
+    return Math.max(0, head - this.floor());
+  }
+
   /**
    * The ack floor: every event of the instance up to it is acknowledged, dead-lettered or not wanted.
    * A subscriber resumes after it.

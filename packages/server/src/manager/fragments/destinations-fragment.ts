@@ -1,5 +1,6 @@
 import type { AppContext } from '../../app-context.ts';
 import type { DestinationStatus } from '../../delivery/destination-worker.ts';
+import { figuresKey } from '../../delivery/dispatcher.ts';
 import { age, percent } from '../format.ts';
 import { html, type Html } from '../html.ts';
 
@@ -9,11 +10,14 @@ import { html, type Html } from '../html.ts';
  * deliveries in flight and retrying (not done, failed at least once), the share of
  * attempts that succeeded since the start, and its circuit state. In cluster mode, also those other
  * nodes run, with the node (their figures as their node published them at its last lease renewal).
+ * A realtime feed is always caught up: its lag and retrying are its subscribers' on this node (the
+ * largest backlog, the retries summed), as the gauges of /metrics count them.
  */
 export async function destinationsFragment(context: AppContext): Promise<Html> {
   const { dispatcher } = context;
   const head = dispatcher.headPosition;
   const clustered = context.cluster !== undefined;
+  const outside = dispatcher.outsideFigures();
   const reports = (await dispatcher.allReports())
     .filter((report): report is typeof report & { status: DestinationStatus } => report.status !== undefined)
     .map((report) => ({ ...report, instance: dispatcher.instanceLabel(report.status.instanceId) }))
@@ -22,6 +26,8 @@ export async function destinationsFragment(context: AppContext): Promise<Html> {
   const rows = reports.map(({ status, instance, backlog, node, asOf }) => {
     const attempts = status.delivered + status.retried + status.failed;
     const here = asOf === undefined;
+    // Destinations outside the workers that this one feeds (a realtime feed's subscribers), run here.
+    const fed = here ? outside.get(figuresKey(status.channel, status.instanceId)) : undefined;
     const oldest = here ? dispatcher.oldestPendingAt(status.id) : null;
     const nodeCell = clustered ? html`<td data-field="node">${node ?? 'none'}${here ? '' : html` <span class="muted">(figures ${age(asOf ?? null)} old)</span>`}</td>` : html``;
     return html`<tr data-destination="${status.id}">
@@ -30,10 +36,10 @@ export async function destinationsFragment(context: AppContext): Promise<Html> {
   <td><code class="muted">${status.id}</code></td>
   ${nodeCell}
   <td class="state-${status.state}">${status.state}</td>
-  <td class="num" data-field="lag">${backlog}</td>
+  <td class="num" data-field="lag">${Math.max(backlog, fed?.lag ?? 0)}</td>
   <td class="num" data-field="oldest">${oldest ? age(oldest) : '—'}</td>
   <td class="num" data-field="in-flight">${status.inFlight}</td>
-  <td class="num" data-field="retrying">${status.retrying}</td>
+  <td class="num" data-field="retrying">${status.retrying + (fed?.retrying ?? 0)}</td>
   <td class="num" data-field="success">${percent(status.delivered, attempts)}</td>
   <td class="num" data-field="delivered">${status.delivered}</td>
   <td class="num" data-field="dead">${status.failed}</td>
