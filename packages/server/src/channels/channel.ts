@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { DestinationSpec } from '../delivery/destination.ts';
+import type { DisabledDestination } from '../delivery/dispatcher.ts';
 import type { JsonSchema } from '../core/schemas.ts';
 import type { Obj } from '../core/validate.ts';
 import type { Instance } from '../store/types.ts';
@@ -59,6 +60,11 @@ export interface ChannelModule {
    * write that changes neither (a connect, a logout) does not build them again (InstanceService.takeIn).
    */
   destinations(instance: Instance): DestinationSpec[];
+  /**
+   * The destinations an instance's stored config keeps without running them (a disabled webhook, whose
+   * cursor and records wait in the store): still reported, with their dead letters and lag. Built like `destinations`.
+   */
+  disabledDestinations?(instance: Instance): DisabledDestination[];
   /** Destinations configured by the environment (global mode). */
   globalDestinations(): DestinationSpec[];
   /** Routes beyond set/find (e.g. the webhook delivery log). */

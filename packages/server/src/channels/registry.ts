@@ -42,6 +42,11 @@ export class ChannelRegistry {
         wanted.add(spec.id);
         started.push(this.dispatcher.upsert(spec));
       }
+      for (const destination of module.disabledDestinations?.(instance) ?? []) {
+        // Owned too: the instance's deletion forgets its cursor and records with the others'.
+        wanted.add(destination.id);
+        void this.dispatcher.disable(destination);
+      }
     }
     for (const id of this.owned.get(instance.id) ?? []) {
       if (!wanted.has(id)) void this.dispatcher.remove(id);

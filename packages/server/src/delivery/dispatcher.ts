@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { msOfIso } from '../core/iso-time.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { AppendInterest } from '../store/append-interest.ts';
-import type { LeasedDestinationState, Store, StoredEvent } from '../store/types.ts';
+import type { LeasedDestinationState, LedgerFigures, Store, StoredEvent } from '../store/types.ts';
 import { DeliveryLog } from './delivery-log.ts';
 import { DeliveryMetrics } from './delivery-metrics.ts';
 import type { DestinationRef, DestinationSpec } from './destination.ts';
@@ -54,6 +54,8 @@ export interface DestinationReport {
   readonly node?: string | null;
   /** When its holder published `status` (another node's, in cluster mode); absent when it is this node's own. */
   readonly asOf?: string | null;
+  /** A disabled destination (none runs it, `status` is undefined): what its ledger keeps, read now. */
+  readonly disabled?: DisabledFigures;
 }
 
 /**
@@ -76,6 +78,17 @@ export interface OutsideFigures {
 /** The key of `Dispatcher.outsideFigures` for one channel and instance (null: every instance). */
 export const figuresKey = (channel: string, instanceId: string | null): string => `${channel}\0${instanceId ?? '*'}`;
 
+/** What a disabled destination's ledger keeps, and `waiting`: its instance's events stored past its cursor. */
+export interface DisabledFigures extends LedgerFigures {
+  readonly waiting: number;
+}
+
+/**
+ * A destination its configuration keeps without running it (a disabled webhook): its cursor and delivery
+ * records wait in the store, and what is appended meanwhile waits in the log, until it is enabled again.
+ */
+export type DisabledDestination = Pick<DestinationSpec, 'id' | 'channel' | 'instanceId'>;
+
 /** A destination known to the dispatcher that needs a lease, and the log's head when this node first saw it. */
 export interface LeasedDestination {
   readonly spec: DestinationSpec;
@@ -91,6 +104,11 @@ export class Dispatcher {
   /** Destinations that need a lease (cluster mode), running or not. */
   private readonly leased = new Map<string, LeasedDestination>();
   private gate: LeaseGate | undefined;
+  /** Disabled destinations (known, not run), and their ledgers' figures as the last scrape read them (readDisabledFigures). */
+  private readonly disabled = new Map<string, DisabledDestination>();
+  private disabledFigures = new Map<string, DisabledFigures>();
+  /** A disabled destination's `waiting`, as counted from its cursor through a head (counted on from there). */
+  private readonly waitingCounts = new Map<string, { cursor: number; through: number; waiting: number }>();
   /** Destinations being stopped (their last save under way). */
   private readonly stopping = new Map<string, Promise<void>>();
   private head = 0;
@@ -214,6 +232,8 @@ export class Dispatcher {
   upsert(spec: DestinationSpec): Promise<void> {
     // Named while the instance exists: its deletion does not wait for its destinations to drain.
     this.instanceLabel(spec.instanceId);
+    this.disabled.delete(spec.id);
+    this.waitingCounts.delete(spec.id);
     let initialized = Promise.resolve();
     if (this.gate?.needsLease(spec)) {
       const known = this.leased.get(spec.id);
@@ -270,11 +290,33 @@ export class Dispatcher {
   async remove(id: string, { forget = false, children = false } = {}): Promise<void> {
     const worker = this.workers.get(id);
     this.workers.delete(id);
+    this.disabled.delete(id);
+    this.waitingCounts.delete(id);
     if (this.leased.delete(id)) this.gate?.changed();
     this.deliveryLog.forget(id);
     if (worker) await this.stopWorker(id, worker);
     else await this.stopped(id);
     if (forget) await this.ledger.forget(id, { children });
+  }
+
+  /**
+   * Stops a destination the configuration keeps, disabled: its cursor and delivery records stay in the
+   * store, it stays known (its report, its dead letters, its lag gauge) until it is upserted again or removed.
+   */
+  async disable(destination: DisabledDestination): Promise<void> {
+    this.instanceLabel(destination.instanceId);
+    const removed = this.remove(destination.id);
+    this.disabled.set(destination.id, destination);
+    await removed;
+  }
+
+  /** The disabled destinations (every node knows them: their configuration is shared). */
+  disabledDestinations(): DisabledDestination[] {
+    return [...this.disabled.values()];
+  }
+
+  isDisabled(id: string): boolean {
+    return this.disabled.has(id);
   }
 
   status(id: string): DestinationStatus | undefined {
@@ -292,11 +334,14 @@ export class Dispatcher {
     const gate = this.gate;
     const remote = ids.filter((id) => !this.workers.has(id) && this.leased.has(id));
     const states = gate && remote.length ? await gate.elsewhere(remote) : new Map<string, LeasedDestinationState>();
+    const figures = await this.figuresOf(ids.filter((id) => this.disabled.has(id)));
     // A destination created or restarted a moment ago has not read its cursor yet: its report waits for it.
     await Promise.all(ids.map((id) => this.workers.get(id)?.whenStarted()));
     return ids.map((id): DestinationReport => {
       const status = this.status(id);
       if (status) return { status, backlog: backlogOf(this.head, status.cursor, status.pending), ...(gate ? { node: gate.id } : {}) };
+      const kept = figures.get(id);
+      if (kept) return { status: undefined, backlog: this.backlogOfDisabled(kept), disabled: kept };
       const state = states.get(id);
       if (!gate || !state) return { status: undefined, backlog: 0 };
       const published = state.status === null ? undefined : (JSON.parse(state.status) as DestinationStatus);
@@ -315,6 +360,55 @@ export class Dispatcher {
   async allReports(): Promise<DestinationReport[]> {
     const remote = [...this.leased.keys()].filter((id) => !this.workers.has(id));
     return this.reportsOf([...this.workers.keys(), ...remote]);
+  }
+
+  /**
+   * The ledgers' figures of these disabled destinations (one read of the store), once a stop under way
+   * has written its last state (on a node alone; in cluster mode the node that ran it may still be writing it).
+   */
+  private async figuresOf(ids: readonly string[]): Promise<Map<string, DisabledFigures>> {
+    if (!ids.length) return new Map();
+    await Promise.all(ids.map((id) => this.stopped(id)));
+    const head = this.head;
+    const kept = await this.store.ledgerFigures(ids);
+    const figures = new Map<string, DisabledFigures>();
+    await Promise.all([...kept].map(async ([id, ledger]) => figures.set(id, { ...ledger, waiting: await this.waiting(id, ledger.cursor, head) })));
+    return figures;
+  }
+
+  /**
+   * The events of a disabled destination's instance past its cursor, through `head` (the other instances'
+   * events, which it skips, are not owed): counted once, then only those appended since the last count,
+   * so a scrape does not count a long backlog again.
+   */
+  private async waiting(id: string, cursor: number | undefined, head: number): Promise<number> {
+    const instanceId = this.disabled.get(id)?.instanceId;
+    if (cursor === undefined || instanceId === undefined) return 0;
+    if (instanceId === null) return Math.max(0, head - cursor);
+    const counted = this.waitingCounts.get(id);
+    const from = counted && counted.cursor === cursor ? counted : { cursor, through: cursor, waiting: 0 };
+    if (head <= from.through) return from.waiting;
+    const waiting = from.waiting + (await this.store.countOfInstance(instanceId, from.through, head));
+    if (this.disabled.has(id)) this.waitingCounts.set(id, { cursor, through: head, waiting });
+    return waiting;
+  }
+
+  /** What a disabled destination owes: its instance's events past its stored cursor and its pending records (none when it never ran). */
+  private backlogOfDisabled(figures: DisabledFigures): number {
+    return figures.waiting + (figures.cursor === undefined ? 0 : figures.pending);
+  }
+
+  /**
+   * Reads the disabled destinations' figures for `collect` (one read of the store for them all, before
+   * each scrape): a disabled webhook's lag keeps its series, so an alert on it does not clear when it is
+   * given up. On a failed read the figures of the previous scrape stay.
+   */
+  async readDisabledFigures(): Promise<void> {
+    try {
+      this.disabledFigures = await this.figuresOf([...this.disabled.keys()]);
+    } catch (error) {
+      this.log.warn({ err: error }, 'could not read the figures of the disabled destinations for /metrics');
+    }
   }
 
   /** The instance a known destination delivers (null: every instance), wherever it runs. */
@@ -403,7 +497,8 @@ export class Dispatcher {
   /**
    * Refreshes the per-destination gauges (called on each /metrics scrape), labelled by channel and
    * instance name: removed destinations disappear; destinations of one channel and instance show
-   * their largest backlog (positions past the cursor and pending retries behind it) and their retries summed.
+   * their largest backlog (positions past the cursor and pending retries behind it) and their retries summed;
+   * disabled ones are counted too, from their figures as `readDisabledFigures` last read them.
    */
   collect(): void {
     this.deliveryMetrics.flush();
@@ -418,6 +513,17 @@ export class Dispatcher {
       gauges.set(key, entry);
     }
     this.readGaugeSources(gauges);
+    // Disabled destinations owe what waits for them: their pending records count as retrying.
+    for (const [id, figures] of this.disabledFigures) {
+      const destination = this.disabled.get(id);
+      if (!destination) continue;
+      const instance_name = this.instanceLabel(destination.instanceId);
+      const key = `${destination.channel}\0${instance_name}`;
+      const entry = gauges.get(key) ?? { channel: destination.channel, instance_name, lag: 0, retrying: 0 };
+      entry.lag = Math.max(entry.lag, this.backlogOfDisabled(figures));
+      entry.retrying += figures.pending;
+      gauges.set(key, entry);
+    }
     this.metrics.destinationLag.reset();
     this.metrics.destinationRetrying.reset();
     for (const { lag, retrying, ...labels } of gauges.values()) {

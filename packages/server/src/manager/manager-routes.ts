@@ -119,6 +119,7 @@ export function managerRoutes(app: FastifyInstance, context: AppContext): void {
 /** Replays one dead letter or all of a destination's through the dispatcher; answers what it did. */
 async function replay(context: AppContext, destination: string, eventId: string | undefined): Promise<string> {
   const { dispatcher, store } = context;
+  if (dispatcher.isDisabled(destination)) return `${destination} is disabled: enable it first (POST /webhook/enable replays the dead letters of its failing streak).`;
   // Cluster mode: a destination another node runs is known here too; its replay goes to that node.
   const instanceId = dispatcher.instanceOf(destination);
   if (instanceId === undefined) return `There is no destination "${destination}" (any more).`;

@@ -167,6 +167,8 @@ export interface EventLog {
    * means some in that range were pruned (even where a pending delivery kept an older one).
    */
   countBetween(afterPos: number, untilPos: number): Promise<number>;
+  /** How many of an instance's events the log holds at positions after `afterPos`, up to `untilPos` (a range of its index). */
+  countOfInstance(instanceId: string, afterPos: number, untilPos: number): Promise<number>;
   /**
    * Deletes events created before `before`, except those a pending delivery still needs, and the key
    * claims made before `before` none of whose events is left.
@@ -203,6 +205,16 @@ export interface InstanceRepository {
   deleteInstance(id: string): Promise<void>;
 }
 
+/** A destination's state as its ledger keeps it (see DeliveryLedger.ledgerFigures). */
+export interface LedgerFigures {
+  /** Undefined when the destination never ran (it starts at the log's head). */
+  readonly cursor: number | undefined;
+  /** Deliveries recorded as pending (retries, replays) at or behind the cursor. */
+  readonly pending: number;
+  /** Deliveries recorded as failed: its dead letters. */
+  readonly failed: number;
+}
+
 /** Delivery state per destination: its cursor in the log and the records of its deliveries. */
 export interface DeliveryLedger {
   getCursor(destination: string): Promise<number | undefined>;
@@ -213,6 +225,12 @@ export interface DeliveryLedger {
   failedDeliveries(destinations: readonly string[], perDestination: number): Promise<DeliveryRecord[]>;
   /** Pending deliveries of one destination, oldest first. */
   pendingDeliveries(destination: string, limit: number): Promise<DeliveryRecord[]>;
+  /**
+   * What the ledger keeps of these destinations, in one read (a disabled webhook's figures, which no
+   * worker holds): each one's cursor, its pending records at or behind it, and its dead letters. Counts
+   * over the records of each destination that are not delivered, never the log.
+   */
+  ledgerFigures(destinations: readonly string[]): Promise<Map<string, LedgerFigures>>;
   /**
    * Deletes a destination's cursor and records; with `children`, those of every destination whose id
    * is `<destination>:…` too (a realtime feed's subscribers).

@@ -439,6 +439,18 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         assert.equal(await store.countBetween(first.pos, last.pos), 1, 'only the event the pending delivery keeps');
       });
 
+      test("countOfInstance counts one instance's events in a range of positions, not the others'", async () => {
+        const [instance, other] = [await newInstance(), await newInstance()];
+        const first = await appendOne(instance);
+        await appendOne(other);
+        await appendOne(instance);
+        const last = await appendOne(other);
+        assert.equal(await store.countOfInstance(instance.id, first.pos - 1, last.pos), 2);
+        assert.equal(await store.countOfInstance(instance.id, first.pos, last.pos), 1);
+        assert.equal(await store.countOfInstance(other.id, first.pos, last.pos - 1), 1);
+        assert.equal(await store.countOfInstance(randomUUID(), 0, last.pos), 0);
+      });
+
       test('prune drops finished delivery records but keeps pending ones', async () => {
         const instance = await newInstance();
         const [done, failed, pending] = [await appendOne(instance), await appendOne(instance), await appendOne(instance)];
@@ -536,6 +548,27 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         assert.deepEqual(await listed([first, second, first], 10), ['first@1', 'first@2', 'first@3', 'first@4', 'second@9'], 'a destination named twice is listed once');
         assert.deepEqual(await store.failedDeliveries([], 10), []);
         assert.deepEqual((await store.failedDeliveries([second], 1))[0], record(9, { destination: second, status: 'failed' }));
+      });
+
+      test("ledgerFigures: each destination's cursor, its pending records at or behind it, and its dead letters", async () => {
+        const [kept, never] = [unique('dest'), unique('dest')];
+        await store.saveDeliveries(
+          kept,
+          [
+            record(1, { destination: kept, status: 'failed' }),
+            record(2, { destination: kept }),
+            record(3, { destination: kept, status: 'delivered' }),
+            record(4, { destination: kept, status: 'failed' }),
+            record(6, { destination: kept }),
+          ],
+          5,
+        );
+        const figures = await store.ledgerFigures([kept, never, kept]);
+        assert.deepEqual(Object.fromEntries(figures), {
+          [kept]: { cursor: 5, pending: 1, failed: 2 },
+          [never]: { cursor: undefined, pending: 0, failed: 0 },
+        });
+        assert.equal((await store.ledgerFigures([])).size, 0);
       });
 
       test('hundreds of records written at once, by several destinations, land as written; the last write of a position wins', async () => {

@@ -4,7 +4,7 @@ import { EVENT_KEYS, type EventKey } from '../../core/event-names.ts';
 import { envelopeJson, envelopeOf } from '../../core/envelope.ts';
 import { filterPredicate } from '../../core/payload-filter.ts';
 import type { DestinationSpec, Ordering, SendContext } from '../../delivery/destination.ts';
-import type { DestinationReport } from '../../delivery/dispatcher.ts';
+import type { DestinationReport, DisabledDestination } from '../../delivery/dispatcher.ts';
 import type { Outcome } from '../../delivery/outcome.ts';
 import { backoff } from '../../delivery/retry-policy.ts';
 import type { AppContext } from '../../app-context.ts';
@@ -119,9 +119,10 @@ export async function webhookChannel(context: AppContext): Promise<ChannelModule
 
   /**
    * The configuration as routes show it (secrets masked) with the delivery state of its destination
-   * (cluster mode: wherever it runs, with the node that runs it).
+   * (cluster mode: wherever it runs, with the node that runs it). A disabled one shows what its ledger
+   * keeps: its pending records as `retrying`, its dead letters as `failed`, and in `backlog` what it owes.
    */
-  function view(shown: WebhookSettings, { status, backlog, node, asOf }: DestinationReport): Record<string, unknown> {
+  function view(shown: WebhookSettings, { status, backlog, node, asOf, disabled }: DestinationReport): Record<string, unknown> {
     return {
       ...maskedSettings(shown),
       maxInFlight: shown.maxInFlight ?? settings.maxInFlight,
@@ -132,9 +133,9 @@ export async function webhookChannel(context: AppContext): Promise<ChannelModule
         lastDeliveredAt: status?.lastDeliveredAt ?? null,
         backlog,
         inFlight: status?.inFlight ?? 0,
-        retrying: status?.retrying ?? 0,
+        retrying: status?.retrying ?? disabled?.pending ?? 0,
         delivered: status?.delivered ?? 0,
-        failed: status?.failed ?? 0,
+        failed: status?.failed ?? disabled?.failed ?? 0,
         filtered: status?.filtered ?? 0,
         ...(node === undefined ? {} : { node }),
         ...(asOf === undefined ? {} : { asOf }),
@@ -205,6 +206,16 @@ export async function webhookChannel(context: AppContext): Promise<ChannelModule
         if (endpoint.enabled && endpoint.url) specs.push(instanceSpec(endpointWebhook(instance.id, endpoint.id), instance.id, endpoint.id, { ...endpoint, url: endpoint.url }));
       }
       return specs;
+    },
+    disabledDestinations(instance: Instance) {
+      // Disabled with a URL (by the user, or after failing): a cursor may wait in the store for it being enabled again.
+      const disabled: DisabledDestination[] = [];
+      const webhook = defaultOf(instance);
+      if (webhook?.url && !webhook.enabled) disabled.push({ id: instanceWebhook(instance.id), channel: 'webhook', instanceId: instance.id });
+      for (const endpoint of endpointsOf(instance)) {
+        if (!endpoint.enabled && endpoint.url) disabled.push({ id: endpointWebhook(instance.id, endpoint.id), channel: 'webhook', instanceId: instance.id });
+      }
+      return disabled;
     },
     globalDestinations() {
       return global ? [spec(GLOBAL_WEBHOOK, null, filterOf(settings.globalEvents), global, 'none', settings.maxInFlight)] : [];

@@ -35,6 +35,7 @@ export function opsRoutes(app: FastifyInstance, context: AppContext): void {
   });
   app.get('/metrics', { schema: metrics }, async (request, reply) => {
     context.auth.requireGlobal(apikeyOf(request));
+    await context.dispatcher.readDisabledFigures();
     context.dispatcher.collect();
     reply.type(context.metrics.registry.contentType);
     return context.metrics.registry.metrics();

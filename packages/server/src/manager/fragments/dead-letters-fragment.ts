@@ -14,16 +14,22 @@ const replayButton = (destination: string, label: string, eventId?: string): Htm
   <button type="submit">${label}</button>
 </form>`;
 
-/** A destination whose dead letters are listed; `replayable` when the dispatcher runs it (a realtime subscriber is not: its client resumes). */
+/**
+ * A destination whose dead letters are listed; `replayable` when the dispatcher runs it, else `hint` says
+ * how its events go again (a realtime subscriber's client resumes; a disabled webhook is enabled first).
+ */
 interface Listed {
   readonly id: string;
   readonly channel: string;
   readonly instance: string;
   readonly replayable: boolean;
+  readonly hint?: string;
 }
 
 /** A realtime client gets an event again by resuming from before it (docs/realtime-protocol.md). */
 const RESUME_HINT = 'the client gets it again by reconnecting with last_event_id before it';
+/** A disabled webhook is sent nothing, a replay neither; enabling it after its failures replays them (docs/webhooks.md). */
+const DISABLED_HINT = 'disabled: enable it to replay (POST /webhook/enable replays those of its failing streak)';
 
 function row(destination: Listed, record: DeliveryRecord): Html {
   const last = record.attempts.at(-1);
@@ -42,16 +48,19 @@ function row(destination: Listed, record: DeliveryRecord): Html {
 
 /**
  * Every destination that may have dead letters: the dispatcher's (cluster mode: those other nodes run
- * too, their records are in the shared database), then the channels' durable subscribers (realtime).
+ * too, their records are in the shared database), its disabled ones, then the channels' durable subscribers (realtime).
  */
 async function destinations(context: AppContext): Promise<Listed[]> {
   const { dispatcher, channels } = context;
   const listed: Listed[] = dispatcher
     .specs()
     .map((spec) => ({ id: spec.id, channel: spec.channel, instance: dispatcher.instanceLabel(spec.instanceId), replayable: true }));
+  for (const disabled of dispatcher.disabledDestinations()) {
+    listed.push({ id: disabled.id, channel: disabled.channel, instance: dispatcher.instanceLabel(disabled.instanceId), replayable: false, hint: DISABLED_HINT });
+  }
   for (const channel of channels.all()) {
     for (const subscriber of (await channel.subscribers?.()) ?? []) {
-      listed.push({ id: subscriber.id, channel: channel.name, instance: dispatcher.instanceLabel(subscriber.instanceId), replayable: false });
+      listed.push({ id: subscriber.id, channel: channel.name, instance: dispatcher.instanceLabel(subscriber.instanceId), replayable: false, hint: RESUME_HINT });
     }
   }
   return listed;
@@ -59,7 +68,8 @@ async function destinations(context: AppContext): Promise<Listed[]> {
 
 /**
  * The dead letters of every destination, each with a replay button (the dispatcher's replay, as
- * `POST /webhook/replay`) where the dispatcher runs it; a realtime subscriber's client resumes instead.
+ * `POST /webhook/replay`) where the dispatcher runs it; a realtime subscriber's client resumes instead,
+ * and a disabled webhook is enabled first.
  */
 export async function deadLettersFragment(context: AppContext, notice?: string): Promise<Html> {
   const listed = await destinations(context);
@@ -74,7 +84,7 @@ export async function deadLettersFragment(context: AppContext, notice?: string):
   for (const destination of listed) {
     const records = byDestination.get(destination.id) ?? [];
     if (!records.length) continue;
-    const action = destination.replayable ? replayButton(destination.id, 'Replay all') : html`<small>${RESUME_HINT}</small>`;
+    const action = destination.replayable ? replayButton(destination.id, 'Replay all') : html`<small>${destination.hint ?? ''}</small>`;
     sections.push(html`<tbody data-destination="${destination.id}">
   <tr><th colspan="7"><code>${destination.id}</code>${records.length === PER_DESTINATION ? ` (the first ${PER_DESTINATION})` : ''}</th><th>${action}</th></tr>
   ${records.map((record) => row(destination, record))}

@@ -1,8 +1,30 @@
 import type { AppContext } from '../../app-context.ts';
 import type { DestinationStatus } from '../../delivery/destination-worker.ts';
-import { figuresKey } from '../../delivery/dispatcher.ts';
+import { figuresKey, type DisabledDestination } from '../../delivery/dispatcher.ts';
 import { age, percent } from '../format.ts';
 import { html, type Html } from '../html.ts';
+
+/**
+ * A disabled destination (a disabled webhook): what it owes (its lag), its pending records (retrying)
+ * and its dead letters, as its ledger keeps them; nothing runs, so nothing is in flight or delivered.
+ */
+function disabledRow(destination: DisabledDestination, instance: string, lag: number, retrying: number, dead: number, clustered: boolean): Html {
+  return html`<tr data-destination="${destination.id}">
+  <td>${instance}</td>
+  <td>${destination.channel}</td>
+  <td><code class="muted">${destination.id}</code></td>
+  ${clustered ? html`<td data-field="node">none</td>` : html``}
+  <td class="state-disabled">disabled</td>
+  <td class="num" data-field="lag">${lag}</td>
+  <td class="num" data-field="oldest">—</td>
+  <td class="num" data-field="in-flight">0</td>
+  <td class="num" data-field="retrying">${retrying}</td>
+  <td class="num" data-field="success">—</td>
+  <td class="num" data-field="delivered">—</td>
+  <td class="num" data-field="dead">${dead}</td>
+  <td class="error"></td>
+</tr>`;
+}
 
 /**
  * Every dispatcher destination with how it keeps up: lag (the report's backlog: log head − cursor, plus
@@ -12,6 +34,7 @@ import { html, type Html } from '../html.ts';
  * nodes run, with the node (their figures as their node published them at its last lease renewal).
  * A realtime feed is always caught up: its lag and retrying are its subscribers' on this node (the
  * largest backlog, the retries summed), as the gauges of /metrics count them.
+ * Then the disabled ones (disabledRow): what they owe waits for them being enabled again.
  */
 export async function destinationsFragment(context: AppContext): Promise<Html> {
   const { dispatcher } = context;
@@ -22,7 +45,15 @@ export async function destinationsFragment(context: AppContext): Promise<Html> {
     .filter((report): report is typeof report & { status: DestinationStatus } => report.status !== undefined)
     .map((report) => ({ ...report, instance: dispatcher.instanceLabel(report.status.instanceId) }))
     .sort((a, b) => a.instance.localeCompare(b.instance) || a.status.channel.localeCompare(b.status.channel) || a.status.id.localeCompare(b.status.id));
-  if (!reports.length) return html`<p class="empty">No destination: configure a webhook, a broker or a realtime subscriber.</p>`;
+  const disabled = dispatcher.disabledDestinations();
+  const disabledReports = await dispatcher.reportsOf(disabled.map(({ id }) => id));
+  const disabledRows = disabled
+    .map((destination, n) => ({ destination, report: disabledReports[n], instance: dispatcher.instanceLabel(destination.instanceId) }))
+    .sort((a, b) => a.instance.localeCompare(b.instance) || a.destination.id.localeCompare(b.destination.id))
+    .map(({ destination, report, instance }) =>
+      disabledRow(destination, instance, report?.backlog ?? 0, report?.disabled?.pending ?? 0, report?.disabled?.failed ?? 0, clustered),
+    );
+  if (!reports.length && !disabledRows.length) return html`<p class="empty">No destination: configure a webhook, a broker or a realtime subscriber.</p>`;
   const rows = reports.map(({ status, instance, backlog, node, asOf }) => {
     const attempts = status.delivered + status.retried + status.failed;
     const here = asOf === undefined;
@@ -49,7 +80,7 @@ export async function destinationsFragment(context: AppContext): Promise<Html> {
   const nodeHeader = clustered ? html`<th>node</th>` : html``;
   return html`<table>
   <thead><tr><th>instance</th><th>channel</th><th>destination</th>${nodeHeader}<th>circuit</th><th>lag</th><th>oldest pending</th><th>in flight</th><th>retrying</th><th>success</th><th>delivered</th><th>dead</th><th>last error</th></tr></thead>
-  <tbody>${rows}</tbody>
+  <tbody>${rows}${disabledRows}</tbody>
 </table>
-<p class="muted">Log head: ${head}. Counts since the server started${clustered ? ' (for another node: since it started)' : ''}.</p>`;
+<p class="muted">Log head: ${head}. Counts since the server started${clustered ? ' (for another node: since it started)' : ''}; for a disabled destination, its dead letters recorded.</p>`;
 }

@@ -11,6 +11,7 @@ import type {
   InstancePatch,
   KeyClaim,
   KeyHolder,
+  LedgerFigures,
   NewInstance,
   ReadQuery,
   Store,
@@ -538,6 +539,11 @@ export class PostgresStore implements Store {
     return Number(result.rows[0]?.n ?? 0);
   }
 
+  async countOfInstance(instanceId: string, afterPos: number, untilPos: number): Promise<number> {
+    const result = await this.pool.query<{ n: string }>('SELECT COUNT(*) AS n FROM pombo_events WHERE instance_id = $1 AND pos > $2 AND pos <= $3', [instanceId, afterPos, untilPos]);
+    return Number(result.rows[0]?.n ?? 0);
+  }
+
   async lastPositionOf(instanceId: string): Promise<number> {
     const result = await this.pool.query<{ pos: number | null }>('SELECT MAX(pos) AS pos FROM pombo_events WHERE instance_id = $1', [instanceId]);
     return result.rows[0]?.pos ?? 0;
@@ -730,6 +736,19 @@ export class PostgresStore implements Store {
 
   async pendingDeliveries(destination: string, limit: number): Promise<DeliveryRecord[]> {
     return this.listDeliveries({ destination, status: 'pending', limit });
+  }
+
+  async ledgerFigures(destinations: readonly string[]): Promise<Map<string, LedgerFigures>> {
+    const figures = new Map<string, LedgerFigures>();
+    if (!destinations.length) return figures;
+    // One round trip for them all; each count a range of the status index.
+    const sql = `SELECT d.destination, c.pos AS cursor,
+        (SELECT COUNT(*) FROM pombo_deliveries r WHERE r.destination = d.destination AND r.status = 'pending' AND r.pos <= c.pos) AS pending,
+        (SELECT COUNT(*) FROM pombo_deliveries r WHERE r.destination = d.destination AND r.status = 'failed') AS failed
+      FROM unnest($1::text[]) AS d(destination) LEFT JOIN pombo_cursors c ON c.destination = d.destination`;
+    const { rows } = await this.pool.query<{ destination: string; cursor: number | null; pending: number; failed: number }>(sql, [[...new Set(destinations)]]);
+    for (const row of rows) figures.set(row.destination, { cursor: row.cursor ?? undefined, pending: row.pending, failed: row.failed });
+    return figures;
   }
 
   async deleteDestination(destination: string, { children = false } = {}): Promise<void> {

@@ -11,6 +11,7 @@ import type {
   InstancePatch,
   KeyClaim,
   KeyHolder,
+  LedgerFigures,
   NewInstance,
   ReadQuery,
   Store,
@@ -167,6 +168,7 @@ export class SqliteStore implements Store {
       // The last position handed out, for an empty log (AUTOINCREMENT never hands one out twice).
       lastPos: this.db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'"),
       countBetween: this.db.prepare<[number, number], { n: number }>('SELECT COUNT(*) AS n FROM events WHERE pos > ? AND pos <= ?'),
+      countOfInstance: this.db.prepare<[string, number, number], { n: number }>('SELECT COUNT(*) AS n FROM events WHERE instance_id = ? AND pos > ? AND pos <= ?'),
       firstAtOrAfter: this.db.prepare<[number], [number, number]>('SELECT pos, created_at FROM events WHERE pos >= ? ORDER BY pos LIMIT 1').raw(),
       upsertDeliveries: this.db.prepare(upsertDeliveriesSql(UPSERT_ROWS)),
     };
@@ -379,6 +381,10 @@ export class SqliteStore implements Store {
     return this.statements.countBetween.get(afterPos, untilPos)?.n ?? 0;
   }
 
+  async countOfInstance(instanceId: string, afterPos: number, untilPos: number): Promise<number> {
+    return this.statements.countOfInstance.get(instanceId, afterPos, untilPos)?.n ?? 0;
+  }
+
   async lastPositionOf(instanceId: string): Promise<number> {
     return this.db.prepare<[string], { pos: number | null }>('SELECT MAX(pos) AS pos FROM events WHERE instance_id = ?').get(instanceId)?.pos ?? 0;
   }
@@ -565,6 +571,24 @@ export class SqliteStore implements Store {
 
   async pendingDeliveries(destination: string, limit: number): Promise<DeliveryRecord[]> {
     return this.listDeliveries({ destination, status: 'pending', limit });
+  }
+
+  async ledgerFigures(destinations: readonly string[]): Promise<Map<string, LedgerFigures>> {
+    // Each count a range of the status index (the term UNDELIVERED lets SQLite use it).
+    const statement = this.db.prepare<[{ destination: string }], { cursor: number | null; pending: number; failed: number }>(
+      `SELECT c.pos AS cursor,
+         (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_status
+           WHERE destination = @destination AND status = 'pending' AND ${UNDELIVERED} AND pos <= c.pos) AS pending,
+         (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_status
+           WHERE destination = @destination AND status = 'failed' AND ${UNDELIVERED}) AS failed
+       FROM (SELECT @destination AS destination) AS d LEFT JOIN cursors AS c ON c.destination = d.destination`,
+    );
+    const figures = new Map<string, LedgerFigures>();
+    for (const destination of new Set(destinations)) {
+      const row = statement.get({ destination });
+      figures.set(destination, { cursor: row?.cursor ?? undefined, pending: row?.pending ?? 0, failed: row?.failed ?? 0 });
+    }
+    return figures;
   }
 
   async deleteDestination(destination: string, { children = false } = {}): Promise<void> {
