@@ -5,6 +5,7 @@ import { eventually, startPombo, type Harness } from '../helpers/pombo-harness.t
 import { connect as connectRealtime } from '../realtime/ws-client.ts';
 import { Clients, namespaceUrl } from '../socketio/socket-helpers.ts';
 import type { DeliveryRecord } from '../../src/store/types.ts';
+import { managerCookie } from '../helpers/manager-session.ts';
 
 let pombo: Harness;
 let cookie: string;
@@ -12,15 +13,7 @@ const form = 'application/x-www-form-urlencoded';
 
 before(async () => {
   pombo = await startPombo();
-  const login = await fetch(`${pombo.url}/manager/login`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { origin: pombo.url, 'content-type': form },
-    body: new URLSearchParams({ key: pombo.apiKey }).toString(),
-  });
-  assert.equal(login.status, 303);
-  assert.equal(login.headers.get('location'), '/manager');
-  cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  cookie = await managerCookie(pombo);
 });
 after(() => pombo.close());
 

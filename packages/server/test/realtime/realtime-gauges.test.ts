@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, uniqueName, withPombo, type Harness } from '../helpers/pombo-harness.ts';
 import { connect, ingest } from './ws-client.ts';
+import { managerCookie } from '../helpers/manager-session.ts';
 
 /** The instance's realtime series of a lag or retrying gauge, as /metrics shows it now. */
 async function gauge(pombo: Harness, metric: 'lag_events' | 'retrying', name: string): Promise<number | undefined> {
@@ -12,13 +13,7 @@ async function gauge(pombo: Harness, metric: 'lag_events' | 'retrying', name: st
 
 /** The manager's row of the instance's realtime feed in its destinations list. */
 async function feedRow(pombo: Harness, name: string): Promise<string> {
-  const login = await fetch(`${pombo.url}/manager/login`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { origin: pombo.url, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ key: pombo.apiKey }).toString(),
-  });
-  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const cookie = await managerCookie(pombo);
   const html = await (await fetch(`${pombo.url}/manager/fragments/destinations`, { headers: { cookie } })).text();
   const rows = html.split('<tr ').filter((row) => row.includes(`<td>${name}</td>`) && row.includes('<td>realtime</td>'));
   assert.equal(rows.length, 1, `one realtime row for ${name}`);

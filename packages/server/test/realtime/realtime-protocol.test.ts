@@ -4,6 +4,7 @@ import { randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { eventually, uniqueName, withPombo } from '../helpers/pombo-harness.ts';
 import { connect, ingest } from './ws-client.ts';
+import { managerCookie } from '../helpers/manager-session.ts';
 
 const number = () => `5511${randomInt(10_000_000, 99_999_999)}`;
 
@@ -135,13 +136,7 @@ test("a subscriber's outcomes are the dispatcher's: acks and redeliveries in pom
     // One ack; the ignored event timed out twice: a retry, then its dead letter; the feed's hand-offs are not counted.
     assert.deepEqual([count('delivered'), count('retry'), count('dead')], [1, 1, 1]);
 
-    const login = await fetch(`${pombo.url}/manager/login`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { origin: pombo.url, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ key: pombo.apiKey }).toString(),
-    });
-    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const cookie = await managerCookie(pombo);
     const list: string = await eventually(async () => {
       const text = await (await fetch(`${pombo.url}/manager/fragments/dead-letters`, { headers: { cookie } })).text();
       return text.includes(`data-dead-letter="${ignored}"`) ? text : undefined;

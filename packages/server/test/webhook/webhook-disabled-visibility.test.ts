@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { eventually, startPombo, type Harness } from '../helpers/pombo-harness.ts';
 import { receiverFor } from './http-receiver.ts';
 import { emit, FAST_RETRIES, instanceWithWebhook, message } from './webhook-fixtures.ts';
+import { managerCookie } from '../helpers/manager-session.ts';
 
 const form = 'application/x-www-form-urlencoded';
 
@@ -17,17 +18,6 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-/** A manager session's cookie. */
-async function managerCookie(pombo: Harness): Promise<string> {
-  const login = await fetch(`${pombo.url}/manager/login`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { origin: pombo.url, 'content-type': form },
-    body: new URLSearchParams({ key: pombo.apiKey }).toString(),
-  });
-  assert.equal(login.status, 303);
-  return (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-}
 
 async function fragment(pombo: Harness, cookie: string, name: string): Promise<string> {
   const response = await fetch(`${pombo.url}/manager/fragments/${name}`, { headers: { cookie } });
