@@ -23,8 +23,10 @@ export class Authenticator {
     this.byTokenDigest.set(digest(instance.token).toString('hex'), instance.id);
   }
 
-  forget(instance: Pick<Instance, 'token'>): void {
-    this.byTokenDigest.delete(digest(instance.token).toString('hex'));
+  /** Forgets the instance's token, unless it now opens another instance (it is never taken from that one). */
+  forget(instance: Pick<Instance, 'id' | 'token'>): void {
+    const key = digest(instance.token).toString('hex');
+    if (this.byTokenDigest.get(key) === instance.id) this.byTokenDigest.delete(key);
   }
 
   /** The principal of a key, or undefined when the key is unknown. */

@@ -1,15 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EventKey } from '../core/event-names.ts';
-import { excerpt, PomboError } from '../core/errors.ts';
+import { excerpt, PomboError, validationError } from '../core/errors.ts';
 import { newToken } from '../core/ids.ts';
 import type { ChannelRegistry } from '../channels/registry.ts';
 import type { Authenticator } from '../core/auth.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { OwnerJidTakenError } from '../store/owner-jid-taken-error.ts';
+import { TokenTakenError } from '../store/token-taken-error.ts';
 import { NumberTakenError } from './number-taken-error.ts';
 import { CLOSED_LOGGED_OUT, sessionClosed } from '../sources/sandbox/session-closed.ts';
 import type { AppendRequest, AppendResult, ChannelsEdit, Instance, InstancePatch, Integration, KeyClaim, Store, StoredEvent } from '../store/types.ts';
+
+/** A token asked for at creation that another instance (or the global key) holds. */
+export const TOKEN_TAKEN = 'token is already in use: choose another one, or leave it out to get a generated one';
 
 export interface CreateInstance {
   instanceName: string;
@@ -129,7 +133,8 @@ export class InstanceService {
     };
     // Another node sharing the store may have taken the name since this one cached its instances.
     const created = await this.store.createInstance(row).catch(async (error: unknown) => {
-      throw (await this.store.getInstance(row.name)) ? exists : error;
+      if (await this.store.getInstance(row.name)) throw exists;
+      throw error instanceof TokenTakenError ? validationError(TOKEN_TAKEN) : error;
     });
     // A copy read since the row was written may be newer already (changed on another node meanwhile).
     const instance = this.keep(created) ? created : (this.byId.get(created.id) ?? created);

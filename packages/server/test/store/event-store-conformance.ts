@@ -6,6 +6,7 @@ import { timeOfId } from '../../src/core/ids.ts';
 import type { AppendRequest, AppendResult, DeliveryRecord, Instance, KeyClaim, Store, StoredEvent } from '../../src/store/types.ts';
 import { IdempotencyKeyTakenError } from '../../src/store/idempotency-key-taken-error.ts';
 import { OwnerJidTakenError } from '../../src/store/owner-jid-taken-error.ts';
+import { TokenTakenError } from '../../src/store/token-taken-error.ts';
 
 /**
  * The contract every event store passes (SQLite and PostgreSQL). Each test works on its own
@@ -711,6 +712,20 @@ export function describeEventStoreConformance(name: string, open: () => Promise<
         assert.deepEqual(await store.updateInstance(holder.id, { ownerJid: jid, profileName: 'again' }), { ...holder, profileName: 'again', version: holder.version + 1 }, 'the holder may write it again');
         await store.deleteInstance(holder.id);
         assert.equal((await store.updateInstance(loser.id, { ownerJid: jid }))?.ownerJid, jid, 'a deleted holder frees it');
+      });
+
+      test('a token is one instance’s: of two creations with it at once, one is refused (TokenTakenError) and writes nothing', async () => {
+        const token = randomUUID();
+        const names = [unique('token'), unique('token')];
+        const outcomes = await Promise.allSettled(names.map((name) => newInstance({ name, token })));
+        const kept = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+        const refused = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));
+        assert.equal(kept.length, 1, 'one creation keeps the token');
+        assert.ok(refused[0] instanceof TokenTakenError, `the other is refused as taken (${String(refused[0])})`);
+        const loser = names.find((name) => name !== kept[0]?.name) as string;
+        assert.equal(await store.getInstance(loser), undefined, 'nothing of the refused creation is written');
+        await store.deleteInstance((kept[0] as Instance).id);
+        assert.equal((await newInstance({ name: loser, token })).token, token, 'a deleted holder frees it');
       });
 
       test('channel configs are stored as JSON, one key per channel', async () => {

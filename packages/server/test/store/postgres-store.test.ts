@@ -9,7 +9,7 @@ import { MIGRATIONS } from '../../src/store/postgres/postgres-schema.ts';
 
 /** The migrations before the one that made owner_jid unique: a database as it was before it. */
 const BEFORE_OWNER_INDEX = MIGRATIONS.findIndex((step) => step.includes('pombo_instances_owner_jid ON'));
-const INSERT_INSTANCE = "INSERT INTO pombo_instances (id, name, token, integration, state, owner_jid, created_at) VALUES ($1, $2, 't', 'INGEST', 'open', $3, $4)";
+const INSERT_INSTANCE = "INSERT INTO pombo_instances (id, name, token, integration, state, owner_jid, created_at) VALUES ($1, $2, 'token-' || $1, 'INGEST', 'open', $3, $4)";
 
 /** Creates `schema` as a node of the version before the owner_jid index left it, and makes it the admin's search path. */
 async function migrateUpToOwnerIndex(admin: pg.Client, schema: string): Promise<void> {

@@ -60,7 +60,8 @@ test('SQLite: a number two instances got before it was held by the database stay
   const raw = new Database(file);
   for (const step of MIGRATIONS.slice(0, BEFORE_OWNER_INDEX)) raw.exec(step);
   raw.pragma(`user_version = ${BEFORE_OWNER_INDEX}`);
-  const insert = raw.prepare("INSERT INTO instances (id, name, token, integration, state, owner_jid, created_at) VALUES (?, ?, 't', 'INGEST', 'open', ?, ?)");
+  const statement = raw.prepare("INSERT INTO instances (id, name, token, integration, state, owner_jid, created_at) VALUES (?, ?, ?, 'INGEST', 'open', ?, ?)");
+  const insert = { run: (id: string, name: string, jid: string, at: string) => statement.run(id, name, `token-${id}`, jid, at) };
   insert.run('second', 'a-second', 'x@s.whatsapp.net', '2026-01-02T00:00:00.000Z');
   insert.run('first', 'b-first', 'x@s.whatsapp.net', '2026-01-01T00:00:00.000Z');
   insert.run('alone', 'c-alone', 'y@s.whatsapp.net', '2026-01-03T00:00:00.000Z');
@@ -69,6 +70,30 @@ test('SQLite: a number two instances got before it was held by the database stay
   const store = new SqliteStore(file);
   try {
     await assertNumberKeptByFirst(store);
+  } finally {
+    await store.close();
+  }
+});
+
+test('SQLite: a token two instances got before the database held it stays with the first one created; the others get new ones', async () => {
+  const file = join(dir, `${randomUUID()}.db`);
+  const raw = new Database(file);
+  const before = MIGRATIONS.findIndex((step) => step.includes('instances_token ON'));
+  for (const step of MIGRATIONS.slice(0, before)) raw.exec(step);
+  raw.pragma(`user_version = ${before}`);
+  const insert = raw.prepare("INSERT INTO instances (id, name, token, integration, created_at) VALUES (?, ?, ?, 'INGEST', ?)");
+  insert.run('second', 'a-second', 'shared-token', '2026-01-02T00:00:00.000Z');
+  insert.run('first', 'b-first', 'shared-token', '2026-01-01T00:00:00.000Z');
+  insert.run('alone', 'c-alone', 'own-token', '2026-01-03T00:00:00.000Z');
+  raw.close();
+
+  const store = new SqliteStore(file);
+  try {
+    const byId = new Map((await store.listInstances()).map((instance) => [instance.id, instance]));
+    assert.equal(byId.get('first')?.token, 'shared-token');
+    assert.equal(byId.get('alone')?.token, 'own-token');
+    assert.match(byId.get('second')?.token ?? '', /^[0-9a-f]{48}$/, 'a new random token');
+    assert.deepEqual([byId.get('first')?.version, byId.get('second')?.version, byId.get('alone')?.version], [1, 2, 1], 'the changed row is a newer copy');
   } finally {
     await store.close();
   }

@@ -3,6 +3,7 @@ import { PomboError, validationError } from '../../core/errors.ts';
 import { type AppContext, apikeyOf, authorizedInstance } from '../../app-context.ts';
 import { INSTANCE_NAME, oneOf, optionalBoolean, optionalObject, optionalString, type Obj } from '../../core/validate.ts';
 import { INTEGRATIONS, isSandboxed } from '../../instances/integration.ts';
+import { TOKEN_TAKEN } from '../../instances/instance-service.ts';
 import { hasSettings, parseSettings, SETTINGS_FIELDS, SETTINGS_KEY, settingsOf } from '../../instances/instance-settings.ts';
 import type { Instance } from '../../store/types.ts';
 import type { ChannelRegistry } from '../../channels/registry.ts';
@@ -77,7 +78,7 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
       if (token.length < 16) throw validationError('token must be at least 16 characters long (or leave it out to get a generated one)');
       // identify knows the global key and every instance token.
       if (auth.identify(token)) {
-        throw validationError('token is already in use: choose another one, or leave it out to get a generated one');
+        throw validationError(TOKEN_TAKEN);
       }
     }
     const integration = oneOf(body, 'integration', INTEGRATIONS, 'SANDBOX');

@@ -183,4 +183,15 @@ export const MIGRATIONS: readonly string[] = [
   // read on a NOTIFY, a full refresh, its own write's RETURNING). Rows written before start at 1, as a
   // new one does.
   `ALTER TABLE pombo_instances ADD COLUMN version BIGINT NOT NULL DEFAULT 1;`,
+  // A token is one instance's: two creations at once on two nodes could both pass the check each made in
+  // memory, and the token then opened one instance on some nodes and the other on the rest. A token two
+  // instances got that way stays with the first (by creation); the others get a new random one (an
+  // operator reads it with the global key: fetchInstances). Locked against writes as above.
+  `
+  LOCK TABLE pombo_instances IN SHARE ROW EXCLUSIVE MODE;
+  UPDATE pombo_instances SET token = replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), version = version + 1 WHERE id IN (
+    SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY token ORDER BY created_at, name) AS n FROM pombo_instances) AS holders
+    WHERE n > 1);
+  CREATE UNIQUE INDEX pombo_instances_token ON pombo_instances (token);
+  `,
 ];

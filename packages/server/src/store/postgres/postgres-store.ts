@@ -24,6 +24,7 @@ import { appendRows, EVENT_COLUMNS, patchColumns, scopedKey, toDelivery, toEvent
 import { AppendNotifications, APPEND_CHANNEL } from './append-notifications.ts';
 import { LeaseLostError } from '../lease-lost-error.ts';
 import { OwnerJidTakenError } from '../owner-jid-taken-error.ts';
+import { TokenTakenError } from '../token-taken-error.ts';
 import { ClusterTables } from './cluster-tables.ts';
 import { ledgerStatement, type RefusedWrite } from './ledger-commit.ts';
 import { LogFollower, type FollowedPage } from './log-follower.ts';
@@ -130,6 +131,7 @@ const violatedConstraint = (error: unknown): string | undefined =>
 const STORED_MEANWHILE = new Set(['pombo_events_producer', 'pombo_idempotency_keys_pkey']);
 /** A number another instance holds, whichever node gave it (the unique index of owner_jid). */
 const OWNER_JID_INDEX = 'pombo_instances_owner_jid';
+const TOKEN_INDEX = 'pombo_instances_token';
 const MAX_APPEND_ATTEMPTS = 5;
 /** An instance edit whose row changed between its read and its write goes round again, at most this many times in all. */
 const MAX_EDIT_ATTEMPTS = 50;
@@ -599,11 +601,15 @@ export class PostgresStore implements Store {
   // ---- instances -------------------------------------------------------------------------------
 
   async createInstance(instance: NewInstance): Promise<Instance> {
-    const result = await this.pool.query<InstanceRow>(
-      `INSERT INTO pombo_instances (id, name, token, integration, number, channels, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING *`,
-      [instance.id, instance.name, instance.token, instance.integration, instance.number, JSON.stringify(instance.channels), new Date().toISOString()],
-    );
+    const result = await this.pool
+      .query<InstanceRow>(
+        `INSERT INTO pombo_instances (id, name, token, integration, number, channels, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING *`,
+        [instance.id, instance.name, instance.token, instance.integration, instance.number, JSON.stringify(instance.channels), new Date().toISOString()],
+      )
+      .catch((error: unknown) => {
+        throw violatedConstraint(error) === TOKEN_INDEX ? new TokenTakenError() : error;
+      });
     return toInstance(result.rows[0] as InstanceRow);
   }
 

@@ -120,4 +120,11 @@ export const MIGRATIONS: readonly string[] = [
   // one, so that the newer of two copies is known whatever order they were read in. Rows written before
   // start at 1, as a new one does.
   `ALTER TABLE instances ADD COLUMN version INTEGER NOT NULL DEFAULT 1;`,
+  // A token is one instance's: two creations at once could both pass the check made in memory. A token two
+  // instances got that way stays with the first (by creation); the others get a new random one, as the
+  // old one opened either of them (an operator reads it with the global key: fetchInstances).
+  `UPDATE instances SET token = lower(hex(randomblob(24))), version = version + 1 WHERE id IN (
+     SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY token ORDER BY created_at, name) AS n FROM instances)
+     WHERE n > 1);
+   CREATE UNIQUE INDEX instances_token ON instances (token);`,
 ];

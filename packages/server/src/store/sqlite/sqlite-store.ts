@@ -20,6 +20,7 @@ import type {
 import type { AppendListener } from '../append-interest.ts';
 import { LoggedEvent } from '../logged-event.ts';
 import { OwnerJidTakenError } from '../owner-jid-taken-error.ts';
+import { TokenTakenError } from '../token-taken-error.ts';
 import { claimOf, CommitKeys } from '../key-claims.ts';
 import { appendRows, EVENT_COLUMNS, patchColumns, scopedKey, toDelivery, toEvent, toInstance, type AppendRow, type DeliveryRow, type EventTuple, type InstanceHead, type InstanceRow, type QueuedAppend, type QueuedLedgerWrite } from '../sql-rows.ts';
 import { narrowExisting, privateFile } from '../../ops/private-files.ts';
@@ -431,12 +432,18 @@ export class SqliteStore implements Store {
   // ---- instances -------------------------------------------------------------------------------
 
   async createInstance(instance: NewInstance): Promise<Instance> {
-    this.db
-      .prepare(
-        `INSERT INTO instances (id, name, token, integration, number, channels, created_at)
-         VALUES (@id, @name, @token, @integration, @number, @channels, @createdAt)`,
-      )
-      .run({ ...instance, channels: JSON.stringify(instance.channels), createdAt: new Date().toISOString() });
+    try {
+      this.db
+        .prepare(
+          `INSERT INTO instances (id, name, token, integration, number, channels, created_at)
+           VALUES (@id, @name, @token, @integration, @number, @channels, @createdAt)`,
+        )
+        .run({ ...instance, channels: JSON.stringify(instance.channels), createdAt: new Date().toISOString() });
+    } catch (error) {
+      // The unique index of token (schema.ts): another instance's.
+      const taken = error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE' && error.message.includes('instances.token');
+      throw taken ? new TokenTakenError() : error;
+    }
     return (await this.getInstanceById(instance.id)) as Instance;
   }
 
