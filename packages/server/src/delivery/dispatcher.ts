@@ -369,10 +369,8 @@ export class Dispatcher {
   private async figuresOf(ids: readonly string[]): Promise<Map<string, DisabledFigures>> {
     if (!ids.length) return new Map();
     await Promise.all(ids.map((id) => this.stopped(id)));
-    // The log's head as stored: in cluster mode a node hears of other nodes' appends only for the
-    // instances its own workers deliver, so its `head` may be behind for a disabled destination's.
-    const [kept, stored] = await Promise.all([this.store.ledgerFigures(ids), this.store.headPosition()]);
-    const head = Math.max(this.head, stored);
+    const head = this.head;
+    const kept = await this.store.ledgerFigures(ids);
     const figures = new Map<string, DisabledFigures>();
     await Promise.all([...kept].map(async ([id, ledger]) => figures.set(id, { ...ledger, waiting: await this.waiting(id, ledger.cursor, head) })));
     return figures;
