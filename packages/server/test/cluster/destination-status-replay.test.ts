@@ -133,6 +133,24 @@ describe('a destination seen from any node of a cluster', { skip: 'skip' in serv
     await nodes[0]!.api('POST', `/webhook/set/${name}`, { webhook: { enabled: false } });
   });
 
+  test("a webhook's backlog reads the same on a node that follows none of its instance's events", async (t) => {
+    // The receiver never answers: one request in flight, the rest owed.
+    const receiver = await startReceiver(() => ({ hang: true }));
+    closing.push(receiver);
+    const nodes = [await startNode(t, 'node-7'), await startNode(t, 'node-8')];
+    const name = uniqueName('owed');
+    assert.equal((await nodes[0]!.api('POST', '/instance/create', { instanceName: name, integration: 'INGEST' })).status, 201);
+    assert.equal((await nodes[0]!.api('POST', `/webhook/set/${name}`, { webhook: { enabled: true, url: receiver.url, maxInFlight: 1 } })).status, 201);
+    const holderId = await eventually(async () => (await nodes[0]!.api('GET', `/webhook/find/${name}`)).body?.state?.node as string | undefined, 'a node takes the webhook');
+    const holder = holderId === 'node-7' ? nodes[0]! : nodes[1]!;
+    await ingest(holder, name, 20);
+    // The node that does not hold it runs no worker for the instance: its backlog still counts every event owed.
+    for (const [n, node] of nodes.entries()) {
+      await eventually(async () => (await node.api('GET', `/webhook/find/${name}`)).body.state.backlog === 20, `node ${n + 7} shows the 20 events owed`);
+    }
+    await nodes[0]!.api('POST', `/webhook/set/${name}`, { webhook: { enabled: false } });
+  });
+
   test("an instance's webhook endpoints are listed on any node with one read of the database for those other nodes run", async (t) => {
     const receiver = await startReceiver();
     closing.push(receiver);
