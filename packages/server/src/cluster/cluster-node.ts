@@ -33,6 +33,8 @@ export class ClusterNode implements LeaseGate {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** Whether this process has sent its first heartbeat (which sets the node's start time). */
+  private beaten = false;
   /** The durable realtime subscribers this node serves (checked at each renewal). */
   readonly subscribers: SubscriberLeases;
   /** Replays queued by other nodes being handed to this node's destinations, one pickup at a time. */
@@ -171,7 +173,8 @@ export class ClusterNode implements LeaseGate {
 
   private async tick(): Promise<void> {
     try {
-      await this.cluster.heartbeat({ id: this.id, url: this.url }, this.config.leaseTtlMs);
+      await this.cluster.heartbeat({ id: this.id, url: this.url, first: !this.beaten }, this.config.leaseTtlMs);
+      this.beaten = true;
       await this.instances.refresh();
       await this.renew();
       await this.subscribers.verify();

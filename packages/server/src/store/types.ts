@@ -262,8 +262,8 @@ export interface LeaseRow {
  * the leases of destinations. Every time is the database's clock, so nodes' clocks may disagree.
  */
 export interface ClusterStore {
-  /** Records this node as alive for `ttlMs`. */
-  heartbeat(node: { id: string; url: string }, ttlMs: number): Promise<void>;
+  /** Records this node as alive for `ttlMs`; `first`: this process's first heartbeat (its start time is now). */
+  heartbeat(node: { id: string; url: string; first?: boolean }, ttlMs: number): Promise<void>;
   /** Removes the node and frees its leases (a clean shutdown). */
   leave(nodeId: string): Promise<void>;
   nodes(): Promise<ClusterNodeRow[]>;

@@ -196,6 +196,30 @@ describe('PostgreSQL leases of a cluster', { skip: 'skip' in service ? service.s
     }
   });
 
+  test("a process's first heartbeat under a known node id is its start; later ones keep it", async () => {
+    const id = `node-${randomUUID()}`;
+    const startedAt = async () => (await b.cluster.nodes()).find((node) => node.id === id)?.startedAt;
+    await a.cluster.heartbeat({ id, url: 'http://127.0.0.1:1', first: true }, 30_000);
+    const first = await startedAt();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await a.cluster.heartbeat({ id, url: 'http://127.0.0.1:1' }, 30_000);
+    assert.equal(await startedAt(), first, 'the same process');
+    await a.cluster.heartbeat({ id, url: 'http://127.0.0.1:1', first: true }, 30_000);
+    assert.ok(Date.parse((await startedAt()) ?? '') > Date.parse(first ?? ''), 'a process started again under the id');
+    await a.cluster.leave(id);
+  });
+
+  test("a lease taken over shows none of the previous holder's published figures until the new holder publishes", async () => {
+    const destination = `webhook:${randomUUID()}`;
+    const epochA = (await a.cluster.claim('node-a', [destination], 1, 300)).get(destination) as number;
+    await a.cluster.renew('node-a', new Map([[destination, epochA]]), 300, new Map([[destination, '{"delivered":7}']]));
+    assert.equal((await b.cluster.destinationStates([destination])).get(destination)?.status, '{"delivered":7}');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.equal((await b.cluster.claim('node-b', [destination], 1, 30_000)).size, 1, 'the expired lease is taken over');
+    const state = (await b.cluster.destinationStates([destination])).get(destination);
+    assert.deepEqual([state?.nodeId, state?.status, state?.statusAt], ['node-b', null, null]);
+  });
+
   test('heartbeats list nodes alive until their TTL passes; leaving frees the leases', async () => {
     const id = `node-${randomUUID()}`;
     await a.cluster.heartbeat({ id, url: 'http://127.0.0.1:1' }, 300);

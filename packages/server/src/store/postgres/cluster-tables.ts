@@ -54,11 +54,13 @@ export class ClusterTables implements ClusterStore {
     private readonly schema: string,
   ) {}
 
-  async heartbeat(node: { id: string; url: string }, ttlMs: number): Promise<void> {
+  async heartbeat(node: { id: string; url: string; first?: boolean }, ttlMs: number): Promise<void> {
+    // A process's first heartbeat starts it again under an id a process before it used (CLUSTER_NODE_ID).
     await this.pool.query(
       `INSERT INTO pombo_nodes (id, url, started_at, heartbeat_at, expires_at) VALUES ($1, $2, ${NOW_MS}, ${NOW_MS}, ${NOW_MS} + $3)
-       ON CONFLICT (id) DO UPDATE SET url = excluded.url, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at`,
-      [node.id, node.url, ttlMs],
+       ON CONFLICT (id) DO UPDATE SET url = excluded.url, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at,
+         started_at = CASE WHEN $4 THEN excluded.started_at ELSE pombo_nodes.started_at END`,
+      [node.id, node.url, ttlMs, node.first === true],
     );
   }
 
@@ -110,7 +112,9 @@ export class ClusterTables implements ClusterStore {
       `WITH free AS (
          SELECT destination FROM pombo_leases WHERE destination = ANY($2::text[]) AND (node_id IS NULL OR node_id = $1 OR expires_at < ${NOW_MS})
          ORDER BY random() LIMIT $3 FOR UPDATE SKIP LOCKED)
-       UPDATE pombo_leases AS l SET node_id = $1, epoch = l.epoch + 1, expires_at = ${NOW_MS} + $4
+       UPDATE pombo_leases AS l SET node_id = $1, epoch = l.epoch + 1, expires_at = ${NOW_MS} + $4,
+         -- The previous holder's figures are not the new one's: none until it publishes its own.
+         status = CASE WHEN l.node_id = $1 THEN l.status END, status_at = CASE WHEN l.node_id = $1 THEN l.status_at END
        FROM free WHERE l.destination = free.destination RETURNING l.destination, l.epoch`,
       [nodeId, wanted, max, ttlMs],
     );
