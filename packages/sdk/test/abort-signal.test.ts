@@ -14,3 +14,15 @@ test('a subscription that ends another way removes its listener from the signal:
     }
   });
 });
+
+test('a signal given in the subscribe request (as the realtime SDK contract lists it) closes the subscription when aborted', async () => {
+  await withPombo({}, async (_pombo, client, name) => {
+    const shutdown = new AbortController();
+    const sub = await client.events.subscribe({ instanceId: name, signal: shutdown.signal });
+    assert.equal(sub.state, 'open');
+    shutdown.abort();
+    await sub.waitForClose();
+    assert.equal(sub.state, 'closed');
+    await assert.rejects(client.events.subscribe({ instanceId: name, signal: 'stop' as unknown as AbortSignal }), /subscribe\.signal/);
+  });
+});

@@ -61,3 +61,48 @@ test('a copy the server sent before it read the ack, arriving after it, is ackno
     server.close();
   }
 });
+
+interface SubscriberWindow extends SubscriberView {
+  connections: Array<{ inFlight: number }>;
+}
+
+test('a slow handler working through a backlog gets every event once and none dead-lettered: the server sends maxInFlight ahead, the rest wait there', async () => {
+  // Without a window the 40 events would all wait in the SDK's queue: those past the fifth would pass
+  // the 200 ms ack wait three times (REALTIME_MAX_DELIVER) there, and be dead-lettered.
+  await withPombo({ REALTIME_ACK_WAIT_MS: '200', REALTIME_MAX_DELIVER: '3' }, async (_pombo, client, name) => {
+    await using sub = await client.events.subscribe({ instanceId: name, subscriber: 'backlog', maxInFlight: 2 });
+    const calls = new Map<string, number>();
+    sub.on('Message', async (event) => {
+      calls.set(event.id, (calls.get(event.id) ?? 0) + 1);
+      await new Promise((resolve) => setTimeout(resolve, 40));
+    });
+    const published = await client.events.publish(name, Array.from({ length: 40 }, (_, n) => ({ event: 'MESSAGES_UPSERT', data: { key: { id: `b${n}` } } })));
+    const view = async () => ((await client.realtime.find(name)) as { subscribers: SubscriberWindow[] }).subscribers.find((entry) => entry.subscriber === 'backlog');
+    let widest = 0;
+    await eventually(async () => {
+      const seen = await view();
+      widest = Math.max(widest, ...(seen?.connections ?? []).map((connection) => connection.inFlight));
+      return seen?.backlog === 0;
+    }, 'every event acknowledged or dead-lettered', 20_000);
+    assert.ok(widest <= 2, `at most 2 events unacknowledged at once (saw ${widest})`);
+    assert.deepEqual([...calls.keys()], published.events.map((event) => event.id), 'each event, in order');
+    assert.deepEqual([...calls.values()].filter((count) => count > 1), [], 'none handled twice');
+    assert.equal((await view())?.deadLettered, 0);
+  });
+});
+
+test('by default the server sends 20 events per handler ahead of their acks', async () => {
+  await withPombo({}, async (_pombo, client, name) => {
+    await using sub = await client.events.subscribe({ instanceId: name, subscriber: 'default-window', concurrency: 2 });
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    sub.on('Message', () => held);
+    await client.events.publish(name, Array.from({ length: 100 }, (_, n) => ({ event: 'MESSAGES_UPSERT', data: { key: { id: `d${n}` } } })));
+    const inFlight = async () =>
+      ((await client.realtime.find(name)) as { subscribers: SubscriberWindow[] }).subscribers.find((entry) => entry.subscriber === 'default-window')?.connections[0]?.inFlight;
+    await eventually(async () => (await inFlight()) === 40, '40 events sent ahead');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(await inFlight(), 40, 'and no more while they are not acknowledged');
+    release();
+  });
+});

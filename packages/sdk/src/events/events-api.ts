@@ -34,7 +34,7 @@ export class EventsApi {
   }
 
   /** Subscribes to an instance's events; resolves once connected (rejects when refused or unreachable, or with a `PomboOptionError` for a wrong option). */
-  async subscribe(request: SubscribeRequest, { signal }: { signal?: AbortSignal } = {}): Promise<EventSubscription> {
+  async subscribe(request: SubscribeRequest, { signal = request.signal }: { signal?: AbortSignal } = {}): Promise<EventSubscription> {
     checkSubscribeRequest(request);
     this.transport ??= defaultTransport();
     const subscription = new EventSubscription(request, { realtimeUrl: realtimeUrl(this.baseUrl), apiKey: this.apiKey, transport: await this.transport }, signal);

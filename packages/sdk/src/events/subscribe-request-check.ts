@@ -27,6 +27,8 @@ const CHECKS: Record<keyof SubscribeRequest, Check> = {
   lastEventId: aString,
   dedupe: countOrBoolean,
   concurrency: limit(1),
+  maxInFlight: atLeast(1, { integer: true }),
+  signal: (value) => (value instanceof AbortSignal ? undefined : 'an AbortSignal'),
   credentials: oneOf('headers', 'query'),
   pingIntervalMs: atLeast(0),
   onError: aFunction,

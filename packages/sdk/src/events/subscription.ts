@@ -52,6 +52,17 @@ export interface SubscribeRequest {
   dedupe?: boolean | number;
   /** Events handled at once. Default 1 (in arrival order). */
   concurrency?: number;
+  /**
+   * The events the server sends before their acks come back (the handshake's `max_in_flight`, capped by
+   * the server's `REALTIME_MAX_IN_FLIGHT`). The others wait on the server, not in this process: none sits
+   * in the queue past the server's ack wait, is sent again, and is dead-lettered after
+   * `REALTIME_MAX_DELIVER` sends while a slow handler works through a backlog. Default
+   * `20 × concurrency`: handlers of up to about 10 s each with the server's defaults. Raise it for fast
+   * handlers far from the server (it bounds the events per round trip).
+   */
+  maxInFlight?: number;
+  /** Closes the subscription when aborted, as `subscribe()`'s second argument does. */
+  signal?: AbortSignal;
   /** Where credentials go: headers when the WebSocket implementation can send them (Node), else the query. */
   credentials?: 'headers' | 'query';
   /**
@@ -72,6 +83,9 @@ export interface SubscriptionContext {
 }
 
 type State = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** Events the server sends ahead of their acks per handler running at once (`maxInFlight`'s default). */
+const DEFAULT_WINDOW_PER_HANDLER = 20;
 
 /** Events held at most before the first handler (the server's window, REALTIME_MAX_IN_FLIGHT, is 1,000 by default). */
 const MAX_HELD = 10_000;
@@ -268,6 +282,9 @@ export class EventSubscription {
     if (events.length) url.searchParams.set('events', events.join(','));
     if (request.subscriber) url.searchParams.set('subscriber', request.subscriber);
     if (this.lastEventId) url.searchParams.set('last_event_id', this.lastEventId);
+    // Unlimited concurrency (Infinity) takes the server's window.
+    const window = request.maxInFlight ?? DEFAULT_WINDOW_PER_HANDLER * this.concurrency;
+    if (Number.isFinite(window)) url.searchParams.set('max_in_flight', String(window));
     const [name, key] = request.instanceToken ? ['instance_token', request.instanceToken] : ['access_token', context.apiKey];
     if (!key) throw new PomboRealtimeError('no credentials: pass instanceToken, or create the client with an apiKey');
     if (request.credentials === 'headers' && !context.transport.headers) {

@@ -85,6 +85,8 @@ export class RealtimeConnection {
     readonly filter: RealtimeFilter,
     readonly subscriber: RealtimeSubscriber,
     readonly owner: ConnectionOwner,
+    /** The events its client takes unacknowledged at once (`max_in_flight`); undefined: the server's limit. */
+    readonly maxInFlight?: number,
   ) {
     connections.set(ws, this);
     ws.on('message', onMessage).on('pong', onPong).on('close', onClose).on('error', onError);

@@ -193,7 +193,7 @@ export class RealtimeHub implements ConnectionOwner {
   open(request: RealtimeRequest, ws: RealtimeSocket, socket: Duplex): void {
     if (this.closing) return ws.close(CLOSE.goingAway, 'the server is shutting down');
     const subscriber = this.subscriberFor(request.instance.id, request.subscriber);
-    const connection = new RealtimeConnection(ws, socket, request.filter ?? this.options.defaultFilter(request.instance), subscriber, this);
+    const connection = new RealtimeConnection(ws, socket, request.filter ?? this.options.defaultFilter(request.instance), subscriber, this, request.maxInFlight);
     subscriber.pendingAttaches++;
     subscriber.serial(() => this.attach(subscriber, connection, request.lastEventId)).catch((error: unknown) => {
       // Another node took the subscriber over while this connection attached: it is served there.

@@ -14,6 +14,8 @@ export interface RealtimeRequest {
   readonly filter: RealtimeFilter | null;
   readonly subscriber: string;
   readonly lastEventId: string | undefined;
+  /** `max_in_flight`: the events the client takes unacknowledged at once (capped by REALTIME_MAX_IN_FLIGHT); undefined: the server's. */
+  readonly maxInFlight: number | undefined;
 }
 
 const SUBSCRIBER = /^[A-Za-z0-9._-]{1,64}$/;
@@ -39,6 +41,17 @@ function credentialsOf(request: IncomingMessage, query: URLSearchParams): string
  * Authenticates and validates a handshake: 401 without a known key, 404 for an unknown instance,
  * 403 when no key may read it, 400 for a bad query. The global key or that instance's token only.
  */
+/**
+ * `max_in_flight`: a client that handles events slowly asks for fewer at once, so that none waits in its
+ * queue past the ack wait (and is sent again, and dead-lettered after REALTIME_MAX_DELIVER sends).
+ */
+function maxInFlightOf(query: URLSearchParams): number | undefined {
+  const value = query.get('max_in_flight');
+  if (value === null || value === '') return undefined;
+  if (!/^\d{1,9}$/.test(value) || Number(value) < 1) throw validationError(`max_in_flight must be a whole number of events, at least 1 (got "${value.slice(0, 32)}")`);
+  return Number(value);
+}
+
 export function parseRealtimeRequest(request: IncomingMessage, auth: Authenticator, instances: InstanceService): RealtimeRequest {
   // Only the query matters here (the path was matched already): no URL object per handshake.
   const url = request.url ?? '';
@@ -64,5 +77,6 @@ export function parseRealtimeRequest(request: IncomingMessage, auth: Authenticat
     filter: names.some((name) => name.trim() !== '') ? parseFilter(names) : null,
     subscriber,
     lastEventId: query.get('last_event_id') || undefined,
+    maxInFlight: maxInFlightOf(query),
   };
 }

@@ -190,6 +190,17 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
     connection.inFlight = 0;
   }
 
+  /**
+   * The events sent and not acknowledged it may have at once: REALTIME_MAX_IN_FLIGHT, or less when its
+   * clients asked for less (`max_in_flight`, added up over its connections).
+   */
+  private get maxInFlight(): number {
+    const cap = this.feed.context.limits.maxInFlight;
+    let asked = 0;
+    for (const connection of this.connections) asked += connection.maxInFlight ?? cap;
+    return asked > 0 ? Math.min(cap, asked) : cap;
+  }
+
   /** A live event from the feed (in log order). */
   offer(event: StoredEvent, type: string): void {
     const connection = this.pick(event.event, type);
@@ -198,7 +209,7 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
       if (!this.connections.length) this.fallBehind(event.pos - 1);
       return;
     }
-    if (this.inFlight >= this.feed.context.limits.maxInFlight) {
+    if (this.inFlight >= this.maxInFlight) {
       this.fallBehind(event.pos - 1);
       return;
     }
@@ -281,18 +292,18 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
   /** A subscriber that is behind reads on once its window has room for a few events (not a read of the log per ack). */
   private resume(): void {
     if (this.live || this.reading) return;
-    const { maxInFlight } = this.feed.context.limits;
+    const maxInFlight = this.maxInFlight;
     if (maxInFlight - this.inFlight >= Math.max(1, Math.min(READ_AHEAD, Math.floor(maxInFlight / 2)))) void this.catchUp();
   }
 
   /** Reads the log after `readPos` into the window until the subscriber reaches the feed, then follows it live. */
   private async catchUp(): Promise<void> {
     if (this.reading || this.live || !this.active) return;
-    const { reads, limits, log } = this.feed.context;
+    const { reads, log } = this.feed.context;
     this.reading = true;
     try {
       for (;;) {
-        const room = limits.maxInFlight - this.inFlight;
+        const room = this.maxInFlight - this.inFlight;
         if (!this.active || this.live || !this.connections.length || room <= 0) return;
         // Everything after the feed's position comes from the feed: read up to it, then follow it.
         const until = this.feed.position;
@@ -330,7 +341,7 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
       const connection = this.pick(event.event, realtimeTypeOf(event));
       if (connection === undefined && !this.connections.length) return false;
       if (connection !== undefined) {
-        if (this.inFlight >= this.feed.context.limits.maxInFlight) return false;
+        if (this.inFlight >= this.maxInFlight) return false;
         this.send(event, connection);
       }
       this.readPos = event.pos;

@@ -1,0 +1,32 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, uniqueName, withPombo } from '../helpers/pombo-harness.ts';
+import { connect, ingest } from './ws-client.ts';
+
+test('max_in_flight: a client takes at most that many events unacknowledged; each ack lets the next one come; a bad value is a 400', () =>
+  withPombo({}, async (pombo) => {
+    const name = uniqueName('window');
+    const { id, token } = await pombo.sandbox(name);
+    const headers = { 'x-instance-token': token };
+    const client = await connect(pombo.url, { query: { instance_id: id, events: 'MESSAGES_UPSERT', max_in_flight: '3' }, headers });
+    const ids = await ingest(pombo, name, 10);
+    await client.waitFrames(3);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(client.frames.map((frame) => frame.id), ids.slice(0, 3), 'three, in order, and no more while none is acknowledged');
+    for (let acked = 0; acked < 10; acked++) {
+      client.ack(ids[acked] as string);
+      await eventually(() => client.frames.length === Math.min(10, acked + 4), `event ${acked + 4} once ${acked + 1} are acknowledged`);
+    }
+    assert.deepEqual(client.frames.map((frame) => frame.id), ids);
+    await client.close();
+
+    for (const bad of ['0', '-1', 'ten', '1.5']) {
+      const answer = await connect(pombo.url, { query: { instance_id: id, max_in_flight: bad }, headers }).then(
+        () => assert.fail(`max_in_flight=${bad} was accepted`),
+        (error: { status?: number; body?: string }) => error,
+      );
+      assert.equal(answer.status, 400, bad);
+      assert.match(answer.body ?? '', /max_in_flight must be a whole number of events, at least 1/);
+    }
+  }),
+);
