@@ -62,6 +62,34 @@ test('a copy the server sent before it read the ack, arriving after it, is ackno
   }
 });
 
+test("a stale copy acknowledged again does not move the resume point back: a reconnect resumes after the newest event handled", async () => {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(server, 'listening');
+  const frame = (id: string) => JSON.stringify({ id, type: 'Message', instance_id: 'any', created_at: new Date(0).toISOString(), data: {} });
+  const resumedFrom: Array<string | null> = [];
+  server.on('connection', (socket, request) => {
+    resumedFrom.push(new URL(request.url ?? '', 'http://x').searchParams.get('last_event_id'));
+    if (resumedFrom.length > 1) return;
+    const acks: string[] = [];
+    socket.on('message', (data) => {
+      acks.push((JSON.parse(data.toString()) as { event_id: string }).event_id);
+      if (acks.length === 2) socket.send(frame('e1')); // a stale copy of the first, after both acks
+      if (acks.length === 3) socket.close(1012, 'restarting'); // its second ack came: reconnect
+    });
+    socket.send(frame('e1'));
+    socket.send(frame('e2'));
+  });
+  try {
+    const client = new PomboClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiKey: 'any' });
+    await using sub = await client.events.subscribe({ instanceId: 'any', retryDelayMs: 10, onError: () => undefined });
+    sub.on('Message', () => undefined);
+    await eventually(() => resumedFrom.length === 2, 'the reconnect');
+    assert.deepEqual(resumedFrom, [null, 'e2']);
+  } finally {
+    server.close();
+  }
+});
+
 interface SubscriberWindow extends SubscriberView {
   connections: Array<{ inFlight: number }>;
 }

@@ -27,13 +27,15 @@ export interface AppContext {
   cluster?: ClusterNode;
 }
 
+const BEARER = /^Bearer\s+(\S+)$/i;
+
 /**
  * The key a request presents: the `apikey` header (any case), as Evolution API clients send it, or else
  * `Authorization: Bearer <key>` (what Prometheus and most HTTP tools send). Every route reads it here.
  */
 export const apikeyOf = (request: FastifyRequest): string | undefined => {
   const value = request.headers.apikey;
-  return (Array.isArray(value) ? value[0] : value) ?? request.headers.authorization?.replace(/^Bearer\s+/i, '');
+  return (Array.isArray(value) ? value[0] : value) ?? BEARER.exec(request.headers.authorization ?? '')?.[1];
 };
 
 /** Principals identified so far, per request: the guard (http/request-guard.ts) and the handler share one digest of the key. */

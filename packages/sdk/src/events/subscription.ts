@@ -434,7 +434,7 @@ export class EventSubscription {
     } catch {
       return this.report(new Error('the server sent a frame that is not JSON'));
     }
-    if (acknowledgeable(event) && this.ackedOnConnection.has(event.id)) return this.ack(event);
+    if (acknowledgeable(event) && this.ackedOnConnection.has(event.id)) return this.ackAgain(event.id);
     if (!this.dispatching) return this.hold(event);
     if (acknowledgeable(event)) {
       if (this.inHand.has(event.id)) return;
@@ -566,6 +566,12 @@ export class EventSubscription {
     if (!acknowledgeable(event)) return;
     this.pendingAcks.push(event.id);
     if (event.type !== 'Gap') this.pendingResume = event.id;
+    if (this.pendingAcks.length === 1) afterThisTurn(this.sendAcks);
+  }
+
+  /** Acknowledges a stale copy again: its ack frame only, the resume point stays at the newest event handled. */
+  private ackAgain(id: string): void {
+    this.pendingAcks.push(id);
     if (this.pendingAcks.length === 1) afterThisTurn(this.sendAcks);
   }
 

@@ -132,6 +132,10 @@ test('Authorization: Bearer carries a key on every route as the apikey header do
     body: JSON.stringify({ instanceName: name, integration: 'INGEST' }),
   });
   assert.equal(created.status, 201, await created.text());
+  for (const authorization of [a.token, `Basic ${a.token}`, `Bearer ${a.token} extra`]) {
+    const response = await fetch(`${pombo.url}/instance/connectionState/${a.name}`, { headers: { authorization } });
+    assert.equal(response.status, 401, `Authorization: ${authorization.replace(a.token, '<token>')} is not a bearer key`);
+  }
   const refused = await fetch(`${pombo.url}/instance/connectionState/${a.name}`, { headers: bearer('not-a-key') });
   assert.equal(refused.status, 401);
   assert.match(await refused.text(), /Authorization: Bearer/);
