@@ -39,6 +39,12 @@ test('an ingested sender cannot take over another instance’s number, from a sa
     /sandbox reports its connection/,
   );
   assert.equal((await pombo.api('GET', `/instance/connectionState/${sandboxAttacker}`)).body.instance.state, 'open');
+  // Nor its groups: a group is restored from its members' logs after a restart, so an ingested promote
+  // would make a member an admin of another tenant's group.
+  for (const event of ['GROUP_PARTICIPANTS_UPDATE', 'groups.upsert', 'GROUPS_UPDATE']) {
+    const forged = { event, data: { id: '120363000000000001@g.us', participants: [VICTIM_JID], action: 'promote' } };
+    assertError(await pombo.api('POST', `/events/${sandboxAttacker}`, forged, sandboxToken), 400, 'POMBO_ERR_VALIDATION', /sandbox reports its groups/);
+  }
 
   // The victim's messages still reach the victim, and only the victim.
   const sent = await pombo.api('POST', `/message/sendText/${friend}`, { number: VICTIM_NUMBER, text: 'for the victim' }, friendToken);

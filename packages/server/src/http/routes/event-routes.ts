@@ -186,12 +186,22 @@ function differenceOf(items: readonly IngestItem[], batch: boolean, firstIds: re
   return 'it is not the request first sent under it (compared event by event: name, data and `id`, and whether it is a batch)';
 }
 
-/** The sandbox connects and disconnects its own instances: an ingested CONNECTION_UPDATE cannot move them. */
+/**
+ * The sandbox reports what its own instances are, from their logs after a restart: their connection, and
+ * the groups they are in (their members and admins). Ingested, those would let a tenant move its state
+ * or make itself an admin of another tenant's group.
+ */
+const SANDBOX_OWN: ReadonlyMap<string, string> = new Map([
+  ['CONNECTION_UPDATE', 'the sandbox reports its connection, so CONNECTION_UPDATE cannot be ingested for it (use /instance/connect and /instance/logout)'],
+  ['GROUPS_UPSERT', 'the sandbox reports its groups, so GROUPS_UPSERT cannot be ingested for it (use /group/create)'],
+  ['GROUPS_UPDATE', 'the sandbox reports its groups, so GROUPS_UPDATE cannot be ingested for it'],
+  ['GROUP_PARTICIPANTS_UPDATE', 'the sandbox reports its groups, so GROUP_PARTICIPANTS_UPDATE cannot be ingested for it (use /group/updateParticipant)'],
+]);
+
 function checkIdentity(instance: Instance, items: readonly IngestItem[]): void {
   if (!isSandboxed(instance.integration)) return;
-  if (items.some((item) => item.event === 'CONNECTION_UPDATE')) {
-    throw validationError(`"${instance.name}" is a sandbox instance: the sandbox reports its connection, so CONNECTION_UPDATE cannot be ingested for it (use /instance/connect and /instance/logout)`);
-  }
+  const refused = items.find((item) => SANDBOX_OWN.has(item.event));
+  if (refused) throw validationError(`"${instance.name}" is a sandbox instance: ${SANDBOX_OWN.get(refused.event)}`);
 }
 
 /** An ingested CONNECTION_UPDATE moves the instance's state, so `connectionState` tells the truth. */
