@@ -30,3 +30,35 @@ test('max_in_flight: a client takes at most that many events unacknowledged; eac
     }
   }),
 );
+
+test("each connection of a subscriber keeps to its own max_in_flight: one that asked for 2 holds 2, the other takes the rest", () =>
+  withPombo({}, async (pombo) => {
+    const name = uniqueName('windows');
+    const { id, token } = await pombo.sandbox(name);
+    const headers = { 'x-instance-token': token };
+    const slow = await connect(pombo.url, { query: { instance_id: id, subscriber: 'w', events: 'MESSAGES_UPSERT', max_in_flight: '2' }, headers });
+    const fast = await connect(pombo.url, { query: { instance_id: id, subscriber: 'w', events: 'MESSAGES_UPSERT' }, headers, autoAck: true });
+    const ids = await ingest(pombo, name, 40);
+    await eventually(() => slow.frames.length + fast.frames.length === 40, 'every event sent to one of them');
+    assert.ok(slow.frames.length <= 2, `the connection that asked for 2 holds ${slow.frames.length}`);
+    assert.deepEqual([...slow.frames, ...fast.frames].map((frame) => frame.id).sort(), [...ids].sort());
+    await Promise.all([slow.close(), fast.close()]);
+  }),
+);
+
+test("events a closed connection left unacknowledged, which the connections left do not want, do not fill the window: the others' events still flow", () =>
+  withPombo({}, async (pombo) => {
+    const name = uniqueName('parked');
+    const { id, token } = await pombo.sandbox(name);
+    const headers = { 'x-instance-token': token };
+    const messages = await connect(pombo.url, { query: { instance_id: id, subscriber: 'w', events: 'MESSAGES_UPSERT', max_in_flight: '10' }, headers });
+    const contacts = await connect(pombo.url, { query: { instance_id: id, subscriber: 'w', events: 'CONTACTS_UPSERT', max_in_flight: '10' }, headers, autoAck: true });
+    await ingest(pombo, name, 6);
+    await messages.waitFrames(6);
+    await messages.close(); // unacknowledged: the six wait for a connection that wants them
+    const wanted = await ingest(pombo, name, 10, 'CONTACTS_UPSERT');
+    await eventually(() => contacts.frames.length === 10, `the ten contacts arrive (got ${contacts.frames.length})`, 5_000);
+    assert.deepEqual(contacts.frames.map((frame) => frame.id), wanted);
+    await contacts.close();
+  }),
+);

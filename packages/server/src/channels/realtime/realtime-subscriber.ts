@@ -12,6 +12,9 @@ import { feedId, type RealtimeFeed } from './realtime-feed.ts';
 import { accepts, keysOf } from './realtime-filter.ts';
 import { frameOf } from './realtime-frame.ts';
 
+/** `pick`'s answer when every connection that wants an event is at the window its client asked for. */
+const FULL = Symbol('every connection that wants it is full');
+
 /** Events read from the log at once by a subscriber that is behind. */
 const PAGE = 500;
 /** Room a subscriber that is behind waits for in its window before it reads the log again. */
@@ -201,6 +204,17 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
     return asked > 0 ? Math.min(cap, asked) : cap;
   }
 
+  /**
+   * The events sent to its connections and not acknowledged: what its window limits. Events waiting in
+   * the window for a connection that wants them (theirs closed unacknowledged) are owed, not sent, and
+   * leave room: counted, they could fill the window and stall the connections left.
+   */
+  private get sending(): number {
+    let sent = 0;
+    for (const connection of this.connections) sent += connection.inFlight;
+    return sent;
+  }
+
   /** A live event from the feed (in log order). */
   offer(event: StoredEvent, type: string): void {
     const connection = this.pick(event.event, type);
@@ -209,7 +223,7 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
       if (!this.connections.length) this.fallBehind(event.pos - 1);
       return;
     }
-    if (this.inFlight >= this.maxInFlight) {
+    if (connection === FULL || this.sending >= this.maxInFlight) {
       this.fallBehind(event.pos - 1);
       return;
     }
@@ -269,8 +283,10 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
   private sendAgain(slot: number): void {
     const window = this.window as AckWindow<RealtimeConnection>;
     const event = window.event(slot);
-    const connection = this.pick(event.event, realtimeTypeOf(event));
-    if (connection) {
+    // Sent again even to a connection at its window: it was counted when first sent (to it, or to one
+    // that closed), so the events in flight do not grow.
+    const connection = this.pick(event.event, realtimeTypeOf(event), { whateverRoom: true });
+    if (connection && connection !== FULL) {
       window.resend(slot, connection, clock() + this.feed.context.limits.ackWaitMs);
       connection.inFlight++;
       connection.send(frameOf(event, this.feed.context.envelope));
@@ -293,7 +309,7 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
   private resume(): void {
     if (this.live || this.reading) return;
     const maxInFlight = this.maxInFlight;
-    if (maxInFlight - this.inFlight >= Math.max(1, Math.min(READ_AHEAD, Math.floor(maxInFlight / 2)))) void this.catchUp();
+    if (maxInFlight - this.sending >= Math.max(1, Math.min(READ_AHEAD, Math.floor(maxInFlight / 2)))) void this.catchUp();
   }
 
   /** Reads the log after `readPos` into the window until the subscriber reaches the feed, then follows it live. */
@@ -303,7 +319,7 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
     this.reading = true;
     try {
       for (;;) {
-        const room = this.maxInFlight - this.inFlight;
+        const room = this.maxInFlight - this.sending;
         if (!this.active || this.live || !this.connections.length || room <= 0) return;
         // Everything after the feed's position comes from the feed: read up to it, then follow it.
         const until = this.feed.position;
@@ -341,7 +357,7 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
       const connection = this.pick(event.event, realtimeTypeOf(event));
       if (connection === undefined && !this.connections.length) return false;
       if (connection !== undefined) {
-        if (this.inFlight >= this.maxInFlight) return false;
+        if (connection === FULL || this.sending >= this.maxInFlight) return false;
         this.send(event, connection);
       }
       this.readPos = event.pos;
@@ -350,20 +366,29 @@ export class RealtimeSubscriber implements DestinationRef, LedgerOwner {
   }
 
   /** The live connection that wants the event and has the fewest unacked events, taking turns on ties. */
-  private pick(key: EventKey, type: string): RealtimeConnection | undefined {
+  /**
+   * The connection to send an event of this kind to: of those that want it, the one with the fewest
+   * events in flight and room in the window its client asked for (`max_in_flight`); FULL when every one
+   * that wants it is at its window (the event waits in the log); undefined when none wants it.
+   */
+  private pick(key: EventKey, type: string, { whateverRoom = false } = {}): RealtimeConnection | typeof FULL | undefined {
     const connections = this.connections;
     const count = connections.length;
+    const hasRoom = (connection: RealtimeConnection): boolean => whateverRoom || connection.maxInFlight === undefined || connection.inFlight < connection.maxInFlight;
     if (count === 1) {
       const only = connections[0] as RealtimeConnection;
-      return !only.closed && accepts(only.filter, key, type) ? only : undefined;
+      if (only.closed || !accepts(only.filter, key, type)) return undefined;
+      return hasRoom(only) ? only : FULL;
     }
     let best: RealtimeConnection | undefined;
+    let wanted = false;
     for (let i = 0; i < count; i++) {
       const connection = connections[(this.turn + i) % count] as RealtimeConnection;
       if (connection.closed || !accepts(connection.filter, key, type)) continue;
-      if (!best || connection.inFlight < best.inFlight) best = connection;
+      wanted = true;
+      if (hasRoom(connection) && (!best || connection.inFlight < best.inFlight)) best = connection;
     }
     this.turn = (this.turn + 1) % Math.max(1, count);
-    return best;
+    return best ?? (wanted ? FULL : undefined);
   }
 }
