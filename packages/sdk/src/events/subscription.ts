@@ -166,6 +166,12 @@ export class EventSubscription {
   private pendingResume: string | undefined;
   private readonly sendAcks = (): void => this.flushAcks();
   private outcome: { error?: Error } | undefined;
+  /**
+   * Settles once the socket the subscription closed is closed: the server answers a close only once it
+   * has written what the acks sent before it moved (docs/realtime-protocol.md), so none of those events
+   * comes again, even if the server stops the next moment (at most CLOSE_WAIT_MS).
+   */
+  private socketClosed: Promise<void> = Promise.resolve();
   private readonly closedWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   private readonly opened: Promise<void>;
   /** Removed when the subscription ends: a long-lived signal (a process's shutdown) outlives many subscriptions. */
@@ -248,7 +254,8 @@ export class EventSubscription {
 
   /** Resolves when the subscription has closed; rejects with a `PomboRealtimeError` if it ended in failure. */
   waitForClose(): Promise<void> {
-    if (this.outcome) return this.outcome.error ? Promise.reject(this.outcome.error) : Promise.resolve();
+    const outcome = this.outcome;
+    if (outcome) return this.socketClosed.then(() => (outcome.error ? Promise.reject(outcome.error) : undefined));
     return new Promise((resolve, reject) => this.closedWaiters.push({ resolve, reject }));
   }
 
@@ -265,6 +272,7 @@ export class EventSubscription {
     const caller = this.calling?.getStore();
     await Promise.allSettled([...this.running].filter(([event]) => event !== caller).map(([, task]) => task));
     if (this.running.size === 0) this.finish();
+    await this.socketClosed;
   }
 
   async [asyncDispose](): Promise<void> {
@@ -393,9 +401,15 @@ export class EventSubscription {
     clearTimeout(this.stableTimer);
     const socket = this.socket;
     this.socket = undefined;
-    if (socket && socket.readyState <= OPEN) socket.close(1000, 'closed by the client');
+    if (socket && socket.readyState <= OPEN) {
+      socket.close(1000, 'closed by the client');
+      this.socketClosed = closedOf(socket);
+    }
     this.settleOpen?.reject(error ?? new PomboRealtimeError('the subscription was closed before it connected'));
-    for (const waiter of this.closedWaiters.splice(0)) (error ? waiter.reject(error) : waiter.resolve());
+    const waiters = this.closedWaiters.splice(0);
+    void this.socketClosed.then(() => {
+      for (const waiter of waiters) (error ? waiter.reject(error) : waiter.resolve());
+    });
     for (const handler of this.closeHandlers) this.lifecycle(() => handler(error));
   }
 
@@ -590,6 +604,22 @@ export class EventSubscription {
     }
     if (resume !== undefined) this.acked = resume;
   }
+}
+
+/** How long `close()` and `waitForClose()` wait for the server to answer the close. */
+const CLOSE_WAIT_MS = 2_000;
+
+/** Resolves when the socket closes (its own `onclose` still runs), or after CLOSE_WAIT_MS. */
+function closedOf(socket: SocketLike): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+    const previous = socket.onclose;
+    socket.onclose = (event) => {
+      clearTimeout(timer);
+      resolve();
+      previous?.call(socket, event);
+    };
+  });
 }
 
 /** What runs once the I/O callbacks of the current turn of the event loop are done (one timer for all). */
