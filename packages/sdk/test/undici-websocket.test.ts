@@ -34,3 +34,31 @@ test("with undici 6's WebSocket (Node 22's built-in one), which fires only `erro
   assert.equal(attempts, 4, 'the first connection and 3 reconnects');
   assert.equal(sub.state, 'closed');
 });
+
+test("with undici's WebSocket (Node 22's built-in one), a refused subscription rejects at once with the refusal's code, instead of retrying without knowing why", async () => {
+  const pombo = await startPombo();
+  try {
+    let attempts = 0;
+    const transport: Transport = {
+      headers: false,
+      open: (url) => {
+        attempts++;
+        return new UndiciWebSocket(url) as unknown as SocketLike;
+      },
+    };
+    const admin = new PomboClient({ baseUrl: pombo.url, apiKey: pombo.apiKey });
+    const name = uniqueName('sdk');
+    await admin.instances.create({ instanceName: name });
+    const wrongKey = new PomboClient({ baseUrl: pombo.url, apiKey: 'a-wrong-key-0123456789', transport });
+    const refused = await wrongKey.events.subscribe({ instanceId: name, retryDelayMs: 20, maxRetries: 3, onError: () => undefined }).then(
+      () => assert.fail('a wrong key was accepted'),
+      (error: unknown) => error,
+    );
+    assert.ok(refused instanceof PomboRealtimeError, String(refused));
+    assert.equal(refused.closeCode, 4401);
+    assert.equal(refused.fatal, true);
+    assert.equal(attempts, 1, 'no retry');
+  } finally {
+    await pombo.close();
+  }
+});

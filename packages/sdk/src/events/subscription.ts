@@ -298,6 +298,9 @@ export class EventSubscription {
     if (request.credentials === 'headers' && !context.transport.headers) {
       throw new PomboRealtimeError("credentials: 'headers' needs a WebSocket that can send headers (the ws package in Node); this one can only put them in the query");
     }
+    // A WebSocket that sends no headers cannot read a refused handshake's HTTP status either (a browser's,
+    // Node 22's built-in one): the server closes with the status as a close code instead (4401, …).
+    if (!context.transport.headers) url.searchParams.set('refusal', 'close');
     const inHeaders = (request.credentials ?? (context.transport.headers ? 'headers' : 'query')) === 'headers';
     if (!inHeaders) url.searchParams.set(name, key);
     const headers: Record<string, string> = inHeaders ? { [request.instanceToken ? 'x-instance-token' : 'apikey']: key } : {};

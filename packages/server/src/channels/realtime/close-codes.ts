@@ -23,6 +23,9 @@ export const CLOSE = {
   instanceDeleted: 4410,
 } as const;
 
+/** The handshake's `refusal=close`: a client that cannot read an HTTP status asks for a close code. */
+const CLOSE_ASKED = /[?&]refusal=close(?:&|$)/;
+
 export const closeCodeOf = (error: PomboError): number => 4000 + error.status;
 
 /** A close reason is at most 123 bytes of UTF-8. */
@@ -33,12 +36,13 @@ export function reasonOf(message: string): string {
 }
 
 /**
- * Refuses an upgrade. Browsers cannot read the HTTP status of a failed handshake, so a request with an
- * `Origin` header is upgraded and closed at once with the close code and reason; others get the HTTP
- * status and the usual JSON error body without ever being upgraded.
+ * Refuses an upgrade. Browsers cannot read the HTTP status of a failed handshake, nor can the WebSocket
+ * built into Node 22 (undici's): a request with an `Origin` header, or that asks for it with
+ * `refusal=close` (the SDK does for those), is upgraded and closed at once with the close code and
+ * reason; others get the HTTP status and the usual JSON error body without ever being upgraded.
  */
 export function refuse(wss: WebSocketServer, request: IncomingMessage, socket: Duplex, head: Buffer, error: PomboError): void {
-  if (request.headers.origin !== undefined) {
+  if (request.headers.origin !== undefined || CLOSE_ASKED.test(request.url ?? '')) {
     wss.handleUpgrade(request, socket, head, (ws: WebSocket) => ws.close(closeCodeOf(error), reasonOf(error.message)));
     return;
   }
