@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket as UndiciWebSocket } from 'undici';
-import { startPombo, uniqueName } from '../../server/test/helpers/pombo-harness.ts';
+import { startPombo, uniqueName, type Harness } from '../../server/test/helpers/pombo-harness.ts';
 import { PomboClient, PomboRealtimeError, type SocketLike, type Transport } from '../src/index.ts';
 
-test("with undici 6's WebSocket (Node 22's built-in one), which fires only `error` when it cannot connect, the reconnects go on and maxRetries ends the subscription", async () => {
-  const pombo = await startPombo();
+/** undici's WebSocket (Node 22's built-in one) as the SDK's transport, counting the connections it opens. */
+function undiciTransport(): { transport: Transport; attempts: () => number } {
   let attempts = 0;
   const transport: Transport = {
     headers: false,
@@ -14,9 +14,21 @@ test("with undici 6's WebSocket (Node 22's built-in one), which fires only `erro
       return new UndiciWebSocket(url) as unknown as SocketLike;
     },
   };
-  const admin = new PomboClient({ baseUrl: pombo.url, apiKey: pombo.apiKey });
+  return { transport, attempts: () => attempts };
+}
+
+/** Creates an instance with the global key; answers its name. */
+async function instanceOn(pombo: Harness): Promise<string> {
   const name = uniqueName('sdk');
-  await admin.instances.create({ instanceName: name });
+  await new PomboClient({ baseUrl: pombo.url, apiKey: pombo.apiKey }).instances.create({ instanceName: name });
+  return name;
+}
+
+test("with undici 6's WebSocket (Node 22's built-in one), which fires only `error` when it cannot connect, the reconnects go on and maxRetries ends the subscription", async () => {
+  const pombo = await startPombo();
+  const undici = undiciTransport();
+  const transport = undici.transport;
+  const name = await instanceOn(pombo);
   const client = new PomboClient({ baseUrl: pombo.url, apiKey: pombo.apiKey, transport });
   const errors: string[] = [];
   const sub = await client.events.subscribe({ instanceId: name, retryDelayMs: 20, maxRetryDelayMs: 50, maxRetries: 3, onError: (error) => errors.push(error.message) });
@@ -31,25 +43,16 @@ test("with undici 6's WebSocket (Node 22's built-in one), which fires only `erro
   ]);
   assert.ok(outcome instanceof PomboRealtimeError, String(outcome));
   assert.match(outcome.message, /gave up after 3 reconnect attempts/);
-  assert.equal(attempts, 4, 'the first connection and 3 reconnects');
+  assert.equal(undici.attempts(), 4, 'the first connection and 3 reconnects');
   assert.equal(sub.state, 'closed');
 });
 
 test("with undici's WebSocket (Node 22's built-in one), a refused subscription rejects at once with the refusal's code, instead of retrying without knowing why", async () => {
   const pombo = await startPombo();
   try {
-    let attempts = 0;
-    const transport: Transport = {
-      headers: false,
-      open: (url) => {
-        attempts++;
-        return new UndiciWebSocket(url) as unknown as SocketLike;
-      },
-    };
-    const admin = new PomboClient({ baseUrl: pombo.url, apiKey: pombo.apiKey });
-    const name = uniqueName('sdk');
-    await admin.instances.create({ instanceName: name });
-    const wrongKey = new PomboClient({ baseUrl: pombo.url, apiKey: 'a-wrong-key-0123456789', transport });
+    const undici = undiciTransport();
+    const name = await instanceOn(pombo);
+    const wrongKey = new PomboClient({ baseUrl: pombo.url, apiKey: 'a-wrong-key-0123456789', transport: undici.transport });
     const refused = await wrongKey.events.subscribe({ instanceId: name, retryDelayMs: 20, maxRetries: 3, onError: () => undefined }).then(
       () => assert.fail('a wrong key was accepted'),
       (error: unknown) => error,
@@ -57,7 +60,7 @@ test("with undici's WebSocket (Node 22's built-in one), a refused subscription r
     assert.ok(refused instanceof PomboRealtimeError, String(refused));
     assert.equal(refused.closeCode, 4401);
     assert.equal(refused.fatal, true);
-    assert.equal(attempts, 1, 'no retry');
+    assert.equal(undici.attempts(), 1, 'no retry');
   } finally {
     await pombo.close();
   }

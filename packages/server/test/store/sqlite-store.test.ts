@@ -14,8 +14,15 @@ import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { DeliveryRecord } from '../../src/store/types.ts';
 import { assertNumberKeptByFirst, describeEventStoreConformance } from './event-store-conformance.ts';
 
-/** The migrations before the one that made owner_jid unique: a database as it was before it. */
-const BEFORE_OWNER_INDEX = MIGRATIONS.findIndex((step) => step.includes('instances_owner_jid ON'));
+/** A new database file brought up to the migration whose text holds `marker`, not including it: a database as it was before it. */
+function databaseBefore(marker: string): { file: string; raw: Database.Database } {
+  const file = join(dir, `${randomUUID()}.db`);
+  const raw = new Database(file);
+  const before = MIGRATIONS.findIndex((step) => step.includes(marker));
+  for (const step of MIGRATIONS.slice(0, before)) raw.exec(step);
+  raw.pragma(`user_version = ${before}`);
+  return { file, raw };
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'pombo-store-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -56,10 +63,7 @@ test('SQLite: a log written before times were kept in order is put in order on o
 });
 
 test('SQLite: a number two instances got before it was held by the database stays with the first one created', async () => {
-  const file = join(dir, `${randomUUID()}.db`);
-  const raw = new Database(file);
-  for (const step of MIGRATIONS.slice(0, BEFORE_OWNER_INDEX)) raw.exec(step);
-  raw.pragma(`user_version = ${BEFORE_OWNER_INDEX}`);
+  const { file, raw } = databaseBefore('instances_owner_jid ON');
   const statement = raw.prepare("INSERT INTO instances (id, name, token, integration, state, owner_jid, created_at) VALUES (?, ?, ?, 'INGEST', 'open', ?, ?)");
   const insert = { run: (id: string, name: string, jid: string, at: string) => statement.run(id, name, `token-${id}`, jid, at) };
   insert.run('second', 'a-second', 'x@s.whatsapp.net', '2026-01-02T00:00:00.000Z');
@@ -76,11 +80,7 @@ test('SQLite: a number two instances got before it was held by the database stay
 });
 
 test('SQLite: a token two instances got before the database held it stays with the first one created; the others get new ones', async () => {
-  const file = join(dir, `${randomUUID()}.db`);
-  const raw = new Database(file);
-  const before = MIGRATIONS.findIndex((step) => step.includes('instances_token ON'));
-  for (const step of MIGRATIONS.slice(0, before)) raw.exec(step);
-  raw.pragma(`user_version = ${before}`);
+  const { file, raw } = databaseBefore('instances_token ON');
   const insert = raw.prepare("INSERT INTO instances (id, name, token, integration, created_at) VALUES (?, ?, ?, 'INGEST', ?)");
   insert.run('second', 'a-second', 'shared-token', '2026-01-02T00:00:00.000Z');
   insert.run('first', 'b-first', 'shared-token', '2026-01-01T00:00:00.000Z');
