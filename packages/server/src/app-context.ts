@@ -33,7 +33,7 @@ const BEARER = /^Bearer\s+(\S+)$/i;
  * The key a request presents: the `apikey` header (any case), as Evolution API clients send it, or else
  * `Authorization: Bearer <key>` (what Prometheus and most HTTP tools send). Every route reads it here.
  */
-export const apikeyOf = (request: FastifyRequest): string | undefined => {
+export const requestKeyOf = (request: FastifyRequest): string | undefined => {
   const value = request.headers.apikey;
   return (Array.isArray(value) ? value[0] : value) ?? BEARER.exec(request.headers.authorization ?? '')?.[1];
 };
@@ -45,7 +45,7 @@ const principals = new WeakMap<FastifyRequest, Principal>();
 export function authorizedInstance(context: AppContext, request: FastifyRequest, name: string): Instance {
   let principal = principals.get(request);
   if (!principal) {
-    principal = context.auth.require(apikeyOf(request));
+    principal = context.auth.require(requestKeyOf(request));
     principals.set(request, principal);
   }
   return Authenticator.authorize(principal, name, context.instances.find(name));

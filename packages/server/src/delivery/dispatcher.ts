@@ -89,6 +89,14 @@ export interface DisabledFigures extends LedgerFigures {
  */
 export type DisabledDestination = Pick<DestinationSpec, 'id' | 'channel' | 'instanceId'>;
 
+/** Destinations of one channel and instance add up in one series: the largest lag, the retries summed. */
+function addUp<T extends { lag: number; retrying: number }>(figures: Map<string, T>, key: string, fresh: () => T, lag: number, retrying: number): void {
+  let entry = figures.get(key);
+  if (!entry) figures.set(key, (entry = fresh()));
+  entry.lag = Math.max(entry.lag, lag);
+  entry.retrying += retrying;
+}
+
 /** A destination known to the dispatcher that needs a lease, and the log's head when this node first saw it. */
 export interface LeasedDestination {
   readonly spec: DestinationSpec;
@@ -503,26 +511,19 @@ export class Dispatcher {
   collect(): void {
     this.deliveryMetrics.flush();
     const gauges = new Map<string, { channel: string; instance_name: string; lag: number; retrying: number }>();
+    const add = (channel: string, instanceId: string | null, lag: number, retrying: number): void => {
+      const instance_name = this.instanceLabel(instanceId);
+      addUp(gauges, `${channel}\0${instance_name}`, () => ({ channel, instance_name, lag: 0, retrying: 0 }), lag, retrying);
+    };
     for (const worker of this.workers.values()) {
       const status = worker.status();
-      const instance_name = this.instanceLabel(worker.spec.instanceId);
-      const key = `${status.channel}\0${instance_name}`;
-      const entry = gauges.get(key) ?? { channel: status.channel, instance_name, lag: 0, retrying: 0 };
-      entry.lag = Math.max(entry.lag, backlogOf(this.head, status.cursor, status.pending));
-      entry.retrying += status.retrying;
-      gauges.set(key, entry);
+      add(status.channel, worker.spec.instanceId, backlogOf(this.head, status.cursor, status.pending), status.retrying);
     }
-    this.readGaugeSources(gauges);
+    for (const { channel, instanceId, lag, retrying } of this.outsideFigures().values()) add(channel, instanceId, lag, retrying);
     // Disabled destinations owe what waits for them: their pending records count as retrying.
     for (const [id, figures] of this.disabledFigures) {
       const destination = this.disabled.get(id);
-      if (!destination) continue;
-      const instance_name = this.instanceLabel(destination.instanceId);
-      const key = `${destination.channel}\0${instance_name}`;
-      const entry = gauges.get(key) ?? { channel: destination.channel, instance_name, lag: 0, retrying: 0 };
-      entry.lag = Math.max(entry.lag, this.backlogOfDisabled(figures));
-      entry.retrying += figures.pending;
-      gauges.set(key, entry);
+      if (destination) add(destination.channel, destination.instanceId, this.backlogOfDisabled(figures), figures.pending);
     }
     this.metrics.destinationLag.reset();
     this.metrics.destinationRetrying.reset();
@@ -538,28 +539,12 @@ export class Dispatcher {
    */
   outsideFigures(): Map<string, OutsideFigures> {
     const figures = new Map<string, OutsideFigures>();
-    const read = (channel: string, instanceId: string | null, lag: number, retrying: number): void => {
-      const key = figuresKey(channel, instanceId);
-      const entry = figures.get(key);
-      if (entry) {
-        entry.lag = Math.max(entry.lag, lag);
-        entry.retrying += retrying;
-      } else figures.set(key, { channel, instanceId, lag, retrying });
-    };
-    for (const source of this.gaugeSources) source(read);
-    return figures;
-  }
-
-  /** Adds the figures of the destinations outside the workers to `gauges`, as `collect` adds a worker's. */
-  private readGaugeSources(gauges: Map<string, { channel: string; instance_name: string; lag: number; retrying: number }>): void {
-    for (const { channel, instanceId, lag, retrying } of this.outsideFigures().values()) {
-      const instance_name = this.instanceLabel(instanceId);
-      const key = `${channel}\0${instance_name}`;
-      const entry = gauges.get(key) ?? { channel, instance_name, lag: 0, retrying: 0 };
-      entry.lag = Math.max(entry.lag, lag);
-      entry.retrying += retrying;
-      gauges.set(key, entry);
+    for (const source of this.gaugeSources) {
+      source((channel, instanceId, lag, retrying) =>
+        addUp(figures, figuresKey(channel, instanceId), () => ({ channel, instanceId, lag: 0, retrying: 0 }), lag, retrying),
+      );
     }
+    return figures;
   }
 
   async stop(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type AppContext, apikeyOf, authorizedInstance } from '../app-context.ts';
+import { type AppContext, requestKeyOf, authorizedInstance } from '../app-context.ts';
 import { GLOBAL_KEY } from '../core/schemas.ts';
 
 type Security = ReadonlyArray<Record<string, unknown>> | undefined;
@@ -18,8 +18,8 @@ export function guardRequests(app: FastifyInstance, context: AppContext): void {
     if (!security?.length) return;
     const name = (request.params as { instanceName?: unknown } | undefined)?.instanceName;
     if (typeof name === 'string') authorizedInstance(context, request, name);
-    else if (security.some((scheme) => GLOBAL_KEY in scheme)) context.auth.requireGlobal(apikeyOf(request));
-    else context.auth.require(apikeyOf(request));
+    else if (security.some((scheme) => GLOBAL_KEY in scheme)) context.auth.requireGlobal(requestKeyOf(request));
+    else context.auth.require(requestKeyOf(request));
   });
 }
 

@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../app-context.ts';
-import { apikeyOf } from '../../app-context.ts';
+import { requestKeyOf } from '../../app-context.ts';
 import { apiSchema } from '../../core/schemas.ts';
 
 /** The nodes sharing this Pombo's database, their heartbeats and the leases of destinations (docs/cluster.md). */
 export function clusterRoutes(app: FastifyInstance, context: AppContext): void {
   const schema = apiSchema({ tag: 'Operations', summary: 'Cluster nodes, their heartbeats and destination leases', key: 'global' });
   app.get('/cluster', { schema }, async (request) => {
-    context.auth.requireGlobal(apikeyOf(request));
+    context.auth.requireGlobal(requestKeyOf(request));
     const { cluster: config } = context.config;
     const node = context.cluster;
     const tables = context.store.cluster;

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { PomboError, validationError } from '../../core/errors.ts';
-import { type AppContext, apikeyOf, authorizedInstance } from '../../app-context.ts';
+import { type AppContext, requestKeyOf, authorizedInstance } from '../../app-context.ts';
 import { INSTANCE_NAME, oneOf, optionalBoolean, optionalObject, optionalString, type Obj } from '../../core/validate.ts';
 import { INTEGRATIONS, isSandboxed } from '../../instances/integration.ts';
 import { TOKEN_TAKEN } from '../../instances/instance-service.ts';
@@ -70,7 +70,7 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
   const named = (summary: string) => apiSchema({ tag: 'Instances', summary, key: 'any', params: instanceParams });
   const create = apiSchema({ tag: 'Instances', summary: 'Create an instance', key: 'global', body: createBody(channels) });
   app.post('/instance/create', { schema: create }, async (request, reply) => {
-    auth.requireGlobal(apikeyOf(request));
+    auth.requireGlobal(requestKeyOf(request));
     const body = request.body as Obj;
     const name = body.instanceName as string;
     const token = optionalString(body, 'token', 'token', 256);
@@ -127,7 +127,7 @@ export function instanceRoutes(app: FastifyInstance, context: AppContext): void 
     querystring: strictObject({ instanceName: stringField('Only this instance.'), instanceId: stringField('Only the instance with this id.') }),
   });
   app.get<{ Querystring: { instanceName?: string; instanceId?: string } }>('/instance/fetchInstances', { schema: fetchInstances }, async (request) => {
-    const principal = auth.require(apikeyOf(request));
+    const principal = auth.require(requestKeyOf(request));
     const { instanceName: name, instanceId } = request.query;
     return instances
       .list()

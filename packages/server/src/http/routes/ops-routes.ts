@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { PomboError } from '../../core/errors.ts';
 import type { AppContext } from '../../app-context.ts';
-import { apikeyOf } from '../../app-context.ts';
+import { requestKeyOf } from '../../app-context.ts';
 import { apiSchema } from '../../core/schemas.ts';
 import { storeHealthProbe } from '../../ops/store-health.ts';
 
@@ -34,7 +34,7 @@ export function opsRoutes(app: FastifyInstance, context: AppContext): void {
     key: 'global',
   });
   app.get('/metrics', { schema: metrics }, async (request, reply) => {
-    context.auth.requireGlobal(apikeyOf(request));
+    context.auth.requireGlobal(requestKeyOf(request));
     await context.dispatcher.readDisabledFigures();
     context.dispatcher.collect();
     reply.type(context.metrics.registry.contentType);
